@@ -1,0 +1,3 @@
+from gridbot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""The console: a local chat in the terminal, with no account and no network."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TextIO
+
+from gridbot.adapters.base import Adapter
+from gridbot.domain import Outgoing, TextFormat
+
+PLATFORM = "console"
+
+
+def group_chat_id(microgrid: str) -> str:
+    return f"group:{microgrid}"
+
+
+def private_chat_id(person_id: str) -> str:
+    return f"dm:{person_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivered:
+    """One message as the console showed it, kept for tests and transcripts."""
+
+    recipient: str
+    message: Outgoing
+
+
+class ConsoleAdapter(Adapter):
+    name = PLATFORM
+    fmt = TextFormat.PLAIN
+
+    def __init__(self, out: TextIO | None = None, labels: dict[str, str] | None = None) -> None:
+        self.out = out
+        #: chat id -> how to name it ("群「幸福里1-3幢」", "私聊 张阿姨")
+        self.labels = labels if labels is not None else {}
+        self.delivered: list[Delivered] = []
+        self._ids = itertools.count(1)
+
+    async def send(self, message: Outgoing) -> str:
+        recipient = self.labels.get(message.chat_id, message.chat_id)
+        self.delivered.append(Delivered(recipient=recipient, message=message))
+        if self.out is not None:
+            lines = message.text.splitlines() or [""]
+            self.out.write(f"  → {recipient}: {lines[0]}\n")
+            for line in lines[1:]:
+                self.out.write(f"      {line}\n")
+            if message.buttons:
+                buttons = "  ".join(f"[{b.label} ⇒ {b.command}]" for b in message.buttons)
+                self.out.write(f"      {buttons}\n")
+            self.out.flush()
+        return str(next(self._ids))

@@ -1,0 +1,139 @@
+"""Turning a line of chat into a command: ``/claim 12``, ``/claim@GridBot 12``, ``认领 12``.
+
+Chinese keywords count only at the start of a message and only when followed by a
+boundary (space, punctuation, ``#`` or a digit), so ordinary chat such as
+"我的车被挡住了" is never mistaken for ``我的`` (/mine). Commands without arguments
+must stand alone.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandSpec:
+    name: str
+    english: tuple[str, ...]
+    chinese: tuple[str, ...]
+    takes_args: bool = True
+    #: arguments implied by a keyword, e.g. 下班 = duty off
+    implied: tuple[tuple[str, str], ...] = ()
+    #: the keyword may run straight into its argument ("报事楼道灯坏了")
+    glued: bool = False
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(name="report", english=("report",), chinese=("报事", "报修", "反映"), glued=True),
+    CommandSpec(name="status", english=("status",), chinese=("进度", "查询")),
+    CommandSpec(name="cancel", english=("cancel",), chinese=("撤销", "撤回")),
+    CommandSpec(name="confirm", english=("confirm",), chinese=("已解决",)),
+    CommandSpec(name="reopen", english=("reopen",), chinese=("未解决",)),
+    CommandSpec(name="rate", english=("rate",), chinese=("评价",)),
+    CommandSpec(name="help", english=("help", "start"), chinese=("帮助",), takes_args=False),
+    CommandSpec(name="claim", english=("claim",), chinese=("认领", "签收")),
+    CommandSpec(name="note", english=("note", "progress"), chinese=("进展",)),
+    CommandSpec(name="done", english=("done", "resolve"), chinese=("办结",)),
+    CommandSpec(name="transfer", english=("transfer",), chinese=("转交",)),
+    CommandSpec(name="escalate", english=("escalate",), chinese=("上报",)),
+    CommandSpec(name="mine", english=("mine",), chinese=("我的",), takes_args=False),
+    CommandSpec(name="duty", english=("duty",), chinese=("值班", "下班"),
+                implied=(("值班", "on"), ("下班", "off"))),
+    CommandSpec(name="overdue", english=("overdue",), chinese=("超时",), takes_args=False),
+    CommandSpec(name="link", english=("link",), chinese=("认证",)),
+    CommandSpec(name="bind", english=("bind",), chinese=("绑定",)),
+)
+
+SPECS = {spec.name: spec for spec in COMMANDS}
+_BY_WORD: dict[str, CommandSpec] = {}
+for _spec in COMMANDS:
+    for _word in (*_spec.english, *_spec.chinese):
+        _BY_WORD[_word.lower()] = _spec
+_KEYWORDS = sorted(((kw, spec) for spec in COMMANDS for kw in spec.chinese),
+                   key=lambda item: -len(item[0]))
+_BOUNDARY = re.compile(r"[\s:：,，.。!！?？#＃\d０-９、;；]")
+_TRAILING = " \t\r\n.。!！?？~～"
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedCommand:
+    name: str
+    args: str
+    #: how the person wrote it (``/claim``, ``认领``), to echo in usage hints
+    word: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownCommand:
+    word: str
+
+
+def clean_text(text: str) -> str:
+    """Drop control and bidi-override characters; keep emoji, CJK and line breaks."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+def parse(text: str, bot_username: str | None = None) -> ParsedCommand | UnknownCommand | None:
+    """Parse one message; ``None`` means ordinary chat, not meant for the bot."""
+    text = clean_text(text)
+    if not text:
+        return None
+    head = unicodedata.normalize("NFKC", text[:1])
+    if head == "/":
+        return _parse_slash(text, bot_username)
+    for keyword, spec in _KEYWORDS:
+        if not text.startswith(keyword):
+            continue
+        rest = text[len(keyword):]
+        if not spec.takes_args:
+            if rest.strip(_TRAILING):
+                return None
+            return ParsedCommand(name=spec.name, args="", word=keyword)
+        if rest and not spec.glued and not _BOUNDARY.match(rest):
+            return None
+        implied = dict(spec.implied).get(keyword)
+        args = _strip_separator(rest)
+        if implied is not None:
+            args = f"{implied} {args}".strip()
+        return ParsedCommand(name=spec.name, args=args, word=keyword)
+    return None
+
+
+def _parse_slash(text: str, bot_username: str | None) -> ParsedCommand | UnknownCommand | None:
+    first, _, rest = text[1:].partition(" ")
+    if "\n" in first:
+        first, _, more = first.partition("\n")
+        rest = f"{more} {rest}".strip() if rest else more
+    word, _, addressee = unicodedata.normalize("NFKC", first).partition("@")
+    if addressee and bot_username and addressee.lower() != bot_username.lower():
+        return None  # a command for another bot in the same group
+    spec = _BY_WORD.get(word.lower())
+    if spec is None:
+        if not word:
+            return None
+        return UnknownCommand(word="/" + word[:32])
+    args = rest.strip()
+    implied = dict(spec.implied).get(word)
+    if implied is not None:
+        args = f"{implied} {args}".strip()
+    return ParsedCommand(name=spec.name, args=args, word="/" + word.lower())
+
+
+def _strip_separator(rest: str) -> str:
+    return rest.lstrip(" \t:：,，、;；").strip()
+
+
+_NUMBER = re.compile(r"^\s*[#＃№]?\s*(\d{1,12})(?=\s|$|[,，:：。.、])")
+
+
+def split_case_number(args: str) -> tuple[int | None, str]:
+    """Take a leading case number (``12``, ``#12``, ``＃１２``) off the arguments."""
+    match = _NUMBER.match(args)
+    if not match:
+        return None, args.strip()
+    return int(match[1]), args[match.end():].lstrip(" ,，:：。.、").strip()

@@ -1,0 +1,549 @@
+"""Typed settings, one section per component, read from TOML and checked at start.
+
+Every problem is reported as a :class:`ConfigError` that names the key, the value
+and what was expected, so a community office can fix the file without a traceback.
+A string value of the form ``"env:NAME"`` is read from the environment variable
+``NAME`` (for tokens and secrets).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Role, Window
+from gridbot.durations import parse_duration
+from gridbot.errors import MISSING, ConfigError
+
+LOCALES = ("zh-CN", "en")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_ENV_REF = "env:"
+
+DEFAULT_WINDOWS = {
+    Priority.URGENT: Window(claim_within=timedelta(minutes=15), resolve_within=timedelta(hours=4)),
+    Priority.NORMAL: Window(claim_within=timedelta(hours=2), resolve_within=timedelta(hours=48)),
+    Priority.LOW: Window(claim_within=timedelta(hours=24), resolve_within=timedelta(days=7)),
+}
+DEFAULT_URGENT_KEYWORDS = (
+    "着火", "失火", "火灾", "起火", "冒烟", "烟雾", "浓烟", "煤气", "燃气", "漏气", "爆炸",
+    "淹水", "进水", "水漫", "走失", "迷路", "找不到人", "摔倒", "受伤", "昏迷", "晕倒", "困电梯",
+    "电梯困人", "关在电梯", "fire", "smoke", "gas leak", "flood", "missing person", "injured",
+    "trapped",
+)
+DEFAULT_LOW_KEYWORDS = ("咨询", "请问", "问一下", "怎么办理", "question", "how do i")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Shift:
+    person: str
+    days: tuple[int, ...]  # 0 = Monday
+    start: time
+    end: time  # may be <= start for a shift that runs past midnight
+
+
+@dataclass(frozen=True, kw_only=True)
+class Roster:
+    microgrid: str
+    primary: str
+    backups: tuple[str, ...] = ()
+    shifts: tuple[Shift, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Category:
+    code: str
+    names: Mapping[str, str]
+    keywords: tuple[str, ...]
+    priority: Priority = Priority.NORMAL
+
+    def name(self, locale: str) -> str:
+        return self.names.get(locale) or self.names.get("zh-CN") or self.code
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    windows: Mapping[Priority, Window]
+    categories: tuple[Category, ...]
+    default_category: str
+    urgent_keywords: tuple[str, ...]
+    low_keywords: tuple[str, ...]
+    #: per-category overrides of the windows: (category, priority) -> Window
+    category_windows: Mapping[tuple[str, Priority], Window] = field(default_factory=dict)
+
+    def category(self, code: str) -> Category:
+        for cat in self.categories:
+            if cat.code == code:
+                return cat
+        return self.categories[0]
+
+    def window(self, category: str, priority: Priority) -> Window:
+        return self.category_windows.get((category, priority), self.windows[priority])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    max_text_chars: int = 2000
+    min_report_chars: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class TelegramSettings:
+    token: str
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: str = "polling"
+    webhook_secret: str = ""
+    webhook_url: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeComSettings:
+    corp_id: str
+    agent_id: int
+    secret: str
+    token: str
+    encoding_aes_key: str
+    api_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfficialAccountSettings:
+    app_id: str
+    secret: str
+    token: str
+    encoding_aes_key: str = ""
+    api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    source: str
+    locale: str
+    timezone: ZoneInfo
+    bot_name: str
+    storage_url: str
+    subdistrict: Community  # code and name of the top of the tree
+    communities: tuple[Community, ...]
+    grids: tuple[Grid, ...]
+    microgrids: tuple[MicroGrid, ...]
+    people: tuple[Person, ...]
+    rosters: Mapping[str, Roster]
+    policy: Policy
+    limits: Limits = Limits()
+    http: HttpSettings = HttpSettings()
+    telegram: TelegramSettings | None = None
+    wecom: WeComSettings | None = None
+    official_account: OfficialAccountSettings | None = None
+    #: micro-grid code -> WeCom group-robot webhook key
+    wecom_robots: Mapping[str, str] = field(default_factory=dict)
+
+    def person(self, person_id: str) -> Person | None:
+        return next((p for p in self.people if p.id == person_id), None)
+
+    def microgrid(self, code: str) -> MicroGrid | None:
+        return next((m for m in self.microgrids if m.code == code), None)
+
+    def grid(self, code: str) -> Grid | None:
+        return next((g for g in self.grids if g.code == code), None)
+
+    def community(self, code: str) -> Community | None:
+        return next((c for c in self.communities if c.code == code), None)
+
+
+class _Section:
+    """A TOML table with the dotted path that led to it, for error messages."""
+
+    def __init__(self, data: Any, path: str, source: str) -> None:
+        self.path = path
+        self.source = source
+        if not isinstance(data, dict):
+            self.fail("", data, "a table")
+        self.data: dict[str, Any] = data
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, value: Any, expected: str) -> None:
+        raise ConfigError(self.key(name) if name else self.path, value, expected, self.source)
+
+    def raw(self, name: str, default: Any = MISSING) -> Any:
+        value = self.data.get(name, MISSING)
+        if value is MISSING:
+            if default is MISSING:
+                self.fail(name, MISSING, "a value (this key is required)")
+            return default
+        if isinstance(value, str) and value.startswith(_ENV_REF):
+            var = value[len(_ENV_REF):]
+            if var not in os.environ:
+                self.fail(name, value, f"environment variable {var} to be set")
+            return os.environ[var]
+        return value
+
+    def str(self, name: str, default: Any = MISSING, *, nonempty: bool = True) -> str:
+        value = self.raw(name, default)
+        if not isinstance(value, str) or (nonempty and not value.strip()):
+            self.fail(name, value, "a non-empty string" if nonempty else "a string")
+        return value.strip()
+
+    def code(self, name: str) -> str:
+        value = self.str(name)
+        if not _CODE.match(value):
+            self.fail(name, value, "a code of letters, digits, '-' or '_' (at most 32)")
+        return value
+
+    def int(self, name: str, default: Any = MISSING, *, lo: int = 0, hi: int = 10**9) -> int:
+        value = self.raw(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            self.fail(name, value, f"a whole number from {lo} to {hi}")
+        return value
+
+    def choice(self, name: str, options: tuple[str, ...], default: Any = MISSING) -> str:
+        value = self.raw(name, default)
+        if value not in options:
+            self.fail(name, value, "one of " + ", ".join(repr(o) for o in options))
+        return value
+
+    def duration(self, name: str, default: Any = MISSING) -> timedelta:
+        value = self.raw(name, default)
+        if isinstance(value, timedelta):
+            return value
+        try:
+            return parse_duration(value)
+        except (ValueError, TypeError):
+            self.fail(name, value, "a duration such as '15m', '2h', '2h30m' or '7d'")
+            raise  # unreachable
+
+    def strings(self, name: str, default: Any = MISSING) -> tuple[str, ...]:
+        value = self.raw(name, default)
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) and v.strip() for v in value
+        ):
+            self.fail(name, value, "a list of non-empty strings")
+        return tuple(v.strip() for v in value)
+
+    def table(self, name: str, *, required: bool = False) -> _Section | None:
+        value = self.data.get(name, MISSING)
+        if value is MISSING:
+            if required:
+                self.fail(name, MISSING, "a table")
+            return None
+        return _Section(value, self.key(name), self.source)
+
+    def tables(self, name: str) -> Iterator[_Section]:
+        value = self.data.get(name, [])
+        if not isinstance(value, list):
+            self.fail(name, value, f"an array of tables ([[{self.key(name)}]])")
+        for i, item in enumerate(value):
+            yield _Section(item, f"{self.key(name)}[{i}]", self.source)
+
+    def check_known(self, allowed: set[str]) -> None:
+        for name in self.data:
+            if name not in allowed:
+                self.fail(name, self.data[name], "no such key here; known keys: "
+                          + ", ".join(sorted(allowed)))
+
+
+def _time(sec: _Section, name: str) -> time:
+    value = sec.str(name)
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if not match or int(match[1]) > 24 or int(match[2]) > 59:
+        sec.fail(name, value, "a time of day such as '08:00' or '20:30'")
+    hour, minute = int(match[1]), int(match[2])
+    if hour == 24:
+        if minute:
+            sec.fail(name, value, "a time of day no later than '24:00'")
+        return time(23, 59, 59)
+    return time(hour, minute)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("--config", str(path), "an existing TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("--config", str(path), f"a readable UTF-8 file ({exc})") from None
+    return parse_config(text, source=str(path), base_dir=path.parent)
+
+
+def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("(file)", "", f"valid TOML ({exc})", source) from None
+    root = _Section(data, "", source)
+    root.check_known({"gridbot", "storage", "subdistrict", "communities", "grids",
+                      "microgrids", "people", "rosters", "policy", "limits", "http",
+                      "telegram", "wechat"})
+
+    general = root.table("gridbot") or _Section({}, "gridbot", source)
+    general.check_known({"locale", "timezone", "bot_name"})
+    locale = general.choice("locale", LOCALES, "zh-CN")
+    tz_name = general.str("timezone", "Asia/Shanghai")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        general.fail("timezone", tz_name, "an IANA time zone such as 'Asia/Shanghai'")
+    bot_name = general.str("bot_name", "网格助手")
+
+    storage = root.table("storage") or _Section({}, "storage", source)
+    storage.check_known({"url"})
+    storage_url = storage.str("url", "sqlite:///gridbot.db")
+    if not storage_url.startswith("sqlite:///"):
+        storage.fail("url", storage_url, "'sqlite:///PATH' (PostgreSQL is not supported yet)")
+    db_path = storage_url[len("sqlite:///"):]
+    if base_dir is not None and db_path != ":memory:" and not Path(db_path).is_absolute():
+        storage_url = "sqlite:///" + str(base_dir / db_path)
+
+    codes: dict[str, str] = {}
+
+    def unique(sec: _Section, name: str, kind: str) -> str:
+        code = sec.code(name)
+        if code in codes:
+            sec.fail(name, code, f"a code not already used (it is the code of {codes[code]})")
+        codes[code] = kind
+        return code
+
+    sub = root.table("subdistrict", required=True)
+    sub.check_known({"code", "name"})
+    subdistrict = Community(code=unique(sub, "code", "the subdistrict"), name=sub.str("name"))
+
+    communities = []
+    for sec in root.tables("communities"):
+        sec.check_known({"code", "name"})
+        communities.append(Community(code=unique(sec, "code", "a community"),
+                                     name=sec.str("name")))
+    if not communities:
+        root.fail("communities", MISSING, "at least one [[communities]] table")
+    community_codes = {c.code for c in communities}
+
+    grids = []
+    for sec in root.tables("grids"):
+        sec.check_known({"code", "name", "community"})
+        code = unique(sec, "code", "a grid")
+        community = sec.str("community")
+        if community not in community_codes:
+            sec.fail("community", community, "the code of a community in [[communities]]")
+        grids.append(Grid(code=code, name=sec.str("name"), community=community))
+    if not grids:
+        root.fail("grids", MISSING, "at least one [[grids]] table")
+    grid_codes = {g.code for g in grids}
+
+    microgrids = []
+    for sec in root.tables("microgrids"):
+        sec.check_known({"code", "name", "grid", "tags"})
+        code = unique(sec, "code", "a micro-grid")
+        grid = sec.str("grid")
+        if grid not in grid_codes:
+            sec.fail("grid", grid, "the code of a grid in [[grids]]")
+        microgrids.append(MicroGrid(code=code, name=sec.str("name"), grid=grid,
+                                    tags=sec.strings("tags", ())))
+    if not microgrids:
+        root.fail("microgrids", MISSING, "at least one [[microgrids]] table")
+    microgrid_codes = {m.code for m in microgrids}
+
+    unit_kinds = {
+        Role.RESIDENT: (microgrid_codes, "a micro-grid code"),
+        Role.STEWARD: (microgrid_codes, "a micro-grid code"),
+        Role.GRID_LEADER: (grid_codes, "a grid code"),
+        Role.COMMUNITY_STAFF: (community_codes, "a community code"),
+        Role.SUBDISTRICT_ADMIN: ({subdistrict.code}, f"the subdistrict code {subdistrict.code!r}"),
+    }
+    people: list[Person] = []
+    names: dict[str, str] = {}
+    for sec in root.tables("people"):
+        sec.check_known({"id", "name", "role", "unit", "phone", "address", "locale"})
+        pid = sec.code("id")
+        if any(p.id == pid for p in people):
+            sec.fail("id", pid, "an id not already used by another person")
+        name = sec.str("name")
+        if name in names:
+            sec.fail("name", name, f"a name not already used (person {names[name]!r} has it); "
+                     "add a distinguishing mark such as 王芳(3幢)")
+        names[name] = pid
+        role = Role(sec.choice("role", tuple(r.value for r in Role)))
+        allowed, what = unit_kinds[role]
+        unit = sec.str("unit", subdistrict.code if role is Role.SUBDISTRICT_ADMIN else MISSING)
+        if unit not in allowed:
+            sec.fail("unit", unit, f"{what} (role {role.value!r} belongs to one)")
+        people.append(Person(
+            id=pid, name=name, role=role, unit=unit,
+            phone=sec.str("phone", "", nonempty=False), address=sec.str("address", "",
+                                                                        nonempty=False),
+            locale=sec.choice("locale", LOCALES, "") if "locale" in sec.data else "",
+        ))
+    person_ids = {p.id: p for p in people}
+
+    def staff_ref(sec: _Section, name: str, value: str) -> str:
+        person = person_ids.get(value)
+        if person is None:
+            sec.fail(name, value, "the id of a person in [[people]]")
+        if person.role is Role.RESIDENT:
+            sec.fail(name, value, "a person whose role is not 'resident'")
+        return value
+
+    rosters: dict[str, Roster] = {}
+    for sec in root.tables("rosters"):
+        sec.check_known({"microgrid", "primary", "backups", "shifts"})
+        mg = sec.str("microgrid")
+        if mg not in microgrid_codes:
+            sec.fail("microgrid", mg, "the code of a micro-grid in [[microgrids]]")
+        if mg in rosters:
+            sec.fail("microgrid", mg, "one [[rosters]] table per micro-grid")
+        primary = staff_ref(sec, "primary", sec.str("primary"))
+        backups = tuple(staff_ref(sec, "backups", b) for b in sec.strings("backups", ()))
+        shifts = []
+        for shift in sec.tables("shifts"):
+            shift.check_known({"person", "days", "start", "end"})
+            person = staff_ref(shift, "person", shift.str("person"))
+            days = []
+            for day in shift.strings("days", WEEKDAYS):
+                if day.lower() not in WEEKDAYS:
+                    shift.fail("days", day, "weekday names from " + ", ".join(WEEKDAYS))
+                days.append(WEEKDAYS.index(day.lower()))
+            shifts.append(Shift(person=person, days=tuple(days), start=_time(shift, "start"),
+                                end=_time(shift, "end")))
+        rosters[mg] = Roster(microgrid=mg, primary=primary, backups=backups, shifts=tuple(shifts))
+
+    policy = _policy(root.table("policy") or _Section({}, "policy", source))
+
+    limits_sec = root.table("limits") or _Section({}, "limits", source)
+    limits_sec.check_known({"max_text_chars", "min_report_chars"})
+    limits = Limits(max_text_chars=limits_sec.int("max_text_chars", 2000, lo=100, hi=20000),
+                    min_report_chars=limits_sec.int("min_report_chars", 2, lo=1, hi=100))
+
+    http_sec = root.table("http") or _Section({}, "http", source)
+    http_sec.check_known({"host", "port"})
+    http = HttpSettings(host=http_sec.str("host", "127.0.0.1"),
+                        port=http_sec.int("port", 8080, lo=1, hi=65535))
+
+    telegram = None
+    if (tg := root.table("telegram")) is not None:
+        tg.check_known({"enabled", "token", "base_url", "base_file_url", "mode",
+                        "webhook_secret", "webhook_url"})
+        if tg.raw("enabled", True) is not False:
+            telegram = TelegramSettings(
+                token=tg.str("token"),
+                base_url=tg.str("base_url", TelegramSettings.base_url),
+                base_file_url=tg.str("base_file_url", TelegramSettings.base_file_url),
+                mode=tg.choice("mode", ("polling", "webhook"), "polling"),
+                webhook_secret=tg.str("webhook_secret", "", nonempty=False),
+                webhook_url=tg.str("webhook_url", "", nonempty=False),
+            )
+            if telegram.mode == "webhook" and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}",
+                                                               telegram.webhook_secret):
+                tg.fail("webhook_secret", telegram.webhook_secret,
+                        "1-256 characters of A-Z, a-z, 0-9, '_' or '-' in webhook mode")
+
+    wecom = official = None
+    robots: dict[str, str] = {}
+    if (wx := root.table("wechat")) is not None:
+        wx.check_known({"work", "mp", "robots"})
+        if (work := wx.table("work")) is not None:
+            work.check_known({"enabled", "corp_id", "agent_id", "secret", "token",
+                              "encoding_aes_key", "api_base_url"})
+            if work.raw("enabled", True) is not False:
+                wecom = WeComSettings(
+                    corp_id=work.str("corp_id"), agent_id=work.int("agent_id"),
+                    secret=work.str("secret"), token=work.str("token"),
+                    encoding_aes_key=_aes_key(work, "encoding_aes_key"),
+                    api_base_url=work.str("api_base_url", WeComSettings.api_base_url),
+                )
+        if (mp := wx.table("mp")) is not None:
+            mp.check_known({"enabled", "app_id", "secret", "token", "encoding_aes_key",
+                            "api_base_url"})
+            if mp.raw("enabled", True) is not False:
+                official = OfficialAccountSettings(
+                    app_id=mp.str("app_id"), secret=mp.str("secret"), token=mp.str("token"),
+                    encoding_aes_key=(_aes_key(mp, "encoding_aes_key")
+                                      if "encoding_aes_key" in mp.data else ""),
+                    api_base_url=mp.str("api_base_url", OfficialAccountSettings.api_base_url),
+                )
+        if (rb := wx.table("robots")) is not None:
+            for mg in rb.data:
+                if mg not in microgrid_codes:
+                    rb.fail(mg, rb.data[mg], "keys that are micro-grid codes")
+                robots[mg] = rb.str(mg)
+
+    return Config(
+        source=source, locale=locale, timezone=timezone, bot_name=bot_name,
+        storage_url=storage_url, subdistrict=subdistrict, communities=tuple(communities),
+        grids=tuple(grids), microgrids=tuple(microgrids), people=tuple(people), rosters=rosters,
+        policy=policy, limits=limits, http=http, telegram=telegram, wecom=wecom,
+        official_account=official, wecom_robots=robots,
+    )
+
+
+def _aes_key(sec: _Section, name: str) -> str:
+    value = sec.str(name)
+    if not re.fullmatch(r"[A-Za-z0-9]{43}", value):
+        sec.fail(name, value, "the 43-character EncodingAESKey shown in the admin console")
+    return value
+
+
+def _policy(sec: _Section) -> Policy:
+    sec.check_known({"windows", "categories", "default_category", "urgent_keywords",
+                     "low_keywords"})
+    windows = dict(DEFAULT_WINDOWS)
+    if (win := sec.table("windows")) is not None:
+        win.check_known({p.value for p in Priority})
+        for prio in Priority:
+            if (w := win.table(prio.value)) is not None:
+                w.check_known({"claim_within", "resolve_within"})
+                windows[prio] = _window(w, DEFAULT_WINDOWS[prio])
+    categories = []
+    category_windows: dict[tuple[str, Priority], Window] = {}
+    seen: set[str] = set()
+    for cat in sec.tables("categories"):
+        cat.check_known({"code", "name", "name_en", "keywords", "priority", "windows"})
+        code = cat.code("code")
+        if code in seen:
+            cat.fail("code", code, "a category code not already used")
+        seen.add(code)
+        names = {"zh-CN": cat.str("name"), "en": cat.str("name_en", code)}
+        categories.append(Category(
+            code=code, names=names, keywords=cat.strings("keywords", ()),
+            priority=Priority(cat.choice("priority", tuple(p.value for p in Priority), "normal")),
+        ))
+        if (cw := cat.table("windows")) is not None:
+            cw.check_known({p.value for p in Priority})
+            for prio in Priority:
+                if (w := cw.table(prio.value)) is not None:
+                    w.check_known({"claim_within", "resolve_within"})
+                    category_windows[(code, prio)] = _window(w, windows[prio])
+    if not categories:
+        categories.append(Category(code="other", names={"zh-CN": "其他", "en": "Other"},
+                                   keywords=()))
+    default_category = sec.str("default_category", categories[-1].code)
+    if default_category not in seen and seen:
+        sec.fail("default_category", default_category, "the code of a [[policy.categories]]")
+    return Policy(
+        windows=windows, categories=tuple(categories), default_category=default_category,
+        urgent_keywords=sec.strings("urgent_keywords", DEFAULT_URGENT_KEYWORDS),
+        low_keywords=sec.strings("low_keywords", DEFAULT_LOW_KEYWORDS),
+        category_windows=category_windows,
+    )
+
+
+def _window(sec: _Section, default: Window) -> Window:
+    claim = sec.duration("claim_within", default.claim_within)
+    resolve = sec.duration("resolve_within", default.resolve_within)
+    if resolve < claim:
+        sec.fail("resolve_within", resolve, f"at least claim_within ({claim})")
+    return Window(claim_within=claim, resolve_within=resolve)

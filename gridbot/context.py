@@ -1,0 +1,120 @@
+"""What a handler sees: the speaker, the chat, the transaction, and ways to answer.
+
+Handlers never send anything themselves. They describe messages as (template,
+context) pairs addressed to the speaker, a person, a group or a case's reporter;
+the engine renders them for each recipient's platform and locale and puts them in
+the outbox in the same transaction as the handler's other writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from gridbot.commands import split_case_number
+from gridbot.config import Config
+from gridbot.domain import Account, Button, Case, CaseEvent, Chat, Incoming, Person
+from gridbot.errors import BadArguments, NotFound
+from gridbot.store.base import Transaction
+
+if TYPE_CHECKING:
+    from gridbot.engine import Engine
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """A message a handler wants sent; ``to`` is 'reply', 'person', 'group' or 'reporter'."""
+
+    to: str
+    template: str
+    context: dict[str, Any]
+    buttons: tuple[Button, ...] = ()
+    person_id: str | None = None
+    microgrid: str | None = None
+    case: Case | None = None
+
+
+@dataclass(kw_only=True)
+class Context:
+    engine: Engine
+    tx: Transaction
+    incoming: Incoming
+    speaker: Person
+    account: Account
+    chat: Chat
+    now: datetime
+    command: str = ""
+    word: str = ""
+    args: str = ""
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        return self.engine.config
+
+    @property
+    def in_group(self) -> bool:
+        return self.chat.kind.value == "group"
+
+    # -- answers ------------------------------------------------------------------------
+    def reply(self, template: str, *, buttons: tuple[Button, ...] = (), **context: Any) -> None:
+        self.messages.append(Message(to="reply", template=template, context=context,
+                                     buttons=buttons))
+
+    def tell(self, person_id: str | None, template: str, *, case: Case | None = None,
+             buttons: tuple[Button, ...] = (), **context: Any) -> None:
+        if person_id is None or (person_id == self.speaker.id and not self.in_group):
+            return  # nobody, or the speaker who already gets the reply in this chat
+        if case is not None:
+            context.setdefault("case", case)
+        self.messages.append(Message(to="person", template=template, context=context,
+                                     buttons=buttons, person_id=person_id, case=case))
+
+    def tell_reporter(self, case: Case, template: str, *, buttons: tuple[Button, ...] = (),
+                      **context: Any) -> None:
+        """Privately if the reporter can be reached so, else briefly in the origin group."""
+        if case.reporter_id == self.speaker.id:
+            return
+        context.setdefault("case", case)
+        self.messages.append(Message(to="reporter", template=template, context=context,
+                                     buttons=buttons, person_id=case.reporter_id, case=case))
+
+    def tell_group(self, microgrid: str, template: str, **context: Any) -> None:
+        self.messages.append(Message(to="group", template=template, context=context,
+                                     microgrid=microgrid))
+
+    # -- helpers handlers share -----------------------------------------------------------
+    def usage(self) -> BadArguments:
+        return BadArguments("error_usage", command=self.command, word=self.word)
+
+    async def case_arg(self) -> tuple[Case, str]:
+        """The case named by the first argument, and the rest of the arguments."""
+        number, rest = split_case_number(self.args)
+        if number is None:
+            raise self.usage()
+        case = await self.tx.case(number)
+        if case is None:
+            raise NotFound("error_not_found", number=number)
+        return case, rest
+
+    async def save(self, case: Case, kind: str, text: str = "", *,
+                   data: dict[str, Any] | None = None, **changes: Any) -> Case:
+        """Write a change to a case together with the event that explains it."""
+        case = dataclasses.replace(case, updated_at=self.now, **changes)
+        await self.tx.update_case(case)
+        await self.event(case, kind, text, **(data or {}))
+        return case
+
+    async def event(self, case: Case, kind: str, text: str = "", **data: Any) -> None:
+        await self.tx.add_event(CaseEvent(case_number=case.number, at=self.now,
+                                          actor_id=self.speaker.id, kind=kind, text=text,
+                                          data=data))
+
+    async def person(self, person_id: str | None) -> Person | None:
+        return await self.tx.person(person_id) if person_id else None
+
+
+Handler = Callable[[Context], Awaitable[None]]

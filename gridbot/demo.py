@@ -1,0 +1,248 @@
+"""``gridbot demo``: the whole loop in a terminal, on a virtual clock.
+
+Every configured micro-grid gets a console group chat bound to it and every
+configured person a linked console account, so anyone can play any part. A script
+line ``NAME: text`` is said by NAME in their micro-grid's group, ``NAME> text`` in
+their private chat with the bot, ``NAME@M02: text`` in another group (a name not in
+the configuration speaks as a newcomer), ``@wait 2h30m`` moves the clock and runs
+whatever falls due on the way, and ``#`` starts a comment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from gridbot.adapters.console import (
+    PLATFORM,
+    ConsoleAdapter,
+    group_chat_id,
+    private_chat_id,
+)
+from gridbot.clock import VirtualClock
+from gridbot.config import Config
+from gridbot.domain import Account, Chat, ChatKind, Incoming, Person
+from gridbot.durations import format_duration, parse_duration
+from gridbot.engine import Engine, PlatformInfo
+from gridbot.outbox import OutboxSender
+from gridbot.render import Renderer
+from gridbot.store import SQLiteStore
+
+DEFAULT_START = "2026-11-23 09:00"  # a Monday morning
+_LINE = re.compile(
+    r"^(?P<name>[^:：>@\s][^:：>@]*?)\s*(?:@(?P<group>[A-Za-z0-9_-]+))?\s*(?P<sep>[:：>])\s?"
+    r"(?P<text>.*)$",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Speaker:
+    name: str
+    user_id: str
+    person: Person | None
+
+
+class Demo:
+    """A seeded org on a virtual clock, printing every message every party receives."""
+
+    def __init__(self, config: Config, db_path: Path, start: datetime,
+                 out: TextIO = sys.stdout) -> None:
+        self.config = config
+        self.out = out
+        self.clock = VirtualClock(start)
+        self.store = SQLiteStore(str(db_path))
+        self.renderer = Renderer(config.timezone, config.locale)
+        self.engine = Engine(config, self.store, self.clock, self.renderer)
+        self.console = ConsoleAdapter(out=out)
+        self.engine.register_platform(PLATFORM, PlatformInfo(fmt=self.console.fmt))
+        self.sender = OutboxSender(self.store, self.clock, {PLATFORM: self.console})
+        self.persona: Speaker | None = None
+        self._ids = itertools.count(1)
+        self.people = {p.name: p for p in config.people}
+        self.people.update({p.id: p for p in config.people})
+
+    def text(self, macro: str, /, **context: object) -> str:
+        return self.renderer.text(macro, locale=self.config.locale, **context)
+
+    async def __aenter__(self) -> Demo:
+        await self.store.open()
+        await self.engine.start()
+        await self._seed()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.store.close()
+
+    async def _seed(self) -> None:
+        now = self.clock.now()
+        labels = self.console.labels
+        async with self.store.transaction() as tx:
+            for mg in self.config.microgrids:
+                chat_id = group_chat_id(mg.code)
+                labels[chat_id] = self.text("group_label", name=mg.name)
+                if (await tx.chat(PLATFORM, chat_id)) is None:
+                    await tx.save_chat(Chat(platform=PLATFORM, chat_id=chat_id,
+                                            kind=ChatKind.GROUP, title=mg.name,
+                                            microgrid=mg.code), bound_by="demo", now=now)
+            for person in self.config.people:
+                chat_id = private_chat_id(person.id)
+                labels[chat_id] = self.text("private_label", name=person.name)
+                if (await tx.account(PLATFORM, person.id)) is None:
+                    await tx.save_account(Account(
+                        platform=PLATFORM, user_id=person.id, display_name=person.name,
+                        person_id=person.id, private_chat_id=chat_id), now)
+
+    # -- playing lines ------------------------------------------------------------------------
+    def now_label(self) -> str:
+        return self.clock.now().astimezone(self.config.timezone).strftime("%m-%d %H:%M")
+
+    def print(self, line: str) -> None:
+        self.out.write(line.rstrip() + "\n")
+        self.out.flush()
+
+    async def line(self, raw: str, number: int = 0) -> bool:
+        """Play one script or console line; False if it could not be understood."""
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            return True
+        if line.startswith("@"):
+            return await self._directive(line, number)
+        match = _LINE.match(line)
+        if match is None:
+            if self.persona is None:
+                self.print(self.text("no_persona"))
+                return False
+            private = line.startswith(">")
+            return await self.say(self.persona.name, line.lstrip(">").strip(), private=private)
+        return await self.say(match["name"].strip(), match["text"].strip(),
+                              private=match["sep"] == ">", group=match["group"])
+
+    async def _directive(self, line: str, number: int) -> bool:
+        word, _, rest = line[1:].partition(" ")
+        word = word.lower()
+        if word == "wait":
+            try:
+                span = parse_duration(rest.strip())
+            except ValueError:
+                self.print(self.text("bad_wait", text=rest.strip()))
+                return False
+            await self.wait(span)
+            return True
+        if word == "as":
+            person = self.people.get(rest.strip())
+            if person is None:
+                self.print(self.text("unknown_person", name=rest.strip(), names=self.names()))
+                return False
+            self.persona = Speaker(name=person.name, user_id=person.id, person=person)
+            self.print(self.text("persona", name=person.name))
+            return True
+        if word in ("who", "help"):
+            self.print(self.text("interactive_help", names=self.names()))
+            return True
+        self.print(self.text("bad_line", number=number, line=line))
+        return False
+
+    def names(self) -> str:
+        return "、".join(p.name for p in self.config.people)
+
+    async def say(self, name: str, text: str, *, private: bool = False,
+                  group: str | None = None) -> bool:
+        person = self.people.get(name)
+        if person is None and group is None:
+            self.print(self.text("unknown_person", name=name, names=self.names()))
+            return False
+        microgrid = group
+        if microgrid is None and not private:
+            microgrid = await self._home_group(person)
+            if microgrid is None:
+                self.print(self.text("no_group", name=name))
+                return False
+        if microgrid is not None and self.config.microgrid(microgrid) is None:
+            self.print(self.text("unknown_group", code=microgrid))
+            return False
+        user_id = person.id if person else f"guest:{name}"
+        display = person.name if person else name
+        if private:
+            chat_id, kind, title = private_chat_id(user_id), ChatKind.PRIVATE, ""
+            self.console.labels.setdefault(chat_id, self.text("private_label", name=display))
+        else:
+            mg = self.config.microgrid(microgrid)  # type: ignore[arg-type]
+            chat_id, kind, title = group_chat_id(mg.code), ChatKind.GROUP, mg.name
+        where = self.console.labels.get(chat_id, chat_id)
+        self.print(self.text("said", time=self.now_label(), name=display, where=where, text=text,
+                             private=private))
+        await self.engine.handle(Incoming(
+            platform=PLATFORM, chat_id=chat_id, chat_kind=kind, sender_id=user_id,
+            sender_name=display, text=text, message_id=f"demo-{next(self._ids)}",
+            chat_title=title,
+        ))
+        await self.sender.drain()
+        return True
+
+    async def _home_group(self, person: Person | None) -> str | None:
+        if person is None:
+            return None
+        if self.config.microgrid(person.unit) is not None:
+            return person.unit
+        async with self.store.transaction() as tx:
+            under = await tx.microgrids_under(person.unit)
+        return under[0] if under else None
+
+    async def wait(self, span: timedelta) -> None:
+        """Move the clock by ``span``, stopping at every moment something falls due."""
+        target = self.clock.now() + span
+        while True:
+            async with self.store.transaction() as tx:
+                due = await tx.next_outbox_due()
+            if due is None or due > target:
+                break
+            if due > self.clock.now():
+                self.clock.set(due)
+            await self.sender.drain()
+        self.clock.set(target)
+        self.print(self.text("waited", span=format_duration(span), time=self.now_label()))
+        await self.sender.drain()
+
+    # -- drivers ------------------------------------------------------------------------------
+    async def run_script(self, lines: list[str]) -> int:
+        self.print(self.text("banner", subdistrict=self.config.subdistrict.name,
+                             time=self.now_label(), config=self.config.source))
+        for number, raw in enumerate(lines, start=1):
+            await self.line(raw, number)
+        return 0
+
+    async def interactive(self, stdin: TextIO = sys.stdin) -> int:
+        self.print(self.text("banner", subdistrict=self.config.subdistrict.name,
+                             time=self.now_label(), config=self.config.source))
+        self.print(self.text("interactive_help", names=self.names()))
+        number = 0
+        while True:
+            prompt = f"{self.persona.name if self.persona else ''}> "
+            raw = await asyncio.to_thread(_read_line, stdin, prompt, self.out)
+            if raw is None or raw.strip() in ("@quit", "@exit"):
+                return 0
+            number += 1
+            await self.line(raw, number)
+
+
+def _read_line(stdin: TextIO, prompt: str, out: TextIO) -> str | None:
+    if stdin is sys.stdin and stdin.isatty():
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+    out.write(prompt)
+    out.flush()
+    line = stdin.readline()
+    return None if line == "" else line.rstrip("\n")
+
+
+def parse_start(text: str, config: Config) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=config.timezone)

@@ -1,0 +1,235 @@
+"""The conversation engine: every platform's messages come here as :class:`Incoming`.
+
+For each message, in one transaction: skip it if it was already handled, work out
+who is speaking and in which micro-grid, parse the command, check permissions, run
+the handler, render what it wants said and queue it in the outbox. A refusal rolls
+the handler's writes back and queues the explanation instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gridbot.clock import Clock
+from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse
+from gridbot.config import Config
+from gridbot.context import Context, Handler, Message
+from gridbot.domain import (
+    Account,
+    Chat,
+    ChatKind,
+    Incoming,
+    Outgoing,
+    Person,
+    Role,
+    TextFormat,
+)
+from gridbot.errors import UserError
+from gridbot.permissions import check_command
+from gridbot.render import Renderer
+from gridbot.store.base import Store, Transaction
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformInfo:
+    fmt: TextFormat = TextFormat.PLAIN
+    bot_username: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Target:
+    platform: str
+    chat_id: str
+    person_id: str | None
+    locale: str
+    in_group: bool
+    reply_to: str | None = None
+    thread_id: str | None = None
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        renderer: Renderer | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.renderer = renderer or Renderer(config.timezone, config.locale)
+        if handlers is None:
+            from handlers import REGISTRY
+
+            handlers = REGISTRY
+        self.handlers = dict(handlers)
+        self.platforms: dict[str, PlatformInfo] = {}
+        self.unit_names: dict[str, str] = {}
+
+    def register_platform(self, name: str, info: PlatformInfo) -> None:
+        self.platforms[name] = info
+
+    async def start(self) -> None:
+        """Bring the stored org tree and people in line with the configuration."""
+        async with self.store.transaction() as tx:
+            await tx.sync_org(self.config)
+            for kind in ("subdistrict", "community", "grid", "microgrid"):
+                for unit in await tx.units(kind):
+                    self.unit_names[unit.code] = unit.name
+
+    # -- intake ---------------------------------------------------------------------------
+    async def handle(self, msg: Incoming) -> Outcome:
+        now = self.clock.now()
+        try:
+            async with self.store.transaction() as tx:
+                if not await tx.mark_handled(msg.platform, msg.chat_id, msg.message_id, now):
+                    return Outcome.DUPLICATE
+                ctx = await self._context(tx, msg)
+                outcome = await self._dispatch(ctx)
+                await self._flush(ctx)
+                return outcome
+        except UserError as refusal:
+            async with self.store.transaction() as tx:
+                if not await tx.mark_handled(msg.platform, msg.chat_id, msg.message_id, now):
+                    return Outcome.DUPLICATE
+                ctx = await self._context(tx, msg)
+                ctx.reply(refusal.template, **refusal.context)
+                await self._flush(ctx)
+            return Outcome.REFUSED
+        except Exception:
+            log.exception("handling %s message %s failed", msg.platform, msg.message_id)
+            # Not marked handled: a platform redelivery gets another try.
+            async with self.store.transaction() as tx:
+                ctx = await self._context(tx, msg)
+                ctx.reply("error_internal")
+                await self._flush(ctx, key_suffix=":internal")
+            return Outcome.FAILED
+
+    async def _dispatch(self, ctx: Context) -> Outcome:
+        text = clean_text(ctx.incoming.text)
+        info = self.platforms.get(ctx.incoming.platform, PlatformInfo())
+        parsed = parse(text, info.bot_username)
+        if parsed is None:
+            if not ctx.in_group and text:
+                ctx.reply("private_hint")
+                return Outcome.HANDLED
+            return Outcome.IGNORED
+        if len(text) > self.config.limits.max_text_chars:
+            raise UserError("error_too_long", length=len(text),
+                            limit=self.config.limits.max_text_chars)
+        if isinstance(parsed, UnknownCommand):
+            raise UserError("error_unknown_command", word=parsed.word)
+        assert isinstance(parsed, ParsedCommand)
+        ctx.command, ctx.word, ctx.args = parsed.name, parsed.word, parsed.args
+        handler = self.handlers.get(parsed.name)
+        if handler is None:
+            raise UserError("error_unknown_command", word=parsed.word)
+        check_command(ctx.speaker, parsed.name)
+        await handler(ctx)
+        return Outcome.HANDLED
+
+    async def _context(self, tx: Transaction, msg: Incoming) -> Context:
+        now = self.clock.now()
+        chat = await tx.chat(msg.platform, msg.chat_id)
+        if chat is None or chat.title != msg.chat_title or chat.kind is not msg.chat_kind:
+            chat = Chat(platform=msg.platform, chat_id=msg.chat_id, kind=msg.chat_kind,
+                        title=msg.chat_title, microgrid=chat.microgrid if chat else None)
+            await tx.save_chat(chat, bound_by=None, now=now)
+        private = msg.chat_kind is ChatKind.PRIVATE
+        stored = await tx.account(msg.platform, msg.sender_id)
+        account = stored or Account(platform=msg.platform, user_id=msg.sender_id,
+                                    display_name=msg.sender_name, person_id=None)
+        person = await tx.person(account.person_id) if account.person_id else None
+        if person is None and chat.microgrid and chat.kind is ChatKind.GROUP:
+            person = Person(id=f"~{msg.platform}:{msg.sender_id}",
+                            name=clean_text(msg.sender_name)[:40] or msg.sender_id,
+                            role=Role.RESIDENT, unit=chat.microgrid, auto=True)
+            if await tx.person(person.id) is None:
+                await tx.add_person(person)
+            account = dataclasses.replace(account, person_id=person.id)
+        account = dataclasses.replace(
+            account, display_name=msg.sender_name or account.display_name,
+            private_chat_id=msg.chat_id if private else account.private_chat_id)
+        if account != stored:
+            await tx.save_account(account, now)
+        if person is None:
+            # Someone the bot has not met in a bound group: a resident of nowhere yet.
+            person = Person(id=f"~{msg.platform}:{msg.sender_id}",
+                            name=clean_text(msg.sender_name)[:40] or msg.sender_id,
+                            role=Role.RESIDENT, unit="", auto=True)
+        return Context(engine=self, tx=tx, incoming=msg, speaker=person, account=account,
+                       chat=chat, now=now)
+
+    # -- output ---------------------------------------------------------------------------
+    async def _flush(self, ctx: Context, key_suffix: str = "") -> None:
+        msg = ctx.incoming
+        base_key = f"{msg.platform}:{msg.chat_id}:{msg.message_id}{key_suffix}"
+        # The speaker's answer first, then everyone else's news; order is otherwise kept.
+        ordered = sorted(ctx.messages, key=lambda m: m.to != "reply")
+        for i, message in enumerate(ordered):
+            targets = await self._targets(ctx, message)
+            if not targets and message.case is not None:
+                await ctx.event(message.case, "unreachable", data_person=message.person_id)
+            for j, target in enumerate(targets):
+                info = self.platforms.get(target.platform, PlatformInfo())
+                text = self.render(message.template, locale=target.locale, fmt=info.fmt,
+                                   in_group=target.in_group, **message.context)
+                await ctx.tx.enqueue(Outgoing(
+                    platform=target.platform, chat_id=target.chat_id, text=text, fmt=info.fmt,
+                    buttons=() if target.in_group else message.buttons,
+                    reply_to=target.reply_to, thread_id=target.thread_id,
+                    person_id=target.person_id,
+                    case_number=message.case.number if message.case else None,
+                    dedup_key=f"{base_key}:{i}.{j}",
+                ), ctx.now)
+
+    def render(self, template: str, *, locale: str, fmt: TextFormat, **context: Any) -> str:
+        def cat(code: str) -> str:
+            return self.config.policy.category(code).name(locale)
+
+        def unit(code: str | None) -> str:
+            return self.unit_names.get(code or "", code or "")
+
+        return self.renderer.render(template, locale=locale, fmt=fmt, bot=self.config.bot_name,
+                                    cat=cat, unit=unit, **context)
+
+    async def _targets(self, ctx: Context, message: Message) -> list[_Target]:
+        msg = ctx.incoming
+        if message.to == "reply":
+            return [_Target(platform=msg.platform, chat_id=msg.chat_id,
+                            person_id=ctx.speaker.id, in_group=ctx.in_group,
+                            locale=self.renderer.locale_for(ctx.speaker.locale),
+                            reply_to=msg.message_id, thread_id=msg.thread_id)]
+        if message.to == "group":
+            return [_Target(platform=c.platform, chat_id=c.chat_id, person_id=None,
+                            in_group=True, locale=self.config.locale)
+                    for c in await ctx.tx.group_chats(message.microgrid or "")]
+        person = await ctx.person(message.person_id)
+        if person is None:
+            return []
+        locale = self.renderer.locale_for(person.locale)
+        targets = [_Target(platform=a.platform, chat_id=a.private_chat_id, person_id=person.id,
+                           in_group=False, locale=locale)
+                   for a in await ctx.tx.accounts_of(person.id) if a.private_chat_id]
+        if not targets and message.to == "reporter" and message.case is not None:
+            case = message.case
+            targets = [_Target(platform=case.origin_platform, chat_id=case.origin_chat_id,
+                               person_id=person.id, in_group=True, locale=self.config.locale)]
+        return targets

@@ -1,0 +1,96 @@
+"""One Jinja2 setup renders every message, per locale and per platform text format.
+
+Escaping is chosen on purpose: HTML-format platforms (Telegram) get autoescaping, so
+a resident's ``<b>`` or ``&`` arrives as typed; plain-text platforms get the text as
+it is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from gridbot.config import LOCALES
+from gridbot.domain import TextFormat
+
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class Renderer:
+    def __init__(
+        self,
+        timezone: ZoneInfo,
+        default_locale: str = "zh-CN",
+        templates_dir: Path | None = None,
+    ) -> None:
+        self.timezone = timezone
+        self.default_locale = default_locale
+        self.templates_dir = templates_dir or DEFAULT_TEMPLATES
+        if not (self.templates_dir / "zh-CN").is_dir():
+            raise FileNotFoundError(f"message templates not found in {self.templates_dir}")
+        self._envs: dict[tuple[str, TextFormat], jinja2.Environment] = {}
+
+    def _env(self, locale: str, fmt: TextFormat) -> jinja2.Environment:
+        key = (locale, fmt)
+        if key not in self._envs:
+            paths = [self.templates_dir / locale]
+            if locale != "zh-CN":
+                paths.append(self.templates_dir / "zh-CN")
+            env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader([str(p) for p in paths]),
+                autoescape=fmt is TextFormat.HTML,
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=False,
+            )
+            env.filters["local"] = self._local
+            env.filters["hm"] = lambda dt: self._local(dt).strftime("%H:%M")
+            env.filters["mdhm"] = lambda dt: self._local(dt).strftime("%m-%d %H:%M")
+            env.filters["short"] = _short
+            env.filters["hours"] = _hours
+            env.globals["html"] = fmt is TextFormat.HTML
+            self._envs[key] = env
+        return self._envs[key]
+
+    def _local(self, instant: datetime) -> datetime:
+        return instant.astimezone(self.timezone)
+
+    def locale_for(self, *preferences: str | None) -> str:
+        for pref in preferences:
+            if pref in LOCALES:
+                return pref  # type: ignore[return-value]
+        return self.default_locale
+
+    def render(self, name: str, *, locale: str, fmt: TextFormat, **context: Any) -> str:
+        template = self._env(self.locale_for(locale), fmt).get_template(f"{name}.j2")
+        text = template.render(**context)
+        lines = [line.rstrip() for line in text.strip().splitlines()]
+        # Collapse runs of blank lines left by conditional blocks.
+        out: list[str] = []
+        for line in lines:
+            if line or (out and out[-1]):
+                out.append(line)
+        return "\n".join(out).strip()
+
+    def text(self, macro: str, /, *, locale: str | None = None, **context: Any) -> str:
+        """A plain-text macro from ``cli.j2``, for the command line and the console demo."""
+        env = self._env(self.locale_for(locale), TextFormat.PLAIN)
+        return str(getattr(env.get_template("cli.j2").module, macro)(**context))
+
+    def template_names(self, locale: str) -> list[str]:
+        return sorted(p.stem for p in (self.templates_dir / locale).glob("*.j2"))
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """First line of a text, cut to ``limit`` characters, for lists."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= limit and first == text.strip() else first[:limit] + "…"
+
+
+def _hours(delta: timedelta) -> float:
+    return round(delta.total_seconds() / 3600, 1)

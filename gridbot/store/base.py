@@ -1,0 +1,233 @@
+"""The storage interface. Implementations stay terse; the contract is documented here.
+
+Everything the bot knows lives behind :class:`Store`: the org tree and people
+(synchronised from the configuration at start), platform accounts and chats, cases
+and their append-only events, the inbox of handled platform messages, notices,
+deliveries and the outbox. Work happens inside :meth:`Store.transaction`: either
+all of a handler's writes (case change, events, outgoing messages, the inbox mark)
+are committed together, or none are.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gridbot.config import Config, Shift
+from gridbot.domain import (
+    Account,
+    Case,
+    CaseEvent,
+    Chat,
+    DutyStatus,
+    OutboxItem,
+    Outgoing,
+    Person,
+    Role,
+    Status,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgUnit:
+    code: str
+    kind: str  # subdistrict, community, grid, microgrid
+    name: str
+    parent: str | None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RosterEntry:
+    person_id: str
+    position: int  # 0 primary, then backups in order
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkCode:
+    person_id: str
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseQuery:
+    """Filters for :meth:`Transaction.cases`; ``None`` means any."""
+
+    assignee_id: str | None = None
+    reporter_id: str | None = None
+    microgrids: tuple[str, ...] | None = None
+    statuses: frozenset[Status] | None = None
+    #: only cases whose running window (claim or resolve) ended before this instant
+    overdue_at: datetime | None = None
+    limit: int = 50
+
+
+class Transaction(ABC):
+    """One unit of work. Reads see the transaction's own writes."""
+
+    # -- org and people -------------------------------------------------------------
+    @abstractmethod
+    async def sync_org(self, config: Config) -> None:
+        """Make the org tree, configured people and rosters match ``config``.
+
+        People no longer in the configuration are deactivated, not deleted, so their
+        cases keep their history; residents the bot met in groups are kept.
+        """
+
+    @abstractmethod
+    async def unit(self, code: str) -> OrgUnit | None: ...
+
+    @abstractmethod
+    async def units(self, kind: str) -> list[OrgUnit]: ...
+
+    @abstractmethod
+    async def microgrids_under(self, code: str) -> list[str]:
+        """Codes of every micro-grid at or below ``code`` in the tree."""
+
+    @abstractmethod
+    async def person(self, person_id: str) -> Person | None: ...
+
+    @abstractmethod
+    async def people_named(self, name: str) -> list[Person]:
+        """Active people whose name is ``name`` (exact) or whose id is ``name``."""
+
+    @abstractmethod
+    async def people_in_role(self, role: Role, unit: str) -> list[Person]:
+        """Active people of ``role`` at ``unit``, in configuration order."""
+
+    @abstractmethod
+    async def add_person(self, person: Person) -> None: ...
+
+    @abstractmethod
+    async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]: ...
+
+    @abstractmethod
+    async def rosters_of(self, person_id: str) -> list[str]:
+        """Micro-grids whose roster names the person (primary, backup or shift)."""
+
+    @abstractmethod
+    async def duty(self, person_id: str) -> DutyStatus | None: ...
+
+    @abstractmethod
+    async def set_duty(self, status: DutyStatus, now: datetime) -> None: ...
+
+    # -- accounts, chats and link codes ---------------------------------------------
+    @abstractmethod
+    async def account(self, platform: str, user_id: str) -> Account | None: ...
+
+    @abstractmethod
+    async def save_account(self, account: Account, now: datetime) -> None:
+        """Insert or replace the account (keyed by platform and user id)."""
+
+    @abstractmethod
+    async def accounts_of(self, person_id: str) -> list[Account]: ...
+
+    @abstractmethod
+    async def chat(self, platform: str, chat_id: str) -> Chat | None: ...
+
+    @abstractmethod
+    async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None: ...
+
+    @abstractmethod
+    async def group_chats(self, microgrid: str) -> list[Chat]:
+        """Group chats bound to the micro-grid, on every platform."""
+
+    @abstractmethod
+    async def add_link_code(
+        self, code_hash: str, person_id: str, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    @abstractmethod
+    async def link_code(self, code_hash: str) -> LinkCode | None: ...
+
+    @abstractmethod
+    async def use_link_code(self, code_hash: str, now: datetime, used_by: str) -> None: ...
+
+    # -- cases ----------------------------------------------------------------------
+    @abstractmethod
+    async def new_case(self, case: Case) -> Case:
+        """Insert ``case`` (its number is ignored) and return it with its new number."""
+
+    @abstractmethod
+    async def case(self, number: int) -> Case | None: ...
+
+    @abstractmethod
+    async def update_case(self, case: Case) -> None:
+        """Write every mutable field of ``case``."""
+
+    @abstractmethod
+    async def cases(self, query: CaseQuery) -> list[Case]:
+        """Cases matching ``query``, oldest first."""
+
+    @abstractmethod
+    async def add_event(self, event: CaseEvent) -> None: ...
+
+    @abstractmethod
+    async def events(self, number: int) -> list[CaseEvent]: ...
+
+    @abstractmethod
+    async def move_reports(self, from_person: str, to_person: str) -> int:
+        """Give a linked person the cases reported under their provisional identity."""
+
+    # -- exactly-once intake ----------------------------------------------------------
+    @abstractmethod
+    async def mark_handled(
+        self, platform: str, chat_id: str, message_id: str, now: datetime
+    ) -> bool:
+        """Record a platform message as handled; False if it already was."""
+
+    # -- outbox -----------------------------------------------------------------------
+    @abstractmethod
+    async def enqueue(
+        self, message: Outgoing, now: datetime, not_before: datetime | None = None
+    ) -> bool:
+        """Queue a message; False (and nothing queued) if its dedup key is known."""
+
+    @abstractmethod
+    async def claim_outbox(
+        self, now: datetime, *, limit: int, lease: timedelta, platforms: Iterable[str]
+    ) -> list[OutboxItem]:
+        """Lease up to ``limit`` due messages for sending, oldest first.
+
+        A leased message is not handed out again until its lease ends, so a sender
+        that died mid-send has its messages retried by the next one.
+        """
+
+    @abstractmethod
+    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None: ...
+
+    @abstractmethod
+    async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None: ...
+
+    @abstractmethod
+    async def mark_failed(self, item_id: int, now: datetime, error: str) -> None: ...
+
+    @abstractmethod
+    async def outbox_counts(self) -> dict[str, int]:
+        """Number of outbox messages per status."""
+
+    @abstractmethod
+    async def next_outbox_due(self) -> datetime | None:
+        """When the earliest queued message may be sent, if any is waiting."""
+
+
+class Store(ABC):
+    """A database holding everything; open once, then work in transactions."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and apply any schema migration not yet applied."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Begin a transaction; commit on normal exit, roll back on an exception."""
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...

@@ -1,0 +1,12 @@
+"""The conversation: one module per role or family of commands.
+
+Importing this package fills :data:`REGISTRY`, which the engine uses by default.
+"""
+
+from gridbot.dispatch import Registry
+
+REGISTRY = Registry()
+
+from handlers import account, resident, steward  # noqa: E402  (they register into REGISTRY)
+
+__all__ = ["REGISTRY", "account", "resident", "steward"]

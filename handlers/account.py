@@ -1,0 +1,63 @@
+"""Accounts and chats: help, linking an account to a person, binding a group."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gridbot.context import Context
+from gridbot.errors import NotFound, PermissionDenied, UserError
+from gridbot.linking import hash_code, normalise_code
+from gridbot.permissions import ALLOWED, scope
+from handlers import REGISTRY
+
+
+@REGISTRY.command("help")
+async def help_(ctx: Context) -> None:
+    allowed = sorted(name for name, roles in ALLOWED.items() if ctx.speaker.role in roles)
+    ctx.reply("help", role=ctx.speaker.role.value, allowed=allowed, person=ctx.speaker,
+              linked=not ctx.speaker.auto, bound=ctx.chat.microgrid)
+
+
+@REGISTRY.command("link")
+async def link(ctx: Context) -> None:
+    code = normalise_code(ctx.args)
+    if not code:
+        raise ctx.usage()
+    found = await ctx.tx.link_code(hash_code(code))
+    if found is None:
+        raise UserError("error_link_code", reason="unknown")
+    if found.used_at is not None:
+        raise UserError("error_link_code", reason="used")
+    if found.expires_at <= ctx.now:
+        raise UserError("error_link_code", reason="expired")
+    person = await ctx.person(found.person_id)
+    if person is None:
+        raise UserError("error_link_code", reason="unknown")
+    previous = ctx.account.person_id
+    await ctx.tx.use_link_code(hash_code(code), ctx.now,
+                               f"{ctx.account.platform}:{ctx.account.user_id}")
+    await ctx.tx.save_account(dataclasses.replace(ctx.account, person_id=person.id), ctx.now)
+    moved = 0
+    if previous and previous != person.id and previous.startswith("~"):
+        moved = await ctx.tx.move_reports(previous, person.id)
+    ctx.speaker = person
+    ctx.reply("reply_link", person=person, role=person.role.value, moved=moved,
+              in_private=not ctx.in_group)
+
+
+@REGISTRY.command("bind")
+async def bind(ctx: Context) -> None:
+    code = ctx.args.strip()
+    if not code:
+        raise ctx.usage()
+    if not ctx.in_group:
+        raise UserError("error_bind_private")
+    unit = await ctx.tx.unit(code)
+    if unit is None or unit.kind != "microgrid":
+        raise NotFound("error_no_unit", code=code)
+    if code not in await scope(ctx.tx, ctx.speaker):
+        raise PermissionDenied("error_bind_scope", code=code)
+    before = ctx.chat.microgrid
+    await ctx.tx.save_chat(dataclasses.replace(ctx.chat, microgrid=code),
+                           bound_by=ctx.speaker.id, now=ctx.now)
+    ctx.reply("reply_bind", code=code, name=unit.name, before=before)

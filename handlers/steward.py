@@ -1,0 +1,177 @@
+"""What stewards and the levels above them do with cases: claim, progress, resolve,
+hand over, escalate, and see their queue, duty and what is overdue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gridbot import routing
+from gridbot.cases import assign, feedback_buttons
+from gridbot.context import Context
+from gridbot.domain import (
+    OPEN_STATUSES,
+    TOP_LEVEL,
+    UNCLAIMED_STATUSES,
+    Case,
+    DutyStatus,
+    Role,
+    Status,
+)
+from gridbot.durations import parse_duration
+from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied
+from gridbot.permissions import can_handle_case, scope
+from gridbot.store.base import CaseQuery
+from handlers import REGISTRY
+
+
+async def _workable_case(ctx: Context) -> tuple[Case, str]:
+    """The case named in the arguments, if the speaker may work on it and it is open."""
+    case, rest = await ctx.case_arg()
+    if not await can_handle_case(ctx.tx, ctx.speaker, case):
+        raise PermissionDenied("error_not_your_case", number=case.number,
+                               microgrid=case.microgrid, level=case.level)
+    if case.status not in OPEN_STATUSES:
+        raise InvalidTransition("error_transition", case=case, command=ctx.command)
+    return case, rest
+
+
+@REGISTRY.command("claim")
+async def claim(ctx: Context) -> None:
+    case, _ = await _workable_case(ctx)
+    if case.status not in UNCLAIMED_STATUSES:
+        holder = await ctx.person(case.assignee_id)
+        raise InvalidTransition("error_already_claimed", case=case, holder=holder,
+                                mine=case.assignee_id == ctx.speaker.id)
+    previous = case.assignee_id
+    case = await ctx.save(case, "claimed", status=Status.CLAIMED,
+                          assignee_id=ctx.speaker.id, claimed_at=ctx.now)
+    ctx.reply("reply_claim", case=case)
+    if previous != ctx.speaker.id:
+        ctx.tell(previous, "notify_staff", case=case, event="claimed_by_other",
+                 actor=ctx.speaker, text="")
+    ctx.tell_reporter(case, "notify_reporter", event="claimed", actor=ctx.speaker,
+                      text="")
+
+
+@REGISTRY.command("note")
+async def note(ctx: Context) -> None:
+    case, text = await _workable_case(ctx)
+    if not text:
+        raise ctx.usage()
+    await ctx.event(case, "note", text)
+    ctx.reply("reply_note", case=case)
+    if case.assignee_id != ctx.speaker.id:
+        ctx.tell(case.assignee_id, "notify_staff", case=case, event="note", actor=ctx.speaker,
+                 text=text)
+    ctx.tell_reporter(case, "notify_reporter", event="note", actor=ctx.speaker,
+                      text=text)
+
+
+@REGISTRY.command("done")
+async def done(ctx: Context) -> None:
+    case, text = await _workable_case(ctx)
+    previous = case.assignee_id
+    if case.status in UNCLAIMED_STATUSES:
+        case = await ctx.save(case, "claimed", status=Status.CLAIMED,
+                              assignee_id=ctx.speaker.id, claimed_at=ctx.now)
+    case = await ctx.save(case, "resolved", text, status=Status.RESOLVED,
+                          resolved_at=ctx.now)
+    ctx.reply("reply_done", case=case)
+    if previous != ctx.speaker.id:
+        ctx.tell(previous, "notify_staff", case=case, event="resolved", actor=ctx.speaker,
+                 text=text)
+    reporter = await ctx.person(case.reporter_id)
+    locale = ctx.engine.renderer.locale_for(reporter.locale if reporter else None)
+    ctx.tell_reporter(case, "notify_reporter", event="resolved", actor=ctx.speaker,
+                      text=text, buttons=feedback_buttons(ctx, case, locale))
+
+
+@REGISTRY.command("transfer")
+async def transfer(ctx: Context) -> None:
+    case, rest = await _workable_case(ctx)
+    name, _, reason = rest.partition(" ")
+    name = name.strip().lstrip("@")
+    if not name:
+        raise ctx.usage()
+    found = [p for p in await ctx.tx.people_named(name) if p.role is not Role.RESIDENT]
+    if not found:
+        raise NotFound("error_no_person", name=name)
+    if len(found) > 1:
+        raise BadArguments("error_ambiguous_person", name=name, people=found)
+    target = found[0]
+    if target.id == case.assignee_id:
+        raise InvalidTransition("error_same_assignee", case=case, target=target)
+    previous = await ctx.person(case.assignee_id)
+    route = routing.Route(person=target, level=case.level, reason="transfer")
+    case = await assign(ctx, case, route, kind="transferred", reason=reason.strip(),
+                        previous=previous)
+    ctx.reply("reply_transfer", case=case, target=target)
+    if previous is not None and previous.id != ctx.speaker.id:
+        ctx.tell(previous.id, "notify_staff", case=case, event="transferred", actor=ctx.speaker,
+                 text=reason.strip(), target=target)
+    ctx.tell_reporter(case, "notify_reporter", event="transferred", actor=target,
+                      text="")
+
+
+@REGISTRY.command("escalate")
+async def escalate(ctx: Context) -> None:
+    case, reason = await _workable_case(ctx)
+    if case.level >= TOP_LEVEL:
+        raise InvalidTransition("error_top_level", case=case)
+    previous = await ctx.person(case.assignee_id)
+    route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
+                                start_level=case.level + 1)
+    if route.person is None:
+        raise InvalidTransition("error_nobody_above", case=case)
+    await ctx.event(case, "escalated", reason, from_level=case.level, to_level=route.level)
+    case = await assign(ctx, case, route, kind="escalated", reason=reason, previous=previous)
+    ctx.reply("reply_escalate", case=case, target=route.person)
+    if previous is not None and previous.id != ctx.speaker.id:
+        ctx.tell(previous.id, "notify_staff", case=case, event="escalated", actor=ctx.speaker,
+                 text=reason, target=route.person)
+    ctx.tell_reporter(case, "notify_reporter", event="escalated", actor=route.person,
+                      text="")
+
+
+@REGISTRY.command("mine")
+async def mine(ctx: Context) -> None:
+    cases = await ctx.tx.cases(CaseQuery(assignee_id=ctx.speaker.id, statuses=OPEN_STATUSES,
+                                         limit=100))
+    cases.sort(key=lambda c: (c.claim_by if c.status in UNCLAIMED_STATUSES else c.resolve_by)
+               or c.created_at)
+    ctx.reply("mine", cases=cases, now=ctx.now)
+
+
+@REGISTRY.command("duty")
+async def duty(ctx: Context) -> None:
+    word, _, rest = ctx.args.strip().partition(" ")
+    word = word.lower()
+    if word in ("on", "值班", "上班"):
+        await ctx.tx.set_duty(DutyStatus(person_id=ctx.speaker.id, off=False), ctx.now)
+        ctx.reply("reply_duty", on=True, until=None, open_count=0)
+        return
+    if word not in ("off", "下班", "休息"):
+        raise ctx.usage()
+    until = None
+    if rest.strip():
+        try:
+            until = ctx.now + parse_duration(rest.strip())
+        except ValueError:
+            raise ctx.usage() from None
+        if until - ctx.now > timedelta(days=90):
+            raise ctx.usage()
+    await ctx.tx.set_duty(DutyStatus(person_id=ctx.speaker.id, off=True, until=until), ctx.now)
+    open_cases = await ctx.tx.cases(CaseQuery(assignee_id=ctx.speaker.id,
+                                              statuses=OPEN_STATUSES, limit=500))
+    ctx.reply("reply_duty", on=False, until=until, open_count=len(open_cases))
+
+
+@REGISTRY.command("overdue")
+async def overdue(ctx: Context) -> None:
+    microgrids = tuple(sorted(await scope(ctx.tx, ctx.speaker)))
+    found = {c.number: c for c in await ctx.tx.cases(
+        CaseQuery(microgrids=microgrids, overdue_at=ctx.now, limit=100))}
+    for case in await ctx.tx.cases(CaseQuery(assignee_id=ctx.speaker.id, overdue_at=ctx.now,
+                                             limit=100)):
+        found.setdefault(case.number, case)
+    ctx.reply("overdue", cases=[found[n] for n in sorted(found)], now=ctx.now)
