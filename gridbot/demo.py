@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import re
 import sys
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -65,6 +66,9 @@ class Demo:
         self.sender = OutboxSender(self.store, self.clock, {PLATFORM: self.console})
         self.persona: Speaker | None = None
         self._ids = itertools.count(1)
+        #: message ids must not repeat across runs on a kept database, or the inbox
+        #: would rightly treat them as redeliveries
+        self._run = uuid.uuid4().hex[:8]
         self.people = {p.name: p for p in config.people}
         self.people.update({p.id: p for p in config.people})
 
@@ -180,7 +184,7 @@ class Demo:
                              private=private))
         await self.engine.handle(Incoming(
             platform=PLATFORM, chat_id=chat_id, chat_kind=kind, sender_id=user_id,
-            sender_name=display, text=text, message_id=f"demo-{next(self._ids)}",
+            sender_name=display, text=text, message_id=f"demo-{self._run}-{next(self._ids)}",
             chat_title=title,
         ))
         await self.sender.drain()

@@ -200,7 +200,7 @@ class Engine:
                     dedup_key=f"{base_key}:{i}.{j}",
                 ), ctx.now)
 
-    def render(self, template: str, *, locale: str, fmt: TextFormat, **context: Any) -> str:
+    def render(self, template: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:
         def cat(code: str) -> str:
             return self.config.policy.category(code).name(locale)
 

@@ -1,0 +1,90 @@
+"""Shared fixtures: the real engine, a real SQLite file, the console adapter, a virtual clock.
+
+Nothing of gridbot's is mocked: the ``bot`` fixture is the demo's own wiring (engine,
+store, outbox sender, console adapter) with its output captured.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gridbot.config import Config, load_config
+from gridbot.demo import DEFAULT_START, Demo, parse_start
+from gridbot.domain import Case, CaseEvent, ChatKind, Incoming, Outgoing
+from gridbot.engine import Outcome
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONFIG = ROOT / "config.example.toml"
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(EXAMPLE_CONFIG)
+
+
+@dataclass
+class Bot:
+    """Drives the demo wiring and returns what each line made the bot send."""
+
+    demo: Demo
+    path: Path
+    seen: int = 0
+    log: list[Outgoing] = field(default_factory=list)
+
+    async def say(self, name: str, text: str, *, private: bool = False,
+                  group: str | None = None) -> list[Outgoing]:
+        await self.demo.say(name, text, private=private, group=group)
+        return self._new()
+
+    async def handle(self, incoming: Incoming) -> tuple[Outcome, list[Outgoing]]:
+        outcome = await self.demo.engine.handle(incoming)
+        await self.demo.sender.drain()
+        return outcome, self._new()
+
+    async def wait(self, span: timedelta) -> list[Outgoing]:
+        await self.demo.wait(span)
+        return self._new()
+
+    def _new(self) -> list[Outgoing]:
+        fresh = [d.message for d in self.demo.console.delivered[self.seen:]]
+        self.seen = len(self.demo.console.delivered)
+        self.log.extend(fresh)
+        return fresh
+
+    @property
+    def now(self) -> datetime:
+        return self.demo.clock.now()
+
+    async def case(self, number: int) -> Case | None:
+        async with self.demo.store.transaction() as tx:
+            return await tx.case(number)
+
+    async def events(self, number: int) -> list[CaseEvent]:
+        async with self.demo.store.transaction() as tx:
+            return await tx.events(number)
+
+
+def to(messages: list[Outgoing], who: str) -> list[str]:
+    """Texts sent to a person's private chat (``who`` is a person id) or a group (``M01``)."""
+    chat = f"group:{who}" if who.startswith("M") and who[1:].isdigit() else f"dm:{who}"
+    return [m.text for m in messages if m.chat_id == chat]
+
+
+def incoming(text: str, *, sender: str = "liu_nainai", chat: str = "group:M01",
+             message_id: str = "m1", kind: ChatKind = ChatKind.GROUP,
+             name: str = "刘奶奶") -> Incoming:
+    return Incoming(platform="console", chat_id=chat, chat_kind=kind, sender_id=sender,
+                    sender_name=name, text=text, message_id=message_id)
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, config: Config) -> AsyncIterator[Bot]:
+    path = tmp_path / "gridbot.db"
+    async with Demo(config, path, parse_start(DEFAULT_START, config), out=io.StringIO()) as demo:
+        yield Bot(demo=demo, path=path)
