@@ -115,11 +115,16 @@ class Engine:
             return Outcome.REFUSED
         except Exception:
             log.exception("handling %s message %s failed", msg.platform, msg.message_id)
-            # Not marked handled: a platform redelivery gets another try.
-            async with self.store.transaction() as tx:
-                ctx = await self._context(tx, msg)
-                ctx.reply("error_internal")
-                await self._flush(ctx, key_suffix=":internal")
+            # Not marked handled: a platform redelivery gets another try. The apology is
+            # queued once per message, however often it fails.
+            try:
+                async with self.store.transaction() as tx:
+                    ctx = await self._context(tx, msg)
+                    ctx.reply("error_internal")
+                    await self._flush(ctx, key_suffix=":internal")
+            except Exception:
+                log.exception("could not even apologise for %s message %s", msg.platform,
+                              msg.message_id)
             return Outcome.FAILED
 
     async def _dispatch(self, ctx: Context) -> Outcome:
@@ -190,7 +195,8 @@ class Engine:
             for j, target in enumerate(targets):
                 info = self.platforms.get(target.platform, PlatformInfo())
                 text = self.render(message.template, locale=target.locale, fmt=info.fmt,
-                                   in_group=target.in_group, **message.context)
+                                   in_group=target.in_group, here=target.chat_id,
+                                   **message.context)
                 await ctx.tx.enqueue(Outgoing(
                     platform=target.platform, chat_id=target.chat_id, text=text, fmt=info.fmt,
                     buttons=() if target.in_group else message.buttons,

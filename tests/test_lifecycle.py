@@ -303,3 +303,22 @@ async def test_private_report_uses_the_residents_micro_grid(bot: Bot) -> None:
     assert "幸福里7-9幢" in reply and "环境卫生" in reply
     assert (await bot.case(1)).microgrid == "M03"
     assert (await bot.case(1)).assignee_id == "zhao"
+
+
+async def test_private_reports_stay_out_of_group_listings(bot: Bot) -> None:
+    await bot.say("刘奶奶", "报事 我家漏水了，住3幢201，电话找我", private=True)
+    await bot.say("刘奶奶", "报事 楼道灯坏了")
+    out = await bot.say("张阿姨", "我的")  # asked in the group, not in private
+    listing = to(out, "M01")[0]
+    assert "漏水" not in listing and "邻里纠纷" in listing and "楼道灯坏了" in listing
+    out = await bot.say("张阿姨", "进度 1")
+    assert "漏水" not in to(out, "M01")[0]
+    out = await bot.say("张阿姨", "进度 1", private=True)
+    assert "漏水" in to(out, "zhang")[0]
+
+
+async def test_duty_keywords(bot: Bot) -> None:
+    out = await bot.say("张阿姨", "下班", private=True)
+    assert "已下班" in to(out, "zhang")[0]
+    out = await bot.say("张阿姨", "值班", private=True)
+    assert "已上班" in to(out, "zhang")[0]
