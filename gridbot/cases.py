@@ -35,14 +35,15 @@ def windows_from(policy: Policy, case: Case, start: datetime) -> dict[str, datet
             "resolve_by": start + window.resolve_within}
 
 
-def claim_button(ctx: Context, case: Case) -> tuple[Button, ...]:
-    label = ctx.engine.render("button_claim", locale=ctx.config.locale, fmt=TextFormat.PLAIN,
-                              case=case)
+def claim_button(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
+    label = ctx.engine.render("button_claim", locale=locale, fmt=TextFormat.PLAIN,
+                              in_group=False, here="", case=case)
     return (Button(label=label, command=f"/claim {case.number}"),)
 
 
 def feedback_buttons(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
-    confirm = ctx.engine.render("button_confirm", locale=locale, fmt=TextFormat.PLAIN, case=case)
+    confirm = ctx.engine.render("button_confirm", locale=locale, fmt=TextFormat.PLAIN,
+                                in_group=False, here="", case=case)
     stars = [Button(label="★" * n, command=f"/rate {case.number} {n}") for n in range(5, 0, -1)]
     return (Button(label=confirm, command=f"/confirm {case.number}"), *stars)
 
@@ -67,7 +68,9 @@ async def assign(
     )
     ctx.tell(route.person.id, "notify_assignee", case=updated, event=kind, reason=reason,
              route=route.reason, reporter=await ctx.person(case.reporter_id),
-             actor=ctx.speaker, previous=previous, buttons=claim_button(ctx, updated))
+             actor=ctx.speaker, previous=previous,
+             buttons=claim_button(ctx, updated,
+                                  ctx.engine.renderer.locale_for(route.person.locale)))
     return updated
 
 

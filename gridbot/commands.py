@@ -21,12 +21,13 @@ class CommandSpec:
     takes_args: bool = True
     #: arguments implied by a keyword, e.g. 下班 = duty off
     implied: tuple[tuple[str, str], ...] = ()
-    #: the keyword may run straight into its argument ("报事楼道灯坏了")
-    glued: bool = False
+    #: keywords that may run straight into their argument ("报事楼道灯坏了"); only words
+    #: that never start ordinary chat belong here
+    glued: tuple[str, ...] = ()
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec(name="report", english=("report",), chinese=("报事", "报修", "反映"), glued=True),
+    CommandSpec(name="report", english=("report",), chinese=("报事", "报修"), glued=("报事",)),
     CommandSpec(name="status", english=("status",), chinese=("进度", "查询")),
     CommandSpec(name="cancel", english=("cancel",), chinese=("撤销", "撤回")),
     CommandSpec(name="confirm", english=("confirm",), chinese=("已解决",)),
@@ -55,9 +56,16 @@ _KEYWORDS = sorted(((kw, spec) for spec in COMMANDS for kw in spec.chinese),
                    key=lambda item: -len(item[0]))
 _BOUNDARY = re.compile(r"[\s:：,，.。!！?？#＃\d０-９、;；]")
 _TRAILING = " \t\r\n.。!！?？~～"
+#: C0/C1 controls (but tab and newline), zero-width space, bidi marks, embeddings,
+#: overrides and isolates, and the BOM. Zero-width (non-)joiners stay: emoji sequences
+#: such as 👨‍👩‍👧 are held together by U+200D.
 _CONTROL = re.compile(
-    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e"
+    r"\u2066-\u2069\ufeff]"
 )
+#: The command word ends at the first whitespace of any kind (space, tab, newline, the
+#: full-width space U+3000 that Chinese input methods type, no-break space).
+_SLASH = re.compile(r"(\S*)\s*(.*)", re.DOTALL)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,10 +102,12 @@ def parse(text: str, bot_username: str | None = None) -> ParsedCommand | Unknown
             if rest.strip(_TRAILING):
                 return None
             return ParsedCommand(name=spec.name, args="", word=keyword)
-        if rest and not spec.glued and not _BOUNDARY.match(rest):
+        if rest and keyword not in spec.glued and not _BOUNDARY.match(rest):
             return None
         implied = dict(spec.implied).get(keyword)
         args = _strip_separator(rest)
+        if not args.strip(_TRAILING):
+            args = ""  # "进度？" asks for the list, like "进度"
         if implied is not None:
             args = f"{implied} {args}".strip()
         return ParsedCommand(name=spec.name, args=args, word=keyword)
@@ -105,10 +115,9 @@ def parse(text: str, bot_username: str | None = None) -> ParsedCommand | Unknown
 
 
 def _parse_slash(text: str, bot_username: str | None) -> ParsedCommand | UnknownCommand | None:
-    first, _, rest = text[1:].partition(" ")
-    if "\n" in first:
-        first, _, more = first.partition("\n")
-        rest = f"{more} {rest}".strip() if rest else more
+    match = _SLASH.match(text[1:])
+    assert match is not None  # the pattern matches any string
+    first, rest = match[1], match[2]
     word, _, addressee = unicodedata.normalize("NFKC", first).partition("@")
     if addressee and bot_username and addressee.lower() != bot_username.lower():
         return None  # a command for another bot in the same group
@@ -124,11 +133,15 @@ def _parse_slash(text: str, bot_username: str | None) -> ParsedCommand | Unknown
     return ParsedCommand(name=spec.name, args=args, word="/" + word.lower())
 
 
+_SEPARATOR = re.compile(r"^[\s:：,，、;；]+")
+
+
 def _strip_separator(rest: str) -> str:
-    return rest.lstrip(" \t:：,，、;；").strip()
+    return _SEPARATOR.sub("", rest).strip()
 
 
-_NUMBER = re.compile(r"^\s*[#＃№]?\s*(\d{1,12})(?=\s|$|[,，:：。.、])")
+#: A case number ends at whitespace, the end, or punctuation; ``12.5`` is not case 12.
+_NUMBER = re.compile(r"^\s*[#＃№]?\s*(\d{1,12})(?=\s|$|[,，:：。、;；!！?？]|\.(?!\d))")
 
 
 def split_case_number(args: str) -> tuple[int | None, str]:
@@ -136,4 +149,4 @@ def split_case_number(args: str) -> tuple[int | None, str]:
     match = _NUMBER.match(args)
     if not match:
         return None, args.strip()
-    return int(match[1]), args[match.end():].lstrip(" ,，:：。.、").strip()
+    return int(match[1]), args[match.end():].lstrip(" ,，:：。.、;；!！?？").strip()

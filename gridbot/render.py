@@ -66,10 +66,12 @@ class Renderer:
                 return pref  # type: ignore[return-value]
         return self.default_locale
 
-    def render(self, name: str, *, locale: str, fmt: TextFormat, **context: Any) -> str:
+    def render(self, name: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:
         template = self._env(self.locale_for(locale), fmt).get_template(f"{name}.j2")
         text = template.render(**context)
-        lines = [line.rstrip() for line in text.strip().splitlines()]
+        # Split on "\n" only: str.splitlines() would also break a resident's text at
+        # U+2028, U+0085, form feeds and the like, rewriting what they typed.
+        lines = [line.rstrip() for line in text.strip().split("\n")]
         # Collapse runs of blank lines left by conditional blocks.
         out: list[str] = []
         for line in lines:

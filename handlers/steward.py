@@ -89,8 +89,8 @@ async def done(ctx: Context) -> None:
 @REGISTRY.command("transfer")
 async def transfer(ctx: Context) -> None:
     case, rest = await _workable_case(ctx)
-    name, _, reason = rest.partition(" ")
-    name = name.strip().lstrip("@")
+    name, reason = [*rest.split(maxsplit=1), "", ""][:2]
+    name = name.lstrip("@")
     if not name:
         raise ctx.usage()
     found = [p for p in await ctx.tx.people_named(name) if p.role is not Role.RESIDENT]
@@ -144,7 +144,7 @@ async def mine(ctx: Context) -> None:
 
 @REGISTRY.command("duty")
 async def duty(ctx: Context) -> None:
-    word, _, rest = ctx.args.strip().partition(" ")
+    word, rest = [*ctx.args.split(maxsplit=1), "", ""][:2]
     word = word.lower()
     if word in ("on", "值班", "上班"):
         await ctx.tx.set_duty(DutyStatus(person_id=ctx.speaker.id, off=False), ctx.now)

@@ -5,12 +5,16 @@ Every command is exercised in its Chinese keyword form and its English slash for
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from gridbot.config import Config, parse_config
+from gridbot.demo import DEFAULT_START, Demo, parse_start
 from gridbot.domain import Priority, Status
-from tests.conftest import Bot, to
+from tests.conftest import EXAMPLE_CONFIG, Bot, to
 
 REPORT = "3幢2单元楼道灯坏了，晚上看不见"
 
@@ -322,3 +326,30 @@ async def test_duty_keywords(bot: Bot) -> None:
     assert "已下班" in to(out, "zhang")[0]
     out = await bot.say("张阿姨", "值班", private=True)
     assert "已上班" in to(out, "zhang")[0]
+
+
+async def test_full_width_spaces_separate_arguments(bot: Bot) -> None:
+    await bot.say("黄阿姨", "报事 5幢电梯异响")
+    await bot.say("李师傅", "转交 1 张阿姨　她熟悉这部电梯", private=True)
+    assert (await bot.case(1)).assignee_id == "zhang"
+    out = await bot.say("张阿姨", "/duty off　2d", private=True)
+    assert "已下班" in to(out, "zhang")[0]
+
+
+async def test_an_english_speaking_steward_gets_english_and_an_english_button(
+    tmp_path: Path, config: Config
+) -> None:
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
+        'name = "钱大姐"\nrole = "steward"\nunit = "M04"\n',
+        'name = "钱大姐"\nrole = "steward"\nunit = "M04"\nlocale = "en"\n')
+    english = parse_config(text, source="en-steward")
+    assert english.person("qian").locale == "en"
+    start = parse_start(DEFAULT_START, english)
+    async with Demo(english, tmp_path / "en.db", start, out=io.StringIO()) as demo:
+        bot = Bot(demo=demo, path=tmp_path / "en.db")
+        out = await bot.say("Tom", "/report the lift is broken")
+        steward = next(m for m in out if m.chat_id == "dm:qian")
+        assert steward.text.startswith("New case #1")
+        assert steward.buttons[0].label == "Claim #1"
+        out = await bot.say("钱大姐", "认领 1", private=True)
+        assert to(out, "qian")[0].startswith("You claimed #1")

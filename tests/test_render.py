@@ -1,0 +1,794 @@
+"""The renderer and every message template, in both locales and both text formats."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import escape
+
+from gridbot.commands import SPECS
+from gridbot.config import LOCALES, load_config
+from gridbot.domain import Case, CaseEvent, Person, Priority, Role, Status, TextFormat
+from gridbot.permissions import ALLOWED
+from gridbot.render import DEFAULT_TEMPLATES, Renderer
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = load_config(ROOT / "config.example.toml")
+TZ = ZoneInfo("Asia/Shanghai")
+RENDERER = Renderer(TZ, "zh-CN")
+FORMATS = (TextFormat.PLAIN, TextFormat.HTML)
+#: templates that are not messages: shared macros, and the command line's text
+NOT_MESSAGES = {"_names", "cli"}
+
+GROUP = "group:M01"  # where make_case's cases were reported
+NOW = datetime(2024, 5, 6, 1, 30, tzinfo=UTC)  # 09:30 in Suzhou
+UNITS = {"M01": "幸福里一号微网格", "G01": "幸福里网格", "C01": "幸福里社区", "SD": "示范街道"}
+
+EVIL = "<b>bold</b> & <script>"
+EVIL_HTML = "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;"
+#: short enough for the list templates, which cut texts to 20 or 30 characters
+EVIL_SHORT = "<b>x</b> & y"
+EVIL_SHORT_HTML = "&lt;b&gt;x&lt;/b&gt; &amp; y"
+
+RESIDENT = Person(id="liu", name="刘奶奶", role=Role.RESIDENT, unit="M01", phone="13800000001",
+                  address="3幢 101")
+STEWARD = Person(id="zhang", name="张阿姨", role=Role.STEWARD, unit="M01", phone="13800000002")
+LEADER = Person(id="wang", name="王网格长", role=Role.GRID_LEADER, unit="G01")
+STAFF = Person(id="chen", name="陈社工", role=Role.COMMUNITY_STAFF, unit="C01", locale="en")
+ADMIN = Person(id="zhao", name="赵主任", role=Role.SUBDISTRICT_ADMIN, unit="SD")
+
+
+def make_case(**changes: Any) -> Case:
+    values: dict[str, Any] = dict(
+        number=12, microgrid="M01", reporter_id="liu", origin_platform="console",
+        origin_chat_id=GROUP, text="3幢楼道灯坏了，晚上很黑", category="facility",
+        priority=Priority.NORMAL, status=Status.ASSIGNED, level=0, assignee_id="zhang",
+        claim_by=NOW + timedelta(hours=2), resolve_by=NOW + timedelta(hours=48),
+        created_at=NOW, updated_at=NOW,
+    )
+    values.update(changes)
+    return Case(**values)
+
+
+CASE = make_case()
+URGENT = make_case(number=13, text="楼道里有烟，可能着火了", category="safety",
+                   priority=Priority.URGENT, claim_by=NOW + timedelta(minutes=15),
+                   resolve_by=NOW + timedelta(hours=4))
+CLAIMED = make_case(number=14, status=Status.CLAIMED, claimed_at=NOW)
+RESOLVED = make_case(number=15, status=Status.RESOLVED, claimed_at=NOW, resolved_at=NOW)
+RATED = make_case(number=16, status=Status.CLOSED, claimed_at=NOW, resolved_at=NOW,
+                  closed_at=NOW, rating=4, rating_text="修得很快")
+ESCALATED = make_case(number=17, level=1, assignee_id="wang")
+LOW = make_case(number=18, text="请问怎么办理居住证", category="question",
+                priority=Priority.LOW)
+ALL_STATUSES = [make_case(number=20 + i, status=s) for i, s in enumerate(Status)]
+
+EVENTS = [
+    CaseEvent(case_number=12, at=NOW, actor_id="liu", kind="reported", text=CASE.text),
+    CaseEvent(case_number=12, at=NOW, actor_id="liu", kind="assigned",
+              data={"assignee": "zhang", "level": 0, "why": "reported"}),
+    CaseEvent(case_number=12, at=NOW, actor_id=None, kind="unreachable",
+              data={"person": "zhang"}),
+    CaseEvent(case_number=12, at=NOW + timedelta(minutes=5), actor_id="zhang", kind="claimed"),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=1), actor_id="zhang", kind="note",
+              text="已联系物业，明天上午来修"),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=2), actor_id="zhang", kind="escalated",
+              text="需要物业公司配合", data={"from_level": 0, "to_level": 1}),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=3), actor_id="wang", kind="resolved",
+              text="灯已换好"),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=4), actor_id="liu", kind="reopened",
+              text="灯还是不亮"),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=5), actor_id="liu", kind="rated",
+              text="修得很快"),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=5), actor_id="liu", kind="confirmed"),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=6), actor_id="liu", kind="cancelled"),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=6), actor_id=None, kind="unassigned"),
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=7), actor_id="x", kind="something_new"),
+]
+NAMES = {"liu": "刘奶奶", "zhang": "张阿姨", "wang": "王网格长"}
+
+#: Each template with the contexts its callers give it (handlers/*.py, gridbot/cases.py,
+#: gridbot/engine.py, the UserErrors they raise), one per branch worth covering.
+CONTEXTS: dict[str, list[dict[str, Any]]] = {
+    "button_claim": [{"case": CASE}],
+    "button_confirm": [{"case": RESOLVED}],
+    "error_already_claimed": [
+        {"case": CLAIMED, "holder": STEWARD, "mine": False},
+        {"case": CLAIMED, "holder": None, "mine": False},
+        {"case": CLAIMED, "holder": STEWARD, "mine": True},
+    ],
+    "error_already_rated": [{"case": RATED, "command": "rate"}],
+    "error_ambiguous_person": [{"name": "李", "people": [STEWARD, LEADER, STAFF]}],
+    "error_bind_private": [{}],
+    "error_bind_scope": [{"code": "M04"}],
+    "error_generic": [{}],
+    "error_internal": [{}],
+    "error_link_code": [{"reason": "unknown"}, {"reason": "used"}, {"reason": "expired"}],
+    "error_no_microgrid": [{}],
+    "error_no_person": [{"name": "李师傅"}],
+    "error_no_unit": [{"code": "M99"}],
+    "error_nobody_above": [{"case": CASE}],
+    "error_not_bound": [{}],
+    "error_not_found": [{"number": 404}],
+    "error_not_reporter": [{"number": 12, "command": "cancel"}],
+    "error_not_your_case": [{"number": 12, "microgrid": "M01", "level": lvl}
+                            for lvl in range(4)],
+    "error_permission": [{"command": "claim", "role": role.value} for role in Role],
+    "error_rating": [{"number": 12, "word": "评价"}],
+    "error_reason_needed": [{"command": "reopen", "word": "未解决", "number": 12}],
+    "error_same_assignee": [{"case": CASE, "target": STEWARD}],
+    "error_too_long": [{"length": 2345, "limit": 2000}],
+    "error_top_level": [{"case": make_case(level=3)}],
+    "error_transition": [{"case": c, "command": "claim"} for c in ALL_STATUSES],
+    "error_unknown_command": [{"word": "/foo"}],
+    "error_usage": [{"command": name, "word": "/" + name} for name in SPECS],
+    "help": [
+        {"role": role.value,
+         "allowed": sorted(n for n, roles in ALLOWED.items() if role in roles),
+         "person": person, "linked": linked, "bound": bound}
+        for role, person in [(Role.RESIDENT, RESIDENT), (Role.STEWARD, STEWARD),
+                             (Role.GRID_LEADER, LEADER), (Role.COMMUNITY_STAFF, STAFF),
+                             (Role.SUBDISTRICT_ADMIN, ADMIN)]
+        for linked, bound in [(True, "M01"), (False, None)]
+    ],
+    "mine": [
+        {"cases": [], "now": NOW},
+        {"cases": [CASE], "now": NOW},
+        {"cases": [CASE, URGENT, CLAIMED], "now": NOW + timedelta(hours=3)},
+    ],
+    "notify_assignee": [
+        {"case": CASE, "event": "reported", "reason": "", "route": "on_duty",
+         "reporter": RESIDENT, "actor": RESIDENT, "previous": None},
+        {"case": URGENT, "event": "reported", "reason": "", "route": "nobody_below",
+         "reporter": None, "actor": RESIDENT, "previous": None},
+        {"case": CASE, "event": "transferred", "reason": "他更熟悉", "route": "transfer",
+         "reporter": RESIDENT, "actor": STEWARD, "previous": STEWARD},
+        {"case": CASE, "event": "transferred", "reason": "", "route": "transfer",
+         "reporter": RESIDENT, "actor": STEWARD, "previous": None},
+        {"case": ESCALATED, "event": "escalated", "reason": "需要物业公司配合",
+         "route": "on_duty", "reporter": RESIDENT, "actor": STEWARD, "previous": STEWARD},
+        {"case": ESCALATED, "event": "escalated", "reason": "", "route": "on_duty",
+         "reporter": RESIDENT, "actor": STEWARD, "previous": STEWARD},
+        {"case": CASE, "event": "reopened", "reason": "灯还是不亮", "route": "reopened",
+         "reporter": RESIDENT, "actor": RESIDENT, "previous": None},
+    ],
+    "notify_reporter": [
+        {"case": CLAIMED, "event": "claimed", "actor": STEWARD, "text": ""},
+        {"case": CLAIMED, "event": "note", "actor": STEWARD, "text": "已联系物业"},
+        {"case": RESOLVED, "event": "resolved", "actor": STEWARD, "text": "灯已换好"},
+        {"case": RESOLVED, "event": "resolved", "actor": STEWARD, "text": ""},
+        {"case": CASE, "event": "transferred", "actor": LEADER, "text": ""},
+        {"case": ESCALATED, "event": "escalated", "actor": LEADER, "text": ""},
+    ],
+    "notify_staff": [
+        {"case": make_case(status=Status.CANCELLED), "event": "cancelled", "actor": RESIDENT,
+         "text": "已经自己修好了"},
+        {"case": make_case(status=Status.CANCELLED), "event": "cancelled", "actor": RESIDENT,
+         "text": ""},
+        {"case": RATED, "event": "confirmed", "actor": RESIDENT, "text": ""},
+        {"case": RATED, "event": "rated", "actor": RESIDENT, "text": "修得很快"},
+        {"case": RATED, "event": "rated", "actor": RESIDENT, "text": ""},
+        {"case": CLAIMED, "event": "claimed_by_other", "actor": LEADER, "text": ""},
+        {"case": CLAIMED, "event": "note", "actor": LEADER, "text": "明天来修"},
+        {"case": RESOLVED, "event": "resolved", "actor": LEADER, "text": "灯已换好"},
+        {"case": RESOLVED, "event": "resolved", "actor": LEADER, "text": ""},
+        {"case": CASE, "event": "transferred", "actor": STEWARD, "text": "请假",
+         "target": LEADER},
+        {"case": CASE, "event": "transferred", "actor": STEWARD, "text": "", "target": LEADER},
+        {"case": ESCALATED, "event": "escalated", "actor": STEWARD, "text": "需要配合",
+         "target": LEADER},
+        {"case": ESCALATED, "event": "escalated", "actor": STEWARD, "text": "",
+         "target": LEADER},
+    ],
+    "notify_urgent": [
+        {"case": URGENT, "assignee": STEWARD, "reporter": RESIDENT},
+        {"case": URGENT, "assignee": None, "reporter": None},
+    ],
+    "overdue": [
+        {"cases": [], "now": NOW},
+        {"cases": [CASE], "now": NOW + timedelta(days=3)},
+        {"cases": [CASE, URGENT, CLAIMED], "now": NOW + timedelta(days=3)},
+    ],
+    "private_hint": [{}],
+    "reply_bind": [
+        {"code": "M01", "name": "幸福里一号微网格", "before": None},
+        {"code": "M01", "name": "幸福里一号微网格", "before": "M02"},
+        {"code": "M01", "name": "幸福里一号微网格", "before": "M01"},
+    ],
+    "reply_cancel": [{"case": make_case(status=Status.CANCELLED)}],
+    "reply_claim": [{"case": CLAIMED}],
+    "reply_confirm": [{"case": RATED, "rated": True},
+                      {"case": make_case(status=Status.CLOSED), "rated": False}],
+    "reply_done": [{"case": RESOLVED}],
+    "reply_duty": [
+        {"on": True, "until": None, "open_count": 0},
+        {"on": False, "until": None, "open_count": 0},
+        {"on": False, "until": NOW + timedelta(days=2), "open_count": 1},
+        {"on": False, "until": NOW + timedelta(hours=5), "open_count": 3},
+    ],
+    "reply_escalate": [{"case": ESCALATED, "target": LEADER}],
+    "reply_link": [
+        {"person": STEWARD, "role": "steward", "moved": 0, "in_private": True},
+        {"person": RESIDENT, "role": "resident", "moved": 1, "in_private": False},
+        {"person": STAFF, "role": "community_staff", "moved": 3, "in_private": True},
+    ],
+    "reply_note": [{"case": CLAIMED}],
+    "reply_rate": [{"case": RATED}, {"case": make_case(status=Status.CLOSED, rating=1)}],
+    "reply_reopen": [{"case": make_case(status=Status.ASSIGNED), "assignee": STEWARD},
+                     {"case": make_case(status=Status.REOPENED), "assignee": None}],
+    "reply_report": [
+        {"case": CASE, "assignee": STEWARD},
+        {"case": URGENT, "assignee": STEWARD},
+        {"case": URGENT, "assignee": None},
+        {"case": LOW, "assignee": LEADER},
+    ],
+    "reply_transfer": [{"case": CASE, "target": LEADER}],
+    "status_detail": [
+        {"case": CASE, "events": EVENTS, "names": NAMES, "assignee": STEWARD,
+         "show_private": True},
+        {"case": CLAIMED, "events": EVENTS, "names": NAMES, "assignee": STEWARD,
+         "show_private": False},
+        {"case": RATED, "events": EVENTS[:2], "names": NAMES, "assignee": None,
+         "show_private": True},
+        {"case": make_case(status=Status.CANCELLED, assignee_id=None), "events": [],
+         "names": {}, "assignee": None, "show_private": False},
+    ],
+    "status_list": [
+        {"open_cases": [], "recent": [], "is_staff": False},
+        {"open_cases": [], "recent": [], "is_staff": True},
+        {"open_cases": [CASE, CLAIMED], "recent": [], "is_staff": False},
+        {"open_cases": [], "recent": [RATED], "is_staff": False},
+        {"open_cases": [CASE], "recent": [RATED, make_case(status=Status.CANCELLED)],
+         "is_staff": True},
+    ],
+}
+
+
+def render(template: str, locale: str = "zh-CN", fmt: TextFormat = TextFormat.PLAIN, /, *,
+           in_group: bool = False, here: str | None = None, renderer: Renderer = RENDERER,
+           **context: Any) -> str:
+    """Render as the engine does: it always adds ``bot``, ``cat``, ``unit``, ``in_group``
+    and ``here`` (the chat the message goes to)."""
+    if here is None:
+        here = GROUP if in_group else "dm:someone"
+
+    def cat(code: str) -> str:
+        return CONFIG.policy.category(code).name(locale)
+
+    def unit(code: str | None) -> str:
+        return UNITS.get(code or "", code or "")
+
+    return renderer.render(template, locale=locale, fmt=fmt, bot=CONFIG.bot_name, cat=cat,
+                           unit=unit, in_group=in_group, here=here, **context)
+
+
+def message_templates(locale: str) -> list[str]:
+    return [n for n in RENDERER.template_names(locale) if n not in NOT_MESSAGES]
+
+
+CASES = [
+    pytest.param(name, i, ctx, id=f"{name}-{i}")
+    for name, contexts in sorted(CONTEXTS.items())
+    for i, ctx in enumerate(contexts)
+]
+
+
+def assert_clean(text: str) -> None:
+    assert text, "rendered nothing"
+    for marker in ("{{", "}}", "{%", "%}", "{#", "#}"):
+        assert marker not in text, (marker, text)
+    assert "Undefined" not in text
+    assert "None" not in text, text
+    for line in text.split("\n"):
+        assert line == line.rstrip(), f"trailing space in {line!r}"
+    assert text == text.strip()
+    assert "\n\n\n" not in text
+
+
+# -- the template set -------------------------------------------------------------------------
+
+
+def test_both_locales_have_the_same_templates() -> None:
+    assert set(LOCALES) == {"zh-CN", "en"}
+    names = {loc: set(RENDERER.template_names(loc)) for loc in LOCALES}
+    assert names["zh-CN"] == names["en"]
+    assert {"_names", "cli", "help", "notify_assignee"} <= names["zh-CN"]
+
+
+def test_every_template_has_contexts_in_this_file() -> None:
+    for locale in LOCALES:
+        assert set(message_templates(locale)) == set(CONTEXTS)
+
+
+def test_template_files_live_in_the_package() -> None:
+    assert DEFAULT_TEMPLATES == ROOT / "templates"
+    assert RENDERER.templates_dir == DEFAULT_TEMPLATES
+
+
+def test_templates_have_no_trailing_spaces_in_source() -> None:
+    for path in sorted(DEFAULT_TEMPLATES.glob("*/*.j2")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+            assert line == line.rstrip(), f"{path}:{number}"
+
+
+# -- every template, every locale, every format -------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(("name", "index", "context"), CASES)
+@pytest.mark.parametrize("in_group", [True, False])
+def test_every_template_renders(name: str, index: int, context: dict[str, Any], locale: str,
+                                fmt: TextFormat, in_group: bool) -> None:
+    text = render(name, locale, fmt, in_group=in_group, **context)
+    assert_clean(text)
+    case = context.get("case")
+    if case is not None and name != "button_confirm":  # a bare "fixed" label
+        assert str(case.number) in text
+
+
+@pytest.mark.parametrize("name", sorted(CONTEXTS))
+def test_locales_really_differ(name: str) -> None:
+    """The English templates are not the Chinese ones served as a fallback."""
+    context = CONTEXTS[name][0]
+    assert render(name, "zh-CN", **context) != render(name, "en", **context)
+
+
+@pytest.mark.parametrize("name", sorted(CONTEXTS))
+def test_plain_and_html_agree_when_nothing_needs_escaping(name: str) -> None:
+    for locale in LOCALES:
+        for context in CONTEXTS[name]:
+            plain = render(name, locale, TextFormat.PLAIN, **context)
+            html = render(name, locale, TextFormat.HTML, **context)
+            if not re.search(r"[<>&\"']", plain):
+                assert plain == html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_english_text_has_no_chinese_except_names(locale: str) -> None:
+    text = render("reply_claim", locale, case=CLAIMED)
+    has_cjk = bool(re.search(r"[\u4e00-\u9fff]", text))
+    assert has_cjk is (locale == "zh-CN")
+
+
+# -- escaping ------------------------------------------------------------------------------------
+
+#: (template, context) pairs that show a resident's full text
+FULL_TEXT = [
+    ("notify_assignee", {"case": make_case(text=EVIL), "event": "reported", "reason": "",
+                         "route": "on_duty", "reporter": RESIDENT, "actor": RESIDENT,
+                         "previous": None}),
+    ("notify_urgent", {"case": make_case(text=EVIL, priority=Priority.URGENT),
+                       "assignee": STEWARD, "reporter": RESIDENT}),
+    ("reply_report", {"case": make_case(text=EVIL), "assignee": STEWARD}),
+    ("status_detail", {"case": make_case(text=EVIL), "events": [], "names": {},
+                       "assignee": None, "show_private": True}),
+    ("notify_reporter", {"case": CLAIMED, "event": "note", "actor": STEWARD, "text": EVIL}),
+    ("notify_reporter", {"case": RESOLVED, "event": "resolved", "actor": STEWARD,
+                         "text": EVIL}),
+    ("notify_staff", {"case": CLAIMED, "event": "note", "actor": LEADER, "text": EVIL}),
+    ("notify_staff", {"case": make_case(status=Status.CANCELLED), "event": "cancelled",
+                      "actor": RESIDENT, "text": EVIL}),
+    ("notify_staff", {"case": RATED, "event": "rated", "actor": RESIDENT, "text": EVIL}),
+    ("notify_assignee", {"case": CASE, "event": "reopened", "reason": EVIL,
+                         "route": "reopened", "reporter": RESIDENT, "actor": RESIDENT,
+                         "previous": None}),
+    ("status_detail", {"case": make_case(rating=3, rating_text=EVIL, status=Status.CLOSED),
+                       "events": [], "names": {}, "assignee": None, "show_private": True}),
+]
+#: ... and those that show it cut short in a list
+SHORT_TEXT = [
+    ("mine", {"cases": [make_case(text=EVIL_SHORT)], "now": NOW}),
+    ("overdue", {"cases": [make_case(text=EVIL_SHORT)], "now": NOW + timedelta(days=3)}),
+    ("status_list", {"open_cases": [make_case(text=EVIL_SHORT)], "recent": [],
+                     "is_staff": False}),
+    ("status_detail", {"case": CASE, "names": {}, "assignee": None, "show_private": True,
+                       "events": [CaseEvent(case_number=12, at=NOW, actor_id=None,
+                                            kind="note", text=EVIL_SHORT)]}),
+    ("notify_reporter", {"case": make_case(text=EVIL_SHORT), "event": "claimed",
+                         "actor": STEWARD, "text": ""}),
+]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(("name", "context"), FULL_TEXT + SHORT_TEXT)
+def test_html_escapes_what_residents_typed(name: str, context: dict[str, Any],
+                                           locale: str) -> None:
+    expected = EVIL_SHORT_HTML if (name, context) in SHORT_TEXT else EVIL_HTML
+    text = render(name, locale, TextFormat.HTML, in_group=False, **context)
+    assert expected in text
+    assert "<" not in text
+    assert ">" not in text
+    assert "&amp;amp;" not in text  # escaped once, not twice
+    assert_clean(text)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(("name", "context"), FULL_TEXT + SHORT_TEXT)
+def test_plain_keeps_what_residents_typed(name: str, context: dict[str, Any],
+                                          locale: str) -> None:
+    expected = EVIL_SHORT if (name, context) in SHORT_TEXT else EVIL
+    text = render(name, locale, TextFormat.PLAIN, in_group=False, **context)
+    assert expected in text
+    assert "&lt;" not in text
+    assert "&amp;" not in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_html_escapes_names_codes_and_words(locale: str) -> None:
+    evil_person = Person(id="x<1>", name="<i>老李</i> & 儿子", role=Role.STEWARD, unit="M01",
+                         phone="<tel>", address="3幢 & 4幢")
+    cases = [
+        ("error_ambiguous_person", {"name": "<李>", "people": [evil_person]}),
+        ("error_no_person", {"name": "<李>"}),
+        ("error_no_unit", {"code": "<M>"}),
+        ("error_bind_scope", {"code": "<M>"}),
+        ("error_unknown_command", {"word": "/<b>"}),
+        ("reply_bind", {"code": "M01", "name": "<幸福里>", "before": "<M02>"}),
+        ("notify_urgent", {"case": URGENT, "assignee": evil_person, "reporter": evil_person}),
+        ("reply_transfer", {"case": CASE, "target": evil_person}),
+        ("help", {"role": "steward", "allowed": ["claim"], "person": evil_person,
+                  "linked": True, "bound": "M01"}),
+    ]
+    for name, context in cases:
+        html = render(name, locale, TextFormat.HTML, **context)
+        plain = render(name, locale, TextFormat.PLAIN, **context)
+        assert "<" not in html, (name, html)
+        assert "&lt;" in html, (name, html)
+        assert "<" in plain, (name, plain)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_html_escapes_the_bot_name_and_unit_names(locale: str) -> None:
+    def unit(code: str | None) -> str:
+        return "<一号> & 二号"
+
+    text = RENDERER.render("notify_urgent", locale=locale, fmt=TextFormat.HTML, bot="<Bot>",
+                           cat=lambda code: "<cat>", unit=unit, in_group=False, here="dm:x",
+                           case=URGENT, assignee=None, reporter=None)
+    assert "&lt;一号&gt; &amp; 二号" in text
+    text = RENDERER.render("private_hint", locale=locale, fmt=TextFormat.HTML, bot="<Bot>",
+                           cat=str, unit=unit, in_group=False, here="dm:x")
+    assert "&lt;Bot&gt;" in text
+
+
+def test_html_macros_are_not_escaped_twice() -> None:
+    # The usage lines come from a macro; in HTML they must not show as &amp;lt; etc.
+    for locale in LOCALES:
+        for name in SPECS:
+            plain = render("error_usage", locale, TextFormat.PLAIN, command=name, word=name)
+            html = render("error_usage", locale, TextFormat.HTML, command=name, word=name)
+            assert plain == html
+
+
+# -- what the templates say ----------------------------------------------------------------------
+
+
+def test_times_are_local_to_the_configured_time_zone() -> None:
+    text = render("reply_claim", case=make_case(resolve_by=NOW))
+    assert "05-06 09:30" in text  # 01:30 UTC is 09:30 in Asia/Shanghai
+    london = Renderer(ZoneInfo("Europe/London"))
+    assert "05-06 02:30" in render("reply_claim", case=make_case(resolve_by=NOW),
+                                   renderer=london)
+
+
+def test_times_across_midnight_change_the_date() -> None:
+    late = datetime(2024, 12, 31, 17, 5, tzinfo=UTC)  # 01:05 on 1 January in Suzhou
+    assert "01-01 01:05" in render("reply_claim", case=make_case(resolve_by=late))
+
+
+def test_reply_duty_until_in_local_time() -> None:
+    text = render("reply_duty", "en", on=False, until=NOW + timedelta(days=1), open_count=2)
+    assert "05-07 09:30" in text
+    assert "2 open cases" in text
+
+
+def test_category_names_follow_the_locale() -> None:
+    assert "公共设施" in render("reply_report", "zh-CN", in_group=True, case=CASE,
+                               assignee=STEWARD)
+    assert "Facilities" in render("reply_report", "en", in_group=True, case=CASE,
+                                  assignee=STEWARD)
+
+
+def test_reporter_text_stays_out_of_the_group() -> None:
+    """A claim told to the reporter in the group names the case, not what they wrote."""
+    for locale in LOCALES:
+        context = {"case": CLAIMED, "event": "claimed", "actor": STEWARD, "text": ""}
+        assert CLAIMED.text not in render("notify_reporter", locale, in_group=True, **context)
+        assert CLAIMED.text in render("notify_reporter", locale, in_group=False, **context)
+        in_group = render("reply_report", locale, in_group=True, case=CASE, assignee=STEWARD)
+        assert CASE.text not in in_group
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_text_reported_elsewhere_stays_out_of_other_groups(locale: str) -> None:
+    """Lists and details shown in a group hide texts that were not said in that group."""
+    secret = make_case(text="我家老人走失了，请帮忙找", origin_chat_id="dm:liu")
+    listed = [
+        ("mine", {"cases": [secret], "now": NOW}),
+        ("overdue", {"cases": [secret], "now": NOW + timedelta(days=3)}),
+        ("status_list", {"open_cases": [secret], "recent": [], "is_staff": False}),
+        ("status_detail", {"case": secret, "events": [], "names": {}, "assignee": None,
+                           "show_private": False}),
+    ]
+    for name, context in listed:
+        in_group = render(name, locale, in_group=True, here=GROUP, **context)
+        assert "老人走失" not in in_group, (name, in_group)
+        assert "老人走失" in render(name, locale, in_group=False, here="dm:zhang", **context)
+        same_chat = {**context}
+        for key in ("case", "cases", "open_cases"):
+            if key in same_chat:
+                value = same_chat[key]
+                moved = make_case(text=secret.text, origin_chat_id=GROUP)
+                same_chat[key] = [moved] if isinstance(value, list) else moved
+        assert "老人走失" in render(name, locale, in_group=True, here=GROUP, **same_chat)
+
+
+def test_urgent_reply_gives_emergency_numbers() -> None:
+    for locale in LOCALES:
+        assert "119" in render("reply_report", locale, case=URGENT, assignee=None)
+        assert "119" not in render("reply_report", locale, case=CASE, assignee=STEWARD)
+
+
+def test_notify_assignee_tells_how_to_claim() -> None:
+    context = CONTEXTS["notify_assignee"][0]
+    assert "认领 12" in render("notify_assignee", "zh-CN", **context)
+    assert "/claim 12" in render("notify_assignee", "en", **context)
+    assert RESIDENT.phone in render("notify_assignee", "zh-CN", **context)
+
+
+def test_usage_names_each_command_in_both_locales() -> None:
+    for name, spec in SPECS.items():
+        zh = render("error_usage", "zh-CN", command=name, word=name)
+        en = render("error_usage", "en", command=name, word=name)
+        assert f"/{spec.english[0]}" in en
+        assert f"/{spec.english[0]}" in zh
+        assert any(word in zh for word in spec.chinese), (name, zh)
+
+
+def test_help_lists_only_what_the_role_may_do() -> None:
+    resident = CONTEXTS["help"][0]
+    assert resident["role"] == "resident"
+    text = render("help", "zh-CN", **resident)
+    assert "报事" in text
+    assert "认领" not in text
+    assert "绑定" not in text
+    staff = next(c for c in CONTEXTS["help"] if c["role"] == "community_staff")
+    text = render("help", "en", **staff)
+    assert "/claim" in text
+    assert "/bind" in text
+    assert CONFIG.bot_name in text
+
+
+def test_mine_marks_overdue_cases() -> None:
+    text = render("mine", "zh-CN", cases=[CASE, CLAIMED], now=NOW + timedelta(hours=3))
+    lines = text.split("\n")
+    assert len(lines) == 3
+    assert "已超时" in lines[1]  # claim window of #12 ran out
+    assert "已超时" not in lines[2]  # #14 is claimed and has 48 h to resolve
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_lists_have_one_line_per_case(locale: str) -> None:
+    cases = [CASE, URGENT, CLAIMED]
+    for name in ("mine", "overdue"):
+        text = render(name, locale, cases=cases, now=NOW + timedelta(days=3))
+        assert len(text.split("\n")) == 1 + len(cases), (name, text)
+    text = render("status_list", locale, open_cases=cases, recent=[], is_staff=False)
+    assert len([line for line in text.split("\n") if line.startswith("#")]) == len(cases)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_list_texts_are_cut_to_their_first_line(locale: str) -> None:
+    long_case = make_case(text="一" * 100 + "\n第二行")
+    two_lines = make_case(number=13, text="灯坏了\n第二行")
+    text = render("status_list", locale, open_cases=[long_case, two_lines], recent=[],
+                  is_staff=False)
+    assert "一" * 100 not in text
+    assert "第二行" not in text
+    assert "灯坏了…" in text
+    assert "…" in text.split("\n")[1]
+
+
+def test_status_detail_history() -> None:
+    text = render("status_detail", "zh-CN", **CONTEXTS["status_detail"][0])
+    assert "unreachable" not in text
+    assert "派给 张阿姨" in text
+    assert "已联系物业" in text
+    assert "something_new" in text  # an event kind without a label shows its name
+    public = render("status_detail", "zh-CN", **CONTEXTS["status_detail"][1])
+    reported = [line for line in public.split("\n") if "报事" in line]
+    assert reported
+    assert all("刘奶奶" not in line for line in reported)
+
+
+def test_notify_staff_rating_shows_stars() -> None:
+    text = render("notify_staff", "zh-CN", case=RATED, event="rated", actor=RESIDENT,
+                  text="修得很快")
+    assert "★★★★" in text
+    assert "★★★★★" not in text
+
+
+def test_blank_lines_from_conditions_collapse() -> None:
+    text = render("help", "zh-CN", **CONTEXTS["help"][2])
+    assert "\n\n\n" not in text
+    assert not text.startswith("\n")
+
+
+# -- the renderer ---------------------------------------------------------------------------------
+
+
+def test_locale_for_picks_the_first_known_locale() -> None:
+    assert RENDERER.locale_for("en") == "en"
+    assert RENDERER.locale_for(None, "", "fr", "en", "zh-CN") == "en"
+    assert RENDERER.locale_for() == "zh-CN"
+    assert RENDERER.locale_for("fr", None) == "zh-CN"
+    assert Renderer(TZ, default_locale="en").locale_for("de") == "en"
+
+
+def test_unknown_locale_falls_back_to_the_default() -> None:
+    context = {"case": CLAIMED}
+    assert render("reply_claim", "fr", **context) == render("reply_claim", "zh-CN", **context)
+    english = Renderer(TZ, default_locale="en")
+    assert render("reply_claim", "fr", renderer=english, **context) == \
+        render("reply_claim", "en", **context)
+
+
+def test_a_context_variable_called_name_does_not_clash() -> None:
+    # reply_bind, error_no_person and error_ambiguous_person all get ``name=...``.
+    assert "幸福里" in RENDERER.render("reply_bind", locale="zh-CN", fmt=TextFormat.PLAIN,
+                                      name="幸福里", code="M01", before=None,
+                                      in_group=True, here=GROUP)
+
+
+def test_missing_variables_are_errors_not_blanks() -> None:
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        RENDERER.render("reply_claim", locale="zh-CN", fmt=TextFormat.PLAIN)
+
+
+def test_unknown_template_is_an_error() -> None:
+    import jinja2
+
+    with pytest.raises(jinja2.TemplateNotFound):
+        RENDERER.render("no_such_template", locale="en", fmt=TextFormat.PLAIN)
+
+
+def test_missing_template_directory(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Renderer(TZ, templates_dir=tmp_path)
+
+
+def test_english_falls_back_to_chinese_for_a_missing_template(tmp_path: Path) -> None:
+    for locale in LOCALES:
+        (tmp_path / locale).mkdir()
+    (tmp_path / "zh-CN" / "only_zh.j2").write_text("只有中文 {{ x }}\n", encoding="utf-8")
+    renderer = Renderer(TZ, templates_dir=tmp_path)
+    assert renderer.render("only_zh", locale="en", fmt=TextFormat.PLAIN, x=1) == "只有中文 1"
+    assert renderer.template_names("en") == []
+    assert renderer.template_names("zh-CN") == ["only_zh"]
+
+
+def test_render_tidies_lines(tmp_path: Path) -> None:
+    (tmp_path / "zh-CN").mkdir()
+    (tmp_path / "zh-CN" / "t.j2").write_text(
+        "\n\n a  \n\n\n\nb\t\n{% if x %}\nc\n{% endif %}\n\n\n", encoding="utf-8")
+    renderer = Renderer(TZ, templates_dir=tmp_path)
+    assert renderer.render("t", locale="zh-CN", fmt=TextFormat.PLAIN, x=False) == "a\n\nb"
+    assert renderer.render("t", locale="zh-CN", fmt=TextFormat.PLAIN, x=True) == "a\n\nb\nc"
+
+
+def test_render_keeps_unusual_line_separators_in_resident_text() -> None:
+    text = "第一段\u2028第二段\u2029第三段\x85完"
+    out = render("notify_urgent", case=make_case(text=text), assignee=None, reporter=None)
+    assert text in out
+
+
+def test_environments_are_cached_per_locale_and_format() -> None:
+    renderer = Renderer(TZ)
+    first = renderer.render("reply_claim", locale="en", fmt=TextFormat.HTML, case=CLAIMED)
+    again = renderer.render("reply_claim", locale="en", fmt=TextFormat.HTML, case=CLAIMED)
+    assert first == again
+    assert renderer.render("reply_claim", locale="zh-CN", fmt=TextFormat.PLAIN,
+                           case=CLAIMED) != first
+
+
+# -- cli.j2 macros ---------------------------------------------------------------------------------
+
+_MACRO = re.compile(r"\{%-?\s*macro\s+(\w+)\(([^)]*)\)")
+
+
+def cli_macros(locale: str) -> dict[str, list[str]]:
+    source = (DEFAULT_TEMPLATES / locale / "cli.j2").read_text(encoding="utf-8")
+    return {name: [a.strip() for a in args.split(",") if a.strip()]
+            for name, args in _MACRO.findall(source)}
+
+
+def macro_args(params: list[str], private: bool) -> dict[str, Any]:
+    return {p: private if p == "private" else f"<{p} & co>" for p in params}
+
+
+def test_cli_macros_are_the_same_in_both_locales() -> None:
+    zh, en = cli_macros("zh-CN"), cli_macros("en")
+    assert zh == en
+    assert {"said", "banner", "link_code", "config_error", "interactive_help"} <= set(zh)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("macro", sorted(cli_macros("zh-CN")))
+@pytest.mark.parametrize("private", [True, False])
+def test_cli_macros_render(macro: str, locale: str, private: bool) -> None:
+    params = cli_macros(locale)[macro]
+    kwargs = macro_args(params, private)
+    text = RENDERER.text(macro, locale=locale, **kwargs)
+    assert text.strip()
+    for marker in ("{{", "{%", "}}", "%}"):
+        assert marker not in text
+    assert "&lt;" not in text and "&amp;" not in text  # the command line is plain text
+    used = [v for p, v in kwargs.items() if p != "private" and v in text]
+    if params and params != ["private"]:
+        assert used, (macro, text)
+
+
+def test_cli_said_shows_where_and_who() -> None:
+    group = RENDERER.text("said", locale="zh-CN", time="09:30", name="刘奶奶", where="群「一号」",
+                          text="报事 灯坏了", private=False)
+    assert group == "[09:30] 刘奶奶 在群「一号」说：报事 灯坏了"
+    private = RENDERER.text("said", locale="en", time="09:30", name="Liu", where="x",
+                            text="/status", private=True)
+    assert private == "[09:30] Liu to the bot in private: /status"
+
+
+def test_cli_text_defaults_to_the_default_locale() -> None:
+    assert RENDERER.text("config_error", message="x") == \
+        RENDERER.text("config_error", locale="zh-CN", message="x")
+    assert RENDERER.text("config_error", locale="fr", message="x") == "配置有误：x"
+    assert RENDERER.text("config_error", locale="en", message="x") == "Configuration error: x"
+
+
+def test_cli_macro_with_a_name_argument() -> None:
+    # Renderer.text takes the macro name positionally, so ``name=`` reaches the macro.
+    assert "张阿姨" in RENDERER.text("no_person", locale="zh-CN", name="张阿姨")
+    assert "张阿姨" in RENDERER.text("private_label", locale="en", name="张阿姨")
+
+
+# -- property ------------------------------------------------------------------------------------
+
+
+def _assignee_context(text: str) -> dict[str, Any]:
+    return {"case": make_case(text=text), "event": "reported", "reason": "",
+            "route": "on_duty", "reporter": RESIDENT, "actor": RESIDENT, "previous": None}
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(), locale=st.sampled_from(LOCALES))
+def test_resident_text_in_notify_assignee(text: str, locale: str) -> None:
+    html = render("notify_assignee", locale, TextFormat.HTML, **_assignee_context(text))
+    plain = render("notify_assignee", locale, TextFormat.PLAIN, **_assignee_context(text))
+    assert "<" not in html
+    assert ">" not in html
+    # The renderer trims each line's end and collapses runs of blank lines; apart from
+    # that every line the resident typed arrives as typed (HTML: escaped once).
+    for line in text.split("\n"):
+        assert line.rstrip() in plain
+        assert str(escape(line.rstrip())) in html
+    for out in (html, plain):
+        assert all(line == line.rstrip() for line in out.split("\n"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Zs")),
+                    min_size=1))
+def test_resident_text_without_whitespace_arrives_exactly(text: str) -> None:
+    plain = render("notify_assignee", "zh-CN", TextFormat.PLAIN, **_assignee_context(text))
+    assert f"内容：{text}\n" in plain
+    html = render("notify_assignee", "en", TextFormat.HTML, **_assignee_context(text))
+    assert f"Report: {escape(text)}\n" in html
