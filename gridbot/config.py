@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Role, Window
-from gridbot.durations import parse_duration
+from gridbot.durations import format_duration, parse_duration
 from gridbot.errors import MISSING, ConfigError
 
 LOCALES = ("zh-CN", "en")
@@ -79,9 +79,11 @@ class Policy:
     category_windows: Mapping[tuple[str, Priority], Window] = field(default_factory=dict)
 
     def category(self, code: str) -> Category:
-        for cat in self.categories:
-            if cat.code == code:
-                return cat
+        """The category ``code``; an unknown code (one since removed) is the default one."""
+        for wanted in (code, self.default_category):
+            for cat in self.categories:
+                if cat.code == wanted:
+                    return cat
         return self.categories[0]
 
     def window(self, category: str, priority: Priority) -> Window:
@@ -170,14 +172,21 @@ class _Section:
     def __init__(self, data: Any, path: str, source: str) -> None:
         self.path = path
         self.source = source
+        self.data: dict[str, Any] = {}
         if not isinstance(data, dict):
             self.fail("", data, "a table")
-        self.data: dict[str, Any] = data
+        self.data = data
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
     def fail(self, name: str, value: Any, expected: str) -> None:
+        written = self.data.get(name) if name and isinstance(self.data, dict) else None
+        if isinstance(written, str) and written.startswith(_ENV_REF) and value != written:
+            # The value came from the environment and is usually a secret: name the
+            # variable instead of echoing its content.
+            var = written[len(_ENV_REF):]
+            value, expected = written, f"{expected} (in environment variable {var}; not shown)"
         raise ConfigError(self.key(name) if name else self.path, value, expected, self.source)
 
     def raw(self, name: str, default: Any = MISSING) -> Any:
@@ -207,6 +216,10 @@ class _Section:
 
     def int(self, name: str, default: Any = MISSING, *, lo: int = 0, hi: int = 10**9) -> int:
         value = self.raw(name, default)
+        written = self.data.get(name)
+        if isinstance(written, str) and written.startswith(_ENV_REF) \
+                and re.fullmatch(r"\s*-?\d+\s*", value):
+            value = int(value)  # environment variables are text
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             self.fail(name, value, f"a whole number from {lo} to {hi}")
         return value
@@ -235,6 +248,12 @@ class _Section:
             self.fail(name, value, "a list of non-empty strings")
         return tuple(v.strip() for v in value)
 
+    def enabled(self) -> bool:
+        value = self.raw("enabled", True)
+        if not isinstance(value, bool):
+            self.fail("enabled", value, "true or false")
+        return value
+
     def table(self, name: str, *, required: bool = False) -> _Section | None:
         value = self.data.get(name, MISSING)
         if value is MISSING:
@@ -257,14 +276,14 @@ class _Section:
                           + ", ".join(sorted(allowed)))
 
 
-def _time(sec: _Section, name: str) -> time:
+def _time(sec: _Section, name: str, *, allow_24: bool = True) -> time:
     value = sec.str(name)
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
     if not match or int(match[1]) > 24 or int(match[2]) > 59:
         sec.fail(name, value, "a time of day such as '08:00' or '20:30'")
     hour, minute = int(match[1]), int(match[2])
     if hour == 24:
-        if minute:
+        if minute or not allow_24:
             sec.fail(name, value, "a time of day no later than '24:00'")
         return time(23, 59, 59)
     return time(hour, minute)
@@ -274,7 +293,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate a configuration file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Notepad may add a BOM
     except FileNotFoundError:
         raise ConfigError("--config", str(path), "an existing TOML file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -298,7 +317,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     tz_name = general.str("timezone", "Asia/Shanghai")
     try:
         timezone = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         general.fail("timezone", tz_name, "an IANA time zone such as 'Asia/Shanghai'")
     bot_name = general.str("bot_name", "网格助手")
 
@@ -308,6 +327,8 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     if not storage_url.startswith("sqlite:///"):
         storage.fail("url", storage_url, "'sqlite:///PATH' (PostgreSQL is not supported yet)")
     db_path = storage_url[len("sqlite:///"):]
+    if not db_path.strip():
+        storage.fail("url", storage_url, "'sqlite:///PATH' with a file path after 'sqlite:///'")
     if base_dir is not None and db_path != ":memory:" and not Path(db_path).is_absolute():
         storage_url = "sqlite:///" + str(base_dir / db_path)
 
@@ -413,11 +434,15 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
             shift.check_known({"person", "days", "start", "end"})
             person = staff_ref(shift, "person", shift.str("person"))
             days = []
-            for day in shift.strings("days", WEEKDAYS):
+            day_names = shift.strings("days", WEEKDAYS)
+            if not day_names:
+                shift.fail("days", [], "at least one weekday from " + ", ".join(WEEKDAYS))
+            for day in day_names:
                 if day.lower() not in WEEKDAYS:
                     shift.fail("days", day, "weekday names from " + ", ".join(WEEKDAYS))
                 days.append(WEEKDAYS.index(day.lower()))
-            shifts.append(Shift(person=person, days=tuple(days), start=_time(shift, "start"),
+            shifts.append(Shift(person=person, days=tuple(days),
+                                start=_time(shift, "start", allow_24=False),
                                 end=_time(shift, "end")))
         rosters[mg] = Roster(microgrid=mg, primary=primary, backups=backups, shifts=tuple(shifts))
 
@@ -437,7 +462,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     if (tg := root.table("telegram")) is not None:
         tg.check_known({"enabled", "token", "base_url", "base_file_url", "mode",
                         "webhook_secret", "webhook_url"})
-        if tg.raw("enabled", True) is not False:
+        if tg.enabled():
             telegram = TelegramSettings(
                 token=tg.str("token"),
                 base_url=tg.str("base_url", TelegramSettings.base_url),
@@ -450,6 +475,9 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
                                                                telegram.webhook_secret):
                 tg.fail("webhook_secret", telegram.webhook_secret,
                         "1-256 characters of A-Z, a-z, 0-9, '_' or '-' in webhook mode")
+            if telegram.mode == "webhook" and not telegram.webhook_url.startswith("https://"):
+                tg.fail("webhook_url", telegram.webhook_url,
+                        "an https:// URL that Telegram can reach, in webhook mode")
 
     wecom = official = None
     robots: dict[str, str] = {}
@@ -458,7 +486,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         if (work := wx.table("work")) is not None:
             work.check_known({"enabled", "corp_id", "agent_id", "secret", "token",
                               "encoding_aes_key", "api_base_url"})
-            if work.raw("enabled", True) is not False:
+            if work.enabled():
                 wecom = WeComSettings(
                     corp_id=work.str("corp_id"), agent_id=work.int("agent_id"),
                     secret=work.str("secret"), token=work.str("token"),
@@ -468,7 +496,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         if (mp := wx.table("mp")) is not None:
             mp.check_known({"enabled", "app_id", "secret", "token", "encoding_aes_key",
                             "api_base_url"})
-            if mp.raw("enabled", True) is not False:
+            if mp.enabled():
                 official = OfficialAccountSettings(
                     app_id=mp.str("app_id"), secret=mp.str("secret"), token=mp.str("token"),
                     encoding_aes_key=(_aes_key(mp, "encoding_aes_key")
@@ -531,7 +559,7 @@ def _policy(sec: _Section) -> Policy:
         categories.append(Category(code="other", names={"zh-CN": "其他", "en": "Other"},
                                    keywords=()))
     default_category = sec.str("default_category", categories[-1].code)
-    if default_category not in seen and seen:
+    if default_category not in {c.code for c in categories}:
         sec.fail("default_category", default_category, "the code of a [[policy.categories]]")
     return Policy(
         windows=windows, categories=tuple(categories), default_category=default_category,
@@ -545,5 +573,6 @@ def _window(sec: _Section, default: Window) -> Window:
     claim = sec.duration("claim_within", default.claim_within)
     resolve = sec.duration("resolve_within", default.resolve_within)
     if resolve < claim:
-        sec.fail("resolve_within", resolve, f"at least claim_within ({claim})")
+        sec.fail("resolve_within", sec.data.get("resolve_within", format_duration(resolve)),
+                 f"at least claim_within ({format_duration(claim)})")
     return Window(claim_within=claim, resolve_within=resolve)

@@ -109,6 +109,8 @@ class Person:
     locale: str = ""
     #: True for residents first seen in a group and not (yet) in the configuration.
     auto: bool = False
+    #: False once removed from the configuration: kept for history, without any rights.
+    active: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -162,6 +162,10 @@ class Engine:
         account = stored or Account(platform=msg.platform, user_id=msg.sender_id,
                                     display_name=msg.sender_name, person_id=None)
         person = await tx.person(account.person_id) if account.person_id else None
+        if person is not None and not person.active:
+            # Removed from the configuration: the account keeps no rights.
+            account = dataclasses.replace(account, person_id=None)
+            person = None
         if person is None and chat.microgrid and chat.kind is ChatKind.GROUP:
             person = Person(id=f"~{msg.platform}:{msg.sender_id}",
                             name=clean_text(msg.sender_name)[:40] or msg.sender_id,

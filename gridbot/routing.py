@@ -20,13 +20,15 @@ from gridbot.store.base import Transaction
 class Route:
     person: Person | None
     level: int
-    #: why this person: "roster", "shift", "backup", "no_steward" (went up a level) …
+    #: why this person: "shift", "roster" (the primary), "backup", "level" (the person at
+    #: the level asked for), "nobody_below" (went up a level), "nobody" (no one at all)
     reason: str
 
 
 def shift_covers(shift: Shift, local: datetime) -> bool:
     """True if the shift covers the local minute; shifts may run past midnight."""
-    now = local.time()
+    # Whole minutes: an end of "24:00" is stored as 23:59:59 and must cover 23:59.
+    now = local.time().replace(second=0, microsecond=0)
     weekday = local.weekday()
     if shift.start < shift.end:
         return weekday in shift.days and shift.start <= now < shift.end

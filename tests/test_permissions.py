@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from gridbot.config import Config
+from gridbot.demo import DEFAULT_START, Demo, parse_start
 from gridbot.domain import ChatKind, Status
 from gridbot.linking import issue_link_code
 from tests.conftest import Bot, incoming, to
@@ -197,3 +202,20 @@ async def test_linking_moves_guest_reports_to_the_person(bot: Bot) -> None:
                                        message_id="g2", **guest))
     assert "1 件" in out[0].text
     assert (await bot.case(1)).reporter_id == "liu_nainai"
+
+
+async def test_a_person_removed_from_the_configuration_loses_their_rights(
+    tmp_path: Path, config: Config
+) -> None:
+    path, start = tmp_path / "gridbot.db", parse_start(DEFAULT_START, config)
+    async with Demo(config, path, start, out=io.StringIO()) as demo:
+        await demo.say("刘奶奶", REPORT)
+    without = dataclasses.replace(
+        config, people=tuple(p for p in config.people if p.id != "zhang"),
+        rosters={k: dataclasses.replace(r, backups=tuple(b for b in r.backups if b != "zhang"))
+                 for k, r in config.rosters.items() if k != "M01"})
+    async with Demo(without, path, start, out=io.StringIO()) as demo:
+        _, out = await Bot(demo=demo, path=path).handle(
+            incoming("认领 1", sender="zhang", chat="dm:zhang", kind=ChatKind.PRIVATE,
+                     name="张阿姨", message_id="after-removal"))
+        assert "居民不能使用" in out[0].text

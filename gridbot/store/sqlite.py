@@ -176,7 +176,7 @@ def _case(row: Any) -> Case:
 def _person(row: Any) -> Person:
     return Person(id=row["id"], name=row["name"], role=Role(row["role"]), unit=row["unit"],
                   phone=row["phone"], address=row["address"], locale=row["locale"],
-                  auto=bool(row["auto"]))
+                  auto=bool(row["auto"]), active=bool(row["active"]))
 
 
 def _account(row: Any) -> Account:
@@ -213,20 +213,28 @@ class _SQLiteTransaction(Transaction):
         units += [(g.code, "grid", g.name, g.community, "[]") for g in config.grids]
         units += [(m.code, "microgrid", m.name, m.grid, json.dumps(list(m.tags)))
                   for m in config.microgrids]
-        for unit in units:
+        for position, unit in enumerate(units):
             await self._run(
-                "INSERT INTO org_units (code, kind, name, parent, tags) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(code) DO UPDATE SET kind=excluded.kind, name=excluded.name,"
-                " parent=excluded.parent, tags=excluded.tags", unit)
-        await self._run("UPDATE people SET active = 0 WHERE auto = 0")
-        for p in config.people:
+                "INSERT INTO org_units (code, kind, name, parent, tags, position)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET kind=excluded.kind,"
+                " name=excluded.name, parent=excluded.parent, tags=excluded.tags,"
+                " position=excluded.position", (*unit, position))
+        # Units gone from the configuration leave the tree (deepest first, for the parent
+        # key); their cases keep the code they were filed under.
+        keep = [u[0] for u in units]
+        marks = ", ".join("?" * len(keep))
+        for kind in ("microgrid", "grid", "community", "subdistrict"):
+            await self._run(f"DELETE FROM org_units WHERE kind = ? AND code NOT IN ({marks})",
+                            (kind, *keep))
+        await self._run("UPDATE people SET active = 0, position = NULL WHERE auto = 0")
+        for position, p in enumerate(config.people):
             await self._run(
-                "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1) ON CONFLICT(id) DO UPDATE SET"
+                "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active,"
+                " position) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, ?) ON CONFLICT(id) DO UPDATE SET"
                 " name=excluded.name, role=excluded.role, unit=excluded.unit,"
                 " phone=excluded.phone, address=excluded.address, locale=excluded.locale,"
-                " auto=0, active=1",
-                (p.id, p.name, p.role.value, p.unit, p.phone, p.address, p.locale))
+                " auto=0, active=1, position=excluded.position",
+                (p.id, p.name, p.role.value, p.unit, p.phone, p.address, p.locale, position))
         await self._run("DELETE FROM rosters")
         await self._run("DELETE FROM shifts")
         for roster in config.rosters.values():
@@ -246,7 +254,8 @@ class _SQLiteTransaction(Transaction):
         return _unit(row) if row else None
 
     async def units(self, kind: str) -> list[OrgUnit]:
-        rows = await self._all("SELECT * FROM org_units WHERE kind = ? ORDER BY rowid", (kind,))
+        rows = await self._all(
+            "SELECT * FROM org_units WHERE kind = ? ORDER BY position, code", (kind,))
         return [_unit(r) for r in rows]
 
     async def microgrids_under(self, code: str) -> list[str]:
@@ -262,13 +271,15 @@ class _SQLiteTransaction(Transaction):
 
     async def people_named(self, name: str) -> list[Person]:
         rows = await self._all(
-            "SELECT * FROM people WHERE active = 1 AND (name = ? OR id = ?) ORDER BY rowid",
+            "SELECT * FROM people WHERE active = 1 AND (name = ? OR id = ?)"
+            " ORDER BY position IS NULL, position, rowid",
             (name, name))
         return [_person(r) for r in rows]
 
     async def people_in_role(self, role: Role, unit: str) -> list[Person]:
         rows = await self._all(
-            "SELECT * FROM people WHERE active = 1 AND role = ? AND unit = ? ORDER BY rowid",
+            "SELECT * FROM people WHERE active = 1 AND role = ? AND unit = ?"
+            " ORDER BY position IS NULL, position, rowid",
             (role.value, unit))
         return [_person(r) for r in rows]
 
@@ -452,6 +463,8 @@ class _SQLiteTransaction(Transaction):
     ) -> bool:
         buttons = json.dumps([[b.label, b.command] for b in message.buttons],
                              ensure_ascii=False)
+        if not message.dedup_key:
+            raise ValueError("an outbox message needs a dedup_key")
         cur = await self._run(
             "INSERT OR IGNORE INTO outbox (dedup_key, platform, chat_id, person_id, case_number,"
             " text, fmt, buttons, reply_to, thread_id, not_before, created_at)"

@@ -1,12 +1,13 @@
--- gridbot schema, version 1. Instants are ISO-8601 UTC text ("2026-11-21T09:00:00+00:00"),
--- which sorts in time order.
+-- gridbot schema, version 1. Instants are fixed-width ISO-8601 UTC text
+-- ("2026-11-21T09:00:00.000000Z"), so text order is time order.
 
 CREATE TABLE org_units (
     code        TEXT PRIMARY KEY,
     kind        TEXT NOT NULL CHECK (kind IN ('subdistrict', 'community', 'grid', 'microgrid')),
     name        TEXT NOT NULL,
     parent      TEXT REFERENCES org_units(code),
-    tags        TEXT NOT NULL DEFAULT '[]'
+    tags        TEXT NOT NULL DEFAULT '[]',
+    position    INTEGER NOT NULL DEFAULT 0     -- order in the configuration
 );
 
 CREATE TABLE people (
@@ -18,7 +19,8 @@ CREATE TABLE people (
     address     TEXT NOT NULL DEFAULT '',
     locale      TEXT NOT NULL DEFAULT '',
     auto        INTEGER NOT NULL DEFAULT 0,
-    active      INTEGER NOT NULL DEFAULT 1
+    active      INTEGER NOT NULL DEFAULT 1,
+    position    INTEGER                        -- order in the configuration; NULL for auto
 );
 CREATE INDEX people_name ON people(name);
 CREATE INDEX people_role_unit ON people(role, unit);
