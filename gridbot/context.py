@@ -26,14 +26,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True)
 class Message:
-    """A message a handler wants sent; ``to`` is 'reply', 'person', 'group' or 'reporter'."""
+    """A message a handler wants sent; ``to`` is 'reply', 'person' or 'reporter'."""
 
     to: str
     template: str
     context: dict[str, Any]
     buttons: tuple[Button, ...] = ()
     person_id: str | None = None
-    microgrid: str | None = None
     case: Case | None = None
 
 
@@ -81,10 +80,6 @@ class Context:
         context.setdefault("case", case)
         self.messages.append(Message(to="reporter", template=template, context=context,
                                      buttons=buttons, person_id=case.reporter_id, case=case))
-
-    def tell_group(self, microgrid: str, template: str, **context: Any) -> None:
-        self.messages.append(Message(to="group", template=template, context=context,
-                                     microgrid=microgrid))
 
     # -- helpers handlers share -----------------------------------------------------------
     def usage(self) -> BadArguments:

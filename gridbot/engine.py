@@ -227,10 +227,6 @@ class Engine:
                             person_id=ctx.speaker.id, in_group=ctx.in_group,
                             locale=self.renderer.locale_for(ctx.speaker.locale),
                             reply_to=msg.message_id, thread_id=msg.thread_id)]
-        if message.to == "group":
-            return [_Target(platform=c.platform, chat_id=c.chat_id, person_id=None,
-                            in_group=True, locale=self.config.locale)
-                    for c in await ctx.tx.group_chats(message.microgrid or "")]
         person = await ctx.person(message.person_id)
         if person is None:
             return []

@@ -58,9 +58,12 @@ async def report(ctx: Context) -> None:
 @REGISTRY.command("status")
 async def status(ctx: Context) -> None:
     if not ctx.args.strip():
-        mine = await ctx.tx.cases(CaseQuery(reporter_id=ctx.speaker.id, limit=200))
-        open_cases = [c for c in mine if c.status in OPEN_STATUSES]
-        recent = [c for c in mine if c.status not in OPEN_STATUSES][-5:]
+        open_cases = await ctx.tx.cases(CaseQuery(reporter_id=ctx.speaker.id,
+                                                  statuses=OPEN_STATUSES, limit=20))
+        recent = await ctx.tx.cases(CaseQuery(
+            reporter_id=ctx.speaker.id, statuses=frozenset(Status) - OPEN_STATUSES,
+            newest_first=True, limit=5))
+        recent.reverse()
         ctx.reply("status_list", open_cases=open_cases, recent=recent,
                   is_staff=ctx.speaker.role is not Role.RESIDENT)
         return

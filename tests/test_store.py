@@ -867,3 +867,12 @@ async def test_enqueue_needs_a_dedup_key(store: Store) -> None:
     async with store.transaction() as tx:
         with pytest.raises(ValueError, match="dedup_key"):
             await tx.enqueue(Outgoing(platform="console", chat_id="c", text="x"), T0)
+
+
+async def test_cases_newest_first(store: Store, many: dict[str, Case]) -> None:
+    async with store.transaction() as tx:
+        oldest = await tx.cases(CaseQuery(limit=2))
+        newest = await tx.cases(CaseQuery(limit=2, newest_first=True))
+    assert [c.number for c in oldest] == sorted(c.number for c in oldest)
+    assert [c.number for c in newest] == sorted((c.number for c in newest), reverse=True)
+    assert newest[0].number == max(c.number for c in many.values())

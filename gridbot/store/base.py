@@ -64,6 +64,8 @@ class CaseQuery:
     #: only cases whose running window (claim or resolve) ended before this instant
     overdue_at: datetime | None = None
     limit: int = 50
+    #: newest (highest number) first instead of oldest first
+    newest_first: bool = False
 
 
 class Transaction(ABC):
@@ -161,7 +163,7 @@ class Transaction(ABC):
 
     @abstractmethod
     async def cases(self, query: CaseQuery) -> list[Case]:
-        """Cases matching ``query``, oldest first."""
+        """Cases matching ``query``, oldest first unless it asks for the newest."""
 
     @abstractmethod
     async def add_event(self, event: CaseEvent) -> None: ...

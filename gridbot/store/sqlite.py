@@ -426,7 +426,8 @@ class _SQLiteTransaction(Transaction):
             params.extend([now, now])
         rows = await self._all(
             f"SELECT {_CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"
-            " ORDER BY number LIMIT ?", (*params, query.limit))
+            f" ORDER BY number {'DESC' if query.newest_first else 'ASC'} LIMIT ?",
+            (*params, query.limit))
         return [_case(r) for r in rows]
 
     async def add_event(self, event: CaseEvent) -> None:
