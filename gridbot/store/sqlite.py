@@ -194,13 +194,13 @@ class _SQLiteTransaction(Transaction):
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
+    # One trip to aiosqlite's thread per statement: each trip costs more than the query.
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        async with self.db.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        return list(await self.db.execute_fetchall(sql, tuple(params)))
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        async with self.db.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        rows = await self.db.execute_fetchall(sql, tuple(params))
+        return rows[0] if rows else None
 
     async def _run(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
         return await self.db.execute(sql, tuple(params))

@@ -1,0 +1,83 @@
+"""How many reports a second the case loop handles on SQLite, next to its floor.
+
+The real path: ``Engine.handle`` (dedupe, identify, parse, classify, route, case,
+events, outbox rows in one transaction) and then ``OutboxSender.drain`` through the
+console adapter (writing nowhere). The peer, measured in the same run on the same
+disk, is the least any durable intake must do: one committed aiosqlite INSERT per
+message. The ratio says what the rest of the loop costs on top of that floor.
+
+    python bench/intake.py [--reports 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from gridbot.config import load_config
+from gridbot.demo import DEFAULT_START, Demo, parse_start
+from gridbot.domain import ChatKind, Incoming
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTS = ["3幢楼道灯坏了", "消防通道被车挡住了", "垃圾桶满了没人清", "楼上噪音太大",
+         "请问居住证怎么办理", "帮忙给独居老人买药"]
+
+
+async def gridbot_run(folder: Path, reports: int) -> float:
+    config = load_config(ROOT / "config.example.toml")
+    people = [p for p in config.people if p.role.value == "resident"]
+    async with Demo(config, folder / "bench.db", parse_start(DEFAULT_START, config),
+                    out=io.StringIO()) as demo:
+        demo.console.out = None
+        start = time.perf_counter()
+        for i in range(reports):
+            person = people[i % len(people)]
+            await demo.engine.handle(Incoming(
+                platform="console", chat_id=f"group:{person.unit}", chat_kind=ChatKind.GROUP,
+                sender_id=person.id, sender_name=person.name,
+                text=f"报事 {TEXTS[i % len(TEXTS)]} ({i})", message_id=f"b{i}"))
+            await demo.sender.drain()
+            demo.console.delivered.clear()  # the console keeps a transcript for tests
+        return time.perf_counter() - start
+
+
+async def floor_run(folder: Path, reports: int) -> float:
+    async with aiosqlite.connect(folder / "floor.db", isolation_level=None) as db:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("CREATE TABLE inbox (id TEXT PRIMARY KEY, text TEXT)")
+        start = time.perf_counter()
+        for i in range(reports):
+            await db.execute("BEGIN IMMEDIATE")
+            await db.execute("INSERT INTO inbox VALUES (?, ?)", (f"b{i}", TEXTS[i % 6]))
+            await db.execute("COMMIT")
+        return time.perf_counter() - start
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ours = await gridbot_run(folder, args.reports)
+        floor = await floor_run(folder, args.reports)
+    rate, floor_rate = args.reports / ours, args.reports / floor
+    print(f"machine: {platform.machine()}, Python {platform.python_version()}, "
+          f"SQLite {aiosqlite.sqlite_version}")
+    print(f"{'path':<44}{'reports':>8}{'seconds':>9}{'per second':>12}")
+    print(f"{'gridbot: engine + outbox + console':<44}{args.reports:>8}{ours:>9.2f}{rate:>12.0f}")
+    print(f"{'floor: one committed INSERT per message':<44}{args.reports:>8}{floor:>9.2f}"
+          f"{floor_rate:>12.0f}")
+    print(f"ratio gridbot / floor: {rate / floor_rate:.3f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
