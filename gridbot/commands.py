@@ -79,6 +79,9 @@ class ParsedCommand:
 @dataclass(frozen=True, kw_only=True)
 class UnknownCommand:
     word: str
+    #: written as ``/word@ThisBot``: certainly meant for us, even in a group where other
+    #: bots have commands of their own
+    addressed: bool = False
 
 
 def clean_text(text: str) -> str:
@@ -125,7 +128,7 @@ def _parse_slash(text: str, bot_username: str | None) -> ParsedCommand | Unknown
     if spec is None:
         if not word:
             return None
-        return UnknownCommand(word="/" + word[:32])
+        return UnknownCommand(word="/" + word[:32], addressed=bool(addressee))
     args = rest.strip()
     implied = dict(spec.implied).get(word)
     if implied is not None:

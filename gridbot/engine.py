@@ -140,6 +140,8 @@ class Engine:
             raise UserError("error_too_long", length=len(text),
                             limit=self.config.limits.max_text_chars)
         if isinstance(parsed, UnknownCommand):
+            if ctx.in_group and not parsed.addressed:
+                return Outcome.IGNORED  # perhaps another bot's command; don't butt in
             raise UserError("error_unknown_command", word=parsed.word)
         assert isinstance(parsed, ParsedCommand)
         ctx.command, ctx.word, ctx.args = parsed.name, parsed.word, parsed.args

@@ -162,6 +162,12 @@ def test_unknown_slash_commands(text: str) -> None:
     assert "@" not in result.word
 
 
+def test_unknown_command_knows_whether_it_was_addressed_to_us() -> None:
+    assert parse("/weather", BOT) == UnknownCommand(word="/weather", addressed=False)
+    assert parse("/weather@GridBot", BOT) == UnknownCommand(word="/weather", addressed=True)
+    assert parse("/weather@OtherBot", BOT) is None
+
+
 def test_unknown_command_word_is_cut_short() -> None:
     result = parse("/" + "x" * 500)
     assert isinstance(result, UnknownCommand)

@@ -219,3 +219,9 @@ async def test_a_person_removed_from_the_configuration_loses_their_rights(
             incoming("认领 1", sender="zhang", chat="dm:zhang", kind=ChatKind.PRIVATE,
                      name="张阿姨", message_id="after-removal"))
         assert "居民不能使用" in out[0].text
+
+
+async def test_unknown_commands_in_groups_are_left_to_other_bots(bot: Bot) -> None:
+    assert await bot.say("刘奶奶", "/weather 苏州") == []
+    out = await bot.say("刘奶奶", "/weather", private=True)
+    assert "不认识的命令 /weather" in to(out, "liu_nainai")[0]
