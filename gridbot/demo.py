@@ -119,14 +119,21 @@ class Demo:
         if line.startswith("@"):
             return await self._directive(line, number)
         match = _LINE.match(line)
-        if match is None:
-            if self.persona is None:
-                self.print(self.text("no_persona"))
-                return False
+        if match and (match["name"].strip() in self.people or match["group"]):
+            return await self.say(match["name"].strip(), match["text"].strip(),
+                                  private=match["sep"] == ">", group=match["group"])
+        if self.persona is not None:
+            # Not "NAME: …" for anyone we know, so the current persona says it, even when
+            # it holds a colon or a ">" (HTML-looking text, times like 8:30).
             private = line.startswith(">")
-            return await self.say(self.persona.name, line.lstrip(">").strip(), private=private)
-        return await self.say(match["name"].strip(), match["text"].strip(),
-                              private=match["sep"] == ">", group=match["group"])
+            text = line[1:].strip() if private else line
+            return await self.say(self.persona.name, text, private=private)
+        if match:
+            self.print(self.text("unknown_person", name=match["name"].strip(),
+                                 names=self.names()))
+        else:
+            self.print(self.text("no_persona"))
+        return False
 
     async def _directive(self, line: str, number: int) -> bool:
         word, _, rest = line[1:].partition(" ")

@@ -109,6 +109,17 @@ def test_interactive_demo_switches_persona_and_reads_stdin() -> None:
     assert "可以扮演的人" in run.stdout
 
 
+def test_persona_lines_may_hold_colons_and_angle_brackets() -> None:
+    run = gridbot("demo", stdin="@as Tom\n/report lift stuck at 8:30, <b>again</b> & again\n"
+                               "钱大姐> 认领 1\n> /status 1\n")
+    assert run.returncode == 0, run.stderr
+    assert "Tom in group \"桂花园东区\"" not in run.stdout  # the demo speaks the config locale
+    assert "Tom 在群「桂花园东区」说：/report lift stuck at 8:30, <b>again</b> & again" \
+        in run.stdout
+    assert "→ 私聊 钱大姐: 已认领 #1" in run.stdout
+    assert "→ 私聊 Tom: #1 in progress" in run.stdout
+
+
 def test_interactive_demo_without_persona_says_how(tmp_path: Path) -> None:
     run = gridbot("demo", stdin="hello\n")  # ends at end of input
     assert run.returncode == 0
