@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridbot.commands import split_case_number
 from gridbot.config import Config
-from gridbot.domain import Account, Button, Case, CaseEvent, Chat, Incoming, Person
+from gridbot.domain import Account, Button, Case, CaseEvent, Chat, ChatKind, Incoming, Person
 from gridbot.errors import BadArguments, NotFound
 from gridbot.store.base import Transaction
 
@@ -56,7 +56,7 @@ class Context:
 
     @property
     def in_group(self) -> bool:
-        return self.chat.kind.value == "group"
+        return self.chat.kind is ChatKind.GROUP
 
     # -- answers ------------------------------------------------------------------------
     def reply(self, template: str, *, buttons: tuple[Button, ...] = (), **context: Any) -> None:

@@ -353,3 +353,19 @@ async def test_an_english_speaking_steward_gets_english_and_an_english_button(
         assert steward.buttons[0].label == "Claim #1"
         out = await bot.say("钱大姐", "认领 1", private=True)
         assert to(out, "qian")[0].startswith("You claimed #1")
+
+
+@pytest.mark.parametrize(("alias", "command"), [
+    ("报修 楼道灯坏了", "report"), ("查询 1", "status"), ("签收 1", "claim"),
+    ("/progress 1 在修", "note"), ("/resolve 1 好了", "done"), ("/start", "help"),
+    ("撤回 1", "cancel"),
+])
+async def test_aliases_do_what_their_command_does(bot: Bot, alias: str, command: str) -> None:
+    await bot.say("刘奶奶", "报事 3幢楼道灯坏了")
+    speaker = "刘奶奶" if command in ("report", "status", "help", "cancel") else "张阿姨"
+    out = await bot.say(speaker, alias, private=speaker == "张阿姨")
+    reply = out[0].text
+    expected = {"report": "已登记为 #2", "status": "#1 待认领", "claim": "已认领 #1",
+                "note": "已记录 #1 的进展", "done": "#1 已办结", "help": "报事：",
+                "cancel": "#1 已撤销"}[command]
+    assert expected in reply
