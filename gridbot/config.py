@@ -33,10 +33,21 @@ DEFAULT_WINDOWS = {
     Priority.LOW: Window(claim_within=timedelta(hours=24), resolve_within=timedelta(days=7)),
 }
 DEFAULT_URGENT_KEYWORDS = (
-    "着火", "失火", "火灾", "起火", "冒烟", "烟雾", "浓烟", "煤气", "燃气", "漏气", "爆炸",
-    "淹水", "进水", "水漫", "走失", "迷路", "找不到人", "摔倒", "受伤", "昏迷", "晕倒", "困电梯",
-    "电梯困人", "关在电梯", "fire", "smoke", "gas leak", "flood", "missing person", "injured",
-    "trapped",
+    # fire and smoke
+    "着火", "失火", "火灾", "起火", "火警", "冒烟", "烟雾", "浓烟",
+    # gas: the smell or a leak, not the bill ("燃气费" is not urgent)
+    "煤气味", "燃气味", "闻到煤气", "闻到燃气", "煤气泄漏", "燃气泄漏", "漏气", "爆炸",
+    # water
+    "淹水", "水漫", "水淹",
+    # a person lost or hurt
+    "走失", "走丢", "迷路", "找不到人", "失踪", "摔倒", "跌倒", "受伤", "流血", "昏迷", "晕倒",
+    "触电", "坠楼", "救命",
+    # people in a lift
+    "困电梯", "困在电梯", "电梯困人", "关在电梯", "电梯里有人", "被困",
+    # English
+    "fire", "smoke", "gas leak", "smell gas", "flood", "missing person", "is missing",
+    "injured", "hurt", "bleeding", "unconscious", "fell down", "trapped", "stuck in the lift",
+    "stuck in the elevator",
 )
 DEFAULT_LOW_KEYWORDS = ("咨询", "请问", "问一下", "怎么办理", "question", "how do i")
 
