@@ -369,3 +369,12 @@ async def test_aliases_do_what_their_command_does(bot: Bot, alias: str, command:
                 "note": "已记录 #1 的进展", "done": "#1 已办结", "help": "报事：",
                 "cancel": "#1 已撤销"}[command]
     assert expected in reply
+
+
+async def test_urgent_alerts_above_the_assignee_carry_no_personal_details(bot: Bot) -> None:
+    out = await bot.say("刘奶奶", "报事 3幢冒烟了")
+    for leader in ("wang", "zhou"):
+        text = to(out, leader)[0]
+        assert "刘奶奶" in text
+        assert "137-0000-0301" not in text and "3幢201" not in text
+    assert "137-0000-0301" in to(out, "zhang")[0]
