@@ -58,7 +58,7 @@ async def note(ctx: Context) -> None:
     case, text = await _workable_case(ctx)
     if not text:
         raise ctx.usage()
-    await ctx.event(case, "note", text)
+    case = await ctx.save(case, "note", text)  # progress counts as activity on the case
     ctx.reply("reply_note", case=case)
     if case.assignee_id != ctx.speaker.id:
         ctx.tell(case.assignee_id, "notify_staff", case=case, event="note", actor=ctx.speaker,
