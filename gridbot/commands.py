@@ -153,3 +153,9 @@ def split_case_number(args: str) -> tuple[int | None, str]:
     if not match:
         return None, args.strip()
     return int(match[1]), args[match.end():].lstrip(" ,，:：。.、;；!！?？").strip()
+
+
+def split_word(args: str) -> tuple[str, str]:
+    """The first word and the rest, split at any whitespace (the full-width space too)."""
+    first, rest = [*args.split(maxsplit=1), "", ""][:2]
+    return first, rest

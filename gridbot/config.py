@@ -192,13 +192,20 @@ class _Section:
         return f"{self.path}.{name}" if self.path else name
 
     def fail(self, name: str, value: Any, expected: str) -> None:
-        written = self.data.get(name) if name and isinstance(self.data, dict) else None
-        if isinstance(written, str) and written.startswith(_ENV_REF) and value != written:
+        var = self.env_var(name) if name else None
+        written = f"{_ENV_REF}{var}"
+        if var is not None and value != written:
             # The value came from the environment and is usually a secret: name the
             # variable instead of echoing its content.
-            var = written[len(_ENV_REF):]
             value, expected = written, f"{expected} (in environment variable {var}; not shown)"
         raise ConfigError(self.key(name) if name else self.path, value, expected, self.source)
+
+    def env_var(self, name: str) -> str | None:
+        """The environment variable a key is written as ("env:NAME"), if it is."""
+        written = self.data.get(name)
+        if isinstance(written, str) and written.startswith(_ENV_REF):
+            return written[len(_ENV_REF):]
+        return None
 
     def raw(self, name: str, default: Any = MISSING) -> Any:
         value = self.data.get(name, MISSING)
@@ -206,8 +213,7 @@ class _Section:
             if default is MISSING:
                 self.fail(name, MISSING, "a value (this key is required)")
             return default
-        if isinstance(value, str) and value.startswith(_ENV_REF):
-            var = value[len(_ENV_REF):]
+        if (var := self.env_var(name)) is not None:
             if var not in os.environ:
                 self.fail(name, value, f"environment variable {var} to be set")
             return os.environ[var]
@@ -227,9 +233,7 @@ class _Section:
 
     def int(self, name: str, default: Any = MISSING, *, lo: int = 0, hi: int = 10**9) -> int:
         value = self.raw(name, default)
-        written = self.data.get(name)
-        if isinstance(written, str) and written.startswith(_ENV_REF) \
-                and re.fullmatch(r"\s*-?\d+\s*", value):
+        if self.env_var(name) is not None and re.fullmatch(r"\s*-?\d+\s*", value):
             value = int(value)  # environment variables are text
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             self.fail(name, value, f"a whole number from {lo} to {hi}")

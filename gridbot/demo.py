@@ -15,7 +15,6 @@ import itertools
 import re
 import sys
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
@@ -43,13 +42,6 @@ _LINE = re.compile(
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class Speaker:
-    name: str
-    user_id: str
-    person: Person | None
-
-
 class Demo:
     """A seeded org on a virtual clock, printing every message every party receives."""
 
@@ -64,7 +56,7 @@ class Demo:
         self.console = ConsoleAdapter(out=out)
         self.engine.register_platform(PLATFORM, PlatformInfo(fmt=self.console.fmt))
         self.sender = OutboxSender(self.store, self.clock, {PLATFORM: self.console})
-        self.persona: Speaker | None = None
+        self.persona: Person | None = None
         self._ids = itertools.count(1)
         #: message ids must not repeat across runs on a kept database, or the inbox
         #: would rightly treat them as redeliveries
@@ -151,7 +143,7 @@ class Demo:
             if person is None:
                 self.print(self.text("unknown_person", name=rest.strip(), names=self.names()))
                 return False
-            self.persona = Speaker(name=person.name, user_id=person.id, person=person)
+            self.persona = person
             self.print(self.text("persona", name=person.name))
             return True
         if word in ("who", "help"):

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from gridbot import routing
 from gridbot.cases import assign, feedback_buttons
+from gridbot.commands import split_word
 from gridbot.context import Context
 from gridbot.domain import (
     OPEN_STATUSES,
@@ -89,7 +90,7 @@ async def done(ctx: Context) -> None:
 @REGISTRY.command("transfer")
 async def transfer(ctx: Context) -> None:
     case, rest = await _workable_case(ctx)
-    name, reason = [*rest.split(maxsplit=1), "", ""][:2]
+    name, reason = split_word(rest)
     name = name.lstrip("@")
     if not name:
         raise ctx.usage()
@@ -144,7 +145,7 @@ async def mine(ctx: Context) -> None:
 
 @REGISTRY.command("duty")
 async def duty(ctx: Context) -> None:
-    word, rest = [*ctx.args.split(maxsplit=1), "", ""][:2]
+    word, rest = split_word(ctx.args)
     word = word.lower()
     if word in ("on", "值班", "上班"):
         await ctx.tx.set_duty(DutyStatus(person_id=ctx.speaker.id, off=False), ctx.now)
