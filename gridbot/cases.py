@@ -36,14 +36,12 @@ def windows_from(policy: Policy, case: Case, start: datetime) -> dict[str, datet
 
 
 def claim_button(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
-    label = ctx.engine.render("button_claim", locale=locale, fmt=TextFormat.PLAIN,
-                              in_group=False, here="", case=case)
+    label = ctx.engine.render("button_claim", locale=locale, fmt=TextFormat.PLAIN, case=case)
     return (Button(label=label, command=f"/claim {case.number}"),)
 
 
 def feedback_buttons(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
-    confirm = ctx.engine.render("button_confirm", locale=locale, fmt=TextFormat.PLAIN,
-                                in_group=False, here="", case=case)
+    confirm = ctx.engine.render("button_confirm", locale=locale, fmt=TextFormat.PLAIN, case=case)
     stars = [Button(label="★" * n, command=f"/rate {case.number} {n}") for n in range(5, 0, -1)]
     return (Button(label=confirm, command=f"/confirm {case.number}"), *stars)
 

@@ -219,6 +219,9 @@ class Engine:
         def unit(code: str | None) -> str:
             return self.unit_names.get(code or "", code or "")
 
+        # Button labels and the like are rendered outside any chat.
+        context.setdefault("in_group", False)
+        context.setdefault("here", "")
         return self.renderer.render(template, locale=locale, fmt=fmt, bot=self.config.bot_name,
                                     cat=cat, unit=unit, **context)
 

@@ -54,6 +54,7 @@ class Renderer:
             env.filters["short"] = _short
             env.filters["hours"] = _hours
             env.globals["html"] = fmt is TextFormat.HTML
+            env.globals["shown_here"] = _shown_here
             self._envs[key] = env
         return self._envs[key]
 
@@ -86,6 +87,16 @@ class Renderer:
 
     def template_names(self, locale: str) -> list[str]:
         return sorted(p.stem for p in (self.templates_dir / locale).glob("*.j2"))
+
+
+@jinja2.pass_context
+def _shown_here(context: jinja2.runtime.Context, case: Any) -> bool:
+    """May this case's own words appear in the chat being written to?
+
+    Always in private; in a group only when the case was reported in that very group,
+    so what a resident told the bot privately never reaches a group listing.
+    """
+    return not context.get("in_group") or case.origin_chat_id == context.get("here")
 
 
 def _short(text: str, limit: int = 40) -> str:
