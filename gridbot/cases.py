@@ -6,7 +6,10 @@ from datetime import datetime
 
 from gridbot.config import Policy
 from gridbot.context import Context
-from gridbot.domain import Button, Case, Person, Priority, Status, TextFormat
+from gridbot.deadlines import window_changes
+from gridbot.domain import OPEN_STATUSES, Button, Case, Person, Priority, Status, TextFormat
+from gridbot.errors import InvalidTransition, PermissionDenied
+from gridbot.permissions import can_handle_case
 from gridbot.routing import Route, on_duty_at_level
 
 
@@ -29,12 +32,6 @@ def classify(policy: Policy, text: str) -> tuple[str, Priority]:
     return (best.code if best else policy.default_category), priority
 
 
-def windows_from(policy: Policy, case: Case, start: datetime) -> dict[str, datetime]:
-    window = policy.window(case.category, case.priority)
-    return {"claim_by": start + window.claim_within,
-            "resolve_by": start + window.resolve_within}
-
-
 def claim_button(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
     label = ctx.engine.render("button_claim", locale=locale, fmt=TextFormat.PLAIN, case=case)
     return (Button(label=label, command=f"/claim {case.number}"),)
@@ -42,31 +39,50 @@ def claim_button(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
 
 def feedback_buttons(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
     confirm = ctx.engine.render("button_confirm", locale=locale, fmt=TextFormat.PLAIN, case=case)
+    not_fixed = ctx.engine.render("button_not_fixed", locale=locale, fmt=TextFormat.PLAIN)
+    reason = ctx.engine.render("not_fixed_reason", locale=locale, fmt=TextFormat.PLAIN)
     stars = [Button(label="★" * n, command=f"/rate {case.number} {n}") for n in range(5, 0, -1)]
-    return (Button(label=confirm, command=f"/confirm {case.number}"), *stars)
+    return (Button(label=confirm, command=f"/confirm {case.number}"),
+            Button(label=not_fixed, command=f"/reopen {case.number} {reason}"), *stars)
+
+
+async def workable_case(ctx: Context) -> tuple[Case, str]:
+    """The case named in the arguments, if the speaker may work on it and it is open."""
+    case, rest = await ctx.case_arg()
+    if not await can_handle_case(ctx.tx, ctx.speaker, case):
+        raise PermissionDenied("error_not_your_case", number=case.number,
+                               microgrid=case.microgrid, level=case.level)
+    if case.status not in OPEN_STATUSES:
+        raise InvalidTransition("error_transition", case=case, command=ctx.command)
+    return case, rest
 
 
 async def assign(
     ctx: Context, case: Case, route: Route, *, kind: str, reason: str = "",
-    previous: Person | None = None,
+    previous: Person | None = None, start: datetime | None = None,
+    keep_resolve: bool = False, why: str = "", within: str = "",
 ) -> Case:
     """Hand the case to ``route.person`` at ``route.level`` and restart its windows.
 
-    ``kind`` names why (reported, transferred, escalated, reopened) for the event and
-    the assignee's message.
+    ``kind`` names why (reported, transferred, escalated, reopened, returned, rerouted,
+    idle) for the event and the assignee's message; ``start`` is when the new windows
+    begin (a missed deadline, when catching up), ``keep_resolve`` keeps the resolve
+    deadline (an idle claim taken back must not buy more time).
     """
     if route.person is None:
         await ctx.event(case, "unassigned", reason or route.reason, level=route.level)
         return case
+    windows = window_changes(ctx.config.policy, ctx.engine.calendar, case, start or ctx.now,
+                             route.level, keep_resolve=keep_resolve)
     updated = await ctx.save(
         case, "assigned", reason, data={"assignee": route.person.id, "level": route.level,
                                          "why": kind},
-        status=Status.ASSIGNED, assignee_id=route.person.id,
-        level=route.level, claimed_at=None, **windows_from(ctx.config.policy, case, ctx.now),
+        status=Status.ASSIGNED, assignee_id=route.person.id, level=route.level,
+        claimed_at=None, active_at=None, idle_warned_at=None, **windows,
     )
     ctx.tell(route.person.id, "notify_assignee", case=updated, event=kind, reason=reason,
              route=route.reason, reporter=await ctx.person(case.reporter_id),
-             actor=ctx.speaker, previous=previous,
+             actor=ctx.speaker, previous=previous, why=why, within=within,
              buttons=claim_button(ctx, updated,
                                   ctx.engine.renderer.locale_for(route.person.locale)))
     return updated

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gridbot import __version__
+from gridbot import __version__, notice_cli
 from gridbot.clock import SystemClock
 from gridbot.config import Config, load_config
 from gridbot.durations import parse_duration
@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check-config", parents=[common], help="validate the configuration")
 
+    sub.add_parser("run", parents=[common],
+                   help="run the bot on the configured platforms until Ctrl-C or SIGTERM")
+
+    notice_cli.add_parser(sub, common)
+
     link = sub.add_parser("link-code", parents=[common],
                           help="make a one-time code that links a chat account to a person")
     link.add_argument("name", help="the person's name or id in the configuration")
@@ -81,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "link-code":
             return asyncio.run(_link_code(config, args, renderer))
+        if args.command == "notice":
+            return asyncio.run(notice_cli.run(config, args, renderer))
+        if args.command == "run":
+            from gridbot.runtime import run
+
+            _log_for_service()
+            return asyncio.run(run(config, renderer))
     except ConfigError as exc:
         print(renderer.text("config_error", message=str(exc)), file=sys.stderr)
         return 2
@@ -90,6 +102,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
+
+
+def _log_for_service() -> None:
+    """A running service logs what it does (with times); the libraries only problems.
+
+    httpx would log every Bot API URL at INFO, and those URLs hold the bot token.
+    """
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("gridbot").setLevel(logging.INFO)
+    for noisy in ("httpx", "httpcore", "apscheduler", "telegram", "uvicorn"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _demo(config: Config, args: argparse.Namespace, renderer: Renderer) -> int:

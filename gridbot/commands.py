@@ -43,8 +43,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(name="duty", english=("duty",), chinese=("值班", "下班"),
                 implied=(("值班", "on"), ("下班", "off"))),
     CommandSpec(name="overdue", english=("overdue",), chinese=("超时",), takes_args=False),
+    CommandSpec(name="extend", english=("extend",), chinese=("延期",)),
+    CommandSpec(name="approve", english=("approve",), chinese=("批准", "同意延期")),
+    CommandSpec(name="refuse", english=("refuse",), chinese=("驳回", "不同意延期")),
+    CommandSpec(name="return", english=("return",), chinese=("退单", "退回")),
+    CommandSpec(name="reroute", english=("reroute",), chinese=("改派",)),
     CommandSpec(name="link", english=("link",), chinese=("认证",)),
     CommandSpec(name="bind", english=("bind",), chinese=("绑定",)),
+    CommandSpec(name="notice", english=("notice",), chinese=("通知", "发通知")),
+    CommandSpec(name="notices", english=("notices",), chinese=("通知列表",), takes_args=False),
+    CommandSpec(name="cancel_notice", english=("cancel_notice", "unnotice"),
+                chinese=("取消通知", "撤回通知")),
+    CommandSpec(name="ack", english=("ack",), chinese=("收到", "收到了", "已收到")),
 )
 
 SPECS = {spec.name: spec for spec in COMMANDS}

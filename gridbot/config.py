@@ -8,12 +8,13 @@ A string value of the form ``"env:NAME"`` is read from the environment variable
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Role, Window
 from gridbot.durations import format_duration, parse_duration
 from gridbot.errors import MISSING, ConfigError
+from gridbot.workhours import CalendarSettings, WorkCalendar, parse_span
 
 LOCALES = ("zh-CN", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -88,6 +90,8 @@ class Policy:
     low_keywords: tuple[str, ...]
     #: per-category overrides of the windows: (category, priority) -> Window
     category_windows: Mapping[tuple[str, Priority], Window] = field(default_factory=dict)
+    #: per-level overrides for the ladder above the steward: (level, priority) -> Window
+    level_windows: Mapping[tuple[int, Priority], Window] = field(default_factory=dict)
 
     def category(self, code: str) -> Category:
         """The category ``code``; an unknown code (one since removed) is the default one."""
@@ -97,8 +101,36 @@ class Policy:
                     return cat
         return self.categories[0]
 
-    def window(self, category: str, priority: Priority) -> Window:
+    def window(self, category: str, priority: Priority, level: int = 0) -> Window:
+        """The level's own window if it has one, else the category's, else the priority's."""
+        if (level, priority) in self.level_windows:
+            return self.level_windows[(level, priority)]
         return self.category_windows.get((category, priority), self.windows[priority])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Escalation:
+    """What happens as time passes: reminders, the top of the ladder, idle claims, 回访."""
+
+    #: fractions of each window at which the assignee is reminded (0.75: at 75 %)
+    remind_at: tuple[float, ...] = (0.75,)
+    #: at the top of the ladder a missed window reminds again this often …
+    top_remind_every: timedelta = timedelta(hours=4)
+    #: … at most this many times
+    top_remind_max: int = 3
+    #: a claimed case with no progress for this long reminds the assignee …
+    idle_remind_after: timedelta | None = timedelta(hours=24)
+    #: … and this long after that reminder goes back to unclaimed
+    idle_revert_after: timedelta = timedelta(hours=12)
+    #: a resolved case the reporter has not answered is closed "no feedback" after this
+    feedback_within: timedelta = timedelta(hours=72)
+    #: the longest extension one request may ask for, and how many a case may get
+    extension_max: timedelta = timedelta(days=7)
+    extensions_max: int = 2
+    #: local time of the daily digest to each steward; None for none
+    digest_at: time | None = time(8, 0)
+    #: how often the timer sweeps for due work even when it knows of no deadline
+    sweep_every: timedelta = timedelta(seconds=15)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +188,8 @@ class Config:
     people: tuple[Person, ...]
     rosters: Mapping[str, Roster]
     policy: Policy
+    escalation: Escalation = Escalation()
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
     limits: Limits = Limits()
     http: HttpSettings = HttpSettings()
     telegram: TelegramSettings | None = None
@@ -323,8 +357,8 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         raise ConfigError("(file)", "", f"valid TOML ({exc})", source) from None
     root = _Section(data, "", source)
     root.check_known({"gridbot", "storage", "subdistrict", "communities", "grids",
-                      "microgrids", "people", "rosters", "policy", "limits", "http",
-                      "telegram", "wechat"})
+                      "microgrids", "people", "rosters", "policy", "escalation", "calendar",
+                      "limits", "http", "telegram", "wechat"})
 
     general = root.table("gridbot") or _Section({}, "gridbot", source)
     general.check_known({"locale", "timezone", "bot_name"})
@@ -462,6 +496,8 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         rosters[mg] = Roster(microgrid=mg, primary=primary, backups=backups, shifts=tuple(shifts))
 
     policy = _policy(root.table("policy") or _Section({}, "policy", source))
+    escalation = _escalation(root.table("escalation") or _Section({}, "escalation", source))
+    calendar = _calendar(root.table("calendar") or _Section({}, "calendar", source), timezone)
 
     limits_sec = root.table("limits") or _Section({}, "limits", source)
     limits_sec.check_known({"max_text_chars", "min_report_chars"})
@@ -471,7 +507,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     http_sec = root.table("http") or _Section({}, "http", source)
     http_sec.check_known({"host", "port"})
     http = HttpSettings(host=http_sec.str("host", "127.0.0.1"),
-                        port=http_sec.int("port", 8080, lo=1, hi=65535))
+                        port=http_sec.int("port", 8080, lo=0, hi=65535))  # 0: any free port
 
     telegram = None
     if (tg := root.table("telegram")) is not None:
@@ -528,7 +564,8 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         source=source, locale=locale, timezone=timezone, bot_name=bot_name,
         storage_url=storage_url, subdistrict=subdistrict, communities=tuple(communities),
         grids=tuple(grids), microgrids=tuple(microgrids), people=tuple(people), rosters=rosters,
-        policy=policy, limits=limits, http=http, telegram=telegram, wecom=wecom,
+        policy=policy, escalation=escalation, calendar=calendar, limits=limits, http=http,
+        telegram=telegram, wecom=wecom,
         official_account=official, wecom_robots=robots,
     )
 
@@ -542,7 +579,7 @@ def _aes_key(sec: _Section, name: str) -> str:
 
 def _policy(sec: _Section) -> Policy:
     sec.check_known({"windows", "categories", "default_category", "urgent_keywords",
-                     "low_keywords"})
+                     "low_keywords", "levels"})
     windows = dict(DEFAULT_WINDOWS)
     if (win := sec.table("windows")) is not None:
         win.check_known({p.value for p in Priority})
@@ -550,6 +587,19 @@ def _policy(sec: _Section) -> Policy:
             if (w := win.table(prio.value)) is not None:
                 w.check_known({"claim_within", "resolve_within"})
                 windows[prio] = _window(w, DEFAULT_WINDOWS[prio])
+    level_windows: dict[tuple[int, Priority], Window] = {}
+    if (levels := sec.table("levels")) is not None:
+        levels.check_known({"1", "2", "3"})
+        for level in (1, 2, 3):
+            if (lv := levels.table(str(level))) is None:
+                continue
+            lv.check_known({"windows"})
+            if (lw := lv.table("windows")) is not None:
+                lw.check_known({p.value for p in Priority})
+                for prio in Priority:
+                    if (w := lw.table(prio.value)) is not None:
+                        w.check_known({"claim_within", "resolve_within"})
+                        level_windows[(level, prio)] = _window(w, windows[prio])
     categories = []
     category_windows: dict[tuple[str, Priority], Window] = {}
     seen: set[str] = set()
@@ -580,8 +630,96 @@ def _policy(sec: _Section) -> Policy:
         windows=windows, categories=tuple(categories), default_category=default_category,
         urgent_keywords=sec.strings("urgent_keywords", DEFAULT_URGENT_KEYWORDS),
         low_keywords=sec.strings("low_keywords", DEFAULT_LOW_KEYWORDS),
-        category_windows=category_windows,
+        category_windows=category_windows, level_windows=level_windows,
     )
+
+
+def _escalation(sec: _Section) -> Escalation:
+    sec.check_known({"remind_at", "top_remind_every", "top_remind_max", "idle_remind_after",
+                     "idle_revert_after", "feedback_within", "extension_max", "extensions_max",
+                     "digest_at", "sweep_every_seconds"})
+    default = Escalation()
+    remind_at = sec.raw("remind_at", list(default.remind_at))
+    if not isinstance(remind_at, list) or not all(
+        isinstance(f, int | float) and not isinstance(f, bool) and 0 < f < 1 for f in remind_at
+    ):
+        sec.fail("remind_at", remind_at, "a list of fractions between 0 and 1, such as [0.75]")
+    idle = sec.raw("idle_remind_after", "24h")
+    digest = sec.raw("digest_at", "08:00")
+    return Escalation(
+        remind_at=tuple(sorted(set(float(f) for f in remind_at))),
+        top_remind_every=sec.duration("top_remind_every", default.top_remind_every),
+        top_remind_max=sec.int("top_remind_max", default.top_remind_max, lo=0, hi=100),
+        idle_remind_after=None if idle in ("", "off") else sec.duration("idle_remind_after", "24h"),
+        idle_revert_after=sec.duration("idle_revert_after", default.idle_revert_after),
+        feedback_within=sec.duration("feedback_within", default.feedback_within),
+        extension_max=sec.duration("extension_max", default.extension_max),
+        extensions_max=sec.int("extensions_max", default.extensions_max, lo=0, hi=20),
+        digest_at=(None if digest in ("", "off") else default.digest_at
+                   if "digest_at" not in sec.data else _time(sec, "digest_at", allow_24=False)),
+        sweep_every=timedelta(seconds=sec.int("sweep_every_seconds", 15, lo=1, hi=3600)),
+    )
+
+
+def _calendar(sec: _Section, timezone: ZoneInfo) -> CalendarSettings:
+    sec.check_known({"count", "work_days", "work_hours", "holidays", "extra_holidays",
+                     "extra_workdays", "quiet_hours", "pause_in_quiet"})
+    default = CalendarSettings()
+    days = []
+    for day in sec.strings("work_days", WEEKDAYS[:5]):
+        if day.lower() not in WEEKDAYS:
+            sec.fail("work_days", day, "weekday names from " + ", ".join(WEEKDAYS))
+        days.append(WEEKDAYS.index(day.lower()))
+    spans = []
+    for text in sec.strings("work_hours", ("08:30-17:30",)):
+        try:
+            span = parse_span(text)
+        except ValueError:
+            span = None
+        if span is None or span[0] >= span[1]:
+            sec.fail("work_hours", text, "spans of the day such as '08:30-12:00'")
+        spans.append(span)
+    spans.sort()
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        if start < end:
+            sec.fail("work_hours", list(sec.data.get("work_hours", [])),
+                     "spans that do not overlap")
+    quiet_text = sec.str("quiet_hours", "22:00-07:00", nonempty=False)
+    quiet_start = quiet_end = None
+    if quiet_text and quiet_text.lower() != "off":
+        try:
+            quiet_start, quiet_end = parse_span(quiet_text)
+        except ValueError:
+            sec.fail("quiet_hours", quiet_text, "a span such as '22:00-07:00', or '' for none")
+    pause = sec.raw("pause_in_quiet", default.pause_in_quiet)
+    if not isinstance(pause, bool):
+        sec.fail("pause_in_quiet", pause, "true or false")
+    try:
+        settings = CalendarSettings(
+            count=sec.choice("count", ("calendar", "working"), default.count),
+            work_days=tuple(sorted(set(days))), work_hours=tuple(spans),
+            holidays=sec.choice("holidays", ("cn", "none"), default.holidays),
+            extra_holidays=_dates(sec, "extra_holidays"),
+            extra_workdays=_dates(sec, "extra_workdays"),
+            quiet_start=quiet_start, quiet_end=quiet_end, pause_in_quiet=pause,
+        )
+        WorkCalendar(settings, timezone)  # refuses a calendar in which no window can end
+    except ValueError as exc:
+        sec.fail("", dict(sec.data), f"a calendar in which windows can run ({exc})")
+    return settings
+
+
+def _dates(sec: _Section, name: str) -> frozenset[date]:
+    out = set()
+    for value in sec.raw(name, []) if isinstance(sec.raw(name, []), list) else [None]:
+        if isinstance(value, date):  # TOML has dates: extra_holidays = [2027-01-01]
+            out.add(value)
+            continue
+        try:
+            out.add(date.fromisoformat(value))
+        except (TypeError, ValueError):
+            sec.fail(name, value, "dates such as 2027-01-01")
+    return frozenset(out)
 
 
 def _window(sec: _Section, default: Window) -> Window:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gridbot.commands import split_case_number
 from gridbot.config import Config
+from gridbot.deadlines import wake_at
 from gridbot.domain import Account, Button, Case, CaseEvent, Chat, ChatKind, Incoming, Person
 from gridbot.errors import BadArguments, NotFound
 from gridbot.store.base import Transaction
@@ -34,6 +35,8 @@ class Message:
     buttons: tuple[Button, ...] = ()
     person_id: str | None = None
     case: Case | None = None
+    #: never held back by quiet hours (besides anything about an urgent case)
+    urgent: bool = False
 
 
 @dataclass(kw_only=True)
@@ -49,6 +52,8 @@ class Context:
     word: str = ""
     args: str = ""
     messages: list[Message] = field(default_factory=list)
+    #: names this unit of work for the outbox's dedup keys, when the message id does not
+    key: str = ""
 
     @property
     def config(self) -> Config:
@@ -64,13 +69,14 @@ class Context:
                                      buttons=buttons))
 
     def tell(self, person_id: str | None, template: str, *, case: Case | None = None,
-             buttons: tuple[Button, ...] = (), **context: Any) -> None:
-        if person_id is None or (person_id == self.speaker.id and not self.in_group):
+             buttons: tuple[Button, ...] = (), urgent: bool = False, **context: Any) -> None:
+        if not person_id or (person_id == self.speaker.id and not self.in_group):
             return  # nobody, or the speaker who already gets the reply in this chat
         if case is not None:
             context.setdefault("case", case)
         self.messages.append(Message(to="person", template=template, context=context,
-                                     buttons=buttons, person_id=person_id, case=case))
+                                     buttons=buttons, person_id=person_id, case=case,
+                                     urgent=urgent))
 
     def tell_reporter(self, case: Case, template: str, *, buttons: tuple[Button, ...] = (),
                       **context: Any) -> None:
@@ -97,15 +103,21 @@ class Context:
 
     async def save(self, case: Case, kind: str, text: str = "", *,
                    data: dict[str, Any] | None = None, **changes: Any) -> Case:
-        """Write a change to a case together with the event that explains it."""
+        """Write a change to a case together with the event that explains it.
+
+        The case's next wake-up is derived from its new state here, so no change can
+        leave a stale deadline behind.
+        """
         case = dataclasses.replace(case, updated_at=self.now, **changes)
+        case = dataclasses.replace(case, wake_at=wake_at(case, self.config.escalation,
+                                                         self.engine.calendar))
         await self.tx.update_case(case)
         await self.event(case, kind, text, **(data or {}))
         return case
 
     async def event(self, case: Case, kind: str, text: str = "", **data: Any) -> None:
         await self.tx.add_event(CaseEvent(case_number=case.number, at=self.now,
-                                          actor_id=self.speaker.id, kind=kind, text=text,
+                                          actor_id=self.speaker.id or None, kind=kind, text=text,
                                           data=data))
 
     async def person(self, person_id: str | None) -> Person | None:

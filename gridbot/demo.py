@@ -11,6 +11,7 @@ whatever falls due on the way, and ``#`` starts a comment.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import re
 import sys
@@ -33,6 +34,7 @@ from gridbot.engine import Engine, PlatformInfo
 from gridbot.outbox import OutboxSender
 from gridbot.render import Renderer
 from gridbot.store import SQLiteStore
+from gridbot.worker import build_worker
 
 DEFAULT_START = "2026-11-23 09:00"  # a Monday morning
 _LINE = re.compile(
@@ -56,6 +58,7 @@ class Demo:
         self.console = ConsoleAdapter(out=out)
         self.engine.register_platform(PLATFORM, PlatformInfo(fmt=self.console.fmt))
         self.sender = OutboxSender(self.store, self.clock, {PLATFORM: self.console})
+        self.worker = build_worker(self.engine, self.sender)
         self.persona: Person | None = None
         self._ids = itertools.count(1)
         #: message ids must not repeat across runs on a kept database, or the inbox
@@ -199,19 +202,34 @@ class Demo:
         return under[0] if under else None
 
     async def wait(self, span: timedelta) -> None:
-        """Move the clock by ``span``, stopping at every moment something falls due."""
+        """Move the clock by ``span``, stopping at every moment something falls due.
+
+        Whatever the deadlines, the digest or the outbox do on the way happens at its
+        own minute, exactly as the timer would make it happen in production.
+        """
         target = self.clock.now() + span
         while True:
-            async with self.store.transaction() as tx:
-                due = await tx.next_outbox_due()
+            due = await self.worker.next_due()
             if due is None or due > target:
                 break
             if due > self.clock.now():
                 self.clock.set(due)
-            await self.sender.drain()
+            await self._run_due()
         self.clock.set(target)
+        await self._run_due()
         self.print(self.text("waited", span=format_duration(span), time=self.now_label()))
-        await self.sender.drain()
+
+    async def _run_due(self) -> None:
+        """Run what is due, headed by the minute it happened if it said anything."""
+        shown, self.console.out = self.console.out, io.StringIO()
+        try:
+            await self.worker.run_due()
+        finally:
+            said, self.console.out = self.console.out, shown
+        if said.getvalue():
+            self.print(self.text("clock_line", time=self.now_label()))
+            self.out.write(said.getvalue())
+            self.out.flush()
 
     # -- drivers ------------------------------------------------------------------------------
     async def run_script(self, lines: list[str]) -> int:

@@ -134,6 +134,16 @@ class Chat:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExtensionRequest:
+    """A steward's pending request for more time on the running window (延期)."""
+
+    by: str
+    span: timedelta
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class Case:
     number: int
     microgrid: str
@@ -155,6 +165,21 @@ class Case:
     closed_at: datetime | None = None
     rating: int | None = None
     rating_text: str = ""
+    # -- the clock's bookkeeping (see gridbot.deadlines) --
+    #: when the running claim/resolve windows started (at the current level)
+    window_start: datetime | None = None
+    #: the last reminder sent for the running window
+    reminded_at: datetime | None = None
+    #: the assignee's last claim or progress note, for idle claims
+    active_at: datetime | None = None
+    idle_warned_at: datetime | None = None
+    #: reminders sent after the top of the ladder missed its window
+    top_reminders: int = 0
+    top_reminded_at: datetime | None = None
+    extension: ExtensionRequest | None = None
+    extensions: int = 0
+    #: the earliest instant the deadline sweep must look at this case; derived, indexed
+    wake_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +215,11 @@ class Incoming:
     message_id: str
     chat_title: str = ""
     thread_id: str | None = None
+    #: the platform id of the message this one answers (a "收到" to a notice), if any
+    reply_to: str | None = None
+    #: evidence sent with the text (photos, voice notes): platform file references such
+    #: as ``"photo:<file id>"``, kept on the case; the platform's adapter can fetch them
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,3 +260,97 @@ class DutyStatus:
 class Window:
     claim_within: timedelta
     resolve_within: timedelta
+
+
+# -- notices (broadcast) ------------------------------------------------------------------
+
+
+class NoticeStatus(enum.StrEnum):
+    """``scheduled`` → ``sending`` → ``done``; ``cancelled`` only before it goes."""
+
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """One target chat's copy of a notice.
+
+    ``queued`` → ``sending`` (a send has started) → ``sent`` → ``acknowledged``, or
+    ``failed``; ``unknown`` when the process died while the send was in flight, so
+    nobody can say whether it arrived (it is not sent again by itself).
+    """
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def settled(self) -> bool:
+        return self not in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice:
+    id: int
+    author_id: str
+    #: the scope as the author wrote it ("C01", "M01,M02", "elderly", "全部"), for display
+    scope: str
+    #: the micro-grids it resolved to when it was written (permissions are checked then)
+    microgrids: tuple[str, ...]
+    text: str
+    status: NoticeStatus
+    send_at: datetime
+    created_at: datetime
+    #: where it was written, for the summary when the author has no private chat
+    origin_platform: str | None = None
+    origin_chat_id: str | None = None
+    done_at: datetime | None = None
+    cancelled_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    id: int
+    notice_id: int
+    platform: str
+    chat_id: str
+    microgrid: str
+    #: the group's title when the notice went out, to name it in reports
+    title: str
+    status: DeliveryStatus
+    updated_at: datetime
+    outbox_id: int | None = None
+    platform_message_id: str | None = None
+    error: str = ""
+    sent_at: datetime | None = None
+    acked_at: datetime | None = None
+    #: how many people answered "收到"
+    acks: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryCounts:
+    """Where a notice's deliveries stand; ``sent`` includes the acknowledged ones."""
+
+    total: int = 0
+    queued: int = 0
+    sending: int = 0
+    sent: int = 0
+    acknowledged: int = 0
+    failed: int = 0
+    unknown: int = 0
+    #: people who answered "收到", over all groups
+    acks: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.queued + self.sending
+
+    @property
+    def settled(self) -> int:
+        return self.total - self.pending

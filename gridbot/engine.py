@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from gridbot.clock import Clock
 from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse
@@ -26,6 +26,7 @@ from gridbot.domain import (
     Incoming,
     Outgoing,
     Person,
+    Priority,
     Role,
     TextFormat,
 )
@@ -33,8 +34,13 @@ from gridbot.errors import UserError
 from gridbot.permissions import check_command
 from gridbot.render import Renderer
 from gridbot.store.base import Store, Transaction
+from gridbot.workhours import WorkCalendar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Where the bot's own work (deadlines, digests) "happens": never a real chat.
+SYSTEM_PLATFORM = "gridbot"
 
 
 class Outcome(enum.StrEnum):
@@ -82,6 +88,10 @@ class Engine:
         self.handlers = dict(handlers)
         self.platforms: dict[str, PlatformInfo] = {}
         self.unit_names: dict[str, str] = {}
+        self.calendar = WorkCalendar(config.calendar, config.timezone)
+        #: the bot itself, as the actor of what the clock does
+        self.system_person = Person(id="", name=config.bot_name, role=Role.SUBDISTRICT_ADMIN,
+                                    unit=config.subdistrict.code, auto=True)
 
     def register_platform(self, name: str, info: PlatformInfo) -> None:
         self.platforms[name] = info
@@ -188,16 +198,46 @@ class Engine:
         return Context(engine=self, tx=tx, incoming=msg, speaker=person, account=account,
                        chat=chat, now=now)
 
+    # -- the bot's own work -----------------------------------------------------------------
+    async def run_system(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
+        """Run timed work as the bot itself, in one transaction, queuing what it says.
+
+        ``key`` names this piece of work uniquely (the work may refine it through
+        ``ctx.incoming``'s message id); every message it queues is keyed from it, so work
+        that is somehow run twice cannot send twice.
+        """
+        async with self.store.transaction() as tx:
+            now = self.clock.now()
+            incoming = Incoming(platform=SYSTEM_PLATFORM, chat_id="clock",
+                                chat_kind=ChatKind.PRIVATE, sender_id="",
+                                sender_name=self.config.bot_name, text="", message_id=key)
+            ctx = Context(
+                engine=self, tx=tx, incoming=incoming, speaker=self.system_person,
+                account=Account(platform=SYSTEM_PLATFORM, user_id="", display_name="",
+                                person_id=None),
+                chat=Chat(platform=SYSTEM_PLATFORM, chat_id="clock", kind=ChatKind.PRIVATE),
+                now=now)
+            result = await work(ctx)
+            await self._flush(ctx)
+            return result
+
     # -- output ---------------------------------------------------------------------------
     async def _flush(self, ctx: Context, key_suffix: str = "") -> None:
         msg = ctx.incoming
-        base_key = f"{msg.platform}:{msg.chat_id}:{msg.message_id}{key_suffix}"
+        base_key = f"{msg.platform}:{msg.chat_id}:{ctx.key or msg.message_id}{key_suffix}"
         # The speaker's answer first, then everyone else's news; order is otherwise kept.
         ordered = sorted(ctx.messages, key=lambda m: m.to != "reply")
         for i, message in enumerate(ordered):
             targets = await self._targets(ctx, message)
             if not targets and message.case is not None:
                 await ctx.event(message.case, "unreachable", data_person=message.person_id)
+            not_before = None
+            urgent = message.urgent or (message.case is not None
+                                        and message.case.priority is Priority.URGENT)
+            if message.to != "reply" and not urgent and self.calendar.is_quiet(ctx.now):
+                # Quiet hours: news for people waits until morning; answers and urgent
+                # matters never wait.
+                not_before = self.calendar.quiet_end_after(ctx.now)
             for j, target in enumerate(targets):
                 info = self.platforms.get(target.platform, PlatformInfo())
                 text = self.render(message.template, locale=target.locale, fmt=info.fmt,
@@ -210,7 +250,7 @@ class Engine:
                     person_id=target.person_id,
                     case_number=message.case.number if message.case else None,
                     dedup_key=f"{base_key}:{i}.{j}",
-                ), ctx.now)
+                ), ctx.now, not_before)
 
     def render(self, template: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:
         def cat(code: str) -> str:

@@ -2,25 +2,51 @@
 
 A message is committed to the outbox before anything is sent and marked after;
 a sender that dies between the two leaves a lease that runs out, and the message is
-sent again (at most once more per crash).
+sent again (at most once more per crash). Notice deliveries are stricter, because a
+group must never get the same notice twice: the delivery row is marked ``sending``
+in its own transaction just before the request, so after a crash a delivery found
+still ``sending`` is known to be in doubt and is reported as ``unknown`` instead of
+being sent again.
+
+Each platform's :class:`~gridbot.ratelimit.SendLimits` are kept: up to ``concurrency``
+requests at once, overall and per-chat rates, and a 429's ``retry_after`` pauses the
+platform. Messages to one chat leave in the order they were queued. A message its
+chat cannot take for a while goes back to the queue with a time instead of holding a
+worker. Cancelling :meth:`OutboxSender.drain` (shutdown) lets the requests already
+under way finish and be recorded, and hands the rest back at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock
+from gridbot.domain import DeliveryStatus, OutboxItem
 from gridbot.errors import PlatformError
+from gridbot.ratelimit import Limiter, Permit, SendLimits, Sleep, clock_sleep
 from gridbot.store.base import Store
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
+#: a message that could not start within this many seconds goes back to the queue
+MAX_HOLD = 10.0
+#: on cancellation, how long requests already under way may take to finish
+GRACE = 15.0
+#: outbox rows of notice deliveries carry dedup keys ``notice:ID:PLATFORM:CHAT``
+DELIVERY_PREFIX = "notice:"
+IN_DOUBT = "interrupted while sending; it may or may not have arrived"
+
+
+def delivery_key(notice_id: int, platform: str, chat_id: str) -> str:
+    return f"{DELIVERY_PREFIX}{notice_id}:{platform}:{chat_id}"
 
 
 def backoff(attempt: int) -> timedelta:
@@ -33,49 +59,219 @@ class DrainResult:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    #: handed back unsent because the chat or platform could not take them yet
+    postponed: int = 0
 
 
 class OutboxSender:
-    def __init__(self, store: Store, clock: Clock, adapters: Mapping[str, Adapter]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        adapters: Mapping[str, Adapter],
+        *,
+        limits: Mapping[str, SendLimits] | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        """``limits`` overrides an adapter's own; ``sleep`` defaults to the clock's kind."""
         self.store = store
         self.clock = clock
         self.adapters = dict(adapters)
+        self.sleep = sleep or clock_sleep(clock)
+        overrides = dict(limits or {})
+        self.limiters = {
+            name: Limiter(overrides.get(name, adapter.limits), clock, self.sleep)
+            for name, adapter in self.adapters.items()
+        }
 
     async def drain(self, limit: int = 100) -> DrainResult:
-        """Send everything due now, batch by batch, until nothing due is left."""
-        sent = retried = failed = 0
+        """Send everything due now, until nothing due is left."""
+        return await _Drain(self, max(1, limit)).run()
+
+
+class _Drain:
+    """One drain: a feeder claiming batches, and per-platform workers sending them."""
+
+    def __init__(self, sender: OutboxSender, limit: int) -> None:
+        self.sender = sender
+        self.store = sender.store
+        self.clock = sender.clock
+        self.limit = limit
+        self.sent = self.retried = self.failed = self.postponed = 0
+        #: claimed and not yet started, per lane; a lane is one chat, or the whole
+        #: platform when it sends one message at a time (then claim order is kept)
+        self.lanes: dict[tuple[str, str], deque[OutboxItem]] = {}
+        self.ready: dict[str, asyncio.Queue[tuple[str, str]]] = {
+            name: asyncio.Queue() for name in sender.adapters}
+        self.outstanding = 0
+        self.changed = asyncio.Condition()
+        self.inflight: set[asyncio.Task[None]] = set()
+        #: items whose request has begun; on shutdown they are not handed back
+        self.started: set[int] = set()
+        self.error: BaseException | None = None
+
+    async def run(self) -> DrainResult:
+        workers = [asyncio.create_task(self._worker(name))
+                   for name, limiter in self.sender.limiters.items()
+                   for _ in range(limiter.limits.concurrency)]
+        try:
+            await self._feed()
+        except asyncio.CancelledError:
+            await self._stop(workers)
+            raise
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        return DrainResult(sent=self.sent, retried=self.retried, failed=self.failed,
+                           postponed=self.postponed)
+
+    async def _feed(self) -> None:
         while True:
             async with self.store.transaction() as tx:
-                items = await tx.claim_outbox(self.clock.now(), limit=limit, lease=LEASE,
-                                              platforms=self.adapters)
-            if not items:
-                return DrainResult(sent=sent, retried=retried, failed=failed)
+                items = await tx.claim_outbox(self.clock.now(), limit=self.limit - self.outstanding,
+                                              lease=LEASE, platforms=self.sender.adapters)
+            if not items and self.outstanding == 0:
+                return
             for item in items:
-                adapter = self.adapters[item.message.platform]
-                try:
-                    platform_id = await adapter.send(item.message)
-                except PlatformError as exc:
+                self._dispatch(item)
+            # Claim more once half the batch is out (or all of it, if nothing came):
+            # the workers never run dry, and a lease is never held for long.
+            await self._wait_until_at_most(0 if not items else self.limit // 2)
+            if self.error is not None:
+                raise self.error
+
+    async def _wait_until_at_most(self, low: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.outstanding <= low or self.error)
+
+    def _dispatch(self, item: OutboxItem) -> None:
+        platform = item.message.platform
+        one_by_one = self.sender.limiters[platform].limits.concurrency == 1
+        lane = (platform, "" if one_by_one else item.message.chat_id)
+        self.outstanding += 1
+        queue = self.lanes.get(lane)
+        if queue:
+            queue.append(item)  # its lane is waiting or being worked; it follows in turn
+            return
+        self.lanes[lane] = deque([item])
+        self.ready[platform].put_nowait(lane)
+
+    async def _worker(self, platform: str) -> None:
+        ready = self.ready[platform]
+        while True:
+            lane = await ready.get()
+            queue = self.lanes[lane]
+            item = queue[0]
+            try:
+                await self._one(item)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # a store failure: stop the drain, report it
+                log.exception("sending outbox %s failed", item.id)
+                self.error = self.error or exc
+            queue.popleft()
+            if queue:
+                ready.put_nowait(lane)  # round robin: other chats get their turn first
+            else:
+                del self.lanes[lane]
+            async with self.changed:
+                self.outstanding -= 1
+                self.changed.notify_all()
+
+    async def _one(self, item: OutboxItem) -> None:
+        limiter = self.sender.limiters[item.message.platform]
+        wait = limiter.ready_in(item.message.chat_id)
+        if wait > MAX_HOLD:
+            async with self.store.transaction() as tx:
+                await tx.release_outbox(item.id, self.clock.now() + timedelta(seconds=wait))
+            self.postponed += 1
+            return
+        permit = await limiter.acquire(item.message.chat_id)
+        # From here on the request is under way: cancellation waits for its outcome.
+        self.started.add(item.id)
+        task = asyncio.create_task(self._deliver(item, permit, limiter))
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+        await asyncio.shield(task)
+
+    async def _deliver(self, item: OutboxItem, permit: Permit, limiter: Limiter) -> None:
+        store, message = self.store, item.message
+        is_delivery = message.dedup_key.startswith(DELIVERY_PREFIX)
+        if is_delivery:
+            async with store.transaction() as tx:
+                before = await tx.start_delivery(item.id, self.clock.now())
+                if before is not None and before is not DeliveryStatus.QUEUED:
+                    # A send started before and never finished (or the delivery was
+                    # settled already): sending again could make a duplicate.
                     now = self.clock.now()
-                    async with self.store.transaction() as tx:
-                        if exc.permanent or item.attempts >= MAX_ATTEMPTS:
-                            await tx.mark_failed(item.id, now, exc.reason)
-                            failed += 1
-                        else:
-                            wait = backoff(item.attempts)
-                            if exc.retry_after is not None:
-                                wait = max(wait, timedelta(seconds=exc.retry_after))
-                            await tx.mark_retry(item.id, now + wait, exc.reason)
-                            retried += 1
-                    log.warning("sending outbox %s to %s failed: %s", item.id,
-                                item.message.platform, exc.reason)
-                    continue
-                except Exception as exc:  # an adapter bug must not stop the queue
-                    log.exception("adapter %s crashed sending outbox %s", adapter.name, item.id)
-                    async with self.store.transaction() as tx:
-                        await tx.mark_retry(item.id, self.clock.now() + backoff(item.attempts),
-                                            f"internal error: {exc!r}"[:500])
-                    retried += 1
-                    continue
+                    await tx.mark_failed(item.id, now, IN_DOUBT)
+                    if before is DeliveryStatus.SENDING:
+                        await tx.finish_delivery(item.id, DeliveryStatus.UNKNOWN, now,
+                                                 error=IN_DOUBT)
+                    permit.unused()
+                    self.failed += 1
+                    log.warning("outbox %s (%s) was in doubt; not sent again", item.id,
+                                message.dedup_key)
+                    return
+        adapter = self.sender.adapters[message.platform]
+        try:
+            platform_id = await adapter.send(message)
+        except PlatformError as exc:
+            permit.done()
+            if exc.retry_after is not None:
+                limiter.pause(exc.retry_after)
+            await self._failed(item, exc.reason, permanent=exc.permanent,
+                               retry_after=exc.retry_after, is_delivery=is_delivery)
+            log.warning("sending outbox %s to %s failed: %s", item.id, message.platform,
+                        exc.reason)
+            return
+        except Exception as exc:  # an adapter bug must not stop the queue
+            permit.done()
+            log.exception("adapter %s crashed sending outbox %s", adapter.name, item.id)
+            await self._failed(item, f"internal error: {exc!r}"[:500], permanent=False,
+                               retry_after=None, is_delivery=is_delivery)
+            return
+        permit.done()
+        now = self.clock.now()
+        async with store.transaction() as tx:
+            await tx.mark_sent(item.id, now, platform_id)
+            if is_delivery:
+                await tx.finish_delivery(item.id, DeliveryStatus.SENT, now,
+                                         platform_message_id=platform_id)
+        self.sent += 1
+
+    async def _failed(self, item: OutboxItem, reason: str, *, permanent: bool,
+                      retry_after: float | None, is_delivery: bool) -> None:
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            if permanent or item.attempts >= MAX_ATTEMPTS:
+                await tx.mark_failed(item.id, now, reason)
+                status = DeliveryStatus.FAILED
+                self.failed += 1
+            else:
+                wait = backoff(item.attempts)
+                if retry_after is not None:
+                    wait = max(wait, timedelta(seconds=retry_after))
+                await tx.mark_retry(item.id, now + wait, reason)
+                status = DeliveryStatus.QUEUED
+                self.retried += 1
+            if is_delivery:
+                await tx.finish_delivery(item.id, status, now, error=reason)
+
+    async def _stop(self, workers: list[asyncio.Task[None]]) -> None:
+        """Shutdown: no new sends; those under way finish; the rest go back at once."""
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        if self.inflight:
+            await asyncio.wait(set(self.inflight), timeout=GRACE)
+        waiting = [item for queue in self.lanes.values() for item in queue
+                   if item.id not in self.started]
+        if waiting:
+            try:
                 async with self.store.transaction() as tx:
-                    await tx.mark_sent(item.id, self.clock.now(), platform_id)
-                sent += 1
+                    for item in waiting:
+                        await tx.release_outbox(item.id, self.clock.now())
+            except Exception:  # their leases run out and they are sent after all
+                log.exception("could not hand back %d unsent messages", len(waiting))

@@ -15,6 +15,10 @@ EVERYONE = frozenset(Role)
 STEWARDS_AND_UP = frozenset({Role.STEWARD, Role.GRID_LEADER, Role.COMMUNITY_STAFF,
                              Role.SUBDISTRICT_ADMIN})
 STAFF = frozenset({Role.COMMUNITY_STAFF, Role.SUBDISTRICT_ADMIN})
+#: the levels above the steward, who decide on requests and re-route cases
+LEADERS = frozenset({Role.GRID_LEADER, Role.COMMUNITY_STAFF, Role.SUBDISTRICT_ADMIN})
+#: grid leaders to their grid, community staff to their community, admins to everything
+NOTICE_SENDERS = frozenset({Role.GRID_LEADER, Role.COMMUNITY_STAFF, Role.SUBDISTRICT_ADMIN})
 
 #: command -> roles allowed to use it at all
 ALLOWED: dict[str, frozenset[Role]] = {
@@ -34,7 +38,19 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "mine": STEWARDS_AND_UP,
     "duty": STEWARDS_AND_UP,
     "overdue": STEWARDS_AND_UP,
+    "extend": STEWARDS_AND_UP,
+    "return": STEWARDS_AND_UP,   # the steward of the case, checked per case
+    "approve": LEADERS,
+    "refuse": LEADERS,
+    "reroute": LEADERS,
     "bind": STAFF,
+    # Anyone may *say* "通知…": a resident passing on the water company's notice in a
+    # group is chatting, not commanding, so the handler checks the role itself (and
+    # stays silent in groups). The rest of the family is for notice senders only.
+    "notice": EVERYONE,
+    "notices": NOTICE_SENDERS,
+    "cancel_notice": NOTICE_SENDERS,
+    "ack": EVERYONE,
 }
 
 

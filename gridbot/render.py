@@ -16,6 +16,7 @@ import jinja2
 
 from gridbot.config import LOCALES
 from gridbot.domain import TextFormat
+from gridbot.durations import parse_duration
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -52,7 +53,7 @@ class Renderer:
             env.filters["hm"] = lambda dt: self._local(dt).strftime("%H:%M")
             env.filters["mdhm"] = lambda dt: self._local(dt).strftime("%m-%d %H:%M")
             env.filters["short"] = _short
-            env.filters["hours"] = _hours
+            env.filters["hours"] = _span_zh if locale == "zh-CN" else _span_en
             env.globals["html"] = fmt is TextFormat.HTML
             env.globals["shown_here"] = _shown_here
             self._envs[key] = env
@@ -105,5 +106,25 @@ def _short(text: str, limit: int = 40) -> str:
     return first if len(first) <= limit and first == text.strip() else first[:limit] + "…"
 
 
-def _hours(delta: timedelta) -> float:
-    return round(delta.total_seconds() / 3600, 1)
+def _parts(span: timedelta | str) -> tuple[int, int, int]:
+    if isinstance(span, str):
+        span = parse_duration(span)
+    minutes = max(0, round(span.total_seconds() / 60))
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    return days, hours, minutes
+
+
+def _span_zh(span: timedelta | str) -> str:
+    """``timedelta(hours=26)`` or ``"26h"`` as people say it: 1天2小时."""
+    days, hours, minutes = _parts(span)
+    text = "".join(f"{n}{unit}" for n, unit in ((days, "天"), (hours, "小时"), (minutes, "分钟"))
+                   if n)
+    return text or "不到1分钟"
+
+
+def _span_en(span: timedelta | str) -> str:
+    days, hours, minutes = _parts(span)
+    words = [f"{n} {unit}{'s' if n != 1 else ''}"
+             for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute")) if n]
+    return " ".join(words) or "less than a minute"

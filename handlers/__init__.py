@@ -7,6 +7,12 @@ from gridbot.dispatch import Registry
 
 REGISTRY = Registry()
 
-from handlers import account, resident, steward  # noqa: E402  (they register into REGISTRY)
+from handlers import (  # noqa: E402  (they register into REGISTRY)
+    account,
+    notices,
+    resident,
+    steward,
+    workorder,
+)
 
-__all__ = ["REGISTRY", "account", "resident", "steward"]
+__all__ = ["REGISTRY", "account", "notices", "resident", "steward", "workorder"]

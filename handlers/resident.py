@@ -7,8 +7,9 @@ import re
 import unicodedata
 
 from gridbot import routing
-from gridbot.cases import alert_urgent, assign, classify, windows_from
+from gridbot.cases import alert_urgent, assign, classify
 from gridbot.context import Context
+from gridbot.deadlines import window_changes
 from gridbot.domain import (
     OPEN_STATUSES,
     UNCLAIMED_STATUSES,
@@ -45,9 +46,13 @@ async def report(ctx: Context) -> None:
         assignee_id=None, claim_by=None, resolve_by=None, created_at=ctx.now,
         updated_at=ctx.now,
     )
-    draft = dataclasses.replace(draft, **windows_from(ctx.config.policy, draft, ctx.now))
+    draft = dataclasses.replace(draft, **window_changes(ctx.config.policy, ctx.engine.calendar,
+                                                        draft, ctx.now, 0))
     case = await ctx.tx.new_case(draft)
-    await ctx.event(case, "reported", text, category=category, priority=priority.value)
+    evidence = {"attachments": list(ctx.incoming.attachments)} if ctx.incoming.attachments \
+        else {}  # photos and voice notes sent with the report, as platform file references
+    await ctx.event(case, "reported", text, category=category, priority=priority.value,
+                    **evidence)
     route = await routing.route(ctx.tx, microgrid, ctx.now, ctx.config.timezone)
     case = await assign(ctx, case, route, kind="reported")
     ctx.reply("reply_report", case=case, assignee=await ctx.person(case.assignee_id))

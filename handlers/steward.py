@@ -6,46 +6,37 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gridbot import routing
-from gridbot.cases import assign, feedback_buttons
+from gridbot.cases import assign, feedback_buttons, workable_case
 from gridbot.commands import split_word
 from gridbot.context import Context
+from gridbot.deadlines import FRESH_WINDOW
 from gridbot.domain import (
     OPEN_STATUSES,
     TOP_LEVEL,
     UNCLAIMED_STATUSES,
-    Case,
     DutyStatus,
     Role,
     Status,
 )
 from gridbot.durations import parse_duration
-from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied
-from gridbot.permissions import can_handle_case, scope
+from gridbot.errors import BadArguments, InvalidTransition, NotFound
+from gridbot.escalation import climb
+from gridbot.permissions import scope
 from gridbot.store.base import CaseQuery
 from handlers import REGISTRY
 
 
-async def _workable_case(ctx: Context) -> tuple[Case, str]:
-    """The case named in the arguments, if the speaker may work on it and it is open."""
-    case, rest = await ctx.case_arg()
-    if not await can_handle_case(ctx.tx, ctx.speaker, case):
-        raise PermissionDenied("error_not_your_case", number=case.number,
-                               microgrid=case.microgrid, level=case.level)
-    if case.status not in OPEN_STATUSES:
-        raise InvalidTransition("error_transition", case=case, command=ctx.command)
-    return case, rest
-
-
 @REGISTRY.command("claim")
 async def claim(ctx: Context) -> None:
-    case, _ = await _workable_case(ctx)
+    case, _ = await workable_case(ctx)
     if case.status not in UNCLAIMED_STATUSES:
         holder = await ctx.person(case.assignee_id)
         raise InvalidTransition("error_already_claimed", case=case, holder=holder,
                                 mine=case.assignee_id == ctx.speaker.id)
     previous = case.assignee_id
     case = await ctx.save(case, "claimed", status=Status.CLAIMED,
-                          assignee_id=ctx.speaker.id, claimed_at=ctx.now)
+                          assignee_id=ctx.speaker.id, claimed_at=ctx.now, active_at=ctx.now,
+                          idle_warned_at=None, **FRESH_WINDOW)
     ctx.reply("reply_claim", case=case)
     if previous != ctx.speaker.id:
         ctx.tell(previous, "notify_staff", case=case, event="claimed_by_other",
@@ -56,10 +47,12 @@ async def claim(ctx: Context) -> None:
 
 @REGISTRY.command("note")
 async def note(ctx: Context) -> None:
-    case, text = await _workable_case(ctx)
+    case, text = await workable_case(ctx)
     if not text:
         raise ctx.usage()
-    case = await ctx.save(case, "note", text)  # progress counts as activity on the case
+    # Progress counts as activity: the idle-claim clock starts again.
+    case = await ctx.save(case, "note", text, active_at=ctx.now
+                          if case.status is Status.CLAIMED else case.active_at)
     ctx.reply("reply_note", case=case)
     if case.assignee_id != ctx.speaker.id:
         ctx.tell(case.assignee_id, "notify_staff", case=case, event="note", actor=ctx.speaker,
@@ -70,11 +63,12 @@ async def note(ctx: Context) -> None:
 
 @REGISTRY.command("done")
 async def done(ctx: Context) -> None:
-    case, text = await _workable_case(ctx)
+    case, text = await workable_case(ctx)
     previous = case.assignee_id
     if case.status in UNCLAIMED_STATUSES:
         case = await ctx.save(case, "claimed", status=Status.CLAIMED,
-                              assignee_id=ctx.speaker.id, claimed_at=ctx.now)
+                              assignee_id=ctx.speaker.id, claimed_at=ctx.now,
+                              active_at=ctx.now, **FRESH_WINDOW)
     case = await ctx.save(case, "resolved", text, status=Status.RESOLVED,
                           resolved_at=ctx.now)
     ctx.reply("reply_done", case=case)
@@ -89,7 +83,7 @@ async def done(ctx: Context) -> None:
 
 @REGISTRY.command("transfer")
 async def transfer(ctx: Context) -> None:
-    case, rest = await _workable_case(ctx)
+    case, rest = await workable_case(ctx)
     name, reason = split_word(rest)
     name = name.lstrip("@")
     if not name:
@@ -116,22 +110,13 @@ async def transfer(ctx: Context) -> None:
 
 @REGISTRY.command("escalate")
 async def escalate(ctx: Context) -> None:
-    case, reason = await _workable_case(ctx)
+    case, reason = await workable_case(ctx)
     if case.level >= TOP_LEVEL:
         raise InvalidTransition("error_top_level", case=case)
-    previous = await ctx.person(case.assignee_id)
-    route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
-                                start_level=case.level + 1)
-    if route.person is None:
+    climbed = await climb(ctx, case, at=ctx.now, reason=reason)
+    if climbed is None:
         raise InvalidTransition("error_nobody_above", case=case)
-    await ctx.event(case, "escalated", reason, from_level=case.level, to_level=route.level)
-    case = await assign(ctx, case, route, kind="escalated", reason=reason, previous=previous)
-    ctx.reply("reply_escalate", case=case, target=route.person)
-    if previous is not None and previous.id != ctx.speaker.id:
-        ctx.tell(previous.id, "notify_staff", case=case, event="escalated", actor=ctx.speaker,
-                 text=reason, target=route.person)
-    ctx.tell_reporter(case, "notify_reporter", event="escalated", actor=route.person,
-                      text="")
+    ctx.reply("reply_escalate", case=climbed, target=await ctx.person(climbed.assignee_id))
 
 
 @REGISTRY.command("mine")

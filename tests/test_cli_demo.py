@@ -50,6 +50,25 @@ def test_reopen_story_and_its_mistakes() -> None:
     assert out.rstrip().splitlines()[-1].startswith("  → 私聊 张阿姨: 格式不对")
 
 
+def test_escalation_story_climbs_the_ladder_on_time() -> None:
+    run = gridbot("demo", "--script", "examples/story_escalation.txt")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    # Each thing the clock does is printed under the minute it happened.
+    blocks = out.split("⏰ 到点了，机器人自动：")
+    stamps = [b.rsplit("\n", 1)[-1] for b in blocks[:-1]]
+    assert stamps == ["[11-23 10:30] ", "[11-23 11:00] ", "[11-23 12:30] ", "[11-23 13:00] ",
+                      "[11-26 14:30] "]
+    assert "→ 私聊 李师傅: ⏰ 提醒：#1 请在 11-23 11:00 前认领" in out
+    assert "→ 私聊 王网格长: 上报给您的工单 #1" in out
+    assert "→ 私聊 周社工: 上报给您的工单 #1" in out
+    assert "→ 私聊 郑科长: 周社工 申请 #1 认领期限延期 1小时" in out
+    assert "→ 私聊 周社工: 郑科长 已批准 #1 延期，新期限 11-23 16:00。" in out
+    assert "上报给您的工单 #1" not in out.split("批准 1")[1]  # claimed in time
+    assert "→ 私聊 黄阿姨: #1 办结后 3天 没有收到您的回复，已关闭。" in out
+    assert "无反馈，自动关闭" in out
+
+
 def test_a_bad_script_gets_clear_answers_and_goes_on(tmp_path: Path) -> None:
     script = tmp_path / "bad.txt"
     script.write_text(

@@ -888,3 +888,84 @@ def test_whole_numbers_can_come_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("GRIDBOT_TEST_PORT", "eighty")
     with pytest.raises(ConfigError, match=r"http\.port"):
         parse_config(text)
+
+
+# -- escalation and the calendar -------------------------------------------------------------
+
+
+def test_escalation_and_calendar_defaults() -> None:
+    config = parse_config(MINIMAL)
+    esc, cal = config.escalation, config.calendar
+    assert esc.remind_at == (0.75,) and esc.top_remind_max == 3
+    assert esc.idle_remind_after == timedelta(hours=24)
+    assert esc.feedback_within == timedelta(hours=72)
+    assert esc.digest_at == time(8, 0) and esc.sweep_every == timedelta(seconds=15)
+    assert cal.count == "calendar" and cal.holidays == "cn"
+    assert (cal.quiet_start, cal.quiet_end) == (time(22, 0), time(7, 0))
+    assert config.policy.window("facility", Priority.NORMAL, 3) == DEFAULT_WINDOWS[
+        Priority.NORMAL]
+
+
+def test_escalation_and_calendar_settings_are_read() -> None:
+    config = parse_config(MINIMAL + """
+[policy.levels.3.windows.normal]
+claim_within = "8h"
+resolve_within = "5d"
+
+[escalation]
+remind_at = [0.9, 0.5]
+idle_remind_after = "off"
+digest_at = "off"
+top_remind_every = "1d"
+sweep_every_seconds = 5
+
+[calendar]
+count = "working"
+work_days = ["mon", "tue", "wed", "thu", "fri", "sat"]
+work_hours = ["13:30-17:30", "08:30-12:00"]
+holidays = "none"
+extra_holidays = [2027-01-01, "2027-02-06"]
+quiet_hours = ""
+""")
+    esc, cal = config.escalation, config.calendar
+    assert esc.remind_at == (0.5, 0.9) and esc.idle_remind_after is None
+    assert esc.digest_at is None and esc.top_remind_every == timedelta(days=1)
+    assert esc.sweep_every == timedelta(seconds=5)
+    assert cal.count == "working" and cal.work_days == (0, 1, 2, 3, 4, 5)
+    assert cal.work_hours == ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
+    assert cal.quiet_start is None and len(cal.extra_holidays) == 2
+    assert config.policy.window("x", Priority.NORMAL, 3) == Window(
+        claim_within=timedelta(hours=8), resolve_within=timedelta(days=5))
+    assert config.policy.window("x", Priority.NORMAL, 2) == DEFAULT_WINDOWS[Priority.NORMAL]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "expected"), [
+    ("[escalation]\nremind_at = [1.5]", "escalation.remind_at", [1.5], "fractions"),
+    ("[escalation]\nremind_at = 0.75", "escalation.remind_at", 0.75, "fractions"),
+    ("[escalation]\ndigest_at = \"25:00\"", "escalation.digest_at", "25:00", "time of day"),
+    ("[escalation]\ntop_remind_max = -1", "escalation.top_remind_max", -1, "whole number"),
+    ("[escalation]\nfeedback_within = \"soon\"", "escalation.feedback_within", "soon",
+     "duration"),
+    ("[escalation]\nsweep = 5", "escalation.sweep", 5, "no such key"),
+    ("[calendar]\ncount = \"office\"", "calendar.count", "office", "one of"),
+    ("[calendar]\nwork_days = [\"monday\"]", "calendar.work_days", "monday", "weekday"),
+    ("[calendar]\nwork_hours = [\"9-5\"]", "calendar.work_hours", "9-5", "spans"),
+    ("[calendar]\nwork_hours = [\"17:30-08:30\"]", "calendar.work_hours", "17:30-08:30",
+     "spans"),
+    ("[calendar]\nwork_hours = [\"08:00-12:00\", \"11:00-17:00\"]", "calendar.work_hours",
+     ["08:00-12:00", "11:00-17:00"], "do not overlap"),
+    ("[calendar]\nquiet_hours = \"night\"", "calendar.quiet_hours", "night", "span"),
+    ("[calendar]\nextra_holidays = [\"May 1\"]", "calendar.extra_holidays", "May 1", "dates"),
+    ("[calendar]\npause_in_quiet = \"yes\"", "calendar.pause_in_quiet", "yes", "true or false"),
+    ("[policy.levels.4.windows.normal]\nclaim_within = \"1h\"", "policy.levels.4",
+     {"windows": {"normal": {"claim_within": "1h"}}}, "no such key"),
+])
+def test_escalation_and_calendar_mistakes(section: str, key: str, value: Any,
+                                          expected: str) -> None:
+    assert_error(MINIMAL + section, key, value, expected)
+
+
+def test_a_calendar_in_which_no_window_can_end_is_refused() -> None:
+    err = error_for(MINIMAL + '[calendar]\ncount = "working"\nwork_days = []\n'
+                              'holidays = "none"\n')
+    assert err.key == "calendar" and "windows can run" in err.expected

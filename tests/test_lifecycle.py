@@ -35,7 +35,9 @@ async def test_report_logs_a_case_routes_it_and_keeps_details_out_of_the_group(b
     assert case.status is Status.ASSIGNED and case.assignee_id == "zhang"
     assert case.category == "facility" and case.priority is Priority.NORMAL
     assert case.claim_by == bot.now + timedelta(hours=2)
-    assert case.resolve_by == bot.now + timedelta(hours=48)
+    # 48 hours of window time: the nights' quiet hours (22:00-07:00) do not count.
+    assert case.resolve_by == bot.demo.engine.calendar.add(bot.now, timedelta(hours=48))
+    assert case.resolve_by == bot.now + timedelta(hours=48 + 3 * 9)
     assert [e.kind for e in await bot.events(1)] == ["reported", "assigned"]
 
 
@@ -59,8 +61,10 @@ async def test_whole_story_in_both_languages(
     out = await bot.say("张阿姨", done, private=True)
     reporter = [m for m in out if m.chat_id == "dm:liu_nainai"]
     assert done.split(" ", 2)[2] in reporter[0].text
-    assert [b.command for b in reporter[0].buttons] == [
-        "/confirm 1", "/rate 1 5", "/rate 1 4", "/rate 1 3", "/rate 1 2", "/rate 1 1"]
+    assert [b.command for b in reporter[0].buttons][:2] == [
+        "/confirm 1", "/reopen 1 按钮反馈：还没解决"]
+    assert [b.command for b in reporter[0].buttons][2:] == [
+        "/rate 1 5", "/rate 1 4", "/rate 1 3", "/rate 1 2", "/rate 1 1"]
     assert (await bot.case(1)).status is Status.RESOLVED
 
     out = await bot.say("刘奶奶", confirm)
@@ -176,7 +180,7 @@ async def test_escalate_climbs_one_level_and_tells_everyone(bot: Bot) -> None:
     assert "需要物业公司配合" in to(out, "wang")[0]
     assert "网格" in to(out, "liu_nainai")[0]
     events = [e for e in await bot.events(1) if e.kind == "escalated"]
-    assert events[0].data == {"from_level": 0, "to_level": 1}
+    assert events[0].data == {"from_level": 0, "to_level": 1, "why": "manual", "within": ""}
     await bot.say("王网格长", "/escalate 1 large repair", private=True)
     assert (await bot.case(1)).assignee_id == "zhou"
     await bot.say("周社工", "/escalate 1", private=True)
@@ -203,7 +207,8 @@ async def test_low_priority_question(bot: Bot) -> None:
     await bot.say("陈先生", "报事 请问居住证怎么办理？")
     case = await bot.case(1)
     assert case.category == "question" and case.priority is Priority.LOW
-    assert case.claim_by == bot.now + timedelta(hours=24)
+    # 24 hours of window time; the night's quiet hours do not count
+    assert case.claim_by == bot.now + timedelta(hours=24 + 9)
 
 
 async def test_duty_off_reroutes_to_backup_and_on_restores(bot: Bot) -> None:
@@ -252,12 +257,22 @@ async def test_mine_and_overdue(bot: Bot) -> None:
     assert "2 件" in text and "#1" in text and "#2" in text and "已超时" not in text
     out = await bot.say("王网格长", "超时", private=True)
     assert "没有超时" in to(out, "wang")[0]
+    # Unclaimed for 2 h, #1 climbs to the grid leader: nobody's window has run out.
     await bot.wait(timedelta(hours=3))
+    assert (await bot.case(1)).assignee_id == "wang"
     out = await bot.say("王网格长", "/overdue", private=True)
-    text = to(out, "wang")[0]
-    assert "#1" in text and "#2" not in text  # #2 was claimed; its resolve window is 48 h
+    assert "没有超时" in to(out, "wang")[0]
     out = await bot.say("张阿姨", "我的", private=True)
-    assert "已超时" in to(out, "zhang")[0]
+    assert "#1" not in to(out, "zhang")[0] and "1 件" in to(out, "zhang")[0]
+    # By 18:00 it has climbed to the subdistrict and missed that window too: overdue,
+    # at the top of the ladder, in everyone's view of M01.
+    await bot.wait(timedelta(hours=6))
+    case = await bot.case(1)
+    assert case.level == 3 and case.assignee_id == "zheng"
+    for name, who in (("王网格长", "wang"), ("郑科长", "zheng")):
+        out = await bot.say(name, "/overdue", private=True)
+        text = to(out, who)[0]
+        assert "#1" in text and "#2" not in text  # #2 was claimed; 48 h to resolve
     out = await bot.say("赵老师", "超时", private=True)  # another grid: nothing of his
     assert "没有超时" in to(out, "zhao")[0]
 

@@ -19,7 +19,11 @@ REPORT = "报事 3幢楼道灯坏了"
 CASE_COMMANDS = ["认领 1", "进展 1 在处理", "办结 1 好了", "转交 1 李师傅", "上报 1 太难"]
 STAFF_ONLY = ["认领 1", "进展 1 x", "办结 1", "转交 1 李师傅", "上报 1", "我的", "值班",
               "下班", "超时", "/claim 1", "/note 1 x", "/done 1", "/transfer 1 li",
-              "/escalate 1", "/mine", "/duty off", "/overdue", "绑定 M01", "/bind M01"]
+              "/escalate 1", "/mine", "/duty off", "/overdue", "绑定 M01", "/bind M01",
+              "延期 1 1d 等一下", "退单 1 不是这里", "批准 1", "驳回 1 不行", "改派 1 M02",
+              "/extend 1 1d x", "/return 1 x", "/approve 1", "/refuse 1 x", "/reroute 1 M02"]
+LEADERS_ONLY = ["批准 1", "驳回 1 不行", "改派 1 M02", "/approve 1", "/refuse 1 x",
+                "/reroute 1 M02"]
 
 
 @pytest.mark.parametrize("command", STAFF_ONLY)
@@ -29,6 +33,29 @@ async def test_residents_cannot_use_staff_commands(bot: Bot, command: str) -> No
     assert "居民不能使用这个命令" in to(out, "M01")[0]
     case = await bot.case(1)
     assert case.status is Status.ASSIGNED and case.assignee_id == "zhang"
+
+
+@pytest.mark.parametrize("command", LEADERS_ONLY)
+async def test_stewards_cannot_decide_for_the_level_above(bot: Bot, command: str) -> None:
+    await bot.say("刘奶奶", REPORT)
+    await bot.say("张阿姨", "延期 1 1d 等配件", private=True)
+    before = await bot.case(1)
+    out = await bot.say("张阿姨", command, private=True)
+    assert "微网管家不能使用这个命令" in to(out, "zhang")[0]
+    assert await bot.case(1) == before
+
+
+@pytest.mark.parametrize("command", ["批准 1", "驳回 1 不行", "改派 1 M02"])
+@pytest.mark.parametrize("who", ["陈网格长", "吴主任"])
+async def test_leaders_of_another_part_of_the_tree_cannot_decide(
+    bot: Bot, who: str, command: str
+) -> None:
+    await bot.say("刘奶奶", REPORT)
+    await bot.say("张阿姨", "延期 1 1d 等配件", private=True)
+    before = await bot.case(1)
+    out = await bot.say(who, command, private=True)
+    person = bot.demo.people[who].id
+    assert to(out, person) and await bot.case(1) == before
 
 
 @pytest.mark.parametrize("command", CASE_COMMANDS)

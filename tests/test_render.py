@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,20 @@ from markupsafe import escape
 
 from gridbot.commands import SPECS
 from gridbot.config import LOCALES, load_config
-from gridbot.domain import Case, CaseEvent, Person, Priority, Role, Status, TextFormat
+from gridbot.domain import (
+    Case,
+    CaseEvent,
+    Delivery,
+    DeliveryCounts,
+    DeliveryStatus,
+    Notice,
+    NoticeStatus,
+    Person,
+    Priority,
+    Role,
+    Status,
+    TextFormat,
+)
 from gridbot.permissions import ALLOWED
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
 
@@ -43,6 +57,7 @@ STEWARD = Person(id="zhang", name="张阿姨", role=Role.STEWARD, unit="M01", ph
 LEADER = Person(id="wang", name="王网格长", role=Role.GRID_LEADER, unit="G01")
 STAFF = Person(id="chen", name="陈社工", role=Role.COMMUNITY_STAFF, unit="C01", locale="en")
 ADMIN = Person(id="zhao", name="赵主任", role=Role.SUBDISTRICT_ADMIN, unit="SD")
+BOT = Person(id="", name="网格助手", role=Role.SUBDISTRICT_ADMIN, unit="SD", auto=True)
 
 
 def make_case(**changes: Any) -> Case:
@@ -92,6 +107,18 @@ EVENTS = [
     CaseEvent(case_number=12, at=NOW + timedelta(hours=6), actor_id=None, kind="unassigned"),
     CaseEvent(case_number=12, at=NOW + timedelta(hours=7), actor_id="x", kind="something_new"),
 ]
+EVENTS += [
+    CaseEvent(case_number=12, at=NOW + timedelta(hours=8), actor_id=None, kind=kind,
+              text=text, data=data)
+    for kind, text, data in [
+        ("reminded", "", {"window": "claim"}), ("overdue", "", {"window": "claim"}),
+        ("idle_reminded", "", {}), ("idle_reverted", "", {"idle": "1d"}),
+        ("closed_no_feedback", "", {"within": "72h"}),
+        ("extension_requested", "等报价", {"span": "2d"}), ("extended", "", {"span": "2d"}),
+        ("extension_refused", "今天必须修", {}), ("returned", "不是本网格", {}),
+        ("rerouted", "隔壁楼", {"from_microgrid": "M01", "to_microgrid": "M02"}),
+    ]
+]
 NAMES = {"liu": "刘奶奶", "zhang": "张阿姨", "wang": "王网格长"}
 
 #: Each template with the contexts its callers give it (handlers/*.py, gridbot/cases.py,
@@ -122,7 +149,8 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
                             for lvl in range(4)],
     "error_permission": [{"command": "claim", "role": role.value} for role in Role],
     "error_rating": [{"number": 12, "word": "评价"}],
-    "error_reason_needed": [{"command": "reopen", "word": "未解决", "number": 12}],
+    "error_reason_needed": [{"command": c, "word": c, "number": 12}
+                            for c in ("reopen", "extend", "refuse", "return")],
     "error_same_assignee": [{"case": CASE, "target": STEWARD}],
     "error_too_long": [{"length": 2345, "limit": 2000}],
     "error_top_level": [{"case": make_case(level=3)}],
@@ -153,9 +181,23 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         {"case": CASE, "event": "transferred", "reason": "", "route": "transfer",
          "reporter": RESIDENT, "actor": STEWARD, "previous": None},
         {"case": ESCALATED, "event": "escalated", "reason": "需要物业公司配合",
-         "route": "on_duty", "reporter": RESIDENT, "actor": STEWARD, "previous": STEWARD},
+         "route": "on_duty", "reporter": RESIDENT, "actor": STEWARD, "previous": STEWARD,
+         "why": "manual", "within": ""},
         {"case": ESCALATED, "event": "escalated", "reason": "", "route": "on_duty",
-         "reporter": RESIDENT, "actor": STEWARD, "previous": STEWARD},
+         "reporter": RESIDENT, "actor": STEWARD, "previous": STEWARD, "why": "manual",
+         "within": ""},
+        {"case": ESCALATED, "event": "escalated", "reason": "", "route": "level",
+         "reporter": RESIDENT, "actor": BOT, "previous": STEWARD, "why": "claim_missed",
+         "within": "2h"},
+        {"case": ESCALATED, "event": "escalated", "reason": "", "route": "nobody_below",
+         "reporter": None, "actor": BOT, "previous": None, "why": "resolve_missed",
+         "within": "2d"},
+        {"case": ESCALATED, "event": "returned", "reason": "不是本微网格的楼",
+         "route": "level", "reporter": RESIDENT, "actor": STEWARD, "previous": STEWARD},
+        {"case": CASE, "event": "rerouted", "reason": "", "route": "roster",
+         "reporter": RESIDENT, "actor": LEADER, "previous": STEWARD},
+        {"case": CASE, "event": "idle", "reason": "", "route": "roster",
+         "reporter": RESIDENT, "actor": BOT, "previous": STEWARD, "within": "1d12h"},
         {"case": CASE, "event": "reopened", "reason": "灯还是不亮", "route": "reopened",
          "reporter": RESIDENT, "actor": RESIDENT, "previous": None},
     ],
@@ -166,6 +208,9 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         {"case": RESOLVED, "event": "resolved", "actor": STEWARD, "text": ""},
         {"case": CASE, "event": "transferred", "actor": LEADER, "text": ""},
         {"case": ESCALATED, "event": "escalated", "actor": LEADER, "text": ""},
+        {"case": make_case(status=Status.CLOSED), "event": "no_feedback", "actor": BOT,
+         "text": "", "within": "72h"},
+        {"case": CASE, "event": "rerouted", "actor": STEWARD, "text": ""},
     ],
     "notify_staff": [
         {"case": make_case(status=Status.CANCELLED), "event": "cancelled", "actor": RESIDENT,
@@ -183,10 +228,71 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
          "target": LEADER},
         {"case": CASE, "event": "transferred", "actor": STEWARD, "text": "", "target": LEADER},
         {"case": ESCALATED, "event": "escalated", "actor": STEWARD, "text": "需要配合",
-         "target": LEADER},
+         "target": LEADER, "why": "", "within": ""},
         {"case": ESCALATED, "event": "escalated", "actor": STEWARD, "text": "",
-         "target": LEADER},
+         "target": LEADER, "why": "", "within": ""},
+        {"case": ESCALATED, "event": "escalated", "actor": BOT, "text": "", "target": LEADER,
+         "why": "claim_missed", "within": "2h"},
+        {"case": CASE, "event": "idle_reverted", "actor": BOT, "text": "", "within": "36h"},
+        {"case": make_case(status=Status.CLOSED), "event": "no_feedback", "actor": BOT,
+         "text": "", "within": "72h"},
+        {"case": CASE, "event": "rerouted", "actor": LEADER, "text": "在隔壁楼",
+         "target": STEWARD},
     ],
+    "button_not_fixed": [{}],
+    "not_fixed_reason": [{}],
+    "button_approve": [{}],
+    "notify_reminder": [
+        {"case": CASE, "window": "claim", "deadline": CASE.claim_by, "now": NOW},
+        {"case": CLAIMED, "window": "resolve", "deadline": CLAIMED.resolve_by,
+         "now": NOW + timedelta(hours=36)},
+    ],
+    "notify_overdue": [
+        {"case": make_case(level=3), "window": "claim", "within": "2h", "count": 1, "limit": 3},
+        {"case": make_case(level=3, status=Status.CLAIMED), "window": "resolve",
+         "within": "48h", "count": 3, "limit": 3},
+    ],
+    "notify_idle": [{"case": CLAIMED, "since": NOW, "revert_at": NOW + timedelta(hours=36)}],
+    "digest": [
+        {"cases": [CASE], "soon": [CASE], "due": {12: CASE.claim_by}, "now": NOW},
+        {"cases": [CASE, CLAIMED, make_case(number=30, status=Status.NEW, claim_by=None)],
+         "soon": [], "due": {12: CASE.claim_by, 14: CLAIMED.resolve_by, 30: None},
+         "now": NOW + timedelta(hours=3)},
+    ],
+    "reply_extend": [
+        {"case": CLAIMED, "span": "2d", "approver": LEADER, "deadline": CLAIMED.resolve_by},
+        {"case": CLAIMED, "span": "3h", "approver": None, "deadline": CLAIMED.resolve_by},
+    ],
+    "notify_extension": [
+        {"case": CLAIMED, "actor": STEWARD, "span": "2d", "reason": "等物业报价",
+         "window": "resolve", "deadline": CLAIMED.resolve_by,
+         "new_deadline": CLAIMED.resolve_by + timedelta(days=2)},
+        {"case": CASE, "actor": STEWARD, "span": "1h", "reason": "在外面",
+         "window": "claim", "deadline": CASE.claim_by,
+         "new_deadline": CASE.claim_by + timedelta(hours=1)},
+    ],
+    "reply_decide": [
+        {"case": CLAIMED, "approved": True, "deadline": NOW, "requester": STEWARD},
+        {"case": CLAIMED, "approved": False, "deadline": NOW, "requester": None},
+    ],
+    "notify_decision": [
+        {"case": CLAIMED, "approved": True, "actor": LEADER, "deadline": NOW, "text": ""},
+        {"case": CLAIMED, "approved": False, "actor": LEADER, "deadline": NOW,
+         "text": "今天必须修好"},
+    ],
+    "reply_return": [{"case": ESCALATED, "target": LEADER}],
+    "reply_reroute": [{"case": CASE, "target": STEWARD}, {"case": CASE, "target": None}],
+    "error_extension": [
+        {"case": URGENT, "why": "urgent"}, {"case": CLAIMED, "why": "pending"},
+        {"case": CLAIMED, "why": "overdue"}, {"case": CLAIMED, "why": "too_many", "limit": 2},
+        {"case": CLAIMED, "why": "too_long", "limit": "7d"},
+    ],
+    "error_no_extension": [{"case": CLAIMED}],
+    "error_not_above": [{"case": CLAIMED, "command": "approve"}],
+    "error_return": [{"case": ESCALATED}],
+    "error_no_microgrid_code": [{"code": "M99"}],
+    "error_reroute_scope": [{"code": "M04"}],
+    "error_same_microgrid": [{"case": CASE, "code": "M01"}],
     "notify_urgent": [
         {"case": URGENT, "assignee": STEWARD, "reporter": RESIDENT},
         {"case": URGENT, "assignee": None, "reporter": None},
@@ -249,6 +355,59 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
          "is_staff": True},
     ],
 }
+
+
+# -- notices (handlers/notices.py, gridbot/notices.py) --
+NOTICE = Notice(id=7, author_id="chen", scope="C01", microgrids=("M01", "M02"),
+                text="周六上午9点在活动室免费量血压，详情 https://example.org/?a=1&b=2",
+                status=NoticeStatus.SENDING, send_at=NOW, created_at=NOW)
+SCHEDULED = dataclasses.replace(NOTICE, status=NoticeStatus.SCHEDULED,
+                                send_at=NOW + timedelta(days=1))
+DONE = dataclasses.replace(NOTICE, status=NoticeStatus.DONE, done_at=NOW)
+FAILED = Delivery(id=1, notice_id=7, platform="telegram", chat_id="-100", microgrid="M01",
+                  title="幸福里1-3幢群", status=DeliveryStatus.FAILED, updated_at=NOW,
+                  error="Forbidden: bot was kicked from the group chat")
+IN_DOUBT = Delivery(id=2, notice_id=7, platform="telegram", chat_id="-101", microgrid="M02",
+                    title="", status=DeliveryStatus.UNKNOWN, updated_at=NOW)
+COUNTS = DeliveryCounts(total=120, sent=117, acknowledged=40, failed=2, unknown=1, acks=230)
+SOME_PENDING = DeliveryCounts(total=120, queued=30, sending=5, sent=85, acknowledged=3, acks=4)
+ALL_FINE = DeliveryCounts(total=3, sent=3)
+CONTEXTS.update({
+    "notice": [{"notice": NOTICE, "author": STAFF, "office": "C01"},
+               {"notice": NOTICE, "author": None, "office": "SD"}],
+    "button_ack": [{"notice": NOTICE}],
+    "reply_notice": [{"notice": NOTICE, "groups": 120, "microgrids": 100, "scheduled": False},
+                     {"notice": SCHEDULED, "groups": 3, "microgrids": 2, "scheduled": True}],
+    "notice_status": [
+        {"notice": NOTICE, "counts": SOME_PENDING, "problems": [], "author": STAFF},
+        {"notice": DONE, "counts": COUNTS, "problems": [FAILED, IN_DOUBT], "author": None},
+        {"notice": DONE, "counts": COUNTS, "problems": [FAILED] * 25, "author": STAFF},
+        {"notice": SCHEDULED, "counts": DeliveryCounts(), "problems": [], "author": STAFF},
+        {"notice": dataclasses.replace(NOTICE, status=NoticeStatus.CANCELLED),
+         "counts": DeliveryCounts(), "problems": [], "author": STAFF},
+    ],
+    "notice_list": [
+        {"scheduled": [], "recent": []},
+        {"scheduled": [SCHEDULED], "recent": []},
+        {"scheduled": [SCHEDULED], "recent": [(DONE, COUNTS), (NOTICE, SOME_PENDING)]},
+        {"scheduled": [], "recent": [(DONE, ALL_FINE)]},
+    ],
+    "notice_summary": [
+        {"notice": DONE, "counts": ALL_FINE, "problems": []},
+        {"notice": DONE, "counts": COUNTS, "problems": [FAILED, IN_DOUBT]},
+        {"notice": DONE, "counts": DeliveryCounts(), "problems": []},
+    ],
+    "reply_notice_cancel": [{"notice": SCHEDULED, "actor": None},
+                            {"notice": SCHEDULED, "actor": ADMIN}],
+    "reply_ack": [{}],
+    "error_notice_scope": [{"reason": r, "item": "C09"} for r in ("unknown", "outside", "empty")],
+    "error_notice_time": [{"reason": r, "text": "25:99"} for r in ("unreadable", "past",
+                                                                   "too_far")],
+    "error_notice_not_found": [{"number": 404}],
+    "error_notice_state": [{"notice": DONE},
+                           {"notice": dataclasses.replace(NOTICE,
+                                                          status=NoticeStatus.CANCELLED)}],
+})
 
 
 def render(template: str, locale: str = "zh-CN", fmt: TextFormat = TextFormat.PLAIN, /, *,

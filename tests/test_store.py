@@ -28,6 +28,7 @@ from gridbot.domain import (
     Chat,
     ChatKind,
     DutyStatus,
+    ExtensionRequest,
     Outgoing,
     Person,
     Priority,
@@ -38,6 +39,7 @@ from gridbot.domain import (
 from gridbot.errors import StoreError
 from gridbot.store import CaseQuery, SQLiteStore, Store, Transaction
 from gridbot.store.base import LinkCode, OrgUnit, RosterEntry
+from gridbot.store.sqlite import migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -129,16 +131,18 @@ async def claim(store: Store, now: datetime, *, limit: int = 10,
 
 
 async def test_migrations_applied_once_and_reopening_is_idempotent(backend: Backend) -> None:
+    latest = migrations()[-1][0]
     store = backend.new_store()
     await store.open()
-    assert await store.schema_version() == 1
+    assert await store.schema_version() == latest
     await store.close()
     for _ in range(2):
         store = backend.new_store()
         await store.open()
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == latest
         await store.close()
-    assert backend.raw("SELECT version FROM schema_migrations") == [(1,)]
+    assert backend.raw("SELECT version FROM schema_migrations ORDER BY version") == [
+        (version,) for version, _ in migrations()]
 
 
 async def test_wal_journal_mode(backend: Backend, store: Store) -> None:
@@ -261,6 +265,12 @@ def changed_every_field(case: Case) -> Case:
         created_at=T0 - timedelta(minutes=1), updated_at=later,
         claimed_at=T0 + timedelta(minutes=3, microseconds=123456), resolved_at=later,
         closed_at=later + timedelta(days=1), rating=4, rating_text="很及时",
+        window_start=T0 + timedelta(minutes=1), reminded_at=T0 + timedelta(minutes=10),
+        active_at=T0 + timedelta(minutes=3), idle_warned_at=later, top_reminders=2,
+        top_reminded_at=later + timedelta(hours=1),
+        extension=ExtensionRequest(by="zhang", span=timedelta(days=2), reason="等报价 <&>",
+                                   at=T0 + timedelta(minutes=30)),
+        extensions=1, wake_at=later + timedelta(hours=2),
     )
 
 

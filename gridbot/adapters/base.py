@@ -1,18 +1,71 @@
-"""The adapter interface: a name, how text is formatted, and one way to send."""
+"""The adapter interface: a name, how text is formatted, one way to send, and a lifecycle."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from gridbot.domain import Outgoing, TextFormat
+from gridbot.domain import Incoming, Outgoing, TextFormat
+from gridbot.ratelimit import NO_LIMITS, SendLimits
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from gridbot.engine import Engine, Outcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intake:
+    """Where an adapter hands what its platform delivered.
+
+    ``kick`` wakes the outbox sender, so an answer leaves as soon as its transaction
+    has committed instead of at the next sweep.
+    """
+
+    engine: Engine
+    kick: Callable[[], None] = lambda: None
+
+    async def handle(self, incoming: Incoming) -> Outcome:
+        """Handle one message exactly once; see :meth:`gridbot.engine.Engine.handle`."""
+        from gridbot.engine import Outcome
+
+        outcome = await self.engine.handle(incoming)
+        if outcome not in (Outcome.DUPLICATE, Outcome.IGNORED):
+            self.kick()
+        return outcome
+
+    async def chat_moved(self, platform: str, old_chat_id: str, new_chat_id: str) -> None:
+        """A chat changed its id (a Telegram group became a supergroup): keep its binding."""
+        now = self.engine.clock.now()
+        async with self.engine.store.transaction() as tx:
+            old = await tx.chat(platform, old_chat_id)
+            new = await tx.chat(platform, new_chat_id)
+            if old is None or old.microgrid is None or (new and new.microgrid):
+                return
+            await tx.save_chat(dataclasses.replace(old, chat_id=new_chat_id), bound_by=None,
+                               now=now)
+        log.info("%s chat %s is now %s; its micro-grid binding (%s) moved along", platform,
+                 old_chat_id, new_chat_id, old.microgrid)
 
 
 class Adapter(ABC):
     """One platform.
 
     Adapters turn whatever their platform delivers into :class:`~gridbot.domain.Incoming`
-    and hand it to :meth:`gridbot.engine.Engine.handle`; the engine never sees a
-    platform type. Outgoing messages reach :meth:`send` only through the outbox.
+    and hand it to an :class:`Intake`; the engine never sees a platform type. Outgoing
+    messages reach :meth:`send` only through the outbox.
+
+    ``gridbot run`` drives every configured adapter through the same lifecycle:
+    :meth:`open` (check credentials, learn ``bot_username``), the HTTP server starts
+    with :meth:`routes` mounted, :meth:`start` (begin receiving), and on shutdown
+    :meth:`stop` (stop receiving, finish what is being handled), a last outbox drain,
+    then :meth:`close`. The defaults do nothing, for adapters that only send.
     """
 
     #: the platform name stored with accounts, chats and outbox rows
@@ -21,6 +74,8 @@ class Adapter(ABC):
     fmt: TextFormat = TextFormat.PLAIN
     #: the bot's own username, so ``/claim@OtherBot`` is left alone
     bot_username: str | None = None
+    #: what the platform lets a bot send (rates, parallel requests); the outbox keeps to it
+    limits: SendLimits = NO_LIMITS
 
     @abstractmethod
     async def send(self, message: Outgoing) -> str:
@@ -30,3 +85,23 @@ class Adapter(ABC):
         retry cannot help (the bot was removed, the user blocked it) and with
         ``retry_after`` when the platform asked to wait.
         """
+
+    async def open(self) -> None:  # noqa: B027 (optional hook)
+        """Connect and check credentials; raise ConfigError or PlatformError if unusable."""
+
+    def routes(self, intake: Intake) -> list[BaseRoute]:
+        """HTTP routes this platform needs on the project's server (webhooks, callbacks)."""
+        return []
+
+    async def start(self, intake: Intake) -> None:  # noqa: B027 (optional hook)
+        """Begin receiving (polling, or registering a webhook)."""
+
+    async def stop(self) -> None:  # noqa: B027 (optional hook)
+        """Stop receiving and let the message being handled finish."""
+
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release connections; nothing is sent after this."""
+
+    def health(self) -> dict[str, Any]:
+        """A small JSON-able status for ``/healthz``."""
+        return {}

@@ -22,7 +22,12 @@ from gridbot.domain import (
     Case,
     CaseEvent,
     Chat,
+    Delivery,
+    DeliveryCounts,
+    DeliveryStatus,
     DutyStatus,
+    Notice,
+    NoticeStatus,
     OutboxItem,
     Outgoing,
     Person,
@@ -166,6 +171,33 @@ class Transaction(ABC):
         """Cases matching ``query``, oldest first unless it asks for the newest."""
 
     @abstractmethod
+    async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
+        """Cases whose ``wake_at`` is at or before ``now``, earliest first.
+
+        Inside a transaction this is also the claim: no other transaction can act on
+        the same rows until this one ends (SQLite's single writer; PostgreSQL would
+        add ``FOR UPDATE SKIP LOCKED``). Costs the same however many cases are not due.
+        """
+
+    @abstractmethod
+    async def next_case_wake(self) -> datetime | None:
+        """The earliest ``wake_at`` of any case, if one has any."""
+
+    @abstractmethod
+    async def open_assignees(self) -> list[str]:
+        """Ids of everyone holding at least one open case."""
+
+    @abstractmethod
+    async def job_next_run(self, name: str) -> datetime | None:
+        """When the recurring job ``name`` next runs, or ``None`` if it never ran."""
+
+    @abstractmethod
+    async def claim_job_run(
+        self, name: str, expected: datetime | None, next_run: datetime
+    ) -> bool:
+        """Move the job from ``expected`` to ``next_run``; False if someone else did."""
+
+    @abstractmethod
     async def add_event(self, event: CaseEvent) -> None: ...
 
     @abstractmethod
@@ -215,6 +247,111 @@ class Transaction(ABC):
     @abstractmethod
     async def next_outbox_due(self) -> datetime | None:
         """When the earliest queued message may be sent, if any is waiting."""
+
+    @abstractmethod
+    async def release_outbox(self, item_id: int, not_before: datetime) -> None:
+        """Hand a leased message back unsent, not before ``not_before``.
+
+        For a sender that chose not to send it yet (its chat is over the platform's rate
+        limit): the attempt it was claimed for does not count.
+        """
+
+    # -- notices and their deliveries ---------------------------------------------------
+    @abstractmethod
+    async def add_notice(self, notice: Notice) -> Notice:
+        """Insert ``notice`` (its id is ignored) and return it with its new id."""
+
+    @abstractmethod
+    async def notice(self, notice_id: int) -> Notice | None: ...
+
+    @abstractmethod
+    async def notices(
+        self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
+    ) -> list[Notice]:
+        """Notices in any of ``statuses`` (``None``: all), newest first."""
+
+    @abstractmethod
+    async def set_notice_status(
+        self, notice_id: int, status: NoticeStatus, now: datetime, *,
+        expected: NoticeStatus, by: str | None = None,
+    ) -> bool:
+        """Move a notice from ``expected`` to ``status``; False if it was not ``expected``.
+
+        This compare-and-set is how a cancel racing the timer, or two workers, agree on
+        who acts. ``done`` records ``now`` as its end; ``cancelled`` records ``by``.
+        """
+
+    @abstractmethod
+    async def due_notices(self, now: datetime, *, limit: int) -> list[Notice]:
+        """Scheduled notices whose time has come, earliest first."""
+
+    @abstractmethod
+    async def next_notice_due(self) -> datetime | None:
+        """When the earliest scheduled notice is to go, if any is scheduled."""
+
+    @abstractmethod
+    async def settled_notices(self, *, limit: int) -> list[Notice]:
+        """Notices still ``sending`` none of whose deliveries is queued or being sent."""
+
+    @abstractmethod
+    async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
+        """Insert a delivery (its id is ignored), tied to the outbox row ``outbox_key``.
+
+        False, and nothing inserted, if the notice already has a delivery for that chat.
+        """
+
+    @abstractmethod
+    async def deliveries(
+        self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
+    ) -> list[Delivery]:
+        """A notice's deliveries, by micro-grid and chat, with their acknowledgement counts."""
+
+    @abstractmethod
+    async def delivery_counts(self, notice_id: int) -> DeliveryCounts: ...
+
+    @abstractmethod
+    async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
+        """Record that the outbox row's delivery is about to be sent.
+
+        Returns the delivery's status *before* the call: ``queued`` (now ``sending``: go
+        ahead); ``sending`` (an earlier send started and never finished, so it may have
+        arrived: the row is left alone); ``None`` if the outbox row is no delivery.
+        """
+
+    @abstractmethod
+    async def finish_delivery(
+        self, outbox_id: int, status: DeliveryStatus, now: datetime, *,
+        platform_message_id: str | None = None, error: str = "",
+    ) -> None:
+        """Record how a send ended for the outbox row's delivery, if it has one.
+
+        ``sent`` keeps the platform's message id; ``failed`` and ``unknown`` the reason;
+        ``queued`` (a retry is due later) keeps the last error. A delivery already
+        acknowledged stays so.
+        """
+
+    @abstractmethod
+    async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
+        """The notice's delivery to one chat, if it has one."""
+
+    @abstractmethod
+    async def delivery_for_message(
+        self, platform: str, chat_id: str, platform_message_id: str
+    ) -> Delivery | None:
+        """The delivery whose sent message has this platform id in this chat."""
+
+    @abstractmethod
+    async def latest_delivery(
+        self, platform: str, chat_id: str, *, since: datetime
+    ) -> Delivery | None:
+        """The delivery most recently sent into the chat, if it was sent at or after ``since``."""
+
+    @abstractmethod
+    async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
+        """Record that a person answered "收到"; the delivery becomes acknowledged.
+
+        False if that person had already acknowledged it.
+        """
 
 
 class Store(ABC):

@@ -21,7 +21,13 @@ from gridbot.domain import (
     CaseEvent,
     Chat,
     ChatKind,
+    Delivery,
+    DeliveryCounts,
+    DeliveryStatus,
     DutyStatus,
+    ExtensionRequest,
+    Notice,
+    NoticeStatus,
     OutboxItem,
     Outgoing,
     Person,
@@ -86,13 +92,20 @@ class SQLiteStore(Store):
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
             " applied_at TEXT NOT NULL)"
         )
-        current = await self.schema_version()
+        # Apply every migration not yet recorded, not just those above the highest: two
+        # lines of work may number theirs out of order (0003 landing before 0002).
+        applied = {row[0] for row in await db.execute_fetchall(
+            "SELECT version FROM schema_migrations")}
         for version, sql in migrations():
-            if version <= current:
+            if version in applied:
                 continue
             async with self._lock:
                 try:
                     await db.execute("BEGIN IMMEDIATE")
+                    if await db.execute_fetchall(  # another process got here first
+                            "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
+                        await db.execute("COMMIT")
+                        continue
                     for statement in _split_sql(sql):
                         await db.execute(statement)
                     await db.execute(
@@ -125,14 +138,21 @@ class SQLiteStore(Store):
     async def transaction(self) -> AsyncIterator[Transaction]:
         db = self._require()
         async with self._lock:
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 yield _SQLiteTransaction(db)
             except BaseException:
-                await db.execute("ROLLBACK")
+                # Also when cancelled mid-statement: the connection is shared, so it must
+                # never be handed on with a transaction still open.
+                await asyncio.shield(self._rollback(db))
                 raise
             else:
                 await db.execute("COMMIT")
+
+    @staticmethod
+    async def _rollback(db: aiosqlite.Connection) -> None:
+        if db.in_transaction:
+            await db.execute("ROLLBACK")
 
 
 def _split_sql(sql: str) -> list[str]:
@@ -144,7 +164,8 @@ def _split_sql(sql: str) -> list[str]:
             continue
         buf.append(line)
         text = "\n".join(buf)
-        if stripped.endswith(";") and sqlite3.complete_statement(text):
+        # complete_statement sees past a comment after the ";" and into trigger bodies.
+        if sqlite3.complete_statement(text):
             statements.append(text)
             buf = []
     if "".join(buf).strip():
@@ -155,8 +176,10 @@ def _split_sql(sql: str) -> list[str]:
 _CASE_COLUMNS = (
     "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
     " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
-    " resolved_at, closed_at, rating, rating_text"
+    " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
+    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at"
 )
+_CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
 
 
 def _case(row: Any) -> Case:
@@ -169,8 +192,21 @@ def _case(row: Any) -> Case:
         created_at=from_ts(row["created_at"]), updated_at=from_ts(row["updated_at"]),
         claimed_at=from_ts(row["claimed_at"]), resolved_at=from_ts(row["resolved_at"]),
         closed_at=from_ts(row["closed_at"]), rating=row["rating"],
-        rating_text=row["rating_text"],
+        rating_text=row["rating_text"], window_start=from_ts(row["window_start"]),
+        reminded_at=from_ts(row["reminded_at"]), active_at=from_ts(row["active_at"]),
+        idle_warned_at=from_ts(row["idle_warned_at"]), top_reminders=row["top_reminders"],
+        top_reminded_at=from_ts(row["top_reminded_at"]),
+        extension=_extension(row["extension"]), extensions=row["extensions"],
+        wake_at=from_ts(row["wake_at"]),
     )
+
+
+def _extension(text: str | None) -> ExtensionRequest | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return ExtensionRequest(by=data["by"], span=timedelta(seconds=data["span"]),
+                            reason=data["reason"], at=from_ts(data["at"]))
 
 
 def _person(row: Any) -> Person:
@@ -387,7 +423,8 @@ class _SQLiteTransaction(Transaction):
     # -- cases ----------------------------------------------------------------------
     async def new_case(self, case: Case) -> Case:
         cur = await self._run(
-            f"INSERT INTO cases ({_CASE_COLUMNS.split(', ', 1)[1]}) VALUES ({', '.join('?' * 19)})",
+            f"INSERT INTO cases ({', '.join(_CASE_FIELDS[1:])})"
+            f" VALUES ({', '.join('?' * (len(_CASE_FIELDS) - 1))})",
             _case_values(case)[1:])
         number = cur.lastrowid
         return await self.case(number)  # type: ignore[return-value]
@@ -399,8 +436,7 @@ class _SQLiteTransaction(Transaction):
         return _case(row) if row else None
 
     async def update_case(self, case: Case) -> None:
-        columns = [c.strip() for c in _CASE_COLUMNS.split(",")][1:]
-        assignments = ", ".join(f"{c} = ?" for c in columns)
+        assignments = ", ".join(f"{c} = ?" for c in _CASE_FIELDS[1:])
         values = _case_values(case)
         await self._run(f"UPDATE cases SET {assignments} WHERE number = ?",
                         (*values[1:], values[0]))
@@ -429,6 +465,37 @@ class _SQLiteTransaction(Transaction):
             f" ORDER BY number {'DESC' if query.newest_first else 'ASC'} LIMIT ?",
             (*params, query.limit))
         return [_case(r) for r in rows]
+
+    async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
+        rows = await self._all(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE wake_at IS NOT NULL AND wake_at <= ?"
+            " ORDER BY wake_at, number LIMIT ?", (ts(now), limit))
+        return [_case(r) for r in rows]
+
+    async def next_case_wake(self) -> datetime | None:
+        row = await self._one("SELECT MIN(wake_at) AS due FROM cases WHERE wake_at IS NOT NULL")
+        return from_ts(row["due"]) if row and row["due"] else None
+
+    async def open_assignees(self) -> list[str]:
+        rows = await self._all(
+            "SELECT DISTINCT assignee_id FROM cases WHERE assignee_id IS NOT NULL"
+            " AND status IN ('new', 'assigned', 'claimed', 'reopened') ORDER BY assignee_id")
+        return [r["assignee_id"] for r in rows]
+
+    async def job_next_run(self, name: str) -> datetime | None:
+        row = await self._one("SELECT next_run FROM jobs WHERE name = ?", (name,))
+        return from_ts(row["next_run"]) if row else None
+
+    async def claim_job_run(
+        self, name: str, expected: datetime | None, next_run: datetime
+    ) -> bool:
+        if expected is None:
+            cur = await self._run("INSERT OR IGNORE INTO jobs (name, next_run) VALUES (?, ?)",
+                                  (name, ts(next_run)))
+        else:
+            cur = await self._run("UPDATE jobs SET next_run = ? WHERE name = ? AND next_run = ?",
+                                  (ts(next_run), name, ts(expected)))
+        return cur.rowcount == 1
 
     async def add_event(self, event: CaseEvent) -> None:
         await self._run(
@@ -518,6 +585,189 @@ class _SQLiteTransaction(Transaction):
             " WHERE status IN ('queued', 'sending')")
         return from_ts(row["due"]) if row and row["due"] else None
 
+    async def release_outbox(self, item_id: int, not_before: datetime) -> None:
+        await self._run(
+            "UPDATE outbox SET status = 'queued', not_before = ?, lease_until = NULL,"
+            " attempts = MAX(attempts - 1, 0) WHERE id = ?", (ts(not_before), item_id))
+
+    # -- notices and their deliveries ---------------------------------------------------
+    async def add_notice(self, notice: Notice) -> Notice:
+        cur = await self._run(
+            "INSERT INTO notices (author_id, scope, text, status, send_at, created_at,"
+            " microgrids, origin_platform, origin_chat_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (notice.author_id, notice.scope, notice.text, notice.status.value,
+             ts(notice.send_at), ts(notice.created_at), json.dumps(list(notice.microgrids)),
+             notice.origin_platform, notice.origin_chat_id))
+        return await self.notice(cur.lastrowid)  # type: ignore[arg-type,return-value]
+
+    async def notice(self, notice_id: int) -> Notice | None:
+        if not 0 < notice_id < 2**62:
+            return None
+        row = await self._one("SELECT * FROM notices WHERE id = ?", (notice_id,))
+        return _notice(row) if row else None
+
+    async def notices(
+        self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
+    ) -> list[Notice]:
+        where, params = "1 = 1", []
+        if statuses is not None:
+            wanted = sorted(s.value for s in statuses)
+            where = f"status IN ({', '.join('?' * len(wanted))})"
+            params = wanted
+        rows = await self._all(f"SELECT * FROM notices WHERE {where} ORDER BY id DESC LIMIT ?",
+                               (*params, limit))
+        return [_notice(r) for r in rows]
+
+    async def set_notice_status(
+        self, notice_id: int, status: NoticeStatus, now: datetime, *,
+        expected: NoticeStatus, by: str | None = None,
+    ) -> bool:
+        cur = await self._run(
+            "UPDATE notices SET status = ?,"
+            " done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END,"
+            " cancelled_by = CASE WHEN ? = 'cancelled' THEN ? ELSE cancelled_by END"
+            " WHERE id = ? AND status = ?",
+            (status.value, status.value, ts(now), status.value, by, notice_id, expected.value))
+        return cur.rowcount == 1
+
+    async def due_notices(self, now: datetime, *, limit: int) -> list[Notice]:
+        rows = await self._all(
+            "SELECT * FROM notices WHERE status = 'scheduled' AND send_at <= ?"
+            " ORDER BY send_at, id LIMIT ?", (ts(now), limit))
+        return [_notice(r) for r in rows]
+
+    async def next_notice_due(self) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(send_at) AS due FROM notices WHERE status = 'scheduled'")
+        return from_ts(row["due"]) if row and row["due"] else None
+
+    async def settled_notices(self, *, limit: int) -> list[Notice]:
+        rows = await self._all(
+            "SELECT * FROM notices n WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM"
+            " deliveries d WHERE d.notice_id = n.id AND d.status IN ('queued', 'sending'))"
+            " ORDER BY id LIMIT ?", (limit,))
+        return [_notice(r) for r in rows]
+
+    async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
+        cur = await self._run(
+            "INSERT INTO deliveries (notice_id, platform, chat_id, status, outbox_id, microgrid,"
+            " title, updated_at) VALUES (?, ?, ?, ?, (SELECT id FROM outbox WHERE dedup_key = ?),"
+            " ?, ?, ?) ON CONFLICT (notice_id, platform, chat_id) DO NOTHING",
+            (delivery.notice_id, delivery.platform, delivery.chat_id, delivery.status.value,
+             outbox_key, delivery.microgrid, delivery.title, ts(delivery.updated_at)))
+        return cur.rowcount == 1
+
+    async def deliveries(
+        self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
+    ) -> list[Delivery]:
+        where, params = "", []
+        if statuses is not None:
+            wanted = sorted(s.value for s in statuses)
+            where = f" AND status IN ({', '.join('?' * len(wanted))})"
+            params = wanted
+        rows = await self._all(
+            f"{_DELIVERY_SELECT} WHERE notice_id = ?{where}"
+            " ORDER BY microgrid, platform, chat_id", (notice_id, *params))
+        return [_delivery(r) for r in rows]
+
+    async def delivery_counts(self, notice_id: int) -> DeliveryCounts:
+        rows = await self._all(
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE notice_id = ? GROUP BY status",
+            (notice_id,))
+        by = {r["status"]: r["n"] for r in rows}
+        acks = await self._one(
+            "SELECT COUNT(*) AS n FROM notice_acks a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE d.notice_id = ?", (notice_id,))
+        return DeliveryCounts(
+            total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
+            sent=by.get("sent", 0) + by.get("acknowledged", 0),
+            acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
+            unknown=by.get("unknown", 0), acks=acks["n"])
+
+    async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
+        row = await self._one("SELECT id, status FROM deliveries WHERE outbox_id = ?",
+                              (outbox_id,))
+        if row is None:
+            return None
+        if row["status"] == "queued":
+            await self._run("UPDATE deliveries SET status = 'sending', updated_at = ?"
+                            " WHERE id = ?", (ts(now), row["id"]))
+        return DeliveryStatus(row["status"])
+
+    async def finish_delivery(
+        self, outbox_id: int, status: DeliveryStatus, now: datetime, *,
+        platform_message_id: str | None = None, error: str = "",
+    ) -> None:
+        await self._run(
+            "UPDATE deliveries SET"
+            " status = CASE WHEN status = 'acknowledged' THEN status ELSE ? END,"
+            " platform_message_id = COALESCE(?, platform_message_id), error = ?,"
+            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, updated_at = ?"
+            " WHERE outbox_id = ?",
+            (status.value, platform_message_id, error, status.value, ts(now), ts(now),
+             outbox_id))
+
+    async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
+        row = await self._one(
+            f"{_DELIVERY_SELECT} WHERE notice_id = ? AND platform = ? AND chat_id = ?",
+            (notice_id, platform, chat_id))
+        return _delivery(row) if row else None
+
+    async def delivery_for_message(
+        self, platform: str, chat_id: str, platform_message_id: str
+    ) -> Delivery | None:
+        row = await self._one(
+            f"{_DELIVERY_SELECT} WHERE platform = ? AND chat_id = ? AND platform_message_id = ?"
+            " ORDER BY id DESC LIMIT 1", (platform, chat_id, platform_message_id))
+        return _delivery(row) if row else None
+
+    async def latest_delivery(
+        self, platform: str, chat_id: str, *, since: datetime
+    ) -> Delivery | None:
+        row = await self._one(
+            f"{_DELIVERY_SELECT} WHERE platform = ? AND chat_id = ? AND sent_at IS NOT NULL"
+            " ORDER BY sent_at DESC, id DESC LIMIT 1", (platform, chat_id))
+        if row is None or row["sent_at"] < ts(since):
+            return None
+        return _delivery(row)
+
+    async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
+        cur = await self._run(
+            "INSERT INTO notice_acks (delivery_id, person_id, at) VALUES (?, ?, ?)"
+            " ON CONFLICT (delivery_id, person_id) DO NOTHING", (delivery_id, person_id, ts(now)))
+        if cur.rowcount != 1:
+            return False
+        # An answer is proof of arrival, so an "unknown" delivery counts as received too.
+        await self._run(
+            "UPDATE deliveries SET status = 'acknowledged', acked_at = COALESCE(acked_at, ?),"
+            " updated_at = ? WHERE id = ? AND status IN ('sent', 'unknown', 'acknowledged')",
+            (ts(now), ts(now), delivery_id))
+        return True
+
+
+_DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
+                    " AS acks FROM deliveries d")
+
+
+def _notice(row: Any) -> Notice:
+    return Notice(
+        id=row["id"], author_id=row["author_id"], scope=row["scope"],
+        microgrids=tuple(json.loads(row["microgrids"])), text=row["text"],
+        status=NoticeStatus(row["status"]), send_at=from_ts(row["send_at"]),
+        created_at=from_ts(row["created_at"]), origin_platform=row["origin_platform"],
+        origin_chat_id=row["origin_chat_id"], done_at=from_ts(row["done_at"]),
+        cancelled_by=row["cancelled_by"])
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row["id"], notice_id=row["notice_id"], platform=row["platform"],
+        chat_id=row["chat_id"], microgrid=row["microgrid"], title=row["title"],
+        status=DeliveryStatus(row["status"]), updated_at=from_ts(row["updated_at"]),
+        outbox_id=row["outbox_id"], platform_message_id=row["platform_message_id"],
+        error=row["error"], sent_at=from_ts(row["sent_at"]), acked_at=from_ts(row["acked_at"]),
+        acks=row["acks"])
+
 
 def _unit(row: Any) -> OrgUnit:
     return OrgUnit(code=row["code"], kind=row["kind"], name=row["name"], parent=row["parent"],
@@ -530,8 +780,18 @@ def _case_values(case: Case) -> tuple[Any, ...]:
         case.origin_chat_id, case.text, case.category, case.priority.value, case.status.value,
         case.level, case.assignee_id, ts(case.claim_by), ts(case.resolve_by),
         ts(case.created_at), ts(case.updated_at), ts(case.claimed_at), ts(case.resolved_at),
-        ts(case.closed_at), case.rating, case.rating_text,
+        ts(case.closed_at), case.rating, case.rating_text, ts(case.window_start),
+        ts(case.reminded_at), ts(case.active_at), ts(case.idle_warned_at), case.top_reminders,
+        ts(case.top_reminded_at), _extension_json(case.extension), case.extensions,
+        ts(case.wake_at),
     )
+
+
+def _extension_json(ext: ExtensionRequest | None) -> str | None:
+    if ext is None:
+        return None
+    return json.dumps({"by": ext.by, "span": ext.span.total_seconds(), "reason": ext.reason,
+                       "at": ts(ext.at)}, ensure_ascii=False)
 
 
 def _outbox_item(row: Any) -> OutboxItem:

@@ -1,0 +1,146 @@
+"""What the deadline sweep costs as the case table grows: 10 k, 100 k and 1 M cases.
+
+Each size holds 1 % due cases (unclaimed, their claim window just missed), 20 % open
+cases whose next step is in the future and the rest closed. Measured per size:
+
+* an idle sweep (nothing due): what the timer pays every few seconds, found through
+  the ``cases_wake`` index; next to it, the same query made to ignore the index
+  (``NOT INDEXED``), the peer that shows what the index saves;
+* the real sweep of the due 1 %: ``DeadlineSweep.run_due``, each step its own
+  transaction (select the earliest due case, escalate it to the grid leader, write
+  events and outbox rows) — its cost per step must not grow with the table.
+
+    python bench/sweep.py [--sizes 10000 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from gridbot.clock import VirtualClock
+from gridbot.config import load_config
+from gridbot.demo import DEFAULT_START, parse_start
+from gridbot.engine import Engine
+from gridbot.escalation import DeadlineSweep
+from gridbot.store import SQLiteStore
+from gridbot.store.sqlite import ts
+
+ROOT = Path(__file__).resolve().parent.parent
+MICROGRIDS = [("M01", "zhang"), ("M02", "li"), ("M03", "zhao"), ("M04", "qian")]
+
+
+def seed(path: Path, size: int, now_ts: str, future_ts: str, past: dict[str, str]) -> int:
+    """Fill the case table with ``size`` rows straight through sqlite3 (setup, not timed)."""
+    due = size // 100
+    db = sqlite3.connect(path)
+    columns = ("microgrid, reporter_id, origin_platform, origin_chat_id, text, category,"
+               " priority, status, level, assignee_id, claim_by, resolve_by, created_at,"
+               " updated_at, window_start, reminded_at, wake_at, closed_at")
+
+    def rows():
+        for i in range(size):
+            mg, steward = MICROGRIDS[i % 4]
+            if i % 100 == 0:  # due: claim window missed a minute ago
+                yield (mg, "liu_nainai", "console", f"group:{mg}", "3幢楼道灯坏了", "facility",
+                       "normal", "assigned", 0, steward, past["claim_by"], future_ts,
+                       past["start"], past["start"], past["start"], past["reminded"],
+                       past["claim_by"], None)
+            elif i % 100 <= 20:  # open, next step in the future
+                yield (mg, "liu_nainai", "console", f"group:{mg}", "垃圾桶满了", "sanitation",
+                       "normal", "claimed", 0, steward, past["claim_by"], future_ts,
+                       past["start"], now_ts, past["start"], None, future_ts, None)
+            else:  # closed long ago: no wake
+                yield (mg, "liu_nainai", "console", f"group:{mg}", "楼上噪音", "neighbours",
+                       "normal", "closed", 0, steward, past["claim_by"], future_ts,
+                       past["start"], past["start"], past["start"], None, None, now_ts)
+
+    with db:
+        db.executemany(f"INSERT INTO cases ({columns}) VALUES ({', '.join('?' * 18)})", rows())
+    db.execute("ANALYZE")
+    db.close()
+    return due
+
+
+async def measure(folder: Path, size: int) -> dict[str, float]:
+    config = load_config(ROOT / "config.example.toml")
+    start = parse_start(DEFAULT_START, config) + timedelta(hours=2)  # 11:00, Monday
+    clock = VirtualClock(start)
+    path = folder / f"sweep-{size}.db"
+    store = SQLiteStore(str(path))
+    await store.open()
+    engine = Engine(config, store, clock)
+    await engine.start()
+    await store.close()
+    now = clock.now()
+    due = seed(path, size, ts(now), ts(now + timedelta(days=2)), {
+        "claim_by": ts(now - timedelta(minutes=1)),
+        "start": ts(now - timedelta(hours=2, minutes=1)),
+        "reminded": ts(now - timedelta(minutes=31)),
+    })
+
+    await store.open()
+    sweep = DeadlineSweep(engine)
+    raw = sqlite3.connect(path)
+    try:
+        # Idle sweeps: a minute before anything is due.
+        clock_before = VirtualClock(now - timedelta(minutes=2))
+        idle_engine = Engine(config, store, clock_before)
+        idle_sweep = DeadlineSweep(idle_engine)
+        idle = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            assert await idle_sweep.run_due(clock_before.now()) == 0
+            idle.append(time.perf_counter() - t0)
+        unindexed = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            raw.execute("SELECT number FROM cases NOT INDEXED WHERE wake_at IS NOT NULL"
+                        " AND wake_at <= ? ORDER BY wake_at LIMIT 1",
+                        (ts(clock_before.now()),)).fetchall()
+            unindexed.append(time.perf_counter() - t0)
+        # The real sweep of the due 1 %.
+        t0 = time.perf_counter()
+        steps = await sweep.run_due(now)
+        total = time.perf_counter() - t0
+        assert steps == due, (steps, due)
+    finally:
+        raw.close()
+        await store.close()
+    return {"size": size, "due": due, "idle_us": statistics.median(idle) * 1e6,
+            "scan_us": statistics.median(unindexed) * 1e6, "total_s": total,
+            "step_ms": total / steps * 1000, "steps_per_s": steps / total}
+
+
+async def main(sizes: list[int]) -> None:
+    print(f"deadline sweep · {platform.machine()} · Python {platform.python_version()}"
+          f" · SQLite {sqlite3.sqlite_version}")
+    header = ("stored cases", "due", "idle sweep µs", "unindexed scan µs", "scan / idle",
+              "sweep s", "ms per step", "steps/s")
+    print(" | ".join(header))
+    print(" | ".join("---" for _ in header))
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            r = await measure(Path(folder), size)
+            results.append(r)
+            print(f"{r['size']:,} | {r['due']:,} | {r['idle_us']:.0f} | {r['scan_us']:,.0f} | "
+                  f"{r['scan_us'] / r['idle_us']:,.0f} | {r['total_s']:.2f} | "
+                  f"{r['step_ms']:.2f} | {r['steps_per_s']:.0f}", flush=True)
+    first, last = results[0], results[-1]
+    print(f"\nper-step cost, largest / smallest table: "
+          f"{last['step_ms'] / first['step_ms']:.2f}; idle sweep: "
+          f"{last['idle_us'] / first['idle_us']:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    asyncio.run(main(parser.parse_args().sizes))

@@ -1,0 +1,110 @@
+"""What the clock will next do to a case, computed from the case row alone.
+
+Nothing about a pending reminder or escalation lives in a timer: the case holds its
+windows and what was already done about them (``reminded_at``, ``top_reminders``,
+``idle_warned_at``), and :func:`plan` derives the steps still to come. The earliest
+one is stored as ``wake_at``, which the sweep finds through an index. A restart loses
+nothing, and a step that already happened cannot be planned again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gridbot.config import Escalation, Policy
+from gridbot.domain import UNCLAIMED_STATUSES, Case, Priority, Status
+from gridbot.workhours import WorkCalendar
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    #: remind, deadline, top_remind, idle_remind, idle_revert or feedback_close
+    kind: str
+    at: datetime
+    #: the window it belongs to: claim or resolve ("" for the others)
+    window: str = ""
+
+
+def running_window(case: Case) -> tuple[str, datetime | None]:
+    """The window whose clock is running: claim until claimed, then resolve."""
+    if case.status in UNCLAIMED_STATUSES:
+        return "claim", case.claim_by
+    if case.status is Status.CLAIMED:
+        return "resolve", case.resolve_by
+    return "", None
+
+
+def plan(case: Case, esc: Escalation, cal: WorkCalendar) -> list[Step]:
+    """Every step still to come for the case, earliest first."""
+    urgent = case.priority is Priority.URGENT
+    steps: list[Step] = []
+    window, deadline = running_window(case)
+    if window and deadline is not None:
+        if case.top_reminders == 0:
+            start = case.window_start or case.created_at
+            reminder = next_reminder(case, esc, cal, start, deadline)
+            if reminder is not None:
+                steps.append(Step(kind="remind", at=reminder, window=window))
+            steps.append(Step(kind="deadline", at=deadline, window=window))
+        elif case.top_reminders < esc.top_remind_max and case.top_reminded_at is not None:
+            steps.append(Step(kind="top_remind", window=window,
+                              at=case.top_reminded_at + esc.top_remind_every))
+    if case.status is Status.CLAIMED and esc.idle_remind_after and case.active_at:
+        if case.idle_warned_at is None or case.idle_warned_at <= case.active_at:
+            steps.append(Step(kind="idle_remind",
+                              at=cal.add(case.active_at, esc.idle_remind_after, urgent=urgent)))
+        else:
+            steps.append(Step(kind="idle_revert",
+                              at=cal.add(case.idle_warned_at, esc.idle_revert_after,
+                                         urgent=urgent)))
+    if case.status is Status.RESOLVED and case.resolved_at is not None:
+        steps.append(Step(kind="feedback_close", at=case.resolved_at + esc.feedback_within))
+    steps.sort(key=lambda s: s.at)
+    return steps
+
+
+def next_reminder(case: Case, esc: Escalation, cal: WorkCalendar, start: datetime,
+                  deadline: datetime) -> datetime | None:
+    """The first reminder point of the running window not yet reminded about."""
+    if deadline <= start:
+        return None
+    urgent = case.priority is Priority.URGENT
+    length = cal.between(start, deadline, urgent=urgent)
+    for fraction in esc.remind_at:
+        point = cal.add(start, length * fraction, urgent=urgent)
+        if point >= deadline:
+            break
+        if case.reminded_at is None or point > case.reminded_at:
+            return point
+    return None
+
+
+def wake_at(case: Case, esc: Escalation, cal: WorkCalendar) -> datetime | None:
+    steps = plan(case, esc, cal)
+    return steps[0].at if steps else None
+
+
+#: What starting (or restarting) a window forgets about the previous one.
+FRESH_WINDOW: dict[str, Any] = {
+    "reminded_at": None, "top_reminders": 0, "top_reminded_at": None, "extension": None,
+}
+
+
+def window_changes(policy: Policy, cal: WorkCalendar, case: Case, start: datetime, level: int,
+                   *, keep_resolve: bool = False) -> dict[str, Any]:
+    """New claim and resolve deadlines for ``level``, counted from ``start``.
+
+    Urgent cases always count calendar time; the others count what the calendar says
+    (working hours, or around the clock except quiet hours).
+    """
+    window = policy.window(case.category, case.priority, level)
+    urgent = case.priority is Priority.URGENT
+    claim_by = cal.add(start, window.claim_within, urgent=urgent)
+    resolve_by = cal.add(start, window.resolve_within, urgent=urgent)
+    if keep_resolve and case.resolve_by is not None:
+        resolve_by = case.resolve_by
+        claim_by = min(claim_by, resolve_by)
+    return {"claim_by": claim_by, "resolve_by": resolve_by, "window_start": start,
+            **FRESH_WINDOW}

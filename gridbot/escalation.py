@@ -1,0 +1,204 @@
+"""The ladder climbing by itself: reminders, missed windows, idle claims, 回访.
+
+:class:`DeadlineSweep` is the worker's source for case deadlines. Each step runs in
+its own transaction that first selects the earliest due case — in SQLite that
+transaction holds the write lock, so two sweeps (two processes, or a timer firing
+twice) cannot both act on it, and the step it takes moves the case's ``wake_at`` on.
+Steps are taken one at a time in deadline order across all cases, so after an
+outage the ladder is replayed as it would have happened, one message per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from gridbot import routing
+from gridbot.cases import assign
+from gridbot.context import Context
+from gridbot.deadlines import Step, plan, running_window, wake_at
+from gridbot.domain import TOP_LEVEL, Case, Priority, Status
+from gridbot.durations import format_duration
+
+if TYPE_CHECKING:
+    from gridbot.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+async def climb(ctx: Context, case: Case, *, at: datetime, reason: str = "", why: str = "",
+                within: str = "") -> Case | None:
+    """Move the case up to the next level with someone on duty; ``None`` if there is none.
+
+    The manual ``/escalate`` and a missed window take this same path: an event with the
+    reason, the new assignee told (with the claim button), the previous one and the
+    reporter told briefly, and that level's windows started at ``at``.
+    """
+    if case.level >= TOP_LEVEL:
+        return None
+    route = await routing.route(ctx.tx, case.microgrid, at, ctx.config.timezone,
+                                start_level=case.level + 1)
+    if route.person is None:
+        return None
+    previous = await ctx.person(case.assignee_id)
+    await ctx.event(case, "escalated", reason, from_level=case.level, to_level=route.level,
+                    why=why or "manual", within=within)
+    case = await assign(ctx, case, route, kind="escalated", reason=reason, previous=previous,
+                        start=at, why=why, within=within)
+    if previous is not None and previous.id != ctx.speaker.id:
+        ctx.tell(previous.id, "notify_staff", case=case, event="escalated", actor=ctx.speaker,
+                 text=reason, target=route.person, why=why, within=within)
+    ctx.tell_reporter(case, "notify_reporter", event="escalated", actor=route.person, text="")
+    return case
+
+
+class DeadlineSweep:
+    """Finds cases whose ``wake_at`` has passed and takes their next step."""
+
+    name = "deadlines"
+
+    def __init__(self, engine: Engine, *, max_steps: int = 1_000_000) -> None:
+        self.engine = engine
+        self.max_steps = max_steps
+
+    async def next_due(self) -> datetime | None:
+        async with self.engine.store.transaction() as tx:
+            return await tx.next_case_wake()
+
+    async def run_due(self, now: datetime) -> int:
+        steps = 0
+        while steps < self.max_steps:
+            self._current: int | None = None
+            try:
+                if not await self.engine.run_system("clock", self.step):
+                    break
+            except Exception:
+                if self._current is None:
+                    raise
+                # One broken case must not hold up every case due after it.
+                log.exception("deadline step of #%s failed; retrying in 5 minutes",
+                              self._current)
+                await self._postpone(self._current, timedelta(minutes=5))
+            steps += 1
+        return steps
+
+    async def _postpone(self, number: int, delay: timedelta) -> None:
+        async with self.engine.store.transaction() as tx:
+            case = await tx.case(number)
+            if case is not None:
+                await tx.update_case(dataclasses.replace(
+                    case, wake_at=self.engine.clock.now() + delay))
+
+    async def step(self, ctx: Context) -> bool:
+        """Take the earliest due step of the earliest due case; False if nothing is due."""
+        found = await ctx.tx.due_cases(ctx.now, limit=1)
+        if not found:
+            return False
+        case = found[0]
+        due = [s for s in plan(case, ctx.config.escalation, ctx.engine.calendar)
+               if s.at <= ctx.now]
+        if not due:
+            # The configuration changed under a stored wake-up: recompute and move on.
+            await ctx.tx.update_case(dataclasses.replace(
+                case, wake_at=wake_at(case, ctx.config.escalation, ctx.engine.calendar)))
+            return True
+        step = due[0]
+        ctx.key = f"clock:{case.number}:{step.kind}:{step.at.isoformat()}"
+        self._current = case.number
+        await _ACTIONS[step.kind](ctx, case, step)
+        after = await ctx.tx.case(case.number)
+        if after is not None and after.wake_at is not None and after.wake_at <= step.at:
+            # A step must move the case on; never spin on one that does not.
+            log.error("deadline step %s of #%s did not advance; retrying in 5 minutes",
+                      step.kind, case.number)
+            await ctx.tx.update_case(dataclasses.replace(
+                after, wake_at=ctx.now + timedelta(minutes=5)))
+        return True
+
+
+def _within(ctx: Context, case: Case, window: str) -> str:
+    """The length of the window the case missed, as people write it ("2h")."""
+    win = ctx.config.policy.window(case.category, case.priority, case.level)
+    return format_duration(win.claim_within if window == "claim" else win.resolve_within)
+
+
+async def _remind(ctx: Context, case: Case, step: Step) -> None:
+    _, deadline = running_window(case)
+    if deadline is not None and deadline > ctx.now:
+        ctx.tell(case.assignee_id, "notify_reminder", case=case, window=step.window,
+                 deadline=deadline, now=ctx.now)
+    # A reminder for a window that has already run out (catching up after an outage)
+    # would only be noise: note it as done and let the deadline step speak.
+    await ctx.save(case, "reminded", data={"window": step.window}, reminded_at=step.at)
+
+
+async def _deadline(ctx: Context, case: Case, step: Step) -> None:
+    within = _within(ctx, case, step.window)
+    why = f"{step.window}_missed"
+    climbed = await climb(ctx, case, at=step.at, why=why, within=within)
+    if climbed is not None:
+        return
+    # The top of the ladder (or nobody above): stay, and keep reminding.
+    case = await ctx.save(case, "overdue", data={"window": step.window, "within": within,
+                                                  "level": case.level},
+                          top_reminders=1, top_reminded_at=ctx.now)
+    if ctx.config.escalation.top_remind_max > 0:
+        ctx.tell(case.assignee_id, "notify_overdue", case=case, window=step.window,
+                 within=within, count=1, limit=ctx.config.escalation.top_remind_max)
+
+
+async def _top_remind(ctx: Context, case: Case, step: Step) -> None:
+    count = case.top_reminders + 1
+    case = await ctx.save(case, "reminded", data={"window": step.window, "count": count},
+                          top_reminders=count, top_reminded_at=ctx.now)
+    ctx.tell(case.assignee_id, "notify_overdue", case=case, window=step.window,
+             within=_within(ctx, case, step.window), count=count,
+             limit=ctx.config.escalation.top_remind_max)
+
+
+async def _idle_remind(ctx: Context, case: Case, step: Step) -> None:
+    esc = ctx.config.escalation
+    case = await ctx.save(case, "idle_reminded", idle_warned_at=step.at)
+    revert_at = ctx.engine.calendar.add(step.at, esc.idle_revert_after,
+                                        urgent=case.priority is Priority.URGENT)
+    ctx.tell(case.assignee_id, "notify_idle", case=case, since=case.active_at,
+             revert_at=revert_at)
+
+
+async def _idle_revert(ctx: Context, case: Case, step: Step) -> None:
+    previous = await ctx.person(case.assignee_id)
+    idle_for = format_duration(step.at - (case.active_at or step.at))
+    route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
+                                start_level=case.level)
+    await ctx.event(case, "idle_reverted", idle=idle_for)
+    if route.person is None:
+        await ctx.save(case, "unassigned", status=Status.ASSIGNED, claimed_at=None,
+                       active_at=None, idle_warned_at=None)
+    else:
+        await assign(ctx, case, route, kind="idle", previous=previous, start=step.at,
+                     keep_resolve=True, within=idle_for)
+    if previous is not None and (route.person is None or route.person.id != previous.id):
+        ctx.tell(previous.id, "notify_staff", case=case, event="idle_reverted",
+                 actor=ctx.speaker, text="", within=idle_for)
+
+
+async def _feedback_close(ctx: Context, case: Case, step: Step) -> None:
+    within = format_duration(ctx.config.escalation.feedback_within)
+    case = await ctx.save(case, "closed_no_feedback", data={"within": within},
+                          status=Status.CLOSED, closed_at=step.at)
+    ctx.tell(case.assignee_id, "notify_staff", case=case, event="no_feedback",
+             actor=ctx.speaker, text="", within=within)
+    ctx.tell_reporter(case, "notify_reporter", event="no_feedback", actor=ctx.speaker,
+                      text="", within=within)
+
+
+_ACTIONS = {
+    "remind": _remind,
+    "deadline": _deadline,
+    "top_remind": _top_remind,
+    "idle_remind": _idle_remind,
+    "idle_revert": _idle_revert,
+    "feedback_close": _feedback_close,
+}

@@ -1,0 +1,221 @@
+"""``gridbot notice``: write, follow, list and cancel notices from the command line.
+
+The command line holds no platform connection; the database holds the truth. A
+notice written here is stored as due now (or at ``--at``), and the running bot
+(``gridbot run``) starts and sends it at its next sweep, within seconds. The progress
+bar follows the delivery rows in the database until every group is settled;
+``--no-wait`` leaves it to the bot. Messages are the chat's own templates, rendered
+as plain text, so the command line and the chat say the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from gridbot import notices
+from gridbot.clock import SystemClock
+from gridbot.config import Config
+from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
+from gridbot.engine import Engine
+from gridbot.errors import UserError
+from gridbot.permissions import NOTICE_SENDERS
+from gridbot.render import Renderer
+from gridbot.store import store_for_url
+from gridbot.store.base import Transaction
+
+#: how often the progress bar reads the database
+POLL = 0.5
+#: after this many seconds without the bot starting the notice, say what may be wrong
+HINT_AFTER = 30.0
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    notice = sub.add_parser(
+        "notice", parents=[common],
+        help="send a notice to many groups (the running bot sends it), or list/show/cancel",
+        description="Write a notice into the database; the running bot (gridbot run) sends it "
+                    "and this command follows its progress.")
+    what = notice.add_mutually_exclusive_group(required=True)
+    what.add_argument("--scope", help="all, a community/grid/micro-grid code, M01,M02, or a tag")
+    what.add_argument("--list", action="store_true", help="scheduled and recent notices")
+    what.add_argument("--show", type=int, metavar="N", help="one notice's deliveries")
+    what.add_argument("--cancel", type=int, metavar="N", help="cancel a scheduled notice")
+    notice.add_argument("--text", help="the notice; '-' reads it from standard input")
+    notice.add_argument("--at", metavar="TIME",
+                        help="send later: '18:00', 'tomorrow 9:00', '11-25 9:00', '+2h'")
+    notice.add_argument("--as", dest="as_person", metavar="PERSON",
+                        help="write as this staff member (default: the administrator, "
+                             "who may address everything)")
+    notice.add_argument("--no-wait", action="store_true",
+                        help="do not follow the progress; the bot sends it anyway")
+
+
+async def run(config: Config, args: argparse.Namespace, renderer: Renderer) -> int:
+    store = store_for_url(config.storage_url)
+    await store.open()
+    try:
+        engine = Engine(config, store, SystemClock(), renderer)
+        await engine.start()
+        try:
+            return await _command(engine, args)
+        except UserError as refusal:
+            _print(engine, refusal.template, file=sys.stderr, **refusal.context)
+            return 1
+    finally:
+        await store.close()
+
+
+async def _command(engine: Engine, args: argparse.Namespace) -> int:
+    async with engine.store.transaction() as tx:
+        author = await _author(engine, tx, args.as_person)
+    if args.list:
+        return await _list(engine, author)
+    if args.show is not None:
+        return await _show(engine, author, args.show)
+    if args.cancel is not None:
+        return await _cancel(engine, author, args.cancel)
+    return await _send(engine, author, args)
+
+
+async def _author(engine: Engine, tx: Transaction, name: str | None) -> Person | None:
+    if name is None:
+        return None
+    found = await tx.people_named(name)
+    if not found:
+        raise UserError("error_no_person", name=name)
+    if len(found) > 1:
+        raise UserError("error_ambiguous_person", name=name, people=found)
+    if found[0].role not in NOTICE_SENDERS:
+        raise UserError("error_permission", command="notice", role=found[0].role.value)
+    return found[0]
+
+
+async def _send(engine: Engine, author: Person | None, args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else (args.text or "")
+    text = text.strip()
+    if not text:
+        raise UserError("error_usage", command="notice", word="notice")
+    if len(text) > engine.config.limits.max_text_chars:
+        raise UserError("error_too_long", length=len(text),
+                        limit=engine.config.limits.max_text_chars)
+    now = engine.clock.now()
+    send_at = None
+    if args.at:
+        send_at, rest = notices.parse_when(args.at, now, engine.config.timezone)
+        if rest:
+            raise notices.WhenError(reason="unreadable", text=args.at)
+    async with engine.store.transaction() as tx:
+        scope = await notices.resolve_scope(tx, author, args.scope)
+        groups = await notices.group_count(tx, scope.microgrids)
+        if groups == 0:
+            raise notices.ScopeError(reason="empty", item=scope.label)
+        written = await notices.write(tx, author=author, scope=scope, text=text, now=now,
+                                      send_at=send_at)
+    print(_cli(engine, "notice_saved", number=written.id, microgrids=len(scope.microgrids),
+               groups=groups, at=_local(engine, send_at) if send_at else ""))
+    if send_at is not None or args.no_wait:
+        return 0
+    return await follow(engine, written.id)
+
+
+async def follow(engine: Engine, number: int, *, poll: float = POLL,
+                 hint_after: float = HINT_AFTER) -> int:
+    """A progress bar over the notice's deliveries until none is pending; 0 if all arrived."""
+    from tqdm import tqdm
+
+    waited = 0.0
+    bar: Any = None
+    try:
+        while True:
+            async with engine.store.transaction() as tx:
+                notice = await tx.notice(number)
+                counts = await tx.delivery_counts(number)
+            assert notice is not None
+            if notice.status is NoticeStatus.SCHEDULED:
+                if waited == 0:
+                    print(_cli(engine, "notice_waiting"), file=sys.stderr)
+                waited += poll
+                if waited - poll < hint_after <= waited:
+                    print(_cli(engine, "notice_no_bot"), file=sys.stderr)
+            elif notice.status is NoticeStatus.CANCELLED:
+                _print(engine, "notice_status", notice=notice, counts=counts, problems=[],
+                       author=None)
+                return 1
+            else:
+                if bar is None:
+                    bar = tqdm(total=counts.total, desc=_cli(engine, "notice_bar"),
+                               unit="", file=sys.stderr, dynamic_ncols=True)
+                bar.update(counts.settled - bar.n)
+                bar.set_postfix_str(_cli(engine, "notice_bar_counts", sent=counts.sent,
+                                         failed=counts.failed + counts.unknown), refresh=True)
+                if counts.pending == 0:
+                    bar.close()
+                    bar = None
+                    async with engine.store.transaction() as tx:
+                        problems = await tx.deliveries(number, statuses=(
+                            DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN))
+                    _print(engine, "notice_summary", notice=notice, counts=counts,
+                           problems=problems)
+                    return 0 if not problems else 1
+            await asyncio.sleep(poll)
+    except asyncio.CancelledError:  # Ctrl-C: stop watching; the bot goes on sending
+        if bar is not None:
+            bar.close()
+        print(_cli(engine, "notice_left", number=number), file=sys.stderr)
+        raise
+
+
+async def _list(engine: Engine, author: Person | None) -> int:
+    async with engine.store.transaction() as tx:
+        visible = [n for n in await tx.notices(limit=500)
+                   if await notices.may_see(tx, author, n)]
+        scheduled = sorted((n for n in visible if n.status is NoticeStatus.SCHEDULED),
+                           key=lambda n: (n.send_at, n.id))
+        recent = [(n, await tx.delivery_counts(n.id)) for n in visible
+                  if n.status in (NoticeStatus.SENDING, NoticeStatus.DONE)][:10]
+    _print(engine, "notice_list", scheduled=scheduled, recent=recent)
+    return 0
+
+
+async def _show(engine: Engine, author: Person | None, number: int) -> int:
+    async with engine.store.transaction() as tx:
+        found = await tx.notice(number)
+        if found is None or not await notices.may_see(tx, author, found):
+            raise UserError("error_notice_not_found", number=number)
+        counts = await tx.delivery_counts(number)
+        problems = await tx.deliveries(number, statuses=(DeliveryStatus.FAILED,
+                                                         DeliveryStatus.UNKNOWN))
+        writer = await tx.person(found.author_id)
+    _print(engine, "notice_status", notice=found, counts=counts, problems=problems,
+           author=writer)
+    return 0
+
+
+async def _cancel(engine: Engine, author: Person | None, number: int) -> int:
+    now = engine.clock.now()
+    async with engine.store.transaction() as tx:
+        found = await tx.notice(number)
+        if found is None or not await notices.may_see(tx, author, found):
+            raise UserError("error_notice_not_found", number=number)
+        if not await tx.set_notice_status(number, NoticeStatus.CANCELLED, now,
+                                          expected=NoticeStatus.SCHEDULED,
+                                          by=author.id if author else notices.CLI_AUTHOR):
+            raise UserError("error_notice_state", notice=found)
+    _print(engine, "reply_notice_cancel", notice=found, actor=None)
+    return 0
+
+
+def _print(engine: Engine, template: str, *, file: Any = None, **context: Any) -> None:
+    print(engine.render(template, locale=engine.config.locale, fmt=TextFormat.PLAIN,
+                        **context), file=file or sys.stdout)
+
+
+def _cli(engine: Engine, macro: str, **context: Any) -> str:
+    return engine.renderer.text(macro, locale=engine.config.locale, **context)
+
+
+def _local(engine: Engine, instant: Any) -> str:
+    return instant.astimezone(engine.config.timezone).strftime("%Y-%m-%d %H:%M")

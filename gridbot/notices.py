@@ -1,0 +1,324 @@
+"""Notices: staff push one text to many groups, and every group's copy is tracked.
+
+A notice is written once — who, what, which micro-grids (resolved and permission-
+checked when written), when — and *started* when due: in one transaction it becomes
+``sending`` and gets one delivery per bound group chat, each tied to its outbox row.
+So a crash leaves either all of it queued or none of it, and a second worker (or a
+cancel racing the timer) loses the compare-and-set instead of doubling anything. The
+outbox sends at each platform's pace and marks each delivery; when none is left
+pending, :class:`NoticeSource` marks the notice done and tells its author how it went.
+
+A notice written on the command line is only stored; the running bot's worker starts
+and sends it (``gridbot run`` holds the platform connections, the CLI does not).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from gridbot.commands import split_word
+from gridbot.domain import (
+    Button,
+    Delivery,
+    DeliveryStatus,
+    Notice,
+    NoticeStatus,
+    Outgoing,
+    Person,
+    TextFormat,
+)
+from gridbot.durations import parse_duration
+from gridbot.errors import PermissionDenied, UserError
+from gridbot.outbox import delivery_key
+from gridbot.permissions import NOTICE_SENDERS
+from gridbot.store.base import Transaction
+
+if TYPE_CHECKING:
+    from gridbot.engine import Engine
+
+#: the author of notices written on the command line, which may address everything
+CLI_AUTHOR = "~cli"
+#: scope words meaning "everything I may address"
+ALL_WORDS = frozenset({"all", "everyone", "全部", "所有", "*"})
+#: words before a send time: ``通知 C01 定时 明天 9:00 …`` / ``/notice C01 at 18:00 …``
+AT_WORDS = frozenset({"at", "定时", "定于"})
+#: a plain "收到" acknowledges the latest notice sent into the group this recently
+ACK_WINDOW = timedelta(days=3)
+#: how far ahead a notice may be scheduled
+MAX_AHEAD = timedelta(days=366)
+_LIST = re.compile(r"[,，、;；]+")
+_TAG_PREFIX = ("tag:", "标签:", "标签：", "#")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scope:
+    """What a notice addresses: the words as written, and the micro-grids they mean."""
+
+    label: str
+    microgrids: tuple[str, ...]
+
+
+class ScopeError(UserError):
+    """``reason``: unknown (no such code or tag), outside (not under the speaker), empty."""
+
+    template = "error_notice_scope"
+
+
+class WhenError(UserError):
+    """``reason``: unreadable, past, too_far."""
+
+    template = "error_notice_time"
+
+
+# -- who may address what --------------------------------------------------------------------
+
+
+async def reach(tx: Transaction, person: Person | None) -> frozenset[str]:
+    """Micro-grids a person may send notices to; ``None`` is the command line: all."""
+    if person is None:
+        return frozenset(u.code for u in await tx.units("microgrid"))
+    if person.role not in NOTICE_SENDERS:
+        return frozenset()
+    return frozenset(await tx.microgrids_under(person.unit))
+
+
+async def may_see(tx: Transaction, person: Person | None, notice: Notice) -> bool:
+    """Its author, anyone whose reach covers all it addressed, and the command line."""
+    if person is None or notice.author_id == person.id:
+        return True
+    mine = await reach(tx, person)
+    return bool(mine) and set(notice.microgrids) <= mine
+
+
+async def resolve_scope(tx: Transaction, person: Person | None, words: str) -> Scope:
+    """Turn ``all``, a unit code, ``M01,M02`` or a tag into micro-grids the person may reach.
+
+    Codes are matched exactly, tags without regard to case (``tag:`` or ``#`` in front
+    is allowed and makes a word a tag even where a code has the same spelling). An
+    explicit code outside the person's reach is refused; ``all`` and tags mean the
+    part of them the person may reach.
+    """
+    mine = await reach(tx, person)
+    if not mine and person is not None:
+        raise PermissionDenied("error_permission", command="notice", role=person.role.value)
+    items = [w for w in _LIST.split(words.strip()) if w]
+    if not items:
+        raise ScopeError(reason="unknown", item=words)
+    chosen: set[str] = set()
+    microgrids = await tx.units("microgrid")
+    for item in items:
+        tag = next((item[len(p):] for p in _TAG_PREFIX if item.lower().startswith(p)), None)
+        if tag is None and item.lower() in ALL_WORDS:
+            chosen |= mine
+            continue
+        unit = await tx.unit(item) if tag is None else None
+        if unit is not None:
+            under = set(await tx.microgrids_under(unit.code))
+            if not under <= mine:
+                raise ScopeError(reason="outside", item=item)
+            chosen |= under
+            continue
+        wanted = (tag if tag is not None else item).lower()
+        tagged = {m.code for m in microgrids if wanted in (t.lower() for t in m.tags)}
+        if not tagged:
+            raise ScopeError(reason="unknown", item=item)
+        chosen |= tagged & mine
+    if not chosen:
+        raise ScopeError(reason="outside", item=words)
+    order = {m.code: i for i, m in enumerate(microgrids)}
+    return Scope(label=",".join(items), microgrids=tuple(sorted(chosen, key=order.__getitem__)))
+
+
+def split_scope(args: str) -> tuple[str, str]:
+    """The scope words and the rest; ``M01, M02 text`` is one scope, as is ``M01,M02``."""
+    scope, rest = split_word(args)
+    while rest and (_LIST.fullmatch(scope[-1:]) or _LIST.match(rest)):
+        word, rest = split_word(rest)
+        scope += word
+    return scope, rest
+
+
+async def group_count(tx: Transaction, microgrids: Iterable[str]) -> int:
+    return sum([len(await tx.group_chats(m)) for m in microgrids])
+
+
+# -- when -----------------------------------------------------------------------------------
+
+_TIME = re.compile(r"^(\d{1,2})(?:[:：](\d{2})|点(?:(\d{1,2})分?|(半))?)$")
+_DATE = re.compile(r"^(?:(\d{4})[-/.年])?(\d{1,2})[-/.月](\d{1,2})日?$")
+_DAY_WORDS = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2}
+
+
+def parse_when(text: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, str]:
+    """Take a send time off the front of ``text``; return it (UTC) and the rest.
+
+    Accepts ``+2h`` (from now), ``18:00`` / ``9点半`` (the next such time),
+    ``明天 9:00`` / ``tomorrow 9:00``, ``11-25 9:00``, ``2026-11-25 09:00``.
+    """
+    first, rest = split_word(text)
+    if first.startswith("+"):
+        try:
+            return _checked(now + parse_duration(first[1:]), now), rest
+        except ValueError:
+            raise WhenError(reason="unreadable", text=first) from None
+    local_now = now.astimezone(tz)
+    day: date | None = None
+    if first.lower() in _DAY_WORDS:
+        day = local_now.date() + timedelta(days=_DAY_WORDS[first.lower()])
+    elif (m := _DATE.match(first)) is not None:
+        try:
+            day = date(int(m[1] or local_now.year), int(m[2]), int(m[3]))
+        except ValueError:
+            raise WhenError(reason="unreadable", text=first) from None
+        if m[1] is None and day < local_now.date():
+            day = day.replace(year=day.year + 1)  # "01-05" in December means next January
+    if day is not None:
+        first, rest = split_word(rest)
+    at = _clock_time(first)
+    if at is None:
+        raise WhenError(reason="unreadable", text=first or text)
+    instant = datetime.combine(day or local_now.date(), at, tzinfo=tz)
+    if day is None and instant <= local_now:
+        instant += timedelta(days=1)  # "18:00" said at 19:00 means tomorrow's
+    return _checked(instant.astimezone(now.tzinfo), now), rest
+
+
+def _clock_time(word: str) -> time | None:
+    m = _TIME.match(word)
+    if m is None:
+        return None
+    hour = int(m[1])
+    minute = 30 if m[4] else int(m[2] or m[3] or 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def _checked(instant: datetime, now: datetime) -> datetime:
+    if instant <= now:
+        raise WhenError(reason="past", text=instant.isoformat())
+    if instant - now > MAX_AHEAD:
+        raise WhenError(reason="too_far", text=instant.isoformat())
+    return instant
+
+
+# -- writing, starting and finishing ---------------------------------------------------------
+
+
+async def write(tx: Transaction, *, author: Person | None, scope: Scope, text: str,
+                now: datetime, send_at: datetime | None = None,
+                origin: tuple[str, str] | None = None) -> Notice:
+    """Store a notice to go at ``send_at`` (now if not given); it starts when due."""
+    return await tx.add_notice(Notice(
+        id=0, author_id=author.id if author else CLI_AUTHOR, scope=scope.label,
+        microgrids=scope.microgrids, text=text, status=NoticeStatus.SCHEDULED,
+        send_at=send_at or now, created_at=now,
+        origin_platform=origin[0] if origin else None,
+        origin_chat_id=origin[1] if origin else None))
+
+
+async def start(engine: Engine, tx: Transaction, notice: Notice, now: datetime) -> int | None:
+    """Move a scheduled notice to ``sending`` and queue one delivery per bound group.
+
+    Returns how many deliveries were queued, or ``None`` if the notice was no longer
+    scheduled (cancelled, or started by someone else).
+    """
+    if not await tx.set_notice_status(notice.id, NoticeStatus.SENDING, now,
+                                      expected=NoticeStatus.SCHEDULED):
+        return None
+    author = await tx.person(notice.author_id)
+    office = author.unit if author else engine.config.subdistrict.code
+    locale = engine.config.locale  # a group has no language of its own
+    rendered: dict[TextFormat, tuple[str, str]] = {}
+    queued = 0
+    for microgrid in notice.microgrids:
+        for chat in await tx.group_chats(microgrid):
+            fmt = engine.platforms[chat.platform].fmt if chat.platform in engine.platforms \
+                else TextFormat.PLAIN
+            if fmt not in rendered:  # the same for every group of a platform
+                rendered[fmt] = (
+                    engine.render("notice", locale=locale, fmt=fmt, in_group=True,
+                                  notice=notice, author=author, office=office),
+                    engine.render("button_ack", locale=locale, fmt=fmt, notice=notice))
+            text, label = rendered[fmt]
+            key = delivery_key(notice.id, chat.platform, chat.chat_id)
+            await tx.enqueue(Outgoing(
+                platform=chat.platform, chat_id=chat.chat_id, text=text, fmt=fmt,
+                buttons=(Button(label=label, command=f"/ack {notice.id}"),),
+                dedup_key=key), now)
+            if await tx.add_delivery(Delivery(
+                    id=0, notice_id=notice.id, platform=chat.platform, chat_id=chat.chat_id,
+                    microgrid=microgrid, title=chat.title, status=DeliveryStatus.QUEUED,
+                    updated_at=now), key):
+                queued += 1
+    return queued
+
+
+async def finish(engine: Engine, tx: Transaction, notice: Notice, now: datetime) -> bool:
+    """Mark a notice whose deliveries are all settled done, and tell its author how it went."""
+    if not await tx.set_notice_status(notice.id, NoticeStatus.DONE, now,
+                                      expected=NoticeStatus.SENDING):
+        return False
+    counts = await tx.delivery_counts(notice.id)
+    problems = await tx.deliveries(notice.id, statuses=(DeliveryStatus.FAILED,
+                                                        DeliveryStatus.UNKNOWN))
+    await tell_author(engine, tx, notice, now, "notice_summary", key="summary",
+                      counts=counts, problems=problems)
+    return True
+
+
+async def tell_author(engine: Engine, tx: Transaction, notice: Notice, now: datetime,
+                      template: str, *, key: str, **context: object) -> int:
+    """Queue a message to the notice's author: privately, else where they wrote it."""
+    author = await tx.person(notice.author_id)
+    targets = [(a.platform, a.private_chat_id) for a in
+               (await tx.accounts_of(author.id) if author else []) if a.private_chat_id]
+    if not targets and notice.origin_platform and notice.origin_chat_id:
+        targets = [(notice.origin_platform, notice.origin_chat_id)]
+    locale = engine.renderer.locale_for(author.locale if author else None)
+    for platform, chat_id in targets:
+        fmt = engine.platforms[platform].fmt if platform in engine.platforms \
+            else TextFormat.PLAIN
+        text = engine.render(template, locale=locale, fmt=fmt, in_group=False, here=chat_id,
+                             notice=notice, **context)
+        await tx.enqueue(Outgoing(platform=platform, chat_id=chat_id, text=text, fmt=fmt,
+                                  person_id=author.id if author else None,
+                                  dedup_key=f"notice-{key}:{notice.id}:{platform}:{chat_id}"),
+                         now)
+    return len(targets)
+
+
+class NoticeSource:
+    """Timed work for the :class:`~gridbot.worker.Worker`: start due notices, finish sent ones."""
+
+    name = "notices"
+
+    def __init__(self, engine: Engine, *, batch: int = 20) -> None:
+        self.engine = engine
+        self.batch = batch
+
+    async def next_due(self) -> datetime | None:
+        async with self.engine.store.transaction() as tx:
+            if await tx.settled_notices(limit=1):
+                return self.engine.clock.now()  # a summary is waiting to be written
+            return await tx.next_notice_due()
+
+    async def run_due(self, now: datetime) -> int:
+        handled = 0
+        # One transaction per notice: a big one does not hold up the rest for long.
+        for _ in range(self.batch):
+            async with self.engine.store.transaction() as tx:
+                due = await tx.due_notices(now, limit=1)
+                if not due:
+                    break
+                if await start(self.engine, tx, due[0], now) is not None:
+                    handled += 1
+        async with self.engine.store.transaction() as tx:
+            for notice in await tx.settled_notices(limit=self.batch):
+                handled += await finish(self.engine, tx, notice, now)
+        return handled

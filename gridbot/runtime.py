@@ -1,0 +1,231 @@
+"""``gridbot run``: the store, the engine, every configured platform, the HTTP server,
+the outbox sender and the timers, started in order and stopped in reverse.
+
+Stopping (SIGINT or SIGTERM) first stops taking updates and lets the ones already
+taken finish, then stops the HTTP server (webhook requests in progress finish), the
+timers, sends what is still queued (for a bounded time: what cannot leave now stays
+queued for the next start), and closes the platforms and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from gridbot.adapters.base import Adapter, Intake
+from gridbot.clock import Clock, SystemClock
+from gridbot.config import Config
+from gridbot.engine import Engine, PlatformInfo
+from gridbot.errors import PlatformError
+from gridbot.outbox import DrainResult, OutboxSender
+from gridbot.ratelimit import Sleep
+from gridbot.render import Renderer
+from gridbot.scheduler import Scheduler
+from gridbot.store import store_for_url
+from gridbot.web import HttpServer, build_app
+from gridbot.worker import build_worker
+
+log = logging.getLogger(__name__)
+
+#: how long the last drain on shutdown may take before what is left waits for next start
+DRAIN_ON_STOP = 10.0
+
+
+def configured_adapters(config: Config) -> list[Adapter]:
+    """One adapter per enabled platform section; platform libraries load only if used."""
+    adapters: list[Adapter] = []
+    if config.telegram is not None:
+        from gridbot.adapters.telegram import TelegramAdapter
+
+        adapters.append(TelegramAdapter(config.telegram))
+    return adapters
+
+
+class SerialSender(OutboxSender):
+    """An outbox sender that runs one drain at a time.
+
+    The send loop and the timers' sweep both drain; leases already keep them from
+    sending a message twice, and taking turns also keeps each chat's messages in the
+    order they were queued (two drains at once could each take one of them).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = asyncio.Lock()
+
+    async def drain(self, limit: int = 100) -> DrainResult:
+        async with self._turn:
+            return await super().drain(limit)
+
+
+class SendLoop:
+    """Sends the outbox the moment something is queued, and again when a retry is due.
+
+    The scheduler's sweep drains too, every few seconds, as a backstop; the loop makes
+    answers leave without waiting for it.
+    """
+
+    def __init__(self, sender: OutboxSender, *, idle: timedelta = timedelta(seconds=30)) -> None:
+        self.sender = sender
+        self.idle = idle
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    async def stop(self, timeout: float = DRAIN_ON_STOP) -> None:
+        """One last drain, at most ``timeout`` seconds, then stop."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self.kick()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            log.warning("the outbox did not empty within %g s; the rest is sent at the next "
+                        "start", timeout)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            wait = self.idle.total_seconds()
+            try:
+                result = await self.sender.drain()
+                if result.sent or result.retried or result.failed:
+                    log.debug("outbox: %s", result)
+                due = await self._next_due()
+                if due is not None:
+                    wait = (due - self.sender.clock.now()).total_seconds()
+            except Exception as exc:  # the database hiccuped; try again shortly
+                log.error("sending the outbox failed: %s", exc)
+                wait = 1.0
+            if self._stopping:
+                return
+            wait = min(max(wait, 0.05), self.idle.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _next_due(self) -> datetime | None:
+        async with self.sender.store.transaction() as tx:
+            return await tx.next_outbox_due()
+
+
+class Runtime:
+    """Everything ``gridbot run`` starts. Tests and benchmarks build the same object,
+    passing a clock (and the matching way to wait, for the outbox's rate limits) or
+    adapters of their own (pointed at a fake Bot API server)."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None,
+                 adapters: Sequence[Adapter] | None = None, sleep: Sleep | None = None,
+                 sweep_every: timedelta | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.renderer = Renderer(config.timezone, config.locale)
+        self.store = store_for_url(config.storage_url)
+        self.engine = Engine(config, self.store, self.clock, self.renderer)
+        self.adapters = list(adapters) if adapters is not None else configured_adapters(config)
+        self.sender = SerialSender(self.store, self.clock, {a.name: a for a in self.adapters},
+                                   sleep=sleep)
+        self.sending = SendLoop(self.sender)
+        self.scheduler = Scheduler(build_worker(self.engine, self.sender), self.clock,
+                                   sweep_every=sweep_every or config.escalation.sweep_every)
+        self.intake = Intake(engine=self.engine, kick=self.sending.kick)
+        self.http: HttpServer | None = None
+        self._stack: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+
+    async def start(self) -> None:
+        """Start in order; if a step fails, undo the steps before it and raise."""
+        try:
+            await self.store.open()
+            self._stack.append(("database", self.store.close))
+            await self.engine.start()
+            for adapter in self.adapters:
+                await adapter.open()
+                self._stack.append((f"{adapter.name} client", adapter.close))
+                self.engine.register_platform(adapter.name, PlatformInfo(
+                    fmt=adapter.fmt, bot_username=adapter.bot_username))
+            await self.sending.start()
+            self._stack.append(("outbox", self.sending.stop))
+            await self.scheduler.start()
+            self._stack.append(("timers", self.scheduler.stop))
+            routes = [route for a in self.adapters for route in a.routes(self.intake)]
+            self.http = HttpServer(self.config.http, build_app(self.store, routes, self.health))
+            await self.http.start()
+            self._stack.append(("HTTP server", self.http.stop))
+            for adapter in self.adapters:
+                await adapter.start(self.intake)
+                self._stack.append((f"{adapter.name} updates", adapter.stop))
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Undo :meth:`start` in reverse; one step failing does not skip the others."""
+        while self._stack:
+            what, undo = self._stack.pop()
+            try:
+                await undo()
+            except Exception as exc:
+                log.error("stopping the %s: %s", what, exc)
+
+    def health(self) -> dict[str, Any]:
+        return {a.name: a.health() for a in self.adapters}
+
+    def kick(self) -> None:
+        """Send what is due now (tests that move the clock call this)."""
+        self.sending.kick()
+
+
+async def run(config: Config, renderer: Renderer) -> int:
+    """``gridbot run`` until SIGINT or SIGTERM; the exit code."""
+    runtime = Runtime(config)
+    if not runtime.adapters:
+        print(renderer.text("run_no_platform", source=config.source), file=sys.stderr)
+        return 2
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():  # a second Ctrl-C: the database is safe, leave at once
+            print(renderer.text("run_forced"), file=sys.stderr, flush=True)
+            os._exit(130)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await runtime.start()
+    except PlatformError as exc:
+        print(renderer.text("run_platform_error", message=exc.reason), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(renderer.text("run_http_error", host=config.http.host, port=config.http.port,
+                            message=exc.strerror or str(exc)), file=sys.stderr)
+        return 1
+    assert runtime.http is not None
+    platforms = " · ".join(
+        renderer.text("run_platform", name=a.name, bot=a.bot_username or "",
+                      mode=a.health().get("mode", "")) for a in runtime.adapters)
+    print(renderer.text("run_started", platforms=platforms, health=runtime.http.url + "/healthz"),
+          flush=True)
+    await stop.wait()
+    print(renderer.text("run_stopping"), flush=True)
+    await runtime.stop()
+    print(renderer.text("run_stopped"), flush=True)
+    return 0

@@ -1,0 +1,108 @@
+"""Notices in chat: staff send, schedule, follow and cancel them; residents say "收到"."""
+
+from __future__ import annotations
+
+from gridbot import notices
+from gridbot.commands import split_case_number, split_word
+from gridbot.context import Context
+from gridbot.domain import DeliveryStatus, Notice, NoticeStatus
+from gridbot.errors import InvalidTransition, NotFound, PermissionDenied
+from gridbot.permissions import NOTICE_SENDERS
+from handlers import REGISTRY
+
+#: how many recently sent notices ``/notices`` lists besides the scheduled ones
+RECENT = 5
+
+
+@REGISTRY.command("notice")
+async def notice(ctx: Context) -> None:
+    if ctx.speaker.role not in NOTICE_SENDERS:
+        if ctx.in_group:
+            return  # "通知：明天停水" from a resident is news for the group, not for us
+        raise PermissionDenied("error_permission", command="notice", role=ctx.speaker.role.value)
+    number, rest = split_case_number(ctx.args)
+    if number is not None and not rest:
+        await _status(ctx, number)
+        return
+    scope_words, rest = notices.split_scope(ctx.args)
+    send_at = None
+    first, after = split_word(rest)
+    if first.lower() in notices.AT_WORDS:
+        send_at, rest = notices.parse_when(after, ctx.now, ctx.config.timezone)
+    text = rest.strip()
+    if not scope_words or not text:
+        raise ctx.usage()
+    scope = await notices.resolve_scope(ctx.tx, ctx.speaker, scope_words)
+    groups = await notices.group_count(ctx.tx, scope.microgrids)
+    if groups == 0:
+        raise notices.ScopeError(reason="empty", item=scope.label)
+    written = await notices.write(ctx.tx, author=ctx.speaker, scope=scope, text=text,
+                                  now=ctx.now, send_at=send_at,
+                                  origin=(ctx.chat.platform, ctx.chat.chat_id))
+    if send_at is None:
+        groups = await notices.start(ctx.engine, ctx.tx, written, ctx.now) or 0
+    ctx.reply("reply_notice", notice=written, groups=groups, microgrids=len(scope.microgrids),
+              scheduled=send_at is not None)
+
+
+async def _status(ctx: Context, number: int) -> None:
+    found = await _visible(ctx, number)
+    counts = await ctx.tx.delivery_counts(found.id)
+    problems = await ctx.tx.deliveries(found.id, statuses=(DeliveryStatus.FAILED,
+                                                           DeliveryStatus.UNKNOWN))
+    author = await ctx.person(found.author_id)
+    ctx.reply("notice_status", notice=found, counts=counts, problems=problems, author=author)
+
+
+async def _visible(ctx: Context, number: int) -> Notice:
+    found = await ctx.tx.notice(number)
+    if found is None or not await notices.may_see(ctx.tx, ctx.speaker, found):
+        raise NotFound("error_notice_not_found", number=number)
+    return found
+
+
+@REGISTRY.command("notices")
+async def notice_list(ctx: Context) -> None:
+    visible = [n for n in await ctx.tx.notices(limit=500)
+               if await notices.may_see(ctx.tx, ctx.speaker, n)]
+    scheduled = sorted((n for n in visible if n.status is NoticeStatus.SCHEDULED),
+                       key=lambda n: (n.send_at, n.id))
+    recent = [(n, await ctx.tx.delivery_counts(n.id)) for n in visible
+              if n.status in (NoticeStatus.SENDING, NoticeStatus.DONE)][:RECENT]
+    ctx.reply("notice_list", scheduled=scheduled, recent=recent)
+
+
+@REGISTRY.command("cancel_notice")
+async def cancel_notice(ctx: Context) -> None:
+    number, _ = split_case_number(ctx.args)
+    if number is None:
+        raise ctx.usage()
+    found = await _visible(ctx, number)
+    if not await ctx.tx.set_notice_status(found.id, NoticeStatus.CANCELLED, ctx.now,
+                                          expected=NoticeStatus.SCHEDULED, by=ctx.speaker.id):
+        raise InvalidTransition("error_notice_state", notice=found)
+    ctx.reply("reply_notice_cancel", notice=found, actor=None)
+    if found.author_id != ctx.speaker.id:
+        ctx.tell(found.author_id, "reply_notice_cancel", notice=found, actor=ctx.speaker)
+
+
+@REGISTRY.command("ack")
+async def ack(ctx: Context) -> None:
+    """"收到" in a group: to the notice it answers, the one named, or the latest there.
+
+    Silent on purpose: a hundred residents saying 收到 must not bring a hundred answers.
+    """
+    if not ctx.in_group:
+        ctx.reply("reply_ack")
+        return
+    msg = ctx.incoming
+    number, _ = split_case_number(ctx.args)
+    if number is not None:  # the button under the notice: /ack 12
+        delivery = await ctx.tx.delivery(number, msg.platform, msg.chat_id)
+    elif msg.reply_to is not None:  # a reply to one message: that one or nothing
+        delivery = await ctx.tx.delivery_for_message(msg.platform, msg.chat_id, msg.reply_to)
+    else:
+        delivery = await ctx.tx.latest_delivery(msg.platform, msg.chat_id,
+                                                since=ctx.now - notices.ACK_WINDOW)
+    if delivery is not None:
+        await ctx.tx.acknowledge(delivery.id, ctx.speaker.id, ctx.now)

@@ -1,0 +1,205 @@
+"""Work-order practice beyond claim and resolve, as 12345 hotlines and grid offices
+run it: asking for more time (延期), sending back a case that is not ours (退单),
+and the level above deciding (批准 / 驳回 / 改派)."""
+
+from __future__ import annotations
+
+from gridbot import routing
+from gridbot.cases import assign, workable_case
+from gridbot.commands import split_word
+from gridbot.context import Context
+from gridbot.deadlines import running_window
+from gridbot.domain import (
+    OPEN_STATUSES,
+    TOP_LEVEL,
+    Button,
+    Case,
+    ExtensionRequest,
+    Priority,
+    Role,
+    TextFormat,
+)
+from gridbot.durations import format_duration, parse_duration
+from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied
+from gridbot.permissions import can_handle_case, scope
+from handlers import REGISTRY
+
+
+async def _approver(ctx: Context, case: Case) -> str | None:
+    """Who decides on the case's requests: whoever is on duty at the level above."""
+    route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
+                                start_level=min(case.level + 1, 3))
+    return route.person.id if route.person else None
+
+
+async def _may_decide(ctx: Context, case: Case) -> bool:
+    """Above the case's level (or at the top of the ladder) and over its micro-grid."""
+    rank = ctx.speaker.role.rank
+    return ((rank > case.level or rank >= TOP_LEVEL)
+            and case.microgrid in await scope(ctx.tx, ctx.speaker))
+
+
+@REGISTRY.command("extend")
+async def extend(ctx: Context) -> None:
+    case, rest = await workable_case(ctx)
+    span_text, reason = split_word(rest)
+    reason = reason.strip()
+    try:
+        span = parse_duration(span_text)
+    except ValueError:
+        raise ctx.usage() from None
+    if not reason:
+        raise BadArguments("error_reason_needed", command=ctx.command, word=ctx.word,
+                           number=case.number)
+    esc = ctx.config.escalation
+    window, deadline = running_window(case)
+    if case.priority is Priority.URGENT:
+        raise InvalidTransition("error_extension", case=case, why="urgent")
+    if case.extension is not None:
+        raise InvalidTransition("error_extension", case=case, why="pending")
+    if deadline is None or deadline <= ctx.now or case.top_reminders:
+        raise InvalidTransition("error_extension", case=case, why="overdue")
+    if case.extensions >= esc.extensions_max:
+        raise InvalidTransition("error_extension", case=case, why="too_many",
+                                limit=esc.extensions_max)
+    if span > esc.extension_max:
+        raise BadArguments("error_extension", case=case, why="too_long",
+                           limit=format_duration(esc.extension_max))
+    request = ExtensionRequest(by=ctx.speaker.id, span=span, reason=reason, at=ctx.now)
+    case = await ctx.save(case, "extension_requested", reason,
+                          data={"span": format_duration(span), "window": window},
+                          extension=request)
+    if ctx.speaker.role.rank >= TOP_LEVEL:
+        # Nobody is above the subdistrict: its request is its own decision.
+        await _grant(ctx, case, request)
+        return
+    approver = await _approver(ctx, case)
+    new_deadline = ctx.engine.calendar.add(deadline, span)
+    ctx.reply("reply_extend", case=case, span=format_duration(span), approver=(
+        await ctx.person(approver)), deadline=deadline)
+    if approver is None or approver == ctx.speaker.id:
+        return
+    person = await ctx.person(approver)
+    locale = ctx.engine.renderer.locale_for(person.locale if person else None)
+    buttons = (
+        Button(label=ctx.engine.render("button_approve", locale=locale, fmt=TextFormat.PLAIN),
+               command=f"/approve {case.number}"),
+    )
+    ctx.tell(approver, "notify_extension", case=case, actor=ctx.speaker,
+             span=format_duration(span), reason=reason, window=window, deadline=deadline,
+             new_deadline=new_deadline, buttons=buttons)
+
+
+@REGISTRY.command("approve")
+async def approve(ctx: Context) -> None:
+    case, _ = await ctx.case_arg()
+    await _grant(ctx, case, await _pending(ctx, case))
+
+
+async def _grant(ctx: Context, case: Case, request: ExtensionRequest) -> None:
+    """Move the running window's deadline by the span asked for, in window time."""
+    window, deadline = running_window(case)
+    if deadline is None:
+        raise InvalidTransition("error_transition", case=case, command=ctx.command)
+    new_deadline = ctx.engine.calendar.add(deadline, request.span)
+    field = "claim_by" if window == "claim" else "resolve_by"
+    changes = {field: new_deadline}
+    if window == "claim" and case.resolve_by is not None and case.resolve_by < new_deadline:
+        changes["resolve_by"] = new_deadline
+    case = await ctx.save(case, "extended", "", data={"span": format_duration(request.span),
+                                                      "window": window, "by": request.by},
+                          extension=None, extensions=case.extensions + 1, **changes)
+    ctx.reply("reply_decide", case=case, approved=True, deadline=new_deadline,
+              requester=None if request.by == ctx.speaker.id else await ctx.person(request.by))
+    ctx.tell(request.by, "notify_decision", case=case, approved=True, actor=ctx.speaker,
+             deadline=new_deadline, text="")
+
+
+@REGISTRY.command("refuse")
+async def refuse(ctx: Context) -> None:
+    case, reason = await ctx.case_arg()
+    request = await _pending(ctx, case)
+    reason = reason.strip()
+    if not reason:
+        raise BadArguments("error_reason_needed", command=ctx.command, word=ctx.word,
+                           number=case.number)
+    _, deadline = running_window(case)
+    case = await ctx.save(case, "extension_refused", reason, extension=None)
+    ctx.reply("reply_decide", case=case, approved=False, deadline=deadline,
+              requester=await ctx.person(request.by))
+    ctx.tell(request.by, "notify_decision", case=case, approved=False, actor=ctx.speaker,
+             deadline=deadline, text=reason)
+
+
+async def _pending(ctx: Context, case: Case) -> ExtensionRequest:
+    if not await _may_decide(ctx, case):
+        if case.microgrid in await scope(ctx.tx, ctx.speaker):
+            raise PermissionDenied("error_not_above", case=case, command=ctx.command)
+        raise NotFound("error_not_found", number=case.number)
+    if case.extension is None or case.status not in OPEN_STATUSES:
+        raise InvalidTransition("error_no_extension", case=case)
+    return case.extension
+
+
+@REGISTRY.command("return")
+async def return_case(ctx: Context) -> None:
+    case, reason = await workable_case(ctx)
+    reason = reason.strip()
+    if case.level != 0 or ctx.speaker.role is not Role.STEWARD:
+        raise InvalidTransition("error_return", case=case)
+    if not reason:
+        raise BadArguments("error_reason_needed", command=ctx.command, word=ctx.word,
+                           number=case.number)
+    route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
+                                start_level=1)
+    if route.person is None:
+        raise InvalidTransition("error_nobody_above", case=case)
+    await ctx.event(case, "returned", reason, from_level=0)
+    case = await assign(ctx, case, route, kind="returned", reason=reason,
+                        previous=ctx.speaker)
+    ctx.reply("reply_return", case=case, target=route.person)
+
+
+@REGISTRY.command("reroute")
+async def reroute(ctx: Context) -> None:
+    case, rest = await ctx.case_arg()
+    code, reason = split_word(rest)
+    code = code.upper()
+    if not code:
+        raise ctx.usage()
+    if not await can_handle_case(ctx.tx, ctx.speaker, case) or ctx.speaker.role.rank < 1:
+        raise PermissionDenied("error_not_your_case", number=case.number,
+                               microgrid=case.microgrid, level=case.level)
+    if case.status not in OPEN_STATUSES:
+        raise InvalidTransition("error_transition", case=case, command=ctx.command)
+    if code not in {m.code for m in ctx.config.microgrids}:
+        raise NotFound("error_no_microgrid_code", code=code)
+    reach = await _reroute_reach(ctx)
+    if code not in reach:
+        raise PermissionDenied("error_reroute_scope", code=code)
+    if code == case.microgrid and case.level == 0:
+        raise InvalidTransition("error_same_microgrid", case=case, code=code)
+    previous = await ctx.person(case.assignee_id)
+    case = await ctx.save(case, "rerouted", reason.strip(),
+                          data={"from_microgrid": case.microgrid, "to_microgrid": code},
+                          microgrid=code, level=0)
+    route = await routing.route(ctx.tx, code, ctx.now, ctx.config.timezone)
+    case = await assign(ctx, case, route, kind="rerouted", reason=reason.strip(),
+                        previous=previous)
+    ctx.reply("reply_reroute", case=case, target=await ctx.person(case.assignee_id))
+    if previous is not None and previous.id not in (ctx.speaker.id, case.assignee_id):
+        ctx.tell(previous.id, "notify_staff", case=case, event="rerouted", actor=ctx.speaker,
+                 text=reason.strip(), target=await ctx.person(case.assignee_id))
+    ctx.tell_reporter(case, "notify_reporter", event="rerouted",
+                      actor=await ctx.person(case.assignee_id), text="")
+
+
+async def _reroute_reach(ctx: Context) -> frozenset[str]:
+    """A grid leader may send a case anywhere in their community: a case that came to
+    the wrong micro-grid often belongs to the next grid. Higher levels: their scope."""
+    if ctx.speaker.role is Role.GRID_LEADER:
+        grid = await ctx.tx.unit(ctx.speaker.unit)
+        if grid is not None and grid.parent:
+            return frozenset(await ctx.tx.microgrids_under(grid.parent))
+    return await scope(ctx.tx, ctx.speaker)
+

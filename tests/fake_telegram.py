@@ -1,0 +1,550 @@
+"""A local Telegram Bot API server on 127.0.0.1, for the tests and the benchmark.
+
+It speaks the real HTTP+JSON shapes (``POST /bot<token>/<method>``, form or JSON
+parameters, ``{"ok": true, "result": …}`` answers and Telegram's error bodies) for what
+gridbot and a plain python-telegram-bot use: getMe, getUpdates (long polling with
+offset and timeout), setWebhook / deleteWebhook / getWebhookInfo, sendMessage,
+answerCallbackQuery, editMessageReplyMarkup, getFile and file downloads. It checks
+what Telegram checks (HTML that parses, at most 4,096 characters, a chat that exists
+and still has the bot) and can be told to answer 429 with ``retry_after`` or 5xx.
+
+Tests play the people: :meth:`FakeBot.say` puts a message from a user into a chat,
+:meth:`FakeBot.press` presses an inline button. With a webhook set, updates are
+POSTed to it with the secret token header, and retried until answered 2xx, as
+Telegram does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+_JSON_PARAMS = {"reply_markup", "reply_parameters", "link_preview_options", "allowed_updates",
+                "entities"}
+_HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
+              "a", "code", "pre", "blockquote", "tg-emoji", "tg-time"}
+_HTML_PIECE = re.compile(r"<(/?)([A-Za-z][\w-]*)([^<>]*)>|&(#\d+|#x[0-9A-Fa-f]+|lt|gt|amp|quot);"
+                         r"|([<>&])|([^<>&]+)", re.DOTALL)
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, description: str, parameters: dict[str, Any] | None = None,
+                 raw: bytes | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.parameters = parameters
+        self.raw = raw
+
+    def response(self) -> Response:
+        if self.raw is not None:
+            return Response(self.raw, status_code=self.status, media_type="text/html")
+        body: dict[str, Any] = {"ok": False, "error_code": self.status,
+                                "description": self.description}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return JSONResponse(body, status_code=self.status)
+
+
+def parse_html(text: str) -> str:
+    """The text Telegram would show for ``text`` in HTML parse mode, or ApiError 400."""
+    out: list[str] = []
+    stack: list[str] = []
+    for match in _HTML_PIECE.finditer(text):
+        closing, tag, _, entity, stray, plain = match.groups()
+        if tag is not None:
+            name = tag.lower()
+            if name not in _HTML_TAGS:
+                raise ApiError(400, f"Bad Request: can't parse entities: Unsupported start tag "
+                                    f"\"{name}\" at byte offset {match.start()}")
+            if closing:
+                if not stack or stack[-1] != name:
+                    raise ApiError(400, f"Bad Request: can't parse entities: Unexpected end tag"
+                                        f" at byte offset {match.start()}")
+                stack.pop()
+            else:
+                stack.append(name)
+        elif entity is not None:
+            if entity.startswith("#x"):
+                out.append(chr(int(entity[2:], 16)))
+            elif entity.startswith("#"):
+                out.append(chr(int(entity[1:])))
+            else:
+                out.append(_NAMED[entity])
+        elif stray is not None:
+            raise ApiError(400, f"Bad Request: can't parse entities: unescaped {stray!r} at "
+                                f"byte offset {match.start()}")
+        else:
+            out.append(plain)
+    if stack:
+        raise ApiError(400, f"Bad Request: can't parse entities: Can't find end tag "
+                            f"corresponding to start tag \"{stack[-1]}\"")
+    return "".join(out)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class Sent:
+    """One message the bot sent, as the fake recorded it."""
+
+    chat_id: int
+    message_id: int
+    text: str  # as sent (HTML source in HTML mode)
+    plain: str  # as a person reads it
+    parse_mode: str | None
+    reply_markup: dict[str, Any] | None
+    reply_to: int | None
+    thread_id: int | None
+    at: float
+
+    @property
+    def buttons(self) -> list[tuple[str, str]]:
+        """(label, callback data) of every inline button, row by row."""
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [(b["text"], b.get("callback_data", "")) for row in rows for b in row]
+
+
+@dataclass
+class Chat:
+    id: int
+    type: str
+    title: str = ""
+    is_forum: bool = False
+    user: dict[str, Any] | None = None  # the other side of a private chat
+
+    def json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id, "type": self.type}
+        if self.type == "private" and self.user:
+            body["first_name"] = self.user["first_name"]
+            if self.user.get("last_name"):
+                body["last_name"] = self.user["last_name"]
+        else:
+            body["title"] = self.title
+            if self.is_forum:
+                body["is_forum"] = True
+        return body
+
+
+@dataclass
+class FakeBot:
+    """One bot's account on the fake server: its updates, its chats, what it sent."""
+
+    server: FakeTelegram
+    token: str
+    username: str
+    id: int
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    allowed_updates: list[str] | None = None
+    #: where webhook updates really go: the test's stand-in for the TLS proxy in front
+    #: of gridbot (Telegram only calls https:// URLs)
+    deliver_to: str | None = None
+    sent: list[Sent] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    answered: dict[str, str] = field(default_factory=dict)
+    edits: list[tuple[int, int, dict[str, Any] | None]] = field(default_factory=list)
+    deliveries: list[tuple[int, int]] = field(default_factory=list)  # (update id, status)
+    chats: dict[int, Chat] = field(default_factory=dict)
+    kicked: set[int] = field(default_factory=set)
+    blocked: set[int] = field(default_factory=set)
+    topics: dict[int, set[int]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    failures: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
+    messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    known: set[tuple[int, int]] = field(default_factory=set)  # every message id, per chat
+    _next_update: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _next_mid: dict[int, itertools.count[int]] = field(default_factory=dict)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _delivery: asyncio.Task[None] | None = None
+
+    # -- who and where ------------------------------------------------------------------------
+    @property
+    def user(self) -> dict[str, Any]:
+        return {"id": self.id, "is_bot": True, "first_name": self.username,
+                "username": self.username}
+
+    def group(self, chat_id: int, title: str, *, supergroup: bool = True,
+              forum: bool = False) -> Chat:
+        chat = Chat(id=chat_id, type="supergroup" if supergroup else "group", title=title,
+                    is_forum=forum)
+        self.chats[chat_id] = chat
+        return chat
+
+    def private(self, user: dict[str, Any]) -> Chat:
+        chat = self.chats.get(user["id"]) or Chat(id=user["id"], type="private", user=user)
+        self.chats[user["id"]] = chat
+        return chat
+
+    def topic(self, chat: Chat, thread_id: int) -> None:
+        self.topics.setdefault(chat.id, set()).add(thread_id)
+
+    def fail(self, method: str, status: int, *, retry_after: int | None = None,
+             times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``status`` (429, 500, 502)."""
+        self.failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def sent_to(self, chat_id: int) -> list[Sent]:
+        return [s for s in self.sent if s.chat_id == chat_id]
+
+    def mid(self, chat_id: int) -> int:
+        return next(self._next_mid.setdefault(chat_id, itertools.count(1)))
+
+    # -- people acting ------------------------------------------------------------------------
+    def say(self, chat: Chat, user: dict[str, Any], text: str = "", *,
+            thread_id: int | None = None, photo: bytes | None = None,
+            voice: bytes | None = None, message_id: int | None = None) -> dict[str, Any]:
+        """A user writes in a chat (with a photo or voice note: ``text`` is the caption)."""
+        if chat.type == "private":
+            self.private(user)
+        message: dict[str, Any] = {
+            "message_id": message_id or self.mid(chat.id), "date": int(time.time()),
+            "chat": chat.json(), "from": user}
+        if photo is not None or voice is not None:
+            if text:
+                message["caption"] = text
+            if photo is not None:
+                small, big = self._file(photo[:10]), self._file(photo)
+                message["photo"] = [{**small, "width": 90, "height": 90},
+                                    {**big, "width": 1280, "height": 960}]
+            if voice is not None:
+                message["voice"] = {**self._file(voice), "duration": 3}
+        else:
+            message["text"] = text
+            command = re.match(r"/\S+", text)
+            if command:
+                message["entities"] = [{"type": "bot_command", "offset": 0,
+                                        "length": utf16_len(command[0])}]
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        self.known.add((chat.id, message["message_id"]))
+        self.push({"message": message})
+        return message
+
+    def press(self, sent: Sent, label_or_command: str, user: dict[str, Any]) -> str:
+        """A user presses a button of a message the bot sent; returns the query id."""
+        data = next((d for label, d in sent.buttons if label_or_command in (label, d)), None)
+        if data is None:
+            raise AssertionError(f"no button {label_or_command!r} in {sent.buttons}")
+        message = self.messages[(sent.chat_id, sent.message_id)]
+        query_id = f"{self.id}{next(self.server._ids)}"
+        self.push({"callback_query": {"id": query_id, "from": user, "chat_instance": "1",
+                                      "data": data, "message": message}})
+        return query_id
+
+    def push(self, body: dict[str, Any], *, update_id: int | None = None) -> dict[str, Any]:
+        """Queue an update (``update_id`` given: a redelivery of the same update)."""
+        update = {"update_id": update_id or next(self._next_update), **body}
+        self.updates.append(update)
+        self._arrived.set()
+        return update
+
+    def _file(self, data: bytes) -> dict[str, Any]:
+        n = next(self.server._ids)
+        file_id = f"AgAC-fake-{n}"
+        self.files[file_id] = data
+        return {"file_id": file_id, "file_unique_id": f"u{n}", "file_size": len(data)}
+
+    # -- webhook delivery ---------------------------------------------------------------------
+    async def _deliver(self) -> None:
+        """POST queued updates in order; retry one until it gets a 2xx, as Telegram does."""
+        async with httpx.AsyncClient(timeout=10) as client:
+            while self.webhook_url:
+                if not self.updates:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                    continue
+                update = self.updates[0]
+                try:
+                    answer = await client.post(
+                        self.deliver_to or self.webhook_url, json=update,
+                        headers={"X-Telegram-Bot-Api-Secret-Token": self.webhook_secret}
+                        if self.webhook_secret else {})
+                    status = answer.status_code
+                except httpx.HTTPError:
+                    status = 0
+                self.deliveries.append((update["update_id"], status))
+                if 200 <= status < 300:
+                    if self.updates and self.updates[0] is update:
+                        self.updates.pop(0)
+                else:
+                    await asyncio.sleep(self.server.retry_delay)
+
+    # -- the Bot API --------------------------------------------------------------------------
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        self.calls.append((method, params))
+        queued = self.failures.get(method)
+        if queued:
+            status, retry_after = queued.pop(0)
+            if status == 429:
+                raise ApiError(429, f"Too Many Requests: retry after {retry_after}",
+                               {"retry_after": retry_after})
+            if status == 502:
+                raise ApiError(502, "Bad Gateway", raw=b"<html><body>502 Bad Gateway</body>")
+            raise ApiError(status, "Internal Server Error")
+        handler = getattr(self, f"api_{method.lower()}", None)
+        if handler is None:
+            raise ApiError(404, "Not Found")
+        return await handler(params)
+
+    async def api_getme(self, params: dict[str, Any]) -> Any:
+        return {**self.user, "can_join_groups": True, "can_read_all_group_messages": True,
+                "supports_inline_queries": False}
+
+    async def api_getupdates(self, params: dict[str, Any]) -> Any:
+        if self.webhook_url:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active;"
+                                " use deleteWebhook to delete the webhook first")
+        offset = int(params.get("offset") or 0)
+        if offset:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + float(params.get("timeout") or 0)
+        while not self.updates and time.monotonic() < deadline and not self.server.closing:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(),
+                                       min(0.5, deadline - time.monotonic()))
+        return self.updates[:limit]
+
+    async def api_setwebhook(self, params: dict[str, Any]) -> Any:
+        url = params.get("url", "")
+        if url and not url.startswith("https://"):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for "
+                                "webhook")
+        self.webhook_url = url
+        self.webhook_secret = params.get("secret_token", "")
+        self.allowed_updates = params.get("allowed_updates")
+        if params.get("drop_pending_updates"):
+            self.updates.clear()
+        if url and (self._delivery is None or self._delivery.done()):
+            self._delivery = asyncio.create_task(self._deliver())
+        return True
+
+    async def api_deletewebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook_url = ""
+        self._arrived.set()
+        if params.get("drop_pending_updates"):
+            self.updates.clear()
+        return True
+
+    async def api_getwebhookinfo(self, params: dict[str, Any]) -> Any:
+        return {"url": self.webhook_url, "has_custom_certificate": False,
+                "pending_update_count": len(self.updates),
+                "allowed_updates": self.allowed_updates or []}
+
+    async def api_sendmessage(self, params: dict[str, Any]) -> Any:
+        chat = self._chat_for_sending(params.get("chat_id"))
+        text = params.get("text", "")
+        parse_mode = params.get("parse_mode")
+        plain = parse_html(text) if parse_mode == "HTML" else text
+        if not plain.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if utf16_len(plain) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        thread = params.get("message_thread_id")
+        thread = int(thread) if thread not in (None, "") else None
+        if thread is not None and thread not in self.topics.get(chat.id, set()):
+            raise ApiError(400, "Bad Request: message thread not found")
+        reply = params.get("reply_parameters") or {}
+        reply_to = int(reply["message_id"]) if reply.get("message_id") else None
+        if reply_to is not None and not reply.get("allow_sending_without_reply") \
+                and (chat.id, reply_to) not in self.known:
+            raise ApiError(400, "Bad Request: message to be replied not found")
+        markup = params.get("reply_markup")
+        for row in (markup or {}).get("inline_keyboard", []):
+            for button in row:
+                if len(button.get("callback_data", "").encode()) > 64:
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+        message_id = self.mid(chat.id)
+        message = {"message_id": message_id, "date": int(time.time()), "chat": chat.json(),
+                   "from": self.user, "text": plain}
+        if markup:
+            message["reply_markup"] = markup
+        if thread is not None:
+            message["message_thread_id"] = thread
+            message["is_topic_message"] = True
+        self.messages[(chat.id, message_id)] = message
+        self.known.add((chat.id, message_id))
+        self.sent.append(Sent(chat_id=chat.id, message_id=message_id, text=text, plain=plain,
+                              parse_mode=parse_mode, reply_markup=markup, reply_to=reply_to,
+                              thread_id=thread, at=time.monotonic()))
+        return message
+
+    async def api_answercallbackquery(self, params: dict[str, Any]) -> Any:
+        query_id = str(params.get("callback_query_id"))
+        if query_id in self.answered:
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
+                                "query ID is invalid")
+        self.answered[query_id] = params.get("text") or ""
+        return True
+
+    async def api_editmessagereplymarkup(self, params: dict[str, Any]) -> Any:
+        chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        message = self.messages.get((chat_id, message_id))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        markup = params.get("reply_markup")
+        if markup == message.get("reply_markup"):
+            raise ApiError(400, "Bad Request: message is not modified")
+        if markup:
+            message["reply_markup"] = markup
+        else:
+            message.pop("reply_markup", None)
+        self.edits.append((chat_id, message_id, markup))
+        return message
+
+    async def api_getfile(self, params: dict[str, Any]) -> Any:
+        file_id = params.get("file_id", "")
+        if file_id not in self.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id]), "file_path": f"files/{file_id}.bin"}
+
+    def _chat_for_sending(self, raw: Any) -> Chat:
+        try:
+            chat_id = int(raw)
+        except (TypeError, ValueError):
+            raise ApiError(400, "Bad Request: chat not found") from None
+        if chat_id in self.kicked:
+            raise ApiError(403, "Forbidden: bot was kicked from the supergroup chat")
+        if chat_id in self.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        return chat
+
+
+class FakeTelegram:
+    """The server: one or more bots by token, on a free port of 127.0.0.1."""
+
+    def __init__(self, *, retry_delay: float = 0.05) -> None:
+        self.bots: dict[str, FakeBot] = {}
+        self.retry_delay = retry_delay
+        self.closing = False
+        self.port = 0
+        self._ids = itertools.count(1000)
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def bot(self, token: str, username: str = "GridTestBot") -> FakeBot:
+        bot = FakeBot(server=self, token=token, username=username,
+                      id=int(token.split(":")[0]) if ":" in token else 1)
+        self.bots[token] = bot
+        return bot
+
+    async def start(self) -> None:
+        app = Starlette(routes=[
+            Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
+            Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
+        ])
+        sock = socket.create_server(("127.0.0.1", 0))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms an answer
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning",
+                                timeout_graceful_shutdown=1)
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        self.closing = True
+        for bot in self.bots.values():
+            bot.webhook_url = ""
+            bot._arrived.set()
+            if bot._delivery is not None:
+                bot._delivery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await bot._delivery
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+
+    async def _api(self, request: Request) -> Response:
+        bot = self.bots.get(request.path_params["token"])
+        if bot is None:
+            return ApiError(401, "Unauthorized").response()
+        try:
+            params = await _params(request)
+            result = await bot.call(request.path_params["method"], params)
+        except ApiError as exc:
+            return exc.response()
+        return JSONResponse({"ok": True, "result": result})
+
+    async def _download(self, request: Request) -> Response:
+        bot = self.bots.get(request.path_params["token"])
+        path = request.path_params["path"]
+        file_id = path.removeprefix("files/").removesuffix(".bin")
+        if bot is None or file_id not in bot.files:
+            return Response(status_code=404)
+        return Response(bot.files[file_id], media_type="application/octet-stream")
+
+    async def until(self, check: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Wait (polling every few milliseconds) until ``check()`` is truthy; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {check}")
+            await asyncio.sleep(0.005)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    """Bot API parameters from JSON, a form or the query string, typed as Telegram reads them."""
+    body = await request.body()
+    kind = request.headers.get("content-type", "")
+    if "json" in kind and body:
+        raw: dict[str, Any] = json.loads(body)
+    else:
+        raw = dict(request.query_params)
+        if body:
+            if "multipart" in kind:
+                raise ApiError(400, "Bad Request: uploads are not supported by the fake")
+            raw.update(parse_qsl(body.decode(), keep_blank_values=True))
+    params: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _JSON_PARAMS and isinstance(value, str):
+            value = json.loads(value)
+        elif isinstance(value, str) and value in ("true", "false"):
+            value = value == "true"
+        params[key] = value
+    return params

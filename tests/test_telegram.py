@@ -1,0 +1,515 @@
+"""Telegram end to end: the runtime ``gridbot run`` builds, against a local fake Bot API.
+
+Nothing of gridbot's or python-telegram-bot's is mocked: the only fake is the Bot API
+server in :mod:`tests.fake_telegram`, reached through ``[telegram] base_url``. The
+runtime keeps a SQLite file; the clock runs at real speed from a Monday morning (so
+quiet hours never hold a notification back) and can be moved forward to make retries
+due without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from gridbot.config import load_config
+from gridbot.domain import Status
+from gridbot.errors import StoreError
+from gridbot.linking import issue_link_code
+from gridbot.runtime import Runtime
+from tests.fake_telegram import Chat, FakeBot, FakeTelegram, Sent
+
+# as gridbot.adapters.telegram does at import (pytest resets filters for each test)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "7001:AAF-test-token"
+SECRET = "s3cret-Token_1"
+PUBLIC_URL = "https://gridbot.example.org/telegram/webhook"
+
+ZHOU = {"id": 1001, "is_bot": False, "first_name": "周", "last_name": "社工"}
+ZHANG = {"id": 1002, "is_bot": False, "first_name": "张阿姨"}
+LIU = {"id": 1003, "is_bot": False, "first_name": "刘奶奶", "language_code": "zh-hans"}
+CHEN = {"id": 1004, "is_bot": False, "first_name": "陈", "last_name": "先生"}
+GROUP_ID = -1001234500001
+
+
+class RunningClock:
+    """Real-speed time from a fixed Monday morning, which tests may move forward."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._t0 = time.monotonic()
+        self._offset = timedelta()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._t0) + self._offset
+
+    def advance(self, delta: timedelta) -> None:
+        self._offset += delta
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until this clock has moved ``seconds`` on, by running or by a jump."""
+        until = self.now() + timedelta(seconds=seconds)
+        while (left := (until - self.now()).total_seconds()) > 0:
+            await asyncio.sleep(min(left, 0.01))
+
+
+def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
+                 token: str = TOKEN) -> Path:
+    """config.example.toml with a database in ``folder``, any free HTTP port, and a
+    [telegram] section pointed at the fake server."""
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    text = text.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
+    text = text.replace("port = 8080", "port = 0")
+    text += (f'\n[telegram]\ntoken = "{token}"\nbase_url = "{fake.base_url}"\n'
+             f'base_file_url = "{fake.base_file_url}"\nmode = "{mode}"\n')
+    if mode == "webhook":
+        text += f'webhook_url = "{PUBLIC_URL}"\nwebhook_secret = "{SECRET}"\n'
+    path = folder / "gridbot.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@dataclass
+class World:
+    fake: FakeTelegram
+    bot: FakeBot
+    runtime: Runtime
+    clock: RunningClock
+    group: Chat
+    db: Path
+
+    async def said(self, chat: Chat, user: dict[str, Any], text: str, **kw: Any) -> list[Sent]:
+        """``user`` says ``text`` in ``chat``; the messages the bot sent because of it."""
+        before = len(self.bot.sent)
+        message = self.bot.say(chat, user, text, **kw)
+        await self.handled(chat.id, message["message_id"])
+        return await self.settled(before)
+
+    async def ignored(self, chat: Chat, user: dict[str, Any], text: str,
+                      **kw: Any) -> list[Sent]:
+        """Like :meth:`said`, for what the bot does not even record: a marker message
+        from someone else follows, and what was sent before its answer is returned."""
+        before = len(self.bot.sent)
+        self.bot.say(chat, user, text, **kw)
+        self.bot.say(self.bot.private(CHEN), CHEN, "/help")
+        await self.fake.until(lambda: any(s.chat_id == CHEN["id"]
+                                          for s in self.bot.sent[before:]))
+        return [s for s in self.bot.sent[before:] if s.chat_id != CHEN["id"]]
+
+    async def pressed(self, sent: Sent, button: str, user: dict[str, Any]) -> list[Sent]:
+        before = len(self.bot.sent)
+        query_id = self.bot.press(sent, button, user)
+        await self.fake.until(lambda: query_id in self.bot.answered)
+        return await self.settled(before)
+
+    async def handled(self, chat_id: int, message_id: int) -> None:
+        await self.fake.until(lambda: self.rows(
+            "SELECT 1 FROM inbox WHERE platform = 'telegram' AND chat_id = ? AND message_id = ?",
+            str(chat_id), str(message_id)))
+
+    async def settled(self, before: int) -> list[Sent]:
+        """Wait until the outbox holds nothing due, then return what was sent since."""
+        await self.fake.until(lambda: not self.rows(
+            "SELECT 1 FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= ?",
+            self.clock.now().astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
+        return self.bot.sent[before:]
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.db) as db:
+            return db.execute(sql, params).fetchall()
+
+    def counts(self) -> dict[str, int]:
+        tables = [r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: self.rows(f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables}
+
+    async def link(self, user: dict[str, Any], person: str) -> None:
+        _, code, _ = await issue_link_code(self.runtime.store, person, self.clock.now())
+        replies = await self.said(self.bot.private(user), user, f"/link {code}")
+        assert len(replies) == 1 and replies[0].chat_id == user["id"]
+
+    async def case(self, number: int) -> Any:
+        async with self.runtime.store.transaction() as tx:
+            return await tx.case(number), await tx.events(number)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def _world(tmp_path: Path, fake: FakeTelegram, mode: str) -> World:
+    bot = fake.bot(TOKEN, "GridTestBot")
+    group = bot.group(GROUP_ID, "幸福里1-3幢 邻里群")
+    config = load_config(write_config(tmp_path, fake, mode=mode))
+    clock = RunningClock(datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    runtime = Runtime(config, clock=clock, sleep=clock.sleep)
+    await runtime.start()
+    assert runtime.http is not None
+    bot.deliver_to = runtime.http.url + "/telegram/webhook"  # the TLS proxy's job
+    return World(fake=fake, bot=bot, runtime=runtime, clock=clock, group=group,
+                 db=tmp_path / "gridbot.db")
+
+
+@pytest.fixture(params=["polling", "webhook"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path,
+                fake: FakeTelegram) -> AsyncIterator[World]:
+    w = await _world(tmp_path, fake, request.param)
+    yield w
+    await w.runtime.stop()
+
+
+@pytest.fixture
+async def polling(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[World]:
+    w = await _world(tmp_path, fake, "polling")
+    yield w
+    await w.runtime.stop()
+
+
+@pytest.fixture
+async def webhook(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[World]:
+    w = await _world(tmp_path, fake, "webhook")
+    yield w
+    await w.runtime.stop()
+
+
+async def bound(w: World) -> World:
+    """Community staff and the steward linked, the group bound to M01."""
+    await w.link(ZHOU, "zhou")
+    replies = await w.said(w.group, ZHOU, "/bind@GridTestBot M01")
+    assert [r.chat_id for r in replies] == [GROUP_ID]
+    assert "M01" in replies[0].plain or "幸福里1-3幢" in replies[0].plain
+    await w.link(ZHANG, "zhang")
+    return w
+
+
+# -- the whole story, polling and webhook ---------------------------------------------------
+async def test_report_claim_resolve_rate(world: World) -> None:
+    w = await bound(world)
+    liu_dm, zhang_dm = w.bot.private(LIU), w.bot.private(ZHANG)
+
+    start = await w.said(liu_dm, LIU, "/start")
+    assert "认证" in start[0].plain  # /start in private explains how to link
+
+    report = w.bot.say(w.group, LIU, "报事 3幢楼道灯坏了，晚上很黑")
+    await w.handled(GROUP_ID, report["message_id"])
+    sent = await w.settled(0)
+    ack = [s for s in w.bot.sent_to(GROUP_ID) if "#1" in s.plain]
+    assert len(ack) == 1 and ack[0].reply_to == report["message_id"]
+    assert ack[0].reply_markup is None  # no buttons in groups
+    notice = [s for s in sent if s.chat_id == ZHANG["id"] and s.buttons]
+    assert len(notice) == 1 and "3幢楼道灯坏了" in notice[0].plain
+    assert notice[0].buttons == [(notice[0].buttons[0][0], "/claim 1")]
+
+    claimed = await w.pressed(notice[0], "/claim 1", ZHANG)
+    assert any(s.chat_id == ZHANG["id"] and "#1" in s.plain for s in claimed)
+    assert w.bot.edits[-1] == (ZHANG["id"], notice[0].message_id, None)  # button spent
+    case, _ = await w.case(1)
+    assert case.status is Status.CLAIMED and case.assignee_id == "zhang"
+
+    resolved = await w.said(zhang_dm, ZHANG, "/done 1 修好了，换了新灯泡")
+    to_liu = [s for s in resolved if s.chat_id == LIU["id"]]
+    assert len(to_liu) == 1 and "修好了" in to_liu[0].plain
+    assert ("★★★★★", "/rate 1 5") in to_liu[0].buttons
+
+    rated = await w.pressed(to_liu[0], "★★★★★", LIU)
+    assert any(s.chat_id == LIU["id"] for s in rated)
+    case, events = await w.case(1)
+    assert case.status is Status.CLOSED and case.rating == 5
+    kinds = [e.kind for e in events]
+    for kind in ("reported", "assigned", "claimed", "resolved", "rated", "confirmed"):
+        assert kind in kinds
+    # the rate buttons are spent; the others stay (confirm would now say "closed")
+    chat_id, message_id, markup = w.bot.edits[-1]
+    assert (chat_id, message_id) == (LIU["id"], to_liu[0].message_id)
+    left = [b["callback_data"] for row in markup["inline_keyboard"] for b in row]
+    assert "/confirm 1" in left and not [d for d in left if d.startswith("/rate")]
+    assert len(w.bot.answered) == 2
+    assert {s.parse_mode for s in w.bot.sent} == {"HTML"}
+
+
+# -- webhook security -----------------------------------------------------------------------
+async def test_forged_webhook_is_refused_and_changes_nothing(webhook: World) -> None:
+    w = await bound(webhook)
+    before, sent = w.counts(), len(w.bot.sent)
+    update = {"update_id": 999, "message": {
+        "message_id": 77, "date": int(time.time()), "chat": w.group.json(), "from": CHEN,
+        "text": "报事 伪造的消息"}}
+    url = w.runtime.http.url + "/telegram/webhook"  # type: ignore[union-attr]
+    async with httpx.AsyncClient() as client:
+        wrong = await client.post(url, json=update,
+                                  headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+        missing = await client.post(url, json=update)
+        garbage = await client.post(url, content=b"{not json",
+                                    headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        not_update = await client.post(url, json={"hello": "world"},
+                                       headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        wrong_method = await client.get(url)
+    assert (wrong.status_code, missing.status_code) == (403, 403)
+    assert wrong.content == b"" and missing.content == b""
+    assert (garbage.status_code, not_update.status_code) == (400, 400)
+    assert wrong_method.status_code == 405
+    await asyncio.sleep(0.1)
+    assert w.counts() == before and len(w.bot.sent) == sent
+
+
+async def test_webhook_redelivery_is_handled_once(webhook: World) -> None:
+    w = await bound(webhook)
+    message = w.bot.say(w.group, LIU, "报事 电梯坏了")
+    await w.handled(GROUP_ID, message["message_id"])
+    first = await w.settled(0)
+    url = w.runtime.http.url + "/telegram/webhook"  # type: ignore[union-attr]
+    async with httpx.AsyncClient() as client:
+        again = await client.post(url, json={"update_id": 1, "message": message},
+                                  headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert again.status_code == 200
+    assert await w.settled(len(w.bot.sent)) == []
+    assert w.rows("SELECT COUNT(*) FROM cases")[0][0] == 1
+    assert len(first) == len(w.bot.sent)
+    assert w.bot.calls[0][0] == "getMe" and ("setWebhook" in [c[0] for c in w.bot.calls])
+    assert w.bot.allowed_updates == ["message", "callback_query"]
+
+
+# -- delivery under pressure ---------------------------------------------------------------
+async def test_429_and_5xx_still_deliver_each_message_once(polling: World) -> None:
+    w = await bound(polling)
+    w.bot.fail("sendMessage", 429, retry_after=30)
+    w.bot.fail("sendMessage", 500)
+    w.bot.fail("sendMessage", 502)
+    before = len(w.bot.sent)
+    message = w.bot.say(w.group, LIU, "报事 消防通道被电瓶车堵了")
+    await w.handled(GROUP_ID, message["message_id"])
+    for _ in range(8):  # each failure puts the message back by backoff or retry_after
+        if len(w.bot.sent) - before >= 2:
+            break
+        w.clock.advance(timedelta(minutes=1))
+        w.runtime.kick()
+        await asyncio.sleep(0.05)
+    await w.settled(before)
+    new = w.bot.sent[before:]
+    assert len([s for s in new if s.chat_id == GROUP_ID]) == 1
+    assert len([s for s in new if s.chat_id == ZHANG["id"]]) == 1
+    attempts = [c for c in w.bot.calls if c[0] == "sendMessage"]
+    assert len(attempts) - len(w.bot.sent) == 3
+    errors = [r[0] for r in w.rows("SELECT error FROM outbox WHERE status = 'sent'")]
+    assert errors.count("") == len(errors)  # a success clears the last error
+
+
+async def test_retry_after_is_obeyed(polling: World) -> None:
+    w = await bound(polling)
+    w.bot.fail("sendMessage", 429, retry_after=600)
+    message = w.bot.say(w.bot.private(CHEN), CHEN, "/help")
+    await w.handled(CHEN["id"], message["message_id"])
+    await w.fake.until(lambda: w.rows(
+        "SELECT error FROM outbox WHERE chat_id = ? AND error LIKE '%retry after 600%'",
+        str(CHEN["id"])))
+    w.clock.advance(timedelta(minutes=5))  # 5 minutes is not 10: still held back
+    w.runtime.kick()
+    await asyncio.sleep(0.1)
+    assert w.bot.sent_to(CHEN["id"]) == []
+    w.clock.advance(timedelta(minutes=6))
+    w.runtime.kick()
+    await w.fake.until(lambda: w.bot.sent_to(CHEN["id"]))
+
+
+async def test_bot_kicked_from_group_is_recorded_and_the_bot_lives_on(polling: World) -> None:
+    w = await bound(polling)
+    w.bot.kicked.add(GROUP_ID)
+    message = w.bot.say(w.group, LIU, "报事 垃圾没人清")
+    await w.handled(GROUP_ID, message["message_id"])
+    failed = await w.fake.until(lambda: w.rows(
+        "SELECT error FROM outbox WHERE status = 'failed' AND chat_id = ?", str(GROUP_ID)))
+    assert "kicked" in failed[0][0]
+    await w.fake.until(lambda: any("垃圾没人清" in s.plain for s in w.bot.sent_to(ZHANG["id"])))
+    w.bot.blocked.add(ZHANG["id"])
+    replies = await w.said(w.bot.private(CHEN), CHEN, "/help")
+    assert replies and replies[0].chat_id == CHEN["id"]
+    attempts = len([c for c in w.bot.calls if c[0] == "sendMessage"])
+    w.clock.advance(timedelta(hours=1))
+    w.runtime.kick()
+    await asyncio.sleep(0.1)
+    assert len([c for c in w.bot.calls if c[0] == "sendMessage"]) == attempts  # not retried
+
+
+# -- what people send ----------------------------------------------------------------------
+async def test_html_looking_text_arrives_as_typed(polling: World) -> None:
+    w = await bound(polling)
+    typed = "<b>楼道</b> & <script>alert(1)</script> &amp; 1<2"
+    sent = await w.said(w.group, LIU, f"报事 {typed}")
+    notice = next(s for s in sent if s.chat_id == ZHANG["id"])
+    assert typed in notice.plain  # as a person reads it
+    assert "&lt;b&gt;楼道&lt;/b&gt; &amp; &lt;script&gt;" in notice.text
+    assert "&amp;amp;" in notice.text
+
+
+async def test_long_message_is_split_under_the_limit(polling: World) -> None:
+    w = await bound(polling)
+    lines = [f"{n:03d}处<<>>&&<墙皮>“脱落”🧱" for n in range(90)]
+    text = "\n".join(lines)
+    assert len(text) < 2000 and len(html.escape(text, quote=False)) > 4096
+    sent = await w.said(w.group, LIU, f"报事 {text}")
+    parts = [s for s in sent if s.chat_id == ZHANG["id"]]
+    assert len(parts) >= 2
+    assert all(len(p.plain.encode("utf-16-le")) // 2 <= 4096 for p in parts)
+    for line in lines:  # every line whole, in one part
+        assert sum(line in p.plain for p in parts) == 1
+    assert [bool(p.buttons) for p in parts] == [False] * (len(parts) - 1) + [True]
+
+
+async def test_duplicate_update_does_nothing_twice(polling: World) -> None:
+    w = await bound(polling)
+    message = w.bot.say(w.group, LIU, "报事 有人在楼道里充电瓶车")
+    await w.handled(GROUP_ID, message["message_id"])
+    once = len(await w.settled(0))
+    w.bot.push({"message": message})  # the same message again, under a new update id
+    w.bot.say(w.bot.private(CHEN), CHEN, "/help")  # and something after it, as a marker
+    await w.fake.until(lambda: w.bot.sent_to(CHEN["id"]))
+    assert len(w.bot.sent) == once + 1
+    assert w.rows("SELECT COUNT(*) FROM cases")[0][0] == 1
+
+
+async def test_double_press_claims_once(polling: World) -> None:
+    w = await bound(polling)
+    sent = await w.said(w.group, LIU, "报事 健身器材破损")
+    notice = next(s for s in sent if s.buttons)
+    w.bot.press(notice, "/claim 1", ZHANG)
+    second = w.bot.press(notice, "/claim 1", ZHANG)
+    await w.fake.until(lambda: second in w.bot.answered)
+    await w.settled(0)
+    _, events = await w.case(1)
+    assert [e.kind for e in events].count("claimed") == 1
+
+
+async def test_topics_commands_to_this_bot_and_other_bots(polling: World) -> None:
+    w = await bound(polling)
+    forum = w.bot.group(-1009999, "幸福里论坛", forum=True)
+    w.bot.topic(forum, 42)
+    replies = await w.said(forum, ZHOU, "/bind@GridTestBot M01", thread_id=42)
+    assert replies[0].thread_id == 42 and replies[0].chat_id == forum.id
+    assert await w.said(w.group, LIU, "/claim@OtherBot 1") == []
+    help_ = await w.said(w.group, LIU, "/help@gridtestbot")
+    assert help_ and help_[0].chat_id == GROUP_ID
+
+
+async def test_photo_report_keeps_the_evidence(polling: World) -> None:
+    w = await bound(polling)
+    photo = b"\x89PNG fake picture of a broken light"
+    await w.said(w.group, LIU, "报事 楼道灯坏了，见照片", photo=photo)
+    _, events = await w.case(1)
+    refs = events[0].data["attachments"]
+    assert len(refs) == 1 and refs[0].startswith("photo:")
+    adapter = w.runtime.adapters[0]
+    assert await adapter.download(refs[0]) == photo  # type: ignore[attr-defined]
+    assert await w.ignored(w.group, LIU, "", voice=b"ogg") == []  # a voice note alone
+
+
+async def test_group_upgraded_to_supergroup_keeps_its_binding(polling: World) -> None:
+    w = await bound(polling)
+    new = w.bot.group(-1005555, w.group.title)
+    w.bot.push({"message": {"message_id": w.bot.mid(GROUP_ID), "date": int(time.time()),
+                            "chat": w.group.json(), "from": ZHOU,
+                            "migrate_to_chat_id": new.id}})
+    sent = await w.said(new, LIU, "报事 门禁坏了")
+    assert any(s.chat_id == new.id and "#1" in s.plain for s in sent)
+
+
+async def test_healthz(polling: World) -> None:
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(polling.runtime.http.url + "/healthz")  # type: ignore[union-attr]
+    body = answer.json()
+    assert answer.status_code == 200 and body["ok"] and body["store"]
+    assert set(body["outbox"]) == {"queued", "sending", "sent", "failed"}
+    assert body["platforms"]["telegram"] == {"mode": "polling", "receiving": True,
+                                             "bot": "GridTestBot"}
+
+
+# -- the real command ----------------------------------------------------------------------
+def _gridbot(config: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "gridbot", "--config", str(config), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=config.parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+async def test_gridbot_run_answers_and_stops_cleanly_on_sigterm(tmp_path: Path,
+                                                                fake: FakeTelegram) -> None:
+    bot = fake.bot(TOKEN, "GridTestBot")
+    config = write_config(tmp_path, fake)
+    config.write_text(config.read_text().replace(f'token = "{TOKEN}"',
+                                                 'token = "env:GRIDBOT_TEST_TOKEN"'))
+    os.environ["GRIDBOT_TEST_TOKEN"] = TOKEN
+    try:
+        process = _gridbot(config, "run")
+    finally:
+        del os.environ["GRIDBOT_TEST_TOKEN"]
+    try:
+        await fake.until(lambda: any(c[0] == "getUpdates" for c in bot.calls), timeout=20)
+        chat = bot.private(CHEN)
+        bot.say(chat, CHEN, "/help")
+        await fake.until(lambda: bot.sent_to(CHEN["id"]), timeout=10)
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.to_thread(process.communicate, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "GridTestBot" in out and "已停止" in out
+    assert TOKEN not in out + err
+    assert not bot.updates  # the last fetched update was acknowledged before leaving
+
+
+async def test_gridbot_run_with_a_bad_token_says_so_in_one_line(tmp_path: Path,
+                                                                fake: FakeTelegram) -> None:
+    fake.bot(TOKEN, "GridTestBot")
+    config = write_config(tmp_path, fake, token="7001:not-the-token")
+    process = _gridbot(config, "run")
+    _, err = await asyncio.to_thread(process.communicate, timeout=30)
+    assert process.returncode == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "telegram.token" in lines[0], err
+    assert "not-the-token" not in err
+
+
+async def test_webhook_mode_registers_the_secret(webhook: World) -> None:
+    info = await webhook.bot.call("getWebhookInfo", {})
+    assert info["url"] == PUBLIC_URL and webhook.bot.webhook_secret == SECRET
+    assert info["pending_update_count"] == 0
+
+
+async def test_a_busy_http_port_stops_the_start_and_undoes_it(tmp_path: Path,
+                                                              fake: FakeTelegram) -> None:
+    fake.bot(TOKEN, "GridTestBot")
+    path = write_config(tmp_path, fake)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path.write_text(path.read_text().replace("port = 0", f"port = {port}"))
+        runtime = Runtime(load_config(path))
+        with pytest.raises(OSError):
+            await runtime.start()
+    assert not runtime.adapters[0].health()["receiving"]
+    with pytest.raises(StoreError):  # closed again
+        async with runtime.store.transaction():
+            pass
