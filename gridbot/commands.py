@@ -55,6 +55,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(name="cancel_notice", english=("cancel_notice", "unnotice"),
                 chinese=("取消通知", "撤回通知")),
     CommandSpec(name="ack", english=("ack",), chinese=("收到", "收到了", "已收到")),
+    CommandSpec(name="stats", english=("stats", "statistics"), chinese=("统计",)),
 )
 
 SPECS = {spec.name: spec for spec in COMMANDS}

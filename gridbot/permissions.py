@@ -51,6 +51,7 @@ ALLOWED: dict[str, frozenset[Role]] = {
     "notices": NOTICE_SENDERS,
     "cancel_notice": NOTICE_SENDERS,
     "ack": EVERYONE,
+    "stats": STEWARDS_AND_UP,   # within their part of the tree, checked per scope
 }
 
 

@@ -34,6 +34,7 @@ class Scheduler:
         self.sweep_every = sweep_every
         self._scheduler: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
+        self._kicked = False
         self.ticks = 0
 
     async def start(self) -> None:
@@ -56,13 +57,21 @@ class Scheduler:
             scheduler.shutdown(wait=False)
 
     def kick(self) -> None:
-        """Run a sweep as soon as possible (something new was queued)."""
+        """Run a sweep as soon as possible (something new was queued).
+
+        A kick during a sweep makes that sweep go round once more, so it is never lost
+        to APScheduler skipping a job that is still running.
+        """
+        self._kicked = True
         self._wake_at(datetime.now(UTC))
 
     async def tick(self) -> None:
         async with self._lock:
             try:
-                await self.worker.run_due()
+                self._kicked = True
+                while self._kicked:
+                    self._kicked = False
+                    await self.worker.run_due()
                 upcoming = await self.worker.next_due()
             except Exception:  # the next sweep tries again; the timer must live on
                 log.exception("sweep failed")

@@ -18,6 +18,7 @@ from typing import Protocol
 from gridbot.digest import DailyDigest
 from gridbot.engine import Engine
 from gridbot.escalation import DeadlineSweep
+from gridbot.notices import NoticeSource
 from gridbot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
@@ -72,5 +73,6 @@ class Worker:
 
 
 def build_worker(engine: Engine, sender: OutboxSender) -> Worker:
-    """The worker every driver uses: case deadlines, the daily digest, then sending."""
-    return Worker([DeadlineSweep(engine), DailyDigest(engine)], sender)
+    """The worker every driver uses: case deadlines, the daily digest, scheduled notices,
+    then sending."""
+    return Worker([DeadlineSweep(engine), DailyDigest(engine), NoticeSource(engine)], sender)

@@ -11,8 +11,9 @@ from handlers import (  # noqa: E402  (they register into REGISTRY)
     account,
     notices,
     resident,
+    stats,
     steward,
     workorder,
 )
 
-__all__ = ["REGISTRY", "account", "notices", "resident", "steward", "workorder"]
+__all__ = ["REGISTRY", "account", "notices", "resident", "stats", "steward", "workorder"]

@@ -457,3 +457,12 @@ async def test_the_top_of_the_ladder_grants_its_own_extension(bot: Bot) -> None:
     assert after.claim_by == bot.demo.engine.calendar.add(case.claim_by, timedelta(hours=2))
     assert after.extension is None and after.extensions == 1
     assert len(out) == 1 and "已批准" in to(out, "zheng")[0]
+
+
+async def test_scheduled_notices_run_on_the_same_timer(bot: Bot) -> None:
+    out = await bot.say("周社工", "通知 M01 定时 11:00 明天上午停水，请提前储水", private=True)
+    assert "#1" in to(out, "zhou")[0]
+    assert await bot.wait(timedelta(minutes=119)) == []
+    out = await bot.wait(timedelta(minutes=1))
+    assert local(bot) == "11-23 11:00"
+    assert any("停水" in t for t in to(out, "M01"))

@@ -330,3 +330,16 @@ async def test_notices_and_deliveries_survive_reopening(backend: Backend, store:
     finally:
         await again.close()
     await store.open()  # the fixture closes it
+
+
+async def test_notice_deliveries_are_claimed_after_everything_else(store: Store) -> None:
+    notice = await add_notice(store)
+    for chat in ("g1", "g2"):
+        await queue_delivery(store, notice, chat)
+    async with store.transaction() as tx:
+        await tx.enqueue(Outgoing(platform="console", chat_id="dm:zhang", text="alert",
+                                  dedup_key="case-alert"), T0 + timedelta(seconds=1))
+        claimed = await tx.claim_outbox(T0 + timedelta(seconds=2), limit=2, lease=LEASE,
+                                        platforms=["console"])
+    assert [i.message.dedup_key for i in claimed] == [
+        "case-alert", delivery_key(notice.id, "console", "g1")]

@@ -11,7 +11,7 @@ are committed together, or none are.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,6 +71,25 @@ class CaseQuery:
     limit: int = 50
     #: newest (highest number) first instead of oldest first
     newest_first: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Household:
+    """One line of a micro-grid's household ledger (住户台账), from ``gridbot import``."""
+
+    microgrid: str
+    building: str  # 楼栋: "3幢"
+    entrance: str  # 单元: "2单元", or "" where buildings have one
+    room: str  # 房号: "201"
+    head: str = ""  # 户主
+    phone: str = ""
+    members: int | None = None
+    tags: tuple[str, ...] = ()  # 独居老人, 低保户 …
+    note: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.microgrid, self.building, self.entrance, self.room)
 
 
 class Transaction(ABC):
@@ -227,6 +246,10 @@ class Transaction(ABC):
     ) -> list[OutboxItem]:
         """Lease up to ``limit`` due messages for sending, oldest first.
 
+        Notice deliveries (dedup keys ``notice:…``) come after every other due message:
+        a steward's alert or a staff member's answer must not wait behind a broadcast to
+        a thousand groups.
+
         A leased message is not handed out again until its lease ends, so a sender
         that died mid-send has its messages retried by the next one.
         """
@@ -352,6 +375,34 @@ class Transaction(ABC):
 
         False if that person had already acknowledged it.
         """
+
+    # -- statistics, reports, exports and the household ledger -------------------------
+    @abstractmethod
+    async def case_histories(
+        self, *, microgrids: Sequence[str] | None, since: datetime, until: datetime | None
+    ) -> list[tuple[Case, list[CaseEvent]]]:
+        """Cases reported at or after ``since`` and before ``until`` (``None``: no end) in
+        ``microgrids`` (``None``: anywhere), by number, each with its events in order."""
+
+    @abstractmethod
+    async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
+        """Every open case in ``microgrids`` (``None``: anywhere), whenever reported."""
+
+    @abstractmethod
+    async def household_counts(self) -> dict[str, int]:
+        """Households on record per micro-grid code."""
+
+    @abstractmethod
+    async def households(self, microgrids: Sequence[str]) -> list[Household]:
+        """The households of ``microgrids``, by micro-grid and address."""
+
+    @abstractmethod
+    async def put_households(self, households: Sequence[Household], now: datetime) -> None:
+        """Insert or replace households, keyed by micro-grid, building, entrance and room."""
+
+    @abstractmethod
+    async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
+        """Delete households by (micro-grid, building, entrance, room)."""
 
 
 class Store(ABC):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from importlib import resources
@@ -37,7 +37,15 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.errors import StoreError
-from gridbot.store.base import CaseQuery, LinkCode, OrgUnit, RosterEntry, Store, Transaction
+from gridbot.store.base import (
+    CaseQuery,
+    Household,
+    LinkCode,
+    OrgUnit,
+    RosterEntry,
+    Store,
+    Transaction,
+)
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -552,7 +560,8 @@ class _SQLiteTransaction(Transaction):
         rows = await self._all(
             f"SELECT * FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= ?"
             f" AND (lease_until IS NULL OR lease_until <= ?) AND platform IN ({marks})"
-            " ORDER BY not_before, id LIMIT ?", (ts(now), ts(now), *platforms, limit))
+            " ORDER BY dedup_key LIKE 'notice:%', not_before, id LIMIT ?",
+            (ts(now), ts(now), *platforms, limit))
         if rows:
             ids = [r["id"] for r in rows]
             await self._run(
@@ -743,6 +752,68 @@ class _SQLiteTransaction(Transaction):
             " updated_at = ? WHERE id = ? AND status IN ('sent', 'unknown', 'acknowledged')",
             (ts(now), ts(now), delivery_id))
         return True
+
+    # -- statistics, reports, exports and the household ledger -------------------------
+    async def case_histories(
+        self, *, microgrids: Sequence[str] | None, since: datetime, until: datetime | None
+    ) -> list[tuple[Case, list[CaseEvent]]]:
+        where, params = ["c.created_at >= ?"], [ts(since)]
+        if until is not None:
+            where.append("c.created_at < ?")
+            params.append(ts(until))
+        if microgrids is not None:
+            where.append(f"c.microgrid IN ({', '.join('?' * len(microgrids))})")
+            params.extend(microgrids)
+        sql_where = " AND ".join(where)
+        rows = await self._all(
+            f"SELECT {_CASE_COLUMNS} FROM cases c WHERE {sql_where} ORDER BY number", params)
+        events: dict[int, list[CaseEvent]] = {r["number"]: [] for r in rows}
+        for r in await self._all(
+                "SELECT e.* FROM case_events e JOIN cases c ON c.number = e.case_number"
+                f" WHERE {sql_where} ORDER BY e.id", params):
+            events[r["case_number"]].append(CaseEvent(
+                case_number=r["case_number"], at=from_ts(r["at"]), actor_id=r["actor_id"],
+                kind=r["kind"], text=r["text"], data=json.loads(r["data"])))
+        return [(_case(r), events[r["number"]]) for r in rows]
+
+    async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
+        where, params = "status IN ('new', 'assigned', 'claimed', 'reopened')", []
+        if microgrids is not None:
+            where += f" AND microgrid IN ({', '.join('?' * len(microgrids))})"
+            params = list(microgrids)
+        rows = await self._all(f"SELECT {_CASE_COLUMNS} FROM cases WHERE {where}"
+                               " ORDER BY number", params)
+        return [_case(r) for r in rows]
+
+    async def household_counts(self) -> dict[str, int]:
+        rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
+                               " GROUP BY microgrid")
+        return {r["microgrid"]: r["n"] for r in rows}
+
+    async def households(self, microgrids: Sequence[str]) -> list[Household]:
+        if not microgrids:
+            return []
+        rows = await self._all(
+            f"SELECT * FROM households WHERE microgrid IN ({', '.join('?' * len(microgrids))})"
+            " ORDER BY microgrid, building, entrance, room", microgrids)
+        return [Household(microgrid=r["microgrid"], building=r["building"],
+                          entrance=r["entrance"], room=r["room"], head=r["head"],
+                          phone=r["phone"], members=r["members"],
+                          tags=tuple(json.loads(r["tags"])), note=r["note"]) for r in rows]
+
+    async def put_households(self, households: Sequence[Household], now: datetime) -> None:
+        # One trip for the lot: a 50,000-household ledger is one executemany.
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO households (microgrid, building, entrance, room, head,"
+            " phone, members, tags, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(h.microgrid, h.building, h.entrance, h.room, h.head, h.phone, h.members,
+              json.dumps(list(h.tags), ensure_ascii=False), h.note, ts(now))
+             for h in households])
+
+    async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
+        await self.db.executemany(
+            "DELETE FROM households WHERE microgrid = ? AND building = ? AND entrance = ?"
+            " AND room = ?", list(keys))
 
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"

@@ -1,0 +1,58 @@
+"""Statistics in chat (统计): the period's figures for the speaker's part of the tree."""
+
+from __future__ import annotations
+
+import re
+
+from gridbot.context import Context
+from gridbot.domain import Role
+from gridbot.errors import BadArguments, PermissionDenied
+from gridbot.permissions import scope
+from gridbot.stats import load_report, parse_period
+from handlers import REGISTRY
+
+_ALL = {"全部", "所有", "all", "全街道"}
+_CHART = {"chart", "图", "图表", "统计图"}
+
+
+@REGISTRY.command("stats")
+async def stats(ctx: Context) -> None:
+    words = [w for w in re.split(r"[\s,，、;；]+", ctx.args.strip()) if w]
+    if any(w.lower() in _CHART for w in words):
+        # The chart image cannot travel through chat yet; the monthly report has it.
+        raise BadArguments("error_stats", why="chart")
+    code = None
+    rest = []
+    names = {name: unit for unit, name in ctx.engine.unit_names.items()}
+    for word in words:
+        found = _unit_code(ctx, word, names)
+        if found is not None and code is None:
+            code = found
+        else:
+            rest.append(word)
+    period_text = "".join(rest)
+    period = parse_period(period_text, ctx.now, ctx.config.timezone)
+    if period is None:
+        raise BadArguments("error_stats", why="period", text=period_text)
+    if code is None:
+        code = ctx.speaker.unit
+    reach = await scope(ctx.tx, ctx.speaker)
+    wanted = set(await ctx.tx.microgrids_under(code))
+    if not wanted or not wanted <= reach:
+        raise PermissionDenied("error_stats", why="scope", code=code)
+    locale = ctx.engine.renderer.locale_for(ctx.speaker.locale)
+    report = await load_report(ctx.tx, ctx.config, scope=code, period=period, as_of=ctx.now,
+                               locale=locale)
+    kind, rows = report.breakdown()
+    ctx.reply("stats", report=report, rows=rows, kind=kind,
+              staff=ctx.speaker.role is not Role.STEWARD)
+
+
+def _unit_code(ctx: Context, word: str, names: dict[str, str]) -> str | None:
+    if word.lower() in _ALL:
+        return ctx.config.subdistrict.code
+    upper = word.upper()
+    for code in ctx.engine.unit_names:
+        if code.upper() == upper:
+            return code
+    return names.get(word)
