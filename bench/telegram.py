@@ -1,10 +1,11 @@
 """Reports a second through the real Telegram path, next to a bare PTB echo bot.
 
 The path: a local fake Bot API server (``tests/fake_telegram.py``) holds a backlog
-of group reports; gridbot, built as ``gridbot run`` builds it (polling through PTB's
-Updater and Application, the engine on a SQLite file, the outbox, the Telegram
-adapter), fetches them, handles each (case, events, two rendered messages) and sends
-the group's acknowledgement and the steward's claim notice back with ``sendMessage``.
+of group reports; gridbot, built as ``gridbot run`` builds it (the Telegram adapter's
+own ``getUpdates`` loop on PTB's Bot, which moves the offset only past committed
+updates, the engine on a SQLite file, the outbox), fetches them, handles each (case,
+events, two rendered messages) and sends the group's acknowledgement and the steward's
+claim notice back with ``sendMessage``.
 A report counts as handled when both messages reached the fake server.
 
 The peer, in the same run on the same fake server: a plain python-telegram-bot echo

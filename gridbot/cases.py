@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from gridbot.config import Policy
 from gridbot.context import Context
 from gridbot.deadlines import window_changes
-from gridbot.domain import OPEN_STATUSES, Button, Case, Person, Priority, Status, TextFormat
+from gridbot.domain import (
+    OPEN_STATUSES,
+    Attachment,
+    Button,
+    Case,
+    CaseEvent,
+    Person,
+    Priority,
+    Status,
+    TextFormat,
+)
 from gridbot.errors import InvalidTransition, PermissionDenied
 from gridbot.permissions import can_handle_case
 from gridbot.routing import Route, on_duty_at_level
@@ -46,6 +58,25 @@ def feedback_buttons(ctx: Context, case: Case, locale: str) -> tuple[Button, ...
             Button(label=not_fixed, command=f"/reopen {case.number} {reason}"), *stars)
 
 
+def evidence_data(attachments: Iterable[Attachment]) -> dict[str, Any]:
+    """Event data keeping the evidence sent with a command (none: nothing to add)."""
+    kept = [a.as_data() for a in attachments]
+    return {"attachments": kept} if kept else {}
+
+
+def evidence(events: Iterable[CaseEvent], kind: str, platform: str) -> tuple[Attachment, ...]:
+    """The evidence kept with a case's events of ``kind`` ("reported", "resolved");
+    ``platform`` is the case's own, for references stored before they named theirs."""
+    found = []
+    for event in events:
+        if event.kind == kind:
+            for data in event.data.get("attachments", ()):
+                attachment = Attachment.from_data(data, platform)
+                if attachment is not None:
+                    found.append(attachment)
+    return tuple(found)
+
+
 async def workable_case(ctx: Context) -> tuple[Case, str]:
     """The case named in the arguments, if the speaker may work on it and it is open."""
     case, rest = await ctx.case_arg()
@@ -74,6 +105,11 @@ async def assign(
         return case
     windows = window_changes(ctx.config.policy, ctx.engine.calendar, case, start or ctx.now,
                              route.level, keep_resolve=keep_resolve)
+    # The report's photos and voice notes go to each new holder, once.
+    events = await ctx.tx.events(case.number)
+    held_before = any(e.kind == "assigned" and e.data.get("assignee") == route.person.id
+                      for e in events)
+    attachments = () if held_before else evidence(events, "reported", case.origin_platform)
     updated = await ctx.save(
         case, "assigned", reason, data={"assignee": route.person.id, "level": route.level,
                                          "why": kind},
@@ -84,7 +120,8 @@ async def assign(
              route=route.reason, reporter=await ctx.person(case.reporter_id),
              actor=ctx.speaker, previous=previous, why=why, within=within,
              buttons=claim_button(ctx, updated,
-                                  ctx.engine.renderer.locale_for(route.person.locale)))
+                                  ctx.engine.renderer.locale_for(route.person.locale)),
+             attachments=attachments)
     return updated
 
 

@@ -107,7 +107,7 @@ def cases_per_day(title: str, days: Sequence[str], opened: Sequence[int],
         xs = range(len(days))
         ax.bar(xs, opened, color=BLUE, label=labels[0], width=0.7)
         ax.plot(xs, resolved, color=GREEN, marker="o", markersize=3, linewidth=1.6,
-                label=labels[1])
+                label=labels[1], markevery=[i for i, n in enumerate(resolved) if n])
         step = max(1, math.ceil(len(days) / 12))
         ax.set_xticks(list(xs)[::step], list(days)[::step], rotation=0)
         ax.set_ylabel(y_label)
@@ -171,3 +171,23 @@ def distribution(title: str, buckets: Sequence[str], counts: Sequence[int], y_la
         ax.grid(axis="y", color="#e4e7eb", linewidth=0.8)
         ax.set_axisbelow(True)
         return _finish(fig, "time-to-resolve", title)
+
+
+def font_subset(text: str) -> bytes | None:
+    """The bundled CJK font cut down to the characters of ``text`` (an OpenType file), so a
+    page can carry its own font: a few hundred characters make about 150 KB."""
+    path = bundled_font()
+    if path is None:
+        return None
+    from fontTools import subset
+
+    options = subset.Options()
+    options.layout_features = ["*"]
+    options.notdef_outline = True
+    font = subset.load_font(str(path), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text="".join(sorted(set(text))))
+    subsetter.subset(font)
+    out = io.BytesIO()
+    subset.save_font(font, out, options)
+    return out.getvalue()

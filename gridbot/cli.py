@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gridbot import __version__, notice_cli
+from gridbot import __version__, notice_cli, office_cli
 from gridbot.clock import SystemClock
 from gridbot.config import Config, load_config
 from gridbot.durations import parse_duration
@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="run the bot on the configured platforms until Ctrl-C or SIGTERM")
 
     notice_cli.add_parser(sub, common)
+    office_cli.add_parsers(sub, common)
 
     link = sub.add_parser("link-code", parents=[common],
                           help="make a one-time code that links a chat account to a person")
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_link_code(config, args, renderer))
         if args.command == "notice":
             return asyncio.run(notice_cli.run(config, args, renderer))
+        if args.command in office_cli.COMMANDS:
+            return asyncio.run(office_cli.run(config, args, renderer, Path(config_path)))
         if args.command == "run":
             from gridbot.runtime import run
 

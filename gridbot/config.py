@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Role, Window
@@ -149,6 +150,11 @@ class TelegramSettings:
     webhook_url: str = ""
 
 
+WECOM_API_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
+_ROBOT_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_APP_CHAT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class WeComSettings:
     corp_id: str
@@ -156,7 +162,9 @@ class WeComSettings:
     secret: str
     token: str
     encoding_aes_key: str
-    api_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    api_base_url: str = WECOM_API_BASE_URL
+    #: micro-grid code -> id of a WeCom app chat (群聊会话, made with appchat/create)
+    chats: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,6 +205,8 @@ class Config:
     official_account: OfficialAccountSettings | None = None
     #: micro-grid code -> WeCom group-robot webhook key
     wecom_robots: Mapping[str, str] = field(default_factory=dict)
+    #: where the robots' ``webhook/send`` lives (a private gateway, or a test's fake)
+    wecom_robot_api_base_url: str = WECOM_API_BASE_URL
 
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people if p.id == person_id), None)
@@ -350,6 +360,22 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return parse_config(text, source=str(path), base_dir=path.parent)
 
 
+def _check_postgres_url(storage: _Section, url: str) -> None:
+    """A PostgreSQL URL names a host and a database; a password is never echoed back."""
+    parts = urlsplit(url)
+    shown = url.replace(f":{parts.password}@", ":***@") if parts.password else url
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        storage.fail("url", shown, "'postgresql://USER@HOST[:PORT]/DATABASE' with a numeric port")
+    if not parts.hostname or not parts.path.strip("/"):
+        storage.fail("url", shown, "'postgresql://USER@HOST[:PORT]/DATABASE' (a host and a "
+                     "database name)")
+    schema = dict(parse_qsl(parts.query)).get("schema")
+    if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+        storage.fail("url", shown, "a '?schema=NAME' of letters, digits and '_'")
+
+
 def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
     try:
         data = tomllib.loads(text)
@@ -373,13 +399,18 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     storage = root.table("storage") or _Section({}, "storage", source)
     storage.check_known({"url"})
     storage_url = storage.str("url", "sqlite:///gridbot.db")
-    if not storage_url.startswith("sqlite:///"):
-        storage.fail("url", storage_url, "'sqlite:///PATH' (PostgreSQL is not supported yet)")
-    db_path = storage_url[len("sqlite:///"):]
-    if not db_path.strip():
-        storage.fail("url", storage_url, "'sqlite:///PATH' with a file path after 'sqlite:///'")
-    if base_dir is not None and db_path != ":memory:" and not Path(db_path).is_absolute():
-        storage_url = "sqlite:///" + str(base_dir / db_path)
+    if storage_url.startswith(("postgresql://", "postgres://")):
+        _check_postgres_url(storage, storage_url)
+    elif not storage_url.startswith("sqlite:///"):
+        storage.fail("url", storage_url,
+                     "'sqlite:///PATH' or 'postgresql://USER@HOST[:PORT]/DATABASE'")
+    else:
+        db_path = storage_url[len("sqlite:///"):]
+        if not db_path.strip():
+            storage.fail("url", storage_url,
+                         "'sqlite:///PATH' with a file path after 'sqlite:///'")
+        if base_dir is not None and db_path != ":memory:" and not Path(db_path).is_absolute():
+            storage_url = "sqlite:///" + str(base_dir / db_path)
 
     codes: dict[str, str] = {}
 
@@ -532,17 +563,28 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
 
     wecom = official = None
     robots: dict[str, str] = {}
+    robot_base = WECOM_API_BASE_URL
     if (wx := root.table("wechat")) is not None:
-        wx.check_known({"work", "mp", "robots"})
+        wx.check_known({"work", "mp", "robots", "robot_api_base_url"})
+        robot_base = wx.str("robot_api_base_url", WECOM_API_BASE_URL).rstrip("/") + "/"
         if (work := wx.table("work")) is not None:
             work.check_known({"enabled", "corp_id", "agent_id", "secret", "token",
-                              "encoding_aes_key", "api_base_url"})
+                              "encoding_aes_key", "api_base_url", "chats"})
             if work.enabled():
+                chats: dict[str, str] = {}
+                if (ch := work.table("chats")) is not None:
+                    for mg in ch.data:
+                        if mg not in microgrid_codes:
+                            ch.fail(mg, ch.data[mg], "keys that are micro-grid codes")
+                        chats[mg] = ch.str(mg)
+                        if not _APP_CHAT_ID.fullmatch(chats[mg]):
+                            ch.fail(mg, chats[mg], "an app chat id: 1-32 of 0-9, a-z, A-Z")
                 wecom = WeComSettings(
                     corp_id=work.str("corp_id"), agent_id=work.int("agent_id"),
                     secret=work.str("secret"), token=work.str("token"),
                     encoding_aes_key=_aes_key(work, "encoding_aes_key"),
                     api_base_url=work.str("api_base_url", WeComSettings.api_base_url),
+                    chats=chats,
                 )
         if (mp := wx.table("mp")) is not None:
             mp.check_known({"enabled", "app_id", "secret", "token", "encoding_aes_key",
@@ -558,7 +600,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
             for mg in rb.data:
                 if mg not in microgrid_codes:
                     rb.fail(mg, rb.data[mg], "keys that are micro-grid codes")
-                robots[mg] = rb.str(mg)
+                robots[mg] = _robot_key(rb, mg, robot_base)
 
     return Config(
         source=source, locale=locale, timezone=timezone, bot_name=bot_name,
@@ -566,8 +608,19 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         grids=tuple(grids), microgrids=tuple(microgrids), people=tuple(people), rosters=rosters,
         policy=policy, escalation=escalation, calendar=calendar, limits=limits, http=http,
         telegram=telegram, wecom=wecom,
-        official_account=official, wecom_robots=robots,
+        official_account=official, wecom_robots=robots, wecom_robot_api_base_url=robot_base,
     )
+
+
+def _robot_key(sec: _Section, name: str, base: str) -> str:
+    """A robot's webhook key, or the key of its whole webhook URL pasted from WeCom."""
+    given = sec.str(name)
+    prefix = f"{base}webhook/send?key="
+    key = given.removeprefix(prefix)
+    if not _ROBOT_KEY.fullmatch(key):
+        sec.fail(name, given, f"the key= part of the robot's webhook URL, or the whole URL "
+                              f"({prefix}…)")
+    return key
 
 
 def _aes_key(sec: _Section, name: str) -> str:

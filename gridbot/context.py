@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING, Any
 from gridbot.commands import split_case_number
 from gridbot.config import Config
 from gridbot.deadlines import wake_at
-from gridbot.domain import Account, Button, Case, CaseEvent, Chat, ChatKind, Incoming, Person
+from gridbot.domain import (
+    Account,
+    Attachment,
+    Button,
+    Case,
+    CaseEvent,
+    Chat,
+    ChatKind,
+    Incoming,
+    Person,
+)
 from gridbot.errors import BadArguments, NotFound
 from gridbot.store.base import Transaction
 
@@ -37,6 +47,9 @@ class Message:
     case: Case | None = None
     #: never held back by quiet hours (besides anything about an urgent case)
     urgent: bool = False
+    #: evidence to send after the text (a report's photos to its assignee, say); the
+    #: engine forwards those of the recipient's platform and mentions the others
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -64,28 +77,31 @@ class Context:
         return self.chat.kind is ChatKind.GROUP
 
     # -- answers ------------------------------------------------------------------------
-    def reply(self, template: str, *, buttons: tuple[Button, ...] = (), **context: Any) -> None:
+    def reply(self, template: str, *, buttons: tuple[Button, ...] = (),
+              attachments: tuple[Attachment, ...] = (), **context: Any) -> None:
         self.messages.append(Message(to="reply", template=template, context=context,
-                                     buttons=buttons))
+                                     buttons=buttons, attachments=attachments))
 
     def tell(self, person_id: str | None, template: str, *, case: Case | None = None,
-             buttons: tuple[Button, ...] = (), urgent: bool = False, **context: Any) -> None:
+             buttons: tuple[Button, ...] = (), urgent: bool = False,
+             attachments: tuple[Attachment, ...] = (), **context: Any) -> None:
         if not person_id or (person_id == self.speaker.id and not self.in_group):
             return  # nobody, or the speaker who already gets the reply in this chat
         if case is not None:
             context.setdefault("case", case)
         self.messages.append(Message(to="person", template=template, context=context,
                                      buttons=buttons, person_id=person_id, case=case,
-                                     urgent=urgent))
+                                     urgent=urgent, attachments=attachments))
 
     def tell_reporter(self, case: Case, template: str, *, buttons: tuple[Button, ...] = (),
-                      **context: Any) -> None:
+                      attachments: tuple[Attachment, ...] = (), **context: Any) -> None:
         """Privately if the reporter can be reached so, else briefly in the origin group."""
         if case.reporter_id == self.speaker.id:
             return
         context.setdefault("case", case)
         self.messages.append(Message(to="reporter", template=template, context=context,
-                                     buttons=buttons, person_id=case.reporter_id, case=case))
+                                     buttons=buttons, person_id=case.reporter_id, case=case,
+                                     attachments=attachments))
 
     # -- helpers handlers share -----------------------------------------------------------
     def usage(self) -> BadArguments:

@@ -131,6 +131,10 @@ class Chat:
     kind: ChatKind
     title: str = ""
     microgrid: str | None = None
+    #: when the platform last refused this chat for good (the user blocked the bot, the
+    #: bot was removed, the chat is gone); cleared when a message arrives from it again
+    unreachable_at: datetime | None = None
+    unreachable_reason: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,6 +206,49 @@ class Button:
     command: str
 
 
+class AttachmentKind(enum.StrEnum):
+    PHOTO = "photo"
+    VOICE = "voice"
+    DOCUMENT = "document"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attachment:
+    """Evidence sent with a message (a photo, a voice note, a file), by reference.
+
+    ``ref`` is the platform's own handle (a Telegram file id, with the Telegram kind in
+    front: ``"photo:AgAC…"``); only an adapter of ``platform`` can send or fetch it.
+    """
+
+    kind: AttachmentKind
+    platform: str
+    ref: str
+
+    def as_data(self) -> dict[str, str]:
+        """As kept in a case event's data and an outbox row."""
+        return {"kind": self.kind.value, "platform": self.platform, "ref": self.ref}
+
+    @classmethod
+    def from_data(cls, data: Any, platform: str = "") -> Attachment | None:
+        """Back from :meth:`as_data`; also reads the early ``"photo:<file id>"`` strings,
+        whose platform is the one given. ``None`` for anything unreadable."""
+        if isinstance(data, str):
+            kind, _, rest = data.partition(":")
+            kind = {"audio": "voice"}.get(kind, kind)
+            if not rest or not platform:
+                return None
+            known = {k.value for k in AttachmentKind}
+            data = {"kind": kind if kind in known else "document", "platform": platform,
+                    "ref": data}
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(kind=AttachmentKind(data["kind"]), platform=str(data["platform"]),
+                       ref=str(data["ref"]))
+        except (KeyError, ValueError):
+            return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Incoming:
     """One message from any platform, as the engine sees it."""
@@ -217,9 +264,9 @@ class Incoming:
     thread_id: str | None = None
     #: the platform id of the message this one answers (a "收到" to a notice), if any
     reply_to: str | None = None
-    #: evidence sent with the text (photos, voice notes): platform file references such
-    #: as ``"photo:<file id>"``, kept on the case; the platform's adapter can fetch them
-    attachments: tuple[str, ...] = ()
+    #: evidence sent with the text (photos, voice notes, files), kept on the case and
+    #: forwarded with the messages about it
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,6 +285,8 @@ class Outgoing:
     case_number: int | None = None
     #: Unique per logical message; a second enqueue with the same key does nothing.
     dedup_key: str = ""
+    #: evidence sent after the text; always of this message's own platform
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

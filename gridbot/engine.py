@@ -8,6 +8,7 @@ the handler's writes back and queues the explanation instead.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import logging
@@ -21,6 +22,7 @@ from gridbot.config import Config
 from gridbot.context import Context, Handler, Message
 from gridbot.domain import (
     Account,
+    Attachment,
     Chat,
     ChatKind,
     Incoming,
@@ -30,7 +32,7 @@ from gridbot.domain import (
     Role,
     TextFormat,
 )
-from gridbot.errors import UserError
+from gridbot.errors import StoreConflict, UserError
 from gridbot.permissions import check_command
 from gridbot.render import Renderer
 from gridbot.store.base import Store, Transaction
@@ -38,6 +40,9 @@ from gridbot.workhours import WorkCalendar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: how often work that collided with another transaction is run again (PostgreSQL only:
+#: SQLite runs one transaction at a time, so it never collides)
+CONFLICT_TRIES = 5
 
 #: Where the bot's own work (deadlines, digests) "happens": never a real chat.
 SYSTEM_PLATFORM = "gridbot"
@@ -106,6 +111,20 @@ class Engine:
 
     # -- intake ---------------------------------------------------------------------------
     async def handle(self, msg: Incoming) -> Outcome:
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            try:
+                return await self._handle(msg)
+            except StoreConflict as exc:
+                # Another worker's transaction got in the way and this one was rolled
+                # back whole: run it again, it sees what the other one did.
+                if attempt == CONFLICT_TRIES:
+                    log.error("handling %s message %s kept colliding: %s", msg.platform,
+                              msg.message_id, exc)
+                    return Outcome.FAILED
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _handle(self, msg: Incoming) -> Outcome:
         now = self.clock.now()
         try:
             async with self.store.transaction() as tx:
@@ -123,6 +142,8 @@ class Engine:
                 ctx.reply(refusal.template, **refusal.context)
                 await self._flush(ctx)
             return Outcome.REFUSED
+        except StoreConflict:
+            raise
         except Exception:
             log.exception("handling %s message %s failed", msg.platform, msg.message_id)
             # Not marked handled: a platform redelivery gets another try. The apology is
@@ -167,8 +188,13 @@ class Engine:
         chat = await tx.chat(msg.platform, msg.chat_id)
         if chat is None or chat.title != msg.chat_title or chat.kind is not msg.chat_kind:
             chat = Chat(platform=msg.platform, chat_id=msg.chat_id, kind=msg.chat_kind,
-                        title=msg.chat_title, microgrid=chat.microgrid if chat else None)
+                        title=msg.chat_title, microgrid=chat.microgrid if chat else None,
+                        unreachable_at=chat.unreachable_at if chat else None)
             await tx.save_chat(chat, bound_by=None, now=now)
+        if chat.unreachable_at is not None:
+            # Whoever refused the bot (blocked it, removed it) is talking to it again.
+            await tx.set_chat_unreachable(msg.platform, msg.chat_id, at=None)
+            chat = dataclasses.replace(chat, unreachable_at=None, unreachable_reason="")
         private = msg.chat_kind is ChatKind.PRIVATE
         stored = await tx.account(msg.platform, msg.sender_id)
         account = stored or Account(platform=msg.platform, user_id=msg.sender_id,
@@ -204,8 +230,19 @@ class Engine:
 
         ``key`` names this piece of work uniquely (the work may refine it through
         ``ctx.incoming``'s message id); every message it queues is keyed from it, so work
-        that is somehow run twice cannot send twice.
+        that is somehow run twice cannot send twice. Work that collides with another
+        worker's transaction is rolled back and run again.
         """
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            try:
+                return await self._run_system(key, work)
+            except StoreConflict:
+                if attempt == CONFLICT_TRIES:
+                    raise
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _run_system(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
         async with self.store.transaction() as tx:
             now = self.clock.now()
             incoming = Incoming(platform=SYSTEM_PLATFORM, chat_id="clock",
@@ -243,13 +280,21 @@ class Engine:
                 text = self.render(message.template, locale=target.locale, fmt=info.fmt,
                                    in_group=target.in_group, here=target.chat_id,
                                    **message.context)
+                # A platform's file references mean nothing on another one: those are
+                # sent along, the others only mentioned.
+                here = tuple(a for a in message.attachments if a.platform == target.platform)
+                elsewhere = [a for a in message.attachments if a.platform != target.platform]
+                if elsewhere:
+                    text += "\n" + self.render(
+                        "evidence_elsewhere", locale=target.locale, fmt=info.fmt,
+                        platforms=_count_by_platform(elsewhere))
                 await ctx.tx.enqueue(Outgoing(
                     platform=target.platform, chat_id=target.chat_id, text=text, fmt=info.fmt,
                     buttons=() if target.in_group else message.buttons,
                     reply_to=target.reply_to, thread_id=target.thread_id,
                     person_id=target.person_id,
                     case_number=message.case.number if message.case else None,
-                    dedup_key=f"{base_key}:{i}.{j}",
+                    dedup_key=f"{base_key}:{i}.{j}", attachments=here,
                 ), ctx.now, not_before)
 
     def render(self, template: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:
@@ -278,9 +323,28 @@ class Engine:
         locale = self.renderer.locale_for(person.locale)
         targets = [_Target(platform=a.platform, chat_id=a.private_chat_id, person_id=person.id,
                            in_group=False, locale=locale)
-                   for a in await ctx.tx.accounts_of(person.id) if a.private_chat_id]
+                   for a in await ctx.tx.accounts_of(person.id)
+                   if a.private_chat_id and await self._reachable(ctx.tx, a.platform,
+                                                                  a.private_chat_id)]
         if not targets and message.to == "reporter" and message.case is not None:
             case = message.case
-            targets = [_Target(platform=case.origin_platform, chat_id=case.origin_chat_id,
-                               person_id=person.id, in_group=True, locale=self.config.locale)]
+            if await self._reachable(ctx.tx, case.origin_platform, case.origin_chat_id):
+                targets = [_Target(platform=case.origin_platform, chat_id=case.origin_chat_id,
+                                   person_id=person.id, in_group=True,
+                                   locale=self.config.locale)]
         return targets
+
+    @staticmethod
+    async def _reachable(tx: Transaction, platform: str, chat_id: str) -> bool:
+        """False once the platform refused the chat for good (blocked, kicked, gone)."""
+        chat = await tx.chat(platform, chat_id)
+        return chat is None or chat.unreachable_at is None
+
+
+def _count_by_platform(attachments: list[Attachment]) -> dict[str, dict[str, int]]:
+    """``{platform: {kind: how many}}``, for saying what is attached elsewhere."""
+    counts: dict[str, dict[str, int]] = {}
+    for attachment in attachments:
+        kinds = counts.setdefault(attachment.platform, {})
+        kinds[attachment.kind.value] = kinds.get(attachment.kind.value, 0) + 1
+    return counts

@@ -3,6 +3,7 @@
     GridbotError
     ├── ConfigError            the configuration file is wrong (names key, value, expectation)
     ├── StoreError             the database could not do what was asked
+    │   └── StoreConflict      another transaction got in the way; running it again is safe
     ├── PlatformError          a platform refused or failed a call
     └── UserError              a person asked for something we must refuse; carries a template
         ├── PermissionDenied   the speaker's role or scope does not allow it
@@ -49,20 +50,32 @@ class StoreError(GridbotError):
     """The store failed; the transaction was rolled back."""
 
 
+class StoreConflict(StoreError):
+    """Two transactions collided (a deadlock, a serialization failure, a unique key taken
+    meanwhile) and this one was rolled back; the work may simply be run again.
+
+    Only a store that runs transactions side by side (PostgreSQL) raises it.
+    """
+
+
 class PlatformError(GridbotError):
     """A platform call failed.
 
     ``permanent`` failures (bot removed from the chat, user blocked the bot) are not
     retried; others are, after ``retry_after`` seconds when the platform said so.
+    ``unreachable`` (implies permanent) says the chat itself refuses the bot, not just
+    this message: it is recorded against the chat, and people are no longer sought there.
     """
 
     def __init__(
-        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.permanent = permanent
+        self.permanent = permanent or unreachable
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 class UserError(GridbotError):

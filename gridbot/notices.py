@@ -276,8 +276,12 @@ async def tell_author(engine: Engine, tx: Transaction, notice: Notice, now: date
                       template: str, *, key: str, **context: object) -> int:
     """Queue a message to the notice's author: privately, else where they wrote it."""
     author = await tx.person(notice.author_id)
-    targets = [(a.platform, a.private_chat_id) for a in
-               (await tx.accounts_of(author.id) if author else []) if a.private_chat_id]
+    targets: list[tuple[str, str]] = []
+    for account in await tx.accounts_of(author.id) if author else []:
+        chat = await tx.chat(account.platform, account.private_chat_id) \
+            if account.private_chat_id else None
+        if account.private_chat_id and (chat is None or chat.unreachable_at is None):
+            targets.append((account.platform, account.private_chat_id))
     if not targets and notice.origin_platform and notice.origin_chat_id:
         targets = [(notice.origin_platform, notice.origin_chat_id)]
     locale = engine.renderer.locale_for(author.locale if author else None)

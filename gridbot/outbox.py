@@ -14,6 +14,10 @@ platform. Messages to one chat leave in the order they were queued. A message it
 chat cannot take for a while goes back to the queue with a time instead of holding a
 worker. Cancelling :meth:`OutboxSender.drain` (shutdown) lets the requests already
 under way finish and be recorded, and hands the rest back at once.
+
+A refusal of the chat itself (the user blocked the bot, the bot was removed: a
+``PlatformError`` with ``unreachable``) is recorded against the chat as well as the
+message, so the engine stops looking for people there until the chat speaks again.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock
@@ -101,6 +105,9 @@ class _Drain:
         #: claimed and not yet started, per lane; a lane is one chat, or the whole
         #: platform when it sends one message at a time (then claim order is kept)
         self.lanes: dict[tuple[str, str], deque[OutboxItem]] = {}
+        #: when each chat held back for its rate limit may send again: every message
+        #: held for one chat gets the same instant, so they keep their order
+        self.held: dict[tuple[str, str], datetime] = {}
         self.ready: dict[str, asyncio.Queue[tuple[str, str]]] = {
             name: asyncio.Queue() for name in sender.adapters}
         self.outstanding = 0
@@ -183,8 +190,10 @@ class _Drain:
         limiter = self.sender.limiters[item.message.platform]
         wait = limiter.ready_in(item.message.chat_id)
         if wait > MAX_HOLD:
+            chat = (item.message.platform, item.message.chat_id)
+            until = self.held.setdefault(chat, self.clock.now() + timedelta(seconds=wait))
             async with self.store.transaction() as tx:
-                await tx.release_outbox(item.id, self.clock.now() + timedelta(seconds=wait))
+                await tx.release_outbox(item.id, until)
             self.postponed += 1
             return
         permit = await limiter.acquire(item.message.chat_id)
@@ -222,7 +231,8 @@ class _Drain:
             if exc.retry_after is not None:
                 limiter.pause(exc.retry_after)
             await self._failed(item, exc.reason, permanent=exc.permanent,
-                               retry_after=exc.retry_after, is_delivery=is_delivery)
+                               retry_after=exc.retry_after, is_delivery=is_delivery,
+                               unreachable=exc.unreachable)
             log.warning("sending outbox %s to %s failed: %s", item.id, message.platform,
                         exc.reason)
             return
@@ -242,9 +252,15 @@ class _Drain:
         self.sent += 1
 
     async def _failed(self, item: OutboxItem, reason: str, *, permanent: bool,
-                      retry_after: float | None, is_delivery: bool) -> None:
+                      retry_after: float | None, is_delivery: bool,
+                      unreachable: bool = False) -> None:
         now = self.clock.now()
         async with self.store.transaction() as tx:
+            if unreachable:
+                # The chat refuses the bot, not just this message: people are no longer
+                # sought there (the engine falls back to the group where it can).
+                await tx.set_chat_unreachable(item.message.platform, item.message.chat_id,
+                                              at=now, reason=reason)
             if permanent or item.attempts >= MAX_ATTEMPTS:
                 await tx.mark_failed(item.id, now, reason)
                 status = DeliveryStatus.FAILED

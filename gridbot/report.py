@@ -7,6 +7,7 @@ computed, the same figures ``/stats`` shows in chat. Their words live in
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -320,6 +321,14 @@ def write_html(report: Report, chart_list: Sequence[charts.Chart], path: Path, w
         svg=lambda chart: jinja2.utils.markupsafe.Markup(chart.svg),
         category_names={r.key: r.name for r in report.by_category},
     )
+    # The page carries the font for its own words, so it reads the same on a computer
+    # without Chinese fonts (the charts' letters are outlines already).
+    font = charts.font_subset(html)
+    if font is not None:
+        face = ("@font-face { font-family: 'gridbot-cjk'; font-display: block; "
+                f"src: url(data:font/otf;base64,{base64.b64encode(font).decode()}) "
+                "format('opentype'); }")
+        html = html.replace("/* gridbot-font */", face, 1)
     _atomic_save(path, lambda p: Path(p).write_text(html, encoding="utf-8"))
 
 
@@ -340,6 +349,7 @@ def _atomic_save(path: Path, save: Callable[[Any], None]) -> None:
     """Write to a temporary file beside ``path`` and rename: never half a report."""
     with _temporary_beside(path) as tmp:
         save(str(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
         os.replace(tmp, path)
 
 

@@ -45,6 +45,19 @@ def configured_adapters(config: Config) -> list[Adapter]:
         from gridbot.adapters.telegram import TelegramAdapter
 
         adapters.append(TelegramAdapter(config.telegram))
+    if config.wecom is not None:
+        from gridbot.adapters.wecom import WeComAdapter
+
+        adapters.append(WeComAdapter(config.wecom))
+    if config.wecom_robots:
+        from gridbot.adapters.wecom_robot import WeComRobotAdapter
+
+        adapters.append(WeComRobotAdapter(config.wecom_robots,
+                                          api_base_url=config.wecom_robot_api_base_url))
+    if config.official_account is not None:
+        from gridbot.adapters.wechat_mp import OfficialAccountAdapter
+
+        adapters.append(OfficialAccountAdapter(config.official_account))
     return adapters
 
 

@@ -556,14 +556,16 @@ def compute(
     tz: ZoneInfo,
     open_cases: Iterable[Case] = (),
 ) -> Report:
-    """Every figure for the cases reported in ``period`` within ``microgrids``.
+    """Every figure for the cases reported in ``period`` within ``microgrids`` by ``as_of``.
 
     ``histories`` may hold more than that (they are filtered here); ``open_cases`` are the
     open cases of the scope whatever their date, for the "overdue now" counts.
     """
     wanted = set(microgrids)
+    open_cases = list(open_cases)
     facts = [case_facts(case, events, as_of) for case, events in histories
-             if case.microgrid in wanted and period.start <= case.created_at < period.end]
+             if case.microgrid in wanted and period.start <= case.created_at < period.end
+             and case.created_at <= as_of]
     facts.sort(key=lambda f: f.case.number)
     overdue_by_mg: dict[str, int] = defaultdict(int)
     for case in open_cases:
@@ -596,8 +598,13 @@ def compute(
     categories: dict[str, list[CaseFacts]] = {code: [] for code in org.categories}
     for f in facts:
         categories.setdefault(f.case.category, []).append(f)
+    overdue_by_category: dict[str, int] = defaultdict(int)
+    for case in open_cases:
+        if case.microgrid in wanted and overdue_at(case, as_of):
+            overdue_by_category[case.category] += 1
     by_category = tuple(
-        Row(key=code, name=org.categories.get(code, code), figures=figures(members))
+        Row(key=code, name=org.categories.get(code, code),
+            figures=figures(members, overdue_by_category[code]))
         for code, members in categories.items())
 
     daily = []

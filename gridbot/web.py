@@ -1,8 +1,9 @@
 """The project's HTTP server: ``/healthz`` plus whatever routes the adapters contribute.
 
 One Starlette app served by uvicorn inside ``gridbot run``'s event loop, so webhook
-handlers call the engine directly. Telegram mounts ``/telegram/webhook``; the WeChat
-callbacks will mount theirs the same way, through :meth:`Adapter.routes`.
+handlers call the engine directly. Telegram mounts ``/telegram/webhook``, the WeCom
+app ``/wechat/work`` and the Official Account ``/wechat/mp``, through
+:meth:`Adapter.routes`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import re
 import unicodedata
 
 from gridbot import routing
-from gridbot.cases import alert_urgent, assign, classify
+from gridbot.cases import alert_urgent, assign, classify, evidence_data
 from gridbot.context import Context
 from gridbot.deadlines import window_changes
 from gridbot.domain import (
@@ -49,10 +49,10 @@ async def report(ctx: Context) -> None:
     draft = dataclasses.replace(draft, **window_changes(ctx.config.policy, ctx.engine.calendar,
                                                         draft, ctx.now, 0))
     case = await ctx.tx.new_case(draft)
-    evidence = {"attachments": list(ctx.incoming.attachments)} if ctx.incoming.attachments \
-        else {}  # photos and voice notes sent with the report, as platform file references
+    # Photos and voice notes sent with the report stay on the case (as the platform's
+    # references) and go to whoever is assigned it.
     await ctx.event(case, "reported", text, category=category, priority=priority.value,
-                    **evidence)
+                    **evidence_data(ctx.incoming.attachments))
     route = await routing.route(ctx.tx, microgrid, ctx.now, ctx.config.timezone)
     case = await assign(ctx, case, route, kind="reported")
     ctx.reply("reply_report", case=case, assignee=await ctx.person(case.assignee_id))

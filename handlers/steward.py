@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gridbot import routing
-from gridbot.cases import assign, feedback_buttons, workable_case
+from gridbot.cases import assign, evidence_data, feedback_buttons, workable_case
 from gridbot.commands import split_word
 from gridbot.context import Context
 from gridbot.deadlines import FRESH_WINDOW
@@ -69,8 +69,10 @@ async def done(ctx: Context) -> None:
         case = await ctx.save(case, "claimed", status=Status.CLAIMED,
                               assignee_id=ctx.speaker.id, claimed_at=ctx.now,
                               active_at=ctx.now, **FRESH_WINDOW)
-    case = await ctx.save(case, "resolved", text, status=Status.RESOLVED,
-                          resolved_at=ctx.now)
+    # A photo of the fixed light, sent with the command, is kept and shown to the reporter.
+    evidence = ctx.incoming.attachments
+    case = await ctx.save(case, "resolved", text, data=evidence_data(evidence),
+                          status=Status.RESOLVED, resolved_at=ctx.now)
     ctx.reply("reply_done", case=case)
     if previous != ctx.speaker.id:
         ctx.tell(previous, "notify_staff", case=case, event="resolved", actor=ctx.speaker,
@@ -78,7 +80,8 @@ async def done(ctx: Context) -> None:
     reporter = await ctx.person(case.reporter_id)
     locale = ctx.engine.renderer.locale_for(reporter.locale if reporter else None)
     ctx.tell_reporter(case, "notify_reporter", event="resolved", actor=ctx.speaker,
-                      text=text, buttons=feedback_buttons(ctx, case, locale))
+                      text=text, buttons=feedback_buttons(ctx, case, locale),
+                      attachments=evidence)
 
 
 @REGISTRY.command("transfer")

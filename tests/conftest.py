@@ -88,3 +88,38 @@ async def bot(tmp_path: Path, config: Config) -> AsyncIterator[Bot]:
     path = tmp_path / "gridbot.db"
     async with Demo(config, path, parse_start(DEFAULT_START, config), out=io.StringIO()) as demo:
         yield Bot(demo=demo, path=path)
+
+
+# -- PostgreSQL: which server the store tests use, and CI's rule that they must run ------
+
+
+def _uses_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return (callspec is not None and "postgresql" in callspec.params.values()) \
+        or item.get_closest_marker("postgresql") is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "postgresql: needs the PostgreSQL server of tests/postgres.py")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    from tests import postgres
+
+    if not any(_uses_postgres(item) for item in items):
+        return
+    reason = postgres.unavailable()
+    if reason is not None and postgres.in_ci():
+        # Fail loudly and at once: CI must test the PostgreSQL store, never skip it.
+        pytest.exit(f"CI is set and the PostgreSQL tests cannot run: {reason}", returncode=3)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests import postgres
+
+    reason = postgres.unavailable()
+    if reason is None:
+        return f"postgresql: {postgres.URL} (store tests run on SQLite and PostgreSQL)"
+    return f"postgresql: tests skipped: {reason}"

@@ -3,8 +3,10 @@
 It speaks the real HTTP+JSON shapes (``POST /bot<token>/<method>``, form or JSON
 parameters, ``{"ok": true, "result": …}`` answers and Telegram's error bodies) for what
 gridbot and a plain python-telegram-bot use: getMe, getUpdates (long polling with
-offset and timeout), setWebhook / deleteWebhook / getWebhookInfo, sendMessage,
-answerCallbackQuery, editMessageReplyMarkup, getFile and file downloads. It checks
+offset and timeout: an update is forgotten once a later call's offset passes it),
+setWebhook / deleteWebhook / getWebhookInfo, sendMessage, sendPhoto / sendVoice /
+sendAudio / sendVideo / sendVideoNote / sendDocument by file id, answerCallbackQuery,
+editMessageReplyMarkup, getFile and file downloads. It checks
 what Telegram checks (HTML that parses, at most 4,096 characters, a chat that exists
 and still has the bot) and can be told to answer 429 with ``retry_after`` or 5xx.
 
@@ -116,6 +118,8 @@ class Sent:
     reply_to: int | None
     thread_id: int | None
     at: float
+    #: a photo, voice note… sent by file id: (its kind, the file id)
+    media: tuple[str, str] | None = None
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
@@ -213,13 +217,19 @@ class FakeBot:
     # -- people acting ------------------------------------------------------------------------
     def say(self, chat: Chat, user: dict[str, Any], text: str = "", *,
             thread_id: int | None = None, photo: bytes | None = None,
-            voice: bytes | None = None, message_id: int | None = None) -> dict[str, Any]:
-        """A user writes in a chat (with a photo or voice note: ``text`` is the caption)."""
+            voice: bytes | None = None, message_id: int | None = None,
+            reply_to: int | None = None) -> dict[str, Any]:
+        """A user writes in a chat (with a photo or voice note: ``text`` is the caption;
+        ``reply_to``: the id of a message in this chat it answers)."""
         if chat.type == "private":
             self.private(user)
         message: dict[str, Any] = {
             "message_id": message_id or self.mid(chat.id), "date": int(time.time()),
             "chat": chat.json(), "from": user}
+        if reply_to is not None:
+            message["reply_to_message"] = self.messages.get(
+                (chat.id, reply_to), {"message_id": reply_to, "date": int(time.time()),
+                                      "chat": chat.json()})
         if photo is not None or voice is not None:
             if text:
                 message["caption"] = text
@@ -239,6 +249,7 @@ class FakeBot:
             message["message_thread_id"] = thread_id
             message["is_topic_message"] = True
         self.known.add((chat.id, message["message_id"]))
+        self.messages.setdefault((chat.id, message["message_id"]), message)
         self.push({"message": message})
         return message
 
@@ -391,6 +402,56 @@ class FakeBot:
                               parse_mode=parse_mode, reply_markup=markup, reply_to=reply_to,
                               thread_id=thread, at=time.monotonic()))
         return message
+
+    async def _send_media(self, kind: str, params: dict[str, Any]) -> Any:
+        """sendPhoto, sendVoice…: only by the file id of a file this bot has seen."""
+        chat = self._chat_for_sending(params.get("chat_id"))
+        file_id = params.get(kind)
+        if not isinstance(file_id, str) or file_id not in self.files:
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        thread = params.get("message_thread_id")
+        thread = int(thread) if thread not in (None, "") else None
+        if thread is not None and thread not in self.topics.get(chat.id, set()):
+            raise ApiError(400, "Bad Request: message thread not found")
+        reply = params.get("reply_parameters") or {}
+        reply_to = int(reply["message_id"]) if reply.get("message_id") else None
+        caption = params.get("caption") or ""
+        message_id = self.mid(chat.id)
+        body = {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id])}
+        message: dict[str, Any] = {
+            "message_id": message_id, "date": int(time.time()), "chat": chat.json(),
+            "from": self.user,
+            kind: [{**body, "width": 1280, "height": 960}] if kind == "photo"
+            else {**body, "duration": 3} if kind in ("voice", "audio", "video", "video_note")
+            else body}
+        if caption:
+            message["caption"] = caption
+        self.messages[(chat.id, message_id)] = message
+        self.known.add((chat.id, message_id))
+        self.sent.append(Sent(chat_id=chat.id, message_id=message_id, text=caption,
+                              plain=caption, parse_mode=params.get("parse_mode"),
+                              reply_markup=None, reply_to=reply_to, thread_id=thread,
+                              at=time.monotonic(), media=(kind, file_id)))
+        return message
+
+    async def api_sendphoto(self, params: dict[str, Any]) -> Any:
+        return await self._send_media("photo", params)
+
+    async def api_sendvoice(self, params: dict[str, Any]) -> Any:
+        return await self._send_media("voice", params)
+
+    async def api_sendaudio(self, params: dict[str, Any]) -> Any:
+        return await self._send_media("audio", params)
+
+    async def api_sendvideo(self, params: dict[str, Any]) -> Any:
+        return await self._send_media("video", params)
+
+    async def api_sendvideonote(self, params: dict[str, Any]) -> Any:
+        return await self._send_media("video_note", params)
+
+    async def api_senddocument(self, params: dict[str, Any]) -> Any:
+        return await self._send_media("document", params)
 
     async def api_answercallbackquery(self, params: dict[str, Any]) -> Any:
         query_id = str(params.get("callback_query_id"))

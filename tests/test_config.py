@@ -631,7 +631,11 @@ def test_bad_locale(locale: str) -> None:
 
 
 @pytest.mark.parametrize(("url", "expected"), [
-    ("postgresql://gridbot@localhost/gridbot", "'sqlite:///PATH'"),
+    ("mysql://gridbot@localhost/gridbot", "'sqlite:///PATH' or 'postgresql://"),
+    ("postgresql://gridbot@localhost", "a host and a database name"),
+    ("postgresql:///gridbot", "a host and a database name"),
+    ("postgresql://gridbot@localhost:port/gridbot", "a numeric port"),
+    ("postgresql://localhost/gridbot?schema=a-b", "'?schema=NAME'"),
     ("sqlite://gridbot.db", "'sqlite:///PATH'"),
     ("gridbot.db", "'sqlite:///PATH'"),
     ("sqlite:///", "a file path after 'sqlite:///'"),
@@ -639,6 +643,23 @@ def test_bad_locale(locale: str) -> None:
 def test_bad_storage_url(url: str, expected: str) -> None:
     assert_error(edit('url = "sqlite:///gridbot.db"', f'url = "{url}"'), "storage.url", url,
                  expected)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://gridbot@db.example.org/gridbot",
+    "postgres://gridbot:secret@127.0.0.1:5432/city?schema=suzhou&sslmode=require",
+])
+def test_postgresql_storage_url(url: str) -> None:
+    config = parse_config(edit('url = "sqlite:///gridbot.db"', f'url = "{url}"'), base_dir=ROOT)
+    assert config.storage_url == url  # not made relative to the configuration's folder
+
+
+def test_postgresql_password_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(edit('url = "sqlite:///gridbot.db"',
+                          'url = "postgresql://gridbot:s3cret@localhost"'))
+    assert "s3cret" not in str(caught.value)
+    assert "***" in str(caught.value)
 
 
 @pytest.mark.parametrize(("old", "new", "key", "value"), [

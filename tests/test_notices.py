@@ -608,11 +608,18 @@ async def test_the_command_line_follows_the_bot_until_done(
         notice = await write(tx, author=None, scope=await resolve_scope(tx, None, "all"),
                              text="全街道通知", now=engine.clock.now())
     watching = asyncio.create_task(follow(engine, notice.id, poll=0.01, hint_after=0.02))
-    await asyncio.sleep(0.05)  # nobody sends yet: the command line says so
+    err = out = ""
+    for _ in range(500):  # nobody sends yet: the command line says so (however busy the box)
+        await asyncio.sleep(0.01)
+        captured = capsys.readouterr()
+        err, out = err + captured.err, out + captured.out
+        if "gridbot run 在运行吗" in err:
+            break
+    assert "gridbot run 在运行吗" in err
     assert not watching.done()
     await running_bot(config_path)
     assert await asyncio.wait_for(watching, 5) == 0
     captured = capsys.readouterr()
-    assert "gridbot run 在运行吗" in captured.err
-    assert "通知 #1 发完了" in captured.out and "共 4 个群：送达 4。" in captured.out
+    out += captured.out
+    assert "通知 #1 发完了" in out and "共 4 个群：送达 4。" in out
     await store.close()

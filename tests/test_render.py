@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
 
+from gridbot import stats
 from gridbot.commands import SPECS
 from gridbot.config import LOCALES, load_config
 from gridbot.domain import (
@@ -400,6 +401,9 @@ CONTEXTS.update({
     "reply_notice_cancel": [{"notice": SCHEDULED, "actor": None},
                             {"notice": SCHEDULED, "actor": ADMIN}],
     "reply_ack": [{}],
+    # what the engine appends when evidence was sent on another platform than the reader's
+    "evidence_elsewhere": [{"platforms": {"telegram": {"photo": 2, "voice": 1}}},
+                           {"platforms": {"wecom": {"document": 1}, "someplace": {"photo": 1}}}],
     "error_notice_scope": [{"reason": r, "item": "C09"} for r in ("unknown", "outside", "empty")],
     "error_notice_time": [{"reason": r, "text": "25:99"} for r in ("unreadable", "past",
                                                                    "too_far")],
@@ -407,6 +411,48 @@ CONTEXTS.update({
     "error_notice_state": [{"notice": DONE},
                            {"notice": dataclasses.replace(NOTICE,
                                                           status=NoticeStatus.CANCELLED)}],
+})
+
+
+# -- statistics (handlers/stats.py): a report over a few of the cases above --
+_STATS_ORG = stats.Org(
+    units={code: stats.Unit(code=code, kind=kind, name=UNITS[code], parent=parent)
+           for code, kind, parent in [("SD", "subdistrict", None), ("C01", "community", "SD"),
+                                      ("G01", "grid", "C01"), ("M01", "microgrid", "G01")]},
+    people={"zhang": ("张阿姨", "steward")},
+    categories={c.code: c.name("zh-CN") for c in CONFIG.policy.categories},
+    households={"M01": 100},
+)
+_STATS_EVENTS = [
+    CaseEvent(case_number=16, at=NOW, actor_id="liu", kind="reported"),
+    CaseEvent(case_number=16, at=NOW, actor_id=None, kind="assigned", data={"assignee": "zhang"}),
+    CaseEvent(case_number=16, at=NOW + timedelta(minutes=20), actor_id="zhang", kind="claimed"),
+    CaseEvent(case_number=16, at=NOW + timedelta(hours=3), actor_id="zhang", kind="resolved"),
+    CaseEvent(case_number=16, at=NOW + timedelta(hours=4), actor_id="liu", kind="rated"),
+    CaseEvent(case_number=16, at=NOW + timedelta(hours=4), actor_id="liu", kind="confirmed"),
+]
+
+
+def _stats_report(histories: list[Any], scope: str = "C01") -> stats.Report:
+    return stats.compute(histories, scope=scope, microgrids=["M01"],
+                         period=stats.month_period("2024-05", TZ), as_of=NOW + timedelta(days=1),
+                         org=_STATS_ORG, tz=TZ, open_cases=[CASE])
+
+
+_BUSY = _stats_report([(RATED, _STATS_EVENTS), (CASE, EVENTS[:2]),
+                       (make_case(number=21, status=Status.CANCELLED),
+                        [CaseEvent(case_number=21, at=NOW, actor_id="liu", kind="cancelled")])])
+_QUIET = _stats_report([])
+CONTEXTS.update({
+    "stats": [
+        {"report": _BUSY, "rows": _BUSY.by_microgrid, "kind": "microgrid", "staff": True},
+        {"report": _BUSY, "rows": (), "kind": "microgrid", "staff": False},
+        {"report": _QUIET, "rows": _QUIET.by_community, "kind": "community", "staff": True},
+        {"report": _stats_report([(RATED, _STATS_EVENTS)], scope="M01"), "rows": (),
+         "kind": "microgrid", "staff": False},
+    ],
+    "error_stats": [{"why": "scope", "code": "C09"}, {"why": "chart"},
+                    {"why": "period", "text": "下个月"}],
 })
 
 

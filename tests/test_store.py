@@ -1,17 +1,18 @@
 """The storage contract (gridbot/store/base.py), run against every backend.
 
-The ``backend`` fixture is parametrised by backend name; today only "sqlite". A new
-backend (PostgreSQL) adds its name to ``BACKENDS`` and a branch in ``make_backend``
-that says how to make a fresh store, how to reopen the same database, and how to run
-one raw SQL statement outside the store (to prove what the interface cannot show,
-such as case events being append-only).
+The ``backend`` fixture is parametrised by backend name: "sqlite" and "postgresql". A
+backend is a branch in ``make_backend`` that says how to make a fresh store, how to
+reopen the same database, how to run one raw SQL statement outside the store (to prove
+what the interface cannot show, such as case events being append-only) and how to clean
+up. PostgreSQL runs against the server of ``tests/postgres.py``, each test in a schema of
+its own; without a server it is skipped with the reason (under CI it fails instead).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -22,6 +23,8 @@ import pytest
 from gridbot.config import Config, load_config, parse_config
 from gridbot.domain import (
     Account,
+    Attachment,
+    AttachmentKind,
     Button,
     Case,
     CaseEvent,
@@ -40,6 +43,7 @@ from gridbot.errors import StoreError
 from gridbot.store import CaseQuery, SQLiteStore, Store, Transaction
 from gridbot.store.base import LinkCode, OrgUnit, RosterEntry
 from gridbot.store.sqlite import migrations
+from tests import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.toml"
@@ -47,7 +51,7 @@ EXAMPLE_TEXT = EXAMPLE.read_text(encoding="utf-8")
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @dataclass
@@ -59,6 +63,8 @@ class Backend:
     raw: Callable[[str], list[tuple[Any, ...]]]
     #: what ``raw`` raises when the database refuses a statement
     raw_error: type[Exception]
+    #: remove what the test left behind
+    close: Callable[[], None] = lambda: None
 
 
 def make_backend(name: str, tmp_path: Path) -> Backend:
@@ -75,12 +81,26 @@ def make_backend(name: str, tmp_path: Path) -> Backend:
 
         return Backend(name=name, new_store=lambda: SQLiteStore(path), raw=raw,
                        raw_error=sqlite3.DatabaseError)
+    if name == "postgresql":
+        postgres.require()
+        import asyncpg
+
+        from gridbot.store.postgresql import PostgresStore
+
+        schema = postgres.new_schema()
+        url = postgres.url_for(schema)
+        return Backend(name=name, new_store=lambda: PostgresStore(url, pool_size=3),
+                       raw=lambda sql: postgres.sql(schema, sql),
+                       raw_error=asyncpg.PostgresError,
+                       close=lambda: postgres.drop_schema(schema))
     raise AssertionError(f"no such backend {name!r}")
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return make_backend(request.param, tmp_path)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    made = make_backend(request.param, tmp_path)
+    yield made
+    made.close()
 
 
 @pytest.fixture
@@ -143,6 +163,12 @@ async def test_migrations_applied_once_and_reopening_is_idempotent(backend: Back
         await store.close()
     assert backend.raw("SELECT version FROM schema_migrations ORDER BY version") == [
         (version,) for version, _ in migrations()]
+
+
+def test_migration_versions_are_unique() -> None:
+    """Two lines of work numbering theirs alike would leave one never applied."""
+    versions = [version for version, _ in migrations()]
+    assert len(versions) == len(set(versions)), versions
 
 
 async def test_wal_journal_mode(backend: Backend, store: Store) -> None:
@@ -481,6 +507,18 @@ async def test_enqueue_and_claim_round_trip(store: Store) -> None:
     assert items[0].id != items[1].id
 
 
+async def test_attachments_round_trip_through_the_outbox(store: Store) -> None:
+    evidence = (Attachment(kind=AttachmentKind.PHOTO, platform="telegram", ref="photo:AgAC-1"),
+                Attachment(kind=AttachmentKind.VOICE, platform="telegram", ref="voice:AwAD-2"),
+                Attachment(kind=AttachmentKind.DOCUMENT, platform="telegram",
+                           ref="document:BQAC-3 文件"))
+    async with store.transaction() as tx:
+        assert await tx.enqueue(message("k1", attachments=evidence), T0)
+        assert await tx.enqueue(message("k2"), T0)
+    items = await claim(store, T0)
+    assert [i.message.attachments for i in items] == [evidence, ()]
+
+
 async def test_enqueue_with_a_known_dedup_key_queues_nothing(store: Store) -> None:
     async with store.transaction() as tx:
         assert await tx.enqueue(message("k1"), T0) is True
@@ -696,6 +734,28 @@ async def test_chats_upsert(store: Store) -> None:
         await tx.save_chat(renamed, bound_by=None, now=T0 + timedelta(days=1))
         assert await tx.chat("telegram", "-100") == renamed
         assert await tx.chat("console", "-100") is None
+
+
+async def test_a_chat_that_refuses_the_bot(store: Store) -> None:
+    private = Chat(platform="telegram", chat_id="1002", kind=ChatKind.PRIVATE)
+    async with store.transaction() as tx:
+        await tx.save_chat(private, bound_by=None, now=T0)
+        assert (await tx.chat("telegram", "1002")).unreachable_at is None  # type: ignore[union-attr]
+        await tx.set_chat_unreachable("telegram", "1002", at=T0 + timedelta(minutes=1),
+                                      reason="Forbidden: bot was blocked by the user")
+        await tx.set_chat_unreachable("telegram", "404", at=T0, reason="never stored")
+        assert await tx.chat("telegram", "404") is None
+    async with store.transaction() as tx:
+        refused = await tx.chat("telegram", "1002")
+        assert refused == dataclasses.replace(
+            private, unreachable_at=T0 + timedelta(minutes=1),
+            unreachable_reason="Forbidden: bot was blocked by the user")
+        # saving the chat again (a new title, say) keeps what the platform said
+        await tx.save_chat(dataclasses.replace(private, title="x"), bound_by=None, now=T0)
+        assert (await tx.chat("telegram", "1002")).unreachable_at is not None  # type: ignore[union-attr]
+        await tx.set_chat_unreachable("telegram", "1002", at=None, reason="ignored")
+    async with store.transaction() as tx:
+        assert await tx.chat("telegram", "1002") == dataclasses.replace(private, title="x")
 
 
 async def test_duty(store: Store) -> None:

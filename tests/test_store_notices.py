@@ -7,7 +7,7 @@ new backend added there runs these too.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,10 @@ from tests.test_store import BACKENDS, EXAMPLE, LEASE, T0, Backend, make_backend
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return make_backend(request.param, tmp_path)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    made = make_backend(request.param, tmp_path)
+    yield made
+    made.close()
 
 
 @pytest.fixture

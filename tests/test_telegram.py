@@ -27,7 +27,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from telegram import Message
 
+from gridbot.adapters.telegram import incoming_message
 from gridbot.config import load_config
 from gridbot.domain import Status
 from gridbot.errors import StoreError
@@ -291,6 +293,77 @@ async def test_webhook_redelivery_is_handled_once(webhook: World) -> None:
     assert w.bot.allowed_updates == ["message", "callback_query"]
 
 
+# -- polling: at least once, each update handled once ---------------------------------------
+FAIL_SHED = ("CREATE TRIGGER shed_fails BEFORE INSERT ON cases WHEN NEW.text LIKE '%车棚%'"
+             " BEGIN SELECT RAISE(ABORT, 'injected: disk I/O error'); END")
+
+
+def offsets(bot: FakeBot) -> list[int]:
+    """The offset of every getUpdates call so far."""
+    return [int(p.get("offset") or 0) for m, p in bot.calls if m == "getUpdates"]
+
+
+async def test_polling_moves_past_an_update_only_once_it_is_committed(
+        tmp_path: Path, fake: FakeTelegram) -> None:
+    w = await _world(tmp_path, fake, "polling")
+    try:
+        await bound(w)
+        w.runtime.adapters[0].update_retry = 0.05  # type: ignore[attr-defined]
+        w.rows(FAIL_SHED)  # the database refuses one report, as a full disk would
+        before = len(w.bot.sent)
+        # one batch: a report, a report whose transaction fails, a question behind it
+        lamp = w.bot.say(w.group, LIU, "报事 楼道灯坏了")
+        shed = w.bot.say(w.group, CHEN, "报事 车棚漏雨")
+        shed_update = w.bot.updates[-1]["update_id"]
+        question = w.bot.say(w.bot.private(CHEN), CHEN, "/help")
+        await w.handled(GROUP_ID, lamp["message_id"])
+        # the failed update is fetched again and again; what follows it waits its turn
+        await w.fake.until(lambda: offsets(w.bot).count(shed_update) >= 3)
+        assert max(offsets(w.bot)) == shed_update
+        assert not w.bot.sent_to(CHEN["id"])
+        assert w.rows("SELECT COUNT(*) FROM cases")[0][0] == 1
+        # the process stops (it could as well have died) while the update keeps failing:
+        # Telegram still holds it and the one behind it, and only those
+        await w.runtime.stop()
+        assert [u["update_id"] for u in w.bot.updates] == [shed_update, shed_update + 1]
+        w.rows("DROP TRIGGER shed_fails")
+
+        # the next start gets both again and handles each once
+        w.runtime = Runtime(load_config(tmp_path / "gridbot.toml"), clock=w.clock,
+                            sleep=w.clock.sleep)
+        await w.runtime.start()
+        await w.handled(GROUP_ID, shed["message_id"])
+        await w.handled(CHEN["id"], question["message_id"])
+        sent = await w.settled(before)
+        assert [c[0] for c in w.rows("SELECT text FROM cases ORDER BY number")] == [
+            "楼道灯坏了", "车棚漏雨"]
+        assert len(w.bot.sent_to(CHEN["id"])) == 1  # the answer to /help, once
+        acks = [s for s in sent if s.chat_id == GROUP_ID and s.reply_to == shed["message_id"]]
+        assert len(acks) == 2 and "#2" in acks[1].plain  # the apology (once), then #2
+        order = "SELECT rowid FROM inbox WHERE platform = 'telegram' AND chat_id = ? AND" \
+            " message_id = ?"
+        [(shed_row,)] = w.rows(order, str(GROUP_ID), str(shed["message_id"]))
+        [(question_row,)] = w.rows(order, str(CHEN["id"]), str(question["message_id"]))
+        assert shed_row < question_row  # in the order they were sent
+        await w.fake.until(lambda: not w.bot.updates)  # all confirmed
+    finally:
+        await w.runtime.stop()
+
+
+async def test_an_update_that_keeps_failing_is_given_up_and_the_rest_go_on(
+        polling: World) -> None:
+    w = await bound(polling)
+    adapter = w.runtime.adapters[0]
+    adapter.update_retry, adapter.update_attempts = 0.01, 3  # type: ignore[attr-defined]
+    w.rows(FAIL_SHED)
+    w.bot.say(w.group, CHEN, "报事 车棚漏雨")
+    shed_update = w.bot.updates[-1]["update_id"]
+    replies = await w.said(w.bot.private(CHEN), CHEN, "/help")
+    assert [r.chat_id for r in replies if r.chat_id == CHEN["id"]] == [CHEN["id"]]
+    assert offsets(w.bot).count(shed_update) == 3
+    assert w.rows("SELECT COUNT(*) FROM cases")[0][0] == 0
+
+
 # -- delivery under pressure ---------------------------------------------------------------
 async def test_429_and_5xx_still_deliver_each_message_once(polling: World) -> None:
     w = await bound(polling)
@@ -350,6 +423,101 @@ async def test_bot_kicked_from_group_is_recorded_and_the_bot_lives_on(polling: W
     w.runtime.kick()
     await asyncio.sleep(0.1)
     assert len([c for c in w.bot.calls if c[0] == "sendMessage"]) == attempts  # not retried
+
+
+async def test_a_chat_that_refuses_the_bot_is_not_sought_there_again(polling: World) -> None:
+    w = await bound(polling)
+    liu_dm = w.bot.private(LIU)
+    await w.said(liu_dm, LIU, "/start")
+    sent = await w.said(w.group, LIU, "报事 楼道灯坏了")
+    claim = next(s for s in sent if s.chat_id == ZHANG["id"] and s.buttons)
+    w.bot.blocked.add(LIU["id"])  # LIU blocks the bot: the "claimed" news cannot reach her
+    await w.pressed(claim, "/claim 1", ZHANG)
+    [(_, why)] = await w.fake.until(lambda: w.rows(
+        "SELECT unreachable_at, unreachable_reason FROM chats WHERE chat_id = ? AND"
+        " unreachable_at IS NOT NULL", str(LIU["id"])))
+    assert "blocked" in why
+    tried = w.rows("SELECT COUNT(*) FROM outbox WHERE chat_id = ?", str(LIU["id"]))[0][0]
+    # from now on she is told in the group where she reported, briefly and without buttons
+    resolved = await w.said(w.bot.private(ZHANG), ZHANG, "/done 1 修好了")
+    told = [s for s in resolved if "修好了" in s.plain and s.chat_id != ZHANG["id"]]
+    assert [s.chat_id for s in told] == [GROUP_ID] and told[0].buttons == []
+    assert w.rows("SELECT COUNT(*) FROM outbox WHERE chat_id = ?", str(LIU["id"]))[0][0] \
+        == tried
+    # she unblocks the bot and writes to it: private again
+    w.bot.blocked.discard(LIU["id"])
+    await w.said(liu_dm, LIU, "/reopen 1 灯还是不亮")
+    assert w.rows("SELECT unreachable_at FROM chats WHERE chat_id = ?",
+                  str(LIU["id"])) == [(None,)]
+    claimed = await w.said(w.bot.private(ZHANG), ZHANG, "/claim 1")
+    assert [s.chat_id for s in claimed if "认领" in s.plain and s.chat_id != ZHANG["id"]] == [
+        LIU["id"]]
+
+    # a steward who blocked the bot: the case records that nobody could be told
+    w.bot.blocked.add(ZHANG["id"])
+    await w.said(w.group, LIU, "报事 垃圾桶坏了")
+    await w.fake.until(lambda: w.rows(
+        "SELECT 1 FROM chats WHERE chat_id = ? AND unreachable_at IS NOT NULL",
+        str(ZHANG["id"])))
+    tried = w.rows("SELECT COUNT(*) FROM outbox WHERE chat_id = ?", str(ZHANG["id"]))[0][0]
+    await w.said(w.group, LIU, "报事 路灯不亮")
+    assert w.rows("SELECT COUNT(*) FROM outbox WHERE chat_id = ?", str(ZHANG["id"]))[0][0] \
+        == tried
+    _, events = await w.case(3)
+    assert "unreachable" in [e.kind for e in events]
+
+
+def test_what_a_group_message_answers() -> None:
+    """A reply's target reaches the engine; in a forum topic, the topic's first message
+    (which Telegram makes every message there "answer") does not."""
+    def message(chat: dict[str, Any], **extra: Any) -> Any:
+        return Message.de_json({"message_id": 9, "date": 0, "chat": chat, "from": LIU,
+                                "text": "收到", **extra}, None)
+
+    group = {"id": GROUP_ID, "type": "supergroup", "title": "g"}
+    notice = {"message_id": 5, "date": 0, "chat": group, "text": "通知"}
+    root = {"message_id": 42, "date": 0, "chat": group, "forum_topic_created": {
+        "name": "t", "icon_color": 0}}
+    assert incoming_message(message(group)).reply_to is None  # type: ignore[union-attr]
+    assert incoming_message(message(  # type: ignore[union-attr]
+        group, reply_to_message=notice)).reply_to == "5"
+    assert incoming_message(message(  # type: ignore[union-attr]
+        group, reply_to_message=root, message_thread_id=42,
+        is_topic_message=True)).reply_to is None
+    assert incoming_message(message(  # type: ignore[union-attr]
+        group, reply_to_message={**notice, "message_thread_id": 42}, message_thread_id=42,
+        is_topic_message=True)).reply_to == "5"
+    private = {"id": LIU["id"], "type": "private", "first_name": "刘奶奶"}
+    assert incoming_message(message(  # type: ignore[union-attr]
+        private, reply_to_message={**notice, "chat": private})).reply_to is None
+
+
+async def test_notice_acknowledged_by_a_reply_and_by_its_button_in_the_group(
+        polling: World) -> None:
+    w = await bound(polling)
+    zhou_dm = w.bot.private(ZHOU)
+    first = await w.said(zhou_dm, ZHOU, "/notice M01 周六上午9点活动室免费量血压")
+    second = await w.said(zhou_dm, ZHOU, "/notice M01 下周一上午停水")
+    [blood] = [s for s in first if s.chat_id == GROUP_ID]
+    [water] = [s for s in second if s.chat_id == GROUP_ID]
+    assert blood.buttons == [("收到 ✅", "/ack 1")] and water.buttons == [("收到 ✅", "/ack 2")]
+
+    def acks(notice: int) -> int:
+        return w.rows("SELECT COUNT(*) FROM notice_acks a JOIN deliveries d"
+                      " ON d.id = a.delivery_id WHERE d.notice_id = ?", notice)[0][0]
+
+    # a reply to the first (not the latest) acknowledges that one, and quietly
+    assert await w.said(w.group, LIU, "收到", reply_to=blood.message_id) == []
+    assert (acks(1), acks(2)) == (1, 0)
+    # the button under the second: everyone may press it, and it stays for the next one
+    edits = len(w.bot.edits)
+    for user in (CHEN, LIU):
+        assert [s for s in await w.pressed(water, "收到 ✅", user)
+                if s.chat_id == GROUP_ID] == []
+    assert (acks(1), acks(2)) == (1, 2)
+    assert len(w.bot.edits) == edits  # the keyboard was left alone
+    assert w.rows("SELECT status FROM deliveries ORDER BY notice_id") == [
+        ("acknowledged",), ("acknowledged",)]
 
 
 # -- what people send ----------------------------------------------------------------------
@@ -412,16 +580,65 @@ async def test_topics_commands_to_this_bot_and_other_bots(polling: World) -> Non
     assert help_ and help_[0].chat_id == GROUP_ID
 
 
-async def test_photo_report_keeps_the_evidence(polling: World) -> None:
+async def test_evidence_goes_with_the_report_and_the_resolution(polling: World) -> None:
     w = await bound(polling)
+    await w.said(w.bot.private(LIU), LIU, "/start")  # LIU can be told privately
     photo = b"\x89PNG fake picture of a broken light"
-    await w.said(w.group, LIU, "报事 楼道灯坏了，见照片", photo=photo)
+    before = len(w.bot.sent)
+    report = w.bot.say(w.group, LIU, "报事 楼道灯坏了，见照片", photo=photo)
+    await w.handled(GROUP_ID, report["message_id"])
+    sent = await w.settled(before)
+    big = report["photo"][-1]["file_id"]  # the largest size, not the thumbnail
     _, events = await w.case(1)
-    refs = events[0].data["attachments"]
-    assert len(refs) == 1 and refs[0].startswith("photo:")
+    assert events[0].data["attachments"] == [
+        {"kind": "photo", "platform": "telegram", "ref": f"photo:{big}"}]
     adapter = w.runtime.adapters[0]
-    assert await adapter.download(refs[0]) == photo  # type: ignore[attr-defined]
+    assert await adapter.download(f"photo:{big}") == photo  # type: ignore[attr-defined]
+    # the steward gets the claim notice, then the photo answering it; the group neither
+    to_zhang = [s for s in sent if s.chat_id == ZHANG["id"]]
+    assert [s.media for s in to_zhang] == [None, ("photo", big)]
+    assert to_zhang[0].buttons == [(to_zhang[0].buttons[0][0], "/claim 1")]
+    assert to_zhang[1].reply_to == to_zhang[0].message_id
+    assert all(s.media is None for s in w.bot.sent_to(GROUP_ID))
+
+    # resolved with a voice note: it follows the "resolved" notice to the reporter
+    before = len(w.bot.sent)
+    done = w.bot.say(w.bot.private(ZHANG), ZHANG, "/done 1 换好灯泡了，听录音", voice=b"OggS")
+    await w.handled(ZHANG["id"], done["message_id"])
+    to_liu = [s for s in await w.settled(before) if s.chat_id == LIU["id"]]
+    assert [s.media for s in to_liu] == [None, ("voice", done["voice"]["file_id"])]
+    assert "换好灯泡了" in to_liu[0].plain and ("★★★★★", "/rate 1 5") in to_liu[0].buttons
+    assert to_liu[1].reply_to == to_liu[0].message_id
+    _, events = await w.case(1)
+    resolved = next(e for e in events if e.kind == "resolved")
+    assert resolved.data["attachments"][0]["ref"] == f"voice:{done['voice']['file_id']}"
     assert await w.ignored(w.group, LIU, "", voice=b"ogg") == []  # a voice note alone
+
+
+async def test_evidence_telegram_cannot_send_leaves_the_text_delivered(polling: World) -> None:
+    w = await bound(polling)
+    w.bot.fail("sendPhoto", 500)  # a passing failure: the photo alone is sent again
+    before = len(w.bot.sent)
+    report = w.bot.say(w.group, LIU, "报事 垃圾桶坏了", photo=b"\x89PNG bin")
+    await w.handled(GROUP_ID, report["message_id"])
+    for _ in range(8):
+        if [s for s in w.bot.sent[before:] if s.media]:
+            break
+        w.clock.advance(timedelta(minutes=1))
+        w.runtime.kick()
+        await asyncio.sleep(0.05)
+    to_zhang = [s for s in w.bot.sent[before:] if s.chat_id == ZHANG["id"]]
+    assert [bool(s.media) for s in to_zhang] == [False, True]  # the text was not repeated
+    # a file id Telegram no longer knows: the photo is left out, the message counts as sent
+    w.bot.files.clear()
+    before = len(w.bot.sent)
+    w.bot.say(w.group, LIU, "报事 路灯不亮", photo=b"\x89PNG lamp")
+    w.bot.files.clear()
+    await w.fake.until(lambda: any("路灯不亮" in s.plain for s in w.bot.sent[before:]
+                                   if s.chat_id == ZHANG["id"]))
+    await w.settled(before)
+    assert not [s for s in w.bot.sent[before:] if s.media]
+    assert w.rows("SELECT COUNT(*) FROM outbox WHERE status = 'failed'")[0][0] == 0
 
 
 async def test_group_upgraded_to_supergroup_keeps_its_binding(polling: World) -> None:

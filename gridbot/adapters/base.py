@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gridbot.domain import Incoming, Outgoing, TextFormat
+from gridbot.domain import Chat, ChatKind, Incoming, Outgoing, TextFormat
 from gridbot.ratelimit import NO_LIMITS, SendLimits
 
 if TYPE_CHECKING:
@@ -52,6 +52,23 @@ class Intake:
                                now=now)
         log.info("%s chat %s is now %s; its micro-grid binding (%s) moved along", platform,
                  old_chat_id, new_chat_id, old.microgrid)
+
+    async def bind_groups(self, platform: str, groups: Mapping[str, str]) -> None:
+        """Group chats that the configuration names (chat id → micro-grid code), for
+        platforms where nobody can say ``/bind`` in the group (send-only robots): each
+        is stored bound to its micro-grid, titled with its name; any other group chat
+        of ``platform`` loses its binding, so notices stop going to a removed one."""
+        now = self.engine.clock.now()
+        async with self.engine.store.transaction() as tx:
+            for microgrid in self.engine.config.microgrids:
+                for chat in await tx.group_chats(microgrid.code):
+                    if chat.platform == platform and groups.get(chat.chat_id) != microgrid.code:
+                        await tx.save_chat(dataclasses.replace(chat, microgrid=None),
+                                           bound_by=None, now=now)
+            for chat_id, microgrid in groups.items():
+                await tx.save_chat(Chat(platform=platform, chat_id=chat_id, kind=ChatKind.GROUP,
+                                        title=self.engine.unit_names.get(microgrid, microgrid),
+                                        microgrid=microgrid), bound_by=None, now=now)
 
 
 class Adapter(ABC):

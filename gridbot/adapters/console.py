@@ -50,5 +50,7 @@ class ConsoleAdapter(Adapter):
             if message.buttons:
                 buttons = "  ".join(f"[{b.label} ⇒ {b.command}]" for b in message.buttons)
                 self.out.write(f"      {buttons}\n")
+            for attachment in message.attachments:  # evidence: the console shows references
+                self.out.write(f"      📎 {attachment.kind.value}: {attachment.ref}\n")
             self.out.flush()
         return str(next(self._ids))

@@ -1,15 +1,25 @@
 """Telegram through python-telegram-bot: the library speaks the protocol, this translates.
 
 Updates become :class:`~gridbot.domain.Incoming` (group and supergroup messages with
-their forum topic, private chats, button presses) and :class:`~gridbot.domain.Outgoing`
-becomes ``sendMessage`` calls in HTML parse mode with inline keyboards. Updates arrive
-by long polling (PTB's Updater and Application) or by webhook on the project's HTTP
-server; either way each is handled once, by its chat and message id. No PTB type
-leaves this module.
+their forum topic and the message they reply to, private chats, button presses, photos
+and voice notes as evidence) and :class:`~gridbot.domain.Outgoing` becomes
+``sendMessage`` calls in HTML parse mode with inline keyboards, followed by the
+evidence it carries (``sendPhoto``, ``sendVoice``… by file id). No PTB type leaves
+this module.
+
+Updates arrive by webhook on the project's HTTP server, answered only once handled, or
+by long polling with our own ``getUpdates`` loop rather than PTB's Updater: Telegram
+forgets an update once a later ``getUpdates`` passes its offset, and the Updater
+passes it as soon as the update is fetched, whatever became of it. Here the offset
+moves past an update only after the engine has committed it (or found it handled
+already), so an update whose handling failed, or that was in hand when the process
+died, is delivered again; the inbox makes the second delivery harmless.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -41,20 +51,21 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import (
-    AIORateLimiter,
-    Application,
-    ApplicationBuilder,
-    BaseRateLimiter,
-    ContextTypes,
-    TypeHandler,
-)
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
 from gridbot.adapters.base import Adapter, Intake
 from gridbot.adapters.telegram_html import MAX_TEXT, split_message
 from gridbot.config import TelegramSettings
-from gridbot.domain import Button, ChatKind, Incoming, Outgoing, TextFormat
+from gridbot.domain import (
+    Attachment,
+    AttachmentKind,
+    Button,
+    ChatKind,
+    Incoming,
+    Outgoing,
+    TextFormat,
+)
 from gridbot.engine import Outcome
 from gridbot.errors import ConfigError, PlatformError
 from gridbot.ratelimit import TELEGRAM_LIMITS
@@ -71,9 +82,25 @@ MAX_CALLBACK_BYTES = 64
 #: updates are a few kilobytes; anything far larger is not from Telegram
 MAX_WEBHOOK_BODY = 1 << 20
 POLL_TIMEOUT = timedelta(seconds=30)
+#: an update whose handling failed is fetched and tried again after this many seconds,
+#: doubling each time up to the maximum …
+UPDATE_RETRY = 0.5
+UPDATE_RETRY_MAX = 60.0
+#: … and given up (logged with its id and chat) after this many attempts, so that one
+#: update that cannot be handled does not hold up every chat behind it for ever
+UPDATE_ATTEMPTS = 10
+#: after a failed getUpdates (network, Telegram down), polling waits this long, doubling
+FETCH_RETRY = 1.0
+FETCH_RETRY_MAX = 60.0
 _GROUP_TYPES = {"group": ChatKind.GROUP, "supergroup": ChatKind.GROUP,
                 "private": ChatKind.PRIVATE}
-_ATTACHMENTS = ("voice", "audio", "video", "video_note", "document")
+#: Telegram's kinds of media, and what the engine calls them
+_MEDIA_KINDS = {"voice": AttachmentKind.VOICE, "audio": AttachmentKind.VOICE,
+                "video": AttachmentKind.DOCUMENT, "video_note": AttachmentKind.DOCUMENT,
+                "document": AttachmentKind.DOCUMENT}
+#: Telegram's refusals that concern the chat, not the message: nobody is there for us
+_CHAT_GONE = ("chat not found", "chat_write_forbidden", "have no rights to send a message",
+              "not enough rights to send text messages", "deactivated")
 
 
 class _Repeated(logging.Filter):
@@ -101,15 +128,14 @@ def build_application(settings: TelegramSettings, *,
     The outbox paces messages to Telegram's limits (``limits`` below); AIORateLimiter
     also covers the calls made outside it (answering button presses, editing keyboards)
     and, with no retries of its own, passes a 429 on as RetryAfter, so the outbox
-    pauses and reschedules rather than a request sleeping inside the library.
+    pauses and reschedules rather than a request sleeping inside the library. There is
+    no Updater: the adapter polls by itself (see the module's docstring).
     """
-    builder = (ApplicationBuilder().token(settings.token).base_url(settings.base_url)
-               .base_file_url(settings.base_file_url)
-               .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
-               .get_updates_read_timeout(POLL_TIMEOUT.total_seconds() + 10))
-    if settings.mode == "webhook":
-        builder = builder.updater(None)
-    return builder.build()
+    return (ApplicationBuilder().token(settings.token).base_url(settings.base_url)
+            .base_file_url(settings.base_file_url)
+            .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
+            .get_updates_read_timeout(POLL_TIMEOUT.total_seconds() + 10)
+            .updater(None).build())
 
 
 class TelegramAdapter(Adapter):
@@ -122,9 +148,18 @@ class TelegramAdapter(Adapter):
         self.settings = settings
         self.application = build_application(settings, rate_limiter=rate_limiter)
         self.receiving = False
-        #: parts already delivered of a long message whose later part failed, by outbox
-        #: dedup key, so a retry resumes where it stopped instead of repeating them
+        #: parts already delivered of a long message whose later part (or attachment)
+        #: failed, by outbox dedup key, so a retry resumes where it stopped instead of
+        #: repeating them
         self._sent_parts: dict[str, list[str]] = {}
+        #: polling: the first update not yet handled, and the offset Telegram last heard
+        self.offset: int | None = None
+        self._confirmed: int | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        #: how a failing update is retried (tests shorten these)
+        self.update_retry = UPDATE_RETRY
+        self.update_attempts = UPDATE_ATTEMPTS
 
     @property
     def _bot(self) -> Any:
@@ -156,29 +191,30 @@ class TelegramAdapter(Adapter):
             log.info("Telegram @%s: webhook set to %s", self.bot_username,
                      self.settings.webhook_url)
         else:
-            async def on_update(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
-                await self._handle_update(update, intake)
-
-            self.application.add_handler(TypeHandler(Update, on_update))
-            self.application.add_error_handler(self._on_error)
-            await self.application.start()
-            updater = self.application.updater
-            assert updater is not None
-            await updater.start_polling(timeout=POLL_TIMEOUT,
-                                        allowed_updates=list(ALLOWED_UPDATES),
-                                        error_callback=self._polling_error)
+            try:  # updates wait with Telegram while a webhook is set; polling needs it gone
+                await self._bot.delete_webhook()
+            except TelegramError as exc:
+                raise PlatformError(f"deleteWebhook failed: {exc.message}") from None
+            self._stopping.clear()
+            self._poller = asyncio.create_task(self._poll(intake), name="telegram-polling")
             log.info("Telegram @%s: polling %s", self.bot_username, self.settings.base_url)
         self.receiving = True
 
     async def stop(self) -> None:
-        """Polling: stop fetching, then handle every update already fetched. The webhook
+        """Polling: stop fetching, finish the update in hand, and tell Telegram which
+        updates are handled; the rest it delivers again at the next start. The webhook
         stays registered, so Telegram keeps what arrives meanwhile for the next start."""
         self.receiving = False
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
-        if self.application.running:
-            await self.application.stop()
+        self._stopping.set()
+        if self._poller is not None:
+            await self._poller
+            self._poller = None
+        if self.offset is not None and self.offset != self._confirmed:
+            try:  # an offset past the handled updates confirms them; the one returned waits
+                await self._bot.get_updates(offset=self.offset, limit=1, timeout=0)
+                self._confirmed = self.offset
+            except TelegramError as exc:  # they come again next time, and are skipped
+                log.info("confirming handled Telegram updates: %s", exc.message)
 
     async def close(self) -> None:
         if self.application.running:
@@ -192,10 +228,77 @@ class TelegramAdapter(Adapter):
         return {"mode": self.settings.mode, "receiving": self.receiving,
                 "bot": self.bot_username}
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("handling a Telegram update failed: %r", context.error,
-                  exc_info=context.error if not isinstance(context.error, TelegramError)
-                  else None)
+    # -- polling ------------------------------------------------------------------------------
+    async def _poll(self, intake: Intake) -> None:
+        """Fetch, handle each update in order, move the offset past it once handled."""
+        fetch_failures = attempts = 0
+        while not self._stopping.is_set():
+            try:
+                updates = await self._fetch()
+            except TelegramError as exc:
+                self._polling_error(exc)
+                fetch_failures += 1
+                wait = min(FETCH_RETRY_MAX, FETCH_RETRY * 2 ** (fetch_failures - 1))
+                if isinstance(exc, RetryAfter):
+                    wait = max(wait, _seconds(exc.retry_after))
+                await self._pause(wait)
+                continue
+            except Exception:  # a malformed batch or a library bug: keep polling
+                log.exception("polling Telegram failed")
+                fetch_failures += 1
+                await self._pause(min(FETCH_RETRY_MAX, FETCH_RETRY * 2 ** (fetch_failures - 1)))
+                continue
+            if updates is None:
+                break  # stopping
+            fetch_failures = 0
+            self._confirmed = self.offset  # Telegram now forgets everything before it
+            for update in updates:
+                if self._stopping.is_set():
+                    break  # the rest are not confirmed: they come again next time
+                if await self._handled(update, intake):
+                    self.offset, attempts = update.update_id + 1, 0
+                    continue
+                attempts += 1
+                if attempts >= self.update_attempts:
+                    chat = update.effective_chat
+                    log.error("Telegram update %s (chat %s) failed %d times; skipping it",
+                              update.update_id, chat.id if chat else "?", attempts)
+                    self.offset, attempts = update.update_id + 1, 0
+                    continue
+                # Not past it: the next fetch delivers it (and those after it) again.
+                await self._pause(min(UPDATE_RETRY_MAX,
+                                      self.update_retry * 2 ** (attempts - 1)))
+                break
+
+    async def _fetch(self) -> tuple[Update, ...] | None:
+        """One long poll from the current offset; ``None`` if stopping cut it short."""
+        fetch = asyncio.ensure_future(self._bot.get_updates(
+            offset=self.offset, timeout=POLL_TIMEOUT, allowed_updates=list(ALLOWED_UPDATES)))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not fetch.done():  # stopping (or cancelled): what it would bring comes again
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                    await fetch
+        if fetch.cancelled():
+            return None
+        return tuple(fetch.result())
+
+    async def _handled(self, update: Update, intake: Intake) -> bool:
+        """Whether the update is done with: committed, refused, ignored or a duplicate."""
+        try:
+            outcome = await self._handle_update(update, intake)
+        except Exception:
+            log.exception("handling Telegram update %s failed", update.update_id)
+            return False
+        return outcome is not Outcome.FAILED
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     @staticmethod
     def _polling_error(exc: TelegramError) -> None:
@@ -272,8 +375,11 @@ class TelegramAdapter(Adapter):
         except TelegramError as exc:  # too old, or answered already: harmless
             log.debug("answering callback query %s: %s", query.id, exc)
         message = query.message
+        # A private keyboard is spent once used; a group's is everyone's (the 收到 under a
+        # notice) and stays for the next person.
         if outcome in (Outcome.HANDLED, Outcome.REFUSED) and isinstance(message, Message) \
-                and message.reply_markup is not None and query.data:
+                and message.chat.type == "private" and message.reply_markup is not None \
+                and query.data:
             await self._spend_button(message, query.data)
         return outcome
 
@@ -298,13 +404,22 @@ class TelegramAdapter(Adapter):
         parts = split_message(message.text, html=html, limit=MAX_TEXT)
         if not parts:
             raise PlatformError("empty message", permanent=True)
+        media = [a for a in message.attachments if a.platform == PLATFORM]
+        if len(media) < len(message.attachments):  # the engine mentions those instead
+            log.warning("outbox %s: attachments of another platform left out",
+                        message.dedup_key)
         key = message.dedup_key or str(id(message))
         done = self._sent_parts.setdefault(key, [])
         chat_id: int | str = _chat_id(message.chat_id)
         thread = int(message.thread_id) if (message.thread_id or "").isdigit() else None
         keyboard = _keyboard(message.buttons)
         try:
-            for index in range(len(done), len(parts)):
+            for index in range(len(done), len(parts) + len(media)):
+                if index >= len(parts):  # the evidence, each answering the text
+                    sent = await self._send_attachment(chat_id, media[index - len(parts)],
+                                                       thread=thread, reply_to=done[0])
+                    done.append(sent)
+                    continue
                 reply_to = message.reply_to if index == 0 else None
                 sent, chat_id, thread = await self._send_part(
                     chat_id, parts[index], html=html, thread=thread, reply_to=reply_to,
@@ -343,10 +458,50 @@ class TelegramAdapter(Adapter):
                 raise _platform_error(exc) from None
         raise PlatformError(f"chat {chat_id} keeps moving", permanent=False)
 
+    async def _send_attachment(self, chat_id: int | str, attachment: Attachment, *,
+                               thread: int | None, reply_to: str) -> str:
+        """Send a photo, voice note or file again by its file id (Telegram keeps files
+        for the bot that received them), as a reply to the text it belongs to.
+
+        One Telegram cannot send (a file id gone stale, media not allowed in the group)
+        is left out with a warning: the text has arrived and is what matters; a chat
+        that refuses the bot, or a network error, fails the message as text would.
+        """
+        kind, _, file_id = attachment.ref.partition(":")
+        sender = {"photo": self._bot.send_photo, "voice": self._bot.send_voice,
+                  "audio": self._bot.send_audio, "video": self._bot.send_video,
+                  "video_note": self._bot.send_video_note,
+                  "document": self._bot.send_document}.get(kind)
+        if sender is None or not file_id:
+            log.warning("attachment %r is no Telegram file reference; left out", attachment.ref)
+            return ""
+        for _ in range(2):
+            try:
+                sent = await sender(
+                    chat_id, file_id, message_thread_id=thread,
+                    reply_parameters=(ReplyParameters(message_id=int(reply_to),
+                                                      allow_sending_without_reply=True)
+                                      if reply_to.isdigit() else None))
+                return str(sent.message_id)
+            except BadRequest as exc:
+                if thread is not None and "thread not found" in exc.message.lower():
+                    thread = None
+                    continue
+                error = _platform_error(exc)
+                if error.unreachable:
+                    raise error from None
+                log.warning("Telegram refused %s %s for chat %s, left out: %s", kind, file_id,
+                            chat_id, exc.message)
+                return ""
+            except TelegramError as exc:
+                raise _platform_error(exc) from None
+        return ""
+
     # -- evidence ----------------------------------------------------------------------------
-    async def download(self, attachment: str) -> bytes:
-        """The bytes of an attachment reference (``"photo:<file id>"``) from a report."""
-        _, _, file_id = attachment.partition(":")
+    async def download(self, attachment: Attachment | str) -> bytes:
+        """The bytes of a piece of evidence (or its reference, ``"photo:<file id>"``)."""
+        ref = attachment.ref if isinstance(attachment, Attachment) else attachment
+        _, _, file_id = ref.partition(":")
         try:
             file = await self._bot.get_file(file_id)
             return bytes(await file.download_as_bytearray())
@@ -370,12 +525,20 @@ def incoming_message(message: Message) -> Incoming | None:
         sender_id, sender_name = str(user.id), user.full_name
     else:
         return None
+    # In a forum every message of a topic "replies" to the topic's first message; only
+    # a real reply counts (a 收到 answering one notice).
+    answered = message.reply_to_message
+    if answered is not None and message.is_topic_message \
+            and answered.message_id == message.message_thread_id:
+        answered = None
     return Incoming(
         platform=PLATFORM, chat_id=str(message.chat.id), chat_kind=kind, sender_id=sender_id,
         sender_name=sender_name, text=text, message_id=str(message.message_id),
         chat_title=(message.chat.title or "") if kind is ChatKind.GROUP else "",
         thread_id=str(message.message_thread_id) if message.is_topic_message
         and message.message_thread_id else None,
+        reply_to=str(answered.message_id) if answered is not None and kind is ChatKind.GROUP
+        else None,
         attachments=attachments(message),
     )
 
@@ -403,16 +566,17 @@ def incoming_press(query: CallbackQuery) -> Incoming | None:
     )
 
 
-def attachments(message: Message) -> tuple[str, ...]:
-    """File references for the evidence a message carries: the largest photo size,
-    voice notes, audio, video and documents."""
+def attachments(message: Message) -> tuple[Attachment, ...]:
+    """The evidence a message carries: the largest size of a photo, voice notes, audio,
+    video and documents, each as ``"<Telegram kind>:<file id>"``."""
     found = []
     if message.photo:
-        found.append(f"photo:{message.photo[-1].file_id}")
-    for kind in _ATTACHMENTS:
+        found.append(Attachment(kind=AttachmentKind.PHOTO, platform=PLATFORM,
+                                ref=f"photo:{message.photo[-1].file_id}"))
+    for kind, ours in _MEDIA_KINDS.items():
         item = getattr(message, kind, None)
         if item is not None:
-            found.append(f"{kind}:{item.file_id}")
+            found.append(Attachment(kind=ours, platform=PLATFORM, ref=f"{kind}:{item.file_id}"))
     return tuple(found)
 
 
@@ -442,19 +606,26 @@ def _chat_id(chat_id: str) -> int | str:
     return int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
 
 
+def _seconds(wait: float | timedelta) -> float:
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
 def _platform_error(exc: TelegramError) -> PlatformError:
-    """Telegram's refusals, sorted into wait-and-retry, retry later and give up."""
+    """Telegram's refusals, sorted into wait-and-retry, retry later, give up on the
+    message, and give up on the chat."""
     if isinstance(exc, RetryAfter):
-        wait = exc.retry_after
-        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        seconds = _seconds(exc.retry_after)
         return PlatformError(f"Telegram flood control: retry after {seconds:g} s",
                              retry_after=seconds)
     if isinstance(exc, Forbidden):
         # blocked by the user, kicked from the group, never started by the user
-        return PlatformError(f"Telegram refused: {exc.message}", permanent=True)
+        return PlatformError(f"Telegram refused: {exc.message}", unreachable=True)
     if isinstance(exc, BadRequest):
-        # chat not found, message too long, bad HTML: the same request fails again
-        return PlatformError(f"Telegram refused: {exc.message}", permanent=True)
+        # chat not found (or the bot may not write there): the chat is gone for us;
+        # message too long, bad HTML: the same request fails again
+        gone = any(words in exc.message.lower() for words in _CHAT_GONE)
+        return PlatformError(f"Telegram refused: {exc.message}", permanent=True,
+                             unreachable=gone)
     if isinstance(exc, TimedOut):
         return PlatformError(f"Telegram timed out: {exc.message}")
     if isinstance(exc, NetworkError):

@@ -156,7 +156,14 @@ class Transaction(ABC):
     async def chat(self, platform: str, chat_id: str) -> Chat | None: ...
 
     @abstractmethod
-    async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None: ...
+    async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
+        """Insert or update the chat; its reachability is left as it was (see below)."""
+
+    @abstractmethod
+    async def set_chat_unreachable(self, platform: str, chat_id: str, *,
+                                   at: datetime | None, reason: str = "") -> None:
+        """Record that the platform refuses the chat for good (``at``: since when, and
+        why), or with ``at=None`` that it answers again. A chat not stored is left alone."""
 
     @abstractmethod
     async def group_chats(self, microgrid: str) -> list[Chat]:
@@ -238,7 +245,8 @@ class Transaction(ABC):
     async def enqueue(
         self, message: Outgoing, now: datetime, not_before: datetime | None = None
     ) -> bool:
-        """Queue a message; False (and nothing queued) if its dedup key is known."""
+        """Queue a message (its attachments too); False (and nothing queued) if its
+        dedup key is known."""
 
     @abstractmethod
     async def claim_outbox(

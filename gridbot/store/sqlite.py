@@ -16,6 +16,7 @@ import aiosqlite
 from gridbot.config import Config, Shift
 from gridbot.domain import (
     Account,
+    Attachment,
     Button,
     Case,
     CaseEvent,
@@ -231,7 +232,9 @@ def _account(row: Any) -> Account:
 
 def _chat(row: Any) -> Chat:
     return Chat(platform=row["platform"], chat_id=row["chat_id"], kind=ChatKind(row["kind"]),
-                title=row["title"], microgrid=row["microgrid"])
+                title=row["title"], microgrid=row["microgrid"],
+                unreachable_at=from_ts(row["unreachable_at"]),
+                unreachable_reason=row["unreachable_reason"])
 
 
 class _SQLiteTransaction(Transaction):
@@ -404,6 +407,13 @@ class _SQLiteTransaction(Transaction):
             (chat.platform, chat.chat_id, chat.kind.value, chat.title, chat.microgrid,
              bound_by, ts(now) if bound_by else None))
 
+    async def set_chat_unreachable(self, platform: str, chat_id: str, *,
+                                   at: datetime | None, reason: str = "") -> None:
+        await self._run(
+            "UPDATE chats SET unreachable_at = ?, unreachable_reason = ?"
+            " WHERE platform = ? AND chat_id = ?",
+            (ts(at), reason if at is not None else "", platform, chat_id))
+
     async def group_chats(self, microgrid: str) -> list[Chat]:
         rows = await self._all(
             "SELECT * FROM chats WHERE microgrid = ? AND kind = 'group'"
@@ -543,11 +553,12 @@ class _SQLiteTransaction(Transaction):
             raise ValueError("an outbox message needs a dedup_key")
         cur = await self._run(
             "INSERT OR IGNORE INTO outbox (dedup_key, platform, chat_id, person_id, case_number,"
-            " text, fmt, buttons, reply_to, thread_id, not_before, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " text, fmt, buttons, reply_to, thread_id, not_before, created_at, attachments)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (message.dedup_key, message.platform, message.chat_id, message.person_id,
              message.case_number, message.text, message.fmt.value, buttons, message.reply_to,
-             message.thread_id, ts(not_before or now), ts(now)))
+             message.thread_id, ts(not_before or now), ts(now),
+             json.dumps([a.as_data() for a in message.attachments], ensure_ascii=False)))
         return cur.rowcount == 1
 
     async def claim_outbox(
@@ -873,6 +884,8 @@ def _outbox_item(row: Any) -> OutboxItem:
                       for label, cmd in json.loads(row["buttons"])),
         reply_to=row["reply_to"], thread_id=row["thread_id"], person_id=row["person_id"],
         case_number=row["case_number"], dedup_key=row["dedup_key"],
+        attachments=tuple(a for a in map(Attachment.from_data, json.loads(row["attachments"]))
+                          if a is not None),
     )
     return OutboxItem(id=row["id"], message=message, attempts=row["attempts"] + 1,
                       status="sending", error=row["error"])

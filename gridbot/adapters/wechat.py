@@ -1,0 +1,340 @@
+"""What the WeChat adapters share: API clients, error sorting, callback checks, splitting.
+
+Three platforms live on WeChat, each in its own module: the WeCom self-built app
+(:mod:`~gridbot.adapters.wecom`), WeCom group robots (:mod:`~gridbot.adapters.wecom_robot`)
+and the Official Account (:mod:`~gridbot.adapters.wechat_mp`). wechatpy speaks the
+protocol for all of them (signatures, AES, XML, API calls); this module holds:
+
+- **API clients** built on wechatpy's, with every URL under one ``api_base_url`` (the
+  access-token URL too, which wechatpy fixes to WeChat's own host), a timeout on every
+  request, and one token refresh per request when WeChat says the token is invalid or
+  expired (wechatpy's own retry would recurse for as long as the refusal lasts). Tokens
+  live in wechatpy's session storage (memory) until shortly before they expire. The
+  clients are synchronous: adapters call them with :func:`call` off the event loop.
+- **Errors** sorted into wait-and-retry (rate limits), retry later (busy, 5xx, network,
+  credentials) and give up (everything WeChat refuses for good), with no secret or
+  access token ever in the reason: request URLs carry them, so they are never quoted.
+- **Callback checks**: bounded bodies, fresh timestamps (an old request replayed with
+  its valid signature is refused), outer XML parsed before anything else.
+- **Splitting** long texts at line breaks into parts under WeChat's byte limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import requests
+import xmltodict
+from starlette.requests import Request
+from wechatpy.client import WeChatClient as _MpClient
+from wechatpy.client.base import BaseWeChatClient
+from wechatpy.enterprise import WeChatClient as _WorkClient
+from wechatpy.exceptions import APILimitedException, WeChatClientException
+
+from gridbot.domain import Outgoing
+from gridbot.errors import PlatformError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: seconds for one API request (connect and read)
+TIMEOUT = 10.0
+#: the most a text message may carry, in UTF-8 bytes: app messages, app chats, robots,
+#: customer-service messages and passive replies all stop at 2,048
+MAX_TEXT_BYTES = 2048
+#: callback bodies are a few hundred bytes; anything far larger is not from WeChat
+MAX_CALLBACK_BODY = 1 << 16
+#: how far a callback's signed timestamp may be from our clock, in seconds; older
+#: requests are replays (WeChat retries an unanswered callback within 15 s)
+MAX_CLOCK_SKEW = 300
+#: a rate-limit refusal (45009 and friends) holds the platform back this long
+RATE_LIMIT_WAIT = 60.0
+
+#: WeChat's "the access token is invalid / not the latest / expired"
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+#: frequency limits: wait and retry
+RATE_ERRORS = frozenset({45009, 45011, 45033})
+#: a retry later may help: system busy, credentials (until someone fixes the secret or
+#: the IP allow-list: 40013 corp/app id, 40091 / 40125 secret, 40164 / 60020 IP)
+TRANSIENT_ERRORS = frozenset({-1, *TOKEN_ERRORS, 40013, 40091, 40125, 40164, 60020})
+#: the person cannot be reached there at all: outside the WeCom app's visible range (81013),
+#: no such member (60111), not following the Official Account (43004), no such openid (40003)
+UNREACHABLE_ERRORS = frozenset({81013, 60111, 43004, 40003})
+
+
+class _TimeoutSession(requests.Session):
+    """requests waits forever by default; wechatpy's token fetch passes no timeout."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,
+                **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = TIMEOUT
+        return super().request(method, url, *args, **kwargs)
+
+
+class _Pointable:
+    """Mixed into wechatpy's clients: one base URL, timeouts, one token refresh."""
+
+    TOKEN_PATH = ""
+    API_BASE_URL: str
+    _http: requests.Session
+    session: Any
+    access_token_key: str
+
+    def _point(self, api_base_url: str) -> None:
+        self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
+        self._http = _TimeoutSession()
+        self._refreshing = threading.local()
+        self._token_lock = threading.Lock()
+
+    @property
+    def token_url(self) -> str:
+        return self.API_BASE_URL + self.TOKEN_PATH
+
+    def _token_params(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        with self._token_lock:  # several sending threads may find it expired at once
+            return self._fetch_access_token(url=self.token_url,  # type: ignore[attr-defined]
+                                            params=self._token_params())
+
+    def _refresh(self, refused: str | None) -> None:
+        """A new token, unless another thread fetched one since ``refused`` was used."""
+        with self._token_lock:
+            current = self.session.get(self.access_token_key)
+            if current and current != refused:
+                return
+            self._fetch_access_token(url=self.token_url,  # type: ignore[attr-defined]
+                                     params=self._token_params())
+
+    def _handle_result(self, res: Any, method: Any = None, url: Any = None,
+                       result_processor: Any = None, **kwargs: Any) -> Any:
+        result = res if isinstance(res, dict) else self._decode_result(res)  # type: ignore[attr-defined]
+        code = result.get("errcode") if isinstance(result, dict) else None
+        if (code is not None and int(code) in TOKEN_ERRORS and self.TOKEN_PATH
+                and not getattr(self._refreshing, "on", False)):
+            log.info("%s: the access token was refused (%s); fetching a new one",
+                     type(self).__name__, code)
+            self._refreshing.on = True
+            try:
+                self._refresh(kwargs["params"].get("access_token"))
+                kwargs["params"]["access_token"] = self.session.get(self.access_token_key)
+                return self._request(method=method, url_or_endpoint=url,  # type: ignore[attr-defined]
+                                     result_processor=result_processor, **kwargs)
+            finally:
+                self._refreshing.on = False
+        return super()._handle_result(res, method, url, result_processor,  # type: ignore[misc]
+                                      **kwargs)
+
+
+class WorkClient(_Pointable, _WorkClient):
+    """wechatpy's WeCom client, pointable at any ``api_base_url``."""
+
+    TOKEN_PATH = "gettoken"
+
+    def __init__(self, corp_id: str, secret: str, *, api_base_url: str) -> None:
+        super().__init__(corp_id, secret, timeout=TIMEOUT, auto_retry=False)
+        self._point(api_base_url)
+
+    def _token_params(self) -> dict[str, str]:
+        return {"corpid": self.corp_id, "corpsecret": self.secret}
+
+
+class MpClient(_Pointable, _MpClient):
+    """wechatpy's Official Account client, pointable at any ``api_base_url``."""
+
+    TOKEN_PATH = "token"
+
+    def __init__(self, app_id: str, secret: str, *, api_base_url: str) -> None:
+        super().__init__(app_id, secret, timeout=TIMEOUT, auto_retry=False)
+        self._point(api_base_url)
+
+    def _token_params(self) -> dict[str, str]:
+        return {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
+
+
+class RobotClient(_Pointable, BaseWeChatClient):
+    """WeCom group robots: ``webhook/send?key=…``, with wechatpy's error handling.
+
+    A robot authenticates by its key, so no access token is fetched or sent
+    (requests leaves out parameters whose value is None).
+    """
+
+    access_token = None  # type: ignore[assignment]
+
+    def __init__(self, *, api_base_url: str) -> None:
+        super().__init__("robots", timeout=TIMEOUT, auto_retry=False)
+        self._point(api_base_url)
+
+    def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]:
+        return self.post("webhook/send", params={"key": key}, data=message)  # type: ignore[no-any-return]
+
+
+async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A synchronous wechatpy call, on a worker thread."""
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+# -- errors -----------------------------------------------------------------------------------
+def describe(exc: BaseException) -> str:
+    """What went wrong, without the request URL (it holds the secret or the token)."""
+    if isinstance(exc, WeChatClientException):
+        if exc.errcode is None:
+            status = exc.response.status_code if exc.response is not None else "?"
+            return f"HTTP {status}"
+        message = " ".join(str(exc.errmsg or "").split())
+        message = re.sub(r",?\s*(hint|from ip|more info at):.*", "", message, flags=re.I)
+        return f"errcode {exc.errcode} {message}"[:200].strip()
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "unreachable"
+    if isinstance(exc, requests.RequestException):
+        return type(exc).__name__
+    return repr(exc)[:200]
+
+
+def platform_error(exc: BaseException, who: str, *, private: bool = False) -> PlatformError:
+    """A wechatpy or network failure, sorted for the outbox; ``private``: it was a
+    person's private chat, which the outbox marks unreachable when WeChat says so."""
+    reason = f"{who}: {describe(exc)}"
+    if isinstance(exc, APILimitedException) or (
+            isinstance(exc, WeChatClientException) and exc.errcode in RATE_ERRORS):
+        return PlatformError(f"{reason} (retry after {RATE_LIMIT_WAIT:g} s)",
+                             retry_after=RATE_LIMIT_WAIT)
+    if isinstance(exc, WeChatClientException):
+        if exc.errcode is None:
+            status = exc.response.status_code if exc.response is not None else 0
+            if status == 429:
+                return PlatformError(reason, retry_after=RATE_LIMIT_WAIT)
+            # 5xx and gateways in between: later; a 4xx is a wrong base URL: not fixable here
+            return PlatformError(reason, permanent=400 <= status < 500)
+        return PlatformError(reason, permanent=exc.errcode not in TRANSIENT_ERRORS,
+                             unreachable=private and exc.errcode in UNREACHABLE_ERRORS)
+    return PlatformError(reason)  # timeouts, refused connections: later
+
+
+def is_api_error(exc: BaseException) -> bool:
+    """What :func:`platform_error` sorts (anything else is a bug, and is raised)."""
+    return isinstance(exc, WeChatClientException | requests.RequestException)
+
+
+# -- callbacks --------------------------------------------------------------------------------
+class Refused(Exception):
+    """A callback request answered with ``status`` and nothing done."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+
+
+async def read_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_CALLBACK_BODY:
+            raise Refused(413, "body too large")
+    return body
+
+
+def query(request: Request, *names: str) -> list[str]:
+    """The named query parameters, all present and non-empty, or 400."""
+    values = [request.query_params.get(name, "") for name in names]
+    if not all(values):
+        raise Refused(400, "missing " + ", ".join(n for n, v in zip(names, values, strict=True)
+                                                  if not v))
+    return values
+
+
+def check_fresh(timestamp: str, now: datetime) -> None:
+    """A signed timestamp close to ours, or 403: an old request replayed is refused."""
+    if not timestamp.isdigit() or abs(int(timestamp) - now.timestamp()) > MAX_CLOCK_SKEW:
+        raise Refused(403, f"timestamp {timestamp[:20]!r} is not within "
+                           f"{MAX_CLOCK_SKEW} s of now")
+
+
+def outer_xml(body: bytes) -> dict[str, Any]:
+    """The ``<xml>`` element of a callback body, or 400."""
+    try:
+        data = xmltodict.parse(body)
+        xml = data.get("xml") if isinstance(data, dict) else None
+    except Exception as exc:  # expat errors, bad encodings: whatever garbage trips on
+        raise Refused(400, f"malformed XML ({type(exc).__name__})") from None
+    if not isinstance(xml, dict):
+        raise Refused(400, "no <xml> element")
+    return xml
+
+
+def inner_xml(text: str) -> dict[str, Any]:
+    """The decrypted (or plain) message: an ``<xml>`` with a MsgType, or 400."""
+    xml = outer_xml(text.encode())
+    if not isinstance(xml.get("MsgType"), str) or not isinstance(xml.get("FromUserName"), str):
+        raise Refused(400, "not a WeChat message")
+    return xml
+
+
+def client_host(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+# -- sending ----------------------------------------------------------------------------------
+_TOKEN = re.compile(r"\n|\s|.(?:\u200d.|[\ufe0e\ufe0f\u20e3\U0001f3fb-\U0001f3ff"
+                    r"\u0300-\u036f])*", re.DOTALL)
+
+
+def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
+    """``text`` in parts of at most ``limit`` UTF-8 bytes, cut at a line break when there
+    is one (else at a space, else between characters), never inside an emoji sequence."""
+    text = text.strip()
+    if len(text.encode()) <= limit:
+        return [text] if text else []
+    parts: list[str] = []
+    tokens = _TOKEN.findall(text)
+    i = 0
+    while i < len(tokens):
+        size, j, at_line, at_space = 0, i, None, None
+        while j < len(tokens) and size + len(tokens[j].encode()) <= limit:
+            size += len(tokens[j].encode())
+            j += 1
+            if tokens[j - 1] == "\n":
+                at_line = j
+            elif tokens[j - 1].isspace():
+                at_space = j
+        cut = j if j == len(tokens) else at_line or at_space or max(j, i + 1)
+        part = "".join(tokens[i:cut]).strip()
+        if part:
+            parts.append(part)
+        i = cut
+    return parts
+
+
+class Parts:
+    """Long messages go out as several; a retry resumes after the parts that arrived."""
+
+    def __init__(self) -> None:
+        self._done: dict[str, list[str]] = {}
+
+    async def send(self, message: Outgoing, parts: list[str],
+                   one: Callable[[str], Awaitable[str]]) -> str:
+        """Send what is left of ``parts`` with ``one``; the first part's platform id."""
+        if not parts:
+            raise PlatformError("empty message", permanent=True)
+        key = message.dedup_key or str(id(message))
+        done = self._done.setdefault(key, [])
+        try:
+            for part in parts[len(done):]:
+                done.append(await one(part))
+        except PlatformError as exc:
+            if exc.permanent:
+                del self._done[key]
+            raise
+        del self._done[key]
+        return done[0]

@@ -1,0 +1,1098 @@
+"""The PostgreSQL store, through asyncpg: for several ``gridbot run`` processes on one
+database.
+
+The same contract as :mod:`gridbot.store.sqlite`, with what one file cannot give:
+
+- **Row claims.** SQLite serialises every writer; here transactions run side by side in
+  READ COMMITTED, so whatever a transaction reads in order to change it is locked:
+  :meth:`~_PGTransaction.due_cases`, :meth:`~_PGTransaction.claim_outbox` and
+  :meth:`~_PGTransaction.due_notices` take their rows ``FOR UPDATE SKIP LOCKED`` (two
+  workers each get different rows, none waits), and :meth:`~_PGTransaction.case` takes
+  its row ``FOR UPDATE`` (a steward's claim and the sweep's escalation of the same case
+  happen one after the other, never both on a stale copy). Compare-and-set updates
+  (notice status, job runs) rely on PostgreSQL re-checking the ``WHERE`` of a row that
+  changed while it waited.
+- **Conflicts.** A deadlock, a serialization failure or a unique key that another
+  transaction took meanwhile rolls the transaction back and raises
+  :class:`~gridbot.errors.StoreConflict`; running the work again is safe.
+- **Singleton duties** (Telegram polling, the digest) are held by one process at a time
+  through session-level advisory locks on a connection of their own: see
+  :meth:`PostgresStore.try_singleton`. A process that dies loses its connection, the
+  server releases its locks, and another process takes the duty over.
+
+Instants are ``timestamptz`` (asyncpg hands them back as aware UTC datetimes); JSON is
+kept as the same text the SQLite store writes, so ``gridbot migrate`` copies it as is.
+The URL is ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE``; ``?schema=NAME`` keeps
+gridbot's tables in a schema of their own (created if missing), other query parameters
+go to asyncpg (``sslmode=require`` …).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from gridbot.config import Config, Shift
+from gridbot.domain import (
+    Account,
+    Attachment,
+    Button,
+    Case,
+    CaseEvent,
+    Chat,
+    ChatKind,
+    Delivery,
+    DeliveryCounts,
+    DeliveryStatus,
+    DutyStatus,
+    ExtensionRequest,
+    Notice,
+    NoticeStatus,
+    OutboxItem,
+    Outgoing,
+    Person,
+    Priority,
+    Role,
+    Status,
+    TextFormat,
+)
+from gridbot.errors import StoreConflict, StoreError
+from gridbot.store.base import (
+    CaseQuery,
+    Household,
+    LinkCode,
+    OrgUnit,
+    RosterEntry,
+    Store,
+    Transaction,
+)
+
+try:  # the driver is only needed when a postgresql:// URL is configured
+    import asyncpg
+except ImportError:  # pragma: no cover - exercised only without the driver installed
+    asyncpg = None
+
+SCHEMES = ("postgresql://", "postgres://")
+_SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+#: how long to wait for the server when connecting
+CONNECT_TIMEOUT = 10.0
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(SCHEMES)
+
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """The DSN for asyncpg and the ``schema`` query parameter, taken out of it."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = None
+    rest = []
+    for key, value in query:
+        if key == "schema":
+            schema = value
+        else:
+            rest.append((key, value))
+    if schema is not None and not _SCHEMA.fullmatch(schema):
+        raise ValueError(f"schema {schema!r}: expected letters, digits and '_' (at most 63)")
+    return urlunsplit(parts._replace(query=urlencode(rest))), schema
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def migrations() -> list[tuple[int, str]]:
+    """PostgreSQL schema migrations, as (version, SQL), in order; one per SQLite migration."""
+    folder = resources.files("gridbot.store") / "pg_migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def lock_key(namespace: str, name: str) -> int:
+    """A stable signed 64-bit advisory lock key for ``name`` in this database and schema."""
+    digest = hashlib.blake2b(f"gridbot:{namespace}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _utc(instant: datetime | None) -> datetime | None:
+    if instant is None:
+        return None
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime reached the store")
+    return instant.astimezone(UTC)
+
+
+def _back(instant: datetime | None) -> datetime | None:
+    """asyncpg gives timestamptz in UTC already; this only pins the tzinfo object."""
+    return None if instant is None else instant.astimezone(UTC)
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _translate(exc: BaseException) -> BaseException:
+    """asyncpg's errors as the store's: conflicts worth retrying, a lost connection."""
+    if asyncpg is None:
+        return exc
+    if isinstance(exc, (asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
+                        asyncpg.UniqueViolationError, asyncpg.LockNotAvailableError)):
+        conflict = StoreConflict(f"transaction conflict: {exc}")
+        conflict.__cause__ = exc
+        return conflict
+    if isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)):
+        lost = StoreError(f"database connection failed: {exc}")
+        lost.__cause__ = exc
+        return lost
+    return exc
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.dsn, self.schema = split_url(url)
+        self.pool_size = pool_size
+        self._pool: Any = None
+        #: database and schema, the namespace of this store's advisory lock keys
+        self.namespace = ""
+        self._singletons: Any = None  # the connection holding this process's duties
+        self._held: set[str] = set()
+        self._singleton_lock = asyncio.Lock()
+
+    # -- opening and closing ---------------------------------------------------------------
+    async def open(self) -> None:
+        if asyncpg is None:
+            raise StoreError("a postgresql:// storage URL needs the asyncpg driver: "
+                             "pip install 'gridbot[postgresql]'")
+        settings = {"application_name": "gridbot"}
+        if self.schema:
+            settings["search_path"] = self.schema
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self.pool_size, server_settings=settings,
+                timeout=CONNECT_TIMEOUT, command_timeout=60)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                ValueError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {safe_url(self.url)}: "
+                             f"{exc}") from exc
+        try:
+            async with self._pool.acquire() as conn:
+                if self.schema:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                row = await conn.fetchrow("SELECT current_database() AS db, current_schema()"
+                                          " AS schema")
+                self.namespace = f"{row['db']}/{row['schema'] or self.schema or 'public'}"
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _migrate(self) -> None:
+        pool = self._require()
+        # One migration per transaction, each under a lock: workers starting together
+        # apply each migration once; a failing one leaves the earlier ones applied.
+        # Every migration not yet recorded is applied, not just those above the highest.
+        key = lock_key(self.namespace, "migrate")
+        for version, sql in migrations():
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+                    " applied_at timestamptz NOT NULL)")
+                if await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1",
+                                       version):
+                    continue
+                try:
+                    await conn.execute(sql)
+                except asyncpg.PostgresError as exc:
+                    raise StoreError(f"migration {version:04d} failed: {exc}") from exc
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", version,
+                                   datetime.now(UTC))
+
+    async def schema_version(self) -> int:
+        async with self._require().acquire() as conn:
+            return int(await conn.fetchval(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+
+    async def close(self) -> None:
+        await self.release_singletons()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), 10)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pool.terminate()
+
+    def _require(self) -> Any:
+        if self._pool is None:
+            raise StoreError("store is not open")
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        pool = self._require()
+        try:
+            conn = await pool.acquire()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
+        try:
+            tx = conn.transaction()
+            try:
+                await tx.start()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise _translate(exc) from exc
+            try:
+                yield _PGTransaction(conn)
+            except BaseException:
+                # Also when cancelled mid-statement; if the rollback cannot happen the
+                # pool closes the connection, which rolls back just the same.
+                with contextlib.suppress(Exception):  # the original error is what matters
+                    await asyncio.shield(tx.rollback())
+                raise
+            try:
+                await tx.commit()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise _translate(exc) from exc
+        finally:
+            await asyncio.shield(pool.release(conn))
+
+    # -- singleton duties ----------------------------------------------------------------
+    async def try_singleton(self, name: str) -> bool:
+        """Take (or keep) the duty ``name`` for this process; False if another holds it.
+
+        The duty is an advisory lock held on a connection of its own for as long as the
+        process lives; :meth:`singleton_alive` tells whether that connection still
+        answers (if not, the server has let the duty go and the caller must stop).
+        """
+        async with self._singleton_lock:
+            conn = await self._singleton_conn()
+            if name in self._held:
+                return True
+            taken = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                                        lock_key(self.namespace, "duty:" + name))
+            if taken:
+                self._held.add(name)
+            return bool(taken)
+
+    async def singleton_alive(self) -> bool:
+        """True if the duties' connection answers; False (and every duty dropped) if not."""
+        async with self._singleton_lock:
+            if self._singletons is None:
+                return False
+            try:
+                await asyncio.wait_for(self._singletons.fetchval("SELECT 1"), 5)
+                return True
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                self._drop_singleton_conn()
+                return False
+
+    async def release_singleton(self, name: str) -> None:
+        async with self._singleton_lock:
+            if name not in self._held or self._singletons is None:
+                self._held.discard(name)
+                return
+            self._held.discard(name)
+            try:
+                await self._singletons.execute("SELECT pg_advisory_unlock($1)",
+                                               lock_key(self.namespace, "duty:" + name))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                self._drop_singleton_conn()
+
+    async def release_singletons(self) -> None:
+        async with self._singleton_lock:
+            conn, self._singletons = self._singletons, None
+            self._held.clear()
+            if conn is not None:
+                try:
+                    await asyncio.wait_for(conn.close(), 5)  # the server drops its locks
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    conn.terminate()
+
+    async def _singleton_conn(self) -> Any:
+        self._require()
+        if self._singletons is not None and self._singletons.is_closed():
+            self._drop_singleton_conn()
+        if self._singletons is None:
+            try:
+                self._singletons = await asyncpg.connect(
+                    self.dsn, timeout=CONNECT_TIMEOUT,
+                    server_settings={"application_name": "gridbot duties"})
+            except (OSError, TimeoutError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError) as exc:
+                raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
+        return self._singletons
+
+    def _drop_singleton_conn(self) -> None:
+        conn, self._singletons = self._singletons, None
+        self._held.clear()
+        if conn is not None:
+            conn.terminate()
+
+
+_CASE_COLUMNS = (
+    "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
+    " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
+    " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
+    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at"
+)
+_CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
+_OPEN = "('new', 'assigned', 'claimed', 'reopened')"
+
+
+class _PGTransaction(Transaction):
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def _all(self, sql: str, *params: Any) -> list[Any]:
+        try:
+            return list(await self.conn.fetch(sql, *params))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    async def _one(self, sql: str, *params: Any) -> Any:
+        try:
+            return await self.conn.fetchrow(sql, *params)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    async def _run(self, sql: str, *params: Any) -> int:
+        """Run one statement; the number of rows it affected."""
+        try:
+            return _count(await self.conn.execute(sql, *params))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    async def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        try:
+            await self.conn.executemany(sql, rows)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _translate(exc) from exc
+
+    # -- org and people -------------------------------------------------------------
+    async def sync_org(self, config: Config) -> None:
+        units = [(config.subdistrict.code, "subdistrict", config.subdistrict.name, None, "[]")]
+        units += [(c.code, "community", c.name, config.subdistrict.code, "[]")
+                  for c in config.communities]
+        units += [(g.code, "grid", g.name, g.community, "[]") for g in config.grids]
+        units += [(m.code, "microgrid", m.name, m.grid, json.dumps(list(m.tags)))
+                  for m in config.microgrids]
+        # One at a time, parents first: the parent key is checked per statement.
+        for position, unit in enumerate(units):
+            await self._run(
+                "INSERT INTO org_units (code, kind, name, parent, tags, position)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO UPDATE SET"
+                " kind = excluded.kind, name = excluded.name, parent = excluded.parent,"
+                " tags = excluded.tags, position = excluded.position", *unit, position)
+        keep = [u[0] for u in units]
+        for kind in ("microgrid", "grid", "community", "subdistrict"):
+            await self._run("DELETE FROM org_units WHERE kind = $1 AND code <> ALL($2::text[])",
+                            kind, keep)
+        await self._run("UPDATE people SET active = false, position = NULL WHERE NOT auto")
+        await self._many(
+            "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active,"
+            " position) VALUES ($1, $2, $3, $4, $5, $6, $7, false, true, $8)"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,"
+            " unit = excluded.unit, phone = excluded.phone, address = excluded.address,"
+            " locale = excluded.locale, auto = false, active = true,"
+            " position = excluded.position",
+            [(p.id, p.name, p.role.value, p.unit, p.phone, p.address, p.locale, position)
+             for position, p in enumerate(config.people)])
+        await self._run("DELETE FROM rosters")
+        await self._run("DELETE FROM shifts")
+        members, shifts = [], []
+        for roster in config.rosters.values():
+            names = [roster.primary, *roster.backups]
+            members += [(roster.microgrid, pid, position)
+                        for position, pid in enumerate(dict.fromkeys(names))]
+            shifts += [(roster.microgrid, s.person, json.dumps(list(s.days)), s.start, s.end)
+                       for s in roster.shifts]
+        await self._many("INSERT INTO rosters VALUES ($1, $2, $3)", members)
+        await self._many(
+            "INSERT INTO shifts (microgrid, person_id, days, start_time, end_time)"
+            " VALUES ($1, $2, $3, $4, $5)", shifts)
+
+    async def unit(self, code: str) -> OrgUnit | None:
+        row = await self._one("SELECT * FROM org_units WHERE code = $1", code)
+        return _unit(row) if row else None
+
+    async def units(self, kind: str) -> list[OrgUnit]:
+        rows = await self._all(
+            "SELECT * FROM org_units WHERE kind = $1 ORDER BY position, code", kind)
+        return [_unit(r) for r in rows]
+
+    async def microgrids_under(self, code: str) -> list[str]:
+        rows = await self._all(
+            "WITH RECURSIVE sub(code, kind) AS (SELECT code, kind FROM org_units WHERE code = $1"
+            " UNION ALL SELECT u.code, u.kind FROM org_units u JOIN sub ON u.parent = sub.code)"
+            " SELECT code FROM sub WHERE kind = 'microgrid' ORDER BY code", code)
+        return [r["code"] for r in rows]
+
+    async def person(self, person_id: str) -> Person | None:
+        row = await self._one("SELECT * FROM people WHERE id = $1", person_id)
+        return _person(row) if row else None
+
+    async def people_named(self, name: str) -> list[Person]:
+        rows = await self._all(
+            "SELECT * FROM people WHERE active AND (name = $1 OR id = $1)"
+            " ORDER BY position NULLS LAST, seq", name)
+        return [_person(r) for r in rows]
+
+    async def people_in_role(self, role: Role, unit: str) -> list[Person]:
+        rows = await self._all(
+            "SELECT * FROM people WHERE active AND role = $1 AND unit = $2"
+            " ORDER BY position NULLS LAST, seq", role.value, unit)
+        return [_person(r) for r in rows]
+
+    async def add_person(self, person: Person) -> None:
+        await self._run(
+            "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)",
+            person.id, person.name, person.role.value, person.unit, person.phone,
+            person.address, person.locale, person.auto)
+
+    async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]:
+        members = await self._all(
+            "SELECT person_id, position FROM rosters WHERE microgrid = $1 ORDER BY position",
+            microgrid)
+        shifts = await self._all("SELECT * FROM shifts WHERE microgrid = $1 ORDER BY id",
+                                 microgrid)
+        return (
+            [RosterEntry(person_id=r["person_id"], position=r["position"]) for r in members],
+            [Shift(person=r["person_id"], days=tuple(json.loads(r["days"])),
+                   start=r["start_time"], end=r["end_time"]) for r in shifts],
+        )
+
+    async def rosters_of(self, person_id: str) -> list[str]:
+        rows = await self._all(
+            "SELECT microgrid FROM rosters WHERE person_id = $1 UNION"
+            " SELECT microgrid FROM shifts WHERE person_id = $1 ORDER BY 1", person_id)
+        return [r["microgrid"] for r in rows]
+
+    async def duty(self, person_id: str) -> DutyStatus | None:
+        row = await self._one("SELECT * FROM duty WHERE person_id = $1", person_id)
+        if row is None:
+            return None
+        return DutyStatus(person_id=person_id, off=row["off"], until=_back(row["until"]))
+
+    async def set_duty(self, status: DutyStatus, now: datetime) -> None:
+        await self._run(
+            "INSERT INTO duty (person_id, off, until, changed_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (person_id) DO UPDATE SET off = excluded.off, until = excluded.until,"
+            " changed_at = excluded.changed_at",
+            status.person_id, status.off, _utc(status.until), _utc(now))
+
+    # -- accounts, chats and link codes ---------------------------------------------
+    async def account(self, platform: str, user_id: str) -> Account | None:
+        row = await self._one("SELECT * FROM accounts WHERE platform = $1 AND user_id = $2",
+                              platform, user_id)
+        return _account(row) if row else None
+
+    async def save_account(self, account: Account, now: datetime) -> None:
+        await self._run(
+            "INSERT INTO accounts (platform, user_id, display_name, person_id, private_chat_id,"
+            " linked_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (platform, user_id)"
+            " DO UPDATE SET display_name = excluded.display_name,"
+            " person_id = excluded.person_id,"
+            " private_chat_id = COALESCE(excluded.private_chat_id, accounts.private_chat_id),"
+            " linked_at = CASE WHEN accounts.person_id IS NOT DISTINCT FROM excluded.person_id"
+            " THEN accounts.linked_at ELSE excluded.linked_at END",
+            account.platform, account.user_id, account.display_name, account.person_id,
+            account.private_chat_id, _utc(now))
+
+    async def accounts_of(self, person_id: str) -> list[Account]:
+        rows = await self._all(
+            "SELECT * FROM accounts WHERE person_id = $1 ORDER BY linked_at, platform, user_id",
+            person_id)
+        return [_account(r) for r in rows]
+
+    async def chat(self, platform: str, chat_id: str) -> Chat | None:
+        row = await self._one("SELECT * FROM chats WHERE platform = $1 AND chat_id = $2",
+                              platform, chat_id)
+        return _chat(row) if row else None
+
+    async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
+        await self._run(
+            "INSERT INTO chats (platform, chat_id, kind, title, microgrid, bound_by, bound_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (platform, chat_id) DO UPDATE SET"
+            " kind = excluded.kind, title = excluded.title, microgrid = excluded.microgrid,"
+            " bound_by = COALESCE(excluded.bound_by, chats.bound_by),"
+            " bound_at = COALESCE(excluded.bound_at, chats.bound_at)",
+            chat.platform, chat.chat_id, chat.kind.value, chat.title, chat.microgrid,
+            bound_by, _utc(now) if bound_by else None)
+
+    async def set_chat_unreachable(self, platform: str, chat_id: str, *,
+                                   at: datetime | None, reason: str = "") -> None:
+        await self._run(
+            "UPDATE chats SET unreachable_at = $1, unreachable_reason = $2"
+            " WHERE platform = $3 AND chat_id = $4",
+            _utc(at), reason if at is not None else "", platform, chat_id)
+
+    async def group_chats(self, microgrid: str) -> list[Chat]:
+        rows = await self._all(
+            "SELECT * FROM chats WHERE microgrid = $1 AND kind = 'group'"
+            " ORDER BY platform, chat_id", microgrid)
+        return [_chat(r) for r in rows]
+
+    async def add_link_code(
+        self, code_hash: str, person_id: str, now: datetime, expires_at: datetime
+    ) -> None:
+        await self._run(
+            "INSERT INTO link_codes (code_hash, person_id, created_at, expires_at)"
+            " VALUES ($1, $2, $3, $4)", code_hash, person_id, _utc(now), _utc(expires_at))
+
+    async def link_code(self, code_hash: str) -> LinkCode | None:
+        row = await self._one("SELECT * FROM link_codes WHERE code_hash = $1 FOR UPDATE",
+                              code_hash)
+        if row is None:
+            return None
+        return LinkCode(person_id=row["person_id"], expires_at=_back(row["expires_at"]),
+                        used_at=_back(row["used_at"]))
+
+    async def use_link_code(self, code_hash: str, now: datetime, used_by: str) -> None:
+        await self._run("UPDATE link_codes SET used_at = $1, used_by = $2 WHERE code_hash = $3",
+                        _utc(now), used_by, code_hash)
+
+    # -- cases ----------------------------------------------------------------------
+    async def new_case(self, case: Case) -> Case:
+        fields = _CASE_FIELDS[1:]
+        marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
+        row = await self._one(
+            f"INSERT INTO cases ({', '.join(fields)}) VALUES ({marks})"
+            f" RETURNING {_CASE_COLUMNS}", *_case_values(case)[1:])
+        return _case(row)
+
+    async def case(self, number: int) -> Case | None:
+        if not 0 < number < 2**62:
+            return None
+        # Read to be changed: the row is this transaction's until it ends.
+        row = await self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = $1 FOR UPDATE",
+                              number)
+        return _case(row) if row else None
+
+    async def update_case(self, case: Case) -> None:
+        values = _case_values(case)
+        assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(_CASE_FIELDS[1:], 2))
+        await self._run(f"UPDATE cases SET {assignments} WHERE number = $1", *values)
+
+    async def cases(self, query: CaseQuery) -> list[Case]:
+        where, params = ["true"], []
+
+        def arg(value: Any) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        if query.assignee_id is not None:
+            where.append(f"assignee_id = {arg(query.assignee_id)}")
+        if query.reporter_id is not None:
+            where.append(f"reporter_id = {arg(query.reporter_id)}")
+        if query.microgrids is not None:
+            where.append(f"microgrid = ANY({arg(list(query.microgrids))}::text[])")
+        if query.statuses is not None:
+            where.append(f"status = ANY({arg(sorted(s.value for s in query.statuses))}::text[])")
+        if query.overdue_at is not None:
+            now = arg(_utc(query.overdue_at))
+            where.append(f"((status IN ('new', 'assigned', 'reopened') AND claim_by < {now})"
+                         f" OR (status = 'claimed' AND resolve_by < {now}))")
+        rows = await self._all(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"
+            f" ORDER BY number {'DESC' if query.newest_first else 'ASC'}"
+            f" LIMIT {arg(query.limit)}", *params)
+        return [_case(r) for r in rows]
+
+    async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
+        # The claim: rows another sweep holds are skipped, not waited for.
+        rows = await self._all(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE wake_at IS NOT NULL AND wake_at <= $1"
+            " ORDER BY wake_at, number LIMIT $2 FOR UPDATE SKIP LOCKED", _utc(now), limit)
+        return [_case(r) for r in rows]
+
+    async def next_case_wake(self) -> datetime | None:
+        return _back(await self._value(
+            "SELECT MIN(wake_at) FROM cases WHERE wake_at IS NOT NULL"))
+
+    async def _value(self, sql: str, *params: Any) -> Any:
+        row = await self._one(sql, *params)
+        return row[0] if row else None
+
+    async def open_assignees(self) -> list[str]:
+        rows = await self._all(
+            "SELECT DISTINCT assignee_id FROM cases WHERE assignee_id IS NOT NULL"
+            f" AND status IN {_OPEN} ORDER BY assignee_id")
+        return [r["assignee_id"] for r in rows]
+
+    async def job_next_run(self, name: str) -> datetime | None:
+        return _back(await self._value("SELECT next_run FROM jobs WHERE name = $1", name))
+
+    async def claim_job_run(
+        self, name: str, expected: datetime | None, next_run: datetime
+    ) -> bool:
+        if expected is None:
+            changed = await self._run(
+                "INSERT INTO jobs (name, next_run) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                name, _utc(next_run))
+        else:
+            # Another worker's claim makes this one wait, re-read the row and miss.
+            changed = await self._run(
+                "UPDATE jobs SET next_run = $1 WHERE name = $2 AND next_run = $3",
+                _utc(next_run), name, _utc(expected))
+        return changed == 1
+
+    async def add_event(self, event: CaseEvent) -> None:
+        await self._run(
+            "INSERT INTO case_events (case_number, at, actor_id, kind, text, data)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            event.case_number, _utc(event.at), event.actor_id, event.kind, event.text,
+            json.dumps(event.data, ensure_ascii=False))
+
+    async def events(self, number: int) -> list[CaseEvent]:
+        if not 0 < number < 2**62:
+            return []
+        rows = await self._all("SELECT * FROM case_events WHERE case_number = $1 ORDER BY id",
+                               number)
+        return [_event(r) for r in rows]
+
+    async def move_reports(self, from_person: str, to_person: str) -> int:
+        return await self._run("UPDATE cases SET reporter_id = $1 WHERE reporter_id = $2",
+                               to_person, from_person)
+
+    # -- exactly-once intake ----------------------------------------------------------
+    async def mark_handled(
+        self, platform: str, chat_id: str, message_id: str, now: datetime
+    ) -> bool:
+        # A second worker handling the same update waits here for the first to commit,
+        # then finds the row: the update is handled once.
+        return await self._run(
+            "INSERT INTO inbox (platform, chat_id, message_id, handled_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            platform, chat_id, message_id, _utc(now)) == 1
+
+    # -- outbox -----------------------------------------------------------------------
+    async def enqueue(
+        self, message: Outgoing, now: datetime, not_before: datetime | None = None
+    ) -> bool:
+        if not message.dedup_key:
+            raise ValueError("an outbox message needs a dedup_key")
+        buttons = json.dumps([[b.label, b.command] for b in message.buttons],
+                             ensure_ascii=False)
+        return await self._run(
+            "INSERT INTO outbox (dedup_key, platform, chat_id, person_id, case_number,"
+            " text, fmt, buttons, reply_to, thread_id, not_before, created_at, attachments)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            " ON CONFLICT (dedup_key) DO NOTHING",
+            message.dedup_key, message.platform, message.chat_id, message.person_id,
+            message.case_number, message.text, message.fmt.value, buttons, message.reply_to,
+            message.thread_id, _utc(not_before or now), _utc(now),
+            json.dumps([a.as_data() for a in message.attachments], ensure_ascii=False)) == 1
+
+    async def claim_outbox(
+        self, now: datetime, *, limit: int, lease: timedelta, platforms: Iterable[str]
+    ) -> list[OutboxItem]:
+        platforms = list(platforms)
+        if not platforms:
+            return []
+        # Rows another sender is leasing right now are skipped, not waited for; the
+        # lease itself (lease_until) keeps them from being handed out again after.
+        rows = await self._all(
+            "WITH due AS (SELECT id FROM outbox WHERE status IN ('queued', 'sending')"
+            " AND not_before <= $1 AND (lease_until IS NULL OR lease_until <= $1)"
+            " AND platform = ANY($2::text[])"
+            " ORDER BY dedup_key LIKE 'notice:%', not_before, id LIMIT $3"
+            " FOR UPDATE SKIP LOCKED)"
+            " UPDATE outbox o SET status = 'sending', lease_until = $4,"
+            " attempts = o.attempts + 1 FROM due WHERE o.id = due.id RETURNING o.*",
+            _utc(now), platforms, limit, _utc(now + lease))
+        rows.sort(key=lambda r: (r["dedup_key"].startswith("notice:"), r["not_before"],
+                                 r["id"]))
+        return [_outbox_item(r) for r in rows]
+
+    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None:
+        await self._run(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, platform_message_id = $2,"
+            " lease_until = NULL, error = '' WHERE id = $3",
+            _utc(now), platform_message_id, item_id)
+
+    async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None:
+        await self._run(
+            "UPDATE outbox SET status = 'queued', not_before = $1, lease_until = NULL,"
+            " error = $2 WHERE id = $3", _utc(not_before), error, item_id)
+
+    async def mark_failed(self, item_id: int, now: datetime, error: str) -> None:
+        await self._run(
+            "UPDATE outbox SET status = 'failed', lease_until = NULL, error = $1,"
+            " sent_at = NULL WHERE id = $2", error, item_id)
+
+    async def outbox_counts(self) -> dict[str, int]:
+        rows = await self._all("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    async def next_outbox_due(self) -> datetime | None:
+        # GREATEST ignores a NULL lease, as SQLite's COALESCE(MAX(…), not_before) does.
+        return _back(await self._value(
+            "SELECT MIN(GREATEST(not_before, lease_until)) FROM outbox"
+            " WHERE status IN ('queued', 'sending')"))
+
+    async def release_outbox(self, item_id: int, not_before: datetime) -> None:
+        await self._run(
+            "UPDATE outbox SET status = 'queued', not_before = $1, lease_until = NULL,"
+            " attempts = GREATEST(attempts - 1, 0) WHERE id = $2", _utc(not_before), item_id)
+
+    # -- notices and their deliveries ---------------------------------------------------
+    async def add_notice(self, notice: Notice) -> Notice:
+        row = await self._one(
+            "INSERT INTO notices (author_id, scope, text, status, send_at, created_at,"
+            " microgrids, origin_platform, origin_chat_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+            notice.author_id, notice.scope, notice.text, notice.status.value,
+            _utc(notice.send_at), _utc(notice.created_at), json.dumps(list(notice.microgrids)),
+            notice.origin_platform, notice.origin_chat_id)
+        return _notice(row)
+
+    async def notice(self, notice_id: int) -> Notice | None:
+        if not 0 < notice_id < 2**62:
+            return None
+        row = await self._one("SELECT * FROM notices WHERE id = $1", notice_id)
+        return _notice(row) if row else None
+
+    async def notices(
+        self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
+    ) -> list[Notice]:
+        if statuses is None:
+            rows = await self._all("SELECT * FROM notices ORDER BY id DESC LIMIT $1", limit)
+        else:
+            rows = await self._all(
+                "SELECT * FROM notices WHERE status = ANY($1::text[]) ORDER BY id DESC"
+                " LIMIT $2", sorted(s.value for s in statuses), limit)
+        return [_notice(r) for r in rows]
+
+    async def set_notice_status(
+        self, notice_id: int, status: NoticeStatus, now: datetime, *,
+        expected: NoticeStatus, by: str | None = None,
+    ) -> bool:
+        return await self._run(
+            "UPDATE notices SET status = $1,"
+            " done_at = CASE WHEN $1 = 'done' THEN $2 ELSE done_at END,"
+            " cancelled_by = CASE WHEN $1 = 'cancelled' THEN $3 ELSE cancelled_by END"
+            " WHERE id = $4 AND status = $5",
+            status.value, _utc(now), by, notice_id, expected.value) == 1
+
+    async def due_notices(self, now: datetime, *, limit: int) -> list[Notice]:
+        # Starting a notice is claimed like a due case: another worker takes the next one.
+        rows = await self._all(
+            "SELECT * FROM notices WHERE status = 'scheduled' AND send_at <= $1"
+            " ORDER BY send_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", _utc(now), limit)
+        return [_notice(r) for r in rows]
+
+    async def next_notice_due(self) -> datetime | None:
+        return _back(await self._value(
+            "SELECT MIN(send_at) FROM notices WHERE status = 'scheduled'"))
+
+    async def settled_notices(self, *, limit: int) -> list[Notice]:
+        rows = await self._all(
+            "SELECT * FROM notices n WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM"
+            " deliveries d WHERE d.notice_id = n.id AND d.status IN ('queued', 'sending'))"
+            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+        return [_notice(r) for r in rows]
+
+    async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
+        return await self._run(
+            "INSERT INTO deliveries (notice_id, platform, chat_id, status, outbox_id, microgrid,"
+            " title, updated_at) VALUES ($1, $2, $3, $4,"
+            " (SELECT id FROM outbox WHERE dedup_key = $5), $6, $7, $8)"
+            " ON CONFLICT (notice_id, platform, chat_id) DO NOTHING",
+            delivery.notice_id, delivery.platform, delivery.chat_id, delivery.status.value,
+            outbox_key, delivery.microgrid, delivery.title, _utc(delivery.updated_at)) == 1
+
+    async def deliveries(
+        self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
+    ) -> list[Delivery]:
+        if statuses is None:
+            rows = await self._all(
+                f"{_DELIVERY_SELECT} WHERE notice_id = $1 ORDER BY microgrid, platform, chat_id",
+                notice_id)
+        else:
+            rows = await self._all(
+                f"{_DELIVERY_SELECT} WHERE notice_id = $1 AND status = ANY($2::text[])"
+                " ORDER BY microgrid, platform, chat_id",
+                notice_id, sorted(s.value for s in statuses))
+        return [_delivery(r) for r in rows]
+
+    async def delivery_counts(self, notice_id: int) -> DeliveryCounts:
+        rows = await self._all(
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE notice_id = $1 GROUP BY status",
+            notice_id)
+        by = {r["status"]: r["n"] for r in rows}
+        acks = await self._value(
+            "SELECT COUNT(*) FROM notice_acks a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE d.notice_id = $1", notice_id)
+        return DeliveryCounts(
+            total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
+            sent=by.get("sent", 0) + by.get("acknowledged", 0),
+            acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
+            unknown=by.get("unknown", 0), acks=acks)
+
+    async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
+        row = await self._one(
+            "SELECT id, status FROM deliveries WHERE outbox_id = $1 FOR UPDATE", outbox_id)
+        if row is None:
+            return None
+        if row["status"] == "queued":
+            await self._run("UPDATE deliveries SET status = 'sending', updated_at = $1"
+                            " WHERE id = $2", _utc(now), row["id"])
+        return DeliveryStatus(row["status"])
+
+    async def finish_delivery(
+        self, outbox_id: int, status: DeliveryStatus, now: datetime, *,
+        platform_message_id: str | None = None, error: str = "",
+    ) -> None:
+        await self._run(
+            "UPDATE deliveries SET"
+            " status = CASE WHEN status = 'acknowledged' THEN status ELSE $1 END,"
+            " platform_message_id = COALESCE($2, platform_message_id), error = $3,"
+            " sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END, updated_at = $4"
+            " WHERE outbox_id = $5",
+            status.value, platform_message_id, error, _utc(now), outbox_id)
+
+    async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
+        row = await self._one(
+            f"{_DELIVERY_SELECT} WHERE notice_id = $1 AND platform = $2 AND chat_id = $3",
+            notice_id, platform, chat_id)
+        return _delivery(row) if row else None
+
+    async def delivery_for_message(
+        self, platform: str, chat_id: str, platform_message_id: str
+    ) -> Delivery | None:
+        row = await self._one(
+            f"{_DELIVERY_SELECT} WHERE platform = $1 AND chat_id = $2"
+            " AND platform_message_id = $3 ORDER BY id DESC LIMIT 1",
+            platform, chat_id, platform_message_id)
+        return _delivery(row) if row else None
+
+    async def latest_delivery(
+        self, platform: str, chat_id: str, *, since: datetime
+    ) -> Delivery | None:
+        row = await self._one(
+            f"{_DELIVERY_SELECT} WHERE platform = $1 AND chat_id = $2 AND sent_at IS NOT NULL"
+            " ORDER BY sent_at DESC, id DESC LIMIT 1", platform, chat_id)
+        if row is None or row["sent_at"] < _utc(since):
+            return None
+        return _delivery(row)
+
+    async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
+        if await self._run(
+                "INSERT INTO notice_acks (delivery_id, person_id, at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (delivery_id, person_id) DO NOTHING",
+                delivery_id, person_id, _utc(now)) != 1:
+            return False
+        # An answer is proof of arrival, so an "unknown" delivery counts as received too.
+        await self._run(
+            "UPDATE deliveries SET status = 'acknowledged', acked_at = COALESCE(acked_at, $1),"
+            " updated_at = $1 WHERE id = $2 AND status IN ('sent', 'unknown', 'acknowledged')",
+            _utc(now), delivery_id)
+        return True
+
+    # -- statistics, reports, exports and the household ledger -------------------------
+    async def case_histories(
+        self, *, microgrids: Sequence[str] | None, since: datetime, until: datetime | None
+    ) -> list[tuple[Case, list[CaseEvent]]]:
+        where = ["c.created_at >= $1", "($2::timestamptz IS NULL OR c.created_at < $2)",
+                 "($3::text[] IS NULL OR c.microgrid = ANY($3::text[]))"]
+        params = [_utc(since), _utc(until), None if microgrids is None else list(microgrids)]
+        sql_where = " AND ".join(where)
+        rows = await self._all(
+            f"SELECT {_CASE_COLUMNS} FROM cases c WHERE {sql_where} ORDER BY number", *params)
+        events: dict[int, list[CaseEvent]] = {r["number"]: [] for r in rows}
+        for r in await self._all(
+                "SELECT e.* FROM case_events e JOIN cases c ON c.number = e.case_number"
+                f" WHERE {sql_where} ORDER BY e.id", *params):
+            events[r["case_number"]].append(_event(r))
+        return [(_case(r), events[r["number"]]) for r in rows]
+
+    async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
+        rows = await self._all(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN {_OPEN}"
+            " AND ($1::text[] IS NULL OR microgrid = ANY($1::text[])) ORDER BY number",
+            None if microgrids is None else list(microgrids))
+        return [_case(r) for r in rows]
+
+    async def household_counts(self) -> dict[str, int]:
+        rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
+                               " GROUP BY microgrid")
+        return {r["microgrid"]: r["n"] for r in rows}
+
+    async def households(self, microgrids: Sequence[str]) -> list[Household]:
+        if not microgrids:
+            return []
+        rows = await self._all(
+            "SELECT * FROM households WHERE microgrid = ANY($1::text[])"
+            " ORDER BY microgrid, building, entrance, room", list(microgrids))
+        return [Household(microgrid=r["microgrid"], building=r["building"],
+                          entrance=r["entrance"], room=r["room"], head=r["head"],
+                          phone=r["phone"], members=r["members"],
+                          tags=tuple(json.loads(r["tags"])), note=r["note"]) for r in rows]
+
+    async def put_households(self, households: Sequence[Household], now: datetime) -> None:
+        # One trip for the lot: a 50,000-household ledger is one executemany.
+        await self._many(
+            "INSERT INTO households (microgrid, building, entrance, room, head, phone, members,"
+            " tags, note, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT (microgrid, building, entrance, room) DO UPDATE SET"
+            " head = excluded.head, phone = excluded.phone, members = excluded.members,"
+            " tags = excluded.tags, note = excluded.note, updated_at = excluded.updated_at",
+            [(h.microgrid, h.building, h.entrance, h.room, h.head, h.phone, h.members,
+              json.dumps(list(h.tags), ensure_ascii=False), h.note, _utc(now))
+             for h in households])
+
+    async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
+        await self._many(
+            "DELETE FROM households WHERE microgrid = $1 AND building = $2 AND entrance = $3"
+            " AND room = $4", [tuple(k) for k in keys])
+
+
+_DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
+                    " AS acks FROM deliveries d")
+
+
+def _case(row: Any) -> Case:
+    return Case(
+        number=row["number"], microgrid=row["microgrid"], reporter_id=row["reporter_id"],
+        origin_platform=row["origin_platform"], origin_chat_id=row["origin_chat_id"],
+        text=row["text"], category=row["category"], priority=Priority(row["priority"]),
+        status=Status(row["status"]), level=row["level"], assignee_id=row["assignee_id"],
+        claim_by=_back(row["claim_by"]), resolve_by=_back(row["resolve_by"]),
+        created_at=_back(row["created_at"]), updated_at=_back(row["updated_at"]),
+        claimed_at=_back(row["claimed_at"]), resolved_at=_back(row["resolved_at"]),
+        closed_at=_back(row["closed_at"]), rating=row["rating"],
+        rating_text=row["rating_text"], window_start=_back(row["window_start"]),
+        reminded_at=_back(row["reminded_at"]), active_at=_back(row["active_at"]),
+        idle_warned_at=_back(row["idle_warned_at"]), top_reminders=row["top_reminders"],
+        top_reminded_at=_back(row["top_reminded_at"]),
+        extension=_extension(row["extension"]), extensions=row["extensions"],
+        wake_at=_back(row["wake_at"]),
+    )
+
+
+def _case_values(case: Case) -> tuple[Any, ...]:
+    return (
+        case.number, case.microgrid, case.reporter_id, case.origin_platform,
+        case.origin_chat_id, case.text, case.category, case.priority.value, case.status.value,
+        case.level, case.assignee_id, _utc(case.claim_by), _utc(case.resolve_by),
+        _utc(case.created_at), _utc(case.updated_at), _utc(case.claimed_at),
+        _utc(case.resolved_at), _utc(case.closed_at), case.rating, case.rating_text,
+        _utc(case.window_start), _utc(case.reminded_at), _utc(case.active_at),
+        _utc(case.idle_warned_at), case.top_reminders, _utc(case.top_reminded_at),
+        _extension_json(case.extension), case.extensions, _utc(case.wake_at),
+    )
+
+
+# The pending 延期 request is JSON with the instant written as the SQLite store writes
+# it, so the text is the same in both stores and `gridbot migrate` copies it unchanged.
+_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _extension(text: str | None) -> ExtensionRequest | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    at = data["at"]
+    return ExtensionRequest(by=data["by"], span=timedelta(seconds=data["span"]),
+                            reason=data["reason"],
+                            at=datetime.strptime(at, _TS).replace(tzinfo=UTC) if at else None)
+
+
+def _extension_json(ext: ExtensionRequest | None) -> str | None:
+    if ext is None:
+        return None
+    at = _utc(ext.at)
+    return json.dumps({"by": ext.by, "span": ext.span.total_seconds(), "reason": ext.reason,
+                       "at": at.strftime(_TS) if at else None}, ensure_ascii=False)
+
+
+def _event(row: Any) -> CaseEvent:
+    return CaseEvent(case_number=row["case_number"], at=_back(row["at"]),
+                     actor_id=row["actor_id"], kind=row["kind"], text=row["text"],
+                     data=json.loads(row["data"]))
+
+
+def _person(row: Any) -> Person:
+    return Person(id=row["id"], name=row["name"], role=Role(row["role"]), unit=row["unit"],
+                  phone=row["phone"], address=row["address"], locale=row["locale"],
+                  auto=row["auto"], active=row["active"])
+
+
+def _account(row: Any) -> Account:
+    return Account(platform=row["platform"], user_id=row["user_id"],
+                   display_name=row["display_name"], person_id=row["person_id"],
+                   private_chat_id=row["private_chat_id"])
+
+
+def _chat(row: Any) -> Chat:
+    return Chat(platform=row["platform"], chat_id=row["chat_id"], kind=ChatKind(row["kind"]),
+                title=row["title"], microgrid=row["microgrid"],
+                unreachable_at=_back(row["unreachable_at"]),
+                unreachable_reason=row["unreachable_reason"])
+
+
+def _unit(row: Any) -> OrgUnit:
+    return OrgUnit(code=row["code"], kind=row["kind"], name=row["name"], parent=row["parent"],
+                   tags=tuple(json.loads(row["tags"])))
+
+
+def _notice(row: Any) -> Notice:
+    return Notice(
+        id=row["id"], author_id=row["author_id"], scope=row["scope"],
+        microgrids=tuple(json.loads(row["microgrids"])), text=row["text"],
+        status=NoticeStatus(row["status"]), send_at=_back(row["send_at"]),
+        created_at=_back(row["created_at"]), origin_platform=row["origin_platform"],
+        origin_chat_id=row["origin_chat_id"], done_at=_back(row["done_at"]),
+        cancelled_by=row["cancelled_by"])
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row["id"], notice_id=row["notice_id"], platform=row["platform"],
+        chat_id=row["chat_id"], microgrid=row["microgrid"], title=row["title"],
+        status=DeliveryStatus(row["status"]), updated_at=_back(row["updated_at"]),
+        outbox_id=row["outbox_id"], platform_message_id=row["platform_message_id"],
+        error=row["error"], sent_at=_back(row["sent_at"]), acked_at=_back(row["acked_at"]),
+        acks=row["acks"])
+
+
+def _outbox_item(row: Any) -> OutboxItem:
+    message = Outgoing(
+        platform=row["platform"], chat_id=row["chat_id"], text=row["text"],
+        fmt=TextFormat(row["fmt"]),
+        buttons=tuple(Button(label=label, command=cmd)
+                      for label, cmd in json.loads(row["buttons"])),
+        reply_to=row["reply_to"], thread_id=row["thread_id"], person_id=row["person_id"],
+        case_number=row["case_number"], dedup_key=row["dedup_key"],
+        attachments=tuple(a for a in map(Attachment.from_data, json.loads(row["attachments"]))
+                          if a is not None),
+    )
+    # The row is read after the claim's UPDATE: attempts already counts this one.
+    return OutboxItem(id=row["id"], message=message, attempts=row["attempts"],
+                      status="sending", error=row["error"])

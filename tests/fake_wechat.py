@@ -1,0 +1,449 @@
+"""A local WeChat on 127.0.0.1, for the tests: both sides of the wire.
+
+:class:`FakeWeChat` is the API side, under one ``/cgi-bin/`` base that both
+``[wechat.work] api_base_url`` and ``[wechat.mp] api_base_url`` (and the robots'
+``robot_api_base_url``) point at. It speaks WeChat's shapes (query parameters, JSON
+bodies, ``{"errcode": …, "errmsg": …}`` answers) for what gridbot uses:
+
+- WeCom: ``gettoken``, ``agent/get``, ``message/send`` (to members in the app's visible
+  range), ``appchat/send`` (to app chats that exist);
+- group robots: ``webhook/send?key=…``, refusing the 21st message in any minute with
+  45009 as WeCom does;
+- Official Account: ``token``, ``message/custom/send`` (to followers).
+
+Tokens are checked (40014 for an unknown one, 42001 for one that :meth:`expire_tokens`
+expired), texts over 2,048 bytes are refused, and :meth:`fail` makes the next calls of
+an API answer an errcode (45009, 40014 …) or an HTTP status (5xx). Time is the test's
+clock, so a rate window moves when the test moves the clock.
+
+:class:`WeComServer` and :class:`MpServer` are WeChat's servers calling gridbot's
+callbacks: they build messages and events as XML, encrypt and sign them with
+wechatpy's own crypto (as WeChat would), post them and read the answers (decrypting a
+passive reply).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+import xmltodict
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from wechatpy.crypto import WeChatCrypto as MpCrypto
+from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
+from wechatpy.utils import WeChatSigner
+
+MAX_TEXT_BYTES = 2048
+ROBOT_RATE = 20  # messages a minute, per robot
+
+
+@dataclass
+class Sent:
+    """One message WeChat accepted."""
+
+    api: str  # "message/send", "appchat/send", "webhook/send", "message/custom/send"
+    to: str  # member userid, app chat id, robot key, openid
+    text: str
+    at: float  # on the test's clock
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeWeChat:
+    now: Callable[[], float] = time.time
+    corp_id: str = "ww0123456789abcdef"
+    corp_secret: str = "work-secret-0123456789"
+    agent_id: int = 1000002
+    agent_name: str = "网格助手"
+    app_id: str = "wx0123456789abcdef"
+    mp_secret: str = "mp-secret-0123456789"
+    #: the WeCom app's visible range, and the app chats that exist
+    members: set[str] = field(default_factory=set)
+    app_chats: set[str] = field(default_factory=set)
+    #: the Official Account's followers (openids)
+    followers: set[str] = field(default_factory=set)
+    robots: set[str] = field(default_factory=set)
+    sent: list[Sent] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: what was refused, and why: (api, errcode or HTTP status)
+    refused: list[tuple[str, int]] = field(default_factory=list)
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> "work" / "mp"
+    expired: set[str] = field(default_factory=set)
+    failures: dict[str, list[tuple[int | None, int | None]]] = field(default_factory=dict)
+    port: int = 0
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/cgi-bin/"
+
+    # -- the test's hand on it ------------------------------------------------------------------
+    def fail(self, api: str, *, errcode: int | None = None, status: int | None = None,
+             times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``api`` with ``errcode`` or HTTP ``status``."""
+        self.failures.setdefault(api, []).extend([(errcode, status)] * times)
+
+    def expire_tokens(self) -> None:
+        """Every access token handed out so far expires (42001 from now on)."""
+        self.expired |= set(self.tokens)
+        self.tokens.clear()
+
+    def sent_to(self, to: str, api: str | None = None) -> list[Sent]:
+        return [s for s in self.sent if s.to == to and (api is None or s.api == api)]
+
+    def called(self, api: str) -> int:
+        return sum(1 for name, _ in self.calls if name == api)
+
+    # -- server ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        app = Starlette(routes=[Route("/cgi-bin/{api:path}", self._api, methods=["GET", "POST"])])
+        sock = socket.create_server(("127.0.0.1", 0))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.port = sock.getsockname()[1]
+        self._server = _Server(uvicorn.Config(app, lifespan="off", access_log=False,
+                                              log_level="warning", timeout_graceful_shutdown=1))
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+
+    async def until(self, check: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Wait (polling every few milliseconds) until ``check()`` is truthy; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {check}")
+            await asyncio.sleep(0.005)
+
+    async def _api(self, request: Request) -> Response:
+        api = request.path_params["api"]
+        params = dict(request.query_params)
+        body: dict[str, Any] = {}
+        raw = await request.body()
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return _error(47001, "data format error")
+        self.calls.append((api, {**params, **body}))
+        queued = self.failures.get(api)
+        if queued:
+            errcode, status = queued.pop(0)
+            self.refused.append((api, errcode or status or 0))
+            if status is not None:
+                return Response(b"<html>bad gateway</html>", status_code=status,
+                                media_type="text/html")
+            return _error(errcode or -1, "injected by the test")
+        handler = getattr(self, "api_" + api.replace("/", "_"), None)
+        if handler is None:
+            return _error(404, "no such api")
+        try:
+            return JSONResponse({"errcode": 0, "errmsg": "ok", **handler(params, body)})
+        except _Refusal as refusal:
+            self.refused.append((api, refusal.errcode))
+            return _error(refusal.errcode, refusal.errmsg)
+
+    def _token(self, params: dict[str, Any], kind: str) -> None:
+        token = params.get("access_token", "")
+        if token in self.expired:
+            raise _Refusal(42001, "access_token expired")
+        if self.tokens.get(token) != kind:
+            raise _Refusal(40014, "invalid access_token")
+
+    def _issue(self, kind: str) -> dict[str, Any]:
+        token = f"{kind}-token-{next(self._ids)}-{secrets.token_hex(4)}"
+        self.tokens[token] = kind
+        return {"access_token": token, "expires_in": 7200}
+
+    def _text(self, api: str, to: str, body: dict[str, Any], path: tuple[str, ...]) -> None:
+        content: Any = body
+        for key in path:
+            content = content.get(key) if isinstance(content, dict) else None
+        if not isinstance(content, str) or not content.strip():
+            raise _Refusal(44004, "empty content")
+        if len(content.encode()) > MAX_TEXT_BYTES:
+            raise _Refusal(45002, "content size out of limit")
+        self.sent.append(Sent(api=api, to=to, text=content, at=self.now(), body=body))
+
+    # -- WeCom ----------------------------------------------------------------------------------
+    def api_gettoken(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        if params.get("corpid") != self.corp_id:
+            raise _Refusal(40013, "invalid corpid")
+        if params.get("corpsecret") != self.corp_secret:
+            raise _Refusal(40001, "invalid secret")
+        return self._issue("work")
+
+    def api_agent_get(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        self._token(params, "work")
+        if str(params.get("agentid")) != str(self.agent_id):
+            raise _Refusal(40056, "invalid agentid")
+        return {"agentid": self.agent_id, "name": self.agent_name}
+
+    def api_message_send(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        self._token(params, "work")
+        if body.get("agentid") != self.agent_id:
+            raise _Refusal(40056, "invalid agentid")
+        if body.get("msgtype") != "text":
+            raise _Refusal(40008, "invalid message type")
+        users = [u for u in str(body.get("touser", "")).split("|") if u]
+        if not users or not set(users) & self.members:
+            raise _Refusal(81013, "user & party & tag all invalid")
+        invalid = [u for u in users if u not in self.members]
+        for user in users:
+            if user in self.members:
+                self._text("message/send", user, body, ("text", "content"))
+        return {"invaliduser": "|".join(invalid), "msgid": f"msg{next(self._ids)}"}
+
+    def api_appchat_send(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        self._token(params, "work")
+        chat = body.get("chatid", "")
+        if chat not in self.app_chats:
+            raise _Refusal(86003, "chat not exist")
+        self._text("appchat/send", chat, body, ("text", "content"))
+        return {}
+
+    def api_webhook_send(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        key = params.get("key", "")
+        if "access_token" in params:
+            raise _Refusal(40008, "a robot takes its key, not an access token")
+        if key not in self.robots:
+            raise _Refusal(93000, "invalid webhook url")
+        now = self.now()
+        recent = [s for s in self.sent if s.api == "webhook/send" and s.to == key
+                  and s.at > now - 60]
+        if len(recent) >= ROBOT_RATE:
+            raise _Refusal(45009, "api freq out of limit")
+        if body.get("msgtype") != "text":
+            raise _Refusal(40008, "invalid message type")
+        self._text("webhook/send", key, body, ("text", "content"))
+        return {}
+
+    def robot_peak(self, key: str) -> int:
+        """The most messages the robot took in any 60 seconds."""
+        times = [s.at for s in self.sent if s.api == "webhook/send" and s.to == key]
+        return max((sum(1 for t in times if start <= t < start + 60) for start in times),
+                   default=0)
+
+    # -- Official Account ----------------------------------------------------------------------
+    def api_token(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        if params.get("grant_type") != "client_credential":
+            raise _Refusal(40002, "invalid grant_type")
+        if params.get("appid") != self.app_id:
+            raise _Refusal(40013, "invalid appid")
+        if params.get("secret") != self.mp_secret:
+            raise _Refusal(40125, "invalid appsecret")
+        return self._issue("mp")
+
+    def api_message_custom_send(self, params: dict[str, Any],
+                                body: dict[str, Any]) -> dict[str, Any]:
+        self._token(params, "mp")
+        openid = body.get("touser", "")
+        if openid not in self.followers:
+            raise _Refusal(43004, "require subscribe")
+        if body.get("msgtype") != "text":
+            raise _Refusal(40008, "invalid message type")
+        self._text("message/custom/send", openid, body, ("text", "content"))
+        return {}
+
+
+class _Refusal(Exception):
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(errmsg)
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+def _error(errcode: int, errmsg: str) -> JSONResponse:
+    return JSONResponse({"errcode": errcode, "errmsg": f"{errmsg}, hint: [{secrets.token_hex(4)}]"
+                                                      f", from ip: 127.0.0.1"})
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+# -- WeChat's servers calling gridbot -----------------------------------------------------------
+def cdata(value: str) -> str:
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def message_xml(to: str, sender: str, created: int, kind: str, **fields: Any) -> str:
+    """A message or event as WeChat writes it: strings in CDATA, numbers bare."""
+    nodes = [f"<ToUserName>{cdata(to)}</ToUserName>",
+             f"<FromUserName>{cdata(sender)}</FromUserName>",
+             f"<CreateTime>{created}</CreateTime>", f"<MsgType>{cdata(kind)}</MsgType>"]
+    for name, value in fields.items():
+        nodes.append(f"<{name}>{value}</{name}>" if isinstance(value, int)
+                     else f"<{name}>{cdata(str(value))}</{name}>")
+    return "<xml>" + "".join(nodes) + "</xml>"
+
+
+def sign(*parts: str) -> str:
+    signer = WeChatSigner()
+    signer.add_data(*parts)
+    return signer.signature
+
+
+@dataclass
+class WeComServer:
+    """WeCom calling the self-built app's callback URL."""
+
+    url: str
+    token: str
+    aes_key: str
+    corp_id: str
+    agent_id: int
+    now: Callable[[], float] = time.time
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(7_000_000_001))
+
+    def crypto(self, *, aes_key: str | None = None, token: str | None = None) -> WorkCrypto:
+        return WorkCrypto(token or self.token, aes_key or self.aes_key, self.corp_id)
+
+    def text(self, user: str, content: str, *, msg_id: int | None = None) -> str:
+        return message_xml(self.corp_id, user, int(self.now()), "text", Content=content,
+                           MsgId=msg_id or next(self._ids), AgentID=self.agent_id)
+
+    def event(self, user: str, event: str, key: str | None = None) -> str:
+        fields: dict[str, Any] = {"Event": event, "AgentID": self.agent_id}
+        if key is not None:
+            fields["EventKey"] = key
+        return message_xml(self.corp_id, user, int(self.now()), "event", **fields)
+
+    def request(self, xml: str, *, timestamp: int | None = None, aes_key: str | None = None,
+                token: str | None = None) -> tuple[dict[str, str], bytes]:
+        """The query and body WeCom would post for ``xml``."""
+        nonce = secrets.token_hex(5)
+        stamp = str(timestamp if timestamp is not None else int(self.now()))
+        sealed = xmltodict.parse(self.crypto(aes_key=aes_key, token=token)
+                                 .encrypt_message(xml, nonce, stamp))["xml"]
+        body = (f"<xml><ToUserName>{cdata(self.corp_id)}</ToUserName>"
+                f"<AgentID>{cdata(str(self.agent_id))}</AgentID>"
+                f"<Encrypt>{cdata(sealed['Encrypt'])}</Encrypt></xml>")
+        return ({"msg_signature": sealed["MsgSignature"], "timestamp": stamp, "nonce": nonce},
+                body.encode())
+
+    async def post(self, xml: str, **kw: Any) -> httpx.Response:
+        params, body = self.request(xml, **kw)
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(self.url, params=params, content=body)
+
+    async def say(self, user: str, content: str) -> httpx.Response:
+        return await self.post(self.text(user, content))
+
+    async def verify(self, echo: str = "hello-gridbot", *, aes_key: str | None = None,
+                     token: str | None = None) -> httpx.Response:
+        """Saving the URL in the admin console: an encrypted echostr to answer decrypted."""
+        nonce, stamp = secrets.token_hex(5), str(int(self.now()))
+        sealed = xmltodict.parse(self.crypto(aes_key=aes_key, token=token)
+                                 .encrypt_message(echo, nonce, stamp))["xml"]
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.get(self.url, params={
+                "msg_signature": sealed["MsgSignature"], "timestamp": stamp, "nonce": nonce,
+                "echostr": sealed["Encrypt"]})
+
+
+@dataclass
+class MpReply:
+    status: int
+    #: the passive reply's text, None for "success" / empty
+    text: str | None
+    raw: bytes
+
+
+@dataclass
+class MpServer:
+    """WeChat calling the Official Account's server URL, in plain or safe mode."""
+
+    url: str
+    token: str
+    app_id: str
+    aes_key: str = ""  # safe mode when set
+    original_id: str = "gh_0123456789ab"
+    now: Callable[[], float] = time.time
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(24_000_000_001))
+
+    def text(self, openid: str, content: str, *, msg_id: int | None = None) -> str:
+        return message_xml(self.original_id, openid, int(self.now()), "text", Content=content,
+                           MsgId=msg_id or next(self._ids))
+
+    def voice(self, openid: str, recognition: str) -> str:
+        return message_xml(self.original_id, openid, int(self.now()), "voice",
+                           MediaId="media-1", Format="amr", Recognition=recognition,
+                           MsgId=next(self._ids))
+
+    def event(self, openid: str, event: str, key: str | None = None) -> str:
+        fields: dict[str, Any] = {"Event": event}
+        if key is not None:
+            fields["EventKey"] = key
+        return message_xml(self.original_id, openid, int(self.now()), "event", **fields)
+
+    def request(self, xml: str, openid: str, *, timestamp: int | None = None,
+                aes_key: str | None = None, token: str | None = None,
+                plain: bool = False) -> tuple[dict[str, str], bytes]:
+        nonce = secrets.token_hex(5)
+        stamp = str(timestamp if timestamp is not None else int(self.now()))
+        params = {"signature": sign(token or self.token, stamp, nonce), "timestamp": stamp,
+                  "nonce": nonce, "openid": openid}
+        if not self.aes_key or plain:
+            return params, xml.encode()
+        crypto = MpCrypto(token or self.token, aes_key or self.aes_key, self.app_id)
+        sealed = xmltodict.parse(crypto.encrypt_message(xml, nonce, stamp))["xml"]
+        body = (f"<xml><ToUserName>{cdata(self.original_id)}</ToUserName>"
+                f"<Encrypt>{cdata(sealed['Encrypt'])}</Encrypt></xml>")
+        return ({**params, "encrypt_type": "aes", "msg_signature": sealed["MsgSignature"]},
+                body.encode())
+
+    async def post(self, xml: str, openid: str, **kw: Any) -> MpReply:
+        params, body = self.request(xml, openid, **kw)
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.post(self.url, params=params, content=body)
+        return MpReply(status=answer.status_code, text=self.read(answer.content, openid),
+                       raw=answer.content)
+
+    async def say(self, openid: str, content: str) -> MpReply:
+        return await self.post(self.text(openid, content), openid)
+
+    def read(self, raw: bytes, openid: str) -> str | None:
+        """The text of a passive reply (decrypted in safe mode), checking it is addressed
+        back to ``openid`` from the account; None for an empty or "success" answer."""
+        if raw in (b"", b"success"):
+            return None
+        xml = xmltodict.parse(raw)["xml"]
+        if self.aes_key:
+            crypto = MpCrypto(self.token, self.aes_key, self.app_id)
+            xml = xmltodict.parse(crypto.decrypt_message(
+                raw, xml["MsgSignature"], xml["TimeStamp"], xml["Nonce"]))["xml"]
+        assert xml["ToUserName"] == openid and xml["FromUserName"] == self.original_id, xml
+        assert xml["MsgType"] == "text", xml
+        return str(xml["Content"])
+
+    async def verify(self, echo: str = "1234567890123456789") -> httpx.Response:
+        nonce, stamp = secrets.token_hex(5), str(int(self.now()))
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.get(self.url, params={
+                "signature": sign(self.token, stamp, nonce), "timestamp": stamp,
+                "nonce": nonce, "echostr": echo})
