@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gridbot import __version__, notice_cli, office_cli
+from gridbot import __version__, admin_cli, migrate, notice_cli, office_cli
 from gridbot.clock import SystemClock
 from gridbot.config import Config, load_config
 from gridbot.durations import parse_duration
@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="run the bot on the configured platforms until Ctrl-C or SIGTERM")
 
     notice_cli.add_parser(sub, common)
+    migrate.add_parser(sub, common)
     office_cli.add_parsers(sub, common)
+    admin_cli.add_parsers(sub, common)
 
     link = sub.add_parser("link-code", parents=[common],
                           help="make a one-time code that links a chat account to a person")
@@ -67,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     config_path = getattr(args, "config", None)
+    if args.command == "migrate" and config_path is None and (
+            args.source or not Path(DEFAULT_CONFIG).exists()):
+        # Moving a database needs no configuration when both ends are given.
+        return migrate.run_cli(args, None, Renderer(ZoneInfo("Asia/Shanghai")))
     if config_path is None:
         config_path = demo_config_path() if args.command == "demo" else Path(DEFAULT_CONFIG)
     try:
@@ -85,12 +91,16 @@ def main(argv: list[str] | None = None) -> int:
                 grids=len(config.grids), microgrids=len(config.microgrids),
                 people=len(config.people), rosters=len(config.rosters)))
             return 0
+        if args.command == "migrate":
+            return migrate.run_cli(args, config, renderer)
         if args.command == "link-code":
             return asyncio.run(_link_code(config, args, renderer))
         if args.command == "notice":
             return asyncio.run(notice_cli.run(config, args, renderer))
         if args.command in office_cli.COMMANDS:
             return asyncio.run(office_cli.run(config, args, renderer, Path(config_path)))
+        if args.command in admin_cli.COMMANDS:
+            return asyncio.run(admin_cli.run(config, args, renderer))
         if args.command == "run":
             from gridbot.runtime import run
 

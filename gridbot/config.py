@@ -138,6 +138,11 @@ class Escalation:
 class Limits:
     max_text_chars: int = 2000
     min_report_chars: int = 2
+    #: reports one person may make in any ``report_window`` (0: no limit)
+    reports_per_person: int = 10
+    #: reports one chat (a group, or a private chat) may bring in any ``report_window``
+    reports_per_chat: int = 60
+    report_window: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -531,9 +536,15 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     calendar = _calendar(root.table("calendar") or _Section({}, "calendar", source), timezone)
 
     limits_sec = root.table("limits") or _Section({}, "limits", source)
-    limits_sec.check_known({"max_text_chars", "min_report_chars"})
+    limits_sec.check_known({"max_text_chars", "min_report_chars", "reports_per_person",
+                            "reports_per_chat", "report_window_minutes"})
     limits = Limits(max_text_chars=limits_sec.int("max_text_chars", 2000, lo=100, hi=20000),
-                    min_report_chars=limits_sec.int("min_report_chars", 2, lo=1, hi=100))
+                    min_report_chars=limits_sec.int("min_report_chars", 2, lo=1, hi=100),
+                    reports_per_person=limits_sec.int("reports_per_person", 10, lo=0,
+                                                      hi=10000),
+                    reports_per_chat=limits_sec.int("reports_per_chat", 60, lo=0, hi=100000),
+                    report_window=timedelta(minutes=limits_sec.int(
+                        "report_window_minutes", 60, lo=1, hi=7 * 24 * 60)))
 
     http_sec = root.table("http") or _Section({}, "http", source)
     http_sec.check_known({"host", "port"})

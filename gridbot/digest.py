@@ -28,6 +28,9 @@ class DailyDigest:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: whether this process writes the digest; under several processes on one
+        #: database only the holder of the "digest" duty does (gridbot.duties)
+        self.enabled = True
 
     def next_run_after(self, instant: datetime) -> datetime | None:
         """The first digest time strictly after ``instant`` (on working days if the
@@ -47,14 +50,14 @@ class DailyDigest:
         return None
 
     async def next_due(self) -> datetime | None:
-        if self.engine.config.escalation.digest_at is None:
+        if self.engine.config.escalation.digest_at is None or not self.enabled:
             return None
         async with self.engine.store.transaction() as tx:
             stored = await tx.job_next_run(JOB)
         return stored if stored is not None else self.engine.clock.now()
 
     async def run_due(self, now: datetime) -> int:
-        if self.engine.config.escalation.digest_at is None:
+        if self.engine.config.escalation.digest_at is None or not self.enabled:
             return 0
         return await self.engine.run_system(f"{JOB}:{now.isoformat()}", self._run)
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from gridbot import audit
 from gridbot.clock import Clock
 from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse
 from gridbot.config import Config
@@ -181,6 +182,11 @@ class Engine:
             raise UserError("error_unknown_command", word=parsed.word)
         check_command(ctx.speaker, parsed.name)
         await handler(ctx)
+        # The audit log, in one place: a staff action that succeeded, in its transaction.
+        await audit.record(ctx.tx, audit.entry_for(
+            parsed.name, parsed.args, actor_id=ctx.speaker.id, role=ctx.speaker.role,
+            via=ctx.incoming.platform, at=ctx.now,
+            chat=f"{ctx.incoming.platform}:{ctx.incoming.chat_id}"))
         return Outcome.HANDLED
 
     async def _context(self, tx: Transaction, msg: Incoming) -> Context:

@@ -81,6 +81,11 @@ class OutboxSender:
         self.store = store
         self.clock = clock
         self.adapters = dict(adapters)
+        #: the platforms this process sends for: all of them, unless several processes
+        #: share the database; then sending for a platform is a duty one process holds at
+        #: a time (gridbot.duties), so the platform's global rate limit and each chat's
+        #: order hold across processes
+        self.sending: set[str] = set(self.adapters)
         self.sleep = sleep or clock_sleep(clock)
         overrides = dict(limits or {})
         self.limiters = {
@@ -90,6 +95,8 @@ class OutboxSender:
 
     async def drain(self, limit: int = 100) -> DrainResult:
         """Send everything due now, until nothing due is left."""
+        if not self.sending:  # another process sends for every platform: nothing to do
+            return DrainResult()
         return await _Drain(self, max(1, limit)).run()
 
 
@@ -137,7 +144,7 @@ class _Drain:
         while True:
             async with self.store.transaction() as tx:
                 items = await tx.claim_outbox(self.clock.now(), limit=self.limit - self.outstanding,
-                                              lease=LEASE, platforms=self.sender.adapters)
+                                              lease=LEASE, platforms=sorted(self.sender.sending))
             if not items and self.outstanding == 0:
                 return
             for item in items:

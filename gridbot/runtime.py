@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -22,6 +23,8 @@ from typing import Any
 from gridbot.adapters.base import Adapter, Intake
 from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
+from gridbot.digest import DailyDigest
+from gridbot.duties import Duties, Duty
 from gridbot.engine import Engine, PlatformInfo
 from gridbot.errors import PlatformError
 from gridbot.outbox import DrainResult, OutboxSender
@@ -135,6 +138,8 @@ class SendLoop:
                 await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _next_due(self) -> datetime | None:
+        if not self.sender.sending:
+            return None
         async with self.sender.store.transaction() as tx:
             return await tx.next_outbox_due()
 
@@ -156,9 +161,11 @@ class Runtime:
         self.sender = SerialSender(self.store, self.clock, {a.name: a for a in self.adapters},
                                    sleep=sleep)
         self.sending = SendLoop(self.sender)
-        self.scheduler = Scheduler(build_worker(self.engine, self.sender), self.clock,
+        self.worker = build_worker(self.engine, self.sender)
+        self.scheduler = Scheduler(self.worker, self.clock,
                                    sweep_every=sweep_every or config.escalation.sweep_every)
         self.intake = Intake(engine=self.engine, kick=self.sending.kick)
+        self.duties = Duties(self.store)
         self.http: HttpServer | None = None
         self._stack: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
 
@@ -178,15 +185,41 @@ class Runtime:
             await self.scheduler.start()
             self._stack.append(("timers", self.scheduler.stop))
             routes = [route for a in self.adapters for route in a.routes(self.intake)]
-            self.http = HttpServer(self.config.http, build_app(self.store, routes, self.health))
+            self.http = HttpServer(self.config.http, build_app(self.store, routes, self.health,
+                                                               self.duties.names))
             await self.http.start()
             self._stack.append(("HTTP server", self.http.stop))
             for adapter in self.adapters:
-                await adapter.start(self.intake)
-                self._stack.append((f"{adapter.name} updates", adapter.stop))
+                if adapter.receive_duty() is None:
+                    await adapter.start(self.intake)
+                    self._stack.append((f"{adapter.name} updates", adapter.stop))
+            await self._start_duties()
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_duties(self) -> None:
+        """What one process at a time does, when several share the database: sending for
+        each platform, the digest, receiving by polling (see :mod:`gridbot.duties`). On
+        SQLite this process takes them all at once."""
+        sender, digest = self.sender, self.worker.source(DailyDigest)
+        sender.sending.clear()
+        digest.enabled = False
+        for adapter in self.adapters:
+            self.duties.add(Duty(name=f"send:{adapter.name}",
+                                 take=_sending(self, adapter.name, True),
+                                 drop=_sending(self, adapter.name, False), until_close=True))
+        self.duties.add(Duty(name="digest", take=_digest(digest, True),
+                             drop=_digest(digest, False), until_close=True))
+        for adapter in self.adapters:
+            if (name := adapter.receive_duty()) is not None:
+                self.duties.add(Duty(name=name, take=functools.partial(adapter.start,
+                                                                       self.intake),
+                                     drop=adapter.stop))
+        # The sender hears at once of messages other processes queue.
+        self.store.on_outbox(self.sending.kick)
+        self._stack.append(("duties", self.duties.stop))
+        await self.duties.start()
 
     async def stop(self) -> None:
         """Undo :meth:`start` in reverse; one step failing does not skip the others."""
@@ -203,6 +236,22 @@ class Runtime:
     def kick(self) -> None:
         """Send what is due now (tests that move the clock call this)."""
         self.sending.kick()
+
+
+def _sending(runtime: Runtime, platform: str, on: bool) -> Callable[[], Awaitable[None]]:
+    async def switch() -> None:
+        if on:
+            runtime.sender.sending.add(platform)
+            runtime.sending.kick()  # what others queued meanwhile goes now
+        else:
+            runtime.sender.sending.discard(platform)
+    return switch
+
+
+def _digest(digest: DailyDigest, on: bool) -> Callable[[], Awaitable[None]]:
+    async def switch() -> None:
+        digest.enabled = on
+    return switch
 
 
 async def run(config: Config, renderer: Renderer) -> int:

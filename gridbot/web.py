@@ -30,7 +30,8 @@ HEALTH_PATH = "/healthz"
 
 
 def build_app(store: Store, routes: Sequence[BaseRoute] = (),
-              platforms: Callable[[], Mapping[str, Any]] = dict) -> Starlette:
+              platforms: Callable[[], Mapping[str, Any]] = dict,
+              duties: Callable[[], Sequence[str]] = tuple) -> Starlette:
     """The app: health first, then the adapters' routes; anything else is a 404."""
 
     async def healthz(request: Request) -> JSONResponse:
@@ -45,7 +46,7 @@ def build_app(store: Store, routes: Sequence[BaseRoute] = (),
         outbox = {status: counts.get(status, 0)
                   for status in ("queued", "sending", "sent", "failed")}
         body = {"ok": reachable, "store": reachable, "outbox": outbox,
-                "platforms": dict(platforms())}
+                "platforms": dict(platforms()), "duties": list(duties())}
         return JSONResponse(body, status_code=200 if reachable else 503)
 
     return Starlette(routes=[Route(HEALTH_PATH, healthz, methods=["GET"]), *routes])

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gridbot.digest import DailyDigest
 from gridbot.engine import Engine
@@ -22,6 +22,7 @@ from gridbot.notices import NoticeSource
 from gridbot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 
 
 class DueSource(Protocol):
@@ -62,10 +63,14 @@ class Worker:
         drained = await self.sender.drain()
         return WorkResult(handled=handled, sent=drained.sent)
 
+    def source(self, kind: type[S]) -> S:
+        """The source of this kind (the runtime switches the digest on and off)."""
+        return next(s for s in self.sources if isinstance(s, kind))
+
     async def next_due(self) -> datetime | None:
         """When something next falls due: a deadline, a job or a message to send."""
         candidates = [await source.next_due() for source in self.sources]
-        if self.sender.adapters:  # a worker that cannot send does not wait on the outbox
+        if self.sender.sending:  # a worker that does not send does not wait on the outbox
             async with self.sender.store.transaction() as tx:
                 candidates.append(await tx.next_outbox_due())
         due = [c for c in candidates if c is not None]

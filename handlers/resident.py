@@ -39,6 +39,8 @@ async def report(ctx: Context) -> None:
         if not microgrid or microgrid not in ctx.engine.unit_names:
             raise UserError("error_no_microgrid")
     category, priority = classify(ctx.config.policy, text)
+    if priority is not Priority.URGENT:  # fire, smoke, someone hurt: never held back
+        await _within_limits(ctx, text)
     draft = Case(
         number=0, microgrid=microgrid, reporter_id=ctx.speaker.id,
         origin_platform=ctx.incoming.platform, origin_chat_id=ctx.incoming.chat_id,
@@ -58,6 +60,25 @@ async def report(ctx: Context) -> None:
     ctx.reply("reply_report", case=case, assignee=await ctx.person(case.assignee_id))
     if case.priority is Priority.URGENT:
         await alert_urgent(ctx, case)
+
+
+async def _within_limits(ctx: Context, text: str) -> None:
+    """At most ``[limits] reports_per_person`` / ``reports_per_chat`` reports in any
+    ``report_window``; the refusal says when to try again and quotes the words back."""
+    limits = ctx.config.limits
+    since = ctx.now - limits.report_window
+    checks = (("person", limits.reports_per_person, {"reporter_id": ctx.speaker.id}),
+              ("chat", limits.reports_per_chat,
+               {"chat": (ctx.incoming.platform, ctx.incoming.chat_id)}))
+    for scope, limit, where in checks:
+        if limit <= 0:
+            continue
+        times = await ctx.tx.report_times(since, **where)
+        if len(times) >= limit:
+            raise UserError("error_rate_limited", scope=scope, limit=limit,
+                            window=limits.report_window,
+                            retry_at=times[len(times) - limit] + limits.report_window,
+                            text=text)
 
 
 @REGISTRY.command("status")

@@ -15,6 +15,7 @@ from gridbot.domain import (
     Button,
     Case,
     ExtensionRequest,
+    Person,
     Priority,
     Role,
     TextFormat,
@@ -25,17 +26,28 @@ from gridbot.permissions import can_handle_case, scope
 from handlers import REGISTRY
 
 
+def _above(case: Case, requester: Person | None) -> int:
+    """The level that decides a request: one above both the case and whoever asked."""
+    rank = requester.role.rank if requester is not None else case.level
+    return min(max(case.level, rank) + 1, TOP_LEVEL)
+
+
 async def _approver(ctx: Context, case: Case) -> str | None:
-    """Who decides on the case's requests: whoever is on duty at the level above."""
+    """Who decides the speaker's request: whoever is on duty at the level above them."""
     route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
-                                start_level=min(case.level + 1, 3))
+                                start_level=_above(case, ctx.speaker))
     return route.person.id if route.person else None
 
 
-async def _may_decide(ctx: Context, case: Case) -> bool:
-    """Above the case's level (or at the top of the ladder) and over its micro-grid."""
-    rank = ctx.speaker.role.rank
-    return ((rank > case.level or rank >= TOP_LEVEL)
+async def _may_decide(ctx: Context, case: Case, request: ExtensionRequest | None) -> bool:
+    """Ranked at or above the deciding level for this request, and over the micro-grid.
+
+    Nobody decides their own request (the subdistrict's is granted when asked).
+    """
+    requester = await ctx.person(request.by) if request is not None else None
+    if request is not None and request.by == ctx.speaker.id:
+        return False
+    return (ctx.speaker.role.rank >= _above(case, requester)
             and case.microgrid in await scope(ctx.tx, ctx.speaker))
 
 
@@ -132,7 +144,7 @@ async def refuse(ctx: Context) -> None:
 
 
 async def _pending(ctx: Context, case: Case) -> ExtensionRequest:
-    if not await _may_decide(ctx, case):
+    if not await _may_decide(ctx, case, case.extension):
         if case.microgrid in await scope(ctx.tx, ctx.speaker):
             raise PermissionDenied("error_not_above", case=case, command=ctx.command)
         raise NotFound("error_not_found", number=case.number)

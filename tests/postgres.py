@@ -83,14 +83,17 @@ def url_for(schema: str, base: str = URL) -> str:
     return f"{base}{'&' if '?' in base else '?'}schema={schema}"
 
 
-def sql(schema: str, statement: str, *args: Any) -> list[tuple[Any, ...]]:
-    """One statement on its own connection with ``search_path`` set to ``schema``,
-    committed; the rows as tuples."""
+def sql(schema: str, statement: str, *args: Any, before: tuple[str, ...] = ()
+        ) -> list[tuple[Any, ...]]:
+    """One statement on its own connection with ``search_path`` set to ``schema`` (after
+    the ``before`` statements, on the same connection), committed; the rows as tuples."""
     import asyncpg
 
     async def run() -> list[tuple[Any, ...]]:
         conn = await asyncpg.connect(URL, timeout=5, server_settings={"search_path": schema})
         try:
+            for first in before:
+                await conn.execute(first)
             return [tuple(r) for r in await conn.fetch(statement, *args)]
         finally:
             await conn.close()

@@ -154,6 +154,12 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
                             for c in ("reopen", "extend", "refuse", "return")],
     "error_same_assignee": [{"case": CASE, "target": STEWARD}],
     "error_too_long": [{"length": 2345, "limit": 2000}],
+    "error_rate_limited": [
+        {"scope": "person", "limit": 10, "window": timedelta(hours=1),
+         "retry_at": NOW, "text": "3幢楼道灯坏了 <b>&"},
+        {"scope": "chat", "limit": 60, "window": timedelta(minutes=30), "retry_at": NOW,
+         "text": ""},
+    ],
     "error_top_level": [{"case": make_case(level=3)}],
     "error_transition": [{"case": c, "command": "claim"} for c in ALL_STATUSES],
     "error_unknown_command": [{"word": "/foo"}],

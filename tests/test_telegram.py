@@ -139,6 +139,11 @@ class World:
         with sqlite3.connect(self.db) as db:
             return db.execute(sql, params).fetchall()
 
+    async def write(self, sql: str) -> None:
+        """Change the database behind the bot's back, off the event loop: the bot may be
+        in a transaction that needs the loop to finish and let go of the write lock."""
+        await asyncio.to_thread(self.rows, sql)
+
     def counts(self) -> dict[str, int]:
         tables = [r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {t: self.rows(f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables}
@@ -309,7 +314,7 @@ async def test_polling_moves_past_an_update_only_once_it_is_committed(
     try:
         await bound(w)
         w.runtime.adapters[0].update_retry = 0.05  # type: ignore[attr-defined]
-        w.rows(FAIL_SHED)  # the database refuses one report, as a full disk would
+        await w.write(FAIL_SHED)  # the database refuses one report, as a full disk would
         before = len(w.bot.sent)
         # one batch: a report, a report whose transaction fails, a question behind it
         lamp = w.bot.say(w.group, LIU, "报事 楼道灯坏了")
@@ -326,7 +331,7 @@ async def test_polling_moves_past_an_update_only_once_it_is_committed(
         # Telegram still holds it and the one behind it, and only those
         await w.runtime.stop()
         assert [u["update_id"] for u in w.bot.updates] == [shed_update, shed_update + 1]
-        w.rows("DROP TRIGGER shed_fails")
+        await w.write("DROP TRIGGER shed_fails")
 
         # the next start gets both again and handles each once
         w.runtime = Runtime(load_config(tmp_path / "gridbot.toml"), clock=w.clock,
@@ -355,13 +360,24 @@ async def test_an_update_that_keeps_failing_is_given_up_and_the_rest_go_on(
     w = await bound(polling)
     adapter = w.runtime.adapters[0]
     adapter.update_retry, adapter.update_attempts = 0.01, 3  # type: ignore[attr-defined]
-    w.rows(FAIL_SHED)
+    await w.write(FAIL_SHED)
     w.bot.say(w.group, CHEN, "报事 车棚漏雨")
     shed_update = w.bot.updates[-1]["update_id"]
     replies = await w.said(w.bot.private(CHEN), CHEN, "/help")
     assert [r.chat_id for r in replies if r.chat_id == CHEN["id"]] == [CHEN["id"]]
     assert offsets(w.bot).count(shed_update) == 3
     assert w.rows("SELECT COUNT(*) FROM cases")[0][0] == 0
+
+
+async def test_polling_rides_out_telegram_failing(polling: World) -> None:
+    w = await bound(polling)
+    w.runtime.adapters[0].fetch_retry = 0.05  # type: ignore[attr-defined]
+    w.bot.fail("getUpdates", 500)  # the fetches after the one under way fail …
+    w.bot.fail("getUpdates", 502)  # … the second with a proxy's HTML error page
+    assert len(await w.said(w.bot.private(CHEN), CHEN, "/help")) == 1
+    fetched = len(offsets(w.bot))
+    assert len(await w.said(w.bot.private(CHEN), CHEN, "/help")) == 1
+    assert len(offsets(w.bot)) - fetched >= 2 and not w.bot.failures["getUpdates"]
 
 
 # -- delivery under pressure ---------------------------------------------------------------

@@ -113,6 +113,12 @@ class Adapter(ABC):
     async def start(self, intake: Intake) -> None:  # noqa: B027 (optional hook)
         """Begin receiving (polling, or registering a webhook)."""
 
+    def receive_duty(self) -> str | None:
+        """A name if only one process at a time may receive for this account (long
+        polling): several ``gridbot run`` on one database then take turns, see
+        :mod:`gridbot.duties`. ``None`` (the default) if every process can receive."""
+        return None
+
     async def stop(self) -> None:  # noqa: B027 (optional hook)
         """Stop receiving and let the message being handled finish."""
 

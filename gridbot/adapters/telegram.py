@@ -157,9 +157,10 @@ class TelegramAdapter(Adapter):
         self._confirmed: int | None = None
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        #: how a failing update is retried (tests shorten these)
+        #: how a failing update, and a failed fetch, are retried (tests shorten these)
         self.update_retry = UPDATE_RETRY
         self.update_attempts = UPDATE_ATTEMPTS
+        self.fetch_retry = FETCH_RETRY
 
     @property
     def _bot(self) -> Any:
@@ -200,6 +201,10 @@ class TelegramAdapter(Adapter):
             log.info("Telegram @%s: polling %s", self.bot_username, self.settings.base_url)
         self.receiving = True
 
+    def receive_duty(self) -> str | None:
+        # Telegram hands each getUpdates batch to whoever asks: one poller per bot.
+        return None if self.settings.mode == "webhook" else f"poll:{PLATFORM}"
+
     async def stop(self) -> None:
         """Polling: stop fetching, finish the update in hand, and tell Telegram which
         updates are handled; the rest it delivers again at the next start. The webhook
@@ -238,7 +243,7 @@ class TelegramAdapter(Adapter):
             except TelegramError as exc:
                 self._polling_error(exc)
                 fetch_failures += 1
-                wait = min(FETCH_RETRY_MAX, FETCH_RETRY * 2 ** (fetch_failures - 1))
+                wait = min(FETCH_RETRY_MAX, self.fetch_retry * 2 ** (fetch_failures - 1))
                 if isinstance(exc, RetryAfter):
                     wait = max(wait, _seconds(exc.retry_after))
                 await self._pause(wait)
@@ -246,7 +251,8 @@ class TelegramAdapter(Adapter):
             except Exception:  # a malformed batch or a library bug: keep polling
                 log.exception("polling Telegram failed")
                 fetch_failures += 1
-                await self._pause(min(FETCH_RETRY_MAX, FETCH_RETRY * 2 ** (fetch_failures - 1)))
+                await self._pause(min(FETCH_RETRY_MAX,
+                                      self.fetch_retry * 2 ** (fetch_failures - 1)))
                 continue
             if updates is None:
                 break  # stopping

@@ -11,7 +11,7 @@ are committed together, or none are.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -412,6 +412,34 @@ class Transaction(ABC):
     async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
         """Delete households by (micro-grid, building, entrance, room)."""
 
+    # -- reliability and privacy (not abstract yet: the PostgreSQL store ports them) ----
+    async def add_audit(self, entry: AuditEntry) -> None:
+        """Append one staff action to the append-only audit log."""
+        raise NotImplementedError
+
+    async def audit_entries(
+        self, *, since: datetime | None = None, person_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEntry]:
+        """Audit entries, oldest first: from ``since``, by or about ``person_id``."""
+        raise NotImplementedError
+
+    async def forget_person(self, person_id: str, *, name: str, text: str) -> dict[str, int]:
+        """Anonymise a resident: ``name`` for their name, phone and address blanked, their
+        accounts' display names blanked, ``text`` for the free text of their cases (the
+        report, the rating's words, every event's text, every sent message about them).
+        Categories, priorities, times, levels and ratings stay, so statistics do not
+        change. Returns how many rows of each kind were changed."""
+        raise NotImplementedError
+
+    async def report_times(
+        self, since: datetime, *, reporter_id: str | None = None,
+        chat: tuple[str, str] | None = None,
+    ) -> list[datetime]:
+        """When the cases reported at or after ``since`` by ``reporter_id`` or from
+        ``chat`` (platform, chat id) were reported, oldest first."""
+        raise NotImplementedError
+
 
 class Store(ABC):
     """A database holding everything; open once, then work in transactions."""
@@ -429,3 +457,40 @@ class Store(ABC):
 
     @abstractmethod
     async def schema_version(self) -> int: ...
+
+    # -- several processes on one database ----------------------------------------------
+    # A store that only one process uses (SQLite) keeps these defaults: every duty is
+    # this process's, and nobody else queues messages. PostgreSQL overrides them.
+
+    async def try_singleton(self, name: str) -> bool:
+        """Take (or keep) the duty ``name`` for this process: something only one
+        ``gridbot run`` may do at a time (polling a bot account, sending for a platform,
+        the daily digest). False if another process holds it. A duty is held until
+        :meth:`release_singleton`, the store closes, or the process dies."""
+        return True
+
+    async def singleton_alive(self) -> bool:
+        """Whether this process still holds its duties; False means they were lost (the
+        database connection holding them broke) and whatever they guard must stop."""
+        return True
+
+    async def release_singleton(self, name: str) -> None:  # noqa: B027 (optional hook)
+        """Give the duty ``name`` up, for another process to take."""
+
+    def on_outbox(self, wake: Callable[[], None]) -> None:  # noqa: B027 (optional hook)
+        """Call ``wake`` when another process commits messages to the outbox, so the
+        process that sends them does not wait for its next sweep."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEntry:
+    """One staff action: who (person id, role then), when, through what, on what."""
+
+    at: datetime
+    actor_id: str
+    action: str
+    via: str
+    role: str = ""
+    target: str = ""
+    summary: str = ""
+    id: int | None = None

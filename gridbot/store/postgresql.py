@@ -34,7 +34,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -67,6 +67,7 @@ from gridbot.domain import (
 )
 from gridbot.errors import StoreConflict, StoreError
 from gridbot.store.base import (
+    AuditEntry,
     CaseQuery,
     Household,
     LinkCode,
@@ -85,6 +86,8 @@ SCHEMES = ("postgresql://", "postgres://")
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 #: how long to wait for the server when connecting
 CONNECT_TIMEOUT = 10.0
+#: the channel the outbox's insert trigger notifies, with the schema as payload
+OUTBOX_CHANNEL = "gridbot_outbox"
 
 
 def is_postgres_url(url: str) -> bool:
@@ -181,6 +184,8 @@ class PostgresStore(Store):
         self._singletons: Any = None  # the connection holding this process's duties
         self._held: set[str] = set()
         self._singleton_lock = asyncio.Lock()
+        self._outbox_wakes: list[Callable[[], None]] = []
+        self._current_schema = ""
 
     # -- opening and closing ---------------------------------------------------------------
     async def open(self) -> None:
@@ -201,10 +206,14 @@ class PostgresStore(Store):
         try:
             async with self._pool.acquire() as conn:
                 if self.schema:
-                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                    async with conn.transaction():  # workers starting together
+                        await conn.execute("SELECT pg_advisory_xact_lock($1)",
+                                           lock_key("", f"schema:{self.schema}"))
+                        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 row = await conn.fetchrow("SELECT current_database() AS db, current_schema()"
                                           " AS schema")
-                self.namespace = f"{row['db']}/{row['schema'] or self.schema or 'public'}"
+                self._current_schema = row["schema"] or self.schema or "public"
+                self.namespace = f"{row['db']}/{self._current_schema}"
             await self._migrate()
         except BaseException:
             await self.close()
@@ -279,6 +288,14 @@ class PostgresStore(Store):
         finally:
             await asyncio.shield(pool.release(conn))
 
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[tuple[Any, Transaction]]:
+        """One connection in one transaction, as itself and as a :class:`Transaction`,
+        for bulk work beside the interface (``gridbot migrate``: COPY, then read back
+        through the store's own code before committing). Rolled back on an exception."""
+        async with self._require().acquire() as conn, conn.transaction():
+            yield conn, _PGTransaction(conn)
+
     # -- singleton duties ----------------------------------------------------------------
     async def try_singleton(self, name: str) -> bool:
         """Take (or keep) the duty ``name`` for this process; False if another holds it.
@@ -291,8 +308,12 @@ class PostgresStore(Store):
             conn = await self._singleton_conn()
             if name in self._held:
                 return True
-            taken = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
-                                        lock_key(self.namespace, "duty:" + name))
+            try:
+                taken = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                                            lock_key(self.namespace, "duty:" + name))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                self._drop_singleton_conn()  # and with it every duty: the caller stops them
+                raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
             if taken:
                 self._held.add(name)
             return bool(taken)
@@ -331,18 +352,32 @@ class PostgresStore(Store):
                 except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     conn.terminate()
 
+    def on_outbox(self, wake: Callable[[], None]) -> None:
+        """``wake`` is called on every commit that queued messages, by any process (the
+        outbox's insert trigger notifies ``gridbot_outbox``); it listens on the duties'
+        connection, from the next :meth:`try_singleton` on."""
+        self._outbox_wakes.append(wake)
+
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload == self._current_schema:
+            for wake in self._outbox_wakes:
+                wake()
+
     async def _singleton_conn(self) -> Any:
         self._require()
         if self._singletons is not None and self._singletons.is_closed():
             self._drop_singleton_conn()
         if self._singletons is None:
             try:
-                self._singletons = await asyncpg.connect(
+                conn = await asyncpg.connect(
                     self.dsn, timeout=CONNECT_TIMEOUT,
                     server_settings={"application_name": "gridbot duties"})
+                if self._outbox_wakes:
+                    await conn.add_listener(OUTBOX_CHANNEL, self._notified)
             except (OSError, TimeoutError, asyncpg.PostgresError,
                     asyncpg.InterfaceError) as exc:
                 raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
+            self._singletons = conn
         return self._singletons
 
     def _drop_singleton_conn(self) -> None:
@@ -971,6 +1006,64 @@ class _PGTransaction(Transaction):
         await self._many(
             "DELETE FROM households WHERE microgrid = $1 AND building = $2 AND entrance = $3"
             " AND room = $4", [tuple(k) for k in keys])
+
+    # -- reliability and privacy: the audit log, forgetting a resident, report limits -----
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._run(
+            "INSERT INTO audit_log (at, actor_id, role, via, action, target, summary)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            _utc(entry.at), entry.actor_id, entry.role, entry.via, entry.action, entry.target,
+            entry.summary)
+
+    async def audit_entries(
+        self, *, since: datetime | None = None, person_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEntry]:
+        rows = await self._all(
+            "SELECT * FROM audit_log WHERE ($1::timestamptz IS NULL OR at >= $1)"
+            " AND ($2::text IS NULL OR actor_id = $2 OR target = $2) ORDER BY id LIMIT $3",
+            _utc(since), person_id, limit)
+        return [AuditEntry(id=r["id"], at=_back(r["at"]), actor_id=r["actor_id"],
+                           role=r["role"], via=r["via"], action=r["action"],
+                           target=r["target"], summary=r["summary"]) for r in rows]
+
+    async def forget_person(self, person_id: str, *, name: str, text: str) -> dict[str, int]:
+        numbers = [r["number"] for r in await self._all(
+            "SELECT number FROM cases WHERE reporter_id = $1 FOR UPDATE", person_id)]
+        counts = {}
+        counts["people"] = await self._run(
+            "UPDATE people SET name = $1, phone = '', address = '' WHERE id = $2",
+            name, person_id)
+        counts["accounts"] = await self._run(
+            "UPDATE accounts SET display_name = '' WHERE person_id = $1"
+            " AND display_name <> ''", person_id)
+        counts["cases"] = await self._run(
+            "UPDATE cases SET text = $1, rating_text = CASE WHEN rating_text = '' THEN ''"
+            " ELSE $1 END WHERE reporter_id = $2", text, person_id)
+        # case_events is append-only for everything but this: its guard lets the text
+        # change inside this one transaction (SET LOCAL ends with it).
+        await self._run("SET LOCAL gridbot.forgetting = 'on'")
+        counts["case_events"] = await self._run(
+            "UPDATE case_events SET text = $1 WHERE text <> ''"
+            " AND (case_number = ANY($2::bigint[]) OR actor_id = $3)", text, numbers, person_id)
+        await self._run("SET LOCAL gridbot.forgetting = 'off'")
+        counts["outbox"] = await self._run(
+            "UPDATE outbox SET text = $1 WHERE status NOT IN ('queued', 'sending')"
+            " AND (person_id = $2 OR case_number = ANY($3::bigint[]))", text, person_id,
+            numbers)
+        return counts
+
+    async def report_times(
+        self, since: datetime, *, reporter_id: str | None = None,
+        chat: tuple[str, str] | None = None,
+    ) -> list[datetime]:
+        platform, chat_id = chat if chat is not None else (None, None)
+        rows = await self._all(
+            "SELECT created_at FROM cases WHERE created_at >= $1"
+            " AND ($2::text IS NULL OR reporter_id = $2)"
+            " AND ($3::text IS NULL OR (origin_platform = $3 AND origin_chat_id = $4))"
+            " ORDER BY created_at", _utc(since), reporter_id, platform, chat_id)
+        return [_back(r["created_at"]) for r in rows]
 
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"

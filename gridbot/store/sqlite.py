@@ -39,6 +39,7 @@ from gridbot.domain import (
 )
 from gridbot.errors import StoreError
 from gridbot.store.base import (
+    AuditEntry,
     CaseQuery,
     Household,
     LinkCode,
@@ -825,6 +826,78 @@ class _SQLiteTransaction(Transaction):
         await self.db.executemany(
             "DELETE FROM households WHERE microgrid = ? AND building = ? AND entrance = ?"
             " AND room = ?", list(keys))
+
+    # -- reliability and privacy: the audit log, forgetting a resident, report limits -----
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._run(
+            "INSERT INTO audit_log (at, actor_id, role, via, action, target, summary)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ts(entry.at), entry.actor_id, entry.role, entry.via, entry.action, entry.target,
+             entry.summary))
+
+    async def audit_entries(
+        self, *, since: datetime | None = None, person_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEntry]:
+        where, params = ["1 = 1"], []
+        if since is not None:
+            where.append("at >= ?")
+            params.append(ts(since))
+        if person_id is not None:
+            where.append("(actor_id = ? OR target = ?)")
+            params.extend([person_id, person_id])
+        rows = await self._all(
+            f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
+            (*params, limit))
+        return [AuditEntry(id=r["id"], at=from_ts(r["at"]), actor_id=r["actor_id"],
+                           role=r["role"], via=r["via"], action=r["action"],
+                           target=r["target"], summary=r["summary"]) for r in rows]
+
+    async def forget_person(self, person_id: str, *, name: str, text: str) -> dict[str, int]:
+        numbers = [r["number"] for r in await self._all(
+            "SELECT number FROM cases WHERE reporter_id = ?", (person_id,))]
+        marks = ", ".join("?" * len(numbers)) or "NULL"
+        counts = {}
+        cur = await self._run("UPDATE people SET name = ?, phone = '', address = ''"
+                              " WHERE id = ?", (name, person_id))
+        counts["people"] = cur.rowcount
+        cur = await self._run("UPDATE accounts SET display_name = '' WHERE person_id = ?"
+                              " AND display_name != ''", (person_id,))
+        counts["accounts"] = cur.rowcount
+        cur = await self._run(
+            "UPDATE cases SET text = ?, rating_text = CASE WHEN rating_text = '' THEN ''"
+            " ELSE ? END WHERE reporter_id = ?", (text, text, person_id))
+        counts["cases"] = cur.rowcount
+        # case_events is append-only for everything but this: its trigger steps aside
+        # inside this one transaction, so a failure leaves it in place.
+        await self._run("DROP TRIGGER case_events_append_only_update")
+        cur = await self._run(
+            f"UPDATE case_events SET text = ? WHERE text != '' AND (case_number IN ({marks})"
+            " OR actor_id = ?)", (text, *numbers, person_id))
+        counts["case_events"] = cur.rowcount
+        await self._run("CREATE TRIGGER case_events_append_only_update BEFORE UPDATE ON"
+                        " case_events BEGIN SELECT RAISE(ABORT, 'case_events is append-only');"
+                        " END")
+        cur = await self._run(
+            f"UPDATE outbox SET text = ? WHERE status NOT IN ('queued', 'sending')"
+            f" AND (person_id = ? OR case_number IN ({marks}))", (text, person_id, *numbers))
+        counts["outbox"] = cur.rowcount
+        return counts
+
+    async def report_times(
+        self, since: datetime, *, reporter_id: str | None = None,
+        chat: tuple[str, str] | None = None,
+    ) -> list[datetime]:
+        where, params = ["created_at >= ?"], [ts(since)]
+        if reporter_id is not None:
+            where.append("reporter_id = ?")
+            params.append(reporter_id)
+        if chat is not None:
+            where.append("origin_platform = ? AND origin_chat_id = ?")
+            params.extend(chat)
+        rows = await self._all(f"SELECT created_at FROM cases WHERE {' AND '.join(where)}"
+                               " ORDER BY created_at", params)
+        return [from_ts(r["created_at"]) for r in rows]
 
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"

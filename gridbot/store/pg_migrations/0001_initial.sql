@@ -189,3 +189,14 @@ CREATE TABLE outbox (
     error               text NOT NULL DEFAULT ''
 );
 CREATE INDEX outbox_due ON outbox(not_before) WHERE status IN ('queued', 'sending');
+-- Other processes learn of new messages at once: every insert statement on the outbox
+-- notifies the channel gridbot_outbox with the schema's name (one notification per
+-- transaction, sent when it commits). The process sending for a platform listens.
+CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('gridbot_outbox', current_schema());
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();

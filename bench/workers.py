@@ -1,0 +1,101 @@
+"""Reports handled per second by 1, 2 and 3 ``gridbot run`` workers on PostgreSQL, and by
+one on SQLite, in one run.
+
+The path is production's: each worker is a separate process (``python -m
+tests.worker_main … run``: ``gridbot run`` with Telegram's flood limits lifted, or they,
+not the workers, would be measured) in webhook mode; a round-robin feeder POSTs group
+reports (four groups bound to M01–M04, forty residents) to the workers' webhooks with a
+few requests in flight per worker, as Telegram does. A report counts as handled when its
+webhook request was answered 200, which gridbot does only after the transaction holding
+the case, its events and its outgoing messages committed. "all sent" is when the fake Bot
+API had received every message the reports caused (one process sends for the bot, see
+gridbot/duties.py).
+
+PostgreSQL is the server of tests/postgres.py (``GRIDBOT_TEST_POSTGRES_URL``, default
+postgresql://postgres@127.0.0.1:5432/test); each round uses a schema of its own, dropped
+afterwards.
+
+    python bench/workers.py [--reports 1000] [--in-flight 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# bench/telegram.py must not shadow the telegram package: this folder leaves the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from tests import postgres  # noqa: E402
+from tests.workers import Cluster  # noqa: E402
+
+
+async def one_round(storage_url: str, workers: int, reports: int, in_flight: int,
+                    folder: Path) -> tuple[float, float]:
+    async with Cluster(folder=folder, storage_url=storage_url, count=workers) as cluster:
+        assert cluster.bot is not None
+        updates = [cluster.report(i) for i in range(reports)]
+        await cluster.feed_all(updates[:20], in_flight=4)  # warm up: connections, caches
+        start = time.perf_counter()
+        await cluster.feed_all(updates[20:], in_flight=in_flight * workers)
+        handled = time.perf_counter() - start
+        expected = 2 * reports  # the group's acknowledgement and the steward's notice
+        deadline = time.monotonic() + 600
+        while len(cluster.bot.sent) < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        all_sent = time.perf_counter() - start
+        return (reports - 20) / handled, (reports - 20) / all_sent
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=1000)
+    parser.add_argument("--in-flight", type=int, default=8,
+                        help="webhook requests in flight per worker (default 8)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    reason = postgres.unavailable()
+    if reason is not None:
+        sys.exit(f"bench/workers.py needs PostgreSQL: {reason}")
+    rows = []
+    for backend, workers in (("PostgreSQL", 1), ("PostgreSQL", 2), ("PostgreSQL", 3),
+                             ("SQLite", 1)):
+        with tempfile.TemporaryDirectory() as tmp:
+            if backend == "SQLite":
+                url, schema = f"sqlite:///{tmp}/bench.db", None
+            else:
+                schema = postgres.new_schema()
+                url = postgres.url_for(schema)
+            try:
+                handled, sent = await one_round(url, workers, args.reports, args.in_flight,
+                                                Path(tmp))
+            finally:
+                if schema is not None:
+                    postgres.drop_schema(schema)
+        rows.append((backend, workers, handled, sent))
+        print(f"  {backend} × {workers}: {handled:.0f} reports/s handled", flush=True)
+
+    import asyncpg
+    import telegram
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}, python-telegram-bot {telegram.__version__}, "
+          f"asyncpg {asyncpg.__version__}, PostgreSQL at {postgres.URL}")
+    print(f"{args.reports} group reports per round (20 of them warm-up), "
+          f"{args.in_flight} webhook requests in flight per worker")
+    print(f"{'store':<12}{'workers':>8}{'reports/s handled':>20}{'reports/s all sent':>20}")
+    for backend, workers, handled, sent in rows:
+        print(f"{backend:<12}{workers:>8}{handled:>20.0f}{sent:>20.0f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,122 @@
+"""Duties: what only one ``gridbot run`` may do at a time when several share a database.
+
+Most work is shared by claiming rows (a due case, a leased outbox message, a notice to
+start: see :mod:`gridbot.store.postgresql`). A few things belong to one process at a time:
+
+- **receiving by long polling** — Telegram hands each ``getUpdates`` batch to whoever
+  asks; two processes polling one bot account would fight over the offset;
+- **sending for a platform** — the platform's global rate limit (Telegram: about 30
+  messages a second per bot) and the order of each chat's messages hold only if one
+  process sends; the others queue, and the sender hears of it at once (LISTEN/NOTIFY);
+- **the daily digest** — safe anyway (its run is a compare-and-set), but written by one.
+
+Each duty is a PostgreSQL advisory lock held by the process for as long as its database
+connection lives (:meth:`gridbot.store.base.Store.try_singleton`). Every few seconds each
+process checks its own duties' connection and tries to take the duties nobody holds: when
+a process dies, the server drops its connection and its locks, and another process takes
+its duties over within a round. On SQLite (one process) every duty is taken at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from gridbot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+#: how often a process checks its duties and tries to take those nobody holds
+CHECK_EVERY = timedelta(seconds=3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Duty:
+    name: str
+    #: begin doing it (this process now holds the lock)
+    take: Callable[[], Awaitable[None]]
+    #: stop doing it (the lock was lost, or the process is stopping)
+    drop: Callable[[], Awaitable[None]]
+    #: on shutdown keep doing it until the store closes (the last outbox drain sends)
+    until_close: bool = False
+
+
+class Duties:
+    def __init__(self, store: Store, *, every: timedelta = CHECK_EVERY) -> None:
+        self.store = store
+        self.every = every
+        self.duties: list[Duty] = []
+        self.held: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, duty: Duty) -> None:
+        self.duties.append(duty)
+
+    def names(self) -> list[str]:
+        """The duties this process holds now (shown by ``/healthz``)."""
+        return sorted(self.held)
+
+    async def start(self) -> None:
+        """Take every duty nobody holds, then keep checking. A duty that fails to start
+        in this first round fails the start (a bad token is one clear line)."""
+        await self.check(first=True)
+        self._task = asyncio.create_task(self._loop(), name="duties")
+
+    async def check(self, *, first: bool = False) -> None:
+        """One round: drop every duty if their connection broke, take free ones."""
+        if self.held and not await self.store.singleton_alive():
+            log.warning("lost the database connection that held %s; another process takes "
+                        "over", ", ".join(sorted(self.held)))
+            await self._drop_all(lost=True)
+        for duty in self.duties:
+            if duty.name in self.held or not await self.store.try_singleton(duty.name):
+                continue
+            try:
+                await duty.take()
+            except Exception:
+                await self.store.release_singleton(duty.name)
+                if first:
+                    raise
+                log.exception("could not start duty %s; trying again later", duty.name)
+                continue
+            self.held.add(duty.name)
+            if not first:
+                log.info("took over duty %s", duty.name)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.every.total_seconds())
+            try:
+                await self.check()
+            except Exception as exc:  # the database is away; the next round tries again
+                log.warning("checking duties: %s", exc)
+
+    async def stop(self) -> None:
+        """Stop checking and stop the duties, except those held until the store closes."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for duty in reversed(self.duties):
+            if duty.name in self.held and not duty.until_close:
+                await self._drop(duty)
+                await self.store.release_singleton(duty.name)
+
+    async def _drop_all(self, *, lost: bool) -> None:
+        for duty in reversed(self.duties):
+            if duty.name in self.held:
+                await self._drop(duty)
+                if not lost:
+                    await self.store.release_singleton(duty.name)
+
+    async def _drop(self, duty: Duty) -> None:
+        self.held.discard(duty.name)
+        try:
+            await duty.drop()
+        except Exception:
+            log.exception("stopping duty %s failed", duty.name)

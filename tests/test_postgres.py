@@ -1,0 +1,464 @@
+"""What the PostgreSQL store adds to the contract: the same schema as SQLite, row claims
+that let several workers share the work, conflicts reported as such, and duties held by
+one process at a time and taken over when it goes.
+
+The contract itself (tests/test_store.py, tests/test_store_notices.py) runs on both
+backends; these tests are about several connections, transactions or processes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from gridbot.config import load_config
+from gridbot.domain import Person, Role, Status
+from gridbot.duties import Duties, Duty
+from gridbot.errors import StoreConflict
+from gridbot.store import CaseQuery, SQLiteStore, store_for_url
+from gridbot.store import sqlite as sqlite_store
+from gridbot.store.postgresql import PostgresStore, migrations, safe_url, split_url
+from tests import postgres
+from tests.test_store import EXAMPLE, LEASE, T0, make_case, message
+
+pytestmark = pytest.mark.postgresql
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    postgres.require()
+    name = postgres.new_schema()
+    yield name
+    postgres.drop_schema(name)
+
+
+@pytest.fixture
+def url(schema: str) -> str:
+    return postgres.url_for(schema)
+
+
+@pytest.fixture
+async def store(url: str) -> AsyncIterator[PostgresStore]:
+    store = PostgresStore(url, pool_size=4)
+    await store.open()
+    async with store.transaction() as tx:
+        await tx.sync_org(load_config(EXAMPLE))
+    yield store
+    await store.close()
+
+
+async def other(url: str) -> PostgresStore:
+    """A second process's store on the same database and schema."""
+    second = PostgresStore(url, pool_size=2)
+    await second.open()
+    return second
+
+
+# -- the schema ------------------------------------------------------------------------------
+
+
+def test_one_postgresql_migration_per_sqlite_migration() -> None:
+    assert [v for v, _ in migrations()] == [v for v, _ in sqlite_store.migrations()]
+
+
+async def test_same_tables_columns_and_indexes_as_sqlite(store: PostgresStore, schema: str,
+                                                         tmp_path: Path) -> None:
+    lite = SQLiteStore(str(tmp_path / "s.db"))
+    await lite.open()
+    await lite.close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    try:
+        tables = [r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        columns = {t: {r[1] for r in db.execute(f"PRAGMA table_info({t})")} for t in tables}
+        indexes = {r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        triggers = {r[0] for r in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    finally:
+        db.close()
+    pg_columns: dict[str, set[str]] = {}
+    for table, column in postgres.sql(
+            schema, "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = $1", schema):
+        pg_columns.setdefault(table, set()).add(column)
+    assert sorted(pg_columns) == tables
+    extra = {"people": {"seq"}}  # SQLite's rowid, made explicit
+    for table in tables:
+        assert pg_columns[table] - extra.get(table, set()) == columns[table], table
+    pg_indexes = {r[0] for r in postgres.sql(
+        schema, "SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)}
+    assert indexes <= pg_indexes
+    pg_triggers = {r[0] for r in postgres.sql(
+        schema, "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1"
+        " AND NOT t.tgisinternal", schema)}
+    assert triggers <= pg_triggers  # the append-only guards, at least
+
+
+async def test_partial_indexes_serve_the_due_queries(store: PostgresStore, schema: str) -> None:
+    def plan(query: str) -> str:
+        return "\n".join(r[0] for r in postgres.sql(schema, "EXPLAIN " + query,
+                                                     before=("SET enable_seqscan = off",)))
+
+    assert "cases_wake" in plan(
+        "SELECT number FROM cases WHERE wake_at IS NOT NULL AND wake_at <= now()"
+        " ORDER BY wake_at LIMIT 1 FOR UPDATE SKIP LOCKED")
+    assert "outbox_due" in plan(
+        "SELECT id FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= now()"
+        " ORDER BY not_before LIMIT 10 FOR UPDATE SKIP LOCKED")
+    assert "notices_due" in plan(
+        "SELECT id FROM notices WHERE status = 'scheduled' AND send_at <= now()"
+        " ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED")
+
+
+async def test_workers_opening_together_migrate_once(url: str, schema: str) -> None:
+    stores = [PostgresStore(url, pool_size=1) for _ in range(3)]
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        assert postgres.sql(schema, "SELECT version FROM schema_migrations ORDER BY 1") == [
+            (v,) for v, _ in migrations()]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+def test_url_schema_and_password() -> None:
+    dsn, name = split_url("postgresql://u:pw@h:5433/db?schema=city_1&sslmode=disable")
+    assert (dsn, name) == ("postgresql://u:pw@h:5433/db?sslmode=disable", "city_1")
+    assert split_url("postgres://h/db") == ("postgres://h/db", None)
+    with pytest.raises(ValueError, match="schema"):
+        split_url("postgresql://h/db?schema=x;drop")
+    assert safe_url("postgresql://u:pw@h:5433/db") == "postgresql://u:***@h:5433/db"
+    assert isinstance(store_for_url("postgresql://h/db"), PostgresStore)
+
+
+# -- row claims --------------------------------------------------------------------------------
+
+
+async def test_two_sweeps_take_different_due_cases_without_waiting(store: PostgresStore) -> None:
+    async with store.transaction() as tx:
+        first = await tx.new_case(make_case(wake_at=T0))
+        second = await tx.new_case(make_case(wake_at=T0 + timedelta(minutes=1)))
+    now = T0 + timedelta(hours=1)
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def sweep_one() -> list[int]:
+        async with store.transaction() as tx:
+            found = await tx.due_cases(now, limit=1)
+            held.set()
+            await release.wait()
+            return [c.number for c in found]
+
+    one = asyncio.create_task(sweep_one())
+    await held.wait()
+    async with store.transaction() as tx:  # while the first sweep holds its case
+        got = [c.number for c in await asyncio.wait_for(tx.due_cases(now, limit=5), 5)]
+    release.set()
+    assert await one == [first.number]
+    assert got == [second.number]
+
+
+async def test_a_case_read_to_be_changed_waits_for_the_other_change(
+        store: PostgresStore) -> None:
+    """A steward's claim and the sweep's escalation of one case happen one after the
+    other, each on the other's result, never both on a stale copy."""
+    async with store.transaction() as tx:
+        case = await tx.new_case(make_case())
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def escalate() -> None:
+        async with store.transaction() as tx:
+            current = await tx.case(case.number)
+            held.set()
+            await release.wait()
+            await tx.update_case(dataclasses.replace(current, level=1, assignee_id="wang"))
+
+    async def claim() -> int:
+        async with store.transaction() as tx:
+            current = await tx.case(case.number)  # waits for the escalation to commit
+            await tx.update_case(dataclasses.replace(current, status=Status.CLAIMED))
+            return current.level
+
+    task = asyncio.create_task(escalate())
+    await held.wait()
+    claiming = asyncio.create_task(claim())
+    await asyncio.sleep(0.2)
+    assert not claiming.done()
+    release.set()
+    await task
+    assert await claiming == 1
+    async with store.transaction() as tx:
+        after = await tx.case(case.number)
+    assert (after.level, after.assignee_id, after.status) == (1, "wang", Status.CLAIMED)
+
+
+async def test_two_senders_lease_disjoint_messages(store: PostgresStore) -> None:
+    async with store.transaction() as tx:
+        for key in "abcdef":
+            await tx.enqueue(message(key), T0)
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> list[str]:
+        async with store.transaction() as tx:
+            items = await tx.claim_outbox(T0, limit=3, lease=LEASE, platforms=["console"])
+            held.set()
+            await release.wait()
+            return [i.message.dedup_key for i in items]
+
+    task = asyncio.create_task(first())
+    await held.wait()
+    async with store.transaction() as tx:
+        second = [i.message.dedup_key for i in await asyncio.wait_for(
+            tx.claim_outbox(T0, limit=10, lease=LEASE, platforms=["console"]), 5)]
+    release.set()
+    assert await task == ["a", "b", "c"]
+    assert second == ["d", "e", "f"]
+
+
+async def test_many_concurrent_senders_claim_each_message_once(store: PostgresStore,
+                                                               url: str) -> None:
+    async with store.transaction() as tx:
+        for i in range(200):
+            await tx.enqueue(message(f"m{i:03}"), T0)
+    second = await other(url)
+    try:
+        async def drain(s: PostgresStore) -> list[str]:
+            got = []
+            while True:
+                async with s.transaction() as tx:
+                    items = await tx.claim_outbox(T0, limit=7, lease=LEASE,
+                                                  platforms=["console"])
+                if not items:
+                    return got
+                got += [i.message.dedup_key for i in items]
+        results = await asyncio.gather(*(drain(s) for s in (store, store, second, second)))
+    finally:
+        await second.close()
+    everything = [key for got in results for key in got]
+    assert sorted(everything) == [f"m{i:03}" for i in range(200)]
+    assert all(results)  # each sender got a share
+
+
+async def test_a_scheduled_notice_is_started_by_one_worker(store: PostgresStore) -> None:
+    from tests.test_store_notices import make_notice
+
+    async with store.transaction() as tx:
+        notice = await tx.add_notice(make_notice())
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def first() -> list[int]:
+        async with store.transaction() as tx:
+            due = await tx.due_notices(T0, limit=5)
+            held.set()
+            await release.wait()
+            return [n.id for n in due]
+
+    task = asyncio.create_task(first())
+    await held.wait()
+    async with store.transaction() as tx:
+        assert await asyncio.wait_for(tx.due_notices(T0, limit=5), 5) == []
+    release.set()
+    assert await task == [notice.id]
+
+
+async def test_the_same_update_on_two_workers_is_handled_once(store: PostgresStore,
+                                                              url: str) -> None:
+    second = await other(url)
+    try:
+        async def mark(s: PostgresStore) -> bool:
+            async with s.transaction() as tx:
+                handled = await tx.mark_handled("telegram", "-100", "7", T0)
+                await asyncio.sleep(0.05)
+                return handled
+        results = await asyncio.gather(mark(store), mark(second))
+    finally:
+        await second.close()
+    assert sorted(results) == [False, True]
+
+
+# -- conflicts ----------------------------------------------------------------------------------
+
+
+async def test_a_newcomer_added_twice_at_once_is_a_conflict(store: PostgresStore) -> None:
+    person = Person(id="~telegram:9", name="新邻居", role=Role.RESIDENT, unit="M01", auto=True)
+    held = asyncio.Event()
+
+    async def add(wait: bool) -> None:
+        async with store.transaction() as tx:
+            await tx.add_person(person)
+            if wait:
+                held.set()
+                await asyncio.sleep(0.2)
+
+    first = asyncio.create_task(add(True))
+    await held.wait()
+    with pytest.raises(StoreConflict):
+        await add(False)
+    await first
+    async with store.transaction() as tx:
+        assert await tx.person(person.id) == person
+
+
+async def test_a_deadlock_is_a_conflict_and_the_store_goes_on(store: PostgresStore) -> None:
+    async with store.transaction() as tx:
+        a = await tx.new_case(make_case())
+        b = await tx.new_case(make_case())
+    both = asyncio.Barrier(2)
+
+    async def lock(first: int, second: int) -> None:
+        async with store.transaction() as tx:
+            await tx.case(first)
+            await both.wait()
+            await tx.case(second)
+
+    results = await asyncio.gather(lock(a.number, b.number), lock(b.number, a.number),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["NoneType", "StoreConflict"]
+    async with store.transaction() as tx:
+        assert (await tx.case(a.number)).number == a.number
+
+
+# -- duties and wake-ups ----------------------------------------------------------------------
+
+
+async def test_a_duty_is_one_process_s_until_it_goes(url: str, schema: str) -> None:
+    one, two = await other(url), await other(url)
+    try:
+        assert await one.try_singleton("poll:telegram")
+        assert await one.try_singleton("poll:telegram")  # still its own
+        assert not await two.try_singleton("poll:telegram")
+        assert await two.try_singleton("digest")  # another duty is free
+        await one.release_singleton("poll:telegram")
+        assert await two.try_singleton("poll:telegram")
+        assert not await one.try_singleton("poll:telegram")
+        # the holder's connection dies (the process was killed): the server frees it
+        postgres.sql(schema, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                     " WHERE application_name = 'gridbot duties' AND pid <> pg_backend_pid()"
+                     " AND pid = $1", two._singletons.get_server_pid())
+        assert not await two.singleton_alive()
+        assert await one.try_singleton("poll:telegram")
+        assert await one.singleton_alive()
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_duties_are_taken_over_when_their_process_goes(url: str) -> None:
+    one, two = await other(url), await other(url)
+    doing: dict[str, list[str]] = {"one": [], "two": []}
+
+    def duties(store: PostgresStore, who: str) -> Duties:
+        d = Duties(store, every=timedelta(milliseconds=50))
+        for name in ("send:telegram", "digest"):
+            async def take(name: str = name) -> None:
+                doing[who].append(name)
+
+            async def drop(name: str = name) -> None:
+                doing[who].remove(name)
+            d.add(Duty(name=name, take=take, drop=drop))
+        return d
+
+    first, second = duties(one, "one"), duties(two, "two")
+    try:
+        await first.start()
+        await second.start()
+        assert doing == {"one": ["send:telegram", "digest"], "two": []}
+        await first.stop()
+        await one.close()  # the process is gone
+        for _ in range(100):
+            if len(doing["two"]) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(doing["two"]) == ["digest", "send:telegram"]
+        assert second.names() == ["digest", "send:telegram"]
+    finally:
+        await second.stop()
+        await two.close()
+        await one.close()
+
+
+async def test_the_sender_hears_of_messages_other_processes_queue(store: PostgresStore,
+                                                                  url: str) -> None:
+    sender = await other(url)
+    woken = asyncio.Event()
+    sender.on_outbox(woken.set)
+    try:
+        assert await sender.try_singleton("send:console")  # listens from here on
+        async with store.transaction() as tx:
+            await tx.enqueue(message("k1"), T0)
+            await tx.enqueue(message("k2"), T0)
+            await asyncio.sleep(0.1)
+            assert not woken.is_set()  # not before the commit
+        await asyncio.wait_for(woken.wait(), 5)
+    finally:
+        await sender.close()
+
+
+# -- the same answers as SQLite ------------------------------------------------------------
+
+
+async def test_audit_forgetting_and_report_times_answer_as_on_sqlite(
+        store: PostgresStore, tmp_path: Path, schema: str) -> None:
+    from gridbot.domain import CaseEvent
+    from gridbot.store.base import AuditEntry
+
+    lite = SQLiteStore(str(tmp_path / "same.db"))
+    await lite.open()
+    answers = []
+    try:
+        for s in (lite, store):
+            async with s.transaction() as tx:
+                await tx.sync_org(load_config(EXAMPLE))
+                numbers = []
+                for i in range(3):
+                    case = await tx.new_case(make_case(
+                        reporter_id="liu_nainai" if i < 2 else "huang",
+                        created_at=T0 + timedelta(minutes=i), rating_text="好" if i else ""))
+                    numbers.append(case.number)
+                    await tx.add_event(CaseEvent(case_number=case.number, at=T0,
+                                                 actor_id="liu_nainai", kind="created",
+                                                 text="我家3幢201"))
+                    await tx.add_event(CaseEvent(case_number=case.number, at=T0,
+                                                 actor_id="zhang", kind="note", text=""))
+                await tx.enqueue(message("k1", person_id="liu_nainai"), T0)
+                (item,) = await tx.claim_outbox(T0, limit=1, lease=LEASE, platforms=["console"])
+                await tx.mark_sent(item.id, T0, "p1")
+                for minute, actor in enumerate(["zhang", "wang", "zhang"]):
+                    await tx.add_audit(AuditEntry(at=T0 + timedelta(minutes=minute),
+                                                  actor_id=actor, action="claim",
+                                                  via="console", role="steward",
+                                                  target="liu_nainai" if minute == 1 else "#1"))
+            async with s.transaction() as tx:
+                counts = await tx.forget_person("liu_nainai", name="（已注销居民）",
+                                                text="（已删除）")
+            async with s.transaction() as tx:
+                answers.append((
+                    counts,
+                    [(e.id, e.actor_id, e.target) for e in await tx.audit_entries()],
+                    [e.actor_id for e in await tx.audit_entries(person_id="liu_nainai")],
+                    [e.id for e in await tx.audit_entries(since=T0 + timedelta(minutes=1),
+                                                          limit=1)],
+                    await tx.report_times(T0 + timedelta(minutes=1)),
+                    await tx.report_times(T0, reporter_id="liu_nainai"),
+                    await tx.report_times(T0, chat=("console", "group:M01")),
+                    [(c.text, c.rating_text) for c in await tx.cases(CaseQuery(limit=10))],
+                    [e.text for n in numbers for e in await tx.events(n)],
+                    (await tx.person("liu_nainai")).name,
+                ))
+    finally:
+        await lite.close()
+    assert answers[0] == answers[1]
+    assert answers[1][0]["case_events"] == 3  # her two reports, and her words on a third
+    # still append-only for everyone else, after forgetting
+    with pytest.raises(Exception, match="append-only"):
+        postgres.sql(schema, "UPDATE case_events SET text = 'x'")
+    with pytest.raises(Exception, match="append-only"):
+        postgres.sql(schema, "DELETE FROM audit_log")
