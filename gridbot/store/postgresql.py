@@ -44,26 +44,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from gridbot.config import Config, Shift
 from gridbot.domain import (
     Account,
-    Attachment,
-    Button,
     Case,
     CaseEvent,
     Chat,
-    ChatKind,
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
     DutyStatus,
-    ExtensionRequest,
     Notice,
     NoticeStatus,
     OutboxItem,
     Outgoing,
     Person,
-    Priority,
     Role,
-    Status,
-    TextFormat,
 )
 from gridbot.errors import StoreConflict, StoreError
 from gridbot.store.base import (
@@ -76,6 +69,7 @@ from gridbot.store.base import (
     Store,
     Transaction,
 )
+from gridbot.store.rows import Rows
 
 try:  # the driver is only needed when a postgresql:// URL is configured
     import asyncpg
@@ -149,6 +143,10 @@ def _utc(instant: datetime | None) -> datetime | None:
 def _back(instant: datetime | None) -> datetime | None:
     """asyncpg gives timestamptz in UTC already; this only pins the tzinfo object."""
     return None if instant is None else instant.astimezone(UTC)
+
+
+#: Instants are timestamptz here; JSON columns hold the same text as in SQLite.
+_ROWS = Rows(read=_back, write=_utc)
 
 
 def _count(status: str) -> int:
@@ -473,12 +471,12 @@ class _PGTransaction(Transaction):
 
     async def unit(self, code: str) -> OrgUnit | None:
         row = await self._one("SELECT * FROM org_units WHERE code = $1", code)
-        return _unit(row) if row else None
+        return _ROWS.unit(row) if row else None
 
     async def units(self, kind: str) -> list[OrgUnit]:
         rows = await self._all(
             "SELECT * FROM org_units WHERE kind = $1 ORDER BY position, code", kind)
-        return [_unit(r) for r in rows]
+        return [_ROWS.unit(r) for r in rows]
 
     async def microgrids_under(self, code: str) -> list[str]:
         rows = await self._all(
@@ -489,19 +487,19 @@ class _PGTransaction(Transaction):
 
     async def person(self, person_id: str) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE id = $1", person_id)
-        return _person(row) if row else None
+        return _ROWS.person(row) if row else None
 
     async def people_named(self, name: str) -> list[Person]:
         rows = await self._all(
             "SELECT * FROM people WHERE active AND (name = $1 OR id = $1)"
             " ORDER BY position NULLS LAST, seq", name)
-        return [_person(r) for r in rows]
+        return [_ROWS.person(r) for r in rows]
 
     async def people_in_role(self, role: Role, unit: str) -> list[Person]:
         rows = await self._all(
             "SELECT * FROM people WHERE active AND role = $1 AND unit = $2"
             " ORDER BY position NULLS LAST, seq", role.value, unit)
-        return [_person(r) for r in rows]
+        return [_ROWS.person(r) for r in rows]
 
     async def add_person(self, person: Person) -> None:
         await self._run(
@@ -545,7 +543,7 @@ class _PGTransaction(Transaction):
     async def account(self, platform: str, user_id: str) -> Account | None:
         row = await self._one("SELECT * FROM accounts WHERE platform = $1 AND user_id = $2",
                               platform, user_id)
-        return _account(row) if row else None
+        return _ROWS.account(row) if row else None
 
     async def save_account(self, account: Account, now: datetime) -> None:
         await self._run(
@@ -563,12 +561,12 @@ class _PGTransaction(Transaction):
         rows = await self._all(
             "SELECT * FROM accounts WHERE person_id = $1 ORDER BY linked_at, platform, user_id",
             person_id)
-        return [_account(r) for r in rows]
+        return [_ROWS.account(r) for r in rows]
 
     async def chat(self, platform: str, chat_id: str) -> Chat | None:
         row = await self._one("SELECT * FROM chats WHERE platform = $1 AND chat_id = $2",
                               platform, chat_id)
-        return _chat(row) if row else None
+        return _ROWS.chat(row) if row else None
 
     async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
         await self._run(
@@ -591,7 +589,7 @@ class _PGTransaction(Transaction):
         rows = await self._all(
             "SELECT * FROM chats WHERE microgrid = $1 AND kind = 'group'"
             " ORDER BY platform, chat_id", microgrid)
-        return [_chat(r) for r in rows]
+        return [_ROWS.chat(r) for r in rows]
 
     async def add_link_code(
         self, code_hash: str, person_id: str, now: datetime, expires_at: datetime
@@ -618,8 +616,8 @@ class _PGTransaction(Transaction):
         marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
         row = await self._one(
             f"INSERT INTO cases ({', '.join(fields)}) VALUES ({marks})"
-            f" RETURNING {_CASE_COLUMNS}", *_case_values(case)[1:])
-        return _case(row)
+            f" RETURNING {_CASE_COLUMNS}", *_ROWS.case_values(case)[1:])
+        return _ROWS.case(row)
 
     async def case(self, number: int) -> Case | None:
         if not 0 < number < 2**62:
@@ -627,10 +625,10 @@ class _PGTransaction(Transaction):
         # Read to be changed: the row is this transaction's until it ends.
         row = await self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = $1 FOR UPDATE",
                               number)
-        return _case(row) if row else None
+        return _ROWS.case(row) if row else None
 
     async def update_case(self, case: Case) -> None:
-        values = _case_values(case)
+        values = _ROWS.case_values(case)
         assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(_CASE_FIELDS[1:], 2))
         await self._run(f"UPDATE cases SET {assignments} WHERE number = $1", *values)
 
@@ -657,14 +655,14 @@ class _PGTransaction(Transaction):
             f"SELECT {_CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"
             f" ORDER BY number {'DESC' if query.newest_first else 'ASC'}"
             f" LIMIT {arg(query.limit)}", *params)
-        return [_case(r) for r in rows]
+        return [_ROWS.case(r) for r in rows]
 
     async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
         # The claim: rows another sweep holds are skipped, not waited for.
         rows = await self._all(
             f"SELECT {_CASE_COLUMNS} FROM cases WHERE wake_at IS NOT NULL AND wake_at <= $1"
             " ORDER BY wake_at, number LIMIT $2 FOR UPDATE SKIP LOCKED", _utc(now), limit)
-        return [_case(r) for r in rows]
+        return [_ROWS.case(r) for r in rows]
 
     async def next_case_wake(self) -> datetime | None:
         return _back(await self._value(
@@ -709,7 +707,7 @@ class _PGTransaction(Transaction):
             return []
         rows = await self._all("SELECT * FROM case_events WHERE case_number = $1 ORDER BY id",
                                number)
-        return [_event(r) for r in rows]
+        return [_ROWS.event(r) for r in rows]
 
     async def move_reports(self, from_person: str, to_person: str) -> int:
         return await self._run("UPDATE cases SET reporter_id = $1 WHERE reporter_id = $2",
@@ -805,13 +803,13 @@ class _PGTransaction(Transaction):
             notice.author_id, notice.scope, notice.text, notice.status.value,
             _utc(notice.send_at), _utc(notice.created_at), json.dumps(list(notice.microgrids)),
             notice.origin_platform, notice.origin_chat_id)
-        return _notice(row)
+        return _ROWS.notice(row)
 
     async def notice(self, notice_id: int) -> Notice | None:
         if not 0 < notice_id < 2**62:
             return None
         row = await self._one("SELECT * FROM notices WHERE id = $1", notice_id)
-        return _notice(row) if row else None
+        return _ROWS.notice(row) if row else None
 
     async def notices(
         self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
@@ -822,7 +820,7 @@ class _PGTransaction(Transaction):
             rows = await self._all(
                 "SELECT * FROM notices WHERE status = ANY($1::text[]) ORDER BY id DESC"
                 " LIMIT $2", sorted(s.value for s in statuses), limit)
-        return [_notice(r) for r in rows]
+        return [_ROWS.notice(r) for r in rows]
 
     async def set_notice_status(
         self, notice_id: int, status: NoticeStatus, now: datetime, *,
@@ -840,7 +838,7 @@ class _PGTransaction(Transaction):
         rows = await self._all(
             "SELECT * FROM notices WHERE status = 'scheduled' AND send_at <= $1"
             " ORDER BY send_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", _utc(now), limit)
-        return [_notice(r) for r in rows]
+        return [_ROWS.notice(r) for r in rows]
 
     async def next_notice_due(self) -> datetime | None:
         return _back(await self._value(
@@ -851,7 +849,7 @@ class _PGTransaction(Transaction):
             "SELECT * FROM notices n WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM"
             " deliveries d WHERE d.notice_id = n.id AND d.status IN ('queued', 'sending'))"
             " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
-        return [_notice(r) for r in rows]
+        return [_ROWS.notice(r) for r in rows]
 
     async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
         return await self._run(
@@ -874,7 +872,7 @@ class _PGTransaction(Transaction):
                 f"{_DELIVERY_SELECT} WHERE notice_id = $1 AND status = ANY($2::text[])"
                 " ORDER BY microgrid, platform, chat_id",
                 notice_id, sorted(s.value for s in statuses))
-        return [_delivery(r) for r in rows]
+        return [_ROWS.delivery(r) for r in rows]
 
     async def delivery_counts(self, notice_id: int) -> DeliveryCounts:
         rows = await self._all(
@@ -916,7 +914,7 @@ class _PGTransaction(Transaction):
         row = await self._one(
             f"{_DELIVERY_SELECT} WHERE notice_id = $1 AND platform = $2 AND chat_id = $3",
             notice_id, platform, chat_id)
-        return _delivery(row) if row else None
+        return _ROWS.delivery(row) if row else None
 
     async def delivery_for_message(
         self, platform: str, chat_id: str, platform_message_id: str
@@ -925,7 +923,7 @@ class _PGTransaction(Transaction):
             f"{_DELIVERY_SELECT} WHERE platform = $1 AND chat_id = $2"
             " AND platform_message_id = $3 ORDER BY id DESC LIMIT 1",
             platform, chat_id, platform_message_id)
-        return _delivery(row) if row else None
+        return _ROWS.delivery(row) if row else None
 
     async def latest_delivery(
         self, platform: str, chat_id: str, *, since: datetime
@@ -935,7 +933,7 @@ class _PGTransaction(Transaction):
             " ORDER BY sent_at DESC, id DESC LIMIT 1", platform, chat_id)
         if row is None or row["sent_at"] < _utc(since):
             return None
-        return _delivery(row)
+        return _ROWS.delivery(row)
 
     async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
         if await self._run(
@@ -964,15 +962,15 @@ class _PGTransaction(Transaction):
         for r in await self._all(
                 "SELECT e.* FROM case_events e JOIN cases c ON c.number = e.case_number"
                 f" WHERE {sql_where} ORDER BY e.id", *params):
-            events[r["case_number"]].append(_event(r))
-        return [(_case(r), events[r["number"]]) for r in rows]
+            events[r["case_number"]].append(_ROWS.event(r))
+        return [(_ROWS.case(r), events[r["number"]]) for r in rows]
 
     async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
         rows = await self._all(
             f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN {_OPEN}"
             " AND ($1::text[] IS NULL OR microgrid = ANY($1::text[])) ORDER BY number",
             None if microgrids is None else list(microgrids))
-        return [_case(r) for r in rows]
+        return [_ROWS.case(r) for r in rows]
 
     async def household_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
@@ -1070,122 +1068,30 @@ _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.del
                     " AS acks FROM deliveries d")
 
 
-def _case(row: Any) -> Case:
-    return Case(
-        number=row["number"], microgrid=row["microgrid"], reporter_id=row["reporter_id"],
-        origin_platform=row["origin_platform"], origin_chat_id=row["origin_chat_id"],
-        text=row["text"], category=row["category"], priority=Priority(row["priority"]),
-        status=Status(row["status"]), level=row["level"], assignee_id=row["assignee_id"],
-        claim_by=_back(row["claim_by"]), resolve_by=_back(row["resolve_by"]),
-        created_at=_back(row["created_at"]), updated_at=_back(row["updated_at"]),
-        claimed_at=_back(row["claimed_at"]), resolved_at=_back(row["resolved_at"]),
-        closed_at=_back(row["closed_at"]), rating=row["rating"],
-        rating_text=row["rating_text"], window_start=_back(row["window_start"]),
-        reminded_at=_back(row["reminded_at"]), active_at=_back(row["active_at"]),
-        idle_warned_at=_back(row["idle_warned_at"]), top_reminders=row["top_reminders"],
-        top_reminded_at=_back(row["top_reminded_at"]),
-        extension=_extension(row["extension"]), extensions=row["extensions"],
-        wake_at=_back(row["wake_at"]),
-    )
 
 
-def _case_values(case: Case) -> tuple[Any, ...]:
-    return (
-        case.number, case.microgrid, case.reporter_id, case.origin_platform,
-        case.origin_chat_id, case.text, case.category, case.priority.value, case.status.value,
-        case.level, case.assignee_id, _utc(case.claim_by), _utc(case.resolve_by),
-        _utc(case.created_at), _utc(case.updated_at), _utc(case.claimed_at),
-        _utc(case.resolved_at), _utc(case.closed_at), case.rating, case.rating_text,
-        _utc(case.window_start), _utc(case.reminded_at), _utc(case.active_at),
-        _utc(case.idle_warned_at), case.top_reminders, _utc(case.top_reminded_at),
-        _extension_json(case.extension), case.extensions, _utc(case.wake_at),
-    )
 
 
-# The pending 延期 request is JSON with the instant written as the SQLite store writes
-# it, so the text is the same in both stores and `gridbot migrate` copies it unchanged.
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-def _extension(text: str | None) -> ExtensionRequest | None:
-    if not text:
-        return None
-    data = json.loads(text)
-    at = data["at"]
-    return ExtensionRequest(by=data["by"], span=timedelta(seconds=data["span"]),
-                            reason=data["reason"],
-                            at=datetime.strptime(at, _TS).replace(tzinfo=UTC) if at else None)
 
 
-def _extension_json(ext: ExtensionRequest | None) -> str | None:
-    if ext is None:
-        return None
-    at = _utc(ext.at)
-    return json.dumps({"by": ext.by, "span": ext.span.total_seconds(), "reason": ext.reason,
-                       "at": at.strftime(_TS) if at else None}, ensure_ascii=False)
 
 
-def _event(row: Any) -> CaseEvent:
-    return CaseEvent(case_number=row["case_number"], at=_back(row["at"]),
-                     actor_id=row["actor_id"], kind=row["kind"], text=row["text"],
-                     data=json.loads(row["data"]))
 
 
-def _person(row: Any) -> Person:
-    return Person(id=row["id"], name=row["name"], role=Role(row["role"]), unit=row["unit"],
-                  phone=row["phone"], address=row["address"], locale=row["locale"],
-                  auto=row["auto"], active=row["active"])
 
 
-def _account(row: Any) -> Account:
-    return Account(platform=row["platform"], user_id=row["user_id"],
-                   display_name=row["display_name"], person_id=row["person_id"],
-                   private_chat_id=row["private_chat_id"])
 
 
-def _chat(row: Any) -> Chat:
-    return Chat(platform=row["platform"], chat_id=row["chat_id"], kind=ChatKind(row["kind"]),
-                title=row["title"], microgrid=row["microgrid"],
-                unreachable_at=_back(row["unreachable_at"]),
-                unreachable_reason=row["unreachable_reason"])
 
 
-def _unit(row: Any) -> OrgUnit:
-    return OrgUnit(code=row["code"], kind=row["kind"], name=row["name"], parent=row["parent"],
-                   tags=tuple(json.loads(row["tags"])))
 
 
-def _notice(row: Any) -> Notice:
-    return Notice(
-        id=row["id"], author_id=row["author_id"], scope=row["scope"],
-        microgrids=tuple(json.loads(row["microgrids"])), text=row["text"],
-        status=NoticeStatus(row["status"]), send_at=_back(row["send_at"]),
-        created_at=_back(row["created_at"]), origin_platform=row["origin_platform"],
-        origin_chat_id=row["origin_chat_id"], done_at=_back(row["done_at"]),
-        cancelled_by=row["cancelled_by"])
 
-
-def _delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=row["id"], notice_id=row["notice_id"], platform=row["platform"],
-        chat_id=row["chat_id"], microgrid=row["microgrid"], title=row["title"],
-        status=DeliveryStatus(row["status"]), updated_at=_back(row["updated_at"]),
-        outbox_id=row["outbox_id"], platform_message_id=row["platform_message_id"],
-        error=row["error"], sent_at=_back(row["sent_at"]), acked_at=_back(row["acked_at"]),
-        acks=row["acks"])
 
 
 def _outbox_item(row: Any) -> OutboxItem:
-    message = Outgoing(
-        platform=row["platform"], chat_id=row["chat_id"], text=row["text"],
-        fmt=TextFormat(row["fmt"]),
-        buttons=tuple(Button(label=label, command=cmd)
-                      for label, cmd in json.loads(row["buttons"])),
-        reply_to=row["reply_to"], thread_id=row["thread_id"], person_id=row["person_id"],
-        case_number=row["case_number"], dedup_key=row["dedup_key"],
-        attachments=tuple(a for a in map(Attachment.from_data, json.loads(row["attachments"]))
-                          if a is not None),
-    )
     # The row is read after the claim's UPDATE: attempts already counts this one.
-    return OutboxItem(id=row["id"], message=message, attempts=row["attempts"],
+    return OutboxItem(id=row["id"], message=_ROWS.outgoing(row), attempts=row["attempts"],
                       status="sending", error=row["error"])

@@ -16,26 +16,19 @@ import aiosqlite
 from gridbot.config import Config, Shift
 from gridbot.domain import (
     Account,
-    Attachment,
-    Button,
     Case,
     CaseEvent,
     Chat,
-    ChatKind,
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
     DutyStatus,
-    ExtensionRequest,
     Notice,
     NoticeStatus,
     OutboxItem,
     Outgoing,
     Person,
-    Priority,
     Role,
-    Status,
-    TextFormat,
 )
 from gridbot.errors import StoreError
 from gridbot.store.base import (
@@ -48,23 +41,10 @@ from gridbot.store.base import (
     Store,
     Transaction,
 )
+from gridbot.store.rows import Rows, from_ts, ts
 
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def ts(instant: datetime | None) -> str | None:
-    """Instants are stored as fixed-width UTC text so that text order is time order."""
-    if instant is None:
-        return None
-    if instant.tzinfo is None:
-        raise ValueError("naive datetime reached the store")
-    return instant.astimezone(UTC).strftime(_TS)
-
-
-def from_ts(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    return datetime.strptime(text, _TS).replace(tzinfo=UTC)
+#: Instants are fixed-width UTC text here, so that text order is time order.
+_ROWS = Rows(read=from_ts, write=ts)
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -192,50 +172,14 @@ _CASE_COLUMNS = (
 _CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
 
 
-def _case(row: Any) -> Case:
-    return Case(
-        number=row["number"], microgrid=row["microgrid"], reporter_id=row["reporter_id"],
-        origin_platform=row["origin_platform"], origin_chat_id=row["origin_chat_id"],
-        text=row["text"], category=row["category"], priority=Priority(row["priority"]),
-        status=Status(row["status"]), level=row["level"], assignee_id=row["assignee_id"],
-        claim_by=from_ts(row["claim_by"]), resolve_by=from_ts(row["resolve_by"]),
-        created_at=from_ts(row["created_at"]), updated_at=from_ts(row["updated_at"]),
-        claimed_at=from_ts(row["claimed_at"]), resolved_at=from_ts(row["resolved_at"]),
-        closed_at=from_ts(row["closed_at"]), rating=row["rating"],
-        rating_text=row["rating_text"], window_start=from_ts(row["window_start"]),
-        reminded_at=from_ts(row["reminded_at"]), active_at=from_ts(row["active_at"]),
-        idle_warned_at=from_ts(row["idle_warned_at"]), top_reminders=row["top_reminders"],
-        top_reminded_at=from_ts(row["top_reminded_at"]),
-        extension=_extension(row["extension"]), extensions=row["extensions"],
-        wake_at=from_ts(row["wake_at"]),
-    )
 
 
-def _extension(text: str | None) -> ExtensionRequest | None:
-    if not text:
-        return None
-    data = json.loads(text)
-    return ExtensionRequest(by=data["by"], span=timedelta(seconds=data["span"]),
-                            reason=data["reason"], at=from_ts(data["at"]))
 
 
-def _person(row: Any) -> Person:
-    return Person(id=row["id"], name=row["name"], role=Role(row["role"]), unit=row["unit"],
-                  phone=row["phone"], address=row["address"], locale=row["locale"],
-                  auto=bool(row["auto"]), active=bool(row["active"]))
 
 
-def _account(row: Any) -> Account:
-    return Account(platform=row["platform"], user_id=row["user_id"],
-                   display_name=row["display_name"], person_id=row["person_id"],
-                   private_chat_id=row["private_chat_id"])
 
 
-def _chat(row: Any) -> Chat:
-    return Chat(platform=row["platform"], chat_id=row["chat_id"], kind=ChatKind(row["kind"]),
-                title=row["title"], microgrid=row["microgrid"],
-                unreachable_at=from_ts(row["unreachable_at"]),
-                unreachable_reason=row["unreachable_reason"])
 
 
 class _SQLiteTransaction(Transaction):
@@ -299,12 +243,12 @@ class _SQLiteTransaction(Transaction):
 
     async def unit(self, code: str) -> OrgUnit | None:
         row = await self._one("SELECT * FROM org_units WHERE code = ?", (code,))
-        return _unit(row) if row else None
+        return _ROWS.unit(row) if row else None
 
     async def units(self, kind: str) -> list[OrgUnit]:
         rows = await self._all(
             "SELECT * FROM org_units WHERE kind = ? ORDER BY position, code", (kind,))
-        return [_unit(r) for r in rows]
+        return [_ROWS.unit(r) for r in rows]
 
     async def microgrids_under(self, code: str) -> list[str]:
         rows = await self._all(
@@ -315,21 +259,21 @@ class _SQLiteTransaction(Transaction):
 
     async def person(self, person_id: str) -> Person | None:
         row = await self._one("SELECT * FROM people WHERE id = ?", (person_id,))
-        return _person(row) if row else None
+        return _ROWS.person(row) if row else None
 
     async def people_named(self, name: str) -> list[Person]:
         rows = await self._all(
             "SELECT * FROM people WHERE active = 1 AND (name = ? OR id = ?)"
             " ORDER BY position IS NULL, position, rowid",
             (name, name))
-        return [_person(r) for r in rows]
+        return [_ROWS.person(r) for r in rows]
 
     async def people_in_role(self, role: Role, unit: str) -> list[Person]:
         rows = await self._all(
             "SELECT * FROM people WHERE active = 1 AND role = ? AND unit = ?"
             " ORDER BY position IS NULL, position, rowid",
             (role.value, unit))
-        return [_person(r) for r in rows]
+        return [_ROWS.person(r) for r in rows]
 
     async def add_person(self, person: Person) -> None:
         await self._run(
@@ -375,7 +319,7 @@ class _SQLiteTransaction(Transaction):
     async def account(self, platform: str, user_id: str) -> Account | None:
         row = await self._one("SELECT * FROM accounts WHERE platform = ? AND user_id = ?",
                               (platform, user_id))
-        return _account(row) if row else None
+        return _ROWS.account(row) if row else None
 
     async def save_account(self, account: Account, now: datetime) -> None:
         await self._run(
@@ -391,12 +335,12 @@ class _SQLiteTransaction(Transaction):
     async def accounts_of(self, person_id: str) -> list[Account]:
         rows = await self._all("SELECT * FROM accounts WHERE person_id = ? ORDER BY linked_at",
                                (person_id,))
-        return [_account(r) for r in rows]
+        return [_ROWS.account(r) for r in rows]
 
     async def chat(self, platform: str, chat_id: str) -> Chat | None:
         row = await self._one("SELECT * FROM chats WHERE platform = ? AND chat_id = ?",
                               (platform, chat_id))
-        return _chat(row) if row else None
+        return _ROWS.chat(row) if row else None
 
     async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
         await self._run(
@@ -419,7 +363,7 @@ class _SQLiteTransaction(Transaction):
         rows = await self._all(
             "SELECT * FROM chats WHERE microgrid = ? AND kind = 'group'"
             " ORDER BY platform, chat_id", (microgrid,))
-        return [_chat(r) for r in rows]
+        return [_ROWS.chat(r) for r in rows]
 
     async def add_link_code(
         self, code_hash: str, person_id: str, now: datetime, expires_at: datetime
@@ -444,7 +388,7 @@ class _SQLiteTransaction(Transaction):
         cur = await self._run(
             f"INSERT INTO cases ({', '.join(_CASE_FIELDS[1:])})"
             f" VALUES ({', '.join('?' * (len(_CASE_FIELDS) - 1))})",
-            _case_values(case)[1:])
+            _ROWS.case_values(case)[1:])
         number = cur.lastrowid
         return await self.case(number)  # type: ignore[return-value]
 
@@ -452,11 +396,11 @@ class _SQLiteTransaction(Transaction):
         if not 0 < number < 2**62:
             return None
         row = await self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = ?", (number,))
-        return _case(row) if row else None
+        return _ROWS.case(row) if row else None
 
     async def update_case(self, case: Case) -> None:
         assignments = ", ".join(f"{c} = ?" for c in _CASE_FIELDS[1:])
-        values = _case_values(case)
+        values = _ROWS.case_values(case)
         await self._run(f"UPDATE cases SET {assignments} WHERE number = ?",
                         (*values[1:], values[0]))
 
@@ -483,13 +427,13 @@ class _SQLiteTransaction(Transaction):
             f"SELECT {_CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"
             f" ORDER BY number {'DESC' if query.newest_first else 'ASC'} LIMIT ?",
             (*params, query.limit))
-        return [_case(r) for r in rows]
+        return [_ROWS.case(r) for r in rows]
 
     async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
         rows = await self._all(
             f"SELECT {_CASE_COLUMNS} FROM cases WHERE wake_at IS NOT NULL AND wake_at <= ?"
             " ORDER BY wake_at, number LIMIT ?", (ts(now), limit))
-        return [_case(r) for r in rows]
+        return [_ROWS.case(r) for r in rows]
 
     async def next_case_wake(self) -> datetime | None:
         row = await self._one("SELECT MIN(wake_at) AS due FROM cases WHERE wake_at IS NOT NULL")
@@ -526,9 +470,7 @@ class _SQLiteTransaction(Transaction):
     async def events(self, number: int) -> list[CaseEvent]:
         rows = await self._all("SELECT * FROM case_events WHERE case_number = ? ORDER BY id",
                                (number,))
-        return [CaseEvent(case_number=r["case_number"], at=from_ts(r["at"]),
-                          actor_id=r["actor_id"], kind=r["kind"], text=r["text"],
-                          data=json.loads(r["data"])) for r in rows]
+        return [_ROWS.event(r) for r in rows]
 
     async def move_reports(self, from_person: str, to_person: str) -> int:
         cur = await self._run("UPDATE cases SET reporter_id = ? WHERE reporter_id = ?",
@@ -625,7 +567,7 @@ class _SQLiteTransaction(Transaction):
         if not 0 < notice_id < 2**62:
             return None
         row = await self._one("SELECT * FROM notices WHERE id = ?", (notice_id,))
-        return _notice(row) if row else None
+        return _ROWS.notice(row) if row else None
 
     async def notices(
         self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
@@ -637,7 +579,7 @@ class _SQLiteTransaction(Transaction):
             params = wanted
         rows = await self._all(f"SELECT * FROM notices WHERE {where} ORDER BY id DESC LIMIT ?",
                                (*params, limit))
-        return [_notice(r) for r in rows]
+        return [_ROWS.notice(r) for r in rows]
 
     async def set_notice_status(
         self, notice_id: int, status: NoticeStatus, now: datetime, *,
@@ -655,7 +597,7 @@ class _SQLiteTransaction(Transaction):
         rows = await self._all(
             "SELECT * FROM notices WHERE status = 'scheduled' AND send_at <= ?"
             " ORDER BY send_at, id LIMIT ?", (ts(now), limit))
-        return [_notice(r) for r in rows]
+        return [_ROWS.notice(r) for r in rows]
 
     async def next_notice_due(self) -> datetime | None:
         row = await self._one(
@@ -667,7 +609,7 @@ class _SQLiteTransaction(Transaction):
             "SELECT * FROM notices n WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM"
             " deliveries d WHERE d.notice_id = n.id AND d.status IN ('queued', 'sending'))"
             " ORDER BY id LIMIT ?", (limit,))
-        return [_notice(r) for r in rows]
+        return [_ROWS.notice(r) for r in rows]
 
     async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
         cur = await self._run(
@@ -689,7 +631,7 @@ class _SQLiteTransaction(Transaction):
         rows = await self._all(
             f"{_DELIVERY_SELECT} WHERE notice_id = ?{where}"
             " ORDER BY microgrid, platform, chat_id", (notice_id, *params))
-        return [_delivery(r) for r in rows]
+        return [_ROWS.delivery(r) for r in rows]
 
     async def delivery_counts(self, notice_id: int) -> DeliveryCounts:
         rows = await self._all(
@@ -732,7 +674,7 @@ class _SQLiteTransaction(Transaction):
         row = await self._one(
             f"{_DELIVERY_SELECT} WHERE notice_id = ? AND platform = ? AND chat_id = ?",
             (notice_id, platform, chat_id))
-        return _delivery(row) if row else None
+        return _ROWS.delivery(row) if row else None
 
     async def delivery_for_message(
         self, platform: str, chat_id: str, platform_message_id: str
@@ -740,7 +682,7 @@ class _SQLiteTransaction(Transaction):
         row = await self._one(
             f"{_DELIVERY_SELECT} WHERE platform = ? AND chat_id = ? AND platform_message_id = ?"
             " ORDER BY id DESC LIMIT 1", (platform, chat_id, platform_message_id))
-        return _delivery(row) if row else None
+        return _ROWS.delivery(row) if row else None
 
     async def latest_delivery(
         self, platform: str, chat_id: str, *, since: datetime
@@ -750,7 +692,7 @@ class _SQLiteTransaction(Transaction):
             " ORDER BY sent_at DESC, id DESC LIMIT 1", (platform, chat_id))
         if row is None or row["sent_at"] < ts(since):
             return None
-        return _delivery(row)
+        return _ROWS.delivery(row)
 
     async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
         cur = await self._run(
@@ -783,10 +725,8 @@ class _SQLiteTransaction(Transaction):
         for r in await self._all(
                 "SELECT e.* FROM case_events e JOIN cases c ON c.number = e.case_number"
                 f" WHERE {sql_where} ORDER BY e.id", params):
-            events[r["case_number"]].append(CaseEvent(
-                case_number=r["case_number"], at=from_ts(r["at"]), actor_id=r["actor_id"],
-                kind=r["kind"], text=r["text"], data=json.loads(r["data"])))
-        return [(_case(r), events[r["number"]]) for r in rows]
+            events[r["case_number"]].append(_ROWS.event(r))
+        return [(_ROWS.case(r), events[r["number"]]) for r in rows]
 
     async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
         where, params = "status IN ('new', 'assigned', 'claimed', 'reopened')", []
@@ -795,7 +735,7 @@ class _SQLiteTransaction(Transaction):
             params = list(microgrids)
         rows = await self._all(f"SELECT {_CASE_COLUMNS} FROM cases WHERE {where}"
                                " ORDER BY number", params)
-        return [_case(r) for r in rows]
+        return [_ROWS.case(r) for r in rows]
 
     async def household_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
@@ -904,61 +844,16 @@ _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.del
                     " AS acks FROM deliveries d")
 
 
-def _notice(row: Any) -> Notice:
-    return Notice(
-        id=row["id"], author_id=row["author_id"], scope=row["scope"],
-        microgrids=tuple(json.loads(row["microgrids"])), text=row["text"],
-        status=NoticeStatus(row["status"]), send_at=from_ts(row["send_at"]),
-        created_at=from_ts(row["created_at"]), origin_platform=row["origin_platform"],
-        origin_chat_id=row["origin_chat_id"], done_at=from_ts(row["done_at"]),
-        cancelled_by=row["cancelled_by"])
 
 
-def _delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=row["id"], notice_id=row["notice_id"], platform=row["platform"],
-        chat_id=row["chat_id"], microgrid=row["microgrid"], title=row["title"],
-        status=DeliveryStatus(row["status"]), updated_at=from_ts(row["updated_at"]),
-        outbox_id=row["outbox_id"], platform_message_id=row["platform_message_id"],
-        error=row["error"], sent_at=from_ts(row["sent_at"]), acked_at=from_ts(row["acked_at"]),
-        acks=row["acks"])
 
 
-def _unit(row: Any) -> OrgUnit:
-    return OrgUnit(code=row["code"], kind=row["kind"], name=row["name"], parent=row["parent"],
-                   tags=tuple(json.loads(row["tags"])))
 
 
-def _case_values(case: Case) -> tuple[Any, ...]:
-    return (
-        case.number, case.microgrid, case.reporter_id, case.origin_platform,
-        case.origin_chat_id, case.text, case.category, case.priority.value, case.status.value,
-        case.level, case.assignee_id, ts(case.claim_by), ts(case.resolve_by),
-        ts(case.created_at), ts(case.updated_at), ts(case.claimed_at), ts(case.resolved_at),
-        ts(case.closed_at), case.rating, case.rating_text, ts(case.window_start),
-        ts(case.reminded_at), ts(case.active_at), ts(case.idle_warned_at), case.top_reminders,
-        ts(case.top_reminded_at), _extension_json(case.extension), case.extensions,
-        ts(case.wake_at),
-    )
 
 
-def _extension_json(ext: ExtensionRequest | None) -> str | None:
-    if ext is None:
-        return None
-    return json.dumps({"by": ext.by, "span": ext.span.total_seconds(), "reason": ext.reason,
-                       "at": ts(ext.at)}, ensure_ascii=False)
 
 
 def _outbox_item(row: Any) -> OutboxItem:
-    message = Outgoing(
-        platform=row["platform"], chat_id=row["chat_id"], text=row["text"],
-        fmt=TextFormat(row["fmt"]),
-        buttons=tuple(Button(label=label, command=cmd)
-                      for label, cmd in json.loads(row["buttons"])),
-        reply_to=row["reply_to"], thread_id=row["thread_id"], person_id=row["person_id"],
-        case_number=row["case_number"], dedup_key=row["dedup_key"],
-        attachments=tuple(a for a in map(Attachment.from_data, json.loads(row["attachments"]))
-                          if a is not None),
-    )
-    return OutboxItem(id=row["id"], message=message, attempts=row["attempts"] + 1,
+    return OutboxItem(id=row["id"], message=_ROWS.outgoing(row), attempts=row["attempts"] + 1,
                       status="sending", error=row["error"])
