@@ -18,6 +18,7 @@ import importlib.util
 import io
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +33,10 @@ _SYSTEM_CJK = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQua
                "Noto Sans CJK JP", "Noto Sans CJK TC")
 
 BLUE, GREEN, GREY, RED = "#2f6db5", "#3a9a5b", "#9aa3ad", "#c8553d"
+
+#: held while drawing on a worker thread: matplotlib's style settings are global, so two
+#: charts drawn at once in two threads could borrow each other's fonts
+DRAWING = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)

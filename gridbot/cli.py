@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="keep the demo database in FILE (default: a temporary file)")
     demo.add_argument("--start", metavar="'YYYY-MM-DD HH:MM'", default=None,
                       help="virtual start time, local (default 2026-11-23 09:00)")
+    demo.add_argument("--files", metavar="DIR", default=None,
+                      help="save the files the bot sends (statistics charts) into DIR")
 
     sub.add_parser("check-config", parents=[common], help="validate the configuration")
 
@@ -146,7 +148,8 @@ async def _demo(config: Config, args: argparse.Namespace, renderer: Renderer) ->
             return 2
     with tempfile.TemporaryDirectory(prefix="gridbot-demo-") as tmp:
         db = Path(args.db) if args.db else Path(tmp) / "demo.db"
-        async with Demo(config, db, start) as demo:
+        files = Path(args.files) if args.files else None
+        async with Demo(config, db, start, files=files) as demo:
             if lines is not None:
                 return await demo.run_script(lines)
             return await demo.interactive()

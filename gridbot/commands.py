@@ -55,7 +55,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(name="cancel_notice", english=("cancel_notice", "unnotice"),
                 chinese=("取消通知", "撤回通知")),
     CommandSpec(name="ack", english=("ack",), chinese=("收到", "收到了", "已收到")),
-    CommandSpec(name="stats", english=("stats", "statistics"), chinese=("统计",)),
+    CommandSpec(name="stats", english=("stats", "statistics"), chinese=("统计", "统计图"),
+                implied=(("统计图", "图"),)),
 )
 
 SPECS = {spec.name: spec for spec in COMMANDS}
@@ -70,7 +71,7 @@ _TRAILING = " \t\r\n.。!！?？~～"
 #: C0/C1 controls (but tab and newline), zero-width space, bidi marks, embeddings,
 #: overrides and isolates, and the BOM. Zero-width (non-)joiners stay: emoji sequences
 #: such as 👨‍👩‍👧 are held together by U+200D.
-_CONTROL = re.compile(
+CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e"
     r"\u2066-\u2069\ufeff]"
 )
@@ -97,7 +98,7 @@ class UnknownCommand:
 
 def clean_text(text: str) -> str:
     """Drop control and bidi-override characters; keep emoji, CJK and line breaks."""
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    return CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
 def parse(text: str, bot_username: str | None = None) -> ParsedCommand | UnknownCommand | None:

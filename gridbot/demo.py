@@ -48,14 +48,14 @@ class Demo:
     """A seeded org on a virtual clock, printing every message every party receives."""
 
     def __init__(self, config: Config, db_path: Path, start: datetime,
-                 out: TextIO = sys.stdout) -> None:
+                 out: TextIO = sys.stdout, files: Path | None = None) -> None:
         self.config = config
         self.out = out
         self.clock = VirtualClock(start)
         self.store = SQLiteStore(str(db_path))
         self.renderer = Renderer(config.timezone, config.locale)
         self.engine = Engine(config, self.store, self.clock, self.renderer)
-        self.console = ConsoleAdapter(out=out)
+        self.console = ConsoleAdapter(out=out, files=files)
         self.engine.register_platform(PLATFORM, PlatformInfo(fmt=self.console.fmt))
         self.sender = OutboxSender(self.store, self.clock, {PLATFORM: self.console})
         self.worker = build_worker(self.engine, self.sender)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -212,21 +214,59 @@ class AttachmentKind(enum.StrEnum):
     DOCUMENT = "document"
 
 
+#: the platform of a file the bot made itself (a chart): it travels in full and every
+#: adapter can send it
+OWN_FILE = ""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Attachment:
-    """Evidence sent with a message (a photo, a voice note, a file), by reference.
+    """A file sent with a message: evidence by reference, or a file the bot made.
 
-    ``ref`` is the platform's own handle (a Telegram file id, with the Telegram kind in
-    front: ``"photo:AgAC…"``); only an adapter of ``platform`` can send or fetch it.
+    Evidence keeps the platform's own handle: ``ref`` is a Telegram file id with the
+    Telegram kind in front (``"photo:AgAC…"``), and only an adapter of ``platform`` can
+    send or fetch it. A file the bot made (a chart) has no platform (:data:`OWN_FILE`)
+    and carries its bytes as a ``data:`` URI, so the outbox row holds everything needed
+    to send it again after a restart, on any platform.
     """
 
     kind: AttachmentKind
     platform: str
     ref: str
+    #: the file's name as the recipient sees it (own files only)
+    name: str = ""
+
+    @classmethod
+    def own(cls, kind: AttachmentKind, data: bytes, *, mime: str, name: str) -> Attachment:
+        """A file the bot made, with its bytes."""
+        encoded = base64.b64encode(data).decode("ascii")
+        return cls(kind=kind, platform=OWN_FILE, ref=f"data:{mime};base64,{encoded}", name=name)
+
+    @property
+    def is_own(self) -> bool:
+        return self.platform == OWN_FILE and self.ref.startswith("data:")
+
+    @property
+    def mime(self) -> str:
+        """An own file's media type (``image/png``); empty for a platform reference."""
+        return self.ref[5:].partition(";")[0] if self.is_own else ""
+
+    def content(self) -> bytes | None:
+        """An own file's bytes; ``None`` for a platform reference or a damaged URI."""
+        if not self.is_own:
+            return None
+        _, _, encoded = self.ref.partition(";base64,")
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            return None
 
     def as_data(self) -> dict[str, str]:
         """As kept in a case event's data and an outbox row."""
-        return {"kind": self.kind.value, "platform": self.platform, "ref": self.ref}
+        data = {"kind": self.kind.value, "platform": self.platform, "ref": self.ref}
+        if self.name:
+            data["name"] = self.name
+        return data
 
     @classmethod
     def from_data(cls, data: Any, platform: str = "") -> Attachment | None:
@@ -244,7 +284,7 @@ class Attachment:
             return None
         try:
             return cls(kind=AttachmentKind(data["kind"]), platform=str(data["platform"]),
-                       ref=str(data["ref"]))
+                       ref=str(data["ref"]), name=str(data.get("name") or ""))
         except (KeyError, ValueError):
             return None
 
@@ -285,7 +325,7 @@ class Outgoing:
     case_number: int | None = None
     #: Unique per logical message; a second enqueue with the same key does nothing.
     dedup_key: str = ""
-    #: evidence sent after the text; always of this message's own platform
+    #: files sent after the text: evidence of this message's own platform, or own files
     attachments: tuple[Attachment, ...] = ()
 
 

@@ -83,27 +83,50 @@ def chart_rows(report: Report) -> tuple[str, tuple[Row, ...]]:
     return "community", report.by_community[:MAX_BARS]
 
 
-def draw_charts(report: Report, words: Words) -> list[charts.Chart]:
+def draw_daily(report: Report, words: Words) -> charts.Chart:
+    """The main chart: cases reported and resolved each day of the period."""
     period = words.period(report)
     days = [f"{d.month}/{d.day}" for d in (x.day for x in report.daily)]
-    daily = charts.cases_per_day(
+    return charts.cases_per_day(
         f"{words['chart_daily']}（{period}）" if words.locale == "zh-CN"
         else f"{words['chart_daily']} ({period})",
         days, [d.opened for d in report.daily], [d.resolved for d in report.daily],
         (words["legend_opened"], words["legend_resolved"]), words["count_axis"])
+
+
+def draw_rates(report: Report, words: Words) -> charts.Chart:
+    """The resolution rate of each unit below the scope (see :func:`chart_rows`)."""
     kind, rows = chart_rows(report)
-    rate = charts.rate_by_unit(
+    return charts.rate_by_unit(
         words[f"chart_rate_{kind}"], [r.name for r in rows],
         [r.figures.resolution.value for r in rows],
         [f"{r.figures.resolution.num}/{r.figures.resolution.den}" for r in rows],
         words["no_cases"])
+
+
+def draw_distribution(report: Report, words: Words) -> charts.Chart:
+    """How long the resolved cases took, in buckets."""
     spread = report.total.resolve_time
     note = "" if not spread.count else words["distribution_note"].format(
         median=words.span(spread.median), p90=words.span(spread.p90))
-    dist = charts.distribution(words["chart_distribution"], words["buckets"],
+    return charts.distribution(words["chart_distribution"], words["buckets"],
                                [b.count for b in report.resolve_buckets], words["count_axis"],
                                note)
-    return [daily, rate, dist]
+
+
+def draw_charts(report: Report, words: Words) -> list[charts.Chart]:
+    return [draw_daily(report, words), draw_rates(report, words),
+            draw_distribution(report, words)]
+
+
+def chat_charts(report: Report, words: Words) -> list[charts.Chart]:
+    """What ``/stats chart`` posts: the main chart, and the rates by unit when the scope
+    has more than one unit below it. Safe to call from several threads at once."""
+    with charts.DRAWING:
+        drawn = [draw_daily(report, words)]
+        if len(chart_rows(report)[1]) > 1:
+            drawn.append(draw_rates(report, words))
+        return drawn
 
 
 # -- the workbook ------------------------------------------------------------------------------

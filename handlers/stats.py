@@ -1,14 +1,17 @@
-"""Statistics in chat (统计): the period's figures for the speaker's part of the tree."""
+"""Statistics in chat (统计): the period's figures for the speaker's part of the tree, as
+text or (统计 图) as charts."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from gridbot.context import Context
-from gridbot.domain import Role
+from gridbot.domain import Attachment, AttachmentKind, Role
 from gridbot.errors import BadArguments, PermissionDenied
 from gridbot.permissions import scope
-from gridbot.stats import load_report, parse_period
+from gridbot.report import chat_charts, words_for
+from gridbot.stats import Period, load_report, parse_period
 from handlers import REGISTRY
 
 _ALL = {"全部", "所有", "all", "全街道"}
@@ -18,9 +21,8 @@ _CHART = {"chart", "图", "图表", "统计图"}
 @REGISTRY.command("stats")
 async def stats(ctx: Context) -> None:
     words = [w for w in re.split(r"[\s,，、;；]+", ctx.args.strip()) if w]
-    if any(w.lower() in _CHART for w in words):
-        # The chart image cannot travel through chat yet; the monthly report has it.
-        raise BadArguments("error_stats", why="chart")
+    chart = any(w.lower() in _CHART for w in words)
+    words = [w for w in words if w.lower() not in _CHART]
     code = None
     rest = []
     names = {name: unit for unit, name in ctx.engine.unit_names.items()}
@@ -43,9 +45,29 @@ async def stats(ctx: Context) -> None:
     locale = ctx.engine.renderer.locale_for(ctx.speaker.locale)
     report = await load_report(ctx.tx, ctx.config, scope=code, period=period, as_of=ctx.now,
                                locale=locale)
+    if chart:
+        # Drawing takes a second of CPU: on a worker thread, so other chats are not kept
+        # waiting. The PNGs travel in the outbox row, so a restart still sends them.
+        drawn = await asyncio.to_thread(
+            chat_charts, report, words_for(locale, ctx.engine.renderer.templates_dir))
+        slug = _period_slug(period)
+        ctx.reply("stats_chart", report=report, titles=[c.title for c in drawn],
+                  attachments=tuple(
+                      Attachment.own(AttachmentKind.PHOTO, c.png, mime="image/png",
+                                     name=f"{c.name}-{code}-{slug}.png") for c in drawn))
+        return
     kind, rows = report.breakdown()
     ctx.reply("stats", report=report, rows=rows, kind=kind,
               staff=ctx.speaker.role is not Role.STEWARD)
+
+
+def _period_slug(period: Period) -> str:
+    """For a file name: 2026-10, 2026-10-05 or 2026-10-01_2026-10-15."""
+    if period.month:
+        return period.first.strftime("%Y-%m")
+    if period.first == period.last:
+        return period.first.isoformat()
+    return f"{period.first.isoformat()}_{period.last.isoformat()}"
 
 
 def _unit_code(ctx: Context, word: str, names: dict[str, str]) -> str | None:

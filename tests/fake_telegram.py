@@ -5,7 +5,9 @@ parameters, ``{"ok": true, "result": …}`` answers and Telegram's error bodies)
 gridbot and a plain python-telegram-bot use: getMe, getUpdates (long polling with
 offset and timeout: an update is forgotten once a later call's offset passes it),
 setWebhook / deleteWebhook / getWebhookInfo, sendMessage, sendPhoto / sendVoice /
-sendAudio / sendVideo / sendVideoNote / sendDocument by file id, answerCallbackQuery,
+sendAudio / sendVideo / sendVideoNote / sendDocument by file id or by upload (multipart;
+an uploaded photo must be a PNG or JPEG, as Telegram must be able to read it),
+answerCallbackQuery,
 editMessageReplyMarkup, getFile and file downloads. It checks
 what Telegram checks (HTML that parses, at most 4,096 characters, a chat that exists
 and still has the bot) and can be told to answer 429 with ``retry_after`` or 5xx.
@@ -33,6 +35,7 @@ from urllib.parse import parse_qsl
 import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -105,6 +108,17 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file uploaded with a multipart request."""
+
+    filename: str
+    data: bytes
+
+
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+
+
 @dataclass
 class Sent:
     """One message the bot sent, as the fake recorded it."""
@@ -174,6 +188,8 @@ class FakeBot:
     blocked: set[int] = field(default_factory=set)
     topics: dict[int, set[int]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    #: files the bot uploaded, by the file id the fake gave them
+    uploads: dict[str, Upload] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     known: set[tuple[int, int]] = field(default_factory=set)  # every message id, per chat
@@ -407,6 +423,11 @@ class FakeBot:
         """sendPhoto, sendVoice…: only by the file id of a file this bot has seen."""
         chat = self._chat_for_sending(params.get("chat_id"))
         file_id = params.get(kind)
+        if isinstance(file_id, Upload):
+            if kind == "photo" and not file_id.data.startswith(_IMAGE_MAGIC):
+                raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+            upload, file_id = file_id, self._file(file_id.data)["file_id"]
+            self.uploads[file_id] = upload
         if not isinstance(file_id, str) or file_id not in self.files:
             raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
         thread = params.get("message_thread_id")
@@ -599,8 +620,12 @@ async def _params(request: Request) -> dict[str, Any]:
         raw = dict(request.query_params)
         if body:
             if "multipart" in kind:
-                raise ApiError(400, "Bad Request: uploads are not supported by the fake")
-            raw.update(parse_qsl(body.decode(), keep_blank_values=True))
+                form = await request.form()
+                for key, value in form.multi_items():
+                    raw[key] = (Upload(filename=value.filename or "", data=await value.read())
+                                if isinstance(value, UploadFile) else value)
+            else:
+                raw.update(parse_qsl(body.decode(), keep_blank_values=True))
     params: dict[str, Any] = {}
     for key, value in raw.items():
         if key in _JSON_PARAMS and isinstance(value, str):

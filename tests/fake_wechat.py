@@ -9,7 +9,10 @@ bodies, ``{"errcode": …, "errmsg": …}`` answers) for what gridbot uses:
   range), ``appchat/send`` (to app chats that exist);
 - group robots: ``webhook/send?key=…``, refusing the 21st message in any minute with
   45009 as WeCom does;
-- Official Account: ``token``, ``message/custom/send`` (to followers).
+- Official Account: ``token``, ``message/custom/send`` (to followers);
+- both: ``media/upload?type=image`` (multipart, a PNG or JPEG of at most 10 MB) and image
+  messages by the media id it gave (robots take the picture inline, base64 with its MD5,
+  at most 2 MB).
 
 Tokens are checked (40014 for an unknown one, 42001 for one that :meth:`expire_tokens`
 expired), texts over 2,048 bytes are refused, and :meth:`fail` makes the next calls of
@@ -25,7 +28,9 @@ passive reply).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import itertools
 import json
 import secrets
@@ -39,6 +44,7 @@ import httpx
 import uvicorn
 import xmltodict
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -48,6 +54,9 @@ from wechatpy.utils import WeChatSigner
 
 MAX_TEXT_BYTES = 2048
 ROBOT_RATE = 20  # messages a minute, per robot
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # uploaded temporary media
+MAX_ROBOT_IMAGE_BYTES = 2 * 1024 * 1024
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 
 
 @dataclass
@@ -59,6 +68,8 @@ class Sent:
     text: str
     at: float  # on the test's clock
     body: dict[str, Any]
+    #: the picture, for an image message
+    image: bytes | None = None
 
 
 @dataclass
@@ -83,6 +94,8 @@ class FakeWeChat:
     tokens: dict[str, str] = field(default_factory=dict)  # token -> "work" / "mp"
     expired: set[str] = field(default_factory=set)
     failures: dict[str, list[tuple[int | None, int | None]]] = field(default_factory=dict)
+    #: uploaded temporary media: id -> (the token kind that uploaded it, file name, bytes)
+    media: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
     port: int = 0
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
@@ -142,7 +155,12 @@ class FakeWeChat:
         params = dict(request.query_params)
         body: dict[str, Any] = {}
         raw = await request.body()
-        if raw:
+        if "multipart/form-data" in request.headers.get("content-type", ""):
+            form = await request.form()
+            for key, value in form.multi_items():
+                body[key] = ((value.filename or "", await value.read())
+                             if isinstance(value, UploadFile) else value)
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -205,7 +223,7 @@ class FakeWeChat:
         self._token(params, "work")
         if body.get("agentid") != self.agent_id:
             raise _Refusal(40056, "invalid agentid")
-        if body.get("msgtype") != "text":
+        if body.get("msgtype") not in ("text", "image"):
             raise _Refusal(40008, "invalid message type")
         users = [u for u in str(body.get("touser", "")).split("|") if u]
         if not users or not set(users) & self.members:
@@ -213,7 +231,7 @@ class FakeWeChat:
         invalid = [u for u in users if u not in self.members]
         for user in users:
             if user in self.members:
-                self._text("message/send", user, body, ("text", "content"))
+                self._content("message/send", user, body, "work")
         return {"invaliduser": "|".join(invalid), "msgid": f"msg{next(self._ids)}"}
 
     def api_appchat_send(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +239,7 @@ class FakeWeChat:
         chat = body.get("chatid", "")
         if chat not in self.app_chats:
             raise _Refusal(86003, "chat not exist")
-        self._text("appchat/send", chat, body, ("text", "content"))
+        self._content("appchat/send", chat, body, "work")
         return {}
 
     def api_webhook_send(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -235,10 +253,28 @@ class FakeWeChat:
                   and s.at > now - 60]
         if len(recent) >= ROBOT_RATE:
             raise _Refusal(45009, "api freq out of limit")
+        if body.get("msgtype") == "image":
+            self._robot_image(key, body)
+            return {}
         if body.get("msgtype") != "text":
             raise _Refusal(40008, "invalid message type")
         self._text("webhook/send", key, body, ("text", "content"))
         return {}
+
+    def _robot_image(self, key: str, body: dict[str, Any]) -> None:
+        image = body.get("image") if isinstance(body.get("image"), dict) else {}
+        try:
+            data = base64.b64decode(str(image.get("base64", "")), validate=True)
+        except ValueError:
+            raise _Refusal(40009, "invalid image size") from None
+        if not data or len(data) > MAX_ROBOT_IMAGE_BYTES:
+            raise _Refusal(40009, "invalid image size")
+        if hashlib.md5(data).hexdigest() != image.get("md5"):
+            raise _Refusal(301019, "media md5 not match")
+        if not data.startswith(_IMAGE_MAGIC):
+            raise _Refusal(40009, "invalid image")
+        self.sent.append(Sent(api="webhook/send", to=key, text="", at=self.now(), body=body,
+                              image=data))
 
     def robot_peak(self, key: str) -> int:
         """The most messages the robot took in any 60 seconds."""
@@ -262,10 +298,41 @@ class FakeWeChat:
         openid = body.get("touser", "")
         if openid not in self.followers:
             raise _Refusal(43004, "require subscribe")
-        if body.get("msgtype") != "text":
+        if body.get("msgtype") not in ("text", "image"):
             raise _Refusal(40008, "invalid message type")
-        self._text("message/custom/send", openid, body, ("text", "content"))
+        self._content("message/custom/send", openid, body, "mp")
         return {}
+
+    # -- media ----------------------------------------------------------------------------------
+    def api_media_upload(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        token = params.get("access_token", "")
+        kind = self.tokens.get(token, "")
+        self._token(params, kind or "work")
+        if params.get("type") != "image":
+            raise _Refusal(40004, "invalid media type")
+        upload = body.get("media")
+        if not isinstance(upload, tuple):
+            raise _Refusal(41005, "media data missing")
+        name, data = upload
+        if not data or len(data) > MAX_IMAGE_BYTES:
+            raise _Refusal(40009, "invalid image size")
+        if not data.startswith(_IMAGE_MAGIC):
+            raise _Refusal(40113, "unsupported file type")
+        media_id = f"media-{kind}-{next(self._ids)}"
+        self.media[media_id] = (kind, name, data)
+        return {"type": "image", "media_id": media_id, "created_at": int(self.now())}
+
+    def _content(self, api: str, to: str, body: dict[str, Any], kind: str) -> None:
+        """A text, or a picture by the media id this side of WeChat gave it."""
+        if body.get("msgtype") == "text":
+            self._text(api, to, body, ("text", "content"))
+            return
+        image = body.get("image") if isinstance(body.get("image"), dict) else {}
+        found = self.media.get(str(image.get("media_id", "")))
+        if found is None or found[0] != kind:
+            raise _Refusal(40007, "invalid media_id")
+        self.sent.append(Sent(api=api, to=to, text="", at=self.now(), body=body,
+                              image=found[2]))
 
 
 class _Refusal(Exception):

@@ -3,12 +3,15 @@ tests/stats_story.py), the rules on hand-made histories, periods, and /stats in 
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from gridbot.domain import Case, CaseEvent, Priority, Status, TextFormat
+from gridbot.report import draw_charts, words_for
 from gridbot.stats import (
     Org,
     Report,
@@ -426,8 +429,36 @@ async def test_residents_may_not_ask(story: Bot) -> None:
 async def test_a_period_that_is_not_one_and_the_chart(bot: Bot) -> None:
     [text] = to(await bot.say("周社工", "统计 下个月", private=True), "zhou")
     assert "看不懂时段「下个月」" in text and "用法：统计" in text
-    [text] = to(await bot.say("周社工", "统计 chart", private=True), "zhou")
-    assert "gridbot report" in text
+    [text] = to(await bot.say("周社工", "统计 chart 下个月", private=True), "zhou")
+    assert "看不懂时段「下个月」" in text  # the chart word is not taken for a period
+
+
+async def test_the_chart_as_pictures(story: Bot, tmp_path: Path) -> None:
+    sent = await story.say("周社工", "统计 图 本月", private=True)
+    [message] = [m for m in sent if m.chat_id == "dm:zhou"]
+    assert message.text.split("\n") == [
+        "📊 统计图：幸福里社区 · 2026年11月（截至 11-23 17:00）",
+        "报事 6 件，已办结 3 件，解决率 60.0%。",
+        "图1：每日报事与办结（2026年11月）", "图2：各微网格解决率"]
+    assert [a.name for a in message.attachments] == [
+        "cases-per-day-C01-2026-11.png", "resolution-rate-C01-2026-11.png"]
+    # the same pictures as the monthly report draws from the same figures
+    report = await report_of(story, "C01")
+    drawn = draw_charts(report, words_for("zh-CN"))
+    assert [a.content() for a in message.attachments] == [drawn[0].png, drawn[1].png]
+    # a steward's micro-grid has no units below it: the daily chart alone
+    sent = await story.say("张阿姨", "/stats chart", private=True)
+    [message] = [m for m in sent if m.chat_id == "dm:zhang"]
+    assert [a.name for a in message.attachments] == ["cases-per-day-M01-2026-11.png"]
+    # the console shows the file and, asked to, keeps it to be opened
+    story.demo.console.files = tmp_path
+    story.demo.console.out = io.StringIO()
+    await story.say("张阿姨", "统计图", private=True)
+    shown = story.demo.console.out.getvalue()
+    assert "📎 photo: cases-per-day-M01-2026-11.png" in shown
+    assert (tmp_path / "cases-per-day-M01-2026-11.png").read_bytes()[:4] == b"\x89PNG"
+    [text] = to(await story.say("刘奶奶", "统计 图", private=True), "liu_nainai")
+    assert "居民不能使用" in text
 
 
 async def test_a_quiet_period_says_so(bot: Bot) -> None:

@@ -511,12 +511,19 @@ async def test_attachments_round_trip_through_the_outbox(store: Store) -> None:
     evidence = (Attachment(kind=AttachmentKind.PHOTO, platform="telegram", ref="photo:AgAC-1"),
                 Attachment(kind=AttachmentKind.VOICE, platform="telegram", ref="voice:AwAD-2"),
                 Attachment(kind=AttachmentKind.DOCUMENT, platform="telegram",
-                           ref="document:BQAC-3 文件"))
+                           ref="document:BQAC-3 文件"),
+                # a file the bot made travels whole, bytes and name
+                Attachment.own(AttachmentKind.PHOTO, b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
+                               mime="image/png", name="统计图-C01-2026-11.png"))
     async with store.transaction() as tx:
         assert await tx.enqueue(message("k1", attachments=evidence), T0)
         assert await tx.enqueue(message("k2"), T0)
     items = await claim(store, T0)
     assert [i.message.attachments for i in items] == [evidence, ()]
+    own = items[0].message.attachments[-1]
+    assert own.is_own and own.mime == "image/png"
+    assert own.content() == b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    assert [a.content() for a in evidence[:3]] == [None] * 3
 
 
 async def test_enqueue_with_a_known_dedup_key_queues_nothing(store: Store) -> None:

@@ -657,6 +657,36 @@ async def test_evidence_telegram_cannot_send_leaves_the_text_delivered(polling: 
     assert w.rows("SELECT COUNT(*) FROM outbox WHERE status = 'failed'")[0][0] == 0
 
 
+async def test_stats_chart_is_uploaded_as_a_photo(polling: World) -> None:
+    w = await bound(polling)
+    await w.said(w.group, LIU, "报事 楼道灯坏了")
+    w.bot.fail("sendPhoto", 500)  # a passing failure: the upload alone is made again
+    before = len(w.bot.sent)
+    asked = w.bot.say(w.bot.private(ZHOU), ZHOU, "/stats chart")
+    await w.handled(ZHOU["id"], asked["message_id"])
+    for _ in range(8):
+        if len([s for s in w.bot.sent[before:] if s.media]) == 2:
+            break
+        w.clock.advance(timedelta(minutes=1))
+        w.runtime.kick()
+        await asyncio.sleep(0.05)
+    sent = await w.settled(before)
+    assert [bool(s.media) for s in sent] == [False, True, True]  # the text was not repeated
+    caption, *photos = sent
+    assert caption.plain.startswith("📊 统计图：幸福里社区 · 2026年11月")
+    assert "报事 1 件" in caption.plain and "图1：" in caption.plain
+    for photo in photos:
+        assert photo.media is not None and photo.media[0] == "photo"
+        assert photo.reply_to == caption.message_id
+        upload = w.bot.uploads[photo.media[1]]
+        assert upload.data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert [w.bot.uploads[p.media[1]].filename for p in photos if p.media] == [
+        "cases-per-day-C01-2026-11.png", "resolution-rate-C01-2026-11.png"]
+    # the PNGs were kept in the outbox row until sent, and the row is done
+    assert w.rows("SELECT status FROM outbox WHERE attachments LIKE '%image/png%'") == [
+        ("sent",)]
+
+
 async def test_group_upgraded_to_supergroup_keeps_its_binding(polling: World) -> None:
     w = await bound(polling)
     new = w.bot.group(-1005555, w.group.title)

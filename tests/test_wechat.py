@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import os
 import re
 import signal
@@ -32,7 +33,7 @@ import requests
 from gridbot.adapters import wechat_mp
 from gridbot.adapters.wechat import MAX_TEXT_BYTES, WorkClient, platform_error, split_text
 from gridbot.config import load_config, parse_config
-from gridbot.domain import Outgoing, Status
+from gridbot.domain import Attachment, AttachmentKind, Outgoing, Status
 from gridbot.errors import ConfigError
 from gridbot.linking import issue_link_code
 from gridbot.runtime import Runtime
@@ -507,6 +508,54 @@ async def test_busy_rate_limited_and_refused_sends(world: World) -> None:
     assert w.fake.corp_secret not in errors
     assert not [t for t in (*w.fake.tokens, *w.fake.expired) if t in errors]
     assert "from ip" not in errors and "hint" not in errors
+
+
+async def test_stats_charts_go_as_pictures_on_every_wechat_platform(world: World) -> None:
+    w = world
+    await w.link(ZHOU, "zhou")
+    await w.link(LIU_W, "liu_nainai")
+    await w.said(LIU_W, "报事 3幢楼道灯坏了")
+    w.fake.fail("media/upload", errcode=-1)  # busy: the upload is made again, the text not
+    before = len(w.fake.sent)
+    answer = await w.wecom.say(ZHOU, "统计 图")
+    assert answer.status_code == 200
+    for _ in range(10):
+        if len(w.fake.sent[before:]) == 3:
+            break
+        await w.advance(timedelta(minutes=1))
+    sent = await w.settled(before)
+    assert [(s.to, s.body["msgtype"]) for s in sent] == [
+        (ZHOU, "text"), (ZHOU, "image"), (ZHOU, "image")]
+    assert sent[0].text.startswith("📊 统计图：幸福里社区") and "报事 1 件" in sent[0].text
+    assert all(s.image and s.image.startswith(b"\x89PNG") for s in sent[1:])
+    assert [name for _, name, _ in w.fake.media.values()] == [
+        "cases-per-day-C01-2026-11.png", "resolution-rate-C01-2026-11.png"]
+    assert [code for api, code in w.fake.refused if api == "media/upload"] == [-1]
+
+    # the same pictures to a robot's group, an app chat and an Official Account follower
+    chart = Attachment.own(AttachmentKind.PHOTO, sent[1].image or b"", mime="image/png",
+                           name="chart.png")
+    before = len(w.fake.sent)
+    await w.enqueue(*[Outgoing(platform=platform, chat_id=chat, text="本月统计图",
+                               dedup_key=f"chart:{platform}", attachments=(chart,))
+                      for platform, chat in (("wecom_robot", "M01"),
+                                             ("wecom", f"appchat:{APP_CHAT_M02}"),
+                                             ("wechat_mp", LIU))])
+    await w.fake.until(lambda: len(w.fake.sent) - before == 6)
+    pictures = {s.api: s for s in w.fake.sent[before:] if s.image}
+    assert set(pictures) == {"webhook/send", "appchat/send", "message/custom/send"}
+    assert all(s.image == chart.content() for s in pictures.values())
+    assert pictures["webhook/send"].body["image"]["md5"] == hashlib.md5(
+        chart.content() or b"").hexdigest()  # a robot takes it inline, no upload
+
+    # a picture over a robot's 2 MB is refused for good, not retried
+    big = Attachment.own(AttachmentKind.PHOTO, b"\x89PNG\r\n\x1a\n" + bytes(3 << 20),
+                         mime="image/png", name="big.png")
+    await w.enqueue(Outgoing(platform="wecom_robot", chat_id="M01", text="太大的图",
+                             dedup_key="chart:big", attachments=(big,)))
+    [(error,)] = await w.fake.until(lambda: w.rows(
+        "SELECT error FROM outbox WHERE dedup_key = 'chart:big' AND status = 'failed'"))
+    assert "over 2 MB" in error
 
 
 async def test_slow_answer_goes_as_customer_service_message(

@@ -410,7 +410,7 @@ class TelegramAdapter(Adapter):
         parts = split_message(message.text, html=html, limit=MAX_TEXT)
         if not parts:
             raise PlatformError("empty message", permanent=True)
-        media = [a for a in message.attachments if a.platform == PLATFORM]
+        media = [a for a in message.attachments if a.platform == PLATFORM or a.is_own]
         if len(media) < len(message.attachments):  # the engine mentions those instead
             log.warning("outbox %s: attachments of another platform left out",
                         message.dedup_key)
@@ -448,9 +448,7 @@ class TelegramAdapter(Adapter):
                     chat_id=chat_id, text=text, parse_mode=ParseMode.HTML if html else None,
                     reply_markup=keyboard, message_thread_id=thread,
                     link_preview_options=LinkPreviewOptions(is_disabled=True),
-                    reply_parameters=(ReplyParameters(message_id=int(reply_to),
-                                                      allow_sending_without_reply=True)
-                                      if reply_to and reply_to.isdigit() else None))
+                    reply_parameters=_replying(reply_to))
                 return str(sent.message_id), chat_id, thread
             except ChatMigrated as exc:
                 log.info("Telegram chat %s moved to %s; sending there", chat_id, exc.new_chat_id)
@@ -473,6 +471,8 @@ class TelegramAdapter(Adapter):
         is left out with a warning: the text has arrived and is what matters; a chat
         that refuses the bot, or a network error, fails the message as text would.
         """
+        if attachment.is_own:
+            return await self._upload(chat_id, attachment, thread=thread, reply_to=reply_to)
         kind, _, file_id = attachment.ref.partition(":")
         sender = {"photo": self._bot.send_photo, "voice": self._bot.send_voice,
                   "audio": self._bot.send_audio, "video": self._bot.send_video,
@@ -485,9 +485,7 @@ class TelegramAdapter(Adapter):
             try:
                 sent = await sender(
                     chat_id, file_id, message_thread_id=thread,
-                    reply_parameters=(ReplyParameters(message_id=int(reply_to),
-                                                      allow_sending_without_reply=True)
-                                      if reply_to.isdigit() else None))
+                    reply_parameters=_replying(reply_to))
                 return str(sent.message_id)
             except BadRequest as exc:
                 if thread is not None and "thread not found" in exc.message.lower():
@@ -503,6 +501,32 @@ class TelegramAdapter(Adapter):
                 raise _platform_error(exc) from None
         return ""
 
+    async def _upload(self, chat_id: int | str, attachment: Attachment, *,
+                      thread: int | None, reply_to: str) -> str:
+        """Upload a file the bot made (a chart): a photo as a photo, anything else as a
+        document. Unlike a stale file id, a refusal here fails the message, so the outbox
+        retries it: the file is the point of the message."""
+        data = attachment.content()
+        if data is None:
+            log.warning("attachment %s is damaged; left out", attachment.name or "(unnamed)")
+            return ""
+        photo = attachment.kind is AttachmentKind.PHOTO
+        for _ in range(2):
+            try:
+                send = self._bot.send_photo if photo else self._bot.send_document
+                sent = await send(
+                    chat_id, data, filename=attachment.name or None, message_thread_id=thread,
+                    reply_parameters=_replying(reply_to))
+                return str(sent.message_id)
+            except BadRequest as exc:
+                if thread is not None and "thread not found" in exc.message.lower():
+                    thread = None
+                    continue
+                raise _platform_error(exc) from None
+            except TelegramError as exc:
+                raise _platform_error(exc) from None
+        return ""
+
     # -- evidence ----------------------------------------------------------------------------
     async def download(self, attachment: Attachment | str) -> bytes:
         """The bytes of a piece of evidence (or its reference, ``"photo:<file id>"``)."""
@@ -513,6 +537,13 @@ class TelegramAdapter(Adapter):
             return bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             raise _platform_error(exc) from None
+
+
+def _replying(reply_to: str | None) -> ReplyParameters | None:
+    """Answer that message, if it is one of Telegram's (and still send if it is gone)."""
+    if not reply_to or not reply_to.isdigit():
+        return None
+    return ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True)
 
 
 # -- translation ---------------------------------------------------------------------------

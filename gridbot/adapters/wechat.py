@@ -22,10 +22,11 @@ protocol for all of them (signatures, AES, XML, API calls); this module holds:
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -37,7 +38,7 @@ from wechatpy.client.base import BaseWeChatClient
 from wechatpy.enterprise import WeChatClient as _WorkClient
 from wechatpy.exceptions import APILimitedException, WeChatClientException
 
-from gridbot.domain import Outgoing
+from gridbot.domain import Attachment, Outgoing
 from gridbot.errors import PlatformError
 
 log = logging.getLogger(__name__)
@@ -316,15 +317,40 @@ def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
     return parts
 
 
+#: the images WeChat takes as pictures; anything else the bot made goes unsent
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
+
+
+def own_images(message: Outgoing, who: str) -> list[Attachment]:
+    """The pictures the bot made (charts) that go after the text. WeChat cannot send
+    another platform's file references (the engine mentions those in the text), and
+    the bot makes nothing but pictures today: anything else is left out with a warning."""
+    images = [a for a in message.attachments if a.is_own and a.mime in IMAGE_TYPES]
+    if len(images) < len(message.attachments):
+        log.warning("%s: outbox %s: attachments other than own pictures left out", who,
+                    message.dedup_key)
+    return images
+
+
+def upload_file(attachment: Attachment) -> tuple[str, io.BytesIO, str]:
+    """An own file as ``requests`` uploads it: (file name, bytes, media type)."""
+    return (attachment.name or "image.png", io.BytesIO(attachment.content() or b""),
+            attachment.mime)
+
+
+P = TypeVar("P")
+
+
 class Parts:
     """Long messages go out as several; a retry resumes after the parts that arrived."""
 
     def __init__(self) -> None:
         self._done: dict[str, list[str]] = {}
 
-    async def send(self, message: Outgoing, parts: list[str],
-                   one: Callable[[str], Awaitable[str]]) -> str:
-        """Send what is left of ``parts`` with ``one``; the first part's platform id."""
+    async def send(self, message: Outgoing, parts: Sequence[P],
+                   one: Callable[[P], Awaitable[str]]) -> str:
+        """Send what is left of ``parts`` (texts, then pictures) with ``one``; the first
+        part's platform id."""
         if not parts:
             raise PlatformError("empty message", permanent=True)
         key = message.dedup_key or str(id(message))

@@ -55,13 +55,15 @@ from gridbot.adapters.wechat import (
     inner_xml,
     is_api_error,
     outer_xml,
+    own_images,
     platform_error,
     query,
     read_body,
     split_text,
+    upload_file,
 )
 from gridbot.config import OfficialAccountSettings
-from gridbot.domain import ChatKind, Incoming, Outgoing, TextFormat
+from gridbot.domain import Attachment, ChatKind, Incoming, Outgoing, TextFormat
 from gridbot.engine import Outcome
 from gridbot.errors import ConfigError, PlatformError
 from gridbot.ratelimit import SendLimits
@@ -231,20 +233,25 @@ class OfficialAccountAdapter(Adapter):
         openid = message.chat_id
         waiting = self._waiting.get((openid, message.reply_to or ""))
 
-        async def one(part: str) -> str:
-            if waiting is not None and not waiting.done():
+        async def one(part: str | Attachment) -> str:
+            if isinstance(part, str) and waiting is not None and not waiting.done():
                 waiting.set_result(part)  # the callback answers with it, in time
                 self.passive += 1
                 return f"passive:{message.reply_to}"
             try:
-                await call(self.client.message.send_text, openid, part)
+                if isinstance(part, str):
+                    await call(self.client.message.send_text, openid, part)
+                else:  # a picture: uploaded as temporary media, then sent by its id
+                    uploaded = await call(self.client.media.upload, "image", upload_file(part))
+                    await call(self.client.message.send_image, openid, uploaded["media_id"])
             except Exception as exc:
                 if is_api_error(exc):
                     raise platform_error(exc, WHO, private=True) from None
                 raise
             return ""  # customer-service messages have no id
 
-        return await self._parts.send(message, split_text(message.text), one)
+        parts: list[str | Attachment] = [*split_text(message.text), *own_images(message, WHO)]
+        return await self._parts.send(message, parts, one)
 
 
 # -- translation --------------------------------------------------------------------------------

@@ -49,13 +49,15 @@ from gridbot.adapters.wechat import (
     inner_xml,
     is_api_error,
     outer_xml,
+    own_images,
     platform_error,
     query,
     read_body,
     split_text,
+    upload_file,
 )
 from gridbot.config import WeComSettings
-from gridbot.domain import ChatKind, Incoming, Outgoing, TextFormat
+from gridbot.domain import Attachment, ChatKind, Incoming, Outgoing, TextFormat
 from gridbot.engine import Outcome
 from gridbot.errors import ConfigError, PlatformError
 from gridbot.ratelimit import Rate, SendLimits
@@ -200,16 +202,25 @@ class WeComAdapter(Adapter):
         if chat.startswith(APP_CHAT):
             app_chat = chat[len(APP_CHAT):]
 
-            async def one(part: str) -> str:
-                await self._api(False, self.client.appchat.send_text, app_chat, part)
+            async def one(part: str | Attachment) -> str:
+                if isinstance(part, str):
+                    await self._api(False, self.client.appchat.send_text, app_chat, part)
+                else:
+                    await self._api(False, self.client.appchat.send, app_chat, "image",
+                                    media_id=await self._upload(part))
                 return ""  # app chat messages have no id
         else:
             if not chat or "|" in chat:  # "|" would address several members at once
                 raise PlatformError(f"{WHO}: {chat!r} is not a member's userid", permanent=True)
 
-            async def one(part: str) -> str:
-                result = await self._api(True, self.client.message.send_text,
-                                         self.settings.agent_id, chat, part)
+            async def one(part: str | Attachment) -> str:
+                if isinstance(part, str):
+                    result = await self._api(True, self.client.message.send_text,
+                                             self.settings.agent_id, chat, part)
+                else:
+                    result = await self._api(True, self.client.message.send_image,
+                                             self.settings.agent_id, chat,
+                                             await self._upload(part))
                 for field in ("invaliduser", "unlicenseduser"):
                     if result.get(field):
                         raise PlatformError(f"{WHO}: {field} {result[field]} (not in the app's "
@@ -217,11 +228,18 @@ class WeComAdapter(Adapter):
                                             unreachable=True)
                 return str(result.get("msgid") or "")
 
-        return await self._parts.send(message, split_text(message.text), one)
+        parts: list[str | Attachment] = [*split_text(message.text), *own_images(message, WHO)]
+        return await self._parts.send(message, parts, one)
 
-    async def _api(self, private: bool, function: Any, *args: Any) -> dict[str, Any]:
+    async def _upload(self, picture: Attachment) -> str:
+        """A temporary media id for a picture the bot made (WeCom keeps it three days)."""
+        result = await self._api(False, self.client.media.upload, "image", upload_file(picture))
+        return str(result.get("media_id") or "")
+
+    async def _api(self, private: bool, function: Any, *args: Any,
+                   **kwargs: Any) -> dict[str, Any]:
         try:
-            result = await call(function, *args)
+            result = await call(function, *args, **kwargs)
         except Exception as exc:
             if is_api_error(exc):
                 raise platform_error(exc, WHO, private=private) from None

@@ -15,6 +15,8 @@ most 2,048 bytes.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -25,10 +27,11 @@ from gridbot.adapters.wechat import (
     RobotClient,
     call,
     is_api_error,
+    own_images,
     platform_error,
     split_text,
 )
-from gridbot.domain import Outgoing, TextFormat
+from gridbot.domain import Attachment, Outgoing, TextFormat
 from gridbot.errors import PlatformError
 from gridbot.ratelimit import WECOM_ROBOT_LIMITS
 
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "wecom_robot"
 WHO = "WeCom robot"
+#: the largest picture a robot takes, in bytes (before base64)
+ROBOT_IMAGE_MAX = 2 * 1024 * 1024
 
 
 class WeComRobotAdapter(Adapter):
@@ -66,9 +71,11 @@ class WeComRobotAdapter(Adapter):
             raise PlatformError(f"{WHO}: no robot is configured for {message.chat_id} any more",
                                 permanent=True)
 
-        async def one(part: str) -> str:
+        async def one(part: str | Attachment) -> str:
+            body = ({"msgtype": "text", "text": {"content": part}} if isinstance(part, str)
+                    else _image(part))
             try:
-                await call(self.client.send, key, {"msgtype": "text", "text": {"content": part}})
+                await call(self.client.send, key, body)
             except Exception as exc:
                 if is_api_error(exc):
                     raise platform_error(exc, WHO) from None
@@ -76,4 +83,14 @@ class WeComRobotAdapter(Adapter):
             self.sent += 1
             return ""  # a robot's message has no id
 
-        return await self._parts.send(message, split_text(message.text), one)
+        parts: list[str | Attachment] = [*split_text(message.text), *own_images(message, WHO)]
+        return await self._parts.send(message, parts, one)
+
+
+def _image(picture: Attachment) -> dict[str, Any]:
+    """A robot takes a picture inline (at most 2 MB), with its MD5 to check it by."""
+    data = picture.content() or b""
+    if len(data) > ROBOT_IMAGE_MAX:
+        raise PlatformError(f"{WHO}: picture {picture.name} is over 2 MB", permanent=True)
+    return {"msgtype": "image", "image": {"base64": base64.b64encode(data).decode("ascii"),
+                                          "md5": hashlib.md5(data).hexdigest()}}
