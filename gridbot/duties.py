@@ -15,6 +15,13 @@ connection lives (:meth:`gridbot.store.base.Store.try_singleton`). Every few sec
 process checks its own duties' connection and tries to take the duties nobody holds: when
 a process dies, the server drops its connection and its locks, and another process takes
 its duties over within a round. On SQLite (one process) every duty is taken at start.
+
+Taking ``send:<platform>`` also hands back the platform's outbox messages still leased:
+only the holder sends, so those were leased by a holder that is gone (killed mid-send, or
+cut off from the database), and they go at once rather than when their lease runs out
+(:meth:`gridbot.outbox.OutboxSender.take_over`). A request that was under way then may
+have arrived: that message can arrive twice (never a notice delivery, which its delivery
+row marks in doubt instead).
 """
 
 from __future__ import annotations

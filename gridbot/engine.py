@@ -33,7 +33,7 @@ from gridbot.domain import (
     Role,
     TextFormat,
 )
-from gridbot.errors import StoreConflict, UserError
+from gridbot.errors import StoreBusy, StoreConflict, UserError
 from gridbot.permissions import check_command
 from gridbot.render import Renderer
 from gridbot.store.base import Store, Transaction
@@ -44,6 +44,11 @@ T = TypeVar("T")
 #: how often work that collided with another transaction is run again (PostgreSQL only:
 #: SQLite runs one transaction at a time, so it never collides)
 CONFLICT_TRIES = 5
+#: how often a message whose transaction found the database locked (beyond the store's
+#: own wait, SQLite's busy_timeout) is tried in all, and the pause before the second try
+#: (doubling after); then the platform is told it failed, and delivers it again later
+BUSY_TRIES = 3
+BUSY_PAUSE = 0.2
 
 #: Where the bot's own work (deadlines, digests) "happens": never a real chat.
 SYSTEM_PLATFORM = "gridbot"
@@ -112,18 +117,38 @@ class Engine:
 
     # -- intake ---------------------------------------------------------------------------
     async def handle(self, msg: Incoming) -> Outcome:
-        for attempt in range(1, CONFLICT_TRIES + 1):
+        """Handle one message exactly once.
+
+        A transaction that collided or found the database locked was rolled back whole
+        (the message is not marked handled), so it is simply run again; if the database
+        stays locked, :attr:`Outcome.FAILED` tells the adapter not to confirm the message,
+        and the platform's redelivery gets another try.
+        """
+        conflicts = busy = 0
+        while True:
             try:
                 return await self._handle(msg)
             except StoreConflict as exc:
                 # Another worker's transaction got in the way and this one was rolled
                 # back whole: run it again, it sees what the other one did.
-                if attempt == CONFLICT_TRIES:
+                conflicts += 1
+                if conflicts >= CONFLICT_TRIES:
                     log.error("handling %s message %s kept colliding: %s", msg.platform,
                               msg.message_id, exc)
                     return Outcome.FAILED
-                await asyncio.sleep(0.01 * attempt)
-        raise AssertionError("unreachable")
+                await asyncio.sleep(0.01 * conflicts)
+            except StoreBusy as exc:
+                # Someone else (a backup, another process, a shell) held the database
+                # longer than the store waits: nothing was written; wait a little longer.
+                busy += 1
+                if busy >= BUSY_TRIES:
+                    log.warning("handling %s message %s: the database stayed locked (%s); "
+                                "left for the platform to deliver again", msg.platform,
+                                msg.message_id, exc)
+                    return Outcome.FAILED
+                log.info("handling %s message %s: the database is locked; trying again",
+                         msg.platform, msg.message_id)
+                await asyncio.sleep(BUSY_PAUSE * 2 ** (busy - 1))
 
     async def _handle(self, msg: Incoming) -> Outcome:
         now = self.clock.now()
@@ -143,8 +168,8 @@ class Engine:
                 ctx.reply(refusal.template, **refusal.context)
                 await self._flush(ctx)
             return Outcome.REFUSED
-        except StoreConflict:
-            raise
+        except (StoreConflict, StoreBusy):
+            raise  # rolled back whole: handle() runs it again
         except Exception:
             log.exception("handling %s message %s failed", msg.platform, msg.message_id)
             # Not marked handled: a platform redelivery gets another try. The apology is
@@ -287,9 +312,10 @@ class Engine:
                                    in_group=target.in_group, here=target.chat_id,
                                    **message.context)
                 # A platform's file references mean nothing on another one: those are
-                # sent along, the others only mentioned.
-                here = tuple(a for a in message.attachments if a.platform == target.platform)
-                elsewhere = [a for a in message.attachments if a.platform != target.platform]
+                # sent along, the others only mentioned. The bot's own files go anywhere.
+                here = tuple(a for a in message.attachments
+                             if a.platform == target.platform or a.is_own)
+                elsewhere = [a for a in message.attachments if a not in here]
                 if elsewhere:
                     text += "\n" + self.render(
                         "evidence_elsewhere", locale=target.locale, fmt=info.fmt,

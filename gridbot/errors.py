@@ -3,7 +3,8 @@
     GridbotError
     ├── ConfigError            the configuration file is wrong (names key, value, expectation)
     ├── StoreError             the database could not do what was asked
-    │   └── StoreConflict      another transaction got in the way; running it again is safe
+    │   ├── StoreConflict      another transaction got in the way; running it again is safe
+    │   └── StoreBusy          the database stayed locked too long; try again a little later
     ├── PlatformError          a platform refused or failed a call
     └── UserError              a person asked for something we must refuse; carries a template
         ├── PermissionDenied   the speaker's role or scope does not allow it
@@ -55,6 +56,16 @@ class StoreConflict(StoreError):
     meanwhile) and this one was rolled back; the work may simply be run again.
 
     Only a store that runs transactions side by side (PostgreSQL) raises it.
+    """
+
+
+class StoreBusy(StoreError):
+    """The database stayed locked by someone else (another process, a backup, an admin's
+    shell) for longer than the store waits, and the transaction was rolled back whole.
+
+    Transient: nothing was written, so the work may be run again once the lock is gone,
+    after a pause (unlike a :class:`StoreConflict`, running it again at once would only
+    wait on the same lock). SQLite raises it ("database is locked").
     """
 
 

@@ -21,6 +21,7 @@ from gridbot.context import Context
 from gridbot.deadlines import Step, plan, running_window, wake_at
 from gridbot.domain import TOP_LEVEL, Case, Priority, Status
 from gridbot.durations import format_duration
+from gridbot.errors import StoreBusy
 
 if TYPE_CHECKING:
     from gridbot.engine import Engine
@@ -74,6 +75,9 @@ class DeadlineSweep:
             try:
                 if not await self.engine.run_system("clock", self.step):
                     break
+            except StoreBusy:
+                # The database, not the case: nothing was written; the next round goes on.
+                raise
             except Exception:
                 if self._current is None:
                     raise

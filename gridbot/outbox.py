@@ -1,12 +1,13 @@
 """Sending what the outbox holds: lease due messages, send, record the result.
 
 A message is committed to the outbox before anything is sent and marked after;
-a sender that dies between the two leaves a lease that runs out, and the message is
-sent again (at most once more per crash). Notice deliveries are stricter, because a
-group must never get the same notice twice: the delivery row is marked ``sending``
-in its own transaction just before the request, so after a crash a delivery found
-still ``sending`` is known to be in doubt and is reported as ``unknown`` instead of
-being sent again.
+a sender that dies between the two leaves a lease, and the message is sent again (at
+most once more per crash): when the lease runs out, or at once when the next sender
+takes the platform over (:meth:`OutboxSender.take_over`). Notice deliveries are
+stricter, because a group must never get the same notice twice: the delivery row is
+marked ``sending`` in its own transaction just before the request, so after a crash a
+delivery found still ``sending`` is known to be in doubt and is reported as ``unknown``
+instead of being sent again.
 
 Each platform's :class:`~gridbot.ratelimit.SendLimits` are kept: up to ``concurrency``
 requests at once, overall and per-chat rates, and a 429's ``retry_after`` pauses the
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock
 from gridbot.domain import DeliveryStatus, OutboxItem
-from gridbot.errors import PlatformError
+from gridbot.errors import PlatformError, StoreBusy
 from gridbot.ratelimit import Limiter, Permit, SendLimits, Sleep, clock_sleep
 from gridbot.store.base import Store
 
@@ -47,6 +48,9 @@ GRACE = 15.0
 #: outbox rows of notice deliveries carry dedup keys ``notice:ID:PLATFORM:CHAT``
 DELIVERY_PREFIX = "notice:"
 IN_DOUBT = "interrupted while sending; it may or may not have arrived"
+#: how often marking a message sent is tried when the database is locked (the store
+#: itself waits its busy timeout each time, 5 s by default)
+MARK_TRIES = 5
 
 
 def delivery_key(notice_id: int, platform: str, chat_id: str) -> str:
@@ -86,6 +90,9 @@ class OutboxSender:
         #: a time (gridbot.duties), so the platform's global rate limit and each chat's
         #: order hold across processes
         self.sending: set[str] = set(self.adapters)
+        #: platforms whose sending this process has just taken over (:meth:`take_over`):
+        #: the next drain first hands back their messages still leased
+        self.orphaned: set[str] = set()
         self.sleep = sleep or clock_sleep(clock)
         overrides = dict(limits or {})
         self.limiters = {
@@ -93,11 +100,34 @@ class OutboxSender:
             for name, adapter in self.adapters.items()
         }
 
+    def take_over(self, platform: str) -> None:
+        """Start sending for ``platform``, as the one process that does (its duty was
+        just taken). Whatever of it is still leased then was leased by a sender that is
+        gone, killed mid-send: the next drain hands those back before it claims anything,
+        so they leave at once instead of when their lease runs out (:data:`LEASE`)."""
+        self.orphaned.add(platform)
+        self.sending.add(platform)
+
     async def drain(self, limit: int = 100) -> DrainResult:
         """Send everything due now, until nothing due is left."""
         if not self.sending:  # another process sends for every platform: nothing to do
             return DrainResult()
+        if self.orphaned:
+            await self._release_orphaned()
         return await _Drain(self, max(1, limit)).run()
+
+    async def _release_orphaned(self) -> None:
+        # At the start of a drain none of this process's own leases is running (drains
+        # take turns), so every lease found is a dead sender's.
+        platforms = sorted(self.orphaned & self.sending)
+        async with self.store.transaction() as tx:
+            released = {p: await tx.release_leases(p) for p in platforms}
+        self.orphaned.clear()
+        for platform, count in released.items():
+            if count:
+                log.warning("took over sending for %s: %d message(s) a previous sender had "
+                            "in hand go again now (any whose request had left arrives "
+                            "twice)", platform, count)
 
 
 class _Drain:
@@ -251,11 +281,22 @@ class _Drain:
             return
         permit.done()
         now = self.clock.now()
-        async with store.transaction() as tx:
-            await tx.mark_sent(item.id, now, platform_id)
-            if is_delivery:
-                await tx.finish_delivery(item.id, DeliveryStatus.SENT, now,
-                                         platform_message_id=platform_id)
+        for attempt in range(1, MARK_TRIES + 1):
+            # The platform has it: a mark lost to a locked database would send it again
+            # when the lease runs out, so the mark is worth waiting for.
+            try:
+                async with store.transaction() as tx:
+                    await tx.mark_sent(item.id, now, platform_id)
+                    if is_delivery:
+                        await tx.finish_delivery(item.id, DeliveryStatus.SENT, now,
+                                                 platform_message_id=platform_id)
+                break
+            except StoreBusy:
+                if attempt == MARK_TRIES:
+                    raise
+                log.warning("outbox %s was sent, but the database is locked; marking it "
+                            "again", item.id)
+                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
         self.sent += 1
 
     async def _failed(self, item: OutboxItem, reason: str, *, permanent: bool,

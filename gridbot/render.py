@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from gridbot.commands import CONTROL
 from gridbot.config import LOCALES
 from gridbot.domain import TextFormat
 from gridbot.durations import parse_duration
@@ -70,7 +71,9 @@ class Renderer:
 
     def render(self, name: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:
         template = self._env(self.locale_for(locale), fmt).get_template(f"{name}.j2")
-        text = template.render(**context)
+        # Whatever reached the context (a chat title as the platform sent it, a name from
+        # a sheet), no control or bidi-override character leaves in a message.
+        text = CONTROL.sub("", template.render(**context).replace("\r", ""))
         # Split on "\n" only: str.splitlines() would also break a resident's text at
         # U+2028, U+0085, form feeds and the like, rewriting what they typed.
         lines = [line.rstrip() for line in text.strip().split("\n")]

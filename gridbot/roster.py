@@ -46,6 +46,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from gridbot.commands import CONTROL
 from gridbot.config import Config, parse_config
 from gridbot.domain import Role
 from gridbot.errors import ConfigError, GridbotError
@@ -56,8 +57,6 @@ END = "# <<< gridbot import"
 _BLOCK = re.compile(rf"(?ms)^{re.escape(BEGIN)}[^\n]*\n.*?^{re.escape(END)}[^\n]*(?:\n|\Z)")
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,22}[0-9]$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e"
-                      r"\u2066-\u2069\ufeff]")
 
 # -- the tables and their columns ------------------------------------------------------------
 
@@ -199,7 +198,7 @@ def _text(value: Any) -> str:
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     if not text.isprintable():
-        text = _CONTROL.sub("", text.replace("\r\n", "\n"))
+        text = CONTROL.sub("", text.replace("\r\n", "\n"))
     return text.strip()
 
 

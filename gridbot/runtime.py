@@ -180,6 +180,9 @@ class Runtime:
                 self._stack.append((f"{adapter.name} client", adapter.close))
                 self.engine.register_platform(adapter.name, PlatformInfo(
                     fmt=adapter.fmt, bot_username=adapter.bot_username))
+            # Nothing is sent before the send duties are taken (below): on PostgreSQL
+            # another process may be sending, and taking one hands back dead leases.
+            self.sender.sending.clear()
             await self.sending.start()
             self._stack.append(("outbox", self.sending.stop))
             await self.scheduler.start()
@@ -241,7 +244,9 @@ class Runtime:
 def _sending(runtime: Runtime, platform: str, on: bool) -> Callable[[], Awaitable[None]]:
     async def switch() -> None:
         if on:
-            runtime.sender.sending.add(platform)
+            # Whatever of it is still leased was leased by the sender before, now gone:
+            # the next drain hands it back, and it goes at once.
+            runtime.sender.take_over(platform)
             runtime.sending.kick()  # what others queued meanwhile goes now
         else:
             runtime.sender.sending.discard(platform)

@@ -5,24 +5,34 @@ due now and runs it. Each source claims its own rows atomically, so two workers 
 processes, or a timer firing twice) do each thing once. Whoever drives the worker
 (the APScheduler timer in production, ``@wait`` in the demo, the tests) chooses when
 to call :meth:`Worker.run_due`; :meth:`Worker.next_due` says when it next matters.
+
+A round that fails (the database stayed locked, a source has a bug) is logged and the
+round carries on with the next source; whatever it did not do is still due, so the next
+round does it. Every source works in transactions that commit whole, so nothing is lost
+and nothing is done twice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from gridbot.digest import DailyDigest
 from gridbot.engine import Engine
+from gridbot.errors import StoreBusy
 from gridbot.escalation import DeadlineSweep
 from gridbot.notices import NoticeSource
 from gridbot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
+
+#: when a source could not say when it is next due (the database was locked), ask again
+#: after this long
+RETRY_SOON = timedelta(seconds=5)
 
 
 class DueSource(Protocol):
@@ -43,6 +53,9 @@ class DueSource(Protocol):
 class WorkResult:
     handled: dict[str, int]
     sent: int
+    #: the parts of the round that failed (source names, ``outbox``); the next round
+    #: does their work
+    failed: tuple[str, ...] = field(default=())
 
 
 class Worker:
@@ -54,14 +67,21 @@ class Worker:
     async def run_due(self) -> WorkResult:
         """Run every source's due work, then send what it queued."""
         handled: dict[str, int] = {}
+        failed: list[str] = []
         for source in self.sources:
             try:
                 handled[source.name] = await source.run_due(self.clock.now())
-            except Exception:  # one broken source must not stop the others
-                log.exception("timed work %s failed", source.name)
+            except Exception as exc:  # one broken source must not stop the others
+                _log_failure(f"timed work {source.name}", exc)
                 handled[source.name] = 0
-        drained = await self.sender.drain()
-        return WorkResult(handled=handled, sent=drained.sent)
+                failed.append(source.name)
+        sent = 0
+        try:
+            sent = (await self.sender.drain()).sent
+        except Exception as exc:  # what was not sent stays queued (or leased) for later
+            _log_failure("sending the outbox", exc)
+            failed.append("outbox")
+        return WorkResult(handled=handled, sent=sent, failed=tuple(failed))
 
     def source(self, kind: type[S]) -> S:
         """The source of this kind (the runtime switches the digest on and off)."""
@@ -69,12 +89,24 @@ class Worker:
 
     async def next_due(self) -> datetime | None:
         """When something next falls due: a deadline, a job or a message to send."""
-        candidates = [await source.next_due() for source in self.sources]
-        if self.sender.sending:  # a worker that does not send does not wait on the outbox
-            async with self.sender.store.transaction() as tx:
-                candidates.append(await tx.next_outbox_due())
+        try:
+            candidates = [await source.next_due() for source in self.sources]
+            if self.sender.sending:  # a worker that does not send does not wait on the outbox
+                async with self.sender.store.transaction() as tx:
+                    candidates.append(await tx.next_outbox_due())
+        except StoreBusy as exc:  # cannot tell: look again shortly
+            log.warning("the database is locked (%s); looking for due work again in %s",
+                        exc, RETRY_SOON)
+            return self.clock.now() + RETRY_SOON
         due = [c for c in candidates if c is not None]
         return min(due) if due else None
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    if isinstance(exc, StoreBusy):  # expected now and then: no traceback
+        log.warning("%s: the database is locked (%s); trying again next round", what, exc)
+    else:
+        log.error("%s failed", what, exc_info=exc)
 
 
 def build_worker(engine: Engine, sender: OutboxSender) -> Worker:

@@ -6,6 +6,8 @@ duplicate is not), and every outgoing message is retried until it is sent, once.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -16,7 +18,8 @@ import pytest
 
 from gridbot.domain import Outgoing
 from gridbot.engine import Outcome
-from gridbot.errors import PlatformError
+from gridbot.errors import PlatformError, StoreBusy, StoreError
+from gridbot.store.sqlite import SQLiteStore, busy_error
 from tests.conftest import Bot, incoming, to
 
 REPORT = "报事 3幢楼道灯坏了"
@@ -155,3 +158,168 @@ async def test_a_permanent_failure_is_not_retried(
     await bot.wait(timedelta(hours=1))
     assert attempts.count(attempts[0]) == 1
     assert (attempts[0].chat_id, attempts[0].text) not in _sent(bot)
+
+
+# -- the database stays locked longer than the store waits ------------------------------------
+
+
+async def _impatient(bot: Bot, ms: int = 50) -> None:
+    """The store gives up on a held lock after ``ms`` (production waits 5 s)."""
+    store = bot.demo.store
+    store.busy_timeout_ms = ms
+    await store._require().execute(f"PRAGMA busy_timeout={ms}")
+
+
+async def _outbox(bot: Bot) -> dict[str, int]:
+    async with bot.demo.store.transaction() as tx:
+        return await tx.outbox_counts()
+
+
+async def test_a_lock_past_the_busy_timeout_is_the_stores_own_transient_error(
+    bot: Bot, tmp_path,
+) -> None:
+    other = SQLiteStore(str(bot.path), busy_timeout_ms=50)
+    await other.open()
+    try:
+        with WriteLock(bot, hold=10):
+            started = time.monotonic()
+            with pytest.raises(StoreBusy) as raised:  # at BEGIN: never sqlite3's own error
+                async with other.transaction() as tx:
+                    await tx.case(1)
+            assert time.monotonic() - started < 2, "it gave up after its own busy timeout"
+            assert isinstance(raised.value, StoreError)
+            assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+        # The connection was not left inside a transaction: it works at once.
+        async with other.transaction() as tx:
+            assert await tx.case(1) is None
+        assert not other._require().in_transaction
+    finally:
+        await other.close()
+    assert SQLiteStore(str(tmp_path / "x.db")).busy_timeout_ms == 5000
+    assert busy_error(sqlite3.OperationalError("database is locked")) is not None
+    assert busy_error(sqlite3.OperationalError("no such table: x")) is None
+    assert busy_error(sqlite3.IntegrityError("database is locked")) is None
+
+
+async def test_a_report_during_a_lock_past_the_busy_timeout_is_retried_and_lands_once(
+    bot: Bot, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="gridbot.engine")
+    await _impatient(bot)
+    msg = incoming(REPORT, message_id="busy-3")
+    started = time.monotonic()
+    with WriteLock(bot, hold=0.3):  # let go by itself while the engine waits to retry
+        outcome = await bot.demo.engine.handle(msg)
+        assert outcome is Outcome.HANDLED
+    assert time.monotonic() - started >= 0.25, "it waited the lock out"
+    assert "the database is locked; trying again" in caplog.text
+    assert "failed" not in caplog.text  # no apology, no traceback: it simply went through
+    outcome, out = await bot.handle(msg)  # the platform delivers it again anyway
+    assert outcome is Outcome.DUPLICATE
+    assert "#1" in to(out, "M01")[0] and len(to(out, "M01")) == 1
+    assert len(to(out, "zhang")) == 1
+    assert await _reports(bot) == [1]
+    assert [e.kind for e in await bot.events(1)] == ["reported", "assigned"]
+    assert await _outbox(bot) == {"sent": len(out)}
+
+
+async def test_a_report_while_the_lock_outlasts_every_retry_is_left_for_redelivery(
+    bot: Bot, caplog: pytest.LogCaptureFixture,
+) -> None:
+    await _impatient(bot)
+    msg = incoming(REPORT, message_id="busy-4")
+    with WriteLock(bot, hold=10):
+        assert await bot.demo.engine.handle(msg) is Outcome.FAILED
+    assert "left for the platform to deliver again" in caplog.text
+    assert "Traceback" not in caplog.text and "apologise" not in caplog.text
+    assert await _reports(bot) == [] and await _outbox(bot) == {}  # no apology queued
+    outcome, out = await bot.handle(msg)
+    assert outcome is Outcome.HANDLED and await _reports(bot) == [1]
+    assert len(to(out, "M01")) == 1 and len(to(out, "zhang")) == 1
+
+
+async def test_an_outbox_drain_during_a_long_lock_carries_on_next_round(
+    bot: Bot, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Queued, not yet sent (the engine alone, no drain).
+    assert await bot.demo.engine.handle(incoming(REPORT, message_id="q-1")) is Outcome.HANDLED
+    queued = (await _outbox(bot))["queued"]
+    assert queued >= 2
+    await _impatient(bot)
+    worker = bot.demo.worker
+    with WriteLock(bot, hold=10):
+        result = await worker.run_due()  # neither raises nor sends
+        assert "outbox" in result.failed and result.sent == 0
+        with pytest.raises(StoreBusy):  # the drain on its own: the store's error
+            await bot.demo.sender.drain()
+        assert await worker.next_due() is not None  # "look again soon", not a crash
+    assert bot.demo.console.delivered == []
+    assert "sending the outbox: the database is locked" in caplog.text
+    assert "OperationalError" not in caplog.text
+    assert await _outbox(bot) == {"queued": queued}, "nothing was claimed or lost"
+
+    result = await worker.run_due()  # the next round, the lock gone
+    assert result.failed == () and result.sent == queued
+    out = bot._new()
+    assert len(to(out, "M01")) == 1 and len(to(out, "zhang")) == 1
+    assert all(n == 1 for n in _sent(bot).values())
+    assert (await worker.run_due()).sent == 0
+    assert await _outbox(bot) == {"sent": queued}
+
+
+async def test_a_lock_between_sending_and_marking_sent_does_not_send_twice(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The platform has taken the message when someone else takes the write lock: the
+    # mark waits the lock out instead of leaving the lease to run out and send again.
+    assert await bot.demo.engine.handle(incoming(REPORT, message_id="mark-1")) is Outcome.HANDLED
+    queued = (await _outbox(bot))["queued"]
+    await _impatient(bot)
+    console, send = bot.demo.console, bot.demo.console.send
+    locks: list[WriteLock] = []
+
+    async def send_then_lock(message: Outgoing) -> str:
+        platform_id = await send(message)
+        if not locks:  # taken off the event loop: other messages' marks may be under way
+            locks.append(await asyncio.to_thread(WriteLock(bot, hold=0.5).__enter__))
+        return platform_id  # and the lock is held when this message is marked
+
+    monkeypatch.setattr(console, "send", send_then_lock)
+    await bot.demo.sender.drain()
+    locks[0].__exit__()
+    assert "was sent, but the database is locked; marking it again" in caplog.text
+    assert await _outbox(bot) == {"sent": queued}
+    await bot.wait(timedelta(hours=1))  # past any lease: nothing goes out again
+    assert all(n == 1 for n in _sent(bot).values()), _sent(bot)
+    assert sum(_sent(bot).values()) == queued
+
+
+async def test_a_deadline_sweep_during_a_long_lock_escalates_once_afterwards(
+    bot: Bot, caplog: pytest.LogCaptureFixture,
+) -> None:
+    outcome, _ = await bot.handle(incoming(REPORT, message_id="d-1"))
+    assert outcome is Outcome.HANDLED
+    await _impatient(bot)
+    worker = bot.demo.worker
+    bot.demo.clock.set(bot.now + timedelta(hours=2))  # the claim window has run out
+    with WriteLock(bot, hold=10):
+        result = await worker.run_due()
+        assert "deadlines" in result.failed and result.handled["deadlines"] == 0
+    assert "timed work deadlines: the database is locked" in caplog.text
+    assert bot._new() == []
+    case = await bot.case(1)
+    assert (case.level, case.assignee_id) == (0, "zhang"), "nothing happened half-way"
+
+    result = await worker.run_due()  # the lock is gone: the sweep catches up
+    assert result.failed == () and result.handled["deadlines"] >= 1
+    out = bot._new()
+    case = await bot.case(1)
+    assert (case.level, case.assignee_id) == (1, "wang")
+    kinds = [e.kind for e in await bot.events(1)]
+    assert kinds.count("escalated") == 1
+    assert len([m for m in out if m.chat_id == "dm:wang"]) == 1
+    assert all(n == 1 for n in _sent(bot).values())
+    # Sweeping again does nothing more.
+    result = await worker.run_due()
+    assert result.handled["deadlines"] == 0 and bot._new() == []
+    assert [e.kind for e in await bot.events(1)] == kinds

@@ -408,7 +408,7 @@ async def test_the_sender_hears_of_messages_other_processes_queue(store: Postgre
 async def test_audit_forgetting_and_report_times_answer_as_on_sqlite(
         store: PostgresStore, tmp_path: Path, schema: str) -> None:
     from gridbot.domain import CaseEvent
-    from gridbot.store.base import AuditEntry
+    from gridbot.store.base import AuditEntry, Household
 
     lite = SQLiteStore(str(tmp_path / "same.db"))
     await lite.open()
@@ -428,6 +428,13 @@ async def test_audit_forgetting_and_report_times_answer_as_on_sqlite(
                                                  text="我家3幢201"))
                     await tx.add_event(CaseEvent(case_number=case.number, at=T0,
                                                  actor_id="zhang", kind="note", text=""))
+                await tx.put_households([
+                    Household(microgrid="M01", building="3幢", entrance="", room="201",
+                              head="刘奶奶", phone="13700000301", members=1,
+                              tags=("独居老人",), note="女儿每周来"),
+                    Household(microgrid="M01", building="3幢", entrance="", room="202",
+                              head="黄先生", phone="13900000000", members=3,
+                              note="紧急联系 137 0000 0301 刘奶奶")], T0)
                 await tx.enqueue(message("k1", person_id="liu_nainai"), T0)
                 (item,) = await tx.claim_outbox(T0, limit=1, lease=LEASE, platforms=["console"])
                 await tx.mark_sent(item.id, T0, "p1")
@@ -452,11 +459,15 @@ async def test_audit_forgetting_and_report_times_answer_as_on_sqlite(
                     [(c.text, c.rating_text) for c in await tx.cases(CaseQuery(limit=10))],
                     [e.text for n in numbers for e in await tx.events(n)],
                     (await tx.person("liu_nainai")).name,
+                    await tx.households(["M01"]),
                 ))
     finally:
         await lite.close()
     assert answers[0] == answers[1]
     assert answers[1][0]["case_events"] == 3  # her two reports, and her words on a third
+    assert answers[1][0]["households"] == 2
+    assert [(h.head, h.phone, h.note, h.tags) for h in answers[1][-1]] == [
+        ("", "", "", ("独居老人",)), ("黄先生", "13900000000", "紧急联系  ", ())]
     # still append-only for everyone else, after forgetting
     with pytest.raises(Exception, match="append-only"):
         postgres.sql(schema, "UPDATE case_events SET text = 'x'")

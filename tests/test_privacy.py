@@ -10,6 +10,7 @@ import pytest
 
 from gridbot.cli import main
 from gridbot.domain import ChatKind
+from gridbot.store.base import Household
 from tests.conftest import Bot, incoming
 from tests.stats_story import config_for
 
@@ -128,3 +129,52 @@ async def test_forget_refuses_staff_and_unknown_names(bot: Bot, tmp_path: Path,
     assert "工作人员" in capsys.readouterr().err
     assert await cli(config, "forget", "没有这个人") == 1
     assert rows(bot.path, "SELECT COUNT(*) FROM audit_log") == [(0,)]
+
+
+async def test_forget_clears_the_resident_from_the_household_ledger(
+        bot: Bot, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def line(mg: str, building: str, room: str, head: str, phone: str, note: str = "",
+             members: int | None = 1, tags: tuple[str, ...] = ()) -> Household:
+        return Household(microgrid=mg, building=building, entrance="", room=room, head=head,
+                         phone=phone, members=members, tags=tags, note=note)
+
+    async with bot.demo.store.transaction() as tx:
+        await tx.put_households([
+            # her own line: her name as head, her phone written the sheet's way
+            line("M01", "3幢", "201", "刘奶奶", "13700000301", "女儿电话13912345678",
+                 tags=("独居老人",)),
+            # a neighbour names her as the emergency contact
+            line("M01", "3幢", "202", "陈先生", "13600000000", "紧急联系人：刘奶奶 137-0000-0301",
+                 members=3),
+            # someone else of the same name, in another micro-grid
+            line("M02", "1幢", "101", "刘奶奶", "13500000000", "腿脚不便"),
+            line("M01", "5幢", "101", "黄师傅", "13400000000", "养狗"),
+        ], bot.now)
+    await bot.say("刘奶奶", "报事 3幢楼道灯坏了")
+    config = config_for(bot.path, tmp_path)
+    ledger = "SELECT microgrid, building, room, head, phone, members, tags, note FROM households"
+    before = rows(bot.path, ledger + " ORDER BY 1, 2, 3")
+    stats_before = rows(bot.path, "SELECT microgrid, COUNT(*) FROM households GROUP BY 1")
+
+    assert await cli(config, "forget", "刘奶奶") == 0  # the dry run counts, changes nothing
+    assert "住户台账中 2 户" in capsys.readouterr().out
+    assert rows(bot.path, ledger + " ORDER BY 1, 2, 3") == before
+
+    assert await cli(config, "forget", "liu_nainai", "--yes") == 0
+    assert "住户台账中 2 户" in capsys.readouterr().out
+    assert rows(bot.path, ledger + " ORDER BY 1, 2, 3") == [
+        ("M01", "3幢", "201", "", "", 1, '["独居老人"]', ""),  # address, size, tags stay
+        ("M01", "3幢", "202", "陈先生", "13600000000", 3, "[]", "紧急联系人： "),
+        ("M01", "5幢", "101", "黄师傅", "13400000000", 1, "[]", "养狗"),
+        ("M02", "1幢", "101", "刘奶奶", "13500000000", 1, "[]", "腿脚不便"),
+    ]
+    # Every household still counts: the statistics per 100 households do not change.
+    assert rows(bot.path, "SELECT microgrid, COUNT(*) FROM households GROUP BY 1") \
+        == stats_before
+    leaks = rows(bot.path, "SELECT * FROM households WHERE microgrid = 'M01' AND"
+                           " (head || phone || note) GLOB '*[刘]*' OR note LIKE '%0301%'"
+                           " OR note LIKE '%13912345678%'")
+    assert leaks == []
+    async with bot.demo.store.transaction() as tx:
+        (entry,) = [e for e in await tx.audit_entries() if e.action == "forget"]
+    assert "households=2" in entry.summary

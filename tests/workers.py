@@ -40,10 +40,11 @@ TEXTS = ["3幢楼道灯坏了", "消防通道被车挡住了", "垃圾桶满了�
          "请问居住证怎么办理", "帮忙给独居老人买药"]
 
 
-def write_config(folder: Path, name: str, storage_url: str, fake: FakeTelegram) -> Path:
-    """config.example.toml on ``storage_url``, any free port, webhook mode on the fake,
-    no per-person report limits, no quiet hours (the test must not depend on the hour),
-    a one-second sweep."""
+def write_config(folder: Path, name: str, storage_url: str, fake: FakeTelegram, *,
+                 mode: str = "webhook") -> Path:
+    """config.example.toml on ``storage_url``, any free port, webhook mode (or polling)
+    on the fake, no per-person report limits, no quiet hours (the test must not depend on
+    the hour), a one-second sweep."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for old, new in [('url = "sqlite:///gridbot.db"', f'url = "{storage_url}"'),
                      ("port = 8080", "port = 0"),
@@ -54,9 +55,10 @@ def write_config(folder: Path, name: str, storage_url: str, fake: FakeTelegram) 
         assert text.count(old) == 1, old
         text = text.replace(old, new)
     text += (f'\n[telegram]\ntoken = "{TOKEN}"\nbase_url = "{fake.base_url}"\n'
-             f'base_file_url = "{fake.base_file_url}"\nmode = "webhook"\n'
-             'webhook_url = "https://gridbot.example.org/telegram/webhook"\n'
-             f'webhook_secret = "{SECRET}"\n')
+             f'base_file_url = "{fake.base_file_url}"\nmode = "{mode}"\n')
+    if mode == "webhook":
+        text += ('webhook_url = "https://gridbot.example.org/telegram/webhook"\n'
+                 f'webhook_secret = "{SECRET}"\n')
     path = folder / f"{name}.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -73,10 +75,12 @@ class Worker:
     alive: bool = False
 
     async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.worker_main", "--config", str(self.config), "run",
-            cwd=ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=self.log.open("w"))
+        # A restarted worker goes on in the same log; the child keeps its own descriptor.
+        with self.log.open("a") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tests.worker_main", "--config", str(self.config), "run",
+                cwd=ROOT, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=log)
 
     async def started(self, timeout: float = 30) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -120,6 +124,9 @@ class Cluster:
     folder: Path
     storage_url: str
     count: int
+    #: how the workers receive: "webhook" (through the feeder) or "polling" (one worker
+    #: holds the polling duty and fetches what the test pushes into the fake)
+    mode: str = "webhook"
     fake: FakeTelegram = field(default_factory=FakeTelegram)
     workers: list[Worker] = field(default_factory=list)
     bot: FakeBot | None = None
@@ -135,7 +142,8 @@ class Cluster:
         await self.fake.start()
         self.bot = self.fake.bot(TOKEN, "WorkersBot")
         self.client = httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64))
-        paths = [write_config(self.folder, f"worker{i + 1}", self.storage_url, self.fake)
+        paths = [write_config(self.folder, f"worker{i + 1}", self.storage_url, self.fake,
+                              mode=self.mode)
                  for i in range(self.count)]
         self.config = load_config(paths[0])
         await self.seed()

@@ -10,6 +10,9 @@ are committed together, or none are.
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -90,6 +93,53 @@ class Household:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.microgrid, self.building, self.entrance, self.room)
+
+
+def _digits(phone: str) -> str:
+    return re.sub(r"\D", "", unicodedata.normalize("NFKC", phone))
+
+
+def forget_in_household(
+    household: Household, *, name: str, phone: str, microgrid: str
+) -> Household | None:
+    """The household line with a forgotten resident's personal data taken out, or ``None``
+    if it holds none. For ``gridbot forget``; both stores use it.
+
+    The resident's own line (its head is their name, in their micro-grid, or its phone is
+    their phone, anywhere) loses its head, phone and note. On any other line the note
+    loses their name and phone (a neighbour's line may name them as a contact). The
+    address, the number of members and the tags stay: the household still counts in the
+    statistics (cases per 100 households) and in the care lists.
+    """
+    name = name.strip()
+    digits = _digits(phone)
+    phone_known = len(digits) >= 5
+    own = (bool(name) and household.microgrid == microgrid and household.head.strip() == name
+           ) or (phone_known and _digits(household.phone) == digits)
+    if own:
+        if not (household.head or household.phone or household.note):
+            return None
+        return dataclasses.replace(household, head="", phone="", note="")
+    note = household.note
+    if name and len(name) >= 2 and household.microgrid == microgrid:
+        note = note.replace(name, "")
+    if phone_known:
+        # Written however the sheet wrote it: 138-0000-0101, 138 0000 0101, 13800000101.
+        note = re.sub(r"[\s\-]?".join(digits), "", note)
+    if note == household.note:
+        return None
+    return dataclasses.replace(household, note=note)
+
+
+def forgotten_households(households: Iterable[Household], *, name: str, forgotten_name: str,
+                         phone: str, microgrid: str) -> list[Household]:
+    """The household lines ``forget`` changes, as they become (see
+    :func:`forget_in_household`); ``name`` already ``forgotten_name`` (forgotten before)
+    matches nobody's line."""
+    name = "" if name == forgotten_name else name
+    changed = (forget_in_household(h, name=name, phone=phone, microgrid=microgrid)
+               for h in households)
+    return [h for h in changed if h is not None]
 
 
 class Transaction(ABC):
@@ -285,6 +335,16 @@ class Transaction(ABC):
 
         For a sender that chose not to send it yet (its chat is over the platform's rate
         limit): the attempt it was claimed for does not count.
+        """
+
+    @abstractmethod
+    async def release_leases(self, platform: str) -> int:
+        """Hand back every message of ``platform`` still leased (``sending``); how many.
+
+        For a process that has just taken the platform's sending duty: a lease still held
+        then was taken by a sender that is gone, so its messages go now rather than when
+        the lease runs out. Their attempts still count (the request may have left). A
+        notice delivery stays guarded by its delivery row, still ``sending``.
         """
 
     # -- notices and their deliveries ---------------------------------------------------

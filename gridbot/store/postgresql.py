@@ -68,6 +68,7 @@ from gridbot.store.base import (
     RosterEntry,
     Store,
     Transaction,
+    forgotten_households,
 )
 from gridbot.store.rows import Rows
 
@@ -794,6 +795,11 @@ class _PGTransaction(Transaction):
             "UPDATE outbox SET status = 'queued', not_before = $1, lease_until = NULL,"
             " attempts = GREATEST(attempts - 1, 0) WHERE id = $2", _utc(not_before), item_id)
 
+    async def release_leases(self, platform: str) -> int:
+        return await self._run(
+            "UPDATE outbox SET status = 'queued', lease_until = NULL"
+            " WHERE platform = $1 AND status = 'sending'", platform)
+
     # -- notices and their deliveries ---------------------------------------------------
     async def add_notice(self, notice: Notice) -> Notice:
         row = await self._one(
@@ -983,10 +989,7 @@ class _PGTransaction(Transaction):
         rows = await self._all(
             "SELECT * FROM households WHERE microgrid = ANY($1::text[])"
             " ORDER BY microgrid, building, entrance, room", list(microgrids))
-        return [Household(microgrid=r["microgrid"], building=r["building"],
-                          entrance=r["entrance"], room=r["room"], head=r["head"],
-                          phone=r["phone"], members=r["members"],
-                          tags=tuple(json.loads(r["tags"])), note=r["note"]) for r in rows]
+        return [_ROWS.household(r) for r in rows]
 
     async def put_households(self, households: Sequence[Household], now: datetime) -> None:
         # One trip for the lot: a 50,000-household ledger is one executemany.
@@ -1029,6 +1032,8 @@ class _PGTransaction(Transaction):
         numbers = [r["number"] for r in await self._all(
             "SELECT number FROM cases WHERE reporter_id = $1 FOR UPDATE", person_id)]
         counts = {}
+        # The household ledger first, while the name and phone to look for are still known.
+        counts["households"] = await self._forget_households(person_id, name)
         counts["people"] = await self._run(
             "UPDATE people SET name = $1, phone = '', address = '' WHERE id = $2",
             name, person_id)
@@ -1050,6 +1055,21 @@ class _PGTransaction(Transaction):
             " AND (person_id = $2 OR case_number = ANY($3::bigint[]))", text, person_id,
             numbers)
         return counts
+
+    async def _forget_households(self, person_id: str, forgotten_name: str) -> int:
+        person = await self._one("SELECT name, phone, unit FROM people WHERE id = $1",
+                                 person_id)
+        if person is None:
+            return 0
+        lines = map(_ROWS.household, await self._all("SELECT * FROM households FOR UPDATE"))
+        changed = [(h.head, h.phone, h.note, *h.key) for h in forgotten_households(
+            lines, name=person["name"], forgotten_name=forgotten_name, phone=person["phone"],
+            microgrid=person["unit"])]
+        if changed:
+            await self._many(
+                "UPDATE households SET head = $1, phone = $2, note = $3 WHERE microgrid = $4"
+                " AND building = $5 AND entrance = $6 AND room = $7", changed)
+        return len(changed)
 
     async def report_times(
         self, since: datetime, *, reporter_id: str | None = None,

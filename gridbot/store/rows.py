@@ -12,7 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gridbot.store.base import Household
 
 from gridbot.domain import (
     Account,
@@ -121,6 +124,15 @@ class Rows:
                       unit=row["unit"], phone=row["phone"], address=row["address"],
                       locale=row["locale"], auto=bool(row["auto"]),
                       active=bool(row["active"]))
+
+    @staticmethod
+    def household(row: Any) -> Household:
+        from gridbot.store.base import Household
+
+        return Household(microgrid=row["microgrid"], building=row["building"],
+                         entrance=row["entrance"], room=row["room"], head=row["head"],
+                         phone=row["phone"], members=row["members"],
+                         tags=tuple(json.loads(row["tags"])), note=row["note"])
 
     @staticmethod
     def account(row: Any) -> Account:

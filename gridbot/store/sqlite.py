@@ -30,7 +30,7 @@ from gridbot.domain import (
     Person,
     Role,
 )
-from gridbot.errors import StoreError
+from gridbot.errors import StoreBusy, StoreError
 from gridbot.store.base import (
     AuditEntry,
     CaseQuery,
@@ -40,11 +40,39 @@ from gridbot.store.base import (
     RosterEntry,
     Store,
     Transaction,
+    forgotten_households,
 )
 from gridbot.store.rows import Rows, from_ts, ts
 
 #: Instants are fixed-width UTC text here, so that text order is time order.
 _ROWS = Rows(read=from_ts, write=ts)
+
+#: How long a statement waits for another connection's write lock before the store gives
+#: up with :class:`~gridbot.errors.StoreBusy` (SQLite's ``busy_timeout``, milliseconds).
+BUSY_TIMEOUT_MS = 5000
+
+
+def busy_error(exc: BaseException) -> StoreBusy | None:
+    """``exc`` as the store's :class:`StoreBusy` if it is SQLite saying the database is busy
+    or locked (at BEGIN, a statement or COMMIT); ``None`` for anything else."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        # Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE …) share the low byte.
+        if code & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return None
+    elif "locked" not in str(exc) and "busy" not in str(exc):
+        return None
+    busy = StoreBusy(f"database is busy: {exc}")
+    busy.__cause__ = exc
+    return busy
+
+
+def _raise_if_busy(exc: BaseException) -> None:
+    busy = busy_error(exc)
+    if busy is not None:
+        raise busy from exc
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -59,8 +87,10 @@ def migrations() -> list[tuple[int, str]]:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
+        #: how long to wait for another connection's write lock before raising StoreBusy
+        self.busy_timeout_ms = int(busy_timeout_ms)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -73,7 +103,7 @@ class SQLiteStore(Store):
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
         await self._migrate()
 
     async def _migrate(self) -> None:
@@ -104,7 +134,8 @@ class SQLiteStore(Store):
                     )
                     await db.execute("COMMIT")
                 except sqlite3.Error as exc:
-                    await db.execute("ROLLBACK")
+                    await self._rollback(db)
+                    _raise_if_busy(exc)
                     raise StoreError(f"migration {version:04d} failed: {exc}") from exc
 
     async def schema_version(self) -> int:
@@ -131,13 +162,17 @@ class SQLiteStore(Store):
             try:
                 await db.execute("BEGIN IMMEDIATE")
                 yield _SQLiteTransaction(db)
-            except BaseException:
+                # A COMMIT that fails (busy) leaves the transaction open: it is rolled
+                # back below like any other failure.
+                await db.execute("COMMIT")
+            except BaseException as exc:
                 # Also when cancelled mid-statement: the connection is shared, so it must
                 # never be handed on with a transaction still open.
                 await asyncio.shield(self._rollback(db))
+                # Another connection held the write lock past busy_timeout (at BEGIN, a
+                # statement or COMMIT): nothing was written, and trying later is safe.
+                _raise_if_busy(exc)
                 raise
-            else:
-                await db.execute("COMMIT")
 
     @staticmethod
     async def _rollback(db: aiosqlite.Connection) -> None:
@@ -187,15 +222,32 @@ class _SQLiteTransaction(Transaction):
         self.db = db
 
     # One trip to aiosqlite's thread per statement: each trip costs more than the query.
+    # Busy or locked comes back as StoreBusy, so that code inside the transaction sees
+    # the store's error, never sqlite3's.
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        return list(await self.db.execute_fetchall(sql, tuple(params)))
+        try:
+            return list(await self.db.execute_fetchall(sql, tuple(params)))
+        except sqlite3.OperationalError as exc:
+            _raise_if_busy(exc)
+            raise
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        rows = await self.db.execute_fetchall(sql, tuple(params))
+        rows = await self._all(sql, params)
         return rows[0] if rows else None
 
     async def _run(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
-        return await self.db.execute(sql, tuple(params))
+        try:
+            return await self.db.execute(sql, tuple(params))
+        except sqlite3.OperationalError as exc:
+            _raise_if_busy(exc)
+            raise
+
+    async def _many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        try:
+            await self.db.executemany(sql, [tuple(r) for r in rows])
+        except sqlite3.OperationalError as exc:
+            _raise_if_busy(exc)
+            raise
 
     # -- org and people -------------------------------------------------------------
     async def sync_org(self, config: Config) -> None:
@@ -553,6 +605,12 @@ class _SQLiteTransaction(Transaction):
             "UPDATE outbox SET status = 'queued', not_before = ?, lease_until = NULL,"
             " attempts = MAX(attempts - 1, 0) WHERE id = ?", (ts(not_before), item_id))
 
+    async def release_leases(self, platform: str) -> int:
+        cur = await self._run(
+            "UPDATE outbox SET status = 'queued', lease_until = NULL"
+            " WHERE platform = ? AND status = 'sending'", (platform,))
+        return cur.rowcount
+
     # -- notices and their deliveries ---------------------------------------------------
     async def add_notice(self, notice: Notice) -> Notice:
         cur = await self._run(
@@ -748,14 +806,11 @@ class _SQLiteTransaction(Transaction):
         rows = await self._all(
             f"SELECT * FROM households WHERE microgrid IN ({', '.join('?' * len(microgrids))})"
             " ORDER BY microgrid, building, entrance, room", microgrids)
-        return [Household(microgrid=r["microgrid"], building=r["building"],
-                          entrance=r["entrance"], room=r["room"], head=r["head"],
-                          phone=r["phone"], members=r["members"],
-                          tags=tuple(json.loads(r["tags"])), note=r["note"]) for r in rows]
+        return [_ROWS.household(r) for r in rows]
 
     async def put_households(self, households: Sequence[Household], now: datetime) -> None:
         # One trip for the lot: a 50,000-household ledger is one executemany.
-        await self.db.executemany(
+        await self._many(
             "INSERT OR REPLACE INTO households (microgrid, building, entrance, room, head,"
             " phone, members, tags, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(h.microgrid, h.building, h.entrance, h.room, h.head, h.phone, h.members,
@@ -763,7 +818,7 @@ class _SQLiteTransaction(Transaction):
              for h in households])
 
     async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
-        await self.db.executemany(
+        await self._many(
             "DELETE FROM households WHERE microgrid = ? AND building = ? AND entrance = ?"
             " AND room = ?", list(keys))
 
@@ -798,6 +853,8 @@ class _SQLiteTransaction(Transaction):
             "SELECT number FROM cases WHERE reporter_id = ?", (person_id,))]
         marks = ", ".join("?" * len(numbers)) or "NULL"
         counts = {}
+        # The household ledger first, while the name and phone to look for are still known.
+        counts["households"] = await self._forget_households(person_id, name)
         cur = await self._run("UPDATE people SET name = ?, phone = '', address = ''"
                               " WHERE id = ?", (name, person_id))
         counts["people"] = cur.rowcount
@@ -823,6 +880,20 @@ class _SQLiteTransaction(Transaction):
             f" AND (person_id = ? OR case_number IN ({marks}))", (text, person_id, *numbers))
         counts["outbox"] = cur.rowcount
         return counts
+
+    async def _forget_households(self, person_id: str, forgotten_name: str) -> int:
+        person = await self._one("SELECT name, phone, unit FROM people WHERE id = ?",
+                                 (person_id,))
+        if person is None:
+            return 0
+        lines = map(_ROWS.household, await self._all("SELECT * FROM households"))
+        changed = [(h.head, h.phone, h.note, *h.key) for h in forgotten_households(
+            lines, name=person["name"], forgotten_name=forgotten_name, phone=person["phone"],
+            microgrid=person["unit"])]
+        await self._many(
+            "UPDATE households SET head = ?, phone = ?, note = ? WHERE microgrid = ?"
+            " AND building = ? AND entrance = ? AND room = ?", changed)
+        return len(changed)
 
     async def report_times(
         self, since: datetime, *, reporter_id: str | None = None,
