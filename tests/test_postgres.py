@@ -467,7 +467,7 @@ async def test_audit_forgetting_and_report_times_answer_as_on_sqlite(
     assert answers[1][0]["case_events"] == 3  # her two reports, and her words on a third
     assert answers[1][0]["households"] == 2
     assert [(h.head, h.phone, h.note, h.tags) for h in answers[1][-1]] == [
-        ("", "", "", ("独居老人",)), ("黄先生", "13900000000", "紧急联系  ", ())]
+        ("", "", "", ("独居老人",)), ("黄先生", "13900000000", "紧急联系", ())]
     # still append-only for everyone else, after forgetting
     with pytest.raises(Exception, match="append-only"):
         postgres.sql(schema, "UPDATE case_events SET text = 'x'")

@@ -164,7 +164,7 @@ async def test_forget_clears_the_resident_from_the_household_ledger(
     assert "住户台账中 2 户" in capsys.readouterr().out
     assert rows(bot.path, ledger + " ORDER BY 1, 2, 3") == [
         ("M01", "3幢", "201", "", "", 1, '["独居老人"]', ""),  # address, size, tags stay
-        ("M01", "3幢", "202", "陈先生", "13600000000", 3, "[]", "紧急联系人： "),
+        ("M01", "3幢", "202", "陈先生", "13600000000", 3, "[]", "紧急联系人："),
         ("M01", "5幢", "101", "黄师傅", "13400000000", 1, "[]", "养狗"),
         ("M02", "1幢", "101", "刘奶奶", "13500000000", 1, "[]", "腿脚不便"),
     ]

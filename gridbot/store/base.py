@@ -128,6 +128,8 @@ def forget_in_household(
         note = re.sub(r"[\s\-]?".join(digits), "", note)
     if note == household.note:
         return None
+    # What is left reads as a note: no gap where the name or number was.
+    note = re.sub(r"[ \t\u3000]{2,}", " ", note).strip(" \t\u3000")
     return dataclasses.replace(household, note=note)
 
 
