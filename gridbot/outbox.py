@@ -160,7 +160,9 @@ class _Drain:
                    for _ in range(limiter.limits.concurrency)]
         try:
             await self._feed()
-        except asyncio.CancelledError:
+        except BaseException:
+            # Shutdown, or the database failed the feeder (locked): the sends under way
+            # finish and are marked, what was claimed and not started goes back.
             await self._stop(workers)
             raise
         finally:

@@ -7,6 +7,7 @@ duplicate is not), and every outgoing message is retried until it is sent, once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -285,13 +286,15 @@ async def test_a_lock_between_sending_and_marking_sent_does_not_send_twice(
         return platform_id  # and the lock is held when this message is marked
 
     monkeypatch.setattr(console, "send", send_then_lock)
-    await bot.demo.sender.drain()
+    # Claiming the next batch may meet the lock too (the worker logs it and goes on).
+    with contextlib.suppress(StoreBusy):
+        await bot.demo.sender.drain()
     locks[0].__exit__()
     assert "was sent, but the database is locked; marking it again" in caplog.text
-    assert await _outbox(bot) == {"sent": queued}
-    await bot.wait(timedelta(hours=1))  # past any lease: nothing goes out again
+    await bot.wait(timedelta(hours=1))  # what went back is sent; past any lease, no more
     assert all(n == 1 for n in _sent(bot).values()), _sent(bot)
     assert sum(_sent(bot).values()) == queued
+    assert await _outbox(bot) == {"sent": queued}
 
 
 async def test_a_deadline_sweep_during_a_long_lock_escalates_once_afterwards(
