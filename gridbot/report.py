@@ -22,7 +22,7 @@ import jinja2
 
 from gridbot import charts
 from gridbot.render import DEFAULT_TEMPLATES, _span_en, _span_zh
-from gridbot.stats import CaseFacts, Figures, HandlerRow, Report, Row
+from gridbot.stats import CaseFacts, Figures, HandlerRow, Period, Report, Row
 
 #: the HTML page lists at most this many cases; the workbook lists them all
 HTML_CASES = 1000
@@ -376,11 +376,17 @@ def _atomic_save(path: Path, save: Callable[[Any], None]) -> None:
         os.replace(tmp, path)
 
 
+def period_slug(period: Period) -> str:
+    """The period in a file name: 2026-10, 2026-10-05 or 2026-10-01_2026-10-15."""
+    if period.month:
+        return period.month
+    if period.first == period.last:
+        return period.first.isoformat()
+    return f"{period.first.isoformat()}_{period.last.isoformat()}"
+
+
 def file_stem(report: Report) -> str:
-    p = report.period
-    when = p.month or (p.first.isoformat() if p.first == p.last
-                       else f"{p.first.isoformat()}_{p.last.isoformat()}")
-    return f"gridbot-report-{report.scope}-{when}"
+    return f"gridbot-report-{report.scope}-{period_slug(report.period)}"
 
 
 def write_report(report: Report, out_dir: Path, words: Words, tz: ZoneInfo) -> list[Path]:

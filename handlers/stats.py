@@ -10,8 +10,8 @@ from gridbot.context import Context
 from gridbot.domain import Attachment, AttachmentKind, Role
 from gridbot.errors import BadArguments, PermissionDenied
 from gridbot.permissions import scope
-from gridbot.report import chat_charts, words_for
-from gridbot.stats import Period, load_report, parse_period
+from gridbot.report import chat_charts, period_slug, words_for
+from gridbot.stats import load_report, parse_period
 from handlers import REGISTRY
 
 _ALL = {"全部", "所有", "all", "全街道"}
@@ -50,7 +50,7 @@ async def stats(ctx: Context) -> None:
         # waiting. The PNGs travel in the outbox row, so a restart still sends them.
         drawn = await asyncio.to_thread(
             chat_charts, report, words_for(locale, ctx.engine.renderer.templates_dir))
-        slug = _period_slug(period)
+        slug = period_slug(period)
         ctx.reply("stats_chart", report=report, titles=[c.title for c in drawn],
                   attachments=tuple(
                       Attachment.own(AttachmentKind.PHOTO, c.png, mime="image/png",
@@ -60,14 +60,6 @@ async def stats(ctx: Context) -> None:
     ctx.reply("stats", report=report, rows=rows, kind=kind,
               staff=ctx.speaker.role is not Role.STEWARD)
 
-
-def _period_slug(period: Period) -> str:
-    """For a file name: 2026-10, 2026-10-05 or 2026-10-01_2026-10-15."""
-    if period.month:
-        return period.first.strftime("%Y-%m")
-    if period.first == period.last:
-        return period.first.isoformat()
-    return f"{period.first.isoformat()}_{period.last.isoformat()}"
 
 
 def _unit_code(ctx: Context, word: str, names: dict[str, str]) -> str | None:

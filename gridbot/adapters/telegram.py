@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import warnings
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -481,25 +482,19 @@ class TelegramAdapter(Adapter):
         if sender is None or not file_id:
             log.warning("attachment %r is no Telegram file reference; left out", attachment.ref)
             return ""
-        for _ in range(2):
-            try:
-                sent = await sender(
-                    chat_id, file_id, message_thread_id=thread,
-                    reply_parameters=_replying(reply_to))
-                return str(sent.message_id)
-            except BadRequest as exc:
-                if thread is not None and "thread not found" in exc.message.lower():
-                    thread = None
-                    continue
-                error = _platform_error(exc)
-                if error.unreachable:
-                    raise error from None
-                log.warning("Telegram refused %s %s for chat %s, left out: %s", kind, file_id,
-                            chat_id, exc.message)
-                return ""
-            except TelegramError as exc:
-                raise _platform_error(exc) from None
-        return ""
+        try:
+            sent = await _in_topic(thread, lambda topic: sender(
+                chat_id, file_id, message_thread_id=topic, reply_parameters=_replying(reply_to)))
+            return str(sent.message_id)
+        except BadRequest as exc:
+            error = _platform_error(exc)
+            if error.unreachable:
+                raise error from None
+            log.warning("Telegram refused %s %s for chat %s, left out: %s", kind, file_id,
+                        chat_id, exc.message)
+            return ""
+        except TelegramError as exc:
+            raise _platform_error(exc) from None
 
     async def _upload(self, chat_id: int | str, attachment: Attachment, *,
                       thread: int | None, reply_to: str) -> str:
@@ -510,22 +505,15 @@ class TelegramAdapter(Adapter):
         if data is None:
             log.warning("attachment %s is damaged; left out", attachment.name or "(unnamed)")
             return ""
-        photo = attachment.kind is AttachmentKind.PHOTO
-        for _ in range(2):
-            try:
-                send = self._bot.send_photo if photo else self._bot.send_document
-                sent = await send(
-                    chat_id, data, filename=attachment.name or None, message_thread_id=thread,
-                    reply_parameters=_replying(reply_to))
-                return str(sent.message_id)
-            except BadRequest as exc:
-                if thread is not None and "thread not found" in exc.message.lower():
-                    thread = None
-                    continue
-                raise _platform_error(exc) from None
-            except TelegramError as exc:
-                raise _platform_error(exc) from None
-        return ""
+        send = (self._bot.send_photo if attachment.kind is AttachmentKind.PHOTO
+                else self._bot.send_document)
+        try:
+            sent = await _in_topic(thread, lambda topic: send(
+                chat_id, data, filename=attachment.name or None, message_thread_id=topic,
+                reply_parameters=_replying(reply_to)))
+            return str(sent.message_id)
+        except TelegramError as exc:
+            raise _platform_error(exc) from None
 
     # -- evidence ----------------------------------------------------------------------------
     async def download(self, attachment: Attachment | str) -> bytes:
@@ -537,6 +525,18 @@ class TelegramAdapter(Adapter):
             return bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             raise _platform_error(exc) from None
+
+
+async def _in_topic(thread: int | None,
+                    send: Callable[[int | None], Awaitable[Message]]) -> Message:
+    """Send into forum topic ``thread``; if the topic was deleted, into the group's
+    General topic instead."""
+    try:
+        return await send(thread)
+    except BadRequest as exc:
+        if thread is None or "thread not found" not in exc.message.lower():
+            raise
+    return await send(None)
 
 
 def _replying(reply_to: str | None) -> ReplyParameters | None:

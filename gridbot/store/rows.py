@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from gridbot.store.base import Household
+from typing import Any
 
 from gridbot.domain import (
     Account,
@@ -37,7 +34,7 @@ from gridbot.domain import (
     Status,
     TextFormat,
 )
-from gridbot.store.base import OrgUnit
+from gridbot.store.base import Household, OrgUnit
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -127,8 +124,6 @@ class Rows:
 
     @staticmethod
     def household(row: Any) -> Household:
-        from gridbot.store.base import Household
-
         return Household(microgrid=row["microgrid"], building=row["building"],
                          entrance=row["entrance"], room=row["room"], head=row["head"],
                          phone=row["phone"], members=row["members"],
