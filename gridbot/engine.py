@@ -214,6 +214,8 @@ class Engine:
                 else:
                     first = False
                     await tx.retry_set_aside(kept.id, error=error, now=now, next_try=retry_at)
+        except (StoreConflict, StoreBusy):
+            raise  # nothing was written: _attempts() runs it all again, or gives up
         except Exception as failure:  # the database itself fails: the platform keeps it
             log.error("handling %s failed (%s) and it could not be set aside either (%s); "
                       "left for the platform to deliver again", where, error, failure,

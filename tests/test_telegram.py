@@ -187,8 +187,9 @@ async def _world(tmp_path: Path, fake: FakeTelegram, mode: str, *,
     config = load_config(write_config(tmp_path, fake, mode=mode))
     clock = RunningClock(datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
     assert config.telegram is not None
-    runtime = Runtime(config, clock=clock, sleep=clock.sleep,
-                      adapters=[TelegramAdapter(config.telegram, read_timeout=read_timeout)])
+    adapters = None if read_timeout is None else [
+        TelegramAdapter(config.telegram, read_timeout=read_timeout)]
+    runtime = Runtime(config, clock=clock, sleep=clock.sleep, adapters=adapters)
     await runtime.start()
     assert runtime.http is not None
     bot.deliver_to = runtime.http.url + "/telegram/webhook"  # the TLS proxy's job

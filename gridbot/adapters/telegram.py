@@ -455,7 +455,7 @@ class TelegramAdapter(Adapter):
                     keyboard=keyboard if index == len(parts) - 1 else None)
                 done.append(sent)
         except PlatformError as exc:
-            if exc.permanent:
+            if exc.permanent or not done:  # nothing to resume from
                 del self._sent_parts[key]
             raise
         del self._sent_parts[key]

@@ -383,7 +383,7 @@ class Parts:
             for part in parts[len(done):]:
                 done.append(await one(part))
         except PlatformError as exc:
-            if exc.permanent:
+            if exc.permanent or not done:  # nothing to resume from
                 del self._done[key]
             raise
         del self._done[key]
