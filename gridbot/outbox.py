@@ -320,6 +320,9 @@ class _Drain:
                         items += first
             if not items and self.outstanding == 0:
                 return
+            # Oldest first (ids grow as messages are queued): after a pause, one queued
+            # meanwhile (due earlier) follows those that waited for it in its chat.
+            items.sort(key=lambda i: (i.message.dedup_key.startswith(DELIVERY_PREFIX), i.id))
             for item in items:
                 self._dispatch(item)
             # Claim more once half the batch is out (or all of it, if nothing came):

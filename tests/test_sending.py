@@ -116,9 +116,12 @@ async def test_after_a_pause_a_chats_messages_leave_in_their_order(bot: Bot) -> 
     result = await sender.drain()
     assert (result.sent, result.retried, result.postponed) == (0, 1, 2)  # all wait for it
     assert await sender.next_due() == started + timedelta(seconds=3)
+    async with bot.demo.store.transaction() as tx:  # one more, queued during the pause
+        await tx.enqueue(Outgoing(platform=PLATFORM, chat_id="chat0", text="0-3",
+                                  dedup_key="m:0:3"), bot.now + timedelta(seconds=1))
     bot.demo.clock.set(started + timedelta(seconds=3))
-    assert (await sender.drain()).sent == 3
-    assert platform.taken == ["0-0", "0-1", "0-2"]
+    assert (await sender.drain()).sent == 4
+    assert platform.taken == ["0-0", "0-1", "0-2", "0-3"]
 
 
 async def test_an_unreachable_platform_is_tried_by_one_message_less_and_less_often(
