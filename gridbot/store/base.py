@@ -242,7 +242,12 @@ class Transaction(ABC):
 
     @abstractmethod
     async def update_case(self, case: Case) -> None:
-        """Write every mutable field of ``case``."""
+        """Write every mutable field of ``case``.
+
+        Every field of :class:`~gridbot.domain.Case` is stored and read back as it was,
+        the clock's bookkeeping included (``wake_at``, ``extended_until``: instants in
+        UTC; a pending ``extension`` with its ``days``).
+        """
 
     @abstractmethod
     async def cases(self, query: CaseQuery) -> list[Case]:

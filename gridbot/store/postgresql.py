@@ -390,7 +390,8 @@ _CASE_COLUMNS = (
     "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
     " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
     " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
-    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at"
+    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at,"
+    " extended_until"
 )
 _CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
 _OPEN = "('new', 'assigned', 'claimed', 'reopened')"
