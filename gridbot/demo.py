@@ -29,7 +29,7 @@ from gridbot.adapters.console import (
 from gridbot.clock import VirtualClock
 from gridbot.config import Config
 from gridbot.domain import Account, Chat, ChatKind, Incoming, Person
-from gridbot.durations import DurationError, format_duration, parse_duration
+from gridbot.durations import DurationError, format_duration, read_duration
 from gridbot.engine import Engine, PlatformInfo
 from gridbot.outbox import OutboxSender
 from gridbot.render import Renderer
@@ -137,7 +137,7 @@ class Demo:
         word = word.lower()
         if word == "wait":
             try:
-                span = parse_duration(rest.strip(), limit=MAX_WAIT)
+                span = read_duration(rest.strip(), limit=MAX_WAIT).total
             except DurationError as exc:
                 if exc.reason == "too_long":
                     self.print(self.text("wait_too_long", text=rest.strip(),

@@ -5,7 +5,9 @@ it: ``30分钟``, ``两小时``, ``半小时``, ``一个半小时``, ``三天``,
 ``两个星期``, ``一刻钟``, with Arabic, full-width or Chinese numerals (up to 千). A
 :class:`Duration` keeps what was written in whole days and weeks apart from hours and
 minutes, so that "7 days more" can be counted in days on the calendar (working days where
-windows count working time) instead of as 168 hours of window time.
+windows count working time) instead of as 168 hours of window time. Settings keep to
+the compact form (:func:`parse_duration`); chat reads them all (:func:`read_duration`,
+:func:`take_duration` when a reason follows).
 
 Every reader takes an upper bound and refuses past it *before* building a ``timedelta``,
 so ``99999999999d`` is a clear "too long" instead of an ``OverflowError`` in a handler.
@@ -118,7 +120,7 @@ _PART = re.compile(
     rf"(?:(?P<number>{_NUMBER})\s*(?P<ge>个)?(?P<half>半)?|(?P<only_half>半))\s*个?\s*"
     rf"(?P<unit>{_unit_pattern()})(?P<and_half>半)?"
 )
-#: more digits than any bound needs: "too long" without reading the whole number
+#: more digits than any bound needs (10**9 minutes is past MAX_DURATION)
 _MAX_DIGITS = 9
 
 
@@ -160,8 +162,7 @@ def _cn_number(text: str) -> int | None:
 
 
 def _amount(match: re.Match[str]) -> Fraction | None:
-    """How many units a matched part says (``一个半`` 3/2); None if the number is not one,
-    or the number of digits alone says it is beyond any bound (-1)."""
+    """How many units a matched part says (``一个半`` 3/2); None if it is not a number."""
     number = match["number"]
     halves = sum(1 for g in ("half", "only_half", "and_half") if match[g])
     if halves > 1 or (match["half"] and not match["ge"]):
@@ -169,9 +170,9 @@ def _amount(match: re.Match[str]) -> Fraction | None:
     if number is None:
         return Fraction(1, 2)
     if number[0].isdigit():
-        if len(number.split(".")[0].lstrip("0")) > _MAX_DIGITS:
-            return Fraction(-1)
-        value = Fraction(number)
+        whole = number.split(".")[0].lstrip("0")
+        # Past any bound already: no need to read a number of a thousand digits.
+        value = Fraction(10**_MAX_DIGITS) if len(whole) > _MAX_DIGITS else Fraction(number)
     else:
         found = _cn_number(number)
         if found is None:
@@ -181,9 +182,10 @@ def _amount(match: re.Match[str]) -> Fraction | None:
 
 
 def _read(text: str, *, whole: bool, limit: timedelta) -> tuple[Duration, str]:
+    limit = min(limit, MAX_DURATION)
     folded, origin = _fold(text)
     shown = text.strip()
-    pos, seconds, day_seconds, parts, too_long = 0, Fraction(0), Fraction(0), 0, False
+    pos, seconds, day_seconds, parts = 0, Fraction(0), Fraction(0), 0
     while (match := _PART.match(folded, pos)) is not None:
         # After a space, a further part must end its word, or it starts the reason:
         # "2天 3小时后到货" asks for 2 days because parts arrive 3 hours later.
@@ -194,8 +196,6 @@ def _read(text: str, *, whole: bool, limit: timedelta) -> tuple[Duration, str]:
         amount = _amount(match)
         if amount is None:
             raise DurationError("unreadable", shown)
-        if amount < 0:
-            too_long, amount = True, Fraction(0)
         unit_seconds, in_days = _UNITS[match["unit"]]
         if in_days:
             day_seconds += amount * unit_seconds
@@ -207,7 +207,7 @@ def _read(text: str, *, whole: bool, limit: timedelta) -> tuple[Duration, str]:
     if parts == 0 or (whole and rest.strip()):
         raise DurationError("unreadable", shown)
     total = seconds + day_seconds
-    if too_long or total > Fraction(limit.total_seconds()):
+    if total > Fraction(limit.total_seconds()):
         raise DurationError("too_long", shown, limit=limit)
     days = int(day_seconds // _DAY_SECONDS)
     clock = timedelta(seconds=round(total - days * _DAY_SECONDS))
@@ -217,7 +217,8 @@ def _read(text: str, *, whole: bool, limit: timedelta) -> tuple[Duration, str]:
 
 
 def read_duration(text: str, *, limit: timedelta = MAX_DURATION) -> Duration:
-    """The whole of ``text`` as a duration of at most ``limit``; DurationError otherwise."""
+    """The whole of ``text`` as a duration of at most ``limit`` (and never more than
+    :data:`MAX_DURATION`); DurationError otherwise."""
     if not isinstance(text, str):
         raise DurationError("unreadable", repr(text))
     return _read(text, whole=True, limit=limit)[0]
@@ -228,9 +229,19 @@ def take_duration(text: str, *, limit: timedelta = MAX_DURATION) -> tuple[Durati
     return _read(text, whole=False, limit=limit)
 
 
+#: the compact form settings are written in: ``15m``, ``2h30m``, ``7d``
+_COMPACT = re.compile(r"\s*(?:[0-9]+\s*[dhm]\s*)+", re.IGNORECASE)
+
+
 def parse_duration(text: str, *, limit: timedelta = MAX_DURATION) -> timedelta:
-    """The whole of ``text`` as elapsed time (for settings and waits); DurationError
-    (a ValueError) on anything else, on zero and past ``limit``."""
+    """A setting's duration in the compact form (``15m``, ``2h30m``, ``7d``), as elapsed
+    time; DurationError (a ValueError) on anything else, on zero and past ``limit``.
+
+    Settings keep to one documented form; what people type in chat goes through
+    :func:`read_duration`, which also reads 两小时, 一天半, 1w and the like.
+    """
+    if not isinstance(text, str) or not _COMPACT.fullmatch(text):
+        raise DurationError("unreadable", text if isinstance(text, str) else repr(text))
     return read_duration(text, limit=limit).total
 
 

@@ -32,7 +32,7 @@ from gridbot.domain import (
     Person,
     TextFormat,
 )
-from gridbot.durations import DateError, DurationError, make_day, parse_duration
+from gridbot.durations import DateError, DurationError, make_day, read_duration
 from gridbot.errors import PermissionDenied, UserError
 from gridbot.outbox import delivery_key
 from gridbot.permissions import NOTICE_SENDERS
@@ -164,7 +164,7 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, str]:
     first, rest = split_word(text)
     if first.startswith(("+", "＋")):
         try:
-            return _checked(now + parse_duration(first[1:], limit=MAX_AHEAD), now), rest
+            return _checked(now + read_duration(first[1:], limit=MAX_AHEAD).total, now), rest
         except DurationError as exc:
             reason = {"too_long": "too_far", "zero": "past"}.get(exc.reason, "unreadable")
             raise WhenError(reason=reason, text=first) from None

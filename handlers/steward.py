@@ -18,7 +18,7 @@ from gridbot.domain import (
     Role,
     Status,
 )
-from gridbot.durations import DurationError, parse_duration
+from gridbot.durations import DurationError, read_duration
 from gridbot.errors import BadArguments, InvalidTransition, NotFound
 from gridbot.escalation import climb
 from gridbot.permissions import scope
@@ -148,7 +148,7 @@ async def duty(ctx: Context) -> None:
     if rest.strip():
         try:
             # "下班 3天", "下班 一周", "/duty off 2h30m"
-            until = ctx.now + parse_duration(rest.strip(), limit=MAX_OFF_DUTY)
+            until = ctx.now + read_duration(rest.strip(), limit=MAX_OFF_DUTY).total
         except DurationError as exc:
             raise BadArguments("error_duration", reason=exc.reason, text=exc.text,
                                limit=exc.limit, command=ctx.command, word=ctx.word) from None
