@@ -192,6 +192,12 @@ def test_the_29th_of_february_after_a_leap_day_says_there_is_none() -> None:
                                                                 tzinfo=TZ)
 
 
+def test_send_times_from_now_as_people_say_them() -> None:
+    for text, after in (("+2h", timedelta(hours=2)), ("+两小时", timedelta(hours=2)),
+                        ("+半小时", timedelta(minutes=30)), ("＋3天", timedelta(days=3))):
+        assert parse_when(f"{text} 停水", NOW, TZ) == (NOW + after, "停水")
+
+
 def test_dates_out_of_range_say_so() -> None:
     for text in ("9999-12", "0001-01-01~0001-01-02", "1999", "2100-01-01"):
         with pytest.raises(DateError) as caught:
@@ -246,6 +252,7 @@ async def test_the_29th_of_february_through_the_engine(tmp_path: Path, config: C
 
 @pytest.mark.parametrize(("text", "off_for"), [
     ("下班 3天", timedelta(days=3)), ("下班 一周", timedelta(days=7)),
+    ("/duty off 3天", timedelta(days=3)), ("/duty off 一周", timedelta(days=7)),
     ("/duty off 两小时", timedelta(hours=2)), ("下班 半天", timedelta(hours=12)),
     ("/duty off 2h30m", timedelta(hours=2, minutes=30)),
 ])
@@ -260,6 +267,7 @@ async def test_off_duty_for_as_long_as_people_say(bot: Bot, text: str,
 
 @pytest.mark.parametrize(("text", "span", "reason"), [
     ("延期 1 2天 等配件", "2d", "等配件"), ("延期 1 48小时 等配件", "48h", "等配件"),
+    ("/extend 1 2天 等配件", "2d", "等配件"), ("/extend 1 48小时 等配件", "48h", "等配件"),
     ("/extend 1 一天半 等配件", "1d12h", "等配件"), ("延期 1 3天等配件", "3d", "等配件"),
     ("/extend 1 2h30m waiting", "2h30m", "waiting"), ("延期 1 半天，等回复", "12h", "等回复"),
 ])
