@@ -114,7 +114,12 @@ def backup(source: Path, dest: Path | None = None, *,
     except OSError as exc:
         raise BackupError("failed", home, str(exc)) from exc
     if dest is None:
-        dest = home / f"{source.stem}-{now:%Y%m%d-%H%M%S}.db"
+        stem = f"{source.stem}-{now:%Y%m%d-%H%M%S}"
+        dest = home / f"{stem}.db"
+        for n in range(2, 100):  # two in the same second
+            if not dest.exists():
+                break
+            dest = home / f"{stem}-{n}.db"
     if dest.exists():
         raise BackupError("exists", dest)
     tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")

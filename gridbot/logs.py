@@ -3,9 +3,11 @@
 ``gridbot --log-level LEVEL`` (default INFO) sets how much gridbot says. The libraries
 (HTTP clients, python-telegram-bot, wechatpy, the scheduler, the web server) speak only of
 problems, WARNING and up, unless the level is DEBUG: then everything they log is shown,
-request URLs included, and that is where secrets travel. Telegram's token is part of
+request URLs included, and that is where secrets travel: Telegram's token is part of
 every Bot API URL (``…/bot<token>/getUpdates``); WeChat puts ``corpsecret`` and
 ``access_token`` in query strings; a group robot's key is its webhook's ``key=``.
+aiosqlite stays at WARNING even then: its DEBUG lines are every SQL statement with its
+parameters, residents' data.
 
 So every record is redacted before any handler writes it: :class:`Redactor` masks the
 configured secrets wherever they appear (message, arguments, exception text, stack) and,
@@ -36,6 +38,9 @@ OWN = ("gridbot", "handlers")
 #: libraries whose levels an older gridbot set by hand; now they follow the root logger
 LIBRARIES = ("httpx", "httpcore", "telegram", "apscheduler", "uvicorn", "wechatpy",
              "urllib3", "requests")
+#: libraries kept to problems even at DEBUG: aiosqlite logs every SQL statement with its
+#: parameters (residents' phones and words), matplotlib every font it looks at
+NEVER_DEBUG = ("aiosqlite", "matplotlib", "PIL", "fontTools")
 
 _QUERY = re.compile(
     r"(?i)\b(access_token|corpsecret|appsecret|secret|token|key|password|"
@@ -137,6 +142,8 @@ def setup(level: str = "INFO", *, timestamps: bool = False) -> None:
         logging.getLogger(name).setLevel(wanted)
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(logging.NOTSET)
+    for name in NEVER_DEBUG:
+        logging.getLogger(name).setLevel(max(wanted, logging.WARNING))
     _install_factory()
 
 
