@@ -81,21 +81,25 @@ class Redactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "gridbot_redacted", False):
             return True
+        record.gridbot_redacted = True
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: keep what there is
             message = f"{record.msg!r} {record.args!r}"
-        record.msg, record.args = self.redact(message), None
-        if record.exc_info:
-            if not record.exc_text:
-                record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
-            # No formatter may render the exception again from the live object.
-            record.exc_info = None
+        masked = self.redact(message)
+        if masked != message:
+            # Only a record that held a secret loses its arguments (a formatter that
+            # reads them, like uvicorn's access log, gets the masked text or nothing).
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
+            masked = self.redact(record.exc_text)
+            if masked != record.exc_text:
+                # No formatter may render the exception again from the live object.
+                record.exc_text, record.exc_info = masked, None
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
-        record.gridbot_redacted = True
         return True
 
 

@@ -288,3 +288,46 @@ def test_what_identifies_her_in_other_words() -> None:
     assert plan.scrub("请打137 0000 0301找刘奶奶", marks, "（删）") == "请打（删）找（删）"
     assert plan.quote_marks(["灯坏了", "3幢楼道灯坏了 <3幢> & 201\n第二行"]) == (
         "3幢楼道灯坏了 &lt;3幢&gt;", "3幢楼道灯坏了 <3幢>")
+
+
+@pytest.mark.postgresql
+async def test_forget_from_the_command_line_on_postgresql(tmp_path: Path) -> None:
+    """The command on PostgreSQL: the same plan, then VACUUM, and it says what it cannot
+    promise about the server's files and backups."""
+    import asyncio
+
+    from gridbot.cli import main
+    from gridbot.store.postgresql import PostgresStore
+    from tests import postgres
+
+    postgres.require()
+    schema = postgres.new_schema()
+    url = postgres.url_for(schema)
+    try:
+        store = PostgresStore(url, pool_size=2)
+        await store.open()
+        try:
+            async with store.transaction() as tx:
+                await tx.sync_org(load_config(EXAMPLE))
+            await her_world(store)
+        finally:
+            await store.close()
+        config = tmp_path / "gridbot.toml"
+        config.write_text(EXAMPLE.read_text(encoding="utf-8").replace(
+            'url = "sqlite:///gridbot.db"', f'url = "{url}"'), encoding="utf-8")
+        out = tmp_path / "out.txt"
+
+        def run() -> int:
+            import contextlib
+
+            with out.open("w", encoding="utf-8") as fh, contextlib.redirect_stdout(fh):
+                return main(["--config", str(config), "forget", "刘奶奶", "--yes"])
+
+        assert await asyncio.to_thread(run) == 0
+        said = out.read_text(encoding="utf-8")
+        assert "已注销：刘奶奶" in said and "VACUUM" in said and "pg_dump" in said
+        found = [(t, h) for t in plan.TABLES for (row,) in postgres.sql(
+            schema, f"SELECT t::text FROM {t} t") for h in HERS if h in row]
+        assert found == []
+    finally:
+        postgres.drop_schema(schema)

@@ -295,3 +295,10 @@ async def test_forget_leaves_nothing_of_her_in_any_table_the_queue_or_the_files(
     assert [m for m in morning if m.chat_id == "dm:liu_nainai"] == []
     assert [(m.chat_id, mark) for m in morning for mark in HERS if mark in m.text] == []
     assert "这条消息涉及一位已注销的居民" in "".join(to(morning, "zhang"))
+    # Her private report is still handled; news for its reporter reaches nobody.
+    await bot.say("张阿姨", "认领 3", private=True)
+    done = await bot.say("张阿姨", "办结 3 水管已修好", private=True)
+    assert [m.chat_id for m in done] == ["dm:zhang"]
+    assert rows(bot.path, "SELECT COUNT(*) FROM outbox WHERE chat_id = ''") == [(0,)]
+    assert rows(bot.path, "SELECT kind FROM case_events WHERE case_number = 3"
+                          " ORDER BY id DESC LIMIT 1") == [("unreachable",)]

@@ -250,9 +250,11 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
     name = person["name"] if person["name"] != words.name else ""
     identity = identity_marks(names=[name, *(a["display_name"] for a in accounts)],
                               phone=person["phone"], address=person["address"])
+    # Her words, as other messages would quote them: her reports and ratings (lists and
+    # case details show their start), her own reasons. Notes on her cases are caught by
+    # the case number, or by her name, phone or address they hold.
     her_words = [r["text"] for r in await d.rows(
-        f"SELECT text FROM case_events WHERE actor_id = ? OR {in_cases}",
-        [person_id, *case_params])]
+        "SELECT text FROM case_events WHERE actor_id = ?", [person_id])]
     her_words += [t for r in await d.rows(
         "SELECT text, rating_text FROM cases WHERE reporter_id = ?", [person_id])
         for t in (r["text"], r["rating_text"])]
@@ -276,15 +278,18 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
         key = "outbox_dropped" if drop.table == "outbox" else drop.table
         counts[key] = counts.get(key, 0) + n
 
-    # Messages to others: about her cases, naming her, quoting her, or keyed by one of
-    # her private chats (the dedup key names the chat a message was answering).
-    marks = identity + quoted
-    mentioned, mark_params = _any(d, ["text"], marks)
+    # Messages to others: about her cases, naming her, keyed by one of her private chats
+    # (the dedup key names the chat a message was answering), or quoting her words where
+    # a message about no case can (lists, digests, case details; not a notice's text).
+    mentioned, mark_params = _any(d, ["text"], identity)
+    quoting, quote_params = _any(d, ["text"], quoted)
     keyed = [f"{p}:{c}:" for p, c in mine["chat"]]
     by_key, key_params = _any(d, ["dedup_key"], keyed)
     for row in await d.rows(
             f"SELECT id, text, dedup_key FROM outbox WHERE {in_cases} OR {mentioned}"
-            f" OR {by_key}" + d.for_update, [*case_params, *mark_params, *key_params]):
+            f" OR {by_key} OR (case_number IS NULL AND dedup_key NOT LIKE 'notice:%'"
+            f" AND {quoting})" + d.for_update,
+            [*case_params, *mark_params, *key_params, *quote_params]):
         dedup = row["dedup_key"]
         if any(dedup.startswith(k) for k in keyed):
             dedup = f"forgotten:{row['id']}"
