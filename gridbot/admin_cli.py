@@ -24,7 +24,7 @@ from gridbot.store.base import AuditEntry
 
 COMMANDS = ("backup", "restore", "forget", "audit")
 #: how often forget tries to wipe the files when the running bot is writing
-SCRUB_TRIES = 5
+SCRUB_TRIES = 3
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

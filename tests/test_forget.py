@@ -331,3 +331,31 @@ async def test_forget_from_the_command_line_on_postgresql(tmp_path: Path) -> Non
         assert found == []
     finally:
         postgres.drop_schema(schema)
+
+
+async def test_scrub_says_when_a_reader_keeps_the_wal(tmp_path: Path) -> None:
+    """A connection in the middle of a read pins the WAL: scrub says so instead of
+    claiming the log is empty, and wipes it once the reader is done."""
+    import sqlite3
+
+    from gridbot.store import SQLiteStore
+
+    path = tmp_path / "gridbot.db"
+    store = SQLiteStore(str(path), busy_timeout_ms=50)
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            await tx.sync_org(load_config(EXAMPLE))
+        await her_world(store)
+        reader = sqlite3.connect(path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM cases").fetchone()  # a snapshot, held
+        async with store.transaction() as tx:
+            await tx.forget_person("liu_nainai", **FORGOTTEN)
+        assert await store.scrub() == "wal_busy"
+        reader.execute("COMMIT")
+        reader.close()
+        assert await store.scrub() == "wiped"
+        assert path.with_name("gridbot.db-wal").stat().st_size == 0
+    finally:
+        await store.close()

@@ -185,20 +185,33 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
 
 async def test_debug_log_of_gridbot_run_on_wechat_holds_no_secret(
         tmp_path: Path, wechat: FakeWeChat) -> None:
-    process = _gridbot(wechat_config(tmp_path, wechat), "run")
+    config = wechat_config(tmp_path, wechat)
+    process = _gridbot(config, "run")
     try:
         base = await _started(process)
         wecom = WeComServer(base + "/wechat/work", token=WORK_TOKEN, aes_key=WORK_AES,
                             corp_id=wechat.corp_id, agent_id=wechat.agent_id)
         assert (await wecom.say(ZHANG, "帮助")).status_code == 200
         await wechat.until(lambda: wechat.sent_to(ZHANG), timeout=15)
+        # A code made by another process (gridbot link-code) links in the running bot:
+        # both read the same key file. Then a notice goes out through the group robot,
+        # whose key is in its webhook's URL.
+        coded = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "gridbot", "--config", str(config),
+                             "link-code", "周社工"], capture_output=True, text=True, timeout=60)
+        code = coded.stdout.split("认证码：")[1].split()[0]
+        assert (await wecom.say(ZHOU, f"认证 {code}")).status_code == 200
+        await wechat.until(lambda: "认证成功" in "".join(s.text for s in wechat.sent_to(ZHOU)),
+                           timeout=15)
+        assert (await wecom.say(ZHOU, "通知 M01 周六上午9点量血压")).status_code == 200
+        await wechat.until(lambda: wechat.sent_to(ROBOT_M01), timeout=15)
         out, err = await _stopped(process, tmp_path)
     finally:
         if process.poll() is None:
             process.kill()
     assert wechat.tokens, "access tokens were issued"
     assert "DEBUG urllib3" in err and "gettoken" in err, err[-3000:]
-    assert "corpsecret=***" in err and "access_token=***" in err
+    assert "corpsecret=***" in err and "access_token=***" in err and "key=***" in err
     for secret in (wechat.corp_secret, wechat.mp_secret, WORK_TOKEN, WORK_AES, MP_TOKEN,
                    MP_AES, ROBOT_M01, *wechat.tokens):
         assert secret not in out + err, secret
