@@ -126,9 +126,7 @@ def _main(argv: list[str]) -> int:
     renderer = Renderer(config.timezone, config.locale)
     try:
         if args.command == "demo":
-            print(renderer.text("demo_config", path=str(config_path), sample=demo_org),
-                  file=sys.stderr)
-            return asyncio.run(_demo(config, args, renderer))
+            return asyncio.run(_demo(config, args, renderer, Path(config_path), demo_org))
         if args.command == "check-config":
             return _check_config(config, Path(config_path), args, renderer)
         if args.command == "people":
@@ -195,13 +193,16 @@ def _log_for_service() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def _demo(config: Config, args: argparse.Namespace, renderer: Renderer) -> int:
+async def _demo(config: Config, args: argparse.Namespace, renderer: Renderer, path: Path,
+                sample: bool) -> int:
     from gridbot.demo import DEFAULT_START, Demo, parse_start
 
     try:
         start = parse_start(args.start or DEFAULT_START, config)
     except ValueError:
         raise OptionError("--start", args.start, "local_time") from None
+    # Which org this is: ./gridbot.toml when there is one, as for every command.
+    print(renderer.text("demo_config", path=str(path), sample=sample), file=sys.stderr)
     lines = None
     if args.script:
         try:

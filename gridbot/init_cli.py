@@ -163,10 +163,10 @@ def admin_table(name: str, subdistrict_code: str) -> Table:
                   [[name, "街道管理员", subdistrict_code]])
 
 
-def starter_text(locale: str, **context: Any) -> str:
-    """The starter file before its org: ``templates/<locale>/cli/starter.toml.j2``."""
+def starter_text(language: str, **context: Any) -> str:
+    """The starter file before its org: ``templates/<language>/cli/starter.toml.j2``."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES / locale / "cli")),
+        loader=jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES / language / "cli")),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["toml"] = _toml_str
     return env.get_template("starter.toml.j2").render(**context)

@@ -759,7 +759,8 @@ def plan_import(config_path: Path, tables: Sequence[Table], existing: Sequence[H
             "\n" if manual_text.endswith("\n") else "\n\n")
         new_text = manual_text + (sep + new_block if new_block else "")
     try:
-        config = parse_config(new_text, source=str(config_path), base_dir=config_path.parent)
+        config = parse_config(new_text, source=str(config_path), base_dir=config_path.parent,
+                              secrets=False)  # only `gridbot run` needs the platforms
     except ConfigError as exc:
         raise ImportFailed([Problem(file=config_path.name, sheet="", row=None, column="",
                                     header="", code="config_invalid", value=str(exc))]) from None

@@ -191,7 +191,7 @@ class PostgresStore(Store):
     async def open(self) -> None:
         if asyncpg is None:
             raise StoreError("a postgresql:// storage URL needs the asyncpg driver: "
-                             "pip install 'gridbot[postgresql]'")
+                             "pip install -e '.[postgresql]' in gridbot's folder")
         settings = {"application_name": "gridbot"}
         if self.schema:
             settings["search_path"] = self.schema
