@@ -92,7 +92,7 @@ class _Asker:
         if not self.interactive:
             if default is not None:
                 return default
-            raise OptionError(option, "", "name")
+            raise OptionError(option, "", "missing")
         while True:
             answer = input(self.renderer.text("init_ask", option=option,
                                               default=default or "") + " ").strip()

@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 from gridbot import duties, notices
-from gridbot.clock import SystemClock
+from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
 from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
 from gridbot.engine import Engine
@@ -55,11 +55,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     notice.add_argument("--no-wait", action="store_true")
 
 
-async def run(config: Config, args: argparse.Namespace, renderer: Renderer) -> int:
+async def run(config: Config, args: argparse.Namespace, renderer: Renderer, *,
+              clock: Clock | None = None) -> int:
     store = store_for_url(config.storage_url)
     await store.open()
     try:
-        engine = Engine(config, store, SystemClock(), renderer)
+        engine = Engine(config, store, clock or SystemClock(), renderer)
         await engine.start()
         try:
             return await _command(engine, args)

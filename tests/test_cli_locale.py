@@ -119,7 +119,8 @@ def test_a_bad_argument_is_not_called_a_configuration_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = str(EXAMPLE_CONFIG)
     for argv, shown in (
-            (["export", "--since", "yesterday"], "参数有误：--since「yesterday」：应为日期，例如 2026-10-01"),
+            (["export", "--since", "yesterday"],
+             "参数有误：--since「yesterday」：应为日期，例如 2026-10-01"),
             (["audit", "--since", "11月1日"], "参数有误：--since「11月1日」：应为日期"),
             (["report", "--month", "2026-13", "--out", str(tmp_path)], "参数有误：--month"),
             (["link-code", "张阿姨", "--ttl", "ever"], "参数有误：--ttl「ever」：应为时长"),
@@ -138,8 +139,9 @@ def test_a_bad_argument_is_not_called_a_configuration_error(
 def test_a_missing_configuration_file_says_how_to_make_one(tmp_path: Path) -> None:
     run = gridbot("audit", cwd=tmp_path)
     assert run.returncode == 2
-    assert run.stderr.strip() == ("找不到配置文件 gridbot.toml。新建一份请运行 gridbot init（逐项询问，"
-                                  "也可以 --from 社区花名册.xlsx），或用 --config 指定文件。")
+    assert run.stderr.strip() == (
+        "找不到配置文件 gridbot.toml。新建一份请运行 gridbot init（逐项询问，"
+        "也可以 --from 社区花名册.xlsx），或用 --config 指定文件。")
 
 
 # -- a closed pipe ------------------------------------------------------------------------------
