@@ -133,7 +133,8 @@ def _main(argv: list[str]) -> int:
             return asyncio.run(people_cli.run(config, args, renderer))
         if args.command == "migrate":
             return migrate.run_cli(args, config, renderer)
-        if args.command == "link-code" and (args.all_unlinked or args.name is None):
+        if args.command == "link-code" and (args.all_unlinked or args.name is None
+                                            or args.out):
             return asyncio.run(people_cli.cards(config, args, renderer))
         if args.command == "link-code":
             return asyncio.run(_link_code(config, args, renderer))

@@ -132,6 +132,14 @@ def wrap(text: str, columns: int) -> list[str]:
 class WideHelpFormatter(argparse.HelpFormatter):
     """argparse's help, wrapped by terminal columns rather than characters."""
 
+    def _format_usage(self, usage: str | None, actions: Any, groups: Any,
+                      prefix: str | None) -> str:
+        # argparse indents the usage's later lines by the prefix's length in characters;
+        # "用法：" takes twice its length on a terminal
+        prefix = argparse._("usage: ") if prefix is None else prefix  # type: ignore[attr-defined]
+        pad = " " * width(prefix)
+        return prefix + super()._format_usage(usage, actions, groups, pad)[len(pad):]
+
     def _split_lines(self, text: str, width: int) -> list[str]:
         return wrap(" ".join(text.split()), width)
 

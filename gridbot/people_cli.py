@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from gridbot.clock import SystemClock
 from gridbot.config import Config
-from gridbot.domain import Person
+from gridbot.domain import Person, Role
 from gridbot.durations import parse_duration
 from gridbot.errors import BadArguments, NotFound, OptionError
 from gridbot.linking import DEFAULT_TTL, issue_link_code
@@ -275,7 +275,10 @@ def _card(config: Config, renderer: Renderer, person: Person, code: str, expires
             or config.community(person.unit))
     unit_name = unit.name if unit else config.subdistrict.name
     link = telegram_link(bot, code) if bot else ""
-    wechat = config.wecom is not None or config.official_account is not None
+    # WeChat as the design has it: staff on the WeCom app, residents on the Official Account
+    resident = person.role is Role.RESIDENT
+    wecom = config.wecom is not None and not resident
+    mp = config.official_account is not None and resident
     return LinkCard(
         title=text("card_title", locale=locale, bot=config.bot_name, place=unit_name),
         name=person.name,
@@ -286,8 +289,7 @@ def _card(config: Config, renderer: Renderer, person: Person, code: str, expires
         qr_caption=text("card_qr_caption", locale=locale) if link else "",
         lines=tuple(line for line in text(
             "card_lines", locale=locale, code=code, bot=config.bot_name, telegram=bool(link),
-            wecom=config.wecom is not None, mp=config.official_account is not None,
-            other=not link and not wechat).split("\n") if line),
+            wecom=wecom, mp=mp, other=not (link or wecom or mp)).split("\n") if line),
         footer=text("card_footer", locale=locale,
                     expires=expires.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M")),
         role=text("role_name", locale=locale, role=person.role.value),
