@@ -34,7 +34,7 @@ from gridbot.domain import (
     Status,
     TextFormat,
 )
-from gridbot.store.base import Household, OrgUnit
+from gridbot.store.base import Heartbeat, Household, OrgUnit
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -167,6 +167,11 @@ class Rows:
             outbox_id=row["outbox_id"], platform_message_id=row["platform_message_id"],
             error=row["error"], sent_at=at(row["sent_at"]), acked_at=at(row["acked_at"]),
             acks=row["acks"])
+
+    def heartbeat(self, row: Any) -> Heartbeat:
+        return Heartbeat(duty=row["duty"], holder=row["holder"],
+                         beat_at=self.read(row["beat_at"]),
+                         released_at=self.read(row["released_at"]), detail=row["detail"])
 
     @staticmethod
     def outgoing(row: Any) -> Outgoing:
