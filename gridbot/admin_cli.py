@@ -17,7 +17,7 @@ from gridbot import backup as backups
 from gridbot.clock import SystemClock
 from gridbot.config import Config
 from gridbot.domain import Person, Role
-from gridbot.errors import ConfigError, OptionError, StoreBusy
+from gridbot.errors import OptionError, StoreBusy
 from gridbot.render import Renderer
 from gridbot.store import Store, Transaction, forget, store_for_url
 from gridbot.store.base import AuditEntry
