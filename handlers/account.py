@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 
+from gridbot import audit
 from gridbot.context import Context
 from gridbot.errors import NotFound, PermissionDenied, UserError
-from gridbot.linking import hash_code, normalise_code
+from gridbot.linking import find_link_code, normalise_code
 from gridbot.permissions import ALLOWED, scope
 from handlers import REGISTRY
 
 
 @REGISTRY.command("help")
 async def help_(ctx: Context) -> None:
+    if ctx.word == "/start" and ctx.args and not ctx.in_group:
+        # A Telegram link card (t.me/<bot>?start=CODE) opens the private chat with
+        # "/start CODE": link at once, audited as the link it is.
+        await link(ctx)
+        await audit.record(ctx.tx, audit.entry_for(
+            "link", "", actor_id=ctx.speaker.id, role=ctx.speaker.role,
+            via=ctx.incoming.platform, at=ctx.now,
+            chat=f"{ctx.incoming.platform}:{ctx.incoming.chat_id}"))
+        return
     allowed = sorted(name for name, roles in ALLOWED.items() if ctx.speaker.role in roles)
     ctx.reply("help", role=ctx.speaker.role.value, allowed=allowed, person=ctx.speaker,
               linked=not ctx.speaker.auto, bound=ctx.chat.microgrid)
@@ -23,9 +33,10 @@ async def link(ctx: Context) -> None:
     code = normalise_code(ctx.args)
     if not code:
         raise ctx.usage()
-    found = await ctx.tx.link_code(hash_code(code))
-    if found is None:
+    stored = await find_link_code(ctx.tx, code, ctx.engine.link_key)
+    if stored is None:
         raise UserError("error_link_code", reason="unknown")
+    code_hash, found = stored
     if found.used_at is not None:
         raise UserError("error_link_code", reason="used")
     if found.expires_at <= ctx.now:
@@ -34,7 +45,7 @@ async def link(ctx: Context) -> None:
     if person is None:
         raise UserError("error_link_code", reason="unknown")
     previous = ctx.account.person_id
-    await ctx.tx.use_link_code(hash_code(code), ctx.now,
+    await ctx.tx.use_link_code(code_hash, ctx.now,
                                f"{ctx.account.platform}:{ctx.account.user_id}")
     await ctx.tx.save_account(dataclasses.replace(ctx.account, person_id=person.id), ctx.now)
     moved = 0

@@ -42,7 +42,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 _JSON_PARAMS = {"reply_markup", "reply_parameters", "link_preview_options", "allowed_updates",
-                "entities"}
+                "entities", "commands", "scope"}
+#: what Telegram accepts as a bot command's name
+_BOT_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
               "a", "code", "pre", "blockquote", "tg-emoji", "tg-time"}
 _HTML_PIECE = re.compile(r"<(/?)([A-Za-z][\w-]*)([^<>]*)>|&(#\d+|#x[0-9A-Fa-f]+|lt|gt|amp|quot);"
@@ -191,13 +193,14 @@ class FakeBot:
     files: dict[str, bytes] = field(default_factory=dict)
     #: files the bot uploaded, by the file id the fake gave them
     uploads: dict[str, Upload] = field(default_factory=dict)
-    #: answers to give instead: method → [(status, retry_after, chat id or None)]
-    failures: dict[str, list[tuple[int, int | None, int | None]]] = field(
-        default_factory=dict)
+    #: answers to give instead: method → [(status, retry_after[, chat id or None])]
+    failures: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     #: answers held back after the call was carried out: method → [(chat id or None, s)]
     delays: dict[str, list[tuple[int | None, float]]] = field(default_factory=dict)
     #: answers being held back right now
     late: int = 0
+    #: the command menus set with setMyCommands: (scope type, language code or "") -> commands
+    menus: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     known: set[tuple[int, int]] = field(default_factory=set)  # every message id, per chat
     _next_update: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -337,11 +340,12 @@ class FakeBot:
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         self.calls.append((method, params))
         queued = self.failures.get(method) or []
-        failure = next((f for f in queued if f[2] is None
+        # (status, retry_after[, chat id]): a failure for any chat, or for that one only
+        failure = next((f for f in queued if len(f) < 3 or f[2] is None
                         or str(f[2]) == str(params.get("chat_id"))), None)
         if failure is not None:
             queued.remove(failure)
-            status, retry_after, _ = failure
+            status, retry_after = failure[0], failure[1]
             if status == 429:
                 raise ApiError(429, f"Too Many Requests: retry after {retry_after}",
                                {"retry_after": retry_after})
@@ -403,6 +407,24 @@ class FakeBot:
         self._arrived.set()
         if params.get("drop_pending_updates"):
             self.updates.clear()
+        return True
+
+    async def api_setmycommands(self, params: dict[str, Any]) -> Any:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or not 0 < len(commands) <= 100:
+            raise ApiError(400, "Bad Request: commands must be a non-empty list of at most 100")
+        for command in commands:
+            description = command.get("description", "")
+            if not _BOT_COMMAND.fullmatch(command.get("command", "")):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(description) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        scope = params.get("scope") or {"type": "default"}
+        language = params.get("language_code") or ""
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise ApiError(400, "Bad Request: invalid language code")
+        self.menus[(scope["type"], language)] = [(c["command"], c["description"])
+                                                 for c in commands]
         return True
 
     async def api_getwebhookinfo(self, params: dict[str, Any]) -> Any:
