@@ -278,7 +278,8 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
                 params += p
         n = await d.run(f"DELETE FROM {drop.table} WHERE {' OR '.join(tests)}", params)
         key = "outbox_dropped" if drop.table == "outbox" else drop.table
-        counts[key] = counts.get(key, 0) + n
+        if n or key in counts:  # a table the command line does not word: when it had some
+            counts[key] = counts.get(key, 0) + n
 
     # Messages to others: about her cases, naming her, keyed by one of her private chats
     # (the dedup key names the chat a message was answering), or quoting her words where
