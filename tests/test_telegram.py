@@ -10,6 +10,7 @@ due without sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import os
 import signal
@@ -322,6 +323,18 @@ def offsets(bot: FakeBot) -> list[int]:
     return [int(p.get("offset") or 0) for m, p in bot.calls if m == "getUpdates"]
 
 
+@contextlib.asynccontextmanager
+async def locked(db: Path) -> AsyncIterator[None]:
+    """Another connection holds the database's write lock meanwhile; taken and let go off
+    the event loop, where the bot may be inside a transaction that needs the loop to end."""
+    lock = WriteLock(db, hold=120)
+    await asyncio.to_thread(lock.__enter__)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(lock.__exit__)
+
+
 async def impatient(w: World, ms: int = 50) -> None:
     """The bot's store gives up on another connection's write lock after ``ms`` (5 s in
     production), so a lock held longer fails its transactions (the store's StoreBusy)."""
@@ -341,7 +354,7 @@ async def test_polling_moves_past_an_update_only_once_it_is_committed(
         await impatient(w)
         # The database itself fails (another process holds its write lock): a report and
         # a question behind it arrive in one batch meanwhile.
-        with WriteLock(w.db, hold=60):
+        async with locked(w.db):
             shed = w.bot.say(w.group, CHEN, "报事 车棚漏雨")
             shed_update = w.bot.updates[-1]["update_id"]
             question = w.bot.say(w.bot.private(CHEN), CHEN, "/help")
@@ -384,7 +397,7 @@ async def test_an_update_the_database_keeps_failing_is_given_up_and_the_rest_go_
     adapter = w.runtime.adapters[0]
     adapter.update_retry, adapter.update_attempts = 0.01, 3  # type: ignore[attr-defined]
     await impatient(w)
-    with WriteLock(w.db, hold=60):
+    async with locked(w.db):
         w.bot.say(w.group, CHEN, "报事 车棚漏雨")
         shed_update = w.bot.updates[-1]["update_id"]
         await w.fake.until(lambda: shed_update + 1 in offsets(w.bot), timeout=20)
