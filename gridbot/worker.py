@@ -25,6 +25,7 @@ from gridbot.engine import Engine
 from gridbot.errors import StoreBusy
 from gridbot.escalation import DeadlineSweep
 from gridbot.notices import NoticeSource
+from gridbot.offers import ExpiredOffers
 from gridbot.outbox import OutboxSender
 
 log = logging.getLogger(__name__)
@@ -111,5 +112,6 @@ def _log_failure(what: str, exc: Exception) -> None:
 
 def build_worker(engine: Engine, sender: OutboxSender) -> Worker:
     """The worker every driver uses: case deadlines, the daily digest, scheduled notices,
-    then sending."""
-    return Worker([DeadlineSweep(engine), DailyDigest(engine), NoticeSource(engine)], sender)
+    expired report offers, then sending."""
+    return Worker([DeadlineSweep(engine), DailyDigest(engine), NoticeSource(engine),
+                   ExpiredOffers(engine)], sender)
