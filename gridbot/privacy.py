@@ -79,7 +79,9 @@ def _patterns(phone: str, address: str, escaped: bool
         phone_pattern = re.compile(r"[\s\-.·－]{0,2}".join(
             f"[{d}{chr(ord(d) + 0xFEE0)}]" for d in digits))
     compact = re.sub(r"\s+", "", address)
-    variants = {compact} if len(compact) >= 2 else set()
+    # Too short to say where someone lives ("3幢"), and masking it would eat the
+    # neighbourhood's ordinary talk: left alone.
+    variants = {compact} if len(compact) >= 4 else set()
     tail = _ESTATE.sub("", compact)
     if tail != compact and len(tail) >= 4 and sum(c.isdigit() for c in tail) >= 2:
         variants.add(tail)
