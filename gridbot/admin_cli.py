@@ -7,6 +7,7 @@ and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -16,19 +17,25 @@ from gridbot import backup as backups
 from gridbot.clock import SystemClock
 from gridbot.config import Config
 from gridbot.domain import Person, Role
-from gridbot.errors import ConfigError
+from gridbot.errors import ConfigError, StoreBusy
 from gridbot.render import Renderer
-from gridbot.store import Store, Transaction, store_for_url
+from gridbot.store import Store, Transaction, forget, store_for_url
 from gridbot.store.base import AuditEntry
 
 COMMANDS = ("backup", "restore", "forget", "audit")
+#: how often forget tries to wipe the files when the running bot is writing
+SCRUB_TRIES = 3
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     b = sub.add_parser(
         "backup", parents=[common],
         help="a consistent copy of the live SQLite database (safe while gridbot run works)")
-    b.add_argument("file", metavar="FILE", help="where to write the copy (must not exist)")
+    b.add_argument("file", metavar="FILE", nargs="?",
+                   help="where to write the copy (must not exist; default: a new file in "
+                        "the backups folder beside the database)")
+    b.add_argument("--list", action="store_true",
+                   help="list the copies of the database gridbot made that still exist")
     r = sub.add_parser(
         "restore", parents=[common],
         help="check a backup and put it in place of the database (gridbot run stopped)")
@@ -71,7 +78,11 @@ async def run(config: Config, args: argparse.Namespace, renderer: Renderer,
     try:
         database = backups.sqlite_path(config.storage_url)
         if args.command == "backup":
-            info = backups.backup(database, Path(args.file))
+            if args.list:
+                print(_backup_list(config, renderer, database), file=out)
+                return 0
+            info = backups.backup(database, Path(args.file) if args.file else None,
+                                  now=SystemClock().now().astimezone(config.timezone))
             print(renderer.text("backup_done", path=info.path, size=info.size,
                                 counts=_counts(renderer, info)), file=out)
             return 0
@@ -93,6 +104,20 @@ async def run(config: Config, args: argparse.Namespace, renderer: Renderer,
         return 0
     except backups.BackupError as exc:
         return _refusal(renderer, exc, err)
+
+
+def _backup_list(config: Config, renderer: Renderer, database: Path | None, *,
+                 forgetting: bool = False) -> str:
+    """What gridbot knows of the copies of the database (for ``backup --list`` and
+    ``forget``): each backup it made that is still there, or why it cannot say."""
+    made = backups.made_backups(database) if database is not None else []
+    lines = [renderer.text("backup_line", path=b.path, size=b.size,
+                           at=b.at.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M"))
+             for b in made]
+    return renderer.text(
+        "backup_list", sqlite=database is not None, forgetting=forgetting,
+        folder=str(backups.folder(database)) if database is not None else "",
+        count=len(made), lines="\n".join(lines))
 
 
 class _DryRun(Exception):
@@ -135,30 +160,55 @@ async def _forget(config: Config, args: argparse.Namespace, renderer: Renderer,
             print(renderer.text("forget_staff", name=person.name, role=person.role.value),
                   file=err)
             return 1
-        name = renderer.text("forgotten_name")
-        text = renderer.text("forgotten_text")
-        now = SystemClock().now()
+        words = {"name": renderer.text("forgotten_name"),
+                 "text": renderer.text("forgotten_text"),
+                 "message": renderer.text("forgotten_message")}
+        # Forgetting someone already forgotten keeps their anonymous id (and wipes again).
+        new_id = person.id if person.id.startswith(forget.ID_PREFIX) else forget.anonymous_id()
+        database = store.database_file
         try:
             async with store.transaction() as tx:
-                counts = await tx.forget_person(person.id, name=name, text=text)
+                counts = await tx.forget_person(person.id, new_id=new_id, **words)
                 if not args.yes or args.dry_run:
                     raise _DryRun(counts)
                 await tx.add_audit(AuditEntry(
-                    at=now, actor_id="", role="", via="cli", action="forget",
-                    target=person.id,
-                    summary=" ".join(f"{k}={v}" for k, v in counts.items())))
+                    at=SystemClock().now(), actor_id="", role="", via="cli",
+                    action="forget", target=new_id,
+                    summary=" ".join(f"{k}={v}" for k, v in counts.items() if v)))
         except _DryRun as dry:
             print(renderer.text("forget_dry_run", name=person.name, id=person.id,
-                                **dry.counts), file=out)
+                                **_said(dry.counts)), file=out)
+            print(_backup_list(config, renderer, database, forgetting=True), file=out)
             return 0
-        print(renderer.text("forget_done", name=person.name, id=person.id, **counts),
-              file=out)
+        scrubbed = await _scrub(store)
+        print(renderer.text("forget_done", name=person.name, id=person.id, new_id=new_id,
+                            scrubbed=scrubbed, **_said(counts)), file=out)
+        print(_backup_list(config, renderer, database, forgetting=True), file=out)
         if not person.auto:
             print(renderer.text("forget_in_config", name=person.name, id=person.id),
                   file=err)
         return 0
     finally:
         await store.close()
+
+
+def _said(counts: dict[str, int]) -> dict[str, int]:
+    """The counts the command line words (a table added later is still in the audit)."""
+    return {k: counts.get(k, 0) for k in forget.COUNTS}
+
+
+async def _scrub(store: Store) -> str:
+    """Wipe what forget left in the database's files; a busy database is tried again
+    (the running bot holds its write lock only for a moment at a time)."""
+    for attempt in range(SCRUB_TRIES):
+        try:
+            result = await store.scrub()
+        except StoreBusy:
+            result = "busy"
+        if result not in ("busy", "wal_busy"):
+            return result
+        await asyncio.sleep(0.2 * 2 ** attempt)
+    return result
 
 
 async def _audit(config: Config, args: argparse.Namespace, renderer: Renderer,

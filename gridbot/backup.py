@@ -13,16 +13,25 @@ it as ``NAME.before-restore-YYYYmmdd-HHMMSS`` (itself a consistent copy, its WAL
 included), and copies the backup into the target with the same backup API. Migrations
 newer than the backup are applied when gridbot next opens the database.
 
+Every file this writes is readable by its owner only (0600): a backup holds residents'
+phones and addresses like the database. Without a FILE, a backup goes into the backup
+folder beside the database (``backups/``, 0700) as ``gridbot-YYYYmmdd-HHMMSS.db``; every
+backup gridbot writes, there or elsewhere, is recorded in that folder's
+``backups.jsonl``, so that ``gridbot forget`` can name the copies that still hold a
+forgotten resident's data (:func:`made_backups`).
+
 This is synchronous on purpose: it runs from the command line, not inside the bot.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gridbot.errors import GridbotError
@@ -33,6 +42,11 @@ COUNTED = ("cases", "case_events", "people", "accounts", "chats", "notices", "ou
 #: tables a file must have to be a gridbot database at all
 REQUIRED = ("schema_migrations", "cases", "case_events", "people")
 _HEADER = b"SQLite format 3\x00"
+#: the folder beside the database that holds gridbot's backups, and its record of them
+FOLDER = "backups"
+RECORD = "backups.jsonl"
+
+log = logging.getLogger(__name__)
 
 
 class BackupError(GridbotError):
@@ -66,14 +80,51 @@ def latest_version() -> int:
     return migrations()[-1][0]
 
 
-def backup(source: Path, dest: Path) -> DatabaseInfo:
-    """Copy the live database ``source`` to ``dest`` (which must not exist yet)."""
+def folder(database: Path) -> Path:
+    """The backup folder of ``database``: where backups go unless told otherwise."""
+    return database.parent / FOLDER
+
+
+def _private_folder(path: Path) -> None:
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(0o700)
+            log.warning("made the backup folder %s private (0700; it was %04o)", path, mode)
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only; it must not exist yet."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+
+
+def backup(source: Path, dest: Path | None = None, *,
+           now: datetime | None = None) -> DatabaseInfo:
+    """Copy the live database ``source`` to ``dest`` (which must not exist yet; default:
+    a new file in its backup folder) and record the copy there."""
+    now = now or datetime.now(UTC)
     if not source.is_file():
         raise BackupError("no_database", source)
+    home = folder(source)
+    try:
+        _private_folder(home)
+    except OSError as exc:
+        raise BackupError("failed", home, str(exc)) from exc
+    if dest is None:
+        stem = f"{source.stem}-{now:%Y%m%d-%H%M%S}"
+        dest = home / f"{stem}.db"
+        for n in range(2, 100):  # two in the same second
+            if not dest.exists():
+                break
+            dest = home / f"{stem}-{n}.db"
     if dest.exists():
         raise BackupError("exists", dest)
     tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     try:
+        _private_file(tmp)  # SQLite keeps the mode, and gives it to the journal too
         src = sqlite3.connect(source, timeout=30)
         try:
             dst = sqlite3.connect(tmp)
@@ -91,13 +142,64 @@ def backup(source: Path, dest: Path) -> DatabaseInfo:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise BackupError("failed", source, str(exc)) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return DatabaseInfo(path=str(dest), version=info.version, counts=info.counts,
+    done = DatabaseInfo(path=str(dest), version=info.version, counts=info.counts,
                         size=dest.stat().st_size)
+    _record(home, source, done, now)
+    return done
+
+
+def _record(home: Path, source: Path, info: DatabaseInfo, now: datetime) -> None:
+    line = json.dumps({"database": str(source.resolve()), "path": str(Path(info.path).resolve()),
+                       "at": now.isoformat(), "size": info.size}, ensure_ascii=False)
+    fd = os.open(home / RECORD, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupFile:
+    """A copy of the database that gridbot made and that is still there."""
+
+    path: str
+    size: int
+    at: datetime  # when it was written
+
+
+def made_backups(database: Path) -> list[BackupFile]:
+    """Every copy of ``database`` gridbot made that still exists, oldest first: the
+    backups it recorded (wherever they were written), any in the backup folder, and the
+    databases a restore moved aside (with their WAL)."""
+    home = folder(database)
+    found: dict[Path, BackupFile] = {}
+
+    def add(path: Path) -> None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return
+        if path.is_file() and path.resolve() not in found:
+            found[path.resolve()] = BackupFile(
+                path=str(path), size=stat.st_size,
+                at=datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    with contextlib.suppress(OSError):
+        for line in (home / RECORD).read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                entry = json.loads(line)
+                if Path(entry["database"]) == database.resolve():
+                    add(Path(entry["path"]))
+    with contextlib.suppress(OSError):
+        for path in sorted(home.glob(f"{database.stem}-*.db")):
+            add(path)
+    with contextlib.suppress(OSError):
+        for path in sorted(database.parent.glob(f"{database.name}.before-restore-*")):
+            add(path)
+    return sorted(found.values(), key=lambda b: (b.at, b.path))
 
 
 def inspect(path: Path) -> DatabaseInfo:
@@ -173,6 +275,7 @@ def restore(source: Path, target: Path, now: datetime) -> Restored:
         raise BackupError("in_use", target)
     tmp = target.with_name(f".{target.name}.restoring-{os.getpid()}")
     try:
+        _private_file(tmp)
         bak = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
             dst = sqlite3.connect(tmp)
@@ -183,7 +286,7 @@ def restore(source: Path, target: Path, now: datetime) -> Restored:
         finally:
             bak.close()
         inspect(tmp)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise BackupError("failed", target, str(exc)) from exc
@@ -203,9 +306,11 @@ def restore(source: Path, target: Path, now: datetime) -> Restored:
             tmp.unlink()
             raise BackupError("exists", kept)
         os.replace(target, kept)
+        kept.chmod(0o600)
         wal = target.with_name(target.name + "-wal")
         if wal.exists():
             os.replace(wal, kept.with_name(kept.name + "-wal"))
+            kept.with_name(kept.name + "-wal").chmod(0o600)
         with contextlib.suppress(FileNotFoundError):
             target.with_name(target.name + "-shm").unlink()
     os.replace(tmp, target)

@@ -92,13 +92,16 @@ async def assign(
     ctx: Context, case: Case, route: Route, *, kind: str, reason: str = "",
     previous: Person | None = None, start: datetime | None = None,
     keep_resolve: bool = False, why: str = "", within: str = "",
+    extended: datetime | None = None, since: datetime | None = None,
 ) -> Case:
     """Hand the case to ``route.person`` at ``route.level`` and restart its windows.
 
     ``kind`` names why (reported, transferred, escalated, reopened, returned, rerouted,
     idle) for the event and the assignee's message; ``start`` is when the new windows
     begin (a missed deadline, when catching up), ``keep_resolve`` keeps the resolve
-    deadline (an idle claim taken back must not buy more time).
+    deadline (an idle claim taken back must not buy more time). ``extended`` (the
+    approved date a missed window had reached) and ``since`` (the last sign of work on an
+    idle claim) are for the new holder's message.
     """
     if route.person is None:
         await ctx.event(case, "unassigned", reason or route.reason, level=route.level)
@@ -119,6 +122,7 @@ async def assign(
     ctx.tell(route.person.id, "notify_assignee", case=updated, event=kind, reason=reason,
              route=route.reason, reporter=await ctx.person(case.reporter_id),
              actor=ctx.speaker, previous=previous, why=why, within=within,
+             extended=extended, since=since,
              buttons=claim_button(ctx, updated,
                                   ctx.engine.renderer.locale_for(route.person.locale)),
              attachments=attachments)

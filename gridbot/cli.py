@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import tempfile
 from datetime import timedelta
@@ -12,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gridbot import __version__, admin_cli, migrate, notice_cli, office_cli
+from gridbot import __version__, admin_cli, logs, migrate, notice_cli, office_cli
 from gridbot.clock import SystemClock
 from gridbot.config import Config, load_config
 from gridbot.durations import parse_duration
@@ -33,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
                         help=f"configuration file (default ./{DEFAULT_CONFIG}; "
                              "the demo uses its sample org)")
+    common.add_argument("--log-level", metavar="LEVEL", default=argparse.SUPPRESS,
+                        type=str.upper, choices=logs.LEVELS,
+                        help="how much to log: DEBUG, INFO (default), WARNING or ERROR; "
+                             "DEBUG adds the libraries' own lines (secrets masked)")
     parser = argparse.ArgumentParser(
         prog="gridbot", parents=[common],
         description="Chat bot for neighbourhood micro-grid groups (微网格).")
@@ -68,8 +71,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    logs.setup(getattr(args, "log_level", "INFO"), timestamps=args.command == "run")
     config_path = getattr(args, "config", None)
     if args.command == "migrate" and config_path is None and (
             args.source or not Path(DEFAULT_CONFIG).exists()):
@@ -83,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         renderer = Renderer(ZoneInfo("Asia/Shanghai"))
         print(renderer.text("config_error", message=str(exc)), file=sys.stderr)
         return 2
+    logs.hide(logs.secrets_of(config))
     renderer = Renderer(config.timezone, config.locale)
     try:
         if args.command == "demo":
@@ -106,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from gridbot.runtime import run
 
-            _log_for_service()
             return asyncio.run(run(config, renderer))
     except ConfigError as exc:
         print(renderer.text("config_error", message=str(exc)), file=sys.stderr)
@@ -117,19 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
-
-
-def _log_for_service() -> None:
-    """A running service logs what it does (with times); the libraries only problems.
-
-    httpx would log every Bot API URL at INFO, and those URLs hold the bot token.
-    """
-    root = logging.getLogger()
-    for handler in root.handlers:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("gridbot").setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore", "apscheduler", "telegram", "uvicorn"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _demo(config: Config, args: argparse.Namespace, renderer: Renderer) -> int:
@@ -168,9 +158,10 @@ async def _link_code(config: Config, args: argparse.Namespace, renderer: Rendere
     await store.open()
     try:
         clock = SystemClock()
-        await Engine(config, store, clock, renderer).start()
+        engine = Engine(config, store, clock, renderer)
+        await engine.start()
         try:
-            person, code, expires = await issue_link_code(store, args.name, clock.now(), ttl)
+            person, code, expires = await issue_link_code(engine, args.name, clock.now(), ttl)
         except NotFound:
             print(renderer.text("no_person", name=args.name), file=sys.stderr)
             return 1

@@ -223,6 +223,8 @@ class Config:
     wecom_robots: Mapping[str, str] = field(default_factory=dict)
     #: where the robots' ``webhook/send`` lives (a private gateway, or a test's fake)
     wecom_robot_api_base_url: str = WECOM_API_BASE_URL
+    #: the per-install secret link codes are hashed with (empty: a key file; gridbot.keys)
+    secret: str = ""
 
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people if p.id == person_id), None)
@@ -403,7 +405,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
                       "limits", "http", "telegram", "wechat"})
 
     general = root.table("gridbot") or _Section({}, "gridbot", source)
-    general.check_known({"locale", "timezone", "bot_name"})
+    general.check_known({"locale", "timezone", "bot_name", "secret"})
     locale = general.choice("locale", LOCALES, "zh-CN")
     tz_name = general.str("timezone", "Asia/Shanghai")
     try:
@@ -411,6 +413,10 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     except (ZoneInfoNotFoundError, ValueError, OSError):
         general.fail("timezone", tz_name, "an IANA time zone such as 'Asia/Shanghai'")
     bot_name = general.str("bot_name", "网格助手")
+    secret = general.str("secret", "", nonempty=False)
+    if secret and len(secret) < 16:
+        general.fail("secret", f"({len(secret)} characters, not shown)",
+                     "at least 16 characters (e.g. from: openssl rand -hex 32)")
 
     storage = root.table("storage") or _Section({}, "storage", source)
     storage.check_known({"url"})
@@ -636,6 +642,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         policy=policy, escalation=escalation, calendar=calendar, limits=limits, http=http,
         telegram=telegram, wecom=wecom,
         official_account=official, wecom_robots=robots, wecom_robot_api_base_url=robot_base,
+        secret=secret,
     )
 
 

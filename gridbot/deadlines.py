@@ -5,6 +5,11 @@ windows and what was already done about them (``reminded_at``, ``top_reminders``
 ``idle_warned_at``), and :func:`plan` derives the steps still to come. The earliest
 one is stored as ``wake_at``, which the sweep finds through an index. A restart loses
 nothing, and a step that already happened cannot be planned again.
+
+An approved extension (``extended_until``) protects the case until that instant: no
+window started after the approval ends before it (:func:`window_changes`), and an idle
+claim is reminded but not taken back before it. So nothing the clock does can undo what
+the level above agreed to; once the date passes the ladder climbs as usual.
 """
 
 from __future__ import annotations
@@ -47,7 +52,11 @@ def plan(case: Case, esc: Escalation, cal: WorkCalendar) -> list[Step]:
             reminder = next_reminder(case, esc, cal, start, deadline)
             if reminder is not None:
                 steps.append(Step(kind="remind", at=reminder, window=window))
-            steps.append(Step(kind="deadline", at=deadline, window=window))
+            # No missed window before an approved date: window_changes and 延期 keep
+            # deadlines there, and this keeps it so whatever wrote the row.
+            protected = case.extended_until
+            steps.append(Step(kind="deadline", window=window,
+                              at=max(deadline, protected) if protected else deadline))
         elif case.top_reminders < esc.top_remind_max and case.top_reminded_at is not None:
             steps.append(Step(kind="top_remind", window=window,
                               at=case.top_reminded_at + esc.top_remind_every))
@@ -56,13 +65,23 @@ def plan(case: Case, esc: Escalation, cal: WorkCalendar) -> list[Step]:
             steps.append(Step(kind="idle_remind",
                               at=cal.add(case.active_at, esc.idle_remind_after, urgent=urgent)))
         else:
-            steps.append(Step(kind="idle_revert",
-                              at=cal.add(case.idle_warned_at, esc.idle_revert_after,
-                                         urgent=urgent)))
+            steps.append(Step(kind="idle_revert", at=idle_revert_at(case, esc, cal)))
     if case.status is Status.RESOLVED and case.resolved_at is not None:
         steps.append(Step(kind="feedback_close", at=case.resolved_at + esc.feedback_within))
+    # Stable: at the same instant a missed window (planned first) climbs the ladder,
+    # which ends the idle claim with it.
     steps.sort(key=lambda s: s.at)
     return steps
+
+
+def idle_revert_at(case: Case, esc: Escalation, cal: WorkCalendar) -> datetime:
+    """When a claim that was reminded for being idle goes back: ``idle_revert_after``
+    after the reminder, but never while an approved extension protects the case."""
+    warned = case.idle_warned_at or case.active_at or case.created_at
+    at = cal.add(warned, esc.idle_revert_after, urgent=case.priority is Priority.URGENT)
+    if case.extended_until is not None and at < case.extended_until:
+        return case.extended_until
+    return at
 
 
 def next_reminder(case: Case, esc: Escalation, cal: WorkCalendar, start: datetime,
@@ -97,7 +116,8 @@ def window_changes(policy: Policy, cal: WorkCalendar, case: Case, start: datetim
     """New claim and resolve deadlines for ``level``, counted from ``start``.
 
     Urgent cases always count calendar time; the others count what the calendar says
-    (working hours, or around the clock except quiet hours).
+    (working hours, or around the clock except quiet hours). A date approved by 延期
+    that is still to come outlasts them: neither window ends before it.
     """
     window = policy.window(case.category, case.priority, level)
     urgent = case.priority is Priority.URGENT
@@ -106,5 +126,8 @@ def window_changes(policy: Policy, cal: WorkCalendar, case: Case, start: datetim
     if keep_resolve and case.resolve_by is not None:
         resolve_by = case.resolve_by
         claim_by = min(claim_by, resolve_by)
+    protected = case.extended_until
+    if protected is not None and protected > start:
+        claim_by, resolve_by = max(claim_by, protected), max(resolve_by, protected)
     return {"claim_by": claim_by, "resolve_by": resolve_by, "window_start": start,
             **FRESH_WINDOW}

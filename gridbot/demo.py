@@ -4,7 +4,7 @@ Every configured micro-grid gets a console group chat bound to it and every
 configured person a linked console account, so anyone can play any part. A script
 line ``NAME: text`` is said by NAME in their micro-grid's group, ``NAME> text`` in
 their private chat with the bot, ``NAME@M02: text`` in another group (a name not in
-the configuration speaks as a newcomer), ``@wait 2h30m`` moves the clock and runs
+the configuration speaks as a newcomer), ``@wait 2h30m`` (``@wait 两小时``) moves the clock and runs
 whatever falls due on the way, and ``#`` starts a comment.
 """
 
@@ -29,7 +29,7 @@ from gridbot.adapters.console import (
 from gridbot.clock import VirtualClock
 from gridbot.config import Config
 from gridbot.domain import Account, Chat, ChatKind, Incoming, Person
-from gridbot.durations import format_duration, parse_duration
+from gridbot.durations import DurationError, format_duration, read_duration
 from gridbot.engine import Engine, PlatformInfo
 from gridbot.outbox import OutboxSender
 from gridbot.render import Renderer
@@ -37,6 +37,8 @@ from gridbot.store import SQLiteStore
 from gridbot.worker import build_worker
 
 DEFAULT_START = "2026-11-23 09:00"  # a Monday morning
+#: the most one ``@wait`` moves the clock: a year of digests is plenty to watch
+MAX_WAIT = timedelta(days=366)
 _LINE = re.compile(
     r"^(?P<name>[^:：>@\s][^:：>@]*?)\s*(?:@(?P<group>[A-Za-z0-9_-]+))?\s*(?P<sep>[:：>])\s?"
     r"(?P<text>.*)$",
@@ -136,9 +138,13 @@ class Demo:
         word = word.lower()
         if word == "wait":
             try:
-                span = parse_duration(rest.strip())
-            except ValueError:
-                self.print(self.text("bad_wait", text=rest.strip()))
+                span = read_duration(rest.strip(), limit=MAX_WAIT).total
+            except DurationError as exc:
+                if exc.reason == "too_long":
+                    self.print(self.text("wait_too_long", text=rest.strip(),
+                                         days=MAX_WAIT.days))
+                else:
+                    self.print(self.text("bad_wait", text=rest.strip()))
                 return False
             await self.wait(span)
             return True

@@ -144,9 +144,13 @@ class ExtensionRequest:
     """A steward's pending request for more time on the running window (延期)."""
 
     by: str
+    #: how much more time, as elapsed time (a day is 24 hours) …
     span: timedelta
     reason: str
     at: datetime
+    #: … of which this many whole days were asked for in days (or weeks): they count as
+    #: days on the calendar (working days where windows count working time)
+    days: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,6 +188,9 @@ class Case:
     top_reminded_at: datetime | None = None
     extension: ExtensionRequest | None = None
     extensions: int = 0
+    #: the deadline last approved by 延期: until then nothing escalates the case or takes
+    #: the claim back, and no later window ends before it
+    extended_until: datetime | None = None
     #: the earliest instant the deadline sweep must look at this case; derived, indexed
     wake_at: datetime | None = None
 

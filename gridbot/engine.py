@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gridbot import audit, privacy
+from gridbot import audit, keys, privacy
 from gridbot.clock import Clock
 from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse
 from gridbot.config import Config
@@ -108,6 +109,11 @@ class Engine:
         #: the bot itself, as the actor of what the clock does
         self.system_person = Person(id="", name=config.bot_name, role=Role.SUBDISTRICT_ADMIN,
                                     unit=config.subdistrict.code, auto=True)
+
+    @functools.cached_property
+    def link_key(self) -> bytes:
+        """The per-install secret link codes are hashed with (:mod:`gridbot.keys`)."""
+        return keys.link_key(self.config, self.store)
 
     def register_platform(self, name: str, info: PlatformInfo) -> None:
         self.platforms[name] = info
@@ -383,7 +389,8 @@ class Engine:
                    for a in await ctx.tx.accounts_of(person.id)
                    if a.private_chat_id and await self._reachable(ctx.tx, a.platform,
                                                                   a.private_chat_id)]
-        if not targets and message.to == "reporter" and message.case is not None:
+        if not targets and message.to == "reporter" and message.case is not None \
+                and message.case.origin_chat_id:  # emptied when its reporter was forgotten
             case = message.case
             if await self._reachable(ctx.tx, case.origin_platform, case.origin_chat_id):
                 targets = [_Target(platform=case.origin_platform, chat_id=case.origin_chat_id,

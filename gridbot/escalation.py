@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from gridbot import routing
 from gridbot.cases import assign
 from gridbot.context import Context
-from gridbot.deadlines import Step, plan, running_window, wake_at
-from gridbot.domain import TOP_LEVEL, Case, Priority, Status
+from gridbot.deadlines import Step, idle_revert_at, plan, running_window, wake_at
+from gridbot.domain import TOP_LEVEL, Case, Status
 from gridbot.durations import format_duration
 from gridbot.errors import StoreBusy
 
@@ -30,12 +30,14 @@ log = logging.getLogger(__name__)
 
 
 async def climb(ctx: Context, case: Case, *, at: datetime, reason: str = "", why: str = "",
-                within: str = "") -> Case | None:
+                within: str = "", extended: datetime | None = None) -> Case | None:
     """Move the case up to the next level with someone on duty; ``None`` if there is none.
 
     The manual ``/escalate`` and a missed window take this same path: an event with the
     reason, the new assignee told (with the claim button), the previous one and the
-    reporter told briefly, and that level's windows started at ``at``.
+    reporter told briefly, and that level's windows started at ``at`` (ending no earlier
+    than an approved extension still to come). ``extended`` is the approved date a missed
+    window had been extended to, for the messages.
     """
     if case.level >= TOP_LEVEL:
         return None
@@ -44,13 +46,14 @@ async def climb(ctx: Context, case: Case, *, at: datetime, reason: str = "", why
     if route.person is None:
         return None
     previous = await ctx.person(case.assignee_id)
+    more = {"extended_until": extended.isoformat()} if extended is not None else {}
     await ctx.event(case, "escalated", reason, from_level=case.level, to_level=route.level,
-                    why=why or "manual", within=within)
+                    why=why or "manual", within=within, **more)
     case = await assign(ctx, case, route, kind="escalated", reason=reason, previous=previous,
-                        start=at, why=why, within=within)
+                        start=at, why=why, within=within, extended=extended)
     if previous is not None and previous.id != ctx.speaker.id:
         ctx.tell(previous.id, "notify_staff", case=case, event="escalated", actor=ctx.speaker,
-                 text=reason, target=route.person, why=why, within=within)
+                 text=reason, target=route.person, why=why, within=within, extended=extended)
     ctx.tell_reporter(case, "notify_reporter", event="escalated", actor=route.person, text="")
     return case
 
@@ -141,7 +144,9 @@ async def _remind(ctx: Context, case: Case, step: Step) -> None:
 async def _deadline(ctx: Context, case: Case, step: Step) -> None:
     within = _within(ctx, case, step.window)
     why = f"{step.window}_missed"
-    climbed = await climb(ctx, case, at=step.at, why=why, within=within)
+    # The window that ran out was the one 延期 approved: say so, not the policy's length.
+    extended = case.extended_until if case.extended_until == step.at else None
+    climbed = await climb(ctx, case, at=step.at, why=why, within=within, extended=extended)
     if climbed is not None:
         return
     # The top of the ladder (or nobody above): stay, and keep reminding.
@@ -163,17 +168,19 @@ async def _top_remind(ctx: Context, case: Case, step: Step) -> None:
 
 
 async def _idle_remind(ctx: Context, case: Case, step: Step) -> None:
-    esc = ctx.config.escalation
     case = await ctx.save(case, "idle_reminded", idle_warned_at=step.at)
-    revert_at = ctx.engine.calendar.add(step.at, esc.idle_revert_after,
-                                        urgent=case.priority is Priority.URGENT)
+    revert_at = idle_revert_at(case, ctx.config.escalation, ctx.engine.calendar)
+    # While an approved extension runs the claim is not taken back: only the reminder.
+    protected = case.extended_until if case.extended_until == revert_at else None
     ctx.tell(case.assignee_id, "notify_idle", case=case, since=case.active_at,
-             revert_at=revert_at)
+             revert_at=revert_at, protected=protected)
 
 
 async def _idle_revert(ctx: Context, case: Case, step: Step) -> None:
     previous = await ctx.person(case.assignee_id)
-    idle_for = format_duration(step.at - (case.active_at or step.at))
+    # Idle since the last sign of work (a note, a request for time), not since the claim.
+    since = case.active_at or step.at
+    idle_for = format_duration(step.at - since)
     route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
                                 start_level=case.level)
     await ctx.event(case, "idle_reverted", idle=idle_for)
@@ -182,10 +189,10 @@ async def _idle_revert(ctx: Context, case: Case, step: Step) -> None:
                        active_at=None, idle_warned_at=None)
     else:
         await assign(ctx, case, route, kind="idle", previous=previous, start=step.at,
-                     keep_resolve=True, within=idle_for)
+                     keep_resolve=True, within=idle_for, since=since)
     if previous is not None and (route.person is None or route.person.id != previous.id):
         ctx.tell(previous.id, "notify_staff", case=case, event="idle_reverted",
-                 actor=ctx.speaker, text="", within=idle_for)
+                 actor=ctx.speaker, text="", within=idle_for, since=since)
 
 
 async def _feedback_close(ctx: Context, case: Case, step: Step) -> None:

@@ -1,29 +1,44 @@
 """One-time codes that link a platform account to a configured person.
 
 Codes are shown once to the person (``gridbot link-code NAME``) and stored only as a
-hash; they expire and work once.
+keyed hash (HMAC-SHA256 with the per-install secret of :mod:`gridbot.keys`), so a copy
+of the database does not give them away; they expire and work once. Codes issued before
+the hash was keyed (a plain SHA-256) keep working until they expire.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import unicodedata
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from gridbot.domain import Person
 from gridbot.errors import BadArguments, NotFound
-from gridbot.store.base import Store
+from gridbot.store.base import LinkCode, Transaction
+
+if TYPE_CHECKING:
+    from gridbot.engine import Engine
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 DEFAULT_TTL = timedelta(hours=72)
+#: how a keyed hash is told from the plain SHA-256 of older versions
+KEYED = "hmac:"
 
 
 def normalise_code(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch.isalnum())
 
 
-def hash_code(text: str) -> str:
+def hash_code(text: str, key: bytes) -> str:
+    digest = hmac.new(key, normalise_code(text).encode(), hashlib.sha256).hexdigest()
+    return KEYED + digest
+
+
+def legacy_hash(text: str) -> str:
+    """How codes were stored before they were keyed; looked up until they expire."""
     return hashlib.sha256(normalise_code(text).encode()).hexdigest()
 
 
@@ -32,11 +47,20 @@ def new_code() -> str:
     return f"{raw[:4]}-{raw[4:]}"
 
 
+async def find_link_code(tx: Transaction, text: str, key: bytes) -> tuple[str, LinkCode] | None:
+    """The stored code ``text`` names, with the hash it is stored under."""
+    for stored in (hash_code(text, key), legacy_hash(text)):
+        found = await tx.link_code(stored)
+        if found is not None:
+            return stored, found
+    return None
+
+
 async def issue_link_code(
-    store: Store, name: str, now: datetime, ttl: timedelta = DEFAULT_TTL
+    engine: Engine, name: str, now: datetime, ttl: timedelta = DEFAULT_TTL
 ) -> tuple[Person, str, datetime]:
     """Create a code for the configured person called (or with id) ``name``."""
-    async with store.transaction() as tx:
+    async with engine.store.transaction() as tx:
         people = [p for p in await tx.people_named(name) if not p.auto]
         if not people:
             raise NotFound("error_no_person", name=name)
@@ -44,5 +68,5 @@ async def issue_link_code(
             raise BadArguments("error_ambiguous_person", name=name, people=people)
         code = new_code()
         expires = now + ttl
-        await tx.add_link_code(hash_code(code), people[0].id, now, expires)
+        await tx.add_link_code(hash_code(code, engine.link_key), people[0].id, now, expires)
     return people[0], code, expires

@@ -32,7 +32,7 @@ from gridbot.domain import (
     Person,
     TextFormat,
 )
-from gridbot.durations import parse_duration
+from gridbot.durations import DateError, DurationError, make_day, read_duration
 from gridbot.errors import PermissionDenied, UserError
 from gridbot.outbox import delivery_key
 from gridbot.permissions import NOTICE_SENDERS
@@ -70,7 +70,8 @@ class ScopeError(UserError):
 
 
 class WhenError(UserError):
-    """``reason``: unreadable, past, too_far."""
+    """``reason``: unreadable, past, too_far, no_such_day (then ``year`` is the year
+    that has no such day: ``02-29`` said after a leap day means next year's)."""
 
     template = "error_notice_time"
 
@@ -161,22 +162,18 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, str]:
     ``明天 9:00`` / ``tomorrow 9:00``, ``11-25 9:00``, ``2026-11-25 09:00``.
     """
     first, rest = split_word(text)
-    if first.startswith("+"):
+    if first.startswith(("+", "＋")):
         try:
-            return _checked(now + parse_duration(first[1:]), now), rest
-        except ValueError:
-            raise WhenError(reason="unreadable", text=first) from None
+            return _checked(now + read_duration(first[1:], limit=MAX_AHEAD).total, now), rest
+        except DurationError as exc:
+            reason = {"too_long": "too_far", "zero": "past"}.get(exc.reason, "unreadable")
+            raise WhenError(reason=reason, text=first) from None
     local_now = now.astimezone(tz)
     day: date | None = None
     if first.lower() in _DAY_WORDS:
         day = local_now.date() + timedelta(days=_DAY_WORDS[first.lower()])
     elif (m := _DATE.match(first)) is not None:
-        try:
-            day = date(int(m[1] or local_now.year), int(m[2]), int(m[3]))
-        except ValueError:
-            raise WhenError(reason="unreadable", text=first) from None
-        if m[1] is None and day < local_now.date():
-            day = day.replace(year=day.year + 1)  # "01-05" in December means next January
+        day = _day(m, first, local_now.date())
     if day is not None:
         first, rest = split_word(rest)
     at = _clock_time(first)
@@ -186,6 +183,22 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, str]:
     if day is None and instant <= local_now:
         instant += timedelta(days=1)  # "18:00" said at 19:00 means tomorrow's
     return _checked(instant.astimezone(now.tzinfo), now), rest
+
+
+def _day(m: re.Match[str], text: str, today: date) -> date:
+    """The date of ``11-25`` or ``2026-11-25``; without a year, the next such day."""
+    year, month, day = int(m[1] or today.year), int(m[2]), int(m[3])
+    if m[1] is None and (month, day) < (today.month, today.day):
+        # "01-05" in December means next January; "02-29" after a leap day means next
+        # year's, which has none: that is said, not moved four years on.
+        year += 1
+    try:
+        return make_day(year, month, day, text)
+    except DateError as exc:
+        if exc.reason == "no_such_day":
+            raise WhenError(reason="no_such_day", text=text,
+                            year=year if (month, day) == (2, 29) else None) from None
+        raise WhenError(reason="too_far" if year > today.year else "past", text=text) from None
 
 
 def _clock_time(word: str) -> time | None:

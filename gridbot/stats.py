@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo
 
 from gridbot.config import Config
 from gridbot.domain import OPEN_STATUSES, UNCLAIMED_STATUSES, Case, CaseEvent, Status
+from gridbot.durations import DateError, add_days, make_day
 from gridbot.store.base import Transaction
 
 #: a rating at or above this counts as satisfied (满意 and 基本满意 on a five-star scale)
@@ -61,6 +62,8 @@ RESOLVE_BUCKETS: tuple[timedelta, ...] = (
 )
 
 _MISSED_KINDS = ("claim_missed", "resolve_missed")
+#: the longest period 统计 reads in one go (a year, a leap year's included)
+MAX_PERIOD_DAYS = 366
 
 
 # -- periods ----------------------------------------------------------------------------------
@@ -93,11 +96,12 @@ def period_of_days(first: date, last: date, tz: ZoneInfo) -> Period:
 
 
 def month_period(text: str, tz: ZoneInfo) -> Period:
-    """``2026-10`` (also ``2026/10``, ``2026年10月``) as a period; ValueError otherwise."""
+    """``2026-10`` (also ``2026/10``, ``2026年10月``) as a period; ValueError otherwise
+    (a :class:`~gridbot.durations.DateError` for a month out of range)."""
     match = re.fullmatch(r"\s*(\d{4})\s*[-/年.]\s*(\d{1,2})\s*月?\s*", _fold(text))
     if not match or not 1 <= int(match[2]) <= 12:
         raise ValueError(f"not a month: {text!r}")
-    first = date(int(match[1]), int(match[2]), 1)
+    first = make_day(int(match[1]), int(match[2]), 1, text.strip())
     return period_of_days(first, _month_end(first), tz)
 
 
@@ -120,7 +124,10 @@ def parse_period(text: str, now: datetime, tz: ZoneInfo) -> Period | None:
 
     本月 / this-month (also nothing at all), 上月 / last-month, 本周, 上周, 今天, 昨天,
     今年, 近7天 / 7d (the last N days, today included), 2026-10, 2026年10月, 2026-10-05,
-    2026-10-01~2026-10-15, 2026.
+    2026-10-01~2026-10-15, 2026. Text that is a period but not one gridbot can use
+    raises :class:`~gridbot.durations.DateError` saying why: a day that does not exist,
+    a date outside 2000-2099, a range that ends before it starts or is longer than
+    :data:`MAX_PERIOD_DAYS` days.
     """
     word = _fold(text).replace(" ", "").replace("_", "-")
     today = now.astimezone(tz).date()
@@ -143,35 +150,35 @@ def parse_period(text: str, now: datetime, tz: ZoneInfo) -> Period | None:
         return period_of_days(date(today.year, 1, 1), date(today.year, 12, 31), tz)
     if match := _LAST_DAYS.fullmatch(word):
         days = int(match[1])
-        if not 1 <= days <= 366:
+        if days < 1:
             return None
-        return period_of_days(today - timedelta(days=days - 1), today, tz)
+        if days > MAX_PERIOD_DAYS:
+            raise DateError("too_long", text.strip(), limit=MAX_PERIOD_DAYS)
+        return period_of_days(add_days(today, 1 - days, text.strip()), today, tz)
     if match := _RANGE.fullmatch(word):
-        try:
-            first, last = (date.fromisoformat(_pad(m)) for m in (match[1], match[2]))
-            return period_of_days(first, last, tz)
-        except ValueError:
-            return None
+        first, last = (_iso_day(m) for m in (match[1], match[2]))
+        if last < first:
+            raise DateError("reversed", text.strip())
+        if (last - first).days + 1 > MAX_PERIOD_DAYS:
+            raise DateError("too_long", text.strip(), limit=MAX_PERIOD_DAYS)
+        return period_of_days(first, last, tz)
     if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", word):
-        try:
-            day = date.fromisoformat(_pad(word))
-        except ValueError:
-            return None
+        day = _iso_day(word)
         return period_of_days(day, day, tz)
     if match := re.fullmatch(r"(\d{4})年?", word):
-        year = int(match[1])
-        if 2000 <= year <= 2100:
-            return period_of_days(date(year, 1, 1), date(year, 12, 31), tz)
-        return None
+        first = make_day(int(match[1]), 1, 1, text.strip())
+        return period_of_days(first, first.replace(month=12, day=31), tz)
     try:
         return month_period(word, tz)
+    except DateError:
+        raise
     except ValueError:
         return None
 
 
-def _pad(text: str) -> str:
+def _iso_day(text: str) -> date:
     year, month, day = text.split("-")
-    return f"{year}-{int(month):02d}-{int(day):02d}"
+    return make_day(int(year), int(month), int(day), text)
 
 
 # -- the org as the figures need it ----------------------------------------------------------

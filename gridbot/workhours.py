@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from gridbot.durations import Duration
+
 log = logging.getLogger(__name__)
 
 _ZERO = timedelta(0)
@@ -265,6 +267,43 @@ class WorkCalendar:
                 raise ValueError(f"no counting time for {empty} days before {day}")
             day += _DAY
         raise ValueError(f"window too long for this calendar: {span}")
+
+    def add_days(self, start: datetime, days: int) -> datetime:
+        """``days`` days after ``start`` at the same local time of day (UTC out).
+
+        When windows count working time these are working days: "7 days more" asked on a
+        Thursday afternoon ends on the seventh working day after it, that afternoon, with
+        holidays and make-up days as the calendar knows them. Otherwise calendar days.
+        """
+        local = _utc(start).astimezone(self.tz)
+        if days < 0:
+            raise ValueError(f"cannot count days backwards: {days}")
+        day = local.date()
+        if self.settings.count == "working":
+            counted = empty = 0
+            while counted < days:
+                day += _DAY
+                if self.is_workday(day):
+                    counted, empty = counted + 1, 0
+                else:
+                    empty += 1
+                    if empty > self._max_gap:
+                        raise ValueError(f"no working day for {empty} days after {day}")
+        else:
+            day += timedelta(days=days)
+        # Wall-clock time on the new date; a DST gap or fold resolves as zoneinfo does.
+        return datetime.combine(day, local.time().replace(tzinfo=None),
+                                tzinfo=self.tz).astimezone(UTC)
+
+    def after(self, start: datetime, duration: Duration, *, urgent: bool = False) -> datetime:
+        """When ``duration`` as written has run after ``start``: its days as days
+        (:meth:`add_days`), then its hours and minutes as window time (:meth:`add`).
+
+        Urgent cases count every minute, so for them a day is simply 24 hours.
+        """
+        if urgent:
+            return _utc(start) + duration.total
+        return self.add(self.add_days(start, duration.days), duration.clock)
 
     def between(self, start: datetime, end: datetime, *, urgent: bool = False) -> timedelta:
         """Counting time in [start, end): how much of a window has been used up."""

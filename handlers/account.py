@@ -6,7 +6,7 @@ import dataclasses
 
 from gridbot.context import Context
 from gridbot.errors import NotFound, PermissionDenied, UserError
-from gridbot.linking import hash_code, normalise_code
+from gridbot.linking import find_link_code, normalise_code
 from gridbot.permissions import ALLOWED, scope
 from handlers import REGISTRY
 
@@ -23,9 +23,10 @@ async def link(ctx: Context) -> None:
     code = normalise_code(ctx.args)
     if not code:
         raise ctx.usage()
-    found = await ctx.tx.link_code(hash_code(code))
-    if found is None:
+    stored = await find_link_code(ctx.tx, code, ctx.engine.link_key)
+    if stored is None:
         raise UserError("error_link_code", reason="unknown")
+    code_hash, found = stored
     if found.used_at is not None:
         raise UserError("error_link_code", reason="used")
     if found.expires_at <= ctx.now:
@@ -34,7 +35,7 @@ async def link(ctx: Context) -> None:
     if person is None:
         raise UserError("error_link_code", reason="unknown")
     previous = ctx.account.person_id
-    await ctx.tx.use_link_code(hash_code(code), ctx.now,
+    await ctx.tx.use_link_code(code_hash, ctx.now,
                                f"{ctx.account.platform}:{ctx.account.user_id}")
     await ctx.tx.save_account(dataclasses.replace(ctx.account, person_id=person.id), ctx.now)
     moved = 0

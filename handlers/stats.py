@@ -8,6 +8,7 @@ import re
 
 from gridbot.context import Context
 from gridbot.domain import Attachment, AttachmentKind, Role
+from gridbot.durations import EARLIEST_DAY, LATEST_DAY, DateError
 from gridbot.errors import BadArguments, PermissionDenied
 from gridbot.permissions import scope
 from gridbot.report import chat_charts, period_slug, words_for
@@ -33,7 +34,11 @@ async def stats(ctx: Context) -> None:
         else:
             rest.append(word)
     period_text = "".join(rest)
-    period = parse_period(period_text, ctx.now, ctx.config.timezone)
+    try:
+        period = parse_period(period_text, ctx.now, ctx.config.timezone)
+    except DateError as exc:
+        raise BadArguments("error_stats", why=exc.reason, text=exc.text, limit=exc.limit,
+                           first=EARLIEST_DAY, last=LATEST_DAY) from None
     if period is None:
         raise BadArguments("error_stats", why="period", text=period_text)
     if code is None:

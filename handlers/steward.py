@@ -18,12 +18,15 @@ from gridbot.domain import (
     Role,
     Status,
 )
-from gridbot.durations import parse_duration
+from gridbot.durations import DurationError, read_duration
 from gridbot.errors import BadArguments, InvalidTransition, NotFound
 from gridbot.escalation import climb
 from gridbot.permissions import scope
 from gridbot.store.base import CaseQuery
 from handlers import REGISTRY
+
+#: the longest a steward can go off duty in one go; beyond it the roster should change
+MAX_OFF_DUTY = timedelta(days=90)
 
 
 @REGISTRY.command("claim")
@@ -144,11 +147,11 @@ async def duty(ctx: Context) -> None:
     until = None
     if rest.strip():
         try:
-            until = ctx.now + parse_duration(rest.strip())
-        except ValueError:
-            raise ctx.usage() from None
-        if until - ctx.now > timedelta(days=90):
-            raise ctx.usage()
+            # "下班 3天", "下班 一周", "/duty off 2h30m"
+            until = ctx.now + read_duration(rest.strip(), limit=MAX_OFF_DUTY).total
+        except DurationError as exc:
+            raise BadArguments("error_duration", reason=exc.reason, text=exc.text,
+                               limit=exc.limit, command=ctx.command, word=ctx.word) from None
     await ctx.tx.set_duty(DutyStatus(person_id=ctx.speaker.id, off=True, until=until), ctx.now)
     open_cases = await ctx.tx.cases(CaseQuery(assignee_id=ctx.speaker.id,
                                               statuses=OPEN_STATUSES, limit=500))

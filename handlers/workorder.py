@@ -4,6 +4,8 @@ and the level above deciding (批准 / 驳回 / 改派)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from gridbot import routing
 from gridbot.cases import assign, workable_case
 from gridbot.commands import split_word
@@ -18,12 +20,16 @@ from gridbot.domain import (
     Person,
     Priority,
     Role,
+    Status,
     TextFormat,
 )
-from gridbot.durations import format_duration, parse_duration
+from gridbot.durations import Duration, DurationError, format_duration, take_duration
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied
 from gridbot.permissions import can_handle_case, scope
 from handlers import REGISTRY
+
+#: what may stand between the duration and the reason: "延期 1 一天半，材料下周到"
+_SEPARATORS = " \t,，、:：;；.。"
 
 
 def _above(case: Case, requester: Person | None) -> int:
@@ -54,16 +60,23 @@ async def _may_decide(ctx: Context, case: Case, request: ExtensionRequest | None
 @REGISTRY.command("extend")
 async def extend(ctx: Context) -> None:
     case, rest = await workable_case(ctx)
-    span_text, reason = split_word(rest)
-    reason = reason.strip()
+    esc = ctx.config.escalation
+    if not rest.strip():
+        raise ctx.usage()
     try:
-        span = parse_duration(span_text)
-    except ValueError:
-        raise ctx.usage() from None
+        # "延期 1 2天 等配件", "延期 1 一天半等配件", "/extend 1 48h waiting for parts"
+        asked, reason = take_duration(rest, limit=esc.extension_max)
+    except DurationError as exc:
+        if exc.reason == "too_long":
+            raise BadArguments("error_extension", case=case, why="too_long",
+                               limit=format_duration(esc.extension_max)) from None
+        raise BadArguments("error_duration", reason=exc.reason, text=split_word(rest)[0],
+                           command=ctx.command, word=ctx.word, limit=None) from None
+    span = asked.total
+    reason = reason.lstrip(_SEPARATORS).strip()
     if not reason:
         raise BadArguments("error_reason_needed", command=ctx.command, word=ctx.word,
                            number=case.number)
-    esc = ctx.config.escalation
     window, deadline = running_window(case)
     if case.priority is Priority.URGENT:
         raise InvalidTransition("error_extension", case=case, why="urgent")
@@ -74,21 +87,22 @@ async def extend(ctx: Context) -> None:
     if case.extensions >= esc.extensions_max:
         raise InvalidTransition("error_extension", case=case, why="too_many",
                                 limit=esc.extensions_max)
-    if span > esc.extension_max:
-        raise BadArguments("error_extension", case=case, why="too_long",
-                           limit=format_duration(esc.extension_max))
-    request = ExtensionRequest(by=ctx.speaker.id, span=span, reason=reason, at=ctx.now)
+    request = ExtensionRequest(by=ctx.speaker.id, span=span, reason=reason, at=ctx.now,
+                               days=asked.days)
+    # Asking for time, with the reason, is work on the case: the idle clock starts again.
+    active = ctx.now if case.status is Status.CLAIMED and case.assignee_id == ctx.speaker.id \
+        else case.active_at
     case = await ctx.save(case, "extension_requested", reason,
-                          data={"span": format_duration(span), "window": window},
-                          extension=request)
+                          data={"span": str(asked), "window": window},
+                          extension=request, active_at=active)
     if ctx.speaker.role.rank >= TOP_LEVEL:
         # Nobody is above the subdistrict: its request is its own decision.
         await _grant(ctx, case, request)
         return
     approver = await _approver(ctx, case)
-    new_deadline = ctx.engine.calendar.add(deadline, span)
-    ctx.reply("reply_extend", case=case, span=format_duration(span), approver=(
-        await ctx.person(approver)), deadline=deadline)
+    new_deadline = _extended(ctx, deadline, request)
+    ctx.reply("reply_extend", case=case, span=str(asked), approver=(
+        await ctx.person(approver)), deadline=deadline, new_deadline=new_deadline)
     if approver is None or approver == ctx.speaker.id:
         return
     person = await ctx.person(approver)
@@ -98,7 +112,7 @@ async def extend(ctx: Context) -> None:
                command=f"/approve {case.number}"),
     )
     ctx.tell(approver, "notify_extension", case=case, actor=ctx.speaker,
-             span=format_duration(span), reason=reason, window=window, deadline=deadline,
+             span=str(asked), reason=reason, window=window, deadline=deadline,
              new_deadline=new_deadline, buttons=buttons)
 
 
@@ -108,19 +122,32 @@ async def approve(ctx: Context) -> None:
     await _grant(ctx, case, await _pending(ctx, case))
 
 
+def _asked(request: ExtensionRequest) -> Duration:
+    return Duration(days=request.days, clock=request.span - timedelta(days=request.days))
+
+
+def _extended(ctx: Context, deadline: datetime, request: ExtensionRequest) -> datetime:
+    """The deadline moved by what was asked: days as days on the calendar (working days
+    where windows count working time), hours and minutes as window time."""
+    return ctx.engine.calendar.after(deadline, _asked(request))
+
+
 async def _grant(ctx: Context, case: Case, request: ExtensionRequest) -> None:
-    """Move the running window's deadline by the span asked for, in window time."""
+    """Move the running window's deadline as asked, and protect the case until then."""
     window, deadline = running_window(case)
     if deadline is None:
         raise InvalidTransition("error_transition", case=case, command=ctx.command)
-    new_deadline = ctx.engine.calendar.add(deadline, request.span)
+    new_deadline = _extended(ctx, deadline, request)
     field = "claim_by" if window == "claim" else "resolve_by"
     changes = {field: new_deadline}
     if window == "claim" and case.resolve_by is not None and case.resolve_by < new_deadline:
         changes["resolve_by"] = new_deadline
-    case = await ctx.save(case, "extended", "", data={"span": format_duration(request.span),
-                                                      "window": window, "by": request.by},
-                          extension=None, extensions=case.extensions + 1, **changes)
+    case = await ctx.save(case, "extended", "", data={"span": str(_asked(request)),
+                                                      "window": window,
+                                                      "by": request.by,
+                                                      "until": new_deadline.isoformat()},
+                          extension=None, extensions=case.extensions + 1,
+                          extended_until=new_deadline, **changes)
     ctx.reply("reply_decide", case=case, approved=True, deadline=new_deadline,
               requester=None if request.by == ctx.speaker.id else await ctx.person(request.by))
     ctx.tell(request.by, "notify_decision", case=case, approved=True, actor=ctx.speaker,

@@ -7,12 +7,14 @@ store, outbox sender, console adapter) with its output captured.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from gridbot.config import Config, load_config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
@@ -20,6 +22,14 @@ from gridbot.domain import Case, CaseEvent, ChatKind, Incoming, Outgoing
 from gridbot.engine import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Hypothesis: CI draws the same examples on every run (derandomized, no example database),
+# so a red CI always means a change, never a lucky draw; a local run keeps searching
+# at random and remembers what failed. ``HYPOTHESIS_PROFILE`` picks one explicitly.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI") else "dev"))
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
 
 

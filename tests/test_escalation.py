@@ -219,7 +219,9 @@ async def test_extension_asked_approved_and_refused(bot: Bot) -> None:
     assert (await bot.case(1)).extension is not None
     out = await bot.say("王网格长", "/approve 1", private=True)
     case = await bot.case(1)
-    assert case.resolve_by == bot.demo.engine.calendar.add(before, timedelta(days=1))
+    # a day asked for is a day on the calendar: the same time tomorrow
+    assert case.resolve_by == before + timedelta(days=1)
+    assert case.extended_until == case.resolve_by
     assert case.extension is None and case.extensions == 1
     assert "已批准" in to(out, "zhang")[0]
     # a second request, refused with a reason

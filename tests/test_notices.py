@@ -428,7 +428,7 @@ def test_parse_when() -> None:
     assert when("01-05 08:00 x") == ("2027-01-05 08:00", "x")  # January means next year's
     assert when("+2h x") == ("2026-11-23 21:30", "x")
     for bad, reason in [("25:00 x", "unreadable"), ("明天", "unreadable"), ("x", "unreadable"),
-                        ("2026-02-30 9:00 x", "unreadable"), ("+0m x", "unreadable"),
+                        ("2026-02-30 9:00 x", "no_such_day"), ("+0m x", "past"),
                         ("2026-11-23 08:00 x", "past"), ("2028-01-01 08:00 x", "too_far")]:
         with pytest.raises(WhenError) as caught:
             parse_when(bad, now, tz)

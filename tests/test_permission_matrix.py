@@ -147,7 +147,7 @@ async def _set_up(bot: Bot, state: str) -> None:
 async def _say(bot: Bot, who: str, command: str, state: str) -> list[str]:
     person = bot.demo.people[who]
     if command.startswith("认证"):
-        _, code, _ = await issue_link_code(bot.demo.store, person.id, bot.now)
+        _, code, _ = await issue_link_code(bot.demo.engine, person.id, bot.now)
         command = f"认证 {code}"
     if state == "group":
         _, out = await bot.handle(incoming(command, sender=person.id, name=who,

@@ -200,8 +200,8 @@ async def test_binding_needs_staff_in_scope_and_a_group(bot: Bot) -> None:
 
 
 async def test_link_codes_are_one_time_and_expire(bot: Bot) -> None:
-    store, now = bot.demo.store, bot.now
-    _, code, _ = await issue_link_code(store, "王网格长", now)
+    engine, now = bot.demo.engine, bot.now
+    _, code, _ = await issue_link_code(engine, "王网格长", now)
     dm = {"sender": "tg-42", "chat": "dm:tg-42", "kind": ChatKind.PRIVATE, "name": "Wang"}
     _, out = await bot.handle(incoming("/mine", message_id="l0", **dm))
     assert "居民不能使用" in out[0].text
@@ -214,7 +214,7 @@ async def test_link_codes_are_one_time_and_expire(bot: Bot) -> None:
     other = {"sender": "tg-43", "chat": "dm:tg-43", "kind": ChatKind.PRIVATE, "name": "Eve"}
     _, out = await bot.handle(incoming(f"/link {code}", message_id="l4", **other))
     assert "已经用过" in out[0].text
-    _, code2, _ = await issue_link_code(store, "wang", now, ttl=timedelta(hours=1))
+    _, code2, _ = await issue_link_code(engine, "wang", now, ttl=timedelta(hours=1))
     bot.demo.clock.advance(timedelta(hours=2))
     _, out = await bot.handle(incoming(f"/link {code2}", message_id="l5", **other))
     assert "已过期" in out[0].text
@@ -224,7 +224,7 @@ async def test_linking_moves_guest_reports_to_the_person(bot: Bot) -> None:
     guest = {"sender": "tg-7", "name": "Liu"}
     await bot.handle(incoming(REPORT, message_id="g1", **guest))
     assert (await bot.case(1)).reporter_id == "~console:tg-7"
-    _, code, _ = await issue_link_code(bot.demo.store, "刘奶奶", bot.now)
+    _, code, _ = await issue_link_code(bot.demo.engine, "刘奶奶", bot.now)
     _, out = await bot.handle(incoming(f"/link {code}", chat="dm:tg-7", kind=ChatKind.PRIVATE,
                                        message_id="g2", **guest))
     assert "1 件" in out[0].text

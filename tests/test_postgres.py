@@ -445,7 +445,7 @@ async def test_audit_forgetting_and_report_times_answer_as_on_sqlite(
                                                   target="liu_nainai" if minute == 1 else "#1"))
             async with s.transaction() as tx:
                 counts = await tx.forget_person("liu_nainai", name="（已注销居民）",
-                                                text="（已删除）")
+                                                text="（已删除）", new_id="~forgotten:1")
             async with s.transaction() as tx:
                 answers.append((
                     counts,
@@ -458,7 +458,7 @@ async def test_audit_forgetting_and_report_times_answer_as_on_sqlite(
                     await tx.report_times(T0, chat=("console", "group:M01")),
                     [(c.text, c.rating_text) for c in await tx.cases(CaseQuery(limit=10))],
                     [e.text for n in numbers for e in await tx.events(n)],
-                    (await tx.person("liu_nainai")).name,
+                    (await tx.person("~forgotten:1")).name,
                     await tx.households(["M01"]),
                 ))
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -212,6 +212,12 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
          "reporter": RESIDENT, "actor": LEADER, "previous": STEWARD},
         {"case": CASE, "event": "idle", "reason": "", "route": "roster",
          "reporter": RESIDENT, "actor": BOT, "previous": STEWARD, "within": "1d12h"},
+        {"case": CASE, "event": "idle", "reason": "", "route": "roster",
+         "reporter": RESIDENT, "actor": BOT, "previous": STEWARD, "within": "2d6h",
+         "since": NOW, "extended": None},
+        {"case": ESCALATED, "event": "escalated", "reason": "", "route": "level",
+         "reporter": RESIDENT, "actor": BOT, "previous": STEWARD, "why": "resolve_missed",
+         "within": "2d", "extended": NOW, "since": None},
         {"case": CASE, "event": "reopened", "reason": "灯还是不亮", "route": "reopened",
          "reporter": RESIDENT, "actor": RESIDENT, "previous": None},
     ],
@@ -248,6 +254,10 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         {"case": ESCALATED, "event": "escalated", "actor": BOT, "text": "", "target": LEADER,
          "why": "claim_missed", "within": "2h"},
         {"case": CASE, "event": "idle_reverted", "actor": BOT, "text": "", "within": "36h"},
+        {"case": CASE, "event": "idle_reverted", "actor": BOT, "text": "", "within": "2d6h",
+         "since": NOW},
+        {"case": ESCALATED, "event": "escalated", "actor": BOT, "text": "", "target": LEADER,
+         "why": "resolve_missed", "within": "2d", "extended": NOW},
         {"case": make_case(status=Status.CLOSED), "event": "no_feedback", "actor": BOT,
          "text": "", "within": "72h"},
         {"case": CASE, "event": "rerouted", "actor": LEADER, "text": "在隔壁楼",
@@ -266,7 +276,9 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         {"case": make_case(level=3, status=Status.CLAIMED), "window": "resolve",
          "within": "48h", "count": 3, "limit": 3},
     ],
-    "notify_idle": [{"case": CLAIMED, "since": NOW, "revert_at": NOW + timedelta(hours=36)}],
+    "notify_idle": [{"case": CLAIMED, "since": NOW, "revert_at": NOW + timedelta(hours=36)},
+                    {"case": CLAIMED, "since": NOW, "revert_at": NOW + timedelta(days=7),
+                     "protected": NOW + timedelta(days=7)}],
     "digest": [
         {"cases": [CASE], "soon": [CASE], "due": {12: CASE.claim_by}, "now": NOW},
         {"cases": [CASE, CLAIMED, make_case(number=30, status=Status.NEW, claim_by=None)],
@@ -276,6 +288,8 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "reply_extend": [
         {"case": CLAIMED, "span": "2d", "approver": LEADER, "deadline": CLAIMED.resolve_by},
         {"case": CLAIMED, "span": "3h", "approver": None, "deadline": CLAIMED.resolve_by},
+        {"case": CLAIMED, "span": "7d", "approver": LEADER, "deadline": CLAIMED.resolve_by,
+         "new_deadline": CLAIMED.resolve_by + timedelta(days=7)},
     ],
     "notify_extension": [
         {"case": CLAIMED, "actor": STEWARD, "span": "2d", "reason": "等物业报价",
@@ -438,7 +452,8 @@ CONTEXTS.update({
                            {"platforms": {"wecom": {"document": 1}, "someplace": {"photo": 1}}}],
     "error_notice_scope": [{"reason": r, "item": "C09"} for r in ("unknown", "outside", "empty")],
     "error_notice_time": [{"reason": r, "text": "25:99"} for r in ("unreadable", "past",
-                                                                   "too_far")],
+                                                                   "too_far", "no_such_day")]
+    + [{"reason": "no_such_day", "text": "02-29", "year": 2029}],
     "error_notice_not_found": [{"number": 404}],
     "error_notice_state": [{"notice": DONE},
                            {"notice": dataclasses.replace(NOTICE,
@@ -487,7 +502,20 @@ CONTEXTS.update({
         {"report": _BUSY, "titles": ["每日报事与办结（2026年11月）", "各微网格解决率"]},
         {"report": _QUIET, "titles": ["每日报事与办结（2026年11月）"]},
     ],
-    "error_stats": [{"why": "scope", "code": "C09"}, {"why": "period", "text": "下个月"}],
+    "error_stats": [{"why": "scope", "code": "C09"}, {"why": "period", "text": "下个月"}]
+    + [{"why": why, "text": text, "limit": limit, "first": date(2000, 1, 1),
+        "last": date(2099, 12, 31)}
+       for why, text, limit in (("out_of_range", "9999-12", None),
+                                ("no_such_day", "2026-02-30", None),
+                                ("reversed", "2026-10-15~2026-10-01", None),
+                                ("too_long", "999天", 366))],
+    "error_duration": [
+        {"reason": "unreadable", "text": "三两天", "limit": None, "command": "extend",
+         "word": "延期"},
+        {"reason": "zero", "text": "0h", "limit": None, "command": "duty", "word": "下班"},
+        {"reason": "too_long", "text": "99999999999d", "limit": timedelta(days=90),
+         "command": "duty", "word": "/duty"},
+    ],
 })
 
 
@@ -1030,7 +1058,11 @@ def test_resident_text_in_notify_assignee(text: str, locale: str) -> None:
 @given(text=st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Zs")),
                     min_size=1))
 def test_resident_text_without_whitespace_arrives_exactly(text: str) -> None:
+    # Exactly as typed, less the invisible controls and bidi marks (U+2066 and the like,
+    # category Cf) that the renderer strips from every message.
+    shown = CONTROL.sub("", text)
     plain = render("notify_assignee", "zh-CN", TextFormat.PLAIN, **_assignee_context(text))
-    assert f"内容：{text}\n" in plain
+    # (an empty line loses its trailing space, as every line does)
+    assert f"内容：{shown}".rstrip() + "\n" in plain
     html = render("notify_assignee", "en", TextFormat.HTML, **_assignee_context(text))
-    assert f"Report: {escape(text)}\n" in html
+    assert f"Report: {escape(shown)}".rstrip() + "\n" in html

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gridbot.domain import Case, CaseEvent, Priority, Status, TextFormat
+from gridbot.durations import DateError
 from gridbot.report import draw_charts, words_for
 from gridbot.stats import (
     Org,
@@ -342,10 +343,20 @@ def test_periods_people_write(text: str, first: date, last: date) -> None:
     assert period.end == datetime.combine(last + timedelta(days=1), datetime.min.time(), TZ)
 
 
-@pytest.mark.parametrize("text", ["下月", "2026-13", "2026-02-30", "0d", "999天", "M01",
-                                  "2026-10-15~2026-10-01", "1999", "abc"])
+@pytest.mark.parametrize("text", ["下月", "2026-13", "0d", "M01", "abc"])
 def test_not_periods(text: str) -> None:
     assert parse_period(text, NOW, TZ) is None
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("2026-02-30", "no_such_day"), ("999天", "too_long"), ("1999", "out_of_range"),
+    ("2026-10-15~2026-10-01", "reversed"), ("9999-12", "out_of_range"),
+    ("0001-01-01~0001-01-02", "out_of_range"), ("2025-01-01~2026-12-31", "too_long"),
+])
+def test_periods_gridbot_cannot_use_say_why(text: str, reason: str) -> None:
+    with pytest.raises(DateError) as caught:
+        parse_period(text, NOW, TZ)
+    assert caught.value.reason == reason
 
 
 def test_whole_months_are_named_as_months() -> None:

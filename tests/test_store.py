@@ -295,8 +295,9 @@ def changed_every_field(case: Case) -> Case:
         active_at=T0 + timedelta(minutes=3), idle_warned_at=later, top_reminders=2,
         top_reminded_at=later + timedelta(hours=1),
         extension=ExtensionRequest(by="zhang", span=timedelta(days=2), reason="等报价 <&>",
-                                   at=T0 + timedelta(minutes=30)),
+                                   at=T0 + timedelta(minutes=30), days=2),
         extensions=1, wake_at=later + timedelta(hours=2),
+        extended_until=later + timedelta(days=7),
     )
 
 

@@ -149,7 +149,7 @@ class World:
         return {t: self.rows(f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables}
 
     async def link(self, user: dict[str, Any], person: str) -> None:
-        _, code, _ = await issue_link_code(self.runtime.store, person, self.clock.now())
+        _, code, _ = await issue_link_code(self.runtime.engine, person, self.clock.now())
         replies = await self.said(self.bot.private(user), user, f"/link {code}")
         assert len(replies) == 1 and replies[0].chat_id == user["id"]
 

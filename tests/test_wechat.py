@@ -133,7 +133,7 @@ class World:
         return {t: self.rows(f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables}
 
     async def code(self, person: str) -> str:
-        _, code, _ = await issue_link_code(self.runtime.store, person, self.clock.now())
+        _, code, _ = await issue_link_code(self.runtime.engine, person, self.clock.now())
         return code
 
     async def link(self, user: str, person: str) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from gridbot.config import Config, Shift
 from gridbot.domain import (
@@ -243,7 +244,12 @@ class Transaction(ABC):
 
     @abstractmethod
     async def update_case(self, case: Case) -> None:
-        """Write every mutable field of ``case``."""
+        """Write every mutable field of ``case``.
+
+        Every field of :class:`~gridbot.domain.Case` is stored and read back as it was,
+        the clock's bookkeeping included (``wake_at``, ``extended_until``: instants in
+        UTC; a pending ``extension`` with its ``days``).
+        """
 
     @abstractmethod
     async def cases(self, query: CaseQuery) -> list[Case]:
@@ -487,12 +493,19 @@ class Transaction(ABC):
         """Audit entries, oldest first: from ``since``, by or about ``person_id``."""
         raise NotImplementedError
 
-    async def forget_person(self, person_id: str, *, name: str, text: str) -> dict[str, int]:
-        """Anonymise a resident: ``name`` for their name, phone and address blanked, their
-        accounts' display names blanked, ``text`` for the free text of their cases (the
-        report, the rating's words, every event's text, every sent message about them).
-        Categories, priorities, times, levels and ratings stay, so statistics do not
-        change. Returns how many rows of each kind were changed."""
+    async def forget_person(self, person_id: str, *, name: str, text: str,
+                            message: str = "", new_id: str | None = None) -> dict[str, int]:
+        """Take a resident out of every table (the plan, table by table, is
+        :mod:`gridbot.store.forget`): their row stays under ``new_id`` (default: a fresh
+        ``~forgotten:…`` id) with ``name`` for their name and no phone or address; their
+        accounts, private chats, those chats' inbox marks, their link codes and every
+        outbox message to them (queued and sending too) are deleted; ``text`` replaces
+        the words of their cases and those cases' events; ``message`` (default ``text``)
+        replaces every other outbox message about them or quoting them; their name,
+        phone and address are cut from everyone else's words. Categories, priorities,
+        times, levels, ratings and acknowledgements stay, so statistics do not change.
+        Returns how many rows of each kind changed (:data:`gridbot.store.forget.COUNTS`).
+        The bytes may linger in the database's files until :meth:`Store.scrub`."""
         raise NotImplementedError
 
     async def report_times(
@@ -564,6 +577,20 @@ class Store(ABC):
 
     @abstractmethod
     async def schema_version(self) -> int: ...
+
+    @property
+    def database_file(self) -> Path | None:
+        """The database's file on this machine, if it is one (SQLite)."""
+        return None
+
+    async def scrub(self) -> str:
+        """After :meth:`Transaction.forget_person`: make what was deleted or overwritten
+        unreadable in the database's own files, as far as the database allows. Returns
+        ``"wiped"`` (nothing left: SQLite rewrote its file and emptied its WAL),
+        ``"wal_busy"`` (rewritten, but another connection was reading, so the WAL could
+        not be emptied yet: run again) or ``"vacuumed"`` (PostgreSQL: no query sees the
+        old rows; their bytes may stay in free space and the server's WAL until reused)."""
+        raise NotImplementedError
 
     # -- several processes on one database ----------------------------------------------
     # A store that only one process uses (SQLite) keeps these defaults: every duty is

@@ -60,6 +60,7 @@ from gridbot.domain import (
     Role,
 )
 from gridbot.errors import StoreConflict, StoreError
+from gridbot.store import forget
 from gridbot.store.base import (
     AuditEntry,
     CaseQuery,
@@ -261,6 +262,17 @@ class PostgresStore(Store):
             raise StoreError("store is not open")
         return self._pool
 
+    async def scrub(self) -> str:
+        # After the commit: VACUUM frees the old row versions forget left behind, so no
+        # query, and no new dump, sees them. It cannot run inside a transaction.
+        tables = ", ".join(t for t, what in forget.TABLES.items() if what)
+        async with self._require().acquire() as conn:
+            try:
+                await conn.execute(f"VACUUM {tables}")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise _translate(exc) from exc
+        return "vacuumed"
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         pool = self._require()
@@ -392,7 +404,8 @@ _CASE_COLUMNS = (
     "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
     " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
     " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
-    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at"
+    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at,"
+    " extended_until"
 )
 _CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
 _OPEN = "('new', 'assigned', 'claimed', 'reopened')"
@@ -1030,33 +1043,10 @@ class _PGTransaction(Transaction):
                            role=r["role"], via=r["via"], action=r["action"],
                            target=r["target"], summary=r["summary"]) for r in rows]
 
-    async def forget_person(self, person_id: str, *, name: str, text: str) -> dict[str, int]:
-        numbers = [r["number"] for r in await self._all(
-            "SELECT number FROM cases WHERE reporter_id = $1 FOR UPDATE", person_id)]
-        counts = {}
-        # The household ledger first, while the name and phone to look for are still known.
-        counts["households"] = await self._forget_households(person_id, name)
-        counts["people"] = await self._run(
-            "UPDATE people SET name = $1, phone = '', address = '' WHERE id = $2",
-            name, person_id)
-        counts["accounts"] = await self._run(
-            "UPDATE accounts SET display_name = '' WHERE person_id = $1"
-            " AND display_name <> ''", person_id)
-        counts["cases"] = await self._run(
-            "UPDATE cases SET text = $1, rating_text = CASE WHEN rating_text = '' THEN ''"
-            " ELSE $1 END WHERE reporter_id = $2", text, person_id)
-        # case_events is append-only for everything but this: its guard lets the text
-        # change inside this one transaction (SET LOCAL ends with it).
-        await self._run("SET LOCAL gridbot.forgetting = 'on'")
-        counts["case_events"] = await self._run(
-            "UPDATE case_events SET text = $1 WHERE text <> ''"
-            " AND (case_number = ANY($2::bigint[]) OR actor_id = $3)", text, numbers, person_id)
-        await self._run("SET LOCAL gridbot.forgetting = 'off'")
-        counts["outbox"] = await self._run(
-            "UPDATE outbox SET text = $1 WHERE status NOT IN ('queued', 'sending')"
-            " AND (person_id = $2 OR case_number = ANY($3::bigint[]))", text, person_id,
-            numbers)
-        return counts
+    async def forget_person(self, person_id: str, *, name: str, text: str,
+                            message: str = "", new_id: str | None = None) -> dict[str, int]:
+        return await forget.forget(_Forgetting(self), person_id, forget.Words(
+            name=name, text=text, message=message or text), new_id)
 
     async def _forget_households(self, person_id: str, forgotten_name: str) -> int:
         person = await self._one("SELECT name, phone, unit FROM people WHERE id = $1",
@@ -1166,6 +1156,38 @@ _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.del
 
 
 
+
+
+class _Forgetting:
+    """The forget plan's SQL, as PostgreSQL runs it (see :mod:`gridbot.store.forget`)."""
+
+    for_update = " FOR UPDATE"
+
+    def __init__(self, tx: _PGTransaction) -> None:
+        self.tx = tx
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        numbers = iter(range(1, sql.count("?") + 1))
+        return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self.tx._all(self._sql(sql), *params)
+
+    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self.tx._run(self._sql(sql), *params)
+
+    async def guard(self, on: bool) -> None:
+        # The append-only guards (migration 0012) let this transaction alone change the
+        # words, actor and data of case events and the person ids of audit rows; SET
+        # LOCAL ends with it. No DDL, so no lock that would stop the other workers.
+        await self.tx._run(f"SET LOCAL gridbot.forgetting = '{'on' if on else 'off'}'")
+
+    def contains(self, column: str) -> str:
+        return f"strpos({column}, ?) > 0"
+
+    async def households(self, person_id: str, forgotten_name: str) -> int:
+        return await self.tx._forget_households(person_id, forgotten_name)
 
 
 def _outbox_item(row: Any) -> OutboxItem:

@@ -58,7 +58,7 @@ def extension_json(ext: ExtensionRequest | None) -> str | None:
     if ext is None:
         return None
     return json.dumps({"by": ext.by, "span": ext.span.total_seconds(), "reason": ext.reason,
-                       "at": ts(ext.at)}, ensure_ascii=False)
+                       "at": ts(ext.at), "days": ext.days}, ensure_ascii=False)
 
 
 def extension(text: str | None) -> ExtensionRequest | None:
@@ -66,7 +66,8 @@ def extension(text: str | None) -> ExtensionRequest | None:
         return None
     data = json.loads(text)
     return ExtensionRequest(by=data["by"], span=timedelta(seconds=data["span"]),
-                            reason=data["reason"], at=from_ts(data["at"]))
+                            reason=data["reason"], at=from_ts(data["at"]),
+                            days=data.get("days", 0))
 
 
 class Rows:
@@ -93,7 +94,7 @@ class Rows:
             idle_warned_at=at(row["idle_warned_at"]), top_reminders=row["top_reminders"],
             top_reminded_at=at(row["top_reminded_at"]),
             extension=extension(row["extension"]), extensions=row["extensions"],
-            wake_at=at(row["wake_at"]),
+            wake_at=at(row["wake_at"]), extended_until=at(row["extended_until"]),
         )
 
     def event(self, row: Any) -> CaseEvent:
@@ -113,6 +114,7 @@ class Rows:
             w(case.window_start), w(case.reminded_at), w(case.active_at),
             w(case.idle_warned_at), case.top_reminders, w(case.top_reminded_at),
             extension_json(case.extension), case.extensions, w(case.wake_at),
+            w(case.extended_until),
         )
 
     @staticmethod

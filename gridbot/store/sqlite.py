@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -32,6 +35,7 @@ from gridbot.domain import (
     Role,
 )
 from gridbot.errors import StoreBusy, StoreError
+from gridbot.store import forget
 from gridbot.store.base import (
     AuditEntry,
     CaseQuery,
@@ -45,6 +49,8 @@ from gridbot.store.base import (
     forgotten_households,
 )
 from gridbot.store.rows import Rows, attachments_json, from_ts, ts
+
+log = logging.getLogger(__name__)
 
 #: Instants are fixed-width UTC text here, so that text order is time order.
 _ROWS = Rows(read=from_ts, write=ts)
@@ -96,12 +102,20 @@ class SQLiteStore(Store):
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def database_file(self) -> Path | None:
+        return None if self.path == ":memory:" else Path(self.path)
+
     async def open(self) -> None:
+        if self.database_file is not None:
+            private_files(self.database_file)
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path!r}: {exc}") from exc
         self._db.row_factory = aiosqlite.Row
+        # What is deleted is overwritten, not left in free pages (residents' phones).
+        await self._db.execute("PRAGMA secure_delete=ON")
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA foreign_keys=ON")
@@ -151,6 +165,20 @@ class SQLiteStore(Store):
         if self._db is not None:
             await self._db.close()
             self._db = None
+
+    async def scrub(self) -> str:
+        # VACUUM writes every page afresh (no deleted row left in free space or in a
+        # page's unused bytes), then the checkpoint copies it home and empties the WAL,
+        # which held the pages as they were before.
+        db = self._require()
+        async with self._lock:
+            try:
+                await db.execute("VACUUM")
+                busy, _, _ = (await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))[0]
+            except sqlite3.OperationalError as exc:
+                _raise_if_busy(exc)
+                raise
+        return "wal_busy" if busy else "wiped"
 
     def _require(self) -> aiosqlite.Connection:
         if self._db is None:
@@ -204,7 +232,8 @@ _CASE_COLUMNS = (
     "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
     " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
     " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
-    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at"
+    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at,"
+    " extended_until"
 )
 _CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
 
@@ -850,38 +879,10 @@ class _SQLiteTransaction(Transaction):
                            role=r["role"], via=r["via"], action=r["action"],
                            target=r["target"], summary=r["summary"]) for r in rows]
 
-    async def forget_person(self, person_id: str, *, name: str, text: str) -> dict[str, int]:
-        numbers = [r["number"] for r in await self._all(
-            "SELECT number FROM cases WHERE reporter_id = ?", (person_id,))]
-        marks = ", ".join("?" * len(numbers)) or "NULL"
-        counts = {}
-        # The household ledger first, while the name and phone to look for are still known.
-        counts["households"] = await self._forget_households(person_id, name)
-        cur = await self._run("UPDATE people SET name = ?, phone = '', address = ''"
-                              " WHERE id = ?", (name, person_id))
-        counts["people"] = cur.rowcount
-        cur = await self._run("UPDATE accounts SET display_name = '' WHERE person_id = ?"
-                              " AND display_name != ''", (person_id,))
-        counts["accounts"] = cur.rowcount
-        cur = await self._run(
-            "UPDATE cases SET text = ?, rating_text = CASE WHEN rating_text = '' THEN ''"
-            " ELSE ? END WHERE reporter_id = ?", (text, text, person_id))
-        counts["cases"] = cur.rowcount
-        # case_events is append-only for everything but this: its trigger steps aside
-        # inside this one transaction, so a failure leaves it in place.
-        await self._run("DROP TRIGGER case_events_append_only_update")
-        cur = await self._run(
-            f"UPDATE case_events SET text = ? WHERE text != '' AND (case_number IN ({marks})"
-            " OR actor_id = ?)", (text, *numbers, person_id))
-        counts["case_events"] = cur.rowcount
-        await self._run("CREATE TRIGGER case_events_append_only_update BEFORE UPDATE ON"
-                        " case_events BEGIN SELECT RAISE(ABORT, 'case_events is append-only');"
-                        " END")
-        cur = await self._run(
-            f"UPDATE outbox SET text = ? WHERE status NOT IN ('queued', 'sending')"
-            f" AND (person_id = ? OR case_number IN ({marks}))", (text, person_id, *numbers))
-        counts["outbox"] = cur.rowcount
-        return counts
+    async def forget_person(self, person_id: str, *, name: str, text: str,
+                            message: str = "", new_id: str | None = None) -> dict[str, int]:
+        return await forget.forget(_Forgetting(self), person_id, forget.Words(
+            name=name, text=text, message=message or text), new_id)
 
     async def _forget_households(self, person_id: str, forgotten_name: str) -> int:
         person = await self._one("SELECT name, phone, unit FROM people WHERE id = ?",
@@ -981,6 +982,69 @@ _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.del
 
 
 
+
+
+class _Forgetting:
+    """The forget plan's SQL, as SQLite runs it (see :mod:`gridbot.store.forget`)."""
+
+    for_update = ""
+    #: the append-only guards forget steps aside from, inside its own transaction
+    _GUARDS = (("case_events_append_only_update", "case_events"),
+               ("audit_log_append_only_update", "audit_log"))
+
+    def __init__(self, tx: _SQLiteTransaction) -> None:
+        self.tx = tx
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self.tx._all(sql, params)
+
+    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return (await self.tx._run(sql, params)).rowcount
+
+    async def guard(self, on: bool) -> None:
+        for trigger, table in self._GUARDS:
+            if on:
+                await self.tx._run(f"DROP TRIGGER {trigger}")
+            else:
+                await self.tx._run(
+                    f"CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} BEGIN SELECT"
+                    f" RAISE(ABORT, '{table} is append-only'); END")
+
+    def contains(self, column: str) -> str:
+        return f"instr({column}, ?) > 0"
+
+    async def households(self, person_id: str, forgotten_name: str) -> int:
+        return await self.tx._forget_households(person_id, forgotten_name)
+
+
+def private_files(path: Path) -> None:
+    """The database, its WAL and shared-memory files readable by their owner only
+    (they hold residents' phones): created so, and tightened if an older gridbot made
+    them readable by others (said once in the log). SQLite gives the WAL and shm files
+    the database file's mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no such folder: connecting says so
+    else:
+        os.close(fd)
+    loose = []
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = file.stat().st_mode & 0o777
+            if mode & 0o077:
+                file.chmod(0o600)
+                loose.append(f"{file.name} {mode:04o}")
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("%s is readable by others and could not be made private: %s",
+                        file, exc)
+    if loose:
+        log.warning("made the database files private (0600; they were %s) in %s",
+                    ", ".join(loose), path.parent)
 
 
 def _outbox_item(row: Any) -> OutboxItem:

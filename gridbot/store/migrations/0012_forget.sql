@@ -1,0 +1,6 @@
+-- gridbot schema, version 12: `gridbot forget` reaches every row of a resident.
+-- Nothing to change in SQLite; this keeps the version in step with PostgreSQL's 0012,
+-- which redefines its append-only guards. Here forget drops the two BEFORE UPDATE
+-- triggers (case_events, audit_log) inside its own transaction and creates them again
+-- before it commits (gridbot/store/sqlite.py, _Forgetting.guard): SQLite has one writer,
+-- so no other transaction can see them gone.
