@@ -1,20 +1,25 @@
-"""Write the sample roster the README describes: examples/roster.xlsx and a CSV of the
-same households, laid out the way a community office keeps them.
+"""Write the sample files the README describes, laid out the way a community office
+keeps them: the roster workbook examples/roster.xlsx and the households ledger (住户台账)
+examples/roster-households.csv, which offices usually export from another system.
 
     python examples/make_roster.py          # rewrites both files beside this script
 
-The workbook has three sheets; gridbot recognises each by its header row (a title row
+The workbook has two sheets; gridbot recognises each by its header row (a title row
 above it is fine), not by the sheet's name:
 
 * 组织架构 — one row per micro-grid: 社区编码, 社区名称, 网格编码, 网格名称, 微网格编码,
   微网格名称, 标签 (labels for addressing notices, separated by 、 or ,);
 * 人员 — 编号 (optional; made from the name if empty), 姓名, 角色 (微网管家, 网格长,
   社区工作人员, 街道管理员, 居民), 所属 (the code of their micro-grid, grid or community),
-  手机, 值班 (主班 or 备班, for stewards), 备班微网格 (other micro-grids they back up);
-* 住户 — 微网格编码, 楼栋, 单元, 房号, 户主, 联系电话, 人数, 标签, 备注.
+  手机, 值班 (主班 or 备班, for stewards), 备班微网格 (other micro-grids they back up).
 
-It describes a third community, 新华社区 (C03), so that it imports cleanly into a copy of
-config.example.toml:  gridbot --config gridbot.toml import examples/roster.xlsx
+The CSV is one table: 微网格编码, 楼栋, 单元, 房号, 户主, 联系电话, 人数, 标签, 备注.
+
+They describe a third community, 新华社区 (C03), so that they import cleanly together,
+as the README shows, into a configuration from `gridbot init --from examples/roster.xlsx`
+or into a copy of config.example.toml:
+
+    gridbot import examples/roster.xlsx examples/roster-households.csv
 """
 
 from __future__ import annotations
@@ -80,10 +85,6 @@ def write(folder: Path = HERE) -> tuple[Path, Path]:
     staff.append(STAFF_HEADER)
     for row in STAFF:
         staff.append(row)
-    homes = book.create_sheet("住户")
-    homes.append(HOUSEHOLDS_HEADER)
-    for row in households():
-        homes.append(row)
     for sheet in book.worksheets:
         for cell in sheet[2 if sheet.title == "组织架构" else 1]:
             cell.font = Font(bold=True)

@@ -17,7 +17,7 @@ from gridbot import backup as backups
 from gridbot.clock import SystemClock
 from gridbot.config import Config
 from gridbot.domain import Person, Role
-from gridbot.errors import ConfigError, StoreBusy
+from gridbot.errors import OptionError, StoreBusy
 from gridbot.render import Renderer
 from gridbot.store import Store, Transaction, forget, store_for_url
 from gridbot.store.base import AuditEntry
@@ -28,32 +28,21 @@ SCRUB_TRIES = 3
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    b = sub.add_parser(
-        "backup", parents=[common],
-        help="a consistent copy of the live SQLite database (safe while gridbot run works)")
-    b.add_argument("file", metavar="FILE", nargs="?",
-                   help="where to write the copy (must not exist; default: a new file in "
-                        "the backups folder beside the database)")
-    b.add_argument("--list", action="store_true",
-                   help="list the copies of the database gridbot made that still exist")
-    r = sub.add_parser(
-        "restore", parents=[common],
-        help="check a backup and put it in place of the database (gridbot run stopped)")
-    r.add_argument("file", metavar="FILE", help="a file written by gridbot backup")
-    r.add_argument("--check", action="store_true",
-                   help="only check the backup and say what it holds; change nothing")
-    f = sub.add_parser(
-        "forget", parents=[common],
-        help="anonymise a resident's personal data on request (statistics stay right)")
-    f.add_argument("person", metavar="PERSON", help="the resident's name or id")
-    f.add_argument("--yes", action="store_true",
-                   help="really do it (without --yes: a dry run that says what would change)")
-    f.add_argument("--dry-run", action="store_true", dest="dry_run",
-                   help="only say what would change (the default)")
-    a = sub.add_parser("audit", parents=[common], help="the log of staff actions")
-    a.add_argument("--since", metavar="YYYY-MM-DD", help="from this local day on")
-    a.add_argument("--person", metavar="P", help="actions by or about this person (name or id)")
-    a.add_argument("--limit", type=int, default=1000, help="at most this many lines")
+    """The four commands; their help is in ``templates/*/cli/args.j2``."""
+    b = sub.add_parser("backup", parents=[common])
+    b.add_argument("file", metavar="FILE", nargs="?")
+    b.add_argument("--list", action="store_true")
+    r = sub.add_parser("restore", parents=[common])
+    r.add_argument("file", metavar="FILE")
+    r.add_argument("--check", action="store_true")
+    f = sub.add_parser("forget", parents=[common])
+    f.add_argument("person", metavar="PERSON")
+    f.add_argument("--yes", action="store_true")
+    f.add_argument("--dry-run", action="store_true", dest="dry_run")
+    a = sub.add_parser("audit", parents=[common])
+    a.add_argument("--since", metavar="YYYY-MM-DD")
+    a.add_argument("--person", metavar="P")
+    a.add_argument("--limit", type=int, default=1000)
 
 
 def _counts(renderer: Renderer, info: backups.DatabaseInfo) -> str:
@@ -219,7 +208,7 @@ async def _audit(config: Config, args: argparse.Namespace, renderer: Renderer,
             since = datetime.combine(date.fromisoformat(args.since), datetime.min.time(),
                                      config.timezone)
         except ValueError:
-            raise ConfigError("--since", args.since, "a day like 2026-11-01") from None
+            raise OptionError("--since", args.since, "date") from None
     store = await _open(config, renderer)
     try:
         async with store.transaction() as tx:

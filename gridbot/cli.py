@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 import tempfile
 from datetime import timedelta
@@ -11,11 +13,21 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gridbot import __version__, admin_cli, logs, migrate, notice_cli, office_cli
+from gridbot import (
+    __version__,
+    admin_cli,
+    cli_text,
+    init_cli,
+    logs,
+    migrate,
+    notice_cli,
+    office_cli,
+    people_cli,
+)
 from gridbot.clock import SystemClock
 from gridbot.config import Config, load_config
 from gridbot.durations import parse_duration
-from gridbot.errors import BadArguments, ConfigError, NotFound, StoreError
+from gridbot.errors import BadArguments, ConfigError, NotFound, OptionError, StoreError
 from gridbot.linking import DEFAULT_TTL, issue_link_code
 from gridbot.render import Renderer
 from gridbot.store import store_for_url
@@ -28,77 +40,105 @@ def demo_config_path() -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every command and option; their help comes from ``templates/*/cli/args.j2``
+    (:func:`gridbot.cli_text.localize`)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                        help=f"configuration file (default ./{DEFAULT_CONFIG}; "
-                             "the demo uses its sample org)")
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS)
     common.add_argument("--log-level", metavar="LEVEL", default=argparse.SUPPRESS,
-                        type=str.upper, choices=logs.LEVELS,
-                        help="how much to log: DEBUG, INFO (default), WARNING or ERROR; "
-                             "DEBUG adds the libraries' own lines (secrets masked)")
-    parser = argparse.ArgumentParser(
-        prog="gridbot", parents=[common],
-        description="Chat bot for neighbourhood micro-grid groups (微网格).")
+                        type=str.upper, choices=logs.LEVELS)
+    parser = argparse.ArgumentParser(prog="gridbot", parents=[common])
     parser.add_argument("--version", action="version", version=f"gridbot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", parents=[common],
-                          help="chat with the bot in the terminal (no account, no network)")
-    demo.add_argument("--script", metavar="FILE", help="play a script instead of chatting")
-    demo.add_argument("--db", metavar="FILE",
-                      help="keep the demo database in FILE (default: a temporary file)")
-    demo.add_argument("--start", metavar="'YYYY-MM-DD HH:MM'", default=None,
-                      help="virtual start time, local (default 2026-11-23 09:00)")
-    demo.add_argument("--files", metavar="DIR", default=None,
-                      help="save the files the bot sends (statistics charts) into DIR")
+    init_cli.add_parser(sub, common)
 
-    sub.add_parser("check-config", parents=[common], help="validate the configuration")
+    demo = sub.add_parser("demo", parents=[common])
+    demo.add_argument("--script", metavar="FILE")
+    demo.add_argument("--db", metavar="FILE")
+    demo.add_argument("--start", metavar="'YYYY-MM-DD HH:MM'", default=None)
+    demo.add_argument("--files", metavar="DIR", default=None)
 
-    sub.add_parser("run", parents=[common],
-                   help="run the bot on the configured platforms until Ctrl-C or SIGTERM")
+    check = sub.add_parser("check-config", parents=[common])
+    check.add_argument("--strict", action="store_true")
+
+    sub.add_parser("run", parents=[common])
 
     notice_cli.add_parser(sub, common)
     migrate.add_parser(sub, common)
     office_cli.add_parsers(sub, common)
     admin_cli.add_parsers(sub, common)
+    people_cli.add_parser(sub, common)
 
-    link = sub.add_parser("link-code", parents=[common],
-                          help="make a one-time code that links a chat account to a person")
-    link.add_argument("name", help="the person's name or id in the configuration")
-    link.add_argument("--ttl", default=None, metavar="DURATION",
-                      help="how long the code stays valid (default 72h)")
+    link = sub.add_parser("link-code", parents=[common])
+    link.add_argument("name", nargs="?", metavar="NAME")
+    link.add_argument("--ttl", default=None, metavar="DURATION")
+    link.add_argument("--all-unlinked", action="store_true", dest="all_unlinked")
+    link.add_argument("--scope", metavar="CODE")
+    link.add_argument("--out", metavar="DIR")
+    link.add_argument("--bot", metavar="USERNAME")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (`gridbot audit | head -1`): stop quietly, as cat does.
+        # Whatever is still buffered for the closed pipe goes nowhere rather than into
+        # a second traceback when Python flushes at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what the shell reports for a command the pipe ended
+
+
+def _main(argv: list[str]) -> int:
+    locale = cli_text.peek_locale(argv, Path(DEFAULT_CONFIG), demo_config_path())
+    with cli_text.speaking(locale):
+        parser = _parser()
+        cli_text.localize(parser, locale)
+        args = parser.parse_args(argv)
     logs.setup(getattr(args, "log_level", "INFO"), timestamps=args.command == "run")
     config_path = getattr(args, "config", None)
     if args.command == "migrate" and config_path is None and (
             args.source or not Path(DEFAULT_CONFIG).exists()):
         # Moving a database needs no configuration when both ends are given.
-        return migrate.run_cli(args, None, Renderer(ZoneInfo("Asia/Shanghai")))
+        return migrate.run_cli(args, None, Renderer(ZoneInfo("Asia/Shanghai"), locale))
+    if args.command == "init":
+        return init_cli.run(args, Renderer(ZoneInfo("Asia/Shanghai"), args.locale or locale))
+    demo_org = False
     if config_path is None:
-        config_path = demo_config_path() if args.command == "demo" else Path(DEFAULT_CONFIG)
+        config_path = Path(DEFAULT_CONFIG)
+        if args.command == "demo" and not config_path.exists():
+            config_path, demo_org = demo_config_path(), True
+    bare = Renderer(ZoneInfo("Asia/Shanghai"), locale)
+    if not Path(config_path).exists():
+        print(bare.text("config_missing", path=str(config_path),
+                        given=getattr(args, "config", None) is not None), file=sys.stderr)
+        return 2
     try:
-        config = load_config(config_path)
+        # Only `run` talks to the platforms: every other command leaves their secrets
+        # unread, so it works where they are not set (cron).
+        config = load_config(config_path, secrets=args.command == "run")
     except ConfigError as exc:
-        renderer = Renderer(ZoneInfo("Asia/Shanghai"))
-        print(renderer.text("config_error", message=str(exc)), file=sys.stderr)
+        print(bare.text("config_error", message=str(exc)), file=sys.stderr)
         return 2
     logs.hide(logs.secrets_of(config))
     renderer = Renderer(config.timezone, config.locale)
     try:
         if args.command == "demo":
-            return asyncio.run(_demo(config, args, renderer))
+            return asyncio.run(_demo(config, args, renderer, Path(config_path), demo_org))
         if args.command == "check-config":
-            print(renderer.text(
-                "config_ok", source=config.source, communities=len(config.communities),
-                grids=len(config.grids), microgrids=len(config.microgrids),
-                people=len(config.people), rosters=len(config.rosters)))
-            return 0
+            return _check_config(config, Path(config_path), args, renderer)
+        if args.command == "people":
+            return asyncio.run(people_cli.run(config, args, renderer))
         if args.command == "migrate":
             return migrate.run_cli(args, config, renderer)
+        if args.command == "link-code" and (args.all_unlinked or args.name is None
+                                            or args.out):
+            return asyncio.run(people_cli.cards(config, args, renderer))
         if args.command == "link-code":
             return asyncio.run(_link_code(config, args, renderer))
         if args.command == "notice":
@@ -114,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(renderer.text("config_error", message=str(exc)), file=sys.stderr)
         return 2
+    except OptionError as exc:
+        print(renderer.text("bad_option", option=exc.option, value=str(exc.value),
+                            expected=exc.expected, detail=exc.detail), file=sys.stderr)
+        return 2
     except StoreError as exc:
         print(renderer.text("store_error", message=str(exc)), file=sys.stderr)
         return 1
@@ -122,13 +166,33 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-async def _demo(config: Config, args: argparse.Namespace, renderer: Renderer) -> int:
+def _check_config(config: Config, path: Path, args: argparse.Namespace,
+                  renderer: Renderer) -> int:
+    """The file is valid; its platform secrets are read now, and a missing one is a
+    warning (``--strict``: an error), since only ``gridbot run`` needs them."""
+    missing = config.missing_secrets()
+    if not missing:
+        load_config(path)  # the secrets' values are checked too (a bad key is an error)
+    print(renderer.text(
+        "config_ok", source=config.source, communities=len(config.communities),
+        grids=len(config.grids), microgrids=len(config.microgrids),
+        people=len(config.people), rosters=len(config.rosters)))
+    for key, variable in missing:
+        print(renderer.text("secret_missing", key=key, variable=variable, strict=args.strict),
+              file=sys.stderr)
+    return 2 if missing and args.strict else 0
+
+
+async def _demo(config: Config, args: argparse.Namespace, renderer: Renderer, path: Path,
+                sample: bool) -> int:
     from gridbot.demo import DEFAULT_START, Demo, parse_start
 
     try:
         start = parse_start(args.start or DEFAULT_START, config)
     except ValueError:
-        raise ConfigError("--start", args.start, "a local time like '2026-11-23 09:00'") from None
+        raise OptionError("--start", args.start, "local_time") from None
+    # Which org this is: ./gridbot.toml when there is one, as for every command.
+    print(renderer.text("demo_config", path=str(path), sample=sample), file=sys.stderr)
     lines = None
     if args.script:
         try:
@@ -151,7 +215,7 @@ async def _link_code(config: Config, args: argparse.Namespace, renderer: Rendere
         try:
             ttl = parse_duration(args.ttl)
         except ValueError:
-            raise ConfigError("--ttl", args.ttl, "a duration such as '24h' or '3d'") from None
+            raise OptionError("--ttl", args.ttl, "duration") from None
     from gridbot.engine import Engine
 
     store = store_for_url(config.storage_url)

@@ -4,6 +4,12 @@ Every problem is reported as a :class:`ConfigError` that names the key, the valu
 and what was expected, so a community office can fix the file without a traceback.
 A string value of the form ``"env:NAME"`` is read from the environment variable
 ``NAME`` (for tokens and secrets).
+
+Platform sections (``[telegram]``, ``[wechat…]``) hold the secrets, and only ``gridbot
+run`` talks to a platform. So a configuration may be read with ``secrets=False``: their
+``env:`` values are then left unread (kept as written, listed in
+:attr:`Config.deferred_secrets`), and an office command run from cron, where no such
+variable is set, works. ``run`` reads them (``secrets=True``, the default).
 """
 
 from __future__ import annotations
@@ -225,6 +231,13 @@ class Config:
     wecom_robot_api_base_url: str = WECOM_API_BASE_URL
     #: the per-install secret link codes are hashed with (empty: a key file; gridbot.keys)
     secret: str = ""
+    #: read with ``secrets=False``: the platform keys written as ``env:NAME`` and left
+    #: unread, as (key, NAME); their settings hold the text ``env:NAME`` instead
+    deferred_secrets: tuple[tuple[str, str], ...] = ()
+
+    def missing_secrets(self) -> list[tuple[str, str]]:
+        """The deferred secrets whose environment variable is not set now."""
+        return [(key, var) for key, var in self.deferred_secrets if var not in os.environ]
 
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people if p.id == person_id), None)
@@ -239,12 +252,22 @@ class Config:
         return next((c for c in self.communities if c.code == code), None)
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """An ``env:`` value left unread."""
+
+    written: str
+
+
 class _Section:
     """A TOML table with the dotted path that led to it, for error messages."""
 
-    def __init__(self, data: Any, path: str, source: str) -> None:
+    def __init__(self, data: Any, path: str, source: str,
+                 deferred: list[tuple[str, str]] | None = None) -> None:
         self.path = path
         self.source = source
+        #: when a list, ``env:`` values here are not read but recorded in it
+        self.deferred = deferred
         self.data: dict[str, Any] = {}
         if not isinstance(data, dict):
             self.fail("", data, "a table")
@@ -269,6 +292,10 @@ class _Section:
             return written[len(_ENV_REF):]
         return None
 
+    def is_deferred(self, name: str) -> bool:
+        """Whether ``name`` is an ``env:`` value left unread (see the module docstring)."""
+        return self.deferred is not None and self.env_var(name) is not None
+
     def raw(self, name: str, default: Any = MISSING) -> Any:
         value = self.data.get(name, MISSING)
         if value is MISSING:
@@ -276,6 +303,9 @@ class _Section:
                 self.fail(name, MISSING, "a value (this key is required)")
             return default
         if (var := self.env_var(name)) is not None:
+            if self.deferred is not None:
+                self.deferred.append((self.key(name), var))
+                return _Deferred(value)
             if var not in os.environ:
                 self.fail(name, value, f"environment variable {var} to be set")
             return os.environ[var]
@@ -283,6 +313,8 @@ class _Section:
 
     def str(self, name: str, default: Any = MISSING, *, nonempty: bool = True) -> str:
         value = self.raw(name, default)
+        if isinstance(value, _Deferred):
+            return value.written
         if not isinstance(value, str) or (nonempty and not value.strip()):
             self.fail(name, value, "a non-empty string" if nonempty else "a string")
         return value.strip()
@@ -295,6 +327,8 @@ class _Section:
 
     def int(self, name: str, default: Any = MISSING, *, lo: int = 0, hi: int = 10**9) -> int:
         value = self.raw(name, default)
+        if isinstance(value, _Deferred):
+            return lo
         if self.env_var(name) is not None and re.fullmatch(r"\s*-?\d+\s*", value):
             value = int(value)  # environment variables are text
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -303,6 +337,8 @@ class _Section:
 
     def choice(self, name: str, options: tuple[str, ...], default: Any = MISSING) -> str:
         value = self.raw(name, default)
+        if isinstance(value, _Deferred):
+            return options[0] if default is MISSING else default
         if value not in options:
             self.fail(name, value, "one of " + ", ".join(repr(o) for o in options))
         return value
@@ -337,14 +373,14 @@ class _Section:
             if required:
                 self.fail(name, MISSING, "a table")
             return None
-        return _Section(value, self.key(name), self.source)
+        return _Section(value, self.key(name), self.source, self.deferred)
 
     def tables(self, name: str) -> Iterator[_Section]:
         value = self.data.get(name, [])
         if not isinstance(value, list):
             self.fail(name, value, f"an array of tables ([[{self.key(name)}]])")
         for i, item in enumerate(value):
-            yield _Section(item, f"{self.key(name)}[{i}]", self.source)
+            yield _Section(item, f"{self.key(name)}[{i}]", self.source, self.deferred)
 
     def check_known(self, allowed: set[str]) -> None:
         for name in self.data:
@@ -366,8 +402,9 @@ def _time(sec: _Section, name: str, *, allow_24: bool = True) -> time:
     return time(hour, minute)
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate a configuration file."""
+def load_config(path: str | os.PathLike[str], *, secrets: bool = True) -> Config:
+    """Read and validate a configuration file; ``secrets=False`` leaves the platforms'
+    ``env:`` values unread (see the module docstring)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")  # Notepad may add a BOM
@@ -375,7 +412,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError("--config", str(path), "an existing TOML file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("--config", str(path), f"a readable UTF-8 file ({exc})") from None
-    return parse_config(text, source=str(path), base_dir=path.parent)
+    return parse_config(text, source=str(path), base_dir=path.parent, secrets=secrets)
 
 
 def _check_postgres_url(storage: _Section, url: str) -> None:
@@ -394,7 +431,8 @@ def _check_postgres_url(storage: _Section, url: str) -> None:
         storage.fail("url", shown, "a '?schema=NAME' of letters, digits and '_'")
 
 
-def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
+def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None,
+                 secrets: bool = True) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -573,8 +611,10 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     http = HttpSettings(host=http_sec.str("host", "127.0.0.1"),
                         port=http_sec.int("port", 8080, lo=0, hi=65535))  # 0: any free port
 
+    deferred: list[tuple[str, str]] | None = None if secrets else []
     telegram = None
     if (tg := root.table("telegram")) is not None:
+        tg.deferred = deferred
         tg.check_known({"enabled", "token", "base_url", "base_file_url", "mode",
                         "webhook_secret", "webhook_url"})
         if tg.enabled():
@@ -586,11 +626,12 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
                 webhook_secret=tg.str("webhook_secret", "", nonempty=False),
                 webhook_url=tg.str("webhook_url", "", nonempty=False),
             )
-            if telegram.mode == "webhook" and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}",
-                                                               telegram.webhook_secret):
+            if telegram.mode == "webhook" and not tg.is_deferred("webhook_secret") and \
+                    not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", telegram.webhook_secret):
                 tg.fail("webhook_secret", telegram.webhook_secret,
                         "1-256 characters of A-Z, a-z, 0-9, '_' or '-' in webhook mode")
-            if telegram.mode == "webhook" and not telegram.webhook_url.startswith("https://"):
+            if telegram.mode == "webhook" and not tg.is_deferred("webhook_url") and \
+                    not telegram.webhook_url.startswith("https://"):
                 tg.fail("webhook_url", telegram.webhook_url,
                         "an https:// URL that Telegram can reach, in webhook mode")
 
@@ -598,6 +639,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     robots: dict[str, str] = {}
     robot_base = WECOM_API_BASE_URL
     if (wx := root.table("wechat")) is not None:
+        wx.deferred = deferred
         wx.check_known({"work", "mp", "robots", "robot_api_base_url"})
         robot_base = wx.str("robot_api_base_url", WECOM_API_BASE_URL).rstrip("/") + "/"
         if (work := wx.table("work")) is not None:
@@ -610,7 +652,7 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
                         if mg not in microgrid_codes:
                             ch.fail(mg, ch.data[mg], "keys that are micro-grid codes")
                         chats[mg] = ch.str(mg)
-                        if not _APP_CHAT_ID.fullmatch(chats[mg]):
+                        if not ch.is_deferred(mg) and not _APP_CHAT_ID.fullmatch(chats[mg]):
                             ch.fail(mg, chats[mg], "an app chat id: 1-32 of 0-9, a-z, A-Z")
                 wecom = WeComSettings(
                     corp_id=work.str("corp_id"), agent_id=work.int("agent_id"),
@@ -643,12 +685,15 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         telegram=telegram, wecom=wecom,
         official_account=official, wecom_robots=robots, wecom_robot_api_base_url=robot_base,
         secret=secret,
+        deferred_secrets=tuple(deferred or ()),
     )
 
 
 def _robot_key(sec: _Section, name: str, base: str) -> str:
     """A robot's webhook key, or the key of its whole webhook URL pasted from WeCom."""
     given = sec.str(name)
+    if sec.is_deferred(name):
+        return given
     prefix = f"{base}webhook/send?key="
     key = given.removeprefix(prefix)
     if not _ROBOT_KEY.fullmatch(key):
@@ -659,7 +704,7 @@ def _robot_key(sec: _Section, name: str, base: str) -> str:
 
 def _aes_key(sec: _Section, name: str) -> str:
     value = sec.str(name)
-    if not re.fullmatch(r"[A-Za-z0-9]{43}", value):
+    if not sec.is_deferred(name) and not re.fullmatch(r"[A-Za-z0-9]{43}", value):
         sec.fail(name, value, "the 43-character EncodingAESKey shown in the admin console")
     return value
 

@@ -16,6 +16,14 @@ process checks its own duties' connection and tries to take the duties nobody ho
 a process dies, the server drops its connection and its locks, and another process takes
 its duties over within a round. On SQLite (one process) every duty is taken at start.
 
+Each round also writes a **heartbeat** per duty held (:meth:`gridbot.store.base.Transaction.beat`),
+and a duty given up is marked released. An advisory lock is visible only to its own
+session, and SQLite has none: the heartbeat rows are how every other command learns at
+once whether anybody holds a duty (``gridbot notice`` asks whether a bot is sending, and
+``gridbot link-code`` which Telegram bot it is). A row whose beat is older than
+:data:`LIVENESS` was left by a process that died. Beats are best effort: a database too
+busy to take one is tried again next round, and nothing waits for it.
+
 Taking ``send:<platform>`` also hands back the platform's outbox messages still leased:
 only the holder sends, so those were leased by a holder that is gone (killed mid-send, or
 cut off from the database), and they go at once rather than when their lease runs out
@@ -29,16 +37,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from gridbot.store.base import Store
+from gridbot.clock import Clock, SystemClock
+from gridbot.errors import StoreError
+from gridbot.store.base import Heartbeat, Store
 
 log = logging.getLogger(__name__)
 
 #: how often a process checks its duties and tries to take those nobody holds
 CHECK_EVERY = timedelta(seconds=3)
+#: a duty whose holder has not beaten for this long is held by nobody (its process died)
+LIVENESS = timedelta(seconds=30)
+
+
+def this_process() -> str:
+    """How a heartbeat names its holder: the machine and the process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def alive(beats: list[Heartbeat], duty: str, now: datetime) -> Heartbeat | None:
+    """The heartbeat of ``duty`` if a living process holds it now."""
+    return next((b for b in beats if b.duty == duty and b.alive(now, LIVENESS)), None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,12 +74,17 @@ class Duty:
     drop: Callable[[], Awaitable[None]]
     #: on shutdown keep doing it until the store closes (the last outbox drain sends)
     until_close: bool = False
+    #: what the heartbeat says about the holder (the bot's username for send:telegram)
+    detail: str = ""
 
 
 class Duties:
-    def __init__(self, store: Store, *, every: timedelta = CHECK_EVERY) -> None:
+    def __init__(self, store: Store, *, every: timedelta = CHECK_EVERY,
+                 clock: Clock | None = None, holder: str | None = None) -> None:
         self.store = store
         self.every = every
+        self.clock = clock or SystemClock()
+        self.holder = holder or this_process()
         self.duties: list[Duty] = []
         self.held: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -93,6 +122,29 @@ class Duties:
             self.held.add(duty.name)
             if not first:
                 log.info("took over duty %s", duty.name)
+        await self._beat()
+
+    async def _beat(self) -> None:
+        """Say, for every duty held, that this process holds it and is alive."""
+        if not self.held:
+            return
+        try:
+            async with self.store.transaction() as tx:
+                for duty in self.duties:
+                    if duty.name in self.held:
+                        await tx.beat(duty.name, self.holder, self.clock.now(), duty.detail)
+        except StoreError as exc:  # busy or away: the next round beats again
+            log.info("heartbeat not written: %s", exc)
+
+    async def _released(self, names: list[str]) -> None:
+        if not names:
+            return
+        try:
+            async with self.store.transaction() as tx:
+                for name in names:
+                    await tx.release_beat(name, self.holder, self.clock.now())
+        except StoreError as exc:  # the beat goes stale by itself
+            log.info("release of %s not written: %s", ", ".join(names), exc)
 
     async def _loop(self) -> None:
         while True:
@@ -109,17 +161,30 @@ class Duties:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        released = []
         for duty in reversed(self.duties):
             if duty.name in self.held and not duty.until_close:
                 await self._drop(duty)
                 await self.store.release_singleton(duty.name)
+                released.append(duty.name)
+        await self._released(released)
+
+    async def close(self) -> None:
+        """The store is about to close: the duties held until then end with it."""
+        await self._released([d.name for d in self.duties if d.name in self.held])
 
     async def _drop_all(self, *, lost: bool) -> None:
+        released = []
         for duty in reversed(self.duties):
             if duty.name in self.held:
                 await self._drop(duty)
+                released.append(duty.name)
                 if not lost:
                     await self.store.release_singleton(duty.name)
+        # Lost with the connection: another process may hold them already, and its beat
+        # replaced ours; if not, ours goes stale.
+        if not lost:
+            await self._released(released)
 
     async def _drop(self, duty: Duty) -> None:
         self.held.discard(duty.name)

@@ -2,6 +2,7 @@
 
     GridbotError
     ├── ConfigError            the configuration file is wrong (names key, value, expectation)
+    ├── OptionError            a command-line option's value is wrong (names option and value)
     ├── StoreError             the database could not do what was asked
     │   ├── StoreConflict      another transaction got in the way; running it again is safe
     │   └── StoreBusy          the database stayed locked too long; try again a little later
@@ -36,6 +37,21 @@ class ConfigError(GridbotError):
         where = f"{source}: " if source else ""
         shown = "(missing)" if value is _MISSING else repr(value)
         super().__init__(f"{where}{key} = {shown}: expected {expected}")
+
+
+class OptionError(GridbotError):
+    """A value given on the command line is wrong: not a configuration error.
+
+    ``expected`` is a key of the ``bad_option`` macro in ``cli.j2``, which says in the
+    configured language what the option takes; ``detail`` fills it in where needed.
+    """
+
+    def __init__(self, option: str, value: Any, expected: str, detail: str = "") -> None:
+        self.option = option
+        self.value = value
+        self.expected = expected
+        self.detail = detail
+        super().__init__(f"{option} = {value!r}: expected {expected} {detail}".rstrip())
 
 
 class _Missing:

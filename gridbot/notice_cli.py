@@ -4,8 +4,15 @@ The command line holds no platform connection; the database holds the truth. A
 notice written here is stored as due now (or at ``--at``), and the running bot
 (``gridbot run``) starts and sends it at its next sweep, within seconds. The progress
 bar follows the delivery rows in the database until every group is settled;
-``--no-wait`` leaves it to the bot. Messages are the chat's own templates, rendered
-as plain text, so the command line and the chat say the same thing.
+``--no-wait`` leaves it to the bot.
+
+It never waits for a bot that is not there: the process sending for a platform keeps a
+heartbeat in the database (:mod:`gridbot.duties`). With no living sender for the
+notice's groups the command says so at once and leaves the notice to the next start;
+if the sender goes away while the bar runs, it says so and stops watching.
+
+Messages are the chat's own templates, rendered as plain text, so the command line and
+the chat say the same thing.
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ import asyncio
 import sys
 from typing import Any
 
-from gridbot import notices
-from gridbot.clock import SystemClock
+from gridbot import duties, notices
+from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
 from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
 from gridbot.engine import Engine
@@ -30,34 +37,30 @@ from gridbot.store.base import Transaction
 POLL = 0.5
 #: after this many seconds without the bot starting the notice, say what may be wrong
 HINT_AFTER = 30.0
+#: how often the progress bar checks that a bot still sends
+SENDER_CHECK = 2.0
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    notice = sub.add_parser(
-        "notice", parents=[common],
-        help="send a notice to many groups (the running bot sends it), or list/show/cancel",
-        description="Write a notice into the database; the running bot (gridbot run) sends it "
-                    "and this command follows its progress.")
+    """The command; its help is in ``templates/*/cli/args.j2``."""
+    notice = sub.add_parser("notice", parents=[common])
     what = notice.add_mutually_exclusive_group(required=True)
-    what.add_argument("--scope", help="all, a community/grid/micro-grid code, M01,M02, or a tag")
-    what.add_argument("--list", action="store_true", help="scheduled and recent notices")
-    what.add_argument("--show", type=int, metavar="N", help="one notice's deliveries")
-    what.add_argument("--cancel", type=int, metavar="N", help="cancel a scheduled notice")
-    notice.add_argument("--text", help="the notice; '-' reads it from standard input")
-    notice.add_argument("--at", metavar="TIME",
-                        help="send later: '18:00', 'tomorrow 9:00', '11-25 9:00', '+2h'")
-    notice.add_argument("--as", dest="as_person", metavar="PERSON",
-                        help="write as this staff member (default: the administrator, "
-                             "who may address everything)")
-    notice.add_argument("--no-wait", action="store_true",
-                        help="do not follow the progress; the bot sends it anyway")
+    what.add_argument("--scope")
+    what.add_argument("--list", action="store_true")
+    what.add_argument("--show", type=int, metavar="N")
+    what.add_argument("--cancel", type=int, metavar="N")
+    notice.add_argument("--text")
+    notice.add_argument("--at", metavar="TIME")
+    notice.add_argument("--as", dest="as_person", metavar="PERSON")
+    notice.add_argument("--no-wait", action="store_true")
 
 
-async def run(config: Config, args: argparse.Namespace, renderer: Renderer) -> int:
+async def run(config: Config, args: argparse.Namespace, renderer: Renderer, *,
+              clock: Clock | None = None) -> int:
     store = store_for_url(config.storage_url)
     await store.open()
     try:
-        engine = Engine(config, store, SystemClock(), renderer)
+        engine = Engine(config, store, clock or SystemClock(), renderer)
         await engine.start()
         try:
             return await _command(engine, args)
@@ -116,17 +119,52 @@ async def _send(engine: Engine, author: Person | None, args: argparse.Namespace)
                                       send_at=send_at)
     print(_cli(engine, "notice_saved", number=written.id, microgrids=len(scope.microgrids),
                groups=groups, at=_local(engine, send_at) if send_at else ""))
+    platforms, sending = await senders(engine, scope.microgrids)
+    if not sending:
+        print(_cli(engine, "notice_no_sender", number=written.id, later=send_at is not None),
+              file=sys.stderr)
+        return 0
+    if platforms - sending:
+        comma = "、" if engine.config.locale == "zh-CN" else ", "
+        names = comma.join(_cli(engine, "platform_name", platform=p)
+                           for p in sorted(platforms - sending))
+        print(_cli(engine, "notice_some_senders", platforms=names), file=sys.stderr)
     if send_at is not None or args.no_wait:
         return 0
-    return await follow(engine, written.id)
+    return await follow(engine, written.id, sender_seen=True)
+
+
+async def senders(engine: Engine, microgrids: Any) -> tuple[set[str], set[str]]:
+    """The platforms of the groups in ``microgrids``, and those of them a living
+    ``gridbot run`` sends for now (its ``send:<platform>`` heartbeat is fresh)."""
+    async with engine.store.transaction() as tx:
+        platforms = {chat.platform for mg in microgrids for chat in await tx.group_chats(mg)}
+        beats = await tx.heartbeats()
+    now = engine.clock.now()
+    return platforms, {p for p in platforms if duties.alive(beats, f"send:{p}", now)}
+
+
+async def _sender_gone(engine: Engine, number: int) -> bool:
+    """Whether every delivery still pending waits for a platform nobody sends for."""
+    async with engine.store.transaction() as tx:
+        pending = {d.platform for d in await tx.deliveries(number, statuses=(
+            DeliveryStatus.QUEUED, DeliveryStatus.SENDING))}
+        beats = await tx.heartbeats()
+    now = engine.clock.now()
+    return bool(pending) and not any(duties.alive(beats, f"send:{p}", now) for p in pending)
 
 
 async def follow(engine: Engine, number: int, *, poll: float = POLL,
-                 hint_after: float = HINT_AFTER) -> int:
-    """A progress bar over the notice's deliveries until none is pending; 0 if all arrived."""
+                 hint_after: float = HINT_AFTER, sender_seen: bool = False) -> int:
+    """A progress bar over the notice's deliveries until none is pending; 0 if all arrived.
+
+    ``sender_seen``: a bot was sending when the notice was written. Should it go away
+    (no fresh heartbeat for the platforms still to be sent to), the bar stops and says
+    so, rather than waiting for ever."""
     from tqdm import tqdm
 
     waited = 0.0
+    checked = 0.0
     bar: Any = None
     try:
         while True:
@@ -134,6 +172,16 @@ async def follow(engine: Engine, number: int, *, poll: float = POLL,
                 notice = await tx.notice(number)
                 counts = await tx.delivery_counts(number)
             assert notice is not None
+            if sender_seen and waited - checked >= SENDER_CHECK:
+                checked = waited
+                gone = (await _sender_gone(engine, number) if notice.status is not
+                        NoticeStatus.SCHEDULED else not any((await senders(
+                            engine, notice.microgrids))[1]))
+                if gone:
+                    if bar is not None:
+                        bar.close()
+                    print(_cli(engine, "notice_sender_gone", number=number), file=sys.stderr)
+                    return 1
             if notice.status is NoticeStatus.SCHEDULED:
                 if waited == 0:
                     print(_cli(engine, "notice_waiting"), file=sys.stderr)
@@ -161,6 +209,7 @@ async def follow(engine: Engine, number: int, *, poll: float = POLL,
                            problems=problems)
                     return 0 if not problems else 1
             await asyncio.sleep(poll)
+            waited += 0 if notice.status is NoticeStatus.SCHEDULED else poll
     except asyncio.CancelledError:  # Ctrl-C: stop watching; the bot goes on sending
         if bar is not None:
             bar.close()

@@ -8,59 +8,46 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from gridbot.clock import SystemClock
 from gridbot.config import LOCALES, Config
-from gridbot.errors import ConfigError
+from gridbot.errors import OptionError
 from gridbot.render import Renderer
 from gridbot.store import Store, store_for_url
 
 if TYPE_CHECKING:
-    from gridbot.roster import Plan
+    from gridbot.roster import Plan, Problem
+
+#: a grouped import problem names this many of its rows
+GROUP_ROWS_SHOWN = 5
 
 COMMANDS = ("report", "export", "import")
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    report = sub.add_parser(
-        "report", parents=[common],
-        help="the monthly review: an Excel workbook, an HTML page and chart images")
-    report.add_argument("--month", required=True, metavar="YYYY-MM",
-                        help="the month whose cases to review, e.g. 2026-10")
-    report.add_argument("--scope", metavar="CODE",
-                        help="a community, grid or micro-grid code (default: everything)")
-    report.add_argument("--out", metavar="DIR", default=".",
-                        help="folder to write into (default: the current folder)")
-    report.add_argument("--as-of", metavar="'YYYY-MM-DD HH:MM'", dest="as_of",
-                        help="count what had happened by this local time (default: now)")
-    report.add_argument("--locale", choices=LOCALES,
-                        help="language of the report (default: the configured one)")
+    """The three commands; their help is in ``templates/*/cli/args.j2``."""
+    report = sub.add_parser("report", parents=[common])
+    report.add_argument("--month", required=True, metavar="YYYY-MM")
+    report.add_argument("--scope", metavar="CODE")
+    report.add_argument("--out", metavar="DIR", default=".")
+    report.add_argument("--as-of", metavar="'YYYY-MM-DD HH:MM'", dest="as_of")
+    report.add_argument("--locale", choices=LOCALES)
 
-    export = sub.add_parser("export", parents=[common],
-                            help="cases as CSV or JSON, for other systems")
-    export.add_argument("--cases", action="store_true",
-                        help="export cases (the only kind so far, and the default)")
-    export.add_argument("--since", required=True, metavar="YYYY-MM-DD",
-                        help="first day (local) of the cases reported")
-    export.add_argument("--until", metavar="YYYY-MM-DD",
-                        help="last day included (default: today)")
-    export.add_argument("--scope", metavar="CODE",
-                        help="a community, grid or micro-grid code (default: everything)")
-    export.add_argument("--format", choices=("csv", "json"),
-                        help="default: from the --out file name, else csv")
-    export.add_argument("--out", metavar="FILE", default="-",
-                        help="file to write (default: standard output)")
+    export = sub.add_parser("export", parents=[common])
+    export.add_argument("--cases", action="store_true")
+    export.add_argument("--since", required=True, metavar="YYYY-MM-DD")
+    export.add_argument("--until", metavar="YYYY-MM-DD")
+    export.add_argument("--scope", metavar="CODE")
+    export.add_argument("--format", choices=("csv", "json"))
+    export.add_argument("--out", metavar="FILE", default="-")
 
-    imp = sub.add_parser(
-        "import", parents=[common],
-        help="communities, grids, micro-grids, staff and households from the office's sheets")
-    imp.add_argument("files", nargs="+", metavar="FILE",
-                     help="an .xlsx (also .xls or .ods) workbook, or .csv files")
-    imp.add_argument("--dry-run", action="store_true", dest="dry_run",
-                     help="show what would change and write nothing")
+    imp = sub.add_parser("import", parents=[common])
+    imp.add_argument("files", nargs="+", metavar="FILE")
+    imp.add_argument("--dry-run", action="store_true", dest="dry_run")
 
 
 async def run(config: Config, args: argparse.Namespace, renderer: Renderer,
@@ -95,15 +82,14 @@ def _scope(config: Config, code: str | None) -> str | None:
     for unit in units:
         if unit.upper() == code.upper():
             return unit
-    raise ConfigError("--scope", code, "the code of the subdistrict, a community, a grid or a "
-                      "micro-grid in the configuration")
+    raise OptionError("--scope", code, "scope")
 
 
 def _day(option: str, text: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(option, text, "a date such as 2026-10-01") from None
+        raise OptionError(option, text, "date") from None
 
 
 async def _report(config: Config, args: argparse.Namespace, renderer: Renderer,
@@ -114,7 +100,7 @@ async def _report(config: Config, args: argparse.Namespace, renderer: Renderer,
     try:
         period = month_period(args.month, config.timezone)
     except ValueError:
-        raise ConfigError("--month", args.month, "a month such as 2026-10") from None
+        raise OptionError("--month", args.month, "month") from None
     scope = _scope(config, args.scope) or config.subdistrict.code
     now = SystemClock().now()
     as_of = now
@@ -123,8 +109,7 @@ async def _report(config: Config, args: argparse.Namespace, renderer: Renderer,
             as_of = datetime.strptime(args.as_of.strip(), "%Y-%m-%d %H:%M").replace(
                 tzinfo=config.timezone)
         except ValueError:
-            raise ConfigError("--as-of", args.as_of,
-                              "a local time such as '2026-11-01 08:00'") from None
+            raise OptionError("--as-of", args.as_of, "local_time") from None
     locale = args.locale or config.locale
     store = await _open(config)
     try:
@@ -136,7 +121,7 @@ async def _report(config: Config, args: argparse.Namespace, renderer: Renderer,
     try:
         paths = write_report(report, Path(args.out), words_for(locale), config.timezone)
     except OSError as exc:
-        raise ConfigError("--out", args.out, f"a folder that can be written ({exc})") from None
+        raise OptionError("--out", args.out, "folder", str(exc)) from None
     t = report.total
     print(renderer.text("report_done", scope=report.scope_name, month=period.month,
                         valid=t.valid, resolution=t.resolution.percent,
@@ -154,7 +139,7 @@ async def _export(config: Config, args: argparse.Namespace, renderer: Renderer, 
     since = _day("--since", args.since)
     until = _day("--until", args.until) if args.until else now.astimezone(config.timezone).date()
     if until < since:
-        raise ConfigError("--until", args.until, f"a day no earlier than --since {since}")
+        raise OptionError("--until", args.until, "not_before", str(since))
     period = period_of_days(since, until, config.timezone)
     scope = _scope(config, args.scope)
     fmt = args.format or ("json" if str(args.out).lower().endswith(".json") else "csv")
@@ -173,8 +158,7 @@ async def _export(config: Config, args: argparse.Namespace, renderer: Renderer, 
                     count = await export_cases(store, config, f, period=period, scope=scope,
                                                fmt=fmt, now=now)
             except OSError as exc:
-                raise ConfigError("--out", args.out, f"a file that can be written ({exc})") \
-                    from None
+                raise OptionError("--out", args.out, "file", str(exc)) from None
             print(renderer.text("export_done", count=count, path=str(target),
                                 since=since.isoformat(), until=until.isoformat()), file=err)
     finally:
@@ -193,14 +177,8 @@ async def _import(config: Config, args: argparse.Namespace, renderer: Renderer,
                                     SystemClock().now(), dry_run=args.dry_run,
                                     progress=stderr_progress(err))
         except ImportFailed as failed:
-            shown = failed.problems[:200]
-            for p in shown:
-                print(renderer.text(
-                    "import_problem", file=p.file, sheet=p.sheet, row=p.row or "",
-                    column=p.column, header=p.header, problem=p.code, value=p.value,
-                    extra=p.extra), file=err)
-            print(renderer.text("import_failed", count=len(failed.problems),
-                                hidden=len(failed.problems) - len(shown)), file=err)
+            for line in problem_lines(failed.problems, renderer):
+                print(line, file=err)
             return 2
     finally:
         await store.close()
@@ -208,6 +186,30 @@ async def _import(config: Config, args: argparse.Namespace, renderer: Renderer,
                            dry_run=args.dry_run):
         print(line, file=out)
     return 0
+
+
+def problem_lines(problems: Sequence[Problem], renderer: Renderer, *,
+                  limit: int = 200) -> list[str]:
+    """Every problem of an import, those of one kind in one column grouped into one line
+    (with how many and the first rows), and the closing count."""
+    from gridbot.roster import group_problems
+
+    groups = group_problems(problems)
+    lines = []
+    for group in groups[:limit]:
+        p = group[0]
+        context = dict(file=p.file, sheet=p.sheet, column=p.column, header=p.header,
+                       problem=p.code, value=p.value, extra=p.extra, other=p.other)
+        if len(group) == 1:
+            lines.append(renderer.text("import_problem", row=p.row or "", **context))
+        else:
+            lines.append(renderer.text(
+                "import_problem_group", row=p.row or "", count=len(group),
+                rows=",".join(str(q.row) for q in group[:GROUP_ROWS_SHOWN]),
+                more=len(group) > GROUP_ROWS_SHOWN, **context))
+    lines.append(renderer.text("import_failed", count=len(problems),
+                               hidden=sum(len(g) for g in groups[limit:])))
+    return lines
 
 
 def plan_lines(plan: Plan, renderer: Renderer, files: list[str], *, dry_run: bool,

@@ -31,6 +31,7 @@ saves them) hold one table each.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -129,6 +130,8 @@ class Problem:
     code: str  # what is wrong, a key of the cli.j2 import_problem macro
     value: str = ""
     extra: str = ""
+    #: the file and sheet of the row this one repeats, when that is another table
+    other: str = ""
 
 
 class ImportFailed(GridbotError):
@@ -167,6 +170,35 @@ class Table:
         return Problem(file=self.file, sheet=self.sheet, row=number,
                        column=column_letter(index) if index >= 0 else "", header=header,
                        code=code, value=value, extra=extra)
+
+    def repeats(self, number: int, name: str, code: str, value: str,
+                first: tuple[Table, int]) -> Problem:
+        """Row ``number`` repeats ``first`` (a table and its row): both are named."""
+        table, row = first
+        problem = self.where(number, name, code, value, str(row))
+        if table is self:
+            return problem
+        return dataclasses.replace(problem, other=f"{table.file}「{table.sheet}」"
+                                   if table.sheet and table.sheet != Path(table.file).stem
+                                   else table.file)
+
+
+def group_problems(problems: Sequence[Problem], *, at_least: int = 3) -> list[list[Problem]]:
+    """The problems with those of one kind in one column of one table together, in the
+    order each kind first appears: 48 repeated households make one line, not 48. A kind
+    seen fewer than ``at_least`` times stays one line per problem."""
+    groups: dict[tuple[str, ...], list[Problem]] = {}
+    for p in problems:
+        key = (p.file, p.sheet, p.column, p.header, p.code, p.other)
+        groups.setdefault(key, []).append(p)
+    out: list[list[Problem]] = []
+    for p in problems:
+        group = groups[(p.file, p.sheet, p.column, p.header, p.code, p.other)]
+        if len(group) < at_least or p.row is None:
+            out.append([p])
+        elif group[0] is p:
+            out.append(group)
+    return out
 
 
 def column_letter(index: int) -> str:
@@ -333,6 +365,9 @@ class Imported:
     #: person id -> (table, row number, micro-grids they back up, primary mark)
     duty: dict[str, tuple[Table, int, list[str], str]] = field(default_factory=dict)
     households: list[tuple[Table, int, Household]] = field(default_factory=list)
+    #: where each micro-grid code, person name and household was first seen
+    first_microgrid: dict[str, tuple[Table, int]] = field(default_factory=dict)
+    first_name: dict[str, tuple[Table, int]] = field(default_factory=dict)
     #: communities each kind of table speaks for
     org_scope: set[str] = field(default_factory=set)
     staff_scope: set[str] = field(default_factory=set)
@@ -371,7 +406,7 @@ def person_id(name: str) -> str:
 
 
 def _read_org(table: Table, out: Imported, problems: list[Problem]) -> None:
-    seen: dict[str, int] = {}
+    seen = out.first_microgrid
     for number, row in table.rows:
         c_code = _code(table, number, row, "community_code", problems)
         c_name = _required(table, number, row, "community", problems)
@@ -383,10 +418,10 @@ def _read_org(table: Table, out: Imported, problems: list[Problem]) -> None:
         if not all((c_code, c_name, g_code, g_name, m_code, m_name)):
             continue
         if m_code in seen:
-            problems.append(table.where(number, "microgrid_code", "duplicate", m_code,
-                                        str(seen[m_code])))
+            problems.append(table.repeats(number, "microgrid_code", "duplicate", m_code,
+                                          seen[m_code]))
             continue
-        seen[m_code] = number
+        seen[m_code] = (table, number)
         community = out.communities.setdefault(c_code, {"code": c_code, "name": c_name})
         if community["name"] != c_name:
             problems.append(table.where(number, "community", "inconsistent", c_name,
@@ -405,7 +440,7 @@ def _read_org(table: Table, out: Imported, problems: list[Problem]) -> None:
 
 
 def _read_staff(table: Table, out: Imported, problems: list[Problem]) -> None:
-    rows_by_name = {p["name"]: p["_row"] for p in out.people}
+    rows_by_name = out.first_name
     ids = {p["id"] for p in out.people}
     for number, row in table.rows:
         name = _required(table, number, row, "name", problems, limit=40)
@@ -433,8 +468,8 @@ def _read_staff(table: Table, out: Imported, problems: list[Problem]) -> None:
             if not _CODE.match(code):
                 problems.append(table.where(number, "backup_for", "bad_code", code))
         if name in rows_by_name:
-            problems.append(table.where(number, "name", "duplicate", name,
-                                        str(rows_by_name[name])))
+            problems.append(table.repeats(number, "name", "duplicate", name,
+                                          rows_by_name[name]))
             continue
         if not (name and role and unit):
             continue
@@ -442,7 +477,7 @@ def _read_staff(table: Table, out: Imported, problems: list[Problem]) -> None:
         if pid in ids:
             problems.append(table.where(number, "id", "duplicate", pid))
             continue
-        rows_by_name[name] = number
+        rows_by_name[name] = (table, number)
         ids.add(pid)
         person: dict[str, Any] = {"id": pid, "name": name, "role": role.value, "unit": unit}
         if phone:
@@ -687,7 +722,7 @@ def plan_import(config_path: Path, tables: Sequence[Table], existing: Sequence[H
                                         roster["microgrid"], config_path.name))
 
     # Households: every row's micro-grid must be in the tree; keys are unique.
-    seen_keys: dict[tuple[str, str, str, str], int] = {}
+    seen_keys: dict[tuple[str, str, str, str], tuple[Table, int]] = {}
     incoming: list[Household] = []
     for table, number, household in out.households:
         if kind_of.get(household.microgrid) != "microgrid":
@@ -695,11 +730,11 @@ def plan_import(config_path: Path, tables: Sequence[Table], existing: Sequence[H
                                         household.microgrid))
             continue
         if household.key in seen_keys:
-            problems.append(table.where(number, "room", "duplicate_household",
-                                        " ".join(x for x in household.key[1:] if x),
-                                        str(seen_keys[household.key])))
+            problems.append(table.repeats(number, "room", "duplicate_household",
+                                          " ".join(x for x in household.key[1:] if x),
+                                          seen_keys[household.key]))
             continue
-        seen_keys[household.key] = number
+        seen_keys[household.key] = (table, number)
         out.household_scope.add(community_of(household.microgrid))
         incoming.append(household)
 
@@ -724,7 +759,8 @@ def plan_import(config_path: Path, tables: Sequence[Table], existing: Sequence[H
             "\n" if manual_text.endswith("\n") else "\n\n")
         new_text = manual_text + (sep + new_block if new_block else "")
     try:
-        config = parse_config(new_text, source=str(config_path), base_dir=config_path.parent)
+        config = parse_config(new_text, source=str(config_path), base_dir=config_path.parent,
+                              secrets=False)  # only `gridbot run` needs the platforms
     except ConfigError as exc:
         raise ImportFailed([Problem(file=config_path.name, sheet="", row=None, column="",
                                     header="", code="config_invalid", value=str(exc))]) from None

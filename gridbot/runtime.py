@@ -27,6 +27,7 @@ from gridbot.digest import DailyDigest
 from gridbot.duties import Duties, Duty
 from gridbot.engine import Engine, PlatformInfo
 from gridbot.errors import PlatformError
+from gridbot.menu import command_menus
 from gridbot.outbox import DrainResult, OutboxSender
 from gridbot.ratelimit import Sleep
 from gridbot.render import Renderer
@@ -165,7 +166,7 @@ class Runtime:
         self.scheduler = Scheduler(self.worker, self.clock,
                                    sweep_every=sweep_every or config.escalation.sweep_every)
         self.intake = Intake(engine=self.engine, kick=self.sending.kick)
-        self.duties = Duties(self.store)
+        self.duties = Duties(self.store, clock=self.clock)
         self.http: HttpServer | None = None
         self._stack: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
 
@@ -174,6 +175,7 @@ class Runtime:
         try:
             await self.store.open()
             self._stack.append(("database", self.store.close))
+            self._stack.append(("heartbeats", self.duties.close))  # just before it closes
             await self.engine.start()
             for adapter in self.adapters:
                 await adapter.open()
@@ -181,6 +183,7 @@ class Runtime:
                 self.engine.register_platform(adapter.name, PlatformInfo(
                     fmt=adapter.fmt, bot_username=adapter.bot_username,
                     buttons=adapter.buttons))
+                await adapter.announce_commands(command_menus(self.renderer))
             # Nothing is sent before the send duties are taken (below): on PostgreSQL
             # another process may be sending, and taking one hands back dead leases.
             self.sender.sending.clear()
@@ -212,7 +215,8 @@ class Runtime:
         for adapter in self.adapters:
             self.duties.add(Duty(name=f"send:{adapter.name}",
                                  take=_sending(self, adapter.name, True),
-                                 drop=_sending(self, adapter.name, False), until_close=True))
+                                 drop=_sending(self, adapter.name, False), until_close=True,
+                                 detail=adapter.bot_username or ""))
         self.duties.add(Duty(name="digest", take=_digest(digest, True),
                              drop=_digest(digest, False), until_close=True))
         for adapter in self.adapters:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from gridbot import audit
 from gridbot.context import Context
 from gridbot.errors import NotFound, PermissionDenied, UserError
 from gridbot.linking import find_link_code, normalise_code
@@ -13,6 +14,15 @@ from handlers import REGISTRY
 
 @REGISTRY.command("help")
 async def help_(ctx: Context) -> None:
+    if ctx.word == "/start" and ctx.args and not ctx.in_group:
+        # A Telegram link card (t.me/<bot>?start=CODE) opens the private chat with
+        # "/start CODE": link at once, audited as the link it is.
+        await link(ctx)
+        await audit.record(ctx.tx, audit.entry_for(
+            "link", "", actor_id=ctx.speaker.id, role=ctx.speaker.role,
+            via=ctx.incoming.platform, at=ctx.now,
+            chat=f"{ctx.incoming.platform}:{ctx.incoming.chat_id}"))
+        return
     allowed = sorted(name for name, roles in ALLOWED.items() if ctx.speaker.role in roles)
     ctx.reply("help", role=ctx.speaker.role.value, allowed=allowed, person=ctx.speaker,
               linked=not ctx.speaker.auto, bound=ctx.chat.microgrid)

@@ -41,7 +41,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 _JSON_PARAMS = {"reply_markup", "reply_parameters", "link_preview_options", "allowed_updates",
-                "entities"}
+                "entities", "commands", "scope"}
+#: what Telegram accepts as a bot command's name
+_BOT_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
               "a", "code", "pre", "blockquote", "tg-emoji", "tg-time"}
 _HTML_PIECE = re.compile(r"<(/?)([A-Za-z][\w-]*)([^<>]*)>|&(#\d+|#x[0-9A-Fa-f]+|lt|gt|amp|quot);"
@@ -191,6 +193,8 @@ class FakeBot:
     #: files the bot uploaded, by the file id the fake gave them
     uploads: dict[str, Upload] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
+    #: the command menus set with setMyCommands: (scope type, language code or "") -> commands
+    menus: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     known: set[tuple[int, int]] = field(default_factory=set)  # every message id, per chat
     _next_update: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -374,6 +378,24 @@ class FakeBot:
         self._arrived.set()
         if params.get("drop_pending_updates"):
             self.updates.clear()
+        return True
+
+    async def api_setmycommands(self, params: dict[str, Any]) -> Any:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or not 0 < len(commands) <= 100:
+            raise ApiError(400, "Bad Request: commands must be a non-empty list of at most 100")
+        for command in commands:
+            description = command.get("description", "")
+            if not _BOT_COMMAND.fullmatch(command.get("command", "")):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(description) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+        scope = params.get("scope") or {"type": "default"}
+        language = params.get("language_code") or ""
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise ApiError(400, "Bad Request: invalid language code")
+        self.menus[(scope["type"], language)] = [(c["command"], c["description"])
+                                                 for c in commands]
         return True
 
     async def api_getwebhookinfo(self, params: dict[str, Any]) -> Any:

@@ -92,10 +92,10 @@ def test_to_standard_output_and_filters(config: Path,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--since", "yesterday"], "--since = 'yesterday': expected a date such as 2026-10-01"),
-    (["--since", "2026-11-02", "--until", "2026-11-01"], "--until = '2026-11-01'"),
-    (["--since", "2026-11-01", "--scope", "X9"], "--scope = 'X9'"),
-    (["--since", "2026-11-01", "--out", "/no/such/folder/x.csv"], "--out = '/no/such/folder"),
+    (["--since", "yesterday"], "参数有误：--since「yesterday」：应为日期，例如 2026-10-01"),
+    (["--since", "2026-11-02", "--until", "2026-11-01"], "--until「2026-11-01」：不能早于"),
+    (["--since", "2026-11-01", "--scope", "X9"], "--scope「X9」"),
+    (["--since", "2026-11-01", "--out", "/no/such/folder/x.csv"], "--out「/no/such/folder"),
 ])
 def test_mistakes(config: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                   message: str) -> None:

@@ -104,16 +104,20 @@ def bare_xlsx(path: Path, title: str, rows: list[list[object]]) -> Path:
 
 
 def roster_rows() -> dict[str, list[list[object]]]:
-    """The sample roster's three sheets as rows, header first."""
+    """The sample roster's two sheets and the households CSV as a third, rows header first."""
     book = load_workbook(ROSTER)
-    return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in book}
+    tables = {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in book}
+    with HOUSEHOLDS_CSV.open(encoding="utf-8-sig", newline="") as f:
+        tables["住户"] = [[int(v) if v.isdigit() and len(v) < 3 else v or None for v in row]
+                        for row in csv.reader(f)]
+    return tables
 
 
 # -- a good sheet --------------------------------------------------------------------------------
 
 
 async def test_the_sample_roster_imports(office: Path) -> None:
-    plan = await do_import(office, ROSTER)
+    plan = await do_import(office, ROSTER, HOUSEHOLDS_CSV)
     assert plan.rows == {"org": 4, "staff": 8, "households": 48}
     assert (plan.count("community", "+"), plan.count("grid", "+"),
             plan.count("microgrid", "+"), plan.count("person", "+"),
@@ -139,7 +143,7 @@ async def test_the_sample_roster_imports(office: Path) -> None:
 
 
 async def test_imported_households_reach_the_statistics(office: Path) -> None:
-    await do_import(office, ROSTER)
+    await do_import(office, ROSTER, HOUSEHOLDS_CSV)
     config = load_config(office)
     store = SQLiteStore(str(office.parent / "gridbot.db"))
     await store.open()
@@ -159,26 +163,27 @@ async def test_imported_households_reach_the_statistics(office: Path) -> None:
 
 async def test_dry_run_shows_changes_and_writes_nothing(office: Path) -> None:
     before = office.read_bytes()
-    plan = await do_import(office, ROSTER, dry_run=True)
+    plan = await do_import(office, ROSTER, HOUSEHOLDS_CSV, dry_run=True)
     assert plan.config_changed and len(plan.households_added) == 48
     assert office.read_bytes() == before
     assert await households(office) == {}
 
 
 async def test_importing_the_same_sheet_again_changes_nothing(office: Path) -> None:
-    await do_import(office, ROSTER)
+    await do_import(office, ROSTER, HOUSEHOLDS_CSV)
     text, mtime = office.read_text(encoding="utf-8"), office.stat().st_mtime_ns
-    again = await do_import(office, ROSTER)
+    again = await do_import(office, ROSTER, HOUSEHOLDS_CSV)
     assert again.nothing and not again.changes
     assert office.read_text(encoding="utf-8") == text
     assert office.stat().st_mtime_ns == mtime  # not even rewritten
     assert await households(office) == {"M05": 12, "M06": 12, "M07": 12, "M08": 12}
-    # the same rows from CSV describe the same households
+    # each file alone describes what it held: the roster the staff, the CSV the households
     assert (await do_import(office, HOUSEHOLDS_CSV)).nothing
+    assert (await do_import(office, ROSTER)).nothing
 
 
 async def test_a_changed_sheet_updates_what_changed(office: Path, tmp_path: Path) -> None:
-    await do_import(office, ROSTER)
+    await do_import(office, ROSTER, HOUSEHOLDS_CSV)
     tables = roster_rows()
     tables["人员"][1][4] = "138-9999-0501"          # 杨阿姨 has a new phone
     del tables["人员"][2]                             # 何大伯 left
@@ -202,7 +207,7 @@ async def test_a_changed_sheet_updates_what_changed(office: Path, tmp_path: Path
 
 
 async def test_a_sheet_speaks_only_for_its_own_communities(office: Path, tmp_path: Path) -> None:
-    await do_import(office, ROSTER)
+    await do_import(office, ROSTER, HOUSEHOLDS_CSV)
     other = sheet(tmp_path / "c04.xlsx", {
         "组织架构": [["社区编码", "社区名称", "网格编码", "网格名称", "微网格编码", "微网格名称"],
                  ["C04", "东风社区", "G06", "东风网格", "M09", "东风1-3幢"]],
@@ -344,15 +349,16 @@ async def test_fifty_thousand_households_in_seconds(office: Path, tmp_path: Path
 
 
 def test_command_line(office: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--config", str(office), "import", str(ROSTER), "--dry-run"]) == 0
+    both = [str(ROSTER), str(HOUSEHOLDS_CSV)]
+    assert main(["--config", str(office), "import", *both, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "读取 roster.xlsx：组织架构 4 行，人员 8 行，住户 48 行" in out
+    assert "读取 roster.xlsx, roster-households.csv：组织架构 4 行，人员 8 行，住户 48 行" in out
     assert "微网格：新增 4，修改 0，删除 0" in out and "  + M05 新华小区1-4幢" in out
     assert "住户：新增 48，修改 0，删除 0" in out
     assert "（试运行：没有写入任何内容。去掉 --dry-run 即可导入。）" in out
-    assert main(["--config", str(office), "import", str(ROSTER)]) == 0
+    assert main(["--config", str(office), "import", *both]) == 0
     assert "已导入" in capsys.readouterr().out
-    assert main(["--config", str(office), "import", str(ROSTER)]) == 0
+    assert main(["--config", str(office), "import", *both]) == 0
     assert "和现有的完全一样，没有任何变化。" in capsys.readouterr().out
     assert main(["--config", str(office), "check-config"]) == 0
 

@@ -249,9 +249,9 @@ def test_the_command_line(made: Made, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--month", "2026-13"], "--month = '2026-13': expected a month such as 2026-10"),
-    (["--month", "2026-11", "--scope", "M99"], "--scope = 'M99'"),
-    (["--month", "2026-11", "--as-of", "tomorrow"], "--as-of = 'tomorrow'"),
+    (["--month", "2026-13"], "参数有误：--month「2026-13」：应为月份，例如 2026-10"),
+    (["--month", "2026-11", "--scope", "M99"], "--scope「M99」"),
+    (["--month", "2026-11", "--as-of", "tomorrow"], "--as-of「tomorrow」"),
 ])
 def test_command_line_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from gridbot.engine import Engine, Outcome
+    from gridbot.menu import CommandMenu
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,11 @@ class Adapter(ABC):
 
     async def open(self) -> None:  # noqa: B027 (optional hook)
         """Connect and check credentials; raise ConfigError or PlatformError if unusable."""
+
+    async def announce_commands(self, menus: Sequence[CommandMenu]) -> None:  # noqa: B027
+        """Give the platform's own command menu these lists (Telegram's "/" menu), right
+        after :meth:`open`. Platforms without such a menu ignore it; a platform that
+        refuses it must not stop the start (log it: the commands work regardless)."""
 
     def routes(self, intake: Intake) -> list[BaseRoute]:
         """HTTP routes this platform needs on the project's server (webhooks, callbacks)."""

@@ -24,7 +24,7 @@ import hmac
 import json
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +32,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -69,6 +72,7 @@ from gridbot.domain import (
 )
 from gridbot.engine import Outcome
 from gridbot.errors import ConfigError, PlatformError
+from gridbot.menu import CommandMenu
 from gridbot.ratelimit import TELEGRAM_LIMITS
 
 log = logging.getLogger(__name__)
@@ -93,6 +97,8 @@ UPDATE_ATTEMPTS = 10
 #: after a failed getUpdates (network, Telegram down), polling waits this long, doubling
 FETCH_RETRY = 1.0
 FETCH_RETRY_MAX = 60.0
+#: our locales as Telegram's language codes (ISO 639-1, what a Telegram app reports)
+_LANGUAGES = {"zh-CN": "zh", "en": "en"}
 _GROUP_TYPES = {"group": ChatKind.GROUP, "supergroup": ChatKind.GROUP,
                 "private": ChatKind.PRIVATE}
 #: Telegram's kinds of media, and what the engine calls them
@@ -202,6 +208,24 @@ class TelegramAdapter(Adapter):
             self._poller = asyncio.create_task(self._poll(intake), name="telegram-polling")
             log.info("Telegram @%s: polling %s", self.bot_username, self.settings.base_url)
         self.receiving = True
+
+    async def announce_commands(self, menus: Sequence[CommandMenu]) -> None:
+        """``setMyCommands`` per menu: private chats and groups, each for every language
+        and once without one. A Telegram app shows the list of its user's language
+        (``zh``, ``en``), else the one without a language."""
+        for menu in menus:
+            scope = (BotCommandScopeAllPrivateChats() if menu.scope == "private"
+                     else BotCommandScopeAllGroupChats())
+            try:
+                await self._bot.set_my_commands(
+                    [BotCommand(command, description[:256])
+                     for command, description in menu.commands],
+                    scope=scope, language_code=_LANGUAGES.get(menu.locale or ""))
+            except TelegramError as exc:
+                log.warning("Telegram @%s: setMyCommands (%s, %s) refused: %s; the commands "
+                            "work, the menu does not show them", self.bot_username,
+                            menu.scope, menu.locale or "default", exc.message)
+                return
 
     def receive_duty(self) -> str | None:
         # Telegram hands each getUpdates batch to whoever asks: one poller per bot.

@@ -560,6 +560,24 @@ class Transaction(ABC):
         by ``reporter_id`` or from ``chat`` (platform, chat id): the case an urgent report
         repeating it joins."""
 
+    # -- heartbeats of duties (see gridbot.duties) -------------------------------------------
+    async def beat(self, duty: str, holder: str, now: datetime, detail: str = "") -> None:
+        """``holder`` (a process, ``host:pid``) holds ``duty`` and is alive at ``now``.
+
+        One row per duty: a holder taking over a duty that another left (released, or
+        died holding it) replaces that row, and a release is cleared."""
+        raise NotImplementedError
+
+    async def release_beat(self, duty: str, holder: str, now: datetime) -> None:
+        """``holder`` gave ``duty`` up at ``now``. Nothing happens if the row is another
+        holder's by now (it took the duty over)."""
+        raise NotImplementedError
+
+    async def heartbeats(self) -> list[Heartbeat]:
+        """Every duty ever held, with its last holder, its last beat and its release,
+        in the order of the duties' names."""
+        raise NotImplementedError
+
 
 class Store(ABC):
     """A database holding everything; open once, then work in transactions."""
@@ -650,3 +668,20 @@ class ReportOffer:
     case_number: int | None = None
     used_by: str | None = None
     used_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Heartbeat:
+    """The last word of the process that holds (or held) a duty."""
+
+    duty: str
+    holder: str
+    beat_at: datetime
+    #: when the holder gave the duty up; None while it holds it (or died holding it)
+    released_at: datetime | None = None
+    #: what the holder says about itself: the Telegram bot's username for send:telegram
+    detail: str = ""
+
+    def alive(self, now: datetime, within: timedelta) -> bool:
+        """Held, and by a process that spoke no longer than ``within`` before ``now``."""
+        return self.released_at is None and now - self.beat_at <= within

@@ -63,7 +63,7 @@ TABLES: Mapping[str, str] = {
     "audit_log": "her person id renamed",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
-    "schema_migrations": "",
+    "schema_migrations": "", "heartbeats": "",
 }
 
 

@@ -64,6 +64,7 @@ from gridbot.store import forget
 from gridbot.store.base import (
     AuditEntry,
     CaseQuery,
+    Heartbeat,
     Household,
     LinkCode,
     OrgUnit,
@@ -193,7 +194,7 @@ class PostgresStore(Store):
     async def open(self) -> None:
         if asyncpg is None:
             raise StoreError("a postgresql:// storage URL needs the asyncpg driver: "
-                             "pip install 'gridbot[postgresql]'")
+                             "pip install -e '.[postgresql]' in gridbot's folder")
         settings = {"application_name": "gridbot"}
         if self.schema:
             settings["search_path"] = self.schema
@@ -1042,6 +1043,22 @@ class _PGTransaction(Transaction):
         return [AuditEntry(id=r["id"], at=_back(r["at"]), actor_id=r["actor_id"],
                            role=r["role"], via=r["via"], action=r["action"],
                            target=r["target"], summary=r["summary"]) for r in rows]
+
+    async def beat(self, duty: str, holder: str, now: datetime, detail: str = "") -> None:
+        await self._run(
+            "INSERT INTO heartbeats (duty, holder, beat_at, released_at, detail)"
+            " VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (duty) DO UPDATE SET"
+            " holder = excluded.holder, beat_at = excluded.beat_at, released_at = NULL,"
+            " detail = excluded.detail",
+            duty, holder, _utc(now), detail)
+
+    async def release_beat(self, duty: str, holder: str, now: datetime) -> None:
+        await self._run("UPDATE heartbeats SET released_at = $1 WHERE duty = $2 AND holder = $3",
+                        _utc(now), duty, holder)
+
+    async def heartbeats(self) -> list[Heartbeat]:
+        rows = await self._all("SELECT * FROM heartbeats ORDER BY duty")
+        return [_ROWS.heartbeat(r) for r in rows]
 
     async def forget_person(self, person_id: str, *, name: str, text: str,
                             message: str = "", new_id: str | None = None) -> dict[str, int]:

@@ -34,7 +34,7 @@ from gridbot.domain import (
     Status,
     TextFormat,
 )
-from gridbot.store.base import Household, OrgUnit, ReportOffer
+from gridbot.store.base import Heartbeat, Household, OrgUnit, ReportOffer
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -175,6 +175,11 @@ class Rows:
             attachments=attachments(row["attachments"]), urgent=bool(row["urgent"]),
             case_number=row["case_number"], used_by=row["used_by"],
             used_at=self.read(row["used_at"]))
+
+    def heartbeat(self, row: Any) -> Heartbeat:
+        return Heartbeat(duty=row["duty"], holder=row["holder"],
+                         beat_at=self.read(row["beat_at"]),
+                         released_at=self.read(row["released_at"]), detail=row["detail"])
 
     @staticmethod
     def outgoing(row: Any) -> Outgoing:

@@ -39,6 +39,7 @@ from gridbot.store import forget
 from gridbot.store.base import (
     AuditEntry,
     CaseQuery,
+    Heartbeat,
     Household,
     LinkCode,
     OrgUnit,
@@ -878,6 +879,21 @@ class _SQLiteTransaction(Transaction):
         return [AuditEntry(id=r["id"], at=from_ts(r["at"]), actor_id=r["actor_id"],
                            role=r["role"], via=r["via"], action=r["action"],
                            target=r["target"], summary=r["summary"]) for r in rows]
+
+    async def beat(self, duty: str, holder: str, now: datetime, detail: str = "") -> None:
+        await self._run(
+            "INSERT INTO heartbeats (duty, holder, beat_at, released_at, detail)"
+            " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (duty) DO UPDATE SET holder = excluded.holder,"
+            " beat_at = excluded.beat_at, released_at = NULL, detail = excluded.detail",
+            (duty, holder, ts(now), detail))
+
+    async def release_beat(self, duty: str, holder: str, now: datetime) -> None:
+        await self._run("UPDATE heartbeats SET released_at = ? WHERE duty = ? AND holder = ?",
+                        (ts(now), duty, holder))
+
+    async def heartbeats(self) -> list[Heartbeat]:
+        rows = await self._all("SELECT * FROM heartbeats ORDER BY duty")
+        return [_ROWS.heartbeat(r) for r in rows]
 
     async def forget_person(self, person_id: str, *, name: str, text: str,
                             message: str = "", new_id: str | None = None) -> dict[str, int]:

@@ -1,5 +1,5 @@
--- gridbot schema, version 9: report offers (登记为报事？).
--- Independent of the other migrations: a new table. (Version 8 is left to other work.)
+-- gridbot schema, version 11: report offers (登记为报事？).
+-- Independent of the other migrations: a new table.
 
 -- Words the bot offered to log as a report: urgent words said in a group without 报事, or
 -- any plain message in a private chat. The offer's button is a command naming the row

@@ -1,0 +1,179 @@
+"""Printable link cards: a person's one-time code, its Telegram link as a QR code, and the
+words to send on WeChat, as a PNG; and the sheet that lists them all.
+
+A steward prints the cards and hands them out; whoever scans the QR code with a phone
+opens Telegram at ``https://t.me/<bot>?start=<code>``, presses *Start*, and the bot
+receives ``/start CODE`` in private, which links the account at once.
+
+The QR code is made by segno (a maintained, dependency-free QR encoder) and the card is
+drawn with Pillow in the CJK font the report's charts use (Noto Sans CJK SC from the
+mplfonts wheel, see :mod:`gridbot.charts`), so Chinese names print on a fresh server.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import segno
+from PIL import Image, ImageDraw, ImageFont
+
+from gridbot.charts import bundled_font
+
+log = logging.getLogger(__name__)
+
+#: A6 portrait at 300 dpi (105 × 148 mm): four to an A4 page
+WIDTH, HEIGHT = 1240, 1748
+MARGIN = 80
+INK, GREY, ACCENT, PAPER = "#1f2328", "#59636e", "#2f6db5", "#ffffff"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkCard:
+    """Everything printed on one card, already in the person's language."""
+
+    title: str
+    name: str
+    subtitle: str
+    code_label: str
+    code: str
+    #: the Telegram deep link the QR code holds; "" without Telegram
+    link: str
+    qr_caption: str
+    #: what to do on the other platforms, one instruction a line
+    lines: tuple[str, ...]
+    footer: str
+    # for the sheet
+    role: str = ""
+    unit: str = ""
+    person_id: str = ""
+    expires: str = ""
+    #: the message to send by hand ("认证 ABCD-EFGH")
+    send: str = ""
+
+
+def telegram_link(bot: str, code: str) -> str:
+    """The link that opens a private chat with ``bot`` and sends ``/start CODE``.
+
+    Telegram allows A-Z, a-z, 0-9, ``_`` and ``-`` in the parameter: a code is made of
+    those (``ABCD-EFGH``)."""
+    return f"https://t.me/{bot}?start={code}"
+
+
+def qr_png(text: str, *, scale: int = 14) -> bytes:
+    """``text`` as a QR code (error correction M, raised where it fits), as PNG bytes."""
+    buffer = io.BytesIO()
+    segno.make(text, error="m", micro=False).save(buffer, kind="png", scale=scale, border=4)
+    return buffer.getvalue()
+
+
+@cache
+def _font_file() -> str | None:
+    path = bundled_font()
+    if path is None:
+        log.warning("no CJK font found for the link cards: Chinese may not print "
+                    "(pip install mplfonts)")
+    return str(path) if path else None
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    path = _font_file()
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont |
+          ImageFont.ImageFont, width: int) -> list[str]:
+    """``text`` cut into lines no wider than ``width`` (Chinese has no spaces to cut at,
+    so any character may end a line; a Latin word stays whole where it can)."""
+    lines: list[str] = []
+    line = ""
+    for word in _pieces(text):
+        if draw.textlength(line + word, font=font) <= width or not line:
+            line += word
+            continue
+        lines.append(line.rstrip())
+        line = word.lstrip()
+    if line:
+        lines.append(line.rstrip())
+    return lines
+
+
+def _pieces(text: str) -> list[str]:
+    """Latin words (with the space before them) and single CJK characters."""
+    pieces: list[str] = []
+    for ch in text:
+        if pieces and ch.isascii() and not ch.isspace() and pieces[-1][-1:].isascii() \
+                and not pieces[-1].endswith(" "):
+            pieces[-1] += ch
+        else:
+            pieces.append(ch)
+    return pieces
+
+
+def draw_card(card: LinkCard) -> bytes:
+    """The card as a PNG (300 dpi, A6 portrait)."""
+    image = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
+    draw = ImageDraw.Draw(image)
+    inner = WIDTH - 2 * MARGIN
+    y = MARGIN
+    draw.rectangle((24, 24, WIDTH - 25, HEIGHT - 25), outline=GREY, width=3)
+
+    def centred(text: str, size: int, fill: str, gap: int = 14) -> None:
+        nonlocal y
+        font = _font(size)
+        for line in _wrap(draw, text, font, inner):
+            length = draw.textlength(line, font=font)
+            draw.text(((WIDTH - length) / 2, y), line, font=font, fill=fill)
+            y += size + gap
+
+    centred(card.title, 40, GREY)
+    y += 20
+    centred(card.name, 104, INK, gap=30)
+    centred(card.subtitle, 40, GREY)
+    y += 30
+    centred(card.code_label, 34, GREY, gap=6)
+    centred(card.code, 118, ACCENT)
+    y += 10
+    if card.link:
+        qr = Image.open(io.BytesIO(qr_png(card.link))).convert("RGB")
+        side = min(600, HEIGHT - y - 420)
+        qr = qr.resize((side, side), Image.Resampling.NEAREST)
+        image.paste(qr, ((WIDTH - side) // 2, y))
+        y += side + 10
+        centred(card.qr_caption, 36, INK)
+        centred(card.link, 28, GREY)
+        y += 16
+    for line in card.lines:
+        centred(line, 36, INK)
+    y = max(y + 20, HEIGHT - MARGIN - 2 * 44)
+    centred(card.footer, 30, GREY)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", dpi=(300, 300), optimize=True)
+    return buffer.getvalue()
+
+
+def write_sheet(path: Path, cards: list[LinkCard], files: list[str], header: list[str],
+                title: str) -> None:
+    """One row per card: who, the code, until when, the link, the words, the card's file."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title[:31]
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for number, (card, file) in enumerate(zip(cards, files, strict=True), 1):
+        sheet.append([number, card.name, card.person_id, card.role, card.unit, card.code,
+                      card.expires, card.link, card.send, file])
+        if card.link:
+            sheet.cell(row=number + 1, column=8).hyperlink = card.link
+    sheet.freeze_panes = "A2"
+    for column, width in zip("ABCDEFGHIJ", (6, 12, 14, 14, 10, 14, 18, 44, 20, 24),
+                             strict=True):
+        sheet.column_dimensions[column].width = width
+    book.save(path)
