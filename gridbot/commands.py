@@ -28,6 +28,8 @@ class CommandSpec:
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(name="report", english=("report",), chinese=("报事", "报修"), glued=("报事",)),
+    # the button under "登记为报事？": the words the bot offered, logged as a report
+    CommandSpec(name="file", english=("file",), chinese=("登记",)),
     CommandSpec(name="status", english=("status",), chinese=("进度", "查询")),
     CommandSpec(name="cancel", english=("cancel",), chinese=("撤销", "撤回")),
     CommandSpec(name="confirm", english=("confirm",), chinese=("已解决",)),

@@ -59,6 +59,10 @@ DEFAULT_URGENT_KEYWORDS = (
     "stuck in the elevator",
 )
 DEFAULT_LOW_KEYWORDS = ("咨询", "请问", "问一下", "怎么办理", "question", "how do i")
+#: the emergency services the bot names next to urgent words, as (service, number); the
+#: templates name fire, police, ambulance and gas, and show any other service as written
+DEFAULT_EMERGENCY_NUMBERS = (("fire", "119"), ("police", "110"), ("ambulance", "120"))
+_PHONE_NUMBER = re.compile(r"^[0-9][0-9 -]{1,18}[0-9]$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +103,8 @@ class Policy:
     category_windows: Mapping[tuple[str, Priority], Window] = field(default_factory=dict)
     #: per-level overrides for the ladder above the steward: (level, priority) -> Window
     level_windows: Mapping[tuple[int, Priority], Window] = field(default_factory=dict)
+    #: (service, number) pairs named next to urgent words and in urgent answers
+    emergency_numbers: tuple[tuple[str, str], ...] = DEFAULT_EMERGENCY_NUMBERS
 
     def category(self, code: str) -> Category:
         """The category ``code``; an unknown code (one since removed) is the default one."""
@@ -149,6 +155,11 @@ class Limits:
     #: reports one chat (a group, or a private chat) may bring in any ``report_window``
     reports_per_chat: int = 60
     report_window: timedelta = timedelta(hours=1)
+    #: an urgent report by the same person, or from the same chat, this soon after an open
+    #: urgent case joins that case as a follow-up (no new case, no new alerts); 0: never
+    urgent_repeat: timedelta = timedelta(minutes=10)
+    #: urgent words said in a group without 报事 are answered at most once this often
+    urgent_answer_every: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -581,14 +592,19 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
 
     limits_sec = root.table("limits") or _Section({}, "limits", source)
     limits_sec.check_known({"max_text_chars", "min_report_chars", "reports_per_person",
-                            "reports_per_chat", "report_window_minutes"})
+                            "reports_per_chat", "report_window_minutes", "urgent_repeat_minutes",
+                            "urgent_answer_minutes"})
     limits = Limits(max_text_chars=limits_sec.int("max_text_chars", 2000, lo=100, hi=20000),
                     min_report_chars=limits_sec.int("min_report_chars", 2, lo=1, hi=100),
                     reports_per_person=limits_sec.int("reports_per_person", 10, lo=0,
                                                       hi=10000),
                     reports_per_chat=limits_sec.int("reports_per_chat", 60, lo=0, hi=100000),
                     report_window=timedelta(minutes=limits_sec.int(
-                        "report_window_minutes", 60, lo=1, hi=7 * 24 * 60)))
+                        "report_window_minutes", 60, lo=1, hi=7 * 24 * 60)),
+                    urgent_repeat=timedelta(minutes=limits_sec.int(
+                        "urgent_repeat_minutes", 10, lo=0, hi=24 * 60)),
+                    urgent_answer_every=timedelta(minutes=limits_sec.int(
+                        "urgent_answer_minutes", 5, lo=0, hi=24 * 60)))
 
     http_sec = root.table("http") or _Section({}, "http", source)
     http_sec.check_known({"host", "port"})
@@ -695,7 +711,7 @@ def _aes_key(sec: _Section, name: str) -> str:
 
 def _policy(sec: _Section) -> Policy:
     sec.check_known({"windows", "categories", "default_category", "urgent_keywords",
-                     "low_keywords", "levels"})
+                     "low_keywords", "levels", "emergency_numbers"})
     windows = dict(DEFAULT_WINDOWS)
     if (win := sec.table("windows")) is not None:
         win.check_known({p.value for p in Priority})
@@ -747,7 +763,26 @@ def _policy(sec: _Section) -> Policy:
         urgent_keywords=sec.strings("urgent_keywords", DEFAULT_URGENT_KEYWORDS),
         low_keywords=sec.strings("low_keywords", DEFAULT_LOW_KEYWORDS),
         category_windows=category_windows, level_windows=level_windows,
+        emergency_numbers=_emergency_numbers(sec),
     )
+
+
+def _emergency_numbers(sec: _Section) -> tuple[tuple[str, str], ...]:
+    """``{ fire = "119", police = "110", ... }``: services in the order written."""
+    table = sec.table("emergency_numbers")
+    if table is None:
+        return DEFAULT_EMERGENCY_NUMBERS
+    numbers = []
+    for service in table.data:
+        if not service.strip() or len(service) > 20:
+            table.fail(service, service, "a service name of 1 to 20 characters")
+        number = table.str(service)
+        if not _PHONE_NUMBER.match(number):
+            table.fail(service, number, "a phone number of digits, such as '119' or '96777'")
+        numbers.append((service.strip(), number))
+    if not numbers:
+        sec.fail("emergency_numbers", {}, "at least one service, such as { fire = \"119\" }")
+    return tuple(numbers)
 
 
 def _escalation(sec: _Section) -> Escalation:

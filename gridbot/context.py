@@ -50,6 +50,9 @@ class Message:
     #: evidence to send after the text (a report's photos to its assignee, say); the
     #: engine forwards those of the recipient's platform and mentions the others
     attachments: tuple[Attachment, ...] = ()
+    #: keep the buttons when it goes to a group (they are everyone's to press there);
+    #: otherwise a group gets the words to send only
+    group_buttons: bool = False
 
 
 @dataclass(kw_only=True)
@@ -67,6 +70,8 @@ class Context:
     messages: list[Message] = field(default_factory=list)
     #: names this unit of work for the outbox's dedup keys, when the message id does not
     key: str = ""
+    #: set by :meth:`ignore`: the message was not for the bot after all
+    ignored: bool = False
 
     @property
     def config(self) -> Config:
@@ -78,9 +83,19 @@ class Context:
 
     # -- answers ------------------------------------------------------------------------
     def reply(self, template: str, *, buttons: tuple[Button, ...] = (),
-              attachments: tuple[Attachment, ...] = (), **context: Any) -> None:
+              attachments: tuple[Attachment, ...] = (), group_buttons: bool = False,
+              **context: Any) -> None:
         self.messages.append(Message(to="reply", template=template, context=context,
-                                     buttons=buttons, attachments=attachments))
+                                     buttons=buttons, attachments=attachments,
+                                     group_buttons=group_buttons))
+
+    def ignore(self) -> None:
+        """Nothing happened: the message only looked like a command (a resident passing
+        on "通知：明天停水" in a group). The engine says nothing, records nothing in the
+        audit log, and reports the message as ignored. Call it before writing anything."""
+        if self.messages:
+            raise RuntimeError("a message that was answered cannot be ignored")
+        self.ignored = True
 
     def tell(self, person_id: str | None, template: str, *, case: Case | None = None,
              buttons: tuple[Button, ...] = (), urgent: bool = False,
@@ -132,6 +147,10 @@ class Context:
         return case
 
     async def event(self, case: Case, kind: str, text: str = "", **data: Any) -> None:
+        """Append to the case's history. Words said in a group record that group, so its
+        history may show them there (and in no other group); see ``said_here``."""
+        if text and self.in_group:
+            data.setdefault("said_in", f"{self.incoming.platform}:{self.incoming.chat_id}")
         await self.tx.add_event(CaseEvent(case_number=case.number, at=self.now,
                                           actor_id=self.speaker.id or None, kind=kind, text=text,
                                           data=data))

@@ -58,7 +58,8 @@ class Demo:
         self.renderer = Renderer(config.timezone, config.locale)
         self.engine = Engine(config, self.store, self.clock, self.renderer)
         self.console = ConsoleAdapter(out=out, files=files)
-        self.engine.register_platform(PLATFORM, PlatformInfo(fmt=self.console.fmt))
+        self.engine.register_platform(PLATFORM, PlatformInfo(
+            fmt=self.console.fmt, buttons=self.console.buttons))
         self.sender = OutboxSender(self.store, self.clock, {PLATFORM: self.console})
         self.worker = build_worker(self.engine, self.sender)
         self.persona: Person | None = None

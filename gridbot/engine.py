@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gridbot import audit, keys, setaside
+from gridbot import audit, keys, privacy, setaside
 from gridbot.clock import Clock
 from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse
 from gridbot.config import Config
 from gridbot.context import Context, Handler, Message
+from gridbot.dispatch import CHAT
 from gridbot.domain import (
     Account,
     Attachment,
+    Case,
+    CaseEvent,
     Chat,
     ChatKind,
     Incoming,
@@ -72,6 +75,8 @@ class Outcome(enum.StrEnum):
 class PlatformInfo:
     fmt: TextFormat = TextFormat.PLAIN
     bot_username: str | None = None
+    #: whether messages there can carry buttons (else they say what to send)
+    buttons: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,10 +266,13 @@ class Engine:
         info = self.platforms.get(ctx.incoming.platform, PlatformInfo())
         parsed = parse(text, info.bot_username)
         if parsed is None:
-            if not ctx.in_group and text:
-                ctx.reply("private_hint")
-                return Outcome.HANDLED
-            return Outcome.IGNORED
+            # Plain words: urgent ones get an answer even in a group, and anything said
+            # in private is offered as a report (handlers/resident.py decides).
+            chat_handler = self.handlers.get(CHAT)
+            if chat_handler is None or not text:
+                return Outcome.IGNORED
+            await chat_handler(ctx)
+            return Outcome.IGNORED if ctx.ignored else Outcome.HANDLED
         if len(text) > self.config.limits.max_text_chars:
             raise UserError("error_too_long", length=len(text),
                             limit=self.config.limits.max_text_chars)
@@ -279,6 +287,8 @@ class Engine:
             raise UserError("error_unknown_command", word=parsed.word)
         check_command(ctx.speaker, parsed.name)
         await handler(ctx)
+        if ctx.ignored:
+            return Outcome.IGNORED  # only looked like a command: nothing happened to record
         # The audit log, in one place: a staff action that succeeded, in its transaction.
         await audit.record(ctx.tx, audit.entry_for(
             parsed.name, parsed.args, actor_id=ctx.speaker.id, role=ctx.speaker.role,
@@ -378,10 +388,16 @@ class Engine:
                 # Quiet hours: news for people waits until morning; answers and urgent
                 # matters never wait.
                 not_before = self.calendar.quiet_end_after(ctx.now)
+            involved: list[Person] | None = None
             for j, target in enumerate(targets):
                 info = self.platforms.get(target.platform, PlatformInfo())
+                # A group sees buttons only where every member may press them.
+                buttons = message.buttons if not target.in_group or message.group_buttons \
+                    else ()
                 text = self.render(message.template, locale=target.locale, fmt=info.fmt,
                                    in_group=target.in_group, here=target.chat_id,
+                                   here_platform=target.platform,
+                                   has_buttons=info.buttons and bool(buttons),
                                    **message.context)
                 # A platform's file references mean nothing on another one: those are
                 # sent along, the others only mentioned. The bot's own files go anywhere.
@@ -392,9 +408,17 @@ class Engine:
                     text += "\n" + self.render(
                         "evidence_elsewhere", locale=target.locale, fmt=info.fmt,
                         platforms=_count_by_platform(elsewhere))
+                if target.in_group:
+                    # The net under every template: no phone or address reaches a group.
+                    if involved is None:
+                        involved = await self._involved(ctx, message)
+                    text = privacy.for_group(
+                        text, involved, escaped=info.fmt is TextFormat.HTML,
+                        address_mask=self.render("mask_address", locale=target.locale,
+                                                 fmt=info.fmt))
                 await ctx.tx.enqueue(Outgoing(
                     platform=target.platform, chat_id=target.chat_id, text=text, fmt=info.fmt,
-                    buttons=() if target.in_group else message.buttons,
+                    buttons=buttons,
                     reply_to=target.reply_to, thread_id=target.thread_id,
                     person_id=target.person_id,
                     case_number=message.case.number if message.case else None,
@@ -411,6 +435,7 @@ class Engine:
         # Button labels and the like are rendered outside any chat.
         context.setdefault("in_group", False)
         context.setdefault("here", "")
+        context.setdefault("emergency", self.config.policy.emergency_numbers)
         return self.renderer.render(template, locale=locale, fmt=fmt, bot=self.config.bot_name,
                                     cat=cat, unit=unit, **context)
 
@@ -438,6 +463,40 @@ class Engine:
                                    person_id=person.id, in_group=True,
                                    locale=self.config.locale)]
         return targets
+
+    @staticmethod
+    async def _involved(ctx: Context, message: Message) -> list[Person]:
+        """Everyone a message is about, whose phone and address a group must not see: the
+        speaker, the case's reporter and holder, and every person, case or event in the
+        message's context (one level into lists and mappings)."""
+        people: dict[str, Person] = {}
+        ids: set[str] = set()
+
+        def visit(value: Any, depth: int = 0) -> None:
+            if isinstance(value, Person):
+                people.setdefault(value.id, value)
+            elif isinstance(value, Case):
+                ids.update(filter(None, (value.reporter_id, value.assignee_id)))
+            elif isinstance(value, CaseEvent):
+                ids.update(v for v in (value.actor_id, *(value.data.get(k) for k in (
+                    "assignee", "by", "person"))) if isinstance(v, str) and v)
+            elif depth < 2 and isinstance(value, Mapping):
+                for item in value.values():
+                    visit(item, depth + 1)
+            elif depth < 2 and isinstance(value, list | tuple):
+                for item in value:
+                    visit(item, depth + 1)
+
+        visit(ctx.speaker)
+        visit(message.case)
+        if message.person_id:
+            ids.add(message.person_id)
+        visit(message.context)
+        for person_id in sorted(ids - people.keys()):
+            person = await ctx.person(person_id)
+            if person is not None:
+                people[person_id] = person
+        return list(people.values())
 
     @staticmethod
     async def _reachable(tx: Transaction, platform: str, chat_id: str) -> bool:

@@ -23,6 +23,7 @@ NOTICE_SENDERS = frozenset({Role.GRID_LEADER, Role.COMMUNITY_STAFF, Role.SUBDIST
 #: command -> roles allowed to use it at all
 ALLOWED: dict[str, frozenset[Role]] = {
     "report": EVERYONE,
+    "file": EVERYONE,        # whoever presses the offer's button, in the offer's chat
     "status": EVERYONE,
     "cancel": EVERYONE,      # only the reporter, checked per case
     "confirm": EVERYONE,     # likewise

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from gridbot.commands import CONTROL
-from gridbot.config import LOCALES
+from gridbot.config import DEFAULT_EMERGENCY_NUMBERS, LOCALES
 from gridbot.domain import TextFormat
 from gridbot.durations import parse_duration
 
@@ -57,6 +57,10 @@ class Renderer:
             env.filters["hours"] = _span_zh if locale == "zh-CN" else _span_en
             env.globals["html"] = fmt is TextFormat.HTML
             env.globals["shown_here"] = _shown_here
+            env.globals["said_here"] = _said_here
+            # What the engine passes per message; these defaults serve renders outside it.
+            env.globals["emergency"] = DEFAULT_EMERGENCY_NUMBERS
+            env.globals["has_buttons"] = False
             self._envs[key] = env
         return self._envs[key]
 
@@ -101,6 +105,20 @@ def _shown_here(context: jinja2.runtime.Context, case: Any) -> bool:
     so what a resident told the bot privately never reaches a group listing.
     """
     return not context.get("in_group") or case.origin_chat_id == context.get("here")
+
+
+@jinja2.pass_context
+def _said_here(context: jinja2.runtime.Context, event: Any) -> bool:
+    """May an event's words (a note, a reason) appear in the chat being written to?
+
+    Always in private; in a group only when they were said in that very group (the event
+    records where, see :meth:`gridbot.context.Context.event`). Words said in private, by
+    the clock, or before events recorded where, stay out of every group.
+    """
+    if not context.get("in_group"):
+        return True
+    said_in = event.data.get("said_in") if isinstance(event.data, dict) else None
+    return bool(said_in) and said_in == f"{context.get('here_platform', '')}:{context.get('here')}"
 
 
 def _short(text: str, limit: int = 40) -> str:

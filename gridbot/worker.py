@@ -25,6 +25,7 @@ from gridbot.engine import Engine
 from gridbot.errors import StoreBusy
 from gridbot.escalation import DeadlineSweep
 from gridbot.notices import NoticeSource
+from gridbot.offers import ExpiredOffers
 from gridbot.outbox import OutboxSender
 from gridbot.setaside import SetAsideSource
 
@@ -113,6 +114,6 @@ def _log_failure(what: str, exc: Exception) -> None:
 
 def build_worker(engine: Engine, sender: OutboxSender) -> Worker:
     """The worker every driver uses: case deadlines, the daily digest, scheduled notices,
-    messages set aside, then sending."""
+    messages set aside, expired report offers, then sending."""
     return Worker([DeadlineSweep(engine), DailyDigest(engine), NoticeSource(engine),
-                   SetAsideSource(engine)], sender)
+                   SetAsideSource(engine), ExpiredOffers(engine)], sender)

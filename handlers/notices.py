@@ -17,8 +17,10 @@ RECENT = 5
 @REGISTRY.command("notice")
 async def notice(ctx: Context) -> None:
     if ctx.speaker.role not in NOTICE_SENDERS:
-        if ctx.in_group:
-            return  # "通知：明天停水" from a resident is news for the group, not for us
+        if ctx.in_group and not ctx.word.startswith("/"):
+            ctx.ignore()  # "通知：明天停水" from a resident is news for the group, not for us
+            return
+        # /notice is a command for the bot whoever writes it: it gets an answer.
         raise PermissionDenied("error_permission", command="notice", role=ctx.speaker.role.value)
     number, rest = split_case_number(ctx.args)
     if number is not None and not rest:
@@ -104,5 +106,5 @@ async def ack(ctx: Context) -> None:
     else:
         delivery = await ctx.tx.latest_delivery(msg.platform, msg.chat_id,
                                                 since=ctx.now - notices.ACK_WINDOW)
-    if delivery is not None:
-        await ctx.tx.acknowledge(delivery.id, ctx.speaker.id, ctx.now)
+    if delivery is None or not await ctx.tx.acknowledge(delivery.id, ctx.speaker.id, ctx.now):
+        ctx.ignore()  # no notice to answer here, or answered already: nothing happened

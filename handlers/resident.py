@@ -1,26 +1,33 @@
-"""What residents do: report, follow, cancel, confirm, reopen and rate their cases."""
+"""What residents do: report (or log the words the bot offered), follow, cancel,
+confirm, reopen and rate their cases."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 import unicodedata
+from datetime import timedelta
 
 from gridbot import routing
 from gridbot.cases import alert_urgent, assign, classify, evidence_data
+from gridbot.commands import clean_text, split_case_number
 from gridbot.context import Context
 from gridbot.deadlines import window_changes
 from gridbot.domain import (
     OPEN_STATUSES,
     UNCLAIMED_STATUSES,
+    Attachment,
+    Button,
     Case,
     Priority,
     Role,
     Status,
+    TextFormat,
 )
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied, UserError
+from gridbot.offers import OFFER_TTL
 from gridbot.permissions import can_see_case
-from gridbot.store.base import CaseQuery
+from gridbot.store.base import CaseQuery, ReportOffer
 from handlers import REGISTRY
 
 
@@ -29,17 +36,26 @@ async def report(ctx: Context) -> None:
     text = ctx.args.strip()
     if len(text) < ctx.config.limits.min_report_chars:
         raise ctx.usage()
-    if ctx.in_group:
-        microgrid = ctx.chat.microgrid
-        if microgrid is None:
-            raise UserError("error_not_bound")
-    else:
-        microgrid = ctx.speaker.unit if ctx.speaker.role in (Role.RESIDENT, Role.STEWARD) \
-            else None
-        if not microgrid or microgrid not in ctx.engine.unit_names:
-            raise UserError("error_no_microgrid")
+    await file_report(ctx, text, ctx.incoming.attachments)
+
+
+async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ...]) -> Case:
+    """Log ``text`` as a case reported by the speaker from this chat, and answer.
+
+    An urgent report is never held back by the limits, but one repeating an open urgent
+    case of the same person or chat (``[limits] urgent_repeat_minutes``) joins that case
+    as a follow-up: one case, one round of alerts, however often it is sent.
+    """
+    microgrid = _report_microgrid(ctx)
     category, priority = classify(ctx.config.policy, text)
-    if priority is not Priority.URGENT:  # fire, smoke, someone hurt: never held back
+    if priority is Priority.URGENT:  # fire, smoke, someone hurt: never held back
+        repeated = await _urgent_repeat(ctx, microgrid)
+        if repeated is not None:
+            await ctx.event(repeated, "follow_up", text, **evidence_data(attachments))
+            ctx.reply("reply_followup", case=repeated,
+                      assignee=await ctx.person(repeated.assignee_id))
+            return repeated
+    else:
         await _within_limits(ctx, text)
     draft = Case(
         number=0, microgrid=microgrid, reporter_id=ctx.speaker.id,
@@ -54,12 +70,116 @@ async def report(ctx: Context) -> None:
     # Photos and voice notes sent with the report stay on the case (as the platform's
     # references) and go to whoever is assigned it.
     await ctx.event(case, "reported", text, category=category, priority=priority.value,
-                    **evidence_data(ctx.incoming.attachments))
+                    **evidence_data(attachments))
     route = await routing.route(ctx.tx, microgrid, ctx.now, ctx.config.timezone)
     case = await assign(ctx, case, route, kind="reported")
     ctx.reply("reply_report", case=case, assignee=await ctx.person(case.assignee_id))
     if case.priority is Priority.URGENT:
         await alert_urgent(ctx, case)
+    return case
+
+
+def _report_microgrid(ctx: Context, *, strict: bool = True) -> str | None:
+    """The micro-grid a report from here belongs to: the group's, or in private the
+    speaker's own (residents and stewards). ``strict``: refuse instead of ``None``."""
+    if ctx.in_group:
+        microgrid = ctx.chat.microgrid
+        if microgrid is None and strict:
+            raise UserError("error_not_bound")
+        return microgrid
+    microgrid = ctx.speaker.unit if ctx.speaker.role in (Role.RESIDENT, Role.STEWARD) \
+        else None
+    if not microgrid or microgrid not in ctx.engine.unit_names:
+        if strict:
+            raise UserError("error_no_microgrid")
+        return None
+    return microgrid
+
+
+async def _urgent_repeat(ctx: Context, microgrid: str) -> Case | None:
+    window = ctx.config.limits.urgent_repeat
+    if window <= timedelta(0):
+        return None
+    return await ctx.tx.recent_urgent_case(
+        ctx.now - window, microgrid=microgrid, reporter_id=ctx.speaker.id,
+        chat=(ctx.incoming.platform, ctx.incoming.chat_id))
+
+
+# -- plain words: urgent ones in a group, anything in private ------------------------------
+
+
+@REGISTRY.chat()
+async def plain_words(ctx: Context) -> None:
+    """Words that are no command. In a group, urgent ones ("7幢阳台冒烟了！") get the
+    emergency numbers and a button to log them, at most once per group every
+    ``[limits] urgent_answer_minutes``; everything else there is the group's own chat.
+    In private, anything is offered as a report ("登记为报事？")."""
+    text = clean_text(ctx.incoming.text)
+    _, priority = classify(ctx.config.policy, text)
+    urgent = priority is Priority.URGENT
+    if ctx.in_group:
+        if not urgent:
+            ctx.ignore()
+            return
+        every = ctx.config.limits.urgent_answer_every
+        last = await ctx.tx.latest_report_offer(ctx.incoming.platform, ctx.incoming.chat_id,
+                                                since=ctx.now - every)
+        if last is not None and last.created_at + every > ctx.now:
+            ctx.ignore()  # answered a moment ago; one answer is enough
+            return
+        offer = await _offer(ctx, text, urgent=True)
+        bound = ctx.chat.microgrid is not None
+        ctx.reply("offer_urgent", offer=offer if bound else None, group_buttons=True,
+                  buttons=_file_button(ctx, offer) if bound else ())
+        return
+    if len(text) > ctx.config.limits.max_text_chars:
+        raise UserError("error_too_long", length=len(text),
+                        limit=ctx.config.limits.max_text_chars)
+    if len(text) < ctx.config.limits.min_report_chars or _report_microgrid(
+            ctx, strict=False) is None:
+        ctx.reply("private_hint")  # nothing this person could report from here
+        return
+    offer = await _offer(ctx, text, urgent=urgent)
+    ctx.reply("offer_report", offer=offer, valid=OFFER_TTL, buttons=_file_button(ctx, offer))
+
+
+async def _offer(ctx: Context, text: str, *, urgent: bool) -> ReportOffer:
+    return await ctx.tx.add_report_offer(ReportOffer(
+        id=0, created_at=ctx.now, platform=ctx.incoming.platform,
+        chat_id=ctx.incoming.chat_id, person_id=ctx.speaker.id, text=text,
+        attachments=ctx.incoming.attachments, urgent=urgent))
+
+
+def _file_button(ctx: Context, offer: ReportOffer) -> tuple[Button, ...]:
+    locale = ctx.engine.renderer.locale_for(ctx.speaker.locale)  # as the reply's text
+    label = ctx.engine.render("button_file", locale=locale, fmt=TextFormat.PLAIN,
+                              urgent=offer.urgent)
+    return (Button(label=label, command=f"/file {offer.id}"),)
+
+
+@REGISTRY.command("file")
+async def file_offer(ctx: Context) -> None:
+    """登记 17: the offer's words become a report by whoever presses, in the offer's chat."""
+    keyword_in_group = ctx.in_group and not ctx.word.startswith("/")
+    number, _ = split_case_number(ctx.args)
+    offer = await ctx.tx.report_offer(number) if number is not None else None
+    if offer is None or (offer.platform, offer.chat_id) != (ctx.incoming.platform,
+                                                            ctx.incoming.chat_id):
+        if keyword_in_group:
+            ctx.ignore()  # "登记：周六体检的请到…" is the group's own chat
+            return
+        if number is None:
+            raise ctx.usage()
+        raise NotFound("error_offer", reason="unknown", number=number)
+    if offer.case_number is not None:
+        raise InvalidTransition("error_offer", reason="used", case_number=offer.case_number)
+    if offer.created_at + OFFER_TTL <= ctx.now:
+        raise InvalidTransition("error_offer", reason="expired", valid=OFFER_TTL)
+    case = await file_report(ctx, offer.text, offer.attachments)
+    # The offer was read under a lock (report_offer), so nobody spent it meanwhile.
+    spent = await ctx.tx.spend_report_offer(offer.id, case_number=case.number,
+                                            by=ctx.speaker.id, at=ctx.now)
+    assert spent, f"report offer {offer.id} spent twice"
 
 
 async def _within_limits(ctx: Context, text: str) -> None:
@@ -103,8 +223,10 @@ async def status(ctx: Context) -> None:
             if person_id and person_id not in names:
                 person = await ctx.person(person_id)
                 names[person_id] = person.name if person else ""
+    rated = next((e for e in reversed(events) if e.kind == "rated"), None)
+    # In a group the template shows what happened and when, and words only if said there.
     ctx.reply("status_detail", case=case, events=events[-8:], names=names,
-              assignee=await ctx.person(case.assignee_id),
+              assignee=await ctx.person(case.assignee_id), rated_event=rated,
               show_private=not ctx.in_group)
 
 

@@ -34,7 +34,7 @@ from gridbot.domain import (
 )
 from gridbot.store import Store
 from gridbot.store import forget as plan
-from gridbot.store.base import AuditEntry, Household
+from gridbot.store.base import AuditEntry, Household, ReportOffer
 from tests.test_store import BACKENDS, EXAMPLE, LEASE, T0, Backend, make_backend, make_case
 
 FORGOTTEN = {"name": "（已注销居民）", "text": "（应居民要求已删除）",
@@ -174,6 +174,19 @@ async def her_world(store: Store) -> dict[str, Any]:
                                       via="telegram", action="link", target="liu_nainai"))
         await tx.add_audit(AuditEntry(at=T0, actor_id="zhang", role="steward",
                                       via="telegram", action="claim", target="#1"))
+        # What she said that the bot offered to log, in her group and in private, and a
+        # neighbour's words she logged.
+        said = {"created_at": T0, "platform": "telegram", "person_id": "liu_nainai"}
+        await tx.add_report_offer(ReportOffer(id=0, chat_id="group-m01",
+                                              text="3幢阳台冒烟了，我住幸福里3幢201", **said))
+        await tx.add_report_offer(ReportOffer(id=0, chat_id="chat-liu-777",
+                                              text="药已买好明天送到吗", attachments=(photo,),
+                                              **said))
+        neighbours = await tx.add_report_offer(ReportOffer(
+            id=0, created_at=T0, platform="telegram", chat_id="group-m01", person_id="chen_xs",
+            text="5幢电梯又坏了"))
+        await tx.spend_report_offer(neighbours.id, case_number=theirs.number, by="liu_nainai",
+                                    at=T0)
         await tx.put_households([Household(
             microgrid="M01", building="3幢", entrance="", room="201", head="刘奶奶",
             phone="137-0000-0301", members=1, note="女儿常来")], T0)
@@ -195,7 +208,8 @@ async def test_forget_leaves_nothing_of_hers_in_any_table(backend: Backend,
     assert set(tables(backend)) <= set(plan.TABLES), "a new table: say in forget.TABLES"
     assert [(t, h, v) for t, v in every_value(backend) for h in HERS if h in v] == []
     assert counts == {
-        "people": 1, "accounts": 1, "chats": 1, "inbox": 2, "link_codes": 2, "cases": 1,
+        "people": 1, "accounts": 1, "chats": 1, "inbox": 2, "link_codes": 2,
+        "report_offers": 2, "cases": 1,
         "case_events": 2, "outbox_dropped": 6, "outbox_rewritten": 5, "notice_acks": 1,
         "households": 1, "mentions": 3, "audit_log": 1}
     async with store.transaction() as tx:

@@ -473,7 +473,7 @@ async def test_a_scope_without_bound_groups_sends_nothing(bot: Bot) -> None:
 
 
 async def test_a_resident_passing_on_news_in_a_group_is_left_alone(bot: Bot) -> None:
-    assert await bot.in_group("M01", "u1", "通知：明天上午停水") is Outcome.HANDLED
+    assert await bot.in_group("M01", "u1", "通知：明天上午停水") is Outcome.IGNORED
     assert bot.record.accepted == []
     async with bot.store.transaction() as tx:
         assert await tx.notices() == []

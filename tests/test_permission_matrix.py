@@ -44,9 +44,11 @@ CAST = ("刘奶奶", "陈先生", "张阿姨", "赵老师", "王网格长", "陈
 #   pending   ... and 张阿姨 asked for more time (延期 1 1d 等配件)
 #   notice    郑科长 scheduled notice #1 to M01 for tomorrow 9:00
 #   group     nothing yet; the command is said in a new, unbound group (绑定 is group-only)
+#   offer     刘奶奶 told the bot in private "楼下的路灯坏了好几天了" and was offered #1 to log
 MATRIX: dict[str, tuple[str, str]] = {
     #  command               state       刘陈张赵王陈周吴郑
     "报事 楼道灯坏了":        ("fresh",    "AAAASSSSS"),
+    "登记 1":                ("offer",    "ASSSSSSSS"),
     "进度 1":                ("assigned", "ASASASASA"),
     "撤销 1":                ("assigned", "ASRSRSRSR"),
     "已解决 1":              ("resolved", "ASRSRSRSR"),
@@ -83,7 +85,7 @@ READ_ONLY = {"status", "help", "link", "mine", "duty", "overdue", "notices", "ac
 REFUSALS = {
     "P": ("不能使用这个命令",),
     "S": ("找不到工单", "不归您办理", "不在您负责的范围内", "不在您的管辖范围内",
-          "还不知道您属于哪个微网格", "找不到通知"),
+          "还不知道您属于哪个微网格", "找不到通知", "找不到要登记的内容"),
     "R": ("只有报事的居民本人",),
     "L": ("只有微网管家能把微网格层级的工单退回网格",),
 }
@@ -122,7 +124,8 @@ def test_every_command_has_a_row_and_every_row_a_full_cast() -> None:
     assert sorted(_parsed(c).name for c in MATRIX) == sorted(s.name for s in COMMANDS)
     for command, (state, row) in MATRIX.items():
         assert len(row) == len(CAST) and set(row) <= {*REFUSALS, "A", "-"}, command
-        assert state in {"fresh", "assigned", "resolved", "pending", "notice", "group"}
+        assert state in {"fresh", "assigned", "resolved", "pending", "notice", "group",
+                         "offer"}
 
 
 async def _set_up(bot: Bot, state: str) -> None:
@@ -133,6 +136,9 @@ async def _set_up(bot: Bot, state: str) -> None:
     if state == "pending":
         await bot.say("张阿姨", "延期 1 1d 等配件", private=True)
         assert (await bot.case(1)).extension is not None
+    if state == "offer":
+        out = await bot.say("刘奶奶", "楼下的路灯坏了好几天了", private=True)
+        assert "登记 1" in to(out, "liu_nainai")[0]
     if state == "notice":
         out = await bot.say("郑科长", "通知 M01 定时 明天 9:00 停水通知", private=True)
         assert "#1" in to(out, "zheng")[0]

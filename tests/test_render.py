@@ -33,6 +33,7 @@ from gridbot.domain import (
 )
 from gridbot.permissions import ALLOWED
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
+from gridbot.store.base import ReportOffer
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "config.example.toml")
@@ -121,6 +122,12 @@ EVENTS += [
     ]
 ]
 NAMES = {"liu": "刘奶奶", "zhang": "张阿姨", "wang": "王网格长"}
+OFFER = ReportOffer(id=7, created_at=NOW, platform="console", chat_id="dm:liu",
+                    person_id="liu", text="楼下的路灯坏了好几天了")
+URGENT_OFFER = dataclasses.replace(OFFER, id=8, chat_id=GROUP, text="7幢阳台冒烟了！",
+                                   urgent=True)
+RATED_HERE = CaseEvent(case_number=16, at=NOW, actor_id="liu", kind="rated", text="修得很快",
+                       data={"said_in": f"console:{GROUP}"})
 
 #: Each template with the contexts its callers give it (handlers/*.py, gridbot/cases.py,
 #: gridbot/engine.py, the UserErrors they raise), one per branch worth covering.
@@ -326,6 +333,23 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         {"cases": [CASE, URGENT, CLAIMED], "now": NOW + timedelta(days=3)},
     ],
     "private_hint": [{}],
+    "mask_address": [{}],
+    "button_file": [{"urgent": False}, {"urgent": True}],
+    "offer_report": [
+        {"offer": OFFER, "valid": timedelta(hours=24)},
+        {"offer": URGENT_OFFER, "valid": timedelta(hours=24), "has_buttons": True},
+    ],
+    "offer_urgent": [
+        {"offer": URGENT_OFFER},
+        {"offer": URGENT_OFFER, "has_buttons": True},
+        {"offer": None, "emergency": (("fire", "119"), ("燃气抢修", "96777"))},
+    ],
+    "reply_followup": [{"case": URGENT, "assignee": STEWARD}, {"case": URGENT, "assignee": None}],
+    "error_offer": [
+        {"reason": "used", "case_number": 12},
+        {"reason": "expired", "valid": timedelta(hours=24)},
+        {"reason": "unknown", "number": 99},
+    ],
     "reply_bind": [
         {"code": "M01", "name": "幸福里一号微网格", "before": None},
         {"code": "M01", "name": "幸福里一号微网格", "before": "M02"},
@@ -368,6 +392,8 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
          "show_private": True},
         {"case": make_case(status=Status.CANCELLED, assignee_id=None), "events": [],
          "names": {}, "assignee": None, "show_private": False},
+        {"case": RATED, "events": EVENTS, "names": NAMES, "assignee": STEWARD,
+         "rated_event": RATED_HERE, "show_private": False},
     ],
     "status_list": [
         {"open_cases": [], "recent": [], "is_staff": False},

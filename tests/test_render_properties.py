@@ -50,7 +50,8 @@ USER_TEXT = st.one_of(
 #: fixed choice the template branches on: those templates are listed in CHOICES).
 FREE_KEYS = {"text", "reason", "name", "word", "code", "item"}
 CHOICES = {("error_link_code", "reason"), ("error_notice_scope", "reason"),
-           ("error_notice_time", "reason"), ("error_duration", "reason")}
+           ("error_notice_time", "reason"), ("error_duration", "reason"),
+           ("error_offer", "reason")}
 
 _TAG = re.compile(r"<[^<>]*>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

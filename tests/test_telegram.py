@@ -672,10 +672,12 @@ async def test_a_chat_that_refuses_the_bot_is_not_sought_there_again(polling: Wo
         " unreachable_at IS NOT NULL", str(LIU["id"])))
     assert "blocked" in why
     tried = w.rows("SELECT COUNT(*) FROM outbox WHERE chat_id = ?", str(LIU["id"]))[0][0]
-    # from now on she is told in the group where she reported, briefly and without buttons
+    # from now on she is told in the group where she reported, briefly, without buttons and
+    # without the words said in private
     resolved = await w.said(w.bot.private(ZHANG), ZHANG, "/done 1 修好了")
-    told = [s for s in resolved if "修好了" in s.plain and s.chat_id != ZHANG["id"]]
+    told = [s for s in resolved if "#1 已办结" in s.plain and s.chat_id != ZHANG["id"]]
     assert [s.chat_id for s in told] == [GROUP_ID] and told[0].buttons == []
+    assert "修好了" not in told[0].plain
     assert w.rows("SELECT COUNT(*) FROM outbox WHERE chat_id = ?", str(LIU["id"]))[0][0] \
         == tried
     # she unblocks the bot and writes to it: private again

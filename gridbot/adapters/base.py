@@ -92,6 +92,8 @@ class Adapter(ABC):
     fmt: TextFormat = TextFormat.PLAIN
     #: the bot's own username, so ``/claim@OtherBot`` is left alone
     bot_username: str | None = None
+    #: whether :meth:`send` shows a message's buttons; where not, messages say what to send
+    buttons: bool = False
     #: what the platform lets a bot send (rates, parallel requests); the outbox keeps to it
     limits: SendLimits = NO_LIMITS
 

@@ -32,6 +32,7 @@ class Delivered:
 class ConsoleAdapter(Adapter):
     name = PLATFORM
     fmt = TextFormat.PLAIN
+    buttons = True  # shown with the command each one sends
 
     def __init__(self, out: TextIO | None = None, labels: dict[str, str] | None = None,
                  files: Path | None = None) -> None:

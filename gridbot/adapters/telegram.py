@@ -154,6 +154,7 @@ def build_application(settings: TelegramSettings, *,
 class TelegramAdapter(Adapter):
     name = PLATFORM
     fmt = TextFormat.HTML
+    buttons = True  # inline keyboards
     limits = TELEGRAM_LIMITS
 
     def __init__(self, settings: TelegramSettings, *,

@@ -23,6 +23,7 @@ from pathlib import Path
 from gridbot.config import Config, Shift
 from gridbot.domain import (
     Account,
+    Attachment,
     Case,
     CaseEvent,
     Chat,
@@ -557,6 +558,50 @@ class Transaction(ABC):
         ``chat`` (platform, chat id) were reported, oldest first."""
         raise NotImplementedError
 
+    # -- report offers (登记为报事？) and urgent repeats ------------------------------------
+    @abstractmethod
+    async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
+        """Insert ``offer`` (its id is ignored) and return it with its new id."""
+
+    @abstractmethod
+    async def report_offer(self, offer_id: int) -> ReportOffer | None:
+        """The offer, read to be spent: the row is this transaction's until it ends, so
+        two presses of one button take turns (PostgreSQL ``FOR UPDATE``)."""
+
+    @abstractmethod
+    async def latest_report_offer(
+        self, platform: str, chat_id: str, *, since: datetime
+    ) -> ReportOffer | None:
+        """The offer most recently made in the chat, if it was made at or after ``since``."""
+
+    @abstractmethod
+    async def spend_report_offer(
+        self, offer_id: int, *, case_number: int, by: str, at: datetime
+    ) -> bool:
+        """Record that the offer became (or joined) ``case_number``, pressed by ``by``, and
+        blank its words and attachments (the case holds them now). False, and nothing
+        changed, if it was spent already."""
+
+    @abstractmethod
+    async def drop_report_offers(
+        self, *, made_until: datetime | None = None, person_id: str | None = None
+    ) -> int:
+        """Delete the offers made at or before ``made_until`` (expired), or those said or used by
+        ``person_id`` (for ``gridbot forget``: they hold a resident's words); how many.
+        With neither, nothing is deleted."""
+
+    @abstractmethod
+    async def oldest_report_offer(self) -> datetime | None:
+        """When the oldest offer still kept was made, if any is kept."""
+
+    @abstractmethod
+    async def recent_urgent_case(
+        self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]
+    ) -> Case | None:
+        """The earliest open urgent case of ``microgrid`` reported at or after ``since``,
+        by ``reporter_id`` or from ``chat`` (platform, chat id): the case an urgent report
+        repeating it joins."""
+
     # -- heartbeats of duties (see gridbot.duties) -------------------------------------------
     async def beat(self, duty: str, holder: str, now: datetime, detail: str = "") -> None:
         """``holder`` (a process, ``host:pid``) holds ``duty`` and is alive at ``now``.
@@ -667,6 +712,28 @@ class AuditEntry:
     target: str = ""
     summary: str = ""
     id: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportOffer:
+    """Words the bot offered to log as a report, waiting for the button (``/file ID``).
+
+    Said by ``person_id`` in the chat ``(platform, chat_id)``, and usable only there, by
+    whoever presses (they become the reporter). Spent once: ``case_number`` is then the
+    case it became or joined, and its words are blanked.
+    """
+
+    id: int
+    created_at: datetime
+    platform: str
+    chat_id: str
+    person_id: str
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    urgent: bool = False
+    case_number: int | None = None
+    used_by: str | None = None
+    used_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,9 @@ What she leaves behind:
 * her **people** row stays (cases point at it) under a new anonymous id
   (``~forgotten:…``), with the forgotten name, no phone, no address, inactive;
 * her **accounts**, **private chats**, their **inbox** marks and her **link codes** are
-  deleted: no platform user id or chat id of hers remains;
+  deleted: no platform user id or chat id of hers remains; so are the **report offers**
+  holding her words (what she said that the bot offered to log), and an offer she used
+  keeps only her anonymous id;
 * **her cases** keep category, priority, micro-grid, levels, times and rating (so every
   statistic stays), with the report's and the rating's words replaced; a case she
   reported in private loses its origin chat; her cases' **events** keep kind and time
@@ -48,6 +50,8 @@ TABLES: Mapping[str, str] = {
     "chats": "her private chats deleted",
     "inbox": "the handled-message marks of her private chats deleted",
     "link_codes": "her link codes deleted, used or not",
+    "report_offers": "the offers of her words deleted (said by her or in her private chats); "
+                     "those she used renamed",
     "cases": "her cases' words replaced, reporter renamed, a private origin chat emptied; "
              "her name, phone and address cut from others' cases",
     "case_events": "her cases' event words replaced and evidence dropped, actor renamed; "
@@ -80,6 +84,7 @@ class Drop:
 DROP: tuple[Drop, ...] = (
     Drop("outbox", person="person_id", chat=("platform", "chat_id")),
     Drop("link_codes", person="person_id"),
+    Drop("report_offers", person="person_id", chat=("platform", "chat_id")),
     Drop("inbox", chat=("platform", "chat_id")),
     Drop("set_aside", chat=("platform", "chat_id"), account=("platform", "sender_id")),
     Drop("chats", chat=("platform", "chat_id")),
@@ -92,12 +97,13 @@ RENAME: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("case_events", ("actor_id",)),
     ("notice_acks", ("person_id",)),
     ("audit_log", ("actor_id", "target")),
+    ("report_offers", ("used_by",)),
 )
 
 #: Where forget's counts come from, in the order the command line says them.
-COUNTS = ("people", "accounts", "chats", "inbox", "link_codes", "cases", "case_events",
-          "outbox_dropped", "outbox_rewritten", "notice_acks", "households", "mentions",
-          "audit_log")
+COUNTS = ("people", "accounts", "chats", "inbox", "link_codes", "report_offers", "cases",
+          "case_events", "outbox_dropped", "outbox_rewritten", "notice_acks", "households",
+          "mentions", "audit_log")
 
 ID_PREFIX = "~forgotten:"
 #: a text shorter than this is too common to look for in other people's messages

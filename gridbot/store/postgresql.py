@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import re
@@ -68,13 +69,14 @@ from gridbot.store.base import (
     Household,
     LinkCode,
     OrgUnit,
+    ReportOffer,
     RosterEntry,
     SetAside,
     Store,
     Transaction,
     forgotten_households,
 )
-from gridbot.store.rows import Rows, incoming_json
+from gridbot.store.rows import Rows, attachments_json, incoming_json
 
 try:  # the driver is only needed when a postgresql:// URL is configured
     import asyncpg
@@ -1138,6 +1140,61 @@ class _PGTransaction(Transaction):
             " AND ($3::text IS NULL OR (origin_platform = $3 AND origin_chat_id = $4))"
             " ORDER BY created_at", _utc(since), reporter_id, platform, chat_id)
         return [_back(r["created_at"]) for r in rows]
+
+    # -- report offers (登记为报事？) and urgent repeats ------------------------------------
+    async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
+        row = await self._one(
+            "INSERT INTO report_offers (created_at, platform, chat_id, person_id, text,"
+            " attachments, urgent) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            _utc(offer.created_at), offer.platform, offer.chat_id, offer.person_id,
+            offer.text, attachments_json(offer.attachments), offer.urgent)
+        return dataclasses.replace(offer, id=row["id"])
+
+    async def report_offer(self, offer_id: int) -> ReportOffer | None:
+        if not 0 < offer_id < 2**62:
+            return None
+        row = await self._one("SELECT * FROM report_offers WHERE id = $1 FOR UPDATE", offer_id)
+        return _ROWS.report_offer(row) if row else None
+
+    async def latest_report_offer(
+        self, platform: str, chat_id: str, *, since: datetime
+    ) -> ReportOffer | None:
+        row = await self._one(
+            "SELECT * FROM report_offers WHERE platform = $1 AND chat_id = $2"
+            " AND created_at >= $3 ORDER BY created_at DESC, id DESC LIMIT 1",
+            platform, chat_id, _utc(since))
+        return _ROWS.report_offer(row) if row else None
+
+    async def spend_report_offer(
+        self, offer_id: int, *, case_number: int, by: str, at: datetime
+    ) -> bool:
+        return await self._run(
+            "UPDATE report_offers SET case_number = $1, used_by = $2, used_at = $3, text = '',"
+            " attachments = '[]' WHERE id = $4 AND case_number IS NULL",
+            case_number, by, _utc(at), offer_id) == 1
+
+    async def drop_report_offers(
+        self, *, made_until: datetime | None = None, person_id: str | None = None
+    ) -> int:
+        if made_until is None and person_id is None:
+            return 0
+        return await self._run(
+            "DELETE FROM report_offers WHERE created_at <= $1 OR person_id = $2"
+            " OR used_by = $2", _utc(made_until), person_id)
+
+    async def oldest_report_offer(self) -> datetime | None:
+        row = await self._one("SELECT MIN(created_at) AS made FROM report_offers")
+        return _back(row["made"]) if row else None
+
+    async def recent_urgent_case(
+        self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]
+    ) -> Case | None:
+        row = await self._one(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE created_at >= $1 AND priority = 'urgent'"
+            f" AND status IN {_OPEN} AND microgrid = $2 AND (reporter_id = $3"
+            " OR (origin_platform = $4 AND origin_chat_id = $5)) ORDER BY number LIMIT 1"
+            " FOR UPDATE", _utc(since), microgrid, reporter_id, *chat)
+        return _ROWS.case(row) if row else None
 
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"

@@ -35,7 +35,7 @@ from gridbot.domain import (
     Status,
     TextFormat,
 )
-from gridbot.store.base import Heartbeat, Household, OrgUnit, SetAside
+from gridbot.store.base import Heartbeat, Household, OrgUnit, ReportOffer, SetAside
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -199,6 +199,14 @@ class Rows:
                         attempts=row["attempts"], next_try=at(row["next_try"]),
                         created_at=at(row["created_at"]), updated_at=at(row["updated_at"]))
 
+    def report_offer(self, row: Any) -> ReportOffer:
+        return ReportOffer(
+            id=row["id"], created_at=self.read(row["created_at"]), platform=row["platform"],
+            chat_id=row["chat_id"], person_id=row["person_id"], text=row["text"],
+            attachments=attachments(row["attachments"]), urgent=bool(row["urgent"]),
+            case_number=row["case_number"], used_by=row["used_by"],
+            used_at=self.read(row["used_at"]))
+
     def heartbeat(self, row: Any) -> Heartbeat:
         return Heartbeat(duty=row["duty"], holder=row["holder"],
                          beat_at=self.read(row["beat_at"]),
@@ -214,6 +222,14 @@ class Rows:
                           for label, cmd in json.loads(row["buttons"])),
             reply_to=row["reply_to"], thread_id=row["thread_id"], person_id=row["person_id"],
             case_number=row["case_number"], dedup_key=row["dedup_key"],
-            attachments=tuple(a for a in map(Attachment.from_data,
-                                             json.loads(row["attachments"])) if a is not None),
+            attachments=attachments(row["attachments"]),
         )
+
+
+def attachments(text: str) -> tuple[Attachment, ...]:
+    """Attachments kept as a JSON list (an outbox row's, a report offer's)."""
+    return tuple(a for a in map(Attachment.from_data, json.loads(text)) if a is not None)
+
+
+def attachments_json(items: tuple[Attachment, ...]) -> str:
+    return json.dumps([a.as_data() for a in items], ensure_ascii=False)

@@ -44,13 +44,14 @@ from gridbot.store.base import (
     Household,
     LinkCode,
     OrgUnit,
+    ReportOffer,
     RosterEntry,
     SetAside,
     Store,
     Transaction,
     forgotten_households,
 )
-from gridbot.store.rows import Rows, from_ts, incoming_json, ts
+from gridbot.store.rows import Rows, attachments_json, from_ts, incoming_json, ts
 
 log = logging.getLogger(__name__)
 
@@ -993,6 +994,62 @@ class _SQLiteTransaction(Transaction):
         rows = await self._all(f"SELECT created_at FROM cases WHERE {' AND '.join(where)}"
                                " ORDER BY created_at", params)
         return [from_ts(r["created_at"]) for r in rows]
+
+    # -- report offers (登记为报事？) and urgent repeats ------------------------------------
+    async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
+        cur = await self._run(
+            "INSERT INTO report_offers (created_at, platform, chat_id, person_id, text,"
+            " attachments, urgent) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (ts(offer.created_at), offer.platform, offer.chat_id, offer.person_id, offer.text,
+             attachments_json(offer.attachments), int(offer.urgent)))
+        return dataclasses.replace(offer, id=cur.lastrowid)
+
+    async def report_offer(self, offer_id: int) -> ReportOffer | None:
+        if not 0 < offer_id < 2**62:
+            return None
+        row = await self._one("SELECT * FROM report_offers WHERE id = ?", (offer_id,))
+        return _ROWS.report_offer(row) if row else None
+
+    async def latest_report_offer(
+        self, platform: str, chat_id: str, *, since: datetime
+    ) -> ReportOffer | None:
+        row = await self._one(
+            "SELECT * FROM report_offers WHERE platform = ? AND chat_id = ? AND created_at >= ?"
+            " ORDER BY created_at DESC, id DESC LIMIT 1", (platform, chat_id, ts(since)))
+        return _ROWS.report_offer(row) if row else None
+
+    async def spend_report_offer(
+        self, offer_id: int, *, case_number: int, by: str, at: datetime
+    ) -> bool:
+        cur = await self._run(
+            "UPDATE report_offers SET case_number = ?, used_by = ?, used_at = ?, text = '',"
+            " attachments = '[]' WHERE id = ? AND case_number IS NULL",
+            (case_number, by, ts(at), offer_id))
+        return cur.rowcount == 1
+
+    async def drop_report_offers(
+        self, *, made_until: datetime | None = None, person_id: str | None = None
+    ) -> int:
+        if made_until is None and person_id is None:
+            return 0
+        cur = await self._run(
+            "DELETE FROM report_offers WHERE created_at <= ? OR person_id = ? OR used_by = ?",
+            (ts(made_until) if made_until else "", person_id, person_id))
+        return cur.rowcount
+
+    async def oldest_report_offer(self) -> datetime | None:
+        row = await self._one("SELECT MIN(created_at) AS made FROM report_offers")
+        return from_ts(row["made"]) if row and row["made"] else None
+
+    async def recent_urgent_case(
+        self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]
+    ) -> Case | None:
+        row = await self._one(
+            f"SELECT {_CASE_COLUMNS} FROM cases WHERE created_at >= ? AND priority = 'urgent'"
+            " AND status IN ('new', 'assigned', 'claimed', 'reopened') AND microgrid = ?"
+            " AND (reporter_id = ? OR (origin_platform = ? AND origin_chat_id = ?))"
+            " ORDER BY number LIMIT 1", (ts(since), microgrid, reporter_id, *chat))
+        return _ROWS.case(row) if row else None
 
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
