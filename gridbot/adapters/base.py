@@ -94,6 +94,8 @@ class Adapter(ABC):
     bot_username: str | None = None
     #: whether :meth:`send` shows a message's buttons; where not, messages say what to send
     buttons: bool = False
+    #: whether what people say in its chats reaches the bot (not so for a send-only robot)
+    replies: bool = True
     #: what the platform lets a bot send (rates, parallel requests); the outbox keeps to it
     limits: SendLimits = NO_LIMITS
 

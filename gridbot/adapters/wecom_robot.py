@@ -47,6 +47,7 @@ class WeComRobotAdapter(Adapter):
     name = PLATFORM
     fmt = TextFormat.PLAIN
     limits = WECOM_ROBOT_LIMITS
+    replies = False  # nobody can talk to a robot
 
     def __init__(self, robots: Mapping[str, str], *, api_base_url: str) -> None:
         """``robots``: micro-grid code → the robot's webhook key."""
