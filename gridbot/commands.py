@@ -187,6 +187,8 @@ def split_word(args: str) -> tuple[str, str]:
 _NUMBERED = frozenset({"status", "cancel", "confirm", "reopen", "rate", "claim", "note",
                        "done", "transfer", "escalate", "extend", "approve", "refuse",
                        "return", "reroute", "file", "cancel_notice"})
+#: … of which these take the number alone: "查看 1 号楼的灯坏了" is a report, not 查询 1
+_NUMBER_ONLY = frozenset({"status", "confirm", "claim", "approve", "file", "cancel_notice"})
 _HEAD = re.compile(r"[^\s:：,，.。!！?？#＃\d０-９、;；@/]+")
 _LINK_CODE = re.compile(r"[A-Za-z0-9-]{4,}\s*$")
 
@@ -235,7 +237,8 @@ def _fits(spec: CommandSpec, rest: str) -> bool:
         return not rest.strip(_TRAILING)
     if spec.name == "link":
         return bool(_LINK_CODE.match(rest))
-    return split_case_number(rest)[0] is not None
+    number, after = split_case_number(rest)
+    return number is not None and not (spec.name in _NUMBER_ONLY and after.strip(_TRAILING))
 
 
 def suggest(text: str, allowed: Callable[[str], bool] = lambda name: True) -> list[Suggestion]:

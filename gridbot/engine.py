@@ -73,9 +73,9 @@ class PlatformInfo:
     bot_username: str | None = None
     #: whether messages there can carry buttons (else they say what to send)
     buttons: bool = False
-    #: whether what people answer there reaches the bot (a WeCom group robot only posts:
-    #: its groups are not asked to reply 收到)
-    replies: bool = True
+    #: whether what people say in a chat (by id) reaches the bot: not in a WeCom group
+    #: robot's group or an app chat, which are not asked to reply 收到
+    hears: Callable[[str], bool] = lambda chat_id: True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,7 +352,7 @@ class Engine:
                                    in_group=target.in_group, here=target.chat_id,
                                    here_platform=target.platform,
                                    has_buttons=info.buttons and bool(buttons),
-                                   replies=info.replies, notified=notified,
+                                   replies=info.hears(target.chat_id), notified=notified,
                                    **message.context)
                 # A platform's file references mean nothing on another one: those are
                 # sent along, the others only mentioned. The bot's own files go anywhere.

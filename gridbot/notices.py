@@ -256,12 +256,13 @@ async def start(engine: Engine, tx: Transaction, notice: Notice, now: datetime) 
             fmt = info.fmt
             # Where nobody's answer reaches the bot (a WeCom group robot), nobody is
             # asked to reply 收到.
-            kind = (fmt, info.replies)
+            replies = info.hears(chat.chat_id)
+            kind = (fmt, replies)
             if kind not in rendered:  # the same for every group of a platform
                 rendered[kind] = (
                     engine.render("notice", locale=locale, fmt=fmt, in_group=True,
                                   notice=notice, author=author, office=office,
-                                  replies=info.replies),
+                                  replies=replies),
                     engine.render("button_ack", locale=locale, fmt=fmt, notice=notice))
             text, label = rendered[kind]
             key = delivery_key(notice.id, chat.platform, chat.chat_id)

@@ -183,7 +183,7 @@ class Runtime:
                 self._stack.append((f"{adapter.name} client", adapter.close))
                 self.engine.register_platform(adapter.name, PlatformInfo(
                     fmt=adapter.fmt, bot_username=adapter.bot_username,
-                    buttons=adapter.buttons, replies=adapter.replies))
+                    buttons=adapter.buttons, hears=adapter.hears))
                 await adapter.announce_commands(command_menus(self.renderer))
             # Nothing is sent before the send duties are taken (below): on PostgreSQL
             # another process may be sending, and taking one hands back dead leases.

@@ -566,6 +566,21 @@ CONTEXTS["reply_link"] += [
 ]
 CONTEXTS["reply_transfer"] += [{"case": CASE, "target": LEADER, "notified": {"wang": _MORNING}},
                                {"case": CASE, "target": LEADER, "notified": {}}]
+CONTEXTS["notify_staff"] += [{"case": CASE, "event": "rerouted", "actor": LEADER, "text": "",
+                              "target": None}]
+CONTEXTS["notify_reporter"] += [
+    {"case": CASE, "event": "rerouted", "actor": None, "text": ""},
+    {"case": CASE, "event": "assigned", "actor": STEWARD, "text": ""},
+]
+CONTEXTS["notify_assignee"] += [
+    {"case": CASE, "event": "waiting", "reason": "", "route": "roster", "reporter": RESIDENT,
+     "actor": None, "previous": None, "why": "", "within": "", "extended": None,
+     "since": None, "skipped": []},
+    {"case": CASE, "event": "reported", "reason": "", "route": "nobody_below",
+     "reporter": RESIDENT, "actor": None, "previous": None, "why": "", "within": "",
+     "extended": None, "since": None,
+     "skipped": [(STEWARD, "unlinked"), (LEADER, "no_private"), (STAFF, "blocked")]},
+]
 CONTEXTS["notice"] += [{"notice": NOTICE, "author": STAFF, "office": "C01", "replies": False}]
 
 

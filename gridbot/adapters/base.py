@@ -94,10 +94,13 @@ class Adapter(ABC):
     bot_username: str | None = None
     #: whether :meth:`send` shows a message's buttons; where not, messages say what to send
     buttons: bool = False
-    #: whether what people say in its chats reaches the bot (not so for a send-only robot)
-    replies: bool = True
     #: what the platform lets a bot send (rates, parallel requests); the outbox keeps to it
     limits: SendLimits = NO_LIMITS
+
+    def hears(self, chat_id: str) -> bool:
+        """Whether what people say in the chat reaches the bot. Where it does not (a
+        send-only group robot, a WeCom app chat), nobody there is asked to reply 收到."""
+        return True
 
     @abstractmethod
     async def send(self, message: Outgoing) -> str:

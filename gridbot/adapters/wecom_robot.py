@@ -47,7 +47,6 @@ class WeComRobotAdapter(Adapter):
     name = PLATFORM
     fmt = TextFormat.PLAIN
     limits = WECOM_ROBOT_LIMITS
-    replies = False  # nobody can talk to a robot
 
     def __init__(self, robots: Mapping[str, str], *, api_base_url: str) -> None:
         """``robots``: micro-grid code → the robot's webhook key."""
@@ -62,6 +61,9 @@ class WeComRobotAdapter(Adapter):
 
     async def close(self) -> None:
         self.client._http.close()
+
+    def hears(self, chat_id: str) -> bool:
+        return False  # nobody can talk to a robot
 
     def health(self) -> dict[str, Any]:
         return {"mode": "webhook", "robots": len(self.robots), "sent": self.sent}
