@@ -12,7 +12,9 @@ It prints: groups, the time to write the notice, the time to send it, the achiev
 rate and its fraction of the limit (goal: at least 0.9), the 429s provoked (goal: 0),
 and whether every group got exactly one copy.
 
-    python bench/notices.py [--groups 1000] [--runs 1]
+A notice is one message per group, so no limit on reports applies.
+
+    python bench/notices.py [--groups 1000] [--runs 1] [--smoke]
 """
 
 from __future__ import annotations
@@ -232,8 +234,9 @@ async def main_async(args: argparse.Namespace) -> int:
               f"| {r['rate']:.1f} | {r['rate'] / args.rate:.3f} "
               f"| {r['platform_rate'] / args.rate:.3f} | {r['rejected']} | {r['duplicates']} "
               f"| {r['delivered']:,} |")
-    ok = all(r["rate"] / args.rate >= 0.9 and r["rejected"] == 0 and r["duplicates"] == 0
-             and r["delivered"] == r["groups"] for r in rows)
+    # A smoke run is too short to judge the rate; it must still deliver each group once.
+    ok = all((args.smoke or r["rate"] / args.rate >= 0.9) and r["rejected"] == 0
+             and r["duplicates"] == 0 and r["delivered"] == r["groups"] for r in rows)
     return 0 if ok else 1
 
 
@@ -243,7 +246,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--rate", type=int, default=30, help="the fake platform's limit")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true",
+                        help="a quick run that only shows the bench works (20 groups)")
     args = parser.parse_args()
+    if args.smoke:
+        args.groups, args.runs = 20, 1
     if args.serve:
         asyncio.run(serve(args.rate, 20))
         return 0

@@ -15,7 +15,11 @@ PostgreSQL is the server of tests/postgres.py (``GRIDBOT_TEST_POSTGRES_URL``, de
 postgresql://postgres@127.0.0.1:5432/test); each round uses a schema of its own, dropped
 afterwards.
 
-    python bench/workers.py [--reports 1000] [--in-flight 8]
+Each worker's configuration (tests/workers.py) turns the report limits off (forty
+residents send 25 reports each), quiet hours off and the sweep to every second, so that
+every report becomes a case and both its messages leave at once.
+
+    python bench/workers.py [--reports 1000] [--in-flight 8] [--smoke]
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ async def one_round(storage_url: str, workers: int, reports: int, in_flight: int
         handled = time.perf_counter() - start
         expected = 2 * reports  # the group's acknowledgement and the steward's notice
         deadline = time.monotonic() + 600
-        while len(cluster.bot.sent) < expected and time.monotonic() < deadline:
+        while len(cluster.bot.sent) < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the benchmark stalled: {len(cluster.bot.sent)} of "
+                                   f"{expected} messages sent")
             await asyncio.sleep(0.02)
         all_sent = time.perf_counter() - start
         return (reports - 20) / handled, (reports - 20) / all_sent
@@ -61,14 +68,19 @@ async def main() -> None:
     parser.add_argument("--reports", type=int, default=1000)
     parser.add_argument("--in-flight", type=int, default=8,
                         help="webhook requests in flight per worker (default 8)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a quick run that only shows the bench works (40 reports, one "
+                             "worker on PostgreSQL)")
     args = parser.parse_args()
+    rounds = [("PostgreSQL", 1), ("PostgreSQL", 2), ("PostgreSQL", 3), ("SQLite", 1)]
+    if args.smoke:
+        args.reports, rounds = 40, [("PostgreSQL", 1)]
     logging.basicConfig(level=logging.ERROR)
     reason = postgres.unavailable()
     if reason is not None:
         sys.exit(f"bench/workers.py needs PostgreSQL: {reason}")
     rows = []
-    for backend, workers in (("PostgreSQL", 1), ("PostgreSQL", 2), ("PostgreSQL", 3),
-                             ("SQLite", 1)):
+    for backend, workers in rounds:
         with tempfile.TemporaryDirectory() as tmp:
             if backend == "SQLite":
                 url, schema = f"sqlite:///{tmp}/bench.db", None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gridbot import audit, keys, privacy
+from gridbot import audit, keys, privacy, setaside
 from gridbot.clock import Clock
 from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse, suggest
 from gridbot.config import Config
@@ -41,7 +41,7 @@ from gridbot.domain import (
 from gridbot.errors import StoreBusy, StoreConflict, UserError
 from gridbot.permissions import check_command, may_use
 from gridbot.render import Renderer
-from gridbot.store.base import Store, Transaction
+from gridbot.store.base import SetAside, Store, Transaction
 from gridbot.workhours import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,10 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
     REFUSED = "refused"
+    #: handling raised: the message is kept and tried again later on its own
+    #: (:mod:`gridbot.setaside`); for the platform it is done
+    SET_ASIDE = "set_aside"
+    #: the database failed: nothing was kept, the platform must deliver it again
     FAILED = "failed"
 
 
@@ -137,12 +141,28 @@ class Engine:
         A transaction that collided or found the database locked was rolled back whole
         (the message is not marked handled), so it is simply run again; if the database
         stays locked, :attr:`Outcome.FAILED` tells the adapter not to confirm the message,
-        and the platform's redelivery gets another try.
+        and the platform's redelivery gets another try. A message whose handling raised
+        anything else is set aside (:attr:`Outcome.SET_ASIDE`, see :mod:`gridbot.setaside`):
+        the adapter confirms it, and the messages behind it are not held up.
         """
+        return await self._attempts(msg, None)
+
+    async def retry(self, kept: SetAside) -> Outcome:
+        """Try a message that was set aside again, on its own."""
+        outcome = await self._attempts(kept.incoming, kept)
+        if outcome not in (Outcome.SET_ASIDE, Outcome.FAILED):
+            async with self.store.transaction() as tx:
+                await tx.drop_set_aside(kept.id)
+            log.warning("%s, set aside at %s, is handled now (try %d: %s)", _where(kept.incoming),
+                        kept.created_at.isoformat(timespec="seconds"), kept.attempts + 1,
+                        outcome.value)
+        return outcome
+
+    async def _attempts(self, msg: Incoming, kept: SetAside | None) -> Outcome:
         conflicts = busy = 0
         while True:
             try:
-                return await self._handle(msg)
+                return await self._handle(msg, kept)
             except StoreConflict as exc:
                 # Another worker's transaction got in the way and this one was rolled
                 # back whole: run it again, it sees what the other one did.
@@ -165,8 +185,16 @@ class Engine:
                          msg.platform, msg.message_id)
                 await asyncio.sleep(BUSY_PAUSE * 2 ** (busy - 1))
 
-    async def _handle(self, msg: Incoming) -> Outcome:
+    async def _handle(self, msg: Incoming, kept: SetAside | None) -> Outcome:
         now = self.clock.now()
+        try:
+            return await self._handle_once(msg, now)
+        except (StoreConflict, StoreBusy):
+            raise  # rolled back whole: _attempts() runs it again
+        except Exception as exc:
+            return await self._set_aside(msg, exc, kept, now)
+
+    async def _handle_once(self, msg: Incoming, now: datetime) -> Outcome:
         try:
             async with self.store.transaction() as tx:
                 if not await tx.mark_handled(msg.platform, msg.chat_id, msg.message_id, now):
@@ -183,21 +211,58 @@ class Engine:
                 ctx.reply(refusal.template, **refusal.context)
                 await self._flush(ctx)
             return Outcome.REFUSED
+
+    async def _set_aside(self, msg: Incoming, exc: Exception, kept: SetAside | None,
+                         now: datetime) -> Outcome:
+        """Handling raised: keep the message (in a transaction of its own) to be tried
+        again later, tell the speaker once, and let the messages behind it go on."""
+        where = _where(msg)
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        failed = 1 if kept is None else kept.attempts + 1
+        retry_at = setaside.next_try(failed, now)
+        try:
+            async with self.store.transaction() as tx:
+                if kept is None:
+                    assert retry_at is not None
+                    first = await tx.set_aside(msg, error=error, now=now, next_try=retry_at)
+                else:
+                    first = False
+                    await tx.retry_set_aside(kept.id, error=error, now=now, next_try=retry_at)
         except (StoreConflict, StoreBusy):
-            raise  # rolled back whole: handle() runs it again
-        except Exception:
-            log.exception("handling %s message %s failed", msg.platform, msg.message_id)
-            # Not marked handled: a platform redelivery gets another try. The apology is
-            # queued once per message, however often it fails.
-            try:
-                async with self.store.transaction() as tx:
-                    ctx = await self._context(tx, msg)
-                    ctx.reply("error_internal")
-                    await self._flush(ctx, key_suffix=":internal")
-            except Exception:
-                log.exception("could not even apologise for %s message %s", msg.platform,
-                              msg.message_id)
+            raise  # nothing was written: _attempts() runs it all again, or gives up
+        except Exception as failure:  # the database itself fails: the platform keeps it
+            log.error("handling %s failed (%s) and it could not be set aside either (%s); "
+                      "left for the platform to deliver again", where, error, failure,
+                      exc_info=exc)
+            if kept is None:  # "please send it again", if anything can be written at all
+                await self._tell(msg, "error_internal", ":unkept")
             return Outcome.FAILED
+        if kept is None and first:
+            log.error("handling %s failed; set aside, next try at %s", where,
+                      _at(retry_at), exc_info=exc)
+            await self._tell(msg, "error_set_aside", ":internal")
+        elif kept is None:
+            log.warning("handling %s failed again (%s); it is set aside already", where, error)
+        elif retry_at is not None:
+            log.warning("%s, set aside, failed again (try %d: %s); next try at %s", where,
+                        failed, error, _at(retry_at))
+        else:
+            log.error("%s failed %d times; given up and kept (set_aside row %d) for someone "
+                      "to look at", where, failed, kept.id, exc_info=exc)
+            await self._tell(msg, "error_given_up", ":given-up", sent_at=kept.created_at,
+                             text=msg.text)
+        return Outcome.SET_ASIDE
+
+    async def _tell(self, msg: Incoming, template: str, key_suffix: str,
+                    **context: Any) -> None:
+        """Answer the speaker of a message that was set aside, once per ``key_suffix``."""
+        try:
+            async with self.store.transaction() as tx:
+                ctx = await self._context(tx, msg)
+                ctx.reply(template, **context)
+                await self._flush(ctx, key_suffix=key_suffix)
+        except Exception:
+            log.exception("could not even answer %s", _where(msg))
 
     async def _dispatch(self, ctx: Context) -> Outcome:
         text = clean_text(ctx.incoming.text)
@@ -460,6 +525,14 @@ class Engine:
         """False once the platform refused the chat for good (blocked, kicked, gone)."""
         chat = await tx.chat(platform, chat_id)
         return chat is None or chat.unreachable_at is None
+
+
+def _where(msg: Incoming) -> str:
+    return f"{msg.platform} message {msg.message_id} in chat {msg.chat_id}"
+
+
+def _at(instant: datetime | None) -> str:
+    return instant.astimezone().strftime("%H:%M:%S") if instant is not None else "never"
 
 
 def _count_by_platform(attachments: list[Attachment]) -> dict[str, dict[str, int]]:

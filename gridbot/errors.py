@@ -6,7 +6,7 @@
     ├── StoreError             the database could not do what was asked
     │   ├── StoreConflict      another transaction got in the way; running it again is safe
     │   └── StoreBusy          the database stayed locked too long; try again a little later
-    ├── PlatformError          a platform refused or failed a call
+    ├── PlatformError          a platform refused or failed a call (or did not answer)
     └── UserError              a person asked for something we must refuse; carries a template
         ├── PermissionDenied   the speaker's role or scope does not allow it
         ├── NotFound           (also a LookupError) no such case, person or code
@@ -89,20 +89,28 @@ class PlatformError(GridbotError):
     """A platform call failed.
 
     ``permanent`` failures (bot removed from the chat, user blocked the bot) are not
-    retried; others are, after ``retry_after`` seconds when the platform said so.
+    retried; others are, after ``retry_after`` seconds when the platform said so (a
+    pause of the whole platform: the message itself did not fail).
     ``unreachable`` (implies permanent) says the chat itself refuses the bot, not just
     this message: it is recorded against the chat, and people are no longer sought there.
+    ``uncertain``: the request left and no answer came back in time (a read timeout), so
+    the message may have arrived; it must not be repeated blindly (a notice delivery is
+    marked uncertain instead). ``outage``: the platform could not be reached at all (the
+    connection was refused or never made), so nothing arrived and every other message
+    would fail the same way: the whole platform waits and is tried again later.
     """
 
     def __init__(
         self, reason: str, *, permanent: bool = False, retry_after: float | None = None,
-        unreachable: bool = False,
+        unreachable: bool = False, uncertain: bool = False, outage: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent or unreachable
         self.retry_after = retry_after
         self.unreachable = unreachable
+        self.uncertain = uncertain and not self.permanent
+        self.outage = outage and not (self.permanent or self.uncertain)
 
 
 class UserError(GridbotError):

@@ -12,9 +12,23 @@ instead of being sent again.
 Each platform's :class:`~gridbot.ratelimit.SendLimits` are kept: up to ``concurrency``
 requests at once, overall and per-chat rates, and a 429's ``retry_after`` pauses the
 platform. Messages to one chat leave in the order they were queued. A message its
-chat cannot take for a while goes back to the queue with a time instead of holding a
-worker. Cancelling :meth:`OutboxSender.drain` (shutdown) lets the requests already
-under way finish and be recorded, and hands the rest back at once.
+chat cannot take for a while goes back to the queue with the instant it can, instead
+of holding a worker. Cancelling :meth:`OutboxSender.drain` (shutdown) lets the requests
+already under way finish and be recorded, and hands the rest back at once.
+
+While a platform is paused (429) or down (its server cannot be reached) it is *held*
+(:class:`Hold`): nothing of it is claimed until the real instant it may take messages
+again, one line says so in the log (and ``/healthz`` shows it), and a message that met
+the pause or the outage goes back without counting as an attempt, since nothing
+arrived. After an outage one message goes first, to find out whether the platform is
+back; the rest follow once it got through. :meth:`OutboxSender.next_due` tells the
+timers when there is next something to send, pauses included, so a held platform costs
+no work at all until then.
+
+A request that timed out after it left (``PlatformError.uncertain``) may have arrived:
+a notice delivery is then marked ``unknown`` and not sent again, like one interrupted
+by a crash; any other message is sent again (at least once: a steward who never hears
+of a case is worse off than one told twice).
 
 A refusal of the chat itself (the user blocked the bot, the bot was removed: a
 ``PlatformError`` with ``unreachable``) is recorded against the chat as well as the
@@ -24,15 +38,17 @@ message, so the engine stops looking for people there until the chat speaks agai
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock
-from gridbot.domain import DeliveryStatus, OutboxItem
+from gridbot.domain import DeliveryStatus, OutboxItem, Outgoing
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.ratelimit import Limiter, Permit, SendLimits, Sleep, clock_sleep
 from gridbot.store.base import Store
@@ -48,9 +64,15 @@ GRACE = 15.0
 #: outbox rows of notice deliveries carry dedup keys ``notice:ID:PLATFORM:CHAT``
 DELIVERY_PREFIX = "notice:"
 IN_DOUBT = "interrupted while sending; it may or may not have arrived"
+#: how the error of a delivery whose request timed out begins (templates look for it)
+NO_ANSWER = "no answer in time"
 #: how often marking a message sent is tried when the database is locked (the store
 #: itself waits its busy timeout each time, 5 s by default)
 MARK_TRIES = 5
+#: a platform that cannot be reached is tried again after this many seconds, doubling
+#: after each failed try up to the maximum
+OUTAGE_RETRY = 5.0
+OUTAGE_RETRY_MAX = 300.0
 
 
 def delivery_key(notice_id: int, platform: str, chat_id: str) -> str:
@@ -60,6 +82,30 @@ def delivery_key(notice_id: int, platform: str, chat_id: str) -> str:
 def backoff(attempt: int) -> timedelta:
     """5 s, 10 s, 20 s … capped at 10 minutes."""
     return timedelta(seconds=min(600, 5 * 2 ** max(0, attempt - 1)))
+
+
+class HoldKind(enum.StrEnum):
+    #: the platform asked to wait (a 429's retry_after)
+    PAUSED = "paused"
+    #: the platform could not be reached at all
+    DOWN = "down"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hold:
+    """A platform that takes nothing until ``until``: paused, or down since ``since``."""
+
+    kind: HoldKind
+    since: datetime
+    until: datetime
+    reason: str
+    #: failed tries in a row (an outage's next try waits longer after each)
+    tries: int = 1
+
+    def health(self) -> dict[str, Any]:
+        return {"state": self.kind.value, "since": self.since.isoformat(timespec="seconds"),
+                "until": self.until.isoformat(timespec="seconds"), "reason": self.reason,
+                "tries": self.tries}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +145,8 @@ class OutboxSender:
             name: Limiter(overrides.get(name, adapter.limits), clock, self.sleep)
             for name, adapter in self.adapters.items()
         }
+        #: platforms paused or down just now, by name
+        self.holds: dict[str, Hold] = {}
 
     def take_over(self, platform: str) -> None:
         """Start sending for ``platform``, as the one process that does (its duty was
@@ -108,13 +156,89 @@ class OutboxSender:
         self.orphaned.add(platform)
         self.sending.add(platform)
 
-    async def drain(self, limit: int = 100) -> DrainResult:
-        """Send everything due now, until nothing due is left."""
+    async def next_due(self) -> datetime | None:
+        """When there is next something to send: the earliest queued message of each
+        platform this process sends for, not before that platform's pause or outage ends
+        (``None``: nothing is queued)."""
+        if not self.sending:  # another process sends: nothing to wait for here
+            return None
+        found = []
+        async with self.store.transaction() as tx:
+            for platform in sorted(self.sending):
+                due = await tx.next_outbox_due(platform)
+                if due is not None:
+                    hold = self.holds.get(platform)
+                    found.append(max(due, hold.until) if hold is not None else due)
+        return min(found, default=None)
+
+    def health(self, platform: str) -> dict[str, Any]:
+        """How sending to ``platform`` goes, for ``/healthz``."""
+        if platform not in self.sending:
+            return {"state": "not this process"}
+        hold = self.holds.get(platform)
+        return hold.health() if hold is not None else {"state": "sending"}
+
+    def _claimable(self, probing: set[str], within: float) -> tuple[list[str], list[str]]:
+        """The platforms whose due messages may be claimed now (not paused for longer than
+        ``within`` seconds), and those down whose next try has come: of those one message
+        is claimed, to find out whether they are back."""
+        ready, probe = [], []
+        for platform in sorted(self.sending):
+            paused_for = self.limiters[platform].paused_for()
+            hold = self.holds.get(platform)
+            if hold is not None and hold.kind is HoldKind.DOWN:
+                if paused_for == 0 and platform not in probing:
+                    probe.append(platform)
+            elif paused_for <= within:
+                ready.append(platform)
+        return ready, probe
+
+    def _hold(self, platform: str, kind: HoldKind, reason: str,
+              seconds: float | None = None) -> Hold:
+        """The platform paused (``seconds`` as it asked) or could not be reached (the next
+        try waits longer after each failed one); logged once per pause or outage."""
+        now = self.clock.now()
+        hold = self.holds.get(platform)
+        if hold is not None and hold.kind is kind:
+            # Sends under way when the hold began fail the same way: only a try made
+            # after it ran out counts as another failed try.
+            tries = hold.tries + 1 if now >= hold.until else hold.tries
+        else:
+            tries = 1
+        if seconds is None:
+            seconds = min(OUTAGE_RETRY_MAX, OUTAGE_RETRY * 2 ** (tries - 1))
+        until = now + timedelta(seconds=seconds)
+        if hold is not None and hold.kind is kind:
+            until = max(until, hold.until)
+            fresh = Hold(kind=kind, since=hold.since, until=until, reason=reason, tries=tries)
+            log.debug("%s still %s until %s: %s", platform, kind.value, _local(until), reason)
+        else:
+            fresh = Hold(kind=kind, since=now, until=until, reason=reason)
+            if kind is HoldKind.PAUSED:
+                log.warning("%s paused until %s (%s); queued messages wait for it", platform,
+                            _local(until), reason)
+            else:
+                log.warning("%s unreachable (%s); queued messages wait, next try at %s",
+                            platform, reason, _local(until))
+        self.holds[platform] = fresh
+        self.limiters[platform].pause_until(until.timestamp())
+        return fresh
+
+    def _reached(self, platform: str) -> None:
+        """The platform answered: a pause or an outage is over."""
+        hold = self.holds.pop(platform, None)
+        if hold is not None:
+            log.warning("%s sending again (%s since %s)", platform, hold.kind.value,
+                        _local(hold.since))
+
+    async def drain(self, limit: int = 100, *, hold: float = MAX_HOLD) -> DrainResult:
+        """Send everything due now, until nothing due is left. A message that could not
+        start within ``hold`` seconds (its chat's rate, a pause) goes back to the queue."""
         if not self.sending:  # another process sends for every platform: nothing to do
             return DrainResult()
         if self.orphaned:
             await self._release_orphaned()
-        return await _Drain(self, max(1, limit)).run()
+        return await _Drain(self, max(1, limit), hold).run()
 
     async def _release_orphaned(self) -> None:
         # At the start of a drain none of this process's own leases is running (drains
@@ -133,8 +257,9 @@ class OutboxSender:
 class _Drain:
     """One drain: a feeder claiming batches, and per-platform workers sending them."""
 
-    def __init__(self, sender: OutboxSender, limit: int) -> None:
+    def __init__(self, sender: OutboxSender, limit: int, hold: float = MAX_HOLD) -> None:
         self.sender = sender
+        self.hold = hold
         self.store = sender.store
         self.clock = sender.clock
         self.limit = limit
@@ -142,9 +267,14 @@ class _Drain:
         #: claimed and not yet started, per lane; a lane is one chat, or the whole
         #: platform when it sends one message at a time (then claim order is kept)
         self.lanes: dict[tuple[str, str], deque[OutboxItem]] = {}
-        #: when each chat held back for its rate limit may send again: every message
-        #: held for one chat gets the same instant, so they keep their order
+        #: when each chat held back (for its rate limit, or behind a message of it that
+        #: went back to the queue) may send again: every later message of that chat in
+        #: this drain gets that instant or a later one, so they keep their order
         self.held: dict[tuple[str, str], datetime] = {}
+        #: messages sent first to a platform that was down, to learn whether it is back,
+        #: and the platforms with such a message under way
+        self.probes: set[int] = set()
+        self.probing: set[str] = set()
         self.ready: dict[str, asyncio.Queue[tuple[str, str]]] = {
             name: asyncio.Queue() for name in sender.adapters}
         self.outstanding = 0
@@ -174,11 +304,25 @@ class _Drain:
 
     async def _feed(self) -> None:
         while True:
-            async with self.store.transaction() as tx:
-                items = await tx.claim_outbox(self.clock.now(), limit=self.limit - self.outstanding,
-                                              lease=LEASE, platforms=sorted(self.sender.sending))
+            ready, probe = self.sender._claimable(self.probing, self.hold)
+            items: list[OutboxItem] = []
+            if ready or probe:
+                now = self.clock.now()
+                async with self.store.transaction() as tx:
+                    if ready:
+                        items = await tx.claim_outbox(now, limit=self.limit - self.outstanding,
+                                                      lease=LEASE, platforms=ready)
+                    for platform in probe:
+                        first = await tx.claim_outbox(now, limit=1, lease=LEASE,
+                                                      platforms=[platform])
+                        self.probes.update(item.id for item in first)
+                        self.probing.update(item.message.platform for item in first)
+                        items += first
             if not items and self.outstanding == 0:
                 return
+            # Oldest first (ids grow as messages are queued): after a pause, one queued
+            # meanwhile (due earlier) follows those that waited for it in its chat.
+            items.sort(key=lambda i: (i.message.dedup_key.startswith(DELIVERY_PREFIX), i.id))
             for item in items:
                 self._dispatch(item)
             # Claim more once half the batch is out (or all of it, if nothing came):
@@ -216,6 +360,10 @@ class _Drain:
             except BaseException as exc:  # a store failure: stop the drain, report it
                 log.exception("sending outbox %s failed", item.id)
                 self.error = self.error or exc
+            finally:
+                if item.id in self.probes:
+                    self.probes.discard(item.id)
+                    self.probing.discard(platform)
             queue.popleft()
             if queue:
                 ready.put_nowait(lane)  # round robin: other chats get their turn first
@@ -226,22 +374,52 @@ class _Drain:
                 self.changed.notify_all()
 
     async def _one(self, item: OutboxItem) -> None:
-        limiter = self.sender.limiters[item.message.platform]
-        wait = limiter.ready_in(item.message.chat_id)
-        if wait > MAX_HOLD:
-            chat = (item.message.platform, item.message.chat_id)
-            until = self.held.setdefault(chat, self.clock.now() + timedelta(seconds=wait))
-            async with self.store.transaction() as tx:
-                await tx.release_outbox(item.id, until)
-            self.postponed += 1
+        message = item.message
+        hold = self.sender.holds.get(message.platform)
+        if hold is not None and hold.kind is HoldKind.DOWN and item.id not in self.probes:
+            # Down: one message finds out whether it is back; this one waits for that.
+            await self._put_back(item, max(hold.until, self.clock.now()))
             return
-        permit = await limiter.acquire(item.message.chat_id)
+        blocked = self.held.get((message.platform, message.chat_id))
+        if blocked is not None and blocked > self.clock.now():
+            # One before it in this chat went back to the queue: this one follows it.
+            await self._put_back(item, blocked)
+            return
+        limiter = self.sender.limiters[message.platform]
+        while True:
+            wait = limiter.ready_in(message.chat_id)
+            if wait > self.hold:
+                await self._put_back(item, self._held_until(message, wait))
+                return
+            permit = await limiter.acquire(message.chat_id, within=self.hold)
+            if permit is not None:
+                break  # else a pause grew while it waited: look again
         # From here on the request is under way: cancellation waits for its outcome.
         self.started.add(item.id)
         task = asyncio.create_task(self._deliver(item, permit, limiter))
         self.inflight.add(task)
         task.add_done_callback(self.inflight.discard)
         await asyncio.shield(task)
+
+    def _held_until(self, message: Outgoing, wait: float) -> datetime:
+        """The real instant a message its chat (or platform) cannot take yet may go:
+        never one already past (it would be claimed again at once), and for one chat
+        never earlier than the one before it (they keep their order)."""
+        return self._block(message, self.clock.now() + timedelta(seconds=wait))
+
+    def _block(self, message: Outgoing, until: datetime) -> datetime:
+        """``message`` goes back to the queue until ``until``: nothing after it in its
+        chat leaves before then in this drain (``held``); the latest such instant."""
+        chat = (message.platform, message.chat_id)
+        until = max(until, self.held.get(chat, until))
+        self.held[chat] = until
+        return until
+
+    async def _put_back(self, item: OutboxItem, until: datetime) -> None:
+        """Hand a claimed message back unsent, not before ``until``."""
+        async with self.store.transaction() as tx:
+            await tx.release_outbox(item.id, until)
+        self.postponed += 1
 
     async def _deliver(self, item: OutboxItem, permit: Permit, limiter: Limiter) -> None:
         store, message = self.store, item.message
@@ -267,20 +445,15 @@ class _Drain:
             platform_id = await adapter.send(message)
         except PlatformError as exc:
             permit.done()
-            if exc.retry_after is not None:
-                limiter.pause(exc.retry_after)
-            await self._failed(item, exc.reason, permanent=exc.permanent,
-                               retry_after=exc.retry_after, is_delivery=is_delivery,
-                               unreachable=exc.unreachable)
-            log.warning("sending outbox %s to %s failed: %s", item.id, message.platform,
-                        exc.reason)
+            await self._refused(item, exc, is_delivery=is_delivery)
             return
         except Exception as exc:  # an adapter bug must not stop the queue
             permit.done()
             log.exception("adapter %s crashed sending outbox %s", adapter.name, item.id)
             await self._failed(item, f"internal error: {exc!r}"[:500], permanent=False,
-                               retry_after=None, is_delivery=is_delivery)
+                               is_delivery=is_delivery)
             return
+        self.sender._reached(message.platform)
         permit.done()
         now = self.clock.now()
         for attempt in range(1, MARK_TRIES + 1):
@@ -301,9 +474,52 @@ class _Drain:
                 await asyncio.sleep(0.2 * 2 ** (attempt - 1))
         self.sent += 1
 
+    async def _refused(self, item: OutboxItem, exc: PlatformError, *,
+                       is_delivery: bool) -> None:
+        """What the platform's failure means for this message (and for the platform)."""
+        message = item.message
+        if exc.retry_after is not None or exc.outage:
+            # Nothing arrived, and nothing else would now: the platform is held, and the
+            # message waits for it without this counting as a failed attempt.
+            kind = HoldKind.PAUSED if exc.retry_after is not None else HoldKind.DOWN
+            hold = self.sender._hold(message.platform, kind, exc.reason, exc.retry_after)
+            await self._wait_out(item, hold.until, exc.reason, is_delivery=is_delivery)
+            return
+        self.sender._reached(message.platform)
+        if exc.uncertain and is_delivery:
+            # It may have arrived: a group must never get the same notice twice.
+            now = self.clock.now()
+            error = f"{NO_ANSWER}: {exc.reason}"
+            async with self.store.transaction() as tx:
+                await tx.mark_failed(item.id, now, error)
+                await tx.finish_delivery(item.id, DeliveryStatus.UNKNOWN, now, error=error)
+            self.failed += 1
+            log.warning("outbox %s (%s): %s; it may have arrived, so it is not sent again "
+                        "(counted as uncertain)", item.id, message.dedup_key, exc.reason)
+            return
+        await self._failed(item, exc.reason, permanent=exc.permanent, is_delivery=is_delivery,
+                           unreachable=exc.unreachable)
+        if exc.uncertain:
+            log.warning("sending outbox %s to %s: %s; it may have arrived, and is sent again "
+                        "(at least once)", item.id, message.platform, exc.reason)
+        else:
+            log.warning("sending outbox %s to %s failed: %s", item.id, message.platform,
+                        exc.reason)
+
+    async def _wait_out(self, item: OutboxItem, until: datetime, reason: str, *,
+                        is_delivery: bool) -> None:
+        """Back to the queue until ``until``; the attempt it was claimed for does not count."""
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            await tx.mark_retry(item.id, until, reason)
+            await tx.release_outbox(item.id, until)
+            if is_delivery:
+                await tx.finish_delivery(item.id, DeliveryStatus.QUEUED, now, error=reason)
+        self._block(item.message, until)
+        self.retried += 1
+
     async def _failed(self, item: OutboxItem, reason: str, *, permanent: bool,
-                      retry_after: float | None, is_delivery: bool,
-                      unreachable: bool = False) -> None:
+                      is_delivery: bool, unreachable: bool = False) -> None:
         now = self.clock.now()
         async with self.store.transaction() as tx:
             if unreachable:
@@ -316,14 +532,14 @@ class _Drain:
                 status = DeliveryStatus.FAILED
                 self.failed += 1
             else:
-                wait = backoff(item.attempts)
-                if retry_after is not None:
-                    wait = max(wait, timedelta(seconds=retry_after))
-                await tx.mark_retry(item.id, now + wait, reason)
+                retry_at = now + backoff(item.attempts)
+                await tx.mark_retry(item.id, retry_at, reason)
                 status = DeliveryStatus.QUEUED
                 self.retried += 1
             if is_delivery:
                 await tx.finish_delivery(item.id, status, now, error=reason)
+        if status is DeliveryStatus.QUEUED:  # the chat's later messages wait behind it
+            self._block(item.message, retry_at)
 
     async def _stop(self, workers: list[asyncio.Task[None]]) -> None:
         """Shutdown: no new sends; those under way finish; the rest go back at once."""
@@ -341,3 +557,8 @@ class _Drain:
                         await tx.release_outbox(item.id, self.clock.now())
             except Exception:  # their leases run out and they are sent after all
                 log.exception("could not hand back %d unsent messages", len(waiting))
+
+
+def _local(instant: datetime) -> str:
+    """An instant as the log's own clock shows it (the machine's time zone)."""
+    return instant.astimezone().strftime("%H:%M:%S")

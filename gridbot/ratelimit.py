@@ -181,11 +181,24 @@ class Limiter:
         return start - now
 
     def pause(self, seconds: float) -> None:
-        """The platform said "retry after": nothing more goes to it until then."""
-        self._paused_until = max(self._paused_until, self.now() + seconds)
+        """The platform said "retry after" (or cannot be reached): nothing more goes to it
+        until then."""
+        self.pause_until(self.now() + seconds)
 
-    async def acquire(self, chat_id: str) -> Permit:
-        """Wait until a message to ``chat_id`` may start; then it must be sent at once."""
+    def pause_until(self, at: float) -> None:
+        """:meth:`pause` until the clock's timestamp ``at``."""
+        self._paused_until = max(self._paused_until, at)
+
+    def paused_for(self) -> float:
+        """Seconds until a pause of the whole platform ends; 0 if there is none."""
+        return max(0.0, self._paused_until - self.now())
+
+    async def acquire(self, chat_id: str, *, within: float | None = None) -> Permit | None:
+        """Wait until a message to ``chat_id`` may start; then it must be sent at once.
+
+        ``within``: give up (``None``) instead of waiting longer than that for a pause
+        or the spacing, e.g. when a pause grew while this send was waiting for it.
+        """
         # Spacing (and a pause) first, the windows last: a place in a window is held
         # from when it is taken, so taking it just before the request keeps the rate up.
         while True:
@@ -193,6 +206,8 @@ class Limiter:
             start = max(self._paused_until, self._next_start)
             if start <= now:
                 break
+            if within is not None and start - now > within:
+                return None
             await self.sleep(start - now)
         self._next_start = now + self._spacing
         taken: list[tuple[_Window, _Slot]] = []

@@ -26,14 +26,14 @@ from gridbot.config import Config
 from gridbot.digest import DailyDigest
 from gridbot.duties import Duties, Duty
 from gridbot.engine import Engine, PlatformInfo
-from gridbot.errors import PlatformError
+from gridbot.errors import PlatformError, StoreBusy
 from gridbot.menu import command_menus
-from gridbot.outbox import DrainResult, OutboxSender
+from gridbot.outbox import MAX_HOLD, DrainResult, OutboxSender
 from gridbot.people_cli import unreachable_rostered, warn_unreachable
 from gridbot.ratelimit import Sleep
 from gridbot.render import Renderer
 from gridbot.scheduler import Scheduler
-from gridbot.store import store_for_url
+from gridbot.store import Store, store_for_url
 from gridbot.web import HttpServer, build_app
 from gridbot.worker import build_worker
 
@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 #: how long the last drain on shutdown may take before what is left waits for next start
 DRAIN_ON_STOP = 10.0
+#: in the last drain, a message that cannot start within this many seconds is left queued
+FINAL_HOLD = 1.0
+#: how often the running bot checkpoints the database's write-ahead log
+CHECKPOINT_EVERY = timedelta(minutes=1)
 
 
 def configured_adapters(config: Config) -> list[Adapter]:
@@ -78,9 +82,9 @@ class SerialSender(OutboxSender):
         super().__init__(*args, **kwargs)
         self._turn = asyncio.Lock()
 
-    async def drain(self, limit: int = 100) -> DrainResult:
+    async def drain(self, limit: int = 100, *, hold: float = MAX_HOLD) -> DrainResult:
         async with self._turn:
-            return await super().drain(limit)
+            return await super().drain(limit, hold=hold)
 
 
 class SendLoop:
@@ -124,7 +128,9 @@ class SendLoop:
             self._wake.clear()
             wait = self.idle.total_seconds()
             try:
-                result = await self.sender.drain()
+                # The last drain sends what can go now; what would have to wait (a pause,
+                # a chat's rate) stays queued for the next start.
+                result = await self.sender.drain(hold=FINAL_HOLD if self._stopping else MAX_HOLD)
                 if result.sent or result.retried or result.failed:
                     log.debug("outbox: %s", result)
                 due = await self._next_due()
@@ -140,10 +146,37 @@ class SendLoop:
                 await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _next_due(self) -> datetime | None:
-        if not self.sender.sending:
-            return None
-        async with self.sender.store.transaction() as tx:
-            return await tx.next_outbox_due()
+        return await self.sender.next_due()
+
+
+class Housekeeping:
+    """Now and then while the bot runs, the database's write-ahead log is folded back into
+    the file and cut short (SQLite's WAL otherwise keeps the size of its busiest moment)."""
+
+    def __init__(self, store: Store, *, every: timedelta = CHECKPOINT_EVERY) -> None:
+        self.store = store
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="housekeeping")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every.total_seconds())
+            try:
+                await self.store.checkpoint()
+            except StoreBusy as exc:  # someone reads an older snapshot: next time
+                log.debug("checkpointing the database: %s", exc)
+            except Exception as exc:
+                log.warning("checkpointing the database failed: %s", exc)
 
 
 class Runtime:
@@ -168,6 +201,7 @@ class Runtime:
                                    sweep_every=sweep_every or config.escalation.sweep_every)
         self.intake = Intake(engine=self.engine, kick=self.sending.kick)
         self.duties = Duties(self.store, clock=self.clock)
+        self.housekeeping = Housekeeping(self.store)
         self.http: HttpServer | None = None
         self._stack: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
 
@@ -177,6 +211,8 @@ class Runtime:
             await self.store.open()
             self._stack.append(("database", self.store.close))
             self._stack.append(("heartbeats", self.duties.close))  # just before it closes
+            await self.housekeeping.start()
+            self._stack.append(("housekeeping", self.housekeeping.stop))
             await self.engine.start()
             for adapter in self.adapters:
                 await adapter.open()
@@ -240,7 +276,8 @@ class Runtime:
                 log.error("stopping the %s: %s", what, exc)
 
     def health(self) -> dict[str, Any]:
-        return {a.name: a.health() for a in self.adapters}
+        return {a.name: {**a.health(), "sending": self.sender.health(a.name)}
+                for a in self.adapters}
 
     def kick(self) -> None:
         """Send what is due now (tests that move the clock call this)."""

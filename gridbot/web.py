@@ -27,6 +27,8 @@ from gridbot.store.base import Store
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
+#: messages set aside and given up that ``/healthz`` lists by platform, chat and id
+KEPT_LISTED = 20
 
 
 def build_app(store: Store, routes: Sequence[BaseRoute] = (),
@@ -35,18 +37,29 @@ def build_app(store: Store, routes: Sequence[BaseRoute] = (),
     """The app: health first, then the adapters' routes; anything else is a 404."""
 
     async def healthz(request: Request) -> JSONResponse:
-        """200 when the database answers; the outbox counts show a stuck sender."""
+        """200 when the database answers; the outbox counts show a stuck sender, each
+        platform whether it is sending, paused or down, and ``set_aside`` the messages
+        whose handling failed (those given up are listed: someone should look)."""
         try:
             async with store.transaction() as tx:
                 counts = await tx.outbox_counts()
+                kept = await tx.set_aside_counts()
+                given_up = [m for m in await tx.set_aside_messages(limit=KEPT_LISTED)
+                            if m.given_up]
             reachable = True
         except Exception as exc:  # a health check reports, it does not raise
             log.warning("health check: the store did not answer: %s", exc)
-            counts, reachable = {}, False
+            counts, kept, given_up, reachable = {}, {}, [], False
         outbox = {status: counts.get(status, 0)
                   for status in ("queued", "sending", "sent", "failed")}
+        set_aside = {"waiting": kept.get("waiting", 0), "given_up": kept.get("given_up", 0),
+                     "kept": [{"platform": m.incoming.platform, "chat": m.incoming.chat_id,
+                               "message": m.incoming.message_id, "attempts": m.attempts,
+                               "since": m.created_at.isoformat(timespec="seconds"),
+                               "error": m.error.partition(":")[0]} for m in given_up]}
         body = {"ok": reachable, "store": reachable, "outbox": outbox,
-                "platforms": dict(platforms()), "duties": list(duties())}
+                "set_aside": set_aside, "platforms": dict(platforms()),
+                "duties": list(duties())}
         return JSONResponse(body, status_code=200 if reachable else 503)
 
     return Starlette(routes=[Route(HEALTH_PATH, healthz, methods=["GET"]), *routes])

@@ -27,6 +27,7 @@ from gridbot.escalation import DeadlineSweep
 from gridbot.notices import NoticeSource
 from gridbot.offers import ExpiredOffers
 from gridbot.outbox import OutboxSender
+from gridbot.setaside import SetAsideSource
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -37,7 +38,8 @@ RETRY_SOON = timedelta(seconds=5)
 
 
 class DueSource(Protocol):
-    """One kind of timed work: case deadlines, the daily digest, scheduled notices."""
+    """One kind of timed work: case deadlines, the daily digest, scheduled notices, messages
+    set aside."""
 
     name: str
 
@@ -92,9 +94,9 @@ class Worker:
         """When something next falls due: a deadline, a job or a message to send."""
         try:
             candidates = [await source.next_due() for source in self.sources]
-            if self.sender.sending:  # a worker that does not send does not wait on the outbox
-                async with self.sender.store.transaction() as tx:
-                    candidates.append(await tx.next_outbox_due())
+            # (a worker that does not send does not wait on the outbox; a platform that is
+            # paused or down is waited for until it may take messages again)
+            candidates.append(await self.sender.next_due())
         except StoreBusy as exc:  # cannot tell: look again shortly
             log.warning("the database is locked (%s); looking for due work again in %s",
                         exc, RETRY_SOON)
@@ -112,6 +114,6 @@ def _log_failure(what: str, exc: Exception) -> None:
 
 def build_worker(engine: Engine, sender: OutboxSender) -> Worker:
     """The worker every driver uses: case deadlines, the daily digest, scheduled notices,
-    expired report offers, then sending."""
+    messages set aside, expired report offers, then sending."""
     return Worker([DeadlineSweep(engine), DailyDigest(engine), NoticeSource(engine),
-                   ExpiredOffers(engine)], sender)
+                   SetAsideSource(engine), ExpiredOffers(engine)], sender)

@@ -10,7 +10,8 @@ an uploaded photo must be a PNG or JPEG, as Telegram must be able to read it),
 answerCallbackQuery,
 editMessageReplyMarkup, getFile and file downloads. It checks
 what Telegram checks (HTML that parses, at most 4,096 characters, a chat that exists
-and still has the bot) and can be told to answer 429 with ``retry_after`` or 5xx.
+and still has the bot) and can be told to answer 429 with ``retry_after`` or 5xx, or to
+answer a call it carried out only after a delay (as when the client's read times out).
 
 Tests play the people: :meth:`FakeBot.say` puts a message from a user into a chat,
 :meth:`FakeBot.press` presses an inline button. With a webhook set, updates are
@@ -192,7 +193,12 @@ class FakeBot:
     files: dict[str, bytes] = field(default_factory=dict)
     #: files the bot uploaded, by the file id the fake gave them
     uploads: dict[str, Upload] = field(default_factory=dict)
-    failures: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
+    #: answers to give instead: method → [(status, retry_after[, chat id or None])]
+    failures: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    #: answers held back after the call was carried out: method → [(chat id or None, s)]
+    delays: dict[str, list[tuple[int | None, float]]] = field(default_factory=dict)
+    #: answers being held back right now
+    late: int = 0
     #: the command menus set with setMyCommands: (scope type, language code or "") -> commands
     menus: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
@@ -224,9 +230,17 @@ class FakeBot:
         self.topics.setdefault(chat.id, set()).add(thread_id)
 
     def fail(self, method: str, status: int, *, retry_after: int | None = None,
-             times: int = 1) -> None:
-        """Answer the next ``times`` calls of ``method`` with ``status`` (429, 500, 502)."""
-        self.failures.setdefault(method, []).extend([(status, retry_after)] * times)
+             times: int = 1, chat_id: int | None = None) -> None:
+        """Answer the next ``times`` calls of ``method`` (to ``chat_id``, if given) with
+        ``status`` (429, 500, 502)."""
+        self.failures.setdefault(method, []).extend([(status, retry_after, chat_id)] * times)
+
+    def delay(self, method: str, seconds: float, *, chat_id: int | None = None,
+              times: int = 1) -> None:
+        """Carry out the next ``times`` calls of ``method`` (to ``chat_id``, if given) and
+        answer each only ``seconds`` later: a client that gave up waiting cannot tell
+        whether the message arrived (it did)."""
+        self.delays.setdefault(method, []).extend([(chat_id, seconds)] * times)
 
     def sent_to(self, chat_id: int) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
@@ -325,9 +339,13 @@ class FakeBot:
     # -- the Bot API --------------------------------------------------------------------------
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         self.calls.append((method, params))
-        queued = self.failures.get(method)
-        if queued:
-            status, retry_after = queued.pop(0)
+        queued = self.failures.get(method) or []
+        # (status, retry_after[, chat id]): a failure for any chat, or for that one only
+        failure = next((f for f in queued if len(f) < 3 or f[2] is None
+                        or str(f[2]) == str(params.get("chat_id"))), None)
+        if failure is not None:
+            queued.remove(failure)
+            status, retry_after = failure[0], failure[1]
             if status == 429:
                 raise ApiError(429, f"Too Many Requests: retry after {retry_after}",
                                {"retry_after": retry_after})
@@ -337,7 +355,18 @@ class FakeBot:
         handler = getattr(self, f"api_{method.lower()}", None)
         if handler is None:
             raise ApiError(404, "Not Found")
-        return await handler(params)
+        result = await handler(params)
+        delays = self.delays.get(method, [])
+        for n, (chat_id, seconds) in enumerate(delays):
+            if chat_id is None or str(chat_id) == str(params.get("chat_id")):
+                del delays[n]
+                self.late += 1
+                try:
+                    await asyncio.sleep(seconds)
+                finally:
+                    self.late -= 1
+                break
+        return result
 
     async def api_getme(self, params: dict[str, Any]) -> Any:
         return {**self.user, "can_join_groups": True, "can_read_all_group_messages": True,
@@ -568,11 +597,14 @@ class FakeTelegram:
         return bot
 
     async def start(self) -> None:
+        """Listen on a free port, or on the same port again after :meth:`stop` (Telegram
+        back after an outage: the bots keep what they had)."""
+        self.closing = False
         app = Starlette(routes=[
             Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
             Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
         ])
-        sock = socket.create_server(("127.0.0.1", 0))
+        sock = socket.create_server(("127.0.0.1", self.port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms an answer
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning",

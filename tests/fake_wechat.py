@@ -15,8 +15,9 @@ bodies, ``{"errcode": …, "errmsg": …}`` answers) for what gridbot uses:
   at most 2 MB).
 
 Tokens are checked (40014 for an unknown one, 42001 for one that :meth:`expire_tokens`
-expired), texts over 2,048 bytes are refused, and :meth:`fail` makes the next calls of
-an API answer an errcode (45009, 40014 …) or an HTTP status (5xx). Time is the test's
+expired), texts over 2,048 bytes are refused, :meth:`delay` answers a call late, and
+:meth:`fail` makes the next calls of an API answer an errcode (45009, 40014 …) or an HTTP
+status (5xx). Time is the test's
 clock, so a rate window moves when the test moves the clock.
 
 :class:`WeComServer` and :class:`MpServer` are WeChat's servers calling gridbot's
@@ -94,6 +95,10 @@ class FakeWeChat:
     tokens: dict[str, str] = field(default_factory=dict)  # token -> "work" / "mp"
     expired: set[str] = field(default_factory=set)
     failures: dict[str, list[tuple[int | None, int | None]]] = field(default_factory=dict)
+    #: answers held back after the call was carried out: api → [seconds]
+    delays: dict[str, list[float]] = field(default_factory=dict)
+    #: answers being held back right now
+    late: int = 0
     #: uploaded temporary media: id -> (the token kind that uploaded it, file name, bytes)
     media: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
     port: int = 0
@@ -110,6 +115,11 @@ class FakeWeChat:
              times: int = 1) -> None:
         """Answer the next ``times`` calls of ``api`` with ``errcode`` or HTTP ``status``."""
         self.failures.setdefault(api, []).extend([(errcode, status)] * times)
+
+    def delay(self, api: str, seconds: float, *, times: int = 1) -> None:
+        """Carry out the next ``times`` calls of ``api`` and answer each only ``seconds``
+        later: a client that gave up waiting cannot tell whether it arrived (it did)."""
+        self.delays.setdefault(api, []).extend([seconds] * times)
 
     def expire_tokens(self) -> None:
         """Every access token handed out so far expires (42001 from now on)."""
@@ -178,10 +188,17 @@ class FakeWeChat:
         if handler is None:
             return _error(404, "no such api")
         try:
-            return JSONResponse({"errcode": 0, "errmsg": "ok", **handler(params, body)})
+            answer = JSONResponse({"errcode": 0, "errmsg": "ok", **handler(params, body)})
         except _Refusal as refusal:
             self.refused.append((api, refusal.errcode))
             return _error(refusal.errcode, refusal.errmsg)
+        if self.delays.get(api):
+            self.late += 1
+            try:
+                await asyncio.sleep(self.delays[api].pop(0))
+            finally:
+                self.late -= 1
+        return answer
 
     def _token(self, params: dict[str, Any], kind: str) -> None:
         token = params.get("access_token", "")

@@ -145,6 +145,8 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "error_bind_scope": [{"code": "M04"}],
     "error_generic": [{}],
     "error_internal": [{}],
+    "error_set_aside": [{}],
+    "error_given_up": [{"sent_at": NOW, "text": "统计 9999-12 <b>&"}, {"sent_at": NOW, "text": ""}],
     "error_link_code": [{"reason": "unknown"}, {"reason": "used"}, {"reason": "expired"}],
     "error_no_microgrid": [{}],
     "error_no_person": [{"name": "李师傅"}],

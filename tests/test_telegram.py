@@ -10,6 +10,7 @@ due without sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import os
 import signal
@@ -29,13 +30,14 @@ import httpx
 import pytest
 from telegram import Message
 
-from gridbot.adapters.telegram import incoming_message
+from gridbot.adapters.telegram import TelegramAdapter, incoming_message
 from gridbot.config import load_config
-from gridbot.domain import Status
+from gridbot.domain import Outgoing, Status
 from gridbot.errors import StoreError
 from gridbot.linking import issue_link_code
 from gridbot.runtime import Runtime
 from tests.fake_telegram import Chat, FakeBot, FakeTelegram, Sent
+from tests.test_faults import WriteLock
 
 # as gridbot.adapters.telegram does at import (pytest resets filters for each test)
 pytestmark = pytest.mark.filterwarnings(
@@ -123,6 +125,18 @@ class World:
         await self.fake.until(lambda: query_id in self.bot.answered)
         return await self.settled(before)
 
+    async def by_hand(self) -> None:
+        """From now on the test alone drains the outbox (:meth:`drained`): the send loop
+        and the timers are stopped, so nothing sends behind its back."""
+        await self.runtime.scheduler.stop()
+        await self.runtime.sending.stop()
+
+    async def drained(self) -> None:
+        """Send everything due now and return when done: a drain takes its turn after
+        any under way, so what is still unsent afterwards was not due."""
+        result = await self.runtime.sender.drain()
+        assert result is not None
+
     async def handled(self, chat_id: int, message_id: int) -> None:
         await self.fake.until(lambda: self.rows(
             "SELECT 1 FROM inbox WHERE platform = 'telegram' AND chat_id = ? AND message_id = ?",
@@ -166,12 +180,17 @@ async def fake() -> AsyncIterator[FakeTelegram]:
     await server.stop()
 
 
-async def _world(tmp_path: Path, fake: FakeTelegram, mode: str) -> World:
+async def _world(tmp_path: Path, fake: FakeTelegram, mode: str, *,
+                 read_timeout: float | None = None) -> World:
+    """``read_timeout``: how long the bot waits for the Bot API's answers (PTB's 5 s)."""
     bot = fake.bot(TOKEN, "GridTestBot")
     group = bot.group(GROUP_ID, "幸福里1-3幢 邻里群")
     config = load_config(write_config(tmp_path, fake, mode=mode))
     clock = RunningClock(datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
-    runtime = Runtime(config, clock=clock, sleep=clock.sleep)
+    assert config.telegram is not None
+    adapters = None if read_timeout is None else [
+        TelegramAdapter(config.telegram, read_timeout=read_timeout)]
+    runtime = Runtime(config, clock=clock, sleep=clock.sleep, adapters=adapters)
     await runtime.start()
     assert runtime.http is not None
     bot.deliver_to = runtime.http.url + "/telegram/webhook"  # the TLS proxy's job
@@ -277,7 +296,7 @@ async def test_forged_webhook_is_refused_and_changes_nothing(webhook: World) -> 
     assert wrong.content == b"" and missing.content == b""
     assert (garbage.status_code, not_update.status_code) == (400, 400)
     assert wrong_method.status_code == 405
-    await asyncio.sleep(0.1)
+    await w.drained()  # whatever they could have queued has gone out by now
     assert w.counts() == before and len(w.bot.sent) == sent
 
 
@@ -299,13 +318,28 @@ async def test_webhook_redelivery_is_handled_once(webhook: World) -> None:
 
 
 # -- polling: at least once, each update handled once ---------------------------------------
-FAIL_SHED = ("CREATE TRIGGER shed_fails BEFORE INSERT ON cases WHEN NEW.text LIKE '%车棚%'"
-             " BEGIN SELECT RAISE(ABORT, 'injected: disk I/O error'); END")
-
-
 def offsets(bot: FakeBot) -> list[int]:
     """The offset of every getUpdates call so far."""
     return [int(p.get("offset") or 0) for m, p in bot.calls if m == "getUpdates"]
+
+
+@contextlib.asynccontextmanager
+async def locked(db: Path) -> AsyncIterator[None]:
+    """Another connection holds the database's write lock meanwhile; taken and let go off
+    the event loop, where the bot may be inside a transaction that needs the loop to end."""
+    lock = WriteLock(db, hold=120)
+    await asyncio.to_thread(lock.__enter__)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(lock.__exit__)
+
+
+async def impatient(w: World, ms: int = 50) -> None:
+    """The bot's store gives up on another connection's write lock after ``ms`` (5 s in
+    production), so a lock held longer fails its transactions (the store's StoreBusy)."""
+    w.runtime.store.busy_timeout_ms = ms  # type: ignore[attr-defined]
+    await w.runtime.store._require().execute(f"PRAGMA busy_timeout={ms}")  # type: ignore[attr-defined]
 
 
 async def test_polling_moves_past_an_update_only_once_it_is_committed(
@@ -314,24 +348,26 @@ async def test_polling_moves_past_an_update_only_once_it_is_committed(
     try:
         await bound(w)
         w.runtime.adapters[0].update_retry = 0.05  # type: ignore[attr-defined]
-        await w.write(FAIL_SHED)  # the database refuses one report, as a full disk would
         before = len(w.bot.sent)
-        # one batch: a report, a report whose transaction fails, a question behind it
         lamp = w.bot.say(w.group, LIU, "报事 楼道灯坏了")
-        shed = w.bot.say(w.group, CHEN, "报事 车棚漏雨")
-        shed_update = w.bot.updates[-1]["update_id"]
-        question = w.bot.say(w.bot.private(CHEN), CHEN, "/help")
         await w.handled(GROUP_ID, lamp["message_id"])
-        # the failed update is fetched again and again; what follows it waits its turn
-        await w.fake.until(lambda: offsets(w.bot).count(shed_update) >= 3)
-        assert max(offsets(w.bot)) == shed_update
-        assert not w.bot.sent_to(CHEN["id"])
-        assert w.rows("SELECT COUNT(*) FROM cases")[0][0] == 1
-        # the process stops (it could as well have died) while the update keeps failing:
-        # Telegram still holds it and the one behind it, and only those
-        await w.runtime.stop()
+        await impatient(w)
+        # The database itself fails (another process holds its write lock): a report and
+        # a question behind it arrive in one batch meanwhile.
+        async with locked(w.db):
+            shed = w.bot.say(w.group, CHEN, "报事 车棚漏雨")
+            shed_update = w.bot.updates[-1]["update_id"]
+            question = w.bot.say(w.bot.private(CHEN), CHEN, "/help")
+            # the failed update is fetched again and again; what follows it waits its turn
+            await w.fake.until(lambda: offsets(w.bot).count(shed_update) >= 3, timeout=20)
+            assert max(offsets(w.bot)) == shed_update
+            assert not w.bot.sent_to(CHEN["id"])
+            # the process stops (it could as well have died) while the update keeps
+            # failing: Telegram still holds it and the one behind it, and only those
+            await w.runtime.stop()
         assert [u["update_id"] for u in w.bot.updates] == [shed_update, shed_update + 1]
-        await w.write("DROP TRIGGER shed_fails")
+        assert w.rows("SELECT COUNT(*) FROM cases")[0][0] == 1
+        assert w.rows("SELECT COUNT(*) FROM set_aside")[0][0] == 0  # nothing could be kept
 
         # the next start gets both again and handles each once
         w.runtime = Runtime(load_config(tmp_path / "gridbot.toml"), clock=w.clock,
@@ -344,7 +380,7 @@ async def test_polling_moves_past_an_update_only_once_it_is_committed(
             "楼道灯坏了", "车棚漏雨"]
         assert len(w.bot.sent_to(CHEN["id"])) == 1  # the answer to /help, once
         acks = [s for s in sent if s.chat_id == GROUP_ID and s.reply_to == shed["message_id"]]
-        assert len(acks) == 2 and "#2" in acks[1].plain  # the apology (once), then #2
+        assert len(acks) == 1 and "#2" in acks[0].plain  # no apology: nothing had failed
         order = "SELECT rowid FROM inbox WHERE platform = 'telegram' AND chat_id = ? AND" \
             " message_id = ?"
         [(shed_row,)] = w.rows(order, str(GROUP_ID), str(shed["message_id"]))
@@ -355,18 +391,67 @@ async def test_polling_moves_past_an_update_only_once_it_is_committed(
         await w.runtime.stop()
 
 
-async def test_an_update_that_keeps_failing_is_given_up_and_the_rest_go_on(
+async def test_an_update_the_database_keeps_failing_is_given_up_and_the_rest_go_on(
         polling: World) -> None:
     w = await bound(polling)
     adapter = w.runtime.adapters[0]
     adapter.update_retry, adapter.update_attempts = 0.01, 3  # type: ignore[attr-defined]
-    await w.write(FAIL_SHED)
-    w.bot.say(w.group, CHEN, "报事 车棚漏雨")
-    shed_update = w.bot.updates[-1]["update_id"]
+    await impatient(w)
+    async with locked(w.db):
+        w.bot.say(w.group, CHEN, "报事 车棚漏雨")
+        shed_update = w.bot.updates[-1]["update_id"]
+        await w.fake.until(lambda: shed_update + 1 in offsets(w.bot), timeout=20)
     replies = await w.said(w.bot.private(CHEN), CHEN, "/help")
     assert [r.chat_id for r in replies if r.chat_id == CHEN["id"]] == [CHEN["id"]]
     assert offsets(w.bot).count(shed_update) == 3
     assert w.rows("SELECT COUNT(*) FROM cases")[0][0] == 0
+
+
+# -- a message whose handling raises is set aside; the others do not wait ---------------------
+DAMAGE = "UPDATE cases SET extension = '{damaged' WHERE number = 1"
+REPAIR = "UPDATE cases SET extension = NULL WHERE number = 1"
+
+
+async def test_a_message_that_raises_is_set_aside_and_the_rest_flow(world: World) -> None:
+    w = await bound(world)
+    await w.said(w.group, LIU, "报事 楼道灯坏了")
+    await w.write(DAMAGE)  # a row the next command reads can no longer be read
+    before = len(w.bot.sent)
+    asked = time.monotonic()
+    status = w.bot.say(w.group, LIU, "进度 1")  # raises inside the handler
+    report = w.bot.say(w.group, CHEN, "报事 车棚漏雨")  # an unrelated report right behind it
+    ack = await w.fake.until(lambda: [s for s in w.bot.sent[before:]
+                                      if s.reply_to == report["message_id"]], timeout=10)
+    waited = time.monotonic() - asked
+    assert "#2" in ack[0].plain and waited < 5, waited  # not held up (184 s before)
+    sent = await w.settled(before)
+    [sorry] = [s for s in sent if s.reply_to == status["message_id"]]
+    assert "保存" in sorry.plain and "不用重发" in sorry.plain  # kept, once
+    [(platform, chat, message_id, attempts, error)] = w.rows(
+        "SELECT platform, chat_id, message_id, attempts, error FROM set_aside")
+    assert (platform, chat, message_id, attempts) == (
+        "telegram", str(GROUP_ID), str(status["message_id"]), 1)
+    assert "JSONDecodeError" in error
+    assert w.rows("SELECT 1 FROM inbox WHERE message_id = ?", str(status["message_id"])) == []
+    if world.runtime.adapters[0].settings.mode == "polling":  # type: ignore[attr-defined]
+        await w.fake.until(lambda: not w.bot.updates)  # Telegram was told both are done
+    else:
+        assert [code for _, code in w.bot.deliveries] == [200] * len(w.bot.deliveries)
+    async with httpx.AsyncClient() as client:
+        health = (await client.get(w.runtime.http.url + "/healthz")).json()  # type: ignore[union-attr]
+    assert health["set_aside"] == {"waiting": 1, "given_up": 0, "kept": []}
+
+    # Someone repairs the row; a minute later the kept message is tried again, on its own.
+    await w.write(REPAIR)
+    before = len(w.bot.sent)
+    w.clock.advance(timedelta(minutes=1))
+    assert (await w.runtime.worker.run_due()).handled["set_aside"] == 1
+    answer = [s for s in await w.settled(before) if s.reply_to == status["message_id"]]
+    assert len(answer) == 1 and "#1" in answer[0].plain
+    assert w.rows("SELECT COUNT(*) FROM set_aside")[0][0] == 0
+    assert w.rows("SELECT 1 FROM inbox WHERE message_id = ?", str(status["message_id"]))
+    # handled: another round tries nothing, and the message Telegram sent is done once
+    assert (await w.runtime.worker.run_due()).handled["set_aside"] == 0
 
 
 async def test_polling_rides_out_telegram_failing(polling: World) -> None:
@@ -393,8 +478,7 @@ async def test_429_and_5xx_still_deliver_each_message_once(polling: World) -> No
         if len(w.bot.sent) - before >= 2:
             break
         w.clock.advance(timedelta(minutes=1))
-        w.runtime.kick()
-        await asyncio.sleep(0.05)
+        await w.drained()
     await w.settled(before)
     new = w.bot.sent[before:]
     assert len([s for s in new if s.chat_id == GROUP_ID]) == 1
@@ -414,12 +498,147 @@ async def test_retry_after_is_obeyed(polling: World) -> None:
         "SELECT error FROM outbox WHERE chat_id = ? AND error LIKE '%retry after 600%'",
         str(CHEN["id"])))
     w.clock.advance(timedelta(minutes=5))  # 5 minutes is not 10: still held back
-    w.runtime.kick()
-    await asyncio.sleep(0.1)
+    await w.drained()
     assert w.bot.sent_to(CHEN["id"]) == []
     w.clock.advance(timedelta(minutes=6))
     w.runtime.kick()
     await w.fake.until(lambda: w.bot.sent_to(CHEN["id"]))
+
+
+GROUP2_ID = -1001234500002
+
+
+def sent_like(w: World, chat_id: int, words: str) -> list[Sent]:
+    return [s for s in w.bot.sent_to(chat_id) if words in s.plain]
+
+
+async def test_a_notice_whose_answer_came_too_late_is_uncertain_and_never_sent_twice(
+        tmp_path: Path, fake: FakeTelegram) -> None:
+    w = await _world(tmp_path, fake, "polling", read_timeout=0.5)
+    try:
+        await bound(w)
+        second = w.bot.group(GROUP2_ID, "幸福里4-6幢 邻里群")
+        await w.said(second, ZHOU, "/bind M02")
+        # Telegram takes the notice for the first group but answers after the bot stopped
+        # waiting (a read timeout: it arrived); the second group's first try meets a 500.
+        w.bot.delay("sendMessage", 2.0, chat_id=GROUP_ID)
+        w.bot.fail("sendMessage", 500, chat_id=GROUP2_ID)
+        zhou_dm = w.bot.private(ZHOU)
+        await w.said(zhou_dm, ZHOU, "/notice G01 周六上午9点活动室免费量血压")
+        await w.fake.until(lambda: w.rows(
+            "SELECT error FROM deliveries WHERE chat_id = ? AND status = 'unknown'",
+            str(GROUP_ID)), timeout=10)
+        for _ in range(3):  # the 500 is retried after its backoff; the timeout is not
+            w.clock.advance(timedelta(minutes=5))
+            await w.drained()
+        await w.fake.until(lambda: sent_like(w, GROUP2_ID, "免费量血压"))
+        assert len(sent_like(w, GROUP_ID, "免费量血压")) == 1  # it had arrived: once
+        assert len(sent_like(w, GROUP2_ID, "免费量血压")) == 1
+        assert w.rows("SELECT chat_id, status FROM deliveries ORDER BY chat_id") == [
+            (str(GROUP_ID), "unknown"), (str(GROUP2_ID), "sent")]
+        await w.runtime.worker.run_due()  # every delivery settled: the author is told
+        summary = await w.fake.until(lambda: [s for s in w.bot.sent_to(ZHOU["id"])
+                                              if "不确定是否送达 1" in s.plain])
+        assert "送达 1" in summary[0].plain
+        [status] = await w.said(zhou_dm, ZHOU, "/notice 1")
+        assert "送达 1" in status.plain and "不确定是否送达 1" in status.plain
+        assert "平台没有及时答复，不确定是否送达" in status.plain
+        await w.fake.until(lambda: not w.bot.late)  # the late answer has gone out
+    finally:
+        await w.runtime.stop()
+
+
+async def test_a_case_message_whose_answer_came_too_late_is_sent_again(
+        tmp_path: Path, fake: FakeTelegram) -> None:
+    w = await _world(tmp_path, fake, "polling", read_timeout=0.5)
+    try:
+        await bound(w)
+        w.bot.delay("sendMessage", 2.0, chat_id=ZHANG["id"])  # the steward's claim notice
+        report = w.bot.say(w.group, LIU, "报事 楼道灯坏了")
+        await w.handled(GROUP_ID, report["message_id"])
+        await w.fake.until(lambda: w.rows(
+            "SELECT 1 FROM outbox WHERE chat_id = ? AND error LIKE '%did not answer in time%'",
+            str(ZHANG["id"])), timeout=10)
+        w.clock.advance(timedelta(minutes=1))
+        await w.drained()
+        # at least once (README): a steward never told of a case is worse off than one
+        # told twice, so a message that may not have arrived goes again
+        await w.fake.until(lambda: len(sent_like(w, ZHANG["id"], "楼道灯坏了")) == 2)
+        assert w.rows("SELECT status FROM outbox WHERE chat_id = ? AND text LIKE ?",
+                      str(ZHANG["id"]), "%楼道灯坏了%") == [("sent",)]
+        await w.fake.until(lambda: not w.bot.late)  # the late answer has gone out
+    finally:
+        await w.runtime.stop()
+
+
+async def test_while_telegram_pauses_the_sender_waits_for_the_real_time(
+        polling: World, caplog: pytest.LogCaptureFixture) -> None:
+    w = await bound(polling)
+    await w.by_hand()
+    w.bot.fail("sendMessage", 429, retry_after=15, times=1000)  # flood control, for long
+    tried = len([c for c in w.bot.calls if c[0] == "sendMessage"])
+    report = w.bot.say(w.group, LIU, "报事 楼道灯坏了")
+    await w.handled(GROUP_ID, report["message_id"])
+    await w.drained()
+    assert w.runtime.sender.holds["telegram"].kind.value == "paused"
+    async with httpx.AsyncClient() as client:
+        health = (await client.get(w.runtime.http.url + "/healthz")).json()  # type: ignore[union-attr]
+    sending = health["platforms"]["telegram"]["sending"]
+    assert sending["state"] == "paused" and "retry after 15" in sending["reason"]
+    assert await w.runtime.sender.next_due() == w.runtime.sender.holds["telegram"].until
+    # two minutes of flood control: each 15 s the two messages try once, no more
+    for _ in range(8):
+        w.clock.advance(timedelta(seconds=15))
+        await w.drained()
+    tries = len([c for c in w.bot.calls if c[0] == "sendMessage"]) - tried
+    assert 8 <= tries <= 2 * 9, tries
+    assert w.rows("SELECT MAX(attempts), COUNT(*) FROM outbox WHERE status = 'queued'") == [
+        (0, 2)]  # a pause is no failed attempt: nothing is given up however long it lasts
+    w.bot.failures.clear()  # the flood is over
+    w.clock.advance(timedelta(seconds=15))
+    await w.drained()
+    assert len(sent_like(w, GROUP_ID, "#1")) == 1 and len(sent_like(w, ZHANG["id"], "#1")) == 1
+    assert "telegram" not in w.runtime.sender.holds
+    said = [r.getMessage() for r in caplog.records if r.name == "gridbot.outbox"]
+    assert len([m for m in said if "telegram paused until" in m]) == 1, said
+    assert len([m for m in said if "telegram sending again" in m]) == 1, said
+
+
+async def test_while_telegram_is_down_one_message_tries_now_and_then(
+        polling: World, caplog: pytest.LogCaptureFixture) -> None:
+    w = await bound(polling)
+    await w.by_hand()
+    await w.fake.stop()  # Telegram cannot be reached: every connection is refused
+    async with w.runtime.store.transaction() as tx:
+        for n in range(3):
+            await tx.enqueue(Outgoing(platform="telegram", chat_id=str(GROUP_ID),
+                                      text=f"第{n}条", dedup_key=f"down:{n}"), w.clock.now())
+    await w.drained()
+    hold = w.runtime.sender.holds["telegram"]
+    assert hold.kind.value == "down" and "unreachable" in hold.reason
+    async with httpx.AsyncClient() as client:
+        health = (await client.get(w.runtime.http.url + "/healthz")).json()  # type: ignore[union-attr]
+    assert health["platforms"]["telegram"]["sending"]["state"] == "down"
+    # before the next try nothing is claimed; at it, one message tries, the others wait
+    assert (await w.runtime.sender.drain()).retried == 0
+    waits = []
+    for tries in range(2, 5):
+        hold = w.runtime.sender.holds["telegram"]
+        waits.append((hold.until - w.clock.now()).total_seconds())
+        w.clock.advance(hold.until - w.clock.now())
+        result = await w.runtime.sender.drain()
+        assert (result.retried, result.sent) == (1, 0), result
+        assert w.runtime.sender.holds["telegram"].tries == tries
+    assert waits[1] > waits[0] * 1.5 and waits[2] > waits[1] * 1.5  # further and further apart
+    assert w.rows("SELECT MAX(attempts), COUNT(*) FROM outbox WHERE status = 'queued'") == [
+        (0, 3)]  # nothing arrived: no attempt counted, nothing given up
+    await w.fake.start()  # back, on the same address
+    w.clock.advance(w.runtime.sender.holds["telegram"].until - w.clock.now())
+    assert (await w.runtime.sender.drain()).sent == 3
+    assert [s.plain for s in w.bot.sent_to(GROUP_ID)][-3:] == ["第0条", "第1条", "第2条"]
+    said = [r.getMessage() for r in caplog.records if r.name == "gridbot.outbox"]
+    assert len([m for m in said if "telegram unreachable" in m]) == 1, said
+    assert len([m for m in said if "telegram sending again" in m]) == 1, said
 
 
 async def test_bot_kicked_from_group_is_recorded_and_the_bot_lives_on(polling: World) -> None:
@@ -436,8 +655,7 @@ async def test_bot_kicked_from_group_is_recorded_and_the_bot_lives_on(polling: W
     assert replies and replies[0].chat_id == CHEN["id"]
     attempts = len([c for c in w.bot.calls if c[0] == "sendMessage"])
     w.clock.advance(timedelta(hours=1))
-    w.runtime.kick()
-    await asyncio.sleep(0.1)
+    await w.drained()
     assert len([c for c in w.bot.calls if c[0] == "sendMessage"]) == attempts  # not retried
 
 
@@ -646,8 +864,7 @@ async def test_evidence_telegram_cannot_send_leaves_the_text_delivered(polling: 
         if [s for s in w.bot.sent[before:] if s.media]:
             break
         w.clock.advance(timedelta(minutes=1))
-        w.runtime.kick()
-        await asyncio.sleep(0.05)
+        await w.drained()
     to_zhang = [s for s in w.bot.sent[before:] if s.chat_id == ZHANG["id"]]
     assert [bool(s.media) for s in to_zhang] == [False, True]  # the text was not repeated
     # a file id Telegram no longer knows: the photo is left out, the message counts as sent
@@ -673,8 +890,7 @@ async def test_stats_chart_is_uploaded_as_a_photo(polling: World) -> None:
         if len([s for s in w.bot.sent[before:] if s.media]) == 2:
             break
         w.clock.advance(timedelta(minutes=1))
-        w.runtime.kick()
-        await asyncio.sleep(0.05)
+        await w.drained()
     sent = await w.settled(before)
     assert [bool(s.media) for s in sent] == [False, True, True]  # the text was not repeated
     caption, *photos = sent
@@ -709,7 +925,9 @@ async def test_healthz(polling: World) -> None:
     assert answer.status_code == 200 and body["ok"] and body["store"]
     assert set(body["outbox"]) == {"queued", "sending", "sent", "failed"}
     assert body["platforms"]["telegram"] == {"mode": "polling", "receiving": True,
-                                             "bot": "GridTestBot"}
+                                             "bot": "GridTestBot",
+                                             "sending": {"state": "sending"}}
+    assert body["set_aside"] == {"waiting": 0, "given_up": 0, "kept": []}
 
 
 # -- the real command ----------------------------------------------------------------------

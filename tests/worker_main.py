@@ -19,8 +19,8 @@ from gridbot.ratelimit import SendLimits
 
 _build = adapter.build_application
 adapter.TelegramAdapter.limits = SendLimits(concurrency=16)
-adapter.build_application = lambda settings, *, rate_limiter=None: _build(  # type: ignore[assignment]
-    settings, rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0))
+adapter.build_application = lambda settings, *, rate_limiter=None, **options: _build(  # type: ignore[assignment]
+    settings, rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0), **options)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

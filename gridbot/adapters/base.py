@@ -107,8 +107,10 @@ class Adapter(ABC):
         """Deliver one message and return the platform's id for it.
 
         Raise :class:`gridbot.errors.PlatformError` on failure, ``permanent=True`` when a
-        retry cannot help (the bot was removed, the user blocked it) and with
-        ``retry_after`` when the platform asked to wait.
+        retry cannot help (the bot was removed, the user blocked it), with
+        ``retry_after`` when the platform asked to wait, ``outage=True`` when it could not
+        be reached at all (no connection: nothing left) and ``uncertain=True`` when the
+        request left but its answer did not come in time (it may have arrived).
         """
 
     async def open(self) -> None:  # noqa: B027 (optional hook)

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+import httpx  # python-telegram-bot's HTTP client: its errors say whether a request left
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -128,7 +129,8 @@ warnings.filterwarnings("ignore", category=PTBDeprecationWarning, message=r".*re
 
 
 def build_application(settings: TelegramSettings, *,
-                      rate_limiter: BaseRateLimiter[Any] | None = None) -> Application[
+                      rate_limiter: BaseRateLimiter[Any] | None = None,
+                      read_timeout: float | None = None) -> Application[
                           Any, Any, Any, Any, Any, Any]:
     """The PTB Application ``gridbot run`` uses: our token and API URLs, rate-limited.
 
@@ -136,13 +138,17 @@ def build_application(settings: TelegramSettings, *,
     also covers the calls made outside it (answering button presses, editing keyboards)
     and, with no retries of its own, passes a 429 on as RetryAfter, so the outbox
     pauses and reschedules rather than a request sleeping inside the library. There is
-    no Updater: the adapter polls by itself (see the module's docstring).
+    no Updater: the adapter polls by itself (see the module's docstring). ``read_timeout``
+    (seconds; PTB's default is 5) is how long a call waits for Telegram's answer.
     """
-    return (ApplicationBuilder().token(settings.token).base_url(settings.base_url)
-            .base_file_url(settings.base_file_url)
-            .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
-            .get_updates_read_timeout(POLL_TIMEOUT.total_seconds() + 10)
-            .updater(None).build())
+    builder = (ApplicationBuilder().token(settings.token).base_url(settings.base_url)
+               .base_file_url(settings.base_file_url)
+               .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
+               .get_updates_read_timeout(POLL_TIMEOUT.total_seconds() + 10)
+               .updater(None))
+    if read_timeout is not None:
+        builder = builder.read_timeout(read_timeout)
+    return builder.build()
 
 
 class TelegramAdapter(Adapter):
@@ -152,10 +158,14 @@ class TelegramAdapter(Adapter):
     limits = TELEGRAM_LIMITS
 
     def __init__(self, settings: TelegramSettings, *,
-                 rate_limiter: BaseRateLimiter[Any] | None = None) -> None:
+                 rate_limiter: BaseRateLimiter[Any] | None = None,
+                 read_timeout: float | None = None) -> None:
         self.settings = settings
-        self.application = build_application(settings, rate_limiter=rate_limiter)
+        self.application = build_application(settings, rate_limiter=rate_limiter,
+                                             read_timeout=read_timeout)
         self.receiving = False
+        #: why the last getUpdates failed, while polling keeps failing (for /healthz)
+        self.polling_error: str | None = None
         #: parts already delivered of a long message whose later part (or attachment)
         #: failed, by outbox dedup key, so a retry resumes where it stopped instead of
         #: repeating them
@@ -256,8 +266,11 @@ class TelegramAdapter(Adapter):
             log.warning("closing the Telegram client: %s", exc)
 
     def health(self) -> dict[str, Any]:
-        return {"mode": self.settings.mode, "receiving": self.receiving,
-                "bot": self.bot_username}
+        health = {"mode": self.settings.mode, "receiving": self.receiving,
+                  "bot": self.bot_username}
+        if self.polling_error is not None:
+            health["polling_error"] = self.polling_error
+        return health
 
     # -- polling ------------------------------------------------------------------------------
     async def _poll(self, intake: Intake) -> None:
@@ -267,22 +280,26 @@ class TelegramAdapter(Adapter):
             try:
                 updates = await self._fetch()
             except TelegramError as exc:
-                self._polling_error(exc)
                 fetch_failures += 1
                 wait = min(FETCH_RETRY_MAX, self.fetch_retry * 2 ** (fetch_failures - 1))
                 if isinstance(exc, RetryAfter):
                     wait = max(wait, _seconds(exc.retry_after))
+                self._polling_error(exc, fetch_failures, wait)
                 await self._pause(wait)
                 continue
-            except Exception:  # a malformed batch or a library bug: keep polling
+            except Exception as exc:  # a malformed batch or a library bug: keep polling
                 log.exception("polling Telegram failed")
+                self.polling_error = repr(exc)[:200]
                 fetch_failures += 1
                 await self._pause(min(FETCH_RETRY_MAX,
                                       self.fetch_retry * 2 ** (fetch_failures - 1)))
                 continue
             if updates is None:
                 break  # stopping
-            fetch_failures = 0
+            if fetch_failures:
+                log.warning("polling Telegram works again (after %d failed tries)",
+                            fetch_failures)
+            fetch_failures, self.polling_error = 0, None
             self._confirmed = self.offset  # Telegram now forgets everything before it
             for update in updates:
                 if self._stopping.is_set():
@@ -332,15 +349,20 @@ class TelegramAdapter(Adapter):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    @staticmethod
-    def _polling_error(exc: TelegramError) -> None:
-        if isinstance(exc, Conflict):
+    def _polling_error(self, exc: TelegramError, failures: int, wait: float) -> None:
+        """Said once while polling keeps failing (and in /healthz); the next success is
+        logged too."""
+        self.polling_error = exc.message
+        if failures > 1:
+            log.debug("polling Telegram failed again (%d): %s", failures, exc.message)
+        elif isinstance(exc, Conflict):
             log.error("Telegram refused polling: %s (another process polls with this token, "
                       "or a webhook is set)", exc.message)
         elif isinstance(exc, InvalidToken):
             log.error("Telegram no longer accepts the bot token: %s", exc.message)
         else:
-            log.warning("polling Telegram failed, retrying: %s", exc.message)
+            log.warning("polling Telegram failed: %s; trying again in %g s, then less and "
+                        "less often (up to every %g s)", exc.message, wait, FETCH_RETRY_MAX)
 
     # -- webhook -----------------------------------------------------------------------------
     def routes(self, intake: Intake) -> list[BaseRoute]:
@@ -458,7 +480,7 @@ class TelegramAdapter(Adapter):
                     keyboard=keyboard if index == len(parts) - 1 else None)
                 done.append(sent)
         except PlatformError as exc:
-            if exc.permanent:
+            if exc.permanent or not done:  # nothing to resume from
                 del self._sent_parts[key]
             raise
         del self._sent_parts[key]
@@ -689,7 +711,15 @@ def _platform_error(exc: TelegramError) -> PlatformError:
         return PlatformError(f"Telegram refused: {exc.message}", permanent=True,
                              unreachable=gone)
     if isinstance(exc, TimedOut):
-        return PlatformError(f"Telegram timed out: {exc.message}")
+        cause = exc.__cause__
+        if isinstance(cause, httpx.ConnectTimeout):  # no connection: nothing left
+            return PlatformError("Telegram unreachable: the connection timed out", outage=True)
+        if isinstance(cause, httpx.PoolTimeout):  # never left this process
+            return PlatformError(f"Telegram request not sent: {exc.message}")
+        # The request left and no answer came in time: it may well have arrived.
+        return PlatformError(f"Telegram did not answer in time: {exc.message}", uncertain=True)
     if isinstance(exc, NetworkError):
-        return PlatformError(f"Telegram unreachable: {exc.message}")
+        if isinstance(exc.__cause__, httpx.ConnectError):  # refused, no route, no DNS
+            return PlatformError(f"Telegram unreachable: {exc.message}", outage=True)
+        return PlatformError(f"Telegram unreachable: {exc.message}")  # 5xx, a proxy's page
     return PlatformError(f"Telegram error: {exc.message}")

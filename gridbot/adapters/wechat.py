@@ -29,8 +29,10 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 import xmltodict
 from starlette.requests import Request
 from wechatpy.client import WeChatClient as _MpClient
@@ -219,7 +221,29 @@ def platform_error(exc: BaseException, who: str, *, private: bool = False) -> Pl
             return PlatformError(reason, permanent=400 <= status < 500)
         return PlatformError(reason, permanent=exc.errcode not in TRANSIENT_ERRORS,
                              unreachable=private and exc.errcode in UNREACHABLE_ERRORS)
-    return PlatformError(reason)  # timeouts, refused connections: later
+    if _never_connected(exc):  # refused, no route, no DNS, or no connection in time
+        return PlatformError(reason, outage=True)
+    if isinstance(exc, requests.Timeout) and not _fetching_token(exc):
+        # The request left and no answer came in time: the message may have arrived.
+        return PlatformError(f"{reason} (it may have arrived)", uncertain=True)
+    return PlatformError(reason)  # anything else: later
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether the request failed before a connection was made (so nothing left)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError) or not exc.args:
+        return False  # e.g. a connection dropped mid-answer: not an outage
+    return isinstance(getattr(exc.args[0], "reason", None),
+                      urllib3.exceptions.NewConnectionError)
+
+
+def _fetching_token(exc: requests.RequestException) -> bool:
+    """Whether the failed request was for an access token (no message was in it)."""
+    request = exc.request
+    path = urlsplit(request.url or "").path if request is not None else ""
+    return isinstance(path, str) and path.rstrip("/").endswith(("/gettoken", "/token"))
 
 
 def is_api_error(exc: BaseException) -> bool:
@@ -359,7 +383,7 @@ class Parts:
             for part in parts[len(done):]:
                 done.append(await one(part))
         except PlatformError as exc:
-            if exc.permanent:
+            if exc.permanent or not done:  # nothing to resume from
                 del self._done[key]
             raise
         del self._done[key]

@@ -31,6 +31,7 @@ from gridbot.domain import (
     DeliveryCounts,
     DeliveryStatus,
     DutyStatus,
+    Incoming,
     Notice,
     NoticeStatus,
     OutboxItem,
@@ -299,6 +300,46 @@ class Transaction(ABC):
     ) -> bool:
         """Record a platform message as handled; False if it already was."""
 
+    # -- messages set aside (a handler raised: kept, tried again later on their own) ----
+    @abstractmethod
+    async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,
+                        next_try: datetime) -> bool:
+        """Keep a message whose handling raised, to be tried again at ``next_try``. False
+        (and nothing changed) if it is kept already (the platform delivered it again)."""
+
+    @abstractmethod
+    async def claim_set_aside(self, now: datetime, *, limit: int,
+                              lease: timedelta) -> list[SetAside]:
+        """Up to ``limit`` kept messages due for another try at ``now`` (those due
+        earliest), oldest first.
+
+        Each is not due again until ``lease`` has passed (its ``next_try`` says when), so
+        two workers never try one at once, and one whose try was cut short (the process
+        died) is tried after the lease.
+        """
+
+    @abstractmethod
+    async def retry_set_aside(self, item_id: int, *, error: str, now: datetime,
+                              next_try: datetime | None) -> None:
+        """Another try failed with ``error``: one more attempt, the next at ``next_try``;
+        ``None`` keeps the message for good (tried too often) for a person to look at."""
+
+    @abstractmethod
+    async def drop_set_aside(self, item_id: int) -> None:
+        """The kept message was handled at last (its inbox mark says so): it goes."""
+
+    @abstractmethod
+    async def next_set_aside_due(self) -> datetime | None:
+        """When the earliest kept message is due for another try, if any is."""
+
+    @abstractmethod
+    async def set_aside_messages(self, *, limit: int = 100) -> list[SetAside]:
+        """Every kept message, given up ones first, then oldest first (at most ``limit``)."""
+
+    @abstractmethod
+    async def set_aside_counts(self) -> dict[str, int]:
+        """``{"waiting": …, "given_up": …}``: kept messages still tried, and given up."""
+
     # -- outbox -----------------------------------------------------------------------
     @abstractmethod
     async def enqueue(
@@ -335,8 +376,9 @@ class Transaction(ABC):
         """Number of outbox messages per status."""
 
     @abstractmethod
-    async def next_outbox_due(self) -> datetime | None:
-        """When the earliest queued message may be sent, if any is waiting."""
+    async def next_outbox_due(self, platform: str | None = None) -> datetime | None:
+        """When the earliest queued message (of ``platform``, if given) may be sent, if any
+        is waiting."""
 
     @abstractmethod
     async def release_outbox(self, item_id: int, not_before: datetime) -> None:
@@ -632,6 +674,30 @@ class Store(ABC):
     def on_outbox(self, wake: Callable[[], None]) -> None:  # noqa: B027 (optional hook)
         """Call ``wake`` when another process commits messages to the outbox, so the
         process that sends them does not wait for its next sweep."""
+
+    async def checkpoint(self) -> None:  # noqa: B027 (optional hook)
+        """Fold the write-ahead log back into the database file and cut it short, if the
+        database keeps one (SQLite's WAL) and nobody is reading an older snapshot; the
+        running bot calls it now and then. A store without one does nothing."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetAside:
+    """A message whose handling raised, kept to be tried again (see ``set_aside``)."""
+
+    id: int
+    incoming: Incoming
+    error: str
+    #: tries so far, the first one included
+    attempts: int
+    #: when it is tried next; ``None`` once it was tried too often (kept, not tried)
+    next_try: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def given_up(self) -> bool:
+        return self.next_try is None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -61,6 +61,7 @@ TABLES: Mapping[str, str] = {
     "notices": "her name, phone and address cut from the text",
     "households": "her line loses head, phone and note; her name and phone cut from notes",
     "audit_log": "her person id renamed",
+    "set_aside": "her messages kept after their handling failed deleted",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "heartbeats": "",
@@ -85,6 +86,7 @@ DROP: tuple[Drop, ...] = (
     Drop("link_codes", person="person_id"),
     Drop("report_offers", person="person_id", chat=("platform", "chat_id")),
     Drop("inbox", chat=("platform", "chat_id")),
+    Drop("set_aside", chat=("platform", "chat_id"), account=("platform", "sender_id")),
     Drop("chats", chat=("platform", "chat_id")),
     Drop("accounts", person="person_id"),
 )
@@ -282,7 +284,8 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
                 params += p
         n = await d.run(f"DELETE FROM {drop.table} WHERE {' OR '.join(tests)}", params)
         key = "outbox_dropped" if drop.table == "outbox" else drop.table
-        counts[key] = counts.get(key, 0) + n
+        if n or key in counts:  # a table the command line does not word: when it had some
+            counts[key] = counts.get(key, 0) + n
 
     # Messages to others: about her cases, naming her, keyed by one of her private chats
     # (the dedup key names the chat a message was answering), or quoting her words where

@@ -52,6 +52,7 @@ from gridbot.domain import (
     DeliveryCounts,
     DeliveryStatus,
     DutyStatus,
+    Incoming,
     Notice,
     NoticeStatus,
     OutboxItem,
@@ -70,11 +71,12 @@ from gridbot.store.base import (
     OrgUnit,
     ReportOffer,
     RosterEntry,
+    SetAside,
     Store,
     Transaction,
     forgotten_households,
 )
-from gridbot.store.rows import Rows, attachments_json
+from gridbot.store.rows import Rows, attachments_json, incoming_json
 
 try:  # the driver is only needed when a postgresql:// URL is configured
     import asyncpg
@@ -741,6 +743,49 @@ class _PGTransaction(Transaction):
             " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             platform, chat_id, message_id, _utc(now)) == 1
 
+    # -- messages set aside -------------------------------------------------------------
+    async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,
+                        next_try: datetime) -> bool:
+        return await self._run(
+            "INSERT INTO set_aside (platform, chat_id, message_id, sender_id, incoming, error,"
+            " attempts, next_try, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8) ON CONFLICT DO NOTHING",
+            incoming.platform, incoming.chat_id, incoming.message_id, incoming.sender_id,
+            incoming_json(incoming), error, _utc(next_try), _utc(now)) == 1
+
+    async def claim_set_aside(self, now: datetime, *, limit: int,
+                              lease: timedelta) -> list[SetAside]:
+        rows = await self._all(
+            "WITH due AS (SELECT id FROM set_aside WHERE next_try <= $1"
+            " ORDER BY next_try, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " UPDATE set_aside s SET next_try = $3 FROM due WHERE s.id = due.id RETURNING s.*",
+            _utc(now), limit, _utc(now + lease))
+        rows.sort(key=lambda r: r["id"])
+        return [_ROWS.set_aside(r) for r in rows]
+
+    async def retry_set_aside(self, item_id: int, *, error: str, now: datetime,
+                              next_try: datetime | None) -> None:
+        await self._run(
+            "UPDATE set_aside SET attempts = attempts + 1, error = $1, next_try = $2,"
+            " updated_at = $3 WHERE id = $4", error, _utc(next_try), _utc(now), item_id)
+
+    async def drop_set_aside(self, item_id: int) -> None:
+        await self._run("DELETE FROM set_aside WHERE id = $1", item_id)
+
+    async def next_set_aside_due(self) -> datetime | None:
+        return _back(await self._value("SELECT MIN(next_try) FROM set_aside"))
+
+    async def set_aside_messages(self, *, limit: int = 100) -> list[SetAside]:
+        rows = await self._all("SELECT * FROM set_aside ORDER BY next_try IS NOT NULL, id"
+                               " LIMIT $1", limit)
+        return [_ROWS.set_aside(r) for r in rows]
+
+    async def set_aside_counts(self) -> dict[str, int]:
+        row = await self._one(
+            "SELECT COUNT(next_try) AS waiting, COUNT(*) - COUNT(next_try) AS given_up"
+            " FROM set_aside")
+        return {"waiting": row["waiting"], "given_up": row["given_up"]}
+
     # -- outbox -----------------------------------------------------------------------
     async def enqueue(
         self, message: Outgoing, now: datetime, not_before: datetime | None = None
@@ -800,8 +845,12 @@ class _PGTransaction(Transaction):
         rows = await self._all("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
 
-    async def next_outbox_due(self) -> datetime | None:
+    async def next_outbox_due(self, platform: str | None = None) -> datetime | None:
         # GREATEST ignores a NULL lease, as SQLite's COALESCE(MAX(…), not_before) does.
+        if platform is not None:
+            return _back(await self._value(
+                "SELECT MIN(GREATEST(not_before, lease_until)) FROM outbox"
+                " WHERE status IN ('queued', 'sending') AND platform = $1", platform))
         return _back(await self._value(
             "SELECT MIN(GREATEST(not_before, lease_until)) FROM outbox"
             " WHERE status IN ('queued', 'sending')"))

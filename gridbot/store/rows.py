@@ -25,6 +25,7 @@ from gridbot.domain import (
     Delivery,
     DeliveryStatus,
     ExtensionRequest,
+    Incoming,
     Notice,
     NoticeStatus,
     Outgoing,
@@ -34,7 +35,7 @@ from gridbot.domain import (
     Status,
     TextFormat,
 )
-from gridbot.store.base import Heartbeat, Household, OrgUnit, ReportOffer
+from gridbot.store.base import Heartbeat, Household, OrgUnit, ReportOffer, SetAside
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -68,6 +69,30 @@ def extension(text: str | None) -> ExtensionRequest | None:
     return ExtensionRequest(by=data["by"], span=timedelta(seconds=data["span"]),
                             reason=data["reason"], at=from_ts(data["at"]),
                             days=data.get("days", 0))
+
+
+def incoming_json(incoming: Incoming) -> str:
+    """A message as the ``set_aside`` table keeps it."""
+    return json.dumps({
+        "platform": incoming.platform, "chat_id": incoming.chat_id,
+        "chat_kind": incoming.chat_kind.value, "sender_id": incoming.sender_id,
+        "sender_name": incoming.sender_name, "text": incoming.text,
+        "message_id": incoming.message_id, "chat_title": incoming.chat_title,
+        "thread_id": incoming.thread_id, "reply_to": incoming.reply_to,
+        "attachments": [a.as_data() for a in incoming.attachments],
+    }, ensure_ascii=False)
+
+
+def incoming(text: str) -> Incoming:
+    data = json.loads(text)
+    platform = data["platform"]
+    return Incoming(
+        platform=platform, chat_id=data["chat_id"], chat_kind=ChatKind(data["chat_kind"]),
+        sender_id=data["sender_id"], sender_name=data["sender_name"], text=data["text"],
+        message_id=data["message_id"], chat_title=data.get("chat_title", ""),
+        thread_id=data.get("thread_id"), reply_to=data.get("reply_to"),
+        attachments=tuple(a for a in (Attachment.from_data(d, platform)
+                                      for d in data.get("attachments", [])) if a is not None))
 
 
 class Rows:
@@ -167,6 +192,12 @@ class Rows:
             outbox_id=row["outbox_id"], platform_message_id=row["platform_message_id"],
             error=row["error"], sent_at=at(row["sent_at"]), acked_at=at(row["acked_at"]),
             acks=row["acks"])
+
+    def set_aside(self, row: Any) -> SetAside:
+        at = self.read
+        return SetAside(id=row["id"], incoming=incoming(row["incoming"]), error=row["error"],
+                        attempts=row["attempts"], next_try=at(row["next_try"]),
+                        created_at=at(row["created_at"]), updated_at=at(row["updated_at"]))
 
     def report_offer(self, row: Any) -> ReportOffer:
         return ReportOffer(

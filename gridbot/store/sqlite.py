@@ -27,6 +27,7 @@ from gridbot.domain import (
     DeliveryCounts,
     DeliveryStatus,
     DutyStatus,
+    Incoming,
     Notice,
     NoticeStatus,
     OutboxItem,
@@ -45,11 +46,12 @@ from gridbot.store.base import (
     OrgUnit,
     ReportOffer,
     RosterEntry,
+    SetAside,
     Store,
     Transaction,
     forgotten_households,
 )
-from gridbot.store.rows import Rows, attachments_json, from_ts, ts
+from gridbot.store.rows import Rows, attachments_json, from_ts, incoming_json, ts
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,20 @@ class SQLiteStore(Store):
                 # statement or COMMIT): nothing was written, and trying later is safe.
                 _raise_if_busy(exc)
                 raise
+
+    async def checkpoint(self) -> None:
+        db = self._require()
+        async with self._lock:
+            # Never wait for a reader (a backup, `gridbot notice` following a notice):
+            # the next checkpoint will do.
+            await db.execute("PRAGMA busy_timeout=0")
+            try:
+                await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError as exc:
+                _raise_if_busy(exc)
+                raise
+            finally:
+                await db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 
     @staticmethod
     async def _rollback(db: aiosqlite.Connection) -> None:
@@ -570,6 +586,54 @@ class _SQLiteTransaction(Transaction):
             " VALUES (?, ?, ?, ?)", (platform, chat_id, message_id, ts(now)))
         return cur.rowcount == 1
 
+    # -- messages set aside -------------------------------------------------------------
+    async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,
+                        next_try: datetime) -> bool:
+        cur = await self._run(
+            "INSERT OR IGNORE INTO set_aside (platform, chat_id, message_id, sender_id,"
+            " incoming, error, attempts, next_try, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+            (incoming.platform, incoming.chat_id, incoming.message_id, incoming.sender_id,
+             incoming_json(incoming), error, ts(next_try), ts(now), ts(now)))
+        return cur.rowcount == 1
+
+    async def claim_set_aside(self, now: datetime, *, limit: int,
+                              lease: timedelta) -> list[SetAside]:
+        rows = await self._all(
+            "SELECT * FROM set_aside WHERE next_try IS NOT NULL AND next_try <= ?"
+            " ORDER BY next_try, id LIMIT ?", (ts(now), limit))
+        if rows:
+            await self._run(
+                f"UPDATE set_aside SET next_try = ? WHERE id IN ({', '.join('?' * len(rows))})",
+                (ts(now + lease), *(r["id"] for r in rows)))
+        claimed = (dataclasses.replace(_ROWS.set_aside(r), next_try=now + lease) for r in rows)
+        return sorted(claimed, key=lambda item: item.id)
+
+    async def retry_set_aside(self, item_id: int, *, error: str, now: datetime,
+                              next_try: datetime | None) -> None:
+        await self._run(
+            "UPDATE set_aside SET attempts = attempts + 1, error = ?, next_try = ?,"
+            " updated_at = ? WHERE id = ?", (error, ts(next_try), ts(now), item_id))
+
+    async def drop_set_aside(self, item_id: int) -> None:
+        await self._run("DELETE FROM set_aside WHERE id = ?", (item_id,))
+
+    async def next_set_aside_due(self) -> datetime | None:
+        row = await self._one("SELECT MIN(next_try) AS due FROM set_aside"
+                              " WHERE next_try IS NOT NULL")
+        return from_ts(row["due"]) if row and row["due"] else None
+
+    async def set_aside_messages(self, *, limit: int = 100) -> list[SetAside]:
+        rows = await self._all("SELECT * FROM set_aside ORDER BY next_try IS NOT NULL, id"
+                               " LIMIT ?", (limit,))
+        return [_ROWS.set_aside(r) for r in rows]
+
+    async def set_aside_counts(self) -> dict[str, int]:
+        row = await self._one(
+            "SELECT COUNT(next_try) AS waiting, COUNT(*) - COUNT(next_try) AS given_up"
+            " FROM set_aside")
+        return {"waiting": row["waiting"], "given_up": row["given_up"]}
+
     # -- outbox -----------------------------------------------------------------------
     async def enqueue(
         self, message: Outgoing, now: datetime, not_before: datetime | None = None
@@ -626,10 +690,12 @@ class _SQLiteTransaction(Transaction):
         rows = await self._all("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
 
-    async def next_outbox_due(self) -> datetime | None:
+    async def next_outbox_due(self, platform: str | None = None) -> datetime | None:
         row = await self._one(
             "SELECT MIN(COALESCE(MAX(not_before, lease_until), not_before)) AS due FROM outbox"
-            " WHERE status IN ('queued', 'sending')")
+            " WHERE status IN ('queued', 'sending')"
+            + (" AND platform = ?" if platform is not None else ""),
+            () if platform is None else (platform,))
         return from_ts(row["due"]) if row and row["due"] else None
 
     async def release_outbox(self, item_id: int, not_before: datetime) -> None:
