@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from gridbot import routing
 from gridbot.config import Policy
 from gridbot.context import Context
 from gridbot.deadlines import window_changes
 from gridbot.domain import (
     OPEN_STATUSES,
+    UNCLAIMED_STATUSES,
     Attachment,
     Button,
     Case,
@@ -21,8 +23,9 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.errors import InvalidTransition, PermissionDenied
-from gridbot.permissions import can_handle_case
-from gridbot.routing import Route, on_duty_at_level
+from gridbot.permissions import can_handle_case, can_see_case
+from gridbot.routing import Route, on_duty_at_level, unreachable_why
+from gridbot.store.base import CaseQuery
 
 
 def classify(policy: Policy, text: str) -> tuple[str, Priority]:
@@ -81,11 +84,19 @@ async def workable_case(ctx: Context) -> tuple[Case, str]:
     """The case named in the arguments, if the speaker may work on it and it is open."""
     case, rest = await ctx.case_arg()
     if not await can_handle_case(ctx.tx, ctx.speaker, case):
-        raise PermissionDenied("error_not_your_case", number=case.number,
-                               microgrid=case.microgrid, level=case.level)
+        raise await not_yours(ctx, case)
     if case.status not in OPEN_STATUSES:
         raise InvalidTransition("error_transition", case=case, command=ctx.command)
     return case, rest
+
+
+async def not_yours(ctx: Context, case: Case) -> PermissionDenied:
+    """The refusal for someone acting on a case that is not theirs: who holds it and what
+    they can do instead (a name only: no phone, whatever chat it is said in)."""
+    return PermissionDenied("error_not_your_case", number=case.number,
+                            microgrid=case.microgrid, level=case.level,
+                            holder=await ctx.person(case.assignee_id),
+                            can_see=await can_see_case(ctx.tx, ctx.speaker, case))
 
 
 async def assign(
@@ -97,17 +108,25 @@ async def assign(
     """Hand the case to ``route.person`` at ``route.level`` and restart its windows.
 
     ``kind`` names why (reported, transferred, escalated, reopened, returned, rerouted,
-    idle) for the event and the assignee's message; ``start`` is when the new windows
+    idle, waiting) for the event and the assignee's message; ``start`` is when the new windows
     begin (a missed deadline, when catching up), ``keep_resolve`` keeps the resolve
     deadline (an idle claim taken back must not buy more time). ``extended`` (the
     approved date a missed window had reached) and ``since`` (the last sign of work on an
     idle claim) are for the new holder's message.
     """
-    if route.person is None:
-        await ctx.event(case, "unassigned", reason or route.reason, level=route.level)
-        return case
     windows = window_changes(ctx.config.policy, ctx.engine.calendar, case, start or ctx.now,
                              route.level, keep_resolve=keep_resolve)
+    skipped = skipped_data(route)
+    if route.person is None:
+        # Nobody on the whole ladder can be told: the case waits with nobody holding it
+        # (a name no message reaches would only hide it), and the clock looks for
+        # someone again every UNASSIGNED_RETRY (gridbot.deadlines) until someone can.
+        return await ctx.save(
+            case, "unassigned", reason,
+            data={"level": route.level, "why": kind, "route": route.reason, **skipped},
+            status=Status.ASSIGNED if case.status is Status.CLAIMED else case.status,
+            assignee_id=None, level=route.level, claimed_at=None, active_at=None,
+            idle_warned_at=None, **windows)
     # The report's photos and voice notes go to each new holder, once.
     events = await ctx.tx.events(case.number)
     held_before = any(e.kind == "assigned" and e.data.get("assignee") == route.person.id
@@ -115,29 +134,74 @@ async def assign(
     attachments = () if held_before else evidence(events, "reported", case.origin_platform)
     updated = await ctx.save(
         case, "assigned", reason, data={"assignee": route.person.id, "level": route.level,
-                                         "why": kind},
+                                         "why": kind, **skipped},
         status=Status.ASSIGNED, assignee_id=route.person.id, level=route.level,
         claimed_at=None, active_at=None, idle_warned_at=None, **windows,
     )
     ctx.tell(route.person.id, "notify_assignee", case=updated, event=kind, reason=reason,
              route=route.reason, reporter=await ctx.person(case.reporter_id),
              actor=ctx.speaker, previous=previous, why=why, within=within,
-             extended=extended, since=since,
+             extended=extended, since=since, skipped=list(route.skipped),
              buttons=claim_button(ctx, updated,
                                   ctx.engine.renderer.locale_for(route.person.locale)),
              attachments=attachments)
     return updated
 
 
-async def alert_urgent(ctx: Context, case: Case) -> None:
-    """Urgent cases reach levels 0-2 at once: tell levels 1 and 2 who is on it."""
+def skipped_data(route: Route) -> dict[str, Any]:
+    """Event data naming who was passed over because no message reaches them."""
+    if not route.skipped:
+        return {}
+    return {"skipped": [{"person": p.id, "why": why} for p, why in route.skipped]}
+
+
+async def alert_urgent(ctx: Context, case: Case) -> list[Person]:
+    """Urgent cases reach levels 0-2 at once: tell levels 1 and 2 who is on it (whoever
+    on duty there a message reaches). Returns who was told."""
     told = {case.assignee_id}
+    alerted = []
     for level in (1, 2):
         person, _ = await on_duty_at_level(ctx.tx, case.microgrid, level, ctx.now,
                                            ctx.config.timezone)
         if person is not None and person.id not in told:
             told.add(person.id)
+            alerted.append(person)
             ctx.tell(person.id, "notify_urgent", case=case,
                      assignee=await ctx.person(case.assignee_id),
                      reporter=await ctx.person(case.reporter_id))
+    return alerted
+
+
+async def reachable_or_refuse(ctx: Context, case: Case, person: Person) -> None:
+    """Refuse to hand a case to someone no message reaches, saying why and what helps."""
+    why = await unreachable_why(ctx.tx, person.id)
+    if why:
+        raise InvalidTransition("error_unreachable_person", case=case, target=person, why=why)
+
+
+async def route_waiting(ctx: Context, microgrids: Iterable[str]) -> list[Case]:
+    """Give the open cases nobody holds in ``microgrids`` to whoever can now take them
+    (someone just linked a chat account, say); returns the cases that found someone."""
+    found = []
+    for case in await ctx.tx.cases(CaseQuery(microgrids=tuple(sorted(microgrids)),
+                                             statuses=UNCLAIMED_STATUSES, limit=500)):
+        if case.assignee_id is None:
+            updated = await assign_waiting(ctx, case)
+            if updated is not None:
+                found.append(updated)
+    return found
+
+
+async def assign_waiting(ctx: Context, case: Case) -> Case | None:
+    """One waiting case (nobody held it): to whoever now takes it at its level or above,
+    with fresh windows, the reporter told who has it. ``None`` if still nobody."""
+    route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
+                                start_level=case.level)
+    if route.person is None:
+        return None
+    case = await assign(ctx, case, route, kind="waiting")
+    ctx.tell_reporter(case, "notify_reporter", event="assigned", actor=route.person, text="")
+    if case.priority is Priority.URGENT:
+        await alert_urgent(ctx, case)
+    return case
 

@@ -169,7 +169,9 @@ def _main(argv: list[str]) -> int:
 def _check_config(config: Config, path: Path, args: argparse.Namespace,
                   renderer: Renderer) -> int:
     """The file is valid; its platform secrets are read now, and a missing one is a
-    warning (``--strict``: an error), since only ``gridbot run`` needs them."""
+    warning (``--strict``: an error), since only ``gridbot run`` needs them. Rostered
+    people no message reaches are listed as a warning (from the database when it exists;
+    before it does, nobody has linked anything yet)."""
     missing = config.missing_secrets()
     if not missing:
         load_config(path)  # the secrets' values are checked too (a bad key is an error)
@@ -180,6 +182,10 @@ def _check_config(config: Config, path: Path, args: argparse.Namespace,
     for key, variable in missing:
         print(renderer.text("secret_missing", key=key, variable=variable, strict=args.strict),
               file=sys.stderr)
+    # Rostered people no message reaches: routing passes them over (a warning, not an
+    # error: linking everyone takes days, and the ladder covers them meanwhile).
+    found, unknown = asyncio.run(people_cli.unreachable_for_check(config))
+    people_cli.warn_unreachable(found, renderer, sys.stderr, unknown=unknown)
     return 2 if missing and args.strict else 0
 
 

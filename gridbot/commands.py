@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -158,7 +159,11 @@ def _strip_separator(rest: str) -> str:
 
 
 #: A case number ends at whitespace, the end, or punctuation; ``12.5`` is not case 12.
-_NUMBER = re.compile(r"^\s*[#＃№]?\s*(\d{1,12})(?=\s|$|[,，:：。、;；!！?？]|\.(?!\d))")
+#: Its digits are ASCII or full-width: other scripts' digits (Arabic-Indic ``١٢``) are
+#: refused rather than read, as nobody here writes them and a misread number acts on
+#: someone else's case.
+_NUMBER = re.compile(
+    r"^\s*[#＃№]?\s*([0-9０-９]{1,12})(?=\s|$|[,，:：。、;；!！?？]|\.(?![0-9０-９]))")
 
 
 def split_case_number(args: str) -> tuple[int | None, str]:
@@ -173,3 +178,100 @@ def split_word(args: str) -> tuple[str, str]:
     """The first word and the rest, split at any whitespace (the full-width space too)."""
     first, rest = [*args.split(maxsplit=1), "", ""][:2]
     return first, rest
+
+
+# -- "did you mean": a command word typed one key off --------------------------------------
+
+#: commands whose first argument is a number (a case, a notice, an offer): a typo of their
+#: word is recognised only when a number follows, so ordinary words are not taken for one
+_NUMBERED = frozenset({"status", "cancel", "confirm", "reopen", "rate", "claim", "note",
+                       "done", "transfer", "escalate", "extend", "approve", "refuse",
+                       "return", "reroute", "file", "cancel_notice"})
+#: … of which these take the number alone: "查看 1 号楼的灯坏了" is a report, not 查询 1
+_NUMBER_ONLY = frozenset({"status", "confirm", "claim", "approve", "file", "cancel_notice"})
+_HEAD = re.compile(r"[^\s:：,，.。!！?？#＃\d０-９、;；@/]+")
+_LINK_CODE = re.compile(r"[A-Za-z0-9-]{4,}\s*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suggestion:
+    """A command the person probably meant: ``line`` as they would write it (``认领 1``)
+    and ``command`` as a button sends it (``/claim 1``)."""
+
+    name: str
+    line: str
+    command: str
+
+
+def distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) turning ``a`` into ``b``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            row.append(cost)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def _near(typed: str, word: str) -> bool:
+    """One key off a Chinese keyword (a two-character one keeping its first character, so
+    "好的" is not taken for "我的"), or close to an English command word."""
+    if typed == word or len(typed) < 2:
+        return typed == word
+    if typed.isascii():
+        return distance(typed, word) <= (1 if len(word) <= 4 else 2)
+    if len(word) == 2 and typed[0] != word[0]:
+        return False
+    return distance(typed, word) == 1
+
+
+def _fits(spec: CommandSpec, rest: str) -> bool:
+    """Whether what follows the word is what the command takes, as far as a typo is
+    concerned: a number for the numbered ones, a code for link, nothing for the rest."""
+    if not spec.takes_args or spec.name not in _NUMBERED | {"link"}:
+        return not rest.strip(_TRAILING)
+    if spec.name == "link":
+        return bool(_LINK_CODE.match(rest))
+    number, after = split_case_number(rest)
+    return number is not None and not (spec.name in _NUMBER_ONLY and after.strip(_TRAILING))
+
+
+def suggest(text: str, allowed: Callable[[str], bool] = lambda name: True) -> list[Suggestion]:
+    """Commands ``text`` probably meant (``认岭 1`` → ``认领 1``, ``/cliam 1`` →
+    ``/claim 1``), for the answer to a message that is no command; at most three, and
+    only of commands ``allowed`` (by name) for the person."""
+    text = clean_text(text)
+    slash = unicodedata.normalize("NFKC", text[:1]) == "/"
+    body = text[1:] if slash else text
+    match = _HEAD.match(body)
+    if not match:
+        return []
+    typed, rest = match[0], _strip_separator(body[match.end():])
+    typed_lower = typed.lower()
+    found: dict[str, tuple[int, Suggestion]] = {}
+    for spec in COMMANDS:
+        if not allowed(spec.name):
+            continue
+        words = spec.english if (slash or typed.isascii()) else spec.chinese
+        for word in words:
+            if word == typed_lower and slash:
+                continue  # a known slash command parses; nothing to suggest
+            # A slash says "command" already; a bare word must also be followed by what
+            # the command takes before it is taken for one.
+            if not _near(typed_lower, word) or not (slash or _fits(spec, rest)):
+                continue
+            kept = rest if spec.takes_args else ""
+            line = f"{'/' if slash or typed.isascii() else ''}{word} {kept}".strip()
+            args = f"{dict(spec.implied).get(word, '')} {kept}".strip()
+            found.setdefault(line, (distance(typed_lower, word), Suggestion(
+                name=spec.name, line=line, command=f"/{spec.english[0]} {args}".strip())))
+    if not found:
+        return []
+    # The nearest only: "/staus" meant /status rather than /stats.
+    nearest = min(d for d, _ in found.values())
+    return [s for d, s in found.values() if d == nearest][:3]

@@ -6,6 +6,9 @@ windows and what was already done about them (``reminded_at``, ``top_reminders``
 one is stored as ``wake_at``, which the sweep finds through an index. A restart loses
 nothing, and a step that already happened cannot be planned again.
 
+A case nobody could be given (nobody on the ladder a message reaches) has one more
+step, every :data:`UNASSIGNED_RETRY` after it was last touched: look for someone again.
+
 An approved extension (``extended_until``) protects the case until that instant: no
 window started after the approval ends before it (:func:`window_changes`), and an idle
 claim is reminded but not taken back before it. So nothing the clock does can undo what
@@ -15,17 +18,20 @@ the level above agreed to; once the date passes the ladder climbs as usual.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gridbot.config import Escalation, Policy
 from gridbot.domain import UNCLAIMED_STATUSES, Case, Priority, Status
 from gridbot.workhours import WorkCalendar
 
+#: how often the clock looks again for someone to give a case nobody could be given
+UNASSIGNED_RETRY = timedelta(minutes=5)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Step:
-    #: remind, deadline, top_remind, idle_remind, idle_revert or feedback_close
+    #: route, remind, deadline, top_remind, idle_remind, idle_revert or feedback_close
     kind: str
     at: datetime
     #: the window it belongs to: claim or resolve ("" for the others)
@@ -45,6 +51,9 @@ def plan(case: Case, esc: Escalation, cal: WorkCalendar) -> list[Step]:
     """Every step still to come for the case, earliest first."""
     urgent = case.priority is Priority.URGENT
     steps: list[Step] = []
+    if case.assignee_id is None and case.status in UNCLAIMED_STATUSES:
+        # Nobody could be given it (nobody on the ladder a message reaches): look again.
+        steps.append(Step(kind="route", at=case.updated_at + UNASSIGNED_RETRY))
     window, deadline = running_window(case)
     if window and deadline is not None:
         if case.top_reminders == 0:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from gridbot import audit, keys, privacy, setaside
 from gridbot.clock import Clock
-from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse
+from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse, suggest
 from gridbot.config import Config
 from gridbot.context import Context, Handler, Message
 from gridbot.dispatch import CHAT
@@ -39,7 +39,7 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.errors import StoreBusy, StoreConflict, UserError
-from gridbot.permissions import check_command
+from gridbot.permissions import check_command, may_use
 from gridbot.render import Renderer
 from gridbot.store.base import SetAside, Store, Transaction
 from gridbot.workhours import WorkCalendar
@@ -77,6 +77,9 @@ class PlatformInfo:
     bot_username: str | None = None
     #: whether messages there can carry buttons (else they say what to send)
     buttons: bool = False
+    #: whether what people say in a chat (by id) reaches the bot: not in a WeCom group
+    #: robot's group or an app chat, which are not asked to reply 收到
+    hears: Callable[[str], bool] = lambda chat_id: True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,7 +282,9 @@ class Engine:
         if isinstance(parsed, UnknownCommand):
             if ctx.in_group and not parsed.addressed:
                 return Outcome.IGNORED  # perhaps another bot's command; don't butt in
-            raise UserError("error_unknown_command", word=parsed.word)
+            raise UserError("error_unknown_command", word=parsed.word,
+                            suggestions=suggest(text, allowed=functools.partial(
+                                may_use, ctx.speaker)))
         assert isinstance(parsed, ParsedCommand)
         ctx.command, ctx.word, ctx.args = parsed.name, parsed.word, parsed.args
         handler = self.handlers.get(parsed.name)
@@ -377,7 +382,14 @@ class Engine:
         base_key = f"{msg.platform}:{msg.chat_id}:{ctx.key or msg.message_id}{key_suffix}"
         # The speaker's answer first, then everyone else's news; order is otherwise kept.
         ordered = sorted(ctx.messages, key=lambda m: m.to != "reply")
-        for i, message in enumerate(ordered):
+        # Where each message goes and when, before anything is rendered: an answer names
+        # someone as told only if a message to them is queued here (``notified``: person
+        # id -> None if it goes now, else when quiet hours let it go).
+        planned = []
+        # The speaker is told by the answer itself.
+        notified: dict[str, datetime | None] = {ctx.speaker.id: None} if ctx.speaker.id \
+            else {}
+        for message in ordered:
             targets = await self._targets(ctx, message)
             if not targets and message.case is not None:
                 await ctx.event(message.case, "unreachable", data_person=message.person_id)
@@ -388,6 +400,13 @@ class Engine:
                 # Quiet hours: news for people waits until morning; answers and urgent
                 # matters never wait.
                 not_before = self.calendar.quiet_end_after(ctx.now)
+            if message.to != "reply" and message.person_id and \
+                    any(not t.in_group for t in targets):
+                earlier = notified.get(message.person_id, not_before)
+                notified[message.person_id] = None if earlier is None or not_before is None \
+                    else min(earlier, not_before)
+            planned.append((message, targets, not_before))
+        for i, (message, targets, not_before) in enumerate(planned):
             involved: list[Person] | None = None
             for j, target in enumerate(targets):
                 info = self.platforms.get(target.platform, PlatformInfo())
@@ -398,6 +417,7 @@ class Engine:
                                    in_group=target.in_group, here=target.chat_id,
                                    here_platform=target.platform,
                                    has_buttons=info.buttons and bool(buttons),
+                                   replies=info.hears(target.chat_id), notified=notified,
                                    **message.context)
                 # A platform's file references mean nothing on another one: those are
                 # sent along, the others only mentioned. The bot's own files go anywhere.
@@ -436,6 +456,8 @@ class Engine:
         context.setdefault("in_group", False)
         context.setdefault("here", "")
         context.setdefault("emergency", self.config.policy.emergency_numbers)
+        context.setdefault("notified", {})
+        context.setdefault("replies", True)
         return self.renderer.render(template, locale=locale, fmt=fmt, bot=self.config.bot_name,
                                     cat=cat, unit=unit, **context)
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gridbot import routing
-from gridbot.cases import assign
+from gridbot.cases import assign, assign_waiting
 from gridbot.context import Context
 from gridbot.deadlines import Step, idle_revert_at, plan, running_window, wake_at
 from gridbot.domain import TOP_LEVEL, Case, Status
@@ -195,6 +195,15 @@ async def _idle_revert(ctx: Context, case: Case, step: Step) -> None:
                  actor=ctx.speaker, text="", within=idle_for, since=since)
 
 
+async def _route(ctx: Context, case: Case, step: Step) -> None:
+    """A case nobody could be given: someone a message reaches may be on duty now (linked
+    an account, wrote to the bot, came back on duty). If not, look again later, quietly."""
+    if await assign_waiting(ctx, case) is None:
+        later = dataclasses.replace(case, updated_at=ctx.now)
+        await ctx.tx.update_case(dataclasses.replace(
+            later, wake_at=wake_at(later, ctx.config.escalation, ctx.engine.calendar)))
+
+
 async def _feedback_close(ctx: Context, case: Case, step: Step) -> None:
     within = format_duration(ctx.config.escalation.feedback_within)
     case = await ctx.save(case, "closed_no_feedback", data={"within": within},
@@ -206,6 +215,7 @@ async def _feedback_close(ctx: Context, case: Case, step: Step) -> None:
 
 
 _ACTIONS = {
+    "route": _route,
     "remind": _remind,
     "deadline": _deadline,
     "top_remind": _top_remind,

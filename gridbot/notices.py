@@ -33,6 +33,7 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.durations import DateError, DurationError, make_day, read_duration
+from gridbot.engine import PlatformInfo
 from gridbot.errors import PermissionDenied, UserError
 from gridbot.outbox import delivery_key
 from gridbot.permissions import NOTICE_SENDERS
@@ -247,18 +248,23 @@ async def start(engine: Engine, tx: Transaction, notice: Notice, now: datetime) 
     author = await tx.person(notice.author_id)
     office = author.unit if author else engine.config.subdistrict.code
     locale = engine.config.locale  # a group has no language of its own
-    rendered: dict[TextFormat, tuple[str, str]] = {}
+    rendered: dict[tuple[TextFormat, bool], tuple[str, str]] = {}
     queued = 0
     for microgrid in notice.microgrids:
         for chat in await tx.group_chats(microgrid):
-            fmt = engine.platforms[chat.platform].fmt if chat.platform in engine.platforms \
-                else TextFormat.PLAIN
-            if fmt not in rendered:  # the same for every group of a platform
-                rendered[fmt] = (
+            info = engine.platforms.get(chat.platform, PlatformInfo())
+            fmt = info.fmt
+            # Where nobody's answer reaches the bot (a WeCom group robot), nobody is
+            # asked to reply 收到.
+            replies = info.hears(chat.chat_id)
+            kind = (fmt, replies)
+            if kind not in rendered:  # the same for every group of a platform
+                rendered[kind] = (
                     engine.render("notice", locale=locale, fmt=fmt, in_group=True,
-                                  notice=notice, author=author, office=office),
+                                  notice=notice, author=author, office=office,
+                                  replies=replies),
                     engine.render("button_ack", locale=locale, fmt=fmt, notice=notice))
-            text, label = rendered[fmt]
+            text, label = rendered[kind]
             key = delivery_key(notice.id, chat.platform, chat.chat_id)
             await tx.enqueue(Outgoing(
                 platform=chat.platform, chat_id=chat.chat_id, text=text, fmt=fmt,

@@ -56,6 +56,11 @@ ALLOWED: dict[str, frozenset[Role]] = {
 }
 
 
+def may_use(person: Person, command: str) -> bool:
+    """Whether the person's role may use the command at all (see :data:`ALLOWED`)."""
+    return person.role in ALLOWED[command]
+
+
 def check_command(person: Person, command: str) -> None:
     if person.role not in ALLOWED[command]:
         raise PermissionDenied("error_permission", command=command, role=person.role.value)

@@ -61,6 +61,8 @@ class Renderer:
             # What the engine passes per message; these defaults serve renders outside it.
             env.globals["emergency"] = DEFAULT_EMERGENCY_NUMBERS
             env.globals["has_buttons"] = False
+            env.globals["notified"] = {}  # whom this message's work told, and when
+            env.globals["replies"] = True  # whether answers in this chat reach the bot
             self._envs[key] = env
         return self._envs[key]
 

@@ -1,13 +1,15 @@
 """Who is on duty: the roster of a micro-grid and the people above it on the ladder.
 
 Like an on-call schedule with overrides: a shift that covers this minute wins, then
-the primary steward, then the backups in order; anyone off duty is skipped. Nobody
-at a level means the next level up.
+the primary steward, then the backups in order; anyone off duty is skipped, and so is
+anyone no message can reach (never linked a chat account, never wrote to the bot in
+private, or blocked it): a case given to them would sit unseen until it escalated.
+Nobody at a level means the next level up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,6 +25,47 @@ class Route:
     #: why this person: "shift", "roster" (the primary), "backup", "level" (the person at
     #: the level asked for), "nobody_below" (went up a level), "nobody" (no one at all)
     reason: str
+    #: people on duty who were passed over because no message reaches them, with why
+    #: (see :func:`why_unreachable`), in the order they were considered
+    skipped: tuple[tuple[Person, str], ...] = field(default=())
+
+
+#: what an account's private chat is to the bot: "ok", "no_private" (the person never
+#: wrote to the bot in private, so it cannot write to them) or "blocked" (refused the bot)
+AccountState = tuple[str, str]
+
+
+async def account_states(tx: Transaction, person_id: str) -> tuple[AccountState, ...]:
+    """(platform, state) for each chat account linked to the person.
+
+    The engine's own rule for who a private message reaches (``Engine._targets``): an
+    account with a private chat that has not refused the bot.
+    """
+    states = []
+    for account in await tx.accounts_of(person_id):
+        if not account.private_chat_id:
+            state = "no_private"
+        else:
+            chat = await tx.chat(account.platform, account.private_chat_id)
+            state = "blocked" if chat is not None and chat.unreachable_at else "ok"
+        states.append((account.platform, state))
+    return tuple(states)
+
+
+def why_unreachable(states: tuple[AccountState, ...]) -> str:
+    """``""`` if a message reaches the person; else "unlinked" (no chat account),
+    "no_private" (linked, never wrote to the bot in private) or "blocked"."""
+    kinds = {state for _, state in states}
+    if "ok" in kinds:
+        return ""
+    if not kinds:
+        return "unlinked"
+    return "no_private" if "no_private" in kinds else "blocked"
+
+
+async def unreachable_why(tx: Transaction, person_id: str) -> str:
+    """Why no message reaches the person now (``""``: one does)."""
+    return why_unreachable(await account_states(tx, person_id))
 
 
 def shift_covers(shift: Shift, local: datetime) -> bool:
@@ -55,9 +98,25 @@ async def unit_at_level(tx: Transaction, microgrid: str, level: int) -> str | No
 
 
 async def on_duty_at_level(
-    tx: Transaction, microgrid: str, level: int, now: datetime, tz: ZoneInfo
+    tx: Transaction, microgrid: str, level: int, now: datetime, tz: ZoneInfo, *,
+    reach: bool = True, skipped: list[tuple[Person, str]] | None = None,
 ) -> tuple[Person | None, str]:
-    """The person on duty at exactly ``level`` for the micro-grid, and why."""
+    """The person on duty at exactly ``level`` for the micro-grid, and why.
+
+    ``reach``: pass over people no message reaches, noting each in ``skipped`` (once).
+    Only a question about the roster itself (tests, the office's views) leaves it off.
+    """
+
+    async def takes(person: Person) -> bool:
+        if await is_off(tx, person.id, now):
+            return False
+        if not reach:
+            return True
+        why = await unreachable_why(tx, person.id)
+        if why and skipped is not None and all(p.id != person.id for p, _ in skipped):
+            skipped.append((person, why))
+        return not why
+
     if level == 0:
         entries, shifts = await tx.roster(microgrid)
         local = now.astimezone(tz)
@@ -72,26 +131,30 @@ async def on_duty_at_level(
         for person_id, reason in candidates:
             person = await tx.person(person_id)
             if person is not None and person.role is not Role.RESIDENT \
-                    and not await is_off(tx, person_id, now):
+                    and await takes(person):
                 return person, reason
         return None, "nobody"
     unit = await unit_at_level(tx, microgrid, level)
     if unit is None:
         return None, "nobody"
     for person in await tx.people_in_role(LEVEL_ROLES[level], unit):
-        if not await is_off(tx, person.id, now):
+        if await takes(person):
             return person, "level"
     return None, "nobody"
 
 
 async def route(
-    tx: Transaction, microgrid: str, now: datetime, tz: ZoneInfo, *, start_level: int = 0
+    tx: Transaction, microgrid: str, now: datetime, tz: ZoneInfo, *, start_level: int = 0,
+    reach: bool = True,
 ) -> Route:
-    """Find who takes a case at ``start_level``, climbing while a level has nobody."""
+    """Find who takes a case at ``start_level``, climbing while a level has nobody (on
+    duty and, with ``reach``, reachable)."""
+    skipped: list[tuple[Person, str]] = []
     for level in range(start_level, TOP_LEVEL + 1):
-        person, reason = await on_duty_at_level(tx, microgrid, level, now, tz)
+        person, reason = await on_duty_at_level(tx, microgrid, level, now, tz, reach=reach,
+                                                skipped=skipped)
         if person is not None:
             if level > start_level:
                 reason = "nobody_below"
-            return Route(person=person, level=level, reason=reason)
-    return Route(person=None, level=start_level, reason="nobody")
+            return Route(person=person, level=level, reason=reason, skipped=tuple(skipped))
+    return Route(person=None, level=start_level, reason="nobody", skipped=tuple(skipped))

@@ -29,6 +29,7 @@ from gridbot.engine import Engine, PlatformInfo
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.menu import command_menus
 from gridbot.outbox import MAX_HOLD, DrainResult, OutboxSender
+from gridbot.people_cli import unreachable_rostered, warn_unreachable
 from gridbot.ratelimit import Sleep
 from gridbot.render import Renderer
 from gridbot.scheduler import Scheduler
@@ -218,7 +219,7 @@ class Runtime:
                 self._stack.append((f"{adapter.name} client", adapter.close))
                 self.engine.register_platform(adapter.name, PlatformInfo(
                     fmt=adapter.fmt, bot_username=adapter.bot_username,
-                    buttons=adapter.buttons))
+                    buttons=adapter.buttons, hears=adapter.hears))
                 await adapter.announce_commands(command_menus(self.renderer))
             # Nothing is sent before the send duties are taken (below): on PostgreSQL
             # another process may be sending, and taking one hands back dead leases.
@@ -328,6 +329,10 @@ async def run(config: Config, renderer: Renderer) -> int:
                             message=exc.strerror or str(exc)), file=sys.stderr)
         return 1
     assert runtime.http is not None
+    # Once, at start: the rostered people routing passes over.
+    async with runtime.store.transaction() as tx:
+        unreachable = await unreachable_rostered(tx, config)
+    warn_unreachable(unreachable, renderer, sys.stderr)
     platforms = " · ".join(
         renderer.text("run_platform", name=a.name, bot=a.bot_username or "",
                       mode=a.health().get("mode", "")) for a in runtime.adapters)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from gridbot import audit
+from gridbot.cases import route_waiting
 from gridbot.context import Context
+from gridbot.domain import Role
 from gridbot.errors import NotFound, PermissionDenied, UserError
 from gridbot.linking import find_link_code, normalise_code
 from gridbot.permissions import ALLOWED, scope
@@ -52,8 +54,14 @@ async def link(ctx: Context) -> None:
     if previous and previous != person.id and previous.startswith("~"):
         moved = await ctx.tx.move_reports(previous, person.id)
     ctx.speaker = person
+    taken: list[int] = []
+    if not ctx.in_group and person.role is not Role.RESIDENT:
+        # Reachable from now on: cases that waited for someone a message reaches may be
+        # theirs (or another's, whom routing now finds).
+        waiting = await route_waiting(ctx, await scope(ctx.tx, person))
+        taken = [c.number for c in waiting if c.assignee_id == person.id]
     ctx.reply("reply_link", person=person, role=person.role.value, moved=moved,
-              in_private=not ctx.in_group)
+              in_private=not ctx.in_group, taken=taken)
 
 
 @REGISTRY.command("bind")

@@ -4,13 +4,14 @@ confirm, reopen and rate their cases."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import unicodedata
 from datetime import timedelta
 
 from gridbot import routing
 from gridbot.cases import alert_urgent, assign, classify, evidence_data
-from gridbot.commands import clean_text, split_case_number
+from gridbot.commands import clean_text, split_case_number, suggest
 from gridbot.context import Context
 from gridbot.deadlines import window_changes
 from gridbot.domain import (
@@ -26,7 +27,7 @@ from gridbot.domain import (
 )
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied, UserError
 from gridbot.offers import OFFER_TTL
-from gridbot.permissions import can_see_case
+from gridbot.permissions import can_see_case, may_use
 from gridbot.store.base import CaseQuery, ReportOffer
 from handlers import REGISTRY
 
@@ -34,8 +35,11 @@ from handlers import REGISTRY
 @REGISTRY.command("report")
 async def report(ctx: Context) -> None:
     text = ctx.args.strip()
-    if len(text) < ctx.config.limits.min_report_chars:
+    if not text:
         raise ctx.usage()
+    if len(text) < ctx.config.limits.min_report_chars:
+        raise BadArguments("error_too_short", text=text,
+                           limit=ctx.config.limits.min_report_chars, word=ctx.word)
     await file_report(ctx, text, ctx.incoming.attachments)
 
 
@@ -73,9 +77,12 @@ async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ..
                     **evidence_data(attachments))
     route = await routing.route(ctx.tx, microgrid, ctx.now, ctx.config.timezone)
     case = await assign(ctx, case, route, kind="reported")
-    ctx.reply("reply_report", case=case, assignee=await ctx.person(case.assignee_id))
-    if case.priority is Priority.URGENT:
-        await alert_urgent(ctx, case)
+    alerted = await alert_urgent(ctx, case) if case.priority is Priority.URGENT else []
+    # The answer names whoever a message was queued for, and when it goes (quiet hours):
+    # the engine fills in ``notified`` as it queues them.
+    ctx.reply("reply_report", case=case, assignee=route.person, alerted=alerted,
+              yourself=route.person is not None and route.person.id == ctx.speaker.id
+              and not ctx.in_group)
     return case
 
 
@@ -135,6 +142,13 @@ async def plain_words(ctx: Context) -> None:
     if len(text) > ctx.config.limits.max_text_chars:
         raise UserError("error_too_long", length=len(text),
                         limit=ctx.config.limits.max_text_chars)
+    suggestions = [] if urgent else suggest(text, allowed=functools.partial(may_use,
+                                                                           ctx.speaker))
+    if suggestions:
+        # "认岭 1": a command typed one key off, not a report and not a greeting.
+        ctx.reply("did_you_mean", suggestions=suggestions, buttons=tuple(
+            Button(label=s.line, command=s.command) for s in suggestions))
+        return
     if len(text) < ctx.config.limits.min_report_chars or _report_microgrid(
             ctx, strict=False) is None:
         ctx.reply("private_hint")  # nothing this person could report from here
@@ -235,7 +249,10 @@ async def _own_case(ctx: Context) -> tuple[Case, str]:
     if case.reporter_id != ctx.speaker.id:
         if await can_see_case(ctx.tx, ctx.speaker, case):
             raise PermissionDenied("error_not_reporter", number=case.number,
-                                   command=ctx.command)
+                                   command=ctx.command,
+                                   holder=await ctx.person(case.assignee_id),
+                                   staff=ctx.speaker.role is not Role.RESIDENT,
+                                   holds=case.assignee_id == ctx.speaker.id)
         raise NotFound("error_not_found", number=case.number)
     return case, rest
 
@@ -274,31 +291,83 @@ async def reopen(ctx: Context) -> None:
                           closed_at=None)
     previous = await ctx.person(case.assignee_id)
     route = routing.Route(person=previous, level=case.level, reason="reopened")
-    if previous is None or await routing.is_off(ctx.tx, previous.id, ctx.now):
+    if previous is None or await routing.is_off(ctx.tx, previous.id, ctx.now) \
+            or await routing.unreachable_why(ctx.tx, previous.id):
+        # Back to its handler, unless they are off duty or no message reaches them now.
         route = await routing.route(ctx.tx, case.microgrid, ctx.now, ctx.config.timezone,
                                     start_level=case.level)
     case = await assign(ctx, case, route, kind="reopened", reason=reason)
     ctx.reply("reply_reopen", case=case, assignee=await ctx.person(case.assignee_id))
 
 
-_STARS = re.compile(r"^\s*(\d)\s*(?:星|分|stars?|/5)?(?=\s|$|[,，.。!！、])", re.IGNORECASE)
-_STAR_CHARS = "★⭐☆"
+#: a rating's number: ASCII, full-width or circled digits, Chinese numerals or English
+#: words; other scripts' digits (Arabic-Indic ``٥``) are refused rather than read
+_SCORE = re.compile(
+    r"(?P<num>[0-9０-９]+|[①②③④⑤]|[一二两三四五六七八九十零〇]+|one|two|three|four|five)"
+    r"(?:\s*(?P<unit>颗星星|颗星|个星星|个星|星星|星|分|stars?|/\s*5|／\s*５|[★⭐]\ufe0f?))?",
+    re.IGNORECASE)
+_CHINESE_SCORES = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+_ENGLISH_SCORES = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+#: what people say instead of a number: the five answers of a satisfaction survey
+#: (满意 and 基本满意 count as satisfied, as the statistics do), 好评/差评, and 满分.
+#: Longest first, so "非常不满意" is not read as "满意".
+_SCORE_WORDS = sorted({
+    "非常满意": 5, "十分满意": 5, "特别满意": 5, "很满意": 5, "满意": 5, "好评": 5,
+    "满分": 5, "比较满意": 4, "基本满意": 4, "还可以": 3, "一般般": 3, "一般": 3,
+    "中评": 3,
+    "不太满意": 2, "不满意": 2, "很不满意": 1, "非常不满意": 1, "差评": 1,
+}.items(), key=lambda item: -len(item[0]))
+#: filled and empty stars, as typed or picked from an emoji keyboard
+_FILLED, _EMPTY = "★⭐🌟✭", "☆✩✰"
+_THUMBS = {"👍": 5, "👎": 1}
+_EMOJI_TAILS = "\ufe0f\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff"
+_DECIMAL = re.compile(r"[.．。][0-9０-９]")
+#: what may stand between the score and the comment
+_AFTER_SCORE = " \t,，.。!！、:：;；~～"
 
 
 def parse_rating(text: str) -> tuple[int, str] | None:
-    """``5``, ``５``, ``5星``, ``★★★★★`` then an optional comment, kept as typed."""
+    """The score (1-5) at the start of ``text`` and the comment after it, kept as typed.
+
+    ``5``, ``５``, ``5星``, ``5分``, ``4/5``, ``五星``, ``五颗星``, ``两星``, ``★★★★☆``
+    (filled stars count), ``👍`` (5) or ``👎`` (1), ``five stars``, and the words of a
+    satisfaction survey (``满意``, ``基本满意``, ``一般``, ``不满意``…); ``None`` if no
+    score from 1 to 5 is there.
+    """
     stripped = text.strip()
-    stars = len(stripped) - len(stripped.lstrip(_STAR_CHARS))
-    if stars:
-        score, rest = stars, stripped[stars:]
-    else:
-        match = _STARS.match(stripped)
-        if not match:
-            return None
-        score, rest = int(unicodedata.normalize("NFKC", match[1])), stripped[match.end():]
+    head = stripped.lstrip(_FILLED + _EMPTY + "\ufe0f")
+    if head != stripped:  # a row of stars
+        run = stripped[:len(stripped) - len(head)]
+        return _scored(sum(1 for ch in run if ch in _FILLED), head)
+    head = stripped.lstrip("".join(_THUMBS) + _EMOJI_TAILS)
+    if head != stripped:  # 👍 or 👎 (any skin tone, any number of them)
+        kinds = {ch for ch in stripped[:len(stripped) - len(head)] if ch in _THUMBS}
+        return _scored(_THUMBS[kinds.pop()], head) if len(kinds) == 1 else None
+    for word, score in _SCORE_WORDS:
+        if stripped.startswith(word):
+            return _scored(score, stripped[len(word):])
+    match = _SCORE.match(stripped)
+    if not match:
+        return None
+    rest = stripped[match.end():]
+    if not match["unit"] and rest and (rest[0] not in _AFTER_SCORE
+                                       or _DECIMAL.match(rest)):
+        return None  # "5修得很快", "4.5": no whole score said on its own
+    return _scored(_number(match["num"]), rest)
+
+
+def _number(text: str) -> int:
+    """A score's number as written (0 when it is no number from 1 to 5)."""
+    digits = unicodedata.normalize("NFKC", text)
+    if digits.isascii() and digits.isdigit():
+        return int(digits) if len(digits) <= 2 else 0
+    return _CHINESE_SCORES.get(text, _ENGLISH_SCORES.get(text.lower(), 0))
+
+
+def _scored(score: int, rest: str) -> tuple[int, str] | None:
     if not 1 <= score <= 5:
         return None
-    return score, rest.lstrip(" ,，.。!！、").strip()
+    return score, rest.lstrip(_AFTER_SCORE).strip()
 
 
 @REGISTRY.command("rate")

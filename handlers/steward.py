@@ -6,7 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gridbot import routing
-from gridbot.cases import assign, evidence_data, feedback_buttons, workable_case
+from gridbot.cases import (
+    assign,
+    evidence_data,
+    feedback_buttons,
+    reachable_or_refuse,
+    workable_case,
+)
 from gridbot.commands import split_word
 from gridbot.context import Context
 from gridbot.deadlines import FRESH_WINDOW
@@ -102,6 +108,9 @@ async def transfer(ctx: Context) -> None:
     target = found[0]
     if target.id == case.assignee_id:
         raise InvalidTransition("error_same_assignee", case=case, target=target)
+    if target.id != ctx.speaker.id:
+        # Given to someone no message reaches, the case would sit unseen.
+        await reachable_or_refuse(ctx, case, target)
     previous = await ctx.person(case.assignee_id)
     route = routing.Route(person=target, level=case.level, reason="transfer")
     case = await assign(ctx, case, route, kind="transferred", reason=reason.strip(),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gridbot import routing
-from gridbot.cases import assign, workable_case
+from gridbot.cases import assign, not_yours, workable_case
 from gridbot.commands import split_word
 from gridbot.context import Context
 from gridbot.deadlines import running_window
@@ -207,8 +207,7 @@ async def reroute(ctx: Context) -> None:
     if not code:
         raise ctx.usage()
     if not await can_handle_case(ctx.tx, ctx.speaker, case) or ctx.speaker.role.rank < 1:
-        raise PermissionDenied("error_not_your_case", number=case.number,
-                               microgrid=case.microgrid, level=case.level)
+        raise await not_yours(ctx, case)
     if case.status not in OPEN_STATUSES:
         raise InvalidTransition("error_transition", case=case, command=ctx.command)
     if code not in {m.code for m in ctx.config.microgrids}:

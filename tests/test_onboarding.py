@@ -83,7 +83,7 @@ async def test_people_says_who_is_linked_where_and_who_cannot_be_reached(w: Worl
     assert row(lines, "刘网格长")[-3:] == ["Telegram（还没私聊过机器人）", "✗", "联系不上"]
     assert row(lines, "周社工")[-3:] == ["Telegram", "✓", "能"]
     assert lines[-2] == ("共 16 人：2 人能收到私信，14 人联系不上"
-                         "（其中 4 人在值班表上，轮到他们的工单没人收得到）。")
+                         "（其中 4 人在值班表上：轮到他们时，工单会交给下一位能收到消息的人）。")
     # 张阿姨 blocks the bot: the next message to her is refused, and she is unreachable
     w.bot.blocked.add(ZHANG["id"])
     await w.said(w.group, CHEN, "/report 3幢楼道灯坏了")

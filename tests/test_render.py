@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from markupsafe import escape
 
 from gridbot import stats
-from gridbot.commands import CONTROL, SPECS
+from gridbot.commands import CONTROL, SPECS, Suggestion
 from gridbot.config import LOCALES, load_config
 from gridbot.domain import (
     Case,
@@ -519,6 +519,71 @@ CONTEXTS.update({
          "command": "duty", "word": "/duty"},
     ],
 })
+
+# Issue 15, items 1, 5 and 8: who was told (``notified``: person id -> None now, or when
+# quiet hours let the message go), refusals that say who holds a case and what to do,
+# typos of commands, a report too short, and no 收到 where replies never reach the bot.
+_MORNING = datetime(2024, 5, 7, 7, 0, tzinfo=TZ)  # when quiet hours end
+CONTEXTS.update({
+    "did_you_mean": [
+        {"suggestions": [Suggestion(name="claim", line="认领 1", command="/claim 1")],
+         "has_buttons": True},
+        {"suggestions": [Suggestion(name="status", line="进度 1", command="/status 1"),
+                         Suggestion(name="note", line="进展 1", command="/note 1")]},
+    ],
+    "error_too_short": [{"text": "灯", "limit": 2, "word": "报事"}],
+    "error_unreachable_person": [{"case": CASE, "target": LEADER, "why": why}
+                                 for why in ("unlinked", "no_private", "blocked")],
+})
+CONTEXTS["reply_report"] += [
+    {"case": CASE, "assignee": STEWARD, "alerted": [], "yourself": False,
+     "notified": {"zhang": None}},
+    {"case": CASE, "assignee": STEWARD, "alerted": [], "yourself": False,
+     "notified": {"zhang": _MORNING}},
+    {"case": URGENT, "assignee": STEWARD, "alerted": [LEADER, STAFF], "yourself": False,
+     "notified": {"zhang": None, "wang": None, "chen": None}},
+    {"case": CASE, "assignee": STEWARD, "alerted": [], "yourself": True,
+     "notified": {"zhang": None}},
+]
+CONTEXTS["error_not_your_case"] += [
+    {"number": 12, "microgrid": "M01", "level": 1, "holder": LEADER, "can_see": True},
+    {"number": 12, "microgrid": "M01", "level": 0, "holder": STEWARD, "can_see": False},
+    {"number": 12, "microgrid": "M01", "level": 0, "holder": None, "can_see": True},
+]
+CONTEXTS["error_not_reporter"] += [
+    {"number": 12, "command": "confirm", "holder": STEWARD, "staff": True, "holds": True},
+    {"number": 12, "command": "rate", "holder": STEWARD, "staff": True, "holds": False},
+    {"number": 12, "command": "cancel", "holder": None, "staff": False, "holds": False},
+]
+CONTEXTS["error_unknown_command"] += [
+    {"word": "/cliam", "suggestions": [Suggestion(name="claim", line="/claim 1",
+                                                  command="/claim 1")]},
+]
+CONTEXTS["error_transition"] += [
+    {"case": c, "command": command} for c in ALL_STATUSES
+    for command in ("cancel", "confirm", "rate", "reopen")]
+CONTEXTS["reply_link"] += [
+    {"person": STEWARD, "role": "steward", "moved": 0, "in_private": True, "taken": [3, 5]},
+    {"person": STEWARD, "role": "steward", "moved": 0, "in_private": False, "taken": []},
+]
+CONTEXTS["reply_transfer"] += [{"case": CASE, "target": LEADER, "notified": {"wang": _MORNING}},
+                               {"case": CASE, "target": LEADER, "notified": {}}]
+CONTEXTS["notify_staff"] += [{"case": CASE, "event": "rerouted", "actor": LEADER, "text": "",
+                              "target": None}]
+CONTEXTS["notify_reporter"] += [
+    {"case": CASE, "event": "rerouted", "actor": None, "text": ""},
+    {"case": CASE, "event": "assigned", "actor": STEWARD, "text": ""},
+]
+CONTEXTS["notify_assignee"] += [
+    {"case": CASE, "event": "waiting", "reason": "", "route": "roster", "reporter": RESIDENT,
+     "actor": None, "previous": None, "why": "", "within": "", "extended": None,
+     "since": None, "skipped": []},
+    {"case": CASE, "event": "reported", "reason": "", "route": "nobody_below",
+     "reporter": RESIDENT, "actor": None, "previous": None, "why": "", "within": "",
+     "extended": None, "since": None,
+     "skipped": [(STEWARD, "unlinked"), (LEADER, "no_private"), (STAFF, "blocked")]},
+]
+CONTEXTS["notice"] += [{"notice": NOTICE, "author": STAFF, "office": "C01", "replies": False}]
 
 
 def render(template: str, locale: str = "zh-CN", fmt: TextFormat = TextFormat.PLAIN, /, *,

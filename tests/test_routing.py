@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gridbot.config import Config, Shift, load_config, parse_config
-from gridbot.domain import DutyStatus, Role
+from gridbot.domain import Account, DutyStatus, Role
 from gridbot.routing import Route, is_off, on_duty_at_level, route, shift_covers, unit_at_level
 from gridbot.store import SQLiteStore
 
@@ -51,10 +51,16 @@ def wall(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
 
 
 async def open_store(tmp_path: Path, config: Config) -> SQLiteStore:
+    """The org in a fresh store, everyone linked to a chat a message reaches (routing
+    passes over people it cannot reach: tests/test_reach.py)."""
     store = SQLiteStore(str(tmp_path / "t.db"))
     await store.open()
     async with store.transaction() as tx:
         await tx.sync_org(config)
+        for person in config.people:
+            await tx.save_account(Account(platform="console", user_id=person.id,
+                                          display_name=person.name, person_id=person.id,
+                                          private_chat_id=f"dm:{person.id}"), MON)
     return store
 
 

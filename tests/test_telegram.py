@@ -689,7 +689,8 @@ async def test_a_chat_that_refuses_the_bot_is_not_sought_there_again(polling: Wo
     assert [s.chat_id for s in claimed if "认领" in s.plain and s.chat_id != ZHANG["id"]] == [
         LIU["id"]]
 
-    # a steward who blocked the bot: the case records that nobody could be told
+    # a steward who blocked the bot: once the refusal is known, routing passes her over
+    # (tests/test_reach.py): the next case goes to the first person a message reaches
     w.bot.blocked.add(ZHANG["id"])
     await w.said(w.group, LIU, "报事 垃圾桶坏了")
     await w.fake.until(lambda: w.rows(
@@ -699,8 +700,10 @@ async def test_a_chat_that_refuses_the_bot_is_not_sought_there_again(polling: Wo
     await w.said(w.group, LIU, "报事 路灯不亮")
     assert w.rows("SELECT COUNT(*) FROM outbox WHERE chat_id = ?", str(ZHANG["id"]))[0][0] \
         == tried
-    _, events = await w.case(3)
-    assert "unreachable" in [e.kind for e in events]
+    case, events = await w.case(3)
+    assert case.assignee_id == "zhou"  # 李师傅 and 王网格长 never linked an account
+    [assigned] = [e for e in events if e.kind == "assigned"]
+    assert assigned.data["skipped"][0] == {"person": "zhang", "why": "blocked"}
 
 
 def test_what_a_group_message_answers() -> None:

@@ -97,6 +97,11 @@ class Adapter(ABC):
     #: what the platform lets a bot send (rates, parallel requests); the outbox keeps to it
     limits: SendLimits = NO_LIMITS
 
+    def hears(self, chat_id: str) -> bool:
+        """Whether what people say in the chat reaches the bot. Where it does not (a
+        send-only group robot, a WeCom app chat), nobody there is asked to reply 收到."""
+        return True
+
     @abstractmethod
     async def send(self, message: Outgoing) -> str:
         """Deliver one message and return the platform's id for it.

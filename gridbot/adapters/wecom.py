@@ -131,6 +131,9 @@ class WeComAdapter(Adapter):
     async def close(self) -> None:
         self.client._http.close()
 
+    def hears(self, chat_id: str) -> bool:
+        return not chat_id.startswith(APP_CHAT)  # WeCom sends apps nothing from app chats
+
     def health(self) -> dict[str, Any]:
         return {"mode": "callback", "receiving": self.receiving, "app": self.app_name,
                 "agent_id": self.settings.agent_id}

@@ -62,6 +62,9 @@ class WeComRobotAdapter(Adapter):
     async def close(self) -> None:
         self.client._http.close()
 
+    def hears(self, chat_id: str) -> bool:
+        return False  # nobody can talk to a robot
+
     def health(self) -> dict[str, Any]:
         return {"mode": "webhook", "robots": len(self.robots), "sent": self.sent}
 
