@@ -38,8 +38,8 @@ from gridbot.adapters.base import Adapter
 from gridbot.adapters.console import ConsoleAdapter
 from gridbot.clock import SystemClock
 from gridbot.config import Config, parse_config
-from gridbot.domain import Account, Chat, ChatKind, Incoming, Outgoing, TextFormat
-from gridbot.engine import Engine, PlatformInfo
+from gridbot.domain import Account, Chat, ChatKind, Incoming, Outgoing, PlatformInfo, TextFormat
+from gridbot.engine import Engine
 from gridbot.errors import PlatformError
 from gridbot.outbox import OutboxSender
 from gridbot.ratelimit import TELEGRAM_LIMITS

@@ -20,7 +20,6 @@ from gridbot.domain import (
     Person,
     Priority,
     Status,
-    TextFormat,
 )
 from gridbot.errors import InvalidTransition, PermissionDenied
 from gridbot.permissions import can_handle_case, can_see_case
@@ -47,18 +46,18 @@ def classify(policy: Policy, text: str) -> tuple[str, Priority]:
     return (best.code if best else policy.default_category), priority
 
 
-def claim_button(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
-    label = ctx.engine.render("button_claim", locale=locale, fmt=TextFormat.PLAIN, case=case)
-    return (Button(label=label, command=f"/claim {case.number}"),)
+def claim_button(case: Case) -> tuple[Button, ...]:
+    return (Button(label_template="button_claim", context={"case": case},
+                   command=f"/claim {case.number}"),)
 
 
-def feedback_buttons(ctx: Context, case: Case, locale: str) -> tuple[Button, ...]:
-    confirm = ctx.engine.render("button_confirm", locale=locale, fmt=TextFormat.PLAIN, case=case)
-    not_fixed = ctx.engine.render("button_not_fixed", locale=locale, fmt=TextFormat.PLAIN)
-    reason = ctx.engine.render("not_fixed_reason", locale=locale, fmt=TextFormat.PLAIN)
+def feedback_buttons(case: Case) -> tuple[Button, ...]:
+    """Fixed, not fixed (with the reason said in the reporter's words), and the stars."""
     stars = [Button(label="★" * n, command=f"/rate {case.number} {n}") for n in range(5, 0, -1)]
-    return (Button(label=confirm, command=f"/confirm {case.number}"),
-            Button(label=not_fixed, command=f"/reopen {case.number} {reason}"), *stars)
+    return (Button(label_template="button_confirm", context={"case": case},
+                   command=f"/confirm {case.number}"),
+            Button(label_template="button_not_fixed", args_template="not_fixed_reason",
+                   command=f"/reopen {case.number}"), *stars)
 
 
 def evidence_data(attachments: Iterable[Attachment]) -> dict[str, Any]:
@@ -114,7 +113,7 @@ async def assign(
     approved date a missed window had reached) and ``since`` (the last sign of work on an
     idle claim) are for the new holder's message.
     """
-    windows = window_changes(ctx.config.policy, ctx.engine.calendar, case, start or ctx.now,
+    windows = window_changes(ctx.config.policy, ctx.calendar, case, start or ctx.now,
                              route.level, keep_resolve=keep_resolve)
     skipped = skipped_data(route)
     if route.person is None:
@@ -142,8 +141,7 @@ async def assign(
              route=route.reason, reporter=await ctx.person(case.reporter_id),
              actor=ctx.speaker, previous=previous, why=why, within=within,
              extended=extended, since=since, skipped=list(route.skipped),
-             buttons=claim_button(ctx, updated,
-                                  ctx.engine.renderer.locale_for(route.person.locale)),
+             buttons=claim_button(updated),
              attachments=attachments)
     return updated
 

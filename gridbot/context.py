@@ -1,20 +1,24 @@
-"""What a handler sees: the speaker, the chat, the transaction, and ways to answer.
+"""What a handler sees: the speaker, the chat, the transaction, the services it may use,
+and ways to answer.
 
 Handlers never send anything themselves. They describe messages as (template,
-context) pairs addressed to the speaker, a person, a group or a case's reporter;
-the engine renders them for each recipient's platform and locale and puts them in
-the outbox in the same transaction as the handler's other writes.
+context) pairs addressed to the speaker, a person, a group or a case's reporter, with
+buttons whose words are templates too; the engine renders them for each recipient's
+platform and locale and puts them in the outbox in the same transaction as the
+handler's other writes. Handlers see :class:`Services`, never the engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
-from gridbot.commands import split_case_number
+from gridbot.clock import Clock
+from gridbot.commands import Commands, split_case_number
 from gridbot.config import Config
 from gridbot.deadlines import wake_at
 from gridbot.domain import (
@@ -26,13 +30,60 @@ from gridbot.domain import (
     Chat,
     ChatKind,
     Incoming,
+    Outcome,
     Person,
+    PlatformInfo,
 )
 from gridbot.errors import BadArguments, NotFound
-from gridbot.store.base import Transaction
+from gridbot.store.base import SetAside, Store, Transaction
+from gridbot.workhours import WorkCalendar
 
-if TYPE_CHECKING:
-    from gridbot.engine import Engine
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    """What the engine lends to every piece of work besides its transaction."""
+
+    config: Config
+    calendar: WorkCalendar
+    #: the declared commands' words (help, "did you mean")
+    commands: Commands
+    #: unit code -> name, for every unit of the org tree
+    unit_names: Mapping[str, str]
+    #: platform name -> how it takes text (for work that queues messages itself: notices)
+    platforms: Mapping[str, PlatformInfo]
+    #: renders a template in a locale and text format (for notices, which are written
+    #: once per platform rather than per person)
+    render: Callable[..., str]
+    #: the supported locale among the preferences given, else the configured one
+    locale_for: Callable[..., str]
+    templates_dir: Path
+    #: the per-install secret link codes are hashed with (read or made when first asked)
+    link_key: Callable[[], bytes]
+
+    def platform(self, name: str) -> PlatformInfo:
+        return self.platforms.get(name, PlatformInfo())
+
+
+class Runner(Protocol):
+    """The engine as timed work sees it (:class:`gridbot.engine.Engine` is one)."""
+
+    config: Config
+    store: Store
+    clock: Clock
+    calendar: WorkCalendar
+
+    @property
+    def services(self) -> Services: ...
+
+    async def run_system(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
+        """Run ``work`` as the bot itself, in one transaction, queuing what it says."""
+        ...
+
+    async def retry(self, kept: SetAside) -> Outcome:
+        """Try a message that was set aside again, on its own."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +108,7 @@ class Message:
 
 @dataclass(kw_only=True)
 class Context:
-    engine: Engine
+    services: Services
     tx: Transaction
     incoming: Incoming
     speaker: Person
@@ -75,7 +126,24 @@ class Context:
 
     @property
     def config(self) -> Config:
-        return self.engine.config
+        return self.services.config
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self.services.calendar
+
+    @property
+    def unit_names(self) -> Mapping[str, str]:
+        return self.services.unit_names
+
+    @property
+    def commands(self) -> Commands:
+        return self.services.commands
+
+    @property
+    def locale(self) -> str:
+        """The speaker's language, as their answer is written in."""
+        return self.services.locale_for(self.speaker.locale)
 
     @property
     def in_group(self) -> bool:
@@ -141,7 +209,7 @@ class Context:
         """
         case = dataclasses.replace(case, updated_at=self.now, **changes)
         case = dataclasses.replace(case, wake_at=wake_at(case, self.config.escalation,
-                                                         self.engine.calendar))
+                                                         self.calendar))
         await self.tx.update_case(case)
         await self.event(case, kind, text, **(data or {}))
         return case

@@ -28,9 +28,9 @@ from gridbot.adapters.console import (
 )
 from gridbot.clock import VirtualClock
 from gridbot.config import Config
-from gridbot.domain import Account, Chat, ChatKind, Incoming, Person
+from gridbot.domain import Account, Chat, ChatKind, Incoming, Person, PlatformInfo
 from gridbot.durations import DurationError, format_duration, read_duration
-from gridbot.engine import Engine, PlatformInfo
+from gridbot.engine import Engine
 from gridbot.outbox import OutboxSender
 from gridbot.render import Renderer
 from gridbot.store import SQLiteStore

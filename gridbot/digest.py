@@ -9,15 +9,11 @@ an outage only the latest missed digest goes out.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from gridbot.context import Context
+from gridbot.context import Context, Runner
 from gridbot.deadlines import running_window
 from gridbot.domain import OPEN_STATUSES
 from gridbot.store.base import CaseQuery
-
-if TYPE_CHECKING:
-    from gridbot.engine import Engine
 
 JOB = "digest"
 SOON = timedelta(hours=24)
@@ -26,7 +22,7 @@ SOON = timedelta(hours=24)
 class DailyDigest:
     name = "digest"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Runner) -> None:
         self.engine = engine
         #: whether this process writes the digest; under several processes on one
         #: database only the holder of the "digest" duty does (gridbot.duties)

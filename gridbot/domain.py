@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -209,10 +210,19 @@ class CaseEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class Button:
-    """An inline action; pressing it is the same as sending ``command``."""
+    """An inline action; pressing it is the same as sending ``command``.
 
-    label: str
+    A handler names words that depend on who reads them by template, and the engine
+    renders them in each recipient's language as it queues the message: ``label_template``
+    the label, ``args_template`` words ending the command (``/reopen 12 还没解决``), both
+    with ``context``. A queued message's buttons carry only ``label`` and ``command``.
+    """
+
+    label: str = ""
     command: str
+    label_template: str = ""
+    args_template: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AttachmentKind(enum.StrEnum):
@@ -316,6 +326,33 @@ class Incoming:
     attachments: tuple[Attachment, ...] = ()
 
 
+class Outcome(enum.StrEnum):
+    """What became of one incoming message, for the adapter that delivered it."""
+
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    REFUSED = "refused"
+    #: handling raised: the message is kept and tried again later on its own
+    #: (:mod:`gridbot.setaside`); for the platform it is done
+    SET_ASIDE = "set_aside"
+    #: the database failed: nothing was kept, the platform must deliver it again
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformInfo:
+    """What the engine knows of a platform it writes to (an adapter tells it at start)."""
+
+    fmt: TextFormat = TextFormat.PLAIN
+    bot_username: str | None = None
+    #: whether messages there can carry buttons (else they say what to send)
+    buttons: bool = False
+    #: whether what people say in a chat (by id) reaches the bot: not in a WeCom group
+    #: robot's group or an app chat, which are not asked to reply 收到
+    hears: Callable[[str], bool] = lambda chat_id: True
+
+
 @dataclass(frozen=True, kw_only=True)
 class Outgoing:
     """A rendered message waiting in the outbox for one chat."""
@@ -407,6 +444,16 @@ class Notice:
     origin_chat_id: str | None = None
     done_at: datetime | None = None
     cancelled_by: str | None = None
+
+
+#: the outbox dedup keys of notice deliveries start so: a notice's copies are told apart
+#: from other messages when sending (they go after answers) and when marking them sent
+DELIVERY_PREFIX = "notice:"
+
+
+def delivery_key(notice_id: int, platform: str, chat_id: str) -> str:
+    """The outbox dedup key of a notice's copy for one chat, which ties the two together."""
+    return f"{DELIVERY_PREFIX}{notice_id}:{platform}:{chat_id}"
 
 
 @dataclass(frozen=True, kw_only=True)

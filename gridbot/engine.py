@@ -2,15 +2,16 @@
 
 For each message, in one transaction: skip it if it was already handled, work out
 who is speaking and in which micro-grid, parse the command, check permissions, run
-the handler, render what it wants said and queue it in the outbox. A refusal rolls
-the handler's writes back and queues the explanation instead.
+the handler, render what it wants said (buttons too, in each recipient's language) and
+queue it in the outbox. A refusal rolls the handler's writes back and queues the
+explanation instead. Handlers see only :class:`~gridbot.context.Services`; adapters see
+only :class:`EngineIntake`, through the protocol :class:`gridbot.adapters.base.Intake`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,22 +19,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import handlers
 from gridbot import audit, keys, privacy, setaside
 from gridbot.clock import Clock
-from gridbot.commands import ParsedCommand, UnknownCommand, clean_text, parse, suggest
+from gridbot.commands import Commands, ParsedCommand, UnknownCommand, clean_text
 from gridbot.config import Config
-from gridbot.context import Context, Handler, Message
-from gridbot.dispatch import CHAT
+from gridbot.context import Context, Message, Services
+from gridbot.declare import Registry
 from gridbot.domain import (
     Account,
     Attachment,
+    Button,
     Case,
     CaseEvent,
     Chat,
     ChatKind,
     Incoming,
+    Outcome,
     Outgoing,
     Person,
+    PlatformInfo,
     Priority,
     Role,
     TextFormat,
@@ -59,29 +64,6 @@ BUSY_PAUSE = 0.2
 SYSTEM_PLATFORM = "gridbot"
 
 
-class Outcome(enum.StrEnum):
-    HANDLED = "handled"
-    DUPLICATE = "duplicate"
-    IGNORED = "ignored"
-    REFUSED = "refused"
-    #: handling raised: the message is kept and tried again later on its own
-    #: (:mod:`gridbot.setaside`); for the platform it is done
-    SET_ASIDE = "set_aside"
-    #: the database failed: nothing was kept, the platform must deliver it again
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, kw_only=True)
-class PlatformInfo:
-    fmt: TextFormat = TextFormat.PLAIN
-    bot_username: str | None = None
-    #: whether messages there can carry buttons (else they say what to send)
-    buttons: bool = False
-    #: whether what people say in a chat (by id) reaches the bot: not in a WeCom group
-    #: robot's group or an app chat, which are not asked to reply 收到
-    hears: Callable[[str], bool] = lambda chat_id: True
-
-
 @dataclass(frozen=True, kw_only=True)
 class _Target:
     platform: str
@@ -100,17 +82,18 @@ class Engine:
         store: Store,
         clock: Clock,
         renderer: Renderer | None = None,
-        handlers: Mapping[str, Handler] | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.renderer = renderer or Renderer(config.timezone, config.locale)
-        if handlers is None:
-            from handlers import REGISTRY
-
-            handlers = REGISTRY
-        self.handlers = dict(handlers)
+        #: the declared commands and their handlers (by default every one in ``handlers/``),
+        #: and the parser of their words
+        if registry is None:
+            self.registry, self.commands = handlers.REGISTRY, handlers.COMMANDS
+        else:
+            self.registry, self.commands = registry, Commands(registry.specs)
         self.platforms: dict[str, PlatformInfo] = {}
         self.unit_names: dict[str, str] = {}
         self.calendar = WorkCalendar(config.calendar, config.timezone)
@@ -122,6 +105,15 @@ class Engine:
     def link_key(self) -> bytes:
         """The per-install secret link codes are hashed with (:mod:`gridbot.keys`)."""
         return keys.link_key(self.config, self.store)
+
+    @property
+    def services(self) -> Services:
+        """What handlers and timed work may use (never the engine itself)."""
+        return Services(config=self.config, calendar=self.calendar, commands=self.commands,
+                        unit_names=self.unit_names, platforms=self.platforms,
+                        render=self.render, locale_for=self.renderer.locale_for,
+                        templates_dir=self.renderer.templates_dir,
+                        link_key=lambda: self.link_key)
 
     def register_platform(self, name: str, info: PlatformInfo) -> None:
         self.platforms[name] = info
@@ -267,11 +259,11 @@ class Engine:
     async def _dispatch(self, ctx: Context) -> Outcome:
         text = clean_text(ctx.incoming.text)
         info = self.platforms.get(ctx.incoming.platform, PlatformInfo())
-        parsed = parse(text, info.bot_username)
+        parsed = self.commands.parse(text, info.bot_username)
         if parsed is None:
             # Plain words: urgent ones get an answer even in a group, and anything said
             # in private is offered as a report (handlers/resident.py decides).
-            chat_handler = self.handlers.get(CHAT)
+            chat_handler = self.registry.chat
             if chat_handler is None or not text:
                 return Outcome.IGNORED
             await chat_handler(ctx)
@@ -283,15 +275,16 @@ class Engine:
             if ctx.in_group and not parsed.addressed:
                 return Outcome.IGNORED  # perhaps another bot's command; don't butt in
             raise UserError("error_unknown_command", word=parsed.word,
-                            suggestions=suggest(text, allowed=functools.partial(
+                            suggestions=self.commands.suggest(text, allowed=functools.partial(
                                 may_use, ctx.speaker)))
         assert isinstance(parsed, ParsedCommand)
         ctx.command, ctx.word, ctx.args = parsed.name, parsed.word, parsed.args
-        handler = self.handlers.get(parsed.name)
-        if handler is None:
-            raise UserError("error_unknown_command", word=parsed.word)
-        check_command(ctx.speaker, parsed.name)
-        await handler(ctx)
+        spec = self.commands.spec(parsed.name)
+        if spec.everyday and ctx.in_group and not parsed.word.startswith("/") \
+                and not may_use(ctx.speaker, spec):
+            return Outcome.IGNORED  # "通知：明天停水" from a resident: news for the group
+        check_command(ctx.speaker, spec, in_group=ctx.in_group)
+        await self.registry.handler(parsed.name)(ctx)
         if ctx.ignored:
             return Outcome.IGNORED  # only looked like a command: nothing happened to record
         # The audit log, in one place: a staff action that succeeded, in its transaction.
@@ -339,8 +332,8 @@ class Engine:
             person = Person(id=f"~{msg.platform}:{msg.sender_id}",
                             name=clean_text(msg.sender_name)[:40] or msg.sender_id,
                             role=Role.RESIDENT, unit="", auto=True)
-        return Context(engine=self, tx=tx, incoming=msg, speaker=person, account=account,
-                       chat=chat, now=now)
+        return Context(services=self.services, tx=tx, incoming=msg, speaker=person,
+                       account=account, chat=chat, now=now)
 
     # -- the bot's own work -----------------------------------------------------------------
     async def run_system(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
@@ -367,7 +360,7 @@ class Engine:
                                 chat_kind=ChatKind.PRIVATE, sender_id="",
                                 sender_name=self.config.bot_name, text="", message_id=key)
             ctx = Context(
-                engine=self, tx=tx, incoming=incoming, speaker=self.system_person,
+                services=self.services, tx=tx, incoming=incoming, speaker=self.system_person,
                 account=Account(platform=SYSTEM_PLATFORM, user_id="", display_name="",
                                 person_id=None),
                 chat=Chat(platform=SYSTEM_PLATFORM, chat_id="clock", kind=ChatKind.PRIVATE),
@@ -410,9 +403,10 @@ class Engine:
             involved: list[Person] | None = None
             for j, target in enumerate(targets):
                 info = self.platforms.get(target.platform, PlatformInfo())
-                # A group sees buttons only where every member may press them.
-                buttons = message.buttons if not target.in_group or message.group_buttons \
-                    else ()
+                # A group sees buttons only where every member may press them; their words
+                # are the recipient's.
+                buttons = tuple(self._button(b, target.locale) for b in message.buttons) \
+                    if not target.in_group or message.group_buttons else ()
                 text = self.render(message.template, locale=target.locale, fmt=info.fmt,
                                    in_group=target.in_group, here=target.chat_id,
                                    here_platform=target.platform,
@@ -444,6 +438,20 @@ class Engine:
                     case_number=message.case.number if message.case else None,
                     dedup_key=f"{base_key}:{i}.{j}", attachments=here,
                 ), ctx.now, not_before)
+
+    def _button(self, button: Button, locale: str) -> Button:
+        """A button as one recipient sees it: its templates rendered in their language."""
+        if not button.label_template and not button.args_template:
+            return button
+        label, command = button.label, button.command
+        if button.label_template:
+            label = self.render(button.label_template, locale=locale, fmt=TextFormat.PLAIN,
+                                **button.context)
+        if button.args_template:
+            words = self.render(button.args_template, locale=locale, fmt=TextFormat.PLAIN,
+                                **button.context)
+            command = f"{command} {words}"
+        return Button(label=label, command=command)
 
     def render(self, template: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:
         def cat(code: str) -> str:
@@ -525,6 +533,52 @@ class Engine:
         """False once the platform refused the chat for good (blocked, kicked, gone)."""
         chat = await tx.chat(platform, chat_id)
         return chat is None or chat.unreachable_at is None
+
+
+class EngineIntake:
+    """The engine as adapters see it (:class:`gridbot.adapters.base.Intake`).
+
+    ``kick`` wakes the outbox sender, so an answer leaves as soon as its transaction
+    has committed instead of at the next sweep.
+    """
+
+    def __init__(self, engine: Engine, kick: Callable[[], None] = lambda: None) -> None:
+        self.engine = engine
+        self.kick = kick
+
+    async def handle(self, incoming: Incoming) -> Outcome:
+        outcome = await self.engine.handle(incoming)
+        if outcome not in (Outcome.DUPLICATE, Outcome.IGNORED):
+            self.kick()
+        return outcome
+
+    def now(self) -> datetime:
+        return self.engine.clock.now()
+
+    async def chat_moved(self, platform: str, old_chat_id: str, new_chat_id: str) -> None:
+        now = self.engine.clock.now()
+        async with self.engine.store.transaction() as tx:
+            old = await tx.chat(platform, old_chat_id)
+            new = await tx.chat(platform, new_chat_id)
+            if old is None or old.microgrid is None or (new and new.microgrid):
+                return
+            await tx.save_chat(dataclasses.replace(old, chat_id=new_chat_id), bound_by=None,
+                               now=now)
+        log.info("%s chat %s is now %s; its micro-grid binding (%s) moved along", platform,
+                 old_chat_id, new_chat_id, old.microgrid)
+
+    async def bind_groups(self, platform: str, groups: Mapping[str, str]) -> None:
+        now = self.engine.clock.now()
+        async with self.engine.store.transaction() as tx:
+            for unit in self.engine.config.microgrids:
+                for chat in await tx.group_chats(unit.code):
+                    if chat.platform == platform and groups.get(chat.chat_id) != unit.code:
+                        await tx.save_chat(dataclasses.replace(chat, microgrid=None),
+                                           bound_by=None, now=now)
+            for chat_id, code in groups.items():
+                await tx.save_chat(Chat(platform=platform, chat_id=chat_id, kind=ChatKind.GROUP,
+                                        title=self.engine.unit_names.get(code, code),
+                                        microgrid=code), bound_by=None, now=now)
 
 
 def _where(msg: Incoming) -> str:

@@ -13,18 +13,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from gridbot import routing
 from gridbot.cases import assign, assign_waiting
-from gridbot.context import Context
+from gridbot.context import Context, Runner
 from gridbot.deadlines import Step, idle_revert_at, plan, running_window, wake_at
 from gridbot.domain import TOP_LEVEL, Case, Status
 from gridbot.durations import format_duration
 from gridbot.errors import StoreBusy
-
-if TYPE_CHECKING:
-    from gridbot.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +59,7 @@ class DeadlineSweep:
 
     name = "deadlines"
 
-    def __init__(self, engine: Engine, *, max_steps: int = 1_000_000) -> None:
+    def __init__(self, engine: Runner, *, max_steps: int = 1_000_000) -> None:
         self.engine = engine
         self.max_steps = max_steps
 
@@ -104,12 +100,12 @@ class DeadlineSweep:
         if not found:
             return False
         case = found[0]
-        due = [s for s in plan(case, ctx.config.escalation, ctx.engine.calendar)
+        due = [s for s in plan(case, ctx.config.escalation, ctx.calendar)
                if s.at <= ctx.now]
         if not due:
             # The configuration changed under a stored wake-up: recompute and move on.
             await ctx.tx.update_case(dataclasses.replace(
-                case, wake_at=wake_at(case, ctx.config.escalation, ctx.engine.calendar)))
+                case, wake_at=wake_at(case, ctx.config.escalation, ctx.calendar)))
             return True
         step = due[0]
         ctx.key = f"clock:{case.number}:{step.kind}:{step.at.isoformat()}"
@@ -169,7 +165,7 @@ async def _top_remind(ctx: Context, case: Case, step: Step) -> None:
 
 async def _idle_remind(ctx: Context, case: Case, step: Step) -> None:
     case = await ctx.save(case, "idle_reminded", idle_warned_at=step.at)
-    revert_at = idle_revert_at(case, ctx.config.escalation, ctx.engine.calendar)
+    revert_at = idle_revert_at(case, ctx.config.escalation, ctx.calendar)
     # While an approved extension runs the claim is not taken back: only the reminder.
     protected = case.extended_until if case.extended_until == revert_at else None
     ctx.tell(case.assignee_id, "notify_idle", case=case, since=case.active_at,
@@ -201,7 +197,7 @@ async def _route(ctx: Context, case: Case, step: Step) -> None:
     if await assign_waiting(ctx, case) is None:
         later = dataclasses.replace(case, updated_at=ctx.now)
         await ctx.tx.update_case(dataclasses.replace(
-            later, wake_at=wake_at(later, ctx.config.escalation, ctx.engine.calendar)))
+            later, wake_at=wake_at(later, ctx.config.escalation, ctx.calendar)))
 
 
 async def _feedback_close(ctx: Context, case: Case, step: Step) -> None:

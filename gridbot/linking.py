@@ -13,14 +13,20 @@ import hmac
 import secrets
 import unicodedata
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gridbot.domain import Person
 from gridbot.errors import BadArguments, NotFound
-from gridbot.store.base import LinkCode, Transaction
+from gridbot.store.base import LinkCode, Store, Transaction
 
-if TYPE_CHECKING:
-    from gridbot.engine import Engine
+
+class Keyed(Protocol):
+    """Where codes are kept, and the secret they are hashed with (an engine)."""
+
+    store: Store
+
+    @property
+    def link_key(self) -> bytes: ...
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 DEFAULT_TTL = timedelta(hours=72)
@@ -57,7 +63,7 @@ async def find_link_code(tx: Transaction, text: str, key: bytes) -> tuple[str, L
 
 
 async def issue_link_code(
-    engine: Engine, name: str, now: datetime, ttl: timedelta = DEFAULT_TTL
+    engine: Keyed, name: str, now: datetime, ttl: timedelta = DEFAULT_TTL
 ) -> tuple[Person, str, datetime]:
     """Create a code for the configured person called (or with id) ``name``."""
     async with engine.store.transaction() as tx:

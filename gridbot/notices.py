@@ -18,10 +18,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from gridbot.commands import split_word
+from gridbot.context import Runner, Services
+from gridbot.declare import NOTICE_SENDERS
 from gridbot.domain import (
     Button,
     Delivery,
@@ -31,16 +32,11 @@ from gridbot.domain import (
     Outgoing,
     Person,
     TextFormat,
+    delivery_key,
 )
 from gridbot.durations import DateError, DurationError, make_day, read_duration
-from gridbot.engine import PlatformInfo
 from gridbot.errors import PermissionDenied, UserError
-from gridbot.outbox import delivery_key
-from gridbot.permissions import NOTICE_SENDERS
 from gridbot.store.base import Transaction
-
-if TYPE_CHECKING:
-    from gridbot.engine import Engine
 
 #: the author of notices written on the command line, which may address everything
 CLI_AUTHOR = "~cli"
@@ -236,7 +232,8 @@ async def write(tx: Transaction, *, author: Person | None, scope: Scope, text: s
         origin_chat_id=origin[1] if origin else None))
 
 
-async def start(engine: Engine, tx: Transaction, notice: Notice, now: datetime) -> int | None:
+async def start(services: Services, tx: Transaction, notice: Notice,
+                now: datetime) -> int | None:
     """Move a scheduled notice to ``sending`` and queue one delivery per bound group.
 
     Returns how many deliveries were queued, or ``None`` if the notice was no longer
@@ -246,13 +243,13 @@ async def start(engine: Engine, tx: Transaction, notice: Notice, now: datetime) 
                                       expected=NoticeStatus.SCHEDULED):
         return None
     author = await tx.person(notice.author_id)
-    office = author.unit if author else engine.config.subdistrict.code
-    locale = engine.config.locale  # a group has no language of its own
+    office = author.unit if author else services.config.subdistrict.code
+    locale = services.config.locale  # a group has no language of its own
     rendered: dict[tuple[TextFormat, bool], tuple[str, str]] = {}
     queued = 0
     for microgrid in notice.microgrids:
         for chat in await tx.group_chats(microgrid):
-            info = engine.platforms.get(chat.platform, PlatformInfo())
+            info = services.platform(chat.platform)
             fmt = info.fmt
             # Where nobody's answer reaches the bot (a WeCom group robot), nobody is
             # asked to reply 收到.
@@ -260,10 +257,10 @@ async def start(engine: Engine, tx: Transaction, notice: Notice, now: datetime) 
             kind = (fmt, replies)
             if kind not in rendered:  # the same for every group of a platform
                 rendered[kind] = (
-                    engine.render("notice", locale=locale, fmt=fmt, in_group=True,
-                                  notice=notice, author=author, office=office,
-                                  replies=replies),
-                    engine.render("button_ack", locale=locale, fmt=fmt, notice=notice))
+                    services.render("notice", locale=locale, fmt=fmt, in_group=True,
+                                    notice=notice, author=author, office=office,
+                                    replies=replies),
+                    services.render("button_ack", locale=locale, fmt=fmt, notice=notice))
             text, label = rendered[kind]
             key = delivery_key(notice.id, chat.platform, chat.chat_id)
             await tx.enqueue(Outgoing(
@@ -278,7 +275,7 @@ async def start(engine: Engine, tx: Transaction, notice: Notice, now: datetime) 
     return queued
 
 
-async def finish(engine: Engine, tx: Transaction, notice: Notice, now: datetime) -> bool:
+async def finish(services: Services, tx: Transaction, notice: Notice, now: datetime) -> bool:
     """Mark a notice whose deliveries are all settled done, and tell its author how it went."""
     if not await tx.set_notice_status(notice.id, NoticeStatus.DONE, now,
                                       expected=NoticeStatus.SENDING):
@@ -286,12 +283,12 @@ async def finish(engine: Engine, tx: Transaction, notice: Notice, now: datetime)
     counts = await tx.delivery_counts(notice.id)
     problems = await tx.deliveries(notice.id, statuses=(DeliveryStatus.FAILED,
                                                         DeliveryStatus.UNKNOWN))
-    await tell_author(engine, tx, notice, now, "notice_summary", key="summary",
+    await tell_author(services, tx, notice, now, "notice_summary", key="summary",
                       counts=counts, problems=problems)
     return True
 
 
-async def tell_author(engine: Engine, tx: Transaction, notice: Notice, now: datetime,
+async def tell_author(services: Services, tx: Transaction, notice: Notice, now: datetime,
                       template: str, *, key: str, **context: object) -> int:
     """Queue a message to the notice's author: privately, else where they wrote it."""
     author = await tx.person(notice.author_id)
@@ -303,12 +300,11 @@ async def tell_author(engine: Engine, tx: Transaction, notice: Notice, now: date
             targets.append((account.platform, account.private_chat_id))
     if not targets and notice.origin_platform and notice.origin_chat_id:
         targets = [(notice.origin_platform, notice.origin_chat_id)]
-    locale = engine.renderer.locale_for(author.locale if author else None)
+    locale = services.locale_for(author.locale if author else None)
     for platform, chat_id in targets:
-        fmt = engine.platforms[platform].fmt if platform in engine.platforms \
-            else TextFormat.PLAIN
-        text = engine.render(template, locale=locale, fmt=fmt, in_group=False, here=chat_id,
-                             notice=notice, **context)
+        fmt = services.platform(platform).fmt
+        text = services.render(template, locale=locale, fmt=fmt, in_group=False, here=chat_id,
+                               notice=notice, **context)
         await tx.enqueue(Outgoing(platform=platform, chat_id=chat_id, text=text, fmt=fmt,
                                   person_id=author.id if author else None,
                                   dedup_key=f"notice-{key}:{notice.id}:{platform}:{chat_id}"),
@@ -321,7 +317,7 @@ class NoticeSource:
 
     name = "notices"
 
-    def __init__(self, engine: Engine, *, batch: int = 20) -> None:
+    def __init__(self, engine: Runner, *, batch: int = 20) -> None:
         self.engine = engine
         self.batch = batch
 
@@ -339,9 +335,9 @@ class NoticeSource:
                 due = await tx.due_notices(now, limit=1)
                 if not due:
                     break
-                if await start(self.engine, tx, due[0], now) is not None:
+                if await start(self.engine.services, tx, due[0], now) is not None:
                     handled += 1
         async with self.engine.store.transaction() as tx:
             for notice in await tx.settled_notices(limit=self.batch):
-                handled += await finish(self.engine, tx, notice, now)
+                handled += await finish(self.engine.services, tx, notice, now)
         return handled

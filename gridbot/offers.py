@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gridbot.engine import Engine
+    from gridbot.context import Runner
 
 #: how long an offer can be used, and kept
 OFFER_TTL = timedelta(hours=24)
@@ -25,7 +25,7 @@ class ExpiredOffers:
 
     name = "report_offers"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Runner) -> None:
         self.engine = engine
 
     async def next_due(self) -> datetime | None:

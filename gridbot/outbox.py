@@ -48,7 +48,7 @@ from typing import Any
 
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock
-from gridbot.domain import DeliveryStatus, OutboxItem, Outgoing
+from gridbot.domain import DELIVERY_PREFIX, DeliveryStatus, OutboxItem, Outgoing
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.ratelimit import Limiter, Permit, SendLimits, Sleep, clock_sleep
 from gridbot.store.base import Store
@@ -61,8 +61,6 @@ LEASE = timedelta(minutes=2)
 MAX_HOLD = 10.0
 #: on cancellation, how long requests already under way may take to finish
 GRACE = 15.0
-#: outbox rows of notice deliveries carry dedup keys ``notice:ID:PLATFORM:CHAT``
-DELIVERY_PREFIX = "notice:"
 IN_DOUBT = "interrupted while sending; it may or may not have arrived"
 #: how the error of a delivery whose request timed out begins (templates look for it)
 NO_ANSWER = "no answer in time"
@@ -73,10 +71,6 @@ MARK_TRIES = 5
 #: after each failed try up to the maximum
 OUTAGE_RETRY = 5.0
 OUTAGE_RETRY_MAX = 300.0
-
-
-def delivery_key(notice_id: int, platform: str, chat_id: str) -> str:
-    return f"{DELIVERY_PREFIX}{notice_id}:{platform}:{chat_id}"
 
 
 def backoff(attempt: int) -> timedelta:

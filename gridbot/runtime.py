@@ -20,12 +20,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from gridbot.adapters.base import Adapter, Intake
+from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
 from gridbot.digest import DailyDigest
+from gridbot.domain import PlatformInfo
 from gridbot.duties import Duties, Duty
-from gridbot.engine import Engine, PlatformInfo
+from gridbot.engine import Engine, EngineIntake
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.menu import command_menus
 from gridbot.outbox import MAX_HOLD, DrainResult, OutboxSender
@@ -199,7 +200,7 @@ class Runtime:
         self.worker = build_worker(self.engine, self.sender)
         self.scheduler = Scheduler(self.worker, self.clock,
                                    sweep_every=sweep_every or config.escalation.sweep_every)
-        self.intake = Intake(engine=self.engine, kick=self.sending.kick)
+        self.intake = EngineIntake(self.engine, kick=self.sending.kick)
         self.duties = Duties(self.store, clock=self.clock)
         self.housekeeping = Housekeeping(self.store)
         self.http: HttpServer | None = None

@@ -3,7 +3,7 @@
 When handling an incoming message raises anything but the store's transient errors (a
 bug, a damaged row it reads), the engine keeps the message in the ``set_aside`` table, in
 a transaction of its own, answers the speaker once that it is kept, logs it once, and
-tells the adapter the message is done (:attr:`~gridbot.engine.Outcome.SET_ASIDE`):
+tells the adapter the message is done (:attr:`~gridbot.domain.Outcome.SET_ASIDE`):
 Telegram's offset moves past it, a webhook is answered 200, and the messages behind it
 flow at once. :class:`SetAsideSource`, one of the worker's timed sources, tries each kept
 message again later, on its own, with a growing pause (:func:`next_try`); handled at
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gridbot.engine import Engine
+    from gridbot.context import Runner
 
 #: the pause before the second try, doubling after each failed one up to the maximum
 FIRST_RETRY = timedelta(minutes=1)
@@ -46,7 +46,7 @@ class SetAsideSource:
 
     name = "set_aside"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Runner) -> None:
         self.engine = engine
 
     async def next_due(self) -> datetime | None:

@@ -1,19 +1,19 @@
 """The conversation: one module per role or family of commands.
 
-Importing this package fills :data:`REGISTRY`, which the engine uses by default.
+Each command is declared beside its handler (:func:`gridbot.declare.command`): its
+words, who may use it and where, where the help page lists it. :data:`REGISTRY`
+collects them in this order, and :data:`COMMANDS` reads chat with their words; the
+engine uses both by default.
 """
 
-from gridbot.dispatch import Registry
+from gridbot.commands import Commands
+from gridbot.declare import Registry
+from handlers import account, notices, resident, stats, steward, workorder
 
-REGISTRY = Registry()
+#: every declared command, in the order of these modules and, within one, of its lines
+REGISTRY = Registry.collect(resident, steward, workorder, account, notices, stats)
+#: the parser (and typo suggestions) of those commands
+COMMANDS = Commands(REGISTRY.specs)
 
-from handlers import (  # noqa: E402  (they register into REGISTRY)
-    account,
-    notices,
-    resident,
-    stats,
-    steward,
-    workorder,
-)
-
-__all__ = ["REGISTRY", "account", "notices", "resident", "stats", "steward", "workorder"]
+__all__ = ["COMMANDS", "REGISTRY", "account", "notices", "resident", "stats", "steward",
+           "workorder"]

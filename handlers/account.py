@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from gridbot import audit
 from gridbot.cases import route_waiting
 from gridbot.context import Context
+from gridbot.declare import EVERYONE, STAFF, Args, CommandSpec, Section, Where, command
 from gridbot.domain import Role
 from gridbot.errors import NotFound, PermissionDenied, UserError
 from gridbot.linking import find_link_code, normalise_code
-from gridbot.permissions import ALLOWED, scope
-from handlers import REGISTRY
+from gridbot.permissions import scope
 
 
-@REGISTRY.command("help")
+@command("help", en=("help", "start"), zh=("帮助",), roles=EVERYONE, args=Args.NONE)
 async def help_(ctx: Context) -> None:
     if ctx.word == "/start" and ctx.args and not ctx.in_group:
         # A Telegram link card (t.me/<bot>?start=CODE) opens the private chat with
@@ -25,17 +26,35 @@ async def help_(ctx: Context) -> None:
             via=ctx.incoming.platform, at=ctx.now,
             chat=f"{ctx.incoming.platform}:{ctx.incoming.chat_id}"))
         return
-    allowed = sorted(name for name, roles in ALLOWED.items() if ctx.speaker.role in roles)
-    ctx.reply("help", role=ctx.speaker.role.value, allowed=allowed, person=ctx.speaker,
-              linked=not ctx.speaker.auto, bound=ctx.chat.microgrid)
+    linked = not ctx.speaker.auto
+    ctx.reply("help", role=ctx.speaker.role.value, person=ctx.speaker, linked=linked,
+              bound=ctx.chat.microgrid,
+              sections=help_sections(ctx.commands.specs, ctx.speaker.role, linked=linked))
 
 
-@REGISTRY.command("link")
+def help_sections(specs: Iterable[CommandSpec], role: Role, *,
+                  linked: bool) -> list[tuple[str, list[str]]]:
+    """What the help page lists, section by section (in :class:`Section` order): the
+    commands the role may use, each section's in the order they were declared. The
+    account's (linking) only for someone not linked yet."""
+    specs = tuple(specs)
+    sections = []
+    for section in Section:
+        if section is Section.ACCOUNT and linked:
+            continue
+        names = [spec.name for spec in specs if spec.section is section and role in spec.roles]
+        if names:
+            sections.append((section.value, names))
+    return sections
+
+
+@command("link", en=("link",), zh=("认证",), roles=EVERYONE, args=Args.CODE,
+         section=Section.ACCOUNT)
 async def link(ctx: Context) -> None:
     code = normalise_code(ctx.args)
     if not code:
         raise ctx.usage()
-    stored = await find_link_code(ctx.tx, code, ctx.engine.link_key)
+    stored = await find_link_code(ctx.tx, code, ctx.services.link_key())
     if stored is None:
         raise UserError("error_link_code", reason="unknown")
     code_hash, found = stored
@@ -64,13 +83,12 @@ async def link(ctx: Context) -> None:
               in_private=not ctx.in_group, taken=taken)
 
 
-@REGISTRY.command("bind")
+@command("bind", en=("bind",), zh=("绑定",), roles=STAFF, where=Where.GROUP,
+         section=Section.OFFICE)
 async def bind(ctx: Context) -> None:
     code = ctx.args.strip()
     if not code:
         raise ctx.usage()
-    if not ctx.in_group:
-        raise UserError("error_bind_private")
     unit = await ctx.tx.unit(code)
     if unit is None or unit.kind != "microgrid":
         raise NotFound("error_no_unit", code=code)

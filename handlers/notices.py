@@ -5,23 +5,19 @@ from __future__ import annotations
 from gridbot import notices
 from gridbot.commands import split_case_number, split_word
 from gridbot.context import Context
+from gridbot.declare import EVERYONE, NOTICE_SENDERS, Args, Section, command
 from gridbot.domain import DeliveryStatus, Notice, NoticeStatus
-from gridbot.errors import InvalidTransition, NotFound, PermissionDenied
-from gridbot.permissions import NOTICE_SENDERS
-from handlers import REGISTRY
+from gridbot.errors import InvalidTransition, NotFound
 
 #: how many recently sent notices ``/notices`` lists besides the scheduled ones
 RECENT = 5
 
 
-@REGISTRY.command("notice")
+# "通知：明天停水" from a resident in a group is news for the group, not for us (everyday);
+# /notice is a command for the bot whoever writes it, and gets an answer.
+@command("notice", en=("notice",), zh=("通知", "发通知"), roles=NOTICE_SENDERS, everyday=True,
+         section=Section.NOTICES)
 async def notice(ctx: Context) -> None:
-    if ctx.speaker.role not in NOTICE_SENDERS:
-        if ctx.in_group and not ctx.word.startswith("/"):
-            ctx.ignore()  # "通知：明天停水" from a resident is news for the group, not for us
-            return
-        # /notice is a command for the bot whoever writes it: it gets an answer.
-        raise PermissionDenied("error_permission", command="notice", role=ctx.speaker.role.value)
     number, rest = split_case_number(ctx.args)
     if number is not None and not rest:
         await _status(ctx, number)
@@ -42,7 +38,7 @@ async def notice(ctx: Context) -> None:
                                   now=ctx.now, send_at=send_at,
                                   origin=(ctx.chat.platform, ctx.chat.chat_id))
     if send_at is None:
-        groups = await notices.start(ctx.engine, ctx.tx, written, ctx.now) or 0
+        groups = await notices.start(ctx.services, ctx.tx, written, ctx.now) or 0
     ctx.reply("reply_notice", notice=written, groups=groups, microgrids=len(scope.microgrids),
               scheduled=send_at is not None)
 
@@ -63,7 +59,8 @@ async def _visible(ctx: Context, number: int) -> Notice:
     return found
 
 
-@REGISTRY.command("notices")
+@command("notices", en=("notices",), zh=("通知列表",), roles=NOTICE_SENDERS, args=Args.NONE,
+         section=Section.NOTICES)
 async def notice_list(ctx: Context) -> None:
     visible = [n for n in await ctx.tx.notices(limit=500)
                if await notices.may_see(ctx.tx, ctx.speaker, n)]
@@ -74,7 +71,8 @@ async def notice_list(ctx: Context) -> None:
     ctx.reply("notice_list", scheduled=scheduled, recent=recent)
 
 
-@REGISTRY.command("cancel_notice")
+@command("cancel_notice", en=("cancel_notice", "unnotice"), zh=("取消通知", "撤回通知"),
+         roles=NOTICE_SENDERS, args=Args.NUMBER_ONLY, section=Section.NOTICES)
 async def cancel_notice(ctx: Context) -> None:
     number, _ = split_case_number(ctx.args)
     if number is None:
@@ -88,7 +86,8 @@ async def cancel_notice(ctx: Context) -> None:
         ctx.tell(found.author_id, "reply_notice_cancel", notice=found, actor=ctx.speaker)
 
 
-@REGISTRY.command("ack")
+@command("ack", en=("ack",), zh=("收到", "收到了", "已收到"), roles=EVERYONE,
+         section=Section.RESIDENTS)
 async def ack(ctx: Context) -> None:
     """"收到" in a group: to the notice it answers, the one named, or the latest there.
 

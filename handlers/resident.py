@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from gridbot import routing
 from gridbot.cases import alert_urgent, assign, classify, evidence_data
-from gridbot.commands import clean_text, split_case_number, suggest
+from gridbot.commands import clean_text, split_case_number
 from gridbot.context import Context
 from gridbot.deadlines import window_changes
+from gridbot.declare import EVERYONE, Args, Section, chat, command
 from gridbot.domain import (
     OPEN_STATUSES,
     UNCLAIMED_STATUSES,
@@ -23,16 +24,15 @@ from gridbot.domain import (
     Priority,
     Role,
     Status,
-    TextFormat,
 )
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied, UserError
 from gridbot.offers import OFFER_TTL
 from gridbot.permissions import can_see_case, may_use
 from gridbot.store.base import CaseQuery, ReportOffer
-from handlers import REGISTRY
 
 
-@REGISTRY.command("report")
+@command("report", en=("report",), zh=("报事", "报修"), glued=("报事",), roles=EVERYONE,
+         section=Section.RESIDENTS)
 async def report(ctx: Context) -> None:
     text = ctx.args.strip()
     if not text:
@@ -68,7 +68,7 @@ async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ..
         assignee_id=None, claim_by=None, resolve_by=None, created_at=ctx.now,
         updated_at=ctx.now,
     )
-    draft = dataclasses.replace(draft, **window_changes(ctx.config.policy, ctx.engine.calendar,
+    draft = dataclasses.replace(draft, **window_changes(ctx.config.policy, ctx.calendar,
                                                         draft, ctx.now, 0))
     case = await ctx.tx.new_case(draft)
     # Photos and voice notes sent with the report stay on the case (as the platform's
@@ -96,7 +96,7 @@ def _report_microgrid(ctx: Context, *, strict: bool = True) -> str | None:
         return microgrid
     microgrid = ctx.speaker.unit if ctx.speaker.role in (Role.RESIDENT, Role.STEWARD) \
         else None
-    if not microgrid or microgrid not in ctx.engine.unit_names:
+    if not microgrid or microgrid not in ctx.unit_names:
         if strict:
             raise UserError("error_no_microgrid")
         return None
@@ -115,7 +115,7 @@ async def _urgent_repeat(ctx: Context, microgrid: str) -> Case | None:
 # -- plain words: urgent ones in a group, anything in private ------------------------------
 
 
-@REGISTRY.chat()
+@chat()
 async def plain_words(ctx: Context) -> None:
     """Words that are no command. In a group, urgent ones ("7幢阳台冒烟了！") get the
     emergency numbers and a button to log them, at most once per group every
@@ -137,13 +137,13 @@ async def plain_words(ctx: Context) -> None:
         offer = await _offer(ctx, text, urgent=True)
         bound = ctx.chat.microgrid is not None
         ctx.reply("offer_urgent", offer=offer if bound else None, group_buttons=True,
-                  buttons=_file_button(ctx, offer) if bound else ())
+                  buttons=_file_button(offer) if bound else ())
         return
     if len(text) > ctx.config.limits.max_text_chars:
         raise UserError("error_too_long", length=len(text),
                         limit=ctx.config.limits.max_text_chars)
-    suggestions = [] if urgent else suggest(text, allowed=functools.partial(may_use,
-                                                                           ctx.speaker))
+    suggestions = [] if urgent else ctx.commands.suggest(
+        text, allowed=functools.partial(may_use, ctx.speaker))
     if suggestions:
         # "认岭 1": a command typed one key off, not a report and not a greeting.
         ctx.reply("did_you_mean", suggestions=suggestions, buttons=tuple(
@@ -154,7 +154,7 @@ async def plain_words(ctx: Context) -> None:
         ctx.reply("private_hint")  # nothing this person could report from here
         return
     offer = await _offer(ctx, text, urgent=urgent)
-    ctx.reply("offer_report", offer=offer, valid=OFFER_TTL, buttons=_file_button(ctx, offer))
+    ctx.reply("offer_report", offer=offer, valid=OFFER_TTL, buttons=_file_button(offer))
 
 
 async def _offer(ctx: Context, text: str, *, urgent: bool) -> ReportOffer:
@@ -164,14 +164,13 @@ async def _offer(ctx: Context, text: str, *, urgent: bool) -> ReportOffer:
         attachments=ctx.incoming.attachments, urgent=urgent))
 
 
-def _file_button(ctx: Context, offer: ReportOffer) -> tuple[Button, ...]:
-    locale = ctx.engine.renderer.locale_for(ctx.speaker.locale)  # as the reply's text
-    label = ctx.engine.render("button_file", locale=locale, fmt=TextFormat.PLAIN,
-                              urgent=offer.urgent)
-    return (Button(label=label, command=f"/file {offer.id}"),)
+def _file_button(offer: ReportOffer) -> tuple[Button, ...]:
+    return (Button(label_template="button_file", context={"urgent": offer.urgent},
+                   command=f"/file {offer.id}"),)
 
 
-@REGISTRY.command("file")
+# The button under "登记为报事？": the words the bot offered, logged as a report.
+@command("file", en=("file",), zh=("登记",), roles=EVERYONE, args=Args.NUMBER_ONLY)
 async def file_offer(ctx: Context) -> None:
     """登记 17: the offer's words become a report by whoever presses, in the offer's chat."""
     keyword_in_group = ctx.in_group and not ctx.word.startswith("/")
@@ -215,7 +214,8 @@ async def _within_limits(ctx: Context, text: str) -> None:
                             text=text)
 
 
-@REGISTRY.command("status")
+@command("status", en=("status",), zh=("进度", "查询"), roles=EVERYONE,
+         args=Args.NUMBER_ONLY, section=Section.RESIDENTS)
 async def status(ctx: Context) -> None:
     if not ctx.args.strip():
         open_cases = await ctx.tx.cases(CaseQuery(reporter_id=ctx.speaker.id,
@@ -257,7 +257,10 @@ async def _own_case(ctx: Context) -> tuple[Case, str]:
     return case, rest
 
 
-@REGISTRY.command("cancel")
+# Everyone may say it; only the reporter may do it (checked per case), as for confirm,
+# reopen and rate.
+@command("cancel", en=("cancel",), zh=("撤销", "撤回"), roles=EVERYONE, args=Args.NUMBER,
+         section=Section.RESIDENTS)
 async def cancel(ctx: Context) -> None:
     case, reason = await _own_case(ctx)
     if case.status not in UNCLAIMED_STATUSES:
@@ -268,7 +271,8 @@ async def cancel(ctx: Context) -> None:
              text=reason)
 
 
-@REGISTRY.command("confirm")
+@command("confirm", en=("confirm",), zh=("已解决",), roles=EVERYONE, args=Args.NUMBER_ONLY,
+         section=Section.RESIDENTS)
 async def confirm(ctx: Context) -> None:
     case, _ = await _own_case(ctx)
     if case.status is not Status.RESOLVED:
@@ -279,7 +283,8 @@ async def confirm(ctx: Context) -> None:
              text="")
 
 
-@REGISTRY.command("reopen")
+@command("reopen", en=("reopen",), zh=("未解决",), roles=EVERYONE, args=Args.NUMBER,
+         section=Section.RESIDENTS)
 async def reopen(ctx: Context) -> None:
     case, reason = await _own_case(ctx)
     if case.status not in (Status.RESOLVED, Status.CLOSED):
@@ -370,7 +375,8 @@ def _scored(score: int, rest: str) -> tuple[int, str] | None:
     return score, rest.lstrip(_AFTER_SCORE).strip()
 
 
-@REGISTRY.command("rate")
+@command("rate", en=("rate",), zh=("评价",), roles=EVERYONE, args=Args.NUMBER,
+         section=Section.RESIDENTS)
 async def rate(ctx: Context) -> None:
     case, rest = await _own_case(ctx)
     parsed = parse_rating(rest)

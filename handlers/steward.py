@@ -16,6 +16,7 @@ from gridbot.cases import (
 from gridbot.commands import split_word
 from gridbot.context import Context
 from gridbot.deadlines import FRESH_WINDOW
+from gridbot.declare import STEWARDS_AND_UP, Args, Section, command
 from gridbot.domain import (
     OPEN_STATUSES,
     TOP_LEVEL,
@@ -29,13 +30,13 @@ from gridbot.errors import BadArguments, InvalidTransition, NotFound
 from gridbot.escalation import climb
 from gridbot.permissions import scope
 from gridbot.store.base import CaseQuery
-from handlers import REGISTRY
 
 #: the longest a steward can go off duty in one go; beyond it the roster should change
 MAX_OFF_DUTY = timedelta(days=90)
 
 
-@REGISTRY.command("claim")
+@command("claim", en=("claim",), zh=("认领", "签收"), roles=STEWARDS_AND_UP,
+         args=Args.NUMBER_ONLY, section=Section.STEWARDS)
 async def claim(ctx: Context) -> None:
     case, _ = await workable_case(ctx)
     if case.status not in UNCLAIMED_STATUSES:
@@ -54,7 +55,8 @@ async def claim(ctx: Context) -> None:
                       text="")
 
 
-@REGISTRY.command("note")
+@command("note", en=("note", "progress"), zh=("进展",), roles=STEWARDS_AND_UP,
+         args=Args.NUMBER, section=Section.STEWARDS)
 async def note(ctx: Context) -> None:
     case, text = await workable_case(ctx)
     if not text:
@@ -70,7 +72,8 @@ async def note(ctx: Context) -> None:
                       text=text)
 
 
-@REGISTRY.command("done")
+@command("done", en=("done", "resolve"), zh=("办结",), roles=STEWARDS_AND_UP,
+         args=Args.NUMBER, section=Section.STEWARDS)
 async def done(ctx: Context) -> None:
     case, text = await workable_case(ctx)
     previous = case.assignee_id
@@ -86,14 +89,13 @@ async def done(ctx: Context) -> None:
     if previous != ctx.speaker.id:
         ctx.tell(previous, "notify_staff", case=case, event="resolved", actor=ctx.speaker,
                  text=text)
-    reporter = await ctx.person(case.reporter_id)
-    locale = ctx.engine.renderer.locale_for(reporter.locale if reporter else None)
     ctx.tell_reporter(case, "notify_reporter", event="resolved", actor=ctx.speaker,
-                      text=text, buttons=feedback_buttons(ctx, case, locale),
+                      text=text, buttons=feedback_buttons(case),
                       attachments=evidence)
 
 
-@REGISTRY.command("transfer")
+@command("transfer", en=("transfer",), zh=("转交",), roles=STEWARDS_AND_UP,
+         args=Args.NUMBER, section=Section.STEWARDS)
 async def transfer(ctx: Context) -> None:
     case, rest = await workable_case(ctx)
     name, reason = split_word(rest)
@@ -123,7 +125,8 @@ async def transfer(ctx: Context) -> None:
                       text="")
 
 
-@REGISTRY.command("escalate")
+@command("escalate", en=("escalate",), zh=("上报",), roles=STEWARDS_AND_UP,
+         args=Args.NUMBER, section=Section.STEWARDS)
 async def escalate(ctx: Context) -> None:
     case, reason = await workable_case(ctx)
     if case.level >= TOP_LEVEL:
@@ -134,7 +137,8 @@ async def escalate(ctx: Context) -> None:
     ctx.reply("reply_escalate", case=climbed, target=await ctx.person(climbed.assignee_id))
 
 
-@REGISTRY.command("mine")
+@command("mine", en=("mine",), zh=("我的",), roles=STEWARDS_AND_UP, args=Args.NONE,
+         section=Section.STEWARDS)
 async def mine(ctx: Context) -> None:
     cases = await ctx.tx.cases(CaseQuery(assignee_id=ctx.speaker.id, statuses=OPEN_STATUSES,
                                          limit=100))
@@ -143,7 +147,8 @@ async def mine(ctx: Context) -> None:
     ctx.reply("mine", cases=cases, now=ctx.now)
 
 
-@REGISTRY.command("duty")
+@command("duty", en=("duty",), zh=("值班", "下班"), implied={"值班": "on", "下班": "off"},
+         roles=STEWARDS_AND_UP, section=Section.STEWARDS)
 async def duty(ctx: Context) -> None:
     word, rest = split_word(ctx.args)
     word = word.lower()
@@ -167,7 +172,8 @@ async def duty(ctx: Context) -> None:
     ctx.reply("reply_duty", on=False, until=until, open_count=len(open_cases))
 
 
-@REGISTRY.command("overdue")
+@command("overdue", en=("overdue",), zh=("超时",), roles=STEWARDS_AND_UP, args=Args.NONE,
+         section=Section.STEWARDS)
 async def overdue(ctx: Context) -> None:
     microgrids = tuple(sorted(await scope(ctx.tx, ctx.speaker)))
     found = {c.number: c for c in await ctx.tx.cases(

@@ -11,6 +11,7 @@ from gridbot.cases import assign, not_yours, workable_case
 from gridbot.commands import split_word
 from gridbot.context import Context
 from gridbot.deadlines import running_window
+from gridbot.declare import LEADERS, STEWARDS_AND_UP, Args, Section, command
 from gridbot.domain import (
     OPEN_STATUSES,
     TOP_LEVEL,
@@ -21,12 +22,10 @@ from gridbot.domain import (
     Priority,
     Role,
     Status,
-    TextFormat,
 )
 from gridbot.durations import Duration, DurationError, format_duration, take_duration
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied
 from gridbot.permissions import can_handle_case, scope
-from handlers import REGISTRY
 
 #: what may stand between the duration and the reason: "延期 1 一天半，材料下周到"
 _SEPARATORS = " \t,，、:：;；.。"
@@ -57,7 +56,8 @@ async def _may_decide(ctx: Context, case: Case, request: ExtensionRequest | None
             and case.microgrid in await scope(ctx.tx, ctx.speaker))
 
 
-@REGISTRY.command("extend")
+@command("extend", en=("extend",), zh=("延期",), roles=STEWARDS_AND_UP, args=Args.NUMBER,
+         section=Section.STEWARDS)
 async def extend(ctx: Context) -> None:
     case, rest = await workable_case(ctx)
     esc = ctx.config.escalation
@@ -105,18 +105,14 @@ async def extend(ctx: Context) -> None:
         await ctx.person(approver)), deadline=deadline, new_deadline=new_deadline)
     if approver is None or approver == ctx.speaker.id:
         return
-    person = await ctx.person(approver)
-    locale = ctx.engine.renderer.locale_for(person.locale if person else None)
-    buttons = (
-        Button(label=ctx.engine.render("button_approve", locale=locale, fmt=TextFormat.PLAIN),
-               command=f"/approve {case.number}"),
-    )
+    buttons = (Button(label_template="button_approve", command=f"/approve {case.number}"),)
     ctx.tell(approver, "notify_extension", case=case, actor=ctx.speaker,
              span=str(asked), reason=reason, window=window, deadline=deadline,
              new_deadline=new_deadline, buttons=buttons)
 
 
-@REGISTRY.command("approve")
+@command("approve", en=("approve",), zh=("批准", "同意延期"), roles=LEADERS,
+         args=Args.NUMBER_ONLY, section=Section.LEADERS)
 async def approve(ctx: Context) -> None:
     case, _ = await ctx.case_arg()
     await _grant(ctx, case, await _pending(ctx, case))
@@ -129,7 +125,7 @@ def _asked(request: ExtensionRequest) -> Duration:
 def _extended(ctx: Context, deadline: datetime, request: ExtensionRequest) -> datetime:
     """The deadline moved by what was asked: days as days on the calendar (working days
     where windows count working time), hours and minutes as window time."""
-    return ctx.engine.calendar.after(deadline, _asked(request))
+    return ctx.calendar.after(deadline, _asked(request))
 
 
 async def _grant(ctx: Context, case: Case, request: ExtensionRequest) -> None:
@@ -154,7 +150,8 @@ async def _grant(ctx: Context, case: Case, request: ExtensionRequest) -> None:
              deadline=new_deadline, text="")
 
 
-@REGISTRY.command("refuse")
+@command("refuse", en=("refuse",), zh=("驳回", "不同意延期"), roles=LEADERS, args=Args.NUMBER,
+         section=Section.LEADERS)
 async def refuse(ctx: Context) -> None:
     case, reason = await ctx.case_arg()
     request = await _pending(ctx, case)
@@ -180,7 +177,9 @@ async def _pending(ctx: Context, case: Case) -> ExtensionRequest:
     return case.extension
 
 
-@REGISTRY.command("return")
+# Stewards and up may say it; only the steward of a micro-grid-level case may do it.
+@command("return", en=("return",), zh=("退单", "退回"), roles=STEWARDS_AND_UP, args=Args.NUMBER,
+         section=Section.STEWARDS)
 async def return_case(ctx: Context) -> None:
     case, reason = await workable_case(ctx)
     reason = reason.strip()
@@ -199,7 +198,8 @@ async def return_case(ctx: Context) -> None:
     ctx.reply("reply_return", case=case, target=route.person)
 
 
-@REGISTRY.command("reroute")
+@command("reroute", en=("reroute",), zh=("改派",), roles=LEADERS, args=Args.NUMBER,
+         section=Section.LEADERS)
 async def reroute(ctx: Context) -> None:
     case, rest = await ctx.case_arg()
     code, reason = split_word(rest)

@@ -18,8 +18,7 @@ from hypothesis import settings
 
 from gridbot.config import Config, load_config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
-from gridbot.domain import Case, CaseEvent, ChatKind, Incoming, Outgoing
-from gridbot.engine import Outcome
+from gridbot.domain import Case, CaseEvent, ChatKind, Incoming, Outcome, Outgoing
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from gridbot.domain import ChatKind, Role
-from gridbot.engine import Outcome, PlatformInfo
-from gridbot.permissions import ALLOWED, NOTICE_SENDERS
+from gridbot.domain import ChatKind, Outcome, PlatformInfo, Role
+from handlers import REGISTRY
 from tests.conftest import Bot, incoming, to
 
 #: (who, role): a resident and a steward of M01
@@ -21,8 +20,8 @@ SPEAKERS = {"陈先生": Role.RESIDENT, "张阿姨": Role.STEWARD}
 REFUSED = [
     pytest.param(name, command, id=f"{name}-{command}")
     for name, role in SPEAKERS.items()
-    for command in sorted(ALLOWED)
-    if role not in ALLOWED[command] or (command == "notice" and role not in NOTICE_SENDERS)
+    for command in sorted(spec.name for spec in REGISTRY.specs)
+    if role not in REGISTRY.spec(command).roles
 ]
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from gridbot.commands import distance, suggest
+import handlers
+from gridbot.commands import distance
 from gridbot.domain import Status
 from handlers.resident import parse_rating
 from tests.conftest import Bot, to
@@ -196,4 +197,5 @@ async def test_a_refused_transition_says_what_to_do_next(bot: Bot) -> None:
 def test_one_key_off_counts_a_swap_as_one_edit() -> None:
     assert distance("cliam", "claim") == 1 and distance("认岭", "认领") == 1
     assert distance("领认", "认领") == 1 and distance("", "abc") == 3
+    suggest = handlers.COMMANDS.suggest
     assert suggest("好的") == [] and suggest("我们楼道灯坏了") == []

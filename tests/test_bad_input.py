@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from gridbot.config import Config, load_config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
-from gridbot.domain import ChatKind, Incoming, Person
-from gridbot.engine import Outcome
+from gridbot.domain import ChatKind, Incoming, Outcome, Person
 from tests.conftest import EXAMPLE_CONFIG
 
 CONFIG: Config = load_config(EXAMPLE_CONFIG)

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gridbot.commands import COMMANDS, ParsedCommand, parse
+from gridbot.commands import ParsedCommand
 from gridbot.config import Config
 from gridbot.demo import Demo, parse_start
-from gridbot.domain import ChatKind, DutyStatus
+from gridbot.domain import ChatKind, DutyStatus, Outcome
 from gridbot.durations import (
     EARLIEST_DAY,
     LATEST_DAY,
@@ -33,9 +33,9 @@ from gridbot.durations import (
     read_duration,
     take_duration,
 )
-from gridbot.engine import Outcome
 from gridbot.notices import WhenError, parse_when
 from gridbot.stats import parse_period
+from handlers import COMMANDS
 from tests.conftest import Bot, incoming, to
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -298,7 +298,7 @@ SPEAKERS = [("liu_nainai", "刘奶奶"), ("zhang", "张阿姨"), ("li", "李师�
             ("zhou", "周社工"), ("zheng", "郑科长"), ("stranger", "路人甲")]
 #: every command's words but 统计图, whose charts take a second of drawing each (the
 #: charts have tests of their own; the periods are read the same as for 统计)
-WORDS = sorted({w for spec in COMMANDS
+WORDS = sorted({w for spec in COMMANDS.specs
                 for w in (*(f"/{e}" for e in spec.english), *spec.chinese)} - {"统计图"})
 PIECES = st.one_of(
     st.sampled_from([
@@ -364,7 +364,7 @@ async def test_no_command_raises_whatever_its_arguments(
             text, sender=sender, name=name, chat=chat, message_id=message_id,
             kind=ChatKind.PRIVATE if private else ChatKind.GROUP))
         assert outcome not in (Outcome.FAILED, Outcome.SET_ASIDE), (name, private, text)
-        parsed = parse(text)
+        parsed = COMMANDS.parse(text)
         if not isinstance(parsed, ParsedCommand):
             continue  # not a command after all ("进度abc"): ordinary chat
         replies = [m for m in out if m.reply_to == message_id]
@@ -375,6 +375,7 @@ async def test_no_command_raises_whatever_its_arguments(
 
 
 def test_every_command_word_is_tried() -> None:
-    assert {s.name for s in COMMANDS} == {
-        parsed.name for w in WORDS if isinstance(parsed := parse(f"{w} 1"), ParsedCommand)}
+    assert {s.name for s in COMMANDS.specs} == {
+        parsed.name for w in WORDS
+        if isinstance(parsed := COMMANDS.parse(f"{w} 1"), ParsedCommand)}
     assert date(2000, 1, 1) == EARLIEST_DAY

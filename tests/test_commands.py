@@ -8,18 +8,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import handlers
 from gridbot.commands import (
-    COMMANDS,
-    SPECS,
-    CommandSpec,
     ParsedCommand,
     UnknownCommand,
     clean_text,
-    parse,
     split_case_number,
 )
+from gridbot.declare import CommandSpec
 
 BOT = "GridBot"
+#: every declared command, and the parser the engine reads chat with
+COMMANDS = handlers.REGISTRY.specs
+SPECS = {spec.name: spec for spec in COMMANDS}
+parse = handlers.COMMANDS.parse
 FAST = settings(max_examples=200, deadline=None)
 
 #: (spec name, English word) for every English form in the table

@@ -11,8 +11,7 @@ from __future__ import annotations
 import io
 
 from gridbot.cases import evidence
-from gridbot.domain import Attachment, AttachmentKind, CaseEvent, ChatKind, Incoming
-from gridbot.engine import Outcome
+from gridbot.domain import Attachment, AttachmentKind, CaseEvent, ChatKind, Incoming, Outcome
 from tests.conftest import Bot
 
 PHOTO = Attachment(kind=AttachmentKind.PHOTO, platform="console", ref="photo-0001.jpg")

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gridbot.domain import Outgoing
-from gridbot.engine import Outcome
+from gridbot.domain import Outcome, Outgoing
 from gridbot.errors import PlatformError, StoreBusy, StoreError
 from gridbot.store.sqlite import SQLiteStore, busy_error
 from tests.conftest import Bot, incoming, to

@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 
 from gridbot.config import load_config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
-from gridbot.domain import ChatKind, Incoming, Outgoing, Person, Role, TextFormat
-from gridbot.engine import Outcome
+from gridbot.domain import ChatKind, Incoming, Outcome, Outgoing, Person, Role, TextFormat
 from gridbot.privacy import for_group, mask_phones
 from tests.conftest import EXAMPLE_CONFIG, Bot, to
 
@@ -199,7 +198,7 @@ async def test_no_group_message_holds_the_reporters_phone_or_address(
     ids = itertools.count()
     async with Demo(CONFIG, path, parse_start(DEFAULT_START, CONFIG), out=io.StringIO()) as demo:
         if html:  # as on Telegram: the same text, escaped
-            from gridbot.engine import PlatformInfo
+            from gridbot.domain import PlatformInfo
             demo.engine.register_platform("console", PlatformInfo(fmt=TextFormat.HTML,
                                                                   buttons=True))
 

@@ -31,10 +31,12 @@ from gridbot.domain import (
     DeliveryStatus,
     Incoming,
     NoticeStatus,
+    Outcome,
     Outgoing,
+    PlatformInfo,
     TextFormat,
 )
-from gridbot.engine import Engine, Outcome, PlatformInfo
+from gridbot.engine import Engine
 from gridbot.errors import PlatformError
 from gridbot.notices import NoticeSource, WhenError, parse_when
 from gridbot.outbox import LEASE, OutboxSender

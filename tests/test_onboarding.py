@@ -20,9 +20,9 @@ from openpyxl import load_workbook
 from PIL import Image
 
 from gridbot import people_cli
-from gridbot.commands import SPECS
 from gridbot.linking import issue_link_code
 from gridbot.render import Renderer
+from handlers import REGISTRY
 from tests.test_telegram import CHEN, GROUP_ID, ZHANG, ZHOU, FakeTelegram, World, _world
 
 LIU_W = {"id": 1005, "is_bot": False, "first_name": "刘", "last_name": "网格长"}
@@ -151,7 +151,7 @@ async def test_the_bot_registers_its_command_menus_at_start(w: World) -> None:
     menus = w.bot.menus
     assert set(menus) == {(scope, language) for scope in ("all_private_chats", "all_group_chats")
                           for language in ("", "zh", "en")}
-    english = {word for spec in SPECS.values() for word in spec.english}
+    english = {word for spec in REGISTRY.specs for word in spec.english}
     for commands in menus.values():
         assert {command for command, _ in commands} <= english
     private = dict(menus[("all_private_chats", "")])

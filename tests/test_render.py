@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from markupsafe import escape
 
 from gridbot import stats
-from gridbot.commands import CONTROL, SPECS, Suggestion
+from gridbot.commands import CONTROL, Suggestion
 from gridbot.config import LOCALES, load_config
 from gridbot.domain import (
     Case,
@@ -31,9 +31,10 @@ from gridbot.domain import (
     Status,
     TextFormat,
 )
-from gridbot.permissions import ALLOWED
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
 from gridbot.store.base import ReportOffer
+from handlers import REGISTRY
+from handlers.account import help_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "config.example.toml")
@@ -141,7 +142,8 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     ],
     "error_already_rated": [{"case": RATED, "command": "rate"}],
     "error_ambiguous_person": [{"name": "李", "people": [STEWARD, LEADER, STAFF]}],
-    "error_bind_private": [{}],
+    "error_where": [{"command": "bind", "where": "group"}, {"command": "x", "where": "group"},
+                    {"command": "x", "where": "private"}],
     "error_bind_scope": [{"code": "M04"}],
     "error_generic": [{}],
     "error_internal": [{}],
@@ -172,10 +174,10 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "error_top_level": [{"case": make_case(level=3)}],
     "error_transition": [{"case": c, "command": "claim"} for c in ALL_STATUSES],
     "error_unknown_command": [{"word": "/foo"}],
-    "error_usage": [{"command": name, "word": "/" + name} for name in SPECS],
+    "error_usage": [{"command": spec.name, "word": "/" + spec.name} for spec in REGISTRY.specs],
     "help": [
         {"role": role.value,
-         "allowed": sorted(n for n, roles in ALLOWED.items() if role in roles),
+         "sections": help_sections(REGISTRY.specs, role, linked=linked),
          "person": person, "linked": linked, "bound": bound}
         for role, person in [(Role.RESIDENT, RESIDENT), (Role.STEWARD, STEWARD),
                              (Role.GRID_LEADER, LEADER), (Role.COMMUNITY_STAFF, STAFF),
@@ -769,7 +771,7 @@ def test_html_escapes_names_codes_and_words(locale: str) -> None:
         ("reply_bind", {"code": "M01", "name": "<幸福里>", "before": "<M02>"}),
         ("notify_urgent", {"case": URGENT, "assignee": evil_person, "reporter": evil_person}),
         ("reply_transfer", {"case": CASE, "target": evil_person}),
-        ("help", {"role": "steward", "allowed": ["claim"], "person": evil_person,
+        ("help", {"role": "steward", "sections": [("stewards", ["claim"])], "person": evil_person,
                   "linked": True, "bound": "M01"}),
     ]
     for name, context in cases:
@@ -797,7 +799,7 @@ def test_html_escapes_the_bot_name_and_unit_names(locale: str) -> None:
 def test_html_macros_are_not_escaped_twice() -> None:
     # The usage lines come from a macro; in HTML they must not show as &amp;lt; etc.
     for locale in LOCALES:
-        for name in SPECS:
+        for name in (spec.name for spec in REGISTRY.specs):
             plain = render("error_usage", locale, TextFormat.PLAIN, command=name, word=name)
             html = render("error_usage", locale, TextFormat.HTML, command=name, word=name)
             assert plain == html
@@ -880,7 +882,8 @@ def test_notify_assignee_tells_how_to_claim() -> None:
 
 
 def test_usage_names_each_command_in_both_locales() -> None:
-    for name, spec in SPECS.items():
+    for spec in REGISTRY.specs:
+        name = spec.name
         zh = render("error_usage", "zh-CN", command=name, word=name)
         en = render("error_usage", "en", command=name, word=name)
         assert f"/{spec.english[0]}" in en

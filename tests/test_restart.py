@@ -6,8 +6,7 @@ import io
 
 from gridbot.config import Config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
-from gridbot.domain import Status
-from gridbot.engine import Outcome
+from gridbot.domain import Outcome, Status
 from gridbot.store.sqlite import migrations
 from tests.conftest import Bot, incoming, to
 

@@ -21,8 +21,16 @@ import pytest
 
 from gridbot import setaside
 from gridbot.config import load_config
-from gridbot.domain import Account, Attachment, AttachmentKind, ChatKind, Incoming, Person, Role
-from gridbot.engine import Outcome
+from gridbot.domain import (
+    Account,
+    Attachment,
+    AttachmentKind,
+    ChatKind,
+    Incoming,
+    Outcome,
+    Person,
+    Role,
+)
 from gridbot.store import Store
 from gridbot.store.base import SetAside
 from gridbot.web import build_app

@@ -24,8 +24,8 @@ from gridbot.domain import (
     Notice,
     NoticeStatus,
     Outgoing,
+    delivery_key,
 )
-from gridbot.outbox import delivery_key
 from gridbot.store import Store
 from tests.test_store import BACKENDS, EXAMPLE, LEASE, T0, Backend, make_backend
 

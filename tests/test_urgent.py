@@ -20,8 +20,7 @@ import pytest
 
 from gridbot.config import Config, parse_config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
-from gridbot.domain import ChatKind, Priority, Status
-from gridbot.engine import Outcome, PlatformInfo
+from gridbot.domain import ChatKind, Outcome, PlatformInfo, Priority, Status
 from gridbot.errors import ConfigError
 from gridbot.offers import OFFER_TTL
 from tests.conftest import EXAMPLE_CONFIG, Bot, incoming, to

@@ -1,75 +1,46 @@
-"""The adapter interface: a name, how text is formatted, one way to send, and a lifecycle."""
+"""The adapter interface: a name, how text is formatted, one way to send, and a lifecycle;
+and the intake, all an adapter sees of the engine."""
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gridbot.domain import Chat, ChatKind, Incoming, Outgoing, TextFormat
+from gridbot.domain import Incoming, Outcome, Outgoing, TextFormat
 from gridbot.ratelimit import NO_LIMITS, SendLimits
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
-    from gridbot.engine import Engine, Outcome
     from gridbot.menu import CommandMenu
 
-log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, kw_only=True)
-class Intake:
-    """Where an adapter hands what its platform delivered.
-
-    ``kick`` wakes the outbox sender, so an answer leaves as soon as its transaction
-    has committed instead of at the next sweep.
-    """
-
-    engine: Engine
-    kick: Callable[[], None] = lambda: None
+class Intake(Protocol):
+    """Where an adapter hands what its platform delivered (the engine is behind it, in
+    :class:`gridbot.engine.EngineIntake`; adapters never see it)."""
 
     async def handle(self, incoming: Incoming) -> Outcome:
-        """Handle one message exactly once; see :meth:`gridbot.engine.Engine.handle`."""
-        from gridbot.engine import Outcome
+        """Handle one message exactly once, and say what became of it: ``FAILED`` means
+        nothing was kept and the platform must deliver it again (do not confirm it);
+        anything else is done for the platform, a message set aside included."""
+        ...
 
-        outcome = await self.engine.handle(incoming)
-        if outcome not in (Outcome.DUPLICATE, Outcome.IGNORED):
-            self.kick()
-        return outcome
+    def now(self) -> datetime:
+        """The engine's clock (to judge a signed callback's freshness, say)."""
+        ...
 
     async def chat_moved(self, platform: str, old_chat_id: str, new_chat_id: str) -> None:
         """A chat changed its id (a Telegram group became a supergroup): keep its binding."""
-        now = self.engine.clock.now()
-        async with self.engine.store.transaction() as tx:
-            old = await tx.chat(platform, old_chat_id)
-            new = await tx.chat(platform, new_chat_id)
-            if old is None or old.microgrid is None or (new and new.microgrid):
-                return
-            await tx.save_chat(dataclasses.replace(old, chat_id=new_chat_id), bound_by=None,
-                               now=now)
-        log.info("%s chat %s is now %s; its micro-grid binding (%s) moved along", platform,
-                 old_chat_id, new_chat_id, old.microgrid)
+        ...
 
     async def bind_groups(self, platform: str, groups: Mapping[str, str]) -> None:
         """Group chats that the configuration names (chat id → micro-grid code), for
         platforms where nobody can say ``/bind`` in the group (send-only robots): each
         is stored bound to its micro-grid, titled with its name; any other group chat
         of ``platform`` loses its binding, so notices stop going to a removed one."""
-        now = self.engine.clock.now()
-        async with self.engine.store.transaction() as tx:
-            for microgrid in self.engine.config.microgrids:
-                for chat in await tx.group_chats(microgrid.code):
-                    if chat.platform == platform and groups.get(chat.chat_id) != microgrid.code:
-                        await tx.save_chat(dataclasses.replace(chat, microgrid=None),
-                                           bound_by=None, now=now)
-            for chat_id, microgrid in groups.items():
-                await tx.save_chat(Chat(platform=platform, chat_id=chat_id, kind=ChatKind.GROUP,
-                                        title=self.engine.unit_names.get(microgrid, microgrid),
-                                        microgrid=microgrid), bound_by=None, now=now)
+        ...
 
 
 class Adapter(ABC):

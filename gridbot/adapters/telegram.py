@@ -68,10 +68,10 @@ from gridbot.domain import (
     Button,
     ChatKind,
     Incoming,
+    Outcome,
     Outgoing,
     TextFormat,
 )
-from gridbot.engine import Outcome
 from gridbot.errors import ConfigError, PlatformError
 from gridbot.menu import CommandMenu
 from gridbot.ratelimit import TELEGRAM_LIMITS

@@ -63,8 +63,7 @@ from gridbot.adapters.wechat import (
     upload_file,
 )
 from gridbot.config import OfficialAccountSettings
-from gridbot.domain import Attachment, ChatKind, Incoming, Outgoing, TextFormat
-from gridbot.engine import Outcome
+from gridbot.domain import Attachment, ChatKind, Incoming, Outcome, Outgoing, TextFormat
 from gridbot.errors import ConfigError, PlatformError
 from gridbot.ratelimit import SendLimits
 
@@ -152,7 +151,7 @@ class OfficialAccountAdapter(Adapter):
                 except InvalidSignatureException:
                     raise Refused(403, "bad signature (is [wechat.mp] token the account's "
                                        "Token?)") from None
-                check_fresh(timestamp, intake.engine.clock.now())
+                check_fresh(timestamp, intake.now())
                 if request.method == "GET":
                     (echo,) = query(request, "echostr")
                     log.info("WeChat verified the Official Account callback URL")

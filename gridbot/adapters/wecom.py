@@ -57,8 +57,7 @@ from gridbot.adapters.wechat import (
     upload_file,
 )
 from gridbot.config import WeComSettings
-from gridbot.domain import Attachment, ChatKind, Incoming, Outgoing, TextFormat
-from gridbot.engine import Outcome
+from gridbot.domain import Attachment, ChatKind, Incoming, Outcome, Outgoing, TextFormat
 from gridbot.errors import ConfigError, PlatformError
 from gridbot.ratelimit import Rate, SendLimits
 
@@ -156,7 +155,7 @@ class WeComAdapter(Adapter):
         """The admin console saving the URL: answer the decrypted echostr."""
         signature, timestamp, nonce, echo = query(request, "msg_signature", "timestamp",
                                                   "nonce", "echostr")
-        check_fresh(timestamp, intake.engine.clock.now())
+        check_fresh(timestamp, intake.now())
         try:
             plain = self.crypto.check_signature(signature, timestamp, nonce, echo)
         except InvalidSignatureException:
@@ -170,7 +169,7 @@ class WeComAdapter(Adapter):
 
     async def _receive(self, request: Request, intake: Intake) -> Response:
         signature, timestamp, nonce = query(request, "msg_signature", "timestamp", "nonce")
-        check_fresh(timestamp, intake.engine.clock.now())
+        check_fresh(timestamp, intake.now())
         encrypted = outer_xml(await read_body(request)).get("Encrypt")
         if not isinstance(encrypted, str) or not encrypted:
             raise Refused(400, "no <Encrypt> in the body")
