@@ -9,13 +9,20 @@ from typing import Literal
 from pydantic import Field, SecretStr
 
 from gridbot.config.environment import is_deferred
-from gridbot.config.fields import NonEmpty, OptionalSecret, Secret, Section, Text, secret_value
+from gridbot.config.fields import (
+    NonEmpty,
+    OptionalSecret,
+    PlatformSection,
+    Secret,
+    Text,
+    secret_value,
+)
 from gridbot.config.issues import Issue
 
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
-class TelegramSettings(Section):
+class TelegramSettings(PlatformSection):
     """The Telegram bot (README: Running on Telegram). Leave the section out, or set
     ``enabled = false``, to run without it."""
 

@@ -12,8 +12,8 @@ from pydantic import BeforeValidator, Field, SecretStr, WrapValidator
 from gridbot.config.environment import is_deferred
 from gridbot.config.fields import (
     NonEmpty,
+    PlatformSection,
     Secret,
-    Section,
     Shape,
     expect,
     keep_deferred,
@@ -57,7 +57,7 @@ RobotKey = Annotated[SecretStr, BeforeValidator(_nonempty), WrapValidator(keep_d
                      Shape("secret text")]
 
 
-class WeComSettings(Section):
+class WeComSettings(PlatformSection):
     """A WeCom (企业微信) self-built app: stewards and staff. The callback URL to register
     is https://YOUR-HOST/wechat/work, proxied to [http]."""
 
@@ -77,7 +77,7 @@ class WeComSettings(Section):
                     "made with appchat/create); send only, notices go there")
 
 
-class OfficialAccountSettings(Section):
+class OfficialAccountSettings(PlatformSection):
     """An Official Account (公众号): residents. The server URL to register is
     https://YOUR-HOST/wechat/mp."""
 
@@ -94,7 +94,7 @@ class OfficialAccountSettings(Section):
                                    description="the Official Account API's address")
 
 
-class WeChatSection(Section):
+class WeChatSection(PlatformSection):
     """The WeChat platforms: ``[wechat.work]``, ``[wechat.mp]``, ``[wechat.robots]``."""
 
     robot_api_base_url: NonEmpty = Field(

@@ -11,9 +11,9 @@ Two ways, applied to the file's table tree before it is checked:
   (``secrets=False``): they stay :class:`Deferred`, so a command run from cron works
   where no such variable is set.
 
-Either way the value is text, an :class:`EnvText`: a field of another type reads it as
-a TOML value (``8443``, ``true``, ``["mon", "tue"]``), and a message about it names the
-variable instead of showing what it holds.
+Either way the value is text: a key that is not text reads it as a TOML value (``8443``,
+``true``, ``["mon", "tue"]``). Where each such value came from is kept (``origins``), so
+that a message about it names the variable instead of showing what it holds.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from gridbot.config.issues import Issues, Loc, dotted
-from gridbot.config.schema import Node
+from gridbot.config.schema import Node, at, is_text
 
 REFERENCE = "env:"
 OVERRIDE = "GRIDBOT_"
@@ -33,8 +33,12 @@ OVERRIDE = "GRIDBOT_"
 PLATFORM_SECTIONS = frozenset({"telegram", "wechat"})
 
 
+#: where each value taken from the environment is, and the variable it came from
+Origins = dict[Loc, str]
+
+
 class EnvText(str):
-    """A value read from an environment variable."""
+    """Text read from an environment variable (shown by the variable's name only)."""
 
     variable: str
 
@@ -63,16 +67,22 @@ def is_deferred(value: object) -> bool:
 
 
 def typed(text: EnvText) -> Any:
-    """Environment text as the TOML value it spells, for a field that is not text; text
-    that is no TOML value stays as it is, for the field to refuse or read."""
+    """Environment text as the TOML value it spells; text that is no TOML value stays as
+    it is, for the field to refuse or read."""
     try:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
 
 
+def _value(root: type[BaseModel], loc: Loc, text: EnvText) -> Any:
+    """What a key reads from a variable's text: text as it is, anything else as TOML."""
+    node = at(root, loc)
+    return text if node is None or is_text(node.annotation) else typed(text)
+
+
 def apply_overrides(data: dict[str, Any], environ: Mapping[str, str],
-                    root: type[BaseModel], issues: Issues) -> None:
+                    root: type[BaseModel], issues: Issues, origins: Origins) -> None:
     """Put every ``GRIDBOT_SECTION__KEY`` variable into the file's tables."""
     for name in sorted(environ):
         if not name.startswith(OVERRIDE) or "__" not in name:
@@ -87,7 +97,8 @@ def apply_overrides(data: dict[str, Any], environ: Mapping[str, str],
             key = _key(node, part, table)
             loc = (*loc, key)
             if depth == len(parts) - 1:
-                table[key] = EnvText(environ[name], name)
+                table[key] = _value(root, loc, EnvText(environ[name], name))
+                origins[loc] = name
                 break
             inner = table.setdefault(key, {})
             if not isinstance(inner, dict):
@@ -105,8 +116,9 @@ def _key(node: Node | None, part: str, table: Mapping[str, Any]) -> str:
     return part.lower()
 
 
-def resolve_references(data: dict[str, Any], environ: Mapping[str, str], *, secrets: bool,
-                       issues: Issues) -> list[tuple[str, str]]:
+def resolve_references(data: dict[str, Any], environ: Mapping[str, str],
+                       root: type[BaseModel], *, secrets: bool, issues: Issues,
+                       origins: Origins) -> list[tuple[str, str]]:
     """Replace each ``"env:NAME"`` with the variable's content (or, for a platform's when
     ``secrets`` is false, with a :class:`Deferred`); return the deferred ones as
     (key, NAME) in file order."""
@@ -119,8 +131,7 @@ def resolve_references(data: dict[str, Any], environ: Mapping[str, str], *, secr
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 value[index] = visit(item, (*loc, index))
-        elif isinstance(value, str) and not isinstance(value, EnvText) and \
-                value.startswith(REFERENCE):
+        elif isinstance(value, str) and loc not in origins and value.startswith(REFERENCE):
             variable = value.removeprefix(REFERENCE)
             if not secrets and loc and loc[0] in PLATFORM_SECTIONS:
                 deferred.append((dotted(loc), variable))
@@ -128,7 +139,8 @@ def resolve_references(data: dict[str, Any], environ: Mapping[str, str], *, secr
             if variable not in environ:
                 issues.add(loc, value, "env_unset", variable=variable)
                 return EnvText("", variable)
-            return EnvText(environ[variable], variable)
+            origins[loc] = variable
+            return _value(root, loc, EnvText(environ[variable], variable))
         return value
 
     visit(data, ())

@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidationInfo, ValidatorFunctionWrapHandler
 
 from gridbot.config import schema
-from gridbot.config.environment import Deferred, EnvText, typed
+from gridbot.config.environment import Deferred
 from gridbot.config.issues import EXPECTED
 from gridbot.config.values import WEEKDAYS
 from gridbot.durations import parse_duration
@@ -45,30 +45,28 @@ class Shape:
 
 
 class Section(BaseModel):
-    """A table of the configuration file: unknown keys are errors, values are final.
-
-    Every field takes values from the environment (see :mod:`gridbot.config.environment`):
-    a field that is not text reads the variable's text as a TOML value, and a reference
-    left unread stands in as written (text fields) or as the default.
-    """
+    """A table of the configuration file: unknown keys are errors, values are final."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
 
+
+class PlatformSection(Section):
+    """A platform's table, whose ``env:`` references may be left unread
+    (:class:`~gridbot.config.environment.Deferred`): such a value stands in as written
+    (text) or as the default, unchecked, until ``gridbot run`` reads it."""
+
     @field_validator("*", mode="wrap")
     @classmethod
-    def _environment(cls, value: Any, handler: ValidatorFunctionWrapHandler,
-                     info: ValidationInfo) -> Any:
-        field = cls.model_fields[info.field_name or ""]
+    def _deferred(cls, value: Any, handler: ValidatorFunctionWrapHandler,
+                  info: ValidationInfo) -> Any:
         if isinstance(value, Deferred):
-            return deferred_value(field, value)
-        if isinstance(value, EnvText) and not schema.is_text(field.annotation):
-            value = typed(value)
+            return deferred_value(cls.model_fields[info.field_name or ""], value)
         return handler(value)
 
 
 def deferred_value(field: FieldInfo, value: Deferred) -> Any:
     """What a reference left unread stands in for until ``gridbot run`` reads it."""
-    if schema.is_text(field.annotation):
+    if schema.is_text(field.annotation) and not schema.choices(field.annotation):
         return SecretStr(value) if schema.is_secret(field.annotation) else value
     if not field.is_required():
         return field.get_default(call_default_factory=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from gridbot.config import schema
 from gridbot.config.assemble import Assembler
-from gridbot.config.environment import EnvText, apply_overrides, resolve_references, typed
+from gridbot.config.environment import Origins, apply_overrides, resolve_references
 from gridbot.config.issues import Issues
 from gridbot.config.sections import ConfigFile
 from gridbot.config.values import LOCALES, Config
@@ -55,13 +55,15 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     except tomllib.TOMLDecodeError as exc:
         raise syntax_error(str(exc), text, locale or DEFAULT_LOCALE, source) from None
     issues = Issues()
-    apply_overrides(data, environ, ConfigFile, issues)
+    origins: Origins = {}
+    apply_overrides(data, environ, ConfigFile, issues, origins)
     _switch_off(data, issues)
-    deferred = resolve_references(data, environ, secrets=secrets, issues=issues)
+    deferred = resolve_references(data, environ, ConfigFile, secrets=secrets, issues=issues,
+                                  origins=origins)
     config = Assembler(data, issues, source=source, base_dir=base_dir,
                        deferred=deferred).config()
     if config is None or issues:
-        raise config_error(issues.found, data, locale or _language(data), source)
+        raise config_error(issues.found, origins, locale or _language(data), source)
     return config
 
 
@@ -82,10 +84,7 @@ def _switch_off(data: dict[str, Any], issues: Issues) -> None:
         table = parent.get(path[-1]) if isinstance(parent, dict) else None
         if not isinstance(table, dict):
             continue
-        enabled = table.get("enabled")
-        if isinstance(enabled, EnvText):
-            enabled = typed(enabled)
-        if enabled is not False:
+        if table.get("enabled") is not False:
             continue
         node = schema.at(ConfigFile, path)
         known = schema.keys(node.model) if node is not None and node.model else []

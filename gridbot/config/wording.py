@@ -147,17 +147,18 @@ def _safe(value: Any) -> Any:
     return value
 
 
-def problem(issue: Issue, data: Mapping[str, Any], locale: str, source: str,
-            prefix: Loc = ()) -> ConfigProblem:
-    """One issue as one line in ``locale``."""
+def problem(issue: Issue, origins: Mapping[Loc, str], locale: str,
+            source: str) -> ConfigProblem:
+    """One issue as one line in ``locale``; ``origins`` tells the values taken from the
+    environment (by location: the variable)."""
     words = _macros(locale)
-    key = dotted((*prefix, *issue.loc))
+    key = dotted(issue.loc)
     expected = _one_line(words.expected(issue.code, issue.params))
-    written = raw_at(data, (*prefix, *issue.loc))
+    variable = origins.get(issue.loc)
     value = issue.value
-    if isinstance(written, EnvText) and issue.code != "env_unset":
-        value = f"env:{written.variable}"
-        expected = _one_line(words.in_environment(expected, written.variable))
+    if variable is not None and issue.code != "env_unset":
+        value = f"env:{variable}"
+        expected = _one_line(words.in_environment(expected, variable))
         shown = repr(value)
     elif value is MISSING:
         shown = _one_line(words.missing())
@@ -170,9 +171,9 @@ def problem(issue: Issue, data: Mapping[str, Any], locale: str, source: str,
     return ConfigProblem(key, value, expected, text)
 
 
-def config_error(issues: Iterable[Issue], data: Mapping[str, Any], locale: str,
+def config_error(issues: Iterable[Issue], origins: Mapping[Loc, str], locale: str,
                  source: str) -> ConfigError:
-    return ConfigError.collected([problem(i, data, locale, source) for i in issues], source)
+    return ConfigError.collected([problem(i, origins, locale, source) for i in issues], source)
 
 
 def syntax_error(message: str, text: str, locale: str, source: str) -> ConfigError:
