@@ -53,8 +53,6 @@ from gridbot.workhours import CalendarSettings, WorkCalendar
 
 M = TypeVar("M", bound=BaseModel)
 
-#: what a code of the org tree can be the code of (the ``kind`` of "code_unused")
-_KINDS = {kind: kind for kind in ("subdistrict", "community", "grid", "microgrid")}
 
 
 class Assembler:
@@ -67,7 +65,8 @@ class Assembler:
         self.source = source
         self.base_dir = base_dir
         self.deferred = deferred
-        #: every code of the org tree so far, and what it is the code of
+        #: every code of the org tree so far, and what it is the code of: "subdistrict",
+        #: "community", "grid" or "microgrid"
         self.codes: dict[str, str] = {}
 
     # -- checking tables with their models ----------------------------------------------------
@@ -130,12 +129,10 @@ class Assembler:
         http = self.section("http", HttpSettings)
         telegram = self.telegram()
         wechat = self.wechat()
-        if self.issues or None in (storage, subdistrict, policy, escalation, calendar, limits,
-                                   http, wechat):
+        if (self.issues or storage is None or subdistrict is None or policy is None
+                or escalation is None or calendar is None or limits is None or http is None
+                or wechat is None):
             return None
-        assert storage is not None and subdistrict is not None and policy is not None
-        assert escalation is not None and calendar is not None and limits is not None
-        assert http is not None and wechat is not None
         robots = dict(item for item in wechat.robot_keys() if isinstance(item, tuple))
         return Config(
             source=self.source, locale=general.locale, timezone=timezone,
@@ -184,26 +181,26 @@ class Assembler:
         sub = self.section("subdistrict", UnitTable)
         subdistrict = None
         if sub is not None:
-            self.unique(("subdistrict", "code"), sub.code, _KINDS["subdistrict"])
+            self.unique(("subdistrict", "code"), sub.code, "subdistrict")
             subdistrict = Community(code=sub.code, name=sub.name)
         else:
-            self._known_code(self.data.get("subdistrict"), _KINDS["subdistrict"])
+            self._known_code(self.data.get("subdistrict"), "subdistrict")
         communities: dict[str, Community] = {}
         known_communities: set[str] = set()
         for loc, raw, unit in self.items("communities", UnitTable, required=True):
             if unit is None:
-                known_communities.add(self._known_code(raw, _KINDS["community"]) or "")
+                known_communities.add(self._known_code(raw, "community") or "")
                 continue
-            self.unique((*loc, "code"), unit.code, _KINDS["community"])
+            self.unique((*loc, "code"), unit.code, "community")
             known_communities.add(unit.code)
             communities.setdefault(unit.code, Community(code=unit.code, name=unit.name))
         grids: dict[str, Grid] = {}
         known_grids: set[str] = set()
         for loc, raw, table in self.items("grids", schema_item("grids"), required=True):
             if table is None:
-                known_grids.add(self._known_code(raw, _KINDS["grid"]) or "")
+                known_grids.add(self._known_code(raw, "grid") or "")
                 continue
-            self.unique((*loc, "code"), table.code, _KINDS["grid"])
+            self.unique((*loc, "code"), table.code, "grid")
             known_grids.add(table.code)
             if table.community not in known_communities and self.listed("communities"):
                 self.issues.add((*loc, "community"), table.community, "community_ref")
@@ -213,9 +210,9 @@ class Assembler:
         for loc, raw, table in self.items("microgrids", schema_item("microgrids"),
                                           required=True):
             if table is None:
-                self._known_code(raw, _KINDS["microgrid"])
+                self._known_code(raw, "microgrid")
                 continue
-            self.unique((*loc, "code"), table.code, _KINDS["microgrid"])
+            self.unique((*loc, "code"), table.code, "microgrid")
             if table.grid not in known_grids and self.listed("grids"):
                 self.issues.add((*loc, "grid"), table.grid, "grid_ref")
             microgrids.setdefault(table.code, MicroGrid(code=table.code, name=table.name,
@@ -225,14 +222,14 @@ class Assembler:
     # -- people and rosters ------------------------------------------------------------------
 
     def people(self, subdistrict: Community | None) -> dict[str, Person]:
-        microgrid_codes = self._codes_of(_KINDS["microgrid"])
+        microgrid_codes = self._codes_of("microgrid")
         sub_code = subdistrict.code if subdistrict else next(
-            (c for c, k in self.codes.items() if k == _KINDS["subdistrict"]), "")
+            (c for c, k in self.codes.items() if k == "subdistrict"), "")
         units = {
             Role.RESIDENT: (microgrid_codes, "unit_microgrid", "microgrids"),
             Role.STEWARD: (microgrid_codes, "unit_microgrid", "microgrids"),
-            Role.GRID_LEADER: (self._codes_of(_KINDS["grid"]), "unit_grid", "grids"),
-            Role.COMMUNITY_STAFF: (self._codes_of(_KINDS["community"]), "unit_community",
+            Role.GRID_LEADER: (self._codes_of("grid"), "unit_grid", "grids"),
+            Role.COMMUNITY_STAFF: (self._codes_of("community"), "unit_community",
                                    "communities"),
             Role.SUBDISTRICT_ADMIN: ({sub_code}, "unit_subdistrict", "subdistrict"),
         }
@@ -265,7 +262,7 @@ class Assembler:
 
     def rosters(self, people: dict[str, Person]) -> dict[str, Roster]:
         known_people = self._people_ids()
-        microgrid_codes = self._codes_of(_KINDS["microgrid"])
+        microgrid_codes = self._codes_of("microgrid")
 
         def staff(loc: Loc, person_id: str) -> None:
             if person_id not in known_people:
@@ -434,7 +431,7 @@ class Assembler:
         section = self.section("wechat", WeChatSection)
         if section is None:
             return None
-        codes = self._codes_of(_KINDS["microgrid"])
+        codes = self._codes_of("microgrid")
         if section.work is not None:
             for microgrid, chat in section.work.chats.items():
                 if microgrid not in codes and self.listed("microgrids"):
