@@ -4,6 +4,7 @@ a secret's value."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,16 @@ def test_check_config_lists_every_problem(tmp_path: Path, locale: str, header: s
     assert printed[0] == header
     assert len(printed) == 6 and all(line.startswith(f"  {path}: ") for line in printed[1:])
     assert "people[0].id = 'a b'" in printed[2]
+
+
+def test_the_language_from_the_environment_is_the_command_lines_too(tmp_path: Path) -> None:
+    path = tmp_path / "gridbot.toml"
+    path.write_text(SEVERAL, encoding="utf-8")  # no locale: zh-CN, unless the environment…
+    result = subprocess.run(
+        [sys.executable, "-m", "gridbot", "--config", str(path), "check-config"], cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "GRIDBOT_GRIDBOT__LOCALE": "en"})
+    printed = result.stderr.rstrip("\n").split("\n")
+    assert printed[0] == "5 configuration errors:"
+    assert printed[-1].endswith("limits.max_text_chars = 50: expected a whole number from 100 "
+                                "to 20000")

@@ -20,24 +20,22 @@ from pydantic import BaseModel, ValidationError
 
 from gridbot.config import schema
 from gridbot.config.environment import Deferred, EnvText
-from gridbot.config.issues import Issue, Issues, Loc, dotted
+from gridbot.config.issues import EXPECTED, Issue, Issues, Loc, dotted
 from gridbot.errors import MISSING, ConfigError, ConfigProblem
 
-#: pydantic's own error types, as the codes of the ``expected`` macro
+#: pydantic's own error types that need nothing more, as codes of the ``expected`` macro
 _PYDANTIC = {
     "missing": "required",
     "model_type": "table",
     "model_attributes_type": "table",
     "dict_type": "table",
-    "list_type": "tables",
-    "literal_error": "one_of",
     "bool_type": "bool",
     "bool_parsing": "bool",
     "string_type": "nonempty",
-    "extra_forbidden": "unknown_key",
 }
+#: a whole number's type or bounds: worded with the field's bounds
 _NUMBER_ERRORS = {"int_type", "int_parsing", "int_from_float", "greater_than_equal",
-                  "less_than_equal", "greater_than", "less_than", "too_short", "too_long"}
+                  "less_than_equal", "greater_than", "less_than"}
 _TOML_WHERE = re.compile(r"^(?P<detail>.*) \((?:at line (?P<line>\d+), column (?P<column>\d+)"
                          r"|at end of document)\)$", re.DOTALL)
 
@@ -75,7 +73,7 @@ def add_validation_errors(error: ValidationError, root: type[BaseModel], prefix:
             code, params = "tables", {"key": dotted(loc)}
         elif kind in _PYDANTIC:
             code = _PYDANTIC[kind]
-        elif found["msg"] == kind:  # one of ours (fields.expect): the code is the type
+        elif kind in EXPECTED:  # one of ours (fields.expect): the type is the code
             code = kind
         else:
             code, params = "other", {"message": found["msg"]}
