@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import tomllib
 import unicodedata
@@ -46,7 +47,10 @@ def peek_locale(argv: Sequence[str], default_config: Path, demo_config: Path) ->
     """The locale of the configuration this command line will read, before parsing it.
 
     Anything unreadable gives the default: the real reading reports the problem later.
+    ``GRIDBOT_GRIDBOT__LOCALE`` wins over the file, as it does when the file is read.
     """
+    if (wanted := os.environ.get("GRIDBOT_GRIDBOT__LOCALE")) in LOCALES:
+        return wanted
     path: Path | None = None
     for i, arg in enumerate(argv):
         if arg == "--config" and i + 1 < len(argv):

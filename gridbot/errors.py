@@ -19,6 +19,8 @@ rolls back whatever the handler had written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -26,17 +28,44 @@ class GridbotError(Exception):
     """Root of every error gridbot raises on purpose."""
 
 
-class ConfigError(GridbotError):
-    """The configuration is invalid; the message names the key, value and what was expected."""
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong in the configuration: the key, the value as it may be shown (a
+    secret never is), what was expected, and ``text``, the whole line in the language
+    the configuration asks for."""
 
-    def __init__(self, key: str, value: Any, expected: str, source: str = "") -> None:
+    key: str
+    value: Any
+    expected: str
+    text: str
+
+
+class ConfigError(GridbotError):
+    """The configuration is invalid; the message names the key, value and what was expected.
+
+    Reading a file reports every problem at once, one line each (:attr:`problems`); the
+    attributes ``key``, ``value`` and ``expected`` are those of the first.
+    """
+
+    def __init__(self, key: str, value: Any, expected: str, source: str = "", *,
+                 problems: Sequence[ConfigProblem] = ()) -> None:
+        if not problems:
+            where = f"{source}: " if source else ""
+            shown = "(missing)" if value is _MISSING else repr(value)
+            problems = (ConfigProblem(key, value, expected, f"{where}{key} = {shown}: "
+                                                            f"expected {expected}"),)
         self.key = key
         self.value = value
         self.expected = expected
         self.source = source
-        where = f"{source}: " if source else ""
-        shown = "(missing)" if value is _MISSING else repr(value)
-        super().__init__(f"{where}{key} = {shown}: expected {expected}")
+        self.problems: tuple[ConfigProblem, ...] = tuple(problems)
+        super().__init__("\n".join(problem.text for problem in self.problems))
+
+    @classmethod
+    def collected(cls, problems: Sequence[ConfigProblem], source: str = "") -> ConfigError:
+        """One error for several problems, each already worded."""
+        first = problems[0]
+        return cls(first.key, first.value, first.expected, source, problems=problems)
 
 
 class OptionError(GridbotError):

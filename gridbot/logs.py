@@ -160,12 +160,15 @@ def secrets_of(config: Config) -> list[str]:
     """Every secret value in the configuration."""
     found = [config.secret]
     if config.telegram is not None:
-        found += [config.telegram.token, config.telegram.webhook_secret]
+        found += [s.get_secret_value() for s in (config.telegram.token,
+                                                 config.telegram.webhook_secret)]
     if config.wecom is not None:
-        found += [config.wecom.secret, config.wecom.token, config.wecom.encoding_aes_key]
+        wecom = config.wecom
+        found += [s.get_secret_value() for s in (wecom.secret, wecom.token,
+                                                 wecom.encoding_aes_key)]
     if config.official_account is not None:
         oa = config.official_account
-        found += [oa.secret, oa.token, oa.encoding_aes_key]
+        found += [s.get_secret_value() for s in (oa.secret, oa.token, oa.encoding_aes_key)]
     found += list(config.wecom_robots.values())
     password = urlsplit(config.storage_url).password if "://" in config.storage_url else None
     if password:

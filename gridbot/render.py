@@ -18,8 +18,9 @@ from gridbot.commands import CONTROL
 from gridbot.config import DEFAULT_EMERGENCY_NUMBERS, LOCALES
 from gridbot.domain import TextFormat
 from gridbot.durations import parse_duration
+from gridbot.paths import TEMPLATES
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+DEFAULT_TEMPLATES = TEMPLATES
 
 
 class Renderer:

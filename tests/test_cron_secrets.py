@@ -74,7 +74,8 @@ def test_the_configuration_reads_without_its_secrets(office: Path) -> None:
     config = load_config(office, secrets=False)
     assert config.telegram is not None and config.wecom is not None
     assert config.official_account is not None and set(config.wecom_robots) == {"M01"}
-    assert config.telegram.token == "env:GRIDBOT_CRON_TG_TOKEN"  # as written, not read
+    # as written, not read
+    assert config.telegram.token.get_secret_value() == "env:GRIDBOT_CRON_TG_TOKEN"
     assert [key for key, _ in config.missing_secrets()] == [
         "telegram.token", "telegram.webhook_secret", "wechat.work.secret", "wechat.work.token",
         "wechat.work.encoding_aes_key", "wechat.mp.secret", "wechat.mp.token",

@@ -141,7 +141,8 @@ def build_application(settings: TelegramSettings, *,
     no Updater: the adapter polls by itself (see the module's docstring). ``read_timeout``
     (seconds; PTB's default is 5) is how long a call waits for Telegram's answer.
     """
-    builder = (ApplicationBuilder().token(settings.token).base_url(settings.base_url)
+    builder = (ApplicationBuilder().token(settings.token.get_secret_value())
+               .base_url(settings.base_url)
                .base_file_url(settings.base_file_url)
                .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
                .get_updates_read_timeout(POLL_TIMEOUT.total_seconds() + 10)
@@ -189,7 +190,7 @@ class TelegramAdapter(Adapter):
         try:
             await self.application.initialize()  # getMe
         except InvalidToken:  # its message quotes the token: not repeated here
-            token = self.settings.token
+            token = self.settings.token.get_secret_value()
             raise ConfigError("telegram.token", f"…{token[-4:]}" if len(token) > 8 else "…",
                               "a bot token that Telegram accepts (getMe was refused; "
                               "@BotFather shows the token)") from None
@@ -202,7 +203,8 @@ class TelegramAdapter(Adapter):
         if self.settings.mode == "webhook":
             try:
                 await self._bot.set_webhook(
-                    url=self.settings.webhook_url, secret_token=self.settings.webhook_secret,
+                    url=self.settings.webhook_url,
+                    secret_token=self.settings.webhook_secret.get_secret_value(),
                     allowed_updates=list(ALLOWED_UPDATES))
             except TelegramError as exc:
                 raise PlatformError(f"setWebhook to {self.settings.webhook_url} failed: "
@@ -381,7 +383,8 @@ class TelegramAdapter(Adapter):
         with Telegram, which delivers it again; a redelivery of a handled one is a no-op.
         """
         given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.settings.webhook_secret.encode()):
+        expected = self.settings.webhook_secret.get_secret_value()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
             log.warning("webhook request from %s without the right secret token: refused",
                         request.client.host if request.client else "?")
             return Response(status_code=403)

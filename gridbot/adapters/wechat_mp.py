@@ -88,10 +88,11 @@ class OfficialAccountAdapter(Adapter):
 
     def __init__(self, settings: OfficialAccountSettings) -> None:
         self.settings = settings
-        self.client = MpClient(settings.app_id, settings.secret,
+        self.client = MpClient(settings.app_id, settings.secret.get_secret_value(),
                                api_base_url=settings.api_base_url)
-        self.crypto = (WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
-                       if settings.encoding_aes_key else None)
+        aes_key = settings.encoding_aes_key.get_secret_value()
+        self.crypto = (WeChatCrypto(settings.token.get_secret_value(), aes_key, settings.app_id)
+                       if aes_key else None)
         self.receiving = False
         self.passive = 0
         self._parts = Parts()
@@ -112,6 +113,7 @@ class OfficialAccountAdapter(Adapter):
             if key is not None:
                 value = getattr(self.settings, key)
                 if key == "secret":
+                    value = value.get_secret_value()
                     value = f"…{value[-4:]}" if len(value) > 8 else "…"
                 raise ConfigError(f"wechat.mp.{key}", value,
                                   f"what the Official Account's 基本配置 page shows "
@@ -147,7 +149,8 @@ class OfficialAccountAdapter(Adapter):
             try:
                 signature, timestamp, nonce = query(request, "signature", "timestamp", "nonce")
                 try:
-                    check_signature(self.settings.token, signature, timestamp, nonce)
+                    check_signature(self.settings.token.get_secret_value(), signature, timestamp,
+                                    nonce)
                 except InvalidSignatureException:
                     raise Refused(403, "bad signature (is [wechat.mp] token the account's "
                                        "Token?)") from None

@@ -84,9 +84,10 @@ class WeComAdapter(Adapter):
 
     def __init__(self, settings: WeComSettings) -> None:
         self.settings = settings
-        self.client = WorkClient(settings.corp_id, settings.secret,
+        self.client = WorkClient(settings.corp_id, settings.secret.get_secret_value(),
                                  api_base_url=settings.api_base_url)
-        self.crypto = WeChatCrypto(settings.token, settings.encoding_aes_key, settings.corp_id)
+        self.crypto = WeChatCrypto(settings.token.get_secret_value(),
+                                   settings.encoding_aes_key.get_secret_value(), settings.corp_id)
         self.app_name = ""
         self.receiving = False
         self._parts = Parts()
@@ -102,6 +103,7 @@ class WeComAdapter(Adapter):
             if key is not None:
                 value = getattr(self.settings, key)
                 if key == "secret":
+                    value = value.get_secret_value()
                     value = f"…{value[-4:]}" if len(value) > 8 else "…"
                 raise ConfigError(f"wechat.work.{key}", value,
                                   f"what the WeCom admin console shows ({describe(exc)})"

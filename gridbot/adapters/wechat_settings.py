@@ -1,0 +1,126 @@
+"""``[wechat…]``: what the WeChat adapters need (WeCom app, Official Account, group robots),
+as the configuration file holds it. README "Running on WeChat" walks through each value."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, SecretStr, WrapValidator
+
+from gridbot.settings.environment import is_deferred
+from gridbot.settings.fields import (
+    NonEmpty,
+    PlatformSection,
+    Secret,
+    Shape,
+    expect,
+    keep_deferred,
+    keep_deferred_secret,
+    secret_value,
+)
+from gridbot.settings.issues import Issue
+
+WECOM_API_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
+ROBOT_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+APP_CHAT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
+
+
+def _aes_key(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise expect("nonempty")
+    if not re.fullmatch(r"[A-Za-z0-9]{43}", value.strip()):
+        raise expect("aes_key")
+    return value.strip()
+
+
+def _app_chat_id(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise expect("nonempty")
+    if not APP_CHAT_ID.fullmatch(value.strip()):
+        raise expect("app_chat_id")
+    return value.strip()
+
+
+def _nonempty(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise expect("nonempty")
+    return value.strip()
+
+
+AesKey = Annotated[SecretStr, BeforeValidator(_aes_key),
+                   Shape("secret: the 43-character EncodingAESKey")]
+AppChatId = Annotated[str, BeforeValidator(_app_chat_id), WrapValidator(keep_deferred),
+                      Shape("app chat id: 1-32 of 0-9 a-z A-Z")]
+RobotKey = Annotated[SecretStr, BeforeValidator(_nonempty), WrapValidator(keep_deferred_secret),
+                     Shape("secret text")]
+
+
+class WeComSettings(PlatformSection):
+    """A WeCom (企业微信) self-built app: stewards and staff. The callback URL to register
+    is https://YOUR-HOST/wechat/work, proxied to [http]."""
+
+    enabled: bool = Field(True, strict=True,
+                          description="false: run without the WeCom app, keeping the settings")
+    corp_id: NonEmpty = Field(description="我的企业 → 企业ID")
+    agent_id: int = Field(ge=0, le=10**9, strict=True, description="the app's AgentId")
+    secret: Secret = Field(description="the app's Secret; best given as env:NAME")
+    token: Secret = Field(description="接收消息 → API接收: Token")
+    encoding_aes_key: AesKey = Field(description="接收消息 → API接收: EncodingAESKey "
+                                                 "(43 characters)")
+    api_base_url: NonEmpty = Field(WECOM_API_BASE_URL,
+                                   description="the WeCom API's address, or a private gateway")
+    chats: dict[str, AppChatId] = Field(
+        default_factory=dict,
+        description="[wechat.work.chats]: micro-grid code = id of a WeCom app chat (群聊会话, "
+                    "made with appchat/create); send only, notices go there")
+
+
+class OfficialAccountSettings(PlatformSection):
+    """An Official Account (公众号): residents. The server URL to register is
+    https://YOUR-HOST/wechat/mp."""
+
+    enabled: bool = Field(True, strict=True, description="false: run without the Official "
+                                                         "Account, keeping the settings")
+    app_id: NonEmpty = Field(description="设置与开发 → 基本配置: AppID")
+    secret: Secret = Field(description="AppSecret (put this server's IP on the IP allow-list "
+                                       "there); best given as env:NAME")
+    token: Secret = Field(description="服务器配置: Token")
+    encoding_aes_key: AesKey = Field(
+        SecretStr(""), description="set for 安全模式 / 兼容模式 (plain messages are then "
+                                   "refused); leave out for 明文模式")
+    api_base_url: NonEmpty = Field("https://api.weixin.qq.com/cgi-bin/",
+                                   description="the Official Account API's address")
+
+
+class WeChatSection(PlatformSection):
+    """The WeChat platforms: ``[wechat.work]``, ``[wechat.mp]``, ``[wechat.robots]``."""
+
+    robot_api_base_url: NonEmpty = Field(
+        WECOM_API_BASE_URL, description="where the group robots' webhook/send lives; only "
+                                        "if robots go through a gateway")
+    work: WeComSettings | None = Field(None, description="the WeCom app (see below)")
+    mp: OfficialAccountSettings | None = Field(None,
+                                               description="the Official Account (see below)")
+    robots: dict[str, RobotKey] = Field(
+        default_factory=dict,
+        description="[wechat.robots]: micro-grid code = its WeCom group robot (send only, 20 "
+                    "a minute): the key= part of the webhook URL, or the whole URL")
+
+    @property
+    def robot_base(self) -> str:
+        return self.robot_api_base_url.rstrip("/") + "/"
+
+    def robot_keys(self) -> Iterator[Issue | tuple[str, str]]:
+        """Each robot as (micro-grid, key), the key cut from a whole webhook URL pasted
+        from WeCom; or the issue with it."""
+        prefix = f"{self.robot_base}webhook/send?key="
+        for microgrid, given in self.robots.items():
+            text = secret_value(given)
+            key = text if is_deferred(given) else text.removeprefix(prefix)
+            if not is_deferred(given) and not ROBOT_KEY.fullmatch(key):
+                yield Issue(("robots", microgrid), text, "robot_key", {"prefix": prefix},
+                            secret=True)
+            else:
+                yield microgrid, key
