@@ -23,6 +23,31 @@ from gridbot.paths import TEMPLATES
 DEFAULT_TEMPLATES = TEMPLATES
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Compiled templates kept in memory for every Renderer of the process.
+
+    Compiling the templates costs far more than rendering them (``cli.j2`` alone takes
+    a tenth of a second), and a process that builds several Renderers (the test suite
+    builds one per test) would compile each again. A template whose source changed is
+    compiled afresh: Jinja compares the source's checksum.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, Any]] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+#: one per escaping mode: autoescaping compiles to different code (keys are by file)
+_COMPILED = {True: _CompiledTemplates(), False: _CompiledTemplates()}
+
+
 class Renderer:
     def __init__(
         self,
@@ -50,6 +75,7 @@ class Renderer:
                 trim_blocks=True,
                 lstrip_blocks=True,
                 keep_trailing_newline=False,
+                bytecode_cache=_COMPILED[fmt is TextFormat.HTML],
             )
             env.filters["local"] = self._local
             env.filters["hm"] = lambda dt: self._local(dt).strftime("%H:%M")
