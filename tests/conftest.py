@@ -19,6 +19,7 @@ from hypothesis import settings
 from gridbot.config import Config, load_config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
 from gridbot.domain import Case, CaseEvent, ChatKind, Incoming, Outcome, Outgoing
+from tests import databases
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,9 +93,21 @@ def incoming(text: str, *, sender: str = "liu_nainai", chat: str = "group:M01",
                     sender_name=name, text=text, message_id=message_id)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once in this session (each xdist worker has its own)."""
+    return databases.migrate_sqlite(tmp_path_factory.mktemp("migrated") / "gridbot.db")
+
+
 @pytest.fixture
-async def bot(tmp_path: Path, config: Config) -> AsyncIterator[Bot]:
-    path = tmp_path / "gridbot.db"
+def database(tmp_path: Path, migrated_sqlite: Path) -> Path:
+    """``tmp_path/gridbot.db``, every migration applied: a copy of the session's template."""
+    return databases.copy_sqlite(migrated_sqlite, tmp_path / "gridbot.db")
+
+
+@pytest.fixture
+async def bot(database: Path, config: Config) -> AsyncIterator[Bot]:
+    path = database
     async with Demo(config, path, parse_start(DEFAULT_START, config), out=io.StringIO()) as demo:
         yield Bot(demo=demo, path=path)
 
