@@ -21,6 +21,9 @@ from gridbot.demo import DEFAULT_START, Demo, parse_start
 from gridbot.domain import Case, CaseEvent, ChatKind, Incoming, Outcome, Outgoing
 from tests import databases
 
+#: fixtures for the bot on Telegram and on WeChat, shared by every test that needs them
+pytest_plugins = ("tests.telegram_harness", "tests.wechat_harness")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Hypothesis: CI draws the same examples on every run (derandomized, no example database),
@@ -130,6 +133,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     from tests import postgres
 
+    if hasattr(config, "workerinput"):
+        # Under pytest-xdist the slow tests go out first, so no worker is left running
+        # one alone at the end while the others idle. Every worker sorts alike (stable).
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if not any(_uses_postgres(item) for item in items):
         return
     reason = postgres.unavailable()

@@ -27,8 +27,8 @@ from gridbot.duties import LIVENESS, Duties, Duty, alive
 from gridbot.render import Renderer
 from gridbot.store import SQLiteStore, Store
 from tests.conftest import EXAMPLE_CONFIG
+from tests.telegram_harness import World, bound
 from tests.test_store import BACKENDS, Backend, make_backend
-from tests.test_telegram import FakeTelegram, World, _world, bound
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -175,16 +175,9 @@ def notice_args(**given: object) -> argparse.Namespace:
 
 
 @pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[World]:
+async def running(polling: World) -> World:
     """gridbot run on Telegram (the fake Bot API), M01's group bound."""
-    fake = FakeTelegram()
-    await fake.start()
-    world = await _world(tmp_path, fake, "polling")
-    try:
-        yield await bound(world)
-    finally:
-        await world.runtime.stop()
-        await fake.stop()
+    return await bound(polling)
 
 
 async def follow_notice(w: World, capsys: pytest.CaptureFixture[str], text: str) -> tuple[

@@ -16,7 +16,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,12 +27,9 @@ from gridbot.cli import main
 from gridbot.config import load_config
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat, WeComServer
-from tests.test_telegram import CHEN, SECRET, TOKEN
-from tests.test_telegram import write_config as telegram_config
-from tests.test_wechat import (
-    APP_CHAT_M02,
-    LIU,
-    LIU_W,
+from tests.telegram_harness import CHEN, SECRET, TOKEN
+from tests.telegram_harness import write_config as telegram_config
+from tests.wechat_harness import (
     MP_AES,
     MP_TOKEN,
     ROBOT_M01,
@@ -41,10 +38,7 @@ from tests.test_wechat import (
     ZHANG,
     ZHOU,
 )
-from tests.test_wechat import (
-    CHEN as MP_CHEN,
-)
-from tests.test_wechat import write_config as wechat_config
+from tests.wechat_harness import write_config as wechat_config
 
 # as gridbot.adapters.telegram does at import (pytest resets filters for each test)
 pytestmark = pytest.mark.filterwarnings(
@@ -146,14 +140,6 @@ async def _stopped(process: subprocess.Popen[str], folder: Path) -> tuple[str, s
     return out, err
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def test_debug_log_of_gridbot_run_on_telegram_holds_no_secret(
         tmp_path: Path, telegram: FakeTelegram) -> None:
     bot = telegram.bot(TOKEN, "GridTestBot")
@@ -172,15 +158,6 @@ async def test_debug_log_of_gridbot_run_on_telegram_holds_no_secret(
     assert "HTTP Request: POST" in err and "/bot***/sendMessage" in err
     for secret in (TOKEN, TOKEN.split(":", 1)[1], SECRET):
         assert secret not in out + err, secret
-
-
-@pytest.fixture
-async def wechat() -> AsyncIterator[FakeWeChat]:
-    server = FakeWeChat(members={ZHOU, ZHANG, LIU_W}, followers={LIU, MP_CHEN},
-                        robots={ROBOT_M01}, app_chats={APP_CHAT_M02})
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_debug_log_of_gridbot_run_on_wechat_holds_no_secret(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,22 +22,15 @@ from gridbot import people_cli
 from gridbot.linking import issue_link_code
 from gridbot.render import Renderer
 from handlers import REGISTRY
-from tests.test_telegram import CHEN, GROUP_ID, ZHANG, ZHOU, FakeTelegram, World, _world
+from tests.telegram_harness import CHEN, GROUP_ID, ZHANG, ZHOU, World
 
 LIU_W = {"id": 1005, "is_bot": False, "first_name": "刘", "last_name": "网格长"}
 SUN = {"id": 1006, "is_bot": False, "first_name": "孙志愿", "language_code": "zh-hans"}
 
 
 @pytest.fixture
-async def w(tmp_path: Path) -> AsyncIterator[World]:
-    fake = FakeTelegram()
-    await fake.start()
-    world = await _world(tmp_path, fake, "polling")
-    try:
-        yield world
-    finally:
-        await world.runtime.stop()
-        await fake.stop()
+def w(polling: World) -> World:
+    return polling
 
 
 def people_args(**given: object) -> argparse.Namespace:

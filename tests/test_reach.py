@@ -31,21 +31,17 @@ from gridbot.linking import issue_link_code
 from gridbot.store import SQLiteStore
 from tests.conftest import EXAMPLE_CONFIG, Bot, to
 from tests.fake_telegram import FakeTelegram
-from tests.test_telegram import (
+from tests.telegram_harness import (
     GROUP_ID,
     LIU,
     TOKEN,
     ZHANG,
     ZHOU,
     World,
-    _gridbot,
     bound,
-    fake,
-    polling,
+    gridbot_process,
     write_config,
 )
-
-__all__ = ["fake", "polling"]  # the fixtures this module uses
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")
@@ -353,11 +349,11 @@ def test_check_config_lists_rostered_people_nobody_can_reach(
 
 
 async def test_gridbot_run_warns_once_about_who_cannot_be_reached(
-        tmp_path: Path, fake: FakeTelegram) -> None:
-    bot = fake.bot(TOKEN, "GridTestBot")
-    process = _gridbot(write_config(tmp_path, fake), "run")
+        tmp_path: Path, telegram: FakeTelegram) -> None:
+    bot = telegram.bot(TOKEN, "GridTestBot")
+    process = gridbot_process(write_config(tmp_path, telegram), "run")
     try:
-        await fake.until(lambda: any(c[0] == "getUpdates" for c in bot.calls), timeout=20)
+        await telegram.until(lambda: any(c[0] == "getUpdates" for c in bot.calls), timeout=20)
         await asyncio.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         out, err = await asyncio.to_thread(process.communicate, timeout=20)

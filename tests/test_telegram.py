@@ -12,227 +12,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import os
 import signal
 import socket
-import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from telegram import Message
 
-from gridbot.adapters.telegram import TelegramAdapter, incoming_message
+from gridbot.adapters.telegram import incoming_message
 from gridbot.config import load_config
 from gridbot.domain import Outgoing, Status
 from gridbot.errors import StoreError
-from gridbot.linking import issue_link_code
 from gridbot.runtime import Runtime
-from tests.fake_telegram import Chat, FakeBot, FakeTelegram, Sent
+from tests.fake_telegram import FakeBot, FakeTelegram, Sent
+from tests.telegram_harness import (
+    CHEN,
+    GROUP_ID,
+    LIU,
+    PUBLIC_URL,
+    SECRET,
+    TOKEN,
+    ZHANG,
+    ZHOU,
+    World,
+    bound,
+    gridbot_process,
+    start_world,
+    write_config,
+)
 from tests.test_faults import WriteLock
 
 # as gridbot.adapters.telegram does at import (pytest resets filters for each test)
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "7001:AAF-test-token"
-SECRET = "s3cret-Token_1"
-PUBLIC_URL = "https://gridbot.example.org/telegram/webhook"
-
-ZHOU = {"id": 1001, "is_bot": False, "first_name": "周", "last_name": "社工"}
-ZHANG = {"id": 1002, "is_bot": False, "first_name": "张阿姨"}
-LIU = {"id": 1003, "is_bot": False, "first_name": "刘奶奶", "language_code": "zh-hans"}
-CHEN = {"id": 1004, "is_bot": False, "first_name": "陈", "last_name": "先生"}
-GROUP_ID = -1001234500001
-
-
-class RunningClock:
-    """Real-speed time from a fixed Monday morning, which tests may move forward."""
-
-    def __init__(self, start: datetime) -> None:
-        self._start = start
-        self._t0 = time.monotonic()
-        self._offset = timedelta()
-
-    def now(self) -> datetime:
-        return self._start + timedelta(seconds=time.monotonic() - self._t0) + self._offset
-
-    def advance(self, delta: timedelta) -> None:
-        self._offset += delta
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait until this clock has moved ``seconds`` on, by running or by a jump."""
-        until = self.now() + timedelta(seconds=seconds)
-        while (left := (until - self.now()).total_seconds()) > 0:
-            await asyncio.sleep(min(left, 0.01))
-
-
-def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
-                 token: str = TOKEN) -> Path:
-    """config.example.toml with a database in ``folder``, any free HTTP port, and a
-    [telegram] section pointed at the fake server."""
-    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    text = text.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
-    text = text.replace("port = 8080", "port = 0")
-    text += (f'\n[telegram]\ntoken = "{token}"\nbase_url = "{fake.base_url}"\n'
-             f'base_file_url = "{fake.base_file_url}"\nmode = "{mode}"\n')
-    if mode == "webhook":
-        text += f'webhook_url = "{PUBLIC_URL}"\nwebhook_secret = "{SECRET}"\n'
-    path = folder / "gridbot.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@dataclass
-class World:
-    fake: FakeTelegram
-    bot: FakeBot
-    runtime: Runtime
-    clock: RunningClock
-    group: Chat
-    db: Path
-
-    async def said(self, chat: Chat, user: dict[str, Any], text: str, **kw: Any) -> list[Sent]:
-        """``user`` says ``text`` in ``chat``; the messages the bot sent because of it."""
-        before = len(self.bot.sent)
-        message = self.bot.say(chat, user, text, **kw)
-        await self.handled(chat.id, message["message_id"])
-        return await self.settled(before)
-
-    async def ignored(self, chat: Chat, user: dict[str, Any], text: str,
-                      **kw: Any) -> list[Sent]:
-        """Like :meth:`said`, for what the bot does not even record: a marker message
-        from someone else follows, and what was sent before its answer is returned."""
-        before = len(self.bot.sent)
-        self.bot.say(chat, user, text, **kw)
-        self.bot.say(self.bot.private(CHEN), CHEN, "/help")
-        await self.fake.until(lambda: any(s.chat_id == CHEN["id"]
-                                          for s in self.bot.sent[before:]))
-        return [s for s in self.bot.sent[before:] if s.chat_id != CHEN["id"]]
-
-    async def pressed(self, sent: Sent, button: str, user: dict[str, Any]) -> list[Sent]:
-        before = len(self.bot.sent)
-        query_id = self.bot.press(sent, button, user)
-        await self.fake.until(lambda: query_id in self.bot.answered)
-        return await self.settled(before)
-
-    async def by_hand(self) -> None:
-        """From now on the test alone drains the outbox (:meth:`drained`): the send loop
-        and the timers are stopped, so nothing sends behind its back."""
-        await self.runtime.scheduler.stop()
-        await self.runtime.sending.stop()
-
-    async def drained(self) -> None:
-        """Send everything due now and return when done: a drain takes its turn after
-        any under way, so what is still unsent afterwards was not due."""
-        result = await self.runtime.sender.drain()
-        assert result is not None
-
-    async def handled(self, chat_id: int, message_id: int) -> None:
-        await self.fake.until(lambda: self.rows(
-            "SELECT 1 FROM inbox WHERE platform = 'telegram' AND chat_id = ? AND message_id = ?",
-            str(chat_id), str(message_id)))
-
-    async def settled(self, before: int) -> list[Sent]:
-        """Wait until the outbox holds nothing due, then return what was sent since."""
-        await self.fake.until(lambda: not self.rows(
-            "SELECT 1 FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= ?",
-            self.clock.now().astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
-        return self.bot.sent[before:]
-
-    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as db:
-            return db.execute(sql, params).fetchall()
-
-    async def write(self, sql: str) -> None:
-        """Change the database behind the bot's back, off the event loop: the bot may be
-        in a transaction that needs the loop to finish and let go of the write lock."""
-        await asyncio.to_thread(self.rows, sql)
-
-    def counts(self) -> dict[str, int]:
-        tables = [r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: self.rows(f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables}
-
-    async def link(self, user: dict[str, Any], person: str) -> None:
-        _, code, _ = await issue_link_code(self.runtime.engine, person, self.clock.now())
-        replies = await self.said(self.bot.private(user), user, f"/link {code}")
-        assert len(replies) == 1 and replies[0].chat_id == user["id"]
-
-    async def case(self, number: int) -> Any:
-        async with self.runtime.store.transaction() as tx:
-            return await tx.case(number), await tx.events(number)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-async def _world(tmp_path: Path, fake: FakeTelegram, mode: str, *,
-                 read_timeout: float | None = None) -> World:
-    """``read_timeout``: how long the bot waits for the Bot API's answers (PTB's 5 s)."""
-    bot = fake.bot(TOKEN, "GridTestBot")
-    group = bot.group(GROUP_ID, "幸福里1-3幢 邻里群")
-    config = load_config(write_config(tmp_path, fake, mode=mode))
-    clock = RunningClock(datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
-    assert config.telegram is not None
-    adapters = None if read_timeout is None else [
-        TelegramAdapter(config.telegram, read_timeout=read_timeout)]
-    runtime = Runtime(config, clock=clock, sleep=clock.sleep, adapters=adapters)
-    await runtime.start()
-    assert runtime.http is not None
-    bot.deliver_to = runtime.http.url + "/telegram/webhook"  # the TLS proxy's job
-    return World(fake=fake, bot=bot, runtime=runtime, clock=clock, group=group,
-                 db=tmp_path / "gridbot.db")
-
-
-@pytest.fixture(params=["polling", "webhook"])
-async def world(request: pytest.FixtureRequest, tmp_path: Path,
-                fake: FakeTelegram) -> AsyncIterator[World]:
-    w = await _world(tmp_path, fake, request.param)
-    yield w
-    await w.runtime.stop()
-
-
-@pytest.fixture
-async def polling(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[World]:
-    w = await _world(tmp_path, fake, "polling")
-    yield w
-    await w.runtime.stop()
-
-
-@pytest.fixture
-async def webhook(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[World]:
-    w = await _world(tmp_path, fake, "webhook")
-    yield w
-    await w.runtime.stop()
-
-
-async def bound(w: World) -> World:
-    """Community staff and the steward linked, the group bound to M01."""
-    await w.link(ZHOU, "zhou")
-    replies = await w.said(w.group, ZHOU, "/bind@GridTestBot M01")
-    assert [r.chat_id for r in replies] == [GROUP_ID]
-    assert "M01" in replies[0].plain or "幸福里1-3幢" in replies[0].plain
-    await w.link(ZHANG, "zhang")
-    return w
-
 
 # -- the whole story, polling and webhook ---------------------------------------------------
-async def test_report_claim_resolve_rate(world: World) -> None:
-    w = await bound(world)
+async def test_report_claim_resolve_rate(telegram_world: World) -> None:
+    w = await bound(telegram_world)
     liu_dm, zhang_dm = w.bot.private(LIU), w.bot.private(ZHANG)
 
     start = await w.said(liu_dm, LIU, "/start")
@@ -343,8 +165,8 @@ async def impatient(w: World, ms: int = 50) -> None:
 
 
 async def test_polling_moves_past_an_update_only_once_it_is_committed(
-        tmp_path: Path, fake: FakeTelegram) -> None:
-    w = await _world(tmp_path, fake, "polling")
+        database: Path, telegram: FakeTelegram) -> None:
+    w = await start_world(database.parent, telegram, "polling")
     try:
         await bound(w)
         w.runtime.adapters[0].update_retry = 0.05  # type: ignore[attr-defined]
@@ -370,7 +192,7 @@ async def test_polling_moves_past_an_update_only_once_it_is_committed(
         assert w.rows("SELECT COUNT(*) FROM set_aside")[0][0] == 0  # nothing could be kept
 
         # the next start gets both again and handles each once
-        w.runtime = Runtime(load_config(tmp_path / "gridbot.toml"), clock=w.clock,
+        w.runtime = Runtime(load_config(database.parent / "gridbot.toml"), clock=w.clock,
                             sleep=w.clock.sleep)
         await w.runtime.start()
         await w.handled(GROUP_ID, shed["message_id"])
@@ -412,8 +234,8 @@ DAMAGE = "UPDATE cases SET extension = '{damaged' WHERE number = 1"
 REPAIR = "UPDATE cases SET extension = NULL WHERE number = 1"
 
 
-async def test_a_message_that_raises_is_set_aside_and_the_rest_flow(world: World) -> None:
-    w = await bound(world)
+async def test_a_message_that_raises_is_set_aside_and_the_rest_flow(telegram_world: World) -> None:
+    w = await bound(telegram_world)
     await w.said(w.group, LIU, "报事 楼道灯坏了")
     await w.write(DAMAGE)  # a row the next command reads can no longer be read
     before = len(w.bot.sent)
@@ -433,7 +255,7 @@ async def test_a_message_that_raises_is_set_aside_and_the_rest_flow(world: World
         "telegram", str(GROUP_ID), str(status["message_id"]), 1)
     assert "JSONDecodeError" in error
     assert w.rows("SELECT 1 FROM inbox WHERE message_id = ?", str(status["message_id"])) == []
-    if world.runtime.adapters[0].settings.mode == "polling":  # type: ignore[attr-defined]
+    if telegram_world.runtime.adapters[0].settings.mode == "polling":  # type: ignore[attr-defined]
         await w.fake.until(lambda: not w.bot.updates)  # Telegram was told both are done
     else:
         assert [code for _, code in w.bot.deliveries] == [200] * len(w.bot.deliveries)
@@ -513,8 +335,8 @@ def sent_like(w: World, chat_id: int, words: str) -> list[Sent]:
 
 
 async def test_a_notice_whose_answer_came_too_late_is_uncertain_and_never_sent_twice(
-        tmp_path: Path, fake: FakeTelegram) -> None:
-    w = await _world(tmp_path, fake, "polling", read_timeout=0.5)
+        database: Path, telegram: FakeTelegram) -> None:
+    w = await start_world(database.parent, telegram, "polling", read_timeout=0.5)
     try:
         await bound(w)
         second = w.bot.group(GROUP2_ID, "幸福里4-6幢 邻里群")
@@ -549,8 +371,8 @@ async def test_a_notice_whose_answer_came_too_late_is_uncertain_and_never_sent_t
 
 
 async def test_a_case_message_whose_answer_came_too_late_is_sent_again(
-        tmp_path: Path, fake: FakeTelegram) -> None:
-    w = await _world(tmp_path, fake, "polling", read_timeout=0.5)
+        database: Path, telegram: FakeTelegram) -> None:
+    w = await start_world(database.parent, telegram, "polling", read_timeout=0.5)
     try:
         await bound(w)
         w.bot.delay("sendMessage", 2.0, chat_id=ZHANG["id"])  # the steward's claim notice
@@ -931,28 +753,18 @@ async def test_healthz(polling: World) -> None:
 
 
 # -- the real command ----------------------------------------------------------------------
-def _gridbot(config: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "gridbot", "--config", str(config), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=config.parent, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
 async def test_gridbot_run_answers_and_stops_cleanly_on_sigterm(tmp_path: Path,
-                                                                fake: FakeTelegram) -> None:
-    bot = fake.bot(TOKEN, "GridTestBot")
-    config = write_config(tmp_path, fake)
+                                                                telegram: FakeTelegram) -> None:
+    bot = telegram.bot(TOKEN, "GridTestBot")
+    config = write_config(tmp_path, telegram)
     config.write_text(config.read_text().replace(f'token = "{TOKEN}"',
                                                  'token = "env:GRIDBOT_TEST_TOKEN"'))
-    os.environ["GRIDBOT_TEST_TOKEN"] = TOKEN
+    process = gridbot_process(config, "run", env={"GRIDBOT_TEST_TOKEN": TOKEN})
     try:
-        process = _gridbot(config, "run")
-    finally:
-        del os.environ["GRIDBOT_TEST_TOKEN"]
-    try:
-        await fake.until(lambda: any(c[0] == "getUpdates" for c in bot.calls), timeout=20)
+        await telegram.until(lambda: any(c[0] == "getUpdates" for c in bot.calls), timeout=20)
         chat = bot.private(CHEN)
         bot.say(chat, CHEN, "/help")
-        await fake.until(lambda: bot.sent_to(CHEN["id"]), timeout=10)
+        await telegram.until(lambda: bot.sent_to(CHEN["id"]), timeout=10)
         process.send_signal(signal.SIGTERM)
         out, err = await asyncio.to_thread(process.communicate, timeout=20)
     finally:
@@ -965,10 +777,10 @@ async def test_gridbot_run_answers_and_stops_cleanly_on_sigterm(tmp_path: Path,
 
 
 async def test_gridbot_run_with_a_bad_token_says_so_in_one_line(tmp_path: Path,
-                                                                fake: FakeTelegram) -> None:
-    fake.bot(TOKEN, "GridTestBot")
-    config = write_config(tmp_path, fake, token="7001:not-the-token")
-    process = _gridbot(config, "run")
+                                                                telegram: FakeTelegram) -> None:
+    telegram.bot(TOKEN, "GridTestBot")
+    config = write_config(tmp_path, telegram, token="7001:not-the-token")
+    process = gridbot_process(config, "run")
     _, err = await asyncio.to_thread(process.communicate, timeout=30)
     assert process.returncode == 2
     assert "Traceback" not in err
@@ -984,9 +796,9 @@ async def test_webhook_mode_registers_the_secret(webhook: World) -> None:
 
 
 async def test_a_busy_http_port_stops_the_start_and_undoes_it(tmp_path: Path,
-                                                              fake: FakeTelegram) -> None:
-    fake.bot(TOKEN, "GridTestBot")
-    path = write_config(tmp_path, fake)
+                                                              telegram: FakeTelegram) -> None:
+    telegram.bot(TOKEN, "GridTestBot")
+    path = write_config(tmp_path, telegram)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -3,7 +3,7 @@ item 7): one answer with the emergency numbers and an inline button everyone in 
 may press; the presser's report is an urgent case, and the button stays, spent.
 
 The world (the runtime ``gridbot run`` builds, a SQLite file, python-telegram-bot against
-:mod:`tests.fake_telegram`) is tests/test_telegram.py's.
+:mod:`tests.fake_telegram`) is tests/telegram_harness.py's.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from __future__ import annotations
 import pytest
 
 from gridbot.domain import Priority
-from tests.test_telegram import CHEN, GROUP_ID, LIU, ZHANG, World, bound, fake, polling
-
-__all__ = ["fake", "polling"]  # the fixtures this module uses
+from tests.telegram_harness import CHEN, GROUP_ID, LIU, ZHANG, World, bound
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")

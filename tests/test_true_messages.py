@@ -13,15 +13,13 @@ from gridbot.adapters.wecom import WeComAdapter
 from gridbot.adapters.wecom_robot import WeComRobotAdapter
 from gridbot.domain import Status
 from tests.conftest import Bot, to
-from tests.test_wechat import APP_CHAT_M02, ROBOT_M01, ZHOU, World, fake, world
-
-__all__ = ["fake", "world"]  # the fixtures this module uses
+from tests.wechat_harness import APP_CHAT_M02, ROBOT_M01, ZHOU, World
 
 ASK = "看到请回复「收到」"
 
 
-async def test_robot_and_app_chat_groups_are_not_asked_to_reply(world: World) -> None:
-    w = world
+async def test_robot_and_app_chat_groups_are_not_asked_to_reply(wechat_world: World) -> None:
+    w = wechat_world
     await w.link(ZHOU, "zhou")
     sent = await w.said(ZHOU, "通知 C01 周六上午9点活动室免费量血压")
     [robot] = [s for s in sent if s.api == "webhook/send"]

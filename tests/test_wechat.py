@@ -16,15 +16,10 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -35,179 +30,31 @@ from gridbot.adapters.wechat import MAX_TEXT_BYTES, WorkClient, platform_error, 
 from gridbot.config import load_config, parse_config
 from gridbot.domain import Attachment, AttachmentKind, Outgoing, Status
 from gridbot.errors import ConfigError
-from gridbot.linking import issue_link_code
 from gridbot.runtime import Runtime
-from tests.fake_wechat import FakeWeChat, MpReply, MpServer, Sent, WeComServer, message_xml
-from tests.test_telegram import RunningClock
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-WORK_TOKEN, WORK_AES = "WorkCallbackToken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-MP_TOKEN, MP_AES = "MpCallbackToken", "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
-OTHER_AES = "0000000000111111111122222222223333333333444"
-ROBOT_M01 = "1b7f0c55-robot-m01"
-APP_CHAT_M02 = "gridM02staff"
-START = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-# WeCom userids, and Official Account openids
-ZHOU, ZHANG, LIU_W = "zhoushegong", "zhangayi", "liunainai"
-LIU, CHEN = "oLIU-openid-000001", "oCHEN-openid-00002"
-
-
-def write_config(folder: Path, fake: FakeWeChat, *, mp_mode: str = "safe",
-                 secret: str | None = None) -> Path:
-    text = EXAMPLE.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
-    text = text.replace("port = 8080", "port = 0")
-    text += f"""
-[wechat]
-robot_api_base_url = "{fake.base_url}"
-
-[wechat.work]
-corp_id = "{fake.corp_id}"
-agent_id = {fake.agent_id}
-secret = "{secret or fake.corp_secret}"
-token = "{WORK_TOKEN}"
-encoding_aes_key = "{WORK_AES}"
-api_base_url = "{fake.base_url}"
-
-[wechat.work.chats]
-M02 = "{APP_CHAT_M02}"
-
-[wechat.mp]
-app_id = "{fake.app_id}"
-secret = "{fake.mp_secret}"
-token = "{MP_TOKEN}"
-api_base_url = "{fake.base_url}"
-{f'encoding_aes_key = "{MP_AES}"' if mp_mode == "safe" else ""}
-
-[wechat.robots]
-M01 = "{fake.base_url}webhook/send?key={ROBOT_M01}"
-"""
-    path = folder / "gridbot.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@dataclass
-class World:
-    fake: FakeWeChat
-    runtime: Runtime
-    clock: RunningClock
-    wecom: WeComServer
-    mp: MpServer
-    db: Path
-
-    async def said(self, user: str, text: str) -> list[Sent]:
-        """A WeCom member writes to the app; what WeChat delivered because of it."""
-        before = len(self.fake.sent)
-        answer = await self.wecom.say(user, text)
-        assert answer.status_code == 200 and answer.content == b""
-        return await self.settled(before)
-
-    async def event(self, user: str, event: str, key: str | None = None) -> list[Sent]:
-        before = len(self.fake.sent)
-        answer = await self.wecom.post(self.wecom.event(user, event, key))
-        assert answer.status_code == 200
-        return await self.settled(before)
-
-    async def mp_said(self, openid: str, text: str) -> tuple[MpReply, list[Sent]]:
-        """A resident writes to the account: the passive reply, and what else was sent."""
-        before = len(self.fake.sent)
-        reply = await self.mp.say(openid, text)
-        assert reply.status == 200, reply
-        return reply, await self.settled(before)
-
-    async def settled(self, before: int) -> list[Sent]:
-        """Wait until the outbox holds nothing due, then return what was sent since."""
-        await self.fake.until(lambda: not self.rows(
-            "SELECT 1 FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= ?",
-            self.clock.now().astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
-        return self.fake.sent[before:]
-
-    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as db:
-            return db.execute(sql, params).fetchall()
-
-    def counts(self) -> dict[str, int]:
-        tables = [r[0] for r in self.rows(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: self.rows(f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables}
-
-    async def code(self, person: str) -> str:
-        _, code, _ = await issue_link_code(self.runtime.engine, person, self.clock.now())
-        return code
-
-    async def link(self, user: str, person: str) -> None:
-        sent = await self.said(user, f"认证 {await self.code(person)}")
-        assert [s.to for s in sent] == [user]
-
-    async def case(self, number: int) -> Any:
-        async with self.runtime.store.transaction() as tx:
-            return await tx.case(number), await tx.events(number)
-
-    async def enqueue(self, *messages: Outgoing) -> None:
-        async with self.runtime.store.transaction() as tx:
-            for message in messages:
-                await tx.enqueue(message, self.clock.now())
-        self.runtime.kick()
-
-    async def drained(self) -> None:
-        """Send everything due now and return when done: a drain takes its turn after
-        any under way, so what is still unsent afterwards was not due."""
-        await self.runtime.sender.drain()
-
-    async def advance(self, span: timedelta) -> None:
-        """Move the clock on and send what fell due by then."""
-        self.clock.advance(span)
-        await self.drained()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWeChat]:
-    server = FakeWeChat(members={ZHOU, ZHANG, LIU_W}, followers={LIU, CHEN},
-                        robots={ROBOT_M01}, app_chats={APP_CHAT_M02})
-    await server.start()
-    yield server
-    await server.stop()
-
-
-async def _world(tmp_path: Path, fake: FakeWeChat, mp_mode: str) -> World:
-    config = load_config(write_config(tmp_path, fake, mp_mode=mp_mode))
-    clock = RunningClock(START)
-    fake.now = lambda: clock.now().timestamp()
-    runtime = Runtime(config, clock=clock, sleep=clock.sleep)
-    await runtime.start()
-    assert runtime.http is not None
-    url = runtime.http.url
-    return World(
-        fake=fake, runtime=runtime, clock=clock, db=tmp_path / "gridbot.db",
-        wecom=WeComServer(url + "/wechat/work", token=WORK_TOKEN, aes_key=WORK_AES,
-                          corp_id=fake.corp_id, agent_id=fake.agent_id, now=fake.now),
-        mp=MpServer(url + "/wechat/mp", token=MP_TOKEN, app_id=fake.app_id,
-                    aes_key=MP_AES if mp_mode == "safe" else "", now=fake.now))
-
-
-@pytest.fixture
-async def world(tmp_path: Path, fake: FakeWeChat) -> AsyncIterator[World]:
-    w = await _world(tmp_path, fake, "safe")
-    yield w
-    await w.runtime.stop()
-
-
-@pytest.fixture(params=["safe", "plain"])
-async def mp_world(request: pytest.FixtureRequest, tmp_path: Path,
-                   fake: FakeWeChat) -> AsyncIterator[World]:
-    w = await _world(tmp_path, fake, request.param)
-    yield w
-    await w.runtime.stop()
-
-
-def texts(sent: list[Sent], to: str) -> list[str]:
-    return [s.text for s in sent if s.to == to]
+from tests.fake_wechat import FakeWeChat, WeComServer, message_xml
+from tests.wechat_harness import (
+    APP_CHAT_M02,
+    CHEN,
+    EXAMPLE,
+    LIU,
+    LIU_W,
+    MP_AES,
+    OTHER_AES,
+    ROBOT_M01,
+    WORK_AES,
+    WORK_TOKEN,
+    ZHANG,
+    ZHOU,
+    World,
+    start_world,
+    texts,
+    write_config,
+)
 
 
 # -- the whole story on WeCom ------------------------------------------------------------------
-async def test_wecom_story_report_claim_resolve_rate(world: World) -> None:
-    w = world
+async def test_wecom_story_report_claim_resolve_rate(wechat_world: World) -> None:
+    w = wechat_world
     echo = await w.wecom.verify("echo-1234567890")
     assert echo.status_code == 200 and echo.text == "echo-1234567890"
 
@@ -300,8 +147,9 @@ async def _post(url: str, params: dict[str, str], body: bytes, method: str = "PO
         return await client.request(method, url, params=params, content=body)
 
 
-async def test_forged_malformed_and_replayed_wecom_callbacks_change_nothing(world: World) -> None:
-    w = world
+async def test_forged_malformed_and_replayed_wecom_callbacks_change_nothing(
+        wechat_world: World) -> None:
+    w = wechat_world
     await w.link(ZHANG, "zhang")
     url, wecom = w.wecom.url, w.wecom
     xml = wecom.text(ZHANG, "报事 伪造的消息")
@@ -345,8 +193,9 @@ async def test_forged_malformed_and_replayed_wecom_callbacks_change_nothing(worl
     assert len(texts(w.fake.sent[sent:], ZHANG)) == 1  # one answer (their own case: no news)
 
 
-async def test_forged_malformed_and_replayed_official_account_callbacks(world: World) -> None:
-    w = world
+async def test_forged_malformed_and_replayed_official_account_callbacks(
+        wechat_world: World) -> None:
+    w = wechat_world
     url, mp = w.mp.url, w.mp
     xml = mp.text(CHEN, "报事 伪造的消息")
     params, body = mp.request(xml, CHEN)
@@ -381,8 +230,8 @@ async def test_forged_malformed_and_replayed_official_account_callbacks(world: W
     assert len(w.fake.sent) == sent  # the one answer was the passive reply
 
 
-async def test_what_the_bot_does_not_act_on_is_answered_and_left_alone(world: World) -> None:
-    w = world
+async def test_what_the_bot_does_not_act_on_is_answered_and_left_alone(wechat_world: World) -> None:
+    w = wechat_world
     before, sent = w.counts(), len(w.fake.sent)
     picture = message_xml(w.fake.corp_id, ZHANG, int(w.clock.now().timestamp()), "image",
                           PicUrl="http://x/p.jpg", MediaId="m1", MsgId=1, AgentID=w.fake.agent_id)
@@ -402,8 +251,8 @@ async def test_what_the_bot_does_not_act_on_is_answered_and_left_alone(world: Wo
 
 # -- robots, notices and app chats --------------------------------------------------------------
 async def test_a_timed_out_send_is_uncertain_for_a_notice_and_sent_again_otherwise(
-        world: World) -> None:
-    w = world
+        wechat_world: World) -> None:
+    w = wechat_world
     await w.link(ZHOU, "zhou")
     await w.link(ZHANG, "zhang")
     for adapter in w.runtime.adapters:  # wechatpy's clients wait this long for an answer
@@ -433,8 +282,8 @@ async def test_a_timed_out_send_is_uncertain_for_a_notice_and_sent_again_otherwi
     await w.fake.until(lambda: not w.fake.late)
 
 
-async def test_notices_reach_robot_and_app_chat_within_the_robot_rate(world: World) -> None:
-    w = world
+async def test_notices_reach_robot_and_app_chat_within_the_robot_rate(wechat_world: World) -> None:
+    w = wechat_world
     await w.link(ZHOU, "zhou")
     sent = await w.said(ZHOU, "通知 C01 周六上午9点活动室免费量血压")
     [robot] = [s for s in sent if s.api == "webhook/send"]
@@ -475,8 +324,8 @@ async def test_notices_reach_robot_and_app_chat_within_the_robot_rate(world: Wor
     assert [s.text for s in w.fake.sent_to(ROBOT_M01)].count("限流之后") == 1
 
 
-async def test_robot_groups_follow_the_configuration(tmp_path: Path, fake: FakeWeChat) -> None:
-    w = await _world(tmp_path, fake, "safe")
+async def test_robot_groups_follow_the_configuration(tmp_path: Path, wechat: FakeWeChat) -> None:
+    w = await start_world(tmp_path, wechat, "safe")
     await w.runtime.stop()
     path = tmp_path / "gridbot.toml"
     path.write_text(path.read_text().replace("[wechat.robots]\nM01", "[wechat.robots]\nM03"))
@@ -493,8 +342,8 @@ async def test_robot_groups_follow_the_configuration(tmp_path: Path, fake: FakeW
 
 # -- tokens and failures ------------------------------------------------------------------------
 async def test_expired_or_invalid_tokens_are_refreshed_once_and_the_message_sent(
-        world: World) -> None:
-    w = world
+        wechat_world: World) -> None:
+    w = wechat_world
     await w.link(ZHANG, "zhang")
     fetched = w.fake.called("gettoken"), w.fake.called("token")
     w.fake.expire_tokens()
@@ -510,8 +359,8 @@ async def test_expired_or_invalid_tokens_are_refreshed_once_and_the_message_sent
     assert ("message/custom/send", 42001) in w.fake.refused
 
 
-async def test_busy_rate_limited_and_refused_sends(world: World) -> None:
-    w = world
+async def test_busy_rate_limited_and_refused_sends(wechat_world: World) -> None:
+    w = wechat_world
     await w.link(ZHANG, "zhang")
     w.fake.fail("message/send", status=502)
     w.fake.fail("message/send", errcode=45009)
@@ -545,8 +394,8 @@ async def test_busy_rate_limited_and_refused_sends(world: World) -> None:
     assert "from ip" not in errors and "hint" not in errors
 
 
-async def test_stats_charts_go_as_pictures_on_every_wechat_platform(world: World) -> None:
-    w = world
+async def test_stats_charts_go_as_pictures_on_every_wechat_platform(wechat_world: World) -> None:
+    w = wechat_world
     await w.link(ZHOU, "zhou")
     await w.link(LIU_W, "liu_nainai")
     await w.said(LIU_W, "报事 3幢楼道灯坏了")
@@ -594,15 +443,15 @@ async def test_stats_charts_go_as_pictures_on_every_wechat_platform(world: World
 
 
 async def test_slow_answer_goes_as_customer_service_message(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        wechat_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wechat_mp, "PASSIVE_BUDGET", 0.0)
-    reply, sent = await world.mp_said(CHEN, "帮助")
+    reply, sent = await wechat_world.mp_said(CHEN, "帮助")
     assert reply.text is None and reply.raw == b"success"
     assert [s.api for s in sent] == ["message/custom/send"] and sent[0].to == CHEN
 
 
-async def test_what_residents_type_reaches_them_intact(world: World) -> None:
-    w = world
+async def test_what_residents_type_reaches_them_intact(wechat_world: World) -> None:
+    w = wechat_world
     await w.mp_said(LIU, f"认证 {await w.code('liu_nainai')}")
     typed = "楼道]]></Content><MsgType><![CDATA[image]]></MsgType> <b>灯</b> & 😀👨‍👩‍👧"
     reply, _ = await w.mp_said(LIU, f"报事 {typed}")
@@ -620,9 +469,9 @@ async def test_what_residents_type_reaches_them_intact(world: World) -> None:
     assert all(len(p.encode()) <= MAX_TEXT_BYTES for p in parts)
 
 
-async def test_healthz_and_wrong_credentials(tmp_path: Path, world: World) -> None:
+async def test_healthz_and_wrong_credentials(tmp_path: Path, wechat_world: World) -> None:
     async with httpx.AsyncClient() as client:
-        body = (await client.get(world.runtime.http.url + "/healthz")).json()  # type: ignore[union-attr]
+        body = (await client.get(wechat_world.runtime.http.url + "/healthz")).json()  # type: ignore[union-attr]
     assert body["platforms"]["wecom"] == {"mode": "callback", "receiving": True,
                                           "app": "网格助手", "agent_id": 1000002,
                                           "sending": {"state": "sending"}}
@@ -631,7 +480,7 @@ async def test_healthz_and_wrong_credentials(tmp_path: Path, world: World) -> No
 
     folder = tmp_path / "wrong"
     folder.mkdir()
-    runtime = Runtime(load_config(write_config(folder, world.fake,
+    runtime = Runtime(load_config(write_config(folder, wechat_world.fake,
                                                secret="wrong-secret-987654")))
     with pytest.raises(ConfigError) as raised:
         await runtime.start()
@@ -641,8 +490,8 @@ async def test_healthz_and_wrong_credentials(tmp_path: Path, world: World) -> No
 
 # -- the real command -----------------------------------------------------------------------------
 async def test_gridbot_run_on_wechat_answers_and_stops_cleanly(tmp_path: Path,
-                                                               fake: FakeWeChat) -> None:
-    config = write_config(tmp_path, fake)
+                                                               wechat: FakeWeChat) -> None:
+    config = write_config(tmp_path, wechat)
     process = subprocess.Popen(
         [sys.executable, "-m", "gridbot", "--config", str(config), "run"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
@@ -655,9 +504,9 @@ async def test_gridbot_run_on_wechat_answers_and_stops_cleanly(tmp_path: Path,
         found = re.search(r"(http://\S+)/healthz", line)
         assert found is not None, line
         wecom = WeComServer(found[1] + "/wechat/work", token=WORK_TOKEN, aes_key=WORK_AES,
-                            corp_id=fake.corp_id, agent_id=fake.agent_id)
+                            corp_id=wechat.corp_id, agent_id=wechat.agent_id)
         assert (await wecom.say(ZHANG, "帮助")).status_code == 200
-        await fake.until(lambda: fake.sent_to(ZHANG), timeout=10)
+        await wechat.until(lambda: wechat.sent_to(ZHANG), timeout=10)
         process.send_signal(signal.SIGTERM)
         out, err = await asyncio.to_thread(process.communicate, timeout=20)
     finally:
@@ -665,7 +514,7 @@ async def test_gridbot_run_on_wechat_answers_and_stops_cleanly(tmp_path: Path,
             process.kill()
     assert process.returncode == 0, err
     assert "Traceback" not in err and "已停止" in out
-    assert fake.corp_secret not in out + err and fake.mp_secret not in out + err
+    assert wechat.corp_secret not in out + err and wechat.mp_secret not in out + err
 
 
 # -- pieces ---------------------------------------------------------------------------------------

@@ -2,19 +2,17 @@
 item 7): a resident's plain message to the Official Account is offered as a report in the
 passive reply, and "登记 N" logs it.
 
-The world (``gridbot run`` against :mod:`tests.fake_wechat`) is tests/test_wechat.py's.
+The world (``gridbot run`` against :mod:`tests.fake_wechat`) is tests/wechat_harness.py's.
 """
 
 from __future__ import annotations
 
 from gridbot.domain import Priority
-from tests.test_wechat import LIU, ZHANG, World, fake, texts, world
-
-__all__ = ["fake", "world"]  # the fixtures this module uses
+from tests.wechat_harness import LIU, ZHANG, World, texts
 
 
-async def test_a_plain_message_is_offered_with_the_words_to_send(world: World) -> None:
-    w = world
+async def test_a_plain_message_is_offered_with_the_words_to_send(wechat_world: World) -> None:
+    w = wechat_world
     await w.mp_said(LIU, f"认证 {await w.code('liu_nainai')}")
     await w.link(ZHANG, "zhang")
 
