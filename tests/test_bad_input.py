@@ -43,6 +43,7 @@ PRIVATE_DETAILS = [p.phone for p in CONFIG.people if p.phone] + \
     [p.address for p in CONFIG.people if p.address]
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(script=st.lists(MESSAGES, min_size=1, max_size=12))

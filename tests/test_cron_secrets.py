@@ -82,6 +82,7 @@ def test_the_configuration_reads_without_its_secrets(office: Path) -> None:
         "wechat.robots.M01"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [
     ["backup", "nightly.db"],
     ["report", "--month", "2026-11", "--out", "reports"],

@@ -188,6 +188,7 @@ NOTES = st.lists(_PIECES, min_size=1, max_size=8).map("".join).map(str.strip).fi
     lambda s: s and "\n" not in s[:1])
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(note=NOTES, in_group=st.booleans(), html=st.booleans())

@@ -145,6 +145,7 @@ async def bound_group(config_path: Path, platform: str = "telegram") -> None:
         await store.close()
 
 
+@pytest.mark.slow
 def test_with_no_bot_running_the_notice_is_saved_and_the_command_returns_at_once(
         tmp_path: Path) -> None:
     config = tmp_path / "gridbot.toml"

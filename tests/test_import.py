@@ -330,6 +330,7 @@ async def test_csv_files_one_table_each_in_utf8_or_gb18030(office: Path, tmp_pat
 # -- speed ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_fifty_thousand_households_in_seconds(office: Path, tmp_path: Path) -> None:
     await do_import(office, ROSTER)
     rows = [["微网格编码", "楼栋", "单元", "房号", "户主", "联系电话", "人数", "标签"]]

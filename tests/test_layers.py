@@ -120,6 +120,7 @@ def test_no_adapter_imports_the_engine(adapter: str) -> None:
         adapter, sorted(reached(adapter)))
 
 
+@pytest.mark.slow
 def test_importing_every_adapter_loads_neither_engine_nor_handlers() -> None:
     code = "; ".join([*(f"import {m}" for m in ADAPTERS), "import sys",
                       "print(sorted(m for m in sys.modules if m == 'gridbot.engine' "

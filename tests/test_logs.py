@@ -140,6 +140,7 @@ async def _stopped(process: subprocess.Popen[str], folder: Path) -> tuple[str, s
     return out, err
 
 
+@pytest.mark.slow
 async def test_debug_log_of_gridbot_run_on_telegram_holds_no_secret(
         tmp_path: Path, telegram: FakeTelegram) -> None:
     bot = telegram.bot(TOKEN, "GridTestBot")
@@ -160,6 +161,7 @@ async def test_debug_log_of_gridbot_run_on_telegram_holds_no_secret(
         assert secret not in out + err, secret
 
 
+@pytest.mark.slow
 async def test_debug_log_of_gridbot_run_on_wechat_holds_no_secret(
         tmp_path: Path, wechat: FakeWeChat) -> None:
     config = wechat_config(tmp_path, wechat)

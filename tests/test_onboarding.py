@@ -87,6 +87,7 @@ async def test_people_says_who_is_linked_where_and_who_cannot_be_reached(w: Worl
     assert {line.split()[0] for line in lines[1:-2]} == {"张阿姨", "孙志愿", "刘奶奶", "陈先生"}
 
 
+@pytest.mark.slow
 async def test_cards_for_everyone_unlinked_link_with_one_scan(w: World, tmp_path: Path) -> None:
     await w.link(ZHOU, "zhou")
     config = w.runtime.config

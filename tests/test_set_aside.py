@@ -198,6 +198,7 @@ async def test_a_message_that_raises_is_kept_answered_once_and_handled_later(
     assert outcome is Outcome.DUPLICATE and out == []
 
 
+@pytest.mark.slow
 async def test_one_that_keeps_failing_is_given_up_kept_and_shown(
         bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
     await bot.say("刘奶奶", "报事 3幢楼道灯坏了")

@@ -444,6 +444,7 @@ async def test_a_period_that_is_not_one_and_the_chart(bot: Bot) -> None:
     assert "看不懂时段「下个月」" in text  # the chart word is not taken for a period
 
 
+@pytest.mark.slow
 async def test_the_chart_as_pictures(story: Bot, tmp_path: Path) -> None:
     sent = await story.say("周社工", "统计 图 本月", private=True)
     [message] = [m for m in sent if m.chat_id == "dm:zhou"]
