@@ -131,14 +131,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    from tests import postgres
-
     if hasattr(config, "workerinput"):
         # Under pytest-xdist the slow tests go out first, so no worker is left running
         # one alone at the end while the others idle. Every worker sorts alike (stable).
+        # (The controller checked for PostgreSQL at the start of the session.)
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-    if not any(_uses_postgres(item) for item in items):
-        return
+    elif any(_uses_postgres(item) for item in items):
+        _stop_if_ci_lacks_postgres()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not hasattr(config, "workerinput") and config.getoption("numprocesses", None):
+        # The controller of xdist workers collects nothing and a worker cannot stop the
+        # run with a message, so under CI it asks before any worker starts.
+        _stop_if_ci_lacks_postgres()
+
+
+def _stop_if_ci_lacks_postgres() -> None:
+    from tests import postgres
+
     reason = postgres.unavailable()
     if reason is not None and postgres.in_ci():
         # Fail loudly and at once: CI must test the PostgreSQL store, never skip it.
