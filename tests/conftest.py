@@ -127,6 +127,15 @@ def _uses_postgres(item: pytest.Item) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "postgresql: needs the PostgreSQL server of tests/postgres.py")
+    config.addinivalue_line(
+        "markers", "new_database: the store's database was never migrated (on PostgreSQL"
+        " a new schema, not the emptied one of tests/postgres.py)")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import postgres
+
+    postgres.drop_emptied_schema()
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,

@@ -67,7 +67,10 @@ class Backend:
     close: Callable[[], None] = lambda: None
 
 
-def make_backend(name: str, tmp_path: Path) -> Backend:
+def make_backend(name: str, tmp_path: Path, *, new_database: bool = False) -> Backend:
+    """The store on ``name``'s database, empty. On PostgreSQL an emptied, already
+    migrated schema (:func:`tests.postgres.emptied_schema`), unless ``new_database``
+    asks for one never migrated (SQLite's file in ``tmp_path`` is always new)."""
     if name == "sqlite":
         path = str(tmp_path / "contract.db")
 
@@ -87,18 +90,20 @@ def make_backend(name: str, tmp_path: Path) -> Backend:
 
         from gridbot.store.postgresql import PostgresStore
 
-        schema = postgres.new_schema()
+        schema = postgres.new_schema() if new_database else postgres.emptied_schema()
         url = postgres.url_for(schema)
         return Backend(name=name, new_store=lambda: PostgresStore(url, pool_size=3),
                        raw=lambda sql: postgres.sql(schema, sql),
                        raw_error=asyncpg.PostgresError,
-                       close=lambda: postgres.drop_schema(schema))
+                       close=(lambda: postgres.drop_schema(schema)) if new_database
+                       else lambda: None)
     raise AssertionError(f"no such backend {name!r}")
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = make_backend(request.param, tmp_path)
+    made = make_backend(request.param, tmp_path,
+                        new_database=request.node.get_closest_marker("new_database") is not None)
     yield made
     made.close()
 
@@ -150,6 +155,7 @@ async def claim(store: Store, now: datetime, *, limit: int = 10,
 # -- opening, migrations, durability -------------------------------------------------------
 
 
+@pytest.mark.new_database
 async def test_migrations_applied_once_and_reopening_is_idempotent(backend: Backend) -> None:
     latest = migrations()[-1][0]
     store = backend.new_store()
