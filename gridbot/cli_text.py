@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 
 from gridbot.config import LOCALES
-from gridbot.render import DEFAULT_TEMPLATES
+from gridbot.paths import template_loader
 
 DEFAULT_LOCALE = "zh-CN"
 
@@ -37,7 +37,7 @@ DEFAULT_LOCALE = "zh-CN"
 def words(locale: str) -> dict[str, dict[str, str]]:
     """The locale's tables from ``cli/args.j2``: ``help`` and ``argparse``."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES / locale / "cli")),
+        loader=template_loader(f"{locale}/cli"),
         undefined=jinja2.StrictUndefined)
     module: Any = env.get_template("args.j2").module
     return {"help": dict(module.help), "argparse": dict(module.argparse)}

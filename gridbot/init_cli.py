@@ -29,7 +29,8 @@ import jinja2
 
 from gridbot.config import LOCALES, load_config
 from gridbot.errors import OptionError
-from gridbot.render import DEFAULT_TEMPLATES, Renderer
+from gridbot.paths import template_loader
+from gridbot.render import Renderer
 from gridbot.roster import (
     REQUIRED,
     ROLE_WORDS,
@@ -166,7 +167,7 @@ def admin_table(name: str, subdistrict_code: str) -> Table:
 def starter_text(language: str, **context: Any) -> str:
     """The starter file before its org: ``templates/<language>/cli/starter.toml.j2``."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES / language / "cli")),
+        loader=template_loader(f"{language}/cli"),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["toml"] = _toml_str
     return env.get_template("starter.toml.j2").render(**context)

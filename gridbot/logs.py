@@ -34,7 +34,7 @@ MASK = "***"
 #: shorter configured values are not masked: they would hide ordinary words
 MIN_SECRET = 6
 #: gridbot's own loggers, which follow ``--log-level``
-OWN = ("gridbot", "handlers")
+OWN = ("gridbot",)
 #: libraries whose levels an older gridbot set by hand; now they follow the root logger
 LIBRARIES = ("httpx", "httpcore", "telegram", "apscheduler", "uvicorn", "wechatpy",
              "urllib3", "requests")

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from gridbot import charts
+from gridbot.paths import template_loader
 from gridbot.render import DEFAULT_TEMPLATES, _span_en, _span_zh
 from gridbot.stats import CaseFacts, Figures, HandlerRow, Period, Report, Row
 
@@ -61,10 +62,8 @@ class Words:
 
 
 def words_for(locale: str, templates_dir: Path = DEFAULT_TEMPLATES) -> Words:
-    folders = [templates_dir / locale / "report"]
-    if locale != "zh-CN":
-        folders.append(templates_dir / "zh-CN" / "report")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+    folders = [f"{locale}/report"] + ([] if locale == "zh-CN" else ["zh-CN/report"])
+    env = jinja2.Environment(loader=template_loader(*folders, root=templates_dir),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     table = env.get_template("words.j2").module.words  # type: ignore[attr-defined]

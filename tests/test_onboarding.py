@@ -20,9 +20,9 @@ from openpyxl import load_workbook
 from PIL import Image
 
 from gridbot import people_cli
+from gridbot.handlers import REGISTRY
 from gridbot.linking import issue_link_code
 from gridbot.render import Renderer
-from handlers import REGISTRY
 from tests.test_telegram import CHEN, GROUP_ID, ZHANG, ZHOU, FakeTelegram, World, _world
 
 LIU_W = {"id": 1005, "is_bot": False, "first_name": "刘", "last_name": "网格长"}
