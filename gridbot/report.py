@@ -74,6 +74,7 @@ def words_for(locale: str, templates_dir: Path = DEFAULT_TEMPLATES) -> Words:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(f) for f in folders]),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    # a template's macros and variables are attributes jinja makes at run time
     table = env.get_template("words.j2").module.words  # type: ignore[attr-defined]
     return Words(locale=locale, env=env, table=table)
 

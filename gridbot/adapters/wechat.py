@@ -135,6 +135,7 @@ class _Pointable:
                                      result_processor=result_processor, **kwargs)
             finally:
                 self._refreshing.on = False
+        # a mixin: the wechatpy client after it in the MRO has _handle_result
         return super()._handle_result(res, method, url, result_processor,  # type: ignore[misc]
                                       **kwargs)
 
@@ -179,7 +180,8 @@ class RobotClient(_Pointable, BaseWeChatClient):  # type: ignore[misc]  # wechat
         self._point(api_base_url)
 
     def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]:
-        return self.post("webhook/send", params={"key": key}, data=message)  # type: ignore[no-any-return]
+        answer: dict[str, Any] = self.post("webhook/send", params={"key": key}, data=message)
+        return answer
 
 
 async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
