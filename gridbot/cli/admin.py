@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import date, datetime
+from typing import Any
 
 from gridbot.cli.backup import backup_list
 from gridbot.cli.command import Group
@@ -92,8 +93,9 @@ async def forget(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def _said(counts: dict[str, int]) -> dict[str, int]:
-    """The counts the command line words (a table added later is still in the audit)."""
+def _said(counts: dict[str, int]) -> dict[str, Any]:
+    """The counts the command line words (a table added later is still in the audit),
+    as a template's context."""
     return {k: counts.get(k, 0) for k in forgetting.COUNTS}
 
 

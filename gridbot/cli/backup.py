@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from gridbot import backup as backups
 from gridbot.cli.command import Group
@@ -72,8 +72,8 @@ async def restore(session: Session, args: argparse.Namespace) -> int:
 
 
 def _counts(renderer: Renderer, info: backups.DatabaseInfo) -> str:
-    return renderer.text("db_counts", version=info.version, **{
-        t: info.counts.get(t, 0) for t in backups.COUNTED})
+    counts: dict[str, Any] = {t: info.counts.get(t, 0) for t in backups.COUNTED}
+    return renderer.text("db_counts", version=info.version, **counts)
 
 
 def _refusal(renderer: Renderer, exc: backups.BackupError, err: TextIO) -> int:

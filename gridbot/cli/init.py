@@ -271,7 +271,7 @@ def _run(args: argparse.Namespace, renderer: Renderer) -> int:
 
 def _free_code(tables: list[Table]) -> str:
     """A code for the subdistrict that no unit of the sheet uses."""
-    used = set()
+    used: set[str] = set()
     for table in tables:
         if table.kind == "org":
             for _, row in table.rows:
