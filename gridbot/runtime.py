@@ -25,7 +25,6 @@ from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
 from gridbot.digest import DailyDigest
 from gridbot.domain import PlatformInfo
-from gridbot.duties import Duties, Duty
 from gridbot.engine import Engine, EngineIntake
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.menu import command_menus
@@ -34,6 +33,7 @@ from gridbot.people_cli import unreachable_rostered, warn_unreachable
 from gridbot.ratelimit import Sleep
 from gridbot.render import Renderer
 from gridbot.scheduler import Scheduler
+from gridbot.singleton_duties import Duties, Duty
 from gridbot.store import Store, store_for_url
 from gridbot.web import HttpServer, build_app
 from gridbot.worker import build_worker
@@ -245,7 +245,7 @@ class Runtime:
 
     async def _start_duties(self) -> None:
         """What one process at a time does, when several share the database: sending for
-        each platform, the digest, receiving by polling (see :mod:`gridbot.duties`). On
+        each platform, the digest, receiving by polling (see :mod:`gridbot.singleton_duties`). On
         SQLite this process takes them all at once."""
         sender, digest = self.sender, self.worker.source(DailyDigest)
         sender.sending.clear()
