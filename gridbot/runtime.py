@@ -23,7 +23,6 @@ from typing import Any
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
-from gridbot.digest import DailyDigest
 from gridbot.domain import PlatformInfo
 from gridbot.engine import Engine, EngineIntake
 from gridbot.errors import PlatformError, StoreBusy
@@ -32,11 +31,12 @@ from gridbot.outbox import MAX_HOLD, DrainResult, OutboxSender
 from gridbot.people_cli import unreachable_rostered, warn_unreachable
 from gridbot.ratelimit import Sleep
 from gridbot.render import Renderer
-from gridbot.scheduler import Scheduler
 from gridbot.singleton_duties import Duties, Duty
 from gridbot.store import Store, store_for_url
+from gridbot.timers.digest import DailyDigest
+from gridbot.timers.scheduler import Scheduler
+from gridbot.timers.worker import build_worker
 from gridbot.web import HttpServer, build_app
-from gridbot.worker import build_worker
 
 log = logging.getLogger(__name__)
 

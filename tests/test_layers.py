@@ -133,7 +133,7 @@ def test_importing_every_adapter_loads_neither_engine_nor_handlers() -> None:
     "handlers.resident", "handlers.steward", "handlers.workorder", "handlers.account",
     "handlers.notices", "handlers.stats", "gridbot.context", "gridbot.cases",
     "gridbot.escalation", "gridbot.notices", "gridbot.outbox", "gridbot.setaside",
-    "gridbot.offers", "gridbot.digest", "gridbot.linking", "gridbot.commands",
+    "gridbot.offers", "gridbot.timers.digest", "gridbot.linking", "gridbot.commands",
     "gridbot.permissions", "gridbot.declare", "gridbot.domain"])
 def test_what_the_engine_uses_does_not_import_it_back(module: str) -> None:
     assert "gridbot.engine" not in reached(module), sorted(reached(module))
