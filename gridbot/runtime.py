@@ -52,20 +52,20 @@ def configured_adapters(config: Config) -> list[Adapter]:
     """One adapter per enabled platform section; platform libraries load only if used."""
     adapters: list[Adapter] = []
     if config.telegram is not None:
-        from gridbot.adapters.telegram import TelegramAdapter
+        from gridbot.adapters.telegram.adapter import TelegramAdapter
 
         adapters.append(TelegramAdapter(config.telegram))
     if config.wecom is not None:
-        from gridbot.adapters.wecom import WeComAdapter
+        from gridbot.adapters.wechat.wecom import WeComAdapter
 
         adapters.append(WeComAdapter(config.wecom))
     if config.wecom_robots:
-        from gridbot.adapters.wecom_robot import WeComRobotAdapter
+        from gridbot.adapters.wechat.wecom_robot import WeComRobotAdapter
 
         adapters.append(WeComRobotAdapter(config.wecom_robots,
                                           api_base_url=config.wecom_robot_api_base_url))
     if config.official_account is not None:
-        from gridbot.adapters.wechat_mp import OfficialAccountAdapter
+        from gridbot.adapters.wechat.official_account import OfficialAccountAdapter
 
         adapters.append(OfficialAccountAdapter(config.official_account))
     return adapters

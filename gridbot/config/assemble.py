@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
-from gridbot.adapters.telegram_settings import TelegramSettings
-from gridbot.adapters.wechat_settings import WECOM_API_BASE_URL, WeChatSection
+from gridbot.adapters.telegram.settings import TelegramSettings
+from gridbot.adapters.wechat.settings import WECOM_API_BASE_URL, WeChatSection
 from gridbot.config.sections import (
     CalendarSection,
     CategoryTable,

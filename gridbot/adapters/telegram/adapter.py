@@ -60,7 +60,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRa
 from telegram.warnings import PTBDeprecationWarning
 
 from gridbot.adapters.base import Adapter, Intake
-from gridbot.adapters.telegram_html import MAX_TEXT, split_message
+from gridbot.adapters.telegram.html import MAX_TEXT, split_message
 from gridbot.config import TelegramSettings
 from gridbot.domain import (
     Attachment,
