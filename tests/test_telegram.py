@@ -39,7 +39,7 @@ from gridbot.runtime import Runtime
 from tests.fake_telegram import Chat, FakeBot, FakeTelegram, Sent
 from tests.test_faults import WriteLock
 
-# as gridbot.adapters.telegram.adapter does at import (pytest resets filters for each test)
+# as the Telegram adapter does when built (pytest resets filters for each test)
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")
 
