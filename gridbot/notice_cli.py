@@ -28,7 +28,7 @@ from gridbot.config import Config
 from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
 from gridbot.engine import Engine
 from gridbot.errors import UserError
-from gridbot.permissions import NOTICE_SENDERS
+from gridbot.policy.permissions import NOTICE_SENDERS
 from gridbot.render import Renderer
 from gridbot.store import store_for_url
 from gridbot.store.base import Transaction

@@ -30,8 +30,8 @@ from gridbot.domain import Person, Role
 from gridbot.durations import parse_duration
 from gridbot.errors import BadArguments, NotFound, OptionError
 from gridbot.linking import DEFAULT_TTL, issue_link_code
+from gridbot.policy.routing import account_states, why_unreachable
 from gridbot.render import Renderer
-from gridbot.routing import account_states, why_unreachable
 from gridbot.store import Store, Transaction, store_for_url
 
 if TYPE_CHECKING:

@@ -134,7 +134,7 @@ def test_importing_every_adapter_loads_neither_engine_nor_handlers() -> None:
     "handlers.notices", "handlers.stats", "gridbot.context", "gridbot.cases",
     "gridbot.escalation", "gridbot.notices", "gridbot.outbox", "gridbot.setaside",
     "gridbot.offers", "gridbot.timers.digest", "gridbot.linking", "gridbot.commands",
-    "gridbot.permissions", "gridbot.declare", "gridbot.domain"])
+    "gridbot.policy.permissions", "gridbot.declare", "gridbot.domain"])
 def test_what_the_engine_uses_does_not_import_it_back(module: str) -> None:
     assert "gridbot.engine" not in reached(module), sorted(reached(module))
     # and the handler modules are imported by their package, not the other way round

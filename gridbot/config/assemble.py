@@ -46,10 +46,10 @@ from gridbot.config.wording import add_validation_errors, raw_at, unknown_key
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Role, Window
 from gridbot.durations import format_duration
 from gridbot.errors import MISSING
+from gridbot.policy.workhours import CalendarSettings, WorkCalendar
 from gridbot.settings import schema
 from gridbot.settings.fields import secret_value
 from gridbot.settings.issues import Issue, Issues, Loc
-from gridbot.workhours import CalendarSettings, WorkCalendar
 
 M = TypeVar("M", bound=BaseModel)
 

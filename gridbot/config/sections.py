@@ -25,6 +25,7 @@ from gridbot.config.values import (
     DEFAULT_WINDOWS,
 )
 from gridbot.domain import Priority
+from gridbot.policy.workhours import CalendarSettings
 from gridbot.settings.fields import (
     WEEKDAYS,
     Code,
@@ -48,7 +49,6 @@ from gridbot.settings.fields import (
     expect,
 )
 from gridbot.web_settings import HttpSettings
-from gridbot.workhours import CalendarSettings
 
 Locale = Literal["zh-CN", "en"]
 RoleName = Literal["resident", "steward", "grid_leader", "community_staff", "subdistrict_admin"]

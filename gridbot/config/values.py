@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Window
-from gridbot.workhours import CalendarSettings
+from gridbot.policy.workhours import CalendarSettings
 
 if TYPE_CHECKING:
     from gridbot.adapters.telegram.settings import TelegramSettings

@@ -8,6 +8,6 @@
   report offers, messages set aside, the outbox;
 - :mod:`~gridbot.timers.digest`: the morning digest, a recurring job claimed in the database.
 
-Deadlines themselves live in the database (:mod:`gridbot.deadlines` derives them from a
+Deadlines themselves live in the database (:mod:`gridbot.policy.deadlines` derives them from a
 case); which process runs a job only one may run is :mod:`gridbot.singleton_duties`.
 """

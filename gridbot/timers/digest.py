@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gridbot.context import Context, Runner
-from gridbot.deadlines import running_window
 from gridbot.domain import OPEN_STATUSES
+from gridbot.policy.deadlines import running_window
 from gridbot.store.base import CaseQuery
 
 JOB = "digest"
