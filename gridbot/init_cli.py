@@ -6,7 +6,7 @@ org and its staff from the office's roster sheet, in ``gridbot import``'s format
 result passes ``gridbot check-config``.
 
 The org tree and the people are written the way ``gridbot import`` writes them: as
-tables handed to :func:`gridbot.roster.plan_import`, which puts them between its two
+tables handed to :func:`gridbot.importing.plan.plan_import`, which puts them between its two
 marker lines. So the same checks apply, and importing the office's sheet later
 replaces what ``init`` guessed, community by community, instead of colliding with a
 hand-written copy of it.
@@ -29,8 +29,7 @@ import jinja2
 
 from gridbot.config import LOCALES, load_config
 from gridbot.errors import OptionError
-from gridbot.render import DEFAULT_TEMPLATES, Renderer
-from gridbot.roster import (
+from gridbot.importing.plan import (
     REQUIRED,
     ROLE_WORDS,
     ImportFailed,
@@ -41,6 +40,7 @@ from gridbot.roster import (
     read_tables,
     write_text_atomically,
 )
+from gridbot.render import DEFAULT_TEMPLATES, Renderer
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_BOT_NAME = "网格助手"

@@ -1,0 +1,1 @@
+"""``gridbot import``: the office's sheets into the configuration and the database."""
