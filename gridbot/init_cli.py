@@ -29,17 +29,17 @@ import jinja2
 
 from gridbot.config import LOCALES, load_config
 from gridbot.errors import OptionError
-from gridbot.importing.plan import (
+from gridbot.importing import (
     REQUIRED,
     ROLE_WORDS,
     ImportFailed,
     Table,
-    _fold,
-    _toml_str,
     plan_import,
     read_tables,
     write_text_atomically,
 )
+from gridbot.importing.sheets import fold
+from gridbot.importing.toml_block import toml_string
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -168,7 +168,7 @@ def starter_text(language: str, **context: Any) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES / language / "cli")),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    env.filters["toml"] = _toml_str
+    env.filters["toml"] = toml_string
     return env.get_template("starter.toml.j2").render(**context)
 
 
@@ -181,7 +181,7 @@ def _sheet_admins(tables: list[Table]) -> list[tuple[str, str]]:
         if table.kind != "staff":
             continue
         for _, row in table.rows:
-            if ROLE_WORDS.get(_fold(table.cell(row, "role"))) is Role.SUBDISTRICT_ADMIN:
+            if ROLE_WORDS.get(fold(table.cell(row, "role"))) is Role.SUBDISTRICT_ADMIN:
                 found.append((table.cell(row, "name"), table.cell(row, "unit")))
     return found
 

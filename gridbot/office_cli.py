@@ -20,7 +20,7 @@ from gridbot.render import Renderer
 from gridbot.store import Store, store_for_url
 
 if TYPE_CHECKING:
-    from gridbot.importing.plan import Plan, Problem
+    from gridbot.importing import Plan, Problem
 
 #: a grouped import problem names this many of its rows
 GROUP_ROWS_SHOWN = 5
@@ -168,7 +168,7 @@ async def _export(config: Config, args: argparse.Namespace, renderer: Renderer, 
 
 async def _import(config: Config, args: argparse.Namespace, renderer: Renderer,
                   config_path: Path, out: TextIO, err: TextIO) -> int:
-    from gridbot.importing.plan import ImportFailed, run_import, stderr_progress
+    from gridbot.importing import ImportFailed, run_import, stderr_progress
 
     store = await _open(config)
     try:
@@ -192,7 +192,7 @@ def problem_lines(problems: Sequence[Problem], renderer: Renderer, *,
                   limit: int = 200) -> list[str]:
     """Every problem of an import, those of one kind in one column grouped into one line
     (with how many and the first rows), and the closing count."""
-    from gridbot.importing.plan import group_problems
+    from gridbot.importing import group_problems
 
     groups = group_problems(problems)
     lines = []

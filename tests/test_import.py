@@ -16,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 
 from gridbot.cli import main
 from gridbot.config import load_config
-from gridbot.importing.plan import BEGIN, END, ImportFailed, Plan, person_id, run_import
+from gridbot.importing import BEGIN, END, ImportFailed, Plan, person_id, run_import
 from gridbot.stats import load_org
 from gridbot.store import SQLiteStore
 from tests.conftest import EXAMPLE_CONFIG, ROOT
