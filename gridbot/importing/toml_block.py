@@ -1,9 +1,13 @@
 """Writing TOML: the block of the configuration file that ``gridbot import`` owns,
-between its two marker lines; everything outside them is left exactly as it was."""
+between its two marker lines; everything outside them (the hand-written settings and
+their comments) is left exactly as it was.
+
+The block is written with tomlkit, which escapes strings as TOML wants them; ``gridbot
+init`` fills its starter file's values with the same :func:`toml_string`.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -11,8 +15,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 BEGIN = "# >>> gridbot import"
 END = "# <<< gridbot import"
+#: the configuration's tables the block holds, in the order it writes them
+TABLES = ("communities", "grids", "microgrids", "people", "rosters")
 _BLOCK = re.compile(rf"(?ms)^{re.escape(BEGIN)}[^\n]*\n.*?^{re.escape(END)}[^\n]*(?:\n|\Z)")
 
 
@@ -25,34 +33,40 @@ def split_block(text: str) -> tuple[str, str, int]:
 
 
 def toml_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    """``value`` as a TOML basic string (quotes and control characters escaped)."""
+    return tomlkit.string(value).as_string()
 
 
 def render_block(entries: dict[str, list[dict[str, Any]]], source: str) -> str:
-    """The imported block as TOML, the same text for the same entries."""
-    lines = [f"{BEGIN} from {source}. Written by `gridbot import`: change the sheet and",
-             "# import it again rather than editing between these two marker lines.", ""]
-    for table, items in (("communities", entries["communities"]),
-                         ("grids", entries["grids"]), ("microgrids", entries["microgrids"]),
-                         ("people", entries["people"]), ("rosters", entries["rosters"])):
-        for item in items:
-            lines.append(f"[[{table}]]")
+    """The imported block as TOML, the same text for the same entries: the marker
+    comments, then an array of tables per kind of entry (fields starting with ``_`` are
+    the import's own notes and are left out)."""
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment(f"{BEGIN.removeprefix('# ')} from {source}. Written by "
+                            "`gridbot import`: change the sheet and"))
+    doc.add(tomlkit.comment("import it again rather than editing between these two marker "
+                            "lines."))
+    doc.add(tomlkit.nl())
+    for kind in TABLES:
+        if not entries[kind]:
+            continue
+        tables = tomlkit.aot()
+        for item in entries[kind]:
+            table = tomlkit.table()
             for key, value in item.items():
-                if key.startswith("_"):
-                    continue
-                if isinstance(value, list):
-                    lines.append(f"{key} = [{', '.join(toml_string(v) for v in value)}]")
-                else:
-                    lines.append(f"{key} = {toml_string(str(value))}")
-            lines.append("")
-    lines.append(END)
-    return "\n".join(lines) + "\n"
+                if not key.startswith("_"):
+                    table.add(key, [str(v) for v in value] if isinstance(value, list)
+                              else str(value))
+            tables.append(table)
+        doc.add(kind, tables)
+    doc.add(tomlkit.nl())
+    doc.add(tomlkit.comment(END.removeprefix("# ")))
+    return tomlkit.dumps(doc)
 
 
 def block_entries(block: str) -> dict[str, list[dict[str, Any]]]:
     data = tomllib.loads(block) if block else {}
-    return {k: list(data.get(k, [])) for k in ("communities", "grids", "microgrids", "people",
-                                                "rosters")}
+    return {k: list(data.get(k, [])) for k in TABLES}
 
 
 def write_text_atomically(path: Path, text: str) -> None:
