@@ -11,7 +11,7 @@ import asyncio
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from gridbot import backup as backups
 from gridbot.clock import SystemClock
@@ -27,7 +27,8 @@ COMMANDS = ("backup", "restore", "forget", "audit")
 SCRUB_TRIES = 3
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                common: argparse.ArgumentParser) -> None:
     """The four commands; their help is in ``templates/*/cli/args.j2``."""
     b = sub.add_parser("backup", parents=[common])
     b.add_argument("file", metavar="FILE", nargs="?")
@@ -46,8 +47,8 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def _counts(renderer: Renderer, info: backups.DatabaseInfo) -> str:
-    return renderer.text("db_counts", version=info.version, **{
-        t: info.counts.get(t, 0) for t in backups.COUNTED})
+    counts: dict[str, Any] = {t: info.counts.get(t, 0) for t in backups.COUNTED}
+    return renderer.text("db_counts", version=info.version, **counts)
 
 
 def _refusal(renderer: Renderer, exc: backups.BackupError, err: TextIO) -> int:
@@ -181,8 +182,9 @@ async def _forget(config: Config, args: argparse.Namespace, renderer: Renderer,
         await store.close()
 
 
-def _said(counts: dict[str, int]) -> dict[str, int]:
-    """The counts the command line words (a table added later is still in the audit)."""
+def _said(counts: dict[str, int]) -> dict[str, Any]:
+    """The counts the command line words (a table added later is still in the audit),
+    as a template's context."""
     return {k: counts.get(k, 0) for k in forget.COUNTS}
 
 

@@ -72,6 +72,7 @@ def peek_locale(argv: Sequence[str], default_config: Path, demo_config: Path) ->
 def speaking(locale: str) -> Iterator[None]:
     """argparse's own strings in ``locale`` while the block runs."""
     table = words(locale)["argparse"]
+    # argparse's translation functions are private: typeshed does not declare them
     saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
 
     def gettext(message: str) -> str:
@@ -140,6 +141,7 @@ class WideHelpFormatter(argparse.HelpFormatter):
                       prefix: str | None) -> str:
         # argparse indents the usage's later lines by the prefix's length in characters;
         # "用法：" takes twice its length on a terminal
+        # argparse's private translation function (see speaking())
         prefix = argparse._("usage: ") if prefix is None else prefix  # type: ignore[attr-defined]
         pad = " " * width(prefix)
         return prefix + super()._format_usage(usage, actions, groups, pad)[len(pad):]

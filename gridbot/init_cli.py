@@ -49,7 +49,8 @@ SOURCE = "gridbot init"
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,60}$")
 
 
-def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               common: argparse.ArgumentParser) -> None:
     """``gridbot init``; its help is in ``templates/*/cli/args.j2``. It writes the file
     ``--config`` names (default ./gridbot.toml)."""
     init = sub.add_parser("init", parents=[common])
@@ -262,7 +263,7 @@ def _run(args: argparse.Namespace, renderer: Renderer) -> int:
 
 def _free_code(tables: list[Table]) -> str:
     """A code for the subdistrict that no unit of the sheet uses."""
-    used = set()
+    used: set[str] = set()
     for table in tables:
         if table.kind == "org":
             for _, row in table.rows:

@@ -124,7 +124,7 @@ def _install_factory() -> None:
 def level_of(name: str) -> int:
     if name.upper() not in LEVELS:
         raise ValueError(name)
-    return logging.getLevelName(name.upper())
+    return logging.getLevelNamesMapping()[name.upper()]
 
 
 def setup(level: str = "INFO", *, timestamps: bool = False) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import datetime
 from typing import Any
 
 from gridbot import notices, singleton_duties
@@ -267,5 +268,5 @@ def _cli(engine: Engine, macro: str, **context: Any) -> str:
     return engine.renderer.text(macro, locale=engine.config.locale, **context)
 
 
-def _local(engine: Engine, instant: Any) -> str:
+def _local(engine: Engine, instant: datetime) -> str:
     return instant.astimezone(engine.config.timezone).strftime("%Y-%m-%d %H:%M")

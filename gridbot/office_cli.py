@@ -28,7 +28,8 @@ GROUP_ROWS_SHOWN = 5
 COMMANDS = ("report", "export", "import")
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                common: argparse.ArgumentParser) -> None:
     """The three commands; their help is in ``templates/*/cli/args.j2``."""
     report = sub.add_parser("report", parents=[common])
     report.add_argument("--month", required=True, metavar="YYYY-MM")

@@ -43,7 +43,8 @@ CARD_TTL = timedelta(days=7)
 _BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
 
 
-def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               common: argparse.ArgumentParser) -> None:
     """``gridbot people``; its help is in ``templates/*/cli/args.j2``."""
     people = sub.add_parser("people", parents=[common])
     people.add_argument("--scope", metavar="CODE")

@@ -73,7 +73,7 @@ class Renderer:
     def locale_for(self, *preferences: str | None) -> str:
         for pref in preferences:
             if pref in LOCALES:
-                return pref  # type: ignore[return-value]
+                return pref
         return self.default_locale
 
     def render(self, name: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:

@@ -25,7 +25,6 @@ from gridbot.config.sections import (
     ConfigFile,
     EscalationSection,
     GeneralSection,
-    HttpSettings,
     LimitsSection,
     PolicySection,
     StorageSection,
@@ -50,6 +49,7 @@ from gridbot.policy.workhours import CalendarSettings, WorkCalendar
 from gridbot.settings import schema
 from gridbot.settings.fields import secret_value
 from gridbot.settings.issues import Issue, Issues, Loc
+from gridbot.web_settings import HttpSettings
 
 M = TypeVar("M", bound=BaseModel)
 
