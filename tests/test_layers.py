@@ -153,3 +153,13 @@ def test_handlers_get_services_not_the_engine() -> None:
     fields = {f.name for f in dataclasses.fields(Context)}
     assert "engine" not in fields and "services" in fields
     assert "engine" not in {f.name for f in dataclasses.fields(Services)}
+
+
+def test_reading_the_configuration_loads_no_platform_library() -> None:
+    """Each platform's settings sit in its adapter package, whose ``__init__`` imports
+    nothing: the configuration reads them without loading the platform's library."""
+    code = ("import sys, gridbot.config; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('telegram', 'wechatpy')))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert run.stdout.strip() == "[]", run.stdout + run.stderr
