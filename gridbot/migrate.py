@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from functools import partial
 from typing import Any
 
 from gridbot.errors import StoreError
@@ -139,7 +140,7 @@ async def migrate(source_url: str, target_url: str, *, sample: int = 50,
                     f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid")
                 rows = _parents_first(columns, cursor) if table == "org_units" else None
                 batches = [rows] if rows is not None else iter(
-                    lambda c=cursor: c.fetchmany(BATCH), [])
+                    partial(cursor.fetchmany, BATCH), [])
                 for batch in batches:
                     records = [tuple(conv(v) for conv, v in zip(converters, row, strict=True))
                                for row in batch]
@@ -321,57 +322,3 @@ def _pick(items: Sequence[Any], sample: int, rng: random.Random) -> list[Any]:
     if len(items) <= sample:
         return list(items)
     return [items[0], items[-1], *rng.sample(list(items[1:-1]), sample - 2)]
-
-
-# -- the command line ---------------------------------------------------------------------
-
-
-def add_parser(sub: Any, common: Any) -> None:
-    parser = sub.add_parser(
-        "migrate", parents=[common],
-        help="copy a SQLite deployment into PostgreSQL, checked by counts and sampled rows")
-    parser.add_argument("--from", dest="source", metavar="sqlite:///PATH",
-                        help="the SQLite database (default: [storage] url of the "
-                             "configuration)")
-    parser.add_argument("--to", dest="target", required=True,
-                        metavar="postgresql://USER@HOST[:PORT]/DATABASE",
-                        help="an empty PostgreSQL database (or ?schema=NAME of one)")
-    parser.add_argument("--sample", type=int, default=50, metavar="N",
-                        help="rows checked value for value per table, and cases and people "
-                             "read back through both stores (default 50)")
-
-
-def run_cli(args: Any, config: Any, renderer: Any) -> int:
-    """``gridbot migrate``; ``config`` may be ``None`` when ``--from`` is given."""
-    import asyncio
-    import sys
-
-    from gridbot.store.postgresql import safe_url
-
-    source = args.source or (config.storage_url if config is not None else None)
-    if source is None:
-        print(renderer.text("migrate_error", message="--from sqlite:///PATH is needed "
-                            "(no configuration file to read [storage] url from)"),
-              file=sys.stderr)
-        return 2
-
-    def shown(result: TableResult) -> None:
-        print(renderer.text("migrate_table", name=result.name, source=f"{result.source:>9,}",
-                            target=f"{result.target:<9,}", sampled=result.sampled,
-                            ok=result.ok), flush=True)
-
-    try:
-        report = asyncio.run(migrate(source, args.target, sample=max(2, args.sample),
-                                     progress=shown))
-    except StoreError as exc:
-        print(renderer.text("migrate_error", message=str(exc)), file=sys.stderr)
-        return 1
-    if not report.ok:
-        problems = [f"{t.name}: {m}" for t in report.tables for m in t.mismatches]
-        print(renderer.text("migrate_failed", problems="\n".join(problems + report.problems)),
-              file=sys.stderr)
-        return 1
-    print(renderer.text("migrate_done", rows=f"{report.rows:,}", tables=len(report.tables),
-                        sampled=report.sampled, cases=report.cases_checked,
-                        people=report.people_checked, target=safe_url(args.target)))
-    return 0

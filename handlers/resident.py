@@ -8,12 +8,11 @@ import functools
 import re
 import unicodedata
 from datetime import timedelta
+from typing import Literal, overload
 
-from gridbot import routing
-from gridbot.cases import alert_urgent, assign, classify, evidence_data
+from gridbot.cases import alert_urgent, assign, evidence_data
 from gridbot.commands import clean_text, split_case_number
 from gridbot.context import Context
-from gridbot.deadlines import window_changes
 from gridbot.declare import EVERYONE, Args, Section, chat, command
 from gridbot.domain import (
     OPEN_STATUSES,
@@ -27,7 +26,10 @@ from gridbot.domain import (
 )
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied, UserError
 from gridbot.offers import OFFER_TTL
-from gridbot.permissions import can_see_case, may_use
+from gridbot.policy import routing
+from gridbot.policy.classification import classify
+from gridbot.policy.deadlines import window_changes
+from gridbot.policy.permissions import can_see_case, may_use
 from gridbot.store.base import CaseQuery, ReportOffer
 
 
@@ -86,6 +88,10 @@ async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ..
     return case
 
 
+@overload
+def _report_microgrid(ctx: Context, *, strict: Literal[True] = ...) -> str: ...
+@overload
+def _report_microgrid(ctx: Context, *, strict: bool) -> str | None: ...
 def _report_microgrid(ctx: Context, *, strict: bool = True) -> str | None:
     """The micro-grid a report from here belongs to: the group's, or in private the
     speaker's own (residents and stewards). ``strict``: refuse instead of ``None``."""

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gridbot.adapters.telegram import TelegramAdapter
+from gridbot.adapters.telegram.adapter import TelegramAdapter
 from gridbot.config import load_config
 from gridbot.linking import issue_link_code
 from gridbot.runtime import Runtime

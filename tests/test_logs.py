@@ -40,7 +40,7 @@ from tests.wechat_harness import (
 )
 from tests.wechat_harness import write_config as wechat_config
 
-# as gridbot.adapters.telegram does at import (pytest resets filters for each test)
+# as the Telegram adapter does when built (pytest resets filters for each test)
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")
 

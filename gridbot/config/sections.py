@@ -1,6 +1,6 @@
 """The configuration file's shape: one model per table, every key with its type, bounds,
 default and meaning. The platforms' tables live beside their adapters
-(``gridbot/adapters/*_settings.py``).
+(``gridbot/adapters/*/settings.py``).
 
 ``python -m gridbot.config.reference`` writes docs/configuration.md from these models.
 What holds across tables (codes unique in the org tree, a roster naming a person of
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
-from gridbot.adapters.telegram_settings import TelegramSettings
-from gridbot.adapters.wechat_settings import WeChatSection
+from gridbot.adapters.telegram.settings import TelegramSettings
+from gridbot.adapters.wechat.settings import WeChatSection
 from gridbot.config.values import (
     DEFAULT_EMERGENCY_NUMBERS,
     DEFAULT_LOW_KEYWORDS,
@@ -25,6 +25,7 @@ from gridbot.config.values import (
     DEFAULT_WINDOWS,
 )
 from gridbot.domain import Priority
+from gridbot.policy.workhours import CalendarSettings
 from gridbot.settings.fields import (
     WEEKDAYS,
     Code,
@@ -48,7 +49,6 @@ from gridbot.settings.fields import (
     expect,
 )
 from gridbot.web_settings import HttpSettings
-from gridbot.workhours import CalendarSettings
 
 Locale = Literal["zh-CN", "en"]
 RoleName = Literal["resident", "steward", "grid_leader", "community_staff", "subdistrict_admin"]
@@ -372,7 +372,7 @@ class CalendarSection(Section):
     at once; everything else follows this."""
 
     count: Literal["calendar", "working"] = Field(
-        _CALENDAR.count,  # type: ignore[arg-type]
+        _CALENDAR.count,
         description="calendar: around the clock; working: working hours only")
     work_days: WorkDays = Field(
         [WEEKDAYS[d] for d in _CALENDAR.work_days], validate_default=True,
@@ -381,7 +381,7 @@ class CalendarSection(Section):
         [_span_text(s, e) for s, e in _CALENDAR.work_hours], validate_default=True,
         description="working hours, e.g. [\"08:30-12:00\", \"13:30-17:30\"]")
     holidays: Literal["cn", "none"] = Field(
-        _CALENDAR.holidays,  # type: ignore[arg-type]
+        _CALENDAR.holidays,
         description="cn: China's public holidays and make-up days (调休), from the "
                     "chinesecalendar package; none: work_days only")
     extra_holidays: Dates = Field(

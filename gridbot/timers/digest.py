@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gridbot.context import Context, Runner
-from gridbot.deadlines import running_window
 from gridbot.domain import OPEN_STATUSES
+from gridbot.policy.deadlines import running_window
 from gridbot.store.base import CaseQuery
 
 JOB = "digest"
@@ -25,7 +25,7 @@ class DailyDigest:
     def __init__(self, engine: Runner) -> None:
         self.engine = engine
         #: whether this process writes the digest; under several processes on one
-        #: database only the holder of the "digest" duty does (gridbot.duties)
+        #: database only the holder of the "digest" duty does (gridbot.singleton_duties)
         self.enabled = True
 
     def next_run_after(self, instant: datetime) -> datetime | None:
@@ -76,7 +76,7 @@ class DailyDigest:
                 continue
             due = {c.number: running_window(c)[1] for c in cases}
             cases.sort(key=lambda c: due[c.number] or c.created_at)
-            soon = [c for c in cases if due[c.number] and due[c.number] <= ctx.now + SOON]
+            soon = [c for c in cases if (by := due[c.number]) and by <= ctx.now + SOON]
             ctx.tell(person_id, "digest", cases=cases, soon=soon, due=due, now=ctx.now)
             sent += 1
         return sent

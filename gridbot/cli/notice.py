@@ -7,7 +7,7 @@ bar follows the delivery rows in the database until every group is settled;
 ``--no-wait`` leaves it to the bot.
 
 It never waits for a bot that is not there: the process sending for a platform keeps a
-heartbeat in the database (:mod:`gridbot.duties`). With no living sender for the
+heartbeat in the database (:mod:`gridbot.singleton_duties`). With no living sender for the
 notice's groups the command says so at once and leaves the notice to the next start;
 if the sender goes away while the bar runs, it says so and stops watching.
 
@@ -20,17 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import datetime
 from typing import Any
 
-from gridbot import duties, notices
-from gridbot.clock import Clock, SystemClock
-from gridbot.config import Config
+from gridbot import notices, singleton_duties
+from gridbot.cli.command import Group
+from gridbot.cli.session import Session
 from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
 from gridbot.engine import Engine
 from gridbot.errors import UserError
-from gridbot.permissions import NOTICE_SENDERS
-from gridbot.render import Renderer
-from gridbot.store import store_for_url
+from gridbot.policy.permissions import NOTICE_SENDERS
 from gridbot.store.base import Transaction
 
 #: how often the progress bar reads the database
@@ -41,9 +40,10 @@ HINT_AFTER = 30.0
 SENDER_CHECK = 2.0
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """The command; its help is in ``templates/*/cli/args.j2``."""
-    notice = sub.add_parser("notice", parents=[common])
+COMMANDS = Group()
+
+
+def _arguments(notice: argparse.ArgumentParser) -> None:
     what = notice.add_mutually_exclusive_group(required=True)
     what.add_argument("--scope")
     what.add_argument("--list", action="store_true")
@@ -55,20 +55,14 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     notice.add_argument("--no-wait", action="store_true")
 
 
-async def run(config: Config, args: argparse.Namespace, renderer: Renderer, *,
-              clock: Clock | None = None) -> int:
-    store = store_for_url(config.storage_url)
-    await store.open()
+@COMMANDS.command("notice", arguments=_arguments)
+async def notice(session: Session, args: argparse.Namespace) -> int:
+    engine = await session.engine()
     try:
-        engine = Engine(config, store, clock or SystemClock(), renderer)
-        await engine.start()
-        try:
-            return await _command(engine, args)
-        except UserError as refusal:
-            _print(engine, refusal.template, file=sys.stderr, **refusal.context)
-            return 1
-    finally:
-        await store.close()
+        return await _command(engine, args)
+    except UserError as refusal:
+        _print(engine, refusal.template, file=sys.stderr, **refusal.context)
+        return 1
 
 
 async def _command(engine: Engine, args: argparse.Namespace) -> int:
@@ -141,7 +135,7 @@ async def senders(engine: Engine, microgrids: Any) -> tuple[set[str], set[str]]:
         platforms = {chat.platform for mg in microgrids for chat in await tx.group_chats(mg)}
         beats = await tx.heartbeats()
     now = engine.clock.now()
-    return platforms, {p for p in platforms if duties.alive(beats, f"send:{p}", now)}
+    return platforms, {p for p in platforms if singleton_duties.alive(beats, f"send:{p}", now)}
 
 
 async def _sender_gone(engine: Engine, number: int) -> bool:
@@ -151,7 +145,8 @@ async def _sender_gone(engine: Engine, number: int) -> bool:
             DeliveryStatus.QUEUED, DeliveryStatus.SENDING))}
         beats = await tx.heartbeats()
     now = engine.clock.now()
-    return bool(pending) and not any(duties.alive(beats, f"send:{p}", now) for p in pending)
+    return bool(pending) and not any(singleton_duties.alive(beats, f"send:{p}", now)
+                                     for p in pending)
 
 
 async def follow(engine: Engine, number: int, *, poll: float = POLL,
@@ -266,5 +261,5 @@ def _cli(engine: Engine, macro: str, **context: Any) -> str:
     return engine.renderer.text(macro, locale=engine.config.locale, **context)
 
 
-def _local(engine: Engine, instant: Any) -> str:
+def _local(engine: Engine, instant: datetime) -> str:
     return instant.astimezone(engine.config.timezone).strftime("%Y-%m-%d %H:%M")
