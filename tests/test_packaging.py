@@ -61,10 +61,6 @@ def wheel_files() -> dict[str, list[str]]:
     return want
 
 
-# The tests of the wheel on one xdist worker, so it is built once.
-pytestmark = pytest.mark.xdist_group("wheel")
-
-
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel ``pip wheel . --no-deps`` builds, from a copy of the sources (so the

@@ -31,8 +31,6 @@ from tests.conftest import EXAMPLE_CONFIG, Bot, to
 from tests.stats_story import AS_OF, TZ, config_for, play
 
 NOVEMBER = month_period("2026-11", TZ)
-# One xdist worker runs this module, so the story behind ``made`` is played once.
-pytestmark = pytest.mark.xdist_group("report")
 
 
 def sheet_rows(path: Path, title: str) -> list[tuple[object, ...]]:
