@@ -1024,6 +1024,25 @@ def test_render_tidies_lines(tmp_path: Path) -> None:
     assert renderer.render("t", locale="zh-CN", fmt=TextFormat.PLAIN, x=True) == "a\n\nb\nc"
 
 
+def test_renderers_share_compiled_templates_yet_see_edits_and_formats(tmp_path: Path) -> None:
+    """Every Renderer of a process reuses what another compiled (tests/conftest.py's bot
+    builds one per test), per escaping mode, and compiles a template again once edited."""
+    (tmp_path / "zh-CN").mkdir()
+    template = tmp_path / "zh-CN" / "t.j2"
+    template.write_text("一 {{ text }}", encoding="utf-8")
+
+    def rendered(fmt: TextFormat) -> str:
+        return Renderer(TZ, templates_dir=tmp_path).render("t", locale="zh-CN", fmt=fmt,
+                                                           text="<b>")
+
+    assert rendered(TextFormat.PLAIN) == "一 <b>"
+    assert rendered(TextFormat.HTML) == "一 &lt;b&gt;"
+    assert rendered(TextFormat.PLAIN) == "一 <b>"
+    template.write_text("二 {{ text }}", encoding="utf-8")
+    assert rendered(TextFormat.PLAIN) == "二 <b>"
+    assert rendered(TextFormat.HTML) == "二 &lt;b&gt;"
+
+
 def test_render_keeps_unusual_line_separators_in_resident_text() -> None:
     text = "第一段\u2028第二段\u2029第三段\x85完"
     out = render("notify_urgent", case=make_case(text=text), assignee=None, reporter=None)
