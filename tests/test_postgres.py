@@ -230,12 +230,18 @@ async def test_many_concurrent_senders_claim_each_message_once(store: PostgresSt
             await tx.enqueue(message(f"m{i:03}"), T0)
     second = await other(url)
     try:
+        # every sender claims once before any claims again (4 x 7 < 200), so each gets
+        # a share however the event loop orders them; the rest race freely
+        first_round = asyncio.Barrier(4)
+
         async def drain(s: PostgresStore) -> list[str]:
-            got = []
+            got: list[str] = []
             while True:
                 async with s.transaction() as tx:
                     items = await tx.claim_outbox(T0, limit=7, lease=LEASE,
                                                   platforms=["console"])
+                if not got:
+                    await first_round.wait()
                 if not items:
                     return got
                 got += [i.message.dedup_key for i in items]
