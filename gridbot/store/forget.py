@@ -64,7 +64,7 @@ TABLES: Mapping[str, str] = {
     "set_aside": "her messages kept after their handling failed deleted",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
-    "schema_migrations": "", "heartbeats": "",
+    "schema_migrations": "", "alembic_version": "", "heartbeats": "",
 }
 
 

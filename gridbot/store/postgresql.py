@@ -38,9 +38,13 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from gridbot.config import Config, Shift
 from gridbot.domain import (
@@ -61,7 +65,7 @@ from gridbot.domain import (
     Role,
 )
 from gridbot.errors import StoreConflict, StoreError
-from gridbot.store import forget
+from gridbot.store import forget, migrating
 from gridbot.store.base import (
     AuditEntry,
     CaseQuery,
@@ -123,14 +127,9 @@ def safe_url(url: str) -> str:
 
 
 def migrations() -> list[tuple[int, str]]:
-    """PostgreSQL schema migrations, as (version, SQL), in order; one per SQLite migration."""
-    folder = resources.files("gridbot.store") / "pg_migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    """The baseline's PostgreSQL migrations, as (version, SQL), in order; one per SQLite
+    migration (Alembic's baseline revisions apply them: see :mod:`gridbot.store.migrating`)."""
+    return migrating.legacy_migrations("postgresql")
 
 
 def lock_key(namespace: str, name: str) -> int:
@@ -226,25 +225,37 @@ class PostgresStore(Store):
 
     async def _migrate(self) -> None:
         pool = self._require()
-        # One migration per transaction, each under a lock: workers starting together
-        # apply each migration once; a failing one leaves the earlier ones applied.
-        # Every migration not yet recorded is applied, not just those above the highest.
+        async with pool.acquire() as conn:  # nothing to do is the usual answer
+            try:
+                current = await conn.fetchval("SELECT version_num FROM alembic_version")
+            except asyncpg.UndefinedTableError:
+                current = None
+        if current == migrating.head():
+            return
+        settings = {"application_name": "gridbot"}
+        if self.schema:
+            settings["search_path"] = self.schema
+
+        async def connect() -> Any:
+            return await asyncpg.connect(self.dsn, server_settings=settings,
+                                         timeout=CONNECT_TIMEOUT)
+
         key = lock_key(self.namespace, "migrate")
-        for version, sql in migrations():
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
-                    " applied_at timestamptz NOT NULL)")
-                if await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1",
-                                       version):
-                    continue
-                try:
-                    await conn.execute(sql)
-                except asyncpg.PostgresError as exc:
-                    raise StoreError(f"migration {version:04d} failed: {exc}") from exc
-                await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", version,
-                                   datetime.now(UTC))
+
+        def lock(conn: Connection) -> None:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+        engine = create_async_engine("postgresql+asyncpg://", async_creator=connect,
+                                     poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(migrating.migrate, current, lock)
+        except DBAPIError as exc:
+            raise StoreError(f"schema migration failed: {exc.orig}") from exc.orig
+        except LookupError as exc:
+            raise StoreError(str(exc)) from None
+        finally:
+            await engine.dispose()
 
     async def schema_version(self) -> int:
         async with self._require().acquire() as conn:

@@ -10,12 +10,15 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, time, timedelta
-from importlib import resources
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from gridbot.config import Config, Shift
 from gridbot.domain import (
@@ -36,7 +39,7 @@ from gridbot.domain import (
     Role,
 )
 from gridbot.errors import StoreBusy, StoreError
-from gridbot.store import forget
+from gridbot.store import forget, migrating
 from gridbot.store.base import (
     AuditEntry,
     CaseQuery,
@@ -87,14 +90,9 @@ def _raise_if_busy(exc: BaseException) -> None:
 
 
 def migrations() -> list[tuple[int, str]]:
-    """Schema migrations shipped with the package, as (version, SQL), in order."""
-    folder = resources.files("gridbot.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    """The baseline's SQLite migrations, as (version, SQL), in order (Alembic's baseline
+    revisions apply them: see :mod:`gridbot.store.migrating`)."""
+    return migrating.legacy_migrations("sqlite")
 
 
 class SQLiteStore(Store):
@@ -127,35 +125,35 @@ class SQLiteStore(Store):
 
     async def _migrate(self) -> None:
         db = self._require()
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-            " applied_at TEXT NOT NULL)"
-        )
-        # Apply every migration not yet recorded, not just those above the highest: two
-        # lines of work may number theirs out of order (0003 landing before 0002).
-        applied = {row[0] for row in await db.execute_fetchall(
-            "SELECT version FROM schema_migrations")}
-        for version, sql in migrations():
-            if version in applied:
-                continue
-            async with self._lock:
-                try:
-                    await db.execute("BEGIN IMMEDIATE")
-                    if await db.execute_fetchall(  # another process got here first
-                            "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
-                        await db.execute("COMMIT")
-                        continue
-                    for statement in _split_sql(sql):
-                        await db.execute(statement)
-                    await db.execute(
-                        "INSERT INTO schema_migrations VALUES (?, ?)",
-                        (version, ts(datetime.now(UTC))),
-                    )
-                    await db.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    await self._rollback(db)
-                    _raise_if_busy(exc)
-                    raise StoreError(f"migration {version:04d} failed: {exc}") from exc
+        try:  # read without the write lock: nothing to do is the usual answer
+            rows = await db.execute_fetchall("SELECT version_num FROM alembic_version")
+        except sqlite3.OperationalError as exc:
+            _raise_if_busy(exc)
+            rows = []
+        current = next((str(r[0]) for r in rows), None)
+        if current == migrating.head():
+            return
+
+        async def reuse() -> aiosqlite.Connection:
+            return db
+
+        engine = create_async_engine("sqlite+aiosqlite://", async_creator=reuse,
+                                     poolclass=StaticPool)
+        # Each revision's transaction holds the write lock from its start (BEGIN
+        # IMMEDIATE): processes opening one file together take turns.
+        event.listen(engine.sync_engine, "begin",
+                     lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        try:
+            async with self._lock, engine.connect() as conn:
+                await conn.run_sync(migrating.migrate, current, lambda _conn: None)
+        except DBAPIError as exc:
+            await self._rollback(db)
+            _raise_if_busy(exc.orig)
+            raise StoreError(f"schema migration failed: {exc.orig}") from exc.orig
+        except LookupError as exc:
+            raise StoreError(str(exc)) from None
+        finally:
+            await engine.dispose(close=False)  # the connection stays the store's
 
     async def schema_version(self) -> int:
         async with self._require().execute(
@@ -225,24 +223,6 @@ class SQLiteStore(Store):
     async def _rollback(db: aiosqlite.Connection) -> None:
         if db.in_transaction:
             await db.execute("ROLLBACK")
-
-
-def _split_sql(sql: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies whole."""
-    statements, buf = [], []
-    for line in sql.splitlines():
-        stripped = line.strip()
-        if not buf and (not stripped or stripped.startswith("--")):
-            continue
-        buf.append(line)
-        text = "\n".join(buf)
-        # complete_statement sees past a comment after the ";" and into trigger bodies.
-        if sqlite3.complete_statement(text):
-            statements.append(text)
-            buf = []
-    if "".join(buf).strip():
-        statements.append("\n".join(buf))
-    return statements
 
 
 _CASE_COLUMNS = (
