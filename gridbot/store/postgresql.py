@@ -37,7 +37,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -56,11 +56,9 @@ from gridbot.domain import (
     DeliveryCounts,
     DeliveryStatus,
     DutyStatus,
-    Incoming,
     Notice,
     NoticeStatus,
     OutboxItem,
-    Outgoing,
     Person,
     Role,
 )
@@ -75,12 +73,13 @@ from gridbot.store.base import (
     OrgUnit,
     ReportOffer,
     RosterEntry,
-    SetAside,
     Store,
     Transaction,
     forgotten_households,
 )
-from gridbot.store.rows import Rows, attachments_json, incoming_json
+from gridbot.store.dialect import PostgresSql
+from gridbot.store.repos import Repositories
+from gridbot.store.rows import Rows, attachments_json
 
 try:  # the driver is only needed when a postgresql:// URL is configured
     import asyncpg
@@ -425,8 +424,9 @@ _CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
 _OPEN = "('new', 'assigned', 'claimed', 'reopened')"
 
 
-class _PGTransaction(Transaction):
+class _PGTransaction(Repositories, Transaction):
     def __init__(self, conn: Any) -> None:
+        super().__init__(PostgresSql(conn))
         self.conn = conn
 
     async def _all(self, sql: str, *params: Any) -> list[Any]:
@@ -744,138 +744,8 @@ class _PGTransaction(Transaction):
                                to_person, from_person)
 
     # -- exactly-once intake ----------------------------------------------------------
-    async def mark_handled(
-        self, platform: str, chat_id: str, message_id: str, now: datetime
-    ) -> bool:
-        # A second worker handling the same update waits here for the first to commit,
-        # then finds the row: the update is handled once.
-        return await self._run(
-            "INSERT INTO inbox (platform, chat_id, message_id, handled_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            platform, chat_id, message_id, _utc(now)) == 1
-
     # -- messages set aside -------------------------------------------------------------
-    async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,
-                        next_try: datetime) -> bool:
-        return await self._run(
-            "INSERT INTO set_aside (platform, chat_id, message_id, sender_id, incoming, error,"
-            " attempts, next_try, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8) ON CONFLICT DO NOTHING",
-            incoming.platform, incoming.chat_id, incoming.message_id, incoming.sender_id,
-            incoming_json(incoming), error, _utc(next_try), _utc(now)) == 1
-
-    async def claim_set_aside(self, now: datetime, *, limit: int,
-                              lease: timedelta) -> list[SetAside]:
-        rows = await self._all(
-            "WITH due AS (SELECT id FROM set_aside WHERE next_try <= $1"
-            " ORDER BY next_try, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            " UPDATE set_aside s SET next_try = $3 FROM due WHERE s.id = due.id RETURNING s.*",
-            _utc(now), limit, _utc(now + lease))
-        rows.sort(key=lambda r: r["id"])
-        return [_ROWS.set_aside(r) for r in rows]
-
-    async def retry_set_aside(self, item_id: int, *, error: str, now: datetime,
-                              next_try: datetime | None) -> None:
-        await self._run(
-            "UPDATE set_aside SET attempts = attempts + 1, error = $1, next_try = $2,"
-            " updated_at = $3 WHERE id = $4", error, _utc(next_try), _utc(now), item_id)
-
-    async def drop_set_aside(self, item_id: int) -> None:
-        await self._run("DELETE FROM set_aside WHERE id = $1", item_id)
-
-    async def next_set_aside_due(self) -> datetime | None:
-        return _back(await self._value("SELECT MIN(next_try) FROM set_aside"))
-
-    async def set_aside_messages(self, *, limit: int = 100) -> list[SetAside]:
-        rows = await self._all("SELECT * FROM set_aside ORDER BY next_try IS NOT NULL, id"
-                               " LIMIT $1", limit)
-        return [_ROWS.set_aside(r) for r in rows]
-
-    async def set_aside_counts(self) -> dict[str, int]:
-        row = await self._one(
-            "SELECT COUNT(next_try) AS waiting, COUNT(*) - COUNT(next_try) AS given_up"
-            " FROM set_aside")
-        return {"waiting": row["waiting"], "given_up": row["given_up"]}
-
     # -- outbox -----------------------------------------------------------------------
-    async def enqueue(
-        self, message: Outgoing, now: datetime, not_before: datetime | None = None
-    ) -> bool:
-        if not message.dedup_key:
-            raise ValueError("an outbox message needs a dedup_key")
-        buttons = json.dumps([[b.label, b.command] for b in message.buttons],
-                             ensure_ascii=False)
-        return await self._run(
-            "INSERT INTO outbox (dedup_key, platform, chat_id, person_id, case_number,"
-            " text, fmt, buttons, reply_to, thread_id, not_before, created_at, attachments)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-            " ON CONFLICT (dedup_key) DO NOTHING",
-            message.dedup_key, message.platform, message.chat_id, message.person_id,
-            message.case_number, message.text, message.fmt.value, buttons, message.reply_to,
-            message.thread_id, _utc(not_before or now), _utc(now),
-            json.dumps([a.as_data() for a in message.attachments], ensure_ascii=False)) == 1
-
-    async def claim_outbox(
-        self, now: datetime, *, limit: int, lease: timedelta, platforms: Iterable[str]
-    ) -> list[OutboxItem]:
-        platforms = list(platforms)
-        if not platforms:
-            return []
-        # Rows another sender is leasing right now are skipped, not waited for; the
-        # lease itself (lease_until) keeps them from being handed out again after.
-        rows = await self._all(
-            "WITH due AS (SELECT id FROM outbox WHERE status IN ('queued', 'sending')"
-            " AND not_before <= $1 AND (lease_until IS NULL OR lease_until <= $1)"
-            " AND platform = ANY($2::text[])"
-            " ORDER BY dedup_key LIKE 'notice:%', not_before, id LIMIT $3"
-            " FOR UPDATE SKIP LOCKED)"
-            " UPDATE outbox o SET status = 'sending', lease_until = $4,"
-            " attempts = o.attempts + 1 FROM due WHERE o.id = due.id RETURNING o.*",
-            _utc(now), platforms, limit, _utc(now + lease))
-        rows.sort(key=lambda r: (r["dedup_key"].startswith("notice:"), r["not_before"],
-                                 r["id"]))
-        return [_outbox_item(r) for r in rows]
-
-    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, platform_message_id = $2,"
-            " lease_until = NULL, error = '' WHERE id = $3",
-            _utc(now), platform_message_id, item_id)
-
-    async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'queued', not_before = $1, lease_until = NULL,"
-            " error = $2 WHERE id = $3", _utc(not_before), error, item_id)
-
-    async def mark_failed(self, item_id: int, now: datetime, error: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'failed', lease_until = NULL, error = $1,"
-            " sent_at = NULL WHERE id = $2", error, item_id)
-
-    async def outbox_counts(self) -> dict[str, int]:
-        rows = await self._all("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
-
-    async def next_outbox_due(self, platform: str | None = None) -> datetime | None:
-        # GREATEST ignores a NULL lease, as SQLite's COALESCE(MAX(…), not_before) does.
-        if platform is not None:
-            return _back(await self._value(
-                "SELECT MIN(GREATEST(not_before, lease_until)) FROM outbox"
-                " WHERE status IN ('queued', 'sending') AND platform = $1", platform))
-        return _back(await self._value(
-            "SELECT MIN(GREATEST(not_before, lease_until)) FROM outbox"
-            " WHERE status IN ('queued', 'sending')"))
-
-    async def release_outbox(self, item_id: int, not_before: datetime) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'queued', not_before = $1, lease_until = NULL,"
-            " attempts = GREATEST(attempts - 1, 0) WHERE id = $2", _utc(not_before), item_id)
-
-    async def release_leases(self, platform: str) -> int:
-        return await self._run(
-            "UPDATE outbox SET status = 'queued', lease_until = NULL"
-            " WHERE platform = $1 AND status = 'sending'", platform)
-
     # -- notices and their deliveries ---------------------------------------------------
     async def add_notice(self, notice: Notice) -> Notice:
         row = await self._one(

@@ -10,7 +10,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,9 @@ from gridbot.domain import (
     DeliveryCounts,
     DeliveryStatus,
     DutyStatus,
-    Incoming,
     Notice,
     NoticeStatus,
     OutboxItem,
-    Outgoing,
     Person,
     Role,
 )
@@ -49,12 +47,13 @@ from gridbot.store.base import (
     OrgUnit,
     ReportOffer,
     RosterEntry,
-    SetAside,
     Store,
     Transaction,
     forgotten_households,
 )
-from gridbot.store.rows import Rows, attachments_json, from_ts, incoming_json, ts
+from gridbot.store.dialect import SQLiteSql
+from gridbot.store.repos import Repositories
+from gridbot.store.rows import Rows, attachments_json, from_ts, ts
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +244,9 @@ _CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
 
 
 
-class _SQLiteTransaction(Transaction):
+class _SQLiteTransaction(Repositories, Transaction):
     def __init__(self, db: aiosqlite.Connection) -> None:
+        super().__init__(SQLiteSql(db))
         self.db = db
 
     # One trip to aiosqlite's thread per statement: each trip costs more than the query.
@@ -558,137 +558,8 @@ class _SQLiteTransaction(Transaction):
         return cur.rowcount
 
     # -- exactly-once intake ----------------------------------------------------------
-    async def mark_handled(
-        self, platform: str, chat_id: str, message_id: str, now: datetime
-    ) -> bool:
-        cur = await self._run(
-            "INSERT OR IGNORE INTO inbox (platform, chat_id, message_id, handled_at)"
-            " VALUES (?, ?, ?, ?)", (platform, chat_id, message_id, ts(now)))
-        return cur.rowcount == 1
-
     # -- messages set aside -------------------------------------------------------------
-    async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,
-                        next_try: datetime) -> bool:
-        cur = await self._run(
-            "INSERT OR IGNORE INTO set_aside (platform, chat_id, message_id, sender_id,"
-            " incoming, error, attempts, next_try, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-            (incoming.platform, incoming.chat_id, incoming.message_id, incoming.sender_id,
-             incoming_json(incoming), error, ts(next_try), ts(now), ts(now)))
-        return cur.rowcount == 1
-
-    async def claim_set_aside(self, now: datetime, *, limit: int,
-                              lease: timedelta) -> list[SetAside]:
-        rows = await self._all(
-            "SELECT * FROM set_aside WHERE next_try IS NOT NULL AND next_try <= ?"
-            " ORDER BY next_try, id LIMIT ?", (ts(now), limit))
-        if rows:
-            await self._run(
-                f"UPDATE set_aside SET next_try = ? WHERE id IN ({', '.join('?' * len(rows))})",
-                (ts(now + lease), *(r["id"] for r in rows)))
-        claimed = (dataclasses.replace(_ROWS.set_aside(r), next_try=now + lease) for r in rows)
-        return sorted(claimed, key=lambda item: item.id)
-
-    async def retry_set_aside(self, item_id: int, *, error: str, now: datetime,
-                              next_try: datetime | None) -> None:
-        await self._run(
-            "UPDATE set_aside SET attempts = attempts + 1, error = ?, next_try = ?,"
-            " updated_at = ? WHERE id = ?", (error, ts(next_try), ts(now), item_id))
-
-    async def drop_set_aside(self, item_id: int) -> None:
-        await self._run("DELETE FROM set_aside WHERE id = ?", (item_id,))
-
-    async def next_set_aside_due(self) -> datetime | None:
-        row = await self._one("SELECT MIN(next_try) AS due FROM set_aside"
-                              " WHERE next_try IS NOT NULL")
-        return from_ts(row["due"]) if row and row["due"] else None
-
-    async def set_aside_messages(self, *, limit: int = 100) -> list[SetAside]:
-        rows = await self._all("SELECT * FROM set_aside ORDER BY next_try IS NOT NULL, id"
-                               " LIMIT ?", (limit,))
-        return [_ROWS.set_aside(r) for r in rows]
-
-    async def set_aside_counts(self) -> dict[str, int]:
-        row = await self._one(
-            "SELECT COUNT(next_try) AS waiting, COUNT(*) - COUNT(next_try) AS given_up"
-            " FROM set_aside")
-        return {"waiting": row["waiting"], "given_up": row["given_up"]}
-
     # -- outbox -----------------------------------------------------------------------
-    async def enqueue(
-        self, message: Outgoing, now: datetime, not_before: datetime | None = None
-    ) -> bool:
-        buttons = json.dumps([[b.label, b.command] for b in message.buttons],
-                             ensure_ascii=False)
-        if not message.dedup_key:
-            raise ValueError("an outbox message needs a dedup_key")
-        cur = await self._run(
-            "INSERT OR IGNORE INTO outbox (dedup_key, platform, chat_id, person_id, case_number,"
-            " text, fmt, buttons, reply_to, thread_id, not_before, created_at, attachments)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (message.dedup_key, message.platform, message.chat_id, message.person_id,
-             message.case_number, message.text, message.fmt.value, buttons, message.reply_to,
-             message.thread_id, ts(not_before or now), ts(now),
-             json.dumps([a.as_data() for a in message.attachments], ensure_ascii=False)))
-        return cur.rowcount == 1
-
-    async def claim_outbox(
-        self, now: datetime, *, limit: int, lease: timedelta, platforms: Iterable[str]
-    ) -> list[OutboxItem]:
-        platforms = tuple(platforms)
-        if not platforms:
-            return []
-        marks = ", ".join("?" * len(platforms))
-        rows = await self._all(
-            f"SELECT * FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= ?"
-            f" AND (lease_until IS NULL OR lease_until <= ?) AND platform IN ({marks})"
-            " ORDER BY dedup_key LIKE 'notice:%', not_before, id LIMIT ?",
-            (ts(now), ts(now), *platforms, limit))
-        if rows:
-            ids = [r["id"] for r in rows]
-            await self._run(
-                f"UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1"
-                f" WHERE id IN ({', '.join('?' * len(ids))})", (ts(now + lease), *ids))
-        return [_outbox_item(r) for r in rows]
-
-    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, platform_message_id = ?,"
-            " lease_until = NULL, error = '' WHERE id = ?", (ts(now), platform_message_id, item_id))
-
-    async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'queued', not_before = ?, lease_until = NULL, error = ?"
-            " WHERE id = ?", (ts(not_before), error, item_id))
-
-    async def mark_failed(self, item_id: int, now: datetime, error: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'failed', lease_until = NULL, error = ?, sent_at = NULL"
-            " WHERE id = ?", (error, item_id))
-
-    async def outbox_counts(self) -> dict[str, int]:
-        rows = await self._all("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
-
-    async def next_outbox_due(self, platform: str | None = None) -> datetime | None:
-        row = await self._one(
-            "SELECT MIN(COALESCE(MAX(not_before, lease_until), not_before)) AS due FROM outbox"
-            " WHERE status IN ('queued', 'sending')"
-            + (" AND platform = ?" if platform is not None else ""),
-            () if platform is None else (platform,))
-        return from_ts(row["due"]) if row and row["due"] else None
-
-    async def release_outbox(self, item_id: int, not_before: datetime) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'queued', not_before = ?, lease_until = NULL,"
-            " attempts = MAX(attempts - 1, 0) WHERE id = ?", (ts(not_before), item_id))
-
-    async def release_leases(self, platform: str) -> int:
-        cur = await self._run(
-            "UPDATE outbox SET status = 'queued', lease_until = NULL"
-            " WHERE platform = ? AND status = 'sending'", (platform,))
-        return cur.rowcount
-
     # -- notices and their deliveries ---------------------------------------------------
     async def add_notice(self, notice: Notice) -> Notice:
         cur = await self._run(

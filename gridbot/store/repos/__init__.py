@@ -1,0 +1,16 @@
+"""The store's repositories, one per kind of record, each written once for both
+databases (SQLAlchemy Core statements, compiled per :mod:`gridbot.store.dialect`).
+
+A store's :class:`~gridbot.store.base.Transaction` is made of them (see
+:class:`Repositories`), so callers keep calling ``tx.enqueue(…)``, ``tx.case(…)``."""
+
+from __future__ import annotations
+
+from gridbot.store.repos.intake import IntakeRepository
+from gridbot.store.repos.outbox import OutboxRepository
+
+__all__ = ["IntakeRepository", "OutboxRepository", "Repositories"]
+
+
+class Repositories(IntakeRepository, OutboxRepository):
+    """Every repository moved to the shared implementation so far."""
