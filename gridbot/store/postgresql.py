@@ -49,8 +49,6 @@ from sqlalchemy.pool import NullPool
 from gridbot.config import Config, Shift
 from gridbot.domain import (
     Account,
-    Case,
-    CaseEvent,
     Chat,
     Delivery,
     DeliveryCounts,
@@ -58,7 +56,6 @@ from gridbot.domain import (
     DutyStatus,
     Notice,
     NoticeStatus,
-    OutboxItem,
     Person,
     Role,
 )
@@ -66,7 +63,6 @@ from gridbot.errors import StoreConflict, StoreError
 from gridbot.store import forget, migrating
 from gridbot.store.base import (
     AuditEntry,
-    CaseQuery,
     Heartbeat,
     Household,
     LinkCode,
@@ -413,15 +409,6 @@ class PostgresStore(Store):
             conn.terminate()
 
 
-_CASE_COLUMNS = (
-    "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
-    " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
-    " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
-    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at,"
-    " extended_until"
-)
-_CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
-_OPEN = "('new', 'assigned', 'claimed', 'reopened')"
 
 
 class _PGTransaction(Repositories, Transaction):
@@ -641,107 +628,9 @@ class _PGTransaction(Repositories, Transaction):
                         _utc(now), used_by, code_hash)
 
     # -- cases ----------------------------------------------------------------------
-    async def new_case(self, case: Case) -> Case:
-        fields = _CASE_FIELDS[1:]
-        marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
-        row = await self._one(
-            f"INSERT INTO cases ({', '.join(fields)}) VALUES ({marks})"
-            f" RETURNING {_CASE_COLUMNS}", *_ROWS.case_values(case)[1:])
-        return _ROWS.case(row)
-
-    async def case(self, number: int) -> Case | None:
-        if not 0 < number < 2**62:
-            return None
-        # Read to be changed: the row is this transaction's until it ends.
-        row = await self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = $1 FOR UPDATE",
-                              number)
-        return _ROWS.case(row) if row else None
-
-    async def update_case(self, case: Case) -> None:
-        values = _ROWS.case_values(case)
-        assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(_CASE_FIELDS[1:], 2))
-        await self._run(f"UPDATE cases SET {assignments} WHERE number = $1", *values)
-
-    async def cases(self, query: CaseQuery) -> list[Case]:
-        where, params = ["true"], []
-
-        def arg(value: Any) -> str:
-            params.append(value)
-            return f"${len(params)}"
-
-        if query.assignee_id is not None:
-            where.append(f"assignee_id = {arg(query.assignee_id)}")
-        if query.reporter_id is not None:
-            where.append(f"reporter_id = {arg(query.reporter_id)}")
-        if query.microgrids is not None:
-            where.append(f"microgrid = ANY({arg(list(query.microgrids))}::text[])")
-        if query.statuses is not None:
-            where.append(f"status = ANY({arg(sorted(s.value for s in query.statuses))}::text[])")
-        if query.overdue_at is not None:
-            now = arg(_utc(query.overdue_at))
-            where.append(f"((status IN ('new', 'assigned', 'reopened') AND claim_by < {now})"
-                         f" OR (status = 'claimed' AND resolve_by < {now}))")
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"
-            f" ORDER BY number {'DESC' if query.newest_first else 'ASC'}"
-            f" LIMIT {arg(query.limit)}", *params)
-        return [_ROWS.case(r) for r in rows]
-
-    async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
-        # The claim: rows another sweep holds are skipped, not waited for.
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE wake_at IS NOT NULL AND wake_at <= $1"
-            " ORDER BY wake_at, number LIMIT $2 FOR UPDATE SKIP LOCKED", _utc(now), limit)
-        return [_ROWS.case(r) for r in rows]
-
-    async def next_case_wake(self) -> datetime | None:
-        return _back(await self._value(
-            "SELECT MIN(wake_at) FROM cases WHERE wake_at IS NOT NULL"))
-
     async def _value(self, sql: str, *params: Any) -> Any:
         row = await self._one(sql, *params)
         return row[0] if row else None
-
-    async def open_assignees(self) -> list[str]:
-        rows = await self._all(
-            "SELECT DISTINCT assignee_id FROM cases WHERE assignee_id IS NOT NULL"
-            f" AND status IN {_OPEN} ORDER BY assignee_id")
-        return [r["assignee_id"] for r in rows]
-
-    async def job_next_run(self, name: str) -> datetime | None:
-        return _back(await self._value("SELECT next_run FROM jobs WHERE name = $1", name))
-
-    async def claim_job_run(
-        self, name: str, expected: datetime | None, next_run: datetime
-    ) -> bool:
-        if expected is None:
-            changed = await self._run(
-                "INSERT INTO jobs (name, next_run) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                name, _utc(next_run))
-        else:
-            # Another worker's claim makes this one wait, re-read the row and miss.
-            changed = await self._run(
-                "UPDATE jobs SET next_run = $1 WHERE name = $2 AND next_run = $3",
-                _utc(next_run), name, _utc(expected))
-        return changed == 1
-
-    async def add_event(self, event: CaseEvent) -> None:
-        await self._run(
-            "INSERT INTO case_events (case_number, at, actor_id, kind, text, data)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            event.case_number, _utc(event.at), event.actor_id, event.kind, event.text,
-            json.dumps(event.data, ensure_ascii=False))
-
-    async def events(self, number: int) -> list[CaseEvent]:
-        if not 0 < number < 2**62:
-            return []
-        rows = await self._all("SELECT * FROM case_events WHERE case_number = $1 ORDER BY id",
-                               number)
-        return [_ROWS.event(r) for r in rows]
-
-    async def move_reports(self, from_person: str, to_person: str) -> int:
-        return await self._run("UPDATE cases SET reporter_id = $1 WHERE reporter_id = $2",
-                               to_person, from_person)
 
     # -- exactly-once intake ----------------------------------------------------------
     # -- messages set aside -------------------------------------------------------------
@@ -901,29 +790,6 @@ class _PGTransaction(Repositories, Transaction):
         return True
 
     # -- statistics, reports, exports and the household ledger -------------------------
-    async def case_histories(
-        self, *, microgrids: Sequence[str] | None, since: datetime, until: datetime | None
-    ) -> list[tuple[Case, list[CaseEvent]]]:
-        where = ["c.created_at >= $1", "($2::timestamptz IS NULL OR c.created_at < $2)",
-                 "($3::text[] IS NULL OR c.microgrid = ANY($3::text[]))"]
-        params = [_utc(since), _utc(until), None if microgrids is None else list(microgrids)]
-        sql_where = " AND ".join(where)
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases c WHERE {sql_where} ORDER BY number", *params)
-        events: dict[int, list[CaseEvent]] = {r["number"]: [] for r in rows}
-        for r in await self._all(
-                "SELECT e.* FROM case_events e JOIN cases c ON c.number = e.case_number"
-                f" WHERE {sql_where} ORDER BY e.id", *params):
-            events[r["case_number"]].append(_ROWS.event(r))
-        return [(_ROWS.case(r), events[r["number"]]) for r in rows]
-
-    async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN {_OPEN}"
-            " AND ($1::text[] IS NULL OR microgrid = ANY($1::text[])) ORDER BY number",
-            None if microgrids is None else list(microgrids))
-        return [_ROWS.case(r) for r in rows]
-
     async def household_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
                                " GROUP BY microgrid")
@@ -1010,18 +876,6 @@ class _PGTransaction(Repositories, Transaction):
                 " AND building = $5 AND entrance = $6 AND room = $7", changed)
         return len(changed)
 
-    async def report_times(
-        self, since: datetime, *, reporter_id: str | None = None,
-        chat: tuple[str, str] | None = None,
-    ) -> list[datetime]:
-        platform, chat_id = chat if chat is not None else (None, None)
-        rows = await self._all(
-            "SELECT created_at FROM cases WHERE created_at >= $1"
-            " AND ($2::text IS NULL OR reporter_id = $2)"
-            " AND ($3::text IS NULL OR (origin_platform = $3 AND origin_chat_id = $4))"
-            " ORDER BY created_at", _utc(since), reporter_id, platform, chat_id)
-        return [_back(r["created_at"]) for r in rows]
-
     # -- report offers (登记为报事？) and urgent repeats ------------------------------------
     async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
         row = await self._one(
@@ -1066,16 +920,6 @@ class _PGTransaction(Repositories, Transaction):
     async def oldest_report_offer(self) -> datetime | None:
         row = await self._one("SELECT MIN(created_at) AS made FROM report_offers")
         return _back(row["made"]) if row else None
-
-    async def recent_urgent_case(
-        self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]
-    ) -> Case | None:
-        row = await self._one(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE created_at >= $1 AND priority = 'urgent'"
-            f" AND status IN {_OPEN} AND microgrid = $2 AND (reporter_id = $3"
-            " OR (origin_platform = $4 AND origin_chat_id = $5)) ORDER BY number LIMIT 1"
-            " FOR UPDATE", _utc(since), microgrid, reporter_id, *chat)
-        return _ROWS.case(row) if row else None
 
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
@@ -1136,8 +980,3 @@ class _Forgetting:
     async def households(self, person_id: str, forgotten_name: str) -> int:
         return await self.tx._forget_households(person_id, forgotten_name)
 
-
-def _outbox_item(row: Any) -> OutboxItem:
-    # The row is read after the claim's UPDATE: attempts already counts this one.
-    return OutboxItem(id=row["id"], message=_ROWS.outgoing(row), attempts=row["attempts"],
-                      status="sending", error=row["error"])

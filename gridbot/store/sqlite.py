@@ -23,8 +23,6 @@ from sqlalchemy.pool import StaticPool
 from gridbot.config import Config, Shift
 from gridbot.domain import (
     Account,
-    Case,
-    CaseEvent,
     Chat,
     Delivery,
     DeliveryCounts,
@@ -32,7 +30,6 @@ from gridbot.domain import (
     DutyStatus,
     Notice,
     NoticeStatus,
-    OutboxItem,
     Person,
     Role,
 )
@@ -40,7 +37,6 @@ from gridbot.errors import StoreBusy, StoreError
 from gridbot.store import forget, migrating
 from gridbot.store.base import (
     AuditEntry,
-    CaseQuery,
     Heartbeat,
     Household,
     LinkCode,
@@ -224,14 +220,6 @@ class SQLiteStore(Store):
             await db.execute("ROLLBACK")
 
 
-_CASE_COLUMNS = (
-    "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
-    " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
-    " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
-    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at,"
-    " extended_until"
-)
-_CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
 
 
 
@@ -464,99 +452,6 @@ class _SQLiteTransaction(Repositories, Transaction):
                         (ts(now), used_by, code_hash))
 
     # -- cases ----------------------------------------------------------------------
-    async def new_case(self, case: Case) -> Case:
-        cur = await self._run(
-            f"INSERT INTO cases ({', '.join(_CASE_FIELDS[1:])})"
-            f" VALUES ({', '.join('?' * (len(_CASE_FIELDS) - 1))})",
-            _ROWS.case_values(case)[1:])
-        number = cur.lastrowid
-        return await self.case(number)  # type: ignore[return-value]
-
-    async def case(self, number: int) -> Case | None:
-        if not 0 < number < 2**62:
-            return None
-        row = await self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = ?", (number,))
-        return _ROWS.case(row) if row else None
-
-    async def update_case(self, case: Case) -> None:
-        assignments = ", ".join(f"{c} = ?" for c in _CASE_FIELDS[1:])
-        values = _ROWS.case_values(case)
-        await self._run(f"UPDATE cases SET {assignments} WHERE number = ?",
-                        (*values[1:], values[0]))
-
-    async def cases(self, query: CaseQuery) -> list[Case]:
-        where, params = ["1 = 1"], []
-        if query.assignee_id is not None:
-            where.append("assignee_id = ?")
-            params.append(query.assignee_id)
-        if query.reporter_id is not None:
-            where.append("reporter_id = ?")
-            params.append(query.reporter_id)
-        if query.microgrids is not None:
-            where.append(f"microgrid IN ({', '.join('?' * len(query.microgrids))})")
-            params.extend(query.microgrids)
-        if query.statuses is not None:
-            where.append(f"status IN ({', '.join('?' * len(query.statuses))})")
-            params.extend(sorted(s.value for s in query.statuses))
-        if query.overdue_at is not None:
-            now = ts(query.overdue_at)
-            where.append("((status IN ('new', 'assigned', 'reopened') AND claim_by < ?)"
-                         " OR (status = 'claimed' AND resolve_by < ?))")
-            params.extend([now, now])
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"
-            f" ORDER BY number {'DESC' if query.newest_first else 'ASC'} LIMIT ?",
-            (*params, query.limit))
-        return [_ROWS.case(r) for r in rows]
-
-    async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE wake_at IS NOT NULL AND wake_at <= ?"
-            " ORDER BY wake_at, number LIMIT ?", (ts(now), limit))
-        return [_ROWS.case(r) for r in rows]
-
-    async def next_case_wake(self) -> datetime | None:
-        row = await self._one("SELECT MIN(wake_at) AS due FROM cases WHERE wake_at IS NOT NULL")
-        return from_ts(row["due"]) if row and row["due"] else None
-
-    async def open_assignees(self) -> list[str]:
-        rows = await self._all(
-            "SELECT DISTINCT assignee_id FROM cases WHERE assignee_id IS NOT NULL"
-            " AND status IN ('new', 'assigned', 'claimed', 'reopened') ORDER BY assignee_id")
-        return [r["assignee_id"] for r in rows]
-
-    async def job_next_run(self, name: str) -> datetime | None:
-        row = await self._one("SELECT next_run FROM jobs WHERE name = ?", (name,))
-        return from_ts(row["next_run"]) if row else None
-
-    async def claim_job_run(
-        self, name: str, expected: datetime | None, next_run: datetime
-    ) -> bool:
-        if expected is None:
-            cur = await self._run("INSERT OR IGNORE INTO jobs (name, next_run) VALUES (?, ?)",
-                                  (name, ts(next_run)))
-        else:
-            cur = await self._run("UPDATE jobs SET next_run = ? WHERE name = ? AND next_run = ?",
-                                  (ts(next_run), name, ts(expected)))
-        return cur.rowcount == 1
-
-    async def add_event(self, event: CaseEvent) -> None:
-        await self._run(
-            "INSERT INTO case_events (case_number, at, actor_id, kind, text, data)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (event.case_number, ts(event.at), event.actor_id, event.kind, event.text,
-             json.dumps(event.data, ensure_ascii=False)))
-
-    async def events(self, number: int) -> list[CaseEvent]:
-        rows = await self._all("SELECT * FROM case_events WHERE case_number = ? ORDER BY id",
-                               (number,))
-        return [_ROWS.event(r) for r in rows]
-
-    async def move_reports(self, from_person: str, to_person: str) -> int:
-        cur = await self._run("UPDATE cases SET reporter_id = ? WHERE reporter_id = ?",
-                              (to_person, from_person))
-        return cur.rowcount
-
     # -- exactly-once intake ----------------------------------------------------------
     # -- messages set aside -------------------------------------------------------------
     # -- outbox -----------------------------------------------------------------------
@@ -715,35 +610,6 @@ class _SQLiteTransaction(Repositories, Transaction):
         return True
 
     # -- statistics, reports, exports and the household ledger -------------------------
-    async def case_histories(
-        self, *, microgrids: Sequence[str] | None, since: datetime, until: datetime | None
-    ) -> list[tuple[Case, list[CaseEvent]]]:
-        where, params = ["c.created_at >= ?"], [ts(since)]
-        if until is not None:
-            where.append("c.created_at < ?")
-            params.append(ts(until))
-        if microgrids is not None:
-            where.append(f"c.microgrid IN ({', '.join('?' * len(microgrids))})")
-            params.extend(microgrids)
-        sql_where = " AND ".join(where)
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases c WHERE {sql_where} ORDER BY number", params)
-        events: dict[int, list[CaseEvent]] = {r["number"]: [] for r in rows}
-        for r in await self._all(
-                "SELECT e.* FROM case_events e JOIN cases c ON c.number = e.case_number"
-                f" WHERE {sql_where} ORDER BY e.id", params):
-            events[r["case_number"]].append(_ROWS.event(r))
-        return [(_ROWS.case(r), events[r["number"]]) for r in rows]
-
-    async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
-        where, params = "status IN ('new', 'assigned', 'claimed', 'reopened')", []
-        if microgrids is not None:
-            where += f" AND microgrid IN ({', '.join('?' * len(microgrids))})"
-            params = list(microgrids)
-        rows = await self._all(f"SELECT {_CASE_COLUMNS} FROM cases WHERE {where}"
-                               " ORDER BY number", params)
-        return [_ROWS.case(r) for r in rows]
-
     async def household_counts(self) -> dict[str, int]:
         rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
                                " GROUP BY microgrid")
@@ -831,21 +697,6 @@ class _SQLiteTransaction(Repositories, Transaction):
             " AND building = ? AND entrance = ? AND room = ?", changed)
         return len(changed)
 
-    async def report_times(
-        self, since: datetime, *, reporter_id: str | None = None,
-        chat: tuple[str, str] | None = None,
-    ) -> list[datetime]:
-        where, params = ["created_at >= ?"], [ts(since)]
-        if reporter_id is not None:
-            where.append("reporter_id = ?")
-            params.append(reporter_id)
-        if chat is not None:
-            where.append("origin_platform = ? AND origin_chat_id = ?")
-            params.extend(chat)
-        rows = await self._all(f"SELECT created_at FROM cases WHERE {' AND '.join(where)}"
-                               " ORDER BY created_at", params)
-        return [from_ts(r["created_at"]) for r in rows]
-
     # -- report offers (登记为报事？) and urgent repeats ------------------------------------
     async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
         cur = await self._run(
@@ -891,16 +742,6 @@ class _SQLiteTransaction(Repositories, Transaction):
     async def oldest_report_offer(self) -> datetime | None:
         row = await self._one("SELECT MIN(created_at) AS made FROM report_offers")
         return from_ts(row["made"]) if row and row["made"] else None
-
-    async def recent_urgent_case(
-        self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]
-    ) -> Case | None:
-        row = await self._one(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE created_at >= ? AND priority = 'urgent'"
-            " AND status IN ('new', 'assigned', 'claimed', 'reopened') AND microgrid = ?"
-            " AND (reporter_id = ? OR (origin_platform = ? AND origin_chat_id = ?))"
-            " ORDER BY number LIMIT 1", (ts(since), microgrid, reporter_id, *chat))
-        return _ROWS.case(row) if row else None
 
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
@@ -979,7 +820,3 @@ def private_files(path: Path) -> None:
         log.warning("made the database files private (0600; they were %s) in %s",
                     ", ".join(loose), path.parent)
 
-
-def _outbox_item(row: Any) -> OutboxItem:
-    return OutboxItem(id=row["id"], message=_ROWS.outgoing(row), attempts=row["attempts"] + 1,
-                      status="sending", error=row["error"])

@@ -6,11 +6,12 @@ A store's :class:`~gridbot.store.base.Transaction` is made of them (see
 
 from __future__ import annotations
 
+from gridbot.store.repos.cases import CaseRepository
 from gridbot.store.repos.intake import IntakeRepository
 from gridbot.store.repos.outbox import OutboxRepository
 
-__all__ = ["IntakeRepository", "OutboxRepository", "Repositories"]
+__all__ = ["CaseRepository", "IntakeRepository", "OutboxRepository", "Repositories"]
 
 
-class Repositories(IntakeRepository, OutboxRepository):
+class Repositories(CaseRepository, IntakeRepository, OutboxRepository):
     """Every repository moved to the shared implementation so far."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam
+from sqlalchemy import BindParameter, ColumnElement, bindparam, false
 
 from gridbot.store.dialect import Dialect, Sql
 from gridbot.store.rows import Rows
@@ -37,6 +37,9 @@ def numbered(name: str, values: Any) -> dict[str, Any]:
 
 
 def in_list(column: ColumnElement[Any], name: str, count: int) -> ColumnElement[bool]:
+    """``column IN (:name_0, …)``; with no values, false."""
+    if count == 0:
+        return false()
     return column.in_(marks(name, count))
 
 
