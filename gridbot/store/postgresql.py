@@ -46,18 +46,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from gridbot.config import Config, Shift
 from gridbot.domain import (
-    Account,
-    Chat,
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
-    DutyStatus,
     Notice,
     NoticeStatus,
-    Person,
-    Role,
 )
 from gridbot.errors import StoreConflict, StoreError
 from gridbot.store import forget, migrating
@@ -65,10 +59,7 @@ from gridbot.store.base import (
     AuditEntry,
     Heartbeat,
     Household,
-    LinkCode,
-    OrgUnit,
     ReportOffer,
-    RosterEntry,
     Store,
     Transaction,
     forgotten_households,
@@ -444,189 +435,7 @@ class _PGTransaction(Repositories, Transaction):
             raise _translate(exc) from exc
 
     # -- org and people -------------------------------------------------------------
-    async def sync_org(self, config: Config) -> None:
-        units = [(config.subdistrict.code, "subdistrict", config.subdistrict.name, None, "[]")]
-        units += [(c.code, "community", c.name, config.subdistrict.code, "[]")
-                  for c in config.communities]
-        units += [(g.code, "grid", g.name, g.community, "[]") for g in config.grids]
-        units += [(m.code, "microgrid", m.name, m.grid, json.dumps(list(m.tags)))
-                  for m in config.microgrids]
-        # One at a time, parents first: the parent key is checked per statement.
-        for position, unit in enumerate(units):
-            await self._run(
-                "INSERT INTO org_units (code, kind, name, parent, tags, position)"
-                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO UPDATE SET"
-                " kind = excluded.kind, name = excluded.name, parent = excluded.parent,"
-                " tags = excluded.tags, position = excluded.position", *unit, position)
-        keep = [u[0] for u in units]
-        for kind in ("microgrid", "grid", "community", "subdistrict"):
-            await self._run("DELETE FROM org_units WHERE kind = $1 AND code <> ALL($2::text[])",
-                            kind, keep)
-        await self._run("UPDATE people SET active = false, position = NULL WHERE NOT auto")
-        await self._many(
-            "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active,"
-            " position) VALUES ($1, $2, $3, $4, $5, $6, $7, false, true, $8)"
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,"
-            " unit = excluded.unit, phone = excluded.phone, address = excluded.address,"
-            " locale = excluded.locale, auto = false, active = true,"
-            " position = excluded.position",
-            [(p.id, p.name, p.role.value, p.unit, p.phone, p.address, p.locale, position)
-             for position, p in enumerate(config.people)])
-        await self._run("DELETE FROM rosters")
-        await self._run("DELETE FROM shifts")
-        members, shifts = [], []
-        for roster in config.rosters.values():
-            names = [roster.primary, *roster.backups]
-            members += [(roster.microgrid, pid, position)
-                        for position, pid in enumerate(dict.fromkeys(names))]
-            shifts += [(roster.microgrid, s.person, json.dumps(list(s.days)), s.start, s.end)
-                       for s in roster.shifts]
-        await self._many("INSERT INTO rosters VALUES ($1, $2, $3)", members)
-        await self._many(
-            "INSERT INTO shifts (microgrid, person_id, days, start_time, end_time)"
-            " VALUES ($1, $2, $3, $4, $5)", shifts)
-
-    async def unit(self, code: str) -> OrgUnit | None:
-        row = await self._one("SELECT * FROM org_units WHERE code = $1", code)
-        return _ROWS.unit(row) if row else None
-
-    async def units(self, kind: str) -> list[OrgUnit]:
-        rows = await self._all(
-            "SELECT * FROM org_units WHERE kind = $1 ORDER BY position, code", kind)
-        return [_ROWS.unit(r) for r in rows]
-
-    async def microgrids_under(self, code: str) -> list[str]:
-        rows = await self._all(
-            "WITH RECURSIVE sub(code, kind) AS (SELECT code, kind FROM org_units WHERE code = $1"
-            " UNION ALL SELECT u.code, u.kind FROM org_units u JOIN sub ON u.parent = sub.code)"
-            " SELECT code FROM sub WHERE kind = 'microgrid' ORDER BY code", code)
-        return [r["code"] for r in rows]
-
-    async def person(self, person_id: str) -> Person | None:
-        row = await self._one("SELECT * FROM people WHERE id = $1", person_id)
-        return _ROWS.person(row) if row else None
-
-    async def people_named(self, name: str) -> list[Person]:
-        rows = await self._all(
-            "SELECT * FROM people WHERE active AND (name = $1 OR id = $1)"
-            " ORDER BY position NULLS LAST, seq", name)
-        return [_ROWS.person(r) for r in rows]
-
-    async def people_in_role(self, role: Role, unit: str) -> list[Person]:
-        rows = await self._all(
-            "SELECT * FROM people WHERE active AND role = $1 AND unit = $2"
-            " ORDER BY position NULLS LAST, seq", role.value, unit)
-        return [_ROWS.person(r) for r in rows]
-
-    async def add_person(self, person: Person) -> None:
-        await self._run(
-            "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)",
-            person.id, person.name, person.role.value, person.unit, person.phone,
-            person.address, person.locale, person.auto)
-
-    async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]:
-        members = await self._all(
-            "SELECT person_id, position FROM rosters WHERE microgrid = $1 ORDER BY position",
-            microgrid)
-        shifts = await self._all("SELECT * FROM shifts WHERE microgrid = $1 ORDER BY id",
-                                 microgrid)
-        return (
-            [RosterEntry(person_id=r["person_id"], position=r["position"]) for r in members],
-            [Shift(person=r["person_id"], days=tuple(json.loads(r["days"])),
-                   start=r["start_time"], end=r["end_time"]) for r in shifts],
-        )
-
-    async def rosters_of(self, person_id: str) -> list[str]:
-        rows = await self._all(
-            "SELECT microgrid FROM rosters WHERE person_id = $1 UNION"
-            " SELECT microgrid FROM shifts WHERE person_id = $1 ORDER BY 1", person_id)
-        return [r["microgrid"] for r in rows]
-
-    async def duty(self, person_id: str) -> DutyStatus | None:
-        row = await self._one("SELECT * FROM duty WHERE person_id = $1", person_id)
-        if row is None:
-            return None
-        return DutyStatus(person_id=person_id, off=row["off"], until=_back(row["until"]))
-
-    async def set_duty(self, status: DutyStatus, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO duty (person_id, off, until, changed_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (person_id) DO UPDATE SET off = excluded.off, until = excluded.until,"
-            " changed_at = excluded.changed_at",
-            status.person_id, status.off, _utc(status.until), _utc(now))
-
     # -- accounts, chats and link codes ---------------------------------------------
-    async def account(self, platform: str, user_id: str) -> Account | None:
-        row = await self._one("SELECT * FROM accounts WHERE platform = $1 AND user_id = $2",
-                              platform, user_id)
-        return _ROWS.account(row) if row else None
-
-    async def save_account(self, account: Account, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO accounts (platform, user_id, display_name, person_id, private_chat_id,"
-            " linked_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (platform, user_id)"
-            " DO UPDATE SET display_name = excluded.display_name,"
-            " person_id = excluded.person_id,"
-            " private_chat_id = COALESCE(excluded.private_chat_id, accounts.private_chat_id),"
-            " linked_at = CASE WHEN accounts.person_id IS NOT DISTINCT FROM excluded.person_id"
-            " THEN accounts.linked_at ELSE excluded.linked_at END",
-            account.platform, account.user_id, account.display_name, account.person_id,
-            account.private_chat_id, _utc(now))
-
-    async def accounts_of(self, person_id: str) -> list[Account]:
-        rows = await self._all(
-            "SELECT * FROM accounts WHERE person_id = $1 ORDER BY linked_at, platform, user_id",
-            person_id)
-        return [_ROWS.account(r) for r in rows]
-
-    async def chat(self, platform: str, chat_id: str) -> Chat | None:
-        row = await self._one("SELECT * FROM chats WHERE platform = $1 AND chat_id = $2",
-                              platform, chat_id)
-        return _ROWS.chat(row) if row else None
-
-    async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO chats (platform, chat_id, kind, title, microgrid, bound_by, bound_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (platform, chat_id) DO UPDATE SET"
-            " kind = excluded.kind, title = excluded.title, microgrid = excluded.microgrid,"
-            " bound_by = COALESCE(excluded.bound_by, chats.bound_by),"
-            " bound_at = COALESCE(excluded.bound_at, chats.bound_at)",
-            chat.platform, chat.chat_id, chat.kind.value, chat.title, chat.microgrid,
-            bound_by, _utc(now) if bound_by else None)
-
-    async def set_chat_unreachable(self, platform: str, chat_id: str, *,
-                                   at: datetime | None, reason: str = "") -> None:
-        await self._run(
-            "UPDATE chats SET unreachable_at = $1, unreachable_reason = $2"
-            " WHERE platform = $3 AND chat_id = $4",
-            _utc(at), reason if at is not None else "", platform, chat_id)
-
-    async def group_chats(self, microgrid: str) -> list[Chat]:
-        rows = await self._all(
-            "SELECT * FROM chats WHERE microgrid = $1 AND kind = 'group'"
-            " ORDER BY platform, chat_id", microgrid)
-        return [_ROWS.chat(r) for r in rows]
-
-    async def add_link_code(
-        self, code_hash: str, person_id: str, now: datetime, expires_at: datetime
-    ) -> None:
-        await self._run(
-            "INSERT INTO link_codes (code_hash, person_id, created_at, expires_at)"
-            " VALUES ($1, $2, $3, $4)", code_hash, person_id, _utc(now), _utc(expires_at))
-
-    async def link_code(self, code_hash: str) -> LinkCode | None:
-        row = await self._one("SELECT * FROM link_codes WHERE code_hash = $1 FOR UPDATE",
-                              code_hash)
-        if row is None:
-            return None
-        return LinkCode(person_id=row["person_id"], expires_at=_back(row["expires_at"]),
-                        used_at=_back(row["used_at"]))
-
-    async def use_link_code(self, code_hash: str, now: datetime, used_by: str) -> None:
-        await self._run("UPDATE link_codes SET used_at = $1, used_by = $2 WHERE code_hash = $3",
-                        _utc(now), used_by, code_hash)
-
     # -- cases ----------------------------------------------------------------------
     async def _value(self, sql: str, *params: Any) -> Any:
         row = await self._one(sql, *params)

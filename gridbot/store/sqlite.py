@@ -10,7 +10,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +20,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from gridbot.config import Config, Shift
 from gridbot.domain import (
-    Account,
-    Chat,
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
-    DutyStatus,
     Notice,
     NoticeStatus,
-    Person,
-    Role,
 )
 from gridbot.errors import StoreBusy, StoreError
 from gridbot.store import forget, migrating
@@ -39,10 +33,7 @@ from gridbot.store.base import (
     AuditEntry,
     Heartbeat,
     Household,
-    LinkCode,
-    OrgUnit,
     ReportOffer,
-    RosterEntry,
     Store,
     Transaction,
     forgotten_households,
@@ -266,191 +257,7 @@ class _SQLiteTransaction(Repositories, Transaction):
             raise
 
     # -- org and people -------------------------------------------------------------
-    async def sync_org(self, config: Config) -> None:
-        units = [(config.subdistrict.code, "subdistrict", config.subdistrict.name, None, "[]")]
-        units += [(c.code, "community", c.name, config.subdistrict.code, "[]")
-                  for c in config.communities]
-        units += [(g.code, "grid", g.name, g.community, "[]") for g in config.grids]
-        units += [(m.code, "microgrid", m.name, m.grid, json.dumps(list(m.tags)))
-                  for m in config.microgrids]
-        for position, unit in enumerate(units):
-            await self._run(
-                "INSERT INTO org_units (code, kind, name, parent, tags, position)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET kind=excluded.kind,"
-                " name=excluded.name, parent=excluded.parent, tags=excluded.tags,"
-                " position=excluded.position", (*unit, position))
-        # Units gone from the configuration leave the tree (deepest first, for the parent
-        # key); their cases keep the code they were filed under.
-        keep = [u[0] for u in units]
-        marks = ", ".join("?" * len(keep))
-        for kind in ("microgrid", "grid", "community", "subdistrict"):
-            await self._run(f"DELETE FROM org_units WHERE kind = ? AND code NOT IN ({marks})",
-                            (kind, *keep))
-        await self._run("UPDATE people SET active = 0, position = NULL WHERE auto = 0")
-        for position, p in enumerate(config.people):
-            await self._run(
-                "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active,"
-                " position) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, ?) ON CONFLICT(id) DO UPDATE SET"
-                " name=excluded.name, role=excluded.role, unit=excluded.unit,"
-                " phone=excluded.phone, address=excluded.address, locale=excluded.locale,"
-                " auto=0, active=1, position=excluded.position",
-                (p.id, p.name, p.role.value, p.unit, p.phone, p.address, p.locale, position))
-        await self._run("DELETE FROM rosters")
-        await self._run("DELETE FROM shifts")
-        for roster in config.rosters.values():
-            members = [roster.primary, *roster.backups]
-            for position, pid in enumerate(dict.fromkeys(members)):
-                await self._run("INSERT INTO rosters VALUES (?, ?, ?)",
-                                (roster.microgrid, pid, position))
-            for shift in roster.shifts:
-                await self._run(
-                    "INSERT INTO shifts (microgrid, person_id, days, start_time, end_time)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (roster.microgrid, shift.person, json.dumps(list(shift.days)),
-                     shift.start.strftime("%H:%M:%S"), shift.end.strftime("%H:%M:%S")))
-
-    async def unit(self, code: str) -> OrgUnit | None:
-        row = await self._one("SELECT * FROM org_units WHERE code = ?", (code,))
-        return _ROWS.unit(row) if row else None
-
-    async def units(self, kind: str) -> list[OrgUnit]:
-        rows = await self._all(
-            "SELECT * FROM org_units WHERE kind = ? ORDER BY position, code", (kind,))
-        return [_ROWS.unit(r) for r in rows]
-
-    async def microgrids_under(self, code: str) -> list[str]:
-        rows = await self._all(
-            "WITH RECURSIVE sub(code, kind) AS (SELECT code, kind FROM org_units WHERE code = ?"
-            " UNION ALL SELECT u.code, u.kind FROM org_units u JOIN sub ON u.parent = sub.code)"
-            " SELECT code FROM sub WHERE kind = 'microgrid' ORDER BY code", (code,))
-        return [r["code"] for r in rows]
-
-    async def person(self, person_id: str) -> Person | None:
-        row = await self._one("SELECT * FROM people WHERE id = ?", (person_id,))
-        return _ROWS.person(row) if row else None
-
-    async def people_named(self, name: str) -> list[Person]:
-        rows = await self._all(
-            "SELECT * FROM people WHERE active = 1 AND (name = ? OR id = ?)"
-            " ORDER BY position IS NULL, position, rowid",
-            (name, name))
-        return [_ROWS.person(r) for r in rows]
-
-    async def people_in_role(self, role: Role, unit: str) -> list[Person]:
-        rows = await self._all(
-            "SELECT * FROM people WHERE active = 1 AND role = ? AND unit = ?"
-            " ORDER BY position IS NULL, position, rowid",
-            (role.value, unit))
-        return [_ROWS.person(r) for r in rows]
-
-    async def add_person(self, person: Person) -> None:
-        await self._run(
-            "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-            (person.id, person.name, person.role.value, person.unit, person.phone,
-             person.address, person.locale, int(person.auto)))
-
-    async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]:
-        members = await self._all(
-            "SELECT person_id, position FROM rosters WHERE microgrid = ? ORDER BY position",
-            (microgrid,))
-        shifts = await self._all("SELECT * FROM shifts WHERE microgrid = ? ORDER BY id",
-                                 (microgrid,))
-        return (
-            [RosterEntry(person_id=r["person_id"], position=r["position"]) for r in members],
-            [Shift(person=r["person_id"], days=tuple(json.loads(r["days"])),
-                   start=time.fromisoformat(r["start_time"]),
-                   end=time.fromisoformat(r["end_time"])) for r in shifts],
-        )
-
-    async def rosters_of(self, person_id: str) -> list[str]:
-        rows = await self._all(
-            "SELECT microgrid FROM rosters WHERE person_id = ? UNION"
-            " SELECT microgrid FROM shifts WHERE person_id = ? ORDER BY 1",
-            (person_id, person_id))
-        return [r["microgrid"] for r in rows]
-
-    async def duty(self, person_id: str) -> DutyStatus | None:
-        row = await self._one("SELECT * FROM duty WHERE person_id = ?", (person_id,))
-        if row is None:
-            return None
-        return DutyStatus(person_id=person_id, off=bool(row["off"]), until=from_ts(row["until"]))
-
-    async def set_duty(self, status: DutyStatus, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO duty (person_id, off, until, changed_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(person_id) DO UPDATE SET off=excluded.off, until=excluded.until,"
-            " changed_at=excluded.changed_at",
-            (status.person_id, int(status.off), ts(status.until), ts(now)))
-
     # -- accounts, chats and link codes ---------------------------------------------
-    async def account(self, platform: str, user_id: str) -> Account | None:
-        row = await self._one("SELECT * FROM accounts WHERE platform = ? AND user_id = ?",
-                              (platform, user_id))
-        return _ROWS.account(row) if row else None
-
-    async def save_account(self, account: Account, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO accounts (platform, user_id, display_name, person_id, private_chat_id,"
-            " linked_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(platform, user_id) DO UPDATE SET"
-            " display_name=excluded.display_name, person_id=excluded.person_id,"
-            " private_chat_id=COALESCE(excluded.private_chat_id, accounts.private_chat_id),"
-            " linked_at=CASE WHEN accounts.person_id IS excluded.person_id"
-            " THEN accounts.linked_at ELSE excluded.linked_at END",
-            (account.platform, account.user_id, account.display_name, account.person_id,
-             account.private_chat_id, ts(now)))
-
-    async def accounts_of(self, person_id: str) -> list[Account]:
-        rows = await self._all("SELECT * FROM accounts WHERE person_id = ? ORDER BY linked_at",
-                               (person_id,))
-        return [_ROWS.account(r) for r in rows]
-
-    async def chat(self, platform: str, chat_id: str) -> Chat | None:
-        row = await self._one("SELECT * FROM chats WHERE platform = ? AND chat_id = ?",
-                              (platform, chat_id))
-        return _ROWS.chat(row) if row else None
-
-    async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO chats (platform, chat_id, kind, title, microgrid, bound_by, bound_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(platform, chat_id) DO UPDATE SET"
-            " kind=excluded.kind, title=excluded.title, microgrid=excluded.microgrid,"
-            " bound_by=COALESCE(excluded.bound_by, chats.bound_by),"
-            " bound_at=COALESCE(excluded.bound_at, chats.bound_at)",
-            (chat.platform, chat.chat_id, chat.kind.value, chat.title, chat.microgrid,
-             bound_by, ts(now) if bound_by else None))
-
-    async def set_chat_unreachable(self, platform: str, chat_id: str, *,
-                                   at: datetime | None, reason: str = "") -> None:
-        await self._run(
-            "UPDATE chats SET unreachable_at = ?, unreachable_reason = ?"
-            " WHERE platform = ? AND chat_id = ?",
-            (ts(at), reason if at is not None else "", platform, chat_id))
-
-    async def group_chats(self, microgrid: str) -> list[Chat]:
-        rows = await self._all(
-            "SELECT * FROM chats WHERE microgrid = ? AND kind = 'group'"
-            " ORDER BY platform, chat_id", (microgrid,))
-        return [_ROWS.chat(r) for r in rows]
-
-    async def add_link_code(
-        self, code_hash: str, person_id: str, now: datetime, expires_at: datetime
-    ) -> None:
-        await self._run(
-            "INSERT INTO link_codes (code_hash, person_id, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?)", (code_hash, person_id, ts(now), ts(expires_at)))
-
-    async def link_code(self, code_hash: str) -> LinkCode | None:
-        row = await self._one("SELECT * FROM link_codes WHERE code_hash = ?", (code_hash,))
-        if row is None:
-            return None
-        return LinkCode(person_id=row["person_id"], expires_at=from_ts(row["expires_at"]),
-                        used_at=from_ts(row["used_at"]))
-
-    async def use_link_code(self, code_hash: str, now: datetime, used_by: str) -> None:
-        await self._run("UPDATE link_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
-                        (ts(now), used_by, code_hash))
-
     # -- cases ----------------------------------------------------------------------
     # -- exactly-once intake ----------------------------------------------------------
     # -- messages set aside -------------------------------------------------------------

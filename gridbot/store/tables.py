@@ -10,7 +10,17 @@ dialect converts values: see :mod:`gridbot.store.dialect`).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, FetchedValue, MetaData, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    FetchedValue,
+    MetaData,
+    Table,
+    Text,
+    Time,
+)
 
 metadata = MetaData()
 
@@ -321,7 +331,7 @@ shifts = Table(
     Column("microgrid", Text),
     Column("person_id", Text),
     Column("days", Text),
-    Column("start_time", Text),
-    Column("end_time", Text),
+    Column("start_time", Time),  # text "HH:MM:SS" in SQLite
+    Column("end_time", Time),
     implicit_returning=False,
 )

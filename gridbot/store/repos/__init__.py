@@ -9,9 +9,11 @@ from __future__ import annotations
 from gridbot.store.repos.cases import CaseRepository
 from gridbot.store.repos.intake import IntakeRepository
 from gridbot.store.repos.outbox import OutboxRepository
+from gridbot.store.repos.people import PeopleRepository
 
-__all__ = ["CaseRepository", "IntakeRepository", "OutboxRepository", "Repositories"]
+__all__ = ["CaseRepository", "IntakeRepository", "OutboxRepository", "PeopleRepository",
+           "Repositories"]
 
 
-class Repositories(CaseRepository, IntakeRepository, OutboxRepository):
+class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository):
     """Every repository moved to the shared implementation so far."""
