@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
-import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -46,27 +44,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from gridbot.domain import (
-    Delivery,
-    DeliveryCounts,
-    DeliveryStatus,
-    Notice,
-    NoticeStatus,
-)
 from gridbot.errors import StoreConflict, StoreError
 from gridbot.store import forget, migrating
 from gridbot.store.base import (
-    AuditEntry,
-    Heartbeat,
-    Household,
-    ReportOffer,
     Store,
     Transaction,
     forgotten_households,
 )
 from gridbot.store.dialect import PostgresSql
 from gridbot.store.repos import Repositories
-from gridbot.store.rows import Rows, attachments_json
+from gridbot.store.rows import Rows
 
 try:  # the driver is only needed when a postgresql:// URL is configured
     import asyncpg
@@ -445,226 +432,8 @@ class _PGTransaction(Repositories, Transaction):
     # -- messages set aside -------------------------------------------------------------
     # -- outbox -----------------------------------------------------------------------
     # -- notices and their deliveries ---------------------------------------------------
-    async def add_notice(self, notice: Notice) -> Notice:
-        row = await self._one(
-            "INSERT INTO notices (author_id, scope, text, status, send_at, created_at,"
-            " microgrids, origin_platform, origin_chat_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
-            notice.author_id, notice.scope, notice.text, notice.status.value,
-            _utc(notice.send_at), _utc(notice.created_at), json.dumps(list(notice.microgrids)),
-            notice.origin_platform, notice.origin_chat_id)
-        return _ROWS.notice(row)
-
-    async def notice(self, notice_id: int) -> Notice | None:
-        if not 0 < notice_id < 2**62:
-            return None
-        row = await self._one("SELECT * FROM notices WHERE id = $1", notice_id)
-        return _ROWS.notice(row) if row else None
-
-    async def notices(
-        self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
-    ) -> list[Notice]:
-        if statuses is None:
-            rows = await self._all("SELECT * FROM notices ORDER BY id DESC LIMIT $1", limit)
-        else:
-            rows = await self._all(
-                "SELECT * FROM notices WHERE status = ANY($1::text[]) ORDER BY id DESC"
-                " LIMIT $2", sorted(s.value for s in statuses), limit)
-        return [_ROWS.notice(r) for r in rows]
-
-    async def set_notice_status(
-        self, notice_id: int, status: NoticeStatus, now: datetime, *,
-        expected: NoticeStatus, by: str | None = None,
-    ) -> bool:
-        return await self._run(
-            "UPDATE notices SET status = $1,"
-            " done_at = CASE WHEN $1 = 'done' THEN $2 ELSE done_at END,"
-            " cancelled_by = CASE WHEN $1 = 'cancelled' THEN $3 ELSE cancelled_by END"
-            " WHERE id = $4 AND status = $5",
-            status.value, _utc(now), by, notice_id, expected.value) == 1
-
-    async def due_notices(self, now: datetime, *, limit: int) -> list[Notice]:
-        # Starting a notice is claimed like a due case: another worker takes the next one.
-        rows = await self._all(
-            "SELECT * FROM notices WHERE status = 'scheduled' AND send_at <= $1"
-            " ORDER BY send_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", _utc(now), limit)
-        return [_ROWS.notice(r) for r in rows]
-
-    async def next_notice_due(self) -> datetime | None:
-        return _back(await self._value(
-            "SELECT MIN(send_at) FROM notices WHERE status = 'scheduled'"))
-
-    async def settled_notices(self, *, limit: int) -> list[Notice]:
-        rows = await self._all(
-            "SELECT * FROM notices n WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM"
-            " deliveries d WHERE d.notice_id = n.id AND d.status IN ('queued', 'sending'))"
-            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
-        return [_ROWS.notice(r) for r in rows]
-
-    async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
-        return await self._run(
-            "INSERT INTO deliveries (notice_id, platform, chat_id, status, outbox_id, microgrid,"
-            " title, updated_at) VALUES ($1, $2, $3, $4,"
-            " (SELECT id FROM outbox WHERE dedup_key = $5), $6, $7, $8)"
-            " ON CONFLICT (notice_id, platform, chat_id) DO NOTHING",
-            delivery.notice_id, delivery.platform, delivery.chat_id, delivery.status.value,
-            outbox_key, delivery.microgrid, delivery.title, _utc(delivery.updated_at)) == 1
-
-    async def deliveries(
-        self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
-    ) -> list[Delivery]:
-        if statuses is None:
-            rows = await self._all(
-                f"{_DELIVERY_SELECT} WHERE notice_id = $1 ORDER BY microgrid, platform, chat_id",
-                notice_id)
-        else:
-            rows = await self._all(
-                f"{_DELIVERY_SELECT} WHERE notice_id = $1 AND status = ANY($2::text[])"
-                " ORDER BY microgrid, platform, chat_id",
-                notice_id, sorted(s.value for s in statuses))
-        return [_ROWS.delivery(r) for r in rows]
-
-    async def delivery_counts(self, notice_id: int) -> DeliveryCounts:
-        rows = await self._all(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE notice_id = $1 GROUP BY status",
-            notice_id)
-        by = {r["status"]: r["n"] for r in rows}
-        acks = await self._value(
-            "SELECT COUNT(*) FROM notice_acks a JOIN deliveries d ON d.id = a.delivery_id"
-            " WHERE d.notice_id = $1", notice_id)
-        return DeliveryCounts(
-            total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
-            sent=by.get("sent", 0) + by.get("acknowledged", 0),
-            acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
-            unknown=by.get("unknown", 0), acks=acks)
-
-    async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
-        row = await self._one(
-            "SELECT id, status FROM deliveries WHERE outbox_id = $1 FOR UPDATE", outbox_id)
-        if row is None:
-            return None
-        if row["status"] == "queued":
-            await self._run("UPDATE deliveries SET status = 'sending', updated_at = $1"
-                            " WHERE id = $2", _utc(now), row["id"])
-        return DeliveryStatus(row["status"])
-
-    async def finish_delivery(
-        self, outbox_id: int, status: DeliveryStatus, now: datetime, *,
-        platform_message_id: str | None = None, error: str = "",
-    ) -> None:
-        await self._run(
-            "UPDATE deliveries SET"
-            " status = CASE WHEN status = 'acknowledged' THEN status ELSE $1 END,"
-            " platform_message_id = COALESCE($2, platform_message_id), error = $3,"
-            " sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END, updated_at = $4"
-            " WHERE outbox_id = $5",
-            status.value, platform_message_id, error, _utc(now), outbox_id)
-
-    async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE notice_id = $1 AND platform = $2 AND chat_id = $3",
-            notice_id, platform, chat_id)
-        return _ROWS.delivery(row) if row else None
-
-    async def delivery_for_message(
-        self, platform: str, chat_id: str, platform_message_id: str
-    ) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE platform = $1 AND chat_id = $2"
-            " AND platform_message_id = $3 ORDER BY id DESC LIMIT 1",
-            platform, chat_id, platform_message_id)
-        return _ROWS.delivery(row) if row else None
-
-    async def latest_delivery(
-        self, platform: str, chat_id: str, *, since: datetime
-    ) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE platform = $1 AND chat_id = $2 AND sent_at IS NOT NULL"
-            " ORDER BY sent_at DESC, id DESC LIMIT 1", platform, chat_id)
-        if row is None or row["sent_at"] < _utc(since):
-            return None
-        return _ROWS.delivery(row)
-
-    async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
-        if await self._run(
-                "INSERT INTO notice_acks (delivery_id, person_id, at) VALUES ($1, $2, $3)"
-                " ON CONFLICT (delivery_id, person_id) DO NOTHING",
-                delivery_id, person_id, _utc(now)) != 1:
-            return False
-        # An answer is proof of arrival, so an "unknown" delivery counts as received too.
-        await self._run(
-            "UPDATE deliveries SET status = 'acknowledged', acked_at = COALESCE(acked_at, $1),"
-            " updated_at = $1 WHERE id = $2 AND status IN ('sent', 'unknown', 'acknowledged')",
-            _utc(now), delivery_id)
-        return True
-
     # -- statistics, reports, exports and the household ledger -------------------------
-    async def household_counts(self) -> dict[str, int]:
-        rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
-                               " GROUP BY microgrid")
-        return {r["microgrid"]: r["n"] for r in rows}
-
-    async def households(self, microgrids: Sequence[str]) -> list[Household]:
-        if not microgrids:
-            return []
-        rows = await self._all(
-            "SELECT * FROM households WHERE microgrid = ANY($1::text[])"
-            " ORDER BY microgrid, building, entrance, room", list(microgrids))
-        return [_ROWS.household(r) for r in rows]
-
-    async def put_households(self, households: Sequence[Household], now: datetime) -> None:
-        # One trip for the lot: a 50,000-household ledger is one executemany.
-        await self._many(
-            "INSERT INTO households (microgrid, building, entrance, room, head, phone, members,"
-            " tags, note, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            " ON CONFLICT (microgrid, building, entrance, room) DO UPDATE SET"
-            " head = excluded.head, phone = excluded.phone, members = excluded.members,"
-            " tags = excluded.tags, note = excluded.note, updated_at = excluded.updated_at",
-            [(h.microgrid, h.building, h.entrance, h.room, h.head, h.phone, h.members,
-              json.dumps(list(h.tags), ensure_ascii=False), h.note, _utc(now))
-             for h in households])
-
-    async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
-        await self._many(
-            "DELETE FROM households WHERE microgrid = $1 AND building = $2 AND entrance = $3"
-            " AND room = $4", [tuple(k) for k in keys])
-
     # -- reliability and privacy: the audit log, forgetting a resident, report limits -----
-    async def add_audit(self, entry: AuditEntry) -> None:
-        await self._run(
-            "INSERT INTO audit_log (at, actor_id, role, via, action, target, summary)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            _utc(entry.at), entry.actor_id, entry.role, entry.via, entry.action, entry.target,
-            entry.summary)
-
-    async def audit_entries(
-        self, *, since: datetime | None = None, person_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[AuditEntry]:
-        rows = await self._all(
-            "SELECT * FROM audit_log WHERE ($1::timestamptz IS NULL OR at >= $1)"
-            " AND ($2::text IS NULL OR actor_id = $2 OR target = $2) ORDER BY id LIMIT $3",
-            _utc(since), person_id, limit)
-        return [AuditEntry(id=r["id"], at=_back(r["at"]), actor_id=r["actor_id"],
-                           role=r["role"], via=r["via"], action=r["action"],
-                           target=r["target"], summary=r["summary"]) for r in rows]
-
-    async def beat(self, duty: str, holder: str, now: datetime, detail: str = "") -> None:
-        await self._run(
-            "INSERT INTO heartbeats (duty, holder, beat_at, released_at, detail)"
-            " VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (duty) DO UPDATE SET"
-            " holder = excluded.holder, beat_at = excluded.beat_at, released_at = NULL,"
-            " detail = excluded.detail",
-            duty, holder, _utc(now), detail)
-
-    async def release_beat(self, duty: str, holder: str, now: datetime) -> None:
-        await self._run("UPDATE heartbeats SET released_at = $1 WHERE duty = $2 AND holder = $3",
-                        _utc(now), duty, holder)
-
-    async def heartbeats(self) -> list[Heartbeat]:
-        rows = await self._all("SELECT * FROM heartbeats ORDER BY duty")
-        return [_ROWS.heartbeat(r) for r in rows]
-
     async def forget_person(self, person_id: str, *, name: str, text: str,
                             message: str = "", new_id: str | None = None) -> dict[str, int]:
         return await forget.forget(_Forgetting(self), person_id, forget.Words(
@@ -686,50 +455,6 @@ class _PGTransaction(Repositories, Transaction):
         return len(changed)
 
     # -- report offers (登记为报事？) and urgent repeats ------------------------------------
-    async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
-        row = await self._one(
-            "INSERT INTO report_offers (created_at, platform, chat_id, person_id, text,"
-            " attachments, urgent) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            _utc(offer.created_at), offer.platform, offer.chat_id, offer.person_id,
-            offer.text, attachments_json(offer.attachments), offer.urgent)
-        return dataclasses.replace(offer, id=row["id"])
-
-    async def report_offer(self, offer_id: int) -> ReportOffer | None:
-        if not 0 < offer_id < 2**62:
-            return None
-        row = await self._one("SELECT * FROM report_offers WHERE id = $1 FOR UPDATE", offer_id)
-        return _ROWS.report_offer(row) if row else None
-
-    async def latest_report_offer(
-        self, platform: str, chat_id: str, *, since: datetime
-    ) -> ReportOffer | None:
-        row = await self._one(
-            "SELECT * FROM report_offers WHERE platform = $1 AND chat_id = $2"
-            " AND created_at >= $3 ORDER BY created_at DESC, id DESC LIMIT 1",
-            platform, chat_id, _utc(since))
-        return _ROWS.report_offer(row) if row else None
-
-    async def spend_report_offer(
-        self, offer_id: int, *, case_number: int, by: str, at: datetime
-    ) -> bool:
-        return await self._run(
-            "UPDATE report_offers SET case_number = $1, used_by = $2, used_at = $3, text = '',"
-            " attachments = '[]' WHERE id = $4 AND case_number IS NULL",
-            case_number, by, _utc(at), offer_id) == 1
-
-    async def drop_report_offers(
-        self, *, made_until: datetime | None = None, person_id: str | None = None
-    ) -> int:
-        if made_until is None and person_id is None:
-            return 0
-        return await self._run(
-            "DELETE FROM report_offers WHERE created_at <= $1 OR person_id = $2"
-            " OR used_by = $2", _utc(made_until), person_id)
-
-    async def oldest_report_offer(self) -> datetime | None:
-        row = await self._one("SELECT MIN(created_at) AS made FROM report_offers")
-        return _back(row["made"]) if row else None
-
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
                     " AS acks FROM deliveries d")

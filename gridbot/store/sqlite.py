@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +17,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from gridbot.domain import (
-    Delivery,
-    DeliveryCounts,
-    DeliveryStatus,
-    Notice,
-    NoticeStatus,
-)
 from gridbot.errors import StoreBusy, StoreError
 from gridbot.store import forget, migrating
 from gridbot.store.base import (
-    AuditEntry,
-    Heartbeat,
-    Household,
-    ReportOffer,
     Store,
     Transaction,
     forgotten_households,
 )
 from gridbot.store.dialect import SQLiteSql
 from gridbot.store.repos import Repositories
-from gridbot.store.rows import Rows, attachments_json, from_ts, ts
+from gridbot.store.rows import Rows, from_ts, ts
 
 log = logging.getLogger(__name__)
 
@@ -263,228 +249,8 @@ class _SQLiteTransaction(Repositories, Transaction):
     # -- messages set aside -------------------------------------------------------------
     # -- outbox -----------------------------------------------------------------------
     # -- notices and their deliveries ---------------------------------------------------
-    async def add_notice(self, notice: Notice) -> Notice:
-        cur = await self._run(
-            "INSERT INTO notices (author_id, scope, text, status, send_at, created_at,"
-            " microgrids, origin_platform, origin_chat_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (notice.author_id, notice.scope, notice.text, notice.status.value,
-             ts(notice.send_at), ts(notice.created_at), json.dumps(list(notice.microgrids)),
-             notice.origin_platform, notice.origin_chat_id))
-        return await self.notice(cur.lastrowid)  # type: ignore[arg-type,return-value]
-
-    async def notice(self, notice_id: int) -> Notice | None:
-        if not 0 < notice_id < 2**62:
-            return None
-        row = await self._one("SELECT * FROM notices WHERE id = ?", (notice_id,))
-        return _ROWS.notice(row) if row else None
-
-    async def notices(
-        self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
-    ) -> list[Notice]:
-        where, params = "1 = 1", []
-        if statuses is not None:
-            wanted = sorted(s.value for s in statuses)
-            where = f"status IN ({', '.join('?' * len(wanted))})"
-            params = wanted
-        rows = await self._all(f"SELECT * FROM notices WHERE {where} ORDER BY id DESC LIMIT ?",
-                               (*params, limit))
-        return [_ROWS.notice(r) for r in rows]
-
-    async def set_notice_status(
-        self, notice_id: int, status: NoticeStatus, now: datetime, *,
-        expected: NoticeStatus, by: str | None = None,
-    ) -> bool:
-        cur = await self._run(
-            "UPDATE notices SET status = ?,"
-            " done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END,"
-            " cancelled_by = CASE WHEN ? = 'cancelled' THEN ? ELSE cancelled_by END"
-            " WHERE id = ? AND status = ?",
-            (status.value, status.value, ts(now), status.value, by, notice_id, expected.value))
-        return cur.rowcount == 1
-
-    async def due_notices(self, now: datetime, *, limit: int) -> list[Notice]:
-        rows = await self._all(
-            "SELECT * FROM notices WHERE status = 'scheduled' AND send_at <= ?"
-            " ORDER BY send_at, id LIMIT ?", (ts(now), limit))
-        return [_ROWS.notice(r) for r in rows]
-
-    async def next_notice_due(self) -> datetime | None:
-        row = await self._one(
-            "SELECT MIN(send_at) AS due FROM notices WHERE status = 'scheduled'")
-        return from_ts(row["due"]) if row and row["due"] else None
-
-    async def settled_notices(self, *, limit: int) -> list[Notice]:
-        rows = await self._all(
-            "SELECT * FROM notices n WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM"
-            " deliveries d WHERE d.notice_id = n.id AND d.status IN ('queued', 'sending'))"
-            " ORDER BY id LIMIT ?", (limit,))
-        return [_ROWS.notice(r) for r in rows]
-
-    async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
-        cur = await self._run(
-            "INSERT INTO deliveries (notice_id, platform, chat_id, status, outbox_id, microgrid,"
-            " title, updated_at) VALUES (?, ?, ?, ?, (SELECT id FROM outbox WHERE dedup_key = ?),"
-            " ?, ?, ?) ON CONFLICT (notice_id, platform, chat_id) DO NOTHING",
-            (delivery.notice_id, delivery.platform, delivery.chat_id, delivery.status.value,
-             outbox_key, delivery.microgrid, delivery.title, ts(delivery.updated_at)))
-        return cur.rowcount == 1
-
-    async def deliveries(
-        self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
-    ) -> list[Delivery]:
-        where, params = "", []
-        if statuses is not None:
-            wanted = sorted(s.value for s in statuses)
-            where = f" AND status IN ({', '.join('?' * len(wanted))})"
-            params = wanted
-        rows = await self._all(
-            f"{_DELIVERY_SELECT} WHERE notice_id = ?{where}"
-            " ORDER BY microgrid, platform, chat_id", (notice_id, *params))
-        return [_ROWS.delivery(r) for r in rows]
-
-    async def delivery_counts(self, notice_id: int) -> DeliveryCounts:
-        rows = await self._all(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE notice_id = ? GROUP BY status",
-            (notice_id,))
-        by = {r["status"]: r["n"] for r in rows}
-        acks = await self._one(
-            "SELECT COUNT(*) AS n FROM notice_acks a JOIN deliveries d ON d.id = a.delivery_id"
-            " WHERE d.notice_id = ?", (notice_id,))
-        return DeliveryCounts(
-            total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
-            sent=by.get("sent", 0) + by.get("acknowledged", 0),
-            acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
-            unknown=by.get("unknown", 0), acks=acks["n"])
-
-    async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
-        row = await self._one("SELECT id, status FROM deliveries WHERE outbox_id = ?",
-                              (outbox_id,))
-        if row is None:
-            return None
-        if row["status"] == "queued":
-            await self._run("UPDATE deliveries SET status = 'sending', updated_at = ?"
-                            " WHERE id = ?", (ts(now), row["id"]))
-        return DeliveryStatus(row["status"])
-
-    async def finish_delivery(
-        self, outbox_id: int, status: DeliveryStatus, now: datetime, *,
-        platform_message_id: str | None = None, error: str = "",
-    ) -> None:
-        await self._run(
-            "UPDATE deliveries SET"
-            " status = CASE WHEN status = 'acknowledged' THEN status ELSE ? END,"
-            " platform_message_id = COALESCE(?, platform_message_id), error = ?,"
-            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, updated_at = ?"
-            " WHERE outbox_id = ?",
-            (status.value, platform_message_id, error, status.value, ts(now), ts(now),
-             outbox_id))
-
-    async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE notice_id = ? AND platform = ? AND chat_id = ?",
-            (notice_id, platform, chat_id))
-        return _ROWS.delivery(row) if row else None
-
-    async def delivery_for_message(
-        self, platform: str, chat_id: str, platform_message_id: str
-    ) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE platform = ? AND chat_id = ? AND platform_message_id = ?"
-            " ORDER BY id DESC LIMIT 1", (platform, chat_id, platform_message_id))
-        return _ROWS.delivery(row) if row else None
-
-    async def latest_delivery(
-        self, platform: str, chat_id: str, *, since: datetime
-    ) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE platform = ? AND chat_id = ? AND sent_at IS NOT NULL"
-            " ORDER BY sent_at DESC, id DESC LIMIT 1", (platform, chat_id))
-        if row is None or row["sent_at"] < ts(since):
-            return None
-        return _ROWS.delivery(row)
-
-    async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
-        cur = await self._run(
-            "INSERT INTO notice_acks (delivery_id, person_id, at) VALUES (?, ?, ?)"
-            " ON CONFLICT (delivery_id, person_id) DO NOTHING", (delivery_id, person_id, ts(now)))
-        if cur.rowcount != 1:
-            return False
-        # An answer is proof of arrival, so an "unknown" delivery counts as received too.
-        await self._run(
-            "UPDATE deliveries SET status = 'acknowledged', acked_at = COALESCE(acked_at, ?),"
-            " updated_at = ? WHERE id = ? AND status IN ('sent', 'unknown', 'acknowledged')",
-            (ts(now), ts(now), delivery_id))
-        return True
-
     # -- statistics, reports, exports and the household ledger -------------------------
-    async def household_counts(self) -> dict[str, int]:
-        rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
-                               " GROUP BY microgrid")
-        return {r["microgrid"]: r["n"] for r in rows}
-
-    async def households(self, microgrids: Sequence[str]) -> list[Household]:
-        if not microgrids:
-            return []
-        rows = await self._all(
-            f"SELECT * FROM households WHERE microgrid IN ({', '.join('?' * len(microgrids))})"
-            " ORDER BY microgrid, building, entrance, room", microgrids)
-        return [_ROWS.household(r) for r in rows]
-
-    async def put_households(self, households: Sequence[Household], now: datetime) -> None:
-        # One trip for the lot: a 50,000-household ledger is one executemany.
-        await self._many(
-            "INSERT OR REPLACE INTO households (microgrid, building, entrance, room, head,"
-            " phone, members, tags, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(h.microgrid, h.building, h.entrance, h.room, h.head, h.phone, h.members,
-              json.dumps(list(h.tags), ensure_ascii=False), h.note, ts(now))
-             for h in households])
-
-    async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
-        await self._many(
-            "DELETE FROM households WHERE microgrid = ? AND building = ? AND entrance = ?"
-            " AND room = ?", list(keys))
-
     # -- reliability and privacy: the audit log, forgetting a resident, report limits -----
-    async def add_audit(self, entry: AuditEntry) -> None:
-        await self._run(
-            "INSERT INTO audit_log (at, actor_id, role, via, action, target, summary)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (ts(entry.at), entry.actor_id, entry.role, entry.via, entry.action, entry.target,
-             entry.summary))
-
-    async def audit_entries(
-        self, *, since: datetime | None = None, person_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[AuditEntry]:
-        where, params = ["1 = 1"], []
-        if since is not None:
-            where.append("at >= ?")
-            params.append(ts(since))
-        if person_id is not None:
-            where.append("(actor_id = ? OR target = ?)")
-            params.extend([person_id, person_id])
-        rows = await self._all(
-            f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
-            (*params, limit))
-        return [AuditEntry(id=r["id"], at=from_ts(r["at"]), actor_id=r["actor_id"],
-                           role=r["role"], via=r["via"], action=r["action"],
-                           target=r["target"], summary=r["summary"]) for r in rows]
-
-    async def beat(self, duty: str, holder: str, now: datetime, detail: str = "") -> None:
-        await self._run(
-            "INSERT INTO heartbeats (duty, holder, beat_at, released_at, detail)"
-            " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (duty) DO UPDATE SET holder = excluded.holder,"
-            " beat_at = excluded.beat_at, released_at = NULL, detail = excluded.detail",
-            (duty, holder, ts(now), detail))
-
-    async def release_beat(self, duty: str, holder: str, now: datetime) -> None:
-        await self._run("UPDATE heartbeats SET released_at = ? WHERE duty = ? AND holder = ?",
-                        (ts(now), duty, holder))
-
-    async def heartbeats(self) -> list[Heartbeat]:
-        rows = await self._all("SELECT * FROM heartbeats ORDER BY duty")
-        return [_ROWS.heartbeat(r) for r in rows]
-
     async def forget_person(self, person_id: str, *, name: str, text: str,
                             message: str = "", new_id: str | None = None) -> dict[str, int]:
         return await forget.forget(_Forgetting(self), person_id, forget.Words(
@@ -505,51 +271,6 @@ class _SQLiteTransaction(Repositories, Transaction):
         return len(changed)
 
     # -- report offers (登记为报事？) and urgent repeats ------------------------------------
-    async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
-        cur = await self._run(
-            "INSERT INTO report_offers (created_at, platform, chat_id, person_id, text,"
-            " attachments, urgent) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (ts(offer.created_at), offer.platform, offer.chat_id, offer.person_id, offer.text,
-             attachments_json(offer.attachments), int(offer.urgent)))
-        return dataclasses.replace(offer, id=cur.lastrowid)
-
-    async def report_offer(self, offer_id: int) -> ReportOffer | None:
-        if not 0 < offer_id < 2**62:
-            return None
-        row = await self._one("SELECT * FROM report_offers WHERE id = ?", (offer_id,))
-        return _ROWS.report_offer(row) if row else None
-
-    async def latest_report_offer(
-        self, platform: str, chat_id: str, *, since: datetime
-    ) -> ReportOffer | None:
-        row = await self._one(
-            "SELECT * FROM report_offers WHERE platform = ? AND chat_id = ? AND created_at >= ?"
-            " ORDER BY created_at DESC, id DESC LIMIT 1", (platform, chat_id, ts(since)))
-        return _ROWS.report_offer(row) if row else None
-
-    async def spend_report_offer(
-        self, offer_id: int, *, case_number: int, by: str, at: datetime
-    ) -> bool:
-        cur = await self._run(
-            "UPDATE report_offers SET case_number = ?, used_by = ?, used_at = ?, text = '',"
-            " attachments = '[]' WHERE id = ? AND case_number IS NULL",
-            (case_number, by, ts(at), offer_id))
-        return cur.rowcount == 1
-
-    async def drop_report_offers(
-        self, *, made_until: datetime | None = None, person_id: str | None = None
-    ) -> int:
-        if made_until is None and person_id is None:
-            return 0
-        cur = await self._run(
-            "DELETE FROM report_offers WHERE created_at <= ? OR person_id = ? OR used_by = ?",
-            (ts(made_until) if made_until else "", person_id, person_id))
-        return cur.rowcount
-
-    async def oldest_report_offer(self) -> datetime | None:
-        row = await self._one("SELECT MIN(created_at) AS made FROM report_offers")
-        return from_ts(row["made"]) if row and row["made"] else None
-
 
 _DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
                     " AS acks FROM deliveries d")

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from gridbot.store.repos.cases import CaseRepository
 from gridbot.store.repos.intake import IntakeRepository
+from gridbot.store.repos.notices import NoticeRepository
+from gridbot.store.repos.offers import ReportOfferRepository
 from gridbot.store.repos.outbox import OutboxRepository
 from gridbot.store.repos.people import PeopleRepository
+from gridbot.store.repos.records import (
+    AuditRepository,
+    HeartbeatRepository,
+    HouseholdRepository,
+)
 
-__all__ = ["CaseRepository", "IntakeRepository", "OutboxRepository", "PeopleRepository",
-           "Repositories"]
+__all__ = ["AuditRepository", "CaseRepository", "HeartbeatRepository", "HouseholdRepository",
+           "IntakeRepository", "NoticeRepository", "OutboxRepository", "PeopleRepository",
+           "ReportOfferRepository", "Repositories"]
 
 
-class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository):
-    """Every repository moved to the shared implementation so far."""
+class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
+                   NoticeRepository, ReportOfferRepository, HouseholdRepository,
+                   AuditRepository, HeartbeatRepository):
+    """Every repository, as one object: what a transaction is made of."""
