@@ -17,6 +17,7 @@ locked SQLite file, :class:`~gridbot.errors.StoreConflict` for a PostgreSQL conf
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -123,6 +124,23 @@ class Dialect(ABC):
     def error(self, exc: BaseException) -> BaseException | None:
         """The store's error for a driver's, or ``None`` if it stays as it is."""
 
+    # -- what `gridbot forget`'s plan (SQL text with ``?`` marks) needs ---------------------
+    #: appended to the plan's SELECTs whose rows it changes
+    for_update = ""
+
+    def marks(self, sql: str) -> str:
+        """SQL written with ``?`` marks, as this database's driver takes it."""
+        return sql
+
+    @abstractmethod
+    def contains(self, column: str) -> str:
+        """SQL true when ``column`` contains the next parameter (no pattern characters)."""
+
+    @abstractmethod
+    def guard(self, on: bool) -> list[str]:
+        """The statements that let (on) or stop letting (off) this transaction change the
+        append-only case_events and audit_log rows."""
+
 
 class SQLiteDialect(Dialect):
     name = "sqlite"
@@ -146,6 +164,19 @@ class SQLiteDialect(Dialect):
 
     def error(self, exc: BaseException) -> BaseException | None:
         return busy_error(exc)
+
+    #: the append-only guards forget steps aside from, inside its own transaction
+    GUARDS = (("case_events_append_only_update", "case_events"),
+              ("audit_log_append_only_update", "audit_log"))
+
+    def contains(self, column: str) -> str:
+        return f"instr({column}, ?) > 0"
+
+    def guard(self, on: bool) -> list[str]:
+        if on:
+            return [f"DROP TRIGGER {trigger}" for trigger, _ in self.GUARDS]
+        return [f"CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} BEGIN SELECT"
+                f" RAISE(ABORT, '{table} is append-only'); END" for trigger, table in self.GUARDS]
 
 
 def _utc(instant: datetime | None) -> datetime | None:
@@ -183,6 +214,21 @@ class PostgresDialect(Dialect):
 
     def error(self, exc: BaseException) -> BaseException | None:
         return pg_error(exc)
+
+    for_update = " FOR UPDATE"
+
+    def marks(self, sql: str) -> str:
+        numbers = iter(range(1, sql.count("?") + 1))
+        return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+
+    def contains(self, column: str) -> str:
+        return f"strpos({column}, ?) > 0"
+
+    def guard(self, on: bool) -> list[str]:
+        # The append-only guards (migration 0012) let this transaction alone change the
+        # words, actor and data of case events and the person ids of audit rows; SET
+        # LOCAL ends with it. No DDL, so no lock that would stop the other workers.
+        return [f"SET LOCAL gridbot.forgetting = '{'on' if on else 'off'}'"]
 
 
 SQLITE = SQLiteDialect()
@@ -251,8 +297,20 @@ class Sql(ABC):
     async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
         """Run a statement once per parameter set, in one trip."""
 
+    @abstractmethod
+    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """SQL text with ``?`` marks (:mod:`gridbot.store.forget`'s plan): its rows."""
+
+    @abstractmethod
+    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """SQL text with ``?`` marks: how many rows it changed."""
+
 
 class SQLiteSql(Sql):
+    """One trip to aiosqlite's thread per statement: each trip costs more than the query.
+    Busy or locked comes back as StoreBusy, so that code inside the transaction sees the
+    store's error, never sqlite3's."""
+
     dialect = SQLITE
 
     def __init__(self, db: aiosqlite.Connection) -> None:
@@ -260,23 +318,29 @@ class SQLiteSql(Sql):
 
     async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
         prepared = self.dialect.prepare(statement)
-        try:
-            return list(await self.db.execute_fetchall(prepared.sql, prepared.args(params)))
-        except sqlite3.OperationalError as exc:
-            busy = busy_error(exc)
-            if busy is not None:
-                raise busy from exc
-            raise
+        return await self.text_rows(prepared.sql, prepared.args(params))
 
     async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
         prepared = self.dialect.prepare(statement)
+        return await self.text_run(prepared.sql, prepared.args(params))
+
+    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
-            cursor = await self.db.execute(prepared.sql, prepared.args(params))
+            return list(await self.db.execute_fetchall(sql, tuple(params)))
         except sqlite3.OperationalError as exc:
             busy = busy_error(exc)
-            if busy is not None:
-                raise busy from exc
-            raise
+            if busy is None:
+                raise
+            raise busy from exc
+
+    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            cursor = await self.db.execute(sql, tuple(params))
+        except sqlite3.OperationalError as exc:
+            busy = busy_error(exc)
+            if busy is None:
+                raise
+            raise busy from exc
         return cursor.rowcount
 
     async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
@@ -287,9 +351,9 @@ class SQLiteSql(Sql):
             await self.db.executemany(prepared.sql, [prepared.args(p) for p in params])
         except sqlite3.OperationalError as exc:
             busy = busy_error(exc)
-            if busy is not None:
-                raise busy from exc
-            raise
+            if busy is None:
+                raise
+            raise busy from exc
 
 
 def _count(status: str) -> int:
@@ -299,32 +363,27 @@ def _count(status: str) -> int:
 
 
 class PostgresSql(Sql):
+    """asyncpg's prepared statements (cached per connection by asyncpg); conflicts and a
+    lost connection come back as the store's errors."""
+
     dialect = POSTGRESQL
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    def _raise(self, exc: Exception) -> None:
-        translated = pg_error(exc)
-        if translated is not None:
-            raise translated from exc
-        raise exc
-
     async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
         prepared = self.dialect.prepare(statement)
-        try:
-            return list(await self.conn.fetch(prepared.sql, *prepared.args(params)))
-        except Exception as exc:
-            self._raise(exc)
-            raise
+        return await self._fetch(prepared.sql, prepared.args(params))
 
     async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
         prepared = self.dialect.prepare(statement)
-        try:
-            return _count(await self.conn.execute(prepared.sql, *prepared.args(params)))
-        except Exception as exc:
-            self._raise(exc)
-            raise
+        return await self._execute(prepared.sql, prepared.args(params))
+
+    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self._fetch(self.dialect.marks(sql), params)
+
+    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self._execute(self.dialect.marks(sql), params)
 
     async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
         if not params:
@@ -333,5 +392,25 @@ class PostgresSql(Sql):
         try:
             await self.conn.executemany(prepared.sql, [prepared.args(p) for p in params])
         except Exception as exc:
-            self._raise(exc)
-            raise
+            translated = pg_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        try:
+            return list(await self.conn.fetch(sql, *args))
+        except Exception as exc:
+            translated = pg_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        try:
+            return _count(await self.conn.execute(sql, *args))
+        except Exception as exc:
+            translated = pg_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc

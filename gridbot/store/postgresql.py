@@ -5,9 +5,8 @@ The same contract as :mod:`gridbot.store.sqlite`, with what one file cannot give
 
 - **Row claims.** SQLite serialises every writer; here transactions run side by side in
   READ COMMITTED, so whatever a transaction reads in order to change it is locked:
-  :meth:`~_PGTransaction.due_cases`, :meth:`~_PGTransaction.claim_outbox` and
-  :meth:`~_PGTransaction.due_notices` take their rows ``FOR UPDATE SKIP LOCKED`` (two
-  workers each get different rows, none waits), and :meth:`~_PGTransaction.case` takes
+  ``due_cases``, ``claim_outbox`` and ``due_notices`` take their rows ``FOR UPDATE SKIP
+  LOCKED`` (two workers each get different rows, none waits), and ``case`` takes
   its row ``FOR UPDATE`` (a steward's claim and the sweep's escalation of the same case
   happen one after the other, never both on a stale copy). Compare-and-set updates
   (notice status, job runs) rely on PostgreSQL re-checking the ``WHERE`` of a row that
@@ -33,7 +32,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -49,10 +48,9 @@ from gridbot.store import forget, migrating
 from gridbot.store.base import (
     Store,
     Transaction,
-    forgotten_households,
 )
 from gridbot.store.dialect import PostgresSql
-from gridbot.store.repos import Repositories
+from gridbot.store.repos import StoreTransaction
 from gridbot.store.rows import Rows
 
 try:  # the driver is only needed when a postgresql:// URL is configured
@@ -274,7 +272,7 @@ class PostgresStore(Store):
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise _translate(exc) from exc
             try:
-                yield _PGTransaction(conn)
+                yield StoreTransaction(PostgresSql(conn))
             except BaseException:
                 # Also when cancelled mid-statement; if the rollback cannot happen the
                 # pool closes the connection, which rolls back just the same.
@@ -294,7 +292,7 @@ class PostgresStore(Store):
         for bulk work beside the interface (``gridbot migrate``: COPY, then read back
         through the store's own code before committing). Rolled back on an exception."""
         async with self._require().acquire() as conn, conn.transaction():
-            yield conn, _PGTransaction(conn)
+            yield conn, StoreTransaction(PostgresSql(conn))
 
     # -- singleton duties ----------------------------------------------------------------
     async def try_singleton(self, name: str) -> bool:
@@ -386,131 +384,4 @@ class PostgresStore(Store):
         if conn is not None:
             conn.terminate()
 
-
-
-
-class _PGTransaction(Repositories, Transaction):
-    def __init__(self, conn: Any) -> None:
-        super().__init__(PostgresSql(conn))
-        self.conn = conn
-
-    async def _all(self, sql: str, *params: Any) -> list[Any]:
-        try:
-            return list(await self.conn.fetch(sql, *params))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
-
-    async def _one(self, sql: str, *params: Any) -> Any:
-        try:
-            return await self.conn.fetchrow(sql, *params)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
-
-    async def _run(self, sql: str, *params: Any) -> int:
-        """Run one statement; the number of rows it affected."""
-        try:
-            return _count(await self.conn.execute(sql, *params))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
-
-    async def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        try:
-            await self.conn.executemany(sql, rows)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
-
-    # -- org and people -------------------------------------------------------------
-    # -- accounts, chats and link codes ---------------------------------------------
-    # -- cases ----------------------------------------------------------------------
-    async def _value(self, sql: str, *params: Any) -> Any:
-        row = await self._one(sql, *params)
-        return row[0] if row else None
-
-    # -- exactly-once intake ----------------------------------------------------------
-    # -- messages set aside -------------------------------------------------------------
-    # -- outbox -----------------------------------------------------------------------
-    # -- notices and their deliveries ---------------------------------------------------
-    # -- statistics, reports, exports and the household ledger -------------------------
-    # -- reliability and privacy: the audit log, forgetting a resident, report limits -----
-    async def forget_person(self, person_id: str, *, name: str, text: str,
-                            message: str = "", new_id: str | None = None) -> dict[str, int]:
-        return await forget.forget(_Forgetting(self), person_id, forget.Words(
-            name=name, text=text, message=message or text), new_id)
-
-    async def _forget_households(self, person_id: str, forgotten_name: str) -> int:
-        person = await self._one("SELECT name, phone, unit FROM people WHERE id = $1",
-                                 person_id)
-        if person is None:
-            return 0
-        lines = map(_ROWS.household, await self._all("SELECT * FROM households FOR UPDATE"))
-        changed = [(h.head, h.phone, h.note, *h.key) for h in forgotten_households(
-            lines, name=person["name"], forgotten_name=forgotten_name, phone=person["phone"],
-            microgrid=person["unit"])]
-        if changed:
-            await self._many(
-                "UPDATE households SET head = $1, phone = $2, note = $3 WHERE microgrid = $4"
-                " AND building = $5 AND entrance = $6 AND room = $7", changed)
-        return len(changed)
-
-    # -- report offers (登记为报事？) and urgent repeats ------------------------------------
-
-_DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
-                    " AS acks FROM deliveries d")
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class _Forgetting:
-    """The forget plan's SQL, as PostgreSQL runs it (see :mod:`gridbot.store.forget`)."""
-
-    for_update = " FOR UPDATE"
-
-    def __init__(self, tx: _PGTransaction) -> None:
-        self.tx = tx
-
-    @staticmethod
-    def _sql(sql: str) -> str:
-        numbers = iter(range(1, sql.count("?") + 1))
-        return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self.tx._all(self._sql(sql), *params)
-
-    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await self.tx._run(self._sql(sql), *params)
-
-    async def guard(self, on: bool) -> None:
-        # The append-only guards (migration 0012) let this transaction alone change the
-        # words, actor and data of case events and the person ids of audit rows; SET
-        # LOCAL ends with it. No DDL, so no lock that would stop the other workers.
-        await self.tx._run(f"SET LOCAL gridbot.forgetting = '{'on' if on else 'off'}'")
-
-    def contains(self, column: str) -> str:
-        return f"strpos({column}, ?) > 0"
-
-    async def households(self, person_id: str, forgotten_name: str) -> int:
-        return await self.tx._forget_households(person_id, forgotten_name)
 

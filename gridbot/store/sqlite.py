@@ -6,10 +6,9 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 from sqlalchemy import event
@@ -18,14 +17,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from gridbot.errors import StoreBusy, StoreError
-from gridbot.store import forget, migrating
+from gridbot.store import migrating
 from gridbot.store.base import (
     Store,
     Transaction,
-    forgotten_households,
 )
 from gridbot.store.dialect import SQLiteSql
-from gridbot.store.repos import Repositories
+from gridbot.store.repos import StoreTransaction
 from gridbot.store.rows import Rows, from_ts, ts
 
 log = logging.getLogger(__name__)
@@ -164,7 +162,7 @@ class SQLiteStore(Store):
         async with self._lock:
             try:
                 await db.execute("BEGIN IMMEDIATE")
-                yield _SQLiteTransaction(db)
+                yield StoreTransaction(SQLiteSql(db))
                 # A COMMIT that fails (busy) leaves the transaction open: it is rolled
                 # back below like any other failure.
                 await db.execute("COMMIT")
@@ -195,128 +193,6 @@ class SQLiteStore(Store):
     async def _rollback(db: aiosqlite.Connection) -> None:
         if db.in_transaction:
             await db.execute("ROLLBACK")
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class _SQLiteTransaction(Repositories, Transaction):
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        super().__init__(SQLiteSql(db))
-        self.db = db
-
-    # One trip to aiosqlite's thread per statement: each trip costs more than the query.
-    # Busy or locked comes back as StoreBusy, so that code inside the transaction sees
-    # the store's error, never sqlite3's.
-    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        try:
-            return list(await self.db.execute_fetchall(sql, tuple(params)))
-        except sqlite3.OperationalError as exc:
-            _raise_if_busy(exc)
-            raise
-
-    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        rows = await self._all(sql, params)
-        return rows[0] if rows else None
-
-    async def _run(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
-        try:
-            return await self.db.execute(sql, tuple(params))
-        except sqlite3.OperationalError as exc:
-            _raise_if_busy(exc)
-            raise
-
-    async def _many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
-        try:
-            await self.db.executemany(sql, [tuple(r) for r in rows])
-        except sqlite3.OperationalError as exc:
-            _raise_if_busy(exc)
-            raise
-
-    # -- org and people -------------------------------------------------------------
-    # -- accounts, chats and link codes ---------------------------------------------
-    # -- cases ----------------------------------------------------------------------
-    # -- exactly-once intake ----------------------------------------------------------
-    # -- messages set aside -------------------------------------------------------------
-    # -- outbox -----------------------------------------------------------------------
-    # -- notices and their deliveries ---------------------------------------------------
-    # -- statistics, reports, exports and the household ledger -------------------------
-    # -- reliability and privacy: the audit log, forgetting a resident, report limits -----
-    async def forget_person(self, person_id: str, *, name: str, text: str,
-                            message: str = "", new_id: str | None = None) -> dict[str, int]:
-        return await forget.forget(_Forgetting(self), person_id, forget.Words(
-            name=name, text=text, message=message or text), new_id)
-
-    async def _forget_households(self, person_id: str, forgotten_name: str) -> int:
-        person = await self._one("SELECT name, phone, unit FROM people WHERE id = ?",
-                                 (person_id,))
-        if person is None:
-            return 0
-        lines = map(_ROWS.household, await self._all("SELECT * FROM households"))
-        changed = [(h.head, h.phone, h.note, *h.key) for h in forgotten_households(
-            lines, name=person["name"], forgotten_name=forgotten_name, phone=person["phone"],
-            microgrid=person["unit"])]
-        await self._many(
-            "UPDATE households SET head = ?, phone = ?, note = ? WHERE microgrid = ?"
-            " AND building = ? AND entrance = ? AND room = ?", changed)
-        return len(changed)
-
-    # -- report offers (登记为报事？) and urgent repeats ------------------------------------
-
-_DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
-                    " AS acks FROM deliveries d")
-
-
-
-
-
-
-
-
-
-
-
-
-class _Forgetting:
-    """The forget plan's SQL, as SQLite runs it (see :mod:`gridbot.store.forget`)."""
-
-    for_update = ""
-    #: the append-only guards forget steps aside from, inside its own transaction
-    _GUARDS = (("case_events_append_only_update", "case_events"),
-               ("audit_log_append_only_update", "audit_log"))
-
-    def __init__(self, tx: _SQLiteTransaction) -> None:
-        self.tx = tx
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self.tx._all(sql, params)
-
-    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return (await self.tx._run(sql, params)).rowcount
-
-    async def guard(self, on: bool) -> None:
-        for trigger, table in self._GUARDS:
-            if on:
-                await self.tx._run(f"DROP TRIGGER {trigger}")
-            else:
-                await self.tx._run(
-                    f"CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} BEGIN SELECT"
-                    f" RAISE(ABORT, '{table} is append-only'); END")
-
-    def contains(self, column: str) -> str:
-        return f"instr({column}, ?) > 0"
-
-    async def households(self, person_id: str, forgotten_name: str) -> int:
-        return await self.tx._forget_households(person_id, forgotten_name)
 
 
 def private_files(path: Path) -> None:

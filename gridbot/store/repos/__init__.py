@@ -6,7 +6,9 @@ A store's :class:`~gridbot.store.base.Transaction` is made of them (see
 
 from __future__ import annotations
 
+from gridbot.store.base import Transaction
 from gridbot.store.repos.cases import CaseRepository
+from gridbot.store.repos.forgetting import ForgetRepository
 from gridbot.store.repos.intake import IntakeRepository
 from gridbot.store.repos.notices import NoticeRepository
 from gridbot.store.repos.offers import ReportOfferRepository
@@ -18,12 +20,17 @@ from gridbot.store.repos.records import (
     HouseholdRepository,
 )
 
-__all__ = ["AuditRepository", "CaseRepository", "HeartbeatRepository", "HouseholdRepository",
-           "IntakeRepository", "NoticeRepository", "OutboxRepository", "PeopleRepository",
-           "ReportOfferRepository", "Repositories"]
+__all__ = ["AuditRepository", "CaseRepository", "ForgetRepository", "HeartbeatRepository",
+           "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
+           "PeopleRepository", "ReportOfferRepository", "Repositories", "StoreTransaction"]
 
 
 class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
                    NoticeRepository, ReportOfferRepository, HouseholdRepository,
-                   AuditRepository, HeartbeatRepository):
+                   AuditRepository, HeartbeatRepository, ForgetRepository):
     """Every repository, as one object: what a transaction is made of."""
+
+
+class StoreTransaction(Repositories, Transaction):
+    """A transaction of either store: every repository, on the transaction's connection
+    (a :class:`~gridbot.store.dialect.Sql`)."""
