@@ -25,6 +25,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from functools import partial
 from typing import Any
 
 from gridbot.errors import StoreError
@@ -141,7 +142,7 @@ async def migrate(source_url: str, target_url: str, *, sample: int = 50,
                     f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid")
                 rows = _parents_first(columns, cursor) if table == "org_units" else None
                 batches = [rows] if rows is not None else iter(
-                    lambda c=cursor: c.fetchmany(BATCH), [])
+                    partial(cursor.fetchmany, BATCH), [])
                 for batch in batches:
                     records = [tuple(conv(v) for conv, v in zip(converters, row, strict=True))
                                for row in batch]

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from sqlalchemy import ColumnElement, Table, func, literal_column
@@ -32,6 +32,7 @@ from sqlalchemy.dialects import sqlite as sqlite_sql
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 
 from gridbot.errors import StoreBusy, StoreConflict, StoreError
@@ -60,6 +61,10 @@ class Prepared:
         return tuple(params[n] if n in params else defaults[n] for n in self.names)
 
 
+#: an INSERT that knows ON CONFLICT (each database has its own)
+UpsertInsert = sqlite_sql.Insert | pg_sql.Insert
+
+
 class Dialect(ABC):
     """One database's words for what the repositories need."""
 
@@ -76,7 +81,7 @@ class Dialect(ABC):
         import or by a cached factory, so the cache stays small)."""
         found = self._prepared.get(statement)
         if found is None:
-            compiled = statement.compile(dialect=self.compiler)
+            compiled = cast(SQLCompiler, statement.compile(dialect=self.compiler))
             names = tuple(compiled.positiontup or ())
             found = Prepared(sql=compiled.string, names=names,
                              defaults={n: compiled.params.get(n) for n in names})
@@ -94,23 +99,22 @@ class Dialect(ABC):
     def clock_back(self, value: Any) -> time: ...
 
     @abstractmethod
-    def insert(self, table: Table) -> Insert:
+    def insert(self, table: Table) -> UpsertInsert:
         """This database's INSERT, which knows ``ON CONFLICT``."""
 
     def insert_ignore(self, table: Table) -> Insert:
         """INSERT … ON CONFLICT DO NOTHING: a duplicate key inserts nothing (rowcount 0)."""
-        return self.insert(table).on_conflict_do_nothing()  # type: ignore[attr-defined, no-any-return]
+        return self.insert(table).on_conflict_do_nothing()
 
     def upsert(self, table: Table, keys: Sequence[str], update: Iterable[str],
                **computed: ColumnElement[Any]) -> Insert:
         """INSERT … ON CONFLICT (keys) DO UPDATE: the ``update`` columns take the new
         row's values, ``computed`` columns their expression."""
         stmt = self.insert(table)
-        excluded = stmt.excluded  # type: ignore[attr-defined]
+        excluded = stmt.excluded
         values: dict[str, Any] = {c: excluded[c] for c in update}
         values.update(computed)
-        return stmt.on_conflict_do_update(  # type: ignore[attr-defined, no-any-return]
-            index_elements=list(keys), set_=values)
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
 
     @abstractmethod
     def greatest(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -153,7 +157,7 @@ class SQLiteDialect(Dialect):
     def clock_back(self, value: Any) -> time:
         return time.fromisoformat(value)
 
-    def insert(self, table: Table) -> Insert:
+    def insert(self, table: Table) -> UpsertInsert:
         return sqlite_sql.insert(table)
 
     def greatest(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -194,16 +198,16 @@ def _back(instant: datetime | None) -> datetime | None:
 
 class PostgresDialect(Dialect):
     name = "postgresql"
-    compiler = PGDialect_asyncpg()
+    compiler = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
     rows = Rows(read=_back, write=_utc)  # timestamptz; JSON columns hold SQLite's text
 
     def clock(self, value: time) -> Any:
         return value
 
     def clock_back(self, value: Any) -> time:
-        return value  # type: ignore[no-any-return]
+        return cast(time, value)
 
-    def insert(self, table: Table) -> Insert:
+    def insert(self, table: Table) -> UpsertInsert:
         return pg_sql.insert(table)
 
     def greatest(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -256,7 +260,7 @@ def busy_error(exc: BaseException) -> StoreBusy | None:
 def pg_error(exc: BaseException) -> BaseException | None:
     """asyncpg's errors as the store's: conflicts worth retrying, a lost connection."""
     try:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - only without the driver installed
         return None
     if isinstance(exc, (asyncpg.SerializationError, asyncpg.DeadlockDetectedError,

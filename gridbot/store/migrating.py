@@ -124,7 +124,8 @@ def migrate(conn: Connection, current: str | None, lock: Callable[[Connection], 
 
 def split_sql(sql: str) -> list[str]:
     """A SQLite script as statements, trigger bodies kept whole."""
-    statements, buf = [], []
+    statements: list[str] = []
+    buf: list[str] = []
     for line in sql.splitlines():
         stripped = line.strip()
         if not buf and (not stripped or stripped.startswith("--")):

@@ -54,7 +54,7 @@ from gridbot.store.repos import StoreTransaction
 from gridbot.store.rows import Rows
 
 try:  # the driver is only needed when a postgresql:// URL is configured
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - exercised only without the driver installed
     asyncpg = None
 

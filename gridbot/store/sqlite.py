@@ -118,19 +118,18 @@ class SQLiteStore(Store):
                 await conn.run_sync(migrating.migrate, current, lambda _conn: None)
         except DBAPIError as exc:
             await self._rollback(db)
-            _raise_if_busy(exc.orig)
-            raise StoreError(f"schema migration failed: {exc.orig}") from exc.orig
+            cause = exc.orig if exc.orig is not None else exc
+            _raise_if_busy(cause)
+            raise StoreError(f"schema migration failed: {cause}") from cause
         except LookupError as exc:
             raise StoreError(str(exc)) from None
         finally:
             await engine.dispose(close=False)  # the connection stays the store's
 
     async def schema_version(self) -> int:
-        async with self._require().execute(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0])
+        rows = list(await self._require().execute_fetchall(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+        return int(rows[0][0])
 
     async def close(self) -> None:
         if self._db is not None:
@@ -145,7 +144,8 @@ class SQLiteStore(Store):
         async with self._lock:
             try:
                 await db.execute("VACUUM")
-                busy, _, _ = (await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))[0]
+                checkpoint = await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _, _ = next(iter(checkpoint))
             except sqlite3.OperationalError as exc:
                 _raise_if_busy(exc)
                 raise

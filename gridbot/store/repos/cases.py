@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Insert,
     Select,
@@ -100,7 +101,7 @@ def _query(assignee: bool, reporter: bool, microgrids: int | None,
     if statuses is not None:
         query = query.where(one_of(cases.c.status, statuses))
     if overdue:
-        now = bindparam("now")
+        now: BindParameter[Any] = bindparam("now")
         query = query.where(or_(
             and_(one_of(cases.c.status, UNCLAIMED), cases.c.claim_by < now),
             and_(cases.c.status == const(Status.CLAIMED.value), cases.c.resolve_by < now)))
@@ -245,7 +246,7 @@ class CaseRepository(Repository):
             _report_times(reporter_id is not None, chat is not None),
             {"since": self.at(since), "reporter_id": reporter_id, "platform": platform,
              "chat_id": chat_id})
-        return [self.rows.read(r["created_at"]) for r in rows]  # type: ignore[misc]
+        return [self.rows.instant(r["created_at"]) for r in rows]
 
     async def recent_urgent_case(
         self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]

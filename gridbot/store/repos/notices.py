@@ -107,7 +107,7 @@ def _set_status(status: NoticeStatus) -> Update:
 def _add_delivery(d: Dialect) -> Insert:
     outbox_id = (select(outbox.c.id).where(outbox.c.dedup_key == bindparam("outbox_key"))
                  .scalar_subquery())
-    return d.insert(deliveries).values(  # type: ignore[no-any-return]
+    return d.insert(deliveries).values(
         outbox_id=outbox_id, **binds("notice_id", "platform", "chat_id", "status",
                                      "microgrid", "title", "updated_at"),
     ).on_conflict_do_nothing(index_elements=["notice_id", "platform", "chat_id"])
@@ -138,7 +138,7 @@ def _finish(sent: bool) -> Update:
 
 @cache
 def _acknowledge(d: Dialect) -> Insert:
-    return d.insert(notice_acks).values(  # type: ignore[no-any-return]
+    return d.insert(notice_acks).values(
         binds("delivery_id", "person_id", "at"),
     ).on_conflict_do_nothing(index_elements=["delivery_id", "person_id"])
 

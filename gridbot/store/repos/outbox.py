@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, Update, bindparam, func, select, update
+from sqlalchemy import BindParameter, Insert, Select, Update, bindparam, func, select, update
 
 from gridbot.domain import OutboxItem, Outgoing
 from gridbot.store.dialect import Dialect, const
@@ -33,7 +33,7 @@ def _claim(count: int) -> Update:
     """Lease the due rows in one statement. Rows another sender is leasing right now are
     skipped, not waited for (PostgreSQL; SQLite has one writer); the lease itself
     (lease_until) keeps them from being handed out again after."""
-    now = bindparam("now")
+    now: BindParameter[Any] = bindparam("now")
     due = (select(outbox.c.id)
            .where(_WAITING, outbox.c.not_before <= now,
                   (outbox.c.lease_until.is_(None)) | (outbox.c.lease_until <= now),

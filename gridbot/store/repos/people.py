@@ -60,7 +60,7 @@ _ADD_SHIFT = insert(shifts).values(binds("microgrid", "person_id", "days", "star
 _ROSTER = (select(rosters.c.person_id, rosters.c.position)
            .where(rosters.c.microgrid == bindparam("microgrid")).order_by(rosters.c.position))
 _SHIFTS = select(shifts).where(shifts.c.microgrid == bindparam("microgrid")).order_by(shifts.c.id)
-_ROSTERS_OF: CompoundSelect = union(
+_ROSTERS_OF: CompoundSelect[Any] = union(
     select(rosters.c.microgrid).where(rosters.c.person_id == bindparam("person_id")),
     select(shifts.c.microgrid).where(shifts.c.person_id == bindparam("person_id")),
 ).order_by(literal_column("1"))
@@ -136,8 +136,8 @@ def _set_duty(d: Dialect) -> Insert:
 @cache
 def _save_account(d: Dialect) -> Insert:
     stmt = d.insert(accounts)
-    new = stmt.excluded  # type: ignore[attr-defined]
-    return stmt.values(binds(  # type: ignore[no-any-return]
+    new = stmt.excluded
+    return stmt.values(binds(
         "platform", "user_id", "display_name", "person_id", "private_chat_id", "linked_at",
     )).on_conflict_do_update(index_elements=["platform", "user_id"], set_={
         "display_name": new.display_name, "person_id": new.person_id,
@@ -150,8 +150,8 @@ def _save_account(d: Dialect) -> Insert:
 @cache
 def _save_chat(d: Dialect) -> Insert:
     stmt = d.insert(chats)
-    new = stmt.excluded  # type: ignore[attr-defined]
-    return stmt.values(binds(  # type: ignore[no-any-return]
+    new = stmt.excluded
+    return stmt.values(binds(
         "platform", "chat_id", "kind", "title", "microgrid", "bound_by", "bound_at",
     )).on_conflict_do_update(index_elements=["platform", "chat_id"], set_={
         "kind": new.kind, "title": new.title, "microgrid": new.microgrid,
@@ -163,7 +163,8 @@ def _save_chat(d: Dialect) -> Insert:
 class PeopleRepository(Repository):
     # -- org and people -------------------------------------------------------------
     async def sync_org(self, config: Config) -> None:
-        units = [(config.subdistrict.code, "subdistrict", config.subdistrict.name, None, "[]")]
+        units: list[tuple[str, str, str, str | None, str]] = [
+            (config.subdistrict.code, "subdistrict", config.subdistrict.name, None, "[]")]
         units += [(c.code, "community", c.name, config.subdistrict.code, "[]")
                   for c in config.communities]
         units += [(g.code, "grid", g.name, g.community, "[]") for g in config.grids]
@@ -300,7 +301,8 @@ class PeopleRepository(Repository):
         row = await self.sql.one(_LINK_CODE, {"code_hash": code_hash})
         if row is None:
             return None
-        return LinkCode(person_id=row["person_id"], expires_at=self.rows.read(row["expires_at"]),  # type: ignore[arg-type]
+        return LinkCode(person_id=row["person_id"],
+                        expires_at=self.rows.instant(row["expires_at"]),
                         used_at=self.rows.read(row["used_at"]))
 
     async def use_link_code(self, code_hash: str, now: datetime, used_by: str) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Insert, Select, bindparam, delete, func, insert, null, or_, select, update
 
 from gridbot.store.base import AuditEntry, Heartbeat, Household
 from gridbot.store.dialect import Dialect
@@ -58,7 +58,7 @@ def _audit_entries(since: bool, person: bool) -> Select[Any]:
 @cache
 def _beat(d: Dialect) -> Insert:
     return d.upsert(heartbeats, ["duty"], ["holder", "beat_at", "detail"],
-                    released_at=None).values(  # type: ignore[arg-type]
+                    released_at=null()).values(
         released_at=None, **binds("duty", "holder", "beat_at", "detail"))
 
 
@@ -100,7 +100,7 @@ class AuditRepository(Repository):
         rows = await self.sql.all(_audit_entries(since is not None, person_id is not None),
                                   {"since": self.at(since), "person_id": person_id,
                                    "limit": limit})
-        return [AuditEntry(id=r["id"], at=self.rows.read(r["at"]),  # type: ignore[arg-type]
+        return [AuditEntry(id=r["id"], at=self.rows.instant(r["at"]),
                            actor_id=r["actor_id"], role=r["role"], via=r["via"],
                            action=r["action"], target=r["target"], summary=r["summary"])
                 for r in rows]
