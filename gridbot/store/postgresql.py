@@ -34,7 +34,6 @@ import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -43,15 +42,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from gridbot.errors import StoreConflict, StoreError
+from gridbot.errors import StoreError
 from gridbot.store import forget, migrating
 from gridbot.store.base import (
     Store,
     Transaction,
 )
-from gridbot.store.dialect import PostgresSql
+from gridbot.store.dialect import PostgresSql, pg_error
 from gridbot.store.repos import StoreTransaction
-from gridbot.store.rows import Rows
 
 try:  # the driver is only needed when a postgresql:// URL is configured
     import asyncpg  # type: ignore[import-untyped]
@@ -109,43 +107,9 @@ def lock_key(namespace: str, name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _utc(instant: datetime | None) -> datetime | None:
-    if instant is None:
-        return None
-    if instant.tzinfo is None:
-        raise ValueError("naive datetime reached the store")
-    return instant.astimezone(UTC)
-
-
-def _back(instant: datetime | None) -> datetime | None:
-    """asyncpg gives timestamptz in UTC already; this only pins the tzinfo object."""
-    return None if instant is None else instant.astimezone(UTC)
-
-
-#: Instants are timestamptz here; JSON columns hold the same text as in SQLite.
-_ROWS = Rows(read=_back, write=_utc)
-
-
-def _count(status: str) -> int:
-    """Rows affected, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
-    tail = status.rsplit(" ", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
-
-
 def _translate(exc: BaseException) -> BaseException:
-    """asyncpg's errors as the store's: conflicts worth retrying, a lost connection."""
-    if asyncpg is None:
-        return exc
-    if isinstance(exc, (asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
-                        asyncpg.UniqueViolationError, asyncpg.LockNotAvailableError)):
-        conflict = StoreConflict(f"transaction conflict: {exc}")
-        conflict.__cause__ = exc
-        return conflict
-    if isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)):
-        lost = StoreError(f"database connection failed: {exc}")
-        lost.__cause__ = exc
-        return lost
-    return exc
+    """asyncpg's errors as the store's (see :func:`gridbot.store.dialect.pg_error`)."""
+    return pg_error(exc) or exc
 
 
 class PostgresStore(Store):

@@ -16,41 +16,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from gridbot.errors import StoreBusy, StoreError
+from gridbot.errors import StoreError
 from gridbot.store import migrating
 from gridbot.store.base import (
     Store,
     Transaction,
 )
-from gridbot.store.dialect import SQLiteSql
+from gridbot.store.dialect import SQLiteSql, busy_error
 from gridbot.store.repos import StoreTransaction
-from gridbot.store.rows import Rows, from_ts, ts
 
 log = logging.getLogger(__name__)
-
-#: Instants are fixed-width UTC text here, so that text order is time order.
-_ROWS = Rows(read=from_ts, write=ts)
 
 #: How long a statement waits for another connection's write lock before the store gives
 #: up with :class:`~gridbot.errors.StoreBusy` (SQLite's ``busy_timeout``, milliseconds).
 BUSY_TIMEOUT_MS = 5000
-
-
-def busy_error(exc: BaseException) -> StoreBusy | None:
-    """``exc`` as the store's :class:`StoreBusy` if it is SQLite saying the database is busy
-    or locked (at BEGIN, a statement or COMMIT); ``None`` for anything else."""
-    if not isinstance(exc, sqlite3.OperationalError):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        # Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE …) share the low byte.
-        if code & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return None
-    elif "locked" not in str(exc) and "busy" not in str(exc):
-        return None
-    busy = StoreBusy(f"database is busy: {exc}")
-    busy.__cause__ = exc
-    return busy
 
 
 def _raise_if_busy(exc: BaseException) -> None:
