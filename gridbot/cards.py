@@ -160,9 +160,11 @@ def write_sheet(path: Path, cards: list[LinkCard], files: list[str], header: lis
     """One row per card: who, the code, until when, the link, the words, the card's file."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     sheet = book.active
+    assert isinstance(sheet, Worksheet)  # a new workbook's one sheet
     sheet.title = title[:31]
     sheet.append(header)
     for cell in sheet[1]:

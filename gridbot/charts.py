@@ -23,6 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.axis import Axis
+    from matplotlib.figure import Figure
+    from matplotlib.typing import RcKeyType
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +83,14 @@ def cjk_family() -> str | None:
     return None
 
 
-def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
     return fig
 
 
-def _style() -> dict[str, object]:
+def _style() -> dict[RcKeyType, Any]:
     family = cjk_family()
     fonts = [family, "DejaVu Sans"] if family else ["DejaVu Sans"]
     return {"font.family": "sans-serif", "font.sans-serif": fonts,
@@ -92,7 +98,16 @@ def _style() -> dict[str, object]:
             "axes.spines.top": False, "axes.spines.right": False, "font.size": 10}
 
 
-def _finish(fig, name: str, title: str) -> Chart:  # type: ignore[no-untyped-def]
+def _whole_numbers(axis: Axis) -> None:
+    """Ticks at whole numbers only, on an axis that counts cases."""
+    from matplotlib.ticker import MaxNLocator
+
+    locator = axis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default, AutoLocator, is one
+        locator.set_params(integer=True)
+
+
+def _finish(fig: Figure, name: str, title: str) -> Chart:
     png, svg = io.BytesIO(), io.StringIO()
     fig.savefig(png, format="png")
     # No date in the SVG, so the same report drawn twice is the same file.
@@ -116,7 +131,7 @@ def cases_per_day(title: str, days: Sequence[str], opened: Sequence[int],
         step = max(1, math.ceil(len(days) / 12))
         ax.set_xticks(list(xs)[::step], list(days)[::step], rotation=0)
         ax.set_ylabel(y_label)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        _whole_numbers(ax.yaxis)
         ax.set_ylim(bottom=0, top=max([*opened, *resolved, 1]) * 1.15)
         ax.set_title(title, loc="left", fontsize=12)
         ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1, 1), ncols=2)
@@ -168,7 +183,7 @@ def distribution(title: str, buckets: Sequence[str], counts: Sequence[int], y_la
         ax.set_xticks(list(xs), list(buckets))
         ax.set_ylabel(y_label)
         ax.set_ylim(0, max([*counts, 1]) * 1.2)
-        ax.yaxis.get_major_locator().set_params(integer=True)
+        _whole_numbers(ax.yaxis)
         ax.set_title(title, loc="left", fontsize=12)
         if note:
             ax.text(1, 1.02, note, transform=ax.transAxes, ha="right", va="bottom",

@@ -186,7 +186,8 @@ class Demo:
             chat_id, kind, title = private_chat_id(user_id), ChatKind.PRIVATE, ""
             self.console.labels.setdefault(chat_id, self.text("private_label", name=display))
         else:
-            mg = self.config.microgrid(microgrid)  # type: ignore[arg-type]
+            mg = self.config.microgrid(microgrid) if microgrid is not None else None
+            assert mg is not None  # a group's message: its micro-grid was found above
             chat_id, kind, title = group_chat_id(mg.code), ChatKind.GROUP, mg.name
         where = self.console.labels.get(chat_id, chat_id)
         self.print(self.text("said", time=self.now_label(), name=display, where=where, text=text,

@@ -76,7 +76,7 @@ class DailyDigest:
                 continue
             due = {c.number: running_window(c)[1] for c in cases}
             cases.sort(key=lambda c: due[c.number] or c.created_at)
-            soon = [c for c in cases if due[c.number] and due[c.number] <= ctx.now + SOON]
+            soon = [c for c in cases if (by := due[c.number]) and by <= ctx.now + SOON]
             ctx.tell(person_id, "digest", cases=cases, soon=soon, due=due, now=ctx.now)
             sent += 1
         return sent

@@ -34,7 +34,7 @@ MASK = "***"
 #: shorter configured values are not masked: they would hide ordinary words
 MIN_SECRET = 6
 #: gridbot's own loggers, which follow ``--log-level``
-OWN = ("gridbot", "handlers")
+OWN = ("gridbot",)
 #: libraries whose levels an older gridbot set by hand; now they follow the root logger
 LIBRARIES = ("httpx", "httpcore", "telegram", "apscheduler", "uvicorn", "wechatpy",
              "urllib3", "requests")
@@ -124,7 +124,7 @@ def _install_factory() -> None:
 def level_of(name: str) -> int:
     if name.upper() not in LEVELS:
         raise ValueError(name)
-    return logging.getLevelName(name.upper())
+    return logging.getLevelNamesMapping()[name.upper()]
 
 
 def setup(level: str = "INFO", *, timestamps: bool = False) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from gridbot.config import LOCALES
+from gridbot.paths import template_loader
 from gridbot.render import Renderer
 
 SCOPES = ("private", "group")
@@ -35,7 +36,7 @@ class CommandMenu:
 def menu_words(renderer: Renderer, locale: str) -> dict[str, list[list[str]]]:
     """The locale's ``menu`` table: scope -> [[command, description], …]."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(renderer.templates_dir / locale / "bot")),
+        loader=template_loader(f"{locale}/bot", root=renderer.templates_dir),
         undefined=jinja2.StrictUndefined)
     module: Any = env.get_template("menu.j2").module
     return dict(module.menu)

@@ -18,7 +18,7 @@ from gridbot.commands import CONTROL
 from gridbot.config import DEFAULT_EMERGENCY_NUMBERS, LOCALES
 from gridbot.domain import TextFormat
 from gridbot.durations import parse_duration
-from gridbot.paths import TEMPLATES
+from gridbot.paths import TEMPLATES, template_loader
 
 DEFAULT_TEMPLATES = TEMPLATES
 
@@ -40,11 +40,9 @@ class Renderer:
     def _env(self, locale: str, fmt: TextFormat) -> jinja2.Environment:
         key = (locale, fmt)
         if key not in self._envs:
-            paths = [self.templates_dir / locale]
-            if locale != "zh-CN":
-                paths.append(self.templates_dir / "zh-CN")
+            folders = [locale] if locale == "zh-CN" else [locale, "zh-CN"]
             env = jinja2.Environment(
-                loader=jinja2.FileSystemLoader([str(p) for p in paths]),
+                loader=template_loader(*folders, root=self.templates_dir),
                 autoescape=fmt is TextFormat.HTML,
                 undefined=jinja2.StrictUndefined,
                 trim_blocks=True,
@@ -73,7 +71,7 @@ class Renderer:
     def locale_for(self, *preferences: str | None) -> str:
         for pref in preferences:
             if pref in LOCALES:
-                return pref  # type: ignore[return-value]
+                return pref
         return self.default_locale
 
     def render(self, name: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:

@@ -14,13 +14,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup
 
 from gridbot import charts
+from gridbot.paths import template_loader
 from gridbot.render import DEFAULT_TEMPLATES, _span_en, _span_zh
 from gridbot.stats import CaseFacts, Figures, HandlerRow, Period, Report, Row
 
@@ -48,25 +51,29 @@ class Words:
 
     def period(self, report: Report) -> str:
         p = report.period
+        text: str
         if p.month:
-            return self.table["month"].format(year=p.first.year, month=p.first.month)
-        if p.first == p.last:
-            return p.first.isoformat()
-        return self.table["range"].format(first=p.first.isoformat(), last=p.last.isoformat())
+            text = self.table["month"].format(year=p.first.year, month=p.first.month)
+        elif p.first == p.last:
+            text = p.first.isoformat()
+        else:
+            text = self.table["range"].format(first=p.first.isoformat(),
+                                              last=p.last.isoformat())
+        return text
 
     def event(self, kind: str, data: dict[str, Any]) -> str:
         if kind == "escalated" and data.get("why") in ("claim_missed", "resolve_missed"):
             kind = "escalated_auto"
-        return self.table["event_names"].get(kind, kind)
+        name: str = self.table["event_names"].get(kind, kind)
+        return name
 
 
 def words_for(locale: str, templates_dir: Path = DEFAULT_TEMPLATES) -> Words:
-    folders = [templates_dir / locale / "report"]
-    if locale != "zh-CN":
-        folders.append(templates_dir / "zh-CN" / "report")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+    folders = [f"{locale}/report"] + ([] if locale == "zh-CN" else ["zh-CN/report"])
+    env = jinja2.Environment(loader=template_loader(*folders, root=templates_dir),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    # a template's macros and variables are attributes jinja makes at run time
     table = env.get_template("words.j2").module.words  # type: ignore[attr-defined]
     return Words(locale=locale, env=env, table=table)
 
@@ -341,7 +348,7 @@ def write_html(report: Report, chart_list: Sequence[charts.Chart], path: Path, w
             "%Y-%m-%d %H:%M"),
         span=words.span, cases=report.cases[:HTML_CASES], cut=len(report.cases) > HTML_CASES,
         html_cases=HTML_CASES, chart_kind=kind,
-        svg=lambda chart: jinja2.utils.markupsafe.Markup(chart.svg),
+        svg=lambda chart: Markup(chart.svg),
         category_names={r.key: r.name for r in report.by_category},
     )
     # The page carries the font for its own words, so it reads the same on a computer
@@ -368,12 +375,16 @@ def _temporary_beside(path: Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _atomic_save(path: Path, save: Callable[[Any], None]) -> None:
+def _atomic_save(path: Path, save: Callable[[str], object]) -> None:
     """Write to a temporary file beside ``path`` and rename: never half a report."""
     with _temporary_beside(path) as tmp:
         save(str(tmp))
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
         os.replace(tmp, path)
+
+
+def _write_bytes(data: bytes, path: str) -> None:
+    Path(path).write_bytes(data)
 
 
 def period_slug(period: Period) -> str:
@@ -401,6 +412,6 @@ def write_report(report: Report, out_dir: Path, words: Words, tz: ZoneInfo) -> l
     written = [book, page]
     for chart in chart_list:
         png = out_dir / f"{stem}-{chart.name}.png"
-        _atomic_save(png, lambda p, data=chart.png: Path(p).write_bytes(data))
+        _atomic_save(png, partial(_write_bytes, chart.png))
         written.append(png)
     return written

@@ -821,9 +821,9 @@ def _rosters(out: Imported, kind_of: dict[str, str],
             members[mg] = []
         if duty in PRIMARY_WORDS:
             if mg in primary:
-                first = next(p for p in out.people if p["id"] == primary[mg])
+                earlier = next(p for p in out.people if p["id"] == primary[mg])
                 problems.append(table.where(number, "duty", "two_primaries", mg,
-                                            first["name"]))
+                                            earlier["name"]))
             primary[mg] = person["id"]
         members[mg].append(person["id"])
     for person in out.people:
@@ -905,7 +905,7 @@ def household_scope(tables: Sequence[Table], config_path: Path) -> list[str] | N
     """
     if not any(t.kind == "households" for t in tables):
         return None
-    mentioned = set()
+    mentioned: set[str] = set()
     for table in tables:
         if table.kind == "households":
             mentioned.update(table.cell(row, "microgrid") for _, row in table.rows)

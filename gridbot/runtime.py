@@ -30,8 +30,8 @@ from gridbot.engine import Engine, EngineIntake
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.menu import command_menus
 from gridbot.outbox import MAX_HOLD, DrainResult, OutboxSender
-from gridbot.people_cli import unreachable_rostered, warn_unreachable
 from gridbot.ratelimit import Sleep
+from gridbot.reach import unreachable_rostered, warn_unreachable
 from gridbot.render import Renderer
 from gridbot.scheduler import Scheduler
 from gridbot.store import Store, store_for_url

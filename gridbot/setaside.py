@@ -38,7 +38,8 @@ def next_try(failed: int, now: datetime) -> datetime | None:
     ``None`` once there were :data:`ATTEMPTS` (given up, kept)."""
     if failed >= ATTEMPTS:
         return None
-    return now + min(MAX_RETRY, FIRST_RETRY * 2 ** (failed - 1))
+    delay: timedelta = FIRST_RETRY * 2 ** (failed - 1)
+    return now + min(MAX_RETRY, delay)
 
 
 class SetAsideSource:

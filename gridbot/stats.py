@@ -661,12 +661,12 @@ def _handlers(facts: Sequence[CaseFacts], org: Org) -> tuple[HandlerRow, ...]:
         for holder, _window in f.misses:
             if holder:
                 missed_on[holder].add(number)
-        for person in f.manual_escalations:
-            if person:
-                manual[person].add(number)
-        for person in f.reopened_from:
-            if person:
-                reopened[person] += 1
+        for escalator in f.manual_escalations:
+            if escalator:
+                manual[escalator].add(number)
+        for resolver in f.reopened_from:
+            if resolver:
+                reopened[resolver] += 1
     people = set(handled) | set(resolved) | set(missed_on) | set(manual)
     rows = []
     for pid in people:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -37,8 +37,10 @@ _PROBE_DAYS = 370
 # Upper bound on any walk; no window is anywhere near a century long.
 _MAX_WALK_DAYS = 100 * 366
 
-COUNT_MODES = ("calendar", "working")
-HOLIDAY_SOURCES = ("cn", "none")
+CountMode = Literal["calendar", "working"]
+HolidaySource = Literal["cn", "none"]
+COUNT_MODES: tuple[CountMode, ...] = ("calendar", "working")
+HOLIDAY_SOURCES: tuple[HolidaySource, ...] = ("cn", "none")
 
 Interval = tuple[datetime, datetime]
 _Pieces = tuple[tuple[timedelta, timedelta], ...]
@@ -52,10 +54,10 @@ class CalendarSettings:
     "24:00") end at the midnight that ends the day; so does a work span ending at ``time(0)``.
     """
 
-    count: str = "calendar"
+    count: CountMode = "calendar"
     work_days: tuple[int, ...] = (0, 1, 2, 3, 4)
     work_hours: tuple[tuple[time, time], ...] = ((time(8, 30), time(17, 30)),)
-    holidays: str = "cn"
+    holidays: HolidaySource = "cn"
     extra_holidays: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
     quiet_start: time | None = time(22, 0)

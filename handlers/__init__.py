@@ -8,7 +8,7 @@ engine uses both by default.
 
 from gridbot.commands import Commands
 from gridbot.declare import Registry
-from handlers import account, notices, resident, stats, steward, workorder
+from gridbot.handlers import account, notices, resident, stats, steward, workorder
 
 #: every declared command, in the order of these modules and, within one, of its lines
 REGISTRY = Registry.collect(resident, steward, workorder, account, notices, stats)

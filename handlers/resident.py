@@ -8,6 +8,7 @@ import functools
 import re
 import unicodedata
 from datetime import timedelta
+from typing import Literal, overload
 
 from gridbot import routing
 from gridbot.cases import alert_urgent, assign, classify, evidence_data
@@ -86,6 +87,10 @@ async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ..
     return case
 
 
+@overload
+def _report_microgrid(ctx: Context, *, strict: Literal[True] = ...) -> str: ...
+@overload
+def _report_microgrid(ctx: Context, *, strict: bool) -> str | None: ...
 def _report_microgrid(ctx: Context, *, strict: bool = True) -> str | None:
     """The micro-grid a report from here belongs to: the group's, or in private the
     speaker's own (residents and stewards). ``strict``: refuse instead of ``None``."""

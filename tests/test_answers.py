@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from gridbot.domain import ChatKind, Outcome, PlatformInfo, Role
-from handlers import REGISTRY
+from gridbot.handlers import REGISTRY
 from tests.conftest import Bot, incoming, to
 
 #: (who, role): a resident and a steward of M01

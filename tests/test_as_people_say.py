@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-import handlers
+from gridbot import handlers
 from gridbot.commands import distance
 from gridbot.domain import Status
-from handlers.resident import parse_rating
+from gridbot.handlers.resident import parse_rating
 from tests.conftest import Bot, to
 
 #: (what the resident writes after the case number, the score it means, the comment kept)

@@ -33,9 +33,9 @@ from gridbot.durations import (
     read_duration,
     take_duration,
 )
+from gridbot.handlers import COMMANDS
 from gridbot.notices import WhenError, parse_when
 from gridbot.stats import parse_period
-from handlers import COMMANDS
 from tests.conftest import Bot, incoming, to
 
 TZ = ZoneInfo("Asia/Shanghai")

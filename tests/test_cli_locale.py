@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from gridbot import cli_text
-from gridbot.cli import _parser, main
+from gridbot.cli import language as cli_text
+from gridbot.cli import main
+from gridbot.cli.dispatch import build_parser
 from gridbot.config import LOCALES, load_config
 from gridbot.store import SQLiteStore
 from gridbot.store.base import AuditEntry
@@ -46,7 +47,7 @@ def english_config(folder: Path) -> Path:
 def parsers(locale: str) -> dict[str, argparse.ArgumentParser]:
     """Every parser, top and subcommands, with the locale's help."""
     with cli_text.speaking(locale):
-        top = _parser()
+        top = build_parser()
         cli_text.localize(top, locale)
     found = {"gridbot": top}
     for action in top._actions:

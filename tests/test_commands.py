@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import handlers
+from gridbot import handlers
 from gridbot.commands import (
     ParsedCommand,
     UnknownCommand,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import handlers
+from gridbot import handlers
 from gridbot.commands import ParsedCommand
 from gridbot.config import LOCALES, Config
 from gridbot.context import Context
@@ -32,8 +32,8 @@ from gridbot.declare import (
 )
 from gridbot.domain import Outcome, Role, TextFormat
 from gridbot.engine import Engine
+from gridbot.handlers.account import help_sections
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
-from handlers.account import help_sections
 from tests.conftest import Bot, incoming, to
 from tests.test_permission_matrix import CAST, MATRIX
 

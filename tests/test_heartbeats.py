@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from gridbot import notice_cli
+from gridbot.cli import notice as notice_cli
+from gridbot.cli.session import Session
 from gridbot.clock import VirtualClock
 from gridbot.config import load_config
 from gridbot.domain import Chat, ChatKind
@@ -187,14 +188,19 @@ async def running(tmp_path: Path) -> AsyncIterator[World]:
         await fake.stop()
 
 
+async def notice(w: World, args: argparse.Namespace) -> int:
+    """``gridbot notice`` on the running bot's configuration and clock."""
+    config = w.runtime.config
+    async with Session(config=config, renderer=Renderer(config.timezone),
+                       clock=w.clock) as session:
+        return await notice_cli.notice(session, args)
+
+
 async def follow_notice(w: World, capsys: pytest.CaptureFixture[str], text: str) -> tuple[
         int, str]:
     """``gridbot notice --scope M01 --text TEXT`` beside the running bot, whose next sweep
     (every 15 s in production) the test brings forward."""
-    config = w.runtime.config
-    command = asyncio.create_task(notice_cli.run(
-        config, notice_args(scope="M01", text=text), Renderer(config.timezone),
-        clock=w.clock))
+    command = asyncio.create_task(notice(w, notice_args(scope="M01", text=text)))
     while not command.done():
         w.runtime.scheduler.kick()
         await asyncio.sleep(0.05)
@@ -223,7 +229,5 @@ async def test_when_the_bot_stops_the_command_stops_watching(
     assert code == 1
     assert "机器人停止了发送，剩下的群等它重新启动后再发" in printed
     # and the next notice knows at once that nobody sends
-    config = running.runtime.config
-    assert await notice_cli.run(config, notice_args(scope="M01", text="再一条"),
-                                Renderer(config.timezone), clock=running.clock) == 0
+    assert await notice(running, notice_args(scope="M01", text="再一条")) == 0
     assert "没有正在运行的机器人，通知已保存" in capsys.readouterr().err

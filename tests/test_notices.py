@@ -595,9 +595,9 @@ def test_the_command_line_writes_shows_lists_and_cancels(
 async def test_the_command_line_follows_the_bot_until_done(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from gridbot.cli.notice import follow
     from gridbot.clock import SystemClock
     from gridbot.config import load_config
-    from gridbot.notice_cli import follow
     from gridbot.notices import resolve_scope, write
 
     config_path, _ = cli_setup(tmp_path)

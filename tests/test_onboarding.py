@@ -19,10 +19,12 @@ import zxingcpp
 from openpyxl import load_workbook
 from PIL import Image
 
-from gridbot import people_cli
+from gridbot.cli import people as people_cli
+from gridbot.cli.session import Session
+from gridbot.config import Config
+from gridbot.handlers import REGISTRY
 from gridbot.linking import issue_link_code
 from gridbot.render import Renderer
-from handlers import REGISTRY
 from tests.test_telegram import CHEN, GROUP_ID, ZHANG, ZHOU, FakeTelegram, World, _world
 
 LIU_W = {"id": 1005, "is_bot": False, "first_name": "刘", "last_name": "网格长"}
@@ -50,11 +52,17 @@ def card_args(out: Path, **given: object) -> argparse.Namespace:
                                  "out": str(out), "ttl": None, "bot": None, **given})
 
 
+async def cards(config: Config, args: argparse.Namespace, *, out: io.StringIO) -> int:
+    """``gridbot link-code --all-unlinked`` (or NAME with ``--out``), printing to ``out``."""
+    async with Session(config=config, renderer=Renderer(config.timezone), out=out) as session:
+        return await people_cli.link_code(session, args)
+
+
 async def people(w: World, **given: object) -> list[str]:
     out = io.StringIO()
     config = w.runtime.config
-    assert await people_cli.run(config, people_args(**given), Renderer(config.timezone),
-                                out=out) == 0
+    async with Session(config=config, renderer=Renderer(config.timezone), out=out) as session:
+        assert await people_cli.people(session, people_args(**given)) == 0
     return out.getvalue().splitlines()
 
 
@@ -100,8 +108,7 @@ async def test_cards_for_everyone_unlinked_link_with_one_scan(w: World, tmp_path
     config = w.runtime.config
     out = io.StringIO()
     folder = tmp_path / "cards"
-    assert await people_cli.cards(config, card_args(folder, scope="C01"),
-                                  Renderer(config.timezone), out=out) == 0
+    assert await cards(config, card_args(folder, scope="C01"), out=out) == 0
     printed = out.getvalue()
     assert printed.startswith("已为 10 人生成认证码（")  # C01's people but 周社工, linked already
     assert "https://t.me/GridTestBot?start=" in printed  # the bot the running bot reported
@@ -130,8 +137,7 @@ async def test_cards_for_everyone_unlinked_link_with_one_scan(w: World, tmp_path
     assert "这个认证码已经用过了" in replies[0].plain
     # and the next batch leaves out who is linked now
     again = io.StringIO()
-    assert await people_cli.cards(config, card_args(tmp_path / "again", scope="M01"),
-                                  Renderer(config.timezone), out=again) == 0
+    assert await cards(config, card_args(tmp_path / "again", scope="M01"), out=again) == 0
     assert again.getvalue().startswith("已为 3 人生成认证码")  # 张阿姨, 刘奶奶, 陈先生
 
 
@@ -170,9 +176,8 @@ async def test_a_card_without_telegram_says_what_to_send(tmp_path: Path, w: Worl
     plain.write_text(text.split("\n[telegram]")[0], encoding="utf-8")
     config = load_config(plain)
     out = io.StringIO()
-    assert await people_cli.cards(config, card_args(tmp_path / "one", all_unlinked=False,
-                                                    name="赵老师"),
-                                  Renderer(config.timezone), out=out) == 0
+    assert await cards(config, card_args(tmp_path / "one", all_unlinked=False, name="赵老师"),
+                       out=out) == 0
     assert "Telegram" not in out.getvalue()
     (card,) = (tmp_path / "one").glob("*.png")
     assert card.name == "01-赵老师.png" and decode(card) == []

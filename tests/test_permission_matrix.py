@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import pytest
 
 from gridbot.commands import ParsedCommand
+from gridbot.handlers import COMMANDS
 from gridbot.linking import issue_link_code
-from handlers import COMMANDS
 from tests.conftest import Bot, incoming, to
 
 CAST = ("刘奶奶", "陈先生", "张阿姨", "赵老师", "王网格长", "陈网格长", "周社工", "吴主任",

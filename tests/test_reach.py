@@ -371,7 +371,7 @@ async def test_gridbot_run_warns_once_about_who_cannot_be_reached(
 
 
 def test_rostered_means_on_a_roster_or_the_steward_of_a_micro_grid_without_one() -> None:
-    from gridbot.people_cli import rostered
+    from gridbot.reach import rostered
 
     config = load_config(EXAMPLE_CONFIG)
     assert [p.id for p in rostered(config)] == ["zhang", "sun", "li", "zhao", "qian"]

@@ -31,10 +31,10 @@ from gridbot.domain import (
     Status,
     TextFormat,
 )
+from gridbot.handlers import REGISTRY
+from gridbot.handlers.account import help_sections
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
 from gridbot.store.base import ReportOffer
-from handlers import REGISTRY
-from handlers.account import help_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "config.example.toml")

@@ -468,7 +468,8 @@ class TelegramAdapter(Adapter):
         key = message.dedup_key or str(id(message))
         done = self._sent_parts.setdefault(key, [])
         chat_id: int | str = _chat_id(message.chat_id)
-        thread = int(message.thread_id) if (message.thread_id or "").isdigit() else None
+        thread = (int(message.thread_id)
+                  if message.thread_id and message.thread_id.isdigit() else None)
         keyboard = _keyboard(message.buttons)
         try:
             for index in range(len(done), len(parts) + len(media)):
@@ -680,12 +681,12 @@ def _keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
     if not usable:
         return None
     rows: list[list[InlineKeyboardButton]] = [[]]
-    for button in usable:
+    for key in usable:
         row = rows[-1]
-        width = sum(len(b.text) for b in row) + len(button.text)
+        width = sum(len(b.text) for b in row) + len(key.text)
         if row and (len(row) >= 3 or width > 12):
             rows.append([])
-        rows[-1].append(button)
+        rows[-1].append(key)
     return InlineKeyboardMarkup(rows)
 
 

@@ -87,8 +87,12 @@ class _Pointable:
     TOKEN_PATH = ""
     API_BASE_URL: str
     _http: requests.Session
+    # wechatpy's client, which ships no types: what this mixin uses of it
     session: Any
     access_token_key: str
+    _fetch_access_token: Callable[..., dict[str, Any]]
+    _decode_result: Callable[[Any], Any]
+    _request: Callable[..., Any]
 
     def _point(self, api_base_url: str) -> None:
         self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
@@ -105,8 +109,7 @@ class _Pointable:
 
     def fetch_access_token(self) -> dict[str, Any]:
         with self._token_lock:  # several sending threads may find it expired at once
-            return self._fetch_access_token(url=self.token_url,  # type: ignore[attr-defined]
-                                            params=self._token_params())
+            return self._fetch_access_token(url=self.token_url, params=self._token_params())
 
     def _refresh(self, refused: str | None) -> None:
         """A new token, unless another thread fetched one since ``refused`` was used."""
@@ -114,12 +117,11 @@ class _Pointable:
             current = self.session.get(self.access_token_key)
             if current and current != refused:
                 return
-            self._fetch_access_token(url=self.token_url,  # type: ignore[attr-defined]
-                                     params=self._token_params())
+            self._fetch_access_token(url=self.token_url, params=self._token_params())
 
     def _handle_result(self, res: Any, method: Any = None, url: Any = None,
                        result_processor: Any = None, **kwargs: Any) -> Any:
-        result = res if isinstance(res, dict) else self._decode_result(res)  # type: ignore[attr-defined]
+        result = res if isinstance(res, dict) else self._decode_result(res)
         code = result.get("errcode") if isinstance(result, dict) else None
         if (code is not None and int(code) in TOKEN_ERRORS and self.TOKEN_PATH
                 and not getattr(self._refreshing, "on", False)):
@@ -129,15 +131,16 @@ class _Pointable:
             try:
                 self._refresh(kwargs["params"].get("access_token"))
                 kwargs["params"]["access_token"] = self.session.get(self.access_token_key)
-                return self._request(method=method, url_or_endpoint=url,  # type: ignore[attr-defined]
+                return self._request(method=method, url_or_endpoint=url,
                                      result_processor=result_processor, **kwargs)
             finally:
                 self._refreshing.on = False
+        # a mixin: the wechatpy client after it in the MRO has _handle_result
         return super()._handle_result(res, method, url, result_processor,  # type: ignore[misc]
                                       **kwargs)
 
 
-class WorkClient(_Pointable, _WorkClient):
+class WorkClient(_Pointable, _WorkClient):  # type: ignore[misc]  # wechatpy: no types
     """wechatpy's WeCom client, pointable at any ``api_base_url``."""
 
     TOKEN_PATH = "gettoken"
@@ -150,7 +153,7 @@ class WorkClient(_Pointable, _WorkClient):
         return {"corpid": self.corp_id, "corpsecret": self.secret}
 
 
-class MpClient(_Pointable, _MpClient):
+class MpClient(_Pointable, _MpClient):  # type: ignore[misc]  # wechatpy: no types
     """wechatpy's Official Account client, pointable at any ``api_base_url``."""
 
     TOKEN_PATH = "token"
@@ -163,21 +166,22 @@ class MpClient(_Pointable, _MpClient):
         return {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
 
 
-class RobotClient(_Pointable, BaseWeChatClient):
+class RobotClient(_Pointable, BaseWeChatClient):  # type: ignore[misc]  # wechatpy: no types
     """WeCom group robots: ``webhook/send?key=…``, with wechatpy's error handling.
 
     A robot authenticates by its key, so no access token is fetched or sent
     (requests leaves out parameters whose value is None).
     """
 
-    access_token = None  # type: ignore[assignment]
+    access_token = None
 
     def __init__(self, *, api_base_url: str) -> None:
         super().__init__("robots", timeout=TIMEOUT, auto_retry=False)
         self._point(api_base_url)
 
     def send(self, key: str, message: dict[str, Any]) -> dict[str, Any]:
-        return self.post("webhook/send", params={"key": key}, data=message)  # type: ignore[no-any-return]
+        answer: dict[str, Any] = self.post("webhook/send", params={"key": key}, data=message)
+        return answer
 
 
 async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -25,7 +25,6 @@ from gridbot.config.sections import (
     ConfigFile,
     EscalationSection,
     GeneralSection,
-    HttpSettings,
     LimitsSection,
     PolicySection,
     StorageSection,
@@ -49,6 +48,7 @@ from gridbot.errors import MISSING
 from gridbot.settings import schema
 from gridbot.settings.fields import secret_value
 from gridbot.settings.issues import Issue, Issues, Loc
+from gridbot.web_settings import HttpSettings
 from gridbot.workhours import CalendarSettings, WorkCalendar
 
 M = TypeVar("M", bound=BaseModel)

@@ -372,7 +372,7 @@ class CalendarSection(Section):
     at once; everything else follows this."""
 
     count: Literal["calendar", "working"] = Field(
-        _CALENDAR.count,  # type: ignore[arg-type]
+        _CALENDAR.count,
         description="calendar: around the clock; working: working hours only")
     work_days: WorkDays = Field(
         [WEEKDAYS[d] for d in _CALENDAR.work_days], validate_default=True,
@@ -381,7 +381,7 @@ class CalendarSection(Section):
         [_span_text(s, e) for s, e in _CALENDAR.work_hours], validate_default=True,
         description="working hours, e.g. [\"08:30-12:00\", \"13:30-17:30\"]")
     holidays: Literal["cn", "none"] = Field(
-        _CALENDAR.holidays,  # type: ignore[arg-type]
+        _CALENDAR.holidays,
         description="cn: China's public holidays and make-up days (调休), from the "
                     "chinesecalendar package; none: work_days only")
     extra_holidays: Dates = Field(

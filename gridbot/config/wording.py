@@ -19,7 +19,7 @@ import jinja2
 from pydantic import BaseModel, ValidationError
 
 from gridbot.errors import MISSING, ConfigError, ConfigProblem
-from gridbot.paths import TEMPLATES
+from gridbot.paths import template_loader
 from gridbot.settings import schema
 from gridbot.settings.environment import Deferred, EnvText
 from gridbot.settings.issues import EXPECTED, Issue, Issues, Loc, dotted
@@ -110,7 +110,7 @@ def did_you_mean(written: str, known: Sequence[str]) -> str | None:
 @cache
 def _macros(locale: str) -> Any:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES / locale / "cli")),
+        loader=template_loader(f"{locale}/cli"),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.get_template("config.j2").module
 

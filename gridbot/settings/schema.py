@@ -126,11 +126,13 @@ def choices(annotation: Any) -> tuple[str, ...]:
 
 
 def bounds(field: FieldInfo | None) -> tuple[int | None, int | None]:
-    """A number field's lowest and highest value (``Field(ge=…, le=…)``)."""
-    lo = hi = None
+    """A number field's lowest and highest value (``Field(ge=…, le=…)``); every bound in
+    the configuration is a whole number."""
+    lo: int | None = None
+    hi: int | None = None
     for item in field.metadata if field is not None else ():
-        if isinstance(item, annotated_types.Ge):
+        if isinstance(item, annotated_types.Ge) and isinstance(item.ge, int):
             lo = item.ge
-        elif isinstance(item, annotated_types.Le):
+        elif isinstance(item, annotated_types.Le) and isinstance(item.le, int):
             hi = item.le
-    return lo, hi  # type: ignore[return-value]
+    return lo, hi

@@ -20,17 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import datetime
 from typing import Any
 
 from gridbot import duties, notices
-from gridbot.clock import Clock, SystemClock
-from gridbot.config import Config
+from gridbot.cli.command import Group
+from gridbot.cli.session import Session
 from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
 from gridbot.engine import Engine
 from gridbot.errors import UserError
 from gridbot.permissions import NOTICE_SENDERS
-from gridbot.render import Renderer
-from gridbot.store import store_for_url
 from gridbot.store.base import Transaction
 
 #: how often the progress bar reads the database
@@ -41,9 +40,10 @@ HINT_AFTER = 30.0
 SENDER_CHECK = 2.0
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """The command; its help is in ``templates/*/cli/args.j2``."""
-    notice = sub.add_parser("notice", parents=[common])
+COMMANDS = Group()
+
+
+def _arguments(notice: argparse.ArgumentParser) -> None:
     what = notice.add_mutually_exclusive_group(required=True)
     what.add_argument("--scope")
     what.add_argument("--list", action="store_true")
@@ -55,20 +55,14 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     notice.add_argument("--no-wait", action="store_true")
 
 
-async def run(config: Config, args: argparse.Namespace, renderer: Renderer, *,
-              clock: Clock | None = None) -> int:
-    store = store_for_url(config.storage_url)
-    await store.open()
+@COMMANDS.command("notice", arguments=_arguments)
+async def notice(session: Session, args: argparse.Namespace) -> int:
+    engine = await session.engine()
     try:
-        engine = Engine(config, store, clock or SystemClock(), renderer)
-        await engine.start()
-        try:
-            return await _command(engine, args)
-        except UserError as refusal:
-            _print(engine, refusal.template, file=sys.stderr, **refusal.context)
-            return 1
-    finally:
-        await store.close()
+        return await _command(engine, args)
+    except UserError as refusal:
+        _print(engine, refusal.template, file=sys.stderr, **refusal.context)
+        return 1
 
 
 async def _command(engine: Engine, args: argparse.Namespace) -> int:
@@ -266,5 +260,5 @@ def _cli(engine: Engine, macro: str, **context: Any) -> str:
     return engine.renderer.text(macro, locale=engine.config.locale, **context)
 
 
-def _local(engine: Engine, instant: Any) -> str:
+def _local(engine: Engine, instant: datetime) -> str:
     return instant.astimezone(engine.config.timezone).strftime("%Y-%m-%d %H:%M")

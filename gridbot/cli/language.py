@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 
 from gridbot.config import LOCALES
-from gridbot.render import DEFAULT_TEMPLATES
+from gridbot.paths import template_loader
 
 DEFAULT_LOCALE = "zh-CN"
 
@@ -37,7 +37,7 @@ DEFAULT_LOCALE = "zh-CN"
 def words(locale: str) -> dict[str, dict[str, str]]:
     """The locale's tables from ``cli/args.j2``: ``help`` and ``argparse``."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES / locale / "cli")),
+        loader=template_loader(f"{locale}/cli"),
         undefined=jinja2.StrictUndefined)
     module: Any = env.get_template("args.j2").module
     return {"help": dict(module.help), "argparse": dict(module.argparse)}
@@ -72,6 +72,7 @@ def peek_locale(argv: Sequence[str], default_config: Path, demo_config: Path) ->
 def speaking(locale: str) -> Iterator[None]:
     """argparse's own strings in ``locale`` while the block runs."""
     table = words(locale)["argparse"]
+    # argparse's translation functions are private: typeshed does not declare them
     saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
 
     def gettext(message: str) -> str:
@@ -140,6 +141,7 @@ class WideHelpFormatter(argparse.HelpFormatter):
                       prefix: str | None) -> str:
         # argparse indents the usage's later lines by the prefix's length in characters;
         # "用法：" takes twice its length on a terminal
+        # argparse's private translation function (see speaking())
         prefix = argparse._("usage: ") if prefix is None else prefix  # type: ignore[attr-defined]
         pad = " " * width(prefix)
         return prefix + super()._format_usage(usage, actions, groups, pad)[len(pad):]

@@ -27,9 +27,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
+from gridbot.cli.command import Group
+from gridbot.cli.session import Needs, Session
 from gridbot.config import LOCALES, load_config
 from gridbot.errors import OptionError
-from gridbot.render import DEFAULT_TEMPLATES, Renderer
+from gridbot.paths import template_loader
+from gridbot.render import Renderer
 from gridbot.roster import (
     REQUIRED,
     ROLE_WORDS,
@@ -49,10 +52,11 @@ SOURCE = "gridbot init"
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,60}$")
 
 
-def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """``gridbot init``; its help is in ``templates/*/cli/args.j2``. It writes the file
-    ``--config`` names (default ./gridbot.toml)."""
-    init = sub.add_parser("init", parents=[common])
+COMMANDS = Group()
+
+
+def _arguments(init: argparse.ArgumentParser) -> None:
+    """It writes the file ``--config`` names (default ./gridbot.toml)."""
     init.add_argument("--from", dest="source", metavar="FILE")
     init.add_argument("--subdistrict", metavar="NAME")
     init.add_argument("--community", metavar="NAME")
@@ -65,8 +69,13 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     init.add_argument("--no-input", dest="no_input", action="store_true")
 
 
-def run(args: argparse.Namespace, renderer: Renderer) -> int:
-    """Write the file; 0 when done, 2 for a wrong answer, 1 when the person gave up."""
+@COMMANDS.command("init", arguments=_arguments, needs=Needs.NOTHING)
+def init(session: Session, args: argparse.Namespace) -> int:
+    """Write the file; 0 when done, 2 for a wrong answer, 1 when the person gave up.
+
+    Not ``async``: it asks questions on the terminal, and Ctrl-C must stop them."""
+    renderer = Renderer(ZoneInfo(DEFAULT_TIMEZONE),
+                        args.locale or session.renderer.default_locale)
     try:
         return _run(args, renderer)
     except OptionError as exc:
@@ -166,7 +175,7 @@ def admin_table(name: str, subdistrict_code: str) -> Table:
 def starter_text(language: str, **context: Any) -> str:
     """The starter file before its org: ``templates/<language>/cli/starter.toml.j2``."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES / language / "cli")),
+        loader=template_loader(f"{language}/cli"),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["toml"] = _toml_str
     return env.get_template("starter.toml.j2").render(**context)
@@ -187,7 +196,7 @@ def _sheet_admins(tables: list[Table]) -> list[tuple[str, str]]:
 
 
 def _run(args: argparse.Namespace, renderer: Renderer) -> int:
-    from gridbot.office_cli import problem_lines
+    from gridbot.cli.importing import problem_lines
 
     target = Path(getattr(args, "config", None) or "gridbot.toml")
     if target.exists() and not args.force:
@@ -262,7 +271,7 @@ def _run(args: argparse.Namespace, renderer: Renderer) -> int:
 
 def _free_code(tables: list[Table]) -> str:
     """A code for the subdistrict that no unit of the sheet uses."""
-    used = set()
+    used: set[str] = set()
     for table in tables:
         if table.kind == "org":
             for _, row in table.rows:
