@@ -17,6 +17,7 @@ locked SQLite file, :class:`~gridbot.errors.StoreConflict` for a PostgreSQL conf
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 from abc import ABC, abstractmethod
@@ -237,6 +238,20 @@ class PostgresDialect(Dialect):
 
 SQLITE = SQLiteDialect()
 POSTGRESQL = PostgresDialect()
+
+
+# -- PostgreSQL's advisory locks: migrations, a new schema, singleton duties --------------
+#: held to the end of the transaction (migrating, creating the schema)
+ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock($1)"
+#: held by the session until released or the connection ends (a singleton duty)
+ADVISORY_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock($1)"
+
+
+def lock_key(namespace: str, name: str) -> int:
+    """A stable signed 64-bit advisory lock key for ``name`` in this database and schema."""
+    digest = hashlib.blake2b(f"gridbot:{namespace}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 # -- errors --------------------------------------------------------------------------------

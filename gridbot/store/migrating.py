@@ -1,10 +1,10 @@
 """Schema migrations: one chain of Alembic revisions (:mod:`gridbot.store.revisions`)
 for both databases, run by the store when it opens.
 
-Each revision runs in a transaction of its own that first takes the database's
-migration lock (SQLite's write lock, a PostgreSQL advisory lock) and then checks again
-whether it is still to do, so processes opening one database together apply each
-revision once, and a failing revision leaves the earlier ones applied. Every revision
+The revisions due run in one transaction that first takes the database's migration lock
+(SQLite's write lock, a PostgreSQL advisory lock) and then reads again where the
+database stands, so processes opening one database together apply each revision once;
+a failing revision leaves the database as it was. Every revision
 also records its number in ``schema_migrations``, as the store did before Alembic:
 :meth:`gridbot.store.base.Store.schema_version`, backups and ``gridbot migrate`` read it.
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.environment import EnvironmentContext
@@ -114,12 +115,13 @@ def upgrade_to(conn: Connection, target: str) -> bool:
 
 
 def migrate(conn: Connection, current: str | None, lock: Callable[[Connection], None]) -> None:
-    """Bring the database from ``current`` (as read before) to the newest revision, one
-    transaction per revision; ``lock`` takes the migration lock at the start of each."""
-    for target in to_do(current):
-        with conn.begin():
-            lock(conn)
-            upgrade_to(conn, target)
+    """Bring the database from ``current`` (as read before, without the lock) to the
+    newest revision, in one transaction; ``lock`` takes the migration lock at its start."""
+    if not to_do(current):
+        return
+    with conn.begin():
+        lock(conn)
+        upgrade_to(conn, head())
 
 
 def split_sql(sql: str) -> list[str]:
@@ -144,16 +146,33 @@ def split_sql(sql: str) -> list[str]:
 # -- what revisions call ----------------------------------------------------------------------
 def record(conn: Connection, version: int) -> None:
     """Note in ``schema_migrations`` that ``version`` is applied."""
-    at: object = datetime.now(UTC)
     if conn.dialect.name == "sqlite":
-        at = ts(datetime.now(UTC))
-    conn.execute(text("INSERT INTO schema_migrations VALUES (:v, :at)"), {"v": version, "at": at})
+        _run(conn, "INSERT INTO schema_migrations VALUES (?, ?)", version, ts(datetime.now(UTC)))
+    else:
+        _run(conn, "INSERT INTO schema_migrations VALUES ($1, $2)", version, datetime.now(UTC))
 
 
 def recorded(conn: Connection, version: int) -> bool:
-    conn.exec_driver_sql(_CREATE_RECORD[conn.dialect.name])
-    return conn.execute(text("SELECT 1 FROM schema_migrations WHERE version = :v"),
-                        {"v": version}).first() is not None
+    _run(conn, _CREATE_RECORD[conn.dialect.name])
+    mark = "?" if conn.dialect.name == "sqlite" else "$1"
+    return bool(_rows(conn, f"SELECT 1 FROM schema_migrations WHERE version = {mark}", version))
+
+
+# The baseline's statements go to the driver itself: one trip each (SQLAlchemy's aiosqlite
+# adapter takes four: cursor, execute, fetch, close), so a new database opens quickly.
+def _run(conn: Connection, sql: str, *params: Any) -> None:
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        await_(driver.execute(sql, params))
+    else:
+        await_(driver.execute(sql, *params))
+
+
+def _rows(conn: Connection, sql: str, *params: Any) -> list[Any]:
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        return list(await_(driver.execute_fetchall(sql, params)))
+    return list(await_(driver.fetch(sql, *params)))
 
 
 def apply_legacy(version: int) -> None:
@@ -168,8 +187,7 @@ def apply_legacy(version: int) -> None:
     sql = dict(legacy_migrations(dialect))[version]
     if dialect == "sqlite":
         for statement in split_sql(sql):
-            conn.exec_driver_sql(statement)
-    else:  # several statements at once: asyncpg's simple query protocol
-        driver = conn.connection.driver_connection
-        await_(driver.execute(sql))  # type: ignore[union-attr]
+            _run(conn, statement)
+    else:  # the whole script at once: asyncpg's simple query protocol (no parameters)
+        _run(conn, sql)
     record(conn, version)

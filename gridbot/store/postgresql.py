@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -48,7 +47,14 @@ from gridbot.store.base import (
     Store,
     Transaction,
 )
-from gridbot.store.dialect import PostgresSql, pg_error
+from gridbot.store.dialect import (
+    ADVISORY_TRY_LOCK,
+    ADVISORY_UNLOCK,
+    ADVISORY_XACT_LOCK,
+    PostgresSql,
+    lock_key,
+    pg_error,
+)
 from gridbot.store.repos import StoreTransaction
 
 try:  # the driver is only needed when a postgresql:// URL is configured
@@ -101,12 +107,6 @@ def migrations() -> list[tuple[int, str]]:
     return migrating.legacy_migrations("postgresql")
 
 
-def lock_key(namespace: str, name: str) -> int:
-    """A stable signed 64-bit advisory lock key for ``name`` in this database and schema."""
-    digest = hashlib.blake2b(f"gridbot:{namespace}:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _translate(exc: BaseException) -> BaseException:
     """asyncpg's errors as the store's (see :func:`gridbot.store.dialect.pg_error`)."""
     return pg_error(exc) or exc
@@ -146,7 +146,7 @@ class PostgresStore(Store):
             async with self._pool.acquire() as conn:
                 if self.schema:
                     async with conn.transaction():  # workers starting together
-                        await conn.execute("SELECT pg_advisory_xact_lock($1)",
+                        await conn.execute(ADVISORY_XACT_LOCK,
                                            lock_key("", f"schema:{self.schema}"))
                         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 row = await conn.fetchrow("SELECT current_database() AS db, current_schema()"
@@ -178,7 +178,7 @@ class PostgresStore(Store):
         key = lock_key(self.namespace, "migrate")
 
         def lock(conn: Connection) -> None:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            conn.exec_driver_sql(ADVISORY_XACT_LOCK, (key,))
 
         engine = create_async_engine("postgresql+asyncpg://", async_creator=connect,
                                      poolclass=NullPool)
@@ -271,7 +271,7 @@ class PostgresStore(Store):
             if name in self._held:
                 return True
             try:
-                taken = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                taken = await conn.fetchval(ADVISORY_TRY_LOCK,
                                             lock_key(self.namespace, "duty:" + name))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._drop_singleton_conn()  # and with it every duty: the caller stops them
@@ -299,7 +299,7 @@ class PostgresStore(Store):
                 return
             self._held.discard(name)
             try:
-                await self._singletons.execute("SELECT pg_advisory_unlock($1)",
+                await self._singletons.execute(ADVISORY_UNLOCK,
                                                lock_key(self.namespace, "duty:" + name))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 self._drop_singleton_conn()

@@ -24,6 +24,7 @@ from gridbot.store.base import (
 )
 from gridbot.store.dialect import SQLiteSql, busy_error
 from gridbot.store.repos import StoreTransaction
+from gridbot.store.rows import ts as ts  # instants as this store writes them (tests, tools)
 
 log = logging.getLogger(__name__)
 

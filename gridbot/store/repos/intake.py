@@ -34,8 +34,9 @@ _DUE = (select(set_aside.c.id)
         .where(set_aside.c.next_try.is_not(None), set_aside.c.next_try <= bindparam("now"))
         .order_by(set_aside.c.next_try, set_aside.c.id)
         .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True))
-_CLAIM = (update(set_aside).where(set_aside.c.id.in_(_DUE))
+        .with_for_update(skip_locked=True)
+        .cte("due"))  # a CTE: PostgreSQL runs a locking one exactly once
+_CLAIM = (update(set_aside).where(set_aside.c.id == _DUE.c.id)
           .values(next_try=bindparam("next_try")).returning(*set_aside.c))
 _RETRY = (update(set_aside).where(set_aside.c.id == bindparam("item_id"))
           .values(attempts=set_aside.c.attempts + const(1),

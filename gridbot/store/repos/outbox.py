@@ -41,8 +41,9 @@ def _claim(count: int) -> Update:
            .order_by(outbox.c.dedup_key.like(const(NOTICE_KEYS)), outbox.c.not_before,
                      outbox.c.id)
            .limit(bindparam("limit"))
-           .with_for_update(skip_locked=True))
-    return (update(outbox).where(outbox.c.id.in_(due))
+           .with_for_update(skip_locked=True)
+           .cte("due"))  # a CTE: PostgreSQL runs a locking one exactly once
+    return (update(outbox).where(outbox.c.id == due.c.id)
             .values(status=const(SENDING), lease_until=bindparam("lease_until"),
                     attempts=outbox.c.attempts + const(1))
             .returning(*outbox.c))
