@@ -49,7 +49,7 @@ from telegram.ext import (  # noqa: E402
     filters,
 )
 
-from gridbot.adapters.telegram import TelegramAdapter  # noqa: E402
+from gridbot.adapters.telegram.adapter import TelegramAdapter  # noqa: E402
 from gridbot.config import load_config  # noqa: E402
 from gridbot.domain import Account, Chat, ChatKind  # noqa: E402
 from gridbot.ratelimit import SendLimits  # noqa: E402

@@ -9,7 +9,7 @@ few requests in flight per worker, as Telegram does. A report counts as handled 
 webhook request was answered 200, which gridbot does only after the transaction holding
 the case, its events and its outgoing messages committed. "all sent" is when the fake Bot
 API had received every message the reports caused (one process sends for the bot, see
-gridbot/duties.py).
+gridbot/singleton_duties.py).
 
 PostgreSQL is the server of tests/postgres.py (``GRIDBOT_TEST_POSTGRES_URL``, default
 postgresql://postgres@127.0.0.1:5432/test); each round uses a schema of its own, dropped

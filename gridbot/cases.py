@@ -1,4 +1,5 @@
-"""Case rules shared by the handlers: classifying a report, windows, (re)assignment."""
+"""Case rules shared by the handlers: windows, (re)assignment; classifying a report is
+:mod:`gridbot.policy.classification`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from gridbot import routing
-from gridbot.config import Policy
 from gridbot.context import Context
-from gridbot.deadlines import window_changes
 from gridbot.domain import (
     OPEN_STATUSES,
     UNCLAIMED_STATUSES,
@@ -22,28 +20,11 @@ from gridbot.domain import (
     Status,
 )
 from gridbot.errors import InvalidTransition, PermissionDenied
-from gridbot.permissions import can_handle_case, can_see_case
-from gridbot.routing import Route, on_duty_at_level, unreachable_why
+from gridbot.policy import routing
+from gridbot.policy.deadlines import window_changes
+from gridbot.policy.permissions import can_handle_case, can_see_case
+from gridbot.policy.routing import Route, on_duty_at_level, unreachable_why
 from gridbot.store.base import CaseQuery
-
-
-def classify(policy: Policy, text: str) -> tuple[str, Priority]:
-    """Category by the most keyword hits (ties: config order); urgent words win priority."""
-    lowered = text.lower()
-    best, best_hits = None, 0
-    for category in policy.categories:
-        hits = sum(1 for kw in category.keywords if kw.lower() in lowered)
-        if hits > best_hits:
-            best, best_hits = category, hits
-    if any(kw.lower() in lowered for kw in policy.urgent_keywords):
-        priority = Priority.URGENT
-    elif best is not None:
-        priority = best.priority
-    elif any(kw.lower() in lowered for kw in policy.low_keywords):
-        priority = Priority.LOW
-    else:
-        priority = Priority.NORMAL
-    return (best.code if best else policy.default_category), priority
 
 
 def claim_button(case: Case) -> tuple[Button, ...]:
@@ -119,7 +100,7 @@ async def assign(
     if route.person is None:
         # Nobody on the whole ladder can be told: the case waits with nobody holding it
         # (a name no message reaches would only hide it), and the clock looks for
-        # someone again every UNASSIGNED_RETRY (gridbot.deadlines) until someone can.
+        # someone again every UNASSIGNED_RETRY (gridbot.policy.deadlines) until someone can.
         return await ctx.save(
             case, "unassigned", reason,
             data={"level": route.level, "why": kind, "route": route.reason, **skipped},

@@ -20,7 +20,6 @@ from typing import Any, Protocol, TypeVar
 from gridbot.clock import Clock
 from gridbot.commands import Commands, split_case_number
 from gridbot.config import Config
-from gridbot.deadlines import wake_at
 from gridbot.domain import (
     Account,
     Attachment,
@@ -35,8 +34,9 @@ from gridbot.domain import (
     PlatformInfo,
 )
 from gridbot.errors import BadArguments, NotFound
+from gridbot.policy.deadlines import wake_at
+from gridbot.policy.workhours import WorkCalendar
 from gridbot.store.base import SetAside, Store, Transaction
-from gridbot.workhours import WorkCalendar
 
 T = TypeVar("T")
 

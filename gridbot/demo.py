@@ -34,7 +34,7 @@ from gridbot.engine import Engine
 from gridbot.outbox import OutboxSender
 from gridbot.render import Renderer
 from gridbot.store import SQLiteStore
-from gridbot.worker import build_worker
+from gridbot.timers.worker import build_worker
 
 DEFAULT_START = "2026-11-23 09:00"  # a Monday morning
 #: the most one ``@wait`` moves the clock: a year of digests is plenty to watch

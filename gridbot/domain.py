@@ -176,7 +176,7 @@ class Case:
     closed_at: datetime | None = None
     rating: int | None = None
     rating_text: str = ""
-    # -- the clock's bookkeeping (see gridbot.deadlines) --
+    # -- the clock's bookkeeping (see gridbot.policy.deadlines) --
     #: when the running claim/resolve windows started (at the current level)
     window_start: datetime | None = None
     #: the last reminder sent for the running window

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gridbot import audit, handlers, keys, privacy, setaside
+from gridbot import audit, handlers, keys, setaside
 from gridbot.clock import Clock
 from gridbot.commands import Commands, ParsedCommand, UnknownCommand, clean_text
 from gridbot.config import Config
@@ -43,10 +43,11 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.errors import StoreBusy, StoreConflict, UserError
-from gridbot.permissions import check_command, may_use
+from gridbot.policy import privacy
+from gridbot.policy.permissions import check_command, may_use
+from gridbot.policy.workhours import WorkCalendar
 from gridbot.render import Renderer
 from gridbot.store.base import SetAside, Store, Transaction
-from gridbot.workhours import WorkCalendar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

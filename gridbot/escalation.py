@@ -14,13 +14,13 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
-from gridbot import routing
 from gridbot.cases import assign, assign_waiting
 from gridbot.context import Context, Runner
-from gridbot.deadlines import Step, idle_revert_at, plan, running_window, wake_at
 from gridbot.domain import TOP_LEVEL, Case, Status
 from gridbot.durations import format_duration
 from gridbot.errors import StoreBusy
+from gridbot.policy import routing
+from gridbot.policy.deadlines import Step, idle_revert_at, plan, running_window, wake_at
 
 log = logging.getLogger(__name__)
 

@@ -313,7 +313,8 @@ async def tell_author(services: Services, tx: Transaction, notice: Notice, now: 
 
 
 class NoticeSource:
-    """Timed work for the :class:`~gridbot.worker.Worker`: start due notices, finish sent ones."""
+    """Timed work for the :class:`~gridbot.timers.worker.Worker`: start due notices, finish
+    sent ones."""
 
     name = "notices"
 

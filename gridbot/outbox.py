@@ -127,7 +127,7 @@ class OutboxSender:
         self.adapters = dict(adapters)
         #: the platforms this process sends for: all of them, unless several processes
         #: share the database; then sending for a platform is a duty one process holds at
-        #: a time (gridbot.duties), so the platform's global rate limit and each chat's
+        #: a time (gridbot.singleton_duties), so the platform's global rate limit and each chat's
         #: order hold across processes
         self.sending: set[str] = set(self.adapters)
         #: platforms whose sending this process has just taken over (:meth:`take_over`):

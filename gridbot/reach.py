@@ -1,7 +1,7 @@
 """Whom a private message reaches: for ``gridbot people``, ``check-config`` and start-up.
 
 A person is reachable when one of their linked accounts has a private chat that has not
-refused the bot (the engine's own rule, :func:`gridbot.routing.why_unreachable`). The
+refused the bot (the engine's own rule, :func:`gridbot.policy.routing.why_unreachable`). The
 rostered people no message reaches are passed over by routing: ``gridbot run`` and
 ``gridbot check-config`` warn about them, one line each.
 """
@@ -15,8 +15,8 @@ from typing import TextIO
 
 from gridbot.config import Config
 from gridbot.domain import Person, Role
+from gridbot.policy.routing import account_states, why_unreachable
 from gridbot.render import Renderer
-from gridbot.routing import account_states, why_unreachable
 from gridbot.store import Transaction, store_for_url
 
 #: how many unreachable people a warning names one by one before counting the rest

@@ -23,9 +23,7 @@ from typing import Any
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
-from gridbot.digest import DailyDigest
 from gridbot.domain import PlatformInfo
-from gridbot.duties import Duties, Duty
 from gridbot.engine import Engine, EngineIntake
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.menu import command_menus
@@ -33,10 +31,12 @@ from gridbot.outbox import MAX_HOLD, DrainResult, OutboxSender
 from gridbot.ratelimit import Sleep
 from gridbot.reach import unreachable_rostered, warn_unreachable
 from gridbot.render import Renderer
-from gridbot.scheduler import Scheduler
+from gridbot.singleton_duties import Duties, Duty
 from gridbot.store import Store, store_for_url
+from gridbot.timers.digest import DailyDigest
+from gridbot.timers.scheduler import Scheduler
+from gridbot.timers.worker import build_worker
 from gridbot.web import HttpServer, build_app
-from gridbot.worker import build_worker
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +52,20 @@ def configured_adapters(config: Config) -> list[Adapter]:
     """One adapter per enabled platform section; platform libraries load only if used."""
     adapters: list[Adapter] = []
     if config.telegram is not None:
-        from gridbot.adapters.telegram import TelegramAdapter
+        from gridbot.adapters.telegram.adapter import TelegramAdapter
 
         adapters.append(TelegramAdapter(config.telegram))
     if config.wecom is not None:
-        from gridbot.adapters.wecom import WeComAdapter
+        from gridbot.adapters.wechat.wecom import WeComAdapter
 
         adapters.append(WeComAdapter(config.wecom))
     if config.wecom_robots:
-        from gridbot.adapters.wecom_robot import WeComRobotAdapter
+        from gridbot.adapters.wechat.wecom_robot import WeComRobotAdapter
 
         adapters.append(WeComRobotAdapter(config.wecom_robots,
                                           api_base_url=config.wecom_robot_api_base_url))
     if config.official_account is not None:
-        from gridbot.adapters.wechat_mp import OfficialAccountAdapter
+        from gridbot.adapters.wechat.official_account import OfficialAccountAdapter
 
         adapters.append(OfficialAccountAdapter(config.official_account))
     return adapters
@@ -245,7 +245,7 @@ class Runtime:
 
     async def _start_duties(self) -> None:
         """What one process at a time does, when several share the database: sending for
-        each platform, the digest, receiving by polling (see :mod:`gridbot.duties`). On
+        each platform, the digest, receiving by polling (see :mod:`gridbot.singleton_duties`). On
         SQLite this process takes them all at once."""
         sender, digest = self.sender, self.worker.source(DailyDigest)
         sender.sending.clear()

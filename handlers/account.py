@@ -12,7 +12,7 @@ from gridbot.declare import EVERYONE, STAFF, Args, CommandSpec, Section, Where, 
 from gridbot.domain import Role
 from gridbot.errors import NotFound, PermissionDenied, UserError
 from gridbot.linking import find_link_code, normalise_code
-from gridbot.permissions import scope
+from gridbot.policy.permissions import scope
 
 
 @command("help", en=("help", "start"), zh=("帮助",), roles=EVERYONE, args=Args.NONE)

@@ -10,11 +10,9 @@ import unicodedata
 from datetime import timedelta
 from typing import Literal, overload
 
-from gridbot import routing
-from gridbot.cases import alert_urgent, assign, classify, evidence_data
+from gridbot.cases import alert_urgent, assign, evidence_data
 from gridbot.commands import clean_text, split_case_number
 from gridbot.context import Context
-from gridbot.deadlines import window_changes
 from gridbot.declare import EVERYONE, Args, Section, chat, command
 from gridbot.domain import (
     OPEN_STATUSES,
@@ -28,7 +26,10 @@ from gridbot.domain import (
 )
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied, UserError
 from gridbot.offers import OFFER_TTL
-from gridbot.permissions import can_see_case, may_use
+from gridbot.policy import routing
+from gridbot.policy.classification import classify
+from gridbot.policy.deadlines import window_changes
+from gridbot.policy.permissions import can_see_case, may_use
 from gridbot.store.base import CaseQuery, ReportOffer
 
 

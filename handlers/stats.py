@@ -11,7 +11,7 @@ from gridbot.declare import STEWARDS_AND_UP, Section, command
 from gridbot.domain import Attachment, AttachmentKind, Role
 from gridbot.durations import EARLIEST_DAY, LATEST_DAY, DateError
 from gridbot.errors import BadArguments, PermissionDenied
-from gridbot.permissions import scope
+from gridbot.policy.permissions import scope
 from gridbot.report import chat_charts, period_slug, words_for
 from gridbot.stats import load_report, parse_period
 

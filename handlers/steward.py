@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gridbot import routing
 from gridbot.cases import (
     assign,
     evidence_data,
@@ -15,7 +14,6 @@ from gridbot.cases import (
 )
 from gridbot.commands import split_word
 from gridbot.context import Context
-from gridbot.deadlines import FRESH_WINDOW
 from gridbot.declare import STEWARDS_AND_UP, Args, Section, command
 from gridbot.domain import (
     OPEN_STATUSES,
@@ -28,7 +26,9 @@ from gridbot.domain import (
 from gridbot.durations import DurationError, read_duration
 from gridbot.errors import BadArguments, InvalidTransition, NotFound
 from gridbot.escalation import climb
-from gridbot.permissions import scope
+from gridbot.policy import routing
+from gridbot.policy.deadlines import FRESH_WINDOW
+from gridbot.policy.permissions import scope
 from gridbot.store.base import CaseQuery
 
 #: the longest a steward can go off duty in one go; beyond it the roster should change

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from gridbot import routing
 from gridbot.cases import assign, not_yours, workable_case
 from gridbot.commands import split_word
 from gridbot.context import Context
-from gridbot.deadlines import running_window
 from gridbot.declare import LEADERS, STEWARDS_AND_UP, Args, Section, command
 from gridbot.domain import (
     OPEN_STATUSES,
@@ -25,7 +23,9 @@ from gridbot.domain import (
 )
 from gridbot.durations import Duration, DurationError, format_duration, take_duration
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied
-from gridbot.permissions import can_handle_case, scope
+from gridbot.policy import routing
+from gridbot.policy.deadlines import running_window
+from gridbot.policy.permissions import can_handle_case, scope
 
 #: what may stand between the duration and the reason: "延期 1 一天半，材料下周到"
 _SEPARATORS = " \t,，、:：;；.。"

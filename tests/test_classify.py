@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gridbot.cases import classify
 from gridbot.config import Config
 from gridbot.domain import Priority
+from gridbot.policy.classification import classify
 
 
 @pytest.mark.parametrize(("text", "category", "priority"), [

@@ -20,9 +20,9 @@ from gridbot.domain import Status
 from gridbot.engine import Engine
 from gridbot.escalation import DeadlineSweep
 from gridbot.outbox import OutboxSender
-from gridbot.scheduler import Scheduler
 from gridbot.store import SQLiteStore
-from gridbot.worker import build_worker
+from gridbot.timers.scheduler import Scheduler
+from gridbot.timers.worker import build_worker
 from tests.conftest import Bot, to
 
 REPORT = "报事 3幢楼道灯坏了，晚上很黑"

@@ -18,7 +18,7 @@ from gridbot.config import Config
 from gridbot.demo import Demo, parse_start
 from gridbot.domain import Status
 from gridbot.durations import Duration
-from gridbot.workhours import WorkCalendar
+from gridbot.policy.workhours import WorkCalendar
 from tests.conftest import Bot, to
 
 REPORT = "报事 3幢楼道的窗户玻璃碎了，风大很危险"

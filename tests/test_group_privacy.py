@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from gridbot.config import load_config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
 from gridbot.domain import ChatKind, Incoming, Outcome, Outgoing, Person, Role, TextFormat
-from gridbot.privacy import for_group, mask_phones
+from gridbot.policy.privacy import for_group, mask_phones
 from tests.conftest import EXAMPLE_CONFIG, Bot, to
 
 CONFIG = load_config(EXAMPLE_CONFIG)

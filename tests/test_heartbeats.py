@@ -24,8 +24,8 @@ from gridbot.cli.session import Session
 from gridbot.clock import VirtualClock
 from gridbot.config import load_config
 from gridbot.domain import Chat, ChatKind
-from gridbot.duties import LIVENESS, Duties, Duty, alive
 from gridbot.render import Renderer
+from gridbot.singleton_duties import LIVENESS, Duties, Duty, alive
 from gridbot.store import SQLiteStore, Store
 from tests.conftest import EXAMPLE_CONFIG
 from tests.test_store import BACKENDS, Backend, make_backend

@@ -16,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 
 from gridbot.cli import main
 from gridbot.config import load_config
-from gridbot.roster import BEGIN, END, ImportFailed, Plan, person_id, run_import
+from gridbot.importing import BEGIN, END, ImportFailed, Plan, person_id, run_import
 from gridbot.stats import load_org
 from gridbot.store import SQLiteStore
 from tests.conftest import EXAMPLE_CONFIG, ROOT
@@ -384,3 +384,26 @@ def test_the_sample_files_are_what_the_script_writes(tmp_path: Path) -> None:
     kept = {ws.title: list(ws.iter_rows(values_only=True)) for ws in load_workbook(ROSTER)}
     assert fresh == kept
     assert csv_path.read_bytes() == HOUSEHOLDS_CSV.read_bytes()
+
+
+def test_the_written_block_reads_back_and_leaves_the_rest_alone() -> None:
+    """The block is written with tomlkit: any text a sheet holds reads back as it was,
+    and the hand-written part around it, comments included, is kept byte for byte."""
+    import tomllib
+
+    from gridbot.importing.toml_block import TABLES, block_entries, render_block, split_block
+
+    odd = ['引号"和\\反斜杠', "tab\tand\nnewline", "\x7f\x01控制", "'single'", ""]
+    entries: dict[str, list[dict[str, object]]] = {kind: [] for kind in TABLES}
+    entries["people"] = [{"id": f"p{i}", "name": name, "role": "steward", "unit": "M01",
+                          "tags": [name, "x"]} for i, name in enumerate(odd)]
+    entries["rosters"] = [{"microgrid": "M01", "primary": "p0", "backups": ["p1", "p2"]}]
+    block = render_block(entries, "名单.xlsx")
+    assert block.startswith(BEGIN) and block.endswith(END + "\n")
+    assert block_entries(block) == entries
+    manual = "# my own comment\n[gridbot]\nlocale = \"zh-CN\"  # inline comment\n\n"
+    text = manual + block + "\n# after the block\n"
+    rest, found, position = split_block(text)
+    assert (found, position) == (block, len(manual))
+    assert rest == manual + "\n# after the block\n"
+    assert tomllib.loads(text)["people"][0]["name"] == odd[0]

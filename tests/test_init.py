@@ -18,7 +18,7 @@ from openpyxl import Workbook
 
 from gridbot.cli import main
 from gridbot.config import load_config
-from gridbot.roster import BEGIN, END
+from gridbot.importing import BEGIN, END
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 
 EXAMPLES = ROOT / "examples"

@@ -135,8 +135,8 @@ def test_importing_every_adapter_loads_neither_engine_nor_handlers() -> None:
     "gridbot.handlers.account", "gridbot.handlers.notices", "gridbot.handlers.stats",
     "gridbot.context", "gridbot.cases",
     "gridbot.escalation", "gridbot.notices", "gridbot.outbox", "gridbot.setaside",
-    "gridbot.offers", "gridbot.digest", "gridbot.linking", "gridbot.commands",
-    "gridbot.permissions", "gridbot.declare", "gridbot.domain"])
+    "gridbot.offers", "gridbot.timers.digest", "gridbot.linking", "gridbot.commands",
+    "gridbot.policy.permissions", "gridbot.declare", "gridbot.domain"])
 def test_what_the_engine_uses_does_not_import_it_back(module: str) -> None:
     assert "gridbot.engine" not in reached(module), sorted(reached(module))
     # and the handler modules are imported by their package, not the other way round
@@ -155,3 +155,13 @@ def test_handlers_get_services_not_the_engine() -> None:
     fields = {f.name for f in dataclasses.fields(Context)}
     assert "engine" not in fields and "services" in fields
     assert "engine" not in {f.name for f in dataclasses.fields(Services)}
+
+
+def test_reading_the_configuration_loads_no_platform_library() -> None:
+    """Each platform's settings sit in its adapter package, whose ``__init__`` imports
+    nothing: the configuration reads them without loading the platform's library."""
+    code = ("import sys, gridbot.config; print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('telegram', 'wechatpy')))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert run.stdout.strip() == "[]", run.stdout + run.stderr

@@ -46,7 +46,7 @@ from tests.test_wechat import (
 )
 from tests.test_wechat import write_config as wechat_config
 
-# as gridbot.adapters.telegram does at import (pytest resets filters for each test)
+# as the Telegram adapter does when built (pytest resets filters for each test)
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")
 

@@ -42,7 +42,7 @@ from gridbot.notices import NoticeSource, WhenError, parse_when
 from gridbot.outbox import LEASE, OutboxSender
 from gridbot.ratelimit import Rate, SendLimits
 from gridbot.store import SQLiteStore
-from gridbot.worker import Worker
+from gridbot.timers.worker import Worker
 from tests.conftest import EXAMPLE_CONFIG
 
 FAKE = "fake"

@@ -19,8 +19,8 @@ import pytest
 
 from gridbot.config import load_config
 from gridbot.domain import Person, Role, Status
-from gridbot.duties import Duties, Duty
 from gridbot.errors import StoreConflict
+from gridbot.singleton_duties import Duties, Duty
 from gridbot.store import CaseQuery, SQLiteStore, store_for_url
 from gridbot.store import sqlite as sqlite_store
 from gridbot.store.postgresql import PostgresStore, migrations, safe_url, split_url

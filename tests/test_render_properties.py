@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridbot.adapters.telegram_html import MAX_TEXT, split_message, units
+from gridbot.adapters.telegram.html import MAX_TEXT, split_message, units
 from gridbot.commands import clean_text
 from gridbot.config import LOCALES
 from gridbot.domain import Case, CaseEvent, Delivery, Notice, Person, TextFormat

@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 
 from gridbot.config import Config, Shift, load_config, parse_config
 from gridbot.domain import Account, DutyStatus, Role
-from gridbot.routing import Route, is_off, on_duty_at_level, route, shift_covers, unit_at_level
+from gridbot.policy.routing import (
+    Route,
+    is_off,
+    on_duty_at_level,
+    route,
+    shift_covers,
+    unit_at_level,
+)
 from gridbot.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -30,7 +30,7 @@ import httpx
 import pytest
 from telegram import Message
 
-from gridbot.adapters.telegram import TelegramAdapter, incoming_message
+from gridbot.adapters.telegram.adapter import TelegramAdapter, incoming_message
 from gridbot.config import load_config
 from gridbot.domain import Outgoing, Status
 from gridbot.errors import StoreError
@@ -39,7 +39,7 @@ from gridbot.runtime import Runtime
 from tests.fake_telegram import Chat, FakeBot, FakeTelegram, Sent
 from tests.test_faults import WriteLock
 
-# as gridbot.adapters.telegram does at import (pytest resets filters for each test)
+# as the Telegram adapter does when built (pytest resets filters for each test)
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")
 

@@ -7,7 +7,7 @@ import html
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridbot.adapters.telegram_html import split_message, units
+from gridbot.adapters.telegram.html import split_message, units
 from tests.fake_telegram import parse_html
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from gridbot.adapters.wecom import WeComAdapter
-from gridbot.adapters.wecom_robot import WeComRobotAdapter
+from gridbot.adapters.wechat.wecom import WeComAdapter
+from gridbot.adapters.wechat.wecom_robot import WeComRobotAdapter
 from gridbot.domain import Status
 from tests.conftest import Bot, to
 from tests.test_wechat import APP_CHAT_M02, ROBOT_M01, ZHOU, World, fake, world

@@ -30,8 +30,8 @@ import httpx
 import pytest
 import requests
 
-from gridbot.adapters import wechat_mp
-from gridbot.adapters.wechat import MAX_TEXT_BYTES, WorkClient, platform_error, split_text
+from gridbot.adapters.wechat import official_account
+from gridbot.adapters.wechat.shared import MAX_TEXT_BYTES, WorkClient, platform_error, split_text
 from gridbot.config import load_config, parse_config
 from gridbot.domain import Attachment, AttachmentKind, Outgoing, Status
 from gridbot.errors import ConfigError
@@ -595,7 +595,7 @@ async def test_stats_charts_go_as_pictures_on_every_wechat_platform(world: World
 
 async def test_slow_answer_goes_as_customer_service_message(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wechat_mp, "PASSIVE_BUDGET", 0.0)
+    monkeypatch.setattr(official_account, "PASSIVE_BUDGET", 0.0)
     reply, sent = await world.mp_said(CHEN, "帮助")
     assert reply.text is None and reply.raw == b"success"
     assert [s.api for s in sent] == ["message/custom/send"] and sent[0].to == CHEN

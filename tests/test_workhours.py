@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridbot.workhours import CalendarSettings, WorkCalendar, parse_span
+from gridbot.policy.workhours import CalendarSettings, WorkCalendar, parse_span
 
 SH = ZoneInfo("Asia/Shanghai")
 H = timedelta(hours=1)
@@ -132,7 +132,7 @@ def test_make_up_working_days_count() -> None:
 def test_unknown_year_falls_back_to_work_days_and_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="gridbot.workhours"):
+    with caplog.at_level(logging.WARNING, logger="gridbot.policy.workhours"):
         c = cal(WORKING)
         assert c.is_workday(date(2027, 1, 4))  # Monday
         assert not c.is_workday(date(2027, 1, 9))  # Saturday

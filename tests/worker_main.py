@@ -13,7 +13,7 @@ import sys
 
 from telegram.ext import AIORateLimiter
 
-from gridbot.adapters import telegram as adapter
+from gridbot.adapters.telegram import adapter
 from gridbot.cli import main
 from gridbot.ratelimit import SendLimits
 

@@ -28,8 +28,8 @@ import httpx
 
 from gridbot.config import Config, load_config
 from gridbot.domain import Account, Case, Chat, ChatKind, Priority, Status
+from gridbot.policy.workhours import WorkCalendar
 from gridbot.store import Store, store_for_url
-from gridbot.workhours import WorkCalendar
 from tests.fake_telegram import Chat as FakeChat
 from tests.fake_telegram import FakeBot, FakeTelegram
 
@@ -198,7 +198,7 @@ class Cluster:
         from now (some already have): each must climb to the grid leader exactly once."""
         assert self.config is not None
         calendar = WorkCalendar(self.config.calendar, self.config.timezone)
-        from gridbot.deadlines import wake_at
+        from gridbot.policy.deadlines import wake_at
 
         store = self.store()
         await store.open()

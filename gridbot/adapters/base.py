@@ -102,7 +102,7 @@ class Adapter(ABC):
     def receive_duty(self) -> str | None:
         """A name if only one process at a time may receive for this account (long
         polling): several ``gridbot run`` on one database then take turns, see
-        :mod:`gridbot.duties`. ``None`` (the default) if every process can receive."""
+        :mod:`gridbot.singleton_duties`. ``None`` (the default) if every process can receive."""
         return None
 
     async def stop(self) -> None:  # noqa: B027 (optional hook)

@@ -2,7 +2,7 @@
 
 It prints what it found and what it changes (or, ``--dry-run``, would change) in plain
 words from ``cli.j2``; a mistake in the sheet is one clear message per problem and exit
-code 2, never a traceback. Reading, checking and writing are :mod:`gridbot.roster`.
+code 2, never a traceback. Reading, checking and writing are :mod:`gridbot.importing`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from gridbot.cli.session import Session
 from gridbot.render import Renderer
 
 if TYPE_CHECKING:
-    from gridbot.roster import Plan, Problem
+    from gridbot.importing import Plan, Problem
 
 #: a grouped import problem names this many of its rows
 GROUP_ROWS_SHOWN = 5
@@ -32,7 +32,7 @@ def _arguments(imp: argparse.ArgumentParser) -> None:
 
 @COMMANDS.command("import", arguments=_arguments)
 async def import_sheets(session: Session, args: argparse.Namespace) -> int:
-    from gridbot.roster import ImportFailed, run_import, stderr_progress
+    from gridbot.importing import ImportFailed, run_import, stderr_progress
 
     renderer = session.renderer
     assert session.config_path is not None
@@ -55,7 +55,7 @@ def problem_lines(problems: Sequence[Problem], renderer: Renderer, *,
                   limit: int = 200) -> list[str]:
     """Every problem of an import, those of one kind in one column grouped into one line
     (with how many and the first rows), and the closing count."""
-    from gridbot.roster import group_problems
+    from gridbot.importing import group_problems
 
     groups = group_problems(problems)
     lines = []

@@ -6,7 +6,7 @@ org and its staff from the office's roster sheet, in ``gridbot import``'s format
 result passes ``gridbot check-config``.
 
 The org tree and the people are written the way ``gridbot import`` writes them: as
-tables handed to :func:`gridbot.roster.plan_import`, which puts them between its two
+tables handed to :func:`gridbot.importing.plan.plan_import`, which puts them between its two
 marker lines. So the same checks apply, and importing the office's sheet later
 replaces what ``init`` guessed, community by community, instead of colliding with a
 hand-written copy of it.
@@ -31,19 +31,19 @@ from gridbot.cli.command import Group
 from gridbot.cli.session import Needs, Session
 from gridbot.config import LOCALES, load_config
 from gridbot.errors import OptionError
-from gridbot.paths import template_loader
-from gridbot.render import Renderer
-from gridbot.roster import (
+from gridbot.importing import (
     REQUIRED,
     ROLE_WORDS,
     ImportFailed,
     Table,
-    _fold,
-    _toml_str,
     plan_import,
     read_tables,
     write_text_atomically,
 )
+from gridbot.importing.sheets import fold
+from gridbot.importing.toml_block import toml_string
+from gridbot.paths import template_loader
+from gridbot.render import Renderer
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_BOT_NAME = "网格助手"
@@ -177,7 +177,7 @@ def starter_text(language: str, **context: Any) -> str:
     env = jinja2.Environment(
         loader=template_loader(f"{language}/cli"),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    env.filters["toml"] = _toml_str
+    env.filters["toml"] = toml_string
     return env.get_template("starter.toml.j2").render(**context)
 
 
@@ -190,7 +190,7 @@ def _sheet_admins(tables: list[Table]) -> list[tuple[str, str]]:
         if table.kind != "staff":
             continue
         for _, row in table.rows:
-            if ROLE_WORDS.get(_fold(table.cell(row, "role"))) is Role.SUBDISTRICT_ADMIN:
+            if ROLE_WORDS.get(fold(table.cell(row, "role"))) is Role.SUBDISTRICT_ADMIN:
                 found.append((table.cell(row, "name"), table.cell(row, "unit")))
     return found
 

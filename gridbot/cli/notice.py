@@ -7,7 +7,7 @@ bar follows the delivery rows in the database until every group is settled;
 ``--no-wait`` leaves it to the bot.
 
 It never waits for a bot that is not there: the process sending for a platform keeps a
-heartbeat in the database (:mod:`gridbot.duties`). With no living sender for the
+heartbeat in the database (:mod:`gridbot.singleton_duties`). With no living sender for the
 notice's groups the command says so at once and leaves the notice to the next start;
 if the sender goes away while the bar runs, it says so and stops watching.
 
@@ -23,13 +23,13 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from gridbot import duties, notices
+from gridbot import notices, singleton_duties
 from gridbot.cli.command import Group
 from gridbot.cli.session import Session
 from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
 from gridbot.engine import Engine
 from gridbot.errors import UserError
-from gridbot.permissions import NOTICE_SENDERS
+from gridbot.policy.permissions import NOTICE_SENDERS
 from gridbot.store.base import Transaction
 
 #: how often the progress bar reads the database
@@ -135,7 +135,7 @@ async def senders(engine: Engine, microgrids: Any) -> tuple[set[str], set[str]]:
         platforms = {chat.platform for mg in microgrids for chat in await tx.group_chats(mg)}
         beats = await tx.heartbeats()
     now = engine.clock.now()
-    return platforms, {p for p in platforms if duties.alive(beats, f"send:{p}", now)}
+    return platforms, {p for p in platforms if singleton_duties.alive(beats, f"send:{p}", now)}
 
 
 async def _sender_gone(engine: Engine, number: int) -> bool:
@@ -145,7 +145,8 @@ async def _sender_gone(engine: Engine, number: int) -> bool:
             DeliveryStatus.QUEUED, DeliveryStatus.SENDING))}
         beats = await tx.heartbeats()
     now = engine.clock.now()
-    return bool(pending) and not any(duties.alive(beats, f"send:{p}", now) for p in pending)
+    return bool(pending) and not any(singleton_duties.alive(beats, f"send:{p}", now)
+                                     for p in pending)
 
 
 async def follow(engine: Engine, number: int, *, poll: float = POLL,

@@ -7,7 +7,7 @@ without a traceback. docs/configuration.md lists every key (made from the models
 
     loader      reading: TOML → environment → models → checks across tables
     sections    the file's shape: a pydantic model per table (platforms: beside their
-                adapters, ``gridbot/adapters/*_settings.py``)
+                adapters, ``gridbot/adapters/*/settings.py``)
     fields      the field types those models are made of, and the Section base
     environment ``GRIDBOT_SECTION__KEY`` overrides and ``env:NAME`` references
     assemble    the checks across tables, and the domain values built from the file
@@ -24,8 +24,8 @@ variable is set, works. ``run`` reads them (``secrets=True``, the default).
 
 from __future__ import annotations
 
-from gridbot.adapters.telegram_settings import TelegramSettings
-from gridbot.adapters.wechat_settings import (
+from gridbot.adapters.telegram.settings import TelegramSettings
+from gridbot.adapters.wechat.settings import (
     WECOM_API_BASE_URL,
     OfficialAccountSettings,
     WeComSettings,

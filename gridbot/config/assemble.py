@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
-from gridbot.adapters.telegram_settings import TelegramSettings
-from gridbot.adapters.wechat_settings import WECOM_API_BASE_URL, WeChatSection
+from gridbot.adapters.telegram.settings import TelegramSettings
+from gridbot.adapters.wechat.settings import WECOM_API_BASE_URL, WeChatSection
 from gridbot.config.sections import (
     CalendarSection,
     CategoryTable,
@@ -45,11 +45,11 @@ from gridbot.config.wording import add_validation_errors, raw_at, unknown_key
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Role, Window
 from gridbot.durations import format_duration
 from gridbot.errors import MISSING
+from gridbot.policy.workhours import CalendarSettings, WorkCalendar
 from gridbot.settings import schema
 from gridbot.settings.fields import secret_value
 from gridbot.settings.issues import Issue, Issues, Loc
 from gridbot.web_settings import HttpSettings
-from gridbot.workhours import CalendarSettings, WorkCalendar
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -29,7 +29,7 @@ INTRO = f"""\
 # Configuration reference
 
 <!-- Made by `python -m gridbot.config.reference > docs/configuration.md` from the models
-in gridbot/config/sections.py and gridbot/adapters/*_settings.py: edit those, not this. -->
+in gridbot/config/sections.py and gridbot/adapters/*/settings.py: edit those, not this. -->
 
 gridbot reads one TOML file: `gridbot.toml` in the current folder, or the one `--config`
 names. `config.example.toml` shows every key below with a small sample org, and

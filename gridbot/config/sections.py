@@ -1,6 +1,6 @@
 """The configuration file's shape: one model per table, every key with its type, bounds,
 default and meaning. The platforms' tables live beside their adapters
-(``gridbot/adapters/*_settings.py``).
+(``gridbot/adapters/*/settings.py``).
 
 ``python -m gridbot.config.reference`` writes docs/configuration.md from these models.
 What holds across tables (codes unique in the org tree, a roster naming a person of
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 
-from gridbot.adapters.telegram_settings import TelegramSettings
-from gridbot.adapters.wechat_settings import WeChatSection
+from gridbot.adapters.telegram.settings import TelegramSettings
+from gridbot.adapters.wechat.settings import WeChatSection
 from gridbot.config.values import (
     DEFAULT_EMERGENCY_NUMBERS,
     DEFAULT_LOW_KEYWORDS,
@@ -25,6 +25,7 @@ from gridbot.config.values import (
     DEFAULT_WINDOWS,
 )
 from gridbot.domain import Priority
+from gridbot.policy.workhours import CalendarSettings
 from gridbot.settings.fields import (
     WEEKDAYS,
     Code,
@@ -48,7 +49,6 @@ from gridbot.settings.fields import (
     expect,
 )
 from gridbot.web_settings import HttpSettings
-from gridbot.workhours import CalendarSettings
 
 Locale = Literal["zh-CN", "en"]
 RoleName = Literal["resident", "steward", "grid_leader", "community_staff", "subdistrict_admin"]

@@ -2,7 +2,7 @@
 
 Frozen dataclasses, built once from a checked file by :mod:`gridbot.config.assemble`;
 the file's own shape (and every default) is in the settings models
-(:mod:`gridbot.config.sections` and the adapters' ``*_settings`` modules).
+(:mod:`gridbot.config.sections` and the adapters' ``settings`` modules).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Window
-from gridbot.workhours import CalendarSettings
+from gridbot.policy.workhours import CalendarSettings
 
 if TYPE_CHECKING:
-    from gridbot.adapters.telegram_settings import TelegramSettings
-    from gridbot.adapters.wechat_settings import OfficialAccountSettings, WeComSettings
+    from gridbot.adapters.telegram.settings import TelegramSettings
+    from gridbot.adapters.wechat.settings import OfficialAccountSettings, WeComSettings
     from gridbot.web_settings import HttpSettings
 
 LOCALES = ("zh-CN", "en")

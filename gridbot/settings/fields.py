@@ -20,10 +20,10 @@ from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidationInfo, ValidatorFunctionWrapHandler
 
 from gridbot.durations import parse_duration
+from gridbot.policy.workhours import parse_span
 from gridbot.settings import schema
 from gridbot.settings.environment import Deferred
 from gridbot.settings.issues import EXPECTED
-from gridbot.workhours import parse_span
 
 #: the days of the week as the configuration writes them, Monday first
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

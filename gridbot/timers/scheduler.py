@@ -1,4 +1,4 @@
-"""The timer: APScheduler wakes the :class:`~gridbot.worker.Worker`, nothing more.
+"""The timer: APScheduler wakes the :class:`~gridbot.timers.worker.Worker`, nothing more.
 
 Two jobs: a sweep every few seconds (so work someone else queued, or a deadline
 written by another process, is never missed for long) and a one-off wake at the next
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from gridbot.clock import Clock
-from gridbot.worker import Worker
+from gridbot.timers.worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gridbot.context import Context, Runner
-from gridbot.deadlines import running_window
 from gridbot.domain import OPEN_STATUSES
+from gridbot.policy.deadlines import running_window
 from gridbot.store.base import CaseQuery
 
 JOB = "digest"
@@ -25,7 +25,7 @@ class DailyDigest:
     def __init__(self, engine: Runner) -> None:
         self.engine = engine
         #: whether this process writes the digest; under several processes on one
-        #: database only the holder of the "digest" duty does (gridbot.duties)
+        #: database only the holder of the "digest" duty does (gridbot.singleton_duties)
         self.enabled = True
 
     def next_run_after(self, instant: datetime) -> datetime | None:

@@ -1,4 +1,4 @@
-"""Duties: what only one ``gridbot run`` may do at a time when several share a database.
+"""Singleton duties: what only one ``gridbot run`` may do at a time when several share a database.
 
 Most work is shared by claiming rows (a due case, a leased outbox message, a notice to
 start: see :mod:`gridbot.store.postgresql`). A few things belong to one process at a time:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from gridbot.digest import DailyDigest
 from gridbot.engine import Engine
 from gridbot.errors import StoreBusy
 from gridbot.escalation import DeadlineSweep
@@ -28,6 +27,7 @@ from gridbot.notices import NoticeSource
 from gridbot.offers import ExpiredOffers
 from gridbot.outbox import OutboxSender
 from gridbot.setaside import SetAsideSource
+from gridbot.timers.digest import DailyDigest
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")

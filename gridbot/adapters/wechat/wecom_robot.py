@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gridbot.adapters.base import Adapter, Intake
-from gridbot.adapters.wechat import (
+from gridbot.adapters.wechat.shared import (
     Parts,
     RobotClient,
     call,

@@ -23,7 +23,7 @@ from typing import Any
 
 from gridbot.config import Escalation, Policy
 from gridbot.domain import UNCLAIMED_STATUSES, Case, Priority, Status
-from gridbot.workhours import WorkCalendar
+from gridbot.policy.workhours import WorkCalendar
 
 #: how often the clock looks again for someone to give a case nobody could be given
 UNASSIGNED_RETRY = timedelta(minutes=5)

@@ -1,9 +1,10 @@
 """What the WeChat adapters share: API clients, error sorting, callback checks, splitting.
 
 Three platforms live on WeChat, each in its own module: the WeCom self-built app
-(:mod:`~gridbot.adapters.wecom`), WeCom group robots (:mod:`~gridbot.adapters.wecom_robot`)
-and the Official Account (:mod:`~gridbot.adapters.wechat_mp`). wechatpy speaks the
-protocol for all of them (signatures, AES, XML, API calls); this module holds:
+(:mod:`~gridbot.adapters.wechat.wecom`), WeCom group robots
+(:mod:`~gridbot.adapters.wechat.wecom_robot`) and the Official Account
+(:mod:`~gridbot.adapters.wechat.official_account`). wechatpy speaks the protocol for all
+of them (signatures, AES, XML, API calls); this module holds:
 
 - **API clients** built on wechatpy's, with every URL under one ``api_base_url`` (the
   access-token URL too, which wechatpy fixes to WeChat's own host), a timeout on every

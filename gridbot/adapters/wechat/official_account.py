@@ -44,7 +44,7 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from gridbot.adapters.base import Adapter, Intake
-from gridbot.adapters.wechat import (
+from gridbot.adapters.wechat.shared import (
     MpClient,
     Parts,
     Refused,

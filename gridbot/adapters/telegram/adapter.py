@@ -60,7 +60,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRa
 from telegram.warnings import PTBDeprecationWarning
 
 from gridbot.adapters.base import Adapter, Intake
-from gridbot.adapters.telegram_html import MAX_TEXT, split_message
+from gridbot.adapters.telegram.html import MAX_TEXT, split_message
 from gridbot.config import TelegramSettings
 from gridbot.domain import (
     Attachment,
@@ -121,11 +121,20 @@ class _Repeated(logging.Filter):
         return not isinstance(error, RetryAfter | ValueError)
 
 
-logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_Repeated())
-logging.getLogger("telegram.request.BaseRequest").addFilter(_Repeated())
-# RetryAfter warns, even as it is built, that retry_after will become a timedelta;
-# _platform_error reads either.
-warnings.filterwarnings("ignore", category=PTBDeprecationWarning, message=r".*retry_after")
+_REPEATED = _Repeated()
+#: the library's loggers whose records of errors we report ourselves are dropped
+QUIETED_LOGGERS = ("telegram.ext.AIORateLimiter", "telegram.request.BaseRequest")
+
+
+def quiet_library_noise() -> None:
+    """Drop the library's duplicate records and one warning; called when the adapter is
+    built (at start-up), never on import, so importing this module changes no global
+    setting. Calling it again changes nothing more."""
+    for name in QUIETED_LOGGERS:
+        logging.getLogger(name).addFilter(_REPEATED)  # the same filter is added once
+    # RetryAfter warns, even as it is built, that retry_after will become a timedelta;
+    # _platform_error reads either. (An equal filter replaces the one already there.)
+    warnings.filterwarnings("ignore", category=PTBDeprecationWarning, message=r".*retry_after")
 
 
 def build_application(settings: TelegramSettings, *,
@@ -161,6 +170,7 @@ class TelegramAdapter(Adapter):
     def __init__(self, settings: TelegramSettings, *,
                  rate_limiter: BaseRateLimiter[Any] | None = None,
                  read_timeout: float | None = None) -> None:
+        quiet_library_noise()
         self.settings = settings
         self.application = build_application(settings, rate_limiter=rate_limiter,
                                              read_timeout=read_timeout)

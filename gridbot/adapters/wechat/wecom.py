@@ -38,7 +38,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 
 from gridbot.adapters.base import Adapter, Intake
-from gridbot.adapters.wechat import (
+from gridbot.adapters.wechat.shared import (
     Parts,
     Refused,
     WorkClient,
