@@ -38,6 +38,8 @@ from gridbot.store.postgresql import migrations as pg_migrations
 BATCH = 5000
 #: parents before children (foreign keys); the other tables follow in name order
 FIRST = ("org_units", "people", "cases", "notices", "deliveries")
+#: what the target has from its own migrations already: which schema, not data
+SCHEMA_TABLES = ("schema_migrations", "alembic_version")
 #: columns PostgreSQL has and SQLite has not (SQLite's rowid, made explicit)
 PG_ONLY = {"people": {"seq"}}
 
@@ -116,7 +118,7 @@ async def migrate(source_url: str, target_url: str, *, sample: int = 50,
             missing = [t for t in tables if t not in pg_columns]
             if missing:
                 raise MigrationError(f"tables missing in PostgreSQL: {', '.join(missing)}")
-            busy = [t for t in tables if t != "schema_migrations"
+            busy = [t for t in tables if t not in SCHEMA_TABLES
                     and await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{t}")')]
             if busy:
                 raise MigrationError(
@@ -129,7 +131,7 @@ async def migrate(source_url: str, target_url: str, *, sample: int = 50,
                 raise MigrationError(f"the SQLite file is at schema {stored}, this gridbot "
                                      f"at {versions}")
             for table in tables:
-                if table == "schema_migrations":
+                if table in SCHEMA_TABLES:
                     continue
                 result = TableResult(name=table)
                 types = pg_columns[table]

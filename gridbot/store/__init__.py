@@ -1,5 +1,12 @@
 """Storage: the interface in :mod:`gridbot.store.base`, SQLite by default, PostgreSQL for
-several processes on one database (:mod:`gridbot.store.postgresql`)."""
+several processes on one database (:mod:`gridbot.store.postgresql`).
+
+The two stores differ only in opening, transactions and what a database alone can do
+(WAL checkpoints, advisory locks, LISTEN); every query is written once, in SQLAlchemy
+Core, in the repositories of :mod:`gridbot.store.repos` (one per kind of record), with
+the databases' differences in :mod:`gridbot.store.dialect`, the tables named in
+:mod:`gridbot.store.tables`, and one chain of Alembic revisions
+(:mod:`gridbot.store.revisions`, run at open by :mod:`gridbot.store.migrating`)."""
 
 from __future__ import annotations
 

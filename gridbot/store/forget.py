@@ -64,7 +64,7 @@ TABLES: Mapping[str, str] = {
     "set_aside": "her messages kept after their handling failed deleted",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
-    "schema_migrations": "", "heartbeats": "",
+    "schema_migrations": "", "alembic_version": "", "heartbeats": "",
 }
 
 
@@ -248,10 +248,11 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
     new_id = new_id or anonymous_id()
     accounts = await d.rows("SELECT platform, user_id, display_name, private_chat_id"
                             " FROM accounts WHERE person_id = ?" + d.for_update, [person_id])
-    mine = {"person": [person_id],
-            "account": [(a["platform"], a["user_id"]) for a in accounts],
-            "chat": [(a["platform"], a["private_chat_id"]) for a in accounts
-                     if a["private_chat_id"]]}
+    mine: dict[str, list[Any]] = {
+        "person": [person_id],
+        "account": [(a["platform"], a["user_id"]) for a in accounts],
+        "chat": [(a["platform"], a["private_chat_id"]) for a in accounts
+                 if a["private_chat_id"]]}
     numbers = [r["number"] for r in await d.rows(
         "SELECT number FROM cases WHERE reporter_id = ?" + d.for_update, [person_id])]
     in_cases, case_params = _in("case_number", numbers)
@@ -327,23 +328,24 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
             await d.run("UPDATE case_events SET data = ? WHERE id = ?", [data, row["id"]])
 
     # Her name, phone and address in anyone else's words.
-    for table, key, columns in (("cases", "number", ("text", "rating_text")),
-                                ("case_events", "id", ("text",)),
-                                ("notices", "id", ("text",))):
-        where, params = _any(d, columns, identity)
-        for row in await d.rows(f"SELECT {key}, {', '.join(columns)} FROM {table}"
+    worded: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+        ("cases", "number", ("text", "rating_text")), ("case_events", "id", ("text",)),
+        ("notices", "id", ("text",)))
+    for table, key, said in worded:
+        where, params = _any(d, said, identity)
+        for row in await d.rows(f"SELECT {key}, {', '.join(said)} FROM {table}"
                                 f" WHERE {where}" + d.for_update, params):
-            values = [scrub(row[c], identity, words.text) for c in columns]
+            values = [scrub(row[c], identity, words.text) for c in said]
             counts["mentions"] += await d.run(
-                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)}"
+                f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in said)}"
                 f" WHERE {key} = ?", [*values, row[key]])
 
-    for table, columns in RENAME if new_id != person_id else ():
-        sets = ", ".join(f"{c} = CASE WHEN {c} = ? THEN ? ELSE {c} END" for c in columns)
-        where = " OR ".join(f"{c} = ?" for c in columns)
+    for table, renamed in RENAME if new_id != person_id else ():
+        sets = ", ".join(f"{c} = CASE WHEN {c} = ? THEN ? ELSE {c} END" for c in renamed)
+        where = " OR ".join(f"{c} = ?" for c in renamed)
         n = await d.run(f"UPDATE {table} SET {sets} WHERE {where}",
-                        [*[x for _ in columns for x in (person_id, new_id)],
-                         *[person_id] * len(columns)])
+                        [*[x for _ in renamed for x in (person_id, new_id)],
+                         *[person_id] * len(renamed)])
         if table in ("notice_acks", "audit_log"):  # the others are counted above
             counts[table] += n
     await d.guard(False)

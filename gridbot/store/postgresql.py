@@ -5,9 +5,8 @@ The same contract as :mod:`gridbot.store.sqlite`, with what one file cannot give
 
 - **Row claims.** SQLite serialises every writer; here transactions run side by side in
   READ COMMITTED, so whatever a transaction reads in order to change it is locked:
-  :meth:`~_PGTransaction.due_cases`, :meth:`~_PGTransaction.claim_outbox` and
-  :meth:`~_PGTransaction.due_notices` take their rows ``FOR UPDATE SKIP LOCKED`` (two
-  workers each get different rows, none waits), and :meth:`~_PGTransaction.case` takes
+  ``due_cases``, ``claim_outbox`` and ``due_notices`` take their rows ``FOR UPDATE SKIP
+  LOCKED`` (two workers each get different rows, none waits), and ``case`` takes
   its row ``FOR UPDATE`` (a steward's claim and the sweep's escalation of the same case
   happen one after the other, never both on a stale copy). Compare-and-set updates
   (notice status, job runs) rely on PostgreSQL re-checking the ``WHERE`` of a row that
@@ -31,55 +30,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import hashlib
-import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from gridbot.config import Config, Shift
-from gridbot.domain import (
-    Account,
-    Case,
-    CaseEvent,
-    Chat,
-    Delivery,
-    DeliveryCounts,
-    DeliveryStatus,
-    DutyStatus,
-    Incoming,
-    Notice,
-    NoticeStatus,
-    OutboxItem,
-    Outgoing,
-    Person,
-    Role,
-)
-from gridbot.errors import StoreConflict, StoreError
-from gridbot.store import forget
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from gridbot.errors import StoreError
+from gridbot.store import forget, migrating
 from gridbot.store.base import (
-    AuditEntry,
-    CaseQuery,
-    Heartbeat,
-    Household,
-    LinkCode,
-    OrgUnit,
-    ReportOffer,
-    RosterEntry,
-    SetAside,
     Store,
     Transaction,
-    forgotten_households,
 )
-from gridbot.store.rows import Rows, attachments_json, incoming_json
+from gridbot.store.dialect import (
+    ADVISORY_TRY_LOCK,
+    ADVISORY_UNLOCK,
+    ADVISORY_XACT_LOCK,
+    PostgresSql,
+    lock_key,
+    pg_error,
+)
+from gridbot.store.repos import StoreTransaction
 
 try:  # the driver is only needed when a postgresql:// URL is configured
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - exercised only without the driver installed
     asyncpg = None
 
@@ -123,59 +102,14 @@ def safe_url(url: str) -> str:
 
 
 def migrations() -> list[tuple[int, str]]:
-    """PostgreSQL schema migrations, as (version, SQL), in order; one per SQLite migration."""
-    folder = resources.files("gridbot.store") / "pg_migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-def lock_key(namespace: str, name: str) -> int:
-    """A stable signed 64-bit advisory lock key for ``name`` in this database and schema."""
-    digest = hashlib.blake2b(f"gridbot:{namespace}:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _utc(instant: datetime | None) -> datetime | None:
-    if instant is None:
-        return None
-    if instant.tzinfo is None:
-        raise ValueError("naive datetime reached the store")
-    return instant.astimezone(UTC)
-
-
-def _back(instant: datetime | None) -> datetime | None:
-    """asyncpg gives timestamptz in UTC already; this only pins the tzinfo object."""
-    return None if instant is None else instant.astimezone(UTC)
-
-
-#: Instants are timestamptz here; JSON columns hold the same text as in SQLite.
-_ROWS = Rows(read=_back, write=_utc)
-
-
-def _count(status: str) -> int:
-    """Rows affected, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
-    tail = status.rsplit(" ", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
+    """The baseline's PostgreSQL migrations, as (version, SQL), in order; one per SQLite
+    migration (Alembic's baseline revisions apply them: see :mod:`gridbot.store.migrating`)."""
+    return migrating.legacy_migrations("postgresql")
 
 
 def _translate(exc: BaseException) -> BaseException:
-    """asyncpg's errors as the store's: conflicts worth retrying, a lost connection."""
-    if asyncpg is None:
-        return exc
-    if isinstance(exc, (asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
-                        asyncpg.UniqueViolationError, asyncpg.LockNotAvailableError)):
-        conflict = StoreConflict(f"transaction conflict: {exc}")
-        conflict.__cause__ = exc
-        return conflict
-    if isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)):
-        lost = StoreError(f"database connection failed: {exc}")
-        lost.__cause__ = exc
-        return lost
-    return exc
+    """asyncpg's errors as the store's (see :func:`gridbot.store.dialect.pg_error`)."""
+    return pg_error(exc) or exc
 
 
 class PostgresStore(Store):
@@ -212,7 +146,7 @@ class PostgresStore(Store):
             async with self._pool.acquire() as conn:
                 if self.schema:
                     async with conn.transaction():  # workers starting together
-                        await conn.execute("SELECT pg_advisory_xact_lock($1)",
+                        await conn.execute(ADVISORY_XACT_LOCK,
                                            lock_key("", f"schema:{self.schema}"))
                         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 row = await conn.fetchrow("SELECT current_database() AS db, current_schema()"
@@ -226,25 +160,37 @@ class PostgresStore(Store):
 
     async def _migrate(self) -> None:
         pool = self._require()
-        # One migration per transaction, each under a lock: workers starting together
-        # apply each migration once; a failing one leaves the earlier ones applied.
-        # Every migration not yet recorded is applied, not just those above the highest.
+        async with pool.acquire() as conn:  # nothing to do is the usual answer
+            try:
+                current = await conn.fetchval("SELECT version_num FROM alembic_version")
+            except asyncpg.UndefinedTableError:
+                current = None
+        if current == migrating.head():
+            return
+        settings = {"application_name": "gridbot"}
+        if self.schema:
+            settings["search_path"] = self.schema
+
+        async def connect() -> Any:
+            return await asyncpg.connect(self.dsn, server_settings=settings,
+                                         timeout=CONNECT_TIMEOUT)
+
         key = lock_key(self.namespace, "migrate")
-        for version, sql in migrations():
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
-                await conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
-                    " applied_at timestamptz NOT NULL)")
-                if await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1",
-                                       version):
-                    continue
-                try:
-                    await conn.execute(sql)
-                except asyncpg.PostgresError as exc:
-                    raise StoreError(f"migration {version:04d} failed: {exc}") from exc
-                await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)", version,
-                                   datetime.now(UTC))
+
+        def lock(conn: Connection) -> None:
+            conn.exec_driver_sql(ADVISORY_XACT_LOCK, (key,))
+
+        engine = create_async_engine("postgresql+asyncpg://", async_creator=connect,
+                                     poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(migrating.migrate, current, lock)
+        except DBAPIError as exc:
+            raise StoreError(f"schema migration failed: {exc.orig}") from exc.orig
+        except LookupError as exc:
+            raise StoreError(str(exc)) from None
+        finally:
+            await engine.dispose()
 
     async def schema_version(self) -> int:
         async with self._require().acquire() as conn:
@@ -290,7 +236,7 @@ class PostgresStore(Store):
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise _translate(exc) from exc
             try:
-                yield _PGTransaction(conn)
+                yield StoreTransaction(PostgresSql(conn))
             except BaseException:
                 # Also when cancelled mid-statement; if the rollback cannot happen the
                 # pool closes the connection, which rolls back just the same.
@@ -310,7 +256,7 @@ class PostgresStore(Store):
         for bulk work beside the interface (``gridbot migrate``: COPY, then read back
         through the store's own code before committing). Rolled back on an exception."""
         async with self._require().acquire() as conn, conn.transaction():
-            yield conn, _PGTransaction(conn)
+            yield conn, StoreTransaction(PostgresSql(conn))
 
     # -- singleton duties ----------------------------------------------------------------
     async def try_singleton(self, name: str) -> bool:
@@ -325,7 +271,7 @@ class PostgresStore(Store):
             if name in self._held:
                 return True
             try:
-                taken = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                taken = await conn.fetchval(ADVISORY_TRY_LOCK,
                                             lock_key(self.namespace, "duty:" + name))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._drop_singleton_conn()  # and with it every duty: the caller stops them
@@ -353,7 +299,7 @@ class PostgresStore(Store):
                 return
             self._held.discard(name)
             try:
-                await self._singletons.execute("SELECT pg_advisory_unlock($1)",
+                await self._singletons.execute(ADVISORY_UNLOCK,
                                                lock_key(self.namespace, "duty:" + name))
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 self._drop_singleton_conn()
@@ -403,860 +349,3 @@ class PostgresStore(Store):
             conn.terminate()
 
 
-_CASE_COLUMNS = (
-    "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
-    " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
-    " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
-    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at,"
-    " extended_until"
-)
-_CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
-_OPEN = "('new', 'assigned', 'claimed', 'reopened')"
-
-
-class _PGTransaction(Transaction):
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    async def _all(self, sql: str, *params: Any) -> list[Any]:
-        try:
-            return list(await self.conn.fetch(sql, *params))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
-
-    async def _one(self, sql: str, *params: Any) -> Any:
-        try:
-            return await self.conn.fetchrow(sql, *params)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
-
-    async def _run(self, sql: str, *params: Any) -> int:
-        """Run one statement; the number of rows it affected."""
-        try:
-            return _count(await self.conn.execute(sql, *params))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
-
-    async def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        try:
-            await self.conn.executemany(sql, rows)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise _translate(exc) from exc
-
-    # -- org and people -------------------------------------------------------------
-    async def sync_org(self, config: Config) -> None:
-        units = [(config.subdistrict.code, "subdistrict", config.subdistrict.name, None, "[]")]
-        units += [(c.code, "community", c.name, config.subdistrict.code, "[]")
-                  for c in config.communities]
-        units += [(g.code, "grid", g.name, g.community, "[]") for g in config.grids]
-        units += [(m.code, "microgrid", m.name, m.grid, json.dumps(list(m.tags)))
-                  for m in config.microgrids]
-        # One at a time, parents first: the parent key is checked per statement.
-        for position, unit in enumerate(units):
-            await self._run(
-                "INSERT INTO org_units (code, kind, name, parent, tags, position)"
-                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO UPDATE SET"
-                " kind = excluded.kind, name = excluded.name, parent = excluded.parent,"
-                " tags = excluded.tags, position = excluded.position", *unit, position)
-        keep = [u[0] for u in units]
-        for kind in ("microgrid", "grid", "community", "subdistrict"):
-            await self._run("DELETE FROM org_units WHERE kind = $1 AND code <> ALL($2::text[])",
-                            kind, keep)
-        await self._run("UPDATE people SET active = false, position = NULL WHERE NOT auto")
-        await self._many(
-            "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active,"
-            " position) VALUES ($1, $2, $3, $4, $5, $6, $7, false, true, $8)"
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,"
-            " unit = excluded.unit, phone = excluded.phone, address = excluded.address,"
-            " locale = excluded.locale, auto = false, active = true,"
-            " position = excluded.position",
-            [(p.id, p.name, p.role.value, p.unit, p.phone, p.address, p.locale, position)
-             for position, p in enumerate(config.people)])
-        await self._run("DELETE FROM rosters")
-        await self._run("DELETE FROM shifts")
-        members, shifts = [], []
-        for roster in config.rosters.values():
-            names = [roster.primary, *roster.backups]
-            members += [(roster.microgrid, pid, position)
-                        for position, pid in enumerate(dict.fromkeys(names))]
-            shifts += [(roster.microgrid, s.person, json.dumps(list(s.days)), s.start, s.end)
-                       for s in roster.shifts]
-        await self._many("INSERT INTO rosters VALUES ($1, $2, $3)", members)
-        await self._many(
-            "INSERT INTO shifts (microgrid, person_id, days, start_time, end_time)"
-            " VALUES ($1, $2, $3, $4, $5)", shifts)
-
-    async def unit(self, code: str) -> OrgUnit | None:
-        row = await self._one("SELECT * FROM org_units WHERE code = $1", code)
-        return _ROWS.unit(row) if row else None
-
-    async def units(self, kind: str) -> list[OrgUnit]:
-        rows = await self._all(
-            "SELECT * FROM org_units WHERE kind = $1 ORDER BY position, code", kind)
-        return [_ROWS.unit(r) for r in rows]
-
-    async def microgrids_under(self, code: str) -> list[str]:
-        rows = await self._all(
-            "WITH RECURSIVE sub(code, kind) AS (SELECT code, kind FROM org_units WHERE code = $1"
-            " UNION ALL SELECT u.code, u.kind FROM org_units u JOIN sub ON u.parent = sub.code)"
-            " SELECT code FROM sub WHERE kind = 'microgrid' ORDER BY code", code)
-        return [r["code"] for r in rows]
-
-    async def person(self, person_id: str) -> Person | None:
-        row = await self._one("SELECT * FROM people WHERE id = $1", person_id)
-        return _ROWS.person(row) if row else None
-
-    async def people_named(self, name: str) -> list[Person]:
-        rows = await self._all(
-            "SELECT * FROM people WHERE active AND (name = $1 OR id = $1)"
-            " ORDER BY position NULLS LAST, seq", name)
-        return [_ROWS.person(r) for r in rows]
-
-    async def people_in_role(self, role: Role, unit: str) -> list[Person]:
-        rows = await self._all(
-            "SELECT * FROM people WHERE active AND role = $1 AND unit = $2"
-            " ORDER BY position NULLS LAST, seq", role.value, unit)
-        return [_ROWS.person(r) for r in rows]
-
-    async def add_person(self, person: Person) -> None:
-        await self._run(
-            "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)",
-            person.id, person.name, person.role.value, person.unit, person.phone,
-            person.address, person.locale, person.auto)
-
-    async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]:
-        members = await self._all(
-            "SELECT person_id, position FROM rosters WHERE microgrid = $1 ORDER BY position",
-            microgrid)
-        shifts = await self._all("SELECT * FROM shifts WHERE microgrid = $1 ORDER BY id",
-                                 microgrid)
-        return (
-            [RosterEntry(person_id=r["person_id"], position=r["position"]) for r in members],
-            [Shift(person=r["person_id"], days=tuple(json.loads(r["days"])),
-                   start=r["start_time"], end=r["end_time"]) for r in shifts],
-        )
-
-    async def rosters_of(self, person_id: str) -> list[str]:
-        rows = await self._all(
-            "SELECT microgrid FROM rosters WHERE person_id = $1 UNION"
-            " SELECT microgrid FROM shifts WHERE person_id = $1 ORDER BY 1", person_id)
-        return [r["microgrid"] for r in rows]
-
-    async def duty(self, person_id: str) -> DutyStatus | None:
-        row = await self._one("SELECT * FROM duty WHERE person_id = $1", person_id)
-        if row is None:
-            return None
-        return DutyStatus(person_id=person_id, off=row["off"], until=_back(row["until"]))
-
-    async def set_duty(self, status: DutyStatus, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO duty (person_id, off, until, changed_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (person_id) DO UPDATE SET off = excluded.off, until = excluded.until,"
-            " changed_at = excluded.changed_at",
-            status.person_id, status.off, _utc(status.until), _utc(now))
-
-    # -- accounts, chats and link codes ---------------------------------------------
-    async def account(self, platform: str, user_id: str) -> Account | None:
-        row = await self._one("SELECT * FROM accounts WHERE platform = $1 AND user_id = $2",
-                              platform, user_id)
-        return _ROWS.account(row) if row else None
-
-    async def save_account(self, account: Account, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO accounts (platform, user_id, display_name, person_id, private_chat_id,"
-            " linked_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (platform, user_id)"
-            " DO UPDATE SET display_name = excluded.display_name,"
-            " person_id = excluded.person_id,"
-            " private_chat_id = COALESCE(excluded.private_chat_id, accounts.private_chat_id),"
-            " linked_at = CASE WHEN accounts.person_id IS NOT DISTINCT FROM excluded.person_id"
-            " THEN accounts.linked_at ELSE excluded.linked_at END",
-            account.platform, account.user_id, account.display_name, account.person_id,
-            account.private_chat_id, _utc(now))
-
-    async def accounts_of(self, person_id: str) -> list[Account]:
-        rows = await self._all(
-            "SELECT * FROM accounts WHERE person_id = $1 ORDER BY linked_at, platform, user_id",
-            person_id)
-        return [_ROWS.account(r) for r in rows]
-
-    async def chat(self, platform: str, chat_id: str) -> Chat | None:
-        row = await self._one("SELECT * FROM chats WHERE platform = $1 AND chat_id = $2",
-                              platform, chat_id)
-        return _ROWS.chat(row) if row else None
-
-    async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO chats (platform, chat_id, kind, title, microgrid, bound_by, bound_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (platform, chat_id) DO UPDATE SET"
-            " kind = excluded.kind, title = excluded.title, microgrid = excluded.microgrid,"
-            " bound_by = COALESCE(excluded.bound_by, chats.bound_by),"
-            " bound_at = COALESCE(excluded.bound_at, chats.bound_at)",
-            chat.platform, chat.chat_id, chat.kind.value, chat.title, chat.microgrid,
-            bound_by, _utc(now) if bound_by else None)
-
-    async def set_chat_unreachable(self, platform: str, chat_id: str, *,
-                                   at: datetime | None, reason: str = "") -> None:
-        await self._run(
-            "UPDATE chats SET unreachable_at = $1, unreachable_reason = $2"
-            " WHERE platform = $3 AND chat_id = $4",
-            _utc(at), reason if at is not None else "", platform, chat_id)
-
-    async def group_chats(self, microgrid: str) -> list[Chat]:
-        rows = await self._all(
-            "SELECT * FROM chats WHERE microgrid = $1 AND kind = 'group'"
-            " ORDER BY platform, chat_id", microgrid)
-        return [_ROWS.chat(r) for r in rows]
-
-    async def add_link_code(
-        self, code_hash: str, person_id: str, now: datetime, expires_at: datetime
-    ) -> None:
-        await self._run(
-            "INSERT INTO link_codes (code_hash, person_id, created_at, expires_at)"
-            " VALUES ($1, $2, $3, $4)", code_hash, person_id, _utc(now), _utc(expires_at))
-
-    async def link_code(self, code_hash: str) -> LinkCode | None:
-        row = await self._one("SELECT * FROM link_codes WHERE code_hash = $1 FOR UPDATE",
-                              code_hash)
-        if row is None:
-            return None
-        return LinkCode(person_id=row["person_id"], expires_at=_back(row["expires_at"]),
-                        used_at=_back(row["used_at"]))
-
-    async def use_link_code(self, code_hash: str, now: datetime, used_by: str) -> None:
-        await self._run("UPDATE link_codes SET used_at = $1, used_by = $2 WHERE code_hash = $3",
-                        _utc(now), used_by, code_hash)
-
-    # -- cases ----------------------------------------------------------------------
-    async def new_case(self, case: Case) -> Case:
-        fields = _CASE_FIELDS[1:]
-        marks = ", ".join(f"${i}" for i in range(1, len(fields) + 1))
-        row = await self._one(
-            f"INSERT INTO cases ({', '.join(fields)}) VALUES ({marks})"
-            f" RETURNING {_CASE_COLUMNS}", *_ROWS.case_values(case)[1:])
-        return _ROWS.case(row)
-
-    async def case(self, number: int) -> Case | None:
-        if not 0 < number < 2**62:
-            return None
-        # Read to be changed: the row is this transaction's until it ends.
-        row = await self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = $1 FOR UPDATE",
-                              number)
-        return _ROWS.case(row) if row else None
-
-    async def update_case(self, case: Case) -> None:
-        values = _ROWS.case_values(case)
-        assignments = ", ".join(f"{c} = ${i}" for i, c in enumerate(_CASE_FIELDS[1:], 2))
-        await self._run(f"UPDATE cases SET {assignments} WHERE number = $1", *values)
-
-    async def cases(self, query: CaseQuery) -> list[Case]:
-        where, params = ["true"], []
-
-        def arg(value: Any) -> str:
-            params.append(value)
-            return f"${len(params)}"
-
-        if query.assignee_id is not None:
-            where.append(f"assignee_id = {arg(query.assignee_id)}")
-        if query.reporter_id is not None:
-            where.append(f"reporter_id = {arg(query.reporter_id)}")
-        if query.microgrids is not None:
-            where.append(f"microgrid = ANY({arg(list(query.microgrids))}::text[])")
-        if query.statuses is not None:
-            where.append(f"status = ANY({arg(sorted(s.value for s in query.statuses))}::text[])")
-        if query.overdue_at is not None:
-            now = arg(_utc(query.overdue_at))
-            where.append(f"((status IN ('new', 'assigned', 'reopened') AND claim_by < {now})"
-                         f" OR (status = 'claimed' AND resolve_by < {now}))")
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"
-            f" ORDER BY number {'DESC' if query.newest_first else 'ASC'}"
-            f" LIMIT {arg(query.limit)}", *params)
-        return [_ROWS.case(r) for r in rows]
-
-    async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
-        # The claim: rows another sweep holds are skipped, not waited for.
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE wake_at IS NOT NULL AND wake_at <= $1"
-            " ORDER BY wake_at, number LIMIT $2 FOR UPDATE SKIP LOCKED", _utc(now), limit)
-        return [_ROWS.case(r) for r in rows]
-
-    async def next_case_wake(self) -> datetime | None:
-        return _back(await self._value(
-            "SELECT MIN(wake_at) FROM cases WHERE wake_at IS NOT NULL"))
-
-    async def _value(self, sql: str, *params: Any) -> Any:
-        row = await self._one(sql, *params)
-        return row[0] if row else None
-
-    async def open_assignees(self) -> list[str]:
-        rows = await self._all(
-            "SELECT DISTINCT assignee_id FROM cases WHERE assignee_id IS NOT NULL"
-            f" AND status IN {_OPEN} ORDER BY assignee_id")
-        return [r["assignee_id"] for r in rows]
-
-    async def job_next_run(self, name: str) -> datetime | None:
-        return _back(await self._value("SELECT next_run FROM jobs WHERE name = $1", name))
-
-    async def claim_job_run(
-        self, name: str, expected: datetime | None, next_run: datetime
-    ) -> bool:
-        if expected is None:
-            changed = await self._run(
-                "INSERT INTO jobs (name, next_run) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                name, _utc(next_run))
-        else:
-            # Another worker's claim makes this one wait, re-read the row and miss.
-            changed = await self._run(
-                "UPDATE jobs SET next_run = $1 WHERE name = $2 AND next_run = $3",
-                _utc(next_run), name, _utc(expected))
-        return changed == 1
-
-    async def add_event(self, event: CaseEvent) -> None:
-        await self._run(
-            "INSERT INTO case_events (case_number, at, actor_id, kind, text, data)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            event.case_number, _utc(event.at), event.actor_id, event.kind, event.text,
-            json.dumps(event.data, ensure_ascii=False))
-
-    async def events(self, number: int) -> list[CaseEvent]:
-        if not 0 < number < 2**62:
-            return []
-        rows = await self._all("SELECT * FROM case_events WHERE case_number = $1 ORDER BY id",
-                               number)
-        return [_ROWS.event(r) for r in rows]
-
-    async def move_reports(self, from_person: str, to_person: str) -> int:
-        return await self._run("UPDATE cases SET reporter_id = $1 WHERE reporter_id = $2",
-                               to_person, from_person)
-
-    # -- exactly-once intake ----------------------------------------------------------
-    async def mark_handled(
-        self, platform: str, chat_id: str, message_id: str, now: datetime
-    ) -> bool:
-        # A second worker handling the same update waits here for the first to commit,
-        # then finds the row: the update is handled once.
-        return await self._run(
-            "INSERT INTO inbox (platform, chat_id, message_id, handled_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            platform, chat_id, message_id, _utc(now)) == 1
-
-    # -- messages set aside -------------------------------------------------------------
-    async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,
-                        next_try: datetime) -> bool:
-        return await self._run(
-            "INSERT INTO set_aside (platform, chat_id, message_id, sender_id, incoming, error,"
-            " attempts, next_try, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8) ON CONFLICT DO NOTHING",
-            incoming.platform, incoming.chat_id, incoming.message_id, incoming.sender_id,
-            incoming_json(incoming), error, _utc(next_try), _utc(now)) == 1
-
-    async def claim_set_aside(self, now: datetime, *, limit: int,
-                              lease: timedelta) -> list[SetAside]:
-        rows = await self._all(
-            "WITH due AS (SELECT id FROM set_aside WHERE next_try <= $1"
-            " ORDER BY next_try, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
-            " UPDATE set_aside s SET next_try = $3 FROM due WHERE s.id = due.id RETURNING s.*",
-            _utc(now), limit, _utc(now + lease))
-        rows.sort(key=lambda r: r["id"])
-        return [_ROWS.set_aside(r) for r in rows]
-
-    async def retry_set_aside(self, item_id: int, *, error: str, now: datetime,
-                              next_try: datetime | None) -> None:
-        await self._run(
-            "UPDATE set_aside SET attempts = attempts + 1, error = $1, next_try = $2,"
-            " updated_at = $3 WHERE id = $4", error, _utc(next_try), _utc(now), item_id)
-
-    async def drop_set_aside(self, item_id: int) -> None:
-        await self._run("DELETE FROM set_aside WHERE id = $1", item_id)
-
-    async def next_set_aside_due(self) -> datetime | None:
-        return _back(await self._value("SELECT MIN(next_try) FROM set_aside"))
-
-    async def set_aside_messages(self, *, limit: int = 100) -> list[SetAside]:
-        rows = await self._all("SELECT * FROM set_aside ORDER BY next_try IS NOT NULL, id"
-                               " LIMIT $1", limit)
-        return [_ROWS.set_aside(r) for r in rows]
-
-    async def set_aside_counts(self) -> dict[str, int]:
-        row = await self._one(
-            "SELECT COUNT(next_try) AS waiting, COUNT(*) - COUNT(next_try) AS given_up"
-            " FROM set_aside")
-        return {"waiting": row["waiting"], "given_up": row["given_up"]}
-
-    # -- outbox -----------------------------------------------------------------------
-    async def enqueue(
-        self, message: Outgoing, now: datetime, not_before: datetime | None = None
-    ) -> bool:
-        if not message.dedup_key:
-            raise ValueError("an outbox message needs a dedup_key")
-        buttons = json.dumps([[b.label, b.command] for b in message.buttons],
-                             ensure_ascii=False)
-        return await self._run(
-            "INSERT INTO outbox (dedup_key, platform, chat_id, person_id, case_number,"
-            " text, fmt, buttons, reply_to, thread_id, not_before, created_at, attachments)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-            " ON CONFLICT (dedup_key) DO NOTHING",
-            message.dedup_key, message.platform, message.chat_id, message.person_id,
-            message.case_number, message.text, message.fmt.value, buttons, message.reply_to,
-            message.thread_id, _utc(not_before or now), _utc(now),
-            json.dumps([a.as_data() for a in message.attachments], ensure_ascii=False)) == 1
-
-    async def claim_outbox(
-        self, now: datetime, *, limit: int, lease: timedelta, platforms: Iterable[str]
-    ) -> list[OutboxItem]:
-        platforms = list(platforms)
-        if not platforms:
-            return []
-        # Rows another sender is leasing right now are skipped, not waited for; the
-        # lease itself (lease_until) keeps them from being handed out again after.
-        rows = await self._all(
-            "WITH due AS (SELECT id FROM outbox WHERE status IN ('queued', 'sending')"
-            " AND not_before <= $1 AND (lease_until IS NULL OR lease_until <= $1)"
-            " AND platform = ANY($2::text[])"
-            " ORDER BY dedup_key LIKE 'notice:%', not_before, id LIMIT $3"
-            " FOR UPDATE SKIP LOCKED)"
-            " UPDATE outbox o SET status = 'sending', lease_until = $4,"
-            " attempts = o.attempts + 1 FROM due WHERE o.id = due.id RETURNING o.*",
-            _utc(now), platforms, limit, _utc(now + lease))
-        rows.sort(key=lambda r: (r["dedup_key"].startswith("notice:"), r["not_before"],
-                                 r["id"]))
-        return [_outbox_item(r) for r in rows]
-
-    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, platform_message_id = $2,"
-            " lease_until = NULL, error = '' WHERE id = $3",
-            _utc(now), platform_message_id, item_id)
-
-    async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'queued', not_before = $1, lease_until = NULL,"
-            " error = $2 WHERE id = $3", _utc(not_before), error, item_id)
-
-    async def mark_failed(self, item_id: int, now: datetime, error: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'failed', lease_until = NULL, error = $1,"
-            " sent_at = NULL WHERE id = $2", error, item_id)
-
-    async def outbox_counts(self) -> dict[str, int]:
-        rows = await self._all("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
-
-    async def next_outbox_due(self, platform: str | None = None) -> datetime | None:
-        # GREATEST ignores a NULL lease, as SQLite's COALESCE(MAX(…), not_before) does.
-        if platform is not None:
-            return _back(await self._value(
-                "SELECT MIN(GREATEST(not_before, lease_until)) FROM outbox"
-                " WHERE status IN ('queued', 'sending') AND platform = $1", platform))
-        return _back(await self._value(
-            "SELECT MIN(GREATEST(not_before, lease_until)) FROM outbox"
-            " WHERE status IN ('queued', 'sending')"))
-
-    async def release_outbox(self, item_id: int, not_before: datetime) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'queued', not_before = $1, lease_until = NULL,"
-            " attempts = GREATEST(attempts - 1, 0) WHERE id = $2", _utc(not_before), item_id)
-
-    async def release_leases(self, platform: str) -> int:
-        return await self._run(
-            "UPDATE outbox SET status = 'queued', lease_until = NULL"
-            " WHERE platform = $1 AND status = 'sending'", platform)
-
-    # -- notices and their deliveries ---------------------------------------------------
-    async def add_notice(self, notice: Notice) -> Notice:
-        row = await self._one(
-            "INSERT INTO notices (author_id, scope, text, status, send_at, created_at,"
-            " microgrids, origin_platform, origin_chat_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
-            notice.author_id, notice.scope, notice.text, notice.status.value,
-            _utc(notice.send_at), _utc(notice.created_at), json.dumps(list(notice.microgrids)),
-            notice.origin_platform, notice.origin_chat_id)
-        return _ROWS.notice(row)
-
-    async def notice(self, notice_id: int) -> Notice | None:
-        if not 0 < notice_id < 2**62:
-            return None
-        row = await self._one("SELECT * FROM notices WHERE id = $1", notice_id)
-        return _ROWS.notice(row) if row else None
-
-    async def notices(
-        self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
-    ) -> list[Notice]:
-        if statuses is None:
-            rows = await self._all("SELECT * FROM notices ORDER BY id DESC LIMIT $1", limit)
-        else:
-            rows = await self._all(
-                "SELECT * FROM notices WHERE status = ANY($1::text[]) ORDER BY id DESC"
-                " LIMIT $2", sorted(s.value for s in statuses), limit)
-        return [_ROWS.notice(r) for r in rows]
-
-    async def set_notice_status(
-        self, notice_id: int, status: NoticeStatus, now: datetime, *,
-        expected: NoticeStatus, by: str | None = None,
-    ) -> bool:
-        return await self._run(
-            "UPDATE notices SET status = $1,"
-            " done_at = CASE WHEN $1 = 'done' THEN $2 ELSE done_at END,"
-            " cancelled_by = CASE WHEN $1 = 'cancelled' THEN $3 ELSE cancelled_by END"
-            " WHERE id = $4 AND status = $5",
-            status.value, _utc(now), by, notice_id, expected.value) == 1
-
-    async def due_notices(self, now: datetime, *, limit: int) -> list[Notice]:
-        # Starting a notice is claimed like a due case: another worker takes the next one.
-        rows = await self._all(
-            "SELECT * FROM notices WHERE status = 'scheduled' AND send_at <= $1"
-            " ORDER BY send_at, id LIMIT $2 FOR UPDATE SKIP LOCKED", _utc(now), limit)
-        return [_ROWS.notice(r) for r in rows]
-
-    async def next_notice_due(self) -> datetime | None:
-        return _back(await self._value(
-            "SELECT MIN(send_at) FROM notices WHERE status = 'scheduled'"))
-
-    async def settled_notices(self, *, limit: int) -> list[Notice]:
-        rows = await self._all(
-            "SELECT * FROM notices n WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM"
-            " deliveries d WHERE d.notice_id = n.id AND d.status IN ('queued', 'sending'))"
-            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
-        return [_ROWS.notice(r) for r in rows]
-
-    async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
-        return await self._run(
-            "INSERT INTO deliveries (notice_id, platform, chat_id, status, outbox_id, microgrid,"
-            " title, updated_at) VALUES ($1, $2, $3, $4,"
-            " (SELECT id FROM outbox WHERE dedup_key = $5), $6, $7, $8)"
-            " ON CONFLICT (notice_id, platform, chat_id) DO NOTHING",
-            delivery.notice_id, delivery.platform, delivery.chat_id, delivery.status.value,
-            outbox_key, delivery.microgrid, delivery.title, _utc(delivery.updated_at)) == 1
-
-    async def deliveries(
-        self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
-    ) -> list[Delivery]:
-        if statuses is None:
-            rows = await self._all(
-                f"{_DELIVERY_SELECT} WHERE notice_id = $1 ORDER BY microgrid, platform, chat_id",
-                notice_id)
-        else:
-            rows = await self._all(
-                f"{_DELIVERY_SELECT} WHERE notice_id = $1 AND status = ANY($2::text[])"
-                " ORDER BY microgrid, platform, chat_id",
-                notice_id, sorted(s.value for s in statuses))
-        return [_ROWS.delivery(r) for r in rows]
-
-    async def delivery_counts(self, notice_id: int) -> DeliveryCounts:
-        rows = await self._all(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE notice_id = $1 GROUP BY status",
-            notice_id)
-        by = {r["status"]: r["n"] for r in rows}
-        acks = await self._value(
-            "SELECT COUNT(*) FROM notice_acks a JOIN deliveries d ON d.id = a.delivery_id"
-            " WHERE d.notice_id = $1", notice_id)
-        return DeliveryCounts(
-            total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
-            sent=by.get("sent", 0) + by.get("acknowledged", 0),
-            acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
-            unknown=by.get("unknown", 0), acks=acks)
-
-    async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
-        row = await self._one(
-            "SELECT id, status FROM deliveries WHERE outbox_id = $1 FOR UPDATE", outbox_id)
-        if row is None:
-            return None
-        if row["status"] == "queued":
-            await self._run("UPDATE deliveries SET status = 'sending', updated_at = $1"
-                            " WHERE id = $2", _utc(now), row["id"])
-        return DeliveryStatus(row["status"])
-
-    async def finish_delivery(
-        self, outbox_id: int, status: DeliveryStatus, now: datetime, *,
-        platform_message_id: str | None = None, error: str = "",
-    ) -> None:
-        await self._run(
-            "UPDATE deliveries SET"
-            " status = CASE WHEN status = 'acknowledged' THEN status ELSE $1 END,"
-            " platform_message_id = COALESCE($2, platform_message_id), error = $3,"
-            " sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END, updated_at = $4"
-            " WHERE outbox_id = $5",
-            status.value, platform_message_id, error, _utc(now), outbox_id)
-
-    async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE notice_id = $1 AND platform = $2 AND chat_id = $3",
-            notice_id, platform, chat_id)
-        return _ROWS.delivery(row) if row else None
-
-    async def delivery_for_message(
-        self, platform: str, chat_id: str, platform_message_id: str
-    ) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE platform = $1 AND chat_id = $2"
-            " AND platform_message_id = $3 ORDER BY id DESC LIMIT 1",
-            platform, chat_id, platform_message_id)
-        return _ROWS.delivery(row) if row else None
-
-    async def latest_delivery(
-        self, platform: str, chat_id: str, *, since: datetime
-    ) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE platform = $1 AND chat_id = $2 AND sent_at IS NOT NULL"
-            " ORDER BY sent_at DESC, id DESC LIMIT 1", platform, chat_id)
-        if row is None or row["sent_at"] < _utc(since):
-            return None
-        return _ROWS.delivery(row)
-
-    async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
-        if await self._run(
-                "INSERT INTO notice_acks (delivery_id, person_id, at) VALUES ($1, $2, $3)"
-                " ON CONFLICT (delivery_id, person_id) DO NOTHING",
-                delivery_id, person_id, _utc(now)) != 1:
-            return False
-        # An answer is proof of arrival, so an "unknown" delivery counts as received too.
-        await self._run(
-            "UPDATE deliveries SET status = 'acknowledged', acked_at = COALESCE(acked_at, $1),"
-            " updated_at = $1 WHERE id = $2 AND status IN ('sent', 'unknown', 'acknowledged')",
-            _utc(now), delivery_id)
-        return True
-
-    # -- statistics, reports, exports and the household ledger -------------------------
-    async def case_histories(
-        self, *, microgrids: Sequence[str] | None, since: datetime, until: datetime | None
-    ) -> list[tuple[Case, list[CaseEvent]]]:
-        where = ["c.created_at >= $1", "($2::timestamptz IS NULL OR c.created_at < $2)",
-                 "($3::text[] IS NULL OR c.microgrid = ANY($3::text[]))"]
-        params = [_utc(since), _utc(until), None if microgrids is None else list(microgrids)]
-        sql_where = " AND ".join(where)
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases c WHERE {sql_where} ORDER BY number", *params)
-        events: dict[int, list[CaseEvent]] = {r["number"]: [] for r in rows}
-        for r in await self._all(
-                "SELECT e.* FROM case_events e JOIN cases c ON c.number = e.case_number"
-                f" WHERE {sql_where} ORDER BY e.id", *params):
-            events[r["case_number"]].append(_ROWS.event(r))
-        return [(_ROWS.case(r), events[r["number"]]) for r in rows]
-
-    async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE status IN {_OPEN}"
-            " AND ($1::text[] IS NULL OR microgrid = ANY($1::text[])) ORDER BY number",
-            None if microgrids is None else list(microgrids))
-        return [_ROWS.case(r) for r in rows]
-
-    async def household_counts(self) -> dict[str, int]:
-        rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
-                               " GROUP BY microgrid")
-        return {r["microgrid"]: r["n"] for r in rows}
-
-    async def households(self, microgrids: Sequence[str]) -> list[Household]:
-        if not microgrids:
-            return []
-        rows = await self._all(
-            "SELECT * FROM households WHERE microgrid = ANY($1::text[])"
-            " ORDER BY microgrid, building, entrance, room", list(microgrids))
-        return [_ROWS.household(r) for r in rows]
-
-    async def put_households(self, households: Sequence[Household], now: datetime) -> None:
-        # One trip for the lot: a 50,000-household ledger is one executemany.
-        await self._many(
-            "INSERT INTO households (microgrid, building, entrance, room, head, phone, members,"
-            " tags, note, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            " ON CONFLICT (microgrid, building, entrance, room) DO UPDATE SET"
-            " head = excluded.head, phone = excluded.phone, members = excluded.members,"
-            " tags = excluded.tags, note = excluded.note, updated_at = excluded.updated_at",
-            [(h.microgrid, h.building, h.entrance, h.room, h.head, h.phone, h.members,
-              json.dumps(list(h.tags), ensure_ascii=False), h.note, _utc(now))
-             for h in households])
-
-    async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
-        await self._many(
-            "DELETE FROM households WHERE microgrid = $1 AND building = $2 AND entrance = $3"
-            " AND room = $4", [tuple(k) for k in keys])
-
-    # -- reliability and privacy: the audit log, forgetting a resident, report limits -----
-    async def add_audit(self, entry: AuditEntry) -> None:
-        await self._run(
-            "INSERT INTO audit_log (at, actor_id, role, via, action, target, summary)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            _utc(entry.at), entry.actor_id, entry.role, entry.via, entry.action, entry.target,
-            entry.summary)
-
-    async def audit_entries(
-        self, *, since: datetime | None = None, person_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[AuditEntry]:
-        rows = await self._all(
-            "SELECT * FROM audit_log WHERE ($1::timestamptz IS NULL OR at >= $1)"
-            " AND ($2::text IS NULL OR actor_id = $2 OR target = $2) ORDER BY id LIMIT $3",
-            _utc(since), person_id, limit)
-        return [AuditEntry(id=r["id"], at=_back(r["at"]), actor_id=r["actor_id"],
-                           role=r["role"], via=r["via"], action=r["action"],
-                           target=r["target"], summary=r["summary"]) for r in rows]
-
-    async def beat(self, duty: str, holder: str, now: datetime, detail: str = "") -> None:
-        await self._run(
-            "INSERT INTO heartbeats (duty, holder, beat_at, released_at, detail)"
-            " VALUES ($1, $2, $3, NULL, $4) ON CONFLICT (duty) DO UPDATE SET"
-            " holder = excluded.holder, beat_at = excluded.beat_at, released_at = NULL,"
-            " detail = excluded.detail",
-            duty, holder, _utc(now), detail)
-
-    async def release_beat(self, duty: str, holder: str, now: datetime) -> None:
-        await self._run("UPDATE heartbeats SET released_at = $1 WHERE duty = $2 AND holder = $3",
-                        _utc(now), duty, holder)
-
-    async def heartbeats(self) -> list[Heartbeat]:
-        rows = await self._all("SELECT * FROM heartbeats ORDER BY duty")
-        return [_ROWS.heartbeat(r) for r in rows]
-
-    async def forget_person(self, person_id: str, *, name: str, text: str,
-                            message: str = "", new_id: str | None = None) -> dict[str, int]:
-        return await forget.forget(_Forgetting(self), person_id, forget.Words(
-            name=name, text=text, message=message or text), new_id)
-
-    async def _forget_households(self, person_id: str, forgotten_name: str) -> int:
-        person = await self._one("SELECT name, phone, unit FROM people WHERE id = $1",
-                                 person_id)
-        if person is None:
-            return 0
-        lines = map(_ROWS.household, await self._all("SELECT * FROM households FOR UPDATE"))
-        changed = [(h.head, h.phone, h.note, *h.key) for h in forgotten_households(
-            lines, name=person["name"], forgotten_name=forgotten_name, phone=person["phone"],
-            microgrid=person["unit"])]
-        if changed:
-            await self._many(
-                "UPDATE households SET head = $1, phone = $2, note = $3 WHERE microgrid = $4"
-                " AND building = $5 AND entrance = $6 AND room = $7", changed)
-        return len(changed)
-
-    async def report_times(
-        self, since: datetime, *, reporter_id: str | None = None,
-        chat: tuple[str, str] | None = None,
-    ) -> list[datetime]:
-        platform, chat_id = chat if chat is not None else (None, None)
-        rows = await self._all(
-            "SELECT created_at FROM cases WHERE created_at >= $1"
-            " AND ($2::text IS NULL OR reporter_id = $2)"
-            " AND ($3::text IS NULL OR (origin_platform = $3 AND origin_chat_id = $4))"
-            " ORDER BY created_at", _utc(since), reporter_id, platform, chat_id)
-        return [_back(r["created_at"]) for r in rows]
-
-    # -- report offers (登记为报事？) and urgent repeats ------------------------------------
-    async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
-        row = await self._one(
-            "INSERT INTO report_offers (created_at, platform, chat_id, person_id, text,"
-            " attachments, urgent) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            _utc(offer.created_at), offer.platform, offer.chat_id, offer.person_id,
-            offer.text, attachments_json(offer.attachments), offer.urgent)
-        return dataclasses.replace(offer, id=row["id"])
-
-    async def report_offer(self, offer_id: int) -> ReportOffer | None:
-        if not 0 < offer_id < 2**62:
-            return None
-        row = await self._one("SELECT * FROM report_offers WHERE id = $1 FOR UPDATE", offer_id)
-        return _ROWS.report_offer(row) if row else None
-
-    async def latest_report_offer(
-        self, platform: str, chat_id: str, *, since: datetime
-    ) -> ReportOffer | None:
-        row = await self._one(
-            "SELECT * FROM report_offers WHERE platform = $1 AND chat_id = $2"
-            " AND created_at >= $3 ORDER BY created_at DESC, id DESC LIMIT 1",
-            platform, chat_id, _utc(since))
-        return _ROWS.report_offer(row) if row else None
-
-    async def spend_report_offer(
-        self, offer_id: int, *, case_number: int, by: str, at: datetime
-    ) -> bool:
-        return await self._run(
-            "UPDATE report_offers SET case_number = $1, used_by = $2, used_at = $3, text = '',"
-            " attachments = '[]' WHERE id = $4 AND case_number IS NULL",
-            case_number, by, _utc(at), offer_id) == 1
-
-    async def drop_report_offers(
-        self, *, made_until: datetime | None = None, person_id: str | None = None
-    ) -> int:
-        if made_until is None and person_id is None:
-            return 0
-        return await self._run(
-            "DELETE FROM report_offers WHERE created_at <= $1 OR person_id = $2"
-            " OR used_by = $2", _utc(made_until), person_id)
-
-    async def oldest_report_offer(self) -> datetime | None:
-        row = await self._one("SELECT MIN(created_at) AS made FROM report_offers")
-        return _back(row["made"]) if row else None
-
-    async def recent_urgent_case(
-        self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]
-    ) -> Case | None:
-        row = await self._one(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE created_at >= $1 AND priority = 'urgent'"
-            f" AND status IN {_OPEN} AND microgrid = $2 AND (reporter_id = $3"
-            " OR (origin_platform = $4 AND origin_chat_id = $5)) ORDER BY number LIMIT 1"
-            " FOR UPDATE", _utc(since), microgrid, reporter_id, *chat)
-        return _ROWS.case(row) if row else None
-
-
-_DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
-                    " AS acks FROM deliveries d")
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-class _Forgetting:
-    """The forget plan's SQL, as PostgreSQL runs it (see :mod:`gridbot.store.forget`)."""
-
-    for_update = " FOR UPDATE"
-
-    def __init__(self, tx: _PGTransaction) -> None:
-        self.tx = tx
-
-    @staticmethod
-    def _sql(sql: str) -> str:
-        numbers = iter(range(1, sql.count("?") + 1))
-        return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self.tx._all(self._sql(sql), *params)
-
-    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await self.tx._run(self._sql(sql), *params)
-
-    async def guard(self, on: bool) -> None:
-        # The append-only guards (migration 0012) let this transaction alone change the
-        # words, actor and data of case events and the person ids of audit rows; SET
-        # LOCAL ends with it. No DDL, so no lock that would stop the other workers.
-        await self.tx._run(f"SET LOCAL gridbot.forgetting = '{'on' if on else 'off'}'")
-
-    def contains(self, column: str) -> str:
-        return f"strpos({column}, ?) > 0"
-
-    async def households(self, person_id: str, forgotten_name: str) -> int:
-        return await self.tx._forget_households(person_id, forgotten_name)
-
-
-def _outbox_item(row: Any) -> OutboxItem:
-    # The row is read after the claim's UPDATE: attempts already counts this one.
-    return OutboxItem(id=row["id"], message=_ROWS.outgoing(row), attempts=row["attempts"],
-                      status="sending", error=row["error"])

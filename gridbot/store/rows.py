@@ -55,6 +55,12 @@ def from_ts(text: str | None) -> datetime | None:
     return datetime.strptime(text, _TS).replace(tzinfo=UTC)
 
 
+def _required(at: datetime | None) -> datetime:
+    if at is None:
+        raise ValueError("an instant the schema requires is missing")
+    return at
+
+
 def extension_json(ext: ExtensionRequest | None) -> str | None:
     if ext is None:
         return None
@@ -67,7 +73,7 @@ def extension(text: str | None) -> ExtensionRequest | None:
         return None
     data = json.loads(text)
     return ExtensionRequest(by=data["by"], span=timedelta(seconds=data["span"]),
-                            reason=data["reason"], at=from_ts(data["at"]),
+                            reason=data["reason"], at=_required(from_ts(data["at"])),
                             days=data.get("days", 0))
 
 
@@ -103,6 +109,13 @@ class Rows:
         self.read = read
         self.write = write
 
+    def instant(self, value: Any) -> datetime:
+        """An instant of a column that always holds one."""
+        at = self.read(value)
+        if at is None:
+            raise ValueError("an instant the schema requires is missing")
+        return at
+
     def case(self, row: Any) -> Case:
         at = self.read
         return Case(
@@ -111,7 +124,7 @@ class Rows:
             text=row["text"], category=row["category"], priority=Priority(row["priority"]),
             status=Status(row["status"]), level=row["level"], assignee_id=row["assignee_id"],
             claim_by=at(row["claim_by"]), resolve_by=at(row["resolve_by"]),
-            created_at=at(row["created_at"]), updated_at=at(row["updated_at"]),
+            created_at=self.instant(row["created_at"]), updated_at=self.instant(row["updated_at"]),
             claimed_at=at(row["claimed_at"]), resolved_at=at(row["resolved_at"]),
             closed_at=at(row["closed_at"]), rating=row["rating"],
             rating_text=row["rating_text"], window_start=at(row["window_start"]),
@@ -123,7 +136,7 @@ class Rows:
         )
 
     def event(self, row: Any) -> CaseEvent:
-        return CaseEvent(case_number=row["case_number"], at=self.read(row["at"]),
+        return CaseEvent(case_number=row["case_number"], at=self.instant(row["at"]),
                          actor_id=row["actor_id"], kind=row["kind"], text=row["text"],
                          data=json.loads(row["data"]))
 
@@ -178,8 +191,8 @@ class Rows:
         return Notice(
             id=row["id"], author_id=row["author_id"], scope=row["scope"],
             microgrids=tuple(json.loads(row["microgrids"])), text=row["text"],
-            status=NoticeStatus(row["status"]), send_at=at(row["send_at"]),
-            created_at=at(row["created_at"]), origin_platform=row["origin_platform"],
+            status=NoticeStatus(row["status"]), send_at=self.instant(row["send_at"]),
+            created_at=self.instant(row["created_at"]), origin_platform=row["origin_platform"],
             origin_chat_id=row["origin_chat_id"], done_at=at(row["done_at"]),
             cancelled_by=row["cancelled_by"])
 
@@ -188,7 +201,7 @@ class Rows:
         return Delivery(
             id=row["id"], notice_id=row["notice_id"], platform=row["platform"],
             chat_id=row["chat_id"], microgrid=row["microgrid"], title=row["title"],
-            status=DeliveryStatus(row["status"]), updated_at=at(row["updated_at"]),
+            status=DeliveryStatus(row["status"]), updated_at=self.instant(row["updated_at"]),
             outbox_id=row["outbox_id"], platform_message_id=row["platform_message_id"],
             error=row["error"], sent_at=at(row["sent_at"]), acked_at=at(row["acked_at"]),
             acks=row["acks"])
@@ -197,11 +210,12 @@ class Rows:
         at = self.read
         return SetAside(id=row["id"], incoming=incoming(row["incoming"]), error=row["error"],
                         attempts=row["attempts"], next_try=at(row["next_try"]),
-                        created_at=at(row["created_at"]), updated_at=at(row["updated_at"]))
+                        created_at=self.instant(row["created_at"]),
+                        updated_at=self.instant(row["updated_at"]))
 
     def report_offer(self, row: Any) -> ReportOffer:
         return ReportOffer(
-            id=row["id"], created_at=self.read(row["created_at"]), platform=row["platform"],
+            id=row["id"], created_at=self.instant(row["created_at"]), platform=row["platform"],
             chat_id=row["chat_id"], person_id=row["person_id"], text=row["text"],
             attachments=attachments(row["attachments"]), urgent=bool(row["urgent"]),
             case_number=row["case_number"], used_by=row["used_by"],
@@ -209,7 +223,7 @@ class Rows:
 
     def heartbeat(self, row: Any) -> Heartbeat:
         return Heartbeat(duty=row["duty"], holder=row["holder"],
-                         beat_at=self.read(row["beat_at"]),
+                         beat_at=self.instant(row["beat_at"]),
                          released_at=self.read(row["released_at"]), detail=row["detail"])
 
     @staticmethod

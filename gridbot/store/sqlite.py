@@ -3,81 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, time, timedelta
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import StaticPool
 
-from gridbot.config import Config, Shift
-from gridbot.domain import (
-    Account,
-    Case,
-    CaseEvent,
-    Chat,
-    Delivery,
-    DeliveryCounts,
-    DeliveryStatus,
-    DutyStatus,
-    Incoming,
-    Notice,
-    NoticeStatus,
-    OutboxItem,
-    Outgoing,
-    Person,
-    Role,
-)
-from gridbot.errors import StoreBusy, StoreError
-from gridbot.store import forget
+from gridbot.errors import StoreError
+from gridbot.store import migrating
 from gridbot.store.base import (
-    AuditEntry,
-    CaseQuery,
-    Heartbeat,
-    Household,
-    LinkCode,
-    OrgUnit,
-    ReportOffer,
-    RosterEntry,
-    SetAside,
     Store,
     Transaction,
-    forgotten_households,
 )
-from gridbot.store.rows import Rows, attachments_json, from_ts, incoming_json, ts
+from gridbot.store.dialect import SQLiteSql, busy_error
+from gridbot.store.repos import StoreTransaction
+from gridbot.store.rows import ts as ts  # instants as this store writes them (tests, tools)
 
 log = logging.getLogger(__name__)
-
-#: Instants are fixed-width UTC text here, so that text order is time order.
-_ROWS = Rows(read=from_ts, write=ts)
 
 #: How long a statement waits for another connection's write lock before the store gives
 #: up with :class:`~gridbot.errors.StoreBusy` (SQLite's ``busy_timeout``, milliseconds).
 BUSY_TIMEOUT_MS = 5000
-
-
-def busy_error(exc: BaseException) -> StoreBusy | None:
-    """``exc`` as the store's :class:`StoreBusy` if it is SQLite saying the database is busy
-    or locked (at BEGIN, a statement or COMMIT); ``None`` for anything else."""
-    if not isinstance(exc, sqlite3.OperationalError):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        # Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE …) share the low byte.
-        if code & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return None
-    elif "locked" not in str(exc) and "busy" not in str(exc):
-        return None
-    busy = StoreBusy(f"database is busy: {exc}")
-    busy.__cause__ = exc
-    return busy
 
 
 def _raise_if_busy(exc: BaseException) -> None:
@@ -87,14 +40,9 @@ def _raise_if_busy(exc: BaseException) -> None:
 
 
 def migrations() -> list[tuple[int, str]]:
-    """Schema migrations shipped with the package, as (version, SQL), in order."""
-    folder = resources.files("gridbot.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+    """The baseline's SQLite migrations, as (version, SQL), in order (Alembic's baseline
+    revisions apply them: see :mod:`gridbot.store.migrating`)."""
+    return migrating.legacy_migrations("sqlite")
 
 
 class SQLiteStore(Store):
@@ -127,42 +75,41 @@ class SQLiteStore(Store):
 
     async def _migrate(self) -> None:
         db = self._require()
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-            " applied_at TEXT NOT NULL)"
-        )
-        # Apply every migration not yet recorded, not just those above the highest: two
-        # lines of work may number theirs out of order (0003 landing before 0002).
-        applied = {row[0] for row in await db.execute_fetchall(
-            "SELECT version FROM schema_migrations")}
-        for version, sql in migrations():
-            if version in applied:
-                continue
-            async with self._lock:
-                try:
-                    await db.execute("BEGIN IMMEDIATE")
-                    if await db.execute_fetchall(  # another process got here first
-                            "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
-                        await db.execute("COMMIT")
-                        continue
-                    for statement in _split_sql(sql):
-                        await db.execute(statement)
-                    await db.execute(
-                        "INSERT INTO schema_migrations VALUES (?, ?)",
-                        (version, ts(datetime.now(UTC))),
-                    )
-                    await db.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    await self._rollback(db)
-                    _raise_if_busy(exc)
-                    raise StoreError(f"migration {version:04d} failed: {exc}") from exc
+        try:  # read without the write lock: nothing to do is the usual answer
+            rows = await db.execute_fetchall("SELECT version_num FROM alembic_version")
+        except sqlite3.OperationalError as exc:
+            _raise_if_busy(exc)
+            rows = []
+        current = next((str(r[0]) for r in rows), None)
+        if current == migrating.head():
+            return
+
+        async def reuse() -> aiosqlite.Connection:
+            return db
+
+        engine = create_async_engine("sqlite+aiosqlite://", async_creator=reuse,
+                                     poolclass=StaticPool)
+        # Each revision's transaction holds the write lock from its start (BEGIN
+        # IMMEDIATE): processes opening one file together take turns.
+        event.listen(engine.sync_engine, "begin",
+                     lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        try:
+            async with self._lock, engine.connect() as conn:
+                await conn.run_sync(migrating.migrate, current, lambda _conn: None)
+        except DBAPIError as exc:
+            await self._rollback(db)
+            cause = exc.orig if exc.orig is not None else exc
+            _raise_if_busy(cause)
+            raise StoreError(f"schema migration failed: {cause}") from cause
+        except LookupError as exc:
+            raise StoreError(str(exc)) from None
+        finally:
+            await engine.dispose(close=False)  # the connection stays the store's
 
     async def schema_version(self) -> int:
-        async with self._require().execute(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
-        ) as cur:
-            row = await cur.fetchone()
-        return int(row[0])
+        rows = list(await self._require().execute_fetchall(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+        return int(rows[0][0])
 
     async def close(self) -> None:
         if self._db is not None:
@@ -177,7 +124,8 @@ class SQLiteStore(Store):
         async with self._lock:
             try:
                 await db.execute("VACUUM")
-                busy, _, _ = (await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))[0]
+                checkpoint = await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _, _ = next(iter(checkpoint))
             except sqlite3.OperationalError as exc:
                 _raise_if_busy(exc)
                 raise
@@ -194,7 +142,7 @@ class SQLiteStore(Store):
         async with self._lock:
             try:
                 await db.execute("BEGIN IMMEDIATE")
-                yield _SQLiteTransaction(db)
+                yield StoreTransaction(SQLiteSql(db))
                 # A COMMIT that fails (busy) leaves the transaction open: it is rolled
                 # back below like any other failure.
                 await db.execute("COMMIT")
@@ -227,878 +175,6 @@ class SQLiteStore(Store):
             await db.execute("ROLLBACK")
 
 
-def _split_sql(sql: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies whole."""
-    statements, buf = [], []
-    for line in sql.splitlines():
-        stripped = line.strip()
-        if not buf and (not stripped or stripped.startswith("--")):
-            continue
-        buf.append(line)
-        text = "\n".join(buf)
-        # complete_statement sees past a comment after the ";" and into trigger bodies.
-        if sqlite3.complete_statement(text):
-            statements.append(text)
-            buf = []
-    if "".join(buf).strip():
-        statements.append("\n".join(buf))
-    return statements
-
-
-_CASE_COLUMNS = (
-    "number, microgrid, reporter_id, origin_platform, origin_chat_id, text, category, priority,"
-    " status, level, assignee_id, claim_by, resolve_by, created_at, updated_at, claimed_at,"
-    " resolved_at, closed_at, rating, rating_text, window_start, reminded_at, active_at,"
-    " idle_warned_at, top_reminders, top_reminded_at, extension, extensions, wake_at,"
-    " extended_until"
-)
-_CASE_FIELDS = [c.strip() for c in _CASE_COLUMNS.split(",")]
-
-
-
-
-
-
-
-
-
-
-
-
-class _SQLiteTransaction(Transaction):
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.db = db
-
-    # One trip to aiosqlite's thread per statement: each trip costs more than the query.
-    # Busy or locked comes back as StoreBusy, so that code inside the transaction sees
-    # the store's error, never sqlite3's.
-    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        try:
-            return list(await self.db.execute_fetchall(sql, tuple(params)))
-        except sqlite3.OperationalError as exc:
-            _raise_if_busy(exc)
-            raise
-
-    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        rows = await self._all(sql, params)
-        return rows[0] if rows else None
-
-    async def _run(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Cursor:
-        try:
-            return await self.db.execute(sql, tuple(params))
-        except sqlite3.OperationalError as exc:
-            _raise_if_busy(exc)
-            raise
-
-    async def _many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
-        try:
-            await self.db.executemany(sql, [tuple(r) for r in rows])
-        except sqlite3.OperationalError as exc:
-            _raise_if_busy(exc)
-            raise
-
-    # -- org and people -------------------------------------------------------------
-    async def sync_org(self, config: Config) -> None:
-        units = [(config.subdistrict.code, "subdistrict", config.subdistrict.name, None, "[]")]
-        units += [(c.code, "community", c.name, config.subdistrict.code, "[]")
-                  for c in config.communities]
-        units += [(g.code, "grid", g.name, g.community, "[]") for g in config.grids]
-        units += [(m.code, "microgrid", m.name, m.grid, json.dumps(list(m.tags)))
-                  for m in config.microgrids]
-        for position, unit in enumerate(units):
-            await self._run(
-                "INSERT INTO org_units (code, kind, name, parent, tags, position)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET kind=excluded.kind,"
-                " name=excluded.name, parent=excluded.parent, tags=excluded.tags,"
-                " position=excluded.position", (*unit, position))
-        # Units gone from the configuration leave the tree (deepest first, for the parent
-        # key); their cases keep the code they were filed under.
-        keep = [u[0] for u in units]
-        marks = ", ".join("?" * len(keep))
-        for kind in ("microgrid", "grid", "community", "subdistrict"):
-            await self._run(f"DELETE FROM org_units WHERE kind = ? AND code NOT IN ({marks})",
-                            (kind, *keep))
-        await self._run("UPDATE people SET active = 0, position = NULL WHERE auto = 0")
-        for position, p in enumerate(config.people):
-            await self._run(
-                "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active,"
-                " position) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 1, ?) ON CONFLICT(id) DO UPDATE SET"
-                " name=excluded.name, role=excluded.role, unit=excluded.unit,"
-                " phone=excluded.phone, address=excluded.address, locale=excluded.locale,"
-                " auto=0, active=1, position=excluded.position",
-                (p.id, p.name, p.role.value, p.unit, p.phone, p.address, p.locale, position))
-        await self._run("DELETE FROM rosters")
-        await self._run("DELETE FROM shifts")
-        for roster in config.rosters.values():
-            members = [roster.primary, *roster.backups]
-            for position, pid in enumerate(dict.fromkeys(members)):
-                await self._run("INSERT INTO rosters VALUES (?, ?, ?)",
-                                (roster.microgrid, pid, position))
-            for shift in roster.shifts:
-                await self._run(
-                    "INSERT INTO shifts (microgrid, person_id, days, start_time, end_time)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (roster.microgrid, shift.person, json.dumps(list(shift.days)),
-                     shift.start.strftime("%H:%M:%S"), shift.end.strftime("%H:%M:%S")))
-
-    async def unit(self, code: str) -> OrgUnit | None:
-        row = await self._one("SELECT * FROM org_units WHERE code = ?", (code,))
-        return _ROWS.unit(row) if row else None
-
-    async def units(self, kind: str) -> list[OrgUnit]:
-        rows = await self._all(
-            "SELECT * FROM org_units WHERE kind = ? ORDER BY position, code", (kind,))
-        return [_ROWS.unit(r) for r in rows]
-
-    async def microgrids_under(self, code: str) -> list[str]:
-        rows = await self._all(
-            "WITH RECURSIVE sub(code, kind) AS (SELECT code, kind FROM org_units WHERE code = ?"
-            " UNION ALL SELECT u.code, u.kind FROM org_units u JOIN sub ON u.parent = sub.code)"
-            " SELECT code FROM sub WHERE kind = 'microgrid' ORDER BY code", (code,))
-        return [r["code"] for r in rows]
-
-    async def person(self, person_id: str) -> Person | None:
-        row = await self._one("SELECT * FROM people WHERE id = ?", (person_id,))
-        return _ROWS.person(row) if row else None
-
-    async def people_named(self, name: str) -> list[Person]:
-        rows = await self._all(
-            "SELECT * FROM people WHERE active = 1 AND (name = ? OR id = ?)"
-            " ORDER BY position IS NULL, position, rowid",
-            (name, name))
-        return [_ROWS.person(r) for r in rows]
-
-    async def people_in_role(self, role: Role, unit: str) -> list[Person]:
-        rows = await self._all(
-            "SELECT * FROM people WHERE active = 1 AND role = ? AND unit = ?"
-            " ORDER BY position IS NULL, position, rowid",
-            (role.value, unit))
-        return [_ROWS.person(r) for r in rows]
-
-    async def add_person(self, person: Person) -> None:
-        await self._run(
-            "INSERT INTO people (id, name, role, unit, phone, address, locale, auto, active)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-            (person.id, person.name, person.role.value, person.unit, person.phone,
-             person.address, person.locale, int(person.auto)))
-
-    async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]:
-        members = await self._all(
-            "SELECT person_id, position FROM rosters WHERE microgrid = ? ORDER BY position",
-            (microgrid,))
-        shifts = await self._all("SELECT * FROM shifts WHERE microgrid = ? ORDER BY id",
-                                 (microgrid,))
-        return (
-            [RosterEntry(person_id=r["person_id"], position=r["position"]) for r in members],
-            [Shift(person=r["person_id"], days=tuple(json.loads(r["days"])),
-                   start=time.fromisoformat(r["start_time"]),
-                   end=time.fromisoformat(r["end_time"])) for r in shifts],
-        )
-
-    async def rosters_of(self, person_id: str) -> list[str]:
-        rows = await self._all(
-            "SELECT microgrid FROM rosters WHERE person_id = ? UNION"
-            " SELECT microgrid FROM shifts WHERE person_id = ? ORDER BY 1",
-            (person_id, person_id))
-        return [r["microgrid"] for r in rows]
-
-    async def duty(self, person_id: str) -> DutyStatus | None:
-        row = await self._one("SELECT * FROM duty WHERE person_id = ?", (person_id,))
-        if row is None:
-            return None
-        return DutyStatus(person_id=person_id, off=bool(row["off"]), until=from_ts(row["until"]))
-
-    async def set_duty(self, status: DutyStatus, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO duty (person_id, off, until, changed_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(person_id) DO UPDATE SET off=excluded.off, until=excluded.until,"
-            " changed_at=excluded.changed_at",
-            (status.person_id, int(status.off), ts(status.until), ts(now)))
-
-    # -- accounts, chats and link codes ---------------------------------------------
-    async def account(self, platform: str, user_id: str) -> Account | None:
-        row = await self._one("SELECT * FROM accounts WHERE platform = ? AND user_id = ?",
-                              (platform, user_id))
-        return _ROWS.account(row) if row else None
-
-    async def save_account(self, account: Account, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO accounts (platform, user_id, display_name, person_id, private_chat_id,"
-            " linked_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(platform, user_id) DO UPDATE SET"
-            " display_name=excluded.display_name, person_id=excluded.person_id,"
-            " private_chat_id=COALESCE(excluded.private_chat_id, accounts.private_chat_id),"
-            " linked_at=CASE WHEN accounts.person_id IS excluded.person_id"
-            " THEN accounts.linked_at ELSE excluded.linked_at END",
-            (account.platform, account.user_id, account.display_name, account.person_id,
-             account.private_chat_id, ts(now)))
-
-    async def accounts_of(self, person_id: str) -> list[Account]:
-        rows = await self._all("SELECT * FROM accounts WHERE person_id = ? ORDER BY linked_at",
-                               (person_id,))
-        return [_ROWS.account(r) for r in rows]
-
-    async def chat(self, platform: str, chat_id: str) -> Chat | None:
-        row = await self._one("SELECT * FROM chats WHERE platform = ? AND chat_id = ?",
-                              (platform, chat_id))
-        return _ROWS.chat(row) if row else None
-
-    async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
-        await self._run(
-            "INSERT INTO chats (platform, chat_id, kind, title, microgrid, bound_by, bound_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(platform, chat_id) DO UPDATE SET"
-            " kind=excluded.kind, title=excluded.title, microgrid=excluded.microgrid,"
-            " bound_by=COALESCE(excluded.bound_by, chats.bound_by),"
-            " bound_at=COALESCE(excluded.bound_at, chats.bound_at)",
-            (chat.platform, chat.chat_id, chat.kind.value, chat.title, chat.microgrid,
-             bound_by, ts(now) if bound_by else None))
-
-    async def set_chat_unreachable(self, platform: str, chat_id: str, *,
-                                   at: datetime | None, reason: str = "") -> None:
-        await self._run(
-            "UPDATE chats SET unreachable_at = ?, unreachable_reason = ?"
-            " WHERE platform = ? AND chat_id = ?",
-            (ts(at), reason if at is not None else "", platform, chat_id))
-
-    async def group_chats(self, microgrid: str) -> list[Chat]:
-        rows = await self._all(
-            "SELECT * FROM chats WHERE microgrid = ? AND kind = 'group'"
-            " ORDER BY platform, chat_id", (microgrid,))
-        return [_ROWS.chat(r) for r in rows]
-
-    async def add_link_code(
-        self, code_hash: str, person_id: str, now: datetime, expires_at: datetime
-    ) -> None:
-        await self._run(
-            "INSERT INTO link_codes (code_hash, person_id, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?)", (code_hash, person_id, ts(now), ts(expires_at)))
-
-    async def link_code(self, code_hash: str) -> LinkCode | None:
-        row = await self._one("SELECT * FROM link_codes WHERE code_hash = ?", (code_hash,))
-        if row is None:
-            return None
-        return LinkCode(person_id=row["person_id"], expires_at=from_ts(row["expires_at"]),
-                        used_at=from_ts(row["used_at"]))
-
-    async def use_link_code(self, code_hash: str, now: datetime, used_by: str) -> None:
-        await self._run("UPDATE link_codes SET used_at = ?, used_by = ? WHERE code_hash = ?",
-                        (ts(now), used_by, code_hash))
-
-    # -- cases ----------------------------------------------------------------------
-    async def new_case(self, case: Case) -> Case:
-        cur = await self._run(
-            f"INSERT INTO cases ({', '.join(_CASE_FIELDS[1:])})"
-            f" VALUES ({', '.join('?' * (len(_CASE_FIELDS) - 1))})",
-            _ROWS.case_values(case)[1:])
-        number = cur.lastrowid
-        return await self.case(number)  # type: ignore[return-value]
-
-    async def case(self, number: int) -> Case | None:
-        if not 0 < number < 2**62:
-            return None
-        row = await self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE number = ?", (number,))
-        return _ROWS.case(row) if row else None
-
-    async def update_case(self, case: Case) -> None:
-        assignments = ", ".join(f"{c} = ?" for c in _CASE_FIELDS[1:])
-        values = _ROWS.case_values(case)
-        await self._run(f"UPDATE cases SET {assignments} WHERE number = ?",
-                        (*values[1:], values[0]))
-
-    async def cases(self, query: CaseQuery) -> list[Case]:
-        where, params = ["1 = 1"], []
-        if query.assignee_id is not None:
-            where.append("assignee_id = ?")
-            params.append(query.assignee_id)
-        if query.reporter_id is not None:
-            where.append("reporter_id = ?")
-            params.append(query.reporter_id)
-        if query.microgrids is not None:
-            where.append(f"microgrid IN ({', '.join('?' * len(query.microgrids))})")
-            params.extend(query.microgrids)
-        if query.statuses is not None:
-            where.append(f"status IN ({', '.join('?' * len(query.statuses))})")
-            params.extend(sorted(s.value for s in query.statuses))
-        if query.overdue_at is not None:
-            now = ts(query.overdue_at)
-            where.append("((status IN ('new', 'assigned', 'reopened') AND claim_by < ?)"
-                         " OR (status = 'claimed' AND resolve_by < ?))")
-            params.extend([now, now])
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"
-            f" ORDER BY number {'DESC' if query.newest_first else 'ASC'} LIMIT ?",
-            (*params, query.limit))
-        return [_ROWS.case(r) for r in rows]
-
-    async def due_cases(self, now: datetime, *, limit: int) -> list[Case]:
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE wake_at IS NOT NULL AND wake_at <= ?"
-            " ORDER BY wake_at, number LIMIT ?", (ts(now), limit))
-        return [_ROWS.case(r) for r in rows]
-
-    async def next_case_wake(self) -> datetime | None:
-        row = await self._one("SELECT MIN(wake_at) AS due FROM cases WHERE wake_at IS NOT NULL")
-        return from_ts(row["due"]) if row and row["due"] else None
-
-    async def open_assignees(self) -> list[str]:
-        rows = await self._all(
-            "SELECT DISTINCT assignee_id FROM cases WHERE assignee_id IS NOT NULL"
-            " AND status IN ('new', 'assigned', 'claimed', 'reopened') ORDER BY assignee_id")
-        return [r["assignee_id"] for r in rows]
-
-    async def job_next_run(self, name: str) -> datetime | None:
-        row = await self._one("SELECT next_run FROM jobs WHERE name = ?", (name,))
-        return from_ts(row["next_run"]) if row else None
-
-    async def claim_job_run(
-        self, name: str, expected: datetime | None, next_run: datetime
-    ) -> bool:
-        if expected is None:
-            cur = await self._run("INSERT OR IGNORE INTO jobs (name, next_run) VALUES (?, ?)",
-                                  (name, ts(next_run)))
-        else:
-            cur = await self._run("UPDATE jobs SET next_run = ? WHERE name = ? AND next_run = ?",
-                                  (ts(next_run), name, ts(expected)))
-        return cur.rowcount == 1
-
-    async def add_event(self, event: CaseEvent) -> None:
-        await self._run(
-            "INSERT INTO case_events (case_number, at, actor_id, kind, text, data)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (event.case_number, ts(event.at), event.actor_id, event.kind, event.text,
-             json.dumps(event.data, ensure_ascii=False)))
-
-    async def events(self, number: int) -> list[CaseEvent]:
-        rows = await self._all("SELECT * FROM case_events WHERE case_number = ? ORDER BY id",
-                               (number,))
-        return [_ROWS.event(r) for r in rows]
-
-    async def move_reports(self, from_person: str, to_person: str) -> int:
-        cur = await self._run("UPDATE cases SET reporter_id = ? WHERE reporter_id = ?",
-                              (to_person, from_person))
-        return cur.rowcount
-
-    # -- exactly-once intake ----------------------------------------------------------
-    async def mark_handled(
-        self, platform: str, chat_id: str, message_id: str, now: datetime
-    ) -> bool:
-        cur = await self._run(
-            "INSERT OR IGNORE INTO inbox (platform, chat_id, message_id, handled_at)"
-            " VALUES (?, ?, ?, ?)", (platform, chat_id, message_id, ts(now)))
-        return cur.rowcount == 1
-
-    # -- messages set aside -------------------------------------------------------------
-    async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,
-                        next_try: datetime) -> bool:
-        cur = await self._run(
-            "INSERT OR IGNORE INTO set_aside (platform, chat_id, message_id, sender_id,"
-            " incoming, error, attempts, next_try, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
-            (incoming.platform, incoming.chat_id, incoming.message_id, incoming.sender_id,
-             incoming_json(incoming), error, ts(next_try), ts(now), ts(now)))
-        return cur.rowcount == 1
-
-    async def claim_set_aside(self, now: datetime, *, limit: int,
-                              lease: timedelta) -> list[SetAside]:
-        rows = await self._all(
-            "SELECT * FROM set_aside WHERE next_try IS NOT NULL AND next_try <= ?"
-            " ORDER BY next_try, id LIMIT ?", (ts(now), limit))
-        if rows:
-            await self._run(
-                f"UPDATE set_aside SET next_try = ? WHERE id IN ({', '.join('?' * len(rows))})",
-                (ts(now + lease), *(r["id"] for r in rows)))
-        claimed = (dataclasses.replace(_ROWS.set_aside(r), next_try=now + lease) for r in rows)
-        return sorted(claimed, key=lambda item: item.id)
-
-    async def retry_set_aside(self, item_id: int, *, error: str, now: datetime,
-                              next_try: datetime | None) -> None:
-        await self._run(
-            "UPDATE set_aside SET attempts = attempts + 1, error = ?, next_try = ?,"
-            " updated_at = ? WHERE id = ?", (error, ts(next_try), ts(now), item_id))
-
-    async def drop_set_aside(self, item_id: int) -> None:
-        await self._run("DELETE FROM set_aside WHERE id = ?", (item_id,))
-
-    async def next_set_aside_due(self) -> datetime | None:
-        row = await self._one("SELECT MIN(next_try) AS due FROM set_aside"
-                              " WHERE next_try IS NOT NULL")
-        return from_ts(row["due"]) if row and row["due"] else None
-
-    async def set_aside_messages(self, *, limit: int = 100) -> list[SetAside]:
-        rows = await self._all("SELECT * FROM set_aside ORDER BY next_try IS NOT NULL, id"
-                               " LIMIT ?", (limit,))
-        return [_ROWS.set_aside(r) for r in rows]
-
-    async def set_aside_counts(self) -> dict[str, int]:
-        row = await self._one(
-            "SELECT COUNT(next_try) AS waiting, COUNT(*) - COUNT(next_try) AS given_up"
-            " FROM set_aside")
-        return {"waiting": row["waiting"], "given_up": row["given_up"]}
-
-    # -- outbox -----------------------------------------------------------------------
-    async def enqueue(
-        self, message: Outgoing, now: datetime, not_before: datetime | None = None
-    ) -> bool:
-        buttons = json.dumps([[b.label, b.command] for b in message.buttons],
-                             ensure_ascii=False)
-        if not message.dedup_key:
-            raise ValueError("an outbox message needs a dedup_key")
-        cur = await self._run(
-            "INSERT OR IGNORE INTO outbox (dedup_key, platform, chat_id, person_id, case_number,"
-            " text, fmt, buttons, reply_to, thread_id, not_before, created_at, attachments)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (message.dedup_key, message.platform, message.chat_id, message.person_id,
-             message.case_number, message.text, message.fmt.value, buttons, message.reply_to,
-             message.thread_id, ts(not_before or now), ts(now),
-             json.dumps([a.as_data() for a in message.attachments], ensure_ascii=False)))
-        return cur.rowcount == 1
-
-    async def claim_outbox(
-        self, now: datetime, *, limit: int, lease: timedelta, platforms: Iterable[str]
-    ) -> list[OutboxItem]:
-        platforms = tuple(platforms)
-        if not platforms:
-            return []
-        marks = ", ".join("?" * len(platforms))
-        rows = await self._all(
-            f"SELECT * FROM outbox WHERE status IN ('queued', 'sending') AND not_before <= ?"
-            f" AND (lease_until IS NULL OR lease_until <= ?) AND platform IN ({marks})"
-            " ORDER BY dedup_key LIKE 'notice:%', not_before, id LIMIT ?",
-            (ts(now), ts(now), *platforms, limit))
-        if rows:
-            ids = [r["id"] for r in rows]
-            await self._run(
-                f"UPDATE outbox SET status = 'sending', lease_until = ?, attempts = attempts + 1"
-                f" WHERE id IN ({', '.join('?' * len(ids))})", (ts(now + lease), *ids))
-        return [_outbox_item(r) for r in rows]
-
-    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, platform_message_id = ?,"
-            " lease_until = NULL, error = '' WHERE id = ?", (ts(now), platform_message_id, item_id))
-
-    async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'queued', not_before = ?, lease_until = NULL, error = ?"
-            " WHERE id = ?", (ts(not_before), error, item_id))
-
-    async def mark_failed(self, item_id: int, now: datetime, error: str) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'failed', lease_until = NULL, error = ?, sent_at = NULL"
-            " WHERE id = ?", (error, item_id))
-
-    async def outbox_counts(self) -> dict[str, int]:
-        rows = await self._all("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
-
-    async def next_outbox_due(self, platform: str | None = None) -> datetime | None:
-        row = await self._one(
-            "SELECT MIN(COALESCE(MAX(not_before, lease_until), not_before)) AS due FROM outbox"
-            " WHERE status IN ('queued', 'sending')"
-            + (" AND platform = ?" if platform is not None else ""),
-            () if platform is None else (platform,))
-        return from_ts(row["due"]) if row and row["due"] else None
-
-    async def release_outbox(self, item_id: int, not_before: datetime) -> None:
-        await self._run(
-            "UPDATE outbox SET status = 'queued', not_before = ?, lease_until = NULL,"
-            " attempts = MAX(attempts - 1, 0) WHERE id = ?", (ts(not_before), item_id))
-
-    async def release_leases(self, platform: str) -> int:
-        cur = await self._run(
-            "UPDATE outbox SET status = 'queued', lease_until = NULL"
-            " WHERE platform = ? AND status = 'sending'", (platform,))
-        return cur.rowcount
-
-    # -- notices and their deliveries ---------------------------------------------------
-    async def add_notice(self, notice: Notice) -> Notice:
-        cur = await self._run(
-            "INSERT INTO notices (author_id, scope, text, status, send_at, created_at,"
-            " microgrids, origin_platform, origin_chat_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (notice.author_id, notice.scope, notice.text, notice.status.value,
-             ts(notice.send_at), ts(notice.created_at), json.dumps(list(notice.microgrids)),
-             notice.origin_platform, notice.origin_chat_id))
-        return await self.notice(cur.lastrowid)  # type: ignore[arg-type,return-value]
-
-    async def notice(self, notice_id: int) -> Notice | None:
-        if not 0 < notice_id < 2**62:
-            return None
-        row = await self._one("SELECT * FROM notices WHERE id = ?", (notice_id,))
-        return _ROWS.notice(row) if row else None
-
-    async def notices(
-        self, *, statuses: Iterable[NoticeStatus] | None = None, limit: int = 50
-    ) -> list[Notice]:
-        where, params = "1 = 1", []
-        if statuses is not None:
-            wanted = sorted(s.value for s in statuses)
-            where = f"status IN ({', '.join('?' * len(wanted))})"
-            params = wanted
-        rows = await self._all(f"SELECT * FROM notices WHERE {where} ORDER BY id DESC LIMIT ?",
-                               (*params, limit))
-        return [_ROWS.notice(r) for r in rows]
-
-    async def set_notice_status(
-        self, notice_id: int, status: NoticeStatus, now: datetime, *,
-        expected: NoticeStatus, by: str | None = None,
-    ) -> bool:
-        cur = await self._run(
-            "UPDATE notices SET status = ?,"
-            " done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END,"
-            " cancelled_by = CASE WHEN ? = 'cancelled' THEN ? ELSE cancelled_by END"
-            " WHERE id = ? AND status = ?",
-            (status.value, status.value, ts(now), status.value, by, notice_id, expected.value))
-        return cur.rowcount == 1
-
-    async def due_notices(self, now: datetime, *, limit: int) -> list[Notice]:
-        rows = await self._all(
-            "SELECT * FROM notices WHERE status = 'scheduled' AND send_at <= ?"
-            " ORDER BY send_at, id LIMIT ?", (ts(now), limit))
-        return [_ROWS.notice(r) for r in rows]
-
-    async def next_notice_due(self) -> datetime | None:
-        row = await self._one(
-            "SELECT MIN(send_at) AS due FROM notices WHERE status = 'scheduled'")
-        return from_ts(row["due"]) if row and row["due"] else None
-
-    async def settled_notices(self, *, limit: int) -> list[Notice]:
-        rows = await self._all(
-            "SELECT * FROM notices n WHERE status = 'sending' AND NOT EXISTS (SELECT 1 FROM"
-            " deliveries d WHERE d.notice_id = n.id AND d.status IN ('queued', 'sending'))"
-            " ORDER BY id LIMIT ?", (limit,))
-        return [_ROWS.notice(r) for r in rows]
-
-    async def add_delivery(self, delivery: Delivery, outbox_key: str) -> bool:
-        cur = await self._run(
-            "INSERT INTO deliveries (notice_id, platform, chat_id, status, outbox_id, microgrid,"
-            " title, updated_at) VALUES (?, ?, ?, ?, (SELECT id FROM outbox WHERE dedup_key = ?),"
-            " ?, ?, ?) ON CONFLICT (notice_id, platform, chat_id) DO NOTHING",
-            (delivery.notice_id, delivery.platform, delivery.chat_id, delivery.status.value,
-             outbox_key, delivery.microgrid, delivery.title, ts(delivery.updated_at)))
-        return cur.rowcount == 1
-
-    async def deliveries(
-        self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
-    ) -> list[Delivery]:
-        where, params = "", []
-        if statuses is not None:
-            wanted = sorted(s.value for s in statuses)
-            where = f" AND status IN ({', '.join('?' * len(wanted))})"
-            params = wanted
-        rows = await self._all(
-            f"{_DELIVERY_SELECT} WHERE notice_id = ?{where}"
-            " ORDER BY microgrid, platform, chat_id", (notice_id, *params))
-        return [_ROWS.delivery(r) for r in rows]
-
-    async def delivery_counts(self, notice_id: int) -> DeliveryCounts:
-        rows = await self._all(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE notice_id = ? GROUP BY status",
-            (notice_id,))
-        by = {r["status"]: r["n"] for r in rows}
-        acks = await self._one(
-            "SELECT COUNT(*) AS n FROM notice_acks a JOIN deliveries d ON d.id = a.delivery_id"
-            " WHERE d.notice_id = ?", (notice_id,))
-        return DeliveryCounts(
-            total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
-            sent=by.get("sent", 0) + by.get("acknowledged", 0),
-            acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
-            unknown=by.get("unknown", 0), acks=acks["n"])
-
-    async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
-        row = await self._one("SELECT id, status FROM deliveries WHERE outbox_id = ?",
-                              (outbox_id,))
-        if row is None:
-            return None
-        if row["status"] == "queued":
-            await self._run("UPDATE deliveries SET status = 'sending', updated_at = ?"
-                            " WHERE id = ?", (ts(now), row["id"]))
-        return DeliveryStatus(row["status"])
-
-    async def finish_delivery(
-        self, outbox_id: int, status: DeliveryStatus, now: datetime, *,
-        platform_message_id: str | None = None, error: str = "",
-    ) -> None:
-        await self._run(
-            "UPDATE deliveries SET"
-            " status = CASE WHEN status = 'acknowledged' THEN status ELSE ? END,"
-            " platform_message_id = COALESCE(?, platform_message_id), error = ?,"
-            " sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, updated_at = ?"
-            " WHERE outbox_id = ?",
-            (status.value, platform_message_id, error, status.value, ts(now), ts(now),
-             outbox_id))
-
-    async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE notice_id = ? AND platform = ? AND chat_id = ?",
-            (notice_id, platform, chat_id))
-        return _ROWS.delivery(row) if row else None
-
-    async def delivery_for_message(
-        self, platform: str, chat_id: str, platform_message_id: str
-    ) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE platform = ? AND chat_id = ? AND platform_message_id = ?"
-            " ORDER BY id DESC LIMIT 1", (platform, chat_id, platform_message_id))
-        return _ROWS.delivery(row) if row else None
-
-    async def latest_delivery(
-        self, platform: str, chat_id: str, *, since: datetime
-    ) -> Delivery | None:
-        row = await self._one(
-            f"{_DELIVERY_SELECT} WHERE platform = ? AND chat_id = ? AND sent_at IS NOT NULL"
-            " ORDER BY sent_at DESC, id DESC LIMIT 1", (platform, chat_id))
-        if row is None or row["sent_at"] < ts(since):
-            return None
-        return _ROWS.delivery(row)
-
-    async def acknowledge(self, delivery_id: int, person_id: str, now: datetime) -> bool:
-        cur = await self._run(
-            "INSERT INTO notice_acks (delivery_id, person_id, at) VALUES (?, ?, ?)"
-            " ON CONFLICT (delivery_id, person_id) DO NOTHING", (delivery_id, person_id, ts(now)))
-        if cur.rowcount != 1:
-            return False
-        # An answer is proof of arrival, so an "unknown" delivery counts as received too.
-        await self._run(
-            "UPDATE deliveries SET status = 'acknowledged', acked_at = COALESCE(acked_at, ?),"
-            " updated_at = ? WHERE id = ? AND status IN ('sent', 'unknown', 'acknowledged')",
-            (ts(now), ts(now), delivery_id))
-        return True
-
-    # -- statistics, reports, exports and the household ledger -------------------------
-    async def case_histories(
-        self, *, microgrids: Sequence[str] | None, since: datetime, until: datetime | None
-    ) -> list[tuple[Case, list[CaseEvent]]]:
-        where, params = ["c.created_at >= ?"], [ts(since)]
-        if until is not None:
-            where.append("c.created_at < ?")
-            params.append(ts(until))
-        if microgrids is not None:
-            where.append(f"c.microgrid IN ({', '.join('?' * len(microgrids))})")
-            params.extend(microgrids)
-        sql_where = " AND ".join(where)
-        rows = await self._all(
-            f"SELECT {_CASE_COLUMNS} FROM cases c WHERE {sql_where} ORDER BY number", params)
-        events: dict[int, list[CaseEvent]] = {r["number"]: [] for r in rows}
-        for r in await self._all(
-                "SELECT e.* FROM case_events e JOIN cases c ON c.number = e.case_number"
-                f" WHERE {sql_where} ORDER BY e.id", params):
-            events[r["case_number"]].append(_ROWS.event(r))
-        return [(_ROWS.case(r), events[r["number"]]) for r in rows]
-
-    async def open_cases(self, microgrids: Sequence[str] | None) -> list[Case]:
-        where, params = "status IN ('new', 'assigned', 'claimed', 'reopened')", []
-        if microgrids is not None:
-            where += f" AND microgrid IN ({', '.join('?' * len(microgrids))})"
-            params = list(microgrids)
-        rows = await self._all(f"SELECT {_CASE_COLUMNS} FROM cases WHERE {where}"
-                               " ORDER BY number", params)
-        return [_ROWS.case(r) for r in rows]
-
-    async def household_counts(self) -> dict[str, int]:
-        rows = await self._all("SELECT microgrid, COUNT(*) AS n FROM households"
-                               " GROUP BY microgrid")
-        return {r["microgrid"]: r["n"] for r in rows}
-
-    async def households(self, microgrids: Sequence[str]) -> list[Household]:
-        if not microgrids:
-            return []
-        rows = await self._all(
-            f"SELECT * FROM households WHERE microgrid IN ({', '.join('?' * len(microgrids))})"
-            " ORDER BY microgrid, building, entrance, room", microgrids)
-        return [_ROWS.household(r) for r in rows]
-
-    async def put_households(self, households: Sequence[Household], now: datetime) -> None:
-        # One trip for the lot: a 50,000-household ledger is one executemany.
-        await self._many(
-            "INSERT OR REPLACE INTO households (microgrid, building, entrance, room, head,"
-            " phone, members, tags, note, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(h.microgrid, h.building, h.entrance, h.room, h.head, h.phone, h.members,
-              json.dumps(list(h.tags), ensure_ascii=False), h.note, ts(now))
-             for h in households])
-
-    async def remove_households(self, keys: Sequence[tuple[str, str, str, str]]) -> None:
-        await self._many(
-            "DELETE FROM households WHERE microgrid = ? AND building = ? AND entrance = ?"
-            " AND room = ?", list(keys))
-
-    # -- reliability and privacy: the audit log, forgetting a resident, report limits -----
-    async def add_audit(self, entry: AuditEntry) -> None:
-        await self._run(
-            "INSERT INTO audit_log (at, actor_id, role, via, action, target, summary)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (ts(entry.at), entry.actor_id, entry.role, entry.via, entry.action, entry.target,
-             entry.summary))
-
-    async def audit_entries(
-        self, *, since: datetime | None = None, person_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[AuditEntry]:
-        where, params = ["1 = 1"], []
-        if since is not None:
-            where.append("at >= ?")
-            params.append(ts(since))
-        if person_id is not None:
-            where.append("(actor_id = ? OR target = ?)")
-            params.extend([person_id, person_id])
-        rows = await self._all(
-            f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id LIMIT ?",
-            (*params, limit))
-        return [AuditEntry(id=r["id"], at=from_ts(r["at"]), actor_id=r["actor_id"],
-                           role=r["role"], via=r["via"], action=r["action"],
-                           target=r["target"], summary=r["summary"]) for r in rows]
-
-    async def beat(self, duty: str, holder: str, now: datetime, detail: str = "") -> None:
-        await self._run(
-            "INSERT INTO heartbeats (duty, holder, beat_at, released_at, detail)"
-            " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (duty) DO UPDATE SET holder = excluded.holder,"
-            " beat_at = excluded.beat_at, released_at = NULL, detail = excluded.detail",
-            (duty, holder, ts(now), detail))
-
-    async def release_beat(self, duty: str, holder: str, now: datetime) -> None:
-        await self._run("UPDATE heartbeats SET released_at = ? WHERE duty = ? AND holder = ?",
-                        (ts(now), duty, holder))
-
-    async def heartbeats(self) -> list[Heartbeat]:
-        rows = await self._all("SELECT * FROM heartbeats ORDER BY duty")
-        return [_ROWS.heartbeat(r) for r in rows]
-
-    async def forget_person(self, person_id: str, *, name: str, text: str,
-                            message: str = "", new_id: str | None = None) -> dict[str, int]:
-        return await forget.forget(_Forgetting(self), person_id, forget.Words(
-            name=name, text=text, message=message or text), new_id)
-
-    async def _forget_households(self, person_id: str, forgotten_name: str) -> int:
-        person = await self._one("SELECT name, phone, unit FROM people WHERE id = ?",
-                                 (person_id,))
-        if person is None:
-            return 0
-        lines = map(_ROWS.household, await self._all("SELECT * FROM households"))
-        changed = [(h.head, h.phone, h.note, *h.key) for h in forgotten_households(
-            lines, name=person["name"], forgotten_name=forgotten_name, phone=person["phone"],
-            microgrid=person["unit"])]
-        await self._many(
-            "UPDATE households SET head = ?, phone = ?, note = ? WHERE microgrid = ?"
-            " AND building = ? AND entrance = ? AND room = ?", changed)
-        return len(changed)
-
-    async def report_times(
-        self, since: datetime, *, reporter_id: str | None = None,
-        chat: tuple[str, str] | None = None,
-    ) -> list[datetime]:
-        where, params = ["created_at >= ?"], [ts(since)]
-        if reporter_id is not None:
-            where.append("reporter_id = ?")
-            params.append(reporter_id)
-        if chat is not None:
-            where.append("origin_platform = ? AND origin_chat_id = ?")
-            params.extend(chat)
-        rows = await self._all(f"SELECT created_at FROM cases WHERE {' AND '.join(where)}"
-                               " ORDER BY created_at", params)
-        return [from_ts(r["created_at"]) for r in rows]
-
-    # -- report offers (登记为报事？) and urgent repeats ------------------------------------
-    async def add_report_offer(self, offer: ReportOffer) -> ReportOffer:
-        cur = await self._run(
-            "INSERT INTO report_offers (created_at, platform, chat_id, person_id, text,"
-            " attachments, urgent) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (ts(offer.created_at), offer.platform, offer.chat_id, offer.person_id, offer.text,
-             attachments_json(offer.attachments), int(offer.urgent)))
-        return dataclasses.replace(offer, id=cur.lastrowid)
-
-    async def report_offer(self, offer_id: int) -> ReportOffer | None:
-        if not 0 < offer_id < 2**62:
-            return None
-        row = await self._one("SELECT * FROM report_offers WHERE id = ?", (offer_id,))
-        return _ROWS.report_offer(row) if row else None
-
-    async def latest_report_offer(
-        self, platform: str, chat_id: str, *, since: datetime
-    ) -> ReportOffer | None:
-        row = await self._one(
-            "SELECT * FROM report_offers WHERE platform = ? AND chat_id = ? AND created_at >= ?"
-            " ORDER BY created_at DESC, id DESC LIMIT 1", (platform, chat_id, ts(since)))
-        return _ROWS.report_offer(row) if row else None
-
-    async def spend_report_offer(
-        self, offer_id: int, *, case_number: int, by: str, at: datetime
-    ) -> bool:
-        cur = await self._run(
-            "UPDATE report_offers SET case_number = ?, used_by = ?, used_at = ?, text = '',"
-            " attachments = '[]' WHERE id = ? AND case_number IS NULL",
-            (case_number, by, ts(at), offer_id))
-        return cur.rowcount == 1
-
-    async def drop_report_offers(
-        self, *, made_until: datetime | None = None, person_id: str | None = None
-    ) -> int:
-        if made_until is None and person_id is None:
-            return 0
-        cur = await self._run(
-            "DELETE FROM report_offers WHERE created_at <= ? OR person_id = ? OR used_by = ?",
-            (ts(made_until) if made_until else "", person_id, person_id))
-        return cur.rowcount
-
-    async def oldest_report_offer(self) -> datetime | None:
-        row = await self._one("SELECT MIN(created_at) AS made FROM report_offers")
-        return from_ts(row["made"]) if row and row["made"] else None
-
-    async def recent_urgent_case(
-        self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]
-    ) -> Case | None:
-        row = await self._one(
-            f"SELECT {_CASE_COLUMNS} FROM cases WHERE created_at >= ? AND priority = 'urgent'"
-            " AND status IN ('new', 'assigned', 'claimed', 'reopened') AND microgrid = ?"
-            " AND (reporter_id = ? OR (origin_platform = ? AND origin_chat_id = ?))"
-            " ORDER BY number LIMIT 1", (ts(since), microgrid, reporter_id, *chat))
-        return _ROWS.case(row) if row else None
-
-
-_DELIVERY_SELECT = ("SELECT d.*, (SELECT COUNT(*) FROM notice_acks a WHERE a.delivery_id = d.id)"
-                    " AS acks FROM deliveries d")
-
-
-
-
-
-
-
-
-
-
-
-
-class _Forgetting:
-    """The forget plan's SQL, as SQLite runs it (see :mod:`gridbot.store.forget`)."""
-
-    for_update = ""
-    #: the append-only guards forget steps aside from, inside its own transaction
-    _GUARDS = (("case_events_append_only_update", "case_events"),
-               ("audit_log_append_only_update", "audit_log"))
-
-    def __init__(self, tx: _SQLiteTransaction) -> None:
-        self.tx = tx
-
-    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self.tx._all(sql, params)
-
-    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return (await self.tx._run(sql, params)).rowcount
-
-    async def guard(self, on: bool) -> None:
-        for trigger, table in self._GUARDS:
-            if on:
-                await self.tx._run(f"DROP TRIGGER {trigger}")
-            else:
-                await self.tx._run(
-                    f"CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} BEGIN SELECT"
-                    f" RAISE(ABORT, '{table} is append-only'); END")
-
-    def contains(self, column: str) -> str:
-        return f"instr({column}, ?) > 0"
-
-    async def households(self, person_id: str, forgotten_name: str) -> int:
-        return await self.tx._forget_households(person_id, forgotten_name)
-
-
 def private_files(path: Path) -> None:
     """The database, its WAL and shared-memory files readable by their owner only
     (they hold residents' phones): created so, and tightened if an older gridbot made
@@ -1128,7 +204,3 @@ def private_files(path: Path) -> None:
         log.warning("made the database files private (0600; they were %s) in %s",
                     ", ".join(loose), path.parent)
 
-
-def _outbox_item(row: Any) -> OutboxItem:
-    return OutboxItem(id=row["id"], message=_ROWS.outgoing(row), attempts=row["attempts"] + 1,
-                      status="sending", error=row["error"])

@@ -1,0 +1,435 @@
+"""What differs between SQLite and PostgreSQL, in one place.
+
+The repositories (:mod:`gridbot.store.repos`) write each statement once in SQLAlchemy
+Core; a :class:`Dialect` compiles it for its database once and keeps the result (the
+SQL text and the order of its parameters), and a :class:`Sql` runs it on the driver's
+connection of the transaction in one round trip: aiosqlite's thread or asyncpg's
+socket. The driver is called directly, not through SQLAlchemy's execution layer, because
+on aiosqlite that layer costs several thread trips a statement (cursor, execute, fetch,
+close) and the intake benchmark is made of short statements.
+
+The rest of the differences are here too: how an instant and a time of day are kept,
+``FOR UPDATE SKIP LOCKED`` (SQLite serialises writers and compiles it to nothing),
+insert-or-ignore and upserts, the larger of two values, the order rows were written in,
+and how a driver's error becomes the store's (:class:`~gridbot.errors.StoreBusy` for a
+locked SQLite file, :class:`~gridbot.errors.StoreConflict` for a PostgreSQL conflict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import Any, cast
+
+import aiosqlite
+from sqlalchemy import ColumnElement, Table, func, literal_column
+from sqlalchemy.dialects import postgresql as pg_sql
+from sqlalchemy.dialects import sqlite as sqlite_sql
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.engine import Dialect as SADialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert
+
+from gridbot.errors import StoreBusy, StoreConflict, StoreError
+from gridbot.store.rows import Rows, from_ts, ts
+
+
+def const(value: str | int) -> ColumnElement[Any]:
+    """A constant written into the SQL, not sent as a parameter: a status in a WHERE
+    stays visible to PostgreSQL's planner (partial indexes) and is written once, from
+    the domain's enum, rather than copied into SQL text."""
+    if isinstance(value, int):
+        return literal_column(str(int(value)))
+    return literal_column("'" + value.replace("'", "''") + "'")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A statement compiled for one database: its SQL and how to order its parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        defaults = self.defaults
+        return tuple(params[n] if n in params else defaults[n] for n in self.names)
+
+
+#: an INSERT that knows ON CONFLICT (each database has its own)
+UpsertInsert = sqlite_sql.Insert | pg_sql.Insert
+
+
+class Dialect(ABC):
+    """One database's words for what the repositories need."""
+
+    name: str
+    compiler: SADialect
+    #: row mappers with this database's instant converters
+    rows: Rows
+
+    def __init__(self) -> None:
+        self._prepared: dict[ClauseElement, Prepared] = {}
+
+    def prepare(self, statement: ClauseElement) -> Prepared:
+        """``statement`` compiled for this database, once (statements are built once, at
+        import or by a cached factory, so the cache stays small)."""
+        found = self._prepared.get(statement)
+        if found is None:
+            compiled = cast(SQLCompiler, statement.compile(dialect=self.compiler))
+            names = tuple(compiled.positiontup or ())
+            found = Prepared(sql=compiled.string, names=names,
+                             defaults={n: compiled.params.get(n) for n in names})
+            self._prepared[statement] = found
+        return found
+
+    def instant(self, value: datetime | None) -> Any:
+        return self.rows.write(value)
+
+    @abstractmethod
+    def clock(self, value: time) -> Any:
+        """A time of day as a ``time`` column keeps it."""
+
+    @abstractmethod
+    def clock_back(self, value: Any) -> time: ...
+
+    @abstractmethod
+    def insert(self, table: Table) -> UpsertInsert:
+        """This database's INSERT, which knows ``ON CONFLICT``."""
+
+    def insert_ignore(self, table: Table) -> Insert:
+        """INSERT … ON CONFLICT DO NOTHING: a duplicate key inserts nothing (rowcount 0)."""
+        return self.insert(table).on_conflict_do_nothing()
+
+    def upsert(self, table: Table, keys: Sequence[str], update: Iterable[str],
+               **computed: ColumnElement[Any]) -> Insert:
+        """INSERT … ON CONFLICT (keys) DO UPDATE: the ``update`` columns take the new
+        row's values, ``computed`` columns their expression."""
+        stmt = self.insert(table)
+        excluded = stmt.excluded
+        values: dict[str, Any] = {c: excluded[c] for c in update}
+        values.update(computed)
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=values)
+
+    @abstractmethod
+    def greatest(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The larger of two values, a NULL counting as absent."""
+
+    @abstractmethod
+    def written_order(self, table: Table) -> ColumnElement[Any]:
+        """The order ``table``'s rows were inserted in (people tie on it)."""
+
+    @abstractmethod
+    def error(self, exc: BaseException) -> BaseException | None:
+        """The store's error for a driver's, or ``None`` if it stays as it is."""
+
+    # -- what `gridbot forget`'s plan (SQL text with ``?`` marks) needs ---------------------
+    #: appended to the plan's SELECTs whose rows it changes
+    for_update = ""
+
+    def marks(self, sql: str) -> str:
+        """SQL written with ``?`` marks, as this database's driver takes it."""
+        return sql
+
+    @abstractmethod
+    def contains(self, column: str) -> str:
+        """SQL true when ``column`` contains the next parameter (no pattern characters)."""
+
+    @abstractmethod
+    def guard(self, on: bool) -> list[str]:
+        """The statements that let (on) or stop letting (off) this transaction change the
+        append-only case_events and audit_log rows."""
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    compiler = sqlite_sql.dialect()
+    rows = Rows(read=from_ts, write=ts)  # fixed-width UTC text: text order is time order
+
+    def clock(self, value: time) -> Any:
+        return value.strftime("%H:%M:%S")
+
+    def clock_back(self, value: Any) -> time:
+        return time.fromisoformat(value)
+
+    def insert(self, table: Table) -> UpsertInsert:
+        return sqlite_sql.insert(table)
+
+    def greatest(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+        return func.coalesce(func.max(a, b), a)
+
+    def written_order(self, table: Table) -> ColumnElement[Any]:
+        return literal_column("rowid")
+
+    def error(self, exc: BaseException) -> BaseException | None:
+        return busy_error(exc)
+
+    #: the append-only guards forget steps aside from, inside its own transaction
+    GUARDS = (("case_events_append_only_update", "case_events"),
+              ("audit_log_append_only_update", "audit_log"))
+
+    def contains(self, column: str) -> str:
+        return f"instr({column}, ?) > 0"
+
+    def guard(self, on: bool) -> list[str]:
+        if on:
+            return [f"DROP TRIGGER {trigger}" for trigger, _ in self.GUARDS]
+        return [f"CREATE TRIGGER {trigger} BEFORE UPDATE ON {table} BEGIN SELECT"
+                f" RAISE(ABORT, '{table} is append-only'); END" for trigger, table in self.GUARDS]
+
+
+def _utc(instant: datetime | None) -> datetime | None:
+    if instant is None:
+        return None
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime reached the store")
+    return instant.astimezone(UTC)
+
+
+def _back(instant: datetime | None) -> datetime | None:
+    """asyncpg gives timestamptz in UTC already; this only pins the tzinfo object."""
+    return None if instant is None else instant.astimezone(UTC)
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    compiler = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+    rows = Rows(read=_back, write=_utc)  # timestamptz; JSON columns hold SQLite's text
+
+    def clock(self, value: time) -> Any:
+        return value
+
+    def clock_back(self, value: Any) -> time:
+        return cast(time, value)
+
+    def insert(self, table: Table) -> UpsertInsert:
+        return pg_sql.insert(table)
+
+    def greatest(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+        return func.greatest(a, b)  # ignores a NULL, as SQLite's COALESCE(MAX(…), a) does
+
+    def written_order(self, table: Table) -> ColumnElement[Any]:
+        return table.c.seq if "seq" in table.c else literal_column("seq")
+
+    def error(self, exc: BaseException) -> BaseException | None:
+        return pg_error(exc)
+
+    for_update = " FOR UPDATE"
+
+    def marks(self, sql: str) -> str:
+        numbers = iter(range(1, sql.count("?") + 1))
+        return re.sub(r"\?", lambda _: f"${next(numbers)}", sql)
+
+    def contains(self, column: str) -> str:
+        return f"strpos({column}, ?) > 0"
+
+    def guard(self, on: bool) -> list[str]:
+        # The append-only guards (migration 0012) let this transaction alone change the
+        # words, actor and data of case events and the person ids of audit rows; SET
+        # LOCAL ends with it. No DDL, so no lock that would stop the other workers.
+        return [f"SET LOCAL gridbot.forgetting = '{'on' if on else 'off'}'"]
+
+
+SQLITE = SQLiteDialect()
+POSTGRESQL = PostgresDialect()
+
+
+# -- PostgreSQL's advisory locks: migrations, a new schema, singleton duties --------------
+#: held to the end of the transaction (migrating, creating the schema)
+ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock($1)"
+#: held by the session until released or the connection ends (a singleton duty)
+ADVISORY_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock($1)"
+
+
+def lock_key(namespace: str, name: str) -> int:
+    """A stable signed 64-bit advisory lock key for ``name`` in this database and schema."""
+    digest = hashlib.blake2b(f"gridbot:{namespace}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# -- errors --------------------------------------------------------------------------------
+def busy_error(exc: BaseException) -> StoreBusy | None:
+    """``exc`` as the store's :class:`StoreBusy` if it is SQLite saying the database is busy
+    or locked (at BEGIN, a statement or COMMIT); ``None`` for anything else."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        # Extended codes (SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE …) share the low byte.
+        if code & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return None
+    elif "locked" not in str(exc) and "busy" not in str(exc):
+        return None
+    busy = StoreBusy(f"database is busy: {exc}")
+    busy.__cause__ = exc
+    return busy
+
+
+def pg_error(exc: BaseException) -> BaseException | None:
+    """asyncpg's errors as the store's: conflicts worth retrying, a lost connection."""
+    try:
+        import asyncpg  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - only without the driver installed
+        return None
+    if isinstance(exc, (asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
+                        asyncpg.UniqueViolationError, asyncpg.LockNotAvailableError)):
+        conflict = StoreConflict(f"transaction conflict: {exc}")
+        conflict.__cause__ = exc
+        return conflict
+    if isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)):
+        lost = StoreError(f"database connection failed: {exc}")
+        lost.__cause__ = exc
+        return lost
+    return None
+
+
+# -- running statements ------------------------------------------------------------------
+class Sql(ABC):
+    """A transaction's connection, running prepared statements in one round trip each."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
+        """The rows (``row["column"]`` works on both drivers)."""
+
+    async def one(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> Any:
+        rows = await self.all(statement, params)
+        return rows[0] if rows else None
+
+    async def value(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> Any:
+        row = await self.one(statement, params)
+        return None if row is None else row[0]
+
+    @abstractmethod
+    async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
+        """Run a statement returning no rows; how many rows it changed."""
+
+    @abstractmethod
+    async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run a statement once per parameter set, in one trip."""
+
+    @abstractmethod
+    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """SQL text with ``?`` marks (:mod:`gridbot.store.forget`'s plan): its rows."""
+
+    @abstractmethod
+    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """SQL text with ``?`` marks: how many rows it changed."""
+
+
+class SQLiteSql(Sql):
+    """One trip to aiosqlite's thread per statement: each trip costs more than the query.
+    Busy or locked comes back as StoreBusy, so that code inside the transaction sees the
+    store's error, never sqlite3's."""
+
+    dialect = SQLITE
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
+        prepared = self.dialect.prepare(statement)
+        return await self.text_rows(prepared.sql, prepared.args(params))
+
+    async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
+        prepared = self.dialect.prepare(statement)
+        return await self.text_run(prepared.sql, prepared.args(params))
+
+    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return list(await self.db.execute_fetchall(sql, tuple(params)))
+        except sqlite3.OperationalError as exc:
+            busy = busy_error(exc)
+            if busy is None:
+                raise
+            raise busy from exc
+
+    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            cursor = await self.db.execute(sql, tuple(params))
+        except sqlite3.OperationalError as exc:
+            busy = busy_error(exc)
+            if busy is None:
+                raise
+            raise busy from exc
+        return cursor.rowcount
+
+    async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        prepared = self.dialect.prepare(statement)
+        try:
+            await self.db.executemany(prepared.sql, [prepared.args(p) for p in params])
+        except sqlite3.OperationalError as exc:
+            busy = busy_error(exc)
+            if busy is None:
+                raise
+            raise busy from exc
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command status such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class PostgresSql(Sql):
+    """asyncpg's prepared statements (cached per connection by asyncpg); conflicts and a
+    lost connection come back as the store's errors."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
+        prepared = self.dialect.prepare(statement)
+        return await self._fetch(prepared.sql, prepared.args(params))
+
+    async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
+        prepared = self.dialect.prepare(statement)
+        return await self._execute(prepared.sql, prepared.args(params))
+
+    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self._fetch(self.dialect.marks(sql), params)
+
+    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self._execute(self.dialect.marks(sql), params)
+
+    async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        prepared = self.dialect.prepare(statement)
+        try:
+            await self.conn.executemany(prepared.sql, [prepared.args(p) for p in params])
+        except Exception as exc:
+            translated = pg_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        try:
+            return list(await self.conn.fetch(sql, *args))
+        except Exception as exc:
+            translated = pg_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+        try:
+            return _count(await self.conn.execute(sql, *args))
+        except Exception as exc:
+            translated = pg_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc

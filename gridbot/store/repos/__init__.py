@@ -1,0 +1,36 @@
+"""The store's repositories, one per kind of record, each written once for both
+databases (SQLAlchemy Core statements, compiled per :mod:`gridbot.store.dialect`).
+
+A store's :class:`~gridbot.store.base.Transaction` is made of them (see
+:class:`Repositories`), so callers keep calling ``tx.enqueue(…)``, ``tx.case(…)``."""
+
+from __future__ import annotations
+
+from gridbot.store.base import Transaction
+from gridbot.store.repos.cases import CaseRepository
+from gridbot.store.repos.forgetting import ForgetRepository
+from gridbot.store.repos.intake import IntakeRepository
+from gridbot.store.repos.notices import NoticeRepository
+from gridbot.store.repos.offers import ReportOfferRepository
+from gridbot.store.repos.outbox import OutboxRepository
+from gridbot.store.repos.people import PeopleRepository
+from gridbot.store.repos.records import (
+    AuditRepository,
+    HeartbeatRepository,
+    HouseholdRepository,
+)
+
+__all__ = ["AuditRepository", "CaseRepository", "ForgetRepository", "HeartbeatRepository",
+           "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
+           "PeopleRepository", "ReportOfferRepository", "Repositories", "StoreTransaction"]
+
+
+class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
+                   NoticeRepository, ReportOfferRepository, HouseholdRepository,
+                   AuditRepository, HeartbeatRepository, ForgetRepository):
+    """Every repository, as one object: what a transaction is made of."""
+
+
+class StoreTransaction(Repositories, Transaction):
+    """A transaction of either store: every repository, on the transaction's connection
+    (a :class:`~gridbot.store.dialect.Sql`)."""
