@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from gridbot.cli.backup import backup_list
 from gridbot.cli.command import Group
 from gridbot.cli.session import Session
 from gridbot.domain import Person, Role
 from gridbot.errors import OptionError, StoreBusy
+from gridbot.render import Renderer
 from gridbot.store import Store, Transaction
 from gridbot.store import forget as forgetting
 from gridbot.store.base import AuditEntry
@@ -38,6 +39,20 @@ async def _find(tx: Transaction, name: str) -> list[Person]:
     return [exact] if exact is not None else await tx.people_named(name)
 
 
+async def _one_person(tx: Transaction, name: str, renderer: Renderer,
+                      err: TextIO) -> Person | None:
+    """The one person an id or name means; None, said on ``err``, when none or several."""
+    found = await _find(tx, name)
+    if not found:
+        print(renderer.text("no_person", name=name), file=err)
+        return None
+    if len(found) > 1:
+        print(renderer.text("forget_ambiguous", name=name,
+                            ids=", ".join(p.id for p in found)), file=err)
+        return None
+    return found[0]
+
+
 def _forget_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("person", metavar="PERSON")
     parser.add_argument("--yes", action="store_true")
@@ -49,15 +64,10 @@ async def forget(session: Session, args: argparse.Namespace) -> int:
     config, renderer, out, err = session.configured, session.renderer, session.out, session.err
     store = (await session.engine()).store
     async with store.transaction() as tx:
-        found = await _find(tx, args.person)
-    if not found:
-        print(renderer.text("no_person", name=args.person), file=err)
+        found = await _one_person(tx, args.person, renderer, err)
+    if found is None:
         return 1
-    if len(found) > 1:
-        print(renderer.text("forget_ambiguous", name=args.person,
-                            ids=", ".join(p.id for p in found)), file=err)
-        return 1
-    person = found[0]
+    person = found
     if person.role is not Role.RESIDENT:
         print(renderer.text("forget_staff", name=person.name, role=person.role.value),
               file=err)
@@ -133,15 +143,10 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
     async with store.transaction() as tx:
         person_id = None
         if args.person:
-            found = await _find(tx, args.person)
-            if not found:
-                print(renderer.text("no_person", name=args.person), file=err)
+            found = await _one_person(tx, args.person, renderer, err)
+            if found is None:
                 return 1
-            if len(found) > 1:
-                print(renderer.text("forget_ambiguous", name=args.person,
-                                    ids=", ".join(p.id for p in found)), file=err)
-                return 1
-            person_id = found[0].id
+            person_id = found.id
         entries = await tx.audit_entries(since=since, person_id=person_id,
                                          limit=args.limit)
         names: dict[str, str] = {}
