@@ -10,6 +10,7 @@ its own; without a server it is skipped with the reason (under CI it fails inste
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -41,7 +42,7 @@ from gridbot.domain import (
 )
 from gridbot.errors import StoreError
 from gridbot.store import CaseQuery, SQLiteStore, Store, Transaction
-from gridbot.store.base import LinkCode, OrgUnit, RosterEntry
+from gridbot.store.base import AuditEntry, Household, LinkCode, OrgUnit, RosterEntry
 from gridbot.store.sqlite import migrations
 from tests import postgres
 
@@ -481,6 +482,228 @@ async def test_cases_limit(store: Store, many: dict[str, Case]) -> None:
     assert await query(store, assignee_id="zhang", limit=1) == ["assigned_late"]
 
 
+async def test_open_cases_are_the_open_ones_anywhere_whenever_reported(
+        store: Store, many: dict[str, Case]) -> None:
+    async with store.transaction() as tx:
+        old = await tx.new_case(make_case(text="years_old", created_at=T0 - timedelta(days=900)))
+        everywhere = await tx.open_cases(None)
+        m02_m03 = await tx.open_cases(["M02", "M03"])
+        assert await tx.open_cases([]) == []
+        assert await tx.open_cases(["M99"]) == []
+    # resolved, closed and cancelled cases are not open
+    assert sorted(c.text for c in everywhere) == sorted(
+        ["new_late", "assigned_late", "assigned_ok", "reopened_late", "claimed_late",
+         "claimed_ok", "no_deadline", "years_old"])
+    assert sorted(c.text for c in m02_m03) == ["assigned_ok", "claimed_ok", "reopened_late"]
+    assert old in everywhere  # read back whole
+
+
+async def test_open_assignees(store: Store, many: dict[str, Case]) -> None:
+    async with store.transaction() as tx:
+        # only closed-out cases of hers: she holds nothing open
+        await tx.new_case(make_case(assignee_id="wang", status=Status.RESOLVED))
+        await tx.new_case(make_case(assignee_id="wang", status=Status.CLOSED))
+        found = await tx.open_assignees()
+    # zhang: assigned and claimed; li: reopened and claimed; no one twice, no None
+    assert len(found) == len(set(found))
+    assert set(found) == {"zhang", "li"}
+
+
+async def test_open_assignees_of_no_open_case(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.open_assignees() == []
+        await tx.new_case(make_case(status=Status.NEW, assignee_id=None))
+        await tx.new_case(make_case(status=Status.CANCELLED, assignee_id="zhang"))
+        assert await tx.open_assignees() == []
+
+
+# -- the clock: cases' wakes and the recurring jobs ----------------------------------------
+
+
+async def test_next_case_wake_is_the_earliest(store: Store) -> None:
+    h = timedelta(hours=1)
+    async with store.transaction() as tx:
+        assert await tx.next_case_wake() is None
+        sleeping = await tx.new_case(make_case(wake_at=None))
+        assert await tx.next_case_wake() is None
+        later = await tx.new_case(make_case(wake_at=T0 + 2 * h))
+        sooner = await tx.new_case(make_case(wake_at=T0 + h + timedelta(microseconds=7)))
+    async with store.transaction() as tx:
+        assert await tx.next_case_wake() == T0 + h + timedelta(microseconds=7)
+        # a wake in the past counts too (the sweep is late): any case, whatever its status
+        await tx.update_case(dataclasses.replace(sleeping, wake_at=T0 - h,
+                                                 status=Status.RESOLVED))
+        assert await tx.next_case_wake() == T0 - h
+        await tx.update_case(dataclasses.replace(sleeping, wake_at=None))
+        await tx.update_case(dataclasses.replace(sooner, wake_at=None))
+        assert await tx.next_case_wake() == later.wake_at
+        await tx.update_case(dataclasses.replace(later, wake_at=None))
+        assert await tx.next_case_wake() is None
+
+
+async def test_due_cases_earliest_first_up_to_the_limit(store: Store) -> None:
+    m = timedelta(minutes=1)
+    async with store.transaction() as tx:
+        c3 = await tx.new_case(make_case(text="c3", wake_at=T0 + 3 * m))
+        c1 = await tx.new_case(make_case(text="c1", wake_at=T0 + m))
+        await tx.new_case(make_case(text="never", wake_at=None))
+        c2 = await tx.new_case(make_case(text="c2", wake_at=T0 + 2 * m))
+        tie = await tx.new_case(make_case(text="tie", wake_at=T0 + 2 * m))
+        await tx.new_case(make_case(text="future", wake_at=T0 + timedelta(days=1)))
+    async with store.transaction() as tx:
+        assert await tx.due_cases(T0, limit=10) == []
+        # at or before now; ties in case order
+        assert await tx.due_cases(T0 + 3 * m, limit=10) == [c1, c2, tie, c3]
+        assert await tx.due_cases(T0 + 2 * m, limit=2) == [c1, c2]
+        assert await tx.due_cases(T0 + 3 * m, limit=0) == []
+
+
+JOB = "digest"
+
+
+async def test_a_job_never_run_has_no_next_run(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.job_next_run(JOB) is None
+        assert await tx.claim_job_run(JOB, T0, T0 + timedelta(days=1)) is False
+        assert await tx.job_next_run(JOB) is None
+
+
+async def test_claim_job_run_moves_the_job_from_expected_to_next(store: Store) -> None:
+    day = timedelta(days=1)
+    first = T0 + timedelta(microseconds=250)
+    async with store.transaction() as tx:
+        assert await tx.claim_job_run(JOB, None, first) is True  # the first start
+        assert await tx.job_next_run(JOB) == first
+    async with store.transaction() as tx:
+        # only one first start: the job has a next run now
+        assert await tx.claim_job_run(JOB, None, first + day) is False
+        # someone else moved it from another instant
+        assert await tx.claim_job_run(JOB, first - day, first + day) is False
+        assert await tx.job_next_run(JOB) == first
+        assert await tx.claim_job_run(JOB, first, first + day) is True
+        assert await tx.job_next_run(JOB) == first + day
+    async with store.transaction() as tx:
+        # the period is claimed: a second worker expecting it misses
+        assert await tx.claim_job_run(JOB, first, first + day) is False
+        assert await tx.job_next_run(JOB) == first + day
+        # jobs are apart by name
+        assert await tx.job_next_run("weekly") is None
+        assert await tx.claim_job_run("weekly", None, T0) is True
+        assert await tx.job_next_run(JOB) == first + day
+        assert await tx.job_next_run("weekly") == T0
+
+
+async def test_a_claim_rolled_back_leaves_the_job_as_it_was(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.claim_job_run(JOB, None, T0)
+    with pytest.raises(Boom):
+        async with store.transaction() as tx:
+            assert await tx.claim_job_run(JOB, T0, T0 + timedelta(days=1)) is True
+            raise Boom
+    async with store.transaction() as tx:
+        assert await tx.job_next_run(JOB) == T0
+
+
+async def test_a_job_run_is_claimed_once_by_two_racing_transactions(store: Store) -> None:
+    """Two workers see the run due at ``now`` and both try it, as the digest does: one
+    wins, the other misses (SQLite: one writer at a time; PostgreSQL: the second waits
+    for the first's row, re-reads it and finds it moved)."""
+    now = T0 + timedelta(minutes=1)
+    following = T0 + timedelta(days=1)
+
+    async def worker() -> bool:
+        async with store.transaction() as tx:
+            stored = await tx.job_next_run(JOB)
+            await asyncio.sleep(0)
+            if stored is None or stored > now:
+                return False
+            await asyncio.sleep(0)
+            return await tx.claim_job_run(JOB, stored, following)
+
+    async with store.transaction() as tx:
+        await tx.claim_job_run(JOB, None, T0)
+    assert sorted(await asyncio.gather(worker(), worker())) == [False, True]
+    async with store.transaction() as tx:
+        assert await tx.job_next_run(JOB) == following
+
+
+async def test_a_first_start_is_claimed_once_by_two_racing_transactions(store: Store) -> None:
+    async def first_start(next_run: datetime) -> bool:
+        async with store.transaction() as tx:
+            assert await tx.job_next_run(JOB) in (None, T0, T0 + timedelta(hours=1))
+            await asyncio.sleep(0)
+            return await tx.claim_job_run(JOB, None, next_run)
+
+    won = await asyncio.gather(first_start(T0), first_start(T0 + timedelta(hours=1)))
+    assert sorted(won) == [False, True]
+    async with store.transaction() as tx:
+        assert await tx.job_next_run(JOB) == (T0 if won[0] else T0 + timedelta(hours=1))
+
+
+# -- statistics, reports and exports -------------------------------------------------------
+
+
+async def test_case_histories(store: Store) -> None:
+    h = timedelta(hours=1)
+    async with store.transaction() as tx:
+        made = {}
+        # numbered in another order than reported: the answer is by number
+        for text, at, microgrid, status in [
+                ("late", T0 + 5 * h, "M01", Status.CLOSED),
+                ("before", T0 - timedelta(microseconds=1), "M01", Status.NEW),
+                ("at_since", T0, "M02", Status.CANCELLED),
+                ("at_until", T0 + 24 * h, "M01", Status.NEW),
+                ("middle", T0 + h, "M03", Status.CLAIMED)]:
+            made[text] = await tx.new_case(make_case(text=text, created_at=at,
+                                                     microgrid=microgrid, status=status))
+        for i, (text, kind) in enumerate([("late", "created"), ("middle", "created"),
+                                          ("late", "claimed"), ("before", "created"),
+                                          ("late", "closed")]):
+            await tx.add_event(CaseEvent(case_number=made[text].number,
+                                         at=T0 + timedelta(minutes=i), actor_id="zhang",
+                                         kind=kind, text=f"{text} {i}", data={"i": i}))
+    async with store.transaction() as tx:
+        day = await tx.case_histories(microgrids=None, since=T0, until=T0 + 24 * h)
+        open_end = await tx.case_histories(microgrids=None, since=T0, until=None)
+        some = await tx.case_histories(microgrids=["M01", "M03"], since=T0, until=None)
+        assert await tx.case_histories(microgrids=[], since=T0, until=None) == []
+        assert await tx.case_histories(microgrids=None, since=T0 + 48 * h, until=None) == []
+        late_events = await tx.events(made["late"].number)
+    # since is in, until is out, every status counts
+    assert [c.text for c, _ in day] == ["late", "at_since", "middle"]
+    assert [c.text for c, _ in open_end] == ["late", "at_since", "at_until", "middle"]
+    assert [c.text for c, _ in some] == ["late", "at_until", "middle"]
+    assert [c.number for c, _ in open_end] == sorted(c.number for c, _ in open_end)
+    events = {c.text: [(e.kind, e.text, e.data) for e in evs] for c, evs in open_end}
+    assert events == {
+        "late": [("created", "late 0", {"i": 0}), ("claimed", "late 2", {"i": 2}),
+                 ("closed", "late 4", {"i": 4})],
+        "at_since": [], "at_until": [], "middle": [("created", "middle 1", {"i": 1})]}
+    assert dict(day)[made["late"]] == late_events  # cases and events read back whole
+
+
+async def test_report_times(store: Store) -> None:
+    m = timedelta(minutes=1)
+    async with store.transaction() as tx:
+        for at, reporter, chat in [(T0 + 3 * m, "liu_nainai", "group:M01"),
+                                   (T0 + m, "liu_nainai", "dm:liu_nainai"),
+                                   (T0 - m, "liu_nainai", "group:M01"),
+                                   (T0 + 2 * m, "huang", "group:M01"),
+                                   (T0, "huang", "group:M02")]:
+            await tx.new_case(make_case(created_at=at, reporter_id=reporter,
+                                        origin_chat_id=chat))
+    async with store.transaction() as tx:
+        # oldest first, whatever order they were numbered in; ``since`` is in
+        assert await tx.report_times(T0) == [T0, T0 + m, T0 + 2 * m, T0 + 3 * m]
+        assert await tx.report_times(T0, reporter_id="liu_nainai") == [T0 + m, T0 + 3 * m]
+        assert await tx.report_times(T0, chat=("console", "group:M01")) == [
+            T0 + 2 * m, T0 + 3 * m]
+        assert await tx.report_times(T0 - m, reporter_id="liu_nainai",
+                                     chat=("console", "group:M01")) == [T0 - m, T0 + 3 * m]
+        assert await tx.report_times(T0, chat=("telegram", "group:M01")) == []
+        assert await tx.report_times(T0 + 4 * m) == []
+
+
 # -- exactly-once intake -------------------------------------------------------------------
 
 
@@ -679,6 +902,44 @@ async def test_outbox_counts(store: Store) -> None:
         await tx.mark_failed(b.id, T0, "gone")
         await tx.mark_retry(c.id, T0 + timedelta(minutes=1), "500")
         assert await tx.outbox_counts() == {"sent": 1, "failed": 1, "queued": 3}
+
+
+async def test_release_leases_hands_back_one_platforms_leased_messages(store: Store) -> None:
+    async with store.transaction() as tx:
+        for key in ("a", "b", "c"):
+            await tx.enqueue(message(key), T0)
+        await tx.enqueue(message("queued"), T0, not_before=T0 + timedelta(hours=1))
+        await tx.enqueue(message("tg", platform="telegram"), T0)
+    a, b, c = await claim(store, T0, limit=3)
+    (tg,) = await claim(store, T0, platforms=("telegram",))
+    async with store.transaction() as tx:
+        await tx.mark_sent(a.id, T0, "p1")
+        await tx.mark_failed(b.id, T0, "gone")
+        assert await tx.release_leases("wecom") == 0
+        # only c is still leased on console: sent, failed and queued ones are not leased
+        assert await tx.release_leases("console") == 1
+        assert await tx.outbox_counts() == {"sent": 1, "failed": 1, "queued": 2,
+                                            "sending": 1}
+        assert await tx.next_outbox_due("console") == T0
+        assert await tx.release_leases("console") == 0
+    # c goes again at once, not when its lease ends; its attempt still counts
+    (again,) = await claim(store, T0)
+    assert (again.id, again.attempts, again.message) == (c.id, 2, c.message)
+    # another platform's lease is untouched
+    assert await claim(store, T0, platforms=("telegram",)) == []
+    assert [i.id for i in await claim(store, T0 + LEASE, platforms=("telegram",))] == [tg.id]
+
+
+async def test_release_leases_rolled_back_keeps_the_leases(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.enqueue(message("a"), T0)
+    (a,) = await claim(store, T0)
+    with pytest.raises(Boom):
+        async with store.transaction() as tx:
+            assert await tx.release_leases("console") == 1
+            raise Boom
+    assert await claim(store, T0) == []
+    assert [i.id for i in await claim(store, T0 + LEASE)] == [a.id]
 
 
 # -- link codes, accounts, chats, duty ------------------------------------------------------
@@ -960,3 +1221,69 @@ async def test_cases_newest_first(store: Store, many: dict[str, Case]) -> None:
     assert [c.number for c in oldest] == sorted(c.number for c in oldest)
     assert [c.number for c in newest] == sorted((c.number for c in newest), reverse=True)
     assert newest[0].number == max(c.number for c in many.values())
+
+
+# -- the household ledger and the audit log ------------------------------------------------
+
+
+def household(microgrid: str, building: str, room: str, **changes: Any) -> Household:
+    return Household(microgrid=microgrid, building=building, entrance=changes.pop("entrance", ""),
+                     room=room, **changes)
+
+
+async def test_households_counts_and_removal(store: Store) -> None:
+    ledger = [household("M01", "3幢", "201", head="刘奶奶", phone="13700000301", members=1,
+                        tags=("独居老人", "低保户"), note="女儿每周来"),
+              household("M01", "3幢", "102", entrance="2单元"),
+              household("M01", "1幢", "101", members=4),
+              household("M02", "5幢", "301")]
+    async with store.transaction() as tx:
+        assert await tx.household_counts() == {}
+        assert await tx.households(["M01"]) == []
+        await tx.put_households(ledger, T0)
+    async with store.transaction() as tx:
+        assert await tx.household_counts() == {"M01": 3, "M02": 1}
+        # by micro-grid and address, read back whole
+        assert await tx.households(["M02", "M01"]) == [ledger[2], ledger[0], ledger[1],
+                                                        ledger[3]]
+        assert await tx.households([]) == []
+        # unknown keys and an empty list remove nothing; a key is all four parts
+        await tx.remove_households([])
+        await tx.remove_households([("M01", "3幢", "", "999"), ("M02", "3幢", "", "201"),
+                                    ("M01", "3幢", "", "102")])
+        assert await tx.household_counts() == {"M01": 3, "M02": 1}
+        await tx.remove_households([ledger[0].key, ledger[3].key])
+    async with store.transaction() as tx:
+        # a micro-grid without households is not counted (no zero)
+        assert await tx.household_counts() == {"M01": 2}
+        assert await tx.households(["M01", "M02"]) == [ledger[2], ledger[1]]
+    with pytest.raises(Boom):
+        async with store.transaction() as tx:
+            await tx.remove_households([ledger[1].key, ledger[2].key])
+            assert await tx.household_counts() == {}
+            raise Boom
+    async with store.transaction() as tx:
+        assert await tx.household_counts() == {"M01": 2}
+
+
+async def test_audit_entries(store: Store) -> None:
+    m = timedelta(minutes=1)
+    entries = [AuditEntry(at=T0 + i * m, actor_id=actor, action="claim", via="console",
+                          role="steward", target=target, summary=f"s{i}")
+               for i, (actor, target) in enumerate([("zhang", "#1"), ("wang", "zhang"),
+                                                    ("li", "#2"), ("zhang", "#3")])]
+    async with store.transaction() as tx:
+        assert await tx.audit_entries() == []
+        for entry in entries:
+            await tx.add_audit(entry)
+    async with store.transaction() as tx:
+        found = await tx.audit_entries()
+        assert [dataclasses.replace(e, id=None) for e in found] == entries  # oldest first
+        assert [e.id for e in found] == sorted({e.id for e in found})
+        # by or about the person
+        assert [e.summary for e in await tx.audit_entries(person_id="zhang")] == [
+            "s0", "s1", "s3"]
+        assert [e.summary for e in await tx.audit_entries(since=T0 + m)] == ["s1", "s2", "s3"]
+        assert [e.summary for e in await tx.audit_entries(since=T0 + m, person_id="zhang",
+                                                          limit=1)] == ["s1"]
+        assert await tx.audit_entries(since=T0 + 10 * m) == []
