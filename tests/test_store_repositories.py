@@ -1,13 +1,16 @@
 """The store's repositories (gridbot/store/repos): each kind of record has one, written
 once for both databases, and together they are the whole Transaction.
 
-What each repository does is the contract of tests/test_store.py (and
-test_store_notices.py, test_store_offers.py), which runs every test on SQLite and on
-PostgreSQL; here: that the split is whole, and that every statement compiles for both."""
+What each repository does is the contract of the files in ``CONTRACT_FILES``, which run
+every test on SQLite and on PostgreSQL; here: that the split is whole, that every
+statement compiles for both, and that every repository method is called by a contract
+test (a new method without one fails here)."""
 
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,9 @@ from gridbot.store.repos.base import Repository
 
 REPOSITORIES = [getattr(repos, name) for name in repos.__all__
                 if name.endswith("Repository")]
+#: the test files that run every test on both databases (their ``backend`` fixture)
+CONTRACT_FILES = ("test_store.py", "test_store_notices.py", "test_store_offers.py",
+                  "test_forget.py", "test_set_aside.py", "test_heartbeats.py")
 
 
 def _own_methods(cls: type) -> set[str]:
@@ -54,3 +60,23 @@ def test_every_prebuilt_statement_compiles(dialect: Dialect) -> None:
         prepared = dialect.prepare(statement)
         assert prepared.sql
         assert "POSTCOMPILE" not in prepared.sql, prepared.sql
+
+
+def test_contract_files_run_on_both_databases() -> None:
+    for name in CONTRACT_FILES:
+        text = (Path(__file__).parent / name).read_text(encoding="utf-8")
+        assert "@pytest.fixture(params=BACKENDS)" in text, name
+
+
+def test_every_repository_method_has_a_contract_test() -> None:
+    """Each public method is called by name (``.name(``) in a both-database contract file."""
+    here = Path(__file__).parent
+    text = "\n".join((here / name).read_text(encoding="utf-8") for name in CONTRACT_FILES)
+    methods = {f"{repo.__name__}.{name}": name for repo in REPOSITORIES
+               for name, value in vars(repo).items()
+               if callable(value) and not name.startswith("_")}
+    assert len(methods) > 60
+    missing = sorted(full for full, name in methods.items()
+                     if not re.search(rf"\.{re.escape(name)}\(", text))
+    assert missing == [], ("repository methods no test of " + ", ".join(CONTRACT_FILES)
+                           + " calls: " + ", ".join(missing))
