@@ -604,34 +604,44 @@ async def test_a_claim_rolled_back_leaves_the_job_as_it_was(store: Store) -> Non
         assert await tx.job_next_run(JOB) == T0
 
 
-async def test_a_job_run_is_claimed_once_by_two_racing_transactions(store: Store) -> None:
+async def test_a_job_run_is_claimed_once_by_two_racing_transactions(
+        store: Store, backend: Backend) -> None:
     """Two workers see the run due at ``now`` and both try it, as the digest does: one
-    wins, the other misses (SQLite: one writer at a time; PostgreSQL: the second waits
-    for the first's row, re-reads it and finds it moved)."""
+    wins, the other misses. On PostgreSQL both read the row before either claims it (the
+    second waits for the first's row, re-reads it and finds it moved); SQLite lets one
+    writer in at a time, so there the second reads the moved row."""
     now = T0 + timedelta(minutes=1)
     following = T0 + timedelta(days=1)
+    both_read = asyncio.Barrier(2) if backend.name == "postgresql" else None
+    seen: list[datetime | None] = []
 
     async def worker() -> bool:
         async with store.transaction() as tx:
             stored = await tx.job_next_run(JOB)
-            await asyncio.sleep(0)
+            seen.append(stored)
+            if both_read is not None:
+                await asyncio.wait_for(both_read.wait(), 10)
             if stored is None or stored > now:
                 return False
-            await asyncio.sleep(0)
             return await tx.claim_job_run(JOB, stored, following)
 
     async with store.transaction() as tx:
         await tx.claim_job_run(JOB, None, T0)
     assert sorted(await asyncio.gather(worker(), worker())) == [False, True]
+    assert seen == ([T0, T0] if both_read else [T0, following])
     async with store.transaction() as tx:
         assert await tx.job_next_run(JOB) == following
 
 
-async def test_a_first_start_is_claimed_once_by_two_racing_transactions(store: Store) -> None:
+async def test_a_first_start_is_claimed_once_by_two_racing_transactions(
+        store: Store, backend: Backend) -> None:
+    both_read = asyncio.Barrier(2) if backend.name == "postgresql" else None
+
     async def first_start(next_run: datetime) -> bool:
         async with store.transaction() as tx:
-            assert await tx.job_next_run(JOB) in (None, T0, T0 + timedelta(hours=1))
-            await asyncio.sleep(0)
+            if both_read is not None:
+                assert await tx.job_next_run(JOB) is None
+                await asyncio.wait_for(both_read.wait(), 10)
             return await tx.claim_job_run(JOB, None, next_run)
 
     won = await asyncio.gather(first_start(T0), first_start(T0 + timedelta(hours=1)))

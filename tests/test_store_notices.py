@@ -162,6 +162,21 @@ async def test_a_delivery_is_tied_to_its_outbox_row_and_unique_per_chat(store: S
     await queue_delivery(store, other, "group:M01")
 
 
+async def test_release_leases_leaves_a_started_delivery_in_doubt(store: Store) -> None:
+    """A sender died mid-send: its leases go back at once, but the delivery it started
+    stays ``sending``, so the next sender knows the message may have arrived."""
+    notice = await add_notice(store)
+    delivery = await queue_delivery(store, notice, "group:M01")
+    async with store.transaction() as tx:
+        (item,) = await tx.claim_outbox(T0, limit=10, lease=LEASE, platforms=["console"])
+        assert await tx.start_delivery(item.id, T0) is DeliveryStatus.QUEUED
+    async with store.transaction() as tx:
+        assert await tx.release_leases("console") == 1
+        (again,) = await tx.claim_outbox(T0, limit=10, lease=LEASE, platforms=["console"])
+        assert (again.id, again.attempts) == (delivery.outbox_id, 2)
+        assert await tx.start_delivery(again.id, T0) is DeliveryStatus.SENDING
+        assert await tx.delivery_counts(notice.id) == DeliveryCounts(total=1, sending=1)
+
 async def test_deliveries_in_order_with_filters_and_counts(store: Store) -> None:
     notice = await add_notice(store)
     for chat, microgrid in [("g3", "M03"), ("g1", "M01"), ("g2", "M01")]:
