@@ -34,7 +34,7 @@ def test_every_bench_has_a_smoke_run_here() -> None:
     assert sorted(TABLES) == sorted(p.name for p in (ROOT / "bench").glob("*.py"))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(29)
 @pytest.mark.parametrize("name", [
     pytest.param(name, marks=[pytest.mark.postgresql] if name == "workers.py" else [])
     for name in sorted(TABLES)])

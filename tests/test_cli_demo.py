@@ -155,7 +155,7 @@ def deployed(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
+@pytest.mark.slow(42)
 def test_link_code_command(deployed: Path) -> None:
     run = gridbot("--config", str(deployed), "link-code", "王网格长", "--ttl", "24h")
     assert run.returncode == 0, run.stderr

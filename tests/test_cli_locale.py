@@ -83,7 +83,7 @@ def test_the_help_tables_name_only_real_commands_and_options() -> None:
     assert set(cli_text.words("en")["help"]) == set(cli_text.words("zh-CN")["help"])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(20)
 def test_help_is_chinese_by_default_and_english_for_an_english_org(tmp_path: Path) -> None:
     run = gridbot("--help", cwd=tmp_path)  # no gridbot.toml here: the default language
     assert run.returncode == 0
@@ -104,7 +104,7 @@ def test_help_is_chinese_by_default_and_english_for_an_english_org(tmp_path: Pat
 # -- mistakes on the command line ------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.slow(20)
 def test_argparse_complains_in_the_configured_language(tmp_path: Path) -> None:
     run = gridbot("report", cwd=tmp_path)
     assert run.returncode == 2

@@ -41,7 +41,7 @@ IDLE = 2.0
 WINDOW = 6.0
 
 
-@pytest.mark.slow
+@pytest.mark.slow(31)
 async def test_gridbot_run_paused_and_then_cut_off_from_telegram_stays_idle(
         tmp_path: Path) -> None:
     fake = FakeTelegram()

@@ -48,7 +48,7 @@ def office(tmp_path: Path) -> Path:
 # -- the README, as written -----------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.slow(25)
 def test_the_readme_sets_up_a_community_in_five_commands(office: Path) -> None:
     lines = readme_block("setup-commands")
     assert 1 <= len(lines) <= 5 and lines[0].startswith("gridbot init")
@@ -73,7 +73,7 @@ def test_the_readme_sets_up_a_community_in_five_commands(office: Path) -> None:
     assert len(list(folder.glob("*.png"))) == 9 and (folder / "认证码.xlsx").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(25)
 def test_the_readme_import_command_works_as_written_on_the_example(office: Path) -> None:
     (line,) = readme_block("import-command")
     assert line == "gridbot import examples/roster.xlsx examples/roster-households.csv"

@@ -344,7 +344,7 @@ async def test_a_cancelled_sender_finishes_what_it_started_and_a_new_one_the_res
     await second.close()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(19)
 async def test_a_killed_sender_never_sends_twice_and_says_what_is_uncertain(
     tmp_path: Path, config: Config, clock: VirtualClock
 ) -> None:

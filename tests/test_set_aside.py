@@ -216,7 +216,10 @@ async def test_one_that_keeps_failing_is_given_up_kept_and_shown(
     assert f"failed {setaside.ATTEMPTS} times; given up and kept" in caplog.text
     assert "telegram" not in caplog.text and "console message status-2 in chat group:M01" \
         in caplog.text
-    out = await bot.wait(timedelta(days=7))
+    # a day more is 24 times the longest pause between tries (setaside.MAX_RETRY); each
+    # minute waited costs the deadline sweep a round, so a week would only cost more time
+    assert timedelta(days=1) > 20 * setaside.MAX_RETRY
+    out = await bot.wait(timedelta(days=1))
     assert not [m for m in out if "进度" in m.text or "保存" in m.text]  # not tried again
     assert (await kept(bot))[0].attempts == setaside.ATTEMPTS
     app = build_app(bot.demo.store)

@@ -133,7 +133,7 @@ def _seed() -> int:
     return int(given) if given else random.SystemRandom().randrange(1, 10**6)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(26)
 async def test_soak_500_reports_with_duplicates_and_6_kills(
         tmp_path: Path, record_property: pytest.RecordProperty) -> None:
     seed = _seed()

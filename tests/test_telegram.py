@@ -164,7 +164,7 @@ async def impatient(w: World, ms: int = 50) -> None:
     await w.runtime.store._require().execute(f"PRAGMA busy_timeout={ms}")  # type: ignore[attr-defined]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(39)
 async def test_polling_moves_past_an_update_only_once_it_is_committed(
         database: Path, telegram: FakeTelegram) -> None:
     w = await start_world(database.parent, telegram, "polling")
@@ -754,7 +754,7 @@ async def test_healthz(polling: World) -> None:
 
 
 # -- the real command ----------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.slow(39)
 async def test_gridbot_run_answers_and_stops_cleanly_on_sigterm(tmp_path: Path,
                                                                 telegram: FakeTelegram) -> None:
     bot = telegram.bot(TOKEN, "GridTestBot")

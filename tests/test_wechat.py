@@ -489,7 +489,7 @@ async def test_healthz_and_wrong_credentials(tmp_path: Path, wechat_world: World
 
 
 # -- the real command -----------------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.slow(20)
 async def test_gridbot_run_on_wechat_answers_and_stops_cleanly(tmp_path: Path,
                                                                wechat: FakeWeChat) -> None:
     config = write_config(tmp_path, wechat)

@@ -38,7 +38,7 @@ def schema() -> Iterator[str]:
     postgres.drop_schema(name)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(18)
 async def test_three_workers_one_killed(tmp_path: Path, schema: str) -> None:
     def rows(statement: str) -> list[tuple]:
         return postgres.sql(schema, statement)
