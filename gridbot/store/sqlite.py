@@ -59,6 +59,11 @@ class SQLiteStore(Store):
 
     async def open(self) -> None:
         if self.database_file is not None:
+            if not self.database_file.parent.is_dir():
+                # said here rather than by aiosqlite, whose failed connect leaves its
+                # thread a message to post on a loop that may be gone by then
+                raise StoreError(f"cannot open database {self.path!r}: "
+                                 f"no folder {str(self.database_file.parent)!r}")
             private_files(self.database_file)
         try:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
