@@ -21,8 +21,9 @@ from gridbot.demo import DEFAULT_START, Demo, parse_start
 from gridbot.domain import Case, CaseEvent, ChatKind, Incoming, Outcome, Outgoing
 from tests import databases
 
-#: fixtures for the bot on Telegram and on WeChat, shared by every test that needs them
-pytest_plugins = ("tests.telegram_harness", "tests.wechat_harness")
+#: fixtures for the bot on Telegram and on WeChat, and the store contract on both databases,
+#: shared by every test that needs them
+pytest_plugins = ("tests.telegram_harness", "tests.wechat_harness", "tests.store_harness")
 
 ROOT = Path(__file__).resolve().parent.parent
 

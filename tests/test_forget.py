@@ -11,7 +11,7 @@ the schema as text: whatever tables are added later, none may hold anything of h
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from gridbot.domain import (
 from gridbot.store import Store
 from gridbot.store import forget as plan
 from gridbot.store.base import AuditEntry, Household, ReportOffer
-from tests.test_store import BACKENDS, EXAMPLE, LEASE, T0, Backend, make_backend, make_case
+from tests.test_store import EXAMPLE, LEASE, T0, Backend, make_case
 
 FORGOTTEN = {"name": "（已注销居民）", "text": "（应居民要求已删除）",
              "message": "（这条消息涉及一位已注销的居民，内容已按其要求删除。）"}
@@ -44,23 +44,6 @@ NEW_ID = "~forgotten:0123456789ab"
 HERS = ("刘奶奶", "Liu Nainai", "13800000000", "137-0000-0301", "13700000301",
         "幸福里3幢201", "3幢楼道灯坏了", "药已买好明天送到", "liu_nainai", "tg-liu-777",
         "chat-liu-777", "AgACphoto-of-her-door")
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = make_backend(request.param, tmp_path)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-async def store(backend: Backend) -> AsyncIterator[Store]:
-    store = backend.new_store()
-    await store.open()
-    async with store.transaction() as tx:
-        await tx.sync_org(load_config(EXAMPLE))
-    yield store
-    await store.close()
 
 
 def tables(backend: Backend) -> list[str]:

@@ -13,7 +13,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,16 +29,9 @@ from gridbot.singleton_duties import LIVENESS, Duties, Duty, alive
 from gridbot.store import SQLiteStore, Store
 from tests.conftest import EXAMPLE_CONFIG
 from tests.telegram_harness import World, bound
-from tests.test_store import BACKENDS, Backend, make_backend
+from tests.test_store import Backend
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = make_backend(request.param, tmp_path)
-    yield made
-    made.close()
 
 
 @pytest.fixture

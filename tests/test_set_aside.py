@@ -12,15 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from gridbot import setaside
-from gridbot.config import load_config
 from gridbot.domain import (
     Account,
     Attachment,
@@ -35,7 +32,7 @@ from gridbot.store import Store
 from gridbot.store.base import SetAside
 from gridbot.web import build_app
 from tests.conftest import Bot, incoming, to
-from tests.test_store import BACKENDS, EXAMPLE, T0, Backend, make_backend
+from tests.test_store import T0
 
 MESSAGE = Incoming(platform="telegram", chat_id="-100123", chat_kind=ChatKind.GROUP,
                    sender_id="501", sender_name="刘奶奶", text="进度 1 <b>&", message_id="77",
@@ -43,23 +40,6 @@ MESSAGE = Incoming(platform="telegram", chat_id="-100123", chat_kind=ChatKind.GR
                    attachments=(Attachment(kind=AttachmentKind.PHOTO, platform="telegram",
                                            ref="photo:AgAC-1"),))
 LEASE = timedelta(minutes=5)
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = make_backend(request.param, tmp_path)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-async def store(backend: Backend) -> AsyncIterator[Store]:
-    store = backend.new_store()
-    await store.open()
-    async with store.transaction() as tx:
-        await tx.sync_org(load_config(EXAMPLE))
-    yield store
-    await store.close()
 
 
 # -- the store's contract ------------------------------------------------------------------

@@ -24,7 +24,6 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,15 +36,8 @@ from gridbot.runtime import Runtime
 from gridbot.store import Store, store_for_url
 from tests.fake_telegram import FakeTelegram
 from tests.soak import IN_FLIGHT, Soak
-from tests.test_store import BACKENDS, T0, Backend, make_backend, message
+from tests.test_store import T0, Backend, message
 from tests.workers import TOKEN, write_config
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = make_backend(request.param, tmp_path)
-    yield made
-    made.close()
 
 
 async def test_release_leases_hands_back_one_platform_s_leased_messages(

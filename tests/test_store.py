@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -101,28 +101,9 @@ def make_backend(name: str, tmp_path: Path, *, new_database: bool = False) -> Ba
     raise AssertionError(f"no such backend {name!r}")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = make_backend(request.param, tmp_path,
-                        new_database=request.node.get_closest_marker("new_database") is not None)
-    yield made
-    made.close()
-
-
 @pytest.fixture
 def config() -> Config:
     return load_config(EXAMPLE)
-
-
-@pytest.fixture
-async def store(backend: Backend, config: Config) -> AsyncIterator[Store]:
-    """An open store holding the sample org."""
-    store = backend.new_store()
-    await store.open()
-    async with store.transaction() as tx:
-        await tx.sync_org(config)
-    yield store
-    await store.close()
 
 
 def make_case(**changes: Any) -> Case:

@@ -7,14 +7,9 @@ new backend added there runs these too.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from gridbot.config import load_config
 from gridbot.domain import (
     Chat,
     ChatKind,
@@ -27,25 +22,7 @@ from gridbot.domain import (
     delivery_key,
 )
 from gridbot.store import Store
-from tests.test_store import BACKENDS, EXAMPLE, LEASE, T0, Backend, make_backend
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = make_backend(request.param, tmp_path)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-async def store(backend: Backend) -> AsyncIterator[Store]:
-    """An open store holding the sample org."""
-    store = backend.new_store()
-    await store.open()
-    async with store.transaction() as tx:
-        await tx.sync_org(load_config(EXAMPLE))
-    yield store
-    await store.close()
+from tests.test_store import LEASE, T0, Backend
 
 
 def make_notice(**changes: Any) -> Notice:

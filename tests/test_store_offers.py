@@ -8,38 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from gridbot.config import load_config
 from gridbot.domain import Attachment, AttachmentKind, Priority, Status
 from gridbot.store import Store
 from gridbot.store.base import ReportOffer
-from tests.test_store import BACKENDS, EXAMPLE, T0, Backend, make_backend, make_case
+from tests.test_store import T0, Backend, make_case
 
 PHOTO = Attachment(kind=AttachmentKind.PHOTO, platform="telegram", ref="photo:AgACphoto")
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made = make_backend(request.param, tmp_path)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-async def store(backend: Backend) -> AsyncIterator[Store]:
-    """An open store holding the sample org."""
-    store = backend.new_store()
-    await store.open()
-    async with store.transaction() as tx:
-        await tx.sync_org(load_config(EXAMPLE))
-    yield store
-    await store.close()
 
 
 def make_offer(**changes: Any) -> ReportOffer:
