@@ -20,7 +20,7 @@ from gridbot.store.base import AuditEntry, Transaction
 #: (``link`` whoever ran it: it hands an account a person's rights)
 CASE_ACTIONS = frozenset({"claim", "note", "done", "transfer", "escalate", "extend",
                           "approve", "refuse", "return", "reroute"})
-OTHER_ACTIONS = frozenset({"bind", "duty", "link", "notice", "cancel_notice"})
+OTHER_ACTIONS = frozenset({"bind", "duty", "link", "notice", "cancel_notice", "web"})
 AUDITED = CASE_ACTIONS | OTHER_ACTIONS
 SUMMARY_MAX = 80
 
@@ -48,8 +48,8 @@ def entry_for(command: str, args: str, *, actor_id: str, role: Role, via: str,
         target, summary = chat, args.strip()
     elif command == "duty":
         target, summary = actor_id, args.strip()
-    elif command == "link":
-        target = actor_id  # never the code
+    elif command in ("link", "web"):
+        target = actor_id  # never the code, never the login link
     return AuditEntry(at=at, actor_id=actor_id, role=role.value, via=via, action=command,
                       target=target[:SUMMARY_MAX], summary=summary[:SUMMARY_MAX])
 

@@ -61,6 +61,8 @@ class Services:
     templates_dir: Path
     #: the per-install secret link codes are hashed with (read or made when first asked)
     link_key: Callable[[], bytes]
+    #: where the office console is served, once it is (its login links start with it)
+    console_base: str | None = None
 
     def platform(self, name: str) -> PlatformInfo:
         return self.platforms.get(name, PlatformInfo())

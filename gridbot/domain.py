@@ -42,6 +42,11 @@ LEVEL_ROLES: dict[int, Role] = {
 TOP_LEVEL = 3
 
 
+#: the platform of the office console (:mod:`gridbot.adapters.web`): it shows the bot's
+#: answers on a page, and no message sent there counts as reaching anyone
+WEB_PLATFORM = "web"
+
+
 class Status(enum.StrEnum):
     NEW = "new"
     ASSIGNED = "assigned"

@@ -95,6 +95,8 @@ class Engine:
         else:
             self.registry, self.commands = registry, Commands(registry.specs)
         self.platforms: dict[str, PlatformInfo] = {}
+        #: where the office console is served (set when it is: ``gridbot run``, the demo)
+        self.console_base: str | None = None
         self.unit_names: dict[str, str] = {}
         self.calendar = WorkCalendar(config.calendar, config.timezone)
         #: the bot itself, as the actor of what the clock does
@@ -113,7 +115,7 @@ class Engine:
                         unit_names=self.unit_names, platforms=self.platforms,
                         render=self.render, locale_for=self.renderer.locale_for,
                         templates_dir=self.renderer.templates_dir,
-                        link_key=lambda: self.link_key)
+                        link_key=lambda: self.link_key, console_base=self.console_base)
 
     def register_platform(self, name: str, info: PlatformInfo) -> None:
         self.platforms[name] = info

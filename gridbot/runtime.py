@@ -18,12 +18,12 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
-from gridbot.domain import PlatformInfo
+from gridbot.domain import WEB_PLATFORM, PlatformInfo
 from gridbot.engine import Engine, EngineIntake
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.menu import command_menus
@@ -37,6 +37,9 @@ from gridbot.timers.digest import DailyDigest
 from gridbot.timers.scheduler import Scheduler
 from gridbot.timers.worker import build_worker
 from gridbot.web import HttpServer, build_app
+
+if TYPE_CHECKING:
+    from gridbot.console.app import Console
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +197,10 @@ class Runtime:
         self.store = store_for_url(config.storage_url)
         self.engine = Engine(config, self.store, self.clock, self.renderer)
         self.adapters = list(adapters) if adapters is not None else configured_adapters(config)
+        if config.web is not None and all(a.name != WEB_PLATFORM for a in self.adapters):
+            from gridbot.adapters.web import WebAdapter
+
+            self.adapters.append(WebAdapter())
         self.sender = SerialSender(self.store, self.clock, {a.name: a for a in self.adapters},
                                    sleep=sleep)
         self.sending = SendLoop(self.sender)
@@ -204,6 +211,8 @@ class Runtime:
         self.duties = Duties(self.store, clock=self.clock)
         self.housekeeping = Housekeeping(self.store)
         self.http: HttpServer | None = None
+        #: the office console, when [web] is configured (served once the HTTP server starts)
+        self.console: Console | None = None
         self._stack: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
 
     async def start(self) -> None:
@@ -230,9 +239,16 @@ class Runtime:
             await self.scheduler.start()
             self._stack.append(("timers", self.scheduler.stop))
             routes = [route for a in self.adapters for route in a.routes(self.intake)]
+            if self.config.web is not None:
+                from gridbot.console.app import Console
+
+                self.console = Console(self.engine, self.intake, self.config.web)
+                routes += self.console.routes()
             self.http = HttpServer(self.config.http, build_app(self.store, routes, self.health,
                                                                self.duties.names))
             await self.http.start()
+            if self.console is not None:
+                self.console.served_at(self.http.url)
             self._stack.append(("HTTP server", self.http.stop))
             for adapter in self.adapters:
                 if adapter.receive_duty() is None:
@@ -306,7 +322,7 @@ def _digest(digest: DailyDigest, on: bool) -> Callable[[], Awaitable[None]]:
 async def run(config: Config, renderer: Renderer) -> int:
     """``gridbot run`` until SIGINT or SIGTERM; the exit code."""
     runtime = Runtime(config)
-    if not runtime.adapters:
+    if not [a for a in runtime.adapters if a.name != WEB_PLATFORM]:
         print(renderer.text("run_no_platform", source=config.source), file=sys.stderr)
         return 2
     loop = asyncio.get_running_loop()

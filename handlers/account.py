@@ -7,8 +7,18 @@ from collections.abc import Iterable
 
 from gridbot import audit
 from gridbot.cases import route_waiting
+from gridbot.console.auth import console_key, issue_login
 from gridbot.context import Context
-from gridbot.declare import EVERYONE, STAFF, Args, CommandSpec, Section, Where, command
+from gridbot.declare import (
+    EVERYONE,
+    STAFF,
+    STEWARDS_AND_UP,
+    Args,
+    CommandSpec,
+    Section,
+    Where,
+    command,
+)
 from gridbot.domain import Role
 from gridbot.errors import NotFound, PermissionDenied, UserError
 from gridbot.linking import find_link_code, normalise_code
@@ -98,3 +108,17 @@ async def bind(ctx: Context) -> None:
     await ctx.tx.save_chat(dataclasses.replace(ctx.chat, microgrid=code),
                            bound_by=ctx.speaker.id, now=ctx.now)
     ctx.reply("reply_bind", code=code, name=unit.name, before=before)
+
+
+@command("web", en=("web", "console"), zh=("后台",), roles=STEWARDS_AND_UP, args=Args.NONE,
+         where=Where.PRIVATE, section=Section.OFFICE)
+async def web(ctx: Context) -> None:
+    """A one-time link to the office console, only in private: it logs in as the speaker."""
+    config = ctx.services.config
+    if config.web is None:
+        raise UserError("error_no_console")
+    key = console_key(config.web, ctx.services.link_key)
+    url, expires = await issue_login(ctx.tx, config, key, ctx.speaker.id, now=ctx.now,
+                                     via=ctx.incoming.platform,
+                                     base=ctx.services.console_base)
+    ctx.reply("reply_web", url=url, expires=expires, minutes=config.web.link_minutes)

@@ -76,12 +76,14 @@ MATRIX: dict[str, tuple[str, str]] = {
     "取消通知 1":             ("notice",   "PPPPASASA"),
     "收到":                  ("fresh",    "AAAAAAAAA"),
     "统计":                  ("fresh",    "PPAAAAAAA"),
+    "后台":                  ("fresh",    "PPAAAAAAA"),
 }
 
 #: commands that change nothing a later cell could notice: every cell of the row may share
 #: one bot. For the others each allowed cell gets a fresh bot (refusals change nothing, so
 #: a row's refused cells share one).
-READ_ONLY = {"status", "help", "link", "mine", "duty", "overdue", "notices", "ack", "stats"}
+READ_ONLY = {"status", "help", "link", "mine", "duty", "overdue", "notices", "ack", "stats",
+             "web"}
 
 REFUSALS = {
     "P": ("不能使用这个命令",),

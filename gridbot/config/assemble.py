@@ -42,6 +42,7 @@ from gridbot.config.values import (
     Shift,
 )
 from gridbot.config.wording import add_validation_errors, raw_at, unknown_key
+from gridbot.console.settings import WebSettings
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Role, Window
 from gridbot.durations import format_duration
 from gridbot.errors import MISSING
@@ -129,6 +130,7 @@ class Assembler:
         http = self.section("http", HttpSettings)
         telegram = self.telegram()
         wechat = self.wechat()
+        web = self.web()
         if (self.issues or storage is None or subdistrict is None or policy is None
                 or escalation is None or calendar is None or limits is None or http is None
                 or wechat is None):
@@ -144,6 +146,7 @@ class Assembler:
             telegram=telegram, wecom=wechat.work, official_account=wechat.mp,
             wecom_robots=robots, wecom_robot_api_base_url=wechat.robot_base,
             secret=secret_value(general.secret), deferred_secrets=tuple(self.deferred),
+            web=web if web is not None and web.enabled else None,
         )
 
     def storage_url(self, storage: StorageSection) -> str:
@@ -423,6 +426,15 @@ class Assembler:
         if settings is not None:
             for issue in settings.issues():
                 self.add(issue, ("telegram",))
+        return settings
+
+    def web(self) -> WebSettings | None:
+        if "web" not in self.data:
+            return None
+        settings = self.section("web", WebSettings)
+        if settings is not None:
+            for issue in settings.issues():
+                self.add(issue, ("web",))
         return settings
 
     def wechat(self) -> WeChatSection | None:

@@ -24,6 +24,7 @@ from gridbot.config.values import (
     DEFAULT_URGENT_KEYWORDS,
     DEFAULT_WINDOWS,
 )
+from gridbot.console.settings import WebSettings
 from gridbot.domain import Priority
 from gridbot.policy.workhours import CalendarSettings
 from gridbot.settings.fields import (
@@ -455,3 +456,4 @@ class ConfigFile(Section):
     http: HttpSettings = Field(default_factory=HttpSettings, description="the HTTP server")
     telegram: TelegramSettings | None = Field(None, description="the Telegram bot")
     wechat: WeChatSection | None = Field(None, description="the WeChat platforms")
+    web: WebSettings | None = Field(None, description="the office console")

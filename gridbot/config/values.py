@@ -20,6 +20,7 @@ from gridbot.policy.workhours import CalendarSettings
 if TYPE_CHECKING:
     from gridbot.adapters.telegram.settings import TelegramSettings
     from gridbot.adapters.wechat.settings import OfficialAccountSettings, WeComSettings
+    from gridbot.console.settings import WebSettings
     from gridbot.web_settings import HttpSettings
 
 LOCALES = ("zh-CN", "en")
@@ -181,6 +182,8 @@ class Config:
     wecom_robot_api_base_url: str
     #: the per-install secret link codes are hashed with (empty: a key file; gridbot.keys)
     secret: str
+    #: the office console, when it is served
+    web: WebSettings | None = None
     #: read with ``secrets=False``: the platform keys written as ``env:NAME`` and left
     #: unread, as (key, NAME); their settings hold the text ``env:NAME`` instead
     deferred_secrets: tuple[tuple[str, str], ...] = ()

@@ -14,7 +14,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from gridbot.config import Shift
-from gridbot.domain import LEVEL_ROLES, TOP_LEVEL, Person, Role
+from gridbot.domain import LEVEL_ROLES, TOP_LEVEL, WEB_PLATFORM, Person, Role
 from gridbot.store.base import Transaction
 
 
@@ -43,6 +43,8 @@ async def account_states(tx: Transaction, person_id: str) -> tuple[AccountState,
     """
     states = []
     for account in await tx.accounts_of(person_id):
+        if account.platform == WEB_PLATFORM:
+            continue  # the console shows what it is sent only while someone looks
         if not account.private_chat_id:
             state = "no_private"
         else:

@@ -621,6 +621,50 @@ class Transaction(ABC):
         raise NotImplementedError
 
 
+    # -- the office console (see gridbot.console) -------------------------------------------
+    async def add_web_login(self, token_hash: str, person_id: str, *, now: datetime,
+                            expires_at: datetime, via: str) -> None:
+        """A one-time login link for ``person_id``, kept by the hash of its token."""
+        raise NotImplementedError
+
+    async def use_web_login(self, token_hash: str, now: datetime) -> str | None:
+        """Spend a login link: its person id if it was unused and unexpired at ``now``,
+        else None. Of two uses at once, exactly one gets the person."""
+        raise NotImplementedError
+
+    async def add_web_session(self, session: WebSession) -> None:
+        raise NotImplementedError
+
+    async def web_session(self, id_hash: str) -> WebSession | None:
+        raise NotImplementedError
+
+    async def saw_web_session(self, id_hash: str, now: datetime) -> None:
+        raise NotImplementedError
+
+    async def end_web_session(self, id_hash: str, now: datetime) -> bool:
+        """Log out; False if it had ended already."""
+        raise NotImplementedError
+
+    async def end_web_sessions(self, person_id: str, now: datetime) -> int:
+        """End every session of a person (removed, or logged out everywhere)."""
+        raise NotImplementedError
+
+    async def board(self, query: BoardQuery) -> list[Case]:
+        """Cases of the board: running deadlines first (the nearest first), then the
+        settled ones, the latest first."""
+        raise NotImplementedError
+
+    async def board_counts(self, query: BoardQuery) -> dict[Status, int]:
+        """How many cases of each status the query's scope holds (its other filters but
+        the statuses and ``open_only`` apply)."""
+        raise NotImplementedError
+
+    async def answers(self, platform: str, chat_id: str, key_prefix: str) -> list[Outgoing]:
+        """The messages queued for one chat whose dedup keys start with ``key_prefix``: what
+        the bot said to one incoming message there, in order."""
+        raise NotImplementedError
+
+
 class Store(ABC):
     """A database holding everything; open once, then work in transactions."""
 
@@ -751,3 +795,41 @@ class Heartbeat:
     def alive(self, now: datetime, within: timedelta) -> bool:
         """Held, and by a process that spoke no longer than ``within`` before ``now``."""
         return self.released_at is None and now - self.beat_at <= within
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSession:
+    """A browser logged in to the console, known by the hash of its cookie's id."""
+
+    id_hash: str
+    person_id: str
+    created_at: datetime
+    expires_at: datetime
+    seen_at: datetime
+    ended_at: datetime | None = None
+    agent: str = ""
+
+    def live(self, now: datetime) -> bool:
+        return self.ended_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardQuery:
+    """The console board's filters; an empty tuple means any."""
+
+    microgrids: tuple[str, ...]
+    #: and the cases held by this person wherever they are (handed over from elsewhere)
+    holder: str | None = None
+    statuses: frozenset[Status] = frozenset()
+    #: no status chosen: only open cases (the board's default), else every status
+    open_only: bool = True
+    levels: tuple[int, ...] = ()
+    categories: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    #: a person id; "" for cases nobody holds; None for anyone
+    assignee: str | None = None
+    #: only cases whose running deadline passed before this instant
+    overdue_at: datetime | None = None
+    text: str = ""
+    limit: int = 50
+    offset: int = 0

@@ -335,3 +335,26 @@ shifts = Table(
     Column("end_time", Time),
     implicit_returning=False,
 )
+
+web_logins = Table(
+    "web_logins", metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("person_id", Text),
+    Column("created_at", Instant()),
+    Column("expires_at", Instant()),
+    Column("used_at", Instant()),
+    Column("via", Text),
+    implicit_returning=False,
+)
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id_hash", Text, primary_key=True),
+    Column("person_id", Text),
+    Column("created_at", Instant()),
+    Column("expires_at", Instant()),
+    Column("seen_at", Instant()),
+    Column("ended_at", Instant()),
+    Column("agent", Text),
+    implicit_returning=False,
+)

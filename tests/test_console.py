@@ -1,0 +1,91 @@
+"""The office console over a real ``gridbot run`` runtime and the fake Bot API: logging
+in with a link the bot sends in private, the board in scope, acting on a case through the
+engine (the resident hears of it on Telegram), and what is refused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_harness import CHEN, LIU, ZHANG, ZHOU, World, bound, start_world
+
+LINK = re.compile(r"https?://\S+/console/login/[A-Za-z0-9_-]+")
+
+
+@pytest.fixture
+async def world(database: Path, telegram: FakeTelegram) -> AsyncIterator[World]:
+    w = await start_world(database.parent, telegram, "polling", web=True)
+    yield w
+    await w.runtime.stop()
+
+
+async def login_link(w: World, user: dict[str, object]) -> str:
+    replies = await w.said(w.bot.private(user), user, "后台")
+    found = LINK.search(replies[-1].plain)
+    assert found, replies[-1].plain
+    return found.group(0)
+
+
+async def logged_in(w: World, user: dict[str, object]) -> httpx.AsyncClient:
+    link = await login_link(w, user)
+    client = httpx.AsyncClient(follow_redirects=False, timeout=10)
+    page = await client.get(link)
+    assert page.status_code == 200 and "token" in page.text
+    token = link.rsplit("/", 1)[1]
+    answer = await client.post(link.rsplit("/", 1)[0], data={"token": token})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+async def test_a_steward_logs_in_from_the_bot_and_claims_on_the_page(world: World) -> None:
+    w = await bound(world)
+    await w.said(w.group, LIU, "报事 3幢楼道灯坏了")
+    base = w.runtime.console.base if w.runtime.console else ""
+    client = await logged_in(w, ZHANG)
+    try:
+        board = await client.get(base + "/")
+        assert board.status_code == 200
+        assert "#1" in board.text and "楼道灯" in board.text
+        case = await client.get(base + "/cases/1")
+        assert 'data-action="claim"' in case.text
+        before = len(w.bot.sent)
+        done = await client.post(base + "/cases/1/act",
+                                 data={"csrf": csrf_of(case.text), "action": "claim"})
+        assert done.status_code == 303
+        sent = await w.settled(before)
+        assert any(s.chat_id in (LIU["id"], w.group.id) and "#1" in s.plain and "认领" in s.plain
+                   for s in sent), [s.plain for s in sent]
+        shown = await client.get(base + done.headers["location"].removeprefix("/console"))
+        assert "机器人回复" in shown.text and "认领" in shown.text
+        stored, _ = await w.case(1)
+        assert stored.assignee_id == "zhang" and stored.status.value == "claimed"
+        refused = await client.post(base + "/cases/1/act", data={"action": "note",
+                                                               "text": "x"})
+        assert refused.status_code == 403
+    finally:
+        await client.aclose()
+
+
+async def test_a_link_works_once_and_a_resident_gets_none(world: World) -> None:
+    w = await bound(world)
+    link = await login_link(w, ZHOU)
+    token = link.rsplit("/", 1)[1]
+    async with httpx.AsyncClient() as client:
+        first = await client.post(link.rsplit("/", 1)[0], data={"token": token})
+        assert first.status_code == 303
+        again = await client.post(link.rsplit("/", 1)[0], data={"token": token})
+        assert again.status_code == 400
+    replies = await w.said(w.bot.private(CHEN), CHEN, "/web")
+    assert not LINK.search(replies[-1].plain)
+    _ = ZHANG
