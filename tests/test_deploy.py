@@ -317,3 +317,44 @@ def test_the_proxies_pass_on_the_console_where_the_configuration_puts_it() -> No
         pytest.skip("no [web] section in this checkout: the console is not merged yet")
     assert path.rstrip("/") == "/console", "the proxy examples pass on /console"
     assert path.rstrip("/") in nginx_paths() and path.rstrip("/") in caddy_paths()
+
+
+# -- the deployment page, as written --------------------------------------------------------------
+
+
+def page_block(marker: str) -> list[str]:
+    text = (ROOT / "docs" / "zh" / "deploy.md").read_text(encoding="utf-8")
+    block = text.split(f"<!-- {marker} -->", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
+    return [line for line in block.strip().strip("`").strip().splitlines() if line.strip()]
+
+
+def as_here(line: str, etc: Path, state: Path) -> str:
+    """A line of the page as this test can run it: the same commands and arguments, with
+    the server's folders in a temporary one, and without sudo or the change of owner (the
+    test is one user already); ``gb`` is the page's alias for gridbot with its --config."""
+    line = line.replace("sudo -u gridbot ", "").replace("sudo ", "")
+    line = line.replace("-o gridbot -g gridbot ", "")
+    line = re.sub(r"^gb ", f"{GRIDBOT} --config /etc/gridbot/gridbot.toml ", line)
+    return line.replace("/etc/gridbot/", f"{etc}/").replace("/var/lib/gridbot/", f"{state}/")
+
+
+@pytest.mark.slow(20)
+def test_the_deployment_pages_configuration_steps_work_as_written(tmp_path: Path) -> None:
+    """Step 4 (init from the roster, the database moved to the state folder, import) and
+    step 8 (people, link cards), on the sample sheets under the page's names for them."""
+    etc, state, home = tmp_path / "etc", tmp_path / "var", tmp_path / "home"
+    for folder in (etc, state, home):
+        folder.mkdir()
+    shutil.copy(ROOT / "examples" / "roster.xlsx", home / "花名册.xlsx")
+    shutil.copy(ROOT / "examples" / "roster-households.csv", home / "住户.csv")
+    lines = page_block("deploy-config") + page_block("deploy-link")[:2]
+    for line in lines:
+        command = as_here(line, etc, state)
+        run = subprocess.run(["bash", "-c", command], cwd=home, capture_output=True,
+                             text=True, timeout=120, check=False, stdin=subprocess.DEVNULL)
+        assert run.returncode == 0, (line, run.stdout, run.stderr)
+        assert "Traceback" not in run.stderr
+    assert (state / "gridbot.db").exists() and not (etc / "gridbot.db").exists()
+    text = (etc / "gridbot.toml").read_text(encoding="utf-8")
+    assert f'url = "sqlite:///{state}/gridbot.db"' in text
+    assert len(list((state / "cards").glob("*.png"))) >= 1
