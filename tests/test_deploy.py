@@ -358,3 +358,41 @@ def test_the_deployment_pages_configuration_steps_work_as_written(tmp_path: Path
     text = (etc / "gridbot.toml").read_text(encoding="utf-8")
     assert f'url = "sqlite:///{state}/gridbot.db"' in text
     assert len(list((state / "cards").glob("*.png"))) >= 1
+
+
+NGINX, CADDY = shutil.which("nginx"), shutil.which("caddy")
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed here")
+def test_nginx_accepts_the_example(tmp_path: Path) -> None:
+    """``nginx -t`` on the site file inside a minimal nginx.conf, with a self-signed
+    certificate in place of the one certbot writes and every path in a temporary folder."""
+    assert NGINX is not None
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=gridbot.example.org", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    live = "/etc/letsencrypt/live/gridbot.example.org/"
+    site = (PROXY / "nginx.conf").read_text(encoding="utf-8")
+    assert live + "fullchain.pem" in site and live + "privkey.pem" in site
+    site = site.replace(live + "fullchain.pem", str(cert)).replace(live + "privkey.pem", str(key))
+    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
+    temp = " ".join(f"{kind}_temp_path {tmp_path}/{kind};" for kind in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{ access_log off; {temp} include {tmp_path}/site.conf; }}\n", encoding="utf-8")
+    run = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0 and "test is successful" in run.stderr, run.stderr
+
+
+@pytest.mark.skipif(CADDY is None, reason="caddy is not installed here")
+def test_caddy_accepts_the_example(tmp_path: Path) -> None:
+    assert CADDY is not None
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([CADDY, "validate", "--config", str(PROXY / "Caddyfile"),
+                          "--adapter", "caddyfile"], capture_output=True, text=True,
+                         timeout=60, check=False, env=env)
+    assert run.returncode == 0 and "Valid configuration" in run.stdout + run.stderr, run.stderr
