@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -206,9 +207,18 @@ def test_the_dockerfile_copies_what_the_wheel_is_built_from() -> None:
             *sources, _target = rest.split()
             copied += sources
     assert sorted(s.rstrip("/") for s in copied) == sorted(
-        ["pyproject.toml", "README.md", "gridbot", "handlers", "templates"])
+        ["pyproject.toml", "README.md", "config.example.toml", "gridbot", "handlers",
+         "templates"])
     for source in copied:
         assert (ROOT / source).exists(), source
+    # COPY keeps symbolic links as links: each must point at something copied too
+    # (gridbot/data/demo.toml, the demo's sample org, is config.example.toml)
+    inside = {(ROOT / s).resolve() for s in copied}
+    links = [p for s in copied for p in (ROOT / s).rglob("*") if p.is_symlink()]
+    assert links
+    for link in links:
+        target = link.resolve()
+        assert any(target == c or target.is_relative_to(c) for c in inside), link
     ignore = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     kept = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
     assert {s.rstrip("/") for s in copied} <= kept
@@ -396,3 +406,30 @@ def test_caddy_accepts_the_example(tmp_path: Path) -> None:
                           "--adapter", "caddyfile"], capture_output=True, text=True,
                          timeout=60, check=False, env=env)
     assert run.returncode == 0 and "Valid configuration" in run.stdout + run.stderr, run.stderr
+
+
+@pytest.mark.slow(40)
+def test_what_the_dockerfile_copies_builds_a_whole_wheel(tmp_path: Path) -> None:
+    """The build context as COPY makes it (symbolic links kept as links) builds a wheel
+    with the package data, the demo's sample org included."""
+    context = tmp_path / "context"
+    context.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for keyword, rest in dockerfile():
+        if keyword != "COPY":
+            continue
+        *sources, _target = rest.split()
+        for source in sources:
+            path = ROOT / source
+            if path.is_dir():
+                shutil.copytree(path, context / source, symlinks=True, ignore=ignore)
+            else:
+                shutil.copy2(path, context / source, follow_symlinks=False)
+    out = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(context), "--no-deps", "-q",
+                    "-w", str(out)], check=True, capture_output=True, timeout=600)
+    [built] = out.glob("gridbot-*.whl")
+    names = set(zipfile.ZipFile(built).namelist())
+    assert "gridbot/data/demo.toml" in names
+    assert any(n.startswith("gridbot/templates/zh-CN/") for n in names)
+    assert any(n.startswith("gridbot/handlers/") for n in names)
