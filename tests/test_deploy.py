@@ -5,16 +5,19 @@ proxy examples against the paths the app really serves."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -25,6 +28,7 @@ from gridbot.config.sections import ConfigFile
 from gridbot.web import HEALTH_PATH
 from gridbot.web_settings import HttpSettings
 from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.telegram_harness import GROUP_ID, LIU, World, bound
 
 DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"
@@ -433,3 +437,63 @@ def test_what_the_dockerfile_copies_builds_a_whole_wheel(tmp_path: Path) -> None
     assert "gridbot/data/demo.toml" in names
     assert any(n.startswith("gridbot/templates/zh-CN/") for n in names)
     assert any(n.startswith("gridbot/handlers/") for n in names)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed here")
+@pytest.mark.slow(10)
+async def test_nginx_passes_the_webhook_and_health_on_to_a_running_bot(
+        webhook: World, tmp_path: Path) -> None:
+    """The example's locations in front of the bot in webhook mode: Telegram's updates
+    reach it through nginx (the whole setup story), /healthz answers through it, its
+    secret header is passed on (a forged update still gets gridbot's 403), and any other
+    path ends at nginx. TLS is left out (the fake Bot API trusts no self-signed
+    certificate): the listening line is the test's, the locations are the example's."""
+    assert NGINX is not None and webhook.runtime.http is not None
+    app_port = int(webhook.runtime.http.url.rsplit(":", 1)[1])
+    port = free_port()
+    site = (PROXY / "nginx.conf").read_text(encoding="utf-8")
+    site = re.sub(r"server \{\s*listen 80;.*?\}\n", "", site, count=1, flags=re.DOTALL)
+    site = re.sub(r"^\s*(listen \[::\]|ssl_).*\n", "", site, flags=re.MULTILINE)
+    site = re.sub(r"listen 443 ssl http2;", f"listen 127.0.0.1:{port};", site)
+    site = site.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{app_port};")
+    directives_left = [line for line in site.splitlines() if not line.lstrip().startswith("#")]
+    assert f"    listen 127.0.0.1:{port};" in directives_left
+    assert not [line for line in directives_left if "ssl" in line or "listen 80" in line]
+    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
+    temp = " ".join(f"{kind}_temp_path {tmp_path}/{kind};" for kind in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{ access_log off; {temp} include {tmp_path}/site.conf; }}\n",
+        encoding="utf-8")
+    nginx = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proxy = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            for _ in range(200):  # nginx is listening once a request gets any answer
+                try:
+                    await client.get(proxy + "/")
+                    break
+                except httpx.TransportError:
+                    assert nginx.poll() is None, nginx.stderr.read() if nginx.stderr else ""
+                    await asyncio.sleep(0.05)
+            webhook.bot.deliver_to = proxy + WEBHOOK_PATH
+            w = await bound(webhook)  # linking and binding, each update through nginx
+            sent = await w.said(w.group, LIU, "报事 3幢楼道灯坏了")
+            assert any(s.chat_id == GROUP_ID and "#1" in s.plain for s in sent)
+            health = await client.get(proxy + HEALTH_PATH)
+            assert health.status_code == 200 and health.json()["ok"] is True
+            forged = await client.post(proxy + WEBHOOK_PATH, json={"update_id": 1})
+            assert forged.status_code == 403  # gridbot's answer, the header checked by it
+            elsewhere = await client.get(proxy + "/gridbot.toml")
+            assert elsewhere.status_code == 404 and "nginx" in elsewhere.text
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
