@@ -132,8 +132,11 @@ def test_the_help_page_lists_each_listed_command_for_whoever_may_use_it() -> Non
     assert "account" not in dict(linked)
 
 
-def test_the_readme_tables_name_every_command() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("doc", ["README.en.md", "docs/zh/usage.md"])
+def test_the_command_tables_name_every_command(doc: str) -> None:
+    """The English README and the residents' and stewards' guide each have a row per
+    command with its slash command and its Chinese word."""
+    readme = (ROOT / doc).read_text(encoding="utf-8")
     rows = [line for line in readme.splitlines() if line.startswith("| ")]
     for spec in SPECS:
         assert any(f"`/{spec.english[0]}" in row and spec.chinese[0] in row for row in rows), (

@@ -25,8 +25,13 @@ EXAMPLES = ROOT / "examples"
 BIN = Path(sys.executable).parent
 
 
+#: where the commands are written: the setup in both READMEs, the import command in the
+#: English README and the office's guide (tests/test_docs.py checks each copy is the same)
+WRITTEN = {"setup-commands": "README.md", "import-command": "docs/zh/office.md"}
+
+
 def readme_block(marker: str) -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / WRITTEN[marker]).read_text(encoding="utf-8")
     block = text.split(f"<!-- {marker} -->", 1)[1].split(f"<!-- /{marker} -->", 1)[0]
     return [line for line in block.strip().strip("`").strip().splitlines() if line.strip()]
 
