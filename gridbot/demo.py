@@ -18,7 +18,7 @@ import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gridbot.adapters.console import (
     PLATFORM,
@@ -26,6 +26,7 @@ from gridbot.adapters.console import (
     group_chat_id,
     private_chat_id,
 )
+from gridbot.adapters.web import WebAdapter
 from gridbot.clock import VirtualClock
 from gridbot.config import Config
 from gridbot.domain import Account, Chat, ChatKind, Incoming, Person, PlatformInfo
@@ -35,6 +36,9 @@ from gridbot.outbox import OutboxSender
 from gridbot.render import Renderer
 from gridbot.store import SQLiteStore
 from gridbot.timers.worker import build_worker
+
+if TYPE_CHECKING:
+    from gridbot.web import HttpServer
 
 DEFAULT_START = "2026-11-23 09:00"  # a Monday morning
 #: the most one ``@wait`` moves the clock: a year of digests is plenty to watch
@@ -60,9 +64,17 @@ class Demo:
         self.console = ConsoleAdapter(out=out, files=files)
         self.engine.register_platform(PLATFORM, PlatformInfo(
             fmt=self.console.fmt, buttons=self.console.buttons))
-        self.sender = OutboxSender(self.store, self.clock, {PLATFORM: self.console})
+        # The office console's chats (``--web``): the page shows what is "sent" there.
+        self.web = WebAdapter()
+        self.engine.register_platform(self.web.name, PlatformInfo(
+            fmt=self.web.fmt, buttons=self.web.buttons))
+        self.sender = OutboxSender(self.store, self.clock, {PLATFORM: self.console,
+                                                            self.web.name: self.web})
         self.worker = build_worker(self.engine, self.sender)
         self.persona: Person | None = None
+        #: drains started by the console's pages, one at a time
+        self._turn = asyncio.Lock()
+        self._sending: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         #: message ids must not repeat across runs on a kept database, or the inbox
         #: would rightly treat them as redeliveries
@@ -238,6 +250,42 @@ class Demo:
             self.print(self.text("clock_line", time=self.now_label()))
             self.out.write(said.getvalue())
             self.out.flush()
+
+    # -- the office console (``--web``) --------------------------------------------------------
+    async def serve_web(self, port: int) -> HttpServer:
+        """Serve the office console on 127.0.0.1 over this demo, and print a login link for
+        each person who may use it. Links are spent once and last 10 minutes of the demo's
+        clock, which moves only with ``@wait``."""
+        from gridbot.console.app import Console
+        from gridbot.console.settings import WebSettings
+        from gridbot.engine import EngineIntake
+        from gridbot.web import HttpServer, build_app
+        from gridbot.web_settings import HttpSettings
+
+        settings = self.config.web or WebSettings()
+        console = Console(self.engine, EngineIntake(self.engine, kick=self._send_soon),
+                          settings)
+        http = HttpServer(HttpSettings(host="127.0.0.1", port=port),
+                          build_app(self.store, console.routes()))
+        await http.start()
+        console.served_at(http.url)
+        self.print(self.text("web_banner", url=console.base + "/"))
+        for person in self.config.people:
+            if person.role.rank >= 0:
+                link, _ = await console.login_link(person, via="demo")
+                self.print(self.text("web_persona", name=person.name, role=person.role.value,
+                                     link=link))
+        return http
+
+    def _send_soon(self) -> None:
+        """What a page did is sent (and shown here) at once, as a typed line is."""
+        task = asyncio.get_running_loop().create_task(self._drain_between())
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _drain_between(self) -> None:
+        async with self._turn:
+            await self.sender.drain()
 
     # -- drivers ------------------------------------------------------------------------------
     async def run_script(self, lines: list[str]) -> int:

@@ -89,3 +89,58 @@ async def test_a_link_works_once_and_a_resident_gets_none(world: World) -> None:
     replies = await w.said(w.bot.private(CHEN), CHEN, "/web")
     assert not LINK.search(replies[-1].plain)
     _ = ZHANG
+
+
+@pytest.mark.slow(6)
+async def test_the_demo_serves_the_console_with_a_link_for_each_persona(tmp_path: Path) -> None:
+    """``gridbot demo --web``: one command, and a newcomer is looking at the board."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gridbot", "demo", "--web", "--port", "0", "--script",
+         str(ROOT / "examples" / "story_corridor_light.txt")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        while not any("Ctrl-C" in line for line in lines):
+            line = await asyncio.to_thread(process.stdout.readline)
+            assert line, "".join(lines) + (process.stderr.read() if process.stderr else "")
+            lines.append(line)
+        links = {line.split("（")[0].strip(): LINK.search(line).group(0)  # type: ignore[union-attr]
+                 for line in lines if LINK.search(line)}
+        assert {"张阿姨", "周社工", "郑科长"} <= links.keys() and "刘奶奶" not in links
+        link = links["周社工"]
+        async with httpx.AsyncClient() as client:
+            done = await client.post(link.rsplit("/", 1)[0], data={"token": link.rsplit("/")[-1]})
+            assert done.status_code == 303
+            base = link.split("/login/")[0]
+            board = await client.get(base + "/?state=closed")
+            assert board.status_code == 200 and "#1" in board.text and "楼道灯" in board.text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_web_login_prints_a_link_for_staff_and_refuses_residents(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gridbot.cli import main
+    from tests.conftest import EXAMPLE_CONFIG
+
+    config = tmp_path / "gridbot.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
+        'url = "sqlite:///gridbot.db"', f'url = "sqlite:///{tmp_path}/g.db"'), encoding="utf-8")
+    assert main(["--config", str(config), "web-login", "周社工"]) == 0
+    printed = capsys.readouterr().out
+    assert LINK.search(printed) and "周社工" in printed
+    assert main(["--config", str(config), "web-login", "刘奶奶"]) == 1
+    assert main(["--config", str(config), "web-login", "无此人"]) == 1
+    without = tmp_path / "no-web.toml"
+    without.write_text(config.read_text(encoding="utf-8").replace("[web]", "[web]\nenabled = false",
+                                                                  1), encoding="utf-8")
+    assert main(["--config", str(without), "web-login", "周社工"]) == 2

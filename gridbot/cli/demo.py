@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +20,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="FILE")
     parser.add_argument("--start", metavar="'YYYY-MM-DD HH:MM'", default=None)
     parser.add_argument("--files", metavar="DIR", default=None)
+    parser.add_argument("--web", action="store_true")
+    parser.add_argument("--port", type=int, default=8080, metavar="PORT")
 
 
 @COMMANDS.command("demo", arguments=_arguments, sample_org=True)
@@ -43,6 +47,24 @@ async def demo(session: Session, args: argparse.Namespace) -> int:
         db = Path(args.db) if args.db else Path(tmp) / "demo.db"
         files = Path(args.files) if args.files else None
         async with Demo(config, db, start, files=files) as play:
-            if lines is not None:
-                return await play.run_script(lines)
-            return await play.interactive()
+            if not args.web:
+                if lines is not None:
+                    return await play.run_script(lines)
+                return await play.interactive()
+            if lines is not None:  # the story first: its waits would spend the links
+                await play.run_script(lines)
+            try:
+                http = await play.serve_web(args.port)
+            except OSError as exc:
+                print(renderer.text("run_http_error", host="127.0.0.1", port=args.port,
+                                    message=exc.strerror or str(exc)), file=session.err)
+                return 1
+            try:
+                if lines is None and sys.stdin.isatty():
+                    return await play.interactive()
+                # Serve until Ctrl-C: the console is what is being shown.
+                print(renderer.text("web_serving"), file=session.out, flush=True)
+                await asyncio.Event().wait()
+                return 0
+            finally:
+                await http.stop()

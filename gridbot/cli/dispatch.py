@@ -31,6 +31,7 @@ from gridbot.cli.notice import COMMANDS as NOTICE
 from gridbot.cli.people import COMMANDS as PEOPLE
 from gridbot.cli.report import COMMANDS as REPORT
 from gridbot.cli.run import COMMANDS as RUN
+from gridbot.cli.web import COMMANDS as WEB
 from gridbot.cli.session import (
     BARE_TIMEZONE,
     DEFAULT_CONFIG,
@@ -43,7 +44,8 @@ from gridbot.errors import ConfigError, OptionError, StoreError
 from gridbot.render import Renderer
 
 #: every group of subcommands, in the order ``gridbot --help`` lists them
-GROUPS = (INIT, DEMO, CHECK, RUN, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN, PEOPLE)
+GROUPS = (INIT, DEMO, CHECK, RUN, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN, PEOPLE,
+          WEB)
 
 
 def subcommands() -> dict[str, Subcommand]:
