@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock, SystemClock
@@ -37,6 +37,9 @@ from gridbot.timers.digest import DailyDigest
 from gridbot.timers.scheduler import Scheduler
 from gridbot.timers.worker import build_worker
 from gridbot.web import HttpServer, build_app
+
+if TYPE_CHECKING:
+    from gridbot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +206,8 @@ class Runtime:
         self.intake = EngineIntake(self.engine, kick=self.sending.kick)
         self.duties = Duties(self.store, clock=self.clock)
         self.housekeeping = Housekeeping(self.store)
+        #: ``/metrics``, when ``[metrics]`` lets someone read it
+        self.metrics = self._metrics() if config.metrics.enabled else None
         self.http: HttpServer | None = None
         self._stack: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
 
@@ -230,8 +235,11 @@ class Runtime:
             await self.scheduler.start()
             self._stack.append(("timers", self.scheduler.stop))
             routes = [route for a in self.adapters for route in a.routes(self.intake)]
+            if self.metrics is not None:
+                routes.append(self.metrics.route(self.config.metrics))
             self.http = HttpServer(self.config.http, build_app(self.store, routes, self.health,
-                                                               self.duties.names))
+                                                               self.duties.names),
+                                   access_log=self.config.access_log)
             await self.http.start()
             self._stack.append(("HTTP server", self.http.stop))
             for adapter in self.adapters:
@@ -275,6 +283,18 @@ class Runtime:
                 await undo()
             except Exception as exc:
                 log.error("stopping the %s: %s", what, exc)
+
+    def _metrics(self) -> Metrics:
+        """The registry, its counters told by the engine and the sender."""
+        from gridbot.metrics import Metrics
+
+        metrics = Metrics(self.store, self.clock,
+                          platforms=lambda: [a.name for a in self.adapters],
+                          duties=lambda: {d.name: d.name in self.duties.held
+                                          for d in self.duties.duties},
+                          holds=self.sender.held)
+        self.engine.meter = self.sender.meter = metrics.meter
+        return metrics
 
     def health(self) -> dict[str, Any]:
         return {a.name: {**a.health(), "sending": self.sender.health(a.name)}

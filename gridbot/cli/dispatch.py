@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS)
     common.add_argument("--log-level", metavar="LEVEL", default=argparse.SUPPRESS,
                         type=str.upper, choices=logs.LEVELS)
+    common.add_argument("--log-format", metavar="FORMAT", default=argparse.SUPPRESS,
+                        type=str.lower, choices=logs.FORMATS)
     parser = argparse.ArgumentParser(prog="gridbot", parents=[common])
     parser.add_argument("--version", action="version", version=f"gridbot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -87,7 +89,8 @@ def _main(argv: list[str]) -> int:
         localize(parser, locale)
         args = parser.parse_args(argv)
     command = subcommands()[args.command]
-    logs.setup(getattr(args, "log_level", "INFO"), timestamps=command.timestamps)
+    logs.setup(getattr(args, "log_level", "INFO"), timestamps=command.timestamps,
+               form=getattr(args, "log_format", "text"))
     try:
         session = read_config(args, command.needs_for(args), sample_org=command.sample_org,
                               locale=locale)
@@ -97,6 +100,11 @@ def _main(argv: list[str]) -> int:
               if isinstance(exc, ConfigMissing) else bare.text("config_error", message=str(exc)),
               file=sys.stderr)
         return 2
+    if session.config is not None:  # [logging], where the command line says nothing
+        config = session.config
+        logs.setup(getattr(args, "log_level", config.log_level), timestamps=command.timestamps,
+                   form=getattr(args, "log_format", config.log_format),
+                   access_log=config.access_log)
     renderer = session.renderer
     try:
         if not inspect.iscoroutinefunction(command.run):

@@ -16,7 +16,7 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -620,6 +620,10 @@ class Transaction(ABC):
         in the order of the duties' names."""
         raise NotImplementedError
 
+    async def figures(self, now: datetime) -> Figures:
+        """The running figures ``/metrics`` shows (:mod:`gridbot.store.repos.figures`)."""
+        raise NotImplementedError
+
 
 class Store(ABC):
     """A database holding everything; open once, then work in transactions."""
@@ -734,6 +738,24 @@ class ReportOffer:
     case_number: int | None = None
     used_by: str | None = None
     used_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figures:
+    """What the database says about the work right now."""
+
+    #: (status, level, micro-grid) -> cases
+    cases: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    overdue: int = 0
+    oldest_unclaimed: datetime | None = None
+    #: the earliest deadline step (reminder, escalation) that is due and not yet taken
+    oldest_due_step: datetime | None = None
+    #: platform -> messages queued or being sent
+    outbox_depth: dict[str, int] = field(default_factory=dict)
+    #: platform -> when the oldest of them that should have gone was queued
+    outbox_oldest: dict[str, datetime] = field(default_factory=dict)
+    #: delivery status -> notice deliveries
+    deliveries: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
