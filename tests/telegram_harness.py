@@ -65,9 +65,9 @@ class RunningClock:
 
 
 def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
-                 token: str = TOKEN) -> Path:
+                 token: str = TOKEN, extra: str = "") -> Path:
     """config.example.toml with a database in ``folder``, any free HTTP port, and a
-    [telegram] section pointed at the fake server."""
+    [telegram] section pointed at the fake server; ``extra``: more tables after it."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = text.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
     text = text.replace("port = 8080", "port = 0")
@@ -75,6 +75,7 @@ def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
              f'base_file_url = "{fake.base_file_url}"\nmode = "{mode}"\n')
     if mode == "webhook":
         text += f'webhook_url = "{PUBLIC_URL}"\nwebhook_secret = "{SECRET}"\n'
+    text += extra
     path = folder / "gridbot.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -170,13 +171,13 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 async def start_world(folder: Path, fake: FakeTelegram, mode: str, *,
-                      read_timeout: float | None = None) -> World:
+                      read_timeout: float | None = None, extra: str = "") -> World:
     """The runtime on a database in ``folder`` (a migrated copy if the test's
     ``database`` fixture put one there), started; the caller stops it.
     ``read_timeout``: how long the bot waits for the Bot API's answers (PTB's 5 s)."""
     bot = fake.bot(TOKEN, "GridTestBot")
     group = bot.group(GROUP_ID, "幸福里1-3幢 邻里群")
-    config = load_config(write_config(folder, fake, mode=mode))
+    config = load_config(write_config(folder, fake, mode=mode, extra=extra))
     clock = RunningClock(datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
     assert config.telegram is not None
     adapters = None if read_timeout is None else [

@@ -34,7 +34,8 @@ _OUTBOX = (select(outbox.c.platform, func.count().label("n")).where(_WAITING)
 # it was queued once it is due, or once sending it has failed (a platform down or paused
 # keeps putting it off, and its error says why).
 _OLDEST_QUEUED = (select(outbox.c.platform, func.min(outbox.c.created_at).label("at"))
-                  .where(_WAITING, or_(outbox.c.not_before <= _NOW, outbox.c.error.is_not(None)))
+                  .where(_WAITING, or_(outbox.c.not_before <= _NOW,
+                                       outbox.c.error != const("")))
                   .group_by(outbox.c.platform))
 _DELIVERIES = select(deliveries.c.status, func.count().label("n")).group_by(deliveries.c.status)
 
