@@ -25,7 +25,7 @@ from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
 from gridbot.domain import PlatformInfo
 from gridbot.engine import Engine, EngineIntake
-from gridbot.errors import PlatformError, StoreBusy
+from gridbot.errors import PlatformError, StoreBusy, StoreError
 from gridbot.menu import command_menus
 from gridbot.outbox import MAX_HOLD, DrainResult, OutboxSender
 from gridbot.ratelimit import Sleep
@@ -33,6 +33,7 @@ from gridbot.reach import unreachable_rostered, warn_unreachable
 from gridbot.render import Renderer
 from gridbot.singleton_duties import Duties, Duty
 from gridbot.store import Store, store_for_url
+from gridbot.store.base import SchemaStatus
 from gridbot.timers.digest import DailyDigest
 from gridbot.timers.scheduler import Scheduler
 from gridbot.timers.worker import build_worker
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 DRAIN_ON_STOP = 10.0
 #: in the last drain, a message that cannot start within this many seconds is left queued
 FINAL_HOLD = 1.0
+#: ``gridbot run``'s exit code on a database an older gridbot made (a unit file's
+#: ``RestartPreventExitStatus=``: restarting does not help, ``gridbot migrate`` does)
+SCHEMA_OUTDATED = 3
 #: how often the running bot checkpoints the database's write-ahead log
 CHECKPOINT_EVERY = timedelta(minutes=1)
 
@@ -183,6 +187,15 @@ class Housekeeping:
                 log.warning("checkpointing the database failed: %s", exc)
 
 
+class SchemaOutdated(StoreError):
+    """``gridbot run`` on a database an older gridbot made: ``gridbot migrate`` first."""
+
+    def __init__(self, status: SchemaStatus) -> None:
+        super().__init__(f"the database is at schema revision {status.current or 'none'}; "
+                         f"this gridbot needs {status.head}")
+        self.status = status
+
+
 class Runtime:
     """Everything ``gridbot run`` starts. Tests and benchmarks build the same object,
     passing a clock (and the matching way to wait, for the outbox's rate limits) or
@@ -190,8 +203,11 @@ class Runtime:
 
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  adapters: Sequence[Adapter] | None = None, sleep: Sleep | None = None,
-                 sweep_every: timedelta | None = None) -> None:
+                 sweep_every: timedelta | None = None, upgrade: bool = True) -> None:
+        """``upgrade=False`` (``gridbot run``): a database an older gridbot made is not
+        migrated on the way, :meth:`start` raises :class:`SchemaOutdated` instead."""
         self.config = config
+        self.upgrade = upgrade
         self.clock = clock or SystemClock()
         self.renderer = Renderer(config.timezone, config.locale)
         self.store = store_for_url(config.storage_url)
@@ -214,8 +230,13 @@ class Runtime:
     async def start(self) -> None:
         """Start in order; if a step fails, undo the steps before it and raise."""
         try:
-            await self.store.open()
+            await self.store.open(migrate=self.upgrade)
             self._stack.append(("database", self.store.close))
+            if not self.upgrade:
+                status = await self.store.schema_status()
+                if status.behind:
+                    raise SchemaOutdated(status)
+                await self.store.upgrade()  # a new database: its tables are made now
             self._stack.append(("heartbeats", self.duties.close))  # just before it closes
             await self.housekeeping.start()
             self._stack.append(("housekeeping", self.housekeeping.stop))
@@ -325,7 +346,9 @@ def _digest(digest: DailyDigest, on: bool) -> Callable[[], Awaitable[None]]:
 
 async def run(config: Config, renderer: Renderer) -> int:
     """``gridbot run`` until SIGINT or SIGTERM; the exit code."""
-    runtime = Runtime(config)
+    # A database an older gridbot made is not migrated by `run` (every other command
+    # migrates on open): the upgrade is a step of its own, after a backup, run once.
+    runtime = Runtime(config, upgrade=False)
     if not runtime.adapters:
         print(renderer.text("run_no_platform", source=config.source), file=sys.stderr)
         return 2
@@ -342,6 +365,10 @@ async def run(config: Config, renderer: Renderer) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         await runtime.start()
+    except SchemaOutdated as exc:
+        print(renderer.text("run_schema_old", current=exc.status.current or "—",
+                            head=exc.status.head, config=config.source), file=sys.stderr)
+        return SCHEMA_OUTDATED
     except PlatformError as exc:
         print(renderer.text("run_platform_error", message=exc.reason), file=sys.stderr)
         return 1

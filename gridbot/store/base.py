@@ -629,8 +629,18 @@ class Store(ABC):
     """A database holding everything; open once, then work in transactions."""
 
     @abstractmethod
-    async def open(self) -> None:
-        """Connect and apply any schema migration not yet applied."""
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connect and apply any schema migration not yet applied (``migrate=False``:
+        connect only; :meth:`schema_status` says where the schema stands, :meth:`upgrade`
+        brings it to the newest)."""
+
+    async def schema_status(self) -> SchemaStatus:
+        """Where the open database's schema stands, read without changing anything."""
+        raise NotImplementedError
+
+    async def upgrade(self) -> None:
+        """Apply the schema migrations not yet applied (what :meth:`open` does)."""
+        raise NotImplementedError
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -756,6 +766,25 @@ class Figures:
     outbox_oldest: dict[str, datetime] = field(default_factory=dict)
     #: delivery status -> notice deliveries
     deliveries: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaStatus:
+    """Where a database's schema stands against this gridbot's revisions."""
+
+    #: the revision applied last (``None``: none recorded by Alembic)
+    current: str | None
+    #: the newest revision this gridbot knows
+    head: str
+    #: the revisions still to apply, oldest first
+    pending: tuple[str, ...]
+    #: the database holds no tables at all: a new one, made by the first migration
+    empty: bool
+
+    @property
+    def behind(self) -> bool:
+        """An existing database an older gridbot made, waiting for ``gridbot migrate``."""
+        return bool(self.pending) and not self.empty
 
 
 @dataclass(frozen=True, kw_only=True)
