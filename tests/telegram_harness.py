@@ -171,14 +171,16 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 async def start_world(folder: Path, fake: FakeTelegram, mode: str, *,
-                      read_timeout: float | None = None, extra: str = "") -> World:
+                      read_timeout: float | None = None, extra: str = "",
+                      start: datetime | None = None) -> World:
     """The runtime on a database in ``folder`` (a migrated copy if the test's
     ``database`` fixture put one there), started; the caller stops it.
-    ``read_timeout``: how long the bot waits for the Bot API's answers (PTB's 5 s)."""
+    ``read_timeout``: how long the bot waits for the Bot API's answers (PTB's 5 s);
+    ``start``: where its clock starts (a Monday morning in November 2026)."""
     bot = fake.bot(TOKEN, "GridTestBot")
     group = bot.group(GROUP_ID, "幸福里1-3幢 邻里群")
     config = load_config(write_config(folder, fake, mode=mode, extra=extra))
-    clock = RunningClock(datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    clock = RunningClock(start or datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
     assert config.telegram is not None
     adapters = None if read_timeout is None else [
         TelegramAdapter(config.telegram, read_timeout=read_timeout)]

@@ -23,6 +23,7 @@ from gridbot.cli.backup import COMMANDS as BACKUP
 from gridbot.cli.check import COMMANDS as CHECK
 from gridbot.cli.command import Subcommand
 from gridbot.cli.demo import COMMANDS as DEMO
+from gridbot.cli.doctor import COMMANDS as DOCTOR
 from gridbot.cli.importing import COMMANDS as IMPORTING
 from gridbot.cli.init import COMMANDS as INIT
 from gridbot.cli.language import localize, peek_locale, speaking
@@ -43,7 +44,7 @@ from gridbot.errors import ConfigError, OptionError, StoreError
 from gridbot.render import Renderer
 
 #: every group of subcommands, in the order ``gridbot --help`` lists them
-GROUPS = (INIT, DEMO, CHECK, RUN, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN, PEOPLE)
+GROUPS = (INIT, DEMO, CHECK, DOCTOR, RUN, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN, PEOPLE)
 
 
 def subcommands() -> dict[str, Subcommand]:
