@@ -86,6 +86,8 @@ class HttpServer:
             app, host=settings.host, port=settings.port, lifespan="off", access_log=access_log,
             log_config=None, log_level=None, timeout_graceful_shutdown=10,
             server_header=False))
+        if access_log:  # uvicorn cuts its access logger off when one server has it off
+            logging.getLogger("uvicorn.access").propagate = True
         self._task: asyncio.Task[None] | None = None
 
     @property
