@@ -130,3 +130,28 @@ def test_the_changelog_names_this_version() -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     text = CHANGELOG.read_text(encoding="utf-8")
     assert f"## {version}" in text
+
+
+async def test_postgresql_says_where_its_schema_stands() -> None:
+    from tests import postgres
+
+    postgres.require()
+    from gridbot.store.postgresql import PostgresStore
+
+    schema = postgres.new_schema()
+    try:
+        store = PostgresStore(postgres.url_for(schema), pool_size=1)
+        await store.open(migrate=False)
+        fresh = await store.schema_status()
+        assert fresh.empty and not fresh.behind and fresh.pending == migrating.chain()
+        await store.upgrade()
+        assert (await store.schema_status()).pending == ()
+        await store.close()
+        postgres.sql(schema, "UPDATE alembic_version SET version_num = $1", PREVIOUS)
+        store = PostgresStore(postgres.url_for(schema), pool_size=1)
+        await store.open(migrate=False)
+        old = await store.schema_status()
+        assert old.behind and old.current == PREVIOUS and old.pending == (migrating.head(),)
+        await store.close()
+    finally:
+        postgres.drop_schema(schema)
