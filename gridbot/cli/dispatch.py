@@ -44,7 +44,7 @@ from gridbot.errors import ConfigError, OptionError, StoreError
 from gridbot.render import Renderer
 
 #: every group of subcommands, in the order ``gridbot --help`` lists them
-GROUPS = (INIT, DEMO, CHECK, DOCTOR, RUN, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN, PEOPLE)
+GROUPS = (INIT, DEMO, CHECK, RUN, DOCTOR, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN, PEOPLE)
 
 
 def subcommands() -> dict[str, Subcommand]:

@@ -2,15 +2,12 @@
 only say whether it needs it), or with ``--to`` copy a SQLite deployment into PostgreSQL
 (:mod:`gridbot.migrate`).
 
-Upgrading a SQLite database first takes a backup into its backup folder
-(:mod:`gridbot.backup`): a failed revision rolls back, but an upgrade is also the moment
-an older gridbot can no longer read the file, and the copy is the way back.
+Upgrading is :mod:`gridbot.upgrade` (a SQLite file is backed up first).
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from gridbot.cli.command import Group
 from gridbot.cli.session import DEFAULT_CONFIG, Needs, Session
@@ -81,38 +78,31 @@ async def migrate(session: Session, args: argparse.Namespace) -> int:
 
 
 async def _schema(session: Session, args: argparse.Namespace, url: str) -> int:
-    """``--check``: 0 when the schema is this gridbot's, 1 when it needs migrating, 2 when
-    it cannot be read. Otherwise migrate it (a SQLite file backed up first)."""
-    from gridbot import backup as backups
-    from gridbot.store import store_for_url
+    """``--check``: 0 when the schema is this gridbot's (or there is no database yet), 1
+    when it needs migrating, 2 when it cannot be read. Otherwise migrate it
+    (:mod:`gridbot.upgrade`: a SQLite file backed up first)."""
+    from gridbot.backup import BackupError
     from gridbot.store.postgresql import safe_url
+    from gridbot.upgrade import upgrade
 
     renderer, out = session.renderer, session.out
     shown = safe_url(url)
-    database = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
-    if database is not None and not database.exists():
-        print(renderer.text("migrate_no_database", url=shown), file=out)
-        return 0
-    store = store_for_url(url)
+    zone = session.config.timezone if session.config is not None else None
     try:
-        await store.open(migrate=False)
-        status = await store.schema_status()
-        if args.check or not status.pending:
-            print(renderer.text("migrate_status", url=shown, current=status.current or "—",
-                                head=status.head, pending=", ".join(status.pending),
-                                behind=status.behind, empty=status.empty), file=out)
-            return 1 if args.check and status.behind else 0
-        saved = ""
-        if database is not None and status.behind:
-            saved = backups.backup(database, now=session.clock.now().astimezone(
-                session.config.timezone if session.config else None)).path
-        await store.upgrade()
-        print(renderer.text("migrate_upgraded", url=shown, current=status.current or "—",
-                            head=status.head, pending=", ".join(status.pending), backup=saved),
-              file=out)
-        return 0
-    except (StoreError, backups.BackupError) as exc:
+        done = await upgrade(url, check=args.check, now=session.clock.now().astimezone(zone))
+    except (StoreError, BackupError) as exc:
         print(renderer.text("migrate_error", message=str(exc)), file=session.err)
         return 2
-    finally:
-        await store.close()
+    status = done.status
+    if status is None:
+        print(renderer.text("migrate_no_database", url=shown), file=out)
+        return 0
+    if not done.upgraded:
+        print(renderer.text("migrate_status", url=shown, current=status.current or "—",
+                            head=status.head, pending=", ".join(status.pending),
+                            behind=status.behind, empty=status.empty), file=out)
+        return 1 if args.check and status.behind else 0
+    print(renderer.text("migrate_upgraded", url=shown, current=status.current or "—",
+                        head=status.head, pending=", ".join(status.pending),
+                        backup=done.backup), file=out)
+    return 0
