@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from gridbot import logs
 from gridbot.clock import Clock
 from gridbot.commands import Commands, split_case_number
 from gridbot.config import Config
@@ -197,6 +198,7 @@ class Context:
         number, rest = split_case_number(self.args)
         if number is None:
             raise self.usage()
+        logs.note(case=number)
         case = await self.tx.case(number)
         if case is None:
             raise NotFound("error_not_found", number=number)
@@ -219,6 +221,7 @@ class Context:
     async def event(self, case: Case, kind: str, text: str = "", **data: Any) -> None:
         """Append to the case's history. Words said in a group record that group, so its
         history may show them there (and in no other group); see ``said_here``."""
+        logs.note(case=case.number)
         if text and self.in_group:
             data.setdefault("said_in", f"{self.incoming.platform}:{self.incoming.chat_id}")
         await self.tx.add_event(CaseEvent(case_number=case.number, at=self.now,

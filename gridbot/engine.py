@@ -14,12 +14,13 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gridbot import audit, handlers, keys, setaside
+from gridbot import audit, handlers, keys, logs, setaside
 from gridbot.clock import Clock
 from gridbot.commands import Commands, ParsedCommand, UnknownCommand, clean_text
 from gridbot.config import Config
@@ -43,6 +44,7 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.errors import StoreBusy, StoreConflict, UserError
+from gridbot.meter import NULL_METER, Meter
 from gridbot.policy import privacy
 from gridbot.policy.permissions import check_command, may_use
 from gridbot.policy.workhours import WorkCalendar
@@ -102,6 +104,8 @@ class Engine:
         #: the bot itself, as the actor of what the clock does
         self.system_person = Person(id="", name=config.bot_name, role=Role.SUBDISTRICT_ADMIN,
                                     unit=config.subdistrict.code, auto=True)
+        #: how long each message took to handle, by command (``/metrics``)
+        self.meter: Meter = NULL_METER
 
     @functools.cached_property
     def link_key(self) -> bytes:
@@ -138,12 +142,22 @@ class Engine:
         and the platform's redelivery gets another try. A message whose handling raised
         anything else is set aside (:attr:`Outcome.SET_ASIDE`, see :mod:`gridbot.setaside`):
         the adapter confirms it, and the messages behind it are not held up.
+
+        Every line logged meanwhile names the message (platform, chat, message id) and,
+        once known, its command and case; the time it took goes to the meter.
         """
-        return await self._attempts(msg, None)
+        started = time.perf_counter()
+        with logs.about(platform=msg.platform, chat=msg.chat_id,
+                        message_id=msg.message_id) as about:
+            outcome = await self._attempts(msg, None)
+        self.meter.handled(about.get("command", "chat"), time.perf_counter() - started)
+        return outcome
 
     async def retry(self, kept: SetAside) -> Outcome:
         """Try a message that was set aside again, on its own."""
-        outcome = await self._attempts(kept.incoming, kept)
+        with logs.about(platform=kept.incoming.platform, chat=kept.incoming.chat_id,
+                        message_id=kept.incoming.message_id):
+            outcome = await self._attempts(kept.incoming, kept)
         if outcome not in (Outcome.SET_ASIDE, Outcome.FAILED):
             async with self.store.transaction() as tx:
                 await tx.drop_set_aside(kept.id)
@@ -281,6 +295,7 @@ class Engine:
                                 may_use, ctx.speaker)))
         assert isinstance(parsed, ParsedCommand)
         ctx.command, ctx.word, ctx.args = parsed.name, parsed.word, parsed.args
+        logs.note(command=parsed.name)
         spec = self.commands.spec(parsed.name)
         if spec.everyday and ctx.in_group and not parsed.word.startswith("/") \
                 and not may_use(ctx.speaker, spec):
@@ -356,6 +371,10 @@ class Engine:
         raise AssertionError("unreachable")
 
     async def _run_system(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
+        with logs.about():  # the cases it touches name themselves (Context.event)
+            return await self._run_system_once(key, work)
+
+    async def _run_system_once(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
         async with self.store.transaction() as tx:
             now = self.clock.now()
             incoming = Incoming(platform=SYSTEM_PLATFORM, chat_id="clock",

@@ -9,6 +9,12 @@ every Bot API URL (``…/bot<token>/getUpdates``); WeChat puts ``corpsecret`` an
 aiosqlite stays at WARNING even then: its DEBUG lines are every SQL statement with its
 parameters, residents' data.
 
+``--log-format json`` (or ``[logging] format``) writes one JSON object a line: time,
+level, logger, message, the exception if any, and what the line is about. A line logged
+while a message or a case is being handled carries its case number, platform, chat and
+message id (:func:`about` and :func:`note` keep them in a context variable, which the
+engine sets on its handle path and the outbox for each send), in either format.
+
 So every record is redacted before any handler writes it: :class:`Redactor` masks the
 configured secrets wherever they appear (message, arguments, exception text, stack) and,
 whatever the configuration, anything shaped like a bot token in a URL, a
@@ -19,17 +25,24 @@ record factory, so handlers added later (a library's, a test's) get redacted rec
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from gridbot.config import Config
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+FORMATS = ("text", "json")
+#: what a line is about, in the order the text format shows it
+FIELDS = ("case", "platform", "chat", "message_id", "command", "outbox")
 MASK = "***"
 #: shorter configured values are not masked: they would hide ordinary words
 MIN_SECRET = 6
@@ -38,6 +51,8 @@ OWN = ("gridbot",)
 #: libraries whose levels an older gridbot set by hand; now they follow the root logger
 LIBRARIES = ("httpx", "httpcore", "telegram", "apscheduler", "uvicorn", "wechatpy",
              "urllib3", "requests")
+#: the HTTP server's line per request (``[logging] access_log``)
+ACCESS_LOGGER = "uvicorn.access"
 #: libraries kept to problems even at DEBUG: aiosqlite logs every SQL statement with its
 #: parameters (residents' phones and words), matplotlib every font it looks at
 NEVER_DEBUG = ("aiosqlite", "matplotlib", "PIL", "fontTools")
@@ -104,6 +119,65 @@ class Redactor(logging.Filter):
 
 
 REDACTOR = Redactor()
+
+#: what the code running now is about (a message, a case), for every line it logs
+_ABOUT: ContextVar[dict[str, str] | None] = ContextVar("gridbot_log_about", default=None)
+
+
+@contextlib.contextmanager
+def about(**fields: object) -> Iterator[dict[str, str]]:
+    """Lines logged inside are about this (platform, chat, message_id, case …), on top of
+    what the enclosing ``about`` said; :func:`note` adds to it as more is learnt."""
+    current = _ABOUT.get() or {}
+    mine = {**current, **{k: str(v) for k, v in fields.items() if v is not None and v != ""}}
+    token = _ABOUT.set(mine)
+    try:
+        yield mine
+    finally:
+        _ABOUT.reset(token)
+
+
+def note(**fields: object) -> None:
+    """Add to what the lines of the current :func:`about` are about (no ``about``: no-op)."""
+    current = _ABOUT.get()
+    if current is not None:
+        current.update({k: str(v) for k, v in fields.items() if v is not None and v != ""})
+
+
+def about_now() -> dict[str, str]:
+    return dict(_ABOUT.get() or {})
+
+
+class TextFormatter(logging.Formatter):
+    """The usual line, and what it is about at its end: ``[case=12 platform=telegram …]``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields: dict[str, str] = getattr(record, "gridbot_about", {})
+        if fields:
+            tail = " ".join(f"{k}={fields[k]}" for k in FIELDS if k in fields)
+            first, newline, rest = line.partition("\n")
+            line = f"{first} [{tail}]{newline}{rest}"
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line, for a log collector (Loki, journald's JSON, ELK)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "gridbot_about", {}))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False)
 _factory_installed: list[bool] = []
 
 
@@ -114,6 +188,7 @@ def _install_factory() -> None:
 
     def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = base(*args, **kwargs)
+        record.gridbot_about = about_now()
         REDACTOR.filter(record)
         return record
 
@@ -127,18 +202,25 @@ def level_of(name: str) -> int:
     return logging.getLevelNamesMapping()[name.upper()]
 
 
-def setup(level: str = "INFO", *, timestamps: bool = False) -> None:
+def setup(level: str = "INFO", *, timestamps: bool = False, form: str = "text",
+          access_log: bool = False) -> None:
     """Configure logging for one ``gridbot`` command: gridbot's loggers at ``level``,
-    the libraries at WARNING (DEBUG: everything), every record redacted."""
+    the libraries at WARNING (DEBUG: everything), every record redacted, lines as
+    ``form`` ("text" or "json"); ``access_log``: the HTTP server's line per request."""
     wanted = level_of(level)
+    if form not in FORMATS:
+        raise ValueError(form)
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler(sys.stderr))
-    form = "%(asctime)s %(levelname)s %(name)s: %(message)s" if timestamps \
+    pattern = "%(asctime)s %(levelname)s %(name)s: %(message)s" if timestamps \
         else "%(levelname)s %(name)s: %(message)s"
     for handler in root.handlers:
-        if timestamps or handler.formatter is None:
-            handler.setFormatter(logging.Formatter(form))
+        if form == "json":
+            handler.setFormatter(JsonFormatter())
+        elif timestamps or handler.formatter is None \
+                or isinstance(handler.formatter, JsonFormatter | TextFormatter):
+            handler.setFormatter(TextFormatter(pattern))
         if REDACTOR not in handler.filters:
             handler.addFilter(REDACTOR)
     root.setLevel(logging.DEBUG if wanted <= logging.DEBUG else max(wanted, logging.WARNING))
@@ -148,6 +230,8 @@ def setup(level: str = "INFO", *, timestamps: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.NOTSET)
     for name in NEVER_DEBUG:
         logging.getLogger(name).setLevel(max(wanted, logging.WARNING))
+    # uvicorn's access lines: one per webhook update and scrape, off unless asked for
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
     _install_factory()
 
 

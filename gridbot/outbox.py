@@ -46,10 +46,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from gridbot import logs
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock
 from gridbot.domain import DELIVERY_PREFIX, DeliveryStatus, OutboxItem, Outgoing
 from gridbot.errors import PlatformError, StoreBusy
+from gridbot.meter import NULL_METER, Meter
 from gridbot.ratelimit import Limiter, Permit, SendLimits, Sleep, clock_sleep
 from gridbot.store.base import Store
 
@@ -141,6 +143,14 @@ class OutboxSender:
         }
         #: platforms paused or down just now, by name
         self.holds: dict[str, Hold] = {}
+        #: told of each send's outcome and each pause (``/metrics``)
+        self.meter: Meter = NULL_METER
+
+    def held(self) -> dict[str, str]:
+        """The platforms held back now, and how: "paused" or "down" (``/metrics``)."""
+        now = self.clock.now()
+        return {name: hold.kind.value for name, hold in self.holds.items()
+                if hold.until > now or hold.kind is HoldKind.DOWN}
 
     def take_over(self, platform: str) -> None:
         """Start sending for ``platform``, as the one process that does (its duty was
@@ -208,6 +218,7 @@ class OutboxSender:
             log.debug("%s still %s until %s: %s", platform, kind.value, _local(until), reason)
         else:
             fresh = Hold(kind=kind, since=now, until=until, reason=reason)
+            self.meter.paused(platform, kind.value)
             if kind is HoldKind.PAUSED:
                 log.warning("%s paused until %s (%s); queued messages wait for it", platform,
                             _local(until), reason)
@@ -369,6 +380,12 @@ class _Drain:
 
     async def _one(self, item: OutboxItem) -> None:
         message = item.message
+        with logs.about(platform=message.platform, chat=message.chat_id,
+                        case=message.case_number, outbox=item.id):
+            await self._send_one(item)
+
+    async def _send_one(self, item: OutboxItem) -> None:
+        message = item.message
         hold = self.sender.holds.get(message.platform)
         if hold is not None and hold.kind is HoldKind.DOWN and item.id not in self.probes:
             # Down: one message finds out whether it is back; this one waits for that.
@@ -431,6 +448,7 @@ class _Drain:
                                                  error=IN_DOUBT)
                     permit.unused()
                     self.failed += 1
+                    self.sender.meter.sent(message.platform, "failed")
                     log.warning("outbox %s (%s) was in doubt; not sent again", item.id,
                                 message.dedup_key)
                     return
@@ -467,6 +485,7 @@ class _Drain:
                             "again", item.id)
                 await asyncio.sleep(0.2 * 2 ** (attempt - 1))
         self.sent += 1
+        self.sender.meter.sent(message.platform, "sent")
 
     async def _refused(self, item: OutboxItem, exc: PlatformError, *,
                        is_delivery: bool) -> None:
@@ -477,6 +496,7 @@ class _Drain:
             # message waits for it without this counting as a failed attempt.
             kind = HoldKind.PAUSED if exc.retry_after is not None else HoldKind.DOWN
             hold = self.sender._hold(message.platform, kind, exc.reason, exc.retry_after)
+            self.sender.meter.sent(message.platform, kind.value)
             await self._wait_out(item, hold.until, exc.reason, is_delivery=is_delivery)
             return
         self.sender._reached(message.platform)
@@ -488,6 +508,7 @@ class _Drain:
                 await tx.mark_failed(item.id, now, error)
                 await tx.finish_delivery(item.id, DeliveryStatus.UNKNOWN, now, error=error)
             self.failed += 1
+            self.sender.meter.sent(message.platform, "uncertain")
             log.warning("outbox %s (%s): %s; it may have arrived, so it is not sent again "
                         "(counted as uncertain)", item.id, message.dedup_key, exc.reason)
             return
@@ -532,6 +553,8 @@ class _Drain:
                 self.retried += 1
             if is_delivery:
                 await tx.finish_delivery(item.id, status, now, error=reason)
+        self.sender.meter.sent(item.message.platform,
+                               "retry" if status is DeliveryStatus.QUEUED else "failed")
         if status is DeliveryStatus.QUEUED:  # the chat's later messages wait behind it
             self._block(item.message, retry_at)
 

@@ -25,7 +25,7 @@ from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
 from gridbot.domain import WEB_PLATFORM, PlatformInfo
 from gridbot.engine import Engine, EngineIntake
-from gridbot.errors import PlatformError, StoreBusy
+from gridbot.errors import PlatformError, StoreBusy, StoreError
 from gridbot.menu import command_menus
 from gridbot.outbox import MAX_HOLD, DrainResult, OutboxSender
 from gridbot.ratelimit import Sleep
@@ -33,6 +33,7 @@ from gridbot.reach import unreachable_rostered, warn_unreachable
 from gridbot.render import Renderer
 from gridbot.singleton_duties import Duties, Duty
 from gridbot.store import Store, store_for_url
+from gridbot.store.base import SchemaStatus
 from gridbot.timers.digest import DailyDigest
 from gridbot.timers.scheduler import Scheduler
 from gridbot.timers.worker import build_worker
@@ -40,6 +41,7 @@ from gridbot.web import HttpServer, build_app
 
 if TYPE_CHECKING:
     from gridbot.console.app import Console
+    from gridbot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ log = logging.getLogger(__name__)
 DRAIN_ON_STOP = 10.0
 #: in the last drain, a message that cannot start within this many seconds is left queued
 FINAL_HOLD = 1.0
+#: ``gridbot run``'s exit code on a database an older gridbot made (a unit file's
+#: ``RestartPreventExitStatus=``: restarting does not help, ``gridbot migrate`` does)
+SCHEMA_OUTDATED = 3
 #: how often the running bot checkpoints the database's write-ahead log
 CHECKPOINT_EVERY = timedelta(minutes=1)
 
@@ -183,6 +188,15 @@ class Housekeeping:
                 log.warning("checkpointing the database failed: %s", exc)
 
 
+class SchemaOutdated(StoreError):
+    """``gridbot run`` on a database an older gridbot made: ``gridbot migrate`` first."""
+
+    def __init__(self, status: SchemaStatus) -> None:
+        super().__init__(f"the database is at schema revision {status.current or 'none'}; "
+                         f"this gridbot needs {status.head}")
+        self.status = status
+
+
 class Runtime:
     """Everything ``gridbot run`` starts. Tests and benchmarks build the same object,
     passing a clock (and the matching way to wait, for the outbox's rate limits) or
@@ -190,8 +204,11 @@ class Runtime:
 
     def __init__(self, config: Config, *, clock: Clock | None = None,
                  adapters: Sequence[Adapter] | None = None, sleep: Sleep | None = None,
-                 sweep_every: timedelta | None = None) -> None:
+                 sweep_every: timedelta | None = None, upgrade: bool = True) -> None:
+        """``upgrade=False`` (``gridbot run``): a database an older gridbot made is not
+        migrated on the way, :meth:`start` raises :class:`SchemaOutdated` instead."""
         self.config = config
+        self.upgrade = upgrade
         self.clock = clock or SystemClock()
         self.renderer = Renderer(config.timezone, config.locale)
         self.store = store_for_url(config.storage_url)
@@ -210,6 +227,8 @@ class Runtime:
         self.intake = EngineIntake(self.engine, kick=self.sending.kick)
         self.duties = Duties(self.store, clock=self.clock)
         self.housekeeping = Housekeeping(self.store)
+        #: ``/metrics``, when ``[metrics]`` lets someone read it
+        self.metrics = self._metrics() if config.metrics.enabled else None
         self.http: HttpServer | None = None
         #: the office console, when [web] is configured (served once the HTTP server starts)
         self.console: Console | None = None
@@ -218,8 +237,13 @@ class Runtime:
     async def start(self) -> None:
         """Start in order; if a step fails, undo the steps before it and raise."""
         try:
-            await self.store.open()
+            await self.store.open(migrate=self.upgrade)
             self._stack.append(("database", self.store.close))
+            if not self.upgrade:
+                status = await self.store.schema_status()
+                if status.behind:
+                    raise SchemaOutdated(status)
+                await self.store.upgrade()  # a new database: its tables are made now
             self._stack.append(("heartbeats", self.duties.close))  # just before it closes
             await self.housekeeping.start()
             self._stack.append(("housekeeping", self.housekeeping.stop))
@@ -244,8 +268,11 @@ class Runtime:
 
                 self.console = Console(self.engine, self.intake, self.config.web)
                 routes += self.console.routes()
+            if self.metrics is not None:
+                routes.append(self.metrics.route(self.config.metrics))
             self.http = HttpServer(self.config.http, build_app(self.store, routes, self.health,
-                                                               self.duties.names))
+                                                               self.duties.names),
+                                   access_log=self.config.access_log)
             await self.http.start()
             if self.console is not None:
                 self.console.served_at(self.http.url)
@@ -292,6 +319,18 @@ class Runtime:
             except Exception as exc:
                 log.error("stopping the %s: %s", what, exc)
 
+    def _metrics(self) -> Metrics:
+        """The registry, its counters told by the engine and the sender."""
+        from gridbot.metrics import Metrics
+
+        metrics = Metrics(self.store, self.clock,
+                          platforms=lambda: [a.name for a in self.adapters],
+                          duties=lambda: {d.name: d.name in self.duties.held
+                                          for d in self.duties.duties},
+                          holds=self.sender.held)
+        self.engine.meter = self.sender.meter = metrics.meter
+        return metrics
+
     def health(self) -> dict[str, Any]:
         return {a.name: {**a.health(), "sending": self.sender.health(a.name)}
                 for a in self.adapters}
@@ -321,7 +360,9 @@ def _digest(digest: DailyDigest, on: bool) -> Callable[[], Awaitable[None]]:
 
 async def run(config: Config, renderer: Renderer) -> int:
     """``gridbot run`` until SIGINT or SIGTERM; the exit code."""
-    runtime = Runtime(config)
+    # A database an older gridbot made is not migrated by `run` (every other command
+    # migrates on open): the upgrade is a step of its own, after a backup, run once.
+    runtime = Runtime(config, upgrade=False)
     if not [a for a in runtime.adapters if a.name != WEB_PLATFORM]:
         print(renderer.text("run_no_platform", source=config.source), file=sys.stderr)
         return 2
@@ -338,6 +379,10 @@ async def run(config: Config, renderer: Renderer) -> int:
         loop.add_signal_handler(signum, on_signal, signum)
     try:
         await runtime.start()
+    except SchemaOutdated as exc:
+        print(renderer.text("run_schema_old", current=exc.status.current or "—",
+                            head=exc.status.head, config=config.source), file=sys.stderr)
+        return SCHEMA_OUTDATED
     except PlatformError as exc:
         print(renderer.text("run_platform_error", message=exc.reason), file=sys.stderr)
         return 1

@@ -75,12 +75,19 @@ class _Server(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, settings: HttpSettings, app: Starlette) -> None:
+    def __init__(self, settings: HttpSettings, app: Starlette, *,
+                 access_log: bool = False) -> None:
+        """``access_log``: a line per request (``[logging] access_log``). uvicorn leaves
+        logging alone (no ``log_config``): its lines go through gridbot's handlers, in
+        gridbot's format, redacted (:mod:`gridbot.logs` sets their levels)."""
         self.settings = settings
         self.port = settings.port
         self._server = _Server(uvicorn.Config(
-            app, host=settings.host, port=settings.port, lifespan="off", access_log=False,
-            log_level="warning", timeout_graceful_shutdown=10, server_header=False))
+            app, host=settings.host, port=settings.port, lifespan="off", access_log=access_log,
+            log_config=None, log_level=None, timeout_graceful_shutdown=10,
+            server_header=False))
+        if access_log:  # uvicorn cuts its access logger off when one server has it off
+            logging.getLogger("uvicorn.access").propagate = True
         self._task: asyncio.Task[None] | None = None
 
     @property

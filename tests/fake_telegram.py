@@ -30,6 +30,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -576,6 +577,8 @@ class FakeTelegram:
     def __init__(self, *, retry_delay: float = 0.05) -> None:
         self.bots: dict[str, FakeBot] = {}
         self.retry_delay = retry_delay
+        #: seconds the server's clock (its Date header) is ahead of this machine's
+        self.date_offset = 0.0
         self.closing = False
         self.port = 0
         self._ids = itertools.count(1000)
@@ -607,12 +610,25 @@ class FakeTelegram:
         sock = socket.create_server(("127.0.0.1", self.port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms an answer
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(self._dated(app), lifespan="off", access_log=False,
+                                log_level="warning", timeout_graceful_shutdown=1,
+                                date_header=False)
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             await asyncio.sleep(0.005)
+
+    def _dated(self, app: Starlette) -> Any:
+        """Every answer carries a Date header from this server's clock (``date_offset``)."""
+        async def dated(scope: Any, receive: Any, send: Any) -> None:
+            async def with_date(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    stamp = formatdate(time.time() + self.date_offset, usegmt=True)
+                    message["headers"] = [*message.get("headers", []),
+                                          (b"date", stamp.encode())]
+                await send(message)
+            await app(scope, receive, with_date)
+        return dated
 
     async def stop(self) -> None:
         self.closing = True

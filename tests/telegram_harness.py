@@ -65,9 +65,10 @@ class RunningClock:
 
 
 def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
-                 token: str = TOKEN, web: bool = False) -> Path:
+                 token: str = TOKEN, web: bool = False, extra: str = "") -> Path:
     """config.example.toml with a database in ``folder``, any free HTTP port, and a
-    [telegram] section pointed at the fake server (``web``: and the office console)."""
+    [telegram] section pointed at the fake server (``web``: and the office console);
+    ``extra``: more tables after it."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = text.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
     text = text.replace("port = 8080", "port = 0")
@@ -78,6 +79,7 @@ def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
     if not web:  # the example serves the console; most tests have no use for it
         text = text.replace('[web]\n', '[web]\nenabled = false\n', 1).replace(
             "\nenabled = true\npath", "\npath", 1)
+    text += extra
     path = folder / "gridbot.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -173,14 +175,16 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 async def start_world(folder: Path, fake: FakeTelegram, mode: str, *,
-                      read_timeout: float | None = None, web: bool = False) -> World:
+                      read_timeout: float | None = None, web: bool = False, extra: str = "",
+                      start: datetime | None = None) -> World:
     """The runtime on a database in ``folder`` (a migrated copy if the test's
     ``database`` fixture put one there), started; the caller stops it.
-    ``read_timeout``: how long the bot waits for the Bot API's answers (PTB's 5 s)."""
+    ``read_timeout``: how long the bot waits for the Bot API's answers (PTB's 5 s);
+    ``start``: where its clock starts (a Monday morning in November 2026)."""
     bot = fake.bot(TOKEN, "GridTestBot")
     group = bot.group(GROUP_ID, "幸福里1-3幢 邻里群")
-    config = load_config(write_config(folder, fake, mode=mode, web=web))
-    clock = RunningClock(datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    config = load_config(write_config(folder, fake, mode=mode, web=web, extra=extra))
+    clock = RunningClock(start or datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
     assert config.telegram is not None
     adapters = None if read_timeout is None else [
         TelegramAdapter(config.telegram, read_timeout=read_timeout)]

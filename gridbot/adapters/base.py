@@ -3,12 +3,15 @@ and the intake, all an adapter sees of the engine."""
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gridbot.domain import Incoming, Outcome, Outgoing, TextFormat
+from gridbot.errors import ConfigError, PlatformError
+from gridbot.findings import Finding
 from gridbot.ratelimit import NO_LIMITS, SendLimits
 
 if TYPE_CHECKING:
@@ -110,6 +113,24 @@ class Adapter(ABC):
 
     async def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections; nothing is sent after this."""
+
+    async def diagnose(self, now: datetime) -> list[Finding]:
+        """For ``gridbot doctor``, on an adapter not opened: are the credentials right
+        and the platform reachable (and, where the platform says, the webhook and the
+        clock)? By default: can it open."""
+        try:
+            await self.open()
+        except ConfigError as exc:
+            return [Finding(check="platform_credentials", ok=False,
+                            params={"platform": self.name, "message": str(exc)})]
+        except PlatformError as exc:
+            return [Finding(check="platform_unreachable", ok=False,
+                            params={"platform": self.name, "message": exc.reason})]
+        finally:
+            with contextlib.suppress(Exception):
+                await self.close()
+        return [Finding(check="platform_ok", ok=True,
+                        params={"platform": self.name, "bot": self.bot_username or ""})]
 
     def health(self) -> dict[str, Any]:
         """A small JSON-able status for ``/healthz``."""

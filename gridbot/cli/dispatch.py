@@ -23,6 +23,7 @@ from gridbot.cli.backup import COMMANDS as BACKUP
 from gridbot.cli.check import COMMANDS as CHECK
 from gridbot.cli.command import Subcommand
 from gridbot.cli.demo import COMMANDS as DEMO
+from gridbot.cli.doctor import COMMANDS as DOCTOR
 from gridbot.cli.importing import COMMANDS as IMPORTING
 from gridbot.cli.init import COMMANDS as INIT
 from gridbot.cli.language import localize, peek_locale, speaking
@@ -31,7 +32,6 @@ from gridbot.cli.notice import COMMANDS as NOTICE
 from gridbot.cli.people import COMMANDS as PEOPLE
 from gridbot.cli.report import COMMANDS as REPORT
 from gridbot.cli.run import COMMANDS as RUN
-from gridbot.cli.web import COMMANDS as WEB
 from gridbot.cli.session import (
     BARE_TIMEZONE,
     DEFAULT_CONFIG,
@@ -40,12 +40,13 @@ from gridbot.cli.session import (
     demo_config_path,
     read_config,
 )
+from gridbot.cli.web import COMMANDS as WEB
 from gridbot.errors import ConfigError, OptionError, StoreError
 from gridbot.render import Renderer
 
 #: every group of subcommands, in the order ``gridbot --help`` lists them
-GROUPS = (INIT, DEMO, CHECK, RUN, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN, PEOPLE,
-          WEB)
+GROUPS = (INIT, DEMO, CHECK, RUN, DOCTOR, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN,
+          PEOPLE, WEB)
 
 
 def subcommands() -> dict[str, Subcommand]:
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS)
     common.add_argument("--log-level", metavar="LEVEL", default=argparse.SUPPRESS,
                         type=str.upper, choices=logs.LEVELS)
+    common.add_argument("--log-format", metavar="FORMAT", default=argparse.SUPPRESS,
+                        type=str.lower, choices=logs.FORMATS)
     parser = argparse.ArgumentParser(prog="gridbot", parents=[common])
     parser.add_argument("--version", action="version", version=f"gridbot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -89,7 +92,8 @@ def _main(argv: list[str]) -> int:
         localize(parser, locale)
         args = parser.parse_args(argv)
     command = subcommands()[args.command]
-    logs.setup(getattr(args, "log_level", "INFO"), timestamps=command.timestamps)
+    logs.setup(getattr(args, "log_level", "INFO"), timestamps=command.timestamps,
+               form=getattr(args, "log_format", "text"))
     try:
         session = read_config(args, command.needs_for(args), sample_org=command.sample_org,
                               locale=locale)
@@ -99,6 +103,11 @@ def _main(argv: list[str]) -> int:
               if isinstance(exc, ConfigMissing) else bare.text("config_error", message=str(exc)),
               file=sys.stderr)
         return 2
+    if session.config is not None:  # [logging], where the command line says nothing
+        config = session.config
+        logs.setup(getattr(args, "log_level", config.log_level), timestamps=command.timestamps,
+                   form=getattr(args, "log_format", config.log_format),
+                   access_log=config.access_log)
     renderer = session.renderer
     try:
         if not inspect.iscoroutinefunction(command.run):

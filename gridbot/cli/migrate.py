@@ -1,4 +1,9 @@
-"""``gridbot migrate``: copy a SQLite deployment into PostgreSQL (:mod:`gridbot.migrate`)."""
+"""``gridbot migrate``: bring the database's schema up to this gridbot's (``--check``:
+only say whether it needs it), or with ``--to`` copy a SQLite deployment into PostgreSQL
+(:mod:`gridbot.migrate`).
+
+Upgrading is :mod:`gridbot.upgrade` (a SQLite file is backed up first).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +22,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", metavar="sqlite:///PATH",
                         help="the SQLite database (default: [storage] url of the "
                              "configuration)")
-    parser.add_argument("--to", dest="target", required=True,
+    parser.add_argument("--to", dest="target", default=None,
                         metavar="postgresql://USER@HOST[:PORT]/DATABASE",
                         help="an empty PostgreSQL database (or ?schema=NAME of one)")
+    parser.add_argument("--check", action="store_true",
+                        help="only say whether the database needs migrating: exit code 0 "
+                             "if not, 1 if it does")
     parser.add_argument("--sample", type=int, default=50, metavar="N",
                         help="rows checked value for value per table, and cases and people "
                              "read back through both stores (default 50)")
@@ -39,6 +47,8 @@ async def migrate(session: Session, args: argparse.Namespace) -> int:
 
     renderer, config = session.renderer, session.config
     source = args.source or (config.storage_url if config is not None else None)
+    if source is not None and (args.target is None or args.check):
+        return await _schema(session, args, source)
     if source is None:
         print(renderer.text("migrate_error", message="--from sqlite:///PATH is needed "
                             "(no configuration file to read [storage] url from)"),
@@ -64,4 +74,35 @@ async def migrate(session: Session, args: argparse.Namespace) -> int:
                         sampled=report.sampled, cases=report.cases_checked,
                         people=report.people_checked, target=safe_url(args.target)),
           file=session.out)
+    return 0
+
+
+async def _schema(session: Session, args: argparse.Namespace, url: str) -> int:
+    """``--check``: 0 when the schema is this gridbot's (or there is no database yet), 1
+    when it needs migrating, 2 when it cannot be read. Otherwise migrate it
+    (:mod:`gridbot.upgrade`: a SQLite file backed up first)."""
+    from gridbot.backup import BackupError
+    from gridbot.store.postgresql import safe_url
+    from gridbot.upgrade import upgrade
+
+    renderer, out = session.renderer, session.out
+    shown = safe_url(url)
+    zone = session.config.timezone if session.config is not None else None
+    try:
+        done = await upgrade(url, check=args.check, now=session.clock.now().astimezone(zone))
+    except (StoreError, BackupError) as exc:
+        print(renderer.text("migrate_error", message=str(exc)), file=session.err)
+        return 2
+    status = done.status
+    if status is None:
+        print(renderer.text("migrate_no_database", url=shown), file=out)
+        return 0
+    if not done.upgraded:
+        print(renderer.text("migrate_status", url=shown, current=status.current or "—",
+                            head=status.head, pending=", ".join(status.pending),
+                            behind=status.behind, empty=status.empty), file=out)
+        return 1 if args.check and status.behind else 0
+    print(renderer.text("migrate_upgraded", url=shown, current=status.current or "—",
+                        head=status.head, pending=", ".join(status.pending),
+                        backup=done.backup), file=out)
     return 0

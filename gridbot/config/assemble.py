@@ -26,6 +26,7 @@ from gridbot.config.sections import (
     EscalationSection,
     GeneralSection,
     LimitsSection,
+    LoggingSection,
     PolicySection,
     StorageSection,
     UnitTable,
@@ -50,7 +51,7 @@ from gridbot.policy.workhours import CalendarSettings, WorkCalendar
 from gridbot.settings import schema
 from gridbot.settings.fields import secret_value
 from gridbot.settings.issues import Issue, Issues, Loc
-from gridbot.web_settings import HttpSettings
+from gridbot.web_settings import HttpSettings, MetricsSettings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -128,12 +129,14 @@ class Assembler:
         calendar = self.calendar(timezone)
         limits = self.limits()
         http = self.section("http", HttpSettings)
+        metrics = self.section("metrics", MetricsSettings)
+        logging = self.section("logging", LoggingSection)
         telegram = self.telegram()
         wechat = self.wechat()
         web = self.web()
         if (self.issues or storage is None or subdistrict is None or policy is None
                 or escalation is None or calendar is None or limits is None or http is None
-                or wechat is None):
+                or wechat is None or metrics is None or logging is None):
             return None
         robots = dict(item for item in wechat.robot_keys() if isinstance(item, tuple))
         return Config(
@@ -143,6 +146,8 @@ class Assembler:
             grids=tuple(grids.values()), microgrids=tuple(microgrids.values()),
             people=tuple(people.values()), rosters=rosters, policy=policy,
             escalation=escalation, calendar=calendar, limits=limits, http=http,
+            metrics=metrics, log_level=logging.level, log_format=logging.format,
+            access_log=logging.access_log,
             telegram=telegram, wecom=wechat.work, official_account=wechat.mp,
             wecom_robots=robots, wecom_robot_api_base_url=wechat.robot_base,
             secret=secret_value(general.secret), deferred_secrets=tuple(self.deferred),

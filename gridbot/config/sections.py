@@ -49,7 +49,7 @@ from gridbot.settings.fields import (
     WorkDays,
     expect,
 )
-from gridbot.web_settings import HttpSettings
+from gridbot.web_settings import HttpSettings, MetricsSettings
 
 Locale = Literal["zh-CN", "en"]
 RoleName = Literal["resident", "steward", "grid_leader", "community_staff", "subdistrict_admin"]
@@ -429,6 +429,21 @@ class LimitsSection(Section):
                     "emergency numbers at most once per group this often (0: every time)")
 
 
+class LoggingSection(Section):
+    """What `gridbot` commands log, on standard error. ``--log-level`` and
+    ``--log-format`` on the command line win over these."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="how much gridbot says; DEBUG adds the libraries' own lines "
+                            "(secrets masked)")
+    format: Literal["text", "json"] = Field(
+        "text", description="text: one readable line each; json: one JSON object a line "
+                            "(time, level, logger, message, case, platform, chat, message_id)")
+    access_log: bool = Field(False, strict=True,
+                             description="log every request to the HTTP server (off: "
+                                         "webhooks are many and say little)")
+
+
 # -- the file -----------------------------------------------------------------------------------
 
 
@@ -454,6 +469,10 @@ class ConfigFile(Section):
     limits: LimitsSection = Field(default_factory=LimitsSection,
                                   description="bounds on what people send")
     http: HttpSettings = Field(default_factory=HttpSettings, description="the HTTP server")
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings,
+                                     description="/metrics for Prometheus")
+    logging: LoggingSection = Field(default_factory=LoggingSection,
+                                    description="what the commands log")
     telegram: TelegramSettings | None = Field(None, description="the Telegram bot")
     wechat: WeChatSection | None = Field(None, description="the WeChat platforms")
     web: WebSettings | None = Field(None, description="the office console")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Window
 from gridbot.policy.workhours import CalendarSettings
+from gridbot.web_settings import MetricsSettings
 
 if TYPE_CHECKING:
     from gridbot.adapters.telegram.settings import TelegramSettings
@@ -173,6 +174,12 @@ class Config:
     calendar: CalendarSettings
     limits: Limits
     http: HttpSettings
+    #: ``/metrics`` (off unless a token or an allow-list is set)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    #: ``[logging]``: level, format ("text" or "json"), the HTTP access log
+    log_level: str = "INFO"
+    log_format: str = "text"
+    access_log: bool = False
     telegram: TelegramSettings | None
     wecom: WeComSettings | None
     official_account: OfficialAccountSettings | None

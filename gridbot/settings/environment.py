@@ -29,8 +29,9 @@ from gridbot.settings.schema import Node, at, is_text
 
 REFERENCE = "env:"
 OVERRIDE = "GRIDBOT_"
-#: the sections whose ``env:`` references only ``gridbot run`` needs
-PLATFORM_SECTIONS = frozenset({"telegram", "wechat"})
+#: the sections whose ``env:`` references only ``gridbot run`` needs (the platforms', and
+#: the token of ``/metrics``)
+PLATFORM_SECTIONS = frozenset({"telegram", "wechat", "metrics", "web"})
 
 
 #: where each value taken from the environment is, and the variable it came from

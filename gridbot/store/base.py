@@ -16,7 +16,7 @@ import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -620,6 +620,10 @@ class Transaction(ABC):
         in the order of the duties' names."""
         raise NotImplementedError
 
+    async def figures(self, now: datetime) -> Figures:
+        """The running figures ``/metrics`` shows (:mod:`gridbot.store.repos.figures`)."""
+        raise NotImplementedError
+
 
     # -- the office console (see gridbot.console) -------------------------------------------
     async def add_web_login(self, token_hash: str, person_id: str, *, now: datetime,
@@ -669,8 +673,18 @@ class Store(ABC):
     """A database holding everything; open once, then work in transactions."""
 
     @abstractmethod
-    async def open(self) -> None:
-        """Connect and apply any schema migration not yet applied."""
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connect and apply any schema migration not yet applied (``migrate=False``:
+        connect only; :meth:`schema_status` says where the schema stands, :meth:`upgrade`
+        brings it to the newest)."""
+
+    async def schema_status(self) -> SchemaStatus:
+        """Where the open database's schema stands, read without changing anything."""
+        raise NotImplementedError
+
+    async def upgrade(self) -> None:
+        """Apply the schema migrations not yet applied (what :meth:`open` does)."""
+        raise NotImplementedError
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -778,6 +792,43 @@ class ReportOffer:
     case_number: int | None = None
     used_by: str | None = None
     used_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figures:
+    """What the database says about the work right now."""
+
+    #: (status, level, micro-grid) -> cases
+    cases: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    overdue: int = 0
+    oldest_unclaimed: datetime | None = None
+    #: the earliest deadline step (reminder, escalation) that is due and not yet taken
+    oldest_due_step: datetime | None = None
+    #: platform -> messages queued or being sent
+    outbox_depth: dict[str, int] = field(default_factory=dict)
+    #: platform -> when the oldest of them that should have gone was queued
+    outbox_oldest: dict[str, datetime] = field(default_factory=dict)
+    #: delivery status -> notice deliveries
+    deliveries: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemaStatus:
+    """Where a database's schema stands against this gridbot's revisions."""
+
+    #: the revision applied last (``None``: none recorded by Alembic)
+    current: str | None
+    #: the newest revision this gridbot knows
+    head: str
+    #: the revisions still to apply, oldest first
+    pending: tuple[str, ...]
+    #: the database holds no tables at all: a new one, made by the first migration
+    empty: bool
+
+    @property
+    def behind(self) -> bool:
+        """An existing database an older gridbot made, waiting for ``gridbot migrate``."""
+        return bool(self.pending) and not self.empty
 
 
 @dataclass(frozen=True, kw_only=True)

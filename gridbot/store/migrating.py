@@ -26,6 +26,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.util import await_
 
+from gridbot.store.base import SchemaStatus
 from gridbot.store.rows import ts
 
 #: the frozen SQL of the baseline revisions, per dialect name
@@ -85,6 +86,13 @@ def to_do(current: str | None) -> list[str]:
         raise LookupError(f"the database is at schema revision {current!r}, which this "
                           "gridbot does not know (a newer gridbot migrated it?)")
     return list(revisions[revisions.index(current) + 1:])
+
+
+def status(current: str | None, *, empty: bool) -> SchemaStatus:
+    """Where a database at revision ``current`` stands; ``LookupError`` if a newer gridbot
+    migrated it."""
+    return SchemaStatus(current=current, head=head(), pending=tuple(to_do(current)),
+                        empty=empty)
 
 
 def current_revision(conn: Connection) -> str | None:

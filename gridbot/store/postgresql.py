@@ -33,7 +33,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Connection
@@ -44,6 +44,7 @@ from sqlalchemy.pool import NullPool
 from gridbot.errors import StoreError
 from gridbot.store import forget, migrating
 from gridbot.store.base import (
+    SchemaStatus,
     Store,
     Transaction,
 )
@@ -127,7 +128,7 @@ class PostgresStore(Store):
         self._current_schema = ""
 
     # -- opening and closing ---------------------------------------------------------------
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
         if asyncpg is None:
             raise StoreError("a postgresql:// storage URL needs the asyncpg driver: "
                              "pip install -e '.[postgresql]' in gridbot's folder")
@@ -153,18 +154,36 @@ class PostgresStore(Store):
                                           " AS schema")
                 self._current_schema = row["schema"] or self.schema or "public"
                 self.namespace = f"{row['db']}/{self._current_schema}"
-            await self._migrate()
+            if migrate:
+                await self._migrate()
         except BaseException:
             await self.close()
             raise
 
-    async def _migrate(self) -> None:
-        pool = self._require()
-        async with pool.acquire() as conn:  # nothing to do is the usual answer
+    async def _current(self) -> str | None:
+        async with self._require().acquire() as conn:  # nothing to do is the usual answer
             try:
-                current = await conn.fetchval("SELECT version_num FROM alembic_version")
+                return cast(str | None,
+                            await conn.fetchval("SELECT version_num FROM alembic_version"))
             except asyncpg.UndefinedTableError:
-                current = None
+                return None
+
+    async def schema_status(self) -> SchemaStatus:
+        current = await self._current()
+        async with self._require().acquire() as conn:
+            tables = await conn.fetchval(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1",
+                self._current_schema)
+        try:
+            return migrating.status(current, empty=int(tables) == 0)
+        except LookupError as exc:
+            raise StoreError(str(exc)) from None
+
+    async def upgrade(self) -> None:
+        await self._migrate()
+
+    async def _migrate(self) -> None:
+        current = await self._current()
         if current == migrating.head():
             return
         settings = {"application_name": "gridbot"}

@@ -19,6 +19,7 @@ from sqlalchemy.pool import StaticPool
 from gridbot.errors import StoreError
 from gridbot.store import migrating
 from gridbot.store.base import (
+    SchemaStatus,
     Store,
     Transaction,
 )
@@ -57,7 +58,7 @@ class SQLiteStore(Store):
     def database_file(self) -> Path | None:
         return None if self.path == ":memory:" else Path(self.path)
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
         if self.database_file is not None:
             if not self.database_file.parent.is_dir():
                 # said here rather than by aiosqlite, whose failed connect leaves its
@@ -76,16 +77,33 @@ class SQLiteStore(Store):
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.execute("PRAGMA foreign_keys=ON")
         await self._db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        if migrate:
+            await self._migrate()
+
+    async def _current(self) -> str | None:
+        try:  # read without the write lock: nothing to do is the usual answer
+            rows = await self._require().execute_fetchall(
+                "SELECT version_num FROM alembic_version")
+        except sqlite3.OperationalError as exc:
+            _raise_if_busy(exc)
+            rows = []
+        return next((str(r[0]) for r in rows), None)
+
+    async def schema_status(self) -> SchemaStatus:
+        current = await self._current()
+        tables = list(await self._require().execute_fetchall(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"))
+        try:
+            return migrating.status(current, empty=int(tables[0][0]) == 0)
+        except LookupError as exc:
+            raise StoreError(str(exc)) from None
+
+    async def upgrade(self) -> None:
         await self._migrate()
 
     async def _migrate(self) -> None:
         db = self._require()
-        try:  # read without the write lock: nothing to do is the usual answer
-            rows = await db.execute_fetchall("SELECT version_num FROM alembic_version")
-        except sqlite3.OperationalError as exc:
-            _raise_if_busy(exc)
-            rows = []
-        current = next((str(r[0]) for r in rows), None)
+        current = await self._current()
         if current == migrating.head():
             return
 

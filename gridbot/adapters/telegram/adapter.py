@@ -25,7 +25,7 @@ import json
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx  # python-telegram-bot's HTTP client: its errors say whether a request left
@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
@@ -73,6 +74,7 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.errors import ConfigError, PlatformError
+from gridbot.findings import Finding, clock_finding
 from gridbot.menu import CommandMenu
 from gridbot.ratelimit import TELEGRAM_LIMITS
 
@@ -276,6 +278,42 @@ class TelegramAdapter(Adapter):
             await self.application.shutdown()
         except (TelegramError, RuntimeError) as exc:
             log.warning("closing the Telegram client: %s", exc)
+
+    async def diagnose(self, now: datetime) -> list[Finding]:
+        """The token (getMe), the webhook Telegram has for the bot against the mode and URL
+        configured (getWebhookInfo), and the Bot API server's clock (its Date header)."""
+        found = await super().diagnose(now)
+        if not found[0].ok:
+            if found[0].check == "platform_credentials":
+                return [Finding(check="telegram_token", ok=False)]
+            return found
+        found = [Finding(check="telegram_token", ok=True, params={"bot": self.bot_username})]
+        settings = self.settings
+        bot = Bot(settings.token.get_secret_value(), base_url=settings.base_url,
+                  base_file_url=settings.base_file_url)
+        try:
+            async with bot:
+                info = await bot.get_webhook_info()
+        except TelegramError as exc:
+            return [*found, Finding(check="platform_unreachable", ok=False,
+                                    params={"platform": PLATFORM, "message": exc.message})]
+        registered = info.url or ""
+        if settings.mode == "webhook":
+            found.append(Finding(check="telegram_webhook", ok=registered == settings.webhook_url,
+                                 params={"url": registered, "wanted": settings.webhook_url}))
+            found.append(Finding(check="telegram_webhook_secret",
+                                 ok=bool(settings.webhook_secret.get_secret_value())))
+        elif registered:
+            found.append(Finding(check="telegram_webhook_polling", ok=False,
+                                 params={"url": registered}))
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                answer = await client.get(f"{settings.base_url}{settings.token.get_secret_value()}"
+                                          "/getMe")
+            clock = clock_finding(PLATFORM, answer.headers.get("date"), now)
+        except httpx.HTTPError:
+            clock = None
+        return [*found, *([clock] if clock is not None else [])]
 
     def health(self) -> dict[str, Any]:
         health = {"mode": self.settings.mode, "receiving": self.receiving,

@@ -28,8 +28,10 @@ in words what to send (``认领请发：认领 12``). No wechatpy type leaves th
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
+import requests
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -59,6 +61,7 @@ from gridbot.adapters.wechat.shared import (
 from gridbot.config import WeComSettings
 from gridbot.domain import Attachment, ChatKind, Incoming, Outcome, Outgoing, TextFormat
 from gridbot.errors import ConfigError, PlatformError
+from gridbot.findings import Finding, clock_finding
 from gridbot.ratelimit import Rate, SendLimits
 
 log = logging.getLogger(__name__)
@@ -134,6 +137,17 @@ class WeComAdapter(Adapter):
 
     def hears(self, chat_id: str) -> bool:
         return not chat_id.startswith(APP_CHAT)  # WeCom sends apps nothing from app chats
+
+    async def diagnose(self, now: datetime) -> list[Finding]:
+        """gettoken and agent/get (wrong credentials, this server's IP not among the app's
+        trusted IPs: errcode 60020), and WeCom's clock: callbacks carry a timestamp."""
+        found = await super().diagnose(now)
+        try:
+            answer = await call(requests.get, self.settings.api_base_url, timeout=10)
+            clock = clock_finding(self.name, answer.headers.get("Date"), now)
+        except requests.RequestException:
+            clock = None
+        return [*found, *([clock] if clock is not None else [])]
 
     def health(self) -> dict[str, Any]:
         return {"mode": "callback", "receiving": self.receiving, "app": self.app_name,

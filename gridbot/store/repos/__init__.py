@@ -9,6 +9,7 @@ from __future__ import annotations
 from gridbot.store.base import Transaction
 from gridbot.store.repos.cases import CaseRepository
 from gridbot.store.repos.console import ConsoleRepository
+from gridbot.store.repos.figures import FiguresRepository
 from gridbot.store.repos.forgetting import ForgetRepository
 from gridbot.store.repos.intake import IntakeRepository
 from gridbot.store.repos.notices import NoticeRepository
@@ -21,14 +22,16 @@ from gridbot.store.repos.records import (
     HouseholdRepository,
 )
 
-__all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "ForgetRepository",
-           "HeartbeatRepository", "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
+__all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "FiguresRepository",
+           "ForgetRepository", "HeartbeatRepository", "HouseholdRepository", "IntakeRepository",
+           "NoticeRepository", "OutboxRepository",
            "PeopleRepository", "ReportOfferRepository", "Repositories", "StoreTransaction"]
 
 
 class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
                    NoticeRepository, ReportOfferRepository, HouseholdRepository,
-                   AuditRepository, HeartbeatRepository, ForgetRepository, ConsoleRepository):
+                   AuditRepository, HeartbeatRepository, ForgetRepository, ConsoleRepository,
+                   FiguresRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 
