@@ -155,6 +155,9 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "error_no_unit": [{"code": "M99"}],
     "error_nobody_above": [{"case": CASE}],
     "error_not_bound": [{}],
+    "error_no_console": [{}],
+    "reply_web": [{"url": "https://grid.example.org/console/login/Qw97X-V29PS2RelcB0BnBM",
+                   "expires": NOW, "minutes": 10}],
     "error_not_found": [{"number": 404}],
     "error_not_reporter": [{"number": 12, "command": "cancel"}],
     "error_not_your_case": [{"number": 12, "microgrid": "M01", "level": lvl}
