@@ -75,9 +75,10 @@ def sqlite_path(storage_url: str) -> Path:
 
 
 def latest_version() -> int:
-    from gridbot.store.sqlite import migrations
+    """The schema version this gridbot migrates to (the last Alembic revision)."""
+    from gridbot.store.migrating import versions
 
-    return migrations()[-1][0]
+    return versions()[-1]
 
 
 def folder(database: Path) -> Path:

@@ -256,17 +256,17 @@ class Demo:
         """Serve the office console on 127.0.0.1 over this demo, and print a login link for
         each person who may use it. Links are spent once and last 10 minutes of the demo's
         clock, which moves only with ``@wait``."""
-        from gridbot.console.app import Console
+        from gridbot.console.serve import console as serve_console
         from gridbot.console.settings import WebSettings
         from gridbot.engine import EngineIntake
         from gridbot.web import HttpServer, build_app
         from gridbot.web_settings import HttpSettings
 
         settings = self.config.web or WebSettings()
-        console = Console(self.engine, EngineIntake(self.engine, kick=self._send_soon),
-                          settings)
+        console, routes = serve_console(
+            self.engine, EngineIntake(self.engine, kick=self._send_soon), settings)
         http = HttpServer(HttpSettings(host="127.0.0.1", port=port),
-                          build_app(self.store, console.routes()))
+                          build_app(self.store, routes))
         await http.start()
         console.served_at(http.url)
         self.print(self.text("web_banner", url=console.base + "/"))

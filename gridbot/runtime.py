@@ -264,10 +264,10 @@ class Runtime:
             self._stack.append(("timers", self.scheduler.stop))
             routes = [route for a in self.adapters for route in a.routes(self.intake)]
             if self.config.web is not None:
-                from gridbot.console.app import Console
+                from gridbot.console.serve import console
 
-                self.console = Console(self.engine, self.intake, self.config.web)
-                routes += self.console.routes()
+                self.console, served = console(self.engine, self.intake, self.config.web)
+                routes += served
             if self.metrics is not None:
                 routes.append(self.metrics.route(self.config.metrics))
             self.http = HttpServer(self.config.http, build_app(self.store, routes, self.health,

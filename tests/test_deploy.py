@@ -303,11 +303,11 @@ def caddy_paths() -> set[str]:
 
 def console_path() -> str | None:
     """The web console's path, when this checkout has a ``[web]`` section."""
-    web = ConfigFile.model_fields.get("web")
-    if web is None:
+    if ConfigFile.model_fields.get("web") is None:
         return None
-    default = web.get_default(call_default_factory=True)
-    return str(default.path)
+    from gridbot.console.settings import WebSettings
+
+    return str(WebSettings().path)
 
 
 def test_the_proxies_pass_on_each_webhook_and_health_to_the_http_server() -> None:

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,8 +71,10 @@ class Page:
     def csrf(self) -> str:
         return auth.csrf_token(self.console.key, self.session_id)
 
-    def render(self, template: str, **context: Any) -> HTMLResponse:
-        return self.console.views.page(template, page=self, **context)
+    def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        return self.console.views.page(template, page=self, person=self.person,
+                                       locale=self.locale, csrf=self.csrf,
+                                       now=self.console.now(), status=status, **context)
 
     def url(self, path: str = "", **query: Any) -> str:
         """A path of the console (``"/cases/12"``), with a query string if given."""
@@ -82,6 +84,8 @@ class Page:
 
 
 Handler = Callable[[Page], Awaitable[Response]]
+#: one page: (path, handler, methods, whether it acts through the engine)
+PageRoute = tuple[str, Handler, Sequence[str], bool]
 
 
 class LoginLimiter:
@@ -135,9 +139,9 @@ class Console:
         return self.engine.clock.now()
 
     # -- routes ---------------------------------------------------------------------------
-    def routes(self) -> list[BaseRoute]:
-        from gridbot.console import pages
-
+    def routes(self, pages: Sequence[PageRoute]) -> list[BaseRoute]:
+        """The console under its path: logging in and out, saying a command, the pages
+        (:data:`gridbot.console.pages.ROUTES`; :func:`gridbot.console.serve.console`)."""
         page_routes: list[BaseRoute] = [
             Route("/login/{token}", self._login_form, methods=["GET"]),
             Route("/login", self._login, methods=["POST"]),
@@ -145,7 +149,7 @@ class Console:
             Route("/say", self._page(self._say, acts=True), methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ]
-        for path, handler, methods, acts in pages.ROUTES:
+        for path, handler, methods, acts in pages:
             page_routes.append(Route(path, self._page(handler, acts=acts),
                                      methods=list(methods)))
         return [Mount(self.path, routes=page_routes)]

@@ -84,8 +84,7 @@ async def case_page(page: Page) -> Response:
     number = page.request.path_params["number"]
     case = await page.tx.case(number)
     if case is None or not await can_see_case(page.tx, page.person, case):
-        return page.console.views.page("missing.html.j2", page=page, status=404,
-                                       number=number)
+        return page.render("missing.html.j2", status=404, number=number)
     names: dict[str, str] = {}
 
     async def name(person_id: str | None) -> str:

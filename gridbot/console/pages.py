@@ -3,16 +3,10 @@ through the engine (see :meth:`gridbot.console.app.Console._page`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-
-from starlette.responses import Response
-
 from gridbot.console import board, case
-from gridbot.console.app import Page
+from gridbot.console.app import PageRoute
 
-Route = tuple[str, Callable[[Page], Awaitable[Response]], Sequence[str], bool]
-
-ROUTES: list[Route] = [
+ROUTES: list[PageRoute] = [
     *board.ROUTES,
     *case.ROUTES,
 ]

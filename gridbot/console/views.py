@@ -17,7 +17,7 @@ from gridbot.paths import template_loader
 from gridbot.render import _short, _span_en, _span_zh
 
 if TYPE_CHECKING:
-    from gridbot.console.app import Page
+    from gridbot.domain import Person
     from gridbot.engine import Engine
 
 #: the stylesheet and the one small script, served as they are
@@ -69,11 +69,12 @@ class Views:
     def render(self, locale: str, template: str, **context: Any) -> str:
         return self.env(locale).get_template(template).render(**context)
 
-    def page(self, template: str, *, page: Page, status: int = 200,
-             **context: Any) -> HTMLResponse:
-        now = page.console.now()
-        html = self.render(page.locale, template, page=page, person=page.person, now=now,
-                           path=page.console.path, csrf=page.csrf, left=_left(now), **context)
+    def page(self, template: str, *, page: Any, person: Person, locale: str, csrf: str,
+             now: datetime, status: int = 200, **context: Any) -> HTMLResponse:
+        """A page of a logged-in person (``page``: the request's
+        :class:`~gridbot.console.app.Page`, for its links)."""
+        html = self.render(locale, template, page=page, person=person, now=now,
+                           path=self.path, csrf=csrf, left=_left(now), **context)
         return HTMLResponse(html, status_code=status)
 
     def bare(self, template: str, *, locale: str | None = None, status: int = 200,

@@ -62,6 +62,8 @@ TABLES: Mapping[str, str] = {
     "households": "her line loses head, phone and note; her name and phone cut from notes",
     "audit_log": "her person id renamed",
     "set_aside": "her messages kept after their handling failed deleted",
+    "web_logins": "her console login links deleted, used or not",
+    "web_sessions": "her console sessions deleted",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "alembic_version": "", "heartbeats": "",
@@ -84,6 +86,8 @@ class Drop:
 DROP: tuple[Drop, ...] = (
     Drop("outbox", person="person_id", chat=("platform", "chat_id")),
     Drop("link_codes", person="person_id"),
+    Drop("web_logins", person="person_id"),
+    Drop("web_sessions", person="person_id"),
     Drop("report_offers", person="person_id", chat=("platform", "chat_id")),
     Drop("inbox", chat=("platform", "chat_id")),
     Drop("set_aside", chat=("platform", "chat_id"), account=("platform", "sender_id")),
