@@ -28,7 +28,9 @@ from gridbot.domain import (
     Person,
     Priority,
     Role,
+    ShiftSwap,
     Status,
+    SwapStatus,
     TextFormat,
 )
 from gridbot.handlers import REGISTRY
@@ -42,7 +44,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 RENDERER = Renderer(TZ, "zh-CN")
 FORMATS = (TextFormat.PLAIN, TextFormat.HTML)
 #: templates that are not messages: shared macros, and the command line's text
-NOT_MESSAGES = {"_names", "cli"}
+NOT_MESSAGES = {"_names", "cli", "_days"}
 
 GROUP = "group:M01"  # where make_case's cases were reported
 NOW = datetime(2024, 5, 6, 1, 30, tzinfo=UTC)  # 09:30 in Suzhou
@@ -604,6 +606,39 @@ def render(template: str, locale: str = "zh-CN", fmt: TextFormat = TextFormat.PL
 
     return renderer.render(template, locale=locale, fmt=fmt, bot=CONFIG.bot_name, cat=cat,
                            unit=unit, in_group=in_group, here=here, **context)
+
+
+# -- issue 20: shift swaps (handlers/swap.py) --
+_SWAP = ShiftSwap(id=3, microgrid="M01", from_person="zhang", to_person="wang",
+                  first="2024-05-11", last="2024-05-11", status=SwapStatus.PENDING,
+                  asked_at=NOW)
+_SAT = date(2024, 5, 11)
+_SWAP_DAYS = {"swap": _SWAP, "first": _SAT, "last": _SAT}
+_LONG_DAYS = {"swap": dataclasses.replace(_SWAP, status=SwapStatus.ACCEPTED),
+              "first": _SAT, "last": date(2024, 5, 15)}
+CONTEXTS.update({
+    "button_swap": [{"accept": True}, {"accept": False}],
+    "reply_swap": [{"event": "asked", "other": LEADER, **_SWAP_DAYS},
+                   {"event": "accepted", "other": STEWARD, **_LONG_DAYS},
+                   {"event": "declined", "other": STEWARD, **_SWAP_DAYS}],
+    "notify_swap": [{"event": "asked", "actor": STEWARD, **_SWAP_DAYS},
+                    {"event": "accepted", "actor": LEADER, **_LONG_DAYS},
+                    {"event": "declined", "actor": LEADER, **_SWAP_DAYS},
+                    {"event": "leader", "actor": LEADER, "giver": STEWARD, **_LONG_DAYS}],
+    "error_swap": [
+        {"reason": "day_unknown", "text": EVIL}, {"reason": "day_past", "text": "2024-01-01"},
+        {"reason": "day_too_far", "text": "2030-01-01"}, {"reason": "day_too_long", "text": "x"},
+        {"reason": "no_duty"}, {"reason": "self"},
+        {"reason": "unreachable", "target": LEADER, "why": "no_private"},
+        {"reason": "clash", "other": LEADER, **_SWAP_DAYS},
+        {"reason": "not_found", "number": 3}, {"reason": "not_yours", "number": 3,
+                                                "other": LEADER},
+        {"reason": "answered", **_LONG_DAYS}, {"reason": "over", **_SWAP_DAYS}],
+})
+CONTEXTS["reply_duty"] = [*CONTEXTS["reply_duty"], {
+    "on": True, "until": None, "open_count": 0, "swaps": [
+        {"swap": _SWAP, "given": True, "other": LEADER, "first": _SAT, "last": _SAT},
+        {**_LONG_DAYS, "given": False, "other": STEWARD}]}]
 
 
 def message_templates(locale: str) -> list[str]:

@@ -62,9 +62,13 @@ TABLES: Mapping[str, str] = {
     "households": "her line loses head, phone and note; her name and phone cut from notes",
     "audit_log": "her person id renamed",
     "set_aside": "her messages kept after their handling failed deleted",
+    "errands": "her person id renamed (beneficiary, volunteer, who advanced money); her "
+               "name, phone and address cut from the beneficiary, task, consent and reason",
+    "patrols": "her name, phone and address cut from what was heard",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "alembic_version": "", "heartbeats": "",
+    "shift_swaps": "",
 }
 
 
@@ -98,6 +102,7 @@ RENAME: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("notice_acks", ("person_id",)),
     ("audit_log", ("actor_id", "target")),
     ("report_offers", ("used_by",)),
+    ("errands", ("beneficiary_id", "volunteer_id", "advanced_by")),
 )
 
 #: Where forget's counts come from, in the order the command line says them.
@@ -330,7 +335,10 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
     # Her name, phone and address in anyone else's words.
     worded: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("cases", "number", ("text", "rating_text")), ("case_events", "id", ("text",)),
-        ("notices", "id", ("text",)))
+        ("notices", "id", ("text",)),
+        ("errands", "case_number", ("beneficiary", "task", "consent_by", "consent_how",
+                                    "proof_reason")),
+        ("patrols", "id", ("text",)))
     for table, key, said in worded:
         where, params = _any(d, said, identity)
         for row in await d.rows(f"SELECT {key}, {', '.join(said)} FROM {table}"

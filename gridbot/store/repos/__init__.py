@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gridbot.store.base import Transaction
 from gridbot.store.repos.cases import CaseRepository
+from gridbot.store.repos.errands import ErrandRepository
 from gridbot.store.repos.forgetting import ForgetRepository
 from gridbot.store.repos.intake import IntakeRepository
 from gridbot.store.repos.notices import NoticeRepository
@@ -20,14 +21,15 @@ from gridbot.store.repos.records import (
     HouseholdRepository,
 )
 
-__all__ = ["AuditRepository", "CaseRepository", "ForgetRepository", "HeartbeatRepository",
-           "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
-           "PeopleRepository", "ReportOfferRepository", "Repositories", "StoreTransaction"]
+__all__ = ["AuditRepository", "CaseRepository", "ErrandRepository", "ForgetRepository",
+           "HeartbeatRepository", "HouseholdRepository", "IntakeRepository", "NoticeRepository",
+           "OutboxRepository", "PeopleRepository", "ReportOfferRepository", "Repositories",
+           "StoreTransaction"]
 
 
 class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
                    NoticeRepository, ReportOfferRepository, HouseholdRepository,
-                   AuditRepository, HeartbeatRepository, ForgetRepository):
+                   AuditRepository, HeartbeatRepository, ForgetRepository, ErrandRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 
