@@ -8,12 +8,22 @@ engine uses both by default.
 
 from gridbot.commands import Commands
 from gridbot.declare import Registry
-from gridbot.handlers import account, notices, resident, stats, steward, swap, workorder
+from gridbot.handlers import (
+    account,
+    errands,
+    notices,
+    resident,
+    stats,
+    steward,
+    swap,
+    workorder,
+)
 
 #: every declared command, in the order of these modules and, within one, of its lines
-REGISTRY = Registry.collect(resident, steward, swap, workorder, account, notices, stats)
+REGISTRY = Registry.collect(resident, errands, steward, swap, workorder, account, notices,
+                            stats)
 #: the parser (and typo suggestions) of those commands
 COMMANDS = Commands(REGISTRY.specs)
 
-__all__ = ["COMMANDS", "REGISTRY", "account", "notices", "resident", "stats", "steward",
+__all__ = ["COMMANDS", "REGISTRY", "account", "errands", "notices", "resident", "stats", "steward",
            "swap", "workorder"]

@@ -45,6 +45,8 @@ CAST = ("刘奶奶", "陈先生", "张阿姨", "赵老师", "王网格长", "陈
 #   pending   ... and 张阿姨 asked for more time (延期 1 1d 等配件)
 #   notice    郑科长 scheduled notice #1 to M01 for tomorrow 9:00
 #   group     nothing yet; the command is said in a new, unbound group (绑定 is group-only)
+#   errand    刘奶奶 asked 代办 帮3幢王奶奶买药 (#1, to 张阿姨), who recorded consent and
+#             垫付 1 10
 #   swap      张阿姨 asked 赵老师 to take her Saturday (换班 周六 赵老师): swap #1
 #   offer     刘奶奶 told the bot in private "楼下的路灯坏了好几天了" and was offered #1 to log
 MATRIX: dict[str, tuple[str, str]] = {
@@ -56,6 +58,12 @@ MATRIX: dict[str, tuple[str, str]] = {
     "已解决 1":              ("resolved", "ASRSRSRSR"),
     "未解决 1 灯还是不亮":     ("resolved", "ASRSRSRSR"),
     "评价 1 5":              ("resolved", "ASRSRSRSR"),
+    "代办 帮3幢王奶奶买药":     ("fresh",    "AAAASSSSS"),
+    "接单 1":                ("errand",   "SSASASASA"),
+    "确认同意 1 电话确认":      ("errand",   "SSASASASA"),
+    "垫付 1 20":             ("errand",   "SSASASASA"),
+    "已还款 1":              ("errand",   "SSASASASA"),
+    "代办完成 1 送到了":        ("errand",   "SSASASASA"),
     "帮助":                  ("fresh",    "AAAAAAAAA"),
     "认证 CODE":             ("fresh",    "AAAAAAAAA"),
     "认领 1":                ("assigned", "PPASASASA"),
@@ -131,7 +139,7 @@ def test_every_command_has_a_row_and_every_row_a_full_cast() -> None:
     for command, (state, row) in MATRIX.items():
         assert len(row) == len(CAST) and set(row) <= {*REFUSALS, "A", "-"}, command
         assert state in {"fresh", "assigned", "resolved", "pending", "notice", "group",
-                         "offer", "swap"}
+                         "offer", "swap", "errand"}
 
 
 async def _set_up(bot: Bot, state: str) -> None:
@@ -142,6 +150,11 @@ async def _set_up(bot: Bot, state: str) -> None:
     if state == "pending":
         await bot.say("张阿姨", "延期 1 1d 等配件", private=True)
         assert (await bot.case(1)).extension is not None
+    if state == "errand":
+        await bot.say("刘奶奶", "代办 帮3幢王奶奶买药")
+        await bot.say("张阿姨", "确认同意 1 电话确认", private=True)
+        out = await bot.say("张阿姨", "垫付 1 10", private=True)
+        assert "垫付 10.00 元" in to(out, "zhang")[0]
     if state == "swap":
         out = await bot.say("张阿姨", "换班 周六 赵老师", private=True)
         assert "换班 #1" in to(out, "zhang")[0]

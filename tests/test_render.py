@@ -23,6 +23,7 @@ from gridbot.domain import (
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
+    Errand,
     Notice,
     NoticeStatus,
     Person,
@@ -44,7 +45,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 RENDERER = Renderer(TZ, "zh-CN")
 FORMATS = (TextFormat.PLAIN, TextFormat.HTML)
 #: templates that are not messages: shared macros, and the command line's text
-NOT_MESSAGES = {"_names", "cli", "_days"}
+NOT_MESSAGES = {"_names", "cli", "_days", "_errand"}
 
 GROUP = "group:M01"  # where make_case's cases were reported
 NOW = datetime(2024, 5, 6, 1, 30, tzinfo=UTC)  # 09:30 in Suzhou
@@ -640,6 +641,43 @@ CONTEXTS["reply_duty"] = [*CONTEXTS["reply_duty"], {
         {"swap": _SWAP, "given": True, "other": LEADER, "first": _SAT, "last": _SAT},
         {**_LONG_DAYS, "given": False, "other": STEWARD}]}]
 
+
+# -- issue 20: errands (handlers/errands.py) --
+_ERRAND = Errand(case_number=12, beneficiary="3幢王奶奶", created_at=NOW, kind="medicine",
+                 task="买降压药", household="3幢//502", tags=("独居老人",))
+_ERRAND_DONE = dataclasses.replace(_ERRAND, consent_by="zhang", consent_how="电话确认",
+                                   advanced_cents=3550, advanced_by="zhang",
+                                   proof_reason="当面签收")
+_SELF = dataclasses.replace(_ERRAND, beneficiary="", consent_how="self", tags=())
+CONTEXTS.update({
+    "button_take": [{"case": CASE}],
+    "reply_errand": [
+        {"event": "asked", "case": CASE, "errand": _ERRAND, "assignee": STEWARD,
+         "private": True, "notified": {"zhang": None}},
+        {"event": "asked", "case": CASE, "errand": _SELF, "assignee": None, "private": False},
+        {"event": "taken", "case": CLAIMED, "errand": _ERRAND, "assignee": STEWARD,
+         "private": True},
+        {"event": "taken", "case": CLAIMED, "errand": _ERRAND, "assignee": STEWARD,
+         "private": False},
+        {"event": "consent", "case": CLAIMED, "errand": _ERRAND_DONE, "assignee": STEWARD,
+         "private": True},
+        {"event": "advanced", "case": CLAIMED, "errand": _ERRAND_DONE, "cents": 1000,
+         "assignee": STEWARD, "private": True},
+        {"event": "repaid", "case": CLAIMED, "errand": _ERRAND_DONE, "assignee": STEWARD,
+         "private": True},
+        {"event": "done", "case": RESOLVED, "errand": _ERRAND_DONE, "assignee": STEWARD,
+         "private": True}],
+    "notify_errand": [
+        {"event": "offer", "case": CASE, "errand": _ERRAND, "reporter": RESIDENT},
+        {"event": "details", "case": CASE, "errand": _SELF, "reporter": RESIDENT},
+        {"event": "advanced", "case": CLAIMED, "errand": _ERRAND_DONE, "cents": 1000,
+         "reporter": None, "actor": STEWARD}],
+    "error_errand": [
+        {"reason": "not_errand", "number": 12}, {"reason": "money", "text": EVIL},
+        {"reason": "nothing_owed", "case": CASE, "errand": _ERRAND},
+        {"reason": "proof", "case": CASE}, {"reason": "consent", "case": CASE,
+                                             "errand": _ERRAND}],
+})
 
 def message_templates(locale: str) -> list[str]:
     return [n for n in RENDERER.template_names(locale) if n not in NOT_MESSAGES]
