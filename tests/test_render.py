@@ -26,6 +26,7 @@ from gridbot.domain import (
     Errand,
     Notice,
     NoticeStatus,
+    Patrol,
     Person,
     Priority,
     Role,
@@ -677,6 +678,21 @@ CONTEXTS.update({
         {"reason": "nothing_owed", "case": CASE, "errand": _ERRAND},
         {"reason": "proof", "case": CASE}, {"reason": "consent", "case": CASE,
                                              "errand": _ERRAND}],
+})
+
+# -- issue 20: patrol visits (handlers/patrol.py) --
+_PATROL = Patrol(id=5, at=NOW, steward_id="zhang", microgrid="M01", platform="console",
+                 chat_id="dm:zhang", buildings=("3幢",), households=5, rooms=("3幢//201",),
+                 text=EVIL)
+CONTEXTS.update({
+    "button_patrol_case": [{"patrol": _PATROL}],
+    "reply_patrol": [{"event": "logged", "patrol": _PATROL},
+                     {"event": "logged", "patrol": dataclasses.replace(_PATROL, text="",
+                                                                       rooms=())}],
+    "error_patrol": [{"reason": "scope", "microgrid": "M01"},
+                     {"reason": "not_found", "number": 5},
+                     {"reason": "used", "patrol": dataclasses.replace(_PATROL, case_number=7)},
+                     {"reason": "nothing", "patrol": _PATROL}],
 })
 
 def message_templates(locale: str) -> list[str]:
