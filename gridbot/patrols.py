@@ -37,9 +37,10 @@ def read_visit(text: str) -> Visit:
     buildings: list[str] = []
     rooms: list[tuple[str, str, str]] = []
     count = 0
-    words = unicodedata.normalize("NFKC", text).split()
+    words = text.split()
     taken = 0
-    for word in words:
+    for said in words:
+        word = unicodedata.normalize("NFKC", said)
         if (match := _BUILDING.match(word)) is not None:
             buildings.append(f"{match['b']}幢")
         elif (match := _ROOM.match(word)) is not None:
