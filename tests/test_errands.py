@@ -107,3 +107,19 @@ def test_requests_kinds_and_money_as_people_write_them() -> None:
     assert errand_kind("聊聊天") == "other"
     assert (read_money("35.5"), read_money("¥12元"), read_money("0"), read_money("x")) == (
         3550, 1200, None, None)
+
+
+async def test_forget_takes_her_errands_words_and_her_name_from_others(bot: Bot) -> None:
+    await bot.say("刘奶奶", "代办 帮3幢王奶奶买降压药")
+    await bot.say("陈先生", "代办 刘奶奶 买菜送上楼", private=True)
+    await bot.say("张阿姨", "走访 3幢 2户 刘奶奶说楼道灯坏了", private=True)
+    words = {"name": "（已注销居民）", "text": "（应居民要求已删除）",
+             "message": "（这条消息涉及一位已注销的居民，内容已按其要求删除。）"}
+    async with bot.demo.store.transaction() as tx:
+        await tx.forget_person("liu_nainai", **words)
+    async with bot.demo.store.transaction() as tx:
+        hers, theirs = await tx.errand(1), await tx.errand(2)
+        visit = await tx.patrol(1)
+    assert hers is not None and (hers.beneficiary, hers.task) == (words["text"], words["text"])
+    assert theirs is not None and "刘奶奶" not in theirs.beneficiary
+    assert visit is not None and "刘奶奶" not in visit.text

@@ -62,8 +62,9 @@ TABLES: Mapping[str, str] = {
     "households": "her line loses head, phone and note; her name and phone cut from notes",
     "audit_log": "her person id renamed",
     "set_aside": "her messages kept after their handling failed deleted",
-    "errands": "her person id renamed (beneficiary, volunteer, who advanced money); her "
-               "name, phone and address cut from the beneficiary, task, consent and reason",
+    "errands": "of her cases: whom, what, consent words, ledger line, tags and proof "
+               "dropped; elsewhere her person id renamed (beneficiary, volunteer, who "
+               "advanced money) and her name, phone and address cut from the words",
     "patrols": "her name, phone and address cut from what was heard",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
@@ -319,6 +320,13 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
         [words.text, words.text, person_id, words.text, words.text])
     origin, origin_params = _pairs(("origin_platform", "origin_chat_id"), mine["chat"])
     await d.run(f"UPDATE cases SET origin_chat_id = '' WHERE {origin}", origin_params)
+    # The errands she asked for: her words about whom and what, and their proof (photos
+    # of receipts) go as her cases' words do; the kind, money and times stay for the figures.
+    await d.run(
+        f"UPDATE errands SET beneficiary = ?, task = ?, household = '', tags = '[]',"
+        f" consent_how = CASE WHEN consent_how IN ('', 'self') THEN consent_how ELSE ? END,"
+        f" proof = '[]', proof_reason = CASE WHEN proof_reason = '' THEN '' ELSE ? END"
+        f" WHERE {in_cases}", [words.text, words.text, words.text, words.text, *case_params])
 
     await d.guard(True)
     counts["case_events"] = await d.run(
