@@ -217,7 +217,7 @@ async def repaid(ctx: Context) -> None:
               private=not ctx.in_group)
 
 
-@command("errand_done", en=("delivered",), zh=("代办完成",), roles=EVERYONE, args=Args.NUMBER,
+@command("delivered", en=("delivered",), zh=("代办完成",), roles=EVERYONE, args=Args.NUMBER,
          section=Section.STEWARDS)
 async def errand_done(ctx: Context) -> None:
     """代办完成 12 [说明]: done, with a photo or receipt sent along, or the reason there is

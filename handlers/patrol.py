@@ -47,7 +47,7 @@ async def patrol(ctx: Context) -> None:
     ctx.reply("reply_patrol", event="logged", patrol=logged, buttons=buttons)
 
 
-@command("patrol_case", en=("tocase",), zh=("转工单",), roles=STEWARDS_AND_UP,
+@command("tocase", en=("tocase",), zh=("转工单",), roles=STEWARDS_AND_UP,
          args=Args.NUMBER_ONLY)
 async def patrol_case(ctx: Context) -> None:
     """The button under a visit: what was heard becomes a case, reported by the steward."""

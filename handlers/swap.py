@@ -109,7 +109,7 @@ async def _pending_for_me(ctx: Context) -> ShiftSwap:
     return found
 
 
-@command("swap_accept", en=("accept",), zh=("接班",), roles=STEWARDS_AND_UP,
+@command("accept", en=("accept",), zh=("接班",), roles=STEWARDS_AND_UP,
          args=Args.NUMBER_ONLY)
 async def swap_accept(ctx: Context) -> None:
     """The button under a swap: take the days asked of me."""
@@ -118,7 +118,7 @@ async def swap_accept(ctx: Context) -> None:
     await _answered(ctx, found, accepted=True)
 
 
-@command("swap_decline", en=("decline",), zh=("不接班",), roles=STEWARDS_AND_UP,
+@command("decline", en=("decline",), zh=("不接班",), roles=STEWARDS_AND_UP,
          args=Args.NUMBER_ONLY)
 async def swap_decline(ctx: Context) -> None:
     """The other button: say no."""
@@ -142,3 +142,36 @@ async def _answered(ctx: Context, found: ShiftSwap, *, accepted: bool) -> None:
     if leader is not None and leader.id not in (found.from_person, found.to_person):
         ctx.tell(leader.id, "notify_swap", event="leader", swap=found, actor=ctx.speaker,
                  giver=giver, first=first, last=last)
+
+
+@command("unswap", en=("unswap",), zh=("取消换班",), roles=STEWARDS_AND_UP,
+         args=Args.NUMBER_ONLY, section=Section.STEWARDS)
+async def swap_cancel(ctx: Context) -> None:
+    """取消换班 3: whoever gave the days takes them back (asked or agreed, not yet over);
+    the other person, and for an agreed swap the grid leader, are told."""
+    number, _ = split_case_number(ctx.args)
+    if number is None:
+        raise ctx.usage()
+    found = await ctx.tx.swap(number)
+    if found is None or ctx.speaker.id not in (found.to_person, found.from_person):
+        raise NotFound("error_swap", reason="not_found", number=number)
+    if found.from_person != ctx.speaker.id:
+        raise PermissionDenied("error_swap", reason="not_giver", number=number,
+                               other=await ctx.person(found.from_person))
+    if found.status not in (SwapStatus.PENDING, SwapStatus.ACCEPTED):
+        raise InvalidTransition("error_swap", reason="answered", swap=found)
+    first, last = date.fromisoformat(found.first), date.fromisoformat(found.last)
+    if last < today(ctx):
+        raise InvalidTransition("error_swap", reason="over", swap=found)
+    await ctx.tx.cancel_swap(found.id, ctx.now)
+    taker = await ctx.person(found.to_person)
+    ctx.reply("reply_swap", event="cancelled", swap=found, other=taker, first=first, last=last)
+    ctx.tell(found.to_person, "notify_swap", event="cancelled", swap=found, actor=ctx.speaker,
+             first=first, last=last)
+    if found.status is SwapStatus.ACCEPTED:
+        leader, _ = await routing.on_duty_at_level(ctx.tx, found.microgrid, 1, ctx.now,
+                                                   ctx.config.timezone)
+        if leader is not None and leader.id not in (found.from_person, found.to_person):
+            ctx.tell(leader.id, "notify_swap", event="leader_cancelled", swap=found,
+                     actor=ctx.speaker, giver=ctx.speaker, taker=taker, first=first,
+                     last=last)

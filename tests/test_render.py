@@ -623,11 +623,15 @@ CONTEXTS.update({
     "button_swap": [{"accept": True}, {"accept": False}],
     "reply_swap": [{"event": "asked", "other": LEADER, **_SWAP_DAYS},
                    {"event": "accepted", "other": STEWARD, **_LONG_DAYS},
-                   {"event": "declined", "other": STEWARD, **_SWAP_DAYS}],
+                   {"event": "declined", "other": STEWARD, **_SWAP_DAYS},
+                   {"event": "cancelled", "other": LEADER, **_LONG_DAYS}],
     "notify_swap": [{"event": "asked", "actor": STEWARD, **_SWAP_DAYS},
                     {"event": "accepted", "actor": LEADER, **_LONG_DAYS},
                     {"event": "declined", "actor": LEADER, **_SWAP_DAYS},
-                    {"event": "leader", "actor": LEADER, "giver": STEWARD, **_LONG_DAYS}],
+                    {"event": "leader", "actor": LEADER, "giver": STEWARD, **_LONG_DAYS},
+                    {"event": "cancelled", "actor": STEWARD, **_SWAP_DAYS},
+                    {"event": "leader_cancelled", "actor": STEWARD, "giver": STEWARD,
+                     "taker": LEADER, **_LONG_DAYS}],
     "error_swap": [
         {"reason": "day_unknown", "text": EVIL}, {"reason": "day_past", "text": "2024-01-01"},
         {"reason": "day_too_far", "text": "2030-01-01"}, {"reason": "day_too_long", "text": "x"},
@@ -636,6 +640,7 @@ CONTEXTS.update({
         {"reason": "clash", "other": LEADER, **_SWAP_DAYS},
         {"reason": "not_found", "number": 3}, {"reason": "not_yours", "number": 3,
                                                 "other": LEADER},
+        {"reason": "not_giver", "number": 3, "other": STEWARD},
         {"reason": "answered", **_LONG_DAYS}, {"reason": "over", **_SWAP_DAYS}],
 })
 CONTEXTS["reply_duty"] = [*CONTEXTS["reply_duty"], {

@@ -79,3 +79,7 @@ async def test_swaps_answered_once_and_found_by_day(store: Store) -> None:
         accepted = await tx.swap(holiday.id)
         assert accepted is not None and accepted.status is SwapStatus.ACCEPTED
         assert accepted.answered_at == T0
+        assert await tx.cancel_swap(holiday.id, T0)
+        assert not await tx.cancel_swap(holiday.id, T0)
+        assert not await tx.cancel_swap(other.id, T0)  # declined: nothing to call off
+        assert await tx.swaps_on("2027-10-01") == {}

@@ -98,3 +98,19 @@ def test_days_as_people_say_them() -> None:
         with pytest.raises(DayError) as caught:
             read_days(bad, MONDAY)
         assert caught.value.reason == reason
+
+
+async def test_the_giver_calls_a_swap_off_and_routing_goes_back(bot: Bot) -> None:
+    await bot.say("张阿姨", "换班 明天 李师傅", private=True)
+    await bot.say("李师傅", "接班 1", private=True)
+    out = await bot.say("李师傅", "取消换班 1", private=True)
+    assert "只有本人能取消" in to(out, "li")[0]
+    out = await bot.say("张阿姨", "取消换班 1", private=True)
+    assert "已取消换班 #1" in to(out, "zhang")[0]
+    assert "张阿姨 取消了换班 #1" in to(out, "li")[0]
+    assert "值班变动取消" in to(out, "wang")[0]
+    await bot.wait(timedelta(days=1))
+    await bot.say("刘奶奶", "报事 3幢楼道灯坏了")
+    assert (await bot.case(1)).assignee_id == "zhang"
+    out = await bot.say("张阿姨", "取消换班 1", private=True)
+    assert "已经取消了" in to(out, "zhang")[0]

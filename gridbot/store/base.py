@@ -669,6 +669,10 @@ class Transaction(ABC):
         """Accept, decline or cancel a pending swap; False if it was no longer pending."""
 
     @abstractmethod
+    async def cancel_swap(self, swap_id: int, at: datetime) -> bool:
+        """Call off a pending or accepted swap; False if it was neither."""
+
+    @abstractmethod
     async def swaps_on(self, day: str) -> dict[str, str]:
         """The accepted swaps covering a local day (ISO date): who gave it -> who took it."""
 

@@ -47,6 +47,12 @@ _SWAP = select(shift_swaps).where(shift_swaps.c.id == bindparam("id")).with_for_
 _ANSWER_SWAP = (update(shift_swaps).where(shift_swaps.c.id == bindparam("id"),
                                           shift_swaps.c.status == const(SwapStatus.PENDING.value))
                 .values(binds("status", "answered_at")))
+_CANCEL_SWAP = (update(shift_swaps).where(shift_swaps.c.id == bindparam("id"),
+                                          shift_swaps.c.status.in_(
+                                              [const(SwapStatus.PENDING.value),
+                                               const(SwapStatus.ACCEPTED.value)]))
+                .values(status=const(SwapStatus.CANCELLED.value),
+                        answered_at=bindparam("answered_at")))
 _SWAPS_ON = (select(shift_swaps.c.from_person, shift_swaps.c.to_person)
              .where(shift_swaps.c.status == const(SwapStatus.ACCEPTED.value),
                     shift_swaps.c.day_from <= bindparam("day"),
@@ -171,6 +177,10 @@ class ErrandRepository(Repository):
 
     async def answer_swap(self, swap_id: int, status: SwapStatus, at: datetime) -> bool:
         return await self.sql.run(_ANSWER_SWAP, {"id": swap_id, "status": status.value,
+                                                 "answered_at": self.at(at)}) == 1
+
+    async def cancel_swap(self, swap_id: int, at: datetime) -> bool:
+        return await self.sql.run(_CANCEL_SWAP, {"id": swap_id,
                                                  "answered_at": self.at(at)}) == 1
 
     async def swaps_on(self, day: str) -> dict[str, str]:
