@@ -140,8 +140,7 @@ async def _errand_case(ctx: Context, *, taking: bool = False) -> tuple[Case, Err
     return case, found, rest
 
 
-@command("take", en=("take",), zh=("接单",), roles=EVERYONE, args=Args.NUMBER_ONLY,
-         section=Section.STEWARDS)
+@command("take", en=("take",), zh=("接单",), roles=EVERYONE, args=Args.NUMBER_ONLY)
 async def take(ctx: Context) -> None:
     """接单 12: a volunteer (or the steward) takes the errand."""
     case, record, _ = await _errand_case(ctx, taking=True)
@@ -162,8 +161,7 @@ async def take(ctx: Context) -> None:
     ctx.tell_reporter(case, "notify_reporter", event="claimed", actor=ctx.speaker, text="")
 
 
-@command("consent", en=("consent",), zh=("确认同意",), roles=EVERYONE, args=Args.NUMBER,
-         section=Section.STEWARDS)
+@command("consent", en=("consent",), zh=("确认同意",), roles=EVERYONE, args=Args.NUMBER)
 async def consent(ctx: Context) -> None:
     """确认同意 12 电话确认: the beneficiary agrees, and how that was confirmed."""
     case, record, how = await _errand_case(ctx)
@@ -177,8 +175,7 @@ async def consent(ctx: Context) -> None:
               assignee=ctx.speaker, private=not ctx.in_group)
 
 
-@command("advance", en=("advance",), zh=("垫付",), roles=EVERYONE, args=Args.NUMBER,
-         section=Section.STEWARDS)
+@command("advance", en=("advance",), zh=("垫付",), roles=EVERYONE, args=Args.NUMBER)
 async def advance(ctx: Context) -> None:
     """垫付 12 35.5 [药费]: money advanced for the beneficiary, to be repaid."""
     case, record, rest = await _errand_case(ctx)
@@ -196,8 +193,7 @@ async def advance(ctx: Context) -> None:
                       reporter=None, actor=ctx.speaker)
 
 
-@command("repaid", en=("repaid",), zh=("已还款",), roles=EVERYONE, args=Args.NUMBER_ONLY,
-         section=Section.STEWARDS)
+@command("repaid", en=("repaid",), zh=("已还款",), roles=EVERYONE, args=Args.NUMBER_ONLY)
 async def repaid(ctx: Context) -> None:
     """已还款 12: the money advanced was paid back (said by whoever did the errand)."""
     case, _ = await ctx.case_arg()
@@ -217,8 +213,7 @@ async def repaid(ctx: Context) -> None:
               private=not ctx.in_group)
 
 
-@command("delivered", en=("delivered",), zh=("代办完成",), roles=EVERYONE, args=Args.NUMBER,
-         section=Section.STEWARDS)
+@command("delivered", en=("delivered",), zh=("代办完成",), roles=EVERYONE, args=Args.NUMBER)
 async def errand_done(ctx: Context) -> None:
     """代办完成 12 [说明]: done, with a photo or receipt sent along, or the reason there is
     none; the beneficiary's consent must be on record first."""

@@ -145,7 +145,7 @@ async def _answered(ctx: Context, found: ShiftSwap, *, accepted: bool) -> None:
 
 
 @command("unswap", en=("unswap",), zh=("取消换班",), roles=STEWARDS_AND_UP,
-         args=Args.NUMBER_ONLY, section=Section.STEWARDS)
+         args=Args.NUMBER_ONLY)
 async def swap_cancel(ctx: Context) -> None:
     """取消换班 3: whoever gave the days takes them back (asked or agreed, not yet over);
     the other person, and for an agreed swap the grid leader, are told."""
