@@ -132,7 +132,7 @@ async def test_cards_for_everyone_unlinked_link_with_one_scan(w: World, tmp_path
     # and the next batch leaves out who is linked now
     again = io.StringIO()
     assert await cards(config, card_args(tmp_path / "again", scope="M01"), out=again) == 0
-    assert again.getvalue().startswith("已为 3 人生成认证码")  # 张阿姨, 刘奶奶, 陈先生
+    assert again.getvalue().startswith("已为 4 人生成认证码")  # 张阿姨, 刘奶奶, 陈先生, 徐大姐
 
 
 async def test_start_without_a_code_or_in_a_group_is_the_greeting(w: World) -> None:
