@@ -75,9 +75,10 @@ def sqlite_path(storage_url: str) -> Path:
 
 
 def latest_version() -> int:
-    from gridbot.store.sqlite import migrations
+    """The schema version this gridbot makes: the last of the Alembic chain."""
+    from gridbot.store import migrating
 
-    return migrations()[-1][0]
+    return migrating.versions()[-1]
 
 
 def folder(database: Path) -> Path:

@@ -47,16 +47,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from gridbot.config import Config
 from gridbot.domain import OPEN_STATUSES, UNCLAIMED_STATUSES, Case, CaseEvent, Status
 from gridbot.durations import DateError, add_days, make_day
+from gridbot.errands import KINDS
 from gridbot.store.base import Transaction
-
-if TYPE_CHECKING:
-    from gridbot.worklog import Work
+from gridbot.worklog import Work, load_work
 
 #: a rating at or above this counts as satisfied (满意 and 基本满意 on a five-star scale)
 SATISFIED_FROM = 4
@@ -728,9 +726,6 @@ async def load_report(tx: Transaction, config: Config, *, scope: str, period: Pe
     report = compute(histories, scope=scope, microgrids=microgrids, period=period,
                      as_of=as_of, org=org, tz=config.timezone,
                      open_cases=await tx.open_cases(microgrids))
-    # Imported here: worklog reads this module.
-    from gridbot.errands import KINDS
-    from gridbot.worklog import load_work
-
-    work = await load_work(tx, microgrids, period, as_of, [k for k, _ in KINDS])
+    work = await load_work(tx, microgrids, period.start, period.end, as_of,
+                           [k for k, _ in KINDS])
     return dataclasses.replace(report, work=work)

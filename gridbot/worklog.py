@@ -22,8 +22,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gridbot.domain import Case, Errand, Patrol, Status
-from gridbot.stats import Period, Ratio
 from gridbot.store.base import Transaction
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ratio:
+    """``num`` of ``den`` (as :class:`gridbot.stats.Ratio`, which this module may not
+    import: the statistics read this one)."""
+
+    num: int
+    den: int
+
+    @property
+    def value(self) -> float | None:
+        return self.num / self.den if self.den else None
+
+    @property
+    def percent(self) -> str:
+        return "—" if not self.den else f"{100 * self.num / self.den:.1f}%"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,16 +131,16 @@ def compute_work(errands: Sequence[tuple[Errand, Case | None]], patrols: Sequenc
              visits.items()), key=lambda r: (-r.visits, r.person_id))))
 
 
-async def load_work(tx: Transaction, microgrids: Sequence[str], period: Period,
-                    as_of: datetime, kinds: Sequence[str]) -> Work:
-    """The errands and visits of ``period`` in ``microgrids``, as of ``as_of``."""
+async def load_work(tx: Transaction, microgrids: Sequence[str], start: datetime,
+                    end: datetime, as_of: datetime, kinds: Sequence[str]) -> Work:
+    """The errands and visits of [start, end) in ``microgrids``, as of ``as_of``."""
     wanted = set(microgrids)
     errands: list[tuple[Errand, Case | None]] = []
-    for errand in await tx.errands_made(period.start, period.end):
+    for errand in await tx.errands_made(start, end):
         case = await tx.case(errand.case_number)
         if case is not None and case.microgrid in wanted and errand.created_at <= as_of:
             errands.append((errand, case))
-    patrols = [p for p in await tx.patrols_made(period.start, period.end)
+    patrols = [p for p in await tx.patrols_made(start, end)
                if p.microgrid in wanted and p.at <= as_of]
     ids = {p.steward_id for p in patrols} | {
         e.volunteer_id or (c.assignee_id if c else None) or "" for e, c in errands}

@@ -40,6 +40,7 @@ from gridbot.handlers.account import help_sections
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
 from gridbot.store.base import ReportOffer
 from gridbot.worklog import ErrandRow, Work
+from gridbot.worklog import Ratio as WorkRatio
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "config.example.toml")
@@ -703,7 +704,7 @@ CONTEXTS.update({
 
 # -- issue 20: errands and visits in /stats (gridbot/worklog.py) --
 _WORK = Work(errands=3, errands_done=2, visits=4, households_visited=9, ledger_households=20,
-             coverage=stats.Ratio(num=9, den=20), cases_from_patrols=1,
+             coverage=WorkRatio(num=9, den=20), cases_from_patrols=1,
              by_volunteer=(ErrandRow(key="xu", name="徐大姐", asked=2, done=2),
                            ErrandRow(key="", name="", asked=1)))
 CONTEXTS["stats"] = [*CONTEXTS["stats"], {
