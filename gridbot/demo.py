@@ -5,7 +5,8 @@ configured person a linked console account, so anyone can play any part. A scrip
 line ``NAME: text`` is said by NAME in their micro-grid's group, ``NAME> text`` in
 their private chat with the bot, ``NAME@M02: text`` in another group (a name not in
 the configuration speaks as a newcomer), ``@wait 2h30m`` (``@wait 两小时``) moves the clock and runs
-whatever falls due on the way, and ``#`` starts a comment.
+whatever falls due on the way, and ``#`` starts a comment. ``[照片:receipt.jpg]`` (or
+``[photo:…]``) in a line sends a photo of that name with the words, as a phone would.
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ from gridbot.adapters.console import (
 from gridbot.adapters.web import WebAdapter
 from gridbot.clock import VirtualClock
 from gridbot.config import Config
-from gridbot.domain import Account, Chat, ChatKind, Incoming, Person, PlatformInfo
+from gridbot.domain import (
+    Account,
+    Attachment,
+    AttachmentKind,
+    Chat,
+    ChatKind,
+    Incoming,
+    Person,
+    PlatformInfo,
+)
 from gridbot.durations import DurationError, format_duration, read_duration
 from gridbot.engine import Engine
 from gridbot.outbox import OutboxSender
@@ -48,6 +58,10 @@ _LINE = re.compile(
     r"(?P<text>.*)$",
     re.DOTALL,
 )
+
+
+#: a photo sent with a line's words: ``[照片:receipt.jpg]``
+_PHOTO = re.compile(r"\s*\[(?:照片|photo)[:：]\s*([^\]\s]+)\s*\]\s*", re.IGNORECASE)
 
 
 class Demo:
@@ -192,6 +206,9 @@ class Demo:
         if microgrid is not None and self.config.microgrid(microgrid) is None:
             self.print(self.text("unknown_group", code=microgrid))
             return False
+        photos = tuple(Attachment(kind=AttachmentKind.PHOTO, platform=PLATFORM,
+                                  ref=f"photo:{found}") for found in _PHOTO.findall(text))
+        text = _PHOTO.sub(" ", text).strip() if photos else text
         user_id = person.id if person else f"guest:{name}"
         display = person.name if person else name
         if private:
@@ -207,7 +224,7 @@ class Demo:
         await self.engine.handle(Incoming(
             platform=PLATFORM, chat_id=chat_id, chat_kind=kind, sender_id=user_id,
             sender_name=display, text=text, message_id=f"demo-{self._run}-{next(self._ids)}",
-            chat_title=title,
+            chat_title=title, attachments=photos,
         ))
         await self.sender.drain()
         return True

@@ -502,3 +502,90 @@ class DeliveryCounts:
     @property
     def settled(self) -> int:
         return self.total - self.pending
+
+
+# -- errands, patrol visits, shift swaps (issue 20) -----------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Errand:
+    """What makes a case an errand (帮办代办); the case keeps status, windows, holder.
+
+    The beneficiary may not be the reporter (a daughter asking for her father): their
+    words are kept as said (``beneficiary``), with the person or the household-ledger
+    line they matched. ``tags`` are that household's ledger tags that raised the
+    priority (独居老人…): shown to whoever does the errand, never in a group.
+    """
+
+    case_number: int
+    beneficiary: str
+    created_at: datetime
+    beneficiary_id: str | None = None
+    #: the ledger line matched, as "building/entrance/room" ("" when none)
+    household: str = ""
+    #: what kind of errand (a code of ``[errands] kinds``)
+    kind: str = ""
+    task: str = ""
+    tags: tuple[str, ...] = ()
+    #: who confirmed the beneficiary agrees, and how (本人当面, 电话…); empty: not yet
+    consent_by: str = ""
+    consent_how: str = ""
+    consent_at: datetime | None = None
+    #: who took the errand (a volunteer or the steward)
+    volunteer_id: str | None = None
+    #: money advanced for the beneficiary, in fen (分), and by whom
+    advanced_cents: int = 0
+    advanced_by: str | None = None
+    repaid: bool = False
+    repaid_at: datetime | None = None
+    #: the photo or receipt sent at completion, or why there is none
+    proof: tuple[Attachment, ...] = ()
+    proof_reason: str = ""
+
+    @property
+    def consented(self) -> bool:
+        return bool(self.consent_how)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patrol:
+    """A steward's visit (走访) logged in a sentence: ``走访 3幢 5户 反映楼道堆物``."""
+
+    id: int
+    at: datetime
+    steward_id: str
+    microgrid: str
+    platform: str
+    chat_id: str
+    buildings: tuple[str, ...] = ()
+    #: how many households were visited, as said (or counted from the rooms named)
+    households: int = 0
+    #: ledger lines named, as "building/entrance/room"
+    rooms: tuple[str, ...] = ()
+    #: what was heard
+    text: str = ""
+    #: the case it became, once someone pressed its button
+    case_number: int | None = None
+
+
+class SwapStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShiftSwap:
+    """``from_person``'s duty on local days ``first``..``last`` (inclusive, ISO dates)
+    asked of ``to_person`` (换班); once accepted, routing puts them in its place."""
+
+    id: int
+    microgrid: str
+    from_person: str
+    to_person: str
+    first: str
+    last: str
+    status: SwapStatus
+    asked_at: datetime
+    answered_at: datetime | None = None

@@ -26,6 +26,7 @@ from gridbot import charts
 from gridbot.paths import template_loader
 from gridbot.render import DEFAULT_TEMPLATES, _span_en, _span_zh
 from gridbot.stats import CaseFacts, Figures, HandlerRow, Period, Report, Row
+from gridbot.worklog import Work
 
 #: the HTML page lists at most this many cases; the workbook lists them all
 HTML_CASES = 1000
@@ -75,6 +76,9 @@ def words_for(locale: str, templates_dir: Path = DEFAULT_TEMPLATES) -> Words:
                              trim_blocks=True, lstrip_blocks=True)
     # a template's macros and variables are attributes jinja makes at run time
     table = env.get_template("words.j2").module.words  # type: ignore[attr-defined]
+    # errands and visits (gridbot.worklog) have words of their own, prefixed "work_"
+    work = env.get_template("work_words.j2").module.work  # type: ignore[attr-defined]
+    table = {**table, **{f"work_{key}": value for key, value in work.items()}}
     return Words(locale=locale, env=env, table=table)
 
 
@@ -301,12 +305,48 @@ def write_workbook(report: Report, path: Path, words: Words, tz: ZoneInfo) -> No
                                                                             event.data),
                              who, detail])
 
+    if report.work is not None:
+        _work_sheets(book, report.work, w)
+
     definitions = _Sheet(book, w["sheet_definitions"], [w["item"], w["detail"]],
                          widths=[18, 110])
-    for term, text in w["definitions"]:
+    for term, text in [*w["definitions"], *w["work_definitions"]]:
         definitions.append([term, text])
 
     _atomic_save(path, book.save)
+
+
+def _work_sheets(book: Any, work: Work, w: Words) -> None:
+    """Errands per volunteer and per kind, and visits per steward with the coverage."""
+    money = ["0", "0", "0", "0.00", "0.00"]
+    errands = _Sheet(book, w["work_sheet_errands"], [
+        w["work_by_volunteer"], w["work_volunteer"], w["work_asked"], w["work_done"],
+        w["work_with_proof"], w["work_advanced"], w["work_owed"]], widths=[14, 16, 8, 8, 8, 12, 12])
+    for row in work.by_volunteer:
+        errands.append([row.key or "", row.name or w["work_unassigned"], row.asked, row.done,
+                        row.with_proof, row.advanced_cents / 100, row.owed_cents / 100],
+                       [None, None, *money])
+    errands.append([])
+    errands.append([w["work_by_kind"], w["work_kind"], w["work_asked"], w["work_done"],
+                    w["work_with_proof"], w["work_advanced"], w["work_owed"]])
+    for row in work.by_kind:
+        errands.append([row.key, w["work_kinds"].get(row.key, row.key), row.asked, row.done,
+                        row.with_proof, row.advanced_cents / 100, row.owed_cents / 100],
+                       [None, None, *money])
+    visits = _Sheet(book, w["work_sheet_visits"], [
+        w["person_id"], w["work_steward"], w["work_visits"], w["work_visit_households"],
+        w["work_visit_cases"]], widths=[14, 16, 10, 10, 10])
+    for visit in work.by_steward:
+        visits.append([visit.person_id, visit.name, visit.visits, visit.households,
+                       visit.cases], [None, None, "0", "0", "0"])
+    visits.append([])
+    for key, value, fmt in (
+            ("work_visits_total", work.visits, "0"),
+            ("work_households_visited", work.households_visited, "0"),
+            ("work_ledger_households", work.ledger_households, "0"),
+            ("work_coverage", work.coverage.value, "0.0%"),
+            ("work_cases_from_patrols", work.cases_from_patrols, "0")):
+        visits.append([w[key], "", value], [None, None, fmt])
 
 
 def _handler_values(h: HandlerRow, w: Words) -> list[Any]:

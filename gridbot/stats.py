@@ -39,6 +39,7 @@ the mean rating is over the rated cases they resolved.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import math
 import re
 import unicodedata
@@ -51,7 +52,9 @@ from zoneinfo import ZoneInfo
 from gridbot.config import Config
 from gridbot.domain import OPEN_STATUSES, UNCLAIMED_STATUSES, Case, CaseEvent, Status
 from gridbot.durations import DateError, add_days, make_day
+from gridbot.errands import KINDS
 from gridbot.store.base import Transaction
+from gridbot.worklog import Work, load_work
 
 #: a rating at or above this counts as satisfied (满意 and 基本满意 on a five-star scale)
 SATISFIED_FROM = 4
@@ -532,6 +535,8 @@ class Report:
     cases: tuple[CaseFacts, ...]
     #: the tree and the names the outputs show
     org: Org
+    #: errands and patrol visits of the period (:mod:`gridbot.worklog`); None: not read
+    work: Work | None = None
 
     def person_name(self, person_id: str | None) -> str:
         if not person_id:
@@ -718,5 +723,9 @@ async def load_report(tx: Transaction, config: Config, *, scope: str, period: Pe
         for event in events:
             involved.extend(p for p in (event.actor_id, event.data.get("assignee")) if p)
     org = await load_org(tx, config, locale, involved)
-    return compute(histories, scope=scope, microgrids=microgrids, period=period, as_of=as_of,
-                   org=org, tz=config.timezone, open_cases=await tx.open_cases(microgrids))
+    report = compute(histories, scope=scope, microgrids=microgrids, period=period,
+                     as_of=as_of, org=org, tz=config.timezone,
+                     open_cases=await tx.open_cases(microgrids))
+    work = await load_work(tx, microgrids, period.start, period.end, as_of,
+                           [k for k, _ in KINDS])
+    return dataclasses.replace(report, work=work)

@@ -8,12 +8,23 @@ engine uses both by default.
 
 from gridbot.commands import Commands
 from gridbot.declare import Registry
-from gridbot.handlers import account, notices, resident, stats, steward, workorder
+from gridbot.handlers import (
+    account,
+    errands,
+    notices,
+    patrol,
+    resident,
+    stats,
+    steward,
+    swap,
+    workorder,
+)
 
 #: every declared command, in the order of these modules and, within one, of its lines
-REGISTRY = Registry.collect(resident, steward, workorder, account, notices, stats)
+REGISTRY = Registry.collect(resident, errands, steward, swap, patrol, workorder, account,
+                            notices, stats)
 #: the parser (and typo suggestions) of those commands
 COMMANDS = Commands(REGISTRY.specs)
 
-__all__ = ["COMMANDS", "REGISTRY", "account", "notices", "resident", "stats", "steward",
-           "workorder"]
+__all__ = ["COMMANDS", "REGISTRY", "account", "errands", "notices", "patrol", "resident",
+           "stats", "steward", "swap", "workorder"]

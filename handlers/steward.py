@@ -26,6 +26,7 @@ from gridbot.domain import (
 from gridbot.durations import DurationError, read_duration
 from gridbot.errors import BadArguments, InvalidTransition, NotFound
 from gridbot.escalation import climb
+from gridbot.handlers.swap import upcoming_swaps
 from gridbot.policy import routing
 from gridbot.policy.deadlines import FRESH_WINDOW
 from gridbot.policy.permissions import scope
@@ -154,7 +155,8 @@ async def duty(ctx: Context) -> None:
     word = word.lower()
     if word in ("on", "值班", "上班"):
         await ctx.tx.set_duty(DutyStatus(person_id=ctx.speaker.id, off=False), ctx.now)
-        ctx.reply("reply_duty", on=True, until=None, open_count=0)
+        ctx.reply("reply_duty", on=True, until=None, open_count=0,
+                  swaps=await upcoming_swaps(ctx))
         return
     if word not in ("off", "下班", "休息"):
         raise ctx.usage()
@@ -169,7 +171,8 @@ async def duty(ctx: Context) -> None:
     await ctx.tx.set_duty(DutyStatus(person_id=ctx.speaker.id, off=True, until=until), ctx.now)
     open_cases = await ctx.tx.cases(CaseQuery(assignee_id=ctx.speaker.id,
                                               statuses=OPEN_STATUSES, limit=500))
-    ctx.reply("reply_duty", on=False, until=until, open_count=len(open_cases))
+    ctx.reply("reply_duty", on=False, until=until, open_count=len(open_cases),
+              swaps=await upcoming_swaps(ctx))
 
 
 @command("overdue", en=("overdue",), zh=("超时",), roles=STEWARDS_AND_UP, args=Args.NONE,

@@ -55,7 +55,8 @@ assert len(AES_KEY) == 43
 
 # The sample's people, in file order, so that people[N] in messages is easy to check.
 PEOPLE = ["zhang", "sun", "li", "zhao", "qian", "wang", "chen", "liu", "zhou", "wu", "zheng",
-          "liu_nainai", "chen_xs", "huang", "ma", "tom"]
+          "liu_nainai", "chen_xs", "huang", "ma", "tom",
+          "xu"]
 
 
 def edit(old: str, new: str, text: str = EXAMPLE_TEXT) -> str:
@@ -217,7 +218,7 @@ def test_minimal_config_uses_defaults() -> None:
     assert config.people == ()
     assert config.rosters == {}
     assert config.policy.windows == DEFAULT_WINDOWS
-    assert [c.code for c in config.policy.categories] == ["other"]
+    assert [c.code for c in config.policy.categories] == ["other", "errand"]  # errands bring theirs
     assert config.policy.default_category == "other"
 
 

@@ -82,7 +82,7 @@ async def test_people_says_who_is_linked_where_and_who_cannot_be_reached(w: Worl
                                  "未认证", "✗", "联系不上"]
     assert row(lines, "刘网格长")[-3:] == ["Telegram（还没私聊过机器人）", "✗", "联系不上"]
     assert row(lines, "周社工")[-3:] == ["Telegram", "✓", "能"]
-    assert lines[-2] == ("共 16 人：2 人能收到私信，14 人联系不上"
+    assert lines[-2] == ("共 17 人：2 人能收到私信，15 人联系不上"
                          "（其中 4 人在值班表上：轮到他们时，工单会交给下一位能收到消息的人）。")
     # 张阿姨 blocks the bot: the next message to her is refused, and she is unreachable
     w.bot.blocked.add(ZHANG["id"])
@@ -92,7 +92,8 @@ async def test_people_says_who_is_linked_where_and_who_cannot_be_reached(w: Worl
         str(ZHANG["id"])))
     lines = await people(w, unreachable=True, scope="M01")
     assert row(lines, "张阿姨")[-3:] == ["Telegram（屏蔽了机器人）", "✗", "联系不上"]
-    assert {line.split()[0] for line in lines[1:-2]} == {"张阿姨", "孙志愿", "刘奶奶", "陈先生"}
+    assert {line.split()[0] for line in lines[1:-2]} == {"张阿姨", "孙志愿", "刘奶奶", "陈先生",
+                                                          "徐大姐"}
 
 
 @pytest.mark.slow
@@ -103,14 +104,14 @@ async def test_cards_for_everyone_unlinked_link_with_one_scan(w: World, tmp_path
     folder = tmp_path / "cards"
     assert await cards(config, card_args(folder, scope="C01"), out=out) == 0
     printed = out.getvalue()
-    assert printed.startswith("已为 10 人生成认证码（")  # C01's people but 周社工, linked already
+    assert printed.startswith("已为 11 人生成认证码（")  # C01's people but 周社工, linked already
     assert "https://t.me/GridTestBot?start=" in printed  # the bot the running bot reported
     sheet = load_workbook(folder / "认证码.xlsx").active
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert rows[0] == ["序号", "姓名", "编号", "角色", "所属", "认证码", "有效期至",
                        "Telegram 链接", "微信里发送", "卡片文件"]
     by_name = {r[1]: r for r in rows[1:]}
-    assert "周社工" not in by_name and "吴主任" not in by_name and len(by_name) == 10
+    assert "周社工" not in by_name and "吴主任" not in by_name and len(by_name) == 11
     sun = by_name["孙志愿"]
     assert sun[2:5] == ["sun", "微网管家", "M01"]
     code, link, card = sun[5], sun[7], folder / sun[9]
@@ -131,7 +132,7 @@ async def test_cards_for_everyone_unlinked_link_with_one_scan(w: World, tmp_path
     # and the next batch leaves out who is linked now
     again = io.StringIO()
     assert await cards(config, card_args(tmp_path / "again", scope="M01"), out=again) == 0
-    assert again.getvalue().startswith("已为 3 人生成认证码")  # 张阿姨, 刘奶奶, 陈先生
+    assert again.getvalue().startswith("已为 4 人生成认证码")  # 张阿姨, 刘奶奶, 陈先生, 徐大姐
 
 
 async def test_start_without_a_code_or_in_a_group_is_the_greeting(w: World) -> None:

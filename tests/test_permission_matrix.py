@@ -45,6 +45,10 @@ CAST = ("刘奶奶", "陈先生", "张阿姨", "赵老师", "王网格长", "陈
 #   pending   ... and 张阿姨 asked for more time (延期 1 1d 等配件)
 #   notice    郑科长 scheduled notice #1 to M01 for tomorrow 9:00
 #   group     nothing yet; the command is said in a new, unbound group (绑定 is group-only)
+#   errand    刘奶奶 asked 代办 帮3幢王奶奶买药 (#1, to 张阿姨), who recorded consent and
+#             垫付 1 10
+#   patrol    张阿姨 logged 走访 3幢 5户 楼道堆物 (visit #1)
+#   swap      张阿姨 asked 赵老师 to take her Saturday (换班 周六 赵老师): swap #1
 #   offer     刘奶奶 told the bot in private "楼下的路灯坏了好几天了" and was offered #1 to log
 MATRIX: dict[str, tuple[str, str]] = {
     #  command               state       刘陈张赵王陈周吴郑
@@ -55,6 +59,12 @@ MATRIX: dict[str, tuple[str, str]] = {
     "已解决 1":              ("resolved", "ASRSRSRSR"),
     "未解决 1 灯还是不亮":     ("resolved", "ASRSRSRSR"),
     "评价 1 5":              ("resolved", "ASRSRSRSR"),
+    "代办 帮3幢王奶奶买药":     ("fresh",    "AAAASSSSS"),
+    "接单 1":                ("errand",   "SSASASASA"),
+    "确认同意 1 电话确认":      ("errand",   "SSASASASA"),
+    "垫付 1 20":             ("errand",   "SSASASASA"),
+    "已还款 1":              ("errand",   "SSASASASA"),
+    "代办完成 1 送到了":        ("errand",   "SSASASASA"),
     "帮助":                  ("fresh",    "AAAAAAAAA"),
     "认证 CODE":             ("fresh",    "AAAAAAAAA"),
     "认领 1":                ("assigned", "PPASASASA"),
@@ -65,6 +75,12 @@ MATRIX: dict[str, tuple[str, str]] = {
     "我的":                  ("fresh",    "PPAAAAAAA"),
     "值班":                  ("fresh",    "PPAAAAAAA"),
     "超时":                  ("fresh",    "PPAAAAAAA"),
+    "走访 3幢 5户 楼道堆物":    ("fresh",    "PPAASSSSS"),
+    "转工单 1":              ("patrol",   "PPASSSSSS"),
+    "换班 周六 李师傅":        ("fresh",    "PPAASSSSS"),
+    "接班 1":                ("swap",     "PPSASSSSS"),
+    "不接班 1":              ("swap",     "PPSASSSSS"),
+    "取消换班 1":             ("swap",     "PPASSSSSS"),
     "延期 1 1d 等配件":       ("assigned", "PPASASASA"),
     "批准 1":                ("pending",  "PPPPASASA"),
     "驳回 1 不行":            ("pending",  "PPPPASASA"),
@@ -88,7 +104,8 @@ READ_ONLY = {"status", "help", "link", "mine", "duty", "overdue", "notices", "ac
 REFUSALS = {
     "P": ("不能使用这个命令",),
     "S": ("找不到工单", "不归您办理", "不在您负责的范围内", "不在您的管辖范围内",
-          "还不知道您属于哪个微网格", "找不到通知", "找不到要登记的内容"),
+          "还不知道您属于哪个微网格", "找不到通知", "找不到要登记的内容",
+          "不在任何微网格的值班表上", "找不到换班", "不是问您的", "只有本人能取消", "找不到走访"),
     "R": ("只有报事的居民本人",),
     "L": ("只有微网管家能把微网格层级的工单退回网格",),
 }
@@ -128,7 +145,7 @@ def test_every_command_has_a_row_and_every_row_a_full_cast() -> None:
     for command, (state, row) in MATRIX.items():
         assert len(row) == len(CAST) and set(row) <= {*REFUSALS, "A", "-"}, command
         assert state in {"fresh", "assigned", "resolved", "pending", "notice", "group",
-                         "offer"}
+                         "offer", "swap", "errand", "patrol"}
 
 
 async def _set_up(bot: Bot, state: str) -> None:
@@ -139,6 +156,17 @@ async def _set_up(bot: Bot, state: str) -> None:
     if state == "pending":
         await bot.say("张阿姨", "延期 1 1d 等配件", private=True)
         assert (await bot.case(1)).extension is not None
+    if state == "errand":
+        await bot.say("刘奶奶", "代办 帮3幢王奶奶买药")
+        await bot.say("张阿姨", "确认同意 1 电话确认", private=True)
+        out = await bot.say("张阿姨", "垫付 1 10", private=True)
+        assert "垫付 10.00 元" in to(out, "zhang")[0]
+    if state == "patrol":
+        out = await bot.say("张阿姨", "走访 3幢 5户 楼道堆物", private=True)
+        assert "走访 #1" in to(out, "zhang")[0]
+    if state == "swap":
+        out = await bot.say("张阿姨", "换班 周六 赵老师", private=True)
+        assert "换班 #1" in to(out, "zhang")[0]
     if state == "offer":
         out = await bot.say("刘奶奶", "楼下的路灯坏了好几天了", private=True)
         assert "登记 1" in to(out, "liu_nainai")[0]

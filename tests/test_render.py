@@ -23,18 +23,24 @@ from gridbot.domain import (
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
+    Errand,
     Notice,
     NoticeStatus,
+    Patrol,
     Person,
     Priority,
     Role,
+    ShiftSwap,
     Status,
+    SwapStatus,
     TextFormat,
 )
 from gridbot.handlers import REGISTRY
 from gridbot.handlers.account import help_sections
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
 from gridbot.store.base import ReportOffer
+from gridbot.worklog import ErrandRow, Work
+from gridbot.worklog import Ratio as WorkRatio
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = load_config(ROOT / "config.example.toml")
@@ -42,7 +48,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 RENDERER = Renderer(TZ, "zh-CN")
 FORMATS = (TextFormat.PLAIN, TextFormat.HTML)
 #: templates that are not messages: shared macros, and the command line's text
-NOT_MESSAGES = {"_names", "cli"}
+NOT_MESSAGES = {"_names", "cli", "_days", "_errand"}
 
 GROUP = "group:M01"  # where make_case's cases were reported
 NOW = datetime(2024, 5, 6, 1, 30, tzinfo=UTC)  # 09:30 in Suzhou
@@ -608,6 +614,105 @@ def render(template: str, locale: str = "zh-CN", fmt: TextFormat = TextFormat.PL
     return renderer.render(template, locale=locale, fmt=fmt, bot=CONFIG.bot_name, cat=cat,
                            unit=unit, in_group=in_group, here=here, **context)
 
+
+# -- issue 20: shift swaps (handlers/swap.py) --
+_SWAP = ShiftSwap(id=3, microgrid="M01", from_person="zhang", to_person="wang",
+                  first="2024-05-11", last="2024-05-11", status=SwapStatus.PENDING,
+                  asked_at=NOW)
+_SAT = date(2024, 5, 11)
+_SWAP_DAYS = {"swap": _SWAP, "first": _SAT, "last": _SAT}
+_LONG_DAYS = {"swap": dataclasses.replace(_SWAP, status=SwapStatus.ACCEPTED),
+              "first": _SAT, "last": date(2024, 5, 15)}
+CONTEXTS.update({
+    "button_swap": [{"accept": True}, {"accept": False}],
+    "reply_swap": [{"event": "asked", "other": LEADER, **_SWAP_DAYS},
+                   {"event": "accepted", "other": STEWARD, **_LONG_DAYS},
+                   {"event": "declined", "other": STEWARD, **_SWAP_DAYS},
+                   {"event": "cancelled", "other": LEADER, **_LONG_DAYS}],
+    "notify_swap": [{"event": "asked", "actor": STEWARD, **_SWAP_DAYS},
+                    {"event": "accepted", "actor": LEADER, **_LONG_DAYS},
+                    {"event": "declined", "actor": LEADER, **_SWAP_DAYS},
+                    {"event": "leader", "actor": LEADER, "giver": STEWARD, **_LONG_DAYS},
+                    {"event": "cancelled", "actor": STEWARD, **_SWAP_DAYS},
+                    {"event": "leader_cancelled", "actor": STEWARD, "giver": STEWARD,
+                     "taker": LEADER, **_LONG_DAYS}],
+    "error_swap": [
+        {"reason": "day_unknown", "text": EVIL}, {"reason": "day_past", "text": "2024-01-01"},
+        {"reason": "day_too_far", "text": "2030-01-01"}, {"reason": "day_too_long", "text": "x"},
+        {"reason": "no_duty"}, {"reason": "self"},
+        {"reason": "unreachable", "target": LEADER, "why": "no_private"},
+        {"reason": "clash", "other": LEADER, **_SWAP_DAYS},
+        {"reason": "not_found", "number": 3}, {"reason": "not_yours", "number": 3,
+                                                "other": LEADER},
+        {"reason": "not_giver", "number": 3, "other": STEWARD},
+        {"reason": "answered", **_LONG_DAYS}, {"reason": "over", **_SWAP_DAYS}],
+})
+CONTEXTS["reply_duty"] = [*CONTEXTS["reply_duty"], {
+    "on": True, "until": None, "open_count": 0, "swaps": [
+        {"swap": _SWAP, "given": True, "other": LEADER, "first": _SAT, "last": _SAT},
+        {**_LONG_DAYS, "given": False, "other": STEWARD}]}]
+
+
+# -- issue 20: errands (handlers/errands.py) --
+_ERRAND = Errand(case_number=12, beneficiary="3幢王奶奶", created_at=NOW, kind="medicine",
+                 task="买降压药", household="3幢//502", tags=("独居老人",))
+_ERRAND_DONE = dataclasses.replace(_ERRAND, consent_by="zhang", consent_how="电话确认",
+                                   advanced_cents=3550, advanced_by="zhang",
+                                   proof_reason="当面签收")
+_SELF = dataclasses.replace(_ERRAND, beneficiary="", consent_how="self", tags=())
+CONTEXTS.update({
+    "button_take": [{"case": CASE}],
+    "reply_errand": [
+        {"event": "asked", "case": CASE, "errand": _ERRAND, "assignee": STEWARD,
+         "private": True, "notified": {"zhang": None}},
+        {"event": "asked", "case": CASE, "errand": _SELF, "assignee": None, "private": False},
+        {"event": "taken", "case": CLAIMED, "errand": _ERRAND, "assignee": STEWARD,
+         "private": True},
+        {"event": "taken", "case": CLAIMED, "errand": _ERRAND, "assignee": STEWARD,
+         "private": False},
+        {"event": "consent", "case": CLAIMED, "errand": _ERRAND_DONE, "assignee": STEWARD,
+         "private": True},
+        {"event": "advanced", "case": CLAIMED, "errand": _ERRAND_DONE, "cents": 1000,
+         "assignee": STEWARD, "private": True},
+        {"event": "repaid", "case": CLAIMED, "errand": _ERRAND_DONE, "assignee": STEWARD,
+         "private": True},
+        {"event": "done", "case": RESOLVED, "errand": _ERRAND_DONE, "assignee": STEWARD,
+         "private": True}],
+    "notify_errand": [
+        {"event": "offer", "case": CASE, "errand": _ERRAND, "reporter": RESIDENT},
+        {"event": "details", "case": CASE, "errand": _SELF, "reporter": RESIDENT},
+        {"event": "advanced", "case": CLAIMED, "errand": _ERRAND_DONE, "cents": 1000,
+         "reporter": None, "actor": STEWARD}],
+    "error_errand": [
+        {"reason": "not_errand", "number": 12}, {"reason": "money", "text": EVIL},
+        {"reason": "nothing_owed", "case": CASE, "errand": _ERRAND},
+        {"reason": "proof", "case": CASE}, {"reason": "consent", "case": CASE,
+                                             "errand": _ERRAND}],
+})
+
+# -- issue 20: patrol visits (handlers/patrol.py) --
+_PATROL = Patrol(id=5, at=NOW, steward_id="zhang", microgrid="M01", platform="console",
+                 chat_id="dm:zhang", buildings=("3幢",), households=5, rooms=("3幢//201",),
+                 text=EVIL)
+CONTEXTS.update({
+    "button_patrol_case": [{"patrol": _PATROL}],
+    "reply_patrol": [{"event": "logged", "patrol": _PATROL},
+                     {"event": "logged", "patrol": dataclasses.replace(_PATROL, text="",
+                                                                       rooms=())}],
+    "error_patrol": [{"reason": "scope", "microgrid": "M01"},
+                     {"reason": "not_found", "number": 5},
+                     {"reason": "used", "patrol": dataclasses.replace(_PATROL, case_number=7)},
+                     {"reason": "nothing", "patrol": _PATROL}],
+})
+
+# -- issue 20: errands and visits in /stats (gridbot/worklog.py) --
+_WORK = Work(errands=3, errands_done=2, visits=4, households_visited=9, ledger_households=20,
+             coverage=WorkRatio(num=9, den=20), cases_from_patrols=1,
+             by_volunteer=(ErrandRow(key="xu", name="徐大姐", asked=2, done=2),
+                           ErrandRow(key="", name="", asked=1)))
+CONTEXTS["stats"] = [*CONTEXTS["stats"], {
+    "report": dataclasses.replace(_BUSY, work=_WORK), "rows": (), "kind": "microgrid",
+    "staff": True}]
 
 def message_templates(locale: str) -> list[str]:
     return [n for n in RENDERER.template_names(locale) if n not in NOT_MESSAGES]

@@ -51,7 +51,8 @@ USER_TEXT = st.one_of(
 FREE_KEYS = {"text", "reason", "name", "word", "code", "item"}
 CHOICES = {("error_link_code", "reason"), ("error_notice_scope", "reason"),
            ("error_notice_time", "reason"), ("error_duration", "reason"),
-           ("error_offer", "reason")}
+           ("error_offer", "reason"), ("error_errand", "reason"), ("error_patrol", "reason"),
+           ("error_swap", "reason")}
 
 _TAG = re.compile(r"<[^<>]*>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

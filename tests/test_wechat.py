@@ -273,7 +273,7 @@ async def test_a_timed_out_send_is_uncertain_for_a_notice_and_sent_again_otherwi
     # a steward's message that timed out the same way goes again: at least once
     w.fake.delay("message/send", 2.0)
     before = len(w.fake.sent)
-    answer = await w.wecom.say(ZHANG, "帮助")
+    answer = await w.wecom.say(ZHANG, "我的")
     assert answer.status_code == 200
     await w.fake.until(lambda: w.rows("SELECT 1 FROM outbox WHERE error LIKE"
                                       " '%may have arrived%' AND status = 'queued'"), timeout=10)
@@ -347,7 +347,7 @@ async def test_expired_or_invalid_tokens_are_refreshed_once_and_the_message_sent
     await w.link(ZHANG, "zhang")
     fetched = w.fake.called("gettoken"), w.fake.called("token")
     w.fake.expire_tokens()
-    sent = await w.said(ZHANG, "帮助")
+    sent = await w.said(ZHANG, "我的")
     assert len(texts(sent, ZHANG)) == 1
     w.fake.fail("message/send", errcode=40014)
     assert len(texts(await w.said(ZHANG, "我的"), ZHANG)) == 1
@@ -366,7 +366,7 @@ async def test_busy_rate_limited_and_refused_sends(wechat_world: World) -> None:
     w.fake.fail("message/send", errcode=45009)
     w.fake.fail("message/send", errcode=-1)
     before = len(w.fake.sent)
-    answer = await w.wecom.say(ZHANG, "帮助")
+    answer = await w.wecom.say(ZHANG, "我的")
     assert answer.status_code == 200
     for _ in range(20):  # each failure puts the message back by backoff or the rate limit
         if w.fake.sent[before:]:

@@ -9,6 +9,7 @@ maps keyed by micro-grid codes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from gridbot.config.sections import (
     CalendarSection,
     CategoryTable,
     ConfigFile,
+    ErrandsSection,
     EscalationSection,
     GeneralSection,
     LimitsSection,
@@ -36,6 +38,7 @@ from gridbot.config.sections import (
 from gridbot.config.values import (
     Category,
     Config,
+    Errands,
     Escalation,
     Limits,
     Policy,
@@ -67,6 +70,8 @@ class Assembler:
         self.source = source
         self.base_dir = base_dir
         self.deferred = deferred
+        #: person id -> tags, as the [[people]] tables give them
+        self.tags: dict[str, tuple[str, ...]] = {}
         #: every code of the org tree so far, and what it is the code of: "subdistrict",
         #: "community", "grid" or "microgrid"
         self.codes: dict[str, str] = {}
@@ -128,6 +133,7 @@ class Assembler:
         timezone = ZoneInfo(general.timezone)
         calendar = self.calendar(timezone)
         limits = self.limits()
+        errands = self.section("errands", ErrandsSection)
         http = self.section("http", HttpSettings)
         metrics = self.section("metrics", MetricsSettings)
         logging = self.section("logging", LoggingSection)
@@ -136,8 +142,10 @@ class Assembler:
         web = self.web()
         if (self.issues or storage is None or subdistrict is None or policy is None
                 or escalation is None or calendar is None or limits is None or http is None
-                or wechat is None or metrics is None or logging is None):
+                or wechat is None or metrics is None or logging is None
+                or errands is None):
             return None
+        policy = with_errand_category(policy, errands.category)
         robots = dict(item for item in wechat.robot_keys() if isinstance(item, tuple))
         return Config(
             source=self.source, locale=general.locale, timezone=timezone,
@@ -152,6 +160,9 @@ class Assembler:
             wecom_robots=robots, wecom_robot_api_base_url=wechat.robot_base,
             secret=secret_value(general.secret), deferred_secrets=tuple(self.deferred),
             web=web if web is not None and web.enabled else None,
+            errands=Errands(category=errands.category, volunteer_tags=errands.volunteer_tags,
+                            priority_tags=errands.priority_tags),
+            person_tags=self.tags,
         )
 
     def storage_url(self, storage: StorageSection) -> str:
@@ -260,6 +271,8 @@ class Assembler:
                 continue
             if unit not in allowed and self.listed(listing):
                 self.issues.add((*loc, "unit"), unit, what, role=role.value, subdistrict=sub_code)
+            if table.tags:
+                self.tags.setdefault(table.id, table.tags)
             people.setdefault(table.id, Person(
                 id=table.id, name=table.name, role=role, unit=unit, phone=table.phone,
                 address=table.address, locale=table.locale or ""))
@@ -462,6 +475,14 @@ class Assembler:
             if isinstance(item, Issue):
                 self.add(item, ("wechat",))
         return section
+
+
+def with_errand_category(policy: Policy, code: str) -> Policy:
+    """The policy with errands' category in it: 帮办代办, no keywords, when unlisted."""
+    if any(c.code == code for c in policy.categories):
+        return policy
+    errand = Category(code=code, names={"zh-CN": "帮办代办", "en": "Errands"}, keywords=())
+    return dataclasses.replace(policy, categories=(*policy.categories, errand))
 
 
 def schema_item(name: str) -> type[Any]:

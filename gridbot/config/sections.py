@@ -164,6 +164,8 @@ class PersonTable(Section):
     phone: Text = Field("", description="personal: it only reaches the person handling a "
                                         "case, never a group")
     address: Text = Field("", description="personal, like phone")
+    tags: Strings = Field((), description="free labels; a volunteer tag of [errands] "
+                          "(红色速递) lets them take errands in their micro-grid")
     locale: Locale | None = Field(None, description="the language of messages to this person "
                                                     "(default: [gridbot] locale)")
 
@@ -444,6 +446,22 @@ class LoggingSection(Section):
                                          "webhooks are many and say little)")
 
 
+class ErrandsSection(Section):
+    """Errands (帮办代办): a case of its own kind, asked with 代办, done by the steward or
+    by a volunteer (a person with one of ``volunteer_tags``) who takes it with 接单. Its
+    windows are those of ``category`` in [policy] (the normal priority's by default: 48 h
+    to do it)."""
+
+    category: NonEmpty = Field("errand", description="the category errands are filed under; "
+                               "made (帮办代办, no keywords) if [[policy.categories]] lacks it")
+    volunteer_tags: Strings = Field(("红色速递", "志愿者"), description="a person with one of "
+                                    "these tags may take the errands of their micro-grid")
+    priority_tags: Strings = Field(("独居老人", "残疾", "特殊人群"), description="a beneficiary "
+                                   "whose household ledger line has one of these tags gets "
+                                   "the errand one priority up; the tags are shown to whoever "
+                                   "does it, never in a group")
+
+
 # -- the file -----------------------------------------------------------------------------------
 
 
@@ -466,6 +484,8 @@ class ConfigFile(Section):
                                           description="reminders and the ladder")
     calendar: CalendarSection = Field(default_factory=CalendarSection,
                                       description="the time windows count in")
+    errands: ErrandsSection = Field(default_factory=ErrandsSection,
+                                    description="errands (帮办代办)")
     limits: LimitsSection = Field(default_factory=LimitsSection,
                                   description="bounds on what people send")
     http: HttpSettings = Field(default_factory=HttpSettings, description="the HTTP server")

@@ -7,6 +7,7 @@ the file's own shape (and every default) is in the settings models
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -139,6 +140,15 @@ class Escalation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Errands:
+    """Errands (帮办代办); meanings and defaults are those of ``[errands]``."""
+
+    category: str = "errand"
+    volunteer_tags: tuple[str, ...] = ("红色速递", "志愿者")
+    priority_tags: tuple[str, ...] = ("独居老人", "残疾", "特殊人群")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Limits:
     """Bounds on what people send; meanings and defaults are those of ``[limits]``."""
 
@@ -194,10 +204,17 @@ class Config:
     #: read with ``secrets=False``: the platform keys written as ``env:NAME`` and left
     #: unread, as (key, NAME); their settings hold the text ``env:NAME`` instead
     deferred_secrets: tuple[tuple[str, str], ...] = ()
+    errands: Errands = Errands()
+    #: person id -> the tags of their [[people]] table (volunteers: 红色速递)
+    person_tags: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def missing_secrets(self) -> list[tuple[str, str]]:
         """The deferred secrets whose environment variable is not set now."""
         return [(key, var) for key, var in self.deferred_secrets if var not in os.environ]
+
+    def is_volunteer(self, person_id: str) -> bool:
+        """Whether the person may take errands ([errands] volunteer_tags)."""
+        return bool(set(self.person_tags.get(person_id, ())) & set(self.errands.volunteer_tags))
 
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people if p.id == person_id), None)

@@ -1,7 +1,8 @@
 """Who is on duty: the roster of a micro-grid and the people above it on the ladder.
 
 Like an on-call schedule with overrides: a shift that covers this minute wins, then
-the primary steward, then the backups in order; anyone off duty is skipped, and so is
+the primary steward, then the backups in order; an accepted swap (换班) puts whoever
+took someone's day in their place on that local date; anyone off duty is skipped, and so is
 anyone no message can reach (never linked a chat account, never wrote to the bot in
 private, or blocked it): a case given to them would sit unseen until it escalated.
 Nobody at a level means the next level up.
@@ -22,7 +23,8 @@ from gridbot.store.base import Transaction
 class Route:
     person: Person | None
     level: int
-    #: why this person: "shift", "roster" (the primary), "backup", "level" (the person at
+    #: why this person: "shift", "roster" (the primary), "backup", "swap" (took the day of
+    #: one of those by an accepted 换班), "level" (the person at
     #: the level asked for), "nobody_below" (went up a level), "nobody" (no one at all)
     reason: str
     #: people on duty who were passed over because no message reaches them, with why
@@ -130,6 +132,11 @@ async def on_duty_at_level(
         if not entries:
             candidates += [(p.id, "roster")
                            for p in await tx.people_in_role(Role.STEWARD, microgrid)]
+        swaps = await tx.swaps_on(local.date().isoformat())
+        if swaps:
+            # Whoever took someone's day stands where they stood in the order.
+            candidates = [(swaps[person_id], "swap") if person_id in swaps
+                          else (person_id, reason) for person_id, reason in candidates]
         for person_id, reason in candidates:
             person = await tx.person(person_id)
             if person is not None and person.role is not Role.RESIDENT \

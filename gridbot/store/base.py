@@ -31,14 +31,18 @@ from gridbot.domain import (
     DeliveryCounts,
     DeliveryStatus,
     DutyStatus,
+    Errand,
     Incoming,
     Notice,
     NoticeStatus,
     OutboxItem,
     Outgoing,
+    Patrol,
     Person,
     Role,
+    ShiftSwap,
     Status,
+    SwapStatus,
 )
 
 
@@ -667,6 +671,67 @@ class Transaction(ABC):
         """The messages queued for one chat whose dedup keys start with ``key_prefix``: what
         the bot said to one incoming message there, in order."""
         raise NotImplementedError
+
+    # -- errands, patrol visits, shift swaps ------------------------------------------------
+    @abstractmethod
+    async def add_errand(self, errand: Errand) -> None:
+        """Keep what makes case ``errand.case_number`` an errand."""
+
+    @abstractmethod
+    async def errand(self, case_number: int) -> Errand | None:
+        """The errand of a case; ``None`` for a case that is no errand."""
+
+    @abstractmethod
+    async def update_errand(self, errand: Errand) -> None: ...
+
+    @abstractmethod
+    async def errands_made(self, since: datetime, until: datetime) -> list[Errand]:
+        """Errands asked for in [since, until), oldest first (the figures)."""
+
+    @abstractmethod
+    async def add_patrol(self, patrol: Patrol) -> Patrol:
+        """Log a visit; returns it with its id."""
+
+    @abstractmethod
+    async def patrol(self, patrol_id: int) -> Patrol | None:
+        """A visit, read under a lock (its button may be pressed twice at once)."""
+
+    @abstractmethod
+    async def set_patrol_case(self, patrol_id: int, case_number: int) -> bool:
+        """Note the case a visit became; False if it already became one."""
+
+    @abstractmethod
+    async def patrols_made(self, since: datetime, until: datetime) -> list[Patrol]:
+        """Visits logged in [since, until), oldest first (the figures)."""
+
+    @abstractmethod
+    async def add_swap(self, swap: ShiftSwap) -> ShiftSwap:
+        """Keep a request to swap a shift; returns it with its id."""
+
+    @abstractmethod
+    async def swap(self, swap_id: int) -> ShiftSwap | None:
+        """A swap, read under a lock (accept and decline may race)."""
+
+    @abstractmethod
+    async def answer_swap(self, swap_id: int, status: SwapStatus, at: datetime) -> bool:
+        """Accept, decline or cancel a pending swap; False if it was no longer pending."""
+
+    @abstractmethod
+    async def cancel_swap(self, swap_id: int, at: datetime) -> bool:
+        """Call off a pending or accepted swap; False if it was neither."""
+
+    @abstractmethod
+    async def swaps_on(self, day: str) -> dict[str, str]:
+        """The accepted swaps covering a local day (ISO date): who gave it -> who took it."""
+
+    @abstractmethod
+    async def swaps_of(self, person_id: str, since: str) -> list[ShiftSwap]:
+        """Pending and accepted swaps given or taken by a person, ending on or after
+        ``since`` (ISO date), earliest first."""
+
+    @abstractmethod
+    async def swaps_clashing(self, person_id: str, first: str, last: str) -> list[ShiftSwap]:
+        """Pending and accepted swaps the person gave of any day in [first, last]."""
 
 
 class Store(ABC):

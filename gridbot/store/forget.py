@@ -64,9 +64,14 @@ TABLES: Mapping[str, str] = {
     "set_aside": "her messages kept after their handling failed deleted",
     "web_logins": "her console login links deleted, used or not",
     "web_sessions": "her console sessions deleted",
+    "errands": "of her cases: whom, what, consent words, ledger line, tags and proof "
+               "dropped; elsewhere her person id renamed (beneficiary, volunteer, who "
+               "advanced money) and her name, phone and address cut from the words",
+    "patrols": "her name, phone and address cut from what was heard",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "alembic_version": "", "heartbeats": "",
+    "shift_swaps": "",
 }
 
 
@@ -102,6 +107,7 @@ RENAME: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("notice_acks", ("person_id",)),
     ("audit_log", ("actor_id", "target")),
     ("report_offers", ("used_by",)),
+    ("errands", ("beneficiary_id", "volunteer_id", "advanced_by")),
 )
 
 #: Where forget's counts come from, in the order the command line says them.
@@ -318,6 +324,13 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
         [words.text, words.text, person_id, words.text, words.text])
     origin, origin_params = _pairs(("origin_platform", "origin_chat_id"), mine["chat"])
     await d.run(f"UPDATE cases SET origin_chat_id = '' WHERE {origin}", origin_params)
+    # The errands she asked for: her words about whom and what, and their proof (photos
+    # of receipts) go as her cases' words do; the kind, money and times stay for the figures.
+    await d.run(
+        f"UPDATE errands SET beneficiary = ?, task = ?, household = '', tags = '[]',"
+        f" consent_how = CASE WHEN consent_how IN ('', 'self') THEN consent_how ELSE ? END,"
+        f" proof = '[]', proof_reason = CASE WHEN proof_reason = '' THEN '' ELSE ? END"
+        f" WHERE {in_cases}", [words.text, words.text, words.text, words.text, *case_params])
 
     await d.guard(True)
     counts["case_events"] = await d.run(
@@ -334,7 +347,10 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
     # Her name, phone and address in anyone else's words.
     worded: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("cases", "number", ("text", "rating_text")), ("case_events", "id", ("text",)),
-        ("notices", "id", ("text",)))
+        ("notices", "id", ("text",)),
+        ("errands", "case_number", ("beneficiary", "task", "consent_by", "consent_how",
+                                    "proof_reason")),
+        ("patrols", "id", ("text",)))
     for table, key, said in worded:
         where, params = _any(d, said, identity)
         for row in await d.rows(f"SELECT {key}, {', '.join(said)} FROM {table}"

@@ -145,6 +145,29 @@ duty = Table(
     implicit_returning=False,
 )
 
+errands = Table(
+    "errands", metadata,
+    Column("case_number", BigInteger, primary_key=True, autoincrement=False),
+    Column("beneficiary", Text),
+    Column("beneficiary_id", Text),
+    Column("household", Text),
+    Column("kind", Text),
+    Column("task", Text),
+    Column("tags", Text),
+    Column("consent_by", Text),
+    Column("consent_how", Text),
+    Column("consent_at", Instant()),
+    Column("volunteer_id", Text),
+    Column("advanced_cents", BigInteger),
+    Column("advanced_by", Text),
+    Column("repaid", Boolean),
+    Column("repaid_at", Instant()),
+    Column("proof", Text),
+    Column("proof_reason", Text),
+    Column("created_at", Instant()),
+    implicit_returning=False,
+)
+
 heartbeats = Table(
     "heartbeats", metadata,
     Column("duty", Text, primary_key=True),
@@ -260,6 +283,23 @@ outbox = Table(
     implicit_returning=False,
 )
 
+patrols = Table(
+    "patrols", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False,
+           server_default=FetchedValue()),
+    Column("at", Instant()),
+    Column("steward_id", Text),
+    Column("microgrid", Text),
+    Column("buildings", Text),
+    Column("households", BigInteger),
+    Column("rooms", Text),
+    Column("text", Text),
+    Column("platform", Text),
+    Column("chat_id", Text),
+    Column("case_number", BigInteger),
+    implicit_returning=False,
+)
+
 people = Table(
     "people", metadata,
     Column("id", Text, primary_key=True),
@@ -321,6 +361,21 @@ set_aside = Table(
     Column("next_try", Instant()),
     Column("created_at", Instant()),
     Column("updated_at", Instant()),
+    implicit_returning=False,
+)
+
+shift_swaps = Table(
+    "shift_swaps", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False,
+           server_default=FetchedValue()),
+    Column("microgrid", Text),
+    Column("from_person", Text),
+    Column("to_person", Text),
+    Column("day_from", Text),
+    Column("day_to", Text),
+    Column("status", Text),
+    Column("asked_at", Instant()),
+    Column("answered_at", Instant()),
     implicit_returning=False,
 )
 

@@ -10,6 +10,7 @@ from gridbot.store.base import Transaction
 from gridbot.store.repos.cases import CaseRepository
 from gridbot.store.repos.console import ConsoleRepository
 from gridbot.store.repos.figures import FiguresRepository
+from gridbot.store.repos.errands import ErrandRepository
 from gridbot.store.repos.forgetting import ForgetRepository
 from gridbot.store.repos.intake import IntakeRepository
 from gridbot.store.repos.notices import NoticeRepository
@@ -22,16 +23,16 @@ from gridbot.store.repos.records import (
     HouseholdRepository,
 )
 
-__all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "FiguresRepository",
-           "ForgetRepository", "HeartbeatRepository", "HouseholdRepository", "IntakeRepository",
-           "NoticeRepository", "OutboxRepository",
-           "PeopleRepository", "ReportOfferRepository", "Repositories", "StoreTransaction"]
+__all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "ErrandRepository",
+           "FiguresRepository", "ForgetRepository", "HeartbeatRepository", "HouseholdRepository",
+           "IntakeRepository", "NoticeRepository", "OutboxRepository", "PeopleRepository",
+           "ReportOfferRepository", "Repositories", "StoreTransaction"]
 
 
 class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
                    NoticeRepository, ReportOfferRepository, HouseholdRepository,
                    AuditRepository, HeartbeatRepository, ForgetRepository, ConsoleRepository,
-                   FiguresRepository):
+                   FiguresRepository, ErrandRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 
