@@ -23,7 +23,6 @@ from gridbot.errors import StoreConflict
 from gridbot.singleton_duties import Duties, Duty
 from gridbot.store import CaseQuery, SQLiteStore, migrating, store_for_url
 from gridbot.store import sqlite as sqlite_store
-from gridbot.store.migrating import versions
 from gridbot.store.postgresql import PostgresStore, migrations, safe_url, split_url
 from tests import postgres
 from tests.test_store import EXAMPLE, LEASE, T0, make_case, message

@@ -9,8 +9,8 @@ from __future__ import annotations
 from gridbot.store.base import Transaction
 from gridbot.store.repos.cases import CaseRepository
 from gridbot.store.repos.console import ConsoleRepository
-from gridbot.store.repos.figures import FiguresRepository
 from gridbot.store.repos.errands import ErrandRepository
+from gridbot.store.repos.figures import FiguresRepository
 from gridbot.store.repos.forgetting import ForgetRepository
 from gridbot.store.repos.intake import IntakeRepository
 from gridbot.store.repos.notices import NoticeRepository
