@@ -24,17 +24,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from functools import cache
 from typing import Any, cast
 
 import aiosqlite
-from sqlalchemy import ColumnElement, Table, func, literal_column
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, literal_column
 from sqlalchemy.dialects import postgresql as pg_sql
 from sqlalchemy.dialects import sqlite as sqlite_sql
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.util import find_tables
 
 from gridbot.errors import StoreBusy, StoreConflict, StoreError
 from gridbot.store.rows import Rows, from_ts, ts
@@ -56,6 +58,11 @@ class Prepared:
     sql: str
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
+    #: the tables it reads or writes, and the one it writes (``None``: a query), so that a
+    #: transaction knows which of its remembered reads a write makes stale and which of
+    #: its deferred inserts a statement must see first (:class:`Sql`)
+    tables: frozenset[str] = frozenset()
+    writes: str | None = None
 
     def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         defaults = self.defaults
@@ -85,7 +92,8 @@ class Dialect(ABC):
             compiled = cast(SQLCompiler, statement.compile(dialect=self.compiler))
             names = tuple(compiled.positiontup or ())
             found = Prepared(sql=compiled.string, names=names,
-                             defaults={n: compiled.params.get(n) for n in names})
+                             defaults={n: compiled.params.get(n) for n in names},
+                             tables=_tables(statement), writes=_written(statement))
             self._prepared[statement] = found
         return found
 
@@ -240,6 +248,34 @@ SQLITE = SQLiteDialect()
 POSTGRESQL = PostgresDialect()
 
 
+def _tables(statement: ClauseElement) -> frozenset[str]:
+    found = set()
+    for table in find_tables(statement, include_crud=True, include_aliases=True,
+                             include_joins=True, include_selects=True):
+        table = getattr(table, "element", table)
+        if isinstance(table, Table):
+            found.add(table.name)
+    return frozenset(found)
+
+
+def _written(statement: ClauseElement) -> str | None:
+    if isinstance(statement, UpdateBase):
+        table = getattr(statement, "table", None)
+        return table.name if isinstance(table, Table) else "?"
+    return None
+
+
+@cache
+def multi_insert(dialect: Dialect, table: Table, columns: tuple[str, ...], count: int,
+                 ignore: bool) -> Insert:
+    """INSERT of ``count`` rows of ``columns`` in one statement (parameters
+    ``column_i``); ``ignore``: a row whose key is taken is skipped (ON CONFLICT DO NOTHING).
+    Built and compiled once per shape."""
+    stmt = dialect.insert(table) if ignore else insert(table)
+    stmt = stmt.values([{c: bindparam(f"{c}_{i}") for c in columns} for i in range(count)])
+    return stmt.on_conflict_do_nothing() if ignore else stmt  # type: ignore[union-attr]
+
+
 # -- PostgreSQL's advisory locks: migrations, a new schema, singleton duties --------------
 #: held to the end of the transaction (migrating, creating the schema)
 ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock($1)"
@@ -291,14 +327,108 @@ def pg_error(exc: BaseException) -> BaseException | None:
 
 
 # -- running statements ------------------------------------------------------------------
+#: a remembered read: what it depends on (tables) and what it found
+Memo = tuple[frozenset[str], Any]
+#: a table's deferred rows: their columns, whether a taken key skips a row, the rows
+_Deferred = tuple[tuple[str, ...], bool, list[Mapping[str, Any]]]
+#: rows per multi-row INSERT (well within both databases' limits on parameters)
+DEFER_CHUNK = 100
+
+
 class Sql(ABC):
-    """A transaction's connection, running prepared statements in one round trip each."""
+    """A transaction's connection, running prepared statements in one round trip each.
+
+    Two things make a transaction cheaper without changing what it means:
+
+    - **remembered reads** (:meth:`recall`, :meth:`remember`): a repository may keep what
+      a read found (a person, a chat) for the rest of the transaction; any write to a
+      table the read depends on forgets it, so reads still see the transaction's writes;
+    - **deferred inserts** (:meth:`defer`): rows nobody reads back at once (case events,
+      outgoing messages) wait and go as one multi-row INSERT per table, before the first
+      statement that touches their table, before a savepoint, and at commit
+      (:meth:`flush`). A failing deferred insert fails the transaction all the same.
+    """
 
     dialect: Dialect
 
-    @abstractmethod
+    def __init__(self) -> None:
+        self.memo: dict[Any, Memo] = {}
+        self.deferred: dict[Table, _Deferred] = {}
+
+    # -- remembered reads -------------------------------------------------------------------
+    def recall(self, key: Any) -> tuple[bool, Any]:
+        """(True, what the read ``key`` found) if it is remembered, else (False, None)."""
+        found = self.memo.get(key)
+        return (False, None) if found is None else (True, found[1])
+
+    def remember(self, key: Any, tables: frozenset[str], value: Any) -> Any:
+        self.memo[key] = (tables, value)
+        return value
+
+    def _forget(self, table: str | None) -> None:
+        if table is None:
+            return
+        if table == "?":
+            self.memo.clear()
+            return
+        stale = [k for k, (tables, _) in self.memo.items() if table in tables]
+        for key in stale:
+            del self.memo[key]
+
+    # -- deferred inserts ---------------------------------------------------------------
+    def defer(self, table: Table, row: Mapping[str, Any], *, ignore: bool = False) -> None:
+        """Insert ``row`` into ``table`` later, with the other rows deferred for it."""
+        found = self.deferred.get(table)
+        if found is None:
+            self.deferred[table] = (tuple(row), ignore, [row])
+        else:
+            found[2].append(row)
+
+    async def flush(self, tables: frozenset[str] | None = None) -> None:
+        """Write the deferred rows (of ``tables``, or all), in the order deferred."""
+        for table in list(self.deferred):
+            if tables is not None and table.name not in tables:
+                continue
+            columns, ignore, rows = self.deferred.pop(table)
+            for start in range(0, len(rows), DEFER_CHUNK):
+                chunk = rows[start:start + DEFER_CHUNK]
+                statement = multi_insert(self.dialect, table, columns, len(chunk), ignore)
+                params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in columns}
+                prepared = self.dialect.prepare(statement)
+                await self._execute(prepared.sql, prepared.args(params))
+
+    async def _before(self, prepared: Prepared) -> None:
+        if self.deferred and any(t.name in prepared.tables for t in self.deferred):
+            await self.flush(prepared.tables)
+        self._forget(prepared.writes)
+
+    async def _before_text(self) -> None:
+        """SQL text (forget's plan) may touch anything."""
+        await self.flush()
+        self.memo.clear()
+
+    # -- savepoints (several messages in one transaction) -----------------------------------
+    async def savepoint(self, name: str) -> None:
+        await self._before_text()
+        await self._execute(f"SAVEPOINT {name}", ())
+
+    async def release(self, name: str) -> None:
+        await self.flush()
+        await self._execute(f"RELEASE SAVEPOINT {name}", ())
+
+    async def rollback_to(self, name: str) -> None:
+        """Undo what was done since the savepoint (the rows deferred since, too)."""
+        self.deferred.clear()
+        self.memo.clear()
+        await self._execute(f"ROLLBACK TO SAVEPOINT {name}", ())
+        await self._execute(f"RELEASE SAVEPOINT {name}", ())
+
+    # -- statements ---------------------------------------------------------------------
     async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
         """The rows (``row["column"]`` works on both drivers)."""
+        prepared = self.dialect.prepare(statement)
+        await self._before(prepared)
+        return await self._fetch(prepared.sql, prepared.args(params))
 
     async def one(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> Any:
         rows = await self.all(statement, params)
@@ -308,21 +438,39 @@ class Sql(ABC):
         row = await self.one(statement, params)
         return None if row is None else row[0]
 
-    @abstractmethod
     async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
         """Run a statement returning no rows; how many rows it changed."""
+        prepared = self.dialect.prepare(statement)
+        await self._before(prepared)
+        return await self._execute(prepared.sql, prepared.args(params))
 
-    @abstractmethod
     async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
         """Run a statement once per parameter set, in one trip."""
+        if not params:
+            return
+        prepared = self.dialect.prepare(statement)
+        await self._before(prepared)
+        await self._executemany(prepared.sql, [prepared.args(p) for p in params])
 
-    @abstractmethod
     async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """SQL text with ``?`` marks (:mod:`gridbot.store.forget`'s plan): its rows."""
+        await self._before_text()
+        return await self._fetch(self.dialect.marks(sql), tuple(params))
 
-    @abstractmethod
     async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
         """SQL text with ``?`` marks: how many rows it changed."""
+        await self._before_text()
+        return await self._execute(self.dialect.marks(sql), tuple(params))
+
+    # -- the driver ---------------------------------------------------------------------
+    @abstractmethod
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]: ...
+
+    @abstractmethod
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int: ...
+
+    @abstractmethod
+    async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None: ...
 
 
 class SQLiteSql(Sql):
@@ -333,28 +481,21 @@ class SQLiteSql(Sql):
     dialect = SQLITE
 
     def __init__(self, db: aiosqlite.Connection) -> None:
+        super().__init__()
         self.db = db
 
-    async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
-        prepared = self.dialect.prepare(statement)
-        return await self.text_rows(prepared.sql, prepared.args(params))
-
-    async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
-        prepared = self.dialect.prepare(statement)
-        return await self.text_run(prepared.sql, prepared.args(params))
-
-    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
         try:
-            return list(await self.db.execute_fetchall(sql, tuple(params)))
+            return list(await self.db.execute_fetchall(sql, tuple(args)))
         except sqlite3.OperationalError as exc:
             busy = busy_error(exc)
             if busy is None:
                 raise
             raise busy from exc
 
-    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
         try:
-            cursor = await self.db.execute(sql, tuple(params))
+            cursor = await self.db.execute(sql, tuple(args))
         except sqlite3.OperationalError as exc:
             busy = busy_error(exc)
             if busy is None:
@@ -362,12 +503,9 @@ class SQLiteSql(Sql):
             raise busy from exc
         return cursor.rowcount
 
-    async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
-        if not params:
-            return
-        prepared = self.dialect.prepare(statement)
+    async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
         try:
-            await self.db.executemany(prepared.sql, [prepared.args(p) for p in params])
+            await self.db.executemany(sql, args)
         except sqlite3.OperationalError as exc:
             busy = busy_error(exc)
             if busy is None:
@@ -388,28 +526,12 @@ class PostgresSql(Sql):
     dialect = POSTGRESQL
 
     def __init__(self, conn: Any) -> None:
+        super().__init__()
         self.conn = conn
 
-    async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
-        prepared = self.dialect.prepare(statement)
-        return await self._fetch(prepared.sql, prepared.args(params))
-
-    async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
-        prepared = self.dialect.prepare(statement)
-        return await self._execute(prepared.sql, prepared.args(params))
-
-    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self._fetch(self.dialect.marks(sql), params)
-
-    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await self._execute(self.dialect.marks(sql), params)
-
-    async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
-        if not params:
-            return
-        prepared = self.dialect.prepare(statement)
+    async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
         try:
-            await self.conn.executemany(prepared.sql, [prepared.args(p) for p in params])
+            await self.conn.executemany(sql, args)
         except Exception as exc:
             translated = pg_error(exc)
             if translated is None:

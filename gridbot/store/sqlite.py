@@ -147,7 +147,9 @@ class SQLiteStore(Store):
         async with self._lock:
             try:
                 await db.execute("BEGIN IMMEDIATE")
-                yield StoreTransaction(SQLiteSql(db))
+                sql = SQLiteSql(db)
+                yield StoreTransaction(sql)
+                await sql.flush()  # the rows it deferred (see Sql.defer)
                 # A COMMIT that fails (busy) leaves the transaction open: it is rolled
                 # back below like any other failure.
                 await db.execute("COMMIT")
