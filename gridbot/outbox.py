@@ -384,13 +384,10 @@ class _Drain:
         if not marks:
             return
         marked = set(await tx.mark_all_sent(marks, now))
-        for item, platform_id in marks:
+        for item, _ in marks:
             if item.id not in marked:
                 log.warning("outbox %s was sent, but its lease had run out and it was "
                             "claimed again meanwhile; it may arrive twice", item.id)
-            if item.message.dedup_key.startswith(DELIVERY_PREFIX):
-                await tx.finish_delivery(item.id, DeliveryStatus.SENT, now,
-                                         platform_message_id=platform_id)
 
     async def _wait_for_work(self, low: int) -> None:
         async with self.changed:
@@ -517,8 +514,28 @@ class _Drain:
             return
         self.sender._reached(message.platform)
         permit.done()
-        # Marked by the feeder, with the other sends that ended meanwhile (see _write).
-        self.marks.append((item, platform_id))
+        if not is_delivery:
+            # Marked by the feeder, with the other sends that ended meanwhile (see _write):
+            # one lost to a crash is sent again (at least once).
+            self.marks.append((item, platform_id))
+            return
+        # A notice delivery is marked at once: after a crash, one still marked as being
+        # sent is in doubt and never sent again, so as few as possible must be left so.
+        now = self.clock.now()
+        for attempt in range(1, MARK_TRIES + 1):
+            try:
+                async with store.transaction() as tx:
+                    await tx.mark_sent(item.id, now, platform_id)
+                    await tx.finish_delivery(item.id, DeliveryStatus.SENT, now,
+                                             platform_message_id=platform_id)
+                break
+            except StoreBusy:
+                if attempt == MARK_TRIES:
+                    raise
+                log.warning("outbox %s was sent, but the database is locked; marking it "
+                            "again", item.id)
+                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+        self.sent += 1
 
     async def _refused(self, item: OutboxItem, exc: PlatformError, *,
                        is_delivery: bool) -> None:

@@ -21,11 +21,11 @@ import hashlib
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 from sqlalchemy import ColumnElement, Table, bindparam, func, insert, literal_column
@@ -40,6 +40,8 @@ from sqlalchemy.sql.util import find_tables
 
 from gridbot.errors import StoreBusy, StoreConflict, StoreError
 from gridbot.store.rows import Rows, from_ts, ts
+
+T = TypeVar("T")
 
 
 def const(value: str | int) -> ColumnElement[Any]:
@@ -63,6 +65,8 @@ class Prepared:
     #: its deferred inserts a statement must see first (:class:`Sql`)
     tables: frozenset[str] = frozenset()
     writes: str | None = None
+    #: a few rows by key (see :func:`quick`)
+    quick: bool = False
 
     def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         defaults = self.defaults
@@ -93,7 +97,8 @@ class Dialect(ABC):
             names = tuple(compiled.positiontup or ())
             found = Prepared(sql=compiled.string, names=names,
                              defaults={n: compiled.params.get(n) for n in names},
-                             tables=_tables(statement), writes=_written(statement))
+                             tables=_tables(statement), writes=_written(statement),
+                             quick=statement in _QUICK)
             self._prepared[statement] = found
         return found
 
@@ -247,6 +252,20 @@ class PostgresDialect(Dialect):
 SQLITE = SQLiteDialect()
 POSTGRESQL = PostgresDialect()
 
+#: statements marked by :func:`quick`
+_QUICK: set[ClauseElement] = set()
+S = TypeVar("S", bound=ClauseElement)
+
+
+def quick(statement: S) -> S:
+    """Mark a statement as quick: it reads or writes a few rows found by key or by an
+    index (a person, a case, its events, the due messages), so the SQLite store may run
+    it on the event loop's thread once its transaction holds the write lock, instead of a
+    trip to aiosqlite's thread that costs ten times the statement (see :class:`SQLiteSql`).
+    Anything that may scan (statistics, exports, forgetting) stays unmarked."""
+    _QUICK.add(statement)
+    return statement
+
 
 def _tables(statement: ClauseElement) -> frozenset[str]:
     found = set()
@@ -273,7 +292,7 @@ def multi_insert(dialect: Dialect, table: Table, columns: tuple[str, ...], count
     Built and compiled once per shape."""
     stmt = dialect.insert(table) if ignore else insert(table)
     stmt = stmt.values([{c: bindparam(f"{c}_{i}") for c in columns} for i in range(count)])
-    return stmt.on_conflict_do_nothing() if ignore else stmt  # type: ignore[union-attr]
+    return quick(stmt.on_conflict_do_nothing() if ignore else stmt)  # type: ignore[union-attr]
 
 
 # -- PostgreSQL's advisory locks: migrations, a new schema, singleton duties --------------
@@ -386,6 +405,17 @@ class Sql(ABC):
 
     async def flush(self, tables: frozenset[str] | None = None) -> None:
         """Write the deferred rows (of ``tables``, or all), in the order deferred."""
+        await self._batch(self._deferred_statements(tables))
+
+    async def commit(self) -> None:
+        """The end of the transaction's work: what it deferred is written (the store
+        commits after; SQLite's does both in one trip)."""
+        await self.flush()
+
+    def _deferred_statements(
+            self, tables: frozenset[str] | None = None) -> list[tuple[str, tuple[Any, ...]]]:
+        """The deferred rows (of ``tables``, or all) as statements, taken from the queue."""
+        statements = []
         for table in list(self.deferred):
             if tables is not None and table.name not in tables:
                 continue
@@ -395,7 +425,14 @@ class Sql(ABC):
                 statement = multi_insert(self.dialect, table, columns, len(chunk), ignore)
                 params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in columns}
                 prepared = self.dialect.prepare(statement)
-                await self._execute(prepared.sql, prepared.args(params))
+                statements.append((prepared.sql, prepared.args(params)))
+        return statements
+
+    async def _batch(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run statements whose results nobody needs, in order (a driver may send them
+        in one trip)."""
+        for sql, args in statements:
+            await self._execute(sql, args)
 
     async def _before(self, prepared: Prepared) -> None:
         if self.deferred and any(t.name in prepared.tables for t in self.deferred):
@@ -428,7 +465,7 @@ class Sql(ABC):
         """The rows (``row["column"]`` works on both drivers)."""
         prepared = self.dialect.prepare(statement)
         await self._before(prepared)
-        return await self._fetch(prepared.sql, prepared.args(params))
+        return await self._fetch(prepared.sql, prepared.args(params), prepared.quick)
 
     async def one(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> Any:
         rows = await self.all(statement, params)
@@ -442,7 +479,7 @@ class Sql(ABC):
         """Run a statement returning no rows; how many rows it changed."""
         prepared = self.dialect.prepare(statement)
         await self._before(prepared)
-        return await self._execute(prepared.sql, prepared.args(params))
+        return await self._execute(prepared.sql, prepared.args(params), prepared.quick)
 
     async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
         """Run a statement once per parameter set, in one trip."""
@@ -464,53 +501,124 @@ class Sql(ABC):
 
     # -- the driver ---------------------------------------------------------------------
     @abstractmethod
-    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]: ...
+    async def _fetch(self, sql: str, args: Sequence[Any], quick: bool = False) -> list[Any]:
+        """The rows; ``quick``: the statement is marked so (see :func:`quick`)."""
 
     @abstractmethod
-    async def _execute(self, sql: str, args: Sequence[Any]) -> int: ...
+    async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int: ...
 
     @abstractmethod
     async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None: ...
 
 
 class SQLiteSql(Sql):
-    """One trip to aiosqlite's thread per statement: each trip costs more than the query.
-    Busy or locked comes back as StoreBusy, so that code inside the transaction sees the
-    store's error, never sqlite3's."""
+    """A transaction on the SQLite file, through aiosqlite's connection.
+
+    A trip to aiosqlite's thread costs ten times a short statement (the thread wakes,
+    takes the interpreter lock, hands the result back), so a transaction takes one: its
+    ``BEGIN`` (which may wait for another process's write lock, up to the busy timeout)
+    goes in the trip of its first statement. From then on the transaction holds the
+    write lock, and in WAL mode nothing it does waits for anyone: statements marked
+    :func:`quick` (a few rows by key) and the deferred rows and ``COMMIT`` at the end run
+    at once on the event loop's thread. Anything else (a statement that may scan) still
+    takes a trip, so the loop never stalls on it. Busy or locked comes back as
+    StoreBusy, so that code inside the transaction sees the store's error, never
+    sqlite3's.
+    """
 
     dialect = SQLITE
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, begin: str | None = None, *,
+                 busy_timeout_ms: int = 5000) -> None:
+        """``begin``: the statement that begins the transaction, sent with the first one
+        (``None``: none is wanted); ``busy_timeout_ms``: the connection's busy timeout."""
         super().__init__()
         self.db = db
+        self.begin = begin
+        self.busy_timeout_ms = busy_timeout_ms
+        #: the transaction has begun (it holds the write lock)
+        self.locked = False
 
-    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+    def _begin_here(self) -> bool:
+        """Begin on this thread if the write lock is free right now (no waiting: the
+        busy timeout is off for the attempt); False if another connection holds it."""
+        conn, begin = self.db._conn, self.begin
+        assert begin is not None
+        conn.execute("PRAGMA busy_timeout=0")
         try:
-            return list(await self.db.execute_fetchall(sql, tuple(args)))
+            conn.execute(begin)
         except sqlite3.OperationalError as exc:
-            busy = busy_error(exc)
-            if busy is None:
+            if busy_error(exc) is None:
                 raise
-            raise busy from exc
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        self.begin, self.locked = None, True
+        return True
 
-    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+    async def _trip(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the connection in aiosqlite's thread, after the pending BEGIN."""
+        begin, self.begin = self.begin, None
+
+        def run(conn: sqlite3.Connection) -> T:
+            if begin is not None:
+                conn.execute(begin)
+                self.locked = True
+            return work(conn)
+
         try:
-            cursor = await self.db.execute(sql, tuple(args))
+            # aiosqlite's own way of running a function in its thread (what each of its
+            # methods does), so that several statements take one trip
+            return await self.db._execute(run, self.db._conn)
         except sqlite3.OperationalError as exc:
-            busy = busy_error(exc)
-            if busy is None:
-                raise
-            raise busy from exc
-        return cursor.rowcount
+            raise _busy_or(exc) from exc
+
+    def _here(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the connection, on this thread (the transaction holds the lock)."""
+        try:
+            return work(self.db._conn)
+        except sqlite3.OperationalError as exc:
+            raise _busy_or(exc) from exc
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T], quick: bool) -> T:
+        if quick and self.begin is not None:
+            # Most of the time nobody else holds the lock: the transaction begins here,
+            # and takes no trip at all. Otherwise BEGIN waits in aiosqlite's thread.
+            self._here(lambda _conn: self._begin_here())
+        if quick and self.locked:
+            return self._here(work)
+        return await self._trip(work)
+
+    async def _fetch(self, sql: str, args: Sequence[Any], quick: bool = False) -> list[Any]:
+        return await self._run(lambda conn: conn.execute(sql, tuple(args)).fetchall(), quick)
+
+    async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
+        return await self._run(lambda conn: conn.execute(sql, tuple(args)).rowcount, quick)
 
     async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
-        try:
-            await self.db.executemany(sql, args)
-        except sqlite3.OperationalError as exc:
-            busy = busy_error(exc)
-            if busy is None:
-                raise
-            raise busy from exc
+        await self._trip(lambda conn: conn.executemany(sql, args))
+
+    async def _batch(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        if statements:  # deferred rows: a few, by key
+            await self._run(lambda conn: _run_all(conn, statements), quick=True)
+
+    async def commit(self) -> None:
+        statements = self._deferred_statements()
+        if self.begin is not None and not statements:
+            self.begin = None  # nothing was done: nothing to begin or commit
+            return
+        await self._run(lambda conn: _run_all(conn, [*statements, ("COMMIT", ())]),
+                        quick=True)
+
+
+def _busy_or(exc: sqlite3.OperationalError) -> BaseException:
+    busy = busy_error(exc)
+    return exc if busy is None else busy
+
+
+def _run_all(conn: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    for sql, args in statements:
+        conn.execute(sql, args)
 
 
 def _count(status: str) -> int:
@@ -538,7 +646,7 @@ class PostgresSql(Sql):
                 raise
             raise translated from exc
 
-    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+    async def _fetch(self, sql: str, args: Sequence[Any], quick: bool = False) -> list[Any]:
         try:
             return list(await self.conn.fetch(sql, *args))
         except Exception as exc:
@@ -547,7 +655,7 @@ class PostgresSql(Sql):
                 raise
             raise translated from exc
 
-    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+    async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
         try:
             return _count(await self.conn.execute(sql, *args))
         except Exception as exc:

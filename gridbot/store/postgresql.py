@@ -238,7 +238,7 @@ class PostgresStore(Store):
             try:
                 sql = PostgresSql(conn)
                 yield StoreTransaction(sql)
-                await sql.flush()  # the rows it deferred (see Sql.defer)
+                await sql.commit()  # the rows it deferred (see Sql.defer)
             except BaseException:
                 # Also when cancelled mid-statement; if the rollback cannot happen the
                 # pool closes the connection, which rolls back just the same.

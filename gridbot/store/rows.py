@@ -52,6 +52,10 @@ def ts(instant: datetime | None) -> str | None:
 def from_ts(text: str | None) -> datetime | None:
     if text is None:
         return None
+    if len(text) == 27 and text[10] == "T" and text[-1] == "Z":
+        # what ts() writes: ISO 8601 with microseconds and Z, which fromisoformat reads
+        # ten times faster than strptime (a case row holds a dozen instants)
+        return datetime.fromisoformat(text)
     return datetime.strptime(text, _TS).replace(tzinfo=UTC)
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from gridbot.domain import Case, CaseEvent, Priority, Status
 from gridbot.store.base import CaseQuery
-from gridbot.store.dialect import Dialect, const
+from gridbot.store.dialect import Dialect, const, quick
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import case_events, cases, jobs
 
@@ -47,10 +47,10 @@ def one_of(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[b
     return column.in_([const(v) for v in values])
 
 
-_INSERT = insert(cases).values(binds(*FIELDS[1:])).returning(*cases.c)
-_CASE = select(cases).where(cases.c.number == bindparam("number")).with_for_update()
-_UPDATE = (update(cases).where(cases.c.number == bindparam("number_"))
-           .values(binds(*FIELDS[1:])))
+_INSERT = quick(insert(cases).values(binds(*FIELDS[1:])).returning(*cases.c))
+_CASE = quick(select(cases).where(cases.c.number == bindparam("number")).with_for_update())
+_UPDATE = quick(update(cases).where(cases.c.number == bindparam("number_"))
+                .values(binds(*FIELDS[1:])))
 _DUE = (select(cases)
         .where(cases.c.wake_at.is_not(None), cases.c.wake_at <= bindparam("now"))
         .order_by(cases.c.wake_at, cases.c.number)
@@ -65,8 +65,8 @@ _MOVE_JOB = (update(jobs)
              .where(jobs.c.name == bindparam("name"), jobs.c.next_run == bindparam("expected"))
              .values(next_run=bindparam("next_run")))
 _EVENT_TABLES = frozenset({"case_events"})
-_EVENTS = (select(case_events).where(case_events.c.case_number == bindparam("number"))
-           .order_by(case_events.c.id))
+_EVENTS = quick(select(case_events).where(case_events.c.case_number == bindparam("number"))
+                .order_by(case_events.c.id))
 _MOVE_REPORTS = (update(cases).where(cases.c.reporter_id == bindparam("from_person"))
                  .values(reporter_id=bindparam("to_person")))
 _URGENT_REPEAT = (select(cases)

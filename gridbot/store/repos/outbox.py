@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from gridbot.domain import OutboxItem, Outgoing
-from gridbot.store.dialect import Dialect, const
+from gridbot.store.dialect import Dialect, const, quick
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import outbox
 
@@ -35,9 +35,9 @@ _WAITING = outbox.c.status.in_([const(QUEUED), const(SENDING)])
 
 @cache
 def _enqueue(d: Dialect) -> Insert:
-    return d.insert_ignore(outbox).values(binds(
+    return quick(d.insert_ignore(outbox).values(binds(
         "dedup_key", "platform", "chat_id", "person_id", "case_number", "text", "fmt",
-        "buttons", "reply_to", "thread_id", "not_before", "created_at", "attachments"))
+        "buttons", "reply_to", "thread_id", "not_before", "created_at", "attachments")))
 
 
 @cache
@@ -55,13 +55,13 @@ def _claim(count: int) -> Update:
            .limit(bindparam("limit"))
            .with_for_update(skip_locked=True)
            .cte("due"))  # a CTE: PostgreSQL runs a locking one exactly once
-    return (update(outbox).where(outbox.c.id == due.c.id)
-            .values(status=const(SENDING), lease_until=bindparam("lease_until"),
-                    attempts=outbox.c.attempts + const(1))
-            .returning(*outbox.c))
+    return quick(update(outbox).where(outbox.c.id == due.c.id)
+                 .values(status=const(SENDING), lease_until=bindparam("lease_until"),
+                         attempts=outbox.c.attempts + const(1))
+                 .returning(*outbox.c))
 
 
-_MARK_SENT = (update(outbox).where(outbox.c.id == bindparam("item_id"))
+_MARK_SENT = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
               .values(status=const(SENT), lease_until=None, error=const(""),
                       **binds("sent_at", "platform_message_id")))
 #: messages marked sent per statement
@@ -80,15 +80,15 @@ def _mark_all_sent(count: int) -> Update:
                  for i in range(count)])
     platform_ids = case(*[(outbox.c.id == ids[i], bindparam(f"pm_{i}"))
                           for i in range(count)])
-    return (update(outbox).where(held, outbox.c.status == const(SENDING))
-            .values(status=const(SENT), lease_until=None, error=const(""),
-                    sent_at=bindparam("sent_at"), platform_message_id=platform_ids)
-            .returning(outbox.c.id))
+    return quick(update(outbox).where(held, outbox.c.status == const(SENDING))
+                 .values(status=const(SENT), lease_until=None, error=const(""),
+                         sent_at=bindparam("sent_at"), platform_message_id=platform_ids)
+                 .returning(outbox.c.id))
 
 
-_MARK_RETRY = (update(outbox).where(outbox.c.id == bindparam("item_id"))
+_MARK_RETRY = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
                .values(status=const(QUEUED), lease_until=None, **binds("not_before", "error")))
-_MARK_FAILED = (update(outbox).where(outbox.c.id == bindparam("item_id"))
+_MARK_FAILED = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
                 .values(status=const(FAILED), lease_until=None, sent_at=None,
                         **binds("error")))
 _COUNTS = select(outbox.c.status, func.count().label("n")).group_by(outbox.c.status)

@@ -37,7 +37,7 @@ from sqlalchemy.sql.expression import CompoundSelect
 from gridbot.config import Config, Shift
 from gridbot.domain import Account, Chat, ChatKind, DutyStatus, Person, Role
 from gridbot.store.base import LinkCode, OrgUnit, RosterEntry
-from gridbot.store.dialect import Dialect, const
+from gridbot.store.dialect import Dialect, const, quick
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import (
     accounts,
@@ -56,10 +56,10 @@ KINDS = ("microgrid", "grid", "community", "subdistrict")
 _UNIT = select(org_units).where(org_units.c.code == bindparam("code"))
 _UNITS = (select(org_units).where(org_units.c.kind == bindparam("kind"))
           .order_by(org_units.c.position, org_units.c.code))
-_PERSON = select(people).where(people.c.id == bindparam("id"))
+_PERSON = quick(select(people).where(people.c.id == bindparam("id")))
 _DEACTIVATE = update(people).where(~people.c.auto).values(active=false(), position=None)
-_ADD_PERSON = insert(people).values(active=true(), **binds(
-    "id", "name", "role", "unit", "phone", "address", "locale", "auto"))
+_ADD_PERSON = quick(insert(people).values(active=true(), **binds(
+    "id", "name", "role", "unit", "phone", "address", "locale", "auto")))
 _CLEAR_ROSTERS = delete(rosters)
 _CLEAR_SHIFTS = delete(shifts)
 _ADD_ROSTER = insert(rosters).values(binds("microgrid", "person_id", "position"))
@@ -87,7 +87,7 @@ _SHIFT_PART = select(
     shifts.c.days, shifts.c.start_time, shifts.c.end_time,
 ).where(shifts.c.microgrid == bindparam("microgrid"))
 _ROSTER_UNION = union_all(_ROSTER_PART, _SHIFT_PART).subquery("r")
-_ROSTER = (select(_ROSTER_UNION, *_labelled(people, "p_"),
+_ROSTER = quick(select(_ROSTER_UNION, *_labelled(people, "p_"),
                   duty.c.person_id.label("d_person_id"), duty.c.off.label("d_off"),
                   duty.c.until.label("d_until"))
            .select_from(_ROSTER_UNION
@@ -96,7 +96,7 @@ _ROSTER = (select(_ROSTER_UNION, *_labelled(people, "p_"),
            .order_by(_ROSTER_UNION.c.kind, _ROSTER_UNION.c.pos))
 #: who is speaking where: the chat, the sender's account and its person, in one statement
 _ONE = select(literal_column("1").label("one")).subquery("one")
-_SPEAKER = (select(*_labelled(chats, "c_"), *_labelled(accounts, "a_"),
+_SPEAKER = quick(select(*_labelled(chats, "c_"), *_labelled(accounts, "a_"),
                    *_labelled(people, "p_"))
             .select_from(_ONE
                          .outerjoin(chats, and_(chats.c.platform == bindparam("platform"),
@@ -113,20 +113,20 @@ _ROSTERS_OF: CompoundSelect[Any] = union(
     select(rosters.c.microgrid).where(rosters.c.person_id == bindparam("person_id")),
     select(shifts.c.microgrid).where(shifts.c.person_id == bindparam("person_id")),
 ).order_by(literal_column("1"))
-_DUTY = select(duty).where(duty.c.person_id == bindparam("person_id"))
-_ACCOUNT = select(accounts).where(accounts.c.platform == bindparam("platform"),
-                                  accounts.c.user_id == bindparam("user_id"))
+_DUTY = quick(select(duty).where(duty.c.person_id == bindparam("person_id")))
+_ACCOUNT = quick(select(accounts).where(accounts.c.platform == bindparam("platform"),
+                                        accounts.c.user_id == bindparam("user_id")))
 #: a person's accounts, each with its private chat (whether it still reaches them is
 #: what is asked next, every time)
-_ACCOUNTS_OF = (select(accounts, *_labelled(chats, "c_"))
+_ACCOUNTS_OF = quick(select(accounts, *_labelled(chats, "c_"))
                 .select_from(accounts.outerjoin(chats, and_(
                     chats.c.platform == accounts.c.platform,
                     chats.c.chat_id == accounts.c.private_chat_id)))
                 .where(accounts.c.person_id == bindparam("person_id"))
                 .order_by(accounts.c.linked_at, accounts.c.platform, accounts.c.user_id))
-_CHAT = select(chats).where(chats.c.platform == bindparam("platform"),
-                            chats.c.chat_id == bindparam("chat_id"))
-_UNREACHABLE = (update(chats).where(chats.c.platform == bindparam("platform"),
+_CHAT = quick(select(chats).where(chats.c.platform == bindparam("platform"),
+                                  chats.c.chat_id == bindparam("chat_id")))
+_UNREACHABLE = quick(update(chats).where(chats.c.platform == bindparam("platform"),
                                     chats.c.chat_id == bindparam("chat_id"))
                 .values(binds("unreachable_at", "unreachable_reason")))
 _GROUPS = (select(chats).where(chats.c.microgrid == bindparam("microgrid"),
@@ -192,27 +192,27 @@ def _set_duty(d: Dialect) -> Insert:
 def _save_account(d: Dialect) -> Insert:
     stmt = d.insert(accounts)
     new = stmt.excluded
-    return stmt.values(binds(
+    return quick(stmt.values(binds(
         "platform", "user_id", "display_name", "person_id", "private_chat_id", "linked_at",
     )).on_conflict_do_update(index_elements=["platform", "user_id"], set_={
         "display_name": new.display_name, "person_id": new.person_id,
         "private_chat_id": func.coalesce(new.private_chat_id, accounts.c.private_chat_id),
         "linked_at": case((accounts.c.person_id.is_not_distinct_from(new.person_id),
                            accounts.c.linked_at), else_=new.linked_at),
-    })
+    }))
 
 
 @cache
 def _save_chat(d: Dialect) -> Insert:
     stmt = d.insert(chats)
     new = stmt.excluded
-    return stmt.values(binds(
+    return quick(stmt.values(binds(
         "platform", "chat_id", "kind", "title", "microgrid", "bound_by", "bound_at",
     )).on_conflict_do_update(index_elements=["platform", "chat_id"], set_={
         "kind": new.kind, "title": new.title, "microgrid": new.microgrid,
         "bound_by": func.coalesce(new.bound_by, chats.c.bound_by),
         "bound_at": func.coalesce(new.bound_at, chats.c.bound_at),
-    })
+    }))
 
 
 def cast_person(found: Any) -> Person | None:
