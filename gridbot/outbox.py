@@ -351,8 +351,8 @@ class _Drain:
                 if attempt == MARK_TRIES or not marks:
                     self.marks[:0] = marks  # for _stop to try once more
                     raise
-                log.warning("%d message(s) were sent, but the database is locked; marking "
-                            "them again", len(marks))
+                log.warning("outbox %s was sent, but the database is locked; marking it "
+                            "again", ", ".join(str(item.id) for item, _ in marks))
                 await asyncio.sleep(0.2 * 2 ** (attempt - 1))
             except BaseException:
                 self.marks[:0] = marks

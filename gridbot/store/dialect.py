@@ -528,14 +528,12 @@ class SQLiteSql(Sql):
 
     dialect = SQLITE
 
-    def __init__(self, db: aiosqlite.Connection, begin: str | None = None, *,
-                 busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, db: aiosqlite.Connection, begin: str | None = None) -> None:
         """``begin``: the statement that begins the transaction, sent with the first one
-        (``None``: none is wanted); ``busy_timeout_ms``: the connection's busy timeout."""
+        (``None``: none is wanted)."""
         super().__init__()
         self.db = db
         self.begin = begin
-        self.busy_timeout_ms = busy_timeout_ms
         #: the transaction has begun (it holds the write lock)
         self.locked = False
 
@@ -544,6 +542,7 @@ class SQLiteSql(Sql):
         busy timeout is off for the attempt); False if another connection holds it."""
         conn, begin = self.db._conn, self.begin
         assert begin is not None
+        waits = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
         conn.execute("PRAGMA busy_timeout=0")
         try:
             conn.execute(begin)
@@ -552,7 +551,7 @@ class SQLiteSql(Sql):
                 raise
             return False
         finally:
-            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            conn.execute(f"PRAGMA busy_timeout={waits}")
         self.begin, self.locked = None, True
         return True
 

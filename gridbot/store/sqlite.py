@@ -153,8 +153,7 @@ class SQLiteStore(Store):
                 # BEGIN goes with the first statement, the rows it deferred (see
                 # Sql.defer) with COMMIT; quick statements take no trip to aiosqlite's
                 # thread at all once the transaction holds the write lock (SQLiteSql).
-                sql = SQLiteSql(db, begin="BEGIN IMMEDIATE",
-                                busy_timeout_ms=self.busy_timeout_ms)
+                sql = SQLiteSql(db, begin="BEGIN IMMEDIATE")
                 yield StoreTransaction(sql)
                 # A COMMIT that fails (busy) leaves the transaction open: it is rolled
                 # back below like any other failure.
