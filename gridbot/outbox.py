@@ -311,7 +311,7 @@ class _Drain:
         low: int | None = None  # claim again once no more than this many are out
         while True:
             may_claim = low is None or self.outstanding <= low
-            if not may_claim:
+            if low is not None and not may_claim:
                 # Woken by a send that ended: the sends ending at about the same time
                 # (those already answered) join its marks in one transaction.
                 for _ in range(MARK_GATHER):
@@ -334,6 +334,7 @@ class _Drain:
                 # never run dry, and a lease is never held for long.
                 low = self.limit // 2 if items and self.more else 0
                 self.more = False
+            assert low is not None
             await self._wait_for_work(low)
             if self.error is not None:
                 raise self.error

@@ -290,9 +290,11 @@ def multi_insert(dialect: Dialect, table: Table, columns: tuple[str, ...], count
     """INSERT of ``count`` rows of ``columns`` in one statement (parameters
     ``column_i``); ``ignore``: a row whose key is taken is skipped (ON CONFLICT DO NOTHING).
     Built and compiled once per shape."""
-    stmt = dialect.insert(table) if ignore else insert(table)
-    stmt = stmt.values([{c: bindparam(f"{c}_{i}") for c in columns} for i in range(count)])
-    return quick(stmt.on_conflict_do_nothing() if ignore else stmt)  # type: ignore[union-attr]
+    rows: list[dict[str, Any]] = [{c: bindparam(f"{c}_{i}") for c in columns}
+                                  for i in range(count)]
+    if ignore:
+        return quick(dialect.insert(table).values(rows).on_conflict_do_nothing())
+    return quick(insert(table).values(rows))
 
 
 # -- PostgreSQL's advisory locks: migrations, a new schema, singleton duties --------------
@@ -568,7 +570,8 @@ class SQLiteSql(Sql):
         try:
             # aiosqlite's own way of running a function in its thread (what each of its
             # methods does), so that several statements take one trip
-            return await self.db._execute(run, self.db._conn)
+            result: T = await self.db._execute(run, self.db._conn)  # type: ignore[no-untyped-call]
+            return result
         except sqlite3.OperationalError as exc:
             raise _busy_or(exc) from exc
 

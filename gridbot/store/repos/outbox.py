@@ -73,8 +73,8 @@ def _mark_all_sent(count: int) -> Update:
     """Mark ``count`` leased messages sent in one statement, each with its platform id,
     each only while its lease is still the one it was claimed with: a lease that ran out
     and went to another sender is that sender's to mark (fencing)."""
-    ids = [bindparam(f"id_{i}") for i in range(count)]
-    leases = [bindparam(f"lease_{i}") for i in range(count)]
+    ids: list[BindParameter[Any]] = [bindparam(f"id_{i}") for i in range(count)]
+    leases: list[BindParameter[Any]] = [bindparam(f"lease_{i}") for i in range(count)]
     held = or_(*[and_(outbox.c.id == ids[i],
                       or_(outbox.c.lease_until == leases[i], leases[i].is_(None)))
                  for i in range(count)])
