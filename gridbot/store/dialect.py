@@ -544,6 +544,10 @@ class SQLiteSql(Sql):
         busy timeout is off for the attempt); False if another connection holds it."""
         conn, begin = self.db._conn, self.begin
         assert begin is not None
+        if conn.in_transaction:
+            # the rollback of a transaction cancelled just before is still queued in
+            # aiosqlite's thread: BEGIN goes after it, there
+            return False
         waits = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
         conn.execute("PRAGMA busy_timeout=0")
         try:
