@@ -51,12 +51,12 @@ _INSERT = quick(insert(cases).values(binds(*FIELDS[1:])).returning(*cases.c))
 _CASE = quick(select(cases).where(cases.c.number == bindparam("number")).with_for_update())
 _UPDATE = quick(update(cases).where(cases.c.number == bindparam("number_"))
                 .values(binds(*FIELDS[1:])))
-_DUE = (select(cases)
-        .where(cases.c.wake_at.is_not(None), cases.c.wake_at <= bindparam("now"))
-        .order_by(cases.c.wake_at, cases.c.number)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True))  # another sweep's rows are skipped
-_NEXT_WAKE = select(func.min(cases.c.wake_at)).where(cases.c.wake_at.is_not(None))
+_DUE = quick(select(cases)  # by the partial index cases_wake
+             .where(cases.c.wake_at.is_not(None), cases.c.wake_at <= bindparam("now"))
+             .order_by(cases.c.wake_at, cases.c.number)
+             .limit(bindparam("limit"))
+             .with_for_update(skip_locked=True))  # another sweep's rows are skipped
+_NEXT_WAKE = quick(select(func.min(cases.c.wake_at)).where(cases.c.wake_at.is_not(None)))
 _ASSIGNEES = (select(cases.c.assignee_id).distinct()
               .where(cases.c.assignee_id.is_not(None), one_of(cases.c.status, OPEN))
               .order_by(cases.c.assignee_id))
@@ -69,16 +69,16 @@ _EVENTS = quick(select(case_events).where(case_events.c.case_number == bindparam
                 .order_by(case_events.c.id))
 _MOVE_REPORTS = (update(cases).where(cases.c.reporter_id == bindparam("from_person"))
                  .values(reporter_id=bindparam("to_person")))
-_URGENT_REPEAT = (select(cases)
-                  .where(cases.c.created_at >= bindparam("since"),
-                         cases.c.priority == const(Priority.URGENT.value),
-                         one_of(cases.c.status, OPEN),
-                         cases.c.microgrid == bindparam("microgrid"),
-                         or_(cases.c.reporter_id == bindparam("reporter_id"),
-                             and_(cases.c.origin_platform == bindparam("platform"),
-                                  cases.c.origin_chat_id == bindparam("chat_id"))))
-                  .order_by(cases.c.number).limit(const(1))
-                  .with_for_update())
+_URGENT_REPEAT = quick(select(cases)  # by cases_created, a few minutes back
+                        .where(cases.c.created_at >= bindparam("since"),
+                               cases.c.priority == const(Priority.URGENT.value),
+                               one_of(cases.c.status, OPEN),
+                               cases.c.microgrid == bindparam("microgrid"),
+                               or_(cases.c.reporter_id == bindparam("reporter_id"),
+                                   and_(cases.c.origin_platform == bindparam("platform"),
+                                        cases.c.origin_chat_id == bindparam("chat_id"))))
+                        .order_by(cases.c.number).limit(const(1))
+                        .with_for_update())
 
 
 @cache
@@ -142,7 +142,7 @@ def _report_times(reporter: bool, chat: bool) -> Select[Any]:
     if chat:
         query = query.where(cases.c.origin_platform == bindparam("platform"),
                             cases.c.origin_chat_id == bindparam("chat_id"))
-    return query.order_by(cases.c.created_at)
+    return quick(query.order_by(cases.c.created_at))  # by cases_created, an hour back
 
 
 class CaseRepository(Repository):
