@@ -385,6 +385,9 @@ class OutboxItem:
     attempts: int
     status: str
     error: str = ""
+    #: the lease it was claimed with: marking it is this sender's only while the lease is
+    #: still this one (``None``: not known, marked by id alone)
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

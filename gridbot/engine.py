@@ -313,8 +313,9 @@ class Engine:
 
     async def _context(self, tx: Transaction, msg: Incoming) -> Context:
         now = self.clock.now()
-        chat = await tx.chat(msg.platform, msg.chat_id)
-        if chat is None or chat.title != msg.chat_title or chat.kind is not msg.chat_kind:
+        chat, stored, person = await tx.speaker(msg.platform, msg.chat_id, msg.sender_id)
+        if chat is None or (chat.title or "") != msg.chat_title \
+                or chat.kind is not msg.chat_kind:
             chat = Chat(platform=msg.platform, chat_id=msg.chat_id, kind=msg.chat_kind,
                         title=msg.chat_title, microgrid=chat.microgrid if chat else None,
                         unreachable_at=chat.unreachable_at if chat else None)
@@ -324,10 +325,8 @@ class Engine:
             await tx.set_chat_unreachable(msg.platform, msg.chat_id, at=None)
             chat = dataclasses.replace(chat, unreachable_at=None, unreachable_reason="")
         private = msg.chat_kind is ChatKind.PRIVATE
-        stored = await tx.account(msg.platform, msg.sender_id)
         account = stored or Account(platform=msg.platform, user_id=msg.sender_id,
                                     display_name=msg.sender_name, person_id=None)
-        person = await tx.person(account.person_id) if account.person_id else None
         if person is not None and not person.active:
             # Removed from the configuration: the account keeps no rights.
             account = dataclasses.replace(account, person_id=None)
@@ -420,6 +419,7 @@ class Engine:
                 notified[message.person_id] = None if earlier is None or not_before is None \
                     else min(earlier, not_before)
             planned.append((message, targets, not_before))
+        queued: list[tuple[Outgoing, datetime | None]] = []
         for i, (message, targets, not_before) in enumerate(planned):
             involved: list[Person] | None = None
             for j, target in enumerate(targets):
@@ -451,14 +451,16 @@ class Engine:
                         text, involved, escaped=info.fmt is TextFormat.HTML,
                         address_mask=self.render("mask_address", locale=target.locale,
                                                  fmt=info.fmt))
-                await ctx.tx.enqueue(Outgoing(
+                queued.append((Outgoing(
                     platform=target.platform, chat_id=target.chat_id, text=text, fmt=info.fmt,
                     buttons=buttons,
                     reply_to=target.reply_to, thread_id=target.thread_id,
                     person_id=target.person_id,
                     case_number=message.case.number if message.case else None,
                     dedup_key=f"{base_key}:{i}.{j}", attachments=here,
-                ), ctx.now, not_before)
+                ), not_before))
+        # One statement for all of them (written with the transaction's other deferred rows).
+        await ctx.tx.enqueue_all(queued, ctx.now)
 
     def _button(self, button: Button, locale: str) -> Button:
         """A button as one recipient sees it: its templates rendered in their language."""

@@ -53,7 +53,7 @@ from gridbot.domain import DELIVERY_PREFIX, DeliveryStatus, OutboxItem, Outgoing
 from gridbot.errors import PlatformError, StoreBusy
 from gridbot.meter import NULL_METER, Meter
 from gridbot.ratelimit import Limiter, Permit, SendLimits, Sleep, clock_sleep
-from gridbot.store.base import Store
+from gridbot.store.base import Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,9 @@ NO_ANSWER = "no answer in time"
 #: how often marking a message sent is tried when the database is locked (the store
 #: itself waits its busy timeout each time, 5 s by default)
 MARK_TRIES = 5
+#: event-loop turns the feeder lets pass before it marks a send that ended, for the sends
+#: ending with it to be marked in the same transaction
+MARK_GATHER = 3
 #: a platform that cannot be reached is tried again after this many seconds, doubling
 #: after each failed try up to the maximum
 OUTAGE_RETRY = 5.0
@@ -287,6 +290,10 @@ class _Drain:
         self.inflight: set[asyncio.Task[None]] = set()
         #: items whose request has begun; on shutdown they are not handed back
         self.started: set[int] = set()
+        #: sent and not yet marked so (the feeder's next transaction marks them)
+        self.marks: list[tuple[OutboxItem, str]] = []
+        #: the last claim found all it asked for: more may be due
+        self.more = False
         self.error: BaseException | None = None
 
     async def run(self) -> DrainResult:
@@ -308,37 +315,96 @@ class _Drain:
                            postponed=self.postponed)
 
     async def _feed(self) -> None:
+        """Claim batches and record sends, one transaction each time round: the marks of
+        the sends that ended meanwhile, and (once half the last batch is out) the next
+        batch. A drain of one batch is two transactions: its claim, then its marks with
+        the claim that finds nothing more."""
+        low: int | None = None  # claim again once no more than this many are out
         while True:
-            ready, probe = self.sender._claimable(self.probing, self.hold)
-            items: list[OutboxItem] = []
-            if ready or probe:
-                now = self.clock.now()
-                async with self.store.transaction() as tx:
-                    if ready:
-                        items = await tx.claim_outbox(now, limit=self.limit - self.outstanding,
-                                                      lease=LEASE, platforms=ready)
-                    for platform in probe:
-                        first = await tx.claim_outbox(now, limit=1, lease=LEASE,
-                                                      platforms=[platform])
-                        self.probes.update(item.id for item in first)
-                        self.probing.update(item.message.platform for item in first)
-                        items += first
-            if not items and self.outstanding == 0:
-                return
-            # Oldest first (ids grow as messages are queued): after a pause, one queued
-            # meanwhile (due earlier) follows those that waited for it in its chat.
-            items.sort(key=lambda i: (i.message.dedup_key.startswith(DELIVERY_PREFIX), i.id))
-            for item in items:
-                self._dispatch(item)
-            # Claim more once half the batch is out (or all of it, if nothing came):
-            # the workers never run dry, and a lease is never held for long.
-            await self._wait_until_at_most(0 if not items else self.limit // 2)
+            may_claim = low is None or self.outstanding <= low
+            if low is not None and not may_claim:
+                # Woken by a send that ended: the sends ending at about the same time
+                # (those already answered) join its marks in one transaction.
+                for _ in range(MARK_GATHER):
+                    await asyncio.sleep(0)
+                may_claim = self.outstanding <= low
+            ready, probe = self.sender._claimable(self.probing, self.hold) if may_claim \
+                else ([], [])
+            items = await self._write(ready, probe) if ready or probe or self.marks else []
+            if may_claim:
+                if not items and self.outstanding == 0 and not self.marks:
+                    return
+                # Oldest first (ids grow as messages are queued): after a pause, one queued
+                # meanwhile (due earlier) follows those that waited for it in its chat.
+                items.sort(key=lambda i: (i.message.dedup_key.startswith(DELIVERY_PREFIX),
+                                          i.id))
+                for item in items:
+                    self._dispatch(item)
+                # Claim more once half the batch is out (or all of it, if the claim found
+                # less than it asked for: nothing more is due before then): the workers
+                # never run dry, and a lease is never held for long.
+                low = self.limit // 2 if items and self.more else 0
+                self.more = False
+            assert low is not None
+            await self._wait_for_work(low)
             if self.error is not None:
                 raise self.error
 
-    async def _wait_until_at_most(self, low: int) -> None:
+    async def _write(self, ready: list[str], probe: list[str]) -> list[OutboxItem]:
+        """One transaction: mark what was sent, then claim from ``ready`` (and one message
+        of each platform in ``probe``). A mark is worth waiting for (the platform has the
+        message: a mark lost to a locked database would send it again when the lease
+        runs out), so a locked database is tried again :data:`MARK_TRIES` times."""
+        marks, self.marks = self.marks, []
+        for attempt in range(1, MARK_TRIES + 1):
+            try:
+                return await self._write_once(ready, probe, marks)
+            except StoreBusy:
+                if attempt == MARK_TRIES or not marks:
+                    self.marks[:0] = marks  # for _stop to try once more
+                    raise
+                log.warning("outbox %s was sent, but the database is locked; marking it "
+                            "again", ", ".join(str(item.id) for item, _ in marks))
+                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+            except BaseException:
+                self.marks[:0] = marks
+                raise
+        raise AssertionError("unreachable")
+
+    async def _write_once(self, ready: list[str], probe: list[str],
+                          marks: list[tuple[OutboxItem, str]]) -> list[OutboxItem]:
+        now = self.clock.now()
+        items: list[OutboxItem] = []
+        async with self.store.transaction() as tx:
+            await self._mark(tx, marks, now)
+            if ready:
+                asked = self.limit - self.outstanding
+                items = await tx.claim_outbox(now, limit=asked, lease=LEASE, platforms=ready)
+                self.more = len(items) == asked
+            for platform in probe:
+                first = await tx.claim_outbox(now, limit=1, lease=LEASE,
+                                              platforms=[platform])
+                self.probes.update(item.id for item in first)
+                self.probing.update(item.message.platform for item in first)
+                items += first
+        self.sent += len(marks)
+        return items
+
+    @staticmethod
+    async def _mark(tx: Transaction, marks: list[tuple[OutboxItem, str]],
+                    now: datetime) -> None:
+        if not marks:
+            return
+        marked = set(await tx.mark_all_sent(marks, now))
+        for item, _ in marks:
+            if item.id not in marked:
+                log.warning("outbox %s was sent, but its lease had run out and it was "
+                            "claimed again meanwhile; it may arrive twice", item.id)
+
+    async def _wait_for_work(self, low: int) -> None:
         async with self.changed:
-            await self.changed.wait_for(lambda: self.outstanding <= low or self.error)
+            await self.changed.wait_for(
+                lambda: self.outstanding <= low or bool(self.marks) or self.error)
 
     def _dispatch(self, item: OutboxItem) -> None:
         platform = item.message.platform
@@ -467,16 +533,20 @@ class _Drain:
             return
         self.sender._reached(message.platform)
         permit.done()
+        if not is_delivery:
+            # Marked by the feeder, with the other sends that ended meanwhile (see _write):
+            # one lost to a crash is sent again (at least once).
+            self.marks.append((item, platform_id))
+            return
+        # A notice delivery is marked at once: after a crash, one still marked as being
+        # sent is in doubt and never sent again, so as few as possible must be left so.
         now = self.clock.now()
         for attempt in range(1, MARK_TRIES + 1):
-            # The platform has it: a mark lost to a locked database would send it again
-            # when the lease runs out, so the mark is worth waiting for.
             try:
                 async with store.transaction() as tx:
                     await tx.mark_sent(item.id, now, platform_id)
-                    if is_delivery:
-                        await tx.finish_delivery(item.id, DeliveryStatus.SENT, now,
-                                                 platform_message_id=platform_id)
+                    await tx.finish_delivery(item.id, DeliveryStatus.SENT, now,
+                                             platform_message_id=platform_id)
                 break
             except StoreBusy:
                 if attempt == MARK_TRIES:
@@ -565,6 +635,15 @@ class _Drain:
         await asyncio.gather(*workers, return_exceptions=True)
         if self.inflight:
             await asyncio.wait(set(self.inflight), timeout=GRACE)
+        if self.marks:
+            marks, self.marks = self.marks, []
+            try:
+                async with self.store.transaction() as tx:
+                    await self._mark(tx, marks, self.clock.now())
+                self.sent += len(marks)
+            except Exception:  # their leases run out and they are sent again
+                log.exception("%d message(s) were sent but could not be marked so; they "
+                              "may arrive twice", len(marks))
         waiting = [item for queue in self.lanes.values() for item in queue
                    if item.id not in self.started]
         if waiting:

@@ -74,6 +74,10 @@ class Renderer:
                 lstrip_blocks=True,
                 keep_trailing_newline=False,
                 bytecode_cache=_COMPILED[fmt is TextFormat.HTML],
+                # Loaded once per Renderer: not looked at on disk again at every message
+                # (a changed template is read by the next start, or the next Renderer).
+                auto_reload=False,
+                cache_size=-1,
             )
             env.filters["local"] = self._local
             env.filters["hm"] = lambda dt: self._local(dt).strftime("%H:%M")

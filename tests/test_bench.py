@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "idle.py": "% of one core",
     "intake.py": "gridbot: engine + outbox + console",
+    "memory.py": "| phase                              | resident MB |",
     "notices.py": "| run | groups | write notice s |",
     "sweep.py": "stored cases | due | idle sweep µs",
     "telegram.py": "gridbot reports/s",

@@ -345,6 +345,22 @@ async def test_events_are_kept_in_order(store: Store) -> None:
         assert await tx.events(999) == []
 
 
+async def test_events_of_a_case_made_in_the_transaction(store: Store) -> None:
+    async with store.transaction() as tx:
+        case = await tx.new_case(make_case())
+        assert await tx.events(case.number) == []
+        first = CaseEvent(case_number=case.number, at=T0, actor_id="liu_nainai",
+                          kind="reported", text="灯坏了", data={"n": [1, 2], "said_in": "x"})
+        second = CaseEvent(case_number=case.number, at=T0 + timedelta(seconds=1),
+                           actor_id=None, kind="assigned", data={"assignee": "zhang"})
+        await tx.add_event(first)
+        await tx.add_event(second)
+        seen = await tx.events(case.number)
+        assert seen == [first, second]
+    async with store.transaction() as tx:
+        assert await tx.events(case.number) == seen
+
+
 async def test_case_events_are_append_only(backend: Backend, store: Store) -> None:
     case = await new_case(store)
     event = CaseEvent(case_number=case.number, at=T0, actor_id="zhang", kind="created",
@@ -866,6 +882,58 @@ async def test_mark_failed(store: Store) -> None:
     assert await claim(store, T0 + timedelta(days=2)) == []
 
 
+async def test_enqueue_all_queues_at_once_and_skips_known_keys(store: Store) -> None:
+    later = T0 + timedelta(seconds=5)
+    async with store.transaction() as tx:
+        assert await tx.enqueue(message("known"), T0) is True
+        await tx.enqueue_all([(message("a"), None), (message("known", text="again"), None),
+                              (message("b", chat_id="dm:li"), later)], T0)
+        # read in the same transaction: what was queued is there
+        assert await tx.outbox_counts() == {"queued": 3}
+        assert await tx.next_outbox_due() == T0
+    items = await claim(store, T0)
+    assert [(i.message.dedup_key, i.message.text) for i in items] == [
+        ("known", "text known"), ("a", "text a")]
+    assert [i.message.dedup_key for i in await claim(store, later)] == ["b"]
+    async with store.transaction() as tx:  # nothing to queue is nothing at all
+        await tx.enqueue_all([], T0)
+
+
+async def test_enqueue_all_is_rolled_back_with_its_transaction(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.enqueue_all([(message("a"), None)], T0)
+            raise RuntimeError("handler failed")
+    assert await claim(store, T0) == []
+
+
+async def test_mark_all_sent_marks_only_messages_whose_lease_is_still_held(
+        store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.enqueue_all([(message(k), None) for k in "abc"], T0)
+    a, b, c = await claim(store, T0)
+    assert a.lease_until == T0 + LEASE
+    async with store.transaction() as tx:
+        assert await tx.mark_all_sent([(a, "p-a")], T0 + timedelta(seconds=1)) == [a.id]
+    # b's and c's sender took too long: their leases ran out and another sender has them
+    b_again, c_again = await claim(store, T0 + LEASE)
+    async with store.transaction() as tx:
+        assert await tx.mark_all_sent([(b, "p-b"), (c, "p-c")], T0 + LEASE) == []
+        assert await tx.outbox_counts() == {"sent": 1, "sending": 2}
+        # the sender holding them now marks them
+        marked = await tx.mark_all_sent([(b_again, "p-b2"), (c_again, "p-c2")], T0 + LEASE)
+        assert sorted(marked) == [b.id, c.id]
+        assert await tx.outbox_counts() == {"sent": 3}
+        assert await tx.mark_all_sent([], T0) == []
+    async with store.transaction() as tx:
+        await tx.enqueue(message("d"), T0)
+    (d,) = await claim(store, T0 + 2 * LEASE)
+    async with store.transaction() as tx:  # a lease not known: marked by id alone
+        assert await tx.mark_all_sent([(dataclasses.replace(d, lease_until=None), "p-d")],
+                                      T0) == [d.id]
+        assert await tx.outbox_counts() == {"sent": 4}
+
+
 async def test_next_outbox_due(store: Store) -> None:
     async with store.transaction() as tx:
         assert await tx.next_outbox_due() is None
@@ -1023,6 +1091,56 @@ async def test_a_chat_that_refuses_the_bot(store: Store) -> None:
         await tx.set_chat_unreachable("telegram", "1002", at=None, reason="ignored")
     async with store.transaction() as tx:
         assert await tx.chat("telegram", "1002") == dataclasses.replace(private, title="x")
+
+
+async def test_speaker_is_the_chat_the_account_and_its_person(store: Store,
+                                                              config: Config) -> None:
+    group = Chat(platform="telegram", chat_id="-100", kind=ChatKind.GROUP, title="1-3幢",
+                 microgrid="M01")
+    account = Account(platform="telegram", user_id="777", display_name="Zhang",
+                      person_id="zhang", private_chat_id="777")
+    async with store.transaction() as tx:
+        assert await tx.speaker("telegram", "-100", "777") == (None, None, None)
+        await tx.sync_org(config)
+        await tx.save_chat(group, bound_by=None, now=T0)
+        await tx.save_account(account, T0)
+        zhang = await tx.person("zhang")
+        assert zhang is not None
+        assert await tx.speaker("telegram", "-100", "777") == (group, account, zhang)
+        assert await tx.speaker("telegram", "-200", "777") == (None, account, zhang)
+        stranger = dataclasses.replace(account, user_id="888", person_id=None)
+        await tx.save_account(stranger, T0)
+        assert await tx.speaker("telegram", "-100", "888") == (group, stranger, None)
+    async with store.transaction() as tx:
+        # what it read is what the single reads read, also after a write in between
+        await tx.speaker("telegram", "-100", "777")
+        renamed = dataclasses.replace(group, title="新名字")
+        await tx.save_chat(renamed, bound_by=None, now=T0)
+        assert await tx.chat("telegram", "-100") == renamed
+        await tx.add_person(Person(id="~telegram:888", name="路人", role=Role.RESIDENT,
+                                   unit="M01", auto=True))
+        assert (await tx.person("~telegram:888")) is not None
+
+
+async def test_roster_reads_are_current_after_writes(store: Store, config: Config) -> None:
+    async with store.transaction() as tx:
+        await tx.sync_org(config)
+        entries, _ = await tx.roster("M01")
+        first = entries[0].person_id
+        assert await tx.duty(first) is None
+        off = DutyStatus(person_id=first, off=True, until=T0 + timedelta(days=1))
+        await tx.set_duty(off, T0)
+        await tx.roster("M01")
+        assert await tx.duty(first) == off
+        accounts = await tx.accounts_of(first)
+        await tx.save_account(Account(platform="telegram", user_id="42", display_name="x",
+                                      person_id=first, private_chat_id="42"), T0)
+        assert len(await tx.accounts_of(first)) == len(accounts) + 1
+        await tx.save_chat(Chat(platform="telegram", chat_id="42", kind=ChatKind.PRIVATE),
+                           bound_by=None, now=T0)
+        await tx.accounts_of(first)
+        await tx.set_chat_unreachable("telegram", "42", at=T0, reason="blocked")
+        assert (await tx.chat("telegram", "42")).unreachable_at == T0  # type: ignore[union-attr]
 
 
 async def test_duty(store: Store) -> None:

@@ -214,6 +214,17 @@ class Transaction(ABC):
     @abstractmethod
     async def chat(self, platform: str, chat_id: str) -> Chat | None: ...
 
+    async def speaker(self, platform: str, chat_id: str,
+                      user_id: str) -> tuple[Chat | None, Account | None, Person | None]:
+        """Where a message was said and by whom: the chat, the sender's account and the
+        person it belongs to (``None`` for what is not stored), in one round trip where
+        the store can."""
+        chat = await self.chat(platform, chat_id)
+        account = await self.account(platform, user_id)
+        person = await self.person(account.person_id) if account and account.person_id \
+            else None
+        return chat, account, person
+
     @abstractmethod
     async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
         """Insert or update the chat; its reachability is left as it was (see below)."""
@@ -352,6 +363,15 @@ class Transaction(ABC):
         """Queue a message (its attachments too); False (and nothing queued) if its
         dedup key is known."""
 
+    async def enqueue_all(
+        self, messages: Sequence[tuple[Outgoing, datetime | None]], now: datetime
+    ) -> None:
+        """Queue messages (each with its ``not_before``) whose dedup keys are new or
+        may be skipped if known; the store may write them later in the transaction, in
+        one statement (nothing says which were queued)."""
+        for message, not_before in messages:
+            await self.enqueue(message, now, not_before)
+
     @abstractmethod
     async def claim_outbox(
         self, now: datetime, *, limit: int, lease: timedelta, platforms: Iterable[str]
@@ -368,6 +388,16 @@ class Transaction(ABC):
 
     @abstractmethod
     async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None: ...
+
+    async def mark_all_sent(self, sent: Sequence[tuple[OutboxItem, str]],
+                            now: datetime) -> list[int]:
+        """Mark leased messages sent, each with the platform's id for it, in one statement
+        where the store can; only those still leased as they were claimed
+        (:attr:`OutboxItem.lease_until`) are marked. Returns the ids marked: one missing
+        had its lease run out and was claimed again meanwhile (another sender's now)."""
+        for item, platform_message_id in sent:
+            await self.mark_sent(item.id, now, platform_message_id)
+        return [item.id for item, _ in sent]
 
     @abstractmethod
     async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None: ...

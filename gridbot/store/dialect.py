@@ -21,23 +21,27 @@ import hashlib
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any, cast
+from functools import cache
+from typing import Any, TypeVar, cast
 
 import aiosqlite
-from sqlalchemy import ColumnElement, Table, func, literal_column
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, literal_column
 from sqlalchemy.dialects import postgresql as pg_sql
 from sqlalchemy.dialects import sqlite as sqlite_sql
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Dialect as SADialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, UpdateBase
+from sqlalchemy.sql.util import find_tables
 
 from gridbot.errors import StoreBusy, StoreConflict, StoreError
 from gridbot.store.rows import Rows, from_ts, ts
+
+T = TypeVar("T")
 
 
 def const(value: str | int) -> ColumnElement[Any]:
@@ -56,6 +60,13 @@ class Prepared:
     sql: str
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
+    #: the tables it reads or writes, and the one it writes (``None``: a query), so that a
+    #: transaction knows which of its remembered reads a write makes stale and which of
+    #: its deferred inserts a statement must see first (:class:`Sql`)
+    tables: frozenset[str] = frozenset()
+    writes: str | None = None
+    #: a few rows by key (see :func:`quick`)
+    quick: bool = False
 
     def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         defaults = self.defaults
@@ -85,7 +96,9 @@ class Dialect(ABC):
             compiled = cast(SQLCompiler, statement.compile(dialect=self.compiler))
             names = tuple(compiled.positiontup or ())
             found = Prepared(sql=compiled.string, names=names,
-                             defaults={n: compiled.params.get(n) for n in names})
+                             defaults={n: compiled.params.get(n) for n in names},
+                             tables=_tables(statement), writes=_written(statement),
+                             quick=statement in _QUICK)
             self._prepared[statement] = found
         return found
 
@@ -239,6 +252,50 @@ class PostgresDialect(Dialect):
 SQLITE = SQLiteDialect()
 POSTGRESQL = PostgresDialect()
 
+#: statements marked by :func:`quick`
+_QUICK: set[ClauseElement] = set()
+S = TypeVar("S", bound=ClauseElement)
+
+
+def quick(statement: S) -> S:
+    """Mark a statement as quick: it reads or writes a few rows found by key or by an
+    index (a person, a case, its events, the due messages), so the SQLite store may run
+    it on the event loop's thread once its transaction holds the write lock, instead of a
+    trip to aiosqlite's thread that costs ten times the statement (see :class:`SQLiteSql`).
+    Anything that may scan (statistics, exports, forgetting) stays unmarked."""
+    _QUICK.add(statement)
+    return statement
+
+
+def _tables(statement: ClauseElement) -> frozenset[str]:
+    found = set()
+    for table in find_tables(statement, include_crud=True, include_aliases=True,
+                             include_joins=True, include_selects=True):
+        table = getattr(table, "element", table)
+        if isinstance(table, Table):
+            found.add(table.name)
+    return frozenset(found)
+
+
+def _written(statement: ClauseElement) -> str | None:
+    if isinstance(statement, UpdateBase):
+        table = getattr(statement, "table", None)
+        return table.name if isinstance(table, Table) else "?"
+    return None
+
+
+@cache
+def multi_insert(dialect: Dialect, table: Table, columns: tuple[str, ...], count: int,
+                 ignore: bool) -> Insert:
+    """INSERT of ``count`` rows of ``columns`` in one statement (parameters
+    ``column_i``); ``ignore``: a row whose key is taken is skipped (ON CONFLICT DO NOTHING).
+    Built and compiled once per shape."""
+    rows: list[dict[str, Any]] = [{c: bindparam(f"{c}_{i}") for c in columns}
+                                  for i in range(count)]
+    if ignore:
+        return quick(dialect.insert(table).values(rows).on_conflict_do_nothing())
+    return quick(insert(table).values(rows))
+
 
 # -- PostgreSQL's advisory locks: migrations, a new schema, singleton duties --------------
 #: held to the end of the transaction (migrating, creating the schema)
@@ -291,14 +348,126 @@ def pg_error(exc: BaseException) -> BaseException | None:
 
 
 # -- running statements ------------------------------------------------------------------
+#: a remembered read: what it depends on (tables) and what it found
+Memo = tuple[frozenset[str], Any]
+#: a table's deferred rows: their columns, whether a taken key skips a row, the rows
+_Deferred = tuple[tuple[str, ...], bool, list[Mapping[str, Any]]]
+#: rows per multi-row INSERT (well within both databases' limits on parameters)
+DEFER_CHUNK = 100
+
+
 class Sql(ABC):
-    """A transaction's connection, running prepared statements in one round trip each."""
+    """A transaction's connection, running prepared statements in one round trip each.
+
+    Two things make a transaction cheaper without changing what it means:
+
+    - **remembered reads** (:meth:`recall`, :meth:`remember`): a repository may keep what
+      a read found (a person, a chat) for the rest of the transaction; any write to a
+      table the read depends on forgets it, so reads still see the transaction's writes;
+    - **deferred inserts** (:meth:`defer`): rows nobody reads back at once (case events,
+      outgoing messages) wait and go as one multi-row INSERT per table, before the first
+      statement that touches their table, before a savepoint, and at commit
+      (:meth:`flush`). A failing deferred insert fails the transaction all the same.
+    """
 
     dialect: Dialect
 
-    @abstractmethod
+    def __init__(self) -> None:
+        self.memo: dict[Any, Memo] = {}
+        self.deferred: dict[Table, _Deferred] = {}
+
+    # -- remembered reads -------------------------------------------------------------------
+    def recall(self, key: Any) -> tuple[bool, Any]:
+        """(True, what the read ``key`` found) if it is remembered, else (False, None)."""
+        found = self.memo.get(key)
+        return (False, None) if found is None else (True, found[1])
+
+    def remember(self, key: Any, tables: frozenset[str], value: Any) -> Any:
+        self.memo[key] = (tables, value)
+        return value
+
+    def _forget(self, table: str | None) -> None:
+        if table is None:
+            return
+        if table == "?":
+            self.memo.clear()
+            return
+        stale = [k for k, (tables, _) in self.memo.items() if table in tables]
+        for key in stale:
+            del self.memo[key]
+
+    # -- deferred inserts ---------------------------------------------------------------
+    def defer(self, table: Table, row: Mapping[str, Any], *, ignore: bool = False) -> None:
+        """Insert ``row`` into ``table`` later, with the other rows deferred for it."""
+        found = self.deferred.get(table)
+        if found is None:
+            self.deferred[table] = (tuple(row), ignore, [row])
+        else:
+            found[2].append(row)
+
+    async def flush(self, tables: frozenset[str] | None = None) -> None:
+        """Write the deferred rows (of ``tables``, or all), in the order deferred."""
+        await self._batch(self._deferred_statements(tables))
+
+    async def commit(self) -> None:
+        """The end of the transaction's work: what it deferred is written (the store
+        commits after; SQLite's does both in one trip)."""
+        await self.flush()
+
+    def _deferred_statements(
+            self, tables: frozenset[str] | None = None) -> list[tuple[str, tuple[Any, ...]]]:
+        """The deferred rows (of ``tables``, or all) as statements, taken from the queue."""
+        statements = []
+        for table in list(self.deferred):
+            if tables is not None and table.name not in tables:
+                continue
+            columns, ignore, rows = self.deferred.pop(table)
+            for start in range(0, len(rows), DEFER_CHUNK):
+                chunk = rows[start:start + DEFER_CHUNK]
+                statement = multi_insert(self.dialect, table, columns, len(chunk), ignore)
+                params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in columns}
+                prepared = self.dialect.prepare(statement)
+                statements.append((prepared.sql, prepared.args(params)))
+        return statements
+
+    async def _batch(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Run statements whose results nobody needs, in order (a driver may send them
+        in one trip)."""
+        for sql, args in statements:
+            await self._execute(sql, args)
+
+    async def _before(self, prepared: Prepared) -> None:
+        if self.deferred and any(t.name in prepared.tables for t in self.deferred):
+            await self.flush(prepared.tables)
+        self._forget(prepared.writes)
+
+    async def _before_text(self) -> None:
+        """SQL text (forget's plan) may touch anything."""
+        await self.flush()
+        self.memo.clear()
+
+    # -- savepoints (several messages in one transaction) -----------------------------------
+    async def savepoint(self, name: str) -> None:
+        await self._before_text()
+        await self._execute(f"SAVEPOINT {name}", ())
+
+    async def release(self, name: str) -> None:
+        await self.flush()
+        await self._execute(f"RELEASE SAVEPOINT {name}", ())
+
+    async def rollback_to(self, name: str) -> None:
+        """Undo what was done since the savepoint (the rows deferred since, too)."""
+        self.deferred.clear()
+        self.memo.clear()
+        await self._execute(f"ROLLBACK TO SAVEPOINT {name}", ())
+        await self._execute(f"RELEASE SAVEPOINT {name}", ())
+
+    # -- statements ---------------------------------------------------------------------
     async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
         """The rows (``row["column"]`` works on both drivers)."""
+        prepared = self.dialect.prepare(statement)
+        await self._before(prepared)
+        return await self._fetch(prepared.sql, prepared.args(params), prepared.quick)
 
     async def one(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> Any:
         rows = await self.all(statement, params)
@@ -308,71 +477,154 @@ class Sql(ABC):
         row = await self.one(statement, params)
         return None if row is None else row[0]
 
-    @abstractmethod
     async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
         """Run a statement returning no rows; how many rows it changed."""
+        prepared = self.dialect.prepare(statement)
+        await self._before(prepared)
+        return await self._execute(prepared.sql, prepared.args(params), prepared.quick)
 
-    @abstractmethod
     async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
         """Run a statement once per parameter set, in one trip."""
-
-    @abstractmethod
-    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """SQL text with ``?`` marks (:mod:`gridbot.store.forget`'s plan): its rows."""
-
-    @abstractmethod
-    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """SQL text with ``?`` marks: how many rows it changed."""
-
-
-class SQLiteSql(Sql):
-    """One trip to aiosqlite's thread per statement: each trip costs more than the query.
-    Busy or locked comes back as StoreBusy, so that code inside the transaction sees the
-    store's error, never sqlite3's."""
-
-    dialect = SQLITE
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self.db = db
-
-    async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
-        prepared = self.dialect.prepare(statement)
-        return await self.text_rows(prepared.sql, prepared.args(params))
-
-    async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
-        prepared = self.dialect.prepare(statement)
-        return await self.text_run(prepared.sql, prepared.args(params))
-
-    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return list(await self.db.execute_fetchall(sql, tuple(params)))
-        except sqlite3.OperationalError as exc:
-            busy = busy_error(exc)
-            if busy is None:
-                raise
-            raise busy from exc
-
-    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        try:
-            cursor = await self.db.execute(sql, tuple(params))
-        except sqlite3.OperationalError as exc:
-            busy = busy_error(exc)
-            if busy is None:
-                raise
-            raise busy from exc
-        return cursor.rowcount
-
-    async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
         if not params:
             return
         prepared = self.dialect.prepare(statement)
+        await self._before(prepared)
+        await self._executemany(prepared.sql, [prepared.args(p) for p in params])
+
+    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """SQL text with ``?`` marks (:mod:`gridbot.store.forget`'s plan): its rows."""
+        await self._before_text()
+        return await self._fetch(self.dialect.marks(sql), tuple(params))
+
+    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """SQL text with ``?`` marks: how many rows it changed."""
+        await self._before_text()
+        return await self._execute(self.dialect.marks(sql), tuple(params))
+
+    # -- the driver ---------------------------------------------------------------------
+    @abstractmethod
+    async def _fetch(self, sql: str, args: Sequence[Any], quick: bool = False) -> list[Any]:
+        """The rows; ``quick``: the statement is marked so (see :func:`quick`)."""
+
+    @abstractmethod
+    async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int: ...
+
+    @abstractmethod
+    async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None: ...
+
+
+class SQLiteSql(Sql):
+    """A transaction on the SQLite file, through aiosqlite's connection.
+
+    A trip to aiosqlite's thread costs ten times a short statement (the thread wakes,
+    takes the interpreter lock, hands the result back), so a transaction takes one: its
+    ``BEGIN`` (which may wait for another process's write lock, up to the busy timeout)
+    goes in the trip of its first statement. From then on the transaction holds the
+    write lock, and in WAL mode nothing it does waits for anyone: statements marked
+    :func:`quick` (a few rows by key) and the deferred rows and ``COMMIT`` at the end run
+    at once on the event loop's thread. Anything else (a statement that may scan) still
+    takes a trip, so the loop never stalls on it. Busy or locked comes back as
+    StoreBusy, so that code inside the transaction sees the store's error, never
+    sqlite3's.
+    """
+
+    dialect = SQLITE
+
+    def __init__(self, db: aiosqlite.Connection, begin: str | None = None) -> None:
+        """``begin``: the statement that begins the transaction, sent with the first one
+        (``None``: none is wanted)."""
+        super().__init__()
+        self.db = db
+        self.begin = begin
+        #: the transaction has begun (it holds the write lock)
+        self.locked = False
+
+    def _begin_here(self) -> bool:
+        """Begin on this thread if the write lock is free right now (no waiting: the
+        busy timeout is off for the attempt); False if another connection holds it."""
+        conn, begin = self.db._conn, self.begin
+        assert begin is not None
+        if conn.in_transaction:
+            # the rollback of a transaction cancelled just before is still queued in
+            # aiosqlite's thread: BEGIN goes after it, there
+            return False
+        waits = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        conn.execute("PRAGMA busy_timeout=0")
         try:
-            await self.db.executemany(prepared.sql, [prepared.args(p) for p in params])
+            conn.execute(begin)
         except sqlite3.OperationalError as exc:
-            busy = busy_error(exc)
-            if busy is None:
+            if busy_error(exc) is None:
                 raise
-            raise busy from exc
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={waits}")
+        self.begin, self.locked = None, True
+        return True
+
+    async def _trip(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the connection in aiosqlite's thread, after the pending BEGIN."""
+        begin, self.begin = self.begin, None
+
+        def run(conn: sqlite3.Connection) -> T:
+            if begin is not None:
+                conn.execute(begin)
+                self.locked = True
+            return work(conn)
+
+        try:
+            # aiosqlite's own way of running a function in its thread (what each of its
+            # methods does), so that several statements take one trip
+            result: T = await self.db._execute(run, self.db._conn)  # type: ignore[no-untyped-call]
+            return result
+        except sqlite3.OperationalError as exc:
+            raise _busy_or(exc) from exc
+
+    def _here(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work`` on the connection, on this thread (the transaction holds the lock)."""
+        try:
+            return work(self.db._conn)
+        except sqlite3.OperationalError as exc:
+            raise _busy_or(exc) from exc
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T], quick: bool) -> T:
+        if quick and self.begin is not None:
+            # Most of the time nobody else holds the lock: the transaction begins here,
+            # and takes no trip at all. Otherwise BEGIN waits in aiosqlite's thread.
+            self._here(lambda _conn: self._begin_here())
+        if quick and self.locked:
+            return self._here(work)
+        return await self._trip(work)
+
+    async def _fetch(self, sql: str, args: Sequence[Any], quick: bool = False) -> list[Any]:
+        return await self._run(lambda conn: conn.execute(sql, tuple(args)).fetchall(), quick)
+
+    async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
+        return await self._run(lambda conn: conn.execute(sql, tuple(args)).rowcount, quick)
+
+    async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
+        await self._trip(lambda conn: conn.executemany(sql, args))
+
+    async def _batch(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        if statements:  # deferred rows: a few, by key
+            await self._run(lambda conn: _run_all(conn, statements), quick=True)
+
+    async def commit(self) -> None:
+        statements = self._deferred_statements()
+        if self.begin is not None and not statements:
+            self.begin = None  # nothing was done: nothing to begin or commit
+            return
+        await self._run(lambda conn: _run_all(conn, [*statements, ("COMMIT", ())]),
+                        quick=True)
+
+
+def _busy_or(exc: sqlite3.OperationalError) -> BaseException:
+    busy = busy_error(exc)
+    return exc if busy is None else busy
+
+
+def _run_all(conn: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    for sql, args in statements:
+        conn.execute(sql, args)
 
 
 def _count(status: str) -> int:
@@ -388,35 +640,19 @@ class PostgresSql(Sql):
     dialect = POSTGRESQL
 
     def __init__(self, conn: Any) -> None:
+        super().__init__()
         self.conn = conn
 
-    async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
-        prepared = self.dialect.prepare(statement)
-        return await self._fetch(prepared.sql, prepared.args(params))
-
-    async def run(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> int:
-        prepared = self.dialect.prepare(statement)
-        return await self._execute(prepared.sql, prepared.args(params))
-
-    async def text_rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return await self._fetch(self.dialect.marks(sql), params)
-
-    async def text_run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await self._execute(self.dialect.marks(sql), params)
-
-    async def many(self, statement: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
-        if not params:
-            return
-        prepared = self.dialect.prepare(statement)
+    async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
         try:
-            await self.conn.executemany(prepared.sql, [prepared.args(p) for p in params])
+            await self.conn.executemany(sql, args)
         except Exception as exc:
             translated = pg_error(exc)
             if translated is None:
                 raise
             raise translated from exc
 
-    async def _fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+    async def _fetch(self, sql: str, args: Sequence[Any], quick: bool = False) -> list[Any]:
         try:
             return list(await self.conn.fetch(sql, *args))
         except Exception as exc:
@@ -425,7 +661,7 @@ class PostgresSql(Sql):
                 raise
             raise translated from exc
 
-    async def _execute(self, sql: str, args: Sequence[Any]) -> int:
+    async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
         try:
             return _count(await self.conn.execute(sql, *args))
         except Exception as exc:

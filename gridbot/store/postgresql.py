@@ -255,7 +255,9 @@ class PostgresStore(Store):
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise _translate(exc) from exc
             try:
-                yield StoreTransaction(PostgresSql(conn))
+                sql = PostgresSql(conn)
+                yield StoreTransaction(sql)
+                await sql.commit()  # the rows it deferred (see Sql.defer)
             except BaseException:
                 # Also when cancelled mid-statement; if the rollback cannot happen the
                 # pool closes the connection, which rolls back just the same.
@@ -275,7 +277,9 @@ class PostgresStore(Store):
         for bulk work beside the interface (``gridbot migrate``: COPY, then read back
         through the store's own code before committing). Rolled back on an exception."""
         async with self._require().acquire() as conn, conn.transaction():
-            yield conn, StoreTransaction(PostgresSql(conn))
+            sql = PostgresSql(conn)
+            yield conn, StoreTransaction(sql)
+            await sql.flush()
 
     # -- singleton duties ----------------------------------------------------------------
     async def try_singleton(self, name: str) -> bool:

@@ -46,12 +46,20 @@ def ts(instant: datetime | None) -> str | None:
         return None
     if instant.tzinfo is None:
         raise ValueError("naive datetime reached the store")
-    return instant.astimezone(UTC).strftime(_TS)
+    utc = instant.astimezone(UTC)
+    if utc.year < 1000:  # strftime writes no leading zeros there
+        return utc.strftime(_TS)
+    # the same text as strftime(_TS), ten times faster
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_ts(text: str | None) -> datetime | None:
     if text is None:
         return None
+    if len(text) == 27 and text[10] == "T" and text[-1] == "Z":
+        # what ts() writes: ISO 8601 with microseconds and Z, which fromisoformat reads
+        # ten times faster than strptime (a case row holds a dozen instants)
+        return datetime.fromisoformat(text)
     return datetime.strptime(text, _TS).replace(tzinfo=UTC)
 
 

@@ -67,7 +67,11 @@ class SQLiteStore(Store):
                                  f"no folder {str(self.database_file.parent)!r}")
             private_files(self.database_file)
         try:
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            # check_same_thread off: a transaction holding the write lock runs its quick
+            # statements on the event loop's thread (see SQLiteSql); the store's lock
+            # keeps the connection to one user at a time
+            self._db = await aiosqlite.connect(self.path, isolation_level=None,
+                                               check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {self.path!r}: {exc}") from exc
         self._db.row_factory = aiosqlite.Row
@@ -164,11 +168,14 @@ class SQLiteStore(Store):
         db = self._require()
         async with self._lock:
             try:
-                await db.execute("BEGIN IMMEDIATE")
-                yield StoreTransaction(SQLiteSql(db))
+                # BEGIN goes with the first statement, the rows it deferred (see
+                # Sql.defer) with COMMIT; quick statements take no trip to aiosqlite's
+                # thread at all once the transaction holds the write lock (SQLiteSql).
+                sql = SQLiteSql(db, begin="BEGIN IMMEDIATE")
+                yield StoreTransaction(sql)
                 # A COMMIT that fails (busy) leaves the transaction open: it is rolled
                 # back below like any other failure.
-                await db.execute("COMMIT")
+                await sql.commit()
             except BaseException as exc:
                 # Also when cancelled mid-statement: the connection is shared, so it must
                 # never be handed on with a transaction still open.

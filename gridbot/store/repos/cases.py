@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from gridbot.domain import Case, CaseEvent, Priority, Status
 from gridbot.store.base import CaseQuery
-from gridbot.store.dialect import Dialect, const
+from gridbot.store.dialect import Dialect, const, quick
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import case_events, cases, jobs
 
@@ -47,16 +47,16 @@ def one_of(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[b
     return column.in_([const(v) for v in values])
 
 
-_INSERT = insert(cases).values(binds(*FIELDS[1:])).returning(*cases.c)
-_CASE = select(cases).where(cases.c.number == bindparam("number")).with_for_update()
-_UPDATE = (update(cases).where(cases.c.number == bindparam("number_"))
-           .values(binds(*FIELDS[1:])))
-_DUE = (select(cases)
-        .where(cases.c.wake_at.is_not(None), cases.c.wake_at <= bindparam("now"))
-        .order_by(cases.c.wake_at, cases.c.number)
-        .limit(bindparam("limit"))
-        .with_for_update(skip_locked=True))  # another sweep's rows are skipped
-_NEXT_WAKE = select(func.min(cases.c.wake_at)).where(cases.c.wake_at.is_not(None))
+_INSERT = quick(insert(cases).values(binds(*FIELDS[1:])).returning(*cases.c))
+_CASE = quick(select(cases).where(cases.c.number == bindparam("number")).with_for_update())
+_UPDATE = quick(update(cases).where(cases.c.number == bindparam("number_"))
+                .values(binds(*FIELDS[1:])))
+_DUE = quick(select(cases)  # by the partial index cases_wake
+             .where(cases.c.wake_at.is_not(None), cases.c.wake_at <= bindparam("now"))
+             .order_by(cases.c.wake_at, cases.c.number)
+             .limit(bindparam("limit"))
+             .with_for_update(skip_locked=True))  # another sweep's rows are skipped
+_NEXT_WAKE = quick(select(func.min(cases.c.wake_at)).where(cases.c.wake_at.is_not(None)))
 _ASSIGNEES = (select(cases.c.assignee_id).distinct()
               .where(cases.c.assignee_id.is_not(None), one_of(cases.c.status, OPEN))
               .order_by(cases.c.assignee_id))
@@ -64,22 +64,21 @@ _NEXT_RUN = select(jobs.c.next_run).where(jobs.c.name == bindparam("name"))
 _MOVE_JOB = (update(jobs)
              .where(jobs.c.name == bindparam("name"), jobs.c.next_run == bindparam("expected"))
              .values(next_run=bindparam("next_run")))
-_ADD_EVENT = insert(case_events).values(binds("case_number", "at", "actor_id", "kind", "text",
-                                              "data"))
-_EVENTS = (select(case_events).where(case_events.c.case_number == bindparam("number"))
-           .order_by(case_events.c.id))
+_EVENT_TABLES = frozenset({"case_events"})
+_EVENTS = quick(select(case_events).where(case_events.c.case_number == bindparam("number"))
+                .order_by(case_events.c.id))
 _MOVE_REPORTS = (update(cases).where(cases.c.reporter_id == bindparam("from_person"))
                  .values(reporter_id=bindparam("to_person")))
-_URGENT_REPEAT = (select(cases)
-                  .where(cases.c.created_at >= bindparam("since"),
-                         cases.c.priority == const(Priority.URGENT.value),
-                         one_of(cases.c.status, OPEN),
-                         cases.c.microgrid == bindparam("microgrid"),
-                         or_(cases.c.reporter_id == bindparam("reporter_id"),
-                             and_(cases.c.origin_platform == bindparam("platform"),
-                                  cases.c.origin_chat_id == bindparam("chat_id"))))
-                  .order_by(cases.c.number).limit(const(1))
-                  .with_for_update())
+_URGENT_REPEAT = quick(select(cases)  # by cases_created, a few minutes back
+                        .where(cases.c.created_at >= bindparam("since"),
+                               cases.c.priority == const(Priority.URGENT.value),
+                               one_of(cases.c.status, OPEN),
+                               cases.c.microgrid == bindparam("microgrid"),
+                               or_(cases.c.reporter_id == bindparam("reporter_id"),
+                                   and_(cases.c.origin_platform == bindparam("platform"),
+                                        cases.c.origin_chat_id == bindparam("chat_id"))))
+                        .order_by(cases.c.number).limit(const(1))
+                        .with_for_update())
 
 
 @cache
@@ -143,7 +142,7 @@ def _report_times(reporter: bool, chat: bool) -> Select[Any]:
     if chat:
         query = query.where(cases.c.origin_platform == bindparam("platform"),
                             cases.c.origin_chat_id == bindparam("chat_id"))
-    return query.order_by(cases.c.created_at)
+    return quick(query.order_by(cases.c.created_at))  # by cases_created, an hour back
 
 
 class CaseRepository(Repository):
@@ -152,7 +151,11 @@ class CaseRepository(Repository):
 
     async def new_case(self, case: Case) -> Case:
         row = await self.sql.one(_INSERT, self._values(case))
-        return self.rows.case(row)
+        created = self.rows.case(row)
+        # A case made in this transaction has no events but the ones it adds: they are
+        # known without reading them back (see add_event).
+        self.sql.remember(("events", created.number), _EVENT_TABLES, [])
+        return created
 
     async def case(self, number: int) -> Case | None:
         if not 0 < number < MAX_NUMBER:
@@ -204,14 +207,22 @@ class CaseRepository(Repository):
         return changed == 1
 
     async def add_event(self, event: CaseEvent) -> None:
-        await self.sql.run(_ADD_EVENT, {
-            "case_number": event.case_number, "at": self.at(event.at),
-            "actor_id": event.actor_id, "kind": event.kind, "text": event.text,
-            "data": json.dumps(event.data, ensure_ascii=False)})
+        # Deferred: a case's events go in one INSERT with the transaction's other events,
+        # before anything reads them and at the latest at commit.
+        row = {"case_number": event.case_number, "at": self.at(event.at),
+               "actor_id": event.actor_id, "kind": event.kind, "text": event.text,
+               "data": json.dumps(event.data, ensure_ascii=False)}
+        self.sql.defer(case_events, row)
+        known, events = self.sql.recall(("events", event.case_number))
+        if known:
+            events.append(self.rows.event(row))
 
     async def events(self, number: int) -> list[CaseEvent]:
         if not 0 < number < MAX_NUMBER:
             return []
+        known, events = self.sql.recall(("events", number))
+        if known:
+            return list(events)
         return [self.rows.event(r) for r in await self.sql.all(_EVENTS, {"number": number})]
 
     async def move_reports(self, from_person: str, to_person: str) -> int:

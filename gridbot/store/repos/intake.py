@@ -10,7 +10,7 @@ from sqlalchemy import Insert, bindparam, delete, func, select, update
 
 from gridbot.domain import Incoming
 from gridbot.store.base import SetAside
-from gridbot.store.dialect import Dialect, const
+from gridbot.store.dialect import Dialect, const, quick
 from gridbot.store.repos.base import Repository, binds
 from gridbot.store.rows import incoming_json
 from gridbot.store.tables import inbox, set_aside
@@ -18,8 +18,8 @@ from gridbot.store.tables import inbox, set_aside
 
 @cache
 def _mark(d: Dialect) -> Insert:
-    return d.insert_ignore(inbox).values(binds("platform", "chat_id", "message_id",
-                                               "handled_at"))
+    return quick(d.insert_ignore(inbox).values(binds("platform", "chat_id", "message_id",
+                                                     "handled_at")))
 
 
 @cache

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Insert, Select, Update, bindparam, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    Insert,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from gridbot.domain import OutboxItem, Outgoing
-from gridbot.store.dialect import Dialect, const
+from gridbot.store.dialect import Dialect, const, quick
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import outbox
 
@@ -23,9 +35,9 @@ _WAITING = outbox.c.status.in_([const(QUEUED), const(SENDING)])
 
 @cache
 def _enqueue(d: Dialect) -> Insert:
-    return d.insert_ignore(outbox).values(binds(
+    return quick(d.insert_ignore(outbox).values(binds(
         "dedup_key", "platform", "chat_id", "person_id", "case_number", "text", "fmt",
-        "buttons", "reply_to", "thread_id", "not_before", "created_at", "attachments"))
+        "buttons", "reply_to", "thread_id", "not_before", "created_at", "attachments")))
 
 
 @cache
@@ -43,18 +55,40 @@ def _claim(count: int) -> Update:
            .limit(bindparam("limit"))
            .with_for_update(skip_locked=True)
            .cte("due"))  # a CTE: PostgreSQL runs a locking one exactly once
-    return (update(outbox).where(outbox.c.id == due.c.id)
-            .values(status=const(SENDING), lease_until=bindparam("lease_until"),
-                    attempts=outbox.c.attempts + const(1))
-            .returning(*outbox.c))
+    return quick(update(outbox).where(outbox.c.id == due.c.id)
+                 .values(status=const(SENDING), lease_until=bindparam("lease_until"),
+                         attempts=outbox.c.attempts + const(1))
+                 .returning(*outbox.c))
 
 
-_MARK_SENT = (update(outbox).where(outbox.c.id == bindparam("item_id"))
+_MARK_SENT = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
               .values(status=const(SENT), lease_until=None, error=const(""),
                       **binds("sent_at", "platform_message_id")))
-_MARK_RETRY = (update(outbox).where(outbox.c.id == bindparam("item_id"))
+#: messages marked sent per statement
+MARK_CHUNK = 50
+
+
+@cache
+def _mark_all_sent(count: int) -> Update:
+    """Mark ``count`` leased messages sent in one statement, each with its platform id,
+    each only while its lease is still the one it was claimed with: a lease that ran out
+    and went to another sender is that sender's to mark (fencing)."""
+    ids: list[BindParameter[Any]] = [bindparam(f"id_{i}") for i in range(count)]
+    leases: list[BindParameter[Any]] = [bindparam(f"lease_{i}") for i in range(count)]
+    held = or_(*[and_(outbox.c.id == ids[i],
+                      or_(outbox.c.lease_until == leases[i], leases[i].is_(None)))
+                 for i in range(count)])
+    platform_ids = case(*[(outbox.c.id == ids[i], bindparam(f"pm_{i}"))
+                          for i in range(count)])
+    return quick(update(outbox).where(held, outbox.c.status == const(SENDING))
+                 .values(status=const(SENT), lease_until=None, error=const(""),
+                         sent_at=bindparam("sent_at"), platform_message_id=platform_ids)
+                 .returning(outbox.c.id))
+
+
+_MARK_RETRY = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
                .values(status=const(QUEUED), lease_until=None, **binds("not_before", "error")))
-_MARK_FAILED = (update(outbox).where(outbox.c.id == bindparam("item_id"))
+_MARK_FAILED = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
                 .values(status=const(FAILED), lease_until=None, sent_at=None,
                         **binds("error")))
 _COUNTS = select(outbox.c.status, func.count().label("n")).group_by(outbox.c.status)
@@ -85,9 +119,20 @@ class OutboxRepository(Repository):
     async def enqueue(
         self, message: Outgoing, now: datetime, not_before: datetime | None = None
     ) -> bool:
+        return await self.sql.run(_enqueue(self.dialect),
+                                  self._row(message, now, not_before)) == 1
+
+    async def enqueue_all(
+        self, messages: Sequence[tuple[Outgoing, datetime | None]], now: datetime
+    ) -> None:
+        for message, not_before in messages:
+            self.sql.defer(outbox, self._row(message, now, not_before), ignore=True)
+
+    def _row(self, message: Outgoing, now: datetime,
+             not_before: datetime | None) -> dict[str, Any]:
         if not message.dedup_key:
             raise ValueError("an outbox message needs a dedup_key")
-        return await self.sql.run(_enqueue(self.dialect), {
+        return {
             "dedup_key": message.dedup_key, "platform": message.platform,
             "chat_id": message.chat_id, "person_id": message.person_id,
             "case_number": message.case_number, "text": message.text,
@@ -98,7 +143,7 @@ class OutboxRepository(Repository):
             "not_before": self.at(not_before or now), "created_at": self.at(now),
             "attachments": json.dumps([a.as_data() for a in message.attachments],
                                       ensure_ascii=False),
-        }) == 1
+        }
 
     async def claim_outbox(
         self, now: datetime, *, limit: int, lease: timedelta, platforms: Iterable[str]
@@ -113,11 +158,25 @@ class OutboxRepository(Repository):
         rows.sort(key=lambda r: (r["dedup_key"].startswith("notice:"), r["not_before"],
                                  r["id"]))
         return [OutboxItem(id=r["id"], message=self.rows.outgoing(r), attempts=r["attempts"],
-                           status=SENDING, error=r["error"]) for r in rows]
+                           status=SENDING, error=r["error"],
+                           lease_until=self.rows.read(r["lease_until"])) for r in rows]
 
     async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None:
         await self.sql.run(_MARK_SENT, {"item_id": item_id, "sent_at": self.at(now),
                                         "platform_message_id": platform_message_id})
+
+    async def mark_all_sent(self, sent: Sequence[tuple[OutboxItem, str]],
+                            now: datetime) -> list[int]:
+        ids: list[int] = []
+        for start in range(0, len(sent), MARK_CHUNK):
+            chunk = sent[start:start + MARK_CHUNK]
+            params: dict[str, Any] = {"sent_at": self.at(now)}
+            for i, (item, platform_message_id) in enumerate(chunk):
+                params.update({f"id_{i}": item.id, f"lease_{i}": self.at(item.lease_until),
+                               f"pm_{i}": platform_message_id})
+            rows = await self.sql.all(_mark_all_sent(len(chunk)), params)
+            ids += [r["id"] for r in rows]
+        return ids
 
     async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None:
         await self.sql.run(_MARK_RETRY, {"item_id": item_id,

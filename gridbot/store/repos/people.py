@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Delete,
     Insert,
     Select,
+    Text,
+    Time,
+    and_,
     bindparam,
     case,
     delete,
@@ -19,17 +22,22 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    null,
     select,
     true,
     union,
+    union_all,
     update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
 )
 from sqlalchemy.sql.expression import CompoundSelect
 
 from gridbot.config import Config, Shift
 from gridbot.domain import Account, Chat, ChatKind, DutyStatus, Person, Role
 from gridbot.store.base import LinkCode, OrgUnit, RosterEntry
-from gridbot.store.dialect import Dialect, const
+from gridbot.store.dialect import Dialect, const, quick
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import (
     accounts,
@@ -48,30 +56,77 @@ KINDS = ("microgrid", "grid", "community", "subdistrict")
 _UNIT = select(org_units).where(org_units.c.code == bindparam("code"))
 _UNITS = (select(org_units).where(org_units.c.kind == bindparam("kind"))
           .order_by(org_units.c.position, org_units.c.code))
-_PERSON = select(people).where(people.c.id == bindparam("id"))
+_PERSON = quick(select(people).where(people.c.id == bindparam("id")))
 _DEACTIVATE = update(people).where(~people.c.auto).values(active=false(), position=None)
-_ADD_PERSON = insert(people).values(active=true(), **binds(
-    "id", "name", "role", "unit", "phone", "address", "locale", "auto"))
+_ADD_PERSON = quick(insert(people).values(active=true(), **binds(
+    "id", "name", "role", "unit", "phone", "address", "locale", "auto")))
 _CLEAR_ROSTERS = delete(rosters)
 _CLEAR_SHIFTS = delete(shifts)
 _ADD_ROSTER = insert(rosters).values(binds("microgrid", "person_id", "position"))
 _ADD_SHIFT = insert(shifts).values(binds("microgrid", "person_id", "days", "start_time",
                                          "end_time"))
-_ROSTER = (select(rosters.c.person_id, rosters.c.position)
-           .where(rosters.c.microgrid == bindparam("microgrid")).order_by(rosters.c.position))
-_SHIFTS = select(shifts).where(shifts.c.microgrid == bindparam("microgrid")).order_by(shifts.c.id)
+
+def _labelled(table: Any, prefix: str) -> list[Any]:
+    return [c.label(f"{prefix}{c.name}") for c in table.c]
+
+
+def _part(row: Any, prefix: str, table: Any) -> dict[str, Any]:
+    """The columns of ``table`` in a joined row, by their own names."""
+    return {c.name: row[f"{prefix}{c.name}"] for c in table.c}
+
+
+#: a micro-grid's roster (kind 0, by position) and shifts (kind 1, by id), each with the
+#: person named and their duty, in one statement: routing asks for all three at once
+_ROSTER_PART = select(
+    literal_column("0").label("kind"), rosters.c.position.label("pos"), rosters.c.person_id,
+    sql_cast(null(), Text).label("days"), sql_cast(null(), Time).label("start_time"),
+    sql_cast(null(), Time).label("end_time"),
+).where(rosters.c.microgrid == bindparam("microgrid"))
+_SHIFT_PART = select(
+    literal_column("1").label("kind"), shifts.c.id.label("pos"), shifts.c.person_id,
+    shifts.c.days, shifts.c.start_time, shifts.c.end_time,
+).where(shifts.c.microgrid == bindparam("microgrid"))
+_ROSTER_UNION = union_all(_ROSTER_PART, _SHIFT_PART).subquery("r")
+_ROSTER = quick(select(_ROSTER_UNION, *_labelled(people, "p_"),
+                  duty.c.person_id.label("d_person_id"), duty.c.off.label("d_off"),
+                  duty.c.until.label("d_until"))
+           .select_from(_ROSTER_UNION
+                        .outerjoin(people, people.c.id == _ROSTER_UNION.c.person_id)
+                        .outerjoin(duty, duty.c.person_id == _ROSTER_UNION.c.person_id))
+           .order_by(_ROSTER_UNION.c.kind, _ROSTER_UNION.c.pos))
+#: who is speaking where: the chat, the sender's account and its person, in one statement
+_ONE = select(literal_column("1").label("one")).subquery("one")
+_SPEAKER = quick(select(*_labelled(chats, "c_"), *_labelled(accounts, "a_"),
+                   *_labelled(people, "p_"))
+            .select_from(_ONE
+                         .outerjoin(chats, and_(chats.c.platform == bindparam("platform"),
+                                                chats.c.chat_id == bindparam("chat_id")))
+                         .outerjoin(accounts, and_(accounts.c.platform == bindparam("platform"),
+                                                   accounts.c.user_id == bindparam("user_id")))
+                         .outerjoin(people, people.c.id == accounts.c.person_id)))
+_PEOPLE_TABLES = frozenset({"people"})
+_DUTY_TABLES = frozenset({"duty"})
+_CHAT_TABLES = frozenset({"chats"})
+_ACCOUNT_TABLES = frozenset({"accounts"})
+_ACCOUNTS_OF_TABLES = frozenset({"accounts", "chats"})
 _ROSTERS_OF: CompoundSelect[Any] = union(
     select(rosters.c.microgrid).where(rosters.c.person_id == bindparam("person_id")),
     select(shifts.c.microgrid).where(shifts.c.person_id == bindparam("person_id")),
 ).order_by(literal_column("1"))
-_DUTY = select(duty).where(duty.c.person_id == bindparam("person_id"))
-_ACCOUNT = select(accounts).where(accounts.c.platform == bindparam("platform"),
-                                  accounts.c.user_id == bindparam("user_id"))
-_ACCOUNTS_OF = (select(accounts).where(accounts.c.person_id == bindparam("person_id"))
+_DUTY = quick(select(duty).where(duty.c.person_id == bindparam("person_id")))
+_ACCOUNT = quick(select(accounts).where(accounts.c.platform == bindparam("platform"),
+                                        accounts.c.user_id == bindparam("user_id")))
+#: a person's accounts, each with its private chat (whether it still reaches them is
+#: what is asked next, every time)
+_ACCOUNTS_OF = quick(select(accounts, *_labelled(chats, "c_"))
+                .select_from(accounts.outerjoin(chats, and_(
+                    chats.c.platform == accounts.c.platform,
+                    chats.c.chat_id == accounts.c.private_chat_id)))
+                .where(accounts.c.person_id == bindparam("person_id"))
                 .order_by(accounts.c.linked_at, accounts.c.platform, accounts.c.user_id))
-_CHAT = select(chats).where(chats.c.platform == bindparam("platform"),
-                            chats.c.chat_id == bindparam("chat_id"))
-_UNREACHABLE = (update(chats).where(chats.c.platform == bindparam("platform"),
+_CHAT = quick(select(chats).where(chats.c.platform == bindparam("platform"),
+                                  chats.c.chat_id == bindparam("chat_id")))
+_UNREACHABLE = quick(update(chats).where(chats.c.platform == bindparam("platform"),
                                     chats.c.chat_id == bindparam("chat_id"))
                 .values(binds("unreachable_at", "unreachable_reason")))
 _GROUPS = (select(chats).where(chats.c.microgrid == bindparam("microgrid"),
@@ -137,27 +192,31 @@ def _set_duty(d: Dialect) -> Insert:
 def _save_account(d: Dialect) -> Insert:
     stmt = d.insert(accounts)
     new = stmt.excluded
-    return stmt.values(binds(
+    return quick(stmt.values(binds(
         "platform", "user_id", "display_name", "person_id", "private_chat_id", "linked_at",
     )).on_conflict_do_update(index_elements=["platform", "user_id"], set_={
         "display_name": new.display_name, "person_id": new.person_id,
         "private_chat_id": func.coalesce(new.private_chat_id, accounts.c.private_chat_id),
         "linked_at": case((accounts.c.person_id.is_not_distinct_from(new.person_id),
                            accounts.c.linked_at), else_=new.linked_at),
-    })
+    }))
 
 
 @cache
 def _save_chat(d: Dialect) -> Insert:
     stmt = d.insert(chats)
     new = stmt.excluded
-    return stmt.values(binds(
+    return quick(stmt.values(binds(
         "platform", "chat_id", "kind", "title", "microgrid", "bound_by", "bound_at",
     )).on_conflict_do_update(index_elements=["platform", "chat_id"], set_={
         "kind": new.kind, "title": new.title, "microgrid": new.microgrid,
         "bound_by": func.coalesce(new.bound_by, chats.c.bound_by),
         "bound_at": func.coalesce(new.bound_at, chats.c.bound_at),
-    })
+    }))
+
+
+def cast_person(found: Any) -> Person | None:
+    return cast(Person | None, found)
 
 
 class PeopleRepository(Repository):
@@ -211,9 +270,35 @@ class PeopleRepository(Repository):
         rows = await self.sql.all(_microgrids_under(self.dialect), {"code": code})
         return [r["code"] for r in rows]
 
+    # Reads of people, duty, accounts and chats are remembered for the rest of the
+    # transaction (a write to their table forgets them: see Sql.remember).
     async def person(self, person_id: str) -> Person | None:
+        known, found = self.sql.recall(("person", person_id))
+        if known:
+            return cast_person(found)
         row = await self.sql.one(_PERSON, {"id": person_id})
-        return self.rows.person(row) if row else None
+        return self._remember_person(person_id, row)
+
+    def _remember_person(self, person_id: str, row: Any) -> Person | None:
+        found = self.rows.person(row) if row else None
+        return cast_person(self.sql.remember(("person", person_id), _PEOPLE_TABLES, found))
+
+    async def speaker(self, platform: str, chat_id: str,
+                      user_id: str) -> tuple[Chat | None, Account | None, Person | None]:
+        row = await self.sql.one(_SPEAKER, {"platform": platform, "chat_id": chat_id,
+                                            "user_id": user_id})
+        chat = self.rows.chat(_part(row, "c_", chats)) if row["c_platform"] is not None \
+            else None
+        account = self.rows.account(_part(row, "a_", accounts)) \
+            if row["a_platform"] is not None else None
+        self.sql.remember(("chat", platform, chat_id), _CHAT_TABLES, chat)
+        self.sql.remember(("account", platform, user_id), _ACCOUNT_TABLES, account)
+        person = None
+        if account is not None and account.person_id:
+            person = self._remember_person(
+                account.person_id, _part(row, "p_", people) if row["p_id"] is not None
+                else None)
+        return chat, account, person
 
     async def people_named(self, name: str) -> list[Person]:
         rows = await self.sql.all(_people(self.dialect, False), {"name": name})
@@ -231,25 +316,38 @@ class PeopleRepository(Repository):
             "locale": person.locale, "auto": person.auto})
 
     async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]:
-        members = await self.sql.all(_ROSTER, {"microgrid": microgrid})
-        found = await self.sql.all(_SHIFTS, {"microgrid": microgrid})
+        # One statement: the people named and their duty come along (and are remembered),
+        # since routing asks for them next.
         clock = self.dialect.clock_back
-        return (
-            [RosterEntry(person_id=r["person_id"], position=r["position"]) for r in members],
-            [Shift(person=r["person_id"], days=tuple(json.loads(r["days"])),
-                   start=clock(r["start_time"]), end=clock(r["end_time"])) for r in found],
-        )
+        entries, found = [], []
+        for r in await self.sql.all(_ROSTER, {"microgrid": microgrid}):
+            person_id = r["person_id"]
+            if r["kind"] == 0:
+                entries.append(RosterEntry(person_id=person_id, position=r["pos"]))
+            else:
+                found.append(Shift(person=person_id, days=tuple(json.loads(r["days"])),
+                                   start=clock(r["start_time"]), end=clock(r["end_time"])))
+            self._remember_person(person_id, _part(r, "p_", people)
+                                  if r["p_id"] is not None else None)
+            self.sql.remember(("duty", person_id), _DUTY_TABLES, self._duty(
+                person_id, r["d_off"], r["d_until"]) if r["d_person_id"] is not None else None)
+        return entries, found
 
     async def rosters_of(self, person_id: str) -> list[str]:
         rows = await self.sql.all(_ROSTERS_OF, {"person_id": person_id})
         return [r["microgrid"] for r in rows]
 
     async def duty(self, person_id: str) -> DutyStatus | None:
+        known, found = self.sql.recall(("duty", person_id))
+        if known:
+            return cast(DutyStatus | None, found)
         row = await self.sql.one(_DUTY, {"person_id": person_id})
-        if row is None:
-            return None
-        return DutyStatus(person_id=person_id, off=bool(row["off"]),
-                          until=self.rows.read(row["until"]))
+        status = None if row is None else self._duty(person_id, row["off"], row["until"])
+        return cast(DutyStatus | None,
+                    self.sql.remember(("duty", person_id), _DUTY_TABLES, status))
+
+    def _duty(self, person_id: str, off: Any, until: Any) -> DutyStatus:
+        return DutyStatus(person_id=person_id, off=bool(off), until=self.rows.read(until))
 
     async def set_duty(self, status: DutyStatus, now: datetime) -> None:
         await self.sql.run(_set_duty(self.dialect), {
@@ -258,8 +356,13 @@ class PeopleRepository(Repository):
 
     # -- accounts, chats and link codes ---------------------------------------------
     async def account(self, platform: str, user_id: str) -> Account | None:
+        known, found = self.sql.recall(("account", platform, user_id))
+        if known:
+            return cast(Account | None, found)
         row = await self.sql.one(_ACCOUNT, {"platform": platform, "user_id": user_id})
-        return self.rows.account(row) if row else None
+        return cast(Account | None, self.sql.remember(
+            ("account", platform, user_id), _ACCOUNT_TABLES,
+            self.rows.account(row) if row else None))
 
     async def save_account(self, account: Account, now: datetime) -> None:
         await self.sql.run(_save_account(self.dialect), {
@@ -268,12 +371,28 @@ class PeopleRepository(Repository):
             "private_chat_id": account.private_chat_id, "linked_at": self.at(now)})
 
     async def accounts_of(self, person_id: str) -> list[Account]:
-        rows = await self.sql.all(_ACCOUNTS_OF, {"person_id": person_id})
-        return [self.rows.account(r) for r in rows]
+        known, found = self.sql.recall(("accounts_of", person_id))
+        if known:
+            return list(found)
+        found = []
+        for r in await self.sql.all(_ACCOUNTS_OF, {"person_id": person_id}):
+            account = self.rows.account(r)
+            found.append(account)
+            if account.private_chat_id:  # asked next: does it still reach them?
+                self.sql.remember(
+                    ("chat", account.platform, account.private_chat_id), _CHAT_TABLES,
+                    self.rows.chat(_part(r, "c_", chats)) if r["c_platform"] is not None
+                    else None)
+        self.sql.remember(("accounts_of", person_id), _ACCOUNTS_OF_TABLES, found)
+        return list(found)
 
     async def chat(self, platform: str, chat_id: str) -> Chat | None:
+        known, found = self.sql.recall(("chat", platform, chat_id))
+        if known:
+            return cast(Chat | None, found)
         row = await self.sql.one(_CHAT, {"platform": platform, "chat_id": chat_id})
-        return self.rows.chat(row) if row else None
+        return cast(Chat | None, self.sql.remember(
+            ("chat", platform, chat_id), _CHAT_TABLES, self.rows.chat(row) if row else None))
 
     async def save_chat(self, chat: Chat, *, bound_by: str | None, now: datetime) -> None:
         await self.sql.run(_save_chat(self.dialect), {

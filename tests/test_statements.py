@@ -1,0 +1,95 @@
+"""What a group report costs the database: statements and transactions, counted.
+
+A report through the real path (``Engine.handle`` and ``OutboxSender.drain``: inbox mark,
+speaker, case, routing, events, two outgoing messages, their lease and their marks) is
+recorded by SQLite's own trace of the statements it runs on the store's connection, so
+nothing is left out: every ``BEGIN`` is a transaction, every other statement a statement.
+The budget (issue 22) is 12 statements in 3 transactions per report; each statement is a
+trip to aiosqlite's thread, which is most of what a report costs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gridbot.config import Config, load_config
+from gridbot.domain import ChatKind, Incoming, Outcome, Person
+from tests.conftest import EXAMPLE_CONFIG, Bot
+
+STATEMENTS_PER_REPORT = 12
+TRANSACTIONS_PER_REPORT = 3
+TEXTS = ["3幢楼道灯坏了", "消防通道被车挡住了", "垃圾桶满了没人清", "楼上噪音太大"]
+#: transaction control, counted as transactions (BEGIN) or not at all; and the busy
+#: timeout set off and on around a BEGIN tried without waiting (no trip, no row)
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
+
+
+@pytest.fixture
+def config() -> Config:
+    config = load_config(EXAMPLE_CONFIG)
+    return dataclasses.replace(config, limits=dataclasses.replace(
+        config.limits, reports_per_person=0, reports_per_chat=0))
+
+
+@pytest.fixture
+async def traced(bot: Bot) -> AsyncIterator[list[str]]:
+    statements: list[str] = []
+    db = bot.demo.store._require()
+    await db.set_trace_callback(statements.append)
+    yield statements
+    await db.set_trace_callback(None)
+
+
+def residents(config: Config) -> list[Person]:
+    return [p for p in config.people if p.role.value == "resident"]
+
+
+async def report(bot: Bot, person: Person, n: int) -> None:
+    outcome = await bot.demo.engine.handle(Incoming(
+        platform="console", chat_id=f"group:{person.unit}", chat_kind=ChatKind.GROUP,
+        chat_title=unit.name if (unit := bot.demo.config.microgrid(person.unit)) else "",
+        sender_id=person.id, sender_name=person.name,
+        text=f"报事 {TEXTS[n % len(TEXTS)]} ({n})", message_id=f"s{n}"))
+    assert outcome is Outcome.HANDLED
+    result = await bot.demo.sender.drain()
+    assert result.sent == 2  # the group's acknowledgement, the steward's claim notice
+
+
+def cost(statements: list[str]) -> tuple[int, int]:
+    """(statements, transactions) in a trace."""
+    words = [s.lstrip().split(None, 1)[0].upper() for s in statements]
+    return (sum(w not in CONTROL for w in words), words.count("BEGIN"))
+
+
+async def test_a_group_report_costs_at_most_12_statements_in_3_transactions(
+        bot: Bot, config: Config, traced: list[str]) -> None:
+    people = residents(config)
+    assert len({p.unit for p in people}) > 1
+    for n, person in enumerate(people):  # every group and speaker once, to start with
+        await report(bot, person, n)
+    traced.clear()
+    for n in range(len(people), len(people) + 12):
+        await report(bot, people[n % len(people)], n)
+        statements, transactions = cost(traced)
+        trace = "\n".join(" ".join(s.split())[:160] for s in traced)
+        assert statements <= STATEMENTS_PER_REPORT, trace
+        assert transactions <= TRANSACTIONS_PER_REPORT, trace
+        traced.clear()
+
+
+async def test_the_budget_is_what_the_database_saw(bot: Bot, config: Config,
+                                                    traced: list[str]) -> None:
+    """The trace sees every statement, those of aiosqlite's own calls too: a report's
+    rows are all there (the count above is of real work, not of what was easy to see)."""
+    person = residents(config)[0]
+    await report(bot, person, 0)
+    writes = [" ".join(s.split())[:40] for s in traced
+              if s.lstrip().upper().startswith(("INSERT", "UPDATE", "WITH"))]
+    assert any(w.startswith("INSERT INTO inbox") for w in writes)
+    assert any(w.startswith("INSERT INTO cases") for w in writes)
+    assert any(w.startswith("INSERT INTO case_events") for w in writes)
+    assert any(w.startswith("INSERT INTO outbox") for w in writes)
+    assert any(w.startswith("UPDATE outbox SET status='sent'") for w in writes)
