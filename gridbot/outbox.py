@@ -537,6 +537,7 @@ class _Drain:
             # Marked by the feeder, with the other sends that ended meanwhile (see _write):
             # one lost to a crash is sent again (at least once).
             self.marks.append((item, platform_id))
+            self.sender.meter.sent(message.platform, "sent")
             return
         # A notice delivery is marked at once: after a crash, one still marked as being
         # sent is in doubt and never sent again, so as few as possible must be left so.
