@@ -75,9 +75,9 @@ def sqlite_path(storage_url: str) -> Path:
 
 
 def latest_version() -> int:
-    from gridbot.store.sqlite import migrations
+    from gridbot.store import migrating
 
-    return migrations()[-1][0]
+    return migrating.versions()[-1]
 
 
 def folder(database: Path) -> Path:

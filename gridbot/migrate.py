@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from gridbot.errors import StoreError
+from gridbot.store import migrating
 from gridbot.store import SQLiteStore
 from gridbot.store import sqlite as sqlite_store
 from gridbot.store.postgresql import PostgresStore, is_postgres_url
@@ -101,10 +102,12 @@ async def migrate(source_url: str, target_url: str, *, sample: int = 50,
     source = SQLiteStore(path)
     await source.open()  # brings the file to the current schema
     await source.close()
-    versions = [v for v, _ in sqlite_store.migrations()]
-    if versions != [v for v, _ in pg_migrations()]:
+    legacy = [v for v, _ in sqlite_store.migrations()]
+    if legacy != [v for v, _ in pg_migrations()]:
         raise MigrationError("this gridbot's SQLite and PostgreSQL schemas differ "
-                             f"({versions} and {[v for v, _ in pg_migrations()]})")
+                             f"({legacy} and {[v for v, _ in pg_migrations()]})")
+    # Every revision records its number, the baseline's and those after it alike.
+    versions = migrating.versions()
     target = PostgresStore(target_url, pool_size=2)
     await target.open()
     lite = sqlite3.connect(path)

@@ -62,6 +62,7 @@ TABLES: Mapping[str, str] = {
     "households": "her line loses head, phone and note; her name and phone cut from notes",
     "audit_log": "her person id renamed",
     "set_aside": "her messages kept after their handling failed deleted",
+    "case_watchers": "her following of cases deleted",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "alembic_version": "", "heartbeats": "",
@@ -84,6 +85,7 @@ class Drop:
 DROP: tuple[Drop, ...] = (
     Drop("outbox", person="person_id", chat=("platform", "chat_id")),
     Drop("link_codes", person="person_id"),
+    Drop("case_watchers", person="person_id"),
     Drop("report_offers", person="person_id", chat=("platform", "chat_id")),
     Drop("inbox", chat=("platform", "chat_id")),
     Drop("set_aside", chat=("platform", "chat_id"), account=("platform", "sender_id")),

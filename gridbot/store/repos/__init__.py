@@ -14,6 +14,7 @@ from gridbot.store.repos.notices import NoticeRepository
 from gridbot.store.repos.offers import ReportOfferRepository
 from gridbot.store.repos.outbox import OutboxRepository
 from gridbot.store.repos.people import PeopleRepository
+from gridbot.store.repos.watchers import WatcherRepository
 from gridbot.store.repos.records import (
     AuditRepository,
     HeartbeatRepository,
@@ -22,12 +23,13 @@ from gridbot.store.repos.records import (
 
 __all__ = ["AuditRepository", "CaseRepository", "ForgetRepository", "HeartbeatRepository",
            "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
-           "PeopleRepository", "ReportOfferRepository", "Repositories", "StoreTransaction"]
+           "PeopleRepository", "ReportOfferRepository", "Repositories", "StoreTransaction",
+           "WatcherRepository"]
 
 
 class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
                    NoticeRepository, ReportOfferRepository, HouseholdRepository,
-                   AuditRepository, HeartbeatRepository, ForgetRepository):
+                   AuditRepository, HeartbeatRepository, ForgetRepository, WatcherRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 

@@ -18,6 +18,7 @@ from gridbot.store.tables import report_offers
 
 _ADD = insert(report_offers).values(binds(
     "created_at", "platform", "chat_id", "person_id", "text", "attachments", "urgent",
+    "duplicate_of", "anonymous",
 )).returning(report_offers.c.id)
 # Read to be spent: two presses of one button take turns (PostgreSQL).
 _OFFER = select(report_offers).where(report_offers.c.id == bindparam("id")).with_for_update()
@@ -50,7 +51,8 @@ class ReportOfferRepository(Repository):
         new_id = await self.sql.value(_ADD, {
             "created_at": self.at(offer.created_at), "platform": offer.platform,
             "chat_id": offer.chat_id, "person_id": offer.person_id, "text": offer.text,
-            "attachments": attachments_json(offer.attachments), "urgent": offer.urgent})
+            "attachments": attachments_json(offer.attachments), "urgent": offer.urgent,
+            "duplicate_of": offer.duplicate_of, "anonymous": offer.anonymous})
         return dataclasses.replace(offer, id=new_id)
 
     async def report_offer(self, offer_id: int) -> ReportOffer | None:
