@@ -83,6 +83,10 @@ class TextFormat(enum.StrEnum):
 class Community:
     code: str
     name: str
+    #: every report here is anonymous to neighbours
+    anonymous_default: bool = False
+    #: an anonymous report hides its reporter from the handler too
+    anonymous_to_handler: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +102,8 @@ class MicroGrid:
     name: str
     grid: str
     tags: tuple[str, ...] = ()
+    #: the keys of the buildings it looks after ("3", "A"; gridbot.policy.addresses)
+    buildings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

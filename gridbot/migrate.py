@@ -29,8 +29,7 @@ from functools import partial
 from typing import Any
 
 from gridbot.errors import StoreError
-from gridbot.store import migrating
-from gridbot.store import SQLiteStore
+from gridbot.store import SQLiteStore, migrating
 from gridbot.store import sqlite as sqlite_store
 from gridbot.store.postgresql import PostgresStore, is_postgres_url
 from gridbot.store.postgresql import migrations as pg_migrations

@@ -41,8 +41,7 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.errors import StoreError
-from gridbot.store import migrating
-from gridbot.store import CaseQuery, SQLiteStore, Store, Transaction
+from gridbot.store import CaseQuery, SQLiteStore, Store, Transaction, migrating
 from gridbot.store.base import AuditEntry, Household, LinkCode, OrgUnit, RosterEntry
 from gridbot.store.sqlite import migrations
 from tests import postgres

@@ -17,8 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-from gridbot.store.base import Household
+from typing import Protocol, TypeVar
 
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
               "七": 7, "八": 8, "九": 9}
@@ -155,6 +154,20 @@ def strip_addresses(text: str) -> str:
 # -- the household ledger -------------------------------------------------------------------
 
 
+class LedgerLine(Protocol):
+    """A line of the household ledger as the reader needs it (:class:`Household`)."""
+
+    @property
+    def building(self) -> str: ...
+    @property
+    def entrance(self) -> str: ...
+    @property
+    def room(self) -> str: ...
+
+
+L = TypeVar("L", bound=LedgerLine)
+
+
 def building_key(written: str) -> str:
     """The ledger's (or the configuration's) building as a key: 3幢, 3栋, 3号楼, 三幢, 3 → 3."""
     text = _normal(written).strip()
@@ -175,7 +188,7 @@ def room_key(written: str) -> str:
     return match[1] if match else text
 
 
-def match_household(address: Address, households: Iterable[Household]) -> Household | None:
+def match_household(address: Address, households: Iterable[L]) -> L | None:
     """The one household of the ledger the address names (building and room, and the
     unit when said), or ``None`` if none or several fit."""
     if not address.building or not address.room:

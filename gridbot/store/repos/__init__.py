@@ -14,12 +14,12 @@ from gridbot.store.repos.notices import NoticeRepository
 from gridbot.store.repos.offers import ReportOfferRepository
 from gridbot.store.repos.outbox import OutboxRepository
 from gridbot.store.repos.people import PeopleRepository
-from gridbot.store.repos.watchers import WatcherRepository
 from gridbot.store.repos.records import (
     AuditRepository,
     HeartbeatRepository,
     HouseholdRepository,
 )
+from gridbot.store.repos.watchers import WatcherRepository
 
 __all__ = ["AuditRepository", "CaseRepository", "ForgetRepository", "HeartbeatRepository",
            "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
