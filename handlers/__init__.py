@@ -8,12 +8,12 @@ engine uses both by default.
 
 from gridbot.commands import Commands
 from gridbot.declare import Registry
-from gridbot.handlers import account, notices, resident, stats, steward, workorder
+from gridbot.handlers import account, notices, places, resident, stats, steward, workorder
 
 #: every declared command, in the order of these modules and, within one, of its lines
-REGISTRY = Registry.collect(resident, steward, workorder, account, notices, stats)
+REGISTRY = Registry.collect(resident, steward, workorder, places, account, notices, stats)
 #: the parser (and typo suggestions) of those commands
 COMMANDS = Commands(REGISTRY.specs)
 
-__all__ = ["COMMANDS", "REGISTRY", "account", "notices", "resident", "stats", "steward",
-           "workorder"]
+__all__ = ["COMMANDS", "REGISTRY", "account", "notices", "places", "resident", "stats",
+           "steward", "workorder"]

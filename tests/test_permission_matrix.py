@@ -46,6 +46,8 @@ CAST = ("刘奶奶", "陈先生", "张阿姨", "赵老师", "王网格长", "陈
 #   notice    郑科长 scheduled notice #1 to M01 for tomorrow 9:00
 #   group     nothing yet; the command is said in a new, unbound group (绑定 is group-only)
 #   offer     刘奶奶 told the bot in private "楼下的路灯坏了好几天了" and was offered #1 to log
+#   two       刘奶奶 reported #1 and 陈先生 #2 (another matter), both with 张阿姨
+#   merged    ... and 张阿姨 merged #1 into #2 (合并 1 2)
 MATRIX: dict[str, tuple[str, str]] = {
     #  command               state       刘陈张赵王陈周吴郑
     "报事 楼道灯坏了":        ("fresh",    "AAAASSSSS"),
@@ -76,6 +78,9 @@ MATRIX: dict[str, tuple[str, str]] = {
     "取消通知 1":             ("notice",   "PPPPASASA"),
     "收到":                  ("fresh",    "AAAAAAAAA"),
     "统计":                  ("fresh",    "PPAAAAAAA"),
+    "关注 1":                ("assigned", "-SASASASA"),
+    "合并 1 2":              ("two",      "PPASASASA"),
+    "拆分 1":                ("merged",   "PPASASASA"),
 }
 
 #: commands that change nothing a later cell could notice: every cell of the row may share
@@ -126,12 +131,18 @@ def test_every_command_has_a_row_and_every_row_a_full_cast() -> None:
     for command, (state, row) in MATRIX.items():
         assert len(row) == len(CAST) and set(row) <= {*REFUSALS, "A", "-"}, command
         assert state in {"fresh", "assigned", "resolved", "pending", "notice", "group",
-                         "offer"}
+                         "offer", "two", "merged"}
 
 
 async def _set_up(bot: Bot, state: str) -> None:
-    if state in {"assigned", "resolved", "pending"}:
+    if state in {"assigned", "resolved", "pending", "two", "merged"}:
         await bot.say("刘奶奶", "报事 3幢楼道灯坏了")
+    if state in {"two", "merged"}:
+        await bot.say("陈先生", "报事 1幢门口垃圾满了没人清")
+        assert (await bot.case(2)) is not None
+    if state == "merged":
+        await bot.say("张阿姨", "合并 1 2", private=True)
+        assert (await bot.case(1)).merged_into == 2
     if state == "resolved":
         await bot.say("张阿姨", "办结 1 好了", private=True)
     if state == "pending":

@@ -596,6 +596,13 @@ class Transaction(ABC):
 
     @abstractmethod
     @abstractmethod
+    async def duplicate_offer(
+        self, person_id: str, chat: tuple[str, str], case_number: int, *, since: datetime
+    ) -> ReportOffer | None:
+        """The newest unspent offer of ``person_id``'s words in ``chat`` made since
+        ``since`` as a duplicate of case ``case_number`` (read to be spent)."""
+
+    @abstractmethod
     async def add_watcher(self, watcher: Watcher) -> bool:
         """Let a resident follow a case; False if they already did."""
 
