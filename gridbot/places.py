@@ -9,6 +9,8 @@ handlers.
 * **Duplicates** (:func:`find_duplicate`): an open case of the last ``[policy]
   duplicate_hours``, of the same category, in the same building (or micro-grid, when
   either says no building), whose words are alike (:mod:`gridbot.policy.duplicates`).
+  A category that may become an incident is not offered as a duplicate while reports of
+  it arrive within ``incident_minutes`` of each other: a burst is counted, not held back.
 * **Incidents** (:func:`group_incident`): ``incident_reports`` reports of one category
   across a community within ``incident_minutes`` become one incident: the earliest case
   leads it, the others wait on it with no clock of their own, and resolving the lead
@@ -102,6 +104,10 @@ async def find_duplicate(ctx: Context, *, microgrid: str, address: Address,
     policy = ctx.config.policy
     if policy.duplicate_window.total_seconds() <= 0:
         return None
+    if await recent_alike(ctx, microgrid, category):
+        # A burst of one kind (停电 across the estate) is counted towards an incident,
+        # report by report, rather than offered as duplicates one by one.
+        return None
     since = ctx.now - policy.duplicate_window
     best: tuple[float, Case] | None = None
     for case in await ctx.tx.open_cases([microgrid]):
@@ -145,16 +151,23 @@ async def open_incident(ctx: Context, case: Case) -> Case | None:
 
 
 async def _recent_peers(ctx: Context, case: Case) -> list[Case]:
+    return await recent_alike(ctx, case.microgrid, case.category, but=case.number)
+
+
+async def recent_alike(ctx: Context, microgrid: str, category: str, *,
+                       but: int = 0) -> list[Case]:
+    """The open cases of ``category`` reported across the micro-grid's community within
+    the incident window, if that category may become an incident (else none)."""
     policy = ctx.config.policy
     if policy.incident_reports <= 0 or (policy.incident_categories
-                                        and case.category not in policy.incident_categories):
+                                        and category not in policy.incident_categories):
         return []
-    community = await community_of(ctx, case.microgrid)
-    microgrids = community_microgrids(ctx, community.code) if community else [case.microgrid]
+    community = await community_of(ctx, microgrid)
+    microgrids = community_microgrids(ctx, community.code) if community else [microgrid]
     since = ctx.now - policy.incident_window
     return [c for c in await ctx.tx.open_cases(microgrids)
-            if c.category == case.category and c.created_at >= since
-            and c.merged_into is None and c.number != case.number]
+            if c.category == category and c.created_at >= since
+            and c.merged_into is None and c.number != but]
 
 
 async def join_incident(ctx: Context, case: Case, lead: Case) -> Case:

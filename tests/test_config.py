@@ -176,8 +176,8 @@ def test_example_policy() -> None:
     assert policy.windows[Priority.LOW].resolve_within == timedelta(days=7)
     assert policy.default_category == "other"
     assert [c.code for c in policy.categories] == [
-        "facility", "safety", "sanitation", "neighbours", "errand", "parking", "question",
-        "other"]
+        "facility", "safety", "sanitation", "neighbours", "errand", "parking", "utilities",
+        "question", "other"]
     assert policy.category("question").priority is Priority.LOW
     assert policy.category("facility").name("en") == "Facilities"
     assert policy.category("facility").name("zh-CN") == "公共设施"

@@ -55,9 +55,10 @@ def similarity(first: str, second: str) -> float:
 
 
 def common_words(first: str, second: str, *, longest: int = 12) -> str:
-    """The longest run of characters the two reports share (no address, no digits), as
-    the first wrote it: what a resident is shown of an earlier case is their own words."""
-    a, b = _words(first), _words(second)
+    """The longest run of characters the two reports share (no address, no digits, none of
+    the little words): what a resident is shown of an earlier case is their own words."""
+    a = "".join(c for c in _words(first) if c not in _COMMON)
+    b = "".join(c for c in _words(second) if c not in _COMMON)
     best = ""
     for i in range(len(a)):
         for j in range(i + len(best) + 1, len(a) + 1):
@@ -66,4 +67,4 @@ def common_words(first: str, second: str, *, longest: int = 12) -> str:
             else:
                 break
     best = best[:longest]
-    return best if len(best) >= 2 and any(c not in _COMMON for c in best) else ""
+    return best if len(best) >= 2 else ""
