@@ -167,6 +167,11 @@ FIGURE_COLUMNS: tuple[tuple[str, Callable[[Figures], Any], str], ...] = (
     ("escalated", lambda f: f.escalated, "0"),
     ("escalated_by_hand", lambda f: f.escalated_by_hand, "0"),
     ("overdue_now", lambda f: f.overdue_now, "0"),
+    ("merged", lambda f: f.merged, "0"),
+    ("follows", lambda f: f.follows, "0"),
+    ("affected", lambda f: f.affected, "0"),
+    ("incidents", lambda f: f.incidents, "0"),
+    ("incident_reports", lambda f: f.incident_reports, "0"),
 )
 
 
@@ -258,6 +263,14 @@ def write_workbook(report: Report, path: Path, words: Words, tz: ZoneInfo) -> No
     if report.scope_kind in ("subdistrict", "community") and len(report.by_grid) > 1:
         unit_sheet(w["sheet_grid"], report.by_grid, "grid")
     unit_sheet(w["sheet_microgrid"], report.by_microgrid, "microgrid")
+
+    if report.by_building:
+        building = _Sheet(book, w["sheet_building"], [
+            w["microgrid"], w["building"], *(w[k] for k, _, _ in FIGURE_COLUMNS)])
+        for row in report.by_building:
+            building.append([report.org.name(row.key.split(":", 1)[0]), row.name,
+                             *(get(row.figures) for _, get, _ in FIGURE_COLUMNS)],
+                            [None, None, *(fmt for _, _, fmt in FIGURE_COLUMNS)])
 
     category = _Sheet(book, w["sheet_category"], [w["code"], w["category"],
                                                   *(w[k] for k, _, _ in FIGURE_COLUMNS)])
