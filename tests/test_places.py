@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +17,7 @@ from gridbot.config import Config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
 from gridbot.domain import Status
 from gridbot.store.base import Household
-from tests.conftest import Bot, to
+from tests.conftest import ROOT, Bot, to
 
 # -- buildings and rooms -----------------------------------------------------------------------
 
@@ -268,3 +270,75 @@ async def test_a_community_may_hide_the_reporter_from_the_handler_too(hidden_bot
     # a report without 匿名 is named as before
     out = await bot.say("刘奶奶", "报事 3幢门口垃圾满了", private=True)
     assert "报事人：刘奶奶" in to(out, "zhang")[0]
+
+
+# -- the example stories and the figures ----------------------------------------------------------
+
+
+def _story(name: str) -> str:
+    run = subprocess.run([sys.executable, "-m", "gridbot", "demo", "--script", f"examples/{name}"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    return run.stdout
+
+
+@pytest.mark.slow(8)
+def test_the_duplicate_story_follows_then_merges() -> None:
+    out = _story("story_duplicate.txt")
+    assert "→ 私聊 陈先生: 看起来和 #1（3幢 楼道灯）是同一件事" in out
+    assert "→ 私聊 陈先生: 已关注 #1" in out
+    assert "→ 私聊 张阿姨: 已把 #2 合并到 #1" in out
+    assert "→ 私聊 陈先生: 您关注的 #1 已办结：灯泡和感应开关都换好了" in out
+    assert "#1 现有 3 位居民反映" in out
+    assert "同一件事：合并重复报事 1 件 · 关注 1 人 · 涉及居民 3 人" in out
+    # 陈先生 never sees anything of 刘奶奶's
+    for line in out.split("\n["):
+        if "私聊 陈先生" in line:
+            assert "刘奶奶" not in line.split("私聊 陈先生", 1)[1].split("\n  → ")[0]
+            assert "137-0000-0301" not in line
+
+
+@pytest.mark.slow(10)
+def test_the_power_cut_story_is_one_incident_of_twenty_reports() -> None:
+    out = _story("story_power_cut.txt")
+    assert out.count("【事件】幸福里社区") == 2  # the community office and the lead's holder
+    assert "30分钟内收到 5 条「水电气」报事" in out
+    assert out.count("已并入事件 #1 一并处理") == 16  # the fifth to the twentieth
+    assert "其余 19 条报事也一并办结" in out
+    assert "报事 20 件；已办结 20 件" in out
+    assert "事件 1 个（归并报事 20 件）" in out
+
+
+async def test_the_workbook_defines_and_counts_duplicates_incidents_and_buildings(
+        bot: Bot, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from gridbot.report import words_for, write_workbook
+    from gridbot.stats import load_report, parse_period
+
+    await bot.say("刘奶奶", "报事 3幢楼道灯坏了")
+    await bot.say("陈先生", "报事 单元门口那盏灯一直闪")
+    await bot.say("张阿姨", "合并 2 1", private=True)
+    for i in range(5):
+        await bot.say(f"居民{i}", f"报事 {i + 1}幢停水了", group="M01")
+    config = bot.demo.config
+    period = parse_period("今天", bot.now, config.timezone)
+    assert period is not None
+    async with bot.demo.store.transaction() as tx:
+        report = await load_report(tx, config, scope="C01", period=period, as_of=bot.now,
+                                   locale="zh-CN")
+    total = report.total
+    assert (total.opened, total.merged, total.valid, total.cancelled) == (7, 1, 6, 0)
+    assert (total.incidents, total.incident_reports, total.affected) == (1, 5, 7)
+    assert [r.name for r in report.by_building] == ["1", "2", "3", "4", "5"]
+    path = tmp_path / "book.xlsx"
+    write_workbook(report, path, words_for("zh-CN"), config.timezone)
+    book = load_workbook(path, read_only=True)
+    assert "按楼栋" in book.sheetnames
+    terms = [row[0] for row in book["口径说明"].iter_rows(values_only=True)]
+    for term in ("重复报事（已合并）", "关注（同一件事）", "涉及居民", "事件", "事件归并的报事",
+                 "按楼栋"):
+        assert term in terms
+    summary = {row[0]: row[1] for row in book["概览"].iter_rows(values_only=True)}
+    assert (summary["事件"], summary["事件归并的报事"], summary["重复报事（已合并）"]) == (1, 5, 1)
