@@ -303,6 +303,8 @@ def write_workbook(report: Report, path: Path, words: Words, tz: ZoneInfo) -> No
             if event.kind == "unreachable":
                 continue
             who = report.person_name(event.actor_id) if event.actor_id else w["system"]
+            if f.case.anonymous == "everyone" and event.actor_id == f.case.reporter_id:
+                who = w["anonymous"]
             detail = event.text
             if event.kind == "assigned":
                 detail = report.person_name(event.data.get("assignee")) or detail
@@ -339,7 +341,8 @@ def _case_values(f: CaseFacts, report: Report, w: Words, tz: ZoneInfo) -> list[A
         w["priority_names"].get(case.priority.value, case.priority.value),
         w["status_names"].get(f.status.value, f.status.value),
         w["level_names"][case.level] if 0 <= case.level < 4 else case.level,
-        report.person_name(case.reporter_id), report.person_name(case.assignee_id),
+        w["anonymous"] if case.anonymous == "everyone" else report.person_name(case.reporter_id),
+        report.person_name(case.assignee_id),
         _local(f.first_claim_at, tz), f.time_to_claim, _local(f.resolved_at, tz),
         f.time_to_resolve, report.person_name(f.resolver), f.rating,
         case.rating_text if f.rating is not None else "",
