@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from gridbot.context import Context
 from gridbot.domain import OPEN_STATUSES, Case, Community, Role, Status
 from gridbot.policy.addresses import Address, match_household, microgrid_of_building
+from gridbot.policy.deadlines import window_changes
 from gridbot.policy.duplicates import similarity
 from gridbot.store.base import Household
 
@@ -193,6 +194,27 @@ async def group_incident(ctx: Context, case: Case) -> Case | None:
                        incident=lead.number, claim_by=None, resolve_by=None,
                        window_start=None, active_at=None)
     return lead
+
+
+async def hand_on_incident(ctx: Context, lead: Case) -> Case | None:
+    """The lead of an incident was withdrawn (撤销): the earliest report still open leads
+    it from now on, with the windows of a new report, so the others do not wait on a case
+    nobody works on. The new lead, or ``None`` if none is left."""
+    if lead.incident != lead.number:
+        return None
+    members = [c for c in await ctx.tx.incident_cases(lead.number)
+               if c.number != lead.number and c.status in OPEN_STATUSES]
+    if not members:
+        return None
+    new = members[0]
+    windows = window_changes(ctx.config.policy, ctx.calendar, new, ctx.now, new.level)
+    new = await ctx.save(new, "incident_opened", data={"reports": len(members),
+                                                       "after": lead.number},
+                         incident=new.number, **windows)
+    for member in members[1:]:
+        await ctx.save(member, "incident_joined", data={"incident": new.number},
+                       incident=new.number)
+    return new
 
 
 async def incident_staff(ctx: Context, lead: Case) -> list[str]:

@@ -66,8 +66,10 @@ async def _two_cases(ctx: Context) -> tuple[Case, Case]:
     return cases[0], cases[1]
 
 
+# 合并 and 拆分 are everyday words too ("合并两个群"): a resident saying them in a group is
+# the group's own chat.
 @command("merge", en=("merge",), zh=("合并",), roles=STEWARDS_AND_UP, args=Args.NUMBER,
-         section=Section.STEWARDS)
+         everyday=True, section=Section.STEWARDS)
 async def merge(ctx: Context) -> None:
     """合并 13 12: #13 is the same thing as #12. #13 closes as merged; its reporter and
     followers follow #12 and hear its news; #12 counts them as affected."""
@@ -79,6 +81,11 @@ async def merge(ctx: Context) -> None:
                                 into=duplicate.merged_into)
     if duplicate.status not in OPEN_STATUSES:
         raise InvalidTransition("error_merge", case=duplicate, reason="closed")
+    for case in (duplicate, into):
+        if case.incident is not None:
+            # an incident's reports are resolved together already
+            raise InvalidTransition("error_merge", case=case, reason="incident",
+                                    into=case.incident)
     if into.merged_into is not None or into.status is Status.CANCELLED:
         raise InvalidTransition("error_merge", case=into, reason="target",
                                 into=into.merged_into)
@@ -102,7 +109,7 @@ async def merge(ctx: Context) -> None:
 
 
 @command("unmerge", en=("unmerge",), zh=("拆分", "取消合并"), roles=STEWARDS_AND_UP,
-         args=Args.NUMBER_ONLY, section=Section.STEWARDS)
+         args=Args.NUMBER_ONLY, everyday=True, section=Section.STEWARDS)
 async def unmerge(ctx: Context) -> None:
     """拆分 13: #13 was not the same thing after all; it is open again as it was."""
     case, _ = await ctx.case_arg()

@@ -349,6 +349,12 @@ async def cancel(ctx: Context) -> None:
     if case.status not in UNCLAIMED_STATUSES:
         raise InvalidTransition("error_transition", case=case, command=ctx.command)
     case = await ctx.save(case, "cancelled", reason, status=Status.CANCELLED, closed_at=ctx.now)
+    lead = await places.hand_on_incident(ctx, case)
+    if lead is not None:
+        ctx.tell(lead.assignee_id, "notify_incident", case=lead,
+                 reports=len(await ctx.tx.incident_cases(lead.number)),
+                 community=await places.community_of(ctx, lead.microgrid),
+                 window=ctx.config.policy.incident_window)
     ctx.reply("reply_cancel", case=case)
     ctx.tell(case.assignee_id, "notify_staff", case=case, event="cancelled", actor=ctx.speaker,
              text=reason)

@@ -342,3 +342,18 @@ async def test_the_workbook_defines_and_counts_duplicates_incidents_and_building
         assert term in terms
     summary = {row[0]: row[1] for row in book["概览"].iter_rows(values_only=True)}
     assert (summary["事件"], summary["事件归并的报事"], summary["重复报事（已合并）"]) == (1, 5, 1)
+
+
+async def test_an_incident_whose_lead_is_withdrawn_is_led_by_the_next_report(bot: Bot) -> None:
+    for i in range(5):
+        await bot.say(f"居民{i}", f"报事 {i + 1}幢停电了", group="M01")
+    assert (await bot.case(5)).incident == 1
+    await bot.say("居民0", "撤销 1 来电了", group="M01")
+    lead = await bot.case(2)
+    assert lead.incident == 2 and lead.claim_by is not None
+    assert [(await bot.case(n)).incident for n in (3, 4, 5)] == [2, 2, 2]
+    # a merge does not cut into an incident
+    out = await bot.say("张阿姨", "合并 3 2", private=True)
+    assert "属于事件 #2" in to(out, "zhang")[0]
+    await bot.say(bot.demo.people[lead.assignee_id].name, "办结 2 已恢复", private=True)
+    assert [(await bot.case(n)).status for n in (2, 3, 4, 5)] == [Status.RESOLVED] * 4

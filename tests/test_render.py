@@ -607,7 +607,7 @@ CONTEXTS.update({
     "reply_follow": [{"case": PLACED, "affected": 2}, {"case": PLACED, "affected": 1}],
     "error_follow": [{"case": PLACED, "reason": r} for r in ("own", "already", "closed")],
     "error_merge": [{"case": PLACED, "reason": r, "into": 7}
-                    for r in ("same", "merged", "closed", "target", "not_merged")]
+                    for r in ("same", "merged", "closed", "target", "not_merged", "incident")]
     + [{"case": PLACED, "reason": "target", "into": None}],
     "reply_merge": [{"case": MERGED, "into": PLACED, "affected": 2}],
     "reply_unmerge": [{"case": PLACED, "into": 7}],

@@ -67,4 +67,6 @@ def common_words(first: str, second: str, *, longest: int = 12) -> str:
             else:
                 break
     best = best[:longest]
-    return best if len(best) >= 2 else ""
+    if len(best) < 2 or any(c.isascii() for c in best):
+        return ""  # English words run together read badly: the category says it better
+    return best
