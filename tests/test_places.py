@@ -357,3 +357,21 @@ async def test_an_incident_whose_lead_is_withdrawn_is_led_by_the_next_report(bot
     assert "属于事件 #2" in to(out, "zhang")[0]
     await bot.say(bot.demo.people[lead.assignee_id].name, "办结 2 已恢复", private=True)
     assert [(await bot.case(n)).status for n in (2, 3, 4, 5)] == [Status.RESOLVED] * 4
+
+
+def test_anonymity_is_asked_for_or_the_community_default() -> None:
+    from gridbot.domain import Community
+    from gridbot.places import anonymity, take_anonymous
+
+    assert take_anonymous("匿名 楼上漏水") == (True, "楼上漏水")
+    assert take_anonymous("匿名：楼上漏水") == (True, "楼上漏水")
+    assert take_anonymous("anonymous the lift is broken") == (True, "the lift is broken")
+    assert take_anonymous("anonymousness is fine") == (False, "anonymousness is fine")
+    assert take_anonymous("楼上漏水，不要匿名") == (False, "楼上漏水，不要匿名")
+    plain = Community(code="C", name="c")
+    assert anonymity(plain, False) == "" and anonymity(plain, True) == "neighbours"
+    assert anonymity(None, True) == "neighbours"
+    default = Community(code="C", name="c", anonymous_default=True)
+    assert anonymity(default, False) == "neighbours"
+    strict = Community(code="C", name="c", anonymous_to_handler=True)
+    assert anonymity(strict, True) == "everyone" and anonymity(strict, False) == ""
