@@ -111,8 +111,8 @@ async def find_duplicate(ctx: Context, *, microgrid: str, address: Address,
         return None
     since = ctx.now - policy.duplicate_window
     best: tuple[float, Case] | None = None
-    for case in await ctx.tx.open_cases([microgrid]):
-        if case.created_at < since or case.category != category or case.merged_into:
+    for case in await ctx.tx.recent_open_cases([microgrid], category, since=since):
+        if case.merged_into:
             continue
         if case.incident is not None and case.incident != case.number:
             continue  # the incident's lead speaks for it
@@ -166,9 +166,8 @@ async def recent_alike(ctx: Context, microgrid: str, category: str, *,
     community = await community_of(ctx, microgrid)
     microgrids = community_microgrids(ctx, community.code) if community else [microgrid]
     since = ctx.now - policy.incident_window
-    return [c for c in await ctx.tx.open_cases(microgrids)
-            if c.category == category and c.created_at >= since
-            and c.merged_into is None and c.number != but]
+    return [c for c in await ctx.tx.recent_open_cases(microgrids, category, since=since)
+            if c.merged_into is None and c.number != but]
 
 
 async def join_incident(ctx: Context, case: Case, lead: Case) -> Case:

@@ -614,9 +614,9 @@ def test_default_category_defaults_to_the_last_category() -> None:
 @pytest.mark.parametrize(("old", "new", "key", "value", "expected"), [
     ('code = "parking"', 'code = "facility"', "policy.categories[5].code", "facility",
      "a category code not already used"),
-    ('priority = "low"', 'priority = "lowest"', "policy.categories[6].priority", "lowest",
+    ('priority = "low"', 'priority = "lowest"', "policy.categories[7].priority", "lowest",
      "one of 'urgent', 'normal', 'low'"),
-    ('keywords = []', 'keywords = "x"', "policy.categories[7].keywords", "x",
+    ('keywords = []', 'keywords = "x"', "policy.categories[8].keywords", "x",
      "a list of non-empty strings"),
 ])
 def test_bad_category(old: str, new: str, key: str, value: Any, expected: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+from gridbot.domain import Status
 from gridbot.store import Store
 from gridbot.store.base import Watcher
 from tests.test_store import T0, make_case
@@ -47,6 +48,22 @@ async def test_incidents_and_merges_are_found_by_their_case(store: Store) -> Non
             lead.number, joined.number]
         assert [c.number for c in await tx.merged_cases(lead.number)] == [other.number]
         assert await tx.case(lead.number) == lead
+
+
+async def test_recent_open_cases_of_a_category(store: Store) -> None:
+    async with store.transaction() as tx:
+        old = await tx.new_case(make_case(created_at=T0 - timedelta(hours=2)))
+        new = await tx.new_case(make_case())
+        await tx.new_case(make_case(category="sanitation"))
+        await tx.new_case(make_case(status=Status.CLOSED))
+        await tx.new_case(make_case(microgrid="M02"))
+    async with store.transaction() as tx:
+        found = await tx.recent_open_cases(["M01"], "facility", since=T0 - timedelta(hours=1))
+        assert [c.number for c in found] == [new.number]
+        found = await tx.recent_open_cases(["M01", "M03"], "facility",
+                                           since=T0 - timedelta(hours=3))
+        assert [c.number for c in found] == [old.number, new.number]
+        assert await tx.recent_open_cases([], "facility", since=T0) == []
 
 
 async def test_a_duplicate_offer_is_found_for_its_person_chat_and_case(store: Store) -> None:

@@ -603,6 +603,12 @@ class Transaction(ABC):
         ``since`` as a duplicate of case ``case_number`` (read to be spent)."""
 
     @abstractmethod
+    async def recent_open_cases(self, microgrids: Sequence[str], category: str, *,
+                                since: datetime) -> list[Case]:
+        """Open cases of ``category`` in ``microgrids`` reported since ``since``, in number
+        order (the candidates of a duplicate or an incident)."""
+
+    @abstractmethod
     async def add_watcher(self, watcher: Watcher) -> bool:
         """Let a resident follow a case; False if they already did."""
 

@@ -5,6 +5,7 @@ affected. Incidents (many reports, one incident) are read here too."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -14,7 +15,7 @@ from gridbot.domain import Case
 from gridbot.store.base import Watcher
 from gridbot.store.dialect import Dialect
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
-from gridbot.store.repos.cases import MAX_NUMBER
+from gridbot.store.repos.cases import MAX_NUMBER, OPEN, one_of
 from gridbot.store.tables import case_watchers, cases
 
 _WATCHERS = (select(case_watchers).where(case_watchers.c.case_number == bindparam("number"))
@@ -49,7 +50,24 @@ def _counts(count: int) -> Select[Any]:
             .group_by(case_watchers.c.case_number, case_watchers.c.via))
 
 
+@cache
+def _recent(count: int) -> Select[Any]:
+    return (select(cases)
+            .where(in_list(cases.c.microgrid, "microgrid", count), one_of(cases.c.status, OPEN),
+                   cases.c.category == bindparam("category"),
+                   cases.c.created_at >= bindparam("since"))
+            .order_by(cases.c.number))
+
+
 class WatcherRepository(Repository):
+    async def recent_open_cases(self, microgrids: Sequence[str], category: str, *,
+                                since: datetime) -> list[Case]:
+        if not microgrids:
+            return []
+        rows = await self.sql.all(_recent(len(microgrids)), {
+            "category": category, "since": self.at(since), **numbered("microgrid", microgrids)})
+        return [self.rows.case(r) for r in rows]
+
     async def add_watcher(self, watcher: Watcher) -> bool:
         return await self.sql.run(_add(self.dialect), {
             "case_number": watcher.case_number, "person_id": watcher.person_id,
