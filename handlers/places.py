@@ -15,8 +15,8 @@ from gridbot.policy.permissions import can_handle_case, can_see_case
 from gridbot.store.base import Watcher
 
 
-@command("follow", en=("follow",), zh=("关注",), roles=EVERYONE, args=Args.NUMBER_ONLY,
-         section=Section.RESIDENTS)
+# Not on the help page (a WeCom message holds 2048 bytes): the duplicate answer names it.
+@command("follow", en=("follow",), zh=("关注",), roles=EVERYONE, args=Args.NUMBER_ONLY)
 async def follow(ctx: Context) -> None:
     """关注 12: the speaker gets #12's news and counts as one more person affected. A
     resident may follow a case the bot offered them as the same as their report (their
@@ -108,8 +108,9 @@ async def merge(ctx: Context) -> None:
                  actor=ctx.speaker, into=into, text="")
 
 
+# Not on the help page either: the answer to 合并 names it.
 @command("unmerge", en=("unmerge",), zh=("拆分", "取消合并"), roles=STEWARDS_AND_UP,
-         args=Args.NUMBER_ONLY, everyday=True, section=Section.STEWARDS)
+         args=Args.NUMBER_ONLY, everyday=True)
 async def unmerge(ctx: Context) -> None:
     """拆分 13: #13 was not the same thing after all; it is open again as it was."""
     case, _ = await ctx.case_arg()
