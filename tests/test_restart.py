@@ -7,7 +7,7 @@ import io
 from gridbot.config import Config
 from gridbot.demo import DEFAULT_START, Demo, parse_start
 from gridbot.domain import Outcome, Status
-from gridbot.store.sqlite import migrations
+from gridbot.store import migrating
 from tests.conftest import Bot, incoming, to
 
 
@@ -53,7 +53,7 @@ async def test_restart_keeps_cases_events_and_pending_outbox(tmp_path, config: C
             assert case1.status is Status.CLAIMED and case1.assignee_id == "zhang"
             assert case2.status is Status.ASSIGNED
             assert await tx.events(1) == events_before
-            assert await again.store.schema_version() == migrations()[-1][0]
+            assert await again.store.schema_version() == migrating.versions()[-1]
         # The redelivered update is recognised, and the queued messages go out once.
         assert await again.engine.handle(incoming("报事 健身器材坏了", message_id="late")) \
             is Outcome.DUPLICATE
