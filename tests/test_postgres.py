@@ -21,7 +21,7 @@ from gridbot.config import load_config
 from gridbot.domain import Person, Role, Status
 from gridbot.errors import StoreConflict
 from gridbot.singleton_duties import Duties, Duty
-from gridbot.store import CaseQuery, SQLiteStore, store_for_url
+from gridbot.store import CaseQuery, SQLiteStore, migrating, store_for_url
 from gridbot.store import sqlite as sqlite_store
 from gridbot.store.postgresql import PostgresStore, migrations, safe_url, split_url
 from tests import postgres
@@ -124,7 +124,7 @@ async def test_workers_opening_together_migrate_once(url: str, schema: str) -> N
     await asyncio.gather(*(s.open() for s in stores))
     try:
         assert postgres.sql(schema, "SELECT version FROM schema_migrations ORDER BY 1") == [
-            (v,) for v, _ in migrations()]
+            (v,) for v in migrating.versions()]
     finally:
         await asyncio.gather(*(s.close() for s in stores))
 
