@@ -90,7 +90,9 @@ def test_every_command_has_its_usage_and_help_templates(locale: str) -> None:
 
 
 def test_only_a_buttons_command_and_help_itself_are_left_off_the_help_page() -> None:
-    assert {spec.name for spec in SPECS if spec.section is None} == {"file", "help", "follow", "unmerge"}
+    # 关注 and 拆分 are named by the answers that need them (the page is one WeCom message)
+    assert {spec.name for spec in SPECS if spec.section is None} == {
+        "file", "help", "follow", "unmerge"}
 
 
 @pytest.mark.parametrize("locale", LOCALES)
