@@ -53,6 +53,8 @@ def write_config(folder: Path, fake: FakeTelegram) -> Path:
     for old, new in [('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/idle.db"'),
                      ("port = 8080", "port = 0"),
                      ("reports_per_person = 10", "reports_per_person = 0"),
+                     # alike reports are cases here, not duplicates offered to follow
+                     ("duplicate_hours = 72", "duplicate_hours = 0"),
                      ('quiet_hours = "22:00-07:00"', 'quiet_hours = ""')]:
         assert text.count(old) == 1, old
         text = text.replace(old, new)

@@ -22,6 +22,7 @@ import io
 import platform
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import aiosqlite
@@ -39,7 +40,9 @@ TEXTS = ["3幢楼道灯坏了", "消防通道被车挡住了", "垃圾桶满了�
 async def gridbot_run(folder: Path, reports: int) -> tuple[float, float]:
     config = load_config(ROOT / "config.example.toml")
     config = dataclasses.replace(config, limits=dataclasses.replace(
-        config.limits, reports_per_person=0, reports_per_chat=0))
+        config.limits, reports_per_person=0, reports_per_chat=0),
+        # alike reports are cases here, not duplicates offered to follow
+        policy=dataclasses.replace(config.policy, duplicate_window=timedelta(0)))
     people = [p for p in config.people if p.role.value == "resident"]
     async with Demo(config, folder / "bench.db", parse_start(DEFAULT_START, config),
                     out=io.StringIO()) as demo:

@@ -89,6 +89,8 @@ async def gridbot_round(fake: FakeTelegram, folder: Path, reports: int,
                      ("port = 8080", "port = 0"),
                      # every report is logged, whoever sends how many
                      ("reports_per_person = 10", "reports_per_person = 0"),
+                     # alike reports are cases here, not duplicates offered to follow
+                     ("duplicate_hours = 72", "duplicate_hours = 0"),
                      ("reports_per_chat = 60", "reports_per_chat = 0"),
                      # the steward's notice leaves at once whatever the hour
                      ('quiet_hours = "22:00-07:00"', 'quiet_hours = ""')]:

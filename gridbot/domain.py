@@ -88,6 +88,10 @@ class TextFormat(enum.StrEnum):
 class Community:
     code: str
     name: str
+    #: every report here is anonymous to neighbours
+    anonymous_default: bool = False
+    #: an anonymous report hides its reporter from the handler too
+    anonymous_to_handler: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +107,8 @@ class MicroGrid:
     name: str
     grid: str
     tags: tuple[str, ...] = ()
+    #: the keys of the buildings it looks after ("3", "A"; gridbot.policy.addresses)
+    buildings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +205,20 @@ class Case:
     extended_until: datetime | None = None
     #: the earliest instant the deadline sweep must look at this case; derived, indexed
     wake_at: datetime | None = None
+    # -- where, and who may know who asked (gridbot.policy.addresses) --
+    #: the building's key ("3", "A"), the unit's ("2") and the room ("201"); "" unsaid.
+    #: A group sees the building, never the room.
+    building: str = ""
+    unit: str = ""
+    room: str = ""
+    #: "" named; "neighbours": no group or neighbour sees who reported it; "everyone":
+    #: nor does its handler
+    anonymous: str = ""
+    #: the case this one was merged into as a duplicate (合并), closed meanwhile
+    merged_into: int | None = None
+    #: the lead case of the incident grouping this one (many reports, one incident); the
+    #: lead's own number on the lead
+    incident: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -394,7 +394,8 @@ class Engine:
         msg = ctx.incoming
         base_key = f"{msg.platform}:{msg.chat_id}:{ctx.key or msg.message_id}{key_suffix}"
         # The speaker's answer first, then everyone else's news; order is otherwise kept.
-        ordered = sorted(ctx.messages, key=lambda m: m.to != "reply")
+        ordered = await self._with_watchers(ctx, sorted(ctx.messages,
+                                                        key=lambda m: m.to != "reply"))
         # Where each message goes and when, before anything is rendered: an answer names
         # someone as told only if a message to them is queued here (``notified``: person
         # id -> None if it goes now, else when quiet hours let it go).
@@ -404,7 +405,7 @@ class Engine:
             else {}
         for message in ordered:
             targets = await self._targets(ctx, message)
-            if not targets and message.case is not None:
+            if not targets and message.case is not None and message.to != "watcher":
                 await ctx.event(message.case, "unreachable", data_person=message.person_id)
             not_before = None
             urgent = message.urgent or (message.case is not None
@@ -491,6 +492,26 @@ class Engine:
         context.setdefault("replies", True)
         return self.renderer.render(template, locale=locale, fmt=fmt, bot=self.config.bot_name,
                                     cat=cat, unit=unit, **context)
+
+    @staticmethod
+    async def _with_watchers(ctx: Context, messages: list[Message]) -> list[Message]:
+        """News for a case's reporter goes to the residents following it too (a duplicate
+        followed, a case merged into it), privately and in their own words
+        (``notify_watcher``): never a button that is the reporter's to press."""
+        out: list[Message] = []
+        for message in messages:
+            out.append(message)
+            if message.to != "reporter" or message.case is None:
+                continue
+            for watcher in await ctx.tx.watchers(message.case.number):
+                if watcher.person_id in (message.person_id, ctx.speaker.id):
+                    continue
+                out.append(dataclasses.replace(
+                    message, to="watcher", template="notify_watcher", buttons=(),
+                    person_id=watcher.person_id,
+                    context={**message.context, "template": message.template,
+                             "via": watcher.via, "source_case": watcher.source_case}))
+        return out
 
     async def _targets(self, ctx: Context, message: Message) -> list[_Target]:
         msg = ctx.incoming

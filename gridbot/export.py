@@ -50,7 +50,9 @@ def case_record(f: CaseFacts, org: Org, tz: ZoneInfo) -> dict[str, Any]:
         "category": case.category,
         "category_name": org.categories.get(case.category, case.category),
         "priority": case.priority.value, "status": f.status.value, "level": case.level,
-        "reporter_id": case.reporter_id, "reporter_name": name(case.reporter_id),
+        # a community that hides anonymous reporters from handlers hides them here too
+        **({"reporter_id": "", "reporter_name": ""} if case.anonymous == "everyone" else
+           {"reporter_id": case.reporter_id, "reporter_name": name(case.reporter_id)}),
         "assignee_id": case.assignee_id or "", "assignee_name": name(case.assignee_id),
         "created_at": _iso(case.created_at, tz),
         "first_claimed_at": _iso(f.first_claim_at, tz),

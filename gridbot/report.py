@@ -171,6 +171,11 @@ FIGURE_COLUMNS: tuple[tuple[str, Callable[[Figures], Any], str], ...] = (
     ("escalated", lambda f: f.escalated, "0"),
     ("escalated_by_hand", lambda f: f.escalated_by_hand, "0"),
     ("overdue_now", lambda f: f.overdue_now, "0"),
+    ("merged", lambda f: f.merged, "0"),
+    ("follows", lambda f: f.follows, "0"),
+    ("affected", lambda f: f.affected, "0"),
+    ("incidents", lambda f: f.incidents, "0"),
+    ("incident_reports", lambda f: f.incident_reports, "0"),
 )
 
 
@@ -263,6 +268,14 @@ def write_workbook(report: Report, path: Path, words: Words, tz: ZoneInfo) -> No
         unit_sheet(w["sheet_grid"], report.by_grid, "grid")
     unit_sheet(w["sheet_microgrid"], report.by_microgrid, "microgrid")
 
+    if report.by_building:
+        building = _Sheet(book, w["sheet_building"], [
+            w["microgrid"], w["building"], *(w[k] for k, _, _ in FIGURE_COLUMNS)])
+        for row in report.by_building:
+            building.append([report.org.name(row.key.split(":", 1)[0]), row.name,
+                             *(get(row.figures) for _, get, _ in FIGURE_COLUMNS)],
+                            [None, None, *(fmt for _, _, fmt in FIGURE_COLUMNS)])
+
     category = _Sheet(book, w["sheet_category"], [w["code"], w["category"],
                                                   *(w[k] for k, _, _ in FIGURE_COLUMNS)])
     for row in report.by_category:
@@ -294,6 +307,8 @@ def write_workbook(report: Report, path: Path, words: Words, tz: ZoneInfo) -> No
             if event.kind == "unreachable":
                 continue
             who = report.person_name(event.actor_id) if event.actor_id else w["system"]
+            if f.case.anonymous == "everyone" and event.actor_id == f.case.reporter_id:
+                who = w["anonymous"]
             detail = event.text
             if event.kind == "assigned":
                 detail = report.person_name(event.data.get("assignee")) or detail
@@ -366,7 +381,8 @@ def _case_values(f: CaseFacts, report: Report, w: Words, tz: ZoneInfo) -> list[A
         w["priority_names"].get(case.priority.value, case.priority.value),
         w["status_names"].get(f.status.value, f.status.value),
         w["level_names"][case.level] if 0 <= case.level < 4 else case.level,
-        report.person_name(case.reporter_id), report.person_name(case.assignee_id),
+        w["anonymous"] if case.anonymous == "everyone" else report.person_name(case.reporter_id),
+        report.person_name(case.assignee_id),
         _local(f.first_claim_at, tz), f.time_to_claim, _local(f.resolved_at, tz),
         f.time_to_resolve, report.person_name(f.resolver), f.rating,
         case.rating_text if f.rating is not None else "",

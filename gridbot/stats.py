@@ -34,6 +34,14 @@ Steward assessment 考核评价 (one row per person who handled a case of the co
 the case up the ladder, or at the top was marked overdue); *escalated by hand* =
 cases they sent up themselves (上报); *reopened* = their 办结 the resident reopened;
 the mean rating is over the rated cases they resolved.
+
+Duplicates and incidents (issue 20): a case **merged** into another (合并, not taken back
+by 拆分 as of ``as_of``) is left out of the valid cases like a cancelled one, since its
+matter is counted on the case it joined; **follows** are residents who pressed 关注 on a
+case of the cohort; **people affected** are the valid cases' reporters plus everyone
+following them (by 关注 or through a merge). An **incident** is counted once, on its lead
+case, with the number of **incident reports** it grouped (each of them a valid case).
+Figures **by building** group the cases whose words named one.
 """
 
 from __future__ import annotations
@@ -250,10 +258,20 @@ class CaseFacts:
     rating: int | None
     claimers: tuple[str, ...]
     assignee_id: str | None
+    #: merged into another case as of ``as_of`` (a duplicate)
+    merged: bool = False
+    #: residents following it as of ``as_of``: by 关注, and those of cases merged into it
+    followers: int = 0
+    #: of those, the ones who pressed 关注
+    follows: int = 0
 
     @property
     def valid(self) -> bool:
-        return not self.cancelled
+        return not self.cancelled and not self.merged
+
+    @property
+    def incident_lead(self) -> bool:
+        return self.case.incident is not None and self.case.incident == self.case.number
 
     @property
     def resolved(self) -> bool:
@@ -298,7 +316,7 @@ _STATUS_AFTER = {
     "reported": Status.NEW, "assigned": Status.ASSIGNED, "claimed": Status.CLAIMED,
     "resolved": Status.RESOLVED, "confirmed": Status.CLOSED,
     "closed_no_feedback": Status.CLOSED, "reopened": Status.REOPENED,
-    "cancelled": Status.CANCELLED, "rerouted": Status.ASSIGNED,
+    "cancelled": Status.CANCELLED, "rerouted": Status.ASSIGNED, "merged": Status.CLOSED,
 }
 
 
@@ -316,8 +334,22 @@ def case_facts(case: Case, events: Iterable[CaseEvent], as_of: datetime) -> Case
     reopened_from: list[str | None] = []
     claimers: list[str] = []
     rated = False
+    merged = False
+    before_merge = Status.NEW
+    followers = follows = 0
     for event in seen:
         kind = event.kind
+        if kind == "merged":
+            merged, before_merge = True, status
+        elif kind == "unmerged":
+            merged, status = False, before_merge
+        elif kind == "followed":
+            followers += 1
+            follows += 1
+        elif kind == "merged_in":
+            followers += 1
+        elif kind == "unmerged_out":
+            followers -= 1
         if kind == "assigned":
             holder = event.data.get("assignee") or holder
         elif kind == "claimed":
@@ -360,7 +392,8 @@ def case_facts(case: Case, events: Iterable[CaseEvent], as_of: datetime) -> Case
         first_claim_at=first_claim_at, first_claimer=first_claimer, claim_missed=claim_missed,
         resolved_at=resolved_at, resolver=resolver, misses=tuple(misses),
         manual_escalations=tuple(manual), reopened_from=tuple(reopened_from), rating=rating,
-        claimers=tuple(claimers), assignee_id=case.assignee_id,
+        claimers=tuple(claimers), assignee_id=case.assignee_id, merged=merged,
+        followers=max(followers, 0), follows=follows,
     )
 
 
@@ -433,6 +466,15 @@ class Figures:
     escalated_by_hand: int
     #: open cases past their deadline at ``as_of``, whenever reported (None: not counted)
     overdue_now: int | None = None
+    #: duplicates merged into another case (not among the valid cases)
+    merged: int = 0
+    #: residents who followed a case (关注) instead of reporting it again
+    follows: int = 0
+    #: reporters of the valid cases and everyone following them
+    affected: int = 0
+    #: incidents led by a case of these, and the reports they grouped
+    incidents: int = 0
+    incident_reports: int = 0
 
     @property
     def mean_rating_text(self) -> str:
@@ -444,7 +486,7 @@ def figures(facts: Sequence[CaseFacts], overdue_now: int | None = None) -> Figur
     resolved = [f for f in valid if f.resolved]
     ratings = [f.rating for f in valid if f.rating is not None]
     return Figures(
-        opened=len(facts), cancelled=len(facts) - len(valid), valid=len(valid),
+        opened=len(facts), cancelled=sum(1 for f in facts if f.cancelled), valid=len(valid),
         resolved=len(resolved), open=sum(1 for f in valid if f.is_open),
         response=Ratio(num=sum(1 for f in valid if f.responded_on_time),
                        den=sum(1 for f in valid if f.response_due)),
@@ -461,6 +503,11 @@ def figures(facts: Sequence[CaseFacts], overdue_now: int | None = None) -> Figur
         escalated=sum(1 for f in valid if f.escalated),
         escalated_by_hand=sum(1 for f in valid if f.manual_escalations),
         overdue_now=overdue_now,
+        merged=sum(1 for f in facts if f.merged and not f.cancelled),
+        follows=sum(f.follows for f in valid),
+        affected=sum(1 + f.followers for f in valid),
+        incidents=sum(1 for f in valid if f.incident_lead),
+        incident_reports=sum(1 for f in valid if f.case.incident is not None),
     )
 
 
@@ -537,6 +584,8 @@ class Report:
     org: Org
     #: errands and patrol visits of the period (:mod:`gridbot.worklog`); None: not read
     work: Work | None = None
+    #: the cases that named a building, by micro-grid and building ("M01:3")
+    by_building: tuple[Row, ...] = ()
 
     def person_name(self, person_id: str | None) -> str:
         if not person_id:
@@ -636,7 +685,21 @@ def compute(
         buckets.append(Bucket(low=low, high=high, count=sum(
             1 for d in durations if d >= low and (high is None or d < high))))
 
+    buildings: dict[str, list[CaseFacts]] = {}
+    for f in sorted(facts, key=lambda f: (f.case.microgrid, _building_order(f.case.building))):
+        if f.case.building:
+            buildings.setdefault(f"{f.case.microgrid}:{f.case.building}", []).append(f)
+    overdue_by_building: dict[str, int] = defaultdict(int)
+    for case in open_cases:
+        if case.microgrid in wanted and case.building and overdue_at(case, as_of):
+            overdue_by_building[f"{case.microgrid}:{case.building}"] += 1
+    by_building = tuple(
+        Row(key=key, name=key.split(":", 1)[1], figures=figures(members,
+                                                               overdue_by_building[key]))
+        for key, members in buildings.items())
+
     return Report(
+        by_building=by_building,
         scope=scope, scope_name=org.name(scope), scope_kind=scope_kind, period=period,
         as_of=as_of, total=figures(facts, sum(overdue_by_mg.values())),
         by_category=by_category, by_microgrid=rows_by("microgrid", list(microgrids)),
@@ -644,6 +707,12 @@ def compute(
         by_handler=_handlers(facts, org), daily=tuple(daily),
         resolve_buckets=tuple(buckets), cases=tuple(facts), org=org,
     )
+
+
+def _building_order(building: str) -> tuple[int, str]:
+    """Buildings in number order (2 before 10), letters after."""
+    digits = "".join(c for c in building if c.isdigit())
+    return (int(digits) if digits else 10**6, building)
 
 
 _ROLE_ORDER = {"steward": 0, "grid_leader": 1, "community_staff": 2, "subdistrict_admin": 3}

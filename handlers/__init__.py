@@ -13,6 +13,7 @@ from gridbot.handlers import (
     errands,
     notices,
     patrol,
+    places,
     resident,
     stats,
     steward,
@@ -21,10 +22,10 @@ from gridbot.handlers import (
 )
 
 #: every declared command, in the order of these modules and, within one, of its lines
-REGISTRY = Registry.collect(resident, errands, steward, swap, patrol, workorder, account,
-                            notices, stats)
+REGISTRY = Registry.collect(resident, errands, steward, swap, patrol, workorder, places,
+                            account, notices, stats)
 #: the parser (and typo suggestions) of those commands
 COMMANDS = Commands(REGISTRY.specs)
 
-__all__ = ["COMMANDS", "REGISTRY", "account", "errands", "notices", "patrol", "resident",
-           "stats", "steward", "swap", "workorder"]
+__all__ = ["COMMANDS", "REGISTRY", "account", "errands", "notices", "patrol", "places",
+           "resident", "stats", "steward", "swap", "workorder"]

@@ -10,6 +10,7 @@ import unicodedata
 from datetime import timedelta
 from typing import Literal, overload
 
+from gridbot import places
 from gridbot.cases import alert_urgent, assign, evidence_data
 from gridbot.commands import clean_text, split_case_number
 from gridbot.context import Context
@@ -26,9 +27,12 @@ from gridbot.domain import (
 )
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied, UserError
 from gridbot.offers import OFFER_TTL
+from gridbot.places import take_anonymous
 from gridbot.policy import routing
+from gridbot.policy.addresses import read_address
 from gridbot.policy.classification import classify
 from gridbot.policy.deadlines import window_changes
+from gridbot.policy.duplicates import common_words
 from gridbot.policy.permissions import can_see_case, may_use
 from gridbot.store.base import CaseQuery, ReportOffer
 
@@ -36,24 +40,36 @@ from gridbot.store.base import CaseQuery, ReportOffer
 @command("report", en=("report",), zh=("报事", "报修"), glued=("报事",), roles=EVERYONE,
          section=Section.RESIDENTS)
 async def report(ctx: Context) -> None:
-    text = ctx.args.strip()
+    # 报事 匿名 …: neighbours and groups never see who asked (places.anonymity)
+    anonymous, text = take_anonymous(ctx.args.strip())
     if not text:
         raise ctx.usage()
     if len(text) < ctx.config.limits.min_report_chars:
         raise BadArguments("error_too_short", text=text,
                            limit=ctx.config.limits.min_report_chars, word=ctx.word)
-    await file_report(ctx, text, ctx.incoming.attachments)
+    await file_report(ctx, text, ctx.incoming.attachments, anonymous=anonymous)
 
 
-async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ...]) -> Case:
+async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ...], *,
+                      anonymous: bool = False, duplicates: bool = True) -> Case:
     """Log ``text`` as a case reported by the speaker from this chat, and answer.
 
     An urgent report is never held back by the limits, but one repeating an open urgent
     case of the same person or chat (``[limits] urgent_repeat_minutes``) joins that case
     as a follow-up: one case, one round of alerts, however often it is sent.
+
+    An address in the words (3幢2单元201) is kept on the case and may take it to the
+    micro-grid of that building. A report that looks like an open case of the last days
+    (``duplicates``) is held back behind two buttons, follow that case or report anyway,
+    and that case is returned, as a repeated urgent report returns the case it joined.
+    Many alike at once across the community become one incident (:mod:`gridbot.places`).
     """
-    microgrid = _report_microgrid(ctx)
+    home = _report_microgrid(ctx)
+    place = await places.locate(ctx, read_address(text), home)
+    microgrid = place.microgrid
     category, priority = classify(ctx.config.policy, text)
+    community = await places.community_of(ctx, microgrid)
+    hidden = places.anonymity(community, anonymous)
     if priority is Priority.URGENT:  # fire, smoke, someone hurt: never held back
         repeated = await _urgent_repeat(ctx, microgrid)
         if repeated is not None:
@@ -63,29 +79,76 @@ async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ..
             return repeated
     else:
         await _within_limits(ctx, text)
+        same = await places.find_duplicate(
+            ctx, microgrid=microgrid, address=place.address, category=category,
+            text=text) if duplicates else None
+        if same is not None:
+            await _offer_duplicate(ctx, text, attachments, same, anonymous=bool(hidden))
+            return same
+    address = place.address
     draft = Case(
         number=0, microgrid=microgrid, reporter_id=ctx.speaker.id,
         origin_platform=ctx.incoming.platform, origin_chat_id=ctx.incoming.chat_id,
         text=text, category=category, priority=priority, status=Status.NEW, level=0,
         assignee_id=None, claim_by=None, resolve_by=None, created_at=ctx.now,
-        updated_at=ctx.now,
+        updated_at=ctx.now, building=address.building, unit=address.unit,
+        room=address.room, anonymous=hidden,
     )
     draft = dataclasses.replace(draft, **window_changes(ctx.config.policy, ctx.calendar,
                                                         draft, ctx.now, 0))
     case = await ctx.tx.new_case(draft)
     # Photos and voice notes sent with the report stay on the case (as the platform's
     # references) and go to whoever is assigned it.
+    where: dict[str, object] = {"building": address.building} if address.building else {}
+    if place.moved:
+        where["from_microgrid"] = home
+    if place.household is not None:
+        where["household"] = True
     await ctx.event(case, "reported", text, category=category, priority=priority.value,
-                    **evidence_data(attachments))
+                    **where, **evidence_data(attachments))
+    lead = await places.open_incident(ctx, case)
+    if lead is not None:
+        # An incident under way (停电 across the estate): this report waits on it.
+        case = await places.join_incident(ctx, case, lead)
+        ctx.reply("reply_report", case=case, assignee=None, alerted=[], incident=lead,
+                  moved=place.moved, anonymous=bool(hidden))
+        return case
     route = await routing.route(ctx.tx, microgrid, ctx.now, ctx.config.timezone)
     case = await assign(ctx, case, route, kind="reported")
     alerted = await alert_urgent(ctx, case) if case.priority is Priority.URGENT else []
+    lead = await places.group_incident(ctx, case)
+    if lead is not None:
+        case = await ctx.tx.case(case.number) or case
+        reports = await ctx.tx.incident_cases(lead.number)
+        for person_id in await places.incident_staff(ctx, lead):
+            ctx.tell(person_id, "notify_incident", case=lead, reports=len(reports),
+                     community=await places.community_of(ctx, lead.microgrid),
+                     window=ctx.config.policy.incident_window)
     # The answer names whoever a message was queued for, and when it goes (quiet hours):
     # the engine fills in ``notified`` as it queues them.
     ctx.reply("reply_report", case=case, assignee=route.person, alerted=alerted,
               yourself=route.person is not None and route.person.id == ctx.speaker.id
-              and not ctx.in_group)
+              and not ctx.in_group, incident=lead, moved=place.moved,
+              anonymous=bool(hidden))
     return case
+
+
+async def _offer_duplicate(ctx: Context, text: str, attachments: tuple[Attachment, ...],
+                           same: Case, *, anonymous: bool) -> None:
+    """"看起来和 #12（3幢 楼道灯）是同一件事": follow #12, or report anyway. The words wait
+    in a report offer, as those the bot offers to log do; the answer shows nothing of
+    #12's reporter or words, only its place and what the two reports share."""
+    offer = await ctx.tx.add_report_offer(ReportOffer(
+        id=0, created_at=ctx.now, platform=ctx.incoming.platform,
+        chat_id=ctx.incoming.chat_id, person_id=ctx.speaker.id, text=text,
+        attachments=attachments, duplicate_of=same.number,
+        anonymous=places.NEIGHBOURS if anonymous else ""))
+    buttons = (Button(label_template="button_follow", context={"case": same},
+                      command=f"/follow {same.number}"),
+               Button(label_template="button_report_anyway", command=f"/file {offer.id}"))
+    ctx.reply("reply_duplicate", case=same, offer=offer, valid=OFFER_TTL,
+              subject=common_words(text, same.text), affected=await places.affected(ctx, same),
+              buttons=buttons, group_buttons=True)
 
 
 @overload
@@ -192,10 +255,17 @@ async def file_offer(ctx: Context) -> None:
         raise NotFound("error_offer", reason="unknown", number=number)
     if offer.case_number is not None:
         raise InvalidTransition("error_offer", reason="used", case_number=offer.case_number)
+    if offer.duplicate_of is not None and offer.person_id != ctx.speaker.id:
+        # "report anyway" is the words' own speaker's to press
+        raise NotFound("error_offer", reason="unknown", number=number)
     if offer.created_at + OFFER_TTL <= ctx.now:
         raise InvalidTransition("error_offer", reason="expired", valid=OFFER_TTL)
-    case = await file_report(ctx, offer.text, offer.attachments)
-    # The offer was read under a lock (report_offer), so nobody spent it meanwhile.
+    case = await file_report(ctx, offer.text, offer.attachments,
+                             anonymous=bool(offer.anonymous),
+                             duplicates=offer.duplicate_of is None)
+    # The offer was read under a lock (report_offer), so nobody spent it meanwhile. Words
+    # that turned out to be a duplicate wait in a new offer; this one is spent on the case
+    # they look like.
     spent = await ctx.tx.spend_report_offer(offer.id, case_number=case.number,
                                             by=ctx.speaker.id, at=ctx.now)
     assert spent, f"report offer {offer.id} spent twice"
@@ -234,8 +304,14 @@ async def status(ctx: Context) -> None:
                   is_staff=ctx.speaker.role is not Role.RESIDENT)
         return
     case, _ = await ctx.case_arg()
+    # A resident following the case (a duplicate followed, their case merged into it)
+    # sees it as a group would: what happened and when, nobody's words or name.
+    watching = False
     if not await can_see_case(ctx.tx, ctx.speaker, case):
-        raise NotFound("error_not_found", number=case.number)
+        watching = any(w.person_id == ctx.speaker.id
+                       for w in await ctx.tx.watchers(case.number))
+        if not watching:
+            raise NotFound("error_not_found", number=case.number)
     events = await ctx.tx.events(case.number)
     names = {}
     for event in events:
@@ -247,7 +323,8 @@ async def status(ctx: Context) -> None:
     # In a group the template shows what happened and when, and words only if said there.
     ctx.reply("status_detail", case=case, events=events[-8:], names=names,
               assignee=await ctx.person(case.assignee_id), rated_event=rated,
-              show_private=not ctx.in_group)
+              show_private=not ctx.in_group and not watching,
+              staff=ctx.speaker.role is not Role.RESIDENT, viewer=ctx.speaker.id)
 
 
 async def _own_case(ctx: Context) -> tuple[Case, str]:
@@ -272,6 +349,12 @@ async def cancel(ctx: Context) -> None:
     if case.status not in UNCLAIMED_STATUSES:
         raise InvalidTransition("error_transition", case=case, command=ctx.command)
     case = await ctx.save(case, "cancelled", reason, status=Status.CANCELLED, closed_at=ctx.now)
+    lead = await places.hand_on_incident(ctx, case)
+    if lead is not None:
+        ctx.tell(lead.assignee_id, "notify_incident", case=lead,
+                 reports=len(await ctx.tx.incident_cases(lead.number)),
+                 community=await places.community_of(ctx, lead.microgrid),
+                 window=ctx.config.policy.incident_window)
     ctx.reply("reply_cancel", case=case)
     ctx.tell(case.assignee_id, "notify_staff", case=case, event="cancelled", actor=ctx.speaker,
              text=reason)

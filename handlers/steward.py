@@ -19,6 +19,7 @@ from gridbot.domain import (
     OPEN_STATUSES,
     TOP_LEVEL,
     UNCLAIMED_STATUSES,
+    Case,
     DutyStatus,
     Role,
     Status,
@@ -86,13 +87,32 @@ async def done(ctx: Context) -> None:
     evidence = ctx.incoming.attachments
     case = await ctx.save(case, "resolved", text, data=evidence_data(evidence),
                           status=Status.RESOLVED, resolved_at=ctx.now)
-    ctx.reply("reply_done", case=case)
+    together = await _resolve_incident(ctx, case, text)
+    ctx.reply("reply_done", case=case, together=together)
     if previous != ctx.speaker.id:
         ctx.tell(previous, "notify_staff", case=case, event="resolved", actor=ctx.speaker,
                  text=text)
     ctx.tell_reporter(case, "notify_reporter", event="resolved", actor=ctx.speaker,
                       text=text, buttons=feedback_buttons(case),
                       attachments=evidence)
+
+
+async def _resolve_incident(ctx: Context, lead: Case, text: str) -> int:
+    """Resolving an incident's lead resolves every report it groups, each reporter told
+    (and asked to confirm and rate their own). How many were resolved with it."""
+    if lead.incident != lead.number:
+        return 0
+    count = 0
+    for case in await ctx.tx.incident_cases(lead.number):
+        if case.number == lead.number or case.status not in OPEN_STATUSES:
+            continue
+        case = await ctx.save(case, "resolved", text, data={"incident": lead.number},
+                              status=Status.RESOLVED, resolved_at=ctx.now,
+                              assignee_id=lead.assignee_id)
+        ctx.tell_reporter(case, "notify_reporter", event="resolved", actor=ctx.speaker,
+                          text=text, buttons=feedback_buttons(case))
+        count += 1
+    return count
 
 
 @command("transfer", en=("transfer",), zh=("转交",), roles=STEWARDS_AND_UP,

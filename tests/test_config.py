@@ -177,8 +177,8 @@ def test_example_policy() -> None:
     assert policy.windows[Priority.LOW].resolve_within == timedelta(days=7)
     assert policy.default_category == "other"
     assert [c.code for c in policy.categories] == [
-        "facility", "safety", "sanitation", "neighbours", "errand", "parking", "question",
-        "other"]
+        "facility", "safety", "sanitation", "neighbours", "errand", "parking", "utilities",
+        "question", "other"]
     assert policy.category("question").priority is Priority.LOW
     assert policy.category("facility").name("en") == "Facilities"
     assert policy.category("facility").name("zh-CN") == "公共设施"
@@ -615,9 +615,9 @@ def test_default_category_defaults_to_the_last_category() -> None:
 @pytest.mark.parametrize(("old", "new", "key", "value", "expected"), [
     ('code = "parking"', 'code = "facility"', "policy.categories[5].code", "facility",
      "a category code not already used"),
-    ('priority = "low"', 'priority = "lowest"', "policy.categories[6].priority", "lowest",
+    ('priority = "low"', 'priority = "lowest"', "policy.categories[7].priority", "lowest",
      "one of 'urgent', 'normal', 'low'"),
-    ('keywords = []', 'keywords = "x"', "policy.categories[7].keywords", "x",
+    ('keywords = []', 'keywords = "x"', "policy.categories[8].keywords", "x",
      "a list of non-empty strings"),
 ])
 def test_bad_category(old: str, new: str, key: str, value: Any, expected: str) -> None:

@@ -75,7 +75,7 @@ def test_a_misspelt_required_key_is_one_problem() -> None:
     text = MINIMAL.replace('grid = "G1"', 'gird = "G1"')
     assert lines(text) == [
         "<config>: microgrids[0].gird = 'G1': expected no such key here (did you mean 'grid'?); "
-        "known keys: code, name, grid, tags"]
+        "known keys: code, name, grid, tags, buildings"]
 
 
 def test_no_guess_when_nothing_is_close() -> None:

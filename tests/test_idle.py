@@ -66,9 +66,11 @@ async def test_gridbot_run_paused_and_then_cut_off_from_telegram_stays_idle(
         await asyncio.wait_for(proc.stdout.readline(), 30)
         await fake.until(lambda: any(m == "getUpdates" for m, _ in bot.calls), timeout=30)
         bot.fail("sendMessage", 429, retry_after=11, times=1_000_000)
+        # four different matters (the same one again would be offered as a duplicate)
+        matters = ("楼道灯坏了", "电梯门关不上", "门口垃圾满了", "消防通道被车堵了")
         for n in range(4):
             bot.say(bot.chats[groups[0]], {"id": 50_000 + n, "is_bot": False,
-                                           "first_name": f"居民{n}"}, f"报事 R{n} 楼道灯坏了")
+                                           "first_name": f"居民{n}"}, f"报事 R{n} {matters[n]}")
 
         def queued() -> int:
             with contextlib.closing(sqlite3.connect(db, timeout=10)) as raw:

@@ -50,6 +50,8 @@ CAST = ("刘奶奶", "陈先生", "张阿姨", "赵老师", "王网格长", "陈
 #   patrol    张阿姨 logged 走访 3幢 5户 楼道堆物 (visit #1)
 #   swap      张阿姨 asked 赵老师 to take her Saturday (换班 周六 赵老师): swap #1
 #   offer     刘奶奶 told the bot in private "楼下的路灯坏了好几天了" and was offered #1 to log
+#   two       刘奶奶 reported #1 and 陈先生 #2 (another matter), both with 张阿姨
+#   merged    ... and 张阿姨 merged #1 into #2 (合并 1 2)
 MATRIX: dict[str, tuple[str, str]] = {
     #  command               state       刘陈张赵王陈周吴郑
     "报事 楼道灯坏了":        ("fresh",    "AAAASSSSS"),
@@ -93,6 +95,9 @@ MATRIX: dict[str, tuple[str, str]] = {
     "收到":                  ("fresh",    "AAAAAAAAA"),
     "统计":                  ("fresh",    "PPAAAAAAA"),
     "后台":                  ("fresh",    "PPAAAAAAA"),
+    "关注 1":                ("assigned", "-SASASASA"),
+    "合并 1 2":              ("two",      "PPASASASA"),
+    "拆分 1":                ("merged",   "PPASASASA"),
 }
 
 #: commands that change nothing a later cell could notice: every cell of the row may share
@@ -145,12 +150,18 @@ def test_every_command_has_a_row_and_every_row_a_full_cast() -> None:
     for command, (state, row) in MATRIX.items():
         assert len(row) == len(CAST) and set(row) <= {*REFUSALS, "A", "-"}, command
         assert state in {"fresh", "assigned", "resolved", "pending", "notice", "group",
-                         "offer", "swap", "errand", "patrol"}
+                         "offer", "swap", "errand", "patrol", "two", "merged"}
 
 
 async def _set_up(bot: Bot, state: str) -> None:
-    if state in {"assigned", "resolved", "pending"}:
+    if state in {"assigned", "resolved", "pending", "two", "merged"}:
         await bot.say("刘奶奶", "报事 3幢楼道灯坏了")
+    if state in {"two", "merged"}:
+        await bot.say("陈先生", "报事 1幢门口垃圾满了没人清")
+        assert (await bot.case(2)) is not None
+    if state == "merged":
+        await bot.say("张阿姨", "合并 1 2", private=True)
+        assert (await bot.case(1)).merged_into == 2
     if state == "resolved":
         await bot.say("张阿姨", "办结 1 好了", private=True)
     if state == "pending":

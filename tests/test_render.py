@@ -20,6 +20,7 @@ from gridbot.config import LOCALES, load_config
 from gridbot.domain import (
     Case,
     CaseEvent,
+    Community,
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
@@ -595,6 +596,64 @@ CONTEXTS["notify_assignee"] += [
      "skipped": [(STEWARD, "unlinked"), (LEADER, "no_private"), (STAFF, "blocked")]},
 ]
 CONTEXTS["notice"] += [{"notice": NOTICE, "author": STAFF, "office": "C01", "replies": False}]
+
+# Issue 20: buildings and rooms, duplicates, incidents, anonymity.
+PLACED = make_case(number=12, building="3", unit="2", room="201", text="3幢2单元201楼道灯坏了")
+ANONYMOUS = make_case(number=19, anonymous="everyone", building="A")
+MERGED = make_case(number=13, status=Status.CLOSED, merged_into=12)
+LEAD = make_case(number=30, incident=30, building="3")
+JOINED = make_case(number=31, incident=30)
+_OFFER = ReportOffer(id=4, created_at=NOW, platform="console", chat_id=GROUP,
+                     person_id="liu", text="楼道灯不亮", duplicate_of=12)
+CONTEXTS.update({
+    "button_follow": [{"case": PLACED}],
+    "button_report_anyway": [{}],
+    "reply_duplicate": [
+        {"case": PLACED, "offer": _OFFER, "valid": timedelta(hours=24), "subject": "楼道灯",
+         "affected": 1},
+        {"case": CASE, "offer": _OFFER, "valid": timedelta(hours=24), "subject": "",
+         "affected": 3, "has_buttons": True}],
+    "reply_follow": [{"case": PLACED, "affected": 2}, {"case": PLACED, "affected": 1}],
+    "error_follow": [{"case": PLACED, "reason": r} for r in ("own", "already", "closed")],
+    "error_merge": [{"case": PLACED, "reason": r, "into": 7}
+                    for r in ("same", "merged", "closed", "target", "not_merged", "incident")]
+    + [{"case": PLACED, "reason": "target", "into": None}],
+    "reply_merge": [{"case": MERGED, "into": PLACED, "affected": 2}],
+    "reply_unmerge": [{"case": PLACED, "into": 7}],
+    "notify_watcher": [
+        {"case": PLACED, "event": e, "actor": STEWARD, "text": "已换灯泡", "via": v,
+         "source_case": 13, "template": "notify_reporter"}
+        for e in ("claimed", "note", "resolved", "assigned", "escalated", "rerouted",
+                  "transferred", "no_feedback", "other") for v in ("follow", "merge")],
+    "notify_incident": [
+        {"case": LEAD, "reports": 20, "community": Community(code="C01", name="幸福里社区"),
+         "window": timedelta(minutes=30)},
+        {"case": CASE, "reports": 5, "community": None, "window": timedelta(minutes=30)}],
+})
+CONTEXTS["notify_reporter"] += [
+    {"case": MERGED, "event": "merged", "into": PLACED},
+    {"case": PLACED, "event": "unmerged", "into_number": 7},
+]
+CONTEXTS["notify_staff"] += [
+    {"case": PLACED, "event": "followed", "actor": RESIDENT, "text": "楼道灯不亮", "affected": 2},
+    {"case": MERGED, "event": "merged", "actor": STEWARD, "into": PLACED, "text": ""},
+]
+CONTEXTS["reply_done"] += [{"case": LEAD, "together": 19}]
+CONTEXTS["reply_report"] += [
+    {"case": PLACED, "assignee": STEWARD, "alerted": [], "notified": {"zhang": None},
+     "incident": LEAD, "moved": True, "anonymous": True},
+    {"case": JOINED, "assignee": None, "alerted": [], "incident": LEAD, "moved": False,
+     "anonymous": False},
+]
+CONTEXTS["notify_assignee"] += [
+    {"case": c, "event": "reported", "reason": "", "route": "roster", "reporter": RESIDENT,
+     "actor": None, "previous": None, "why": "", "within": "", "extended": None,
+     "since": None, "skipped": []} for c in (PLACED, ANONYMOUS,
+                                             make_case(number=40, anonymous="neighbours"))]
+CONTEXTS["status_detail"] += [
+    {"case": PLACED, "events": [], "names": {}, "assignee": None, "rated_event": None,
+     "show_private": True, "staff": True, "viewer": "zhang"},
+]
 
 
 def render(template: str, locale: str = "zh-CN", fmt: TextFormat = TextFormat.PLAIN, /, *,

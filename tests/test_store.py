@@ -286,7 +286,8 @@ def changed_every_field(case: Case) -> Case:
         extension=ExtensionRequest(by="zhang", span=timedelta(days=2), reason="等报价 <&>",
                                    at=T0 + timedelta(minutes=30), days=2),
         extensions=1, wake_at=later + timedelta(hours=2),
-        extended_until=later + timedelta(days=7),
+        extended_until=later + timedelta(days=7), building="3", unit="2", room="201",
+        anonymous="neighbours", merged_into=7, incident=5,
     )
 
 

@@ -49,6 +49,8 @@ def write_config(folder: Path, name: str, storage_url: str, fake: FakeTelegram, 
     for old, new in [('url = "sqlite:///gridbot.db"', f'url = "{storage_url}"'),
                      ("port = 8080", "port = 0"),
                      ("reports_per_person = 10", "reports_per_person = 0"),
+                     # alike reports are cases here, not duplicates offered to follow
+                     ("duplicate_hours = 72", "duplicate_hours = 0"),
                      ("reports_per_chat = 60", "reports_per_chat = 0"),
                      ('quiet_hours = "22:00-07:00"', 'quiet_hours = ""'),
                      ("sweep_every_seconds = 15", "sweep_every_seconds = 1")]:

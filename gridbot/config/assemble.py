@@ -23,6 +23,7 @@ from gridbot.adapters.wechat.settings import WECOM_API_BASE_URL, WeChatSection
 from gridbot.config.sections import (
     CalendarSection,
     CategoryTable,
+    CommunityTable,
     ConfigFile,
     ErrandsSection,
     EscalationSection,
@@ -50,6 +51,7 @@ from gridbot.console.settings import WebSettings
 from gridbot.domain import Community, Grid, MicroGrid, Person, Priority, Role, Window
 from gridbot.durations import format_duration
 from gridbot.errors import MISSING
+from gridbot.policy.addresses import building_key
 from gridbot.policy.workhours import CalendarSettings, WorkCalendar
 from gridbot.settings import schema
 from gridbot.settings.fields import secret_value
@@ -206,13 +208,15 @@ class Assembler:
             self._known_code(self.data.get("subdistrict"), "subdistrict")
         communities: dict[str, Community] = {}
         known_communities: set[str] = set()
-        for loc, raw, unit in self.items("communities", UnitTable, required=True):
+        for loc, raw, unit in self.items("communities", CommunityTable, required=True):
             if unit is None:
                 known_communities.add(self._known_code(raw, "community") or "")
                 continue
             self.unique((*loc, "code"), unit.code, "community")
             known_communities.add(unit.code)
-            communities.setdefault(unit.code, Community(code=unit.code, name=unit.name))
+            communities.setdefault(unit.code, Community(
+                code=unit.code, name=unit.name, anonymous_default=unit.anonymous_default,
+                anonymous_to_handler=unit.anonymous_to_handler))
         grids: dict[str, Grid] = {}
         known_grids: set[str] = set()
         for loc, raw, table in self.items("grids", schema_item("grids"), required=True):
@@ -234,8 +238,9 @@ class Assembler:
             self.unique((*loc, "code"), table.code, "microgrid")
             if table.grid not in known_grids and self.listed("grids"):
                 self.issues.add((*loc, "grid"), table.grid, "grid_ref")
-            microgrids.setdefault(table.code, MicroGrid(code=table.code, name=table.name,
-                                                        grid=table.grid, tags=table.tags))
+            microgrids.setdefault(table.code, MicroGrid(
+                code=table.code, name=table.name, grid=table.grid, tags=table.tags,
+                buildings=tuple(dict.fromkeys(building_key(b) for b in table.buildings))))
         return subdistrict, communities, grids, microgrids
 
     # -- people and rosters ------------------------------------------------------------------
@@ -372,6 +377,11 @@ class Assembler:
             urgent_keywords=section.urgent_keywords, low_keywords=section.low_keywords,
             category_windows=category_windows, level_windows=level_windows,
             emergency_numbers=tuple(section.emergency_numbers.items()),
+            duplicate_window=timedelta(hours=section.duplicate_hours),
+            duplicate_similarity=section.duplicate_similarity,
+            incident_reports=section.incident_reports,
+            incident_window=timedelta(minutes=section.incident_minutes),
+            incident_categories=section.incident_categories,
         )
 
     @staticmethod

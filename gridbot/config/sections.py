@@ -140,6 +140,18 @@ class UnitTable(Section):
     name: NonEmpty = Field(description="as people call it")
 
 
+class CommunityTable(UnitTable):
+    """A community (社区): besides its code and name, how anonymous reports are there."""
+
+    anonymous_default: bool = Field(
+        False, description="every report here hides the reporter's name from groups and "
+                            "neighbours, as if it said 匿名")
+    anonymous_to_handler: bool = Field(
+        False, description="an anonymous report hides the reporter from whoever handles "
+                           "it too (stewards and the levels above see no name, phone or "
+                           "address)")
+
+
 class GridTable(UnitTable):
     community: NonEmpty = Field(description="the code of its community in [[communities]]")
 
@@ -147,6 +159,10 @@ class GridTable(UnitTable):
 class MicroGridTable(UnitTable):
     grid: NonEmpty = Field(description="the code of its grid in [[grids]]")
     tags: Strings = Field((), description="free labels, used to address notices")
+    buildings: Strings = Field(
+        (), description="the buildings (楼栋) it looks after, as numbers or letters (\"3\", "
+                        "\"5\", \"A\"): a report naming one goes to this micro-grid from "
+                        "any group of the community")
 
 
 class PersonTable(Section):
@@ -321,6 +337,21 @@ class PolicySection(Section):
                                           "one category, other)")
     levels: Levels = Field(default_factory=Levels,
                            description="windows of their own for the ladder above the steward")
+    duplicate_hours: int = Field(
+        72, ge=0, le=30 * 24, strict=True,
+        description="a report like an open case of this many hours, in the same building or "
+                    "micro-grid and category, is offered to follow that case (0: never)")
+    duplicate_similarity: float = Field(
+        0.3, gt=0, le=1,
+        description="how alike two reports' words must be for that (0-1, character n-grams)")
+    incident_reports: int = Field(
+        5, ge=0, le=10000, strict=True,
+        description="this many reports of one category across a community within "
+                    "incident_minutes become one incident, resolved once (0: never)")
+    incident_minutes: int = Field(30, ge=1, le=24 * 60, strict=True,
+                                  description="the window of incident_reports")
+    incident_categories: Strings = Field(
+        (), description="the category codes that may become incidents (none: every one)")
 
 
 # -- time ---------------------------------------------------------------------------------------
@@ -473,7 +504,7 @@ class ConfigFile(Section):
     storage: StorageSection = Field(default_factory=StorageSection,
                                     description="the database")
     subdistrict: UnitTable = Field(description="the subdistrict (街道), the top of the tree")
-    communities: list[UnitTable] = Field(min_length=1, description="communities (社区)")
+    communities: list[CommunityTable] = Field(min_length=1, description="communities (社区)")
     grids: list[GridTable] = Field(min_length=1, description="grids (网格)")
     microgrids: list[MicroGridTable] = Field(min_length=1, description="micro-grids (微网格)")
     people: list[PersonTable] = Field(default_factory=list, description="the people")

@@ -95,6 +95,16 @@ class Policy:
     level_windows: Mapping[tuple[int, Priority], Window]
     #: (service, number) pairs named next to urgent words and in urgent answers
     emergency_numbers: tuple[tuple[str, str], ...]
+    #: how old an open case may be to be offered as the same as a new report (0: never)
+    duplicate_window: timedelta = timedelta(hours=72)
+    #: how alike their words must be (gridbot.policy.duplicates)
+    duplicate_similarity: float = 0.3
+    #: reports of one category in a community within ``incident_window`` that make an
+    #: incident (0: never)
+    incident_reports: int = 5
+    incident_window: timedelta = timedelta(minutes=30)
+    #: the categories that may (none: every one)
+    incident_categories: tuple[str, ...] = ()
 
     def category(self, code: str) -> Category:
         """The category ``code``; an unknown code (one since removed) is the default one."""

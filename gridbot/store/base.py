@@ -629,6 +629,45 @@ class Transaction(ABC):
         """When the oldest offer still kept was made, if any is kept."""
 
     @abstractmethod
+    @abstractmethod
+    async def duplicate_offer(
+        self, person_id: str, chat: tuple[str, str], case_number: int, *, since: datetime
+    ) -> ReportOffer | None:
+        """The newest unspent offer of ``person_id``'s words in ``chat`` made since
+        ``since`` as a duplicate of case ``case_number`` (read to be spent)."""
+
+    @abstractmethod
+    async def recent_open_cases(self, microgrids: Sequence[str], category: str, *,
+                                since: datetime) -> list[Case]:
+        """Open cases of ``category`` in ``microgrids`` reported since ``since``, in number
+        order (the candidates of a duplicate or an incident)."""
+
+    @abstractmethod
+    async def add_watcher(self, watcher: Watcher) -> bool:
+        """Let a resident follow a case; False if they already did."""
+
+    @abstractmethod
+    async def drop_watcher(self, case_number: int, person_id: str, *,
+                           via: str | None = None) -> int:
+        """Stop a resident following a case (only as ``via``, if given)."""
+
+    @abstractmethod
+    async def watchers(self, case_number: int) -> list[Watcher]:
+        """Who follows a case, the earliest first."""
+
+    @abstractmethod
+    async def watcher_counts(self, numbers: Sequence[int]) -> dict[int, dict[str, int]]:
+        """For each case of ``numbers`` followed by anyone: how many, by way (via)."""
+
+    @abstractmethod
+    async def incident_cases(self, lead: int) -> list[Case]:
+        """The cases an incident groups (its lead among them), in number order."""
+
+    @abstractmethod
+    async def merged_cases(self, number: int) -> list[Case]:
+        """The cases merged into case ``number``."""
+
+    @abstractmethod
     async def recent_urgent_case(
         self, since: datetime, *, microgrid: str, reporter_id: str, chat: tuple[str, str]
     ) -> Case | None:
@@ -887,6 +926,23 @@ class ReportOffer:
     case_number: int | None = None
     used_by: str | None = None
     used_at: datetime | None = None
+    #: a report held back as looking like this open case: follow it, or report anyway
+    duplicate_of: int | None = None
+    #: the anonymity the report asked for ("" or "neighbours"; see :class:`Case`)
+    anonymous: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Watcher:
+    """A resident following a case they did not report: they get its news."""
+
+    case_number: int
+    person_id: str
+    since: datetime
+    #: "follow" (pressed 关注 on a duplicate), "merge" (their case was merged into it)
+    via: str
+    #: the case of theirs that was merged (for ``via == "merge"``)
+    source_case: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

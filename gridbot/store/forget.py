@@ -68,6 +68,7 @@ TABLES: Mapping[str, str] = {
                "dropped; elsewhere her person id renamed (beneficiary, volunteer, who "
                "advanced money) and her name, phone and address cut from the words",
     "patrols": "her name, phone and address cut from what was heard",
+    "case_watchers": "her following of cases deleted",
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "alembic_version": "", "heartbeats": "",
@@ -93,6 +94,7 @@ DROP: tuple[Drop, ...] = (
     Drop("link_codes", person="person_id"),
     Drop("web_logins", person="person_id"),
     Drop("web_sessions", person="person_id"),
+    Drop("case_watchers", person="person_id"),
     Drop("report_offers", person="person_id", chat=("platform", "chat_id")),
     Drop("inbox", chat=("platform", "chat_id")),
     Drop("set_aside", chat=("platform", "chat_id"), account=("platform", "sender_id")),

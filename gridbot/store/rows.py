@@ -141,6 +141,9 @@ class Rows:
             top_reminded_at=at(row["top_reminded_at"]),
             extension=extension(row["extension"]), extensions=row["extensions"],
             wake_at=at(row["wake_at"]), extended_until=at(row["extended_until"]),
+            building=row["building"] or "", unit=row["unit"] or "", room=row["room"] or "",
+            anonymous=row["anonymous"] or "", merged_into=row["merged_into"],
+            incident=row["incident"],
         )
 
     def event(self, row: Any) -> CaseEvent:
@@ -160,7 +163,8 @@ class Rows:
             w(case.window_start), w(case.reminded_at), w(case.active_at),
             w(case.idle_warned_at), case.top_reminders, w(case.top_reminded_at),
             extension_json(case.extension), case.extensions, w(case.wake_at),
-            w(case.extended_until),
+            w(case.extended_until), case.building, case.unit, case.room, case.anonymous,
+            case.merged_into, case.incident,
         )
 
     @staticmethod
@@ -227,7 +231,8 @@ class Rows:
             chat_id=row["chat_id"], person_id=row["person_id"], text=row["text"],
             attachments=attachments(row["attachments"]), urgent=bool(row["urgent"]),
             case_number=row["case_number"], used_by=row["used_by"],
-            used_at=self.read(row["used_at"]))
+            used_at=self.read(row["used_at"]), duplicate_of=row["duplicate_of"],
+            anonymous=row["anonymous"] or "")
 
     def heartbeat(self, row: Any) -> Heartbeat:
         return Heartbeat(duty=row["duty"], holder=row["holder"],

@@ -100,6 +100,22 @@ cases = Table(
     Column("extensions", BigInteger),
     Column("wake_at", Instant()),
     Column("extended_until", Instant()),
+    Column("building", Text),
+    Column("unit", Text),
+    Column("room", Text),
+    Column("anonymous", Text),
+    Column("merged_into", BigInteger),
+    Column("incident", BigInteger),
+    implicit_returning=False,
+)
+
+case_watchers = Table(
+    "case_watchers", metadata,
+    Column("case_number", BigInteger, primary_key=True),
+    Column("person_id", Text, primary_key=True),
+    Column("since", Instant()),
+    Column("via", Text),
+    Column("source_case", BigInteger),
     implicit_returning=False,
 )
 
@@ -329,6 +345,8 @@ report_offers = Table(
     Column("case_number", BigInteger),
     Column("used_by", Text),
     Column("used_at", Instant()),
+    Column("duplicate_of", BigInteger),
+    Column("anonymous", Text),
     implicit_returning=False,
 )
 

@@ -22,17 +22,18 @@ from gridbot.store.repos.records import (
     HeartbeatRepository,
     HouseholdRepository,
 )
+from gridbot.store.repos.watchers import WatcherRepository
 
 __all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "ErrandRepository",
            "FiguresRepository", "ForgetRepository", "HeartbeatRepository", "HouseholdRepository",
            "IntakeRepository", "NoticeRepository", "OutboxRepository", "PeopleRepository",
-           "ReportOfferRepository", "Repositories", "StoreTransaction"]
+           "ReportOfferRepository", "Repositories", "StoreTransaction", "WatcherRepository"]
 
 
 class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
                    NoticeRepository, ReportOfferRepository, HouseholdRepository,
                    AuditRepository, HeartbeatRepository, ForgetRepository, ConsoleRepository,
-                   FiguresRepository, ErrandRepository):
+                   FiguresRepository, ErrandRepository, WatcherRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 
