@@ -22,7 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -304,6 +304,14 @@ async def tab_to(page: Page, matches: str, *, most: int = 80) -> int:
     raise AssertionError(f"Tab never reached {matches}")
 
 
+class PatientTelegram(FakeTelegram):
+    """The fake Bot API, waiting longer for the bot: here it is another process, which a
+    busy machine (the whole suite on every core) may keep waiting a few seconds."""
+
+    async def until(self, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+        return await super().until(check, timeout)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def office(browser: Browser, migrated_sqlite: Path,
                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Office]:
@@ -311,7 +319,7 @@ async def office(browser: Browser, migrated_sqlite: Path,
     the module links people (:meth:`Office.link`) and starts it."""
     folder = tmp_path_factory.mktemp("office")
     databases.copy_sqlite(migrated_sqlite, folder / "gridbot.db")
-    fake = FakeTelegram()
+    fake = PatientTelegram()
     await fake.start()
     bot = fake.bot(TOKEN, "GridTestBot")
     shots = folder / "screenshots"
