@@ -473,6 +473,16 @@ class Transaction(ABC):
         """
 
     @abstractmethod
+    async def resend_delivery(self, delivery_id: int, now: datetime) -> bool:
+        """Queue a ``failed`` or ``unknown`` delivery again, with its outbox row (attempts
+        from nought, due ``now``); False, and nothing changed, for any other delivery.
+
+        Only a person's explicit choice calls this (``/resend``): an ``unknown`` copy may
+        have arrived. A delivery that was acknowledged, sent or is queued already is never
+        touched, so two resends racing queue one copy.
+        """
+
+    @abstractmethod
     async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
         """The notice's delivery to one chat, if it has one."""
 
