@@ -75,7 +75,7 @@ def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
              f'base_file_url = "{fake.base_file_url}"\nmode = "{mode}"\n')
     if mode == "webhook":
         text += f'webhook_url = "{PUBLIC_URL}"\nwebhook_secret = "{SECRET}"\n'
-    if web:
+    if web and "\n[web]\n" not in text:  # the example may carry the section already
         text += '\n[web]\npath = "/console"\n'
     path = folder / "gridbot.toml"
     path.write_text(text, encoding="utf-8")

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.responses import Response
 
-from gridbot.console import board, case
+from gridbot.console import audit, board, case, figures
 from gridbot.console.app import Page
 
 Route = tuple[str, Callable[[Page], Awaitable[Response]], Sequence[str], bool]
@@ -15,4 +15,6 @@ Route = tuple[str, Callable[[Page], Awaitable[Response]], Sequence[str], bool]
 ROUTES: list[Route] = [
     *board.ROUTES,
     *case.ROUTES,
+    *figures.ROUTES,
+    *audit.ROUTES,
 ]
