@@ -89,3 +89,12 @@ async def test_a_link_works_once_and_a_resident_gets_none(world: World) -> None:
     replies = await w.said(w.bot.private(CHEN), CHEN, "/web")
     assert not LINK.search(replies[-1].plain)
     _ = ZHANG
+
+
+def test_no_word_of_the_console_hides_behind_a_method_of_dict() -> None:
+    """Templates say ``words.KEY``; Jinja2 finds a dict's method first, so a word called
+    ``clear`` showed "<built-in method clear …>" on the board."""
+    root = Path(__file__).resolve().parent.parent / "templates"
+    for words in root.glob("*/web/words.j2"):
+        keys = set(re.findall(r'"(\w+)":', words.read_text(encoding="utf-8")))
+        assert not {k for k in keys if hasattr({}, k)}, words

@@ -545,6 +545,10 @@ class Transaction(ABC):
         """Audit entries, oldest first: from ``since``, by or about ``person_id``."""
         raise NotImplementedError
 
+    async def audit_page(self, query: AuditQuery) -> list[AuditEntry]:
+        """The audit log as the console reads it: newest first, filtered, one page."""
+        raise NotImplementedError
+
     async def forget_person(self, person_id: str, *, name: str, text: str,
                             message: str = "", new_id: str | None = None) -> dict[str, int]:
         """Take a resident out of every table (the plan, table by table, is
@@ -821,6 +825,22 @@ class WebSession:
 
     def live(self, now: datetime) -> bool:
         return self.ended_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditQuery:
+    """The console's audit filters; None or "" means any."""
+
+    #: only what these people did (a reader's part of the tree); None: everyone's
+    actors: tuple[str, ...] | None = None
+    actor_id: str = ""
+    action: str = ""
+    via: str = ""
+    #: at or after this instant, and before ``until``
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    offset: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
