@@ -9,6 +9,7 @@ the pages fit a phone and a desk, and every control has a name. Screenshots are 
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from PIL import Image, ImageStat
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.browser import (
@@ -51,6 +53,8 @@ class Desk:
     other: int
     zhang: BrowserContext
     board: Page
+    #: 周社工 (community staff of C01), logged in
+    zhou: BrowserContext
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -65,9 +69,12 @@ async def desk(office: Office) -> AsyncIterator[Desk]:
     other = await office.report(m03, MA, "8幢门禁坏了，刷卡进不去")
     zhang = await office.context()
     board = await office.log_in(zhang, ZHANG)
+    zhou = await office.context()
+    await (await office.log_in(zhou, ZHOU)).close()
     yield Desk(office=office, m01=m01, m03=m03, first=first, other=other, zhang=zhang,
-               board=board)
+               board=board, zhou=zhou)
     await zhang.close()
+    await zhou.close()
 
 
 async def shown_cases(page: Page) -> set[int]:
@@ -197,6 +204,61 @@ async def test_a_form_without_its_csrf_token_is_refused(desk: Desk) -> None:
     await page.close()
 
 
+async def test_a_notice_goes_to_every_group_of_its_scope_and_the_received_count_rises(
+        desk: Desk) -> None:
+    d = desk
+    page = await d.zhou.new_page()
+    await page.goto(d.office.base + "/")
+    await page.get_by_role("link", name="通知").click()
+    await page.get_by_label("发给谁").select_option("C01")
+    await page.get_by_label("通知内容").fill(
+        "明天（周二）上午9点至11点小区停水检修，请提前储水。\n看到请回复「收到」。")
+    await page.get_by_role("button", name="预览").click()
+    # Two groups are bound in 幸福里社区 (M01 and M03; M02 has none yet).
+    await expect(page.locator("#reach")).to_have_attribute("data-groups", "2")
+    await expect(page.locator("[data-preview=telegram] .bubble")).to_contain_text("停水检修")
+    await d.office.shoot(page, "notice-compose")
+
+    before = len(d.office.bot.sent)
+    await page.get_by_role("button", name="发出通知").click()
+    await page.wait_for_url("**/notices/*")
+    counts = page.locator("#notice-counts")
+    await expect(counts.locator("[data-count=total]")).to_have_attribute("data-value", "2")
+    await expect(counts.locator("[data-count=sent]")).to_have_attribute("data-value", "2")
+    sent = await d.office.chat.settled(before)
+    assert {s.chat_id for s in sent if "停水检修" in s.plain} == {d.m01.id, d.m03.id}
+
+    await d.office.chat.said(d.m01, LIU, "收到")
+    await expect(counts.locator("[data-count=acks]")).to_have_attribute("data-value", "1")
+    await d.office.chat.said(d.m03, MA, "收到，谢谢")
+    await expect(counts.locator("[data-count=acks]")).to_have_attribute("data-value", "2")
+    await expect(counts.locator("[data-count=acknowledged]")).to_have_attribute(
+        "data-value", "2")
+    await expect(page.locator('#notice-microgrids tr[data-microgrid="M03"] '
+                              "[data-count=acks]")).to_have_text("1")
+    await d.office.shoot(page, "notice")
+    await page.close()
+
+
+async def test_the_figures_page_shows_the_rates_and_charts(desk: Desk) -> None:
+    d = desk
+    page = await d.zhou.new_page()
+    await page.goto(d.office.base + "/")
+    await page.get_by_role("link", name="统计").click()
+    await page.wait_for_url("**/figures*")
+    charts = page.locator("figure.chart img")
+    await expect(charts).to_have_count(3)
+    for chart in await charts.all():  # drawn on white, as in the report, not a black box
+        assert await chart.evaluate("img => img.complete && img.naturalWidth > 0")
+        shot = Image.open(io.BytesIO(await chart.screenshot())).convert("L")
+        assert ImageStat.Stat(shot).mean[0] > 200
+    await no_sideways_scroll(page)
+    await reads_clean(page)
+    assert await every_control_named(page) > 5
+    await d.office.shoot(page, "figures")
+    await page.close()
+
+
 @pytest.mark.parametrize("size", [PHONE, DESK], ids=["phone", "desk"])
 async def test_the_pages_fit_a_phone_and_a_desk_with_every_control_named(
         desk: Desk, size: dict[str, int]) -> None:
@@ -209,7 +271,8 @@ async def test_the_pages_fit_a_phone_and_a_desk_with_every_control_named(
     context = await d.office.context(size, storage_state=await d.zhang.storage_state())
     page = await context.new_page()
     for path, name in (("/", "board"), (f"/cases/{d.first}", "case-resolved"),
-                       (f"/cases/{open_case}", "case")):
+                       (f"/cases/{open_case}", "case"), ("/notices", "notices-steward"),
+                       ("/figures", "figures-steward")):
         await page.goto(d.office.base + path)
         await no_sideways_scroll(page)
         await reads_clean(page)

@@ -10,6 +10,7 @@ the tree (a steward: their micro-grid(s)), as ``/stats`` allows in chat.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import tempfile
 from collections import OrderedDict
@@ -18,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
 from gridbot import charts
@@ -117,6 +117,13 @@ def _picked(options: list[Choice], asked: str, person: Person) -> Choice | None:
 _drawn: OrderedDict[str, list[charts.Chart]] = OrderedDict()
 
 
+def chart_src(chart: charts.Chart) -> str:
+    """A chart as an image address: an SVG drawn inline would be black, since the pages'
+    Content-Security-Policy refuses the inline styles matplotlib writes (as it should); an
+    SVG image is a document of its own, with its own styles."""
+    return "data:image/svg+xml;base64," + base64.b64encode(chart.svg.encode()).decode()
+
+
 def _chart_key(report: Report, locale: str) -> str:
     kind, rows = chart_rows(report)
     shown = (locale, report.scope, report.period.first, report.period.last, kind,
@@ -178,7 +185,7 @@ async def figures_page(page: Page) -> Response:
     return page.render(
         "figures.html.j2", nav="figures", asked=asked, options=shown, picked=picked,
         period=period, report=report, problem=problem, charts=drawn,
-        svg=lambda chart: Markup(chart.svg), rw=report_words.table, w=report_words,
+        chart_src=chart_src, rw=report_words.table, w=report_words,
         query=(asked.query(period, picked.code) if period and picked else {}),
         tables=_tables(report) if report else [], max_rows=MAX_ROWS,
         status=400 if problem else 200)
