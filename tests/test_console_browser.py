@@ -82,6 +82,16 @@ async def shown_cases(page: Page) -> set[int]:
         "rows => rows.map(r => r.dataset.case)")}
 
 
+async def fits(office: Office, page: Page, name: str) -> None:
+    """The page also fits a phone, every control named, and is shot there too."""
+    await page.set_viewport_size(PHONE)
+    await no_sideways_scroll(page)
+    await reads_clean(page)
+    assert await every_control_named(page) > 5
+    await office.shoot(page, name)
+    await page.set_viewport_size(DESK)
+
+
 def to_resident(d: Desk, sent: list[Any], words: str) -> list[str]:
     """What reached the resident or her group about the first case, with ``words``."""
     return [s.plain for s in sent if s.chat_id in (LIU["id"], GROUP_ID)
@@ -218,6 +228,7 @@ async def test_a_notice_goes_to_every_group_of_its_scope_and_the_received_count_
     await expect(page.locator("#reach")).to_have_attribute("data-groups", "2")
     await expect(page.locator("[data-preview=telegram] .bubble")).to_contain_text("停水检修")
     await d.office.shoot(page, "notice-compose")
+    await fits(d.office, page, "notice-compose")
 
     before = len(d.office.bot.sent)
     await page.get_by_role("button", name="发出通知").click()
@@ -237,6 +248,7 @@ async def test_a_notice_goes_to_every_group_of_its_scope_and_the_received_count_
     await expect(page.locator('#notice-microgrids tr[data-microgrid="M03"] '
                               "[data-count=acks]")).to_have_text("1")
     await d.office.shoot(page, "notice")
+    await fits(d.office, page, "notice")
     await page.close()
 
 
