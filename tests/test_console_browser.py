@@ -252,7 +252,7 @@ async def test_a_notice_goes_to_every_group_of_its_scope_and_the_received_count_
     await page.close()
 
 
-async def test_the_figures_page_shows_the_rates_and_charts(desk: Desk) -> None:
+async def test_the_figures_and_audit_pages_show_the_rates_charts_and_log(desk: Desk) -> None:
     d = desk
     page = await d.zhou.new_page()
     await page.goto(d.office.base + "/")
@@ -268,6 +268,15 @@ async def test_the_figures_page_shows_the_rates_and_charts(desk: Desk) -> None:
     await reads_clean(page)
     assert await every_control_named(page) > 5
     await d.office.shoot(page, "figures")
+    await fits(d.office, page, "figures")
+    # The audit log beside it shows what was done on the pages, logins too.
+    await page.get_by_role("link", name="审计").click()
+    await page.wait_for_url("**/audit*")
+    await expect(page.locator("main")).to_contain_text("登录后台")
+    await no_sideways_scroll(page)
+    await reads_clean(page)
+    assert await every_control_named(page) > 5
+    await d.office.shoot(page, "audit")
     await page.close()
 
 
