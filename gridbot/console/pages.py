@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.responses import Response
 
-from gridbot.console import board, case, notices
+from gridbot.console import board, case, notices, people
 from gridbot.console.app import Page
 
 Route = tuple[str, Callable[[Page], Awaitable[Response]], Sequence[str], bool]
@@ -16,4 +16,5 @@ ROUTES: list[Route] = [
     *board.ROUTES,
     *case.ROUTES,
     *notices.ROUTES,
+    *people.ROUTES,
 ]
