@@ -340,6 +340,8 @@ class Progress:
     #: only part of the notice is shown (the person's own micro-grids)
     partial: bool
     may_act: bool
+    #: before it goes: the groups it will go to per platform, as they are bound now
+    expected: dict[str, int] = field(default_factory=dict)
 
 
 def _counts(deliveries: list[Delivery]) -> DeliveryCounts:
@@ -373,9 +375,12 @@ async def progress(page: Page, number: int) -> Progress | None:
                                    acknowledged=c.acknowledged, acks=c.acks))
     partial = len(shown) < len(every) or set(seen) < set(notice.microgrids)
     counts = await tx.delivery_counts(notice.id) if not partial else _counts(shown)
+    expected = await notices.groups_by_platform(tx, sorted(seen)) \
+        if notice.status is NoticeStatus.SCHEDULED else {}
     return Progress(notice=notice, author=await tx.person(notice.author_id), counts=counts,
                     deliveries=shown, microgrids=lines, partial=partial,
-                    may_act=not partial and page.person.role in NOTICE_SENDERS)
+                    may_act=not partial and page.person.role in NOTICE_SENDERS,
+                    expected=expected)
 
 
 async def notice_page(page: Page) -> Response:
