@@ -151,6 +151,17 @@ async def test_a_steward_sees_no_notice_of_another_micro_grid(world: World) -> N
         assert "电梯检修" not in listed.text
         assert (await steward.get(base + f"/notices/{number}")).status_code == 404
         assert (await steward.get(base + f"/notices/{number}/live")).status_code == 404
+        # A notice to all of C01: she follows her own micro-grids' groups, and acts on none.
+        before = len(w.bot.sent)
+        sent = await staff.post(base + "/notices/send", data={
+            "csrf": csrf, "scope": "C01", "text": "全社区消防演练"})
+        everywhere = int(sent.headers["location"].split("/notices/")[1].split("?")[0])
+        await w.settled(before)
+        mine = await steward.get(base + f"/notices/{everywhere}")
+        assert mine.status_code == 200 and "全社区消防演练" in mine.text
+        assert 'data-microgrid="M01"' in mine.text and 'data-microgrid="M02"' in mine.text
+        assert 'data-microgrid="M03"' not in mine.text and 'data-action="resend"' not in mine.text
+        assert count(mine.text, "total") == 2
         before = len(w.bot.sent)
         refused = await steward.post(base + f"/notices/{number}/act", data={
             "csrf": csrf_of(listed.text), "action": "resend"})
