@@ -151,6 +151,17 @@ async def test_a_steward_sees_no_notice_of_another_micro_grid(world: World) -> N
         assert "电梯检修" not in listed.text
         assert (await steward.get(base + f"/notices/{number}")).status_code == 404
         assert (await steward.get(base + f"/notices/{number}/live")).status_code == 404
+        # A notice to all of C01: she follows her own micro-grids' groups, and acts on none.
+        before = len(w.bot.sent)
+        sent = await staff.post(base + "/notices/send", data={
+            "csrf": csrf, "scope": "C01", "text": "全社区消防演练"})
+        everywhere = int(sent.headers["location"].split("/notices/")[1].split("?")[0])
+        await w.settled(before)
+        mine = await steward.get(base + f"/notices/{everywhere}")
+        assert mine.status_code == 200 and "全社区消防演练" in mine.text
+        assert 'data-microgrid="M01"' in mine.text and 'data-microgrid="M02"' in mine.text
+        assert 'data-microgrid="M03"' not in mine.text and 'data-action="resend"' not in mine.text
+        assert count(mine.text, "total") == 2
         before = len(w.bot.sent)
         refused = await steward.post(base + f"/notices/{number}/act", data={
             "csrf": csrf_of(listed.text), "action": "resend"})
@@ -159,3 +170,34 @@ async def test_a_steward_sees_no_notice_of_another_micro_grid(world: World) -> N
     finally:
         await staff.aclose()
         await steward.aclose()
+
+
+async def test_a_scheduled_notice_shows_its_groups_and_is_cancelled_from_the_page(
+        world: World) -> None:
+    w = await two_groups(world)
+    base = w.runtime.console.base if w.runtime.console else ""
+    client = await logged_in(w, ZHOU)
+    try:
+        csrf = csrf_of((await client.get(base + "/notices")).text)
+        before = len(w.bot.sent)
+        sent = await client.post(base + "/notices/send", data={
+            "csrf": csrf, "scope": "tag:elderly", "at": "2026-11-24T09:00",
+            "text": "明天上门走访"})
+        assert sent.status_code == 303, sent.text
+        number = int(sent.headers["location"].split("/notices/")[1].split("?")[0])
+        view = await client.get(base + sent.headers["location"].removeprefix("/console"))
+        assert 'data-status="scheduled"' in view.text and "11-24 09:00" in view.text
+        assert 'data-groups-platform="telegram">Telegram <b>1</b>' in view.text
+        cancelled = await client.post(base + f"/notices/{number}/act",
+                                      data={"csrf": csrf, "action": "cancel"})
+        shown = await client.get(base + cancelled.headers["location"].removeprefix("/console"))
+        assert 'id="notice-status" data-status="cancelled"' in shown.text
+        assert "已取消" in shown.text
+        assert not [s for s in await w.settled(before) if "上门走访" in s.plain]
+        # A time in the past is the notice's own refusal, shown with what was typed.
+        again = await client.post(base + "/notices/send", data={
+            "csrf": csrf, "scope": "M01", "at": "2026-11-20T09:00", "text": "过去的通知"})
+        assert again.status_code == 200 and 'id="draft-problem"' in again.text
+        assert "过去的通知" in again.text and "机器人回复" in again.text
+    finally:
+        await client.aclose()

@@ -27,7 +27,6 @@ from gridbot.domain import (
     NoticeStatus,
     Outgoing,
     Person,
-    Role,
     TextFormat,
 )
 from gridbot.errors import UserError
@@ -131,24 +130,39 @@ async def _form(page: Page) -> dict[str, object]:
 # -- who sees what ---------------------------------------------------------------------------
 
 
-async def seen_microgrids(tx: Transaction, person: Person, notice: Notice) -> frozenset[str] | None:
-    """The micro-grids of a notice whose groups the person may follow: all of them for its
-    author and whoever may address them all (the chat's rule); the ones in their own part of
-    the tree for anyone else in it; ``None``: the notice is not theirs to see."""
-    if await notices.may_see(tx, person, notice):
-        return frozenset(notice.microgrids)
-    if person.role is Role.RESIDENT:
-        return None
-    mine = await scope(tx, person) | await notices.reach(tx, person)
-    shared = frozenset(notice.microgrids) & mine
-    return shared or None
+@dataclass(frozen=True, kw_only=True)
+class Sight:
+    """What of the notices a person may follow, read once per page."""
+
+    person: Person
+    #: the micro-grids they may address (:func:`gridbot.notices.reach`)
+    reach: frozenset[str]
+    #: and those they look after (:func:`gridbot.policy.permissions.scope`)
+    own: frozenset[str]
+
+    @classmethod
+    async def of(cls, tx: Transaction, person: Person) -> Sight:
+        return cls(person=person, reach=await notices.reach(tx, person),
+                   own=await scope(tx, person))
+
+    def microgrids(self, notice: Notice) -> frozenset[str] | None:
+        """The micro-grids of a notice whose groups the person may follow: all of them for
+        its author and whoever may address them all (the chat's rule,
+        :func:`gridbot.notices.may_see`); the ones in their own part of the tree for anyone
+        else in it; ``None``: the notice is not theirs to see."""
+        if notice.author_id == self.person.id or (
+                self.reach and set(notice.microgrids) <= self.reach):
+            return frozenset(notice.microgrids)
+        shared = frozenset(notice.microgrids) & (self.own | self.reach)
+        return shared or None
 
 
 async def visible_notices(tx: Transaction, person: Person,
                           limit: int = RECENT) -> list[tuple[Notice, frozenset[str]]]:
+    sight = await Sight.of(tx, person)
     shown = []
     for notice in await tx.notices(limit=500):
-        seen = await seen_microgrids(tx, person, notice)
+        seen = sight.microgrids(notice)
         if seen is not None:
             shown.append((notice, seen))
         if len(shown) >= limit:
@@ -340,6 +354,8 @@ class Progress:
     #: only part of the notice is shown (the person's own micro-grids)
     partial: bool
     may_act: bool
+    #: before it goes: the groups it will go to per platform, as they are bound now
+    expected: dict[str, int] = field(default_factory=dict)
 
 
 def _counts(deliveries: list[Delivery]) -> DeliveryCounts:
@@ -358,7 +374,7 @@ def _counts(deliveries: list[Delivery]) -> DeliveryCounts:
 async def progress(page: Page, number: int) -> Progress | None:
     tx = page.tx
     notice = await tx.notice(number)
-    seen = await seen_microgrids(tx, page.person, notice) if notice else None
+    seen = (await Sight.of(tx, page.person)).microgrids(notice) if notice else None
     if notice is None or seen is None:
         return None
     every = await tx.deliveries(notice.id)
@@ -373,9 +389,12 @@ async def progress(page: Page, number: int) -> Progress | None:
                                    acknowledged=c.acknowledged, acks=c.acks))
     partial = len(shown) < len(every) or set(seen) < set(notice.microgrids)
     counts = await tx.delivery_counts(notice.id) if not partial else _counts(shown)
+    expected = await notices.groups_by_platform(tx, sorted(seen)) \
+        if notice.status is NoticeStatus.SCHEDULED else {}
     return Progress(notice=notice, author=await tx.person(notice.author_id), counts=counts,
                     deliveries=shown, microgrids=lines, partial=partial,
-                    may_act=not partial and page.person.role in NOTICE_SENDERS)
+                    may_act=not partial and page.person.role in NOTICE_SENDERS,
+                    expected=expected)
 
 
 async def notice_page(page: Page) -> Response:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.responses import Response
 
-from gridbot.console import audit, board, case, figures, notices
+from gridbot.console import audit, board, case, figures, notices, people
 from gridbot.console.app import Page
 
 Route = tuple[str, Callable[[Page], Awaitable[Response]], Sequence[str], bool]
@@ -18,4 +18,5 @@ ROUTES: list[Route] = [
     *notices.ROUTES,
     *figures.ROUTES,
     *audit.ROUTES,
+    *people.ROUTES,
 ]
