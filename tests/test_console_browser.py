@@ -280,6 +280,27 @@ async def test_the_figures_and_audit_pages_show_the_rates_charts_and_log(desk: D
     await page.close()
 
 
+async def test_the_people_page_shows_who_is_on_duty_and_who_cannot_be_reached(
+        desk: Desk) -> None:
+    page = await desk.zhou.new_page()
+    await page.goto(desk.office.base + "/")
+    await page.get_by_role("link", name="人员与值班").click()
+    await page.wait_for_url("**/people*")
+    # 张阿姨 linked her Telegram: she takes M01's new cases; 李师傅 never linked.
+    await expect(page.locator('#on-duty tr[data-microgrid="M01"]')).to_have_attribute(
+        "data-on-duty", "zhang")
+    await expect(page.locator('#people tr[data-person="li"]')).to_have_attribute(
+        "data-reachable", "0")
+    await expect(page.locator('#people tr[data-person="zhang"]')).to_have_attribute(
+        "data-reachable", "1")
+    await no_sideways_scroll(page)
+    await reads_clean(page)
+    assert await every_control_named(page) > 5
+    await desk.office.shoot(page, "people")
+    await fits(desk.office, page, "people")
+    await page.close()
+
+
 @pytest.mark.parametrize("size", [PHONE, DESK], ids=["phone", "desk"])
 async def test_the_pages_fit_a_phone_and_a_desk_with_every_control_named(
         desk: Desk, size: dict[str, int]) -> None:
@@ -293,7 +314,7 @@ async def test_the_pages_fit_a_phone_and_a_desk_with_every_control_named(
     page = await context.new_page()
     for path, name in (("/", "board"), (f"/cases/{d.first}", "case-resolved"),
                        (f"/cases/{open_case}", "case"), ("/notices", "notices-steward"),
-                       ("/figures", "figures-steward")):
+                       ("/figures", "figures-steward"), ("/people", "people-steward")):
         await page.goto(d.office.base + path)
         await no_sideways_scroll(page)
         await reads_clean(page)
