@@ -9,7 +9,10 @@ person. No browser is downloaded: Chromium is the system's (``GRIDBOT_CHROMIUM``
 Without one the browser tests are skipped, except under CI, where they fail.
 
 Screenshots go to the module's temporary folder (``Office.shots``) and, when
-``GRIDBOT_SCREENSHOTS=DIR`` is set, are copied there too (``docs/img`` keeps the README's).
+``GRIDBOT_SCREENSHOTS=DIR`` is set, are copied there too. The README's picture,
+docs/img/console-board.png, is tests/test_console_browser.py's board-1366x768.png:
+
+    GRIDBOT_SCREENSHOTS=/tmp/shots .venv/bin/python -m pytest -n 0 tests/test_console_browser.py
 """
 
 from __future__ import annotations
