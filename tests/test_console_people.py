@@ -75,6 +75,10 @@ async def test_staff_print_a_link_card_for_someone_unreachable(world: World) -> 
         assert 'data-person="zhao"' in page.text  # M03 is under C01
         assert 'data-person="qian"' not in page.text  # M04 is under C02
         assert 'data-card="zhao"' in page.text and 'data-card="zhang"' not in page.text
+        grid = await staff.get(base + "/people", params={"unit": "G02"})
+        assert 'data-microgrid="M03"' in grid.text and 'data-microgrid="M01"' not in grid.text
+        assert 'data-person="zhao"' in grid.text and 'data-person="li"' not in grid.text
+        assert 'data-person="zhou"' in grid.text  # her own duty form stays
         card = await staff.post(base + "/people/card", data={
             "csrf": csrf_of(page.text), "person": "zhao"})
         assert card.status_code == 200, card.text

@@ -25,6 +25,8 @@ from gridbot.store.base import AuditEntry, Transaction
 
 #: how long the code on a card printed from the console works (handed out over days)
 CARD_TTL = timedelta(days=7)
+#: more micro-grids than this: the page shows one community or grid at a time
+MAX_AT_ONCE = 60
 #: what the duty form may say after "off": a duration the chat takes ("3天", "2h")
 MAX_FOR = 20
 
@@ -86,20 +88,28 @@ def _week(roster: Roster | None) -> tuple[tuple[tuple[str, str, str], ...], ...]
                        for s in roster.shifts if day in s.days) for day in range(7))
 
 
-async def load(page: Page) -> tuple[list[OnDuty], list[Someone]]:
+async def load(page: Page, chosen: str | None) -> tuple[list[OnDuty], list[Someone]]:
+    """The micro-grids of the person's scope (under ``chosen``, if given) and their people."""
     tx, config = page.tx, page.console.config
     now = page.console.now()
     mine = await scope(tx, page.person)
+    under = units_under(config, chosen) if chosen else None
     duty = []
     for microgrid in config.microgrids:
-        if microgrid.code not in mine:
+        if microgrid.code not in mine or (under is not None and microgrid.code not in under):
             continue
         roster = config.rosters.get(microgrid.code)
         duty.append(OnDuty(code=microgrid.code,
                            route=await route(tx, microgrid.code, now, config.timezone),
                            roster=roster, week=_week(roster)))
+    shown = {d.code for d in duty}
+    rostered = {p for code in shown if (r := config.rosters.get(code))
+                for p in (r.primary, *r.backups, *(s.person for s in r.shifts))}
+    everyone = [p for p in await people_in_scope(tx, config, page.person)
+                if under is None or p.unit in under or p.id in rostered
+                or p.id == page.person.id]
     people = []
-    for reach in await reach_of(tx, config, await people_in_scope(tx, config, page.person)):
+    for reach in await reach_of(tx, config, everyone):
         status = await tx.duty(reach.person.id)
         off = status if status and status.off and (status.until is None or status.until > now) \
             else None
@@ -107,15 +117,37 @@ async def load(page: Page) -> tuple[list[OnDuty], list[Someone]]:
     return duty, people
 
 
+def parts(config: Config, person: Person) -> list[tuple[str, str, str]]:
+    """The communities and grids below the person's unit, to look at one at a time:
+    (code, name, kind)."""
+    if person.role is Role.STEWARD:
+        return []
+    under = units_under(config, person.unit)
+    found = []
+    for community in config.communities:
+        if community.code in under and community.code != person.unit:
+            found.append((community.code, community.name, "community"))
+        for grid in config.grids:
+            if grid.community == community.code and grid.code in under \
+                    and grid.code != person.unit:
+                found.append((grid.code, grid.name, "grid"))
+    return found
+
+
 async def people_page(page: Page) -> Response:
-    duty, people = await load(page)
-    names = {p.id: p.name for p in page.console.config.people}
+    config = page.console.config
+    offered = parts(config, page.person)
+    wanted = page.request.query_params.get("unit", "")
+    chosen = wanted if wanted in {code for code, _, _ in offered} else None
+    if chosen is None and offered and len(await scope(page.tx, page.person)) > MAX_AT_ONCE:
+        chosen = offered[0][0]  # a whole subdistrict is too much for one page
+    duty, people = await load(page, chosen)
+    names = {p.id: p.name for p in config.people}
     me = next((s for s in people if s.person.id == page.person.id), None)
     return page.render("people.html.j2", duty=duty, people=people, names=names, me=me,
                        may_duty=page.person.role in STEWARDS_AND_UP,
-                       may_print=page.person.role in STAFF,
-                       today=page.console.now().astimezone(
-                           page.console.config.timezone).weekday(),
+                       may_print=page.person.role in STAFF, parts=offered, chosen=chosen,
+                       today=page.console.now().astimezone(config.timezone).weekday(),
                        said=await page.console.answers(page))
 
 
