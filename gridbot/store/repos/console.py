@@ -98,9 +98,8 @@ def _board(shape: tuple[Any, ...], count_only: bool) -> Select[Any]:
         where.append(or_(func.lower(cases.c.text).like(bindparam("text"), escape="\\"),
                          cases.c.number == bindparam("number")))
     if count_only:
-        # By micro-grid too (added up by the caller): the index's own order, no sorting.
         return select(cases.c.status, func.count().label("n")).where(*where).group_by(
-            cases.c.microgrid, cases.c.status)
+            cases.c.status)
     # Running deadlines first, the nearest first; then settled cases, the latest first.
     order = (deadline.is_(None), deadline, cases.c.updated_at.desc(), cases.c.number.desc())
     # The page's numbers first (from the cases_board index alone, when no filter needs
@@ -200,7 +199,6 @@ class ConsoleRepository(Repository):
     async def board_counts(self, query: BoardQuery) -> dict[Status, int]:
         counts: dict[Status, int] = {}
         parts = [query] if query.holder is None else [replace(query, holder=None), query]
-        # rows per (micro-grid, status): see _board
         for part in parts:
             shape, params = _shape(part, counts=True)
             params["now"] = self.at(part.overdue_at)
