@@ -75,8 +75,9 @@ def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
              f'base_file_url = "{fake.base_file_url}"\nmode = "{mode}"\n')
     if mode == "webhook":
         text += f'webhook_url = "{PUBLIC_URL}"\nwebhook_secret = "{SECRET}"\n'
-    if web and "\n[web]\n" not in text:  # the example may carry the section already
-        text += '\n[web]\npath = "/console"\n'
+    if not web:  # the example serves the console; most tests have no use for it
+        text = text.replace('[web]\n', '[web]\nenabled = false\n', 1).replace(
+            "\nenabled = true\npath", "\npath", 1)
     path = folder / "gridbot.toml"
     path.write_text(text, encoding="utf-8")
     return path
