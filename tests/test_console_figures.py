@@ -178,3 +178,18 @@ async def test_the_audit_log_pages(world: World) -> None:
         assert ids == sorted(ids, reverse=True)  # newest first
     finally:
         await client.aclose()
+
+
+async def test_both_pages_speak_the_readers_language(world: World) -> None:
+    w = world
+    await w.write("UPDATE people SET locale = 'en' WHERE id = 'zheng'")
+    client = await logged_in(w, "zheng")
+    try:
+        audit = await client.get("/audit")
+        assert audit.status_code == 200 and "Audit log" in audit.text
+        assert "Log in to the console" in audit.text  # his own login, in his words
+        figures = await client.get("/figures", params={"month": "2026-11"})
+        assert figures.status_code == 200 and "Resolution rate" in figures.text
+        assert "workbook (Excel)" in figures.text and "统计" not in figures.text
+    finally:
+        await client.aclose()

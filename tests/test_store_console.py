@@ -88,6 +88,15 @@ async def test_the_board_filters_its_scope_and_puts_the_nearest_deadline_first(
         assert percent == []
         held = await tx.board(BoardQuery(microgrids=("M01",), holder="zhao"))
         assert handed.number in [c.number for c in held]
+        # The holder's case elsewhere takes its place in the order (its claim deadline ties
+        # with the claimed case's: the later number first), across pages, and in the counts.
+        assert [c.number for c in held] == [late.number, handed.number, claimed.number,
+                                            soon.number]
+        second = await tx.board(BoardQuery(microgrids=("M01",), holder="zhao", limit=2,
+                                           offset=1))
+        assert [c.number for c in second] == [handed.number, claimed.number]
+        assert (await tx.board_counts(BoardQuery(microgrids=("M01",), holder="zhao")))[
+            Status.ASSIGNED] == 3
         nobody = await tx.board(BoardQuery(microgrids=("M01", "M02", "M03"), assignee=""))
         assert nobody == []
         paged = await tx.board(BoardQuery(microgrids=("M01",), limit=1, offset=1))
