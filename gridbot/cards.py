@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import segno
 from PIL import Image, ImageDraw, ImageFont
 
 from gridbot.charts import bundled_font
+from gridbot.config import Config
+from gridbot.domain import Person, Role
+from gridbot.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,41 @@ class LinkCard:
     expires: str = ""
     #: the message to send by hand ("认证 ABCD-EFGH")
     send: str = ""
+
+
+def card_for(config: Config, renderer: Renderer, person: Person, code: str, expires: datetime,
+          bot: str | None) -> LinkCard:
+    """The card of ``person`` with a code just issued, in their language (``bot``: the
+    Telegram bot's username, for the link and its QR code)."""
+    text = renderer.text
+    locale = renderer.locale_for(person.locale)
+    unit = (config.microgrid(person.unit) or config.grid(person.unit)
+            or config.community(person.unit))
+    unit_name = unit.name if unit else config.subdistrict.name
+    link = telegram_link(bot, code) if bot else ""
+    # WeChat as the design has it: staff on the WeCom app, residents on the Official Account
+    resident = person.role is Role.RESIDENT
+    wecom = config.wecom is not None and not resident
+    mp = config.official_account is not None and resident
+    return LinkCard(
+        title=text("card_title", locale=locale, bot=config.bot_name, place=unit_name),
+        name=person.name,
+        subtitle=text("card_subtitle", locale=locale, role=person.role.value, unit=unit_name),
+        code_label=text("card_code_label", locale=locale),
+        code=code,
+        link=link,
+        qr_caption=text("card_qr_caption", locale=locale) if link else "",
+        lines=tuple(line for line in text(
+            "card_lines", locale=locale, code=code, bot=config.bot_name, telegram=bool(link),
+            wecom=wecom, mp=mp, other=not (link or wecom or mp)).split("\n") if line),
+        footer=text("card_footer", locale=locale,
+                    expires=expires.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M")),
+        role=text("role_name", locale=locale, role=person.role.value),
+        unit=person.unit,
+        person_id=person.id,
+        expires=expires.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M"),
+        send=text("card_send", locale=locale, code=code),
+    )
 
 
 def telegram_link(bot: str, code: str) -> str:

@@ -14,12 +14,14 @@ the HTML page shows it identically on any computer, fonts or not.
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import io
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -107,9 +109,25 @@ def _whole_numbers(axis: Axis) -> None:
         locator.set_params(integer=True)
 
 
+#: set (by :func:`svg_only`) while drawing for a web page, which shows the SVG alone
+_SVG_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("svg_only", default=False)
+
+
+@contextmanager
+def svg_only() -> Iterator[None]:
+    """Charts drawn inside come without their PNG (``png`` is empty): a page shows the
+    SVG, and rendering the PNG would double the time it waits."""
+    token = _SVG_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SVG_ONLY.reset(token)
+
+
 def _finish(fig: Figure, name: str, title: str) -> Chart:
     png, svg = io.BytesIO(), io.StringIO()
-    fig.savefig(png, format="png")
+    if not _SVG_ONLY.get():
+        fig.savefig(png, format="png")
     # No date in the SVG, so the same report drawn twice is the same file.
     fig.savefig(svg, format="svg", metadata={"Date": None})
     text = svg.getvalue()

@@ -72,7 +72,15 @@ async def issue_link_code(
             raise NotFound("error_no_person", name=name)
         if len(people) > 1:
             raise BadArguments("error_ambiguous_person", name=name, people=people)
-        code = new_code()
-        expires = now + ttl
-        await tx.add_link_code(hash_code(code, engine.link_key), people[0].id, now, expires)
+        code, expires = await add_code(tx, engine.link_key, people[0].id, now, ttl)
     return people[0], code, expires
+
+
+async def add_code(tx: Transaction, key: bytes, person_id: str, now: datetime,
+                   ttl: timedelta = DEFAULT_TTL) -> tuple[str, datetime]:
+    """A fresh code for the person, stored (as its keyed hash) in ``tx``: the code and when
+    it expires."""
+    code = new_code()
+    expires = now + ttl
+    await tx.add_link_code(hash_code(code, key), person_id, now, expires)
+    return code, expires

@@ -142,7 +142,17 @@ def split_scope(args: str) -> tuple[str, str]:
 
 
 async def group_count(tx: Transaction, microgrids: Iterable[str]) -> int:
-    return sum([len(await tx.group_chats(m)) for m in microgrids])
+    return sum((await groups_by_platform(tx, microgrids)).values())
+
+
+async def groups_by_platform(tx: Transaction, microgrids: Iterable[str]) -> dict[str, int]:
+    """How many bound groups a notice to ``microgrids`` goes to, per platform: the groups
+    :func:`start` queues a copy for."""
+    counts: dict[str, int] = {}
+    for microgrid in microgrids:
+        for chat in await tx.group_chats(microgrid):
+            counts[chat.platform] = counts.get(chat.platform, 0) + 1
+    return counts
 
 
 # -- when -----------------------------------------------------------------------------------
@@ -275,6 +285,36 @@ async def start(services: Services, tx: Transaction, notice: Notice,
     return queued
 
 
+#: what ``/resend N`` may send again: ``failed`` copies, and (said on purpose) ``unknown``
+#: ones, which may have arrived
+RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN)
+#: the word after ``/resend N`` that narrows it to one kind
+RESEND_WORDS = {"failed": DeliveryStatus.FAILED, "失败": DeliveryStatus.FAILED,
+                "unknown": DeliveryStatus.UNKNOWN, "uncertain": DeliveryStatus.UNKNOWN,
+                "不明": DeliveryStatus.UNKNOWN, "结果不明": DeliveryStatus.UNKNOWN}
+
+
+async def resend(tx: Transaction, notice: Notice, now: datetime,
+                 statuses: Iterable[DeliveryStatus] = RESENDABLE) -> int:
+    """Queue the notice's failed (or uncertain) copies again; how many.
+
+    Each copy goes back through its own outbox row and delivery (a compare-and-set from
+    ``failed``/``unknown``), so a group that got the notice, acknowledged it or is still
+    waiting for it is never sent another, and two resends at once queue one copy. A
+    notice already done is ``sending`` again until these settle, then summed up anew.
+    """
+    wanted = tuple(s for s in statuses if s in RESENDABLE)
+    if notice.status not in (NoticeStatus.SENDING, NoticeStatus.DONE) or not wanted:
+        return 0
+    queued = 0
+    for delivery in await tx.deliveries(notice.id, statuses=wanted):
+        queued += await tx.resend_delivery(delivery.id, now)
+    if queued and notice.status is NoticeStatus.DONE:
+        await tx.set_notice_status(notice.id, NoticeStatus.SENDING, now,
+                                   expected=NoticeStatus.DONE)
+    return queued
+
+
 async def finish(services: Services, tx: Transaction, notice: Notice, now: datetime) -> bool:
     """Mark a notice whose deliveries are all settled done, and tell its author how it went."""
     if not await tx.set_notice_status(notice.id, NoticeStatus.DONE, now,
@@ -283,7 +323,9 @@ async def finish(services: Services, tx: Transaction, notice: Notice, now: datet
     counts = await tx.delivery_counts(notice.id)
     problems = await tx.deliveries(notice.id, statuses=(DeliveryStatus.FAILED,
                                                         DeliveryStatus.UNKNOWN))
-    await tell_author(services, tx, notice, now, "notice_summary", key="summary",
+    # A notice summed up before (then resent) is summed up again.
+    key = "summary" if notice.done_at is None else f"summary:{now.isoformat()}"
+    await tell_author(services, tx, notice, now, "notice_summary", key=key,
                       counts=counts, problems=problems)
     return True
 

@@ -543,10 +543,17 @@ class HandlerRow:
     reopened: int
     rated: int
     mean_rating: float | None
+    #: of ``rated``, the ratings of 4 or 5 stars
+    satisfied: int = 0
 
     @property
     def mean_rating_text(self) -> str:
         return "—" if self.mean_rating is None else f"{self.mean_rating:.1f}"
+
+    @property
+    def satisfaction(self) -> Ratio:
+        """The satisfaction rate of the cases they resolved (the console shows it)."""
+        return Ratio(num=self.satisfied, den=self.rated)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -756,6 +763,7 @@ def _handlers(facts: Sequence[CaseFacts], org: Org) -> tuple[HandlerRow, ...]:
             missed=len(missed_on.get(pid, ())), escalated_by_hand=len(manual.get(pid, ())),
             reopened=reopened.get(pid, 0), rated=len(ratings),
             mean_rating=sum(ratings) / len(ratings) if ratings else None,
+            satisfied=sum(1 for r in ratings if r >= SATISFIED_FROM),
         ))
     rows.sort(key=lambda r: (_ROLE_ORDER.get(r.role, 9), r.name, r.person_id))
     return tuple(rows)

@@ -86,6 +86,21 @@ async def cancel_notice(ctx: Context) -> None:
         ctx.tell(found.author_id, "reply_notice_cancel", notice=found, actor=ctx.speaker)
 
 
+@command("resend", en=("resend",), zh=("补发通知", "重发通知", "补发"), roles=NOTICE_SENDERS,
+         section=Section.NOTICES)
+async def resend(ctx: Context) -> None:
+    """Send a notice again to the groups it failed in (or, said so, those in doubt)."""
+    number, rest = split_case_number(ctx.args)
+    word = rest.strip().lower()
+    if number is None or (word and word not in notices.RESEND_WORDS):
+        raise ctx.usage()
+    found = await _visible(ctx, number)
+    statuses = (notices.RESEND_WORDS[word],) if word else notices.RESENDABLE
+    queued = await notices.resend(ctx.tx, found, ctx.now, statuses)
+    ctx.reply("reply_notice_resend", notice=found, queued=queued,
+              counts=await ctx.tx.delivery_counts(found.id))
+
+
 @command("ack", en=("ack",), zh=("收到", "收到了", "已收到"), roles=EVERYONE,
          section=Section.RESIDENTS)
 async def ack(ctx: Context) -> None:

@@ -23,7 +23,8 @@ from tests import databases
 
 #: fixtures for the bot on Telegram and on WeChat, and the store contract on both databases,
 #: shared by every test that needs them
-pytest_plugins = ("tests.telegram_harness", "tests.wechat_harness", "tests.store_harness")
+pytest_plugins = ("tests.telegram_harness", "tests.wechat_harness", "tests.store_harness",
+                  "tests.browser")
 
 ROOT = Path(__file__).resolve().parent.parent
 

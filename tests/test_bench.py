@@ -21,6 +21,7 @@ from tests import postgres
 ROOT = Path(__file__).resolve().parent.parent
 #: each bench and a line its table prints
 TABLES = {
+    "console.py": "| board, first page (subdistrict admin) |",
     "idle.py": "% of one core",
     "intake.py": "gridbot: engine + outbox + console",
     "memory.py": "| phase                              | resident MB |",

@@ -144,3 +144,24 @@ def test_web_login_prints_a_link_for_staff_and_refuses_residents(
     without.write_text(config.read_text(encoding="utf-8").replace("[web]", "[web]\nenabled = false",
                                                                   1), encoding="utf-8")
     assert main(["--config", str(without), "web-login", "周社工"]) == 2
+
+
+def test_no_word_of_the_console_hides_behind_a_method_of_dict() -> None:
+    """Templates say ``words.KEY``; Jinja2 finds a dict's method first, so a word called
+    ``clear`` showed "<built-in method clear …>" on the board."""
+    root = Path(__file__).resolve().parent.parent / "templates"
+    for words in root.glob("*/web/words.j2"):
+        keys = set(re.findall(r'"(\w+)":', words.read_text(encoding="utf-8")))
+        assert not {k for k in keys if hasattr({}, k)}, words
+
+
+async def test_logging_in_is_refused_for_a_minute_after_ten_tries(world: World) -> None:
+    """[web] logins_per_minute (10 in the example): guessing links is slow."""
+    base = world.runtime.console.base if world.runtime.console else ""
+    async with httpx.AsyncClient() as client:
+        answers = [await client.post(base + "/login", data={"token": f"guess-{n:04}-xxxxx"})
+                   for n in range(11)]
+        assert [a.status_code for a in answers] == [400] * 10 + [429]
+        assert 'data-problem="too_many_logins"' in answers[-1].text
+        opened = await client.get(base + "/login/another-guess-xxxx")
+        assert opened.status_code == 429

@@ -92,6 +92,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "通知 M01 停水通知":       ("fresh",    "PPPPASASA"),
     "通知列表":               ("fresh",    "PPPPAAAAA"),
     "取消通知 1":             ("notice",   "PPPPASASA"),
+    "补发通知 1":             ("notice",   "PPPPASASA"),
     "收到":                  ("fresh",    "AAAAAAAAA"),
     "统计":                  ("fresh",    "PPAAAAAAA"),
     "后台":                  ("fresh",    "PPAAAAAAA"),

@@ -460,6 +460,9 @@ CONTEXTS.update({
     ],
     "reply_notice_cancel": [{"notice": SCHEDULED, "actor": None},
                             {"notice": SCHEDULED, "actor": ADMIN}],
+    "reply_notice_resend": [{"notice": DONE, "queued": 3, "counts": COUNTS},
+                            {"notice": DONE, "queued": 0, "counts": COUNTS},
+                            {"notice": SCHEDULED, "queued": 0, "counts": DeliveryCounts()}],
     "reply_ack": [{}],
     # what the engine appends when evidence was sent on another platform than the reader's
     "evidence_elsewhere": [{"platforms": {"telegram": {"photo": 2, "voice": 1}}},

@@ -88,6 +88,15 @@ async def test_the_board_filters_its_scope_and_puts_the_nearest_deadline_first(
         assert percent == []
         held = await tx.board(BoardQuery(microgrids=("M01",), holder="zhao"))
         assert handed.number in [c.number for c in held]
+        # The holder's case elsewhere takes its place in the order (its claim deadline ties
+        # with the claimed case's: the later number first), across pages, and in the counts.
+        assert [c.number for c in held] == [late.number, handed.number, claimed.number,
+                                            soon.number]
+        second = await tx.board(BoardQuery(microgrids=("M01",), holder="zhao", limit=2,
+                                           offset=1))
+        assert [c.number for c in second] == [handed.number, claimed.number]
+        assert (await tx.board_counts(BoardQuery(microgrids=("M01",), holder="zhao")))[
+            Status.ASSIGNED] == 3
         nobody = await tx.board(BoardQuery(microgrids=("M01", "M02", "M03"), assignee=""))
         assert nobody == []
         paged = await tx.board(BoardQuery(microgrids=("M01",), limit=1, offset=1))
@@ -108,3 +117,29 @@ async def test_the_answers_to_one_message_are_its_own(store: Store) -> None:
         assert [a.dedup_key for a in await tx.answers("web", "web:zhang", "web:web:zhang:m_:")
                 ] == ["web:web:zhang:m_:0.0"]
         assert await tx.answers("web", "web:zhou", "web:web:zhang:m1:") == []
+
+
+async def test_the_audit_log_reads_newest_first_filtered_and_in_pages(store: Store) -> None:
+    from gridbot.store.base import AuditEntry, AuditQuery
+
+    async with store.transaction() as tx:
+        for i in range(7):
+            await tx.add_audit(AuditEntry(at=T0 + timedelta(hours=i), actor_id=("zhang", "zhou",
+                                                                                "wang")[i % 3],
+                                          role="steward", via=("web", "telegram")[i % 2],
+                                          action=("claim", "web_login")[i % 2],
+                                          target=f"#{i}"))
+    async with store.transaction() as tx:
+        every = await tx.audit_page(AuditQuery())
+        assert [e.target for e in every] == [f"#{i}" for i in range(6, -1, -1)]
+        mine = await tx.audit_page(AuditQuery(actors=("zhang", "wang")))
+        assert {e.actor_id for e in mine} == {"zhang", "wang"} and len(mine) == 5
+        assert await tx.audit_page(AuditQuery(actors=())) == []
+        one = await tx.audit_page(AuditQuery(actor_id="zhou", via="web"))
+        assert [e.target for e in one] == ["#4"]
+        logins = await tx.audit_page(AuditQuery(action="web_login",
+                                                since=T0 + timedelta(hours=2),
+                                                until=T0 + timedelta(hours=5)))
+        assert [e.target for e in logins] == ["#3"]
+        page = await tx.audit_page(AuditQuery(limit=3, offset=3))
+        assert [e.target for e in page] == ["#3", "#2", "#1"]

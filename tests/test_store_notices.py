@@ -220,6 +220,34 @@ async def test_finish_delivery_records_outcomes(store: Store) -> None:
             DeliveryStatus.ACKNOWLEDGED
 
 
+async def test_resend_delivery_requeues_only_failed_or_unknown_copies(store: Store) -> None:
+    notice = await add_notice(store, status=NoticeStatus.SENDING)
+    failed, doubt, sent = [await queue_delivery(store, notice, chat) for chat in ("g1", "g2", "g3")]
+    t1, t2 = T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)
+    async with store.transaction() as tx:
+        items = await tx.claim_outbox(T0, limit=10, lease=LEASE, platforms=["console"])
+        assert len(items) == 3
+        for d in (failed, doubt, sent):
+            await tx.start_delivery(d.outbox_id, T0)
+        await tx.mark_failed(failed.outbox_id, t1, "403 kicked")
+        await tx.finish_delivery(failed.outbox_id, DeliveryStatus.FAILED, t1, error="403 kicked")
+        await tx.mark_failed(doubt.outbox_id, t1, "no answer")
+        await tx.finish_delivery(doubt.outbox_id, DeliveryStatus.UNKNOWN, t1, error="no answer")
+        await tx.mark_sent(sent.outbox_id, t1, "m-3")
+        await tx.finish_delivery(sent.outbox_id, DeliveryStatus.SENT, t1,
+                                 platform_message_id="m-3")
+    async with store.transaction() as tx:
+        assert await tx.resend_delivery(failed.id, t2)
+        assert not await tx.resend_delivery(failed.id, t2)  # queued already: once
+        assert not await tx.resend_delivery(sent.id, t2)
+        assert await tx.resend_delivery(doubt.id, t2)
+        again = await tx.claim_outbox(t2, limit=10, lease=LEASE, platforms=["console"])
+        counts = await tx.delivery_counts(notice.id)
+    assert sorted(i.message.chat_id for i in again) == ["g1", "g2"]
+    assert all(i.attempts == 1 for i in again)
+    assert (counts.queued, counts.sent, counts.failed, counts.unknown) == (2, 1, 0, 0)
+
+
 async def test_settled_notices(store: Store) -> None:
     notice = await add_notice(store, status=NoticeStatus.SENDING)
     empty = await add_notice(store, status=NoticeStatus.SENDING)

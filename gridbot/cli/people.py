@@ -18,19 +18,18 @@ from __future__ import annotations
 import argparse
 import re
 import unicodedata
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gridbot.cli.command import Group
 from gridbot.cli.session import Session
 from gridbot.config import Config
-from gridbot.domain import Person, Role
+from gridbot.domain import Person
 from gridbot.durations import parse_duration
 from gridbot.errors import BadArguments, NotFound, OptionError
 from gridbot.linking import DEFAULT_TTL, issue_link_code
 from gridbot.reach import reach_of
-from gridbot.render import Renderer
 from gridbot.store import Store
 
 if TYPE_CHECKING:
@@ -180,7 +179,7 @@ async def _bot_username(store: Store, config: Config, given: str | None) -> str 
 
 async def cards(session: Session, args: argparse.Namespace) -> int:
     """Codes, the sheet and the cards for everyone not yet linked (or one named person)."""
-    from gridbot.cards import draw_card, write_sheet
+    from gridbot.cards import card_for, draw_card, write_sheet
 
     config, renderer, out = session.configured, session.renderer, session.out
     if not args.all_unlinked and not args.name:
@@ -224,7 +223,7 @@ async def cards(session: Session, args: argparse.Namespace) -> int:
             person, code, expires = await issue_link_code(engine, person.id, now, ttl)
         except (NotFound, BadArguments):  # removed from the configuration meanwhile
             continue
-        card = _card(config, renderer, person, code, expires, bot)
+        card = card_for(config, renderer, person, code, expires, bot)
         path = folder / f"{number:02d}-{_file_safe(person.name)}.png"
         issued.append((card, path))
     await session.close()  # the codes are issued: the cards are drawn without the store
@@ -240,41 +239,6 @@ async def cards(session: Session, args: argparse.Namespace) -> int:
                telegram=bool(bot), example=issued[0][0].link if issued and bot else ""),
           file=out)
     return 0
-
-
-def _card(config: Config, renderer: Renderer, person: Person, code: str, expires: datetime,
-          bot: str | None) -> LinkCard:
-    from gridbot.cards import LinkCard, telegram_link
-
-    text = renderer.text
-    locale = renderer.locale_for(person.locale)
-    unit = (config.microgrid(person.unit) or config.grid(person.unit)
-            or config.community(person.unit))
-    unit_name = unit.name if unit else config.subdistrict.name
-    link = telegram_link(bot, code) if bot else ""
-    # WeChat as the design has it: staff on the WeCom app, residents on the Official Account
-    resident = person.role is Role.RESIDENT
-    wecom = config.wecom is not None and not resident
-    mp = config.official_account is not None and resident
-    return LinkCard(
-        title=text("card_title", locale=locale, bot=config.bot_name, place=unit_name),
-        name=person.name,
-        subtitle=text("card_subtitle", locale=locale, role=person.role.value, unit=unit_name),
-        code_label=text("card_code_label", locale=locale),
-        code=code,
-        link=link,
-        qr_caption=text("card_qr_caption", locale=locale) if link else "",
-        lines=tuple(line for line in text(
-            "card_lines", locale=locale, code=code, bot=config.bot_name, telegram=bool(link),
-            wecom=wecom, mp=mp, other=not (link or wecom or mp)).split("\n") if line),
-        footer=text("card_footer", locale=locale,
-                    expires=expires.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M")),
-        role=text("role_name", locale=locale, role=person.role.value),
-        unit=person.unit,
-        person_id=person.id,
-        expires=expires.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M"),
-        send=text("card_send", locale=locale, code=code),
-    )
 
 
 def _file_safe(name: str) -> str:

@@ -78,6 +78,8 @@ class Line:
     event: CaseEvent
     actor: str
     evidence: tuple[Attachment, ...]
+    #: whom the case went to ("assigned"): the actor is who caused it, not who got it
+    to: str = ""
 
 
 async def case_page(page: Page) -> Response:
@@ -99,7 +101,8 @@ async def case_page(page: Page) -> Response:
     for event in await page.tx.events(case.number):
         evidence = tuple(a for a in (Attachment.from_data(d)
                                      for d in event.data.get("attachments", ())) if a)
-        lines.append(Line(event=event, actor=await name(event.actor_id), evidence=evidence))
+        lines.append(Line(event=event, actor=await name(event.actor_id), evidence=evidence,
+                          to=await name(event.data.get("assignee"))))
     ladder = [line for line in lines if line.event.kind in ("escalated", "escalate")]
     actions = await allowed_actions(page.tx, page.person, case, page.console.engine.commands)
     said = await page.console.answers(page)

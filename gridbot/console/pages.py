@@ -3,10 +3,14 @@ through the engine (see :meth:`gridbot.console.app.Console._page`)."""
 
 from __future__ import annotations
 
-from gridbot.console import board, case
+from gridbot.console import audit, board, case, figures, notices, people
 from gridbot.console.app import PageRoute
 
 ROUTES: list[PageRoute] = [
     *board.ROUTES,
     *case.ROUTES,
+    *notices.ROUTES,
+    *figures.ROUTES,
+    *audit.ROUTES,
+    *people.ROUTES,
 ]

@@ -507,6 +507,16 @@ class Transaction(ABC):
         """
 
     @abstractmethod
+    async def resend_delivery(self, delivery_id: int, now: datetime) -> bool:
+        """Queue a ``failed`` or ``unknown`` delivery again, with its outbox row (attempts
+        from nought, due ``now``); False, and nothing changed, for any other delivery.
+
+        Only a person's explicit choice calls this (``/resend``): an ``unknown`` copy may
+        have arrived. A delivery that was acknowledged, sent or is queued already is never
+        touched, so two resends racing queue one copy.
+        """
+
+    @abstractmethod
     async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
         """The notice's delivery to one chat, if it has one."""
 
@@ -567,6 +577,10 @@ class Transaction(ABC):
         limit: int = 1000,
     ) -> list[AuditEntry]:
         """Audit entries, oldest first: from ``since``, by or about ``person_id``."""
+        raise NotImplementedError
+
+    async def audit_page(self, query: AuditQuery) -> list[AuditEntry]:
+        """The audit log as the console reads it: newest first, filtered, one page."""
         raise NotImplementedError
 
     async def forget_person(self, person_id: str, *, name: str, text: str,
@@ -1013,6 +1027,22 @@ class WebSession:
 
     def live(self, now: datetime) -> bool:
         return self.ended_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditQuery:
+    """The console's audit filters; None or "" means any."""
+
+    #: only what these people did (a reader's part of the tree); None: everyone's
+    actors: tuple[str, ...] | None = None
+    actor_id: str = ""
+    action: str = ""
+    via: str = ""
+    #: at or after this instant, and before ``until``
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    offset: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,6 +3,7 @@ board's view of the cases, and the bot's answers to what a person did on a page.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -65,12 +66,15 @@ def _next_deadline() -> ColumnElement[Any]:
 
 @cache
 def _board(shape: tuple[Any, ...], count_only: bool) -> Select[Any]:
+    """The board's rows (or counts) in the micro-grids; with ``holder``, instead the cases
+    that person holds outside them. (The two are asked apart and added up: one query with
+    an OR between them reads the whole table.)"""
     (microgrids, holder, statuses, levels, categories, priorities, assignee, overdue, text,
      open_only) = shape
     deadline = _next_deadline()
     scope = in_list(cases.c.microgrid, "microgrid", microgrids)
     where: list[ColumnElement[bool]] = [
-        or_(scope, cases.c.assignee_id == bindparam("holder")) if holder else scope]
+        and_(cases.c.assignee_id == bindparam("holder"), ~scope) if holder else scope]
     if statuses:
         where.append(in_list(cases.c.status, "status", statuses))
     elif open_only:
@@ -86,6 +90,9 @@ def _board(shape: tuple[Any, ...], count_only: bool) -> Select[Any]:
     elif assignee:
         where.append(cases.c.assignee_id == bindparam("assignee"))
     if overdue:
+        # Only open cases have a running deadline: said outright, the index finds them.
+        if not statuses:
+            where.append(cases.c.status.in_([const(s.value) for s in OPEN_STATUSES]))
         where.append(and_(deadline.is_not(None), deadline < bindparam("now")))
     if text:
         where.append(or_(func.lower(cases.c.text).like(bindparam("text"), escape="\\"),
@@ -94,10 +101,20 @@ def _board(shape: tuple[Any, ...], count_only: bool) -> Select[Any]:
         return select(cases.c.status, func.count().label("n")).where(*where).group_by(
             cases.c.status)
     # Running deadlines first, the nearest first; then settled cases, the latest first.
-    return (select(cases).where(*where)
-            .order_by(deadline.is_(None), deadline, cases.c.updated_at.desc(),
-                      cases.c.number.desc())
+    order = (deadline.is_(None), deadline, cases.c.updated_at.desc(), cases.c.number.desc())
+    # The page's numbers first (from the cases_board index alone, when no filter needs
+    # more), then only those rows in full.
+    page = (select(cases.c.number).where(*where).order_by(*order)
             .limit(bindparam("limit")).offset(bindparam("offset")))
+    return select(cases).where(cases.c.number.in_(page)).order_by(*order)
+
+
+def _board_key(case: Case) -> tuple[Any, ...]:
+    """The board's order (as :func:`_board` sorts), for merging two lists of cases."""
+    deadline = (case.claim_by if case.status in UNCLAIMED_STATUSES
+                else case.resolve_by if case.status is Status.CLAIMED else None)
+    return (deadline is None, deadline.timestamp() if deadline else 0.0,
+            -case.updated_at.timestamp() if case.updated_at else 0.0, -case.number)
 
 
 def _shape(query: BoardQuery, *, counts: bool) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -164,15 +181,30 @@ class ConsoleRepository(Repository):
 
     # -- the board --------------------------------------------------------------------------
     async def board(self, query: BoardQuery) -> list[Case]:
+        if query.holder is None:
+            return await self._board(query)
+        # The scope's cases and the person's own elsewhere, each up to the end of the
+        # page, merged in the board's order.
+        upto = query.offset + query.limit
+        found = [*await self._board(replace(query, holder=None, limit=upto, offset=0)),
+                 *await self._board(replace(query, limit=upto, offset=0))]
+        found.sort(key=_board_key)
+        return found[query.offset:query.offset + query.limit]
+
+    async def _board(self, query: BoardQuery) -> list[Case]:
         shape, params = _shape(query, counts=False)
         params["now"] = self.at(query.overdue_at)
         return [self.rows.case(r) for r in await self.sql.all(_board(shape, False), params)]
 
     async def board_counts(self, query: BoardQuery) -> dict[Status, int]:
-        shape, params = _shape(query, counts=True)
-        params["now"] = self.at(query.overdue_at)
-        rows = await self.sql.all(_board(shape, True), params)
-        return {Status(r["status"]): r["n"] for r in rows}
+        counts: dict[Status, int] = {}
+        parts = [query] if query.holder is None else [replace(query, holder=None), query]
+        for part in parts:
+            shape, params = _shape(part, counts=True)
+            params["now"] = self.at(part.overdue_at)
+            for r in await self.sql.all(_board(shape, True), params):
+                counts[Status(r["status"])] = counts.get(Status(r["status"]), 0) + r["n"]
+        return counts
 
     # -- the bot's answers ------------------------------------------------------------------
     async def answers(self, platform: str, chat_id: str, key_prefix: str) -> list[Outgoing]:

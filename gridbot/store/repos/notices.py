@@ -74,6 +74,22 @@ _STARTING = (select(deliveries.c.id, deliveries.c.status)
              .where(deliveries.c.outbox_id == bindparam("outbox_id")).with_for_update())
 _START = (update(deliveries).where(deliveries.c.id == bindparam("id"))
           .values(status=const(DeliveryStatus.SENDING.value), **binds("updated_at")))
+_RESENDABLE = (select(deliveries.c.outbox_id)
+               .where(deliveries.c.id == bindparam("id"),
+                      one_of(deliveries.c.status, (DeliveryStatus.FAILED.value,
+                                                   DeliveryStatus.UNKNOWN.value)))
+               .with_for_update())
+_REQUEUE_DELIVERY = (update(deliveries)
+                     .where(deliveries.c.id == bindparam("id"),
+                            one_of(deliveries.c.status, (DeliveryStatus.FAILED.value,
+                                                         DeliveryStatus.UNKNOWN.value)))
+                     .values(status=const(DeliveryStatus.QUEUED.value),
+                             updated_at=bindparam("now")))
+_REQUEUE_OUTBOX = (update(outbox)
+                   .where(outbox.c.id == bindparam("outbox_id"),
+                          outbox.c.status == const("failed"))
+                   .values(status=const("queued"), attempts=const(0), lease_until=None,
+                           not_before=bindparam("now")))
 _ACKNOWLEDGED = (update(deliveries)
                  .where(deliveries.c.id == bindparam("id"),
                         one_of(deliveries.c.status, _ARRIVED))
@@ -223,6 +239,16 @@ class NoticeRepository(Repository):
         await self.sql.run(_finish(status is DeliveryStatus.SENT), {
             "status": status.value, "message_id": platform_message_id, "error": error,
             "now": self.at(now), "outbox_id": outbox_id})
+
+    async def resend_delivery(self, delivery_id: int, now: datetime) -> bool:
+        row = await self.sql.one(_RESENDABLE, {"id": delivery_id})
+        if row is None or row["outbox_id"] is None:
+            return False
+        if await self.sql.run(_REQUEUE_OUTBOX, {"outbox_id": row["outbox_id"],
+                                                "now": self.at(now)}) != 1:
+            return False
+        return await self.sql.run(_REQUEUE_DELIVERY, {"id": delivery_id,
+                                                      "now": self.at(now)}) == 1
 
     async def delivery(self, notice_id: int, platform: str, chat_id: str) -> Delivery | None:
         row = await self.sql.one(_ONE_DELIVERY, {"notice_id": notice_id, "platform": platform,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Insert, Select, bindparam, delete, func, insert, null, or_, select, update
 
-from gridbot.store.base import AuditEntry, Heartbeat, Household
+from gridbot.store.base import AuditEntry, AuditQuery, Heartbeat, Household
 from gridbot.store.dialect import Dialect
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import audit_log, heartbeats, households
@@ -53,6 +53,26 @@ def _audit_entries(since: bool, person: bool) -> Select[Any]:
         query = query.where(or_(audit_log.c.actor_id == bindparam("person_id"),
                                 audit_log.c.target == bindparam("person_id")))
     return query.order_by(audit_log.c.id).limit(bindparam("limit"))
+
+
+@cache
+def _audit_page(actors: int | None, actor: bool, action: bool, via: bool, since: bool,
+                until: bool) -> Select[Any]:
+    query = select(audit_log)
+    if actors is not None:
+        query = query.where(in_list(audit_log.c.actor_id, "actor", actors))
+    if actor:
+        query = query.where(audit_log.c.actor_id == bindparam("actor_id"))
+    if action:
+        query = query.where(audit_log.c.action == bindparam("action"))
+    if via:
+        query = query.where(audit_log.c.via == bindparam("via"))
+    if since:
+        query = query.where(audit_log.c.at >= bindparam("since"))
+    if until:
+        query = query.where(audit_log.c.at < bindparam("until"))
+    return (query.order_by(audit_log.c.id.desc()).limit(bindparam("limit"))
+            .offset(bindparam("offset")))
 
 
 @cache
@@ -100,10 +120,24 @@ class AuditRepository(Repository):
         rows = await self.sql.all(_audit_entries(since is not None, person_id is not None),
                                   {"since": self.at(since), "person_id": person_id,
                                    "limit": limit})
-        return [AuditEntry(id=r["id"], at=self.rows.instant(r["at"]),
-                           actor_id=r["actor_id"], role=r["role"], via=r["via"],
-                           action=r["action"], target=r["target"], summary=r["summary"])
-                for r in rows]
+        return [self._entry(r) for r in rows]
+
+    async def audit_page(self, query: AuditQuery) -> list[AuditEntry]:
+        actors = None if query.actors is None else len(query.actors)
+        statement = _audit_page(actors, bool(query.actor_id), bool(query.action),
+                                bool(query.via), query.since is not None,
+                                query.until is not None)
+        params: dict[str, Any] = {
+            "actor_id": query.actor_id, "action": query.action, "via": query.via,
+            "since": self.at(query.since), "until": self.at(query.until),
+            "limit": query.limit, "offset": query.offset}
+        params.update(numbered("actor", query.actors or ()))
+        return [self._entry(r) for r in await self.sql.all(statement, params)]
+
+    def _entry(self, r: Any) -> AuditEntry:
+        return AuditEntry(id=r["id"], at=self.rows.instant(r["at"]), actor_id=r["actor_id"],
+                          role=r["role"], via=r["via"], action=r["action"],
+                          target=r["target"], summary=r["summary"])
 
 
 class HeartbeatRepository(Repository):
