@@ -65,10 +65,11 @@ class RunningClock:
 
 
 def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
-                 token: str = TOKEN, web: bool = False, extra: str = "") -> Path:
+                 token: str = TOKEN, web: bool = False, extra: str = "",
+                 replace: tuple[tuple[str, str], ...] = ()) -> Path:
     """config.example.toml with a database in ``folder``, any free HTTP port, and a
     [telegram] section pointed at the fake server (``web``: and the office console);
-    ``extra``: more tables after it."""
+    ``extra``: more tables after it; ``replace``: (old, new) edits of the text."""
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     text = text.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
     text = text.replace("port = 8080", "port = 0")
@@ -80,6 +81,9 @@ def write_config(folder: Path, fake: FakeTelegram, *, mode: str = "polling",
         text = text.replace('[web]\n', '[web]\nenabled = false\n', 1).replace(
             "\nenabled = true\npath", "\npath", 1)
     text += extra
+    for old, new in replace:
+        assert old in text, old
+        text = text.replace(old, new, 1)
     path = folder / "gridbot.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -176,14 +180,16 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 async def start_world(folder: Path, fake: FakeTelegram, mode: str, *,
                       read_timeout: float | None = None, web: bool = False, extra: str = "",
-                      start: datetime | None = None) -> World:
+                      start: datetime | None = None,
+                      replace: tuple[tuple[str, str], ...] = ()) -> World:
     """The runtime on a database in ``folder`` (a migrated copy if the test's
     ``database`` fixture put one there), started; the caller stops it.
     ``read_timeout``: how long the bot waits for the Bot API's answers (PTB's 5 s);
     ``start``: where its clock starts (a Monday morning in November 2026)."""
     bot = fake.bot(TOKEN, "GridTestBot")
     group = bot.group(GROUP_ID, "幸福里1-3幢 邻里群")
-    config = load_config(write_config(folder, fake, mode=mode, web=web, extra=extra))
+    config = load_config(write_config(folder, fake, mode=mode, web=web, extra=extra,
+                                      replace=replace))
     clock = RunningClock(start or datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
     assert config.telegram is not None
     adapters = None if read_timeout is None else [

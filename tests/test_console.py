@@ -165,3 +165,29 @@ async def test_logging_in_is_refused_for_a_minute_after_ten_tries(world: World) 
         assert 'data-problem="too_many_logins"' in answers[-1].text
         opened = await client.get(base + "/login/another-guess-xxxx")
         assert opened.status_code == 429
+
+
+async def test_the_case_page_shows_where_an_errand_and_who_may_not_be_named(
+        database: Path, telegram: FakeTelegram) -> None:
+    """What issue 20 added shows on the case page: the building, unit and room, an errand's
+    record, and a reporter the community hides even from the handler is not named."""
+    w = await start_world(database.parent, telegram, "polling", web=True, replace=(
+        ("# anonymous_to_handler = false", "anonymous_to_handler = true"),))
+    try:
+        await bound(w)
+        await w.said(w.group, LIU, "报事 3幢2单元201门口的楼道灯坏了")
+        await w.said(w.group, LIU, "报事 匿名 2幢有人在楼道里堆了很多纸箱")
+        await w.said(w.group, LIU, "代办 帮3幢王奶奶买降压药")
+        base = w.runtime.console.base if w.runtime.console else ""
+        client = await logged_in(w, ZHOU)
+        try:
+            first = (await client.get(base + "/cases/1")).text
+            assert "data-where" in first and "3幢2单元201" in first
+            second = (await client.get(base + "/cases/2")).text
+            assert "刘奶奶" not in second and "（匿名）" in second
+            third = (await client.get(base + "/cases/3")).text
+            assert 'data-errand="3"' in third and "王奶奶" in third
+        finally:
+            await client.aclose()
+    finally:
+        await w.runtime.stop()

@@ -88,10 +88,15 @@ async def case_page(page: Page) -> Response:
     if case is None or not await can_see_case(page.tx, page.person, case):
         return page.render("missing.html.j2", status=404, number=number)
     names: dict[str, str] = {}
+    # Reported so that not even its handler knows who asked: the console is the handler's
+    # view, so the reporter is nobody's business here either.
+    hidden = case.anonymous == "everyone" and case.reporter_id != page.person.id
 
     async def name(person_id: str | None) -> str:
         if not person_id:
             return ""
+        if hidden and person_id == case.reporter_id:
+            return str(page.console.views.words(page.locale)["anonymous_reporter"])
         if person_id not in names:
             someone = await page.tx.person(person_id)
             names[person_id] = someone.name if someone else person_id
@@ -106,10 +111,21 @@ async def case_page(page: Page) -> Response:
     ladder = [line for line in lines if line.event.kind in ("escalated", "escalate")]
     actions = await allowed_actions(page.tx, page.person, case, page.console.engine.commands)
     said = await page.console.answers(page)
+    errand = await page.tx.errand(case.number)
+    if errand is not None:
+        # The ledger's tags (独居老人…) are for whoever does the errand.
+        doing = page.person.id in (errand.volunteer_id, case.assignee_id)
+        errand_view = {"errand": errand, "volunteer": await name(errand.volunteer_id),
+                       "advanced_by": await name(errand.advanced_by),
+                       "tags": errand.tags if doing else ()}
+    else:
+        errand_view = None
+    followers = len(await page.tx.watchers(case.number))
     return page.render("case.html.j2", case=case, lines=lines, ladder=ladder, actions=actions,
                        reporter=await name(case.reporter_id),
                        assignee=await name(case.assignee_id), said=said,
-                       microgrids=page.console.config.microgrids)
+                       microgrids=page.console.config.microgrids, errand=errand_view,
+                       followers=followers)
 
 
 async def act(page: Page) -> Response:

@@ -66,6 +66,10 @@ class Views:
             self._envs[locale] = env
         return self._envs[locale]
 
+    def words(self, locale: str) -> dict[str, Any]:
+        """Every word of the pages in ``locale`` (``words.j2``)."""
+        return dict(self.env(locale).globals["words"])  # type: ignore[call-overload]
+
     def render(self, locale: str, template: str, **context: Any) -> str:
         return self.env(locale).get_template(template).render(**context)
 
