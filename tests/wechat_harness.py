@@ -45,6 +45,9 @@ def write_config(folder: Path, fake: FakeWeChat, *, mp_mode: str = "safe",
                  secret: str | None = None) -> Path:
     text = EXAMPLE.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
     text = text.replace("port = 8080", "port = 0")
+    # the example serves the console; these tests have no use for it
+    text = text.replace('\nenabled = true\npath = "/console"',
+                        '\nenabled = false\npath = "/console"', 1)
     text += f"""
 [wechat]
 robot_api_base_url = "{fake.base_url}"
