@@ -11,8 +11,8 @@ trip to aiosqlite's thread, which is most of what a report costs.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 

@@ -68,7 +68,8 @@ class Views:
 
     def words(self, locale: str) -> dict[str, Any]:
         """Every word of the pages in ``locale`` (``words.j2``)."""
-        return dict(self.env(locale).globals["words"])  # type: ignore[call-overload]
+        words: dict[str, Any] = self.env(locale).globals["words"]  # type: ignore[assignment]
+        return dict(words)
 
     def render(self, locale: str, template: str, **context: Any) -> str:
         return self.env(locale).get_template(template).render(**context)
