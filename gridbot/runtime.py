@@ -266,7 +266,8 @@ class Runtime:
             if self.config.web is not None:
                 from gridbot.console.serve import console
 
-                self.console, served = console(self.engine, self.intake, self.config.web)
+                self.console, served = console(self.engine, self.intake, self.config.web,
+                                               self.adapters)
                 routes += served
             if self.metrics is not None:
                 routes.append(self.metrics.route(self.config.metrics))

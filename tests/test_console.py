@@ -191,3 +191,31 @@ async def test_the_case_page_shows_where_an_errand_and_who_may_not_be_named(
             await client.aclose()
     finally:
         await w.runtime.stop()
+
+
+async def test_evidence_shows_inline_on_the_case_page(world: World) -> None:
+    """A photo sent with a report on Telegram is shown on the case page, fetched from
+    Telegram by the console, and only to someone who may see the case."""
+    w = await bound(world)
+    photo = b"\xff\xd8\xff\xe0 a photo of the corridor light"
+    before = len(w.bot.sent)
+    message = w.bot.say(w.group, LIU, "报事 楼道灯坏了", photo=photo)
+    await w.handled(w.group.id, message["message_id"])
+    await w.settled(before)
+    base = w.runtime.console.base if w.runtime.console else ""
+    client = await logged_in(w, ZHANG)
+    try:
+        page = (await client.get(base + "/cases/1")).text
+        found = re.search(r'<img src="([^"]+/evidence/\d+/\d+)"', page)
+        assert found, page
+        image = await client.get(found.group(1).replace("/console", base, 1)
+                                 if found.group(1).startswith("/") else found.group(1))
+        assert image.status_code == 200 and image.content == photo
+        assert image.headers["content-type"] == "image/jpeg"
+        missing = await client.get(base + "/cases/1/evidence/0/9")
+        assert missing.status_code == 404
+    finally:
+        await client.aclose()
+    async with httpx.AsyncClient() as stranger:
+        assert (await stranger.get(found.group(1).replace("/console", base, 1))).status_code \
+            == 401

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gridbot.domain import Incoming, Outcome, Outgoing, TextFormat
+from gridbot.domain import Attachment, Incoming, Outcome, Outgoing, TextFormat
 from gridbot.errors import ConfigError, PlatformError
 from gridbot.findings import Finding
 from gridbot.ratelimit import NO_LIMITS, SendLimits
@@ -135,3 +135,9 @@ class Adapter(ABC):
     def health(self) -> dict[str, Any]:
         """A small JSON-able status for ``/healthz``."""
         return {}
+
+    async def download(self, attachment: Attachment) -> bytes | None:
+        """The bytes of a piece of evidence this platform keeps (a photo, a voice note),
+        for the office console to show; ``None`` where the platform cannot give them.
+        Raise :class:`gridbot.errors.PlatformError` when it could not be fetched now."""
+        return None

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gridbot.adapters.base import Intake
+from gridbot.adapters.base import Adapter, Intake
 from gridbot.adapters.web import chat_id as web_chat_id
 from gridbot.console import auth
 from gridbot.console.settings import WebSettings
@@ -114,8 +114,10 @@ class Console:
     """The console of one ``gridbot run``: the engine it speaks to and the pages it serves."""
 
     def __init__(self, engine: Engine, intake: Intake, settings: WebSettings, *,
-                 base: str | None = None) -> None:
+                 base: str | None = None, adapters: Mapping[str, Adapter] | None = None) -> None:
         self.engine = engine
+        #: the platforms, by name, whose evidence a case page shows (their ``download``)
+        self.adapters: Mapping[str, Adapter] = adapters or {}
         self.intake = intake
         self.settings = settings
         self.config = engine.config

@@ -4,6 +4,7 @@ the same command said in chat."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from gridbot.console.app import Page
 from gridbot.domain import Attachment, Case, CaseEvent, Person
+from gridbot.errors import PlatformError
 from gridbot.policy.permissions import can_handle_case, can_see_case, may_use
 from gridbot.store.base import Transaction
 
@@ -48,6 +50,7 @@ ACTIONS: tuple[Action, ...] = (
     Action(name="reroute", command="reroute", fields=(("microgrid", "microgrid"),
                                                        ("text", "line"))),
 )
+log = logging.getLogger(__name__)
 ACTION_NAMES = {action.name: action for action in ACTIONS}
 
 
@@ -142,7 +145,45 @@ async def act(page: Page) -> Response:
     return RedirectResponse(f"{back}?said={said.message_id}", status_code=303)
 
 
+#: how evidence is served, by its kind (Telegram's photos are JPEG, its voice notes Ogg)
+EVIDENCE_TYPES = {"photo": "image/jpeg", "voice": "audio/ogg"}
+
+
+async def evidence(page: Page) -> Response:
+    """One piece of a case's evidence, fetched from the platform that keeps it, for the
+    case page to show inline (only to whoever may see the case)."""
+    number = page.request.path_params["number"]
+    event_id, index = page.request.path_params["event"], page.request.path_params["index"]
+    case = await page.tx.case(number)
+    if case is None or not await can_see_case(page.tx, page.person, case):
+        return Response(status_code=404)
+    events = await page.tx.events(case.number)  # the event by its place in the timeline
+    found = events[event_id] if 0 <= event_id < len(events) else None
+    kept = found.data.get("attachments", ()) if found is not None else ()
+    attachment = Attachment.from_data(kept[index]) if 0 <= index < len(kept) else None
+    if attachment is None:
+        return Response(status_code=404)
+    data = attachment.content()
+    mime = attachment.mime if data is not None else EVIDENCE_TYPES.get(
+        attachment.kind.value, "application/octet-stream")
+    if data is None:
+        adapter = page.console.adapters.get(attachment.platform)
+        try:
+            data = await adapter.download(attachment) if adapter is not None else None
+        except PlatformError as exc:
+            log.warning("console: evidence of #%s could not be fetched from %s: %s",
+                        number, attachment.platform, exc)
+            return Response(status_code=502)
+    if data is None:
+        return Response(status_code=404)
+    headers = {"cache-control": "private, max-age=3600"}
+    if not mime.startswith(("image/", "audio/")):
+        headers["content-disposition"] = "attachment"
+    return Response(data, media_type=mime, headers=headers)
+
+
 ROUTES = [
     ("/cases/{number:int}", case_page, ("GET",), False),
+    ("/cases/{number:int}/evidence/{event:int}/{index:int}", evidence, ("GET",), False),
     ("/cases/{number:int}/act", act, ("POST",), True),
 ]

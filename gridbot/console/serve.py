@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.routing import BaseRoute
 
-from gridbot.adapters.base import Intake
+from gridbot.adapters.base import Adapter, Intake
 from gridbot.console import pages
 from gridbot.console.app import Console
 from gridbot.console.settings import WebSettings
 from gridbot.engine import Engine
 
 
-def console(engine: Engine, intake: Intake,
-            settings: WebSettings) -> tuple[Console, list[BaseRoute]]:
-    """The console over ``engine`` and the routes that serve it."""
-    served = Console(engine, intake, settings)
+def console(engine: Engine, intake: Intake, settings: WebSettings,
+            adapters: Sequence[Adapter] = ()) -> tuple[Console, list[BaseRoute]]:
+    """The console over ``engine`` and the routes that serve it (``adapters``: the
+    platforms whose evidence its case pages show)."""
+    served = Console(engine, intake, settings, adapters={a.name: a for a in adapters})
     return served, served.routes(pages.ROUTES)
