@@ -103,6 +103,9 @@ async def test_the_board_filters_its_scope_and_puts_the_nearest_deadline_first(
         assert [c.number for c in paged] == [claimed.number]
         counts = await tx.board_counts(BoardQuery(microgrids=("M01",)))
         assert counts == {Status.ASSIGNED: 2, Status.CLAIMED: 1, Status.RESOLVED: 1}
+        # the counts and, in the same pass, how many are past their deadline
+        assert await tx.board_tally(BoardQuery(microgrids=("M01",)), now) == (counts, 2)
+        assert await tx.board_tally(BoardQuery(microgrids=("M01",)), None) == (counts, 0)
         assert await tx.board(BoardQuery(microgrids=())) == []
 
 

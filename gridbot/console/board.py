@@ -94,9 +94,7 @@ async def load(tx: Transaction, person: Person, filters: Filters, *, now: Any,
                           "limit": PAGE_SIZE + 1,
                           "offset": (filters.page - 1) * PAGE_SIZE})
     found = await tx.board(query)
-    counts = await tx.board_counts(base)
-    overdue = sum((await tx.board_counts(BoardQuery(**{**base.__dict__,
-                                                      "overdue_at": now}))).values())
+    counts, overdue = await tx.board_tally(base, now)
     names: dict[str, str] = {}
     for case in found[:PAGE_SIZE]:
         for person_id in (case.assignee_id,):

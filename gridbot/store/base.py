@@ -745,6 +745,12 @@ class Transaction(ABC):
         settled ones, the latest first."""
         raise NotImplementedError
 
+    async def board_tally(self, query: BoardQuery,
+                          late_at: datetime | None) -> tuple[dict[Status, int], int]:
+        """:meth:`board_counts`, and how many of those cases are past their running
+        deadline at ``late_at`` (none when it is None), in one pass."""
+        raise NotImplementedError
+
     async def board_counts(self, query: BoardQuery) -> dict[Status, int]:
         """How many cases of each status the query's scope holds (its other filters but
         the statuses and ``open_only`` apply)."""
