@@ -61,6 +61,7 @@ from gridbot.config import Config
 from gridbot.domain import OPEN_STATUSES, UNCLAIMED_STATUSES, Case, CaseEvent, Status
 from gridbot.durations import DateError, add_days, make_day
 from gridbot.errands import KINDS
+from gridbot.ratios import Ratio
 from gridbot.store.base import Transaction
 from gridbot.worklog import Work, load_work
 
@@ -407,23 +408,6 @@ def overdue_at(case: Case, now: datetime) -> bool:
 
 
 # -- figures -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ratio:
-    """``num`` of ``den``; ``value`` is None when nothing was there to count."""
-
-    num: int
-    den: int
-
-    @property
-    def value(self) -> float | None:
-        return self.num / self.den if self.den else None
-
-    @property
-    def percent(self) -> str:
-        """One decimal, as every output shows it: ``87.5%``; ``—`` for nothing to count."""
-        return "—" if not self.den else f"{100 * self.num / self.den:.1f}%"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,24 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gridbot.domain import Case, Errand, Patrol, Status
+from gridbot.ratios import Ratio
 from gridbot.store.base import Transaction
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ratio:
-    """``num`` of ``den`` (as :class:`gridbot.stats.Ratio`, which this module may not
-    import: the statistics read this one)."""
-
-    num: int
-    den: int
-
-    @property
-    def value(self) -> float | None:
-        return self.num / self.den if self.den else None
-
-    @property
-    def percent(self) -> str:
-        return "—" if not self.den else f"{100 * self.num / self.den:.1f}%"
 
 
 @dataclass(frozen=True, kw_only=True)
