@@ -78,7 +78,7 @@ def test_the_service_runs_as_its_own_user_in_a_read_only_system() -> None:
     assert unit["EnvironmentFile"] == ["/etc/gridbot/gridbot.env"]
     assert unit["StateDirectory"] == ["gridbot"] and unit["StateDirectoryMode"] == ["0700"]
     assert unit["Restart"] == ["on-failure"]
-    assert unit["RestartPreventExitStatus"] == ["2"]  # a configuration problem stays one
+    assert unit["RestartPreventExitStatus"] == ["2 3"]  # nor a configuration or an old schema
     for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices",
                 "RestrictSUIDSGID", "LockPersonality"):
         assert unit[key] == ["yes"], key
