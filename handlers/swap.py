@@ -6,6 +6,7 @@ listed by 值班, and the grid leader is told."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from gridbot.commands import split_case_number
 from gridbot.context import Context
@@ -92,13 +93,29 @@ async def swap(ctx: Context) -> None:
              first=days.first, last=days.last, buttons=_answer_buttons(asked))
 
 
-async def _pending_for_me(ctx: Context) -> ShiftSwap:
+async def _swap_of_mine(ctx: Context) -> ShiftSwap:
+    """The swap the command names, if the speaker gave or was asked to take it."""
     number, _ = split_case_number(ctx.args)
     if number is None:
         raise ctx.usage()
     found = await ctx.tx.swap(number)
     if found is None or ctx.speaker.id not in (found.to_person, found.from_person):
         raise NotFound("error_swap", reason="not_found", number=number)
+    return found
+
+
+async def _tell_leader(ctx: Context, found: ShiftSwap, event: str, **context: Any) -> None:
+    """The grid leader over the micro-grid hears of every change to its duty."""
+    leader, _ = await routing.on_duty_at_level(ctx.tx, found.microgrid, 1, ctx.now,
+                                               ctx.config.timezone)
+    if leader is not None and leader.id not in (found.from_person, found.to_person):
+        ctx.tell(leader.id, "notify_swap", event=event, swap=found, actor=ctx.speaker,
+                 **context)
+
+
+async def _pending_for_me(ctx: Context) -> ShiftSwap:
+    found = await _swap_of_mine(ctx)
+    number = found.id
     if found.to_person != ctx.speaker.id:
         raise PermissionDenied("error_swap", reason="not_yours", number=number,
                                other=await ctx.person(found.to_person))
@@ -134,14 +151,8 @@ async def _answered(ctx: Context, found: ShiftSwap, *, accepted: bool) -> None:
     ctx.reply("reply_swap", event=event, swap=found, other=giver, first=first, last=last)
     ctx.tell(found.from_person, "notify_swap", event=event, swap=found, actor=ctx.speaker,
              first=first, last=last)
-    if not accepted:
-        return
-    # The grid leader over the micro-grid hears of every change to its duty.
-    leader, _ = await routing.on_duty_at_level(ctx.tx, found.microgrid, 1, ctx.now,
-                                               ctx.config.timezone)
-    if leader is not None and leader.id not in (found.from_person, found.to_person):
-        ctx.tell(leader.id, "notify_swap", event="leader", swap=found, actor=ctx.speaker,
-                 giver=giver, first=first, last=last)
+    if accepted:
+        await _tell_leader(ctx, found, "leader", giver=giver, first=first, last=last)
 
 
 @command("unswap", en=("unswap",), zh=("取消换班",), roles=STEWARDS_AND_UP,
@@ -149,12 +160,8 @@ async def _answered(ctx: Context, found: ShiftSwap, *, accepted: bool) -> None:
 async def swap_cancel(ctx: Context) -> None:
     """取消换班 3: whoever gave the days takes them back (asked or agreed, not yet over);
     the other person, and for an agreed swap the grid leader, are told."""
-    number, _ = split_case_number(ctx.args)
-    if number is None:
-        raise ctx.usage()
-    found = await ctx.tx.swap(number)
-    if found is None or ctx.speaker.id not in (found.to_person, found.from_person):
-        raise NotFound("error_swap", reason="not_found", number=number)
+    found = await _swap_of_mine(ctx)
+    number = found.id
     if found.from_person != ctx.speaker.id:
         raise PermissionDenied("error_swap", reason="not_giver", number=number,
                                other=await ctx.person(found.from_person))
@@ -169,9 +176,5 @@ async def swap_cancel(ctx: Context) -> None:
     ctx.tell(found.to_person, "notify_swap", event="cancelled", swap=found, actor=ctx.speaker,
              first=first, last=last)
     if found.status is SwapStatus.ACCEPTED:
-        leader, _ = await routing.on_duty_at_level(ctx.tx, found.microgrid, 1, ctx.now,
-                                                   ctx.config.timezone)
-        if leader is not None and leader.id not in (found.from_person, found.to_person):
-            ctx.tell(leader.id, "notify_swap", event="leader_cancelled", swap=found,
-                     actor=ctx.speaker, giver=ctx.speaker, taker=taker, first=first,
-                     last=last)
+        await _tell_leader(ctx, found, "leader_cancelled", giver=ctx.speaker, taker=taker,
+                           first=first, last=last)

@@ -97,10 +97,9 @@ async def load(tx: Transaction, person: Person, filters: Filters, *, now: Any,
     counts, overdue = await tx.board_tally(base, now)
     names: dict[str, str] = {}
     for case in found[:PAGE_SIZE]:
-        for person_id in (case.assignee_id,):
-            if person_id and person_id not in names:
-                someone = await tx.person(person_id)
-                names[person_id] = someone.name if someone else person_id
+        if case.assignee_id and case.assignee_id not in names:
+            someone = await tx.person(case.assignee_id)
+            names[case.assignee_id] = someone.name if someone else case.assignee_id
     return Board(filters=filters, cases=found[:PAGE_SIZE], counts=counts, overdue=overdue,
                  names=names, scope=ordered, more=len(found) > PAGE_SIZE)
 
@@ -110,13 +109,13 @@ async def _board(page: Page, template: str) -> Response:
     order = [m.code for m in page.console.config.microgrids]
     board = await load(page.tx, page.person, filters, now=page.console.now(),
                        microgrid_order=order)
-    handlers = await _handlers(page, board.scope)
+    handlers = _handlers(page, board.scope)
     said = await page.console.answers(page)
     return page.render(template, board=board, states=STATES, handlers=handlers, said=said,
                        categories=page.console.config.policy.categories)
 
 
-async def _handlers(page: Page, microgrids: list[str]) -> list[Person]:
+def _handlers(page: Page, microgrids: list[str]) -> list[Person]:
     """The people a case in these micro-grids may be held by, for the filter."""
     people = [p for p in page.console.config.people
               if p.role.rank >= 0 and (p.unit in microgrids or p.role.rank > 0)]

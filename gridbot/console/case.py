@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from gridbot.console.app import Page
 from gridbot.domain import Attachment, Case, CaseEvent, Person
@@ -133,8 +133,6 @@ async def case_page(page: Page) -> Response:
 
 async def act(page: Page) -> Response:
     """An action's form: said to the engine as the chat command; back to the case."""
-    from starlette.responses import RedirectResponse
-
     number = page.request.path_params["number"]
     action = ACTION_NAMES.get(str(page.form.get("action") or ""))
     back = f"{page.console.path}/cases/{number}"
