@@ -42,9 +42,30 @@ class WebSettings(PlatformSection):
                                    description="login attempts taken per minute from one "
                                                "address; more are refused for a minute")
 
+    residents: bool = Field(True, strict=True,
+                            description="serve the residents' pages (report by link or QR "
+                                        "code, case news, 收到 for notices) under "
+                                        "residents_path")
+    residents_path: Text = Field("/r", description="where the residents' pages live on the "
+                                                   "[http] server, e.g. /r")
+    reports_per_hour: int = Field(20, ge=1, le=10_000, strict=True,
+                                  description="reports taken per hour from one address on "
+                                              "the residents' page (urgent ones always)")
+    acks_per_minute: int = Field(30, ge=1, le=10_000, strict=True,
+                                 description="收到 taps taken per minute from one address")
+    photo_mb: int = Field(8, ge=1, le=20, strict=True,
+                          description="the largest photo a resident may send, in MB (it is "
+                                      "resized and stripped of its location before keeping)")
+    device_days: int = Field(400, ge=1, le=3650, strict=True,
+                             description="how long a resident's phone stays recognised "
+                                         "without coming back")
+
     def issues(self) -> Iterator[Issue]:
         if not WEB_PATH.fullmatch(self.path):
             yield Issue(("path",), self.path, "web_path")
+        if not WEB_PATH.fullmatch(self.residents_path) or \
+                self.residents_path.rstrip("/") == self.base_path:
+            yield Issue(("residents_path",), self.residents_path, "web_path")
         if self.public_url and not is_deferred(self.public_url) and not re.fullmatch(
                 r"https?://[^/\s?#]+(/[^\s?#]*)?", self.public_url):
             yield Issue(("public_url",), self.public_url, "public_url")

@@ -740,6 +740,20 @@ class Transaction(ABC):
         """End every session of a person (removed, or logged out everywhere)."""
         raise NotImplementedError
 
+    # -- the residents' page (see gridbot.residents) ---------------------------------------
+    async def report_link_generation(self, microgrid: str) -> int:
+        """The generation a micro-grid's report link is signed with (1 until rotated)."""
+        raise NotImplementedError
+
+    async def report_link_generations(self) -> dict[str, int]:
+        """Every rotated micro-grid's generation (the others are at 1)."""
+        raise NotImplementedError
+
+    async def rotate_report_link(self, microgrid: str, now: datetime, by: str) -> int:
+        """Move a micro-grid's report link on: every earlier link stops working. The new
+        generation."""
+        raise NotImplementedError
+
     async def board(self, query: BoardQuery) -> list[Case]:
         """Cases of the board: running deadlines first (the nearest first), then the
         settled ones, the latest first."""

@@ -72,7 +72,7 @@ TABLES: Mapping[str, str] = {
     # holding no resident's data:
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "alembic_version": "", "heartbeats": "",
-    "shift_swaps": "",
+    "shift_swaps": "", "report_links": "",
 }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     FetchedValue,
+    Integer,
     MetaData,
     Table,
     Text,
@@ -429,5 +430,16 @@ web_sessions = Table(
     Column("seen_at", Instant()),
     Column("ended_at", Instant()),
     Column("agent", Text),
+    implicit_returning=False,
+)
+
+#: the generation of each micro-grid's report link (gridbot.residents.links): rotating a
+#: leaked link moves it on, and every link of an earlier generation stops working
+report_links = Table(
+    "report_links", metadata,
+    Column("microgrid", Text, primary_key=True),
+    Column("generation", Integer),
+    Column("rotated_at", Instant()),
+    Column("rotated_by", Text),
     implicit_returning=False,
 )

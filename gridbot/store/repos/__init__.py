@@ -22,18 +22,20 @@ from gridbot.store.repos.records import (
     HeartbeatRepository,
     HouseholdRepository,
 )
+from gridbot.store.repos.residents import ResidentRepository
 from gridbot.store.repos.watchers import WatcherRepository
 
 __all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "ErrandRepository",
            "FiguresRepository", "ForgetRepository", "HeartbeatRepository", "HouseholdRepository",
            "IntakeRepository", "NoticeRepository", "OutboxRepository", "PeopleRepository",
-           "ReportOfferRepository", "Repositories", "StoreTransaction", "WatcherRepository"]
+           "ReportOfferRepository", "Repositories", "ResidentRepository", "StoreTransaction",
+           "WatcherRepository"]
 
 
 class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
                    NoticeRepository, ReportOfferRepository, HouseholdRepository,
                    AuditRepository, HeartbeatRepository, ForgetRepository, ConsoleRepository,
-                   FiguresRepository, ErrandRepository, WatcherRepository):
+                   FiguresRepository, ErrandRepository, WatcherRepository, ResidentRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 
