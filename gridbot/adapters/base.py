@@ -20,6 +20,28 @@ if TYPE_CHECKING:
     from gridbot.menu import CommandMenu
 
 
+class WebAuth(Protocol):
+    """A platform that tells a web page, silently, which of its users opened it (the
+    Official Account's web authorisation, snsapi_base): the residents' page then knows the
+    phone as that chat's person (:mod:`gridbot.residents.oauth`)."""
+
+    #: the platform whose user ids it gives
+    platform: str
+
+    def wanted(self, user_agent: str) -> bool:
+        """Whether a browser with this user agent can be asked (WeChat's own)."""
+        ...
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str:
+        """Where to send the browser; it comes back to ``redirect_uri?code=…&state=…``."""
+        ...
+
+    async def identify(self, code: str) -> str | None:
+        """The user id the returned ``code`` stands for (``None``: refused, or spent).
+        Raise :class:`gridbot.errors.PlatformError` when the platform cannot be asked."""
+        ...
+
+
 class Intake(Protocol):
     """Where an adapter hands what its platform delivered (the engine is behind it, in
     :class:`gridbot.engine.EngineIntake`; adapters never see it)."""
@@ -135,6 +157,11 @@ class Adapter(ABC):
     def health(self) -> dict[str, Any]:
         """A small JSON-able status for ``/healthz``."""
         return {}
+
+    def web_auth(self) -> WebAuth | None:
+        """How this platform identifies its users to a web page, if it can (and is set
+        up to); ``None`` for most."""
+        return None
 
     async def download(self, attachment: Attachment) -> bytes | None:
         """The bytes of a piece of evidence this platform keeps (a photo, a voice note),

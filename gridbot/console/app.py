@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -28,9 +28,21 @@ from gridbot.adapters.web import chat_id as web_chat_id
 from gridbot.console import auth
 from gridbot.console.settings import WebSettings
 from gridbot.console.views import STATIC, Views
-from gridbot.domain import WEB_PLATFORM, Account, ChatKind, Incoming, Outcome, Outgoing, Person
+from gridbot.domain import (
+    WEB_PLATFORM,
+    Account,
+    Attachment,
+    ChatKind,
+    Incoming,
+    Outcome,
+    Outgoing,
+    Person,
+)
 from gridbot.engine import Engine
 from gridbot.store.base import AuditEntry, Transaction, WebSession
+
+if TYPE_CHECKING:
+    from gridbot.residents.app import Residents
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +142,8 @@ class Console:
         self.limiter = LoginLimiter(settings.logins_per_minute)
         self.views = Views(engine, self.path)
         self._key: bytes | None = None
+        #: the residents' pages served beside the console, if they are
+        self.residents: Residents | None = None
 
     @property
     def key(self) -> bytes:
@@ -162,6 +176,8 @@ class Console:
         if not self.settings.public_url:
             self.base = server_url.rstrip("/") + self.path
             self.engine.console_base = self.base
+        if self.residents is not None:
+            self.residents.served_at(server_url)
 
     async def login_link(self, person: Person, *, via: str) -> tuple[str, datetime]:
         """A one-time link for ``person`` (``gridbot web-login``, the demo)."""
@@ -294,13 +310,16 @@ class Console:
         return response
 
     # -- doing things: through the engine ---------------------------------------------------
-    async def say(self, person: Person, text: str) -> Said:
-        """Say ``text`` to the bot as ``person`` in their console chat; the bot's answers."""
+    async def say(self, person: Person, text: str, *, sender_id: str | None = None,
+                  attachments: tuple[Attachment, ...] = ()) -> Said:
+        """Say ``text`` to the bot as ``person`` in their web chat (``sender_id``: the web
+        account, if not the person's own, as a resident's phone); the bot's answers."""
         message_id = uuid.uuid4().hex
         chat = web_chat_id(person.id)
         outcome = await self.intake.handle(Incoming(
             platform=WEB_PLATFORM, chat_id=chat, chat_kind=ChatKind.PRIVATE,
-            sender_id=person.id, sender_name=person.name, text=text, message_id=message_id))
+            sender_id=sender_id or person.id, sender_name=person.name, text=text,
+            message_id=message_id, attachments=attachments))
         async with self.store.transaction() as tx:
             answers = await tx.answers(WEB_PLATFORM, chat, f"{WEB_PLATFORM}:{chat}:{message_id}")
         return Said(message_id=message_id, outcome=outcome, answers=tuple(answers))

@@ -35,15 +35,18 @@ def deadline_of(case: Case) -> datetime | None:
 
 
 class Views:
-    def __init__(self, engine: Engine, path: str) -> None:
+    def __init__(self, engine: Engine, path: str, folder: str = "web") -> None:
         self.engine = engine
-        #: where the console lives on the server ("/console")
+        #: where the pages live on the server ("/console")
         self.path = path
+        #: the templates' folder under each locale ("web": the console's)
+        self.folder = folder
         self._envs: dict[str, jinja2.Environment] = {}
 
     def env(self, locale: str) -> jinja2.Environment:
         if locale not in self._envs:
-            folders = [f"{locale}/web"] if locale == "zh-CN" else [f"{locale}/web", "zh-CN/web"]
+            folders = [f"{locale}/{self.folder}"] if locale == "zh-CN" \
+                else [f"{locale}/{self.folder}", f"zh-CN/{self.folder}"]
             env = jinja2.Environment(
                 loader=template_loader(*folders, root=self.engine.renderer.templates_dir),
                 autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,

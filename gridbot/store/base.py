@@ -749,6 +749,11 @@ class Transaction(ABC):
         """Every rotated micro-grid's generation (the others are at 1)."""
         raise NotImplementedError
 
+    async def save_resident(self, person: Person) -> None:
+        """Add or update a resident the bot made (``auto``); a configured person is left
+        as the configuration has them."""
+        raise NotImplementedError
+
     async def rotate_report_link(self, microgrid: str, now: datetime, by: str) -> int:
         """Move a micro-grid's report link on: every earlier link stops working. The new
         generation."""

@@ -32,10 +32,10 @@ __all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "ErrandRepo
            "WatcherRepository"]
 
 
-class Repositories(PeopleRepository, CaseRepository, IntakeRepository, OutboxRepository,
-                   NoticeRepository, ReportOfferRepository, HouseholdRepository,
-                   AuditRepository, HeartbeatRepository, ForgetRepository, ConsoleRepository,
-                   FiguresRepository, ErrandRepository, WatcherRepository, ResidentRepository):
+class Repositories(ResidentRepository, PeopleRepository, CaseRepository, IntakeRepository,
+                   OutboxRepository, NoticeRepository, ReportOfferRepository,
+                   HouseholdRepository, AuditRepository, HeartbeatRepository, ForgetRepository,
+                   ConsoleRepository, FiguresRepository, ErrandRepository, WatcherRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 

@@ -7,15 +7,21 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, select
+from sqlalchemy import Insert, bindparam, select, true, update
 
+from gridbot.domain import Person
 from gridbot.store.dialect import Dialect
-from gridbot.store.repos.base import Repository, binds
-from gridbot.store.tables import report_links
+from gridbot.store.repos.base import binds
+from gridbot.store.repos.people import PeopleRepository
+from gridbot.store.tables import people, report_links
 
 _GENERATION = select(report_links.c.generation).where(
     report_links.c.microgrid == bindparam("microgrid"))
 _GENERATIONS = select(report_links.c.microgrid, report_links.c.generation)
+# Only a resident the bot made itself: one in the configuration is the configuration's.
+_UPDATE_RESIDENT = (update(people)
+                    .where(people.c.id == bindparam("id"), people.c.auto == true())
+                    .values(binds("name", "unit", "phone", "address", "locale")))
 
 
 @cache
@@ -26,7 +32,7 @@ def _rotate(d: Dialect) -> Insert:
                         "microgrid", "generation", "rotated_at", "rotated_by"))
 
 
-class ResidentRepository(Repository):
+class ResidentRepository(PeopleRepository):
     async def report_link_generation(self, microgrid: str) -> int:
         value: Any = await self.sql.value(_GENERATION, {"microgrid": microgrid})
         return int(value) if value is not None else 1
@@ -40,3 +46,13 @@ class ResidentRepository(Repository):
             "microgrid": microgrid, "generation": 2, "rotated_at": self.at(now),
             "rotated_by": by})
         return await self.report_link_generation(microgrid)
+
+    async def save_resident(self, person: Person) -> None:
+        """Keep what a resident of the page told about themselves (an ``auto`` person:
+        the configuration's people are left as the configuration says)."""
+        if await self.person(person.id) is None:
+            await self.add_person(person)
+            return
+        await self.sql.run(_UPDATE_RESIDENT, {
+            "id": person.id, "name": person.name, "unit": person.unit, "phone": person.phone,
+            "address": person.address, "locale": person.locale})

@@ -1,0 +1,346 @@
+"""The residents' pages on the [http] server: what every request goes through (the
+micro-grid's signed link, the phone's cookie, CSRF on every POST, the size of what is
+posted) and the saying of things to the engine as the resident.
+
+Every page lives under a micro-grid's link (:mod:`gridbot.residents.links`), which is
+what a group member holds: the page shows that micro-grid's cases as its group would see
+them, and the resident's own details only to the resident. What a resident does (report,
+confirm, rate, follow, 收到) reaches the engine as a private message on the ``web``
+platform from their phone's account (:mod:`gridbot.residents.identity`), so the same
+classification, routing, limits, permissions and notifications apply as in chat.
+
+Pages live in their own modules (:mod:`gridbot.residents.report`, :mod:`~.case`, …);
+each is a function of a :class:`Visit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from gridbot.adapters.base import WebAuth
+from gridbot.config import LOCALES
+from gridbot.console.app import Console, Said
+from gridbot.console.views import Views
+from gridbot.domain import Attachment, Outgoing
+from gridbot.residents import identity, links
+from gridbot.residents.identity import Resident
+from gridbot.residents.links import ReportLink, Verdict
+from gridbot.store.base import Transaction
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+#: a form's text fields together (the photos are counted apart)
+MAX_FIELDS = 64 * 1024
+#: photos one report may carry
+MAX_PHOTOS = 3
+
+
+class Limiter:
+    """At most ``limit`` events per key in any ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._seen: dict[str, deque[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        seen = self._seen.setdefault(key, deque())
+        while seen and now - seen[0] >= self.window:
+            seen.popleft()
+        if len(self._seen) > 20_000:  # a flood of addresses: forget the quiet ones
+            for quiet in [k for k, v in self._seen.items() if not v and k != key]:
+                del self._seen[quiet]
+        if len(seen) >= self.limit:
+            return False
+        seen.append(now)
+        return True
+
+
+@dataclass(kw_only=True)
+class Visit:
+    """One request of a phone, under a micro-grid's good link."""
+
+    request: Request
+    residents: Residents
+    link: ReportLink
+    resident: Resident
+    locale: str
+    #: the POSTed form (empty for a GET)
+    form: FormData = field(default_factory=FormData)
+    #: reading pages run in one transaction; what acts says to the engine outside any
+    transaction: Transaction | None = None
+
+    @property
+    def tx(self) -> Transaction:
+        assert self.transaction is not None, "an action has no transaction of its own"
+        return self.transaction
+
+    @property
+    def microgrid(self) -> str:
+        return self.link.microgrid
+
+    @property
+    def csrf(self) -> str:
+        return identity.csrf_token(self.residents.key, self.resident.device)
+
+    @property
+    def address(self) -> str:
+        return self.request.client.host if self.request.client else "?"
+
+    def url(self, suffix: str = "") -> str:
+        """A page under this link ("/case/12"), as a path of this server."""
+        return self.residents.path + self.link.path(suffix)
+
+    def field(self, name: str, limit: int = 2000) -> str:
+        value = self.form.get(name)
+        return value[:limit] if isinstance(value, str) else ""
+
+    def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+        return self.residents.views.bare(
+            template, locale=self.locale, status=status, visit=self, csrf=self.csrf,
+            microgrid=self.microgrid, now=self.residents.console.now(), **context)
+
+    async def enrol(self, tx: Transaction, **details: Any) -> Resident:
+        """The resident as a person (made on the first thing they do), with ``details``."""
+        name = details.pop("name", None)
+        self.resident = await identity.enrol(
+            tx, self.resident, microgrid=self.microgrid,
+            name=name if name is not None else (
+                self.resident.person.name if self.resident.person else ""),
+            now=self.residents.console.now(), locale=self.locale if self.locale != (
+                self.residents.config.locale) else "", **details)
+        return self.resident
+
+    async def say(self, text: str, attachments: tuple[Attachment, ...] = ()) -> Said:
+        """Say ``text`` to the bot as this resident (enrolled already)."""
+        assert self.resident.person is not None, "enrol the resident first"
+        return await self.residents.console.say(self.resident.person, text,
+                                                sender_id=self.resident.user_id,
+                                                attachments=attachments)
+
+    async def answers(self, tx: Transaction) -> list[Outgoing]:
+        """The bot's answers to what the resident just did (``?said=``)."""
+        said = self.request.query_params.get("said", "")
+        if not said.isalnum() or len(said) > 64 or self.resident.person is None:
+            return []
+        chat = self.resident.chat_id
+        return await tx.answers("web", chat, f"web:{chat}:{said}")
+
+
+Handler = Callable[[Visit], Awaitable[Response]]
+#: one page: (path under the link, handler, methods, whether it acts through the engine)
+VisitRoute = tuple[str, Handler, Sequence[str], bool]
+#: a route outside any link (web authorisation's return): (path, endpoint, methods)
+PlainRoute = tuple[str, Callable[["Residents", Request], Awaitable[Response]], Sequence[str]]
+
+
+class Residents:
+    """The residents' pages of one ``gridbot run``, beside the office console (whose
+    engine, keys and way of saying things to the engine they share)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.engine = console.engine
+        self.config = console.config
+        self.store = console.store
+        self.settings = console.settings
+        self.path = self.settings.residents_path.rstrip("/")
+        self.base = links.base_url(self.config, self.settings)
+        self.views = Views(self.engine, self.path, folder="residents")
+        self.reports = Limiter(self.settings.reports_per_hour, 3600)
+        self.acks = Limiter(self.settings.acks_per_minute, 60)
+        self.photo_limit = self.settings.photo_mb * 1024 * 1024
+        self.secure = self.base.startswith("https://")
+        #: how a phone in WeChat is recognised silently (the Official Account's web
+        #: authorisation), if an adapter offers it
+        self.web_auth: WebAuth | None = next(
+            (auth for auth in (a.web_auth() for a in console.adapters.values()) if auth), None)
+        self._key: bytes | None = None
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = links.residents_key(self.console.key)
+        return self._key
+
+    def served_at(self, server_url: str) -> None:
+        """Without a public URL, links point at the server (port 0 became a real one)."""
+        if not self.settings.public_url:
+            self.base = server_url.rstrip("/") + self.path
+
+    async def link_url(self, tx: Transaction, microgrid: str, suffix: str = "") -> str:
+        """The micro-grid's current link (or a page under it), as residents open it."""
+        return await links.url(tx, self.key, self.base, microgrid, suffix)
+
+    def routes(self, pages: Sequence[VisitRoute],
+               plain: Sequence[PlainRoute] = ()) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [Mount("/static", app=StaticFiles(directory=str(STATIC)))]
+        for path, endpoint, methods in plain:
+            routes.append(Route(path, self._plain(endpoint), methods=list(methods)))
+        for suffix, handler, methods, acts in pages:
+            routes.append(Route("/{microgrid}/{token}" + suffix,
+                                self._visit(handler, acts=acts), methods=list(methods)))
+        return [Mount(self.path, routes=routes)]
+
+    def _plain(self, endpoint: Callable[[Residents, Request], Awaitable[Response]]
+               ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            response = await endpoint(self, request)
+            secure_headers(response)
+            return response
+        return run
+
+    # -- what every request goes through ----------------------------------------------------
+    def _visit(self, handler: Handler, *,
+               acts: bool) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            locale = self.locale_of(request)
+            microgrid = unquote(request.path_params["microgrid"])
+            token = request.path_params["token"]
+            cookie = request.cookies.get(identity.COOKIE)
+            device = identity.device_of(self.key, cookie)
+            fresh = device is None
+            device = device or identity.new_device()
+            form = FormData()
+            if request.method == "POST":
+                refused = await self._read_form(request, device, locale)
+                if isinstance(refused, Response):
+                    return refused
+                form = refused
+            async with self.store.transaction() as tx:
+                verdict = await links.check(tx, self.key, microgrid, token,
+                                            self.engine.unit_names)
+                if verdict is not Verdict.GOOD or microgrid not in self.config.microgrids:
+                    log.info("residents: a %s link for %r from %s", verdict.value, microgrid,
+                             _address(request))
+                    return self.problem("replaced" if verdict is Verdict.REPLACED
+                                        else "forged", locale=locale,
+                                        status=410 if verdict is Verdict.REPLACED else 404)
+                link = links.sign(self.key, microgrid, int(token.partition(".")[0]))
+                resident = await identity.find(tx, self.key, device)
+                if resident.person is not None and resident.person.locale in LOCALES:
+                    locale = resident.person.locale
+                visit = Visit(request=request, residents=self, link=link, resident=resident,
+                              locale=locale, form=form, transaction=None if acts else tx)
+                if not acts:
+                    asked = authorize_url(self, request) \
+                        if resident.person is None and request.method == "GET" \
+                        and "noauth" not in request.query_params else None
+                    if asked is not None:
+                        # In WeChat: ask it (silently) who this is, and come back here.
+                        response: Response = RedirectResponse(asked, status_code=302)
+                    else:
+                        response = await handler(visit)
+            if acts:
+                visit.transaction = None
+                response = await handler(visit)
+            if fresh or request.method == "GET":  # a recognised phone stays recognised
+                response.set_cookie(identity.COOKIE, identity.cookie_value(self.key, device),
+                                    max_age=self.settings.device_days * 86400,
+                                    path=self.path or "/", httponly=True, samesite="lax",
+                                    secure=self.secure)
+            secure_headers(response)
+            return response
+        return endpoint
+
+    async def _read_form(self, request: Request, device: str,
+                         locale: str) -> FormData | Response:
+        """The POSTed form, within its limits and with this phone's CSRF token."""
+        limit = MAX_PHOTOS * self.photo_limit + MAX_FIELDS
+        if int(request.headers.get("content-length") or 0) > limit:
+            return self.problem("too_large", locale=locale, status=413,
+                                megabytes=self.settings.photo_mb)
+        try:
+            form = await request.form(max_files=MAX_PHOTOS, max_fields=40,
+                                      max_part_size=MAX_FIELDS)
+        except (MultiPartException, ClientDisconnect, ValueError):
+            return self.problem("bad_form", locale=locale, status=400)
+        if not identity.csrf_ok(self.key, device, form.get("csrf")):
+            log.warning("residents: a POST to %s without a valid CSRF token from %s",
+                        request.url.path, _address(request))
+            await form.close()
+            return self.problem("csrf", locale=locale, status=403)
+        return form
+
+    def locale_of(self, request: Request) -> str:
+        """The phone's language, if gridbot speaks it (else the org's)."""
+        wanted = request.headers.get("accept-language", "").split(",")[0].strip().lower()
+        if wanted.startswith("en") and "en" in LOCALES:
+            return "en"
+        return self.config.locale
+
+    def problem(self, code: str, *, locale: str, status: int, **context: Any) -> HTMLResponse:
+        response = self.views.bare("problem.html.j2", locale=locale, status=status, code=code,
+                                   **context)
+        secure_headers(response)
+        return response
+
+
+def secure_headers(response: Response) -> None:
+    response.headers.setdefault("cache-control", "no-store")
+    response.headers.setdefault("x-frame-options", "DENY")
+    response.headers.setdefault("x-content-type-options", "nosniff")
+    response.headers.setdefault("referrer-policy", "no-referrer")
+    response.headers.setdefault(
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+        "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+#: WeChat keeps at most 128 bytes of state
+MAX_STATE = 128
+RETURN = "/oauth"
+
+
+def state_for(key: bytes, path: str) -> str:
+    """``path`` (under the residents' base) and its signature: where to come back to."""
+    mac = hmac.new(key, f"oauth\0{path}".encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{mac}{path}"
+
+
+def path_of(key: bytes, state: str) -> str | None:
+    mac, path = state[:16], state[16:]
+    if not path.startswith("/") or path.startswith("//") or not hmac.compare_digest(
+            mac, state_for(key, path)[:16]):
+        return None
+    return path
+
+
+def authorize_url(residents: Residents, request: Request) -> str | None:
+    """Where to send a new phone in WeChat first, or ``None`` (no authorisation here, not
+    WeChat, or a page whose path cannot travel in the state)."""
+    auth = residents.web_auth
+    if auth is None or not auth.wanted(request.headers.get("user-agent", "")):
+        return None
+    path = request.url.path[len(residents.path):] if request.url.path.startswith(
+        residents.path) else ""
+    state = state_for(residents.key, path)
+    if not path or len(state.encode()) > MAX_STATE:
+        return None
+    return auth.authorize_url(residents.base + RETURN, state)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+

@@ -1,0 +1,11 @@
+"""Every residents' page, in one list (:meth:`gridbot.residents.app.Residents.routes`)."""
+
+from __future__ import annotations
+
+from gridbot.residents import oauth
+from gridbot.residents.app import PlainRoute, VisitRoute
+
+#: pages under a micro-grid's link: (path after the link, handler, methods, acts)
+ROUTES: list[VisitRoute] = []
+#: routes outside any link
+PLAIN: list[PlainRoute] = [*oauth.ROUTES]
