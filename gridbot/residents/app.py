@@ -171,7 +171,7 @@ class Residents:
         for locale in LOCALES:  # a case's building as its words say it ("3幢", "A座")
             env = self.views.env(locale)
             words = env.globals["words"]
-            env.globals["place"] = _placer(words)  # type: ignore[arg-type]
+            env.globals["place"] = _placer(words)
         self.reports = Limiter(self.settings.reports_per_hour, 3600)
         self.acks = Limiter(self.settings.acks_per_minute, 60)
         self.photo_limit = self.settings.photo_mb * 1024 * 1024
