@@ -122,11 +122,11 @@ class Visit:
 
     async def enrol(self, tx: Transaction, **details: Any) -> Resident:
         """The resident as a person (made on the first thing they do), with ``details``."""
-        name = details.pop("name", None)
+        name = details.pop("name", None) or (
+            self.resident.person.name if self.resident.person else "") or str(
+            self.residents.views.words(self.locale)["someone"])
         self.resident = await identity.enrol(
-            tx, self.resident, microgrid=self.microgrid,
-            name=name if name is not None else (
-                self.resident.person.name if self.resident.person else ""),
+            tx, self.resident, microgrid=self.microgrid, name=name,
             now=self.residents.console.now(), locale=self.locale if self.locale != (
                 self.residents.config.locale) else "", **details)
         return self.resident
