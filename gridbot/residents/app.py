@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 #: a form's text fields together (the photos are counted apart)
 MAX_FIELDS = 64 * 1024
+#: a form's one-time id, which its message takes (:meth:`Visit.say`)
+ONCE = re.compile(r"[0-9a-f]{32}")
 #: photos one report may carry
 MAX_PHOTOS = 3
 
@@ -118,6 +122,7 @@ class Visit:
     def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
         return self.residents.views.bare(
             template, locale=self.locale, status=status, visit=self, csrf=self.csrf,
+            once=uuid.uuid4().hex,
             microgrid=self.microgrid, now=self.residents.console.now(), **context)
 
     async def enrol(self, tx: Transaction, **details: Any) -> Resident:
@@ -132,11 +137,14 @@ class Visit:
         return self.resident
 
     async def say(self, text: str, attachments: tuple[Attachment, ...] = ()) -> Said:
-        """Say ``text`` to the bot as this resident (enrolled already)."""
+        """Say ``text`` to the bot as this resident (enrolled already). The form's
+        ``once`` (made when it was shown) is the message's id, so a form sent twice (a
+        double tap, a resend after a lost answer) is handled once."""
         assert self.resident.person is not None, "enrol the resident first"
-        return await self.residents.console.say(self.resident.person, text,
-                                                sender_id=self.resident.user_id,
-                                                attachments=attachments)
+        once = self.field("once", 40)
+        return await self.residents.console.say(
+            self.resident.person, text, sender_id=self.resident.user_id,
+            attachments=attachments, message_id=once if ONCE.fullmatch(once) else None)
 
     async def answers(self, tx: Transaction) -> list[Outgoing]:
         """The bot's answers to what the resident just did (``?said=``)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
@@ -177,7 +178,7 @@ async def link_chat(visit: Visit) -> Response:
         return await _mine(visit, tx, code=code, expires=expires)
 
 
-async def _mine(visit: Visit, tx: Transaction, **context: object) -> Response:
+async def _mine(visit: Visit, tx: Transaction, **context: Any) -> Response:
     person = visit.resident.person
     reported: list[Case] = []
     followed: list[Case] = []
