@@ -84,6 +84,6 @@ def qr_png(text: str, *, scale: int = 14) -> bytes:
 def qr_image(text: str, most: int) -> Image.Image:
     """``text`` as a QR code at most ``most`` pixels wide, a whole number of pixels a
     module (sharp edges, as a phone's camera wants them)."""
-    modules = qr_code(text).symbol_size(scale=1, border=QR_BORDER)[0]
+    modules = int(qr_code(text).symbol_size(scale=1, border=QR_BORDER)[0])
     scale = max(1, most // modules)
     return Image.open(io.BytesIO(qr_png(text, scale=scale))).convert("RGB")
