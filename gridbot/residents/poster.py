@@ -53,13 +53,13 @@ def poster_for(config: Config, renderer: Renderer, microgrid: MicroGrid, link: s
     text = renderer.text
     grid = config.grid(microgrid.grid)
     community = config.community(grid.community) if grid else None
-    numbers = [number for _, number in config.policy.emergency_numbers]
+    numbers = " / ".join(number for _, number in config.policy.emergency_numbers)
     return Poster(
         place=text("poster_place", subdistrict=config.subdistrict.name,
                    community=community.name if community else "",
                    grid=grid.name if grid else ""),
         name=microgrid.name,
-        heading=text("poster_heading", bot=config.bot_name),
+        heading=text("poster_heading"),
         link=link,
         lines=tuple(line for line in text("poster_lines", numbers=numbers).split("\n")
                     if line),
