@@ -11,8 +11,10 @@ residents' pages served.
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -21,8 +23,10 @@ from gridbot.adapters.wechat.official_account import PLATFORM, OfficialAccountAd
 from gridbot.adapters.wechat.web_auth import MpWebAuth, in_wechat, sns_base
 from gridbot.config import load_config
 from gridbot.errors import PlatformError
-from tests.fake_wechat import FakeWeChat
-from tests.wechat_harness import CHEN, LIU, write_config
+from gridbot.residents import identity
+from gridbot.residents.app import Residents
+from tests.fake_wechat import FakeWeChat, Sent
+from tests.wechat_harness import CHEN, LIU, ZHANG, World, start_world, write_config
 
 #: WeChat's browser on an iPhone, on Android, and WeCom's (which says MicroMessenger too)
 IPHONE_WECHAT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -146,3 +150,164 @@ async def test_wechat_that_cannot_be_asked_is_a_platform_error(tmp_path: Path,
             await gone.identify("any-code")
     finally:
         gone.close()
+
+
+# -- the whole path, on gridbot run's runtime ------------------------------------------------
+@pytest.fixture
+async def world(database: Path, wechat: FakeWeChat) -> AsyncIterator[World]:
+    """The runtime with the residents' pages and the Official Account's web authorisation
+    pointed at the fake WeChat; 张阿姨 (M01's steward) linked in the WeCom app."""
+    w = await start_world(database.parent, wechat, "safe", web=True,
+                          mp_extra=WEB_AUTH.format(url=wechat.oauth_url))
+    await w.link(ZHANG, "zhang")
+    yield w
+    await w.runtime.stop()
+
+
+def residents_of(w: World) -> Residents:
+    residents = w.runtime.console.residents if w.runtime.console else None
+    assert residents is not None and residents.web_auth is not None
+    return residents
+
+
+async def link_of(w: World, microgrid: str = "M01") -> str:
+    async with w.runtime.store.transaction() as tx:
+        return await residents_of(w).link_url(tx, microgrid)
+
+
+async def person_of(w: World, phone: httpx.AsyncClient) -> str | None:
+    """Whom the residents' page takes this phone for."""
+    residents = residents_of(w)
+    device = identity.device_of(residents.key, phone.cookies.get(identity.COOKIE))
+    assert device is not None
+    async with w.runtime.store.transaction() as tx:
+        found = await identity.find(tx, residents.key, device)
+    return found.person.id if found.person else None
+
+
+def phone(user_agent: str = IPHONE_WECHAT, *, follow: bool = True) -> httpx.AsyncClient:
+    return httpx.AsyncClient(follow_redirects=follow, timeout=10,
+                             headers={"user-agent": user_agent})
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+async def report(w: World, her: httpx.AsyncClient, link: str, page: httpx.Response,
+                 text: str) -> tuple[httpx.Response, list[Sent]]:
+    """She reports through the page: its case page, and what WeChat delivered."""
+    before = len(w.fake.sent)
+    done = await her.post(link, data={"csrf": csrf_of(page.text), "text": text,
+                                      "building": "", "place": "3幢2单元", "name": "",
+                                      "phone": ""})
+    assert done.status_code == 200 and "/case/" in str(done.url), done.text[:500]
+    return done, await w.settled(before)
+
+
+async def test_the_page_in_wechat_is_the_official_account_chat(world: World) -> None:
+    w = world
+    reply, _ = await w.mp_said(LIU, f"认证 {await w.code('liu_nainai')}")  # her OA chat
+    assert reply.text is not None and "刘奶奶" in reply.text
+    link = await link_of(w)
+    w.fake.web_user = LIU  # her phone, in WeChat
+    async with phone() as her:
+        page = await her.get(link)
+        assert page.status_code == 200 and 'name="csrf"' in page.text, page.text[:500]
+        # Sent to WeChat's authorisation page, back with a code, back to the link.
+        went = [str(r.url) for r in page.history]
+        assert went[0] == link and went[1].startswith(w.fake.oauth_url + "?appid=")
+        assert "scope=snsapi_base" in went[1] and "/r/oauth?code=" in went[2]
+        # (a browser keeps #wechat_redirect through redirects without a fragment of their own)
+        assert str(page.url).removesuffix("#wechat_redirect") == link
+        assert w.fake.called("sns/oauth2/access_token") == 1
+        assert await person_of(w, her) == "liu_nainai"
+
+        case_page, sent = await report(w, her, link, page, "楼道灯坏了，晚上很黑")
+        assert "#1" in case_page.text
+        case, _ = await w.case(1)
+        assert case.reporter_id == "liu_nainai" and case.origin_platform == "web"
+        assert any("#1" in s.text and "楼道灯" in s.text for s in sent if s.to == ZHANG)
+        assert await her.get(link) and w.fake.called("connect/oauth2/authorize") == 1
+
+    # The steward works it in chat; its news reaches her as Official Account messages.
+    claimed = await w.said(ZHANG, "认领 1")
+    [news] = [s for s in claimed if s.to == LIU]
+    assert news.api == "message/custom/send" and "#1" in news.text and "认领" in news.text
+    resolved = await w.said(ZHANG, "办结 1 已换灯泡")
+    [news] = [s for s in resolved if s.to == LIU]
+    assert news.api == "message/custom/send" and "已换灯泡" in news.text
+    # … and in the account she may answer it, as her own case.
+    rated, _ = await w.mp_said(LIU, "评价 1 5 很快")
+    assert rated.text is not None and "#1" in rated.text
+    case, _ = await w.case(1)
+    assert case.rating == 5 and case.status.value == "closed"
+
+
+async def test_a_follower_the_bot_never_linked_is_one_person_too(world: World) -> None:
+    w = world
+    hint, _ = await w.mp_said(CHEN, "你好")  # she follows the account, nothing more
+    assert hint.text is not None
+    link = await link_of(w)
+    w.fake.web_user = CHEN
+    async with phone(ANDROID_WECHAT) as her:
+        page = await her.get(link)
+        person = await person_of(w, her)
+        assert person == f"~wechat_mp:{CHEN}", person
+        await report(w, her, link, page, "5幢门口垃圾没人收")
+    case, _ = await w.case(1)
+    assert case.reporter_id == person
+    progress, _ = await w.mp_said(CHEN, "进度")  # the account knows the page's case
+    assert progress.text is not None and "#1" in progress.text and "垃圾" in progress.text
+    claimed = await w.said(ZHANG, "认领 1")
+    assert [s.api for s in claimed if s.to == CHEN] == ["message/custom/send"]
+
+
+async def test_other_browsers_are_not_sent_to_wechat(world: World) -> None:
+    w = world
+    link = await link_of(w)
+    w.fake.web_user = LIU
+    for agent in (SAFARI, WECOM):
+        async with phone(agent, follow=False) as it:
+            page = await it.get(link)
+            assert page.status_code == 200 and 'name="csrf"' in page.text
+            assert await person_of(w, it) is None
+    assert w.fake.called("connect/oauth2/authorize") == 0
+
+
+async def test_a_spent_code_or_a_forged_state_identifies_nobody(world: World) -> None:
+    w = world
+    link = await link_of(w)
+    w.fake.web_user = LIU
+    async with phone() as first:
+        page = await first.get(link)
+        comeback = next(r.url for r in page.history if r.url.path.endswith("/oauth"))
+        assert await person_of(w, first) == f"~wechat_mp:{LIU}"
+    async with phone(follow=False) as other:
+        asked = await other.get(link)  # a new phone: sent to WeChat, given its cookie
+        assert asked.status_code == 302 and asked.headers["location"].startswith(
+            w.fake.oauth_url)
+        again = await other.get(str(comeback))  # someone else's code, spent already
+        assert again.status_code == 303 and again.headers["location"].endswith("?noauth=1")
+        assert ("sns/oauth2/access_token", 40163) in w.fake.refused
+        page = await other.get(link + "?noauth=1")  # the page, not WeChat again
+        assert page.status_code == 200 and 'name="csrf"' in page.text
+        assert await person_of(w, other) is None  # an ordinary device
+
+        state = dict(parse_qsl(comeback.query.decode()))["state"]
+        forged = state[:16] + "/M02" + state[16:].removeprefix("/M01")
+        refused = await other.get(str(comeback.copy_with(
+            query=urlencode({"code": "x", "state": forged}).encode())))
+        assert refused.status_code == 404
+        elsewhere = await other.get(str(comeback.copy_with(
+            query=urlencode({"code": "x", "state": "0" * 16 + "//evil.example"}).encode())))
+        assert elsewhere.status_code == 404 and "location" not in elsewhere.headers
+    assert await person_of(w, other) is None
+
+    w.fake.fail("sns/oauth2/access_token", status=502)  # WeChat down: the page still opens
+    async with phone() as third:
+        page = await third.get(link)
+        assert page.status_code == 200 and page.url.query == b"noauth=1"
+        assert await person_of(w, third) is None

@@ -22,13 +22,26 @@ from gridbot.residents import identity
 from gridbot.residents.app import RETURN, PlainRoute, Residents, path_of
 
 log = logging.getLogger(__name__)
+#: the query parameter that keeps a page from sending the phone to WeChat
+NO_AUTH = "noauth"
+
 
 async def come_back(residents: Residents, request: Request) -> Response:
     """WeChat sends the phone back here with a code (or without, if refused)."""
     path = path_of(residents.key, request.query_params.get("state", ""))
     if path is None:
         return residents.problem("forged", locale=residents.locale_of(request), status=404)
-    back = RedirectResponse(residents.path + path, status_code=303)
+    openid = await _identify(residents, request, path)
+    if openid is None:
+        # An ordinary device: back to the page, which must not send it to WeChat again
+        # (a phone WeChat cannot identify would go round for ever).
+        return RedirectResponse(f"{residents.path}{path}?{NO_AUTH}=1", status_code=303)
+    return RedirectResponse(residents.path + path, status_code=303)
+
+
+async def _identify(residents: Residents, request: Request, path: str) -> str | None:
+    """The openid the returned code stands for, made the phone's person; ``None`` if
+    there is none (no code, a spent one, WeChat unreachable, no cookie to hold it)."""
     device = identity.device_of(residents.key, request.cookies.get(identity.COOKIE))
     code = request.query_params.get("code", "")
     auth = residents.web_auth
@@ -36,20 +49,19 @@ async def come_back(residents: Residents, request: Request) -> Response:
     microgrid = unquote(parts[1]) if len(parts) > 2 else ""
     if device is None or not code or auth is None or len(code) > 200 \
             or microgrid not in residents.microgrids:
-        return back  # an ordinary device from here on
+        return None
     try:
         openid = await auth.identify(code)
     except PlatformError as exc:
         log.warning("residents: WeChat could not tell who opened the page: %s", exc)
-        return back
+        return None
     if not openid:
-        return back
-    now = residents.console.now()
+        return None
     async with residents.store.transaction() as tx:
         resident = await identity.find(tx, residents.key, device)
         await identity.adopt(tx, resident, auth.platform, openid, microgrid=microgrid,
-                             now=now)
-    return back
+                             now=residents.console.now())
+    return openid
 
 
 ROUTES: list[PlainRoute] = [(RETURN, come_back, ("GET",))]
