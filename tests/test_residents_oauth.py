@@ -219,7 +219,8 @@ async def test_the_page_in_wechat_is_the_official_account_chat(world: World) -> 
         # Sent to WeChat's authorisation page, back with a code, back to the link.
         went = [str(r.url) for r in page.history]
         assert went[0] == link and went[1].startswith(w.fake.oauth_url + "?appid=")
-        assert "scope=snsapi_base" in went[1] and "/r/oauth?code=" in went[2]
+        assert "scope=snsapi_base" in went[1]
+        assert went[2].startswith(link.replace("/r/", "/r/oauth/") + "?code=")
         # (a browser keeps #wechat_redirect through redirects without a fragment of their own)
         assert str(page.url).removesuffix("#wechat_redirect") == link
         assert w.fake.called("sns/oauth2/access_token") == 1
@@ -277,34 +278,49 @@ async def test_other_browsers_are_not_sent_to_wechat(world: World) -> None:
     assert w.fake.called("connect/oauth2/authorize") == 0
 
 
-async def test_a_spent_code_or_a_forged_state_identifies_nobody(world: World) -> None:
+async def test_a_spent_code_or_a_return_made_for_another_phone_identifies_nobody(
+        world: World) -> None:
     w = world
     link = await link_of(w)
     w.fake.web_user = LIU
-    async with phone() as first:
-        page = await first.get(link)
-        comeback = next(r.url for r in page.history if r.url.path.endswith("/oauth"))
-        assert await person_of(w, first) == f"~wechat_mp:{LIU}"
-    async with phone(follow=False) as other:
-        asked = await other.get(link)  # a new phone: sent to WeChat, given its cookie
-        assert asked.status_code == 302 and asked.headers["location"].startswith(
-            w.fake.oauth_url)
-        again = await other.get(str(comeback))  # someone else's code, spent already
-        assert again.status_code == 303 and again.headers["location"].endswith("?noauth=1")
-        assert ("sns/oauth2/access_token", 40163) in w.fake.refused
-        page = await other.get(link + "?noauth=1")  # the page, not WeChat again
-        assert page.status_code == 200 and 'name="csrf"' in page.text
-        assert await person_of(w, other) is None  # an ordinary device
+    async with phone(follow=False) as hers, phone(follow=False) as other:
+        asked = await hers.get(link)  # a new phone: sent to WeChat, given its cookie
+        assert asked.status_code == 302, asked.text
+        assert asked.headers["location"].startswith(w.fake.oauth_url + "?")
+        async with httpx.AsyncClient() as at_wechat:
+            comeback = httpx.URL((await at_wechat.get(asked.headers["location"]))
+                                 .headers["location"])
+        assert comeback.path == "/r/oauth" + urlsplit(link).path.removeprefix("/r")
+        query = dict(parse_qsl(comeback.query.decode()))
+        assert re.fullmatch(r"[0-9a-f]{32}", query["state"])  # what WeChat documents
 
-        state = dict(parse_qsl(comeback.query.decode()))["state"]
-        forged = state[:16] + "/M02" + state[16:].removeprefix("/M01")
-        refused = await other.get(str(comeback.copy_with(
-            query=urlencode({"code": "x", "state": forged}).encode())))
-        assert refused.status_code == 404
-        elsewhere = await other.get(str(comeback.copy_with(
-            query=urlencode({"code": "x", "state": "0" * 16 + "//evil.example"}).encode())))
-        assert elsewhere.status_code == 404 and "location" not in elsewhere.headers
-    assert await person_of(w, other) is None
+        # Her return address handed to another phone (to sign it in as her): refused,
+        # and her code is not even exchanged.
+        await other.get(link + "?noauth=1")
+        refused = await other.get(str(comeback))
+        assert refused.status_code == 404 and "location" not in refused.headers
+        assert await person_of(w, other) is None
+        assert w.fake.called("sns/oauth2/access_token") == 0
+        # Her return address edited to another page, or off the site: refused.
+        for path in (f"/r/oauth/M02/{urlsplit(link).path.split('/')[-1]}",
+                     "/r/oauth//evil.example", "/r/oauth/"):
+            edited = await hers.get(str(comeback.copy_with(path=path)))
+            assert edited.status_code == 404, path
+        forged = await hers.get(str(comeback.copy_with(query=urlencode(
+            {"code": query["code"], "state": "0" * 32}).encode())))
+        assert forged.status_code == 404
+
+        # The code spent already (someone got to it first): an ordinary device, and the
+        # page is not sent to WeChat again.
+        auth = residents_of(w).web_auth
+        assert auth is not None and await auth.identify(query["code"]) == LIU
+        again = await hers.get(str(comeback))
+        assert again.status_code == 303 and again.headers["location"] == (
+            urlsplit(link).path + "?noauth=1")
+        assert ("sns/oauth2/access_token", 40163) in w.fake.refused
+        page = await hers.get(link + "?noauth=1")
+        assert page.status_code == 200 and 'name="csrf"' in page.text
+        assert await person_of(w, hers) is None
 
     w.fake.fail("sns/oauth2/access_token", status=502)  # WeChat down: the page still opens
     async with phone() as third:
