@@ -150,3 +150,25 @@ async def test_a_form_without_its_token_and_a_huge_photo_are_refused(world: Worl
         assert "3幢楼道灯坏了很久" in refused.text  # what she wrote is kept
         case, _ = await w.case(1)
         assert case is None
+
+
+async def test_a_chat_account_linked_to_the_phone_keeps_every_case(world: World) -> None:
+    w = await bound(world)
+    await w.said(w.group, LIU, "报事 3幢门口的垃圾三天没人收")  # her chat's own report
+    link = await link_of(w)
+    async with phone() as her:
+        form = await her.get(link)
+        sent = await her.post(link, data={"csrf": csrf_of(form.text),
+                                          "text": "2幢电梯按钮不亮了", "name": "刘奶奶"})
+        assert sent.status_code == 303
+        mine = await her.get(link + "/mine")
+        coded = await her.post(link + "/mine", data={"csrf": csrf_of(mine.text)})
+        found = re.search(r"data-code>\S+ ([A-Z0-9]{4}-[A-Z0-9]{4})<", coded.text)
+        assert found, coded.text
+        replies = await w.said(w.bot.private(LIU), LIU, f"认证 {found.group(1)}")
+        assert replies and replies[0].chat_id == LIU["id"]
+        mine = await her.get(link + "/mine")
+        assert "#1" in mine.text and "#2" in mine.text  # both, on the phone
+        first, _ = await w.case(1)
+        second, _ = await w.case(2)
+        assert first.reporter_id == second.reporter_id

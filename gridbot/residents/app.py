@@ -122,11 +122,11 @@ class Visit:
 
     async def enrol(self, tx: Transaction, **details: Any) -> Resident:
         """The resident as a person (made on the first thing they do), with ``details``."""
-        name = details.pop("name", None)
+        name = details.pop("name", None) or (
+            self.resident.person.name if self.resident.person else "") or str(
+            self.residents.views.words(self.locale)["someone"])
         self.resident = await identity.enrol(
-            tx, self.resident, microgrid=self.microgrid,
-            name=name if name is not None else (
-                self.resident.person.name if self.resident.person else ""),
+            tx, self.resident, microgrid=self.microgrid, name=name,
             now=self.residents.console.now(), locale=self.locale if self.locale != (
                 self.residents.config.locale) else "", **details)
         return self.resident
@@ -171,7 +171,7 @@ class Residents:
         for locale in LOCALES:  # a case's building as its words say it ("3幢", "A座")
             env = self.views.env(locale)
             words = env.globals["words"]
-            env.globals["place"] = _placer(words)  # type: ignore[arg-type]
+            env.globals["place"] = _placer(words)
         self.reports = Limiter(self.settings.reports_per_hour, 3600)
         self.acks = Limiter(self.settings.acks_per_minute, 60)
         self.photo_limit = self.settings.photo_mb * 1024 * 1024
