@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException
@@ -260,7 +260,7 @@ class Residents:
                 visit = Visit(request=request, residents=self, link=link, resident=resident,
                               locale=locale, form=form, transaction=None if acts else tx)
                 if not acts:
-                    asked = authorize_url(self, request) \
+                    asked = authorize_url(self, request, device) \
                         if resident.person is None and request.method == "GET" \
                         and "noauth" not in request.query_params else None
                     if asked is not None:
@@ -338,37 +338,38 @@ def secure_headers(response: Response) -> None:
         "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-#: WeChat keeps at most 128 bytes of state
-MAX_STATE = 128
+#: where WeChat sends the phone back to, followed by the page's own path
 RETURN = "/oauth"
+#: the state's length: WeChat carries back at most 128 of a-z A-Z 0-9
+STATE_CHARS = 32
 
 
-def state_for(key: bytes, path: str) -> str:
-    """``path`` (under the residents' base) and its signature: where to come back to."""
-    mac = hmac.new(key, f"oauth\0{path}".encode(), hashlib.sha256).hexdigest()[:16]
-    return f"{mac}{path}"
+def state_for(key: bytes, device: str, path: str) -> str:
+    """The signature of the page to come back to (``path``, under the residents' base,
+    which travels in the return address) for this phone: a return address made for
+    another phone, carrying someone else's code, is refused (it would sign the phone in
+    as them). Hex, as WeChat takes only letters and digits."""
+    mac = hmac.new(key, f"oauth\0{device}\0{path}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:STATE_CHARS]
 
 
-def path_of(key: bytes, state: str) -> str | None:
-    mac, path = state[:16], state[16:]
-    if not path.startswith("/") or path.startswith("//") or not hmac.compare_digest(
-            mac, state_for(key, path)[:16]):
-        return None
-    return path
+def state_ok(key: bytes, device: str, path: str, state: str) -> bool:
+    return path.startswith("/") and not path.startswith("//") and hmac.compare_digest(
+        state, state_for(key, device, path))
 
 
-def authorize_url(residents: Residents, request: Request) -> str | None:
-    """Where to send a new phone in WeChat first, or ``None`` (no authorisation here, not
-    WeChat, or a page whose path cannot travel in the state)."""
+def authorize_url(residents: Residents, request: Request, device: str) -> str | None:
+    """Where to send a new phone in WeChat first, or ``None`` (no authorisation here, or
+    not WeChat)."""
     auth = residents.web_auth
     if auth is None or not auth.wanted(request.headers.get("user-agent", "")):
         return None
     path = request.url.path[len(residents.path):] if request.url.path.startswith(
         residents.path) else ""
-    state = state_for(residents.key, path)
-    if not path or len(state.encode()) > MAX_STATE:
+    if not path.startswith("/"):
         return None
-    return auth.authorize_url(residents.base + RETURN, state)
+    return auth.authorize_url(residents.base + RETURN + quote(path),
+                              state_for(residents.key, device, path))
 
 
 def _address(request: Request) -> str:
