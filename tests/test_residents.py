@@ -207,7 +207,8 @@ async def test_a_form_sent_twice_makes_one_case(world: World) -> None:
         form = await her.get(link)
         once = re.search(r'name="once" value="([0-9a-f]{32})"', form.text)
         assert once
-        data = {"csrf": csrf_of(form.text), "once": once.group(1), "text": "5幢门禁坏了，刷卡没反应"}
+        data = {"csrf": csrf_of(form.text), "once": once.group(1),
+                "text": "5幢门禁坏了，刷卡没反应"}
         before = len(w.bot.sent)
         first = await her.post(link, data=data)
         second = await her.post(link, data=data)
