@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from PIL import Image
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import BrowserContext, FilePayload, Page, expect
 
 from gridbot.config import load_config
 from gridbot.keys import link_key
@@ -148,7 +148,7 @@ async def test_a_resident_reports_a_neighbour_follows_and_the_case_closes_rated(
     await page.get_by_label("楼栋").select_option("3幢")
     await page.get_by_label("单元").select_option("2单元")
     await page.get_by_label("照片").set_input_files(
-        files=[{"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": photo()}])
+        files=[FilePayload(name="IMG_0001.jpg", mimeType="image/jpeg", buffer=photo())])
     await page.get_by_label("怎么称呼您").fill("王阿姨")
     await page.get_by_label("电话").fill("13900001111")
     await expect(page.locator("#emergency")).to_be_hidden()
@@ -268,8 +268,8 @@ async def test_an_edited_link_and_a_rotated_one_are_refused(ward: Ward) -> None:
 
 async def test_a_10_mb_photo_is_refused_politely_with_nothing_lost(ward: Ward) -> None:
     words = "5幢门口的路灯不亮了"
-    big = {"name": "IMG_big.jpg", "mimeType": "image/jpeg",
-           "buffer": b"\xff\xd8\xff\xe0" + bytes(10 * 1024 * 1024)}
+    big = FilePayload(name="IMG_big.jpg", mimeType="image/jpeg",
+                      buffer=b"\xff\xd8\xff\xe0" + bytes(10 * 1024 * 1024))
     cases = ward.cases()
     # With scripts (as in WeChat): the page itself holds the form back, the photo marked.
     phone = await ward.phone()
@@ -277,7 +277,7 @@ async def test_a_10_mb_photo_is_refused_politely_with_nothing_lost(ward: Ward) -
     link = await ward.link()
     await page.goto(link)
     await page.get_by_label("发生了什么").fill(words)
-    await page.get_by_label("照片").set_input_files(files=[big])  # type: ignore[list-item]
+    await page.get_by_label("照片").set_input_files(files=[big])
     await page.get_by_role("button", name="提交", exact=True).click()
     await page.wait_for_timeout(500)
     held = await page.get_by_label("照片").evaluate("input => input.validity.customError")
@@ -295,7 +295,7 @@ async def test_a_10_mb_photo_is_refused_politely_with_nothing_lost(ward: Ward) -
     page = await phone.new_page()
     await page.goto(link)
     await page.get_by_label("发生了什么").fill(words)
-    await page.get_by_label("照片").set_input_files(files=[big])  # type: ignore[list-item]
+    await page.get_by_label("照片").set_input_files(files=[big])
     async with page.expect_response(lambda r: r.request.method == "POST") as posted:
         await page.get_by_role("button", name="提交", exact=True).click()
     assert (await posted.value).status == 413
