@@ -156,11 +156,17 @@ async def measure_once(browser: Any, link: str, latency: float,
             "offline": False, "latency": latency,
             "downloadThroughput": kbps * 1000 / 8, "uploadThroughput": kbps * 1000 / 8})
         await page.goto(link, wait_until="load")
-        timing = await page.evaluate("""() => {
-            const paint = performance.getEntriesByName("first-contentful-paint")[0];
-            const nav = performance.getEntriesByType("navigation")[0];
-            return {fcp: paint ? paint.startTime : -1, load: nav.loadEventEnd};
-        }""")
+        # Unthrottled, the load event may come before the first paint: wait for it.
+        timing = await page.evaluate("""() => new Promise(resolve => {
+            const nav = () => performance.getEntriesByType("navigation")[0].loadEventEnd;
+            const answer = paint => resolve({fcp: paint.startTime, load: nav()});
+            new PerformanceObserver(list => {
+                const paint = list.getEntriesByName("first-contentful-paint")[0];
+                if (paint) { answer(paint); }
+            }).observe({type: "paint", buffered: true});
+            setTimeout(() => resolve({fcp: -1, load: nav()}), 10000);
+        })""")
+        assert timing["fcp"] >= 0 and timing["load"] > 0, timing
         for _ in range(50):  # the last loadingFinished may follow the load event
             if all(r in received for r in kinds):
                 break
