@@ -40,6 +40,8 @@ from gridbot.policy.workhours import WorkCalendar
 from gridbot.store.base import SetAside, Store, Transaction
 
 T = TypeVar("T")
+#: makes the URL of a page under a micro-grid's residents' link: (tx, microgrid, suffix)
+ResidentLink = Callable[[Transaction, str, str], Awaitable[str]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +66,9 @@ class Services:
     link_key: Callable[[], bytes]
     #: where the office console is served, once it is (its login links start with it)
     console_base: str | None = None
+    #: a page under a micro-grid's residents' link, ``(tx, microgrid, suffix) -> URL``,
+    #: where the residents' pages are served (:mod:`gridbot.residents`)
+    resident_link: ResidentLink | None = None
 
     def platform(self, name: str) -> PlatformInfo:
         return self.platforms.get(name, PlatformInfo())

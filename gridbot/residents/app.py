@@ -176,6 +176,8 @@ class Residents:
         self.web_auth: WebAuth | None = next(
             (auth for auth in (a.web_auth() for a in console.adapters.values()) if auth), None)
         self._key: bytes | None = None
+        # Notices forwarded by hand into ordinary groups end with their page's link.
+        self.engine.resident_link = self.link_url
 
     @property
     def key(self) -> bytes:
