@@ -8,7 +8,7 @@ from gridbot.cases import not_yours
 from gridbot.commands import split_case_number
 from gridbot.context import Context
 from gridbot.declare import EVERYONE, STEWARDS_AND_UP, Args, Section, command
-from gridbot.domain import OPEN_STATUSES, Case, Status
+from gridbot.domain import OPEN_STATUSES, Case, Role, Status
 from gridbot.errors import InvalidTransition, NotFound
 from gridbot.offers import OFFER_TTL
 from gridbot.policy.permissions import can_handle_case, can_see_case
@@ -25,7 +25,10 @@ async def follow(ctx: Context) -> None:
     offer = await ctx.tx.duplicate_offer(
         ctx.speaker.id, (ctx.incoming.platform, ctx.incoming.chat_id), case.number,
         since=ctx.now - OFFER_TTL)
-    if offer is None and not await can_see_case(ctx.tx, ctx.speaker, case):
+    # A neighbour may follow what their micro-grid's group sees (the residents' page
+    # lists those cases).
+    neighbour = ctx.speaker.role is Role.RESIDENT and ctx.speaker.unit == case.microgrid
+    if offer is None and not neighbour and not await can_see_case(ctx.tx, ctx.speaker, case):
         raise NotFound("error_not_found", number=case.number)
     if case.merged_into is not None:
         case = await ctx.tx.case(case.merged_into) or case

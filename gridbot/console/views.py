@@ -35,12 +35,15 @@ def deadline_of(case: Case) -> datetime | None:
 
 
 class Views:
-    def __init__(self, engine: Engine, path: str, folder: str = "web") -> None:
+    def __init__(self, engine: Engine, path: str, folder: str = "web",
+                 helpers: dict[str, Any] | None = None) -> None:
         self.engine = engine
         #: where the pages live on the server ("/console")
         self.path = path
         #: the templates' folder under each locale ("web": the console's)
         self.folder = folder
+        #: more functions the templates call, by name
+        self.helpers = helpers or {}
         self._envs: dict[str, jinja2.Environment] = {}
 
     def env(self, locale: str) -> jinja2.Environment:
@@ -66,6 +69,7 @@ class Views:
             env.globals["unit"] = lambda code: self.engine.unit_names.get(code or "", code or "")
             env.globals["category"] = lambda code: self.engine.config.policy.category(
                 code).name(locale)
+            env.globals.update(self.helpers)
             self._envs[locale] = env
         return self._envs[locale]
 

@@ -37,7 +37,7 @@ from gridbot.adapters.base import WebAuth
 from gridbot.config import LOCALES
 from gridbot.console.app import Console, Said
 from gridbot.console.views import Views
-from gridbot.domain import Attachment, Outgoing
+from gridbot.domain import UNCLAIMED_STATUSES, Attachment, Case, Outgoing
 from gridbot.residents import identity, links
 from gridbot.residents.identity import Resident
 from gridbot.residents.links import ReportLink, Verdict
@@ -166,7 +166,12 @@ class Residents:
         self.settings = console.settings
         self.path = self.settings.residents_path.rstrip("/")
         self.base = links.base_url(self.config, self.settings)
-        self.views = Views(self.engine, self.path, folder="residents")
+        self.views = Views(self.engine, self.path, folder="residents",
+                           helpers={"state_of": state_of})
+        for locale in LOCALES:  # a case's building as its words say it ("3幢", "A座")
+            env = self.views.env(locale)
+            words = env.globals["words"]
+            env.globals["place"] = _placer(words)  # type: ignore[arg-type]
         self.reports = Limiter(self.settings.reports_per_hour, 3600)
         self.acks = Limiter(self.settings.acks_per_minute, 60)
         self.photo_limit = self.settings.photo_mb * 1024 * 1024
@@ -189,6 +194,11 @@ class Residents:
         """Without a public URL, links point at the server (port 0 became a real one)."""
         if not self.settings.public_url:
             self.base = server_url.rstrip("/") + self.path
+
+    @property
+    def microgrids(self) -> frozenset[str]:
+        """The codes of the configured micro-grids (links exist for these only)."""
+        return frozenset(m.code for m in self.config.microgrids)
 
     async def link_url(self, tx: Transaction, microgrid: str, suffix: str = "") -> str:
         """The micro-grid's current link (or a page under it), as residents open it."""
@@ -230,9 +240,8 @@ class Residents:
                     return refused
                 form = refused
             async with self.store.transaction() as tx:
-                verdict = await links.check(tx, self.key, microgrid, token,
-                                            self.engine.unit_names)
-                if verdict is not Verdict.GOOD or microgrid not in self.config.microgrids:
+                verdict = await links.check(tx, self.key, microgrid, token, self.microgrids)
+                if verdict is not Verdict.GOOD or microgrid not in self.microgrids:
                     log.info("residents: a %s link for %r from %s", verdict.value, microgrid,
                              _address(request))
                     return self.problem("replaced" if verdict is Verdict.REPLACED
@@ -296,6 +305,20 @@ class Residents:
                                    **context)
         secure_headers(response)
         return response
+
+
+def _placer(words: Any) -> Callable[[Case], str]:
+    def place(case: Case) -> str:
+        said = words["building_number" if case.building[:1].isdigit() else "building_letter"]
+        return str(said).replace("{b}", case.building)
+    return place
+
+
+def state_of(case: Case) -> str:
+    """A case's state as a group would say it: waiting, being handled, done."""
+    if case.status in UNCLAIMED_STATUSES:
+        return "waiting"
+    return case.status.value
 
 
 def secure_headers(response: Response) -> None:

@@ -35,7 +35,7 @@ async def come_back(residents: Residents, request: Request) -> Response:
     parts = path.split("/")
     microgrid = unquote(parts[1]) if len(parts) > 2 else ""
     if device is None or not code or auth is None or len(code) > 200 \
-            or microgrid not in residents.config.microgrids:
+            or microgrid not in residents.microgrids:
         return back  # an ordinary device from here on
     try:
         openid = await auth.identify(code)

@@ -770,6 +770,10 @@ class Transaction(ABC):
         """Every rotated micro-grid's generation (the others are at 1)."""
         raise NotImplementedError
 
+    async def watched_cases(self, person_id: str) -> list[int]:
+        """The cases a person follows (the latest 50), newest first."""
+        raise NotImplementedError
+
     async def save_resident(self, person: Person) -> None:
         """Add or update a resident the bot made (``auto``); a configured person is left
         as the configuration has them."""

@@ -13,11 +13,14 @@ from gridbot.domain import Person
 from gridbot.store.dialect import Dialect
 from gridbot.store.repos.base import binds
 from gridbot.store.repos.people import PeopleRepository
-from gridbot.store.tables import people, report_links
+from gridbot.store.tables import case_watchers, people, report_links
 
 _GENERATION = select(report_links.c.generation).where(
     report_links.c.microgrid == bindparam("microgrid"))
 _GENERATIONS = select(report_links.c.microgrid, report_links.c.generation)
+_WATCHED = (select(case_watchers.c.case_number)
+            .where(case_watchers.c.person_id == bindparam("person_id"))
+            .order_by(case_watchers.c.case_number.desc()).limit(50))
 # Only a resident the bot made itself: one in the configuration is the configuration's.
 _UPDATE_RESIDENT = (update(people)
                     .where(people.c.id == bindparam("id"), people.c.auto == true())
@@ -56,3 +59,7 @@ class ResidentRepository(PeopleRepository):
         await self.sql.run(_UPDATE_RESIDENT, {
             "id": person.id, "name": person.name, "unit": person.unit, "phone": person.phone,
             "address": person.address, "locale": person.locale})
+
+    async def watched_cases(self, person_id: str) -> list[int]:
+        return [int(r["case_number"]) for r in await self.sql.all(
+            _WATCHED, {"person_id": person_id})]

@@ -1,0 +1,152 @@
+"""The residents' pages over a real ``gridbot run`` runtime and the fake Bot API: a phone
+opens its micro-grid's link, reports with a photo and a building, and the steward gets the
+case on Telegram with the photo; the resident confirms and rates on the case page; a
+neighbour follows it and sees its news; what is refused (an edited or rotated link, a
+form without its token, a photo too large) is refused politely, with nothing lost."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from gridbot.residents import links
+from tests.fake_telegram import FakeTelegram
+from tests.telegram_harness import LIU, ZHANG, World, bound, start_world
+
+WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) "
+             "NetType/WIFI Language/zh_CN")
+
+
+@pytest.fixture
+async def world(database: Path, telegram: FakeTelegram) -> AsyncIterator[World]:
+    w = await start_world(database.parent, telegram, "polling", web=True)
+    yield w
+    await w.runtime.stop()
+
+
+async def link_of(w: World, microgrid: str = "M01") -> str:
+    residents = w.runtime.console.residents if w.runtime.console else None
+    assert residents is not None
+    async with w.runtime.store.transaction() as tx:
+        return await residents.link_url(tx, microgrid)
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def photo(size: tuple[int, int] = (2400, 1800)) -> bytes:
+    """A JPEG as a phone makes it: large, with EXIF naming the phone and where it was."""
+    image = Image.new("RGB", size, (200, 120, 40))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {1: "N", 2: (31.0, 14.0, 0.0), 3: "E", 4: (121.0, 28.0, 0.0)}  # GPS
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=95)
+    return out.getvalue()
+
+
+def phone() -> httpx.AsyncClient:
+    return httpx.AsyncClient(follow_redirects=False, timeout=10,
+                             headers={"user-agent": WECHAT_UA})
+
+
+async def test_a_resident_reports_from_the_link_and_the_steward_gets_it(world: World) -> None:
+    w = await bound(world)
+    link = await link_of(w)
+    async with phone() as her:
+        form = await her.get(link)
+        assert form.status_code == 200, form.text
+        assert "报事" in form.text and 'name="csrf"' in form.text
+        before = len(w.bot.sent)
+        sent = await her.post(link, data={
+            "csrf": csrf_of(form.text), "text": "楼道灯坏了，晚上看不见", "building": "",
+            "place": "3幢2单元", "name": "王阿姨", "phone": "13900001111"},
+            files={"photo": ("IMG_0001.jpg", photo(), "image/jpeg")})
+        assert sent.status_code == 303, sent.text
+        assert "/case/1?said=" in sent.headers["location"]
+        page = await her.get(link.split("/r/")[0] + sent.headers["location"])
+        assert "#1" in page.text and "13900001111" in page.text
+        got = await w.settled(before)
+        to_zhang = [s for s in got if s.chat_id == ZHANG["id"]]
+        assert any("#1" in s.plain and "楼道灯" in s.plain for s in to_zhang), [
+            s.plain for s in got]
+        assert any(s.media and s.media[0] == "photo" for s in to_zhang)
+        case, events = await w.case(1)
+        assert case.building == "3" and case.origin_platform == "web"
+        kept = events[0].data["attachments"][0]
+        data = __import__("base64").b64decode(kept["ref"].split(",", 1)[1])
+        with Image.open(io.BytesIO(data)) as image:
+            assert max(image.size) <= 1600 and not image.getexif()
+        # Nobody in the group learns her phone; the steward claims and resolves in chat.
+        await w.said(w.bot.private(ZHANG), ZHANG, "认领 1")
+        await w.said(w.bot.private(ZHANG), ZHANG, "办结 1 已换灯泡")
+        page = await her.get(link + "/case/1")
+        assert 'data-state="resolved"' in page.text
+        done = await her.post(link + "/case/1", data={"csrf": csrf_of(page.text),
+                                                       "action": "rate", "score": "5",
+                                                       "comment": "很快"})
+        assert done.status_code == 303
+        case, _ = await w.case(1)
+        assert case.rating == 5 and case.status.value == "closed"
+
+
+async def test_a_neighbour_follows_and_sees_its_news(world: World) -> None:
+    w = await bound(world)
+    await w.said(w.group, LIU, "报事 3幢楼道灯坏了")
+    link = await link_of(w)
+    async with phone() as him:
+        page = await him.get(link)
+        assert "#1" in page.text
+        case_page = await him.get(link + "/case/1")
+        assert "刘" not in case_page.text  # nobody's name but staff's
+        done = await him.post(link + "/case/1", data={"csrf": csrf_of(case_page.text),
+                                                       "action": "follow"})
+        assert done.status_code == 303
+        await w.said(w.bot.private(ZHANG), ZHANG, "认领 1")
+        await w.said(w.bot.private(ZHANG), ZHANG, "办结 1 已换灯泡")
+        shown = await him.get(link + "/case/1")
+        assert "data-following" in shown.text and "data-news" in shown.text, shown.text
+
+
+async def test_edited_and_rotated_links_are_refused(world: World) -> None:
+    w = await bound(world)
+    link = await link_of(w)
+    residents = w.runtime.console.residents if w.runtime.console else None
+    assert residents is not None
+    async with phone() as her:
+        edited = link.replace("/M01/", "/M02/")
+        assert (await her.get(edited)).status_code == 404
+        async with w.runtime.store.transaction() as tx:
+            await tx.rotate_report_link("M01", datetime.now(UTC), "test")
+        old = await her.get(link)
+        assert old.status_code == 410 and 'data-problem="replaced"' in old.text
+        new = await link_of(w)
+        assert new != link and (await her.get(new)).status_code == 200
+        assert links.sign(residents.key, "M01", 2).token in new
+
+
+async def test_a_form_without_its_token_and_a_huge_photo_are_refused(world: World) -> None:
+    w = await bound(world)
+    link = await link_of(w)
+    async with phone() as her:
+        form = await her.get(link)
+        assert (await her.post(link, data={"text": "楼道灯坏了"})).status_code == 403
+        big = b"\xff\xd8\xff" + b"0" * (10 * 1024 * 1024)
+        refused = await her.post(link, data={"csrf": csrf_of(form.text),
+                                              "text": "3幢楼道灯坏了很久"},
+                                 files={"photo": ("big.jpg", big, "image/jpeg")})
+        assert refused.status_code == 413
+        assert "3幢楼道灯坏了很久" in refused.text  # what she wrote is kept
+        case, _ = await w.case(1)
+        assert case is None
