@@ -42,12 +42,12 @@ LIU, CHEN = "oLIU-openid-000001", "oCHEN-openid-00002"
 
 
 def write_config(folder: Path, fake: FakeWeChat, *, mp_mode: str = "safe",
-                 secret: str | None = None) -> Path:
+                 secret: str | None = None, web: bool = False) -> Path:
     text = EXAMPLE.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
     text = text.replace("port = 8080", "port = 0")
-    # the example serves the console; these tests have no use for it
-    text = text.replace('\nenabled = true\npath = "/console"',
-                        '\nenabled = false\npath = "/console"', 1)
+    if not web:  # the example serves the console; most of these tests have no use for it
+        text = text.replace('\nenabled = true\npath = "/console"',
+                            '\nenabled = false\npath = "/console"', 1)
     text += f"""
 [wechat]
 robot_api_base_url = "{fake.base_url}"
@@ -162,10 +162,12 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
     await server.stop()
 
 
-async def start_world(folder: Path, fake: FakeWeChat, mp_mode: str) -> World:
+async def start_world(folder: Path, fake: FakeWeChat, mp_mode: str, *,
+                      web: bool = False) -> World:
     """The runtime on a database in ``folder`` (a migrated copy if the test's ``database``
-    fixture put one there), started; the caller stops it."""
-    config = load_config(write_config(folder, fake, mp_mode=mp_mode))
+    fixture put one there), started; the caller stops it. ``web``: with the console and
+    the residents' pages."""
+    config = load_config(write_config(folder, fake, mp_mode=mp_mode, web=web))
     clock = RunningClock(START)
     fake.now = lambda: clock.now().timestamp()
     runtime = Runtime(config, clock=clock, sleep=clock.sleep)

@@ -28,8 +28,8 @@ What she leaves behind:
   replaced by a short notice that it was withdrawn (queued ones still go, saying so);
 * elsewhere (other people's cases, events and notices) her name, phone and address are
   cut out of the text; in the household ledger see :func:`forget_in_household`;
-* **notice acknowledgements** (in chat and on a notice's page) and **audit** rows stay, under her anonymous id, so counts
-  and the record of who did what stay whole.
+* **notice acknowledgements** (in chat and on a notice's page) and **audit** rows stay,
+  under her anonymous id, so counts and the record of who did what stay whole.
 """
 
 from __future__ import annotations

@@ -250,7 +250,7 @@ class NoticeRepository(Repository):
             sent=by.get("sent", 0) + by.get("acknowledged", 0),
             acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
             unknown=by.get("unknown", 0), acks=acks, page_acks=page,
-            people=await self.sql.value(_PEOPLE, {"notice_id": notice_id}) if page else acks)
+            people=await self.sql.value(_PEOPLE, {"notice_id": notice_id}))
 
     async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
         row = await self.sql.one(_STARTING, {"outbox_id": outbox_id})
