@@ -40,7 +40,8 @@ async def notice(ctx: Context) -> None:
     if send_at is None:
         groups = await notices.start(ctx.services, ctx.tx, written, ctx.now) or 0
     ctx.reply("reply_notice", notice=written, groups=groups, microgrids=len(scope.microgrids),
-              scheduled=send_at is not None)
+              scheduled=send_at is not None,
+              pages=ctx.services.resident_link is not None and not ctx.in_group)
 
 
 async def _status(ctx: Context, number: int) -> None:

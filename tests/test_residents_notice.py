@@ -13,8 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 
 from gridbot.notices import page_suffix
+from gridbot.report import words_for, write_report
 from gridbot.residents.app import Limiter
 from gridbot.stats import load_report, month_period
 from tests.fake_telegram import FakeTelegram
@@ -74,11 +76,13 @@ def page_acks(w: World, number: int) -> list[tuple[str, int]]:
 
 
 async def test_a_notice_links_taps_count_once_per_phone_and_show_in_notice_n(
-        world: World) -> None:
+        world: World, tmp_path: Path) -> None:
     w = await bound(world)
     zhou = w.bot.private(ZHOU)
     sent = await w.said(zhou, ZHOU, "/notice M01 周六上午9点活动室免费量血压 <带上医保卡>")
     [(number,)] = w.rows("SELECT id FROM notices")
+    [reply] = [s for s in sent if s.chat_id == ZHOU["id"]]
+    assert f"通知 {number}" in reply.plain and "普通微信群" in reply.plain
     # the bound Telegram group hears its residents: asked to reply 收到, no link
     [copy] = [s for s in sent if s.chat_id == w.group.id]
     assert "收到" in copy.plain and "/r/M01/" not in copy.plain
@@ -138,6 +142,14 @@ async def test_a_notice_links_taps_count_once_per_phone_and_show_in_notice_n(
     assert report.notices is not None
     [row] = report.notices.rows
     assert (row.number, row.groups, row.chat_acks, row.page_acks) == (number, 1, 1, 2)
+    out = tmp_path / "report"
+    book, html = write_report(report, out, words_for("zh-CN"), config.timezone)[:2]
+    rows = list(load_workbook(book)["通知"].iter_rows(values_only=True))
+    assert rows[0][4:7] == ("群数", "群里回复收到（人）", "页面上点收到（人）")
+    assert rows[1][0] == number and rows[1][4:7] == (1, 1, 2)
+    page = html.read_text(encoding="utf-8")
+    assert '<td class="n" data-count="page_acks">2</td>' in page
+    assert '<td class="n" data-count="chat_acks">1</td>' in page
 
 
 async def test_a_notice_is_shown_only_under_its_micro_grids_and_forms_are_checked(
@@ -157,6 +169,8 @@ async def test_a_notice_is_shown_only_under_its_micro_grids_and_forms_are_checke
         # M01's link edited into M02's (the signature is M01's): refused, nothing shown
         forged = await her.get(link.replace("/r/M01/", "/r/M02/"))
         assert forged.status_code == 404 and "停水" not in forged.text
+        english = await her.get(link, headers={"accept-language": "en-GB,en;q=0.9"})
+        assert english.status_code == 200 and "收到 Got it" in english.text
         page = await her.get(link)
         assert page.status_code == 200
         refused = await her.post(link, data={})
