@@ -5,29 +5,23 @@ A steward prints the cards and hands them out; whoever scans the QR code with a 
 opens Telegram at ``https://t.me/<bot>?start=<code>``, presses *Start*, and the bot
 receives ``/start CODE`` in private, which links the account at once.
 
-The QR code is made by segno (a maintained, dependency-free QR encoder) and the card is
-drawn with Pillow in the CJK font the report's charts use (Noto Sans CJK SC from the
-mplfonts wheel, see :mod:`gridbot.charts`), so Chinese names print on a fresh server.
+The QR code is made by segno and the card is drawn with Pillow in the CJK font the
+report's charts use (:mod:`gridbot.printing`), so Chinese names print on a fresh server.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 
-import segno
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
-from gridbot.charts import bundled_font
 from gridbot.config import Config
 from gridbot.domain import Person, Role
+from gridbot.printing import font, qr_png, wrap
 from gridbot.render import Renderer
-
-log = logging.getLogger(__name__)
 
 #: A6 portrait at 300 dpi (105 × 148 mm): four to an A4 page
 WIDTH, HEIGHT = 1240, 1748
@@ -102,56 +96,6 @@ def telegram_link(bot: str, code: str) -> str:
     return f"https://t.me/{bot}?start={code}"
 
 
-def qr_png(text: str, *, scale: int = 14) -> bytes:
-    """``text`` as a QR code (error correction M, raised where it fits), as PNG bytes."""
-    buffer = io.BytesIO()
-    segno.make(text, error="m", micro=False).save(buffer, kind="png", scale=scale, border=4)
-    return buffer.getvalue()
-
-
-@cache
-def _font_file() -> str | None:
-    path = bundled_font()
-    if path is None:
-        log.warning("no CJK font found for the link cards: Chinese may not print "
-                    "(pip install mplfonts)")
-    return str(path) if path else None
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    path = _font_file()
-    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
-
-
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont |
-          ImageFont.ImageFont, width: int) -> list[str]:
-    """``text`` cut into lines no wider than ``width`` (Chinese has no spaces to cut at,
-    so any character may end a line; a Latin word stays whole where it can)."""
-    lines: list[str] = []
-    line = ""
-    for word in _pieces(text):
-        if draw.textlength(line + word, font=font) <= width or not line:
-            line += word
-            continue
-        lines.append(line.rstrip())
-        line = word.lstrip()
-    if line:
-        lines.append(line.rstrip())
-    return lines
-
-
-def _pieces(text: str) -> list[str]:
-    """Latin words (with the space before them) and single CJK characters."""
-    pieces: list[str] = []
-    for ch in text:
-        if pieces and ch.isascii() and not ch.isspace() and pieces[-1][-1:].isascii() \
-                and not pieces[-1].endswith(" "):
-            pieces[-1] += ch
-        else:
-            pieces.append(ch)
-    return pieces
-
-
 def draw_card(card: LinkCard) -> bytes:
     """The card as a PNG (300 dpi, A6 portrait)."""
     image = Image.new("RGB", (WIDTH, HEIGHT), PAPER)
@@ -162,10 +106,10 @@ def draw_card(card: LinkCard) -> bytes:
 
     def centred(text: str, size: int, fill: str, gap: int = 14) -> None:
         nonlocal y
-        font = _font(size)
-        for line in _wrap(draw, text, font, inner):
-            length = draw.textlength(line, font=font)
-            draw.text(((WIDTH - length) / 2, y), line, font=font, fill=fill)
+        face = font(size)
+        for line in wrap(draw, text, face, inner):
+            length = draw.textlength(line, font=face)
+            draw.text(((WIDTH - length) / 2, y), line, font=face, fill=fill)
             y += size + gap
 
     centred(card.title, 40, GREY)

@@ -161,9 +161,13 @@ class Context:
     def reply(self, template: str, *, buttons: tuple[Button, ...] = (),
               attachments: tuple[Attachment, ...] = (), group_buttons: bool = False,
               **context: Any) -> None:
+        # The answer names the case it is about, as news about it does (the residents'
+        # page finds a report's case by it).
+        case = context.get("case")
         self.messages.append(Message(to="reply", template=template, context=context,
                                      buttons=buttons, attachments=attachments,
-                                     group_buttons=group_buttons))
+                                     group_buttons=group_buttons,
+                                     case=case if isinstance(case, Case) else None))
 
     def ignore(self) -> None:
         """Nothing happened: the message only looked like a command (a resident passing

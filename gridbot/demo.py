@@ -292,6 +292,12 @@ class Demo:
                 link, _ = await console.login_link(person, via="demo")
                 self.print(self.text("web_persona", name=person.name, role=person.role.value,
                                      link=link))
+        if console.residents is not None:
+            self.print(self.text("web_residents"))
+            async with self.store.transaction() as tx:
+                for microgrid in self.config.microgrids:
+                    link = await console.residents.link_url(tx, microgrid.code)
+                    self.print(self.text("web_microgrid", name=microgrid.name, link=link))
         return http
 
     def _send_soon(self) -> None:

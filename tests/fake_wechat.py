@@ -9,7 +9,11 @@ bodies, ``{"errcode": …, "errmsg": …}`` answers) for what gridbot uses:
   range), ``appchat/send`` (to app chats that exist);
 - group robots: ``webhook/send?key=…``, refusing the 21st message in any minute with
   45009 as WeCom does;
-- Official Account: ``token``, ``message/custom/send`` (to followers);
+- Official Account: ``token``, ``message/custom/send`` (to followers), and web
+  authorisation: ``/connect/oauth2/authorize`` (a phone in WeChat, as the test's
+  :attr:`~FakeWeChat.web_user`, sent back with a one-time code and the state) and
+  ``/sns/oauth2/access_token`` (the code for its openid, once: 40163 after, 40029 for a
+  code it never gave or gave over five minutes ago);
 - both: ``media/upload?type=image`` (multipart, a PNG or JPEG of at most 10 MB) and image
   messages by the media id it gave (robots take the picture inline, base64 with its MD5,
   at most 2 MB).
@@ -40,6 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import uvicorn
@@ -47,7 +52,7 @@ import xmltodict
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from wechatpy.crypto import WeChatCrypto as MpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
@@ -58,6 +63,8 @@ ROBOT_RATE = 20  # messages a minute, per robot
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # uploaded temporary media
 MAX_ROBOT_IMAGE_BYTES = 2 * 1024 * 1024
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+#: a web authorisation code works for this long, once
+CODE_SECONDS = 300
 
 
 @dataclass
@@ -99,6 +106,13 @@ class FakeWeChat:
     delays: dict[str, list[float]] = field(default_factory=dict)
     #: answers being held back right now
     late: int = 0
+    #: web authorisation: the openid of whoever's phone WeChat is on (None: WeChat shows
+    #: its error page), and the account's 网页授权域名 (None: any host)
+    web_user: str | None = None
+    web_domain: str | None = None
+    #: codes given: code -> (openid, when), and the codes exchanged already
+    codes: dict[str, tuple[str, float]] = field(default_factory=dict)
+    spent: set[str] = field(default_factory=set)
     #: uploaded temporary media: id -> (the token kind that uploaded it, file name, bytes)
     media: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
     port: int = 0
@@ -109,6 +123,10 @@ class FakeWeChat:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/cgi-bin/"
+
+    @property
+    def oauth_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/connect/oauth2/authorize"
 
     # -- the test's hand on it ------------------------------------------------------------------
     def fail(self, api: str, *, errcode: int | None = None, status: int | None = None,
@@ -134,7 +152,10 @@ class FakeWeChat:
 
     # -- server ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        app = Starlette(routes=[Route("/cgi-bin/{api:path}", self._api, methods=["GET", "POST"])])
+        app = Starlette(routes=[
+            Route("/cgi-bin/{api:path}", self._api, methods=["GET", "POST"]),
+            Route("/sns/{api:path}", self._sns, methods=["GET"]),
+            Route("/connect/oauth2/authorize", self._authorize, methods=["GET"])])
         sock = socket.create_server(("127.0.0.1", 0))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = sock.getsockname()[1]
@@ -161,7 +182,12 @@ class FakeWeChat:
             await asyncio.sleep(0.005)
 
     async def _api(self, request: Request) -> Response:
-        api = request.path_params["api"]
+        return await self._dispatch(request, request.path_params["api"])
+
+    async def _sns(self, request: Request) -> Response:
+        return await self._dispatch(request, "sns/" + request.path_params["api"])
+
+    async def _dispatch(self, request: Request, api: str) -> Response:
         params = dict(request.query_params)
         body: dict[str, Any] = {}
         raw = await request.body()
@@ -319,6 +345,46 @@ class FakeWeChat:
             raise _Refusal(40008, "invalid message type")
         self._content("message/custom/send", openid, body, "mp")
         return {}
+
+    # -- web authorisation (网页授权) --------------------------------------------------------------
+    async def _authorize(self, request: Request) -> Response:
+        """WeChat's authorisation page: for snsapi_base it asks nothing and sends the phone
+        straight back with a code; a wrong AppID, scope or return host gets its error page."""
+        params = dict(request.query_params)
+        self.calls.append(("connect/oauth2/authorize", params))
+        back = params.get("redirect_uri", "")
+        host = urlsplit(back).hostname or ""
+        if params.get("appid") != self.app_id or params.get("response_type") != "code" \
+                or params.get("scope") not in ("snsapi_base", "snsapi_userinfo") \
+                or not back.startswith(("http://", "https://")) \
+                or (self.web_domain is not None and host != self.web_domain) \
+                or self.web_user is None:
+            self.refused.append(("connect/oauth2/authorize", 10003))
+            return HTMLResponse("<html><body>redirect_uri 参数错误 10003</body></html>")
+        code = secrets.token_hex(16)
+        self.codes[code] = (self.web_user, self.now())
+        query = urlencode({"code": code, "state": params.get("state", "")})
+        return RedirectResponse(f"{back}{'&' if '?' in back else '?'}{query}",
+                                status_code=302)
+
+    def api_sns_oauth2_access_token(self, params: dict[str, Any],
+                                    body: dict[str, Any]) -> dict[str, Any]:
+        if params.get("grant_type") != "authorization_code":
+            raise _Refusal(40002, "invalid grant_type")
+        if params.get("appid") != self.app_id:
+            raise _Refusal(40013, "invalid appid")
+        if params.get("secret") != self.mp_secret:
+            raise _Refusal(40125, "invalid appsecret")
+        code = params.get("code", "")
+        if code in self.spent:
+            raise _Refusal(40163, "code been used")
+        given = self.codes.get(code)
+        if given is None or self.now() - given[1] > CODE_SECONDS:
+            raise _Refusal(40029, "invalid code")
+        self.spent.add(code)
+        return {"access_token": f"sns-token-{secrets.token_hex(8)}", "expires_in": 7200,
+                "refresh_token": f"sns-refresh-{secrets.token_hex(8)}", "openid": given[0],
+                "scope": "snsapi_base"}
 
     # -- media ----------------------------------------------------------------------------------
     def api_media_upload(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:

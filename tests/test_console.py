@@ -122,6 +122,12 @@ async def test_the_demo_serves_the_console_with_a_link_for_each_persona(tmp_path
             base = link.split("/login/")[0]
             board = await client.get(base + "/?state=closed")
             assert board.status_code == 200 and "#1" in board.text and "楼道灯" in board.text
+            # … and the residents' report page of each micro-grid, one link each.
+            pages = [m.group(0) for line in lines
+                     if (m := re.search(r"http://\S+/r/M\d+/\S+", line))]
+            assert len(pages) >= 2, lines
+            report = await client.get(pages[0])
+            assert report.status_code == 200 and 'name="text"' in report.text
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -150,3 +150,71 @@ async def test_a_form_without_its_token_and_a_huge_photo_are_refused(world: Worl
         assert "3幢楼道灯坏了很久" in refused.text  # what she wrote is kept
         case, _ = await w.case(1)
         assert case is None
+
+
+async def test_a_chat_account_linked_to_the_phone_keeps_every_case(world: World) -> None:
+    w = await bound(world)
+    await w.said(w.group, LIU, "报事 3幢门口的垃圾三天没人收")  # her chat's own report
+    link = await link_of(w)
+    async with phone() as her:
+        form = await her.get(link)
+        sent = await her.post(link, data={"csrf": csrf_of(form.text),
+                                          "text": "2幢电梯按钮不亮了", "name": "刘奶奶"})
+        assert sent.status_code == 303
+        mine = await her.get(link + "/mine")
+        coded = await her.post(link + "/mine", data={"csrf": csrf_of(mine.text)})
+        found = re.search(r"data-code>\S+ ([A-Z0-9]{4}-[A-Z0-9]{4})<", coded.text)
+        assert found, coded.text
+        replies = await w.said(w.bot.private(LIU), LIU, f"认证 {found.group(1)}")
+        assert replies and replies[0].chat_id == LIU["id"]
+        mine = await her.get(link + "/mine")
+        assert "#1" in mine.text and "#2" in mine.text  # both, on the phone
+        first, _ = await w.case(1)
+        second, _ = await w.case(2)
+        assert first.reporter_id == second.reporter_id
+
+
+async def test_a_neighbour_sees_nothing_private_of_a_case(world: World) -> None:
+    """The page a whole group holds shows a case as the group sees it: no words, name,
+    phone, room or photo of its reporter, no private note of its steward."""
+    w = await bound(world)
+    link = await link_of(w)
+    async with phone() as her, phone() as him:
+        form = await her.get(link)
+        sent = await her.post(link, data={
+            "csrf": csrf_of(form.text), "text": "我家楼上3幢2单元301天天半夜漏水到201",
+            "name": "赵秀英", "phone": "13912345678"},
+            files={"photo": ("a.jpg", photo((400, 300)), "image/jpeg")})
+        assert sent.status_code == 303
+        await w.said(w.bot.private(ZHANG), ZHANG, "认领 1")
+        await w.said(w.bot.private(ZHANG), ZHANG, "进展 1 已联系301业主王建国，电话13700000000")
+        own = await her.get(link + "/case/1")
+        assert "13912345678" in own.text and "/photo/" in own.text
+        for page in (await him.get(link + "/case/1"), await him.get(link)):
+            assert page.status_code == 200
+            for secret in ("赵秀英", "13912345678", "301", "201", "漏水到", "王建国",
+                           "13700000000", "/photo/"):
+                assert secret not in page.text, secret
+        assert (await him.get(link + "/case/1/photo/0/0")).status_code == 404
+
+
+async def test_a_form_sent_twice_makes_one_case(world: World) -> None:
+    """A double tap, or the phone sending again after a lost answer: one case, and both
+    answers lead to it."""
+    w = await bound(world)
+    link = await link_of(w)
+    async with phone() as her:
+        form = await her.get(link)
+        once = re.search(r'name="once" value="([0-9a-f]{32})"', form.text)
+        assert once
+        data = {"csrf": csrf_of(form.text), "once": once.group(1),
+                "text": "5幢门禁坏了，刷卡没反应"}
+        before = len(w.bot.sent)
+        first = await her.post(link, data=data)
+        second = await her.post(link, data=data)
+        assert first.status_code == second.status_code == 303
+        assert "/case/1?" in first.headers["location"] and "/case/1?" in second.headers["location"]
+        sent = await w.settled(before)
+        assert len([s for s in sent if s.chat_id == ZHANG["id"]]) == 1
+        case, _ = await w.case(2)
+        assert case is None

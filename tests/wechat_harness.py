@@ -42,7 +42,9 @@ LIU, CHEN = "oLIU-openid-000001", "oCHEN-openid-00002"
 
 
 def write_config(folder: Path, fake: FakeWeChat, *, mp_mode: str = "safe",
-                 secret: str | None = None, web: bool = False) -> Path:
+                 secret: str | None = None, web: bool = False, mp_extra: str = "") -> Path:
+    """``web``: serve the console and the residents' pages; ``mp_extra``: more lines for
+    ``[wechat.mp]``."""
     text = EXAMPLE.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
     text = text.replace("port = 8080", "port = 0")
     if not web:  # the example serves the console; most of these tests have no use for it
@@ -69,6 +71,7 @@ secret = "{fake.mp_secret}"
 token = "{MP_TOKEN}"
 api_base_url = "{fake.base_url}"
 {f'encoding_aes_key = "{MP_AES}"' if mp_mode == "safe" else ""}
+{mp_extra}
 
 [wechat.robots]
 M01 = "{fake.base_url}webhook/send?key={ROBOT_M01}"
@@ -162,12 +165,12 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
     await server.stop()
 
 
-async def start_world(folder: Path, fake: FakeWeChat, mp_mode: str, *,
-                      web: bool = False) -> World:
+async def start_world(folder: Path, fake: FakeWeChat, mp_mode: str, *, web: bool = False,
+                      mp_extra: str = "") -> World:
     """The runtime on a database in ``folder`` (a migrated copy if the test's ``database``
-    fixture put one there), started; the caller stops it. ``web``: with the console and
-    the residents' pages."""
-    config = load_config(write_config(folder, fake, mp_mode=mp_mode, web=web))
+    fixture put one there), started; the caller stops it."""
+    config = load_config(write_config(folder, fake, mp_mode=mp_mode, web=web,
+                                      mp_extra=mp_extra))
     clock = RunningClock(START)
     fake.now = lambda: clock.now().timestamp()
     runtime = Runtime(config, clock=clock, sleep=clock.sleep)

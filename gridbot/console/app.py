@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -40,9 +40,6 @@ from gridbot.domain import (
 )
 from gridbot.engine import Engine
 from gridbot.store.base import AuditEntry, Transaction, WebSession
-
-if TYPE_CHECKING:
-    from gridbot.residents.app import Residents
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +140,9 @@ class Console:
         self.views = Views(engine, self.path)
         self._key: bytes | None = None
         #: the residents' pages served beside the console, if they are
-        self.residents: Residents | None = None
+        #: (:class:`gridbot.residents.app.Residents`; typed loosely, since they build on
+        #: this module)
+        self.residents: Any = None
 
     @property
     def key(self) -> bytes:
@@ -311,10 +310,13 @@ class Console:
 
     # -- doing things: through the engine ---------------------------------------------------
     async def say(self, person: Person, text: str, *, sender_id: str | None = None,
-                  attachments: tuple[Attachment, ...] = ()) -> Said:
+                  attachments: tuple[Attachment, ...] = (),
+                  message_id: str | None = None) -> Said:
         """Say ``text`` to the bot as ``person`` in their web chat (``sender_id``: the web
-        account, if not the person's own, as a resident's phone); the bot's answers."""
-        message_id = uuid.uuid4().hex
+        account, if not the person's own, as a resident's phone); the bot's answers.
+        ``message_id`` (32 hex digits): a form sent twice is handled once, and both
+        times answered with what it got the first time."""
+        message_id = message_id or uuid.uuid4().hex
         chat = web_chat_id(person.id)
         outcome = await self.intake.handle(Incoming(
             platform=WEB_PLATFORM, chat_id=chat, chat_kind=ChatKind.PRIVATE,

@@ -1,14 +1,19 @@
 """人员与值班 People and duty: who is on duty now in each micro-grid of the person's part of
 the tree (routing's own answer), the week's roster, who is off duty until when, who has
-linked which platform and whom no message reaches, with a printable link card for them.
+linked which platform and whom no message reaches, with a printable link card for them;
+and each micro-grid's report link for residents, with its poster and a button to replace it.
 
 Going on or off duty is the chat's ``/duty`` said to the engine. A link card issues a fresh
 one-time code, so only office staff print one, for someone in their part of the tree, and
-each card goes to the audit log.
+each card goes to the audit log. A report link and its poster (:mod:`gridbot.residents`)
+are for anyone who looks after the micro-grid; replacing the link (it leaked into another
+group) makes every printed poster of it stop working, so the page asks to confirm it, and
+it goes to the audit log.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +26,7 @@ from gridbot.linking import add_code
 from gridbot.policy.permissions import STAFF, STEWARDS_AND_UP, scope
 from gridbot.policy.routing import Route, route
 from gridbot.reach import Reach, reach_of
+from gridbot.residents import links
 from gridbot.store.base import AuditEntry, Transaction
 
 #: how long the code on a card printed from the console works (handed out over days)
@@ -40,6 +46,15 @@ class OnDuty:
     roster: Roster | None
     #: for each weekday (Monday first): the shifts on it, as (person id, start, end)
     week: tuple[tuple[tuple[str, str, str], ...], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportLink:
+    """One micro-grid's report link for residents, as its poster carries it."""
+
+    code: str
+    url: str
+    generation: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,11 +159,15 @@ async def people_page(page: Page) -> Response:
     duty, people = await load(page, chosen)
     names = {p.id: p.name for p in config.people}
     me = next((s for s in people if s.person.id == page.person.id), None)
+    report = await report_links(page, [d.code for d in duty])
+    rotated = page.request.query_params.get("rotated", "")
     return page.render("people.html.j2", duty=duty, people=people, names=names, me=me,
                        may_duty=page.person.role in STEWARDS_AND_UP,
                        may_print=page.person.role in STAFF, parts=offered, chosen=chosen,
                        today=page.console.now().astimezone(config.timezone).weekday(),
-                       said=await page.console.answers(page))
+                       said=await page.console.answers(page), report_links=report,
+                       may_rotate=page.person.role in STEWARDS_AND_UP,
+                       rotated=rotated if any(r.code == rotated for r in report) else "")
 
 
 async def set_duty(page: Page) -> Response:
@@ -196,8 +215,86 @@ def _at(instant: datetime) -> str:
     return instant.isoformat(timespec="minutes")
 
 
+# -- the residents' report links ------------------------------------------------------------
+
+
+def _residents(page: Page) -> tuple[bytes, str] | None:
+    """The residents' key and base URL, if the residents' pages are served."""
+    console = page.console
+    if not console.settings.residents:
+        return None
+    return links.residents_key(console.key), links.beside(console.base, console.settings)
+
+
+async def report_links(page: Page, microgrids: list[str]) -> list[ReportLink]:
+    """The report links of ``microgrids`` (of the person's scope), as they are now."""
+    served = _residents(page)
+    if served is None:
+        return []
+    key, base = served
+    generations = await page.tx.report_link_generations()
+    found = []
+    for code in microgrids:
+        link = links.sign(key, code, generations.get(code, 1))
+        found.append(ReportLink(code=code, url=base + link.path(),
+                                generation=link.generation))
+    return found
+
+
+async def _looks_after(tx: Transaction, page: Page, microgrid: str) -> bool:
+    return page.person.role in STEWARDS_AND_UP and microgrid in await scope(tx, page.person)
+
+
+async def poster(page: Page) -> Response:
+    """A micro-grid's report poster (PNG), for whoever looks after it."""
+    from gridbot.residents.poster import draw_poster, poster_for
+
+    console = page.console
+    served = _residents(page)
+    if served is None:
+        return console.views.problem("residents_off", status=404, locale=page.locale)
+    key, base = served
+    microgrid = console.config.microgrid(str(page.request.path_params["microgrid"]))
+    async with console.store.transaction() as tx:
+        if microgrid is None or not await _looks_after(tx, page, microgrid.code):
+            return console.views.problem("not_your_microgrid", status=403,
+                                         locale=page.locale)
+        url = await links.url(tx, key, base, microgrid.code)
+    # Drawn outside the transaction and off the event loop: a poster takes a moment.
+    png = await asyncio.to_thread(draw_poster, poster_for(
+        console.config, console.engine.renderer, microgrid, url))
+    return Response(png, media_type="image/png", headers={
+        "content-disposition": f'attachment; filename="{microgrid.code}.png"'})
+
+
+async def rotate(page: Page) -> Response:
+    """A new report link for a micro-grid (the old one leaked): every poster and link of
+    it before stops working. Confirmed on the page; audited."""
+    console = page.console
+    if _residents(page) is None:
+        return console.views.problem("residents_off", status=404, locale=page.locale)
+    code = str(page.form.get("microgrid") or "")
+    unit = str(page.form.get("unit") or "")
+    if not await _looks_after(page.tx, page, code):
+        return console.views.problem("not_your_microgrid", status=403, locale=page.locale)
+    back = page.url("/people", unit=unit)
+    if page.form.get("confirm") != "yes":
+        return RedirectResponse(back, status_code=303)
+    now = console.now()
+    before = await page.tx.report_link_generation(code)
+    after = await page.tx.rotate_report_link(code, now, page.person.id)
+    await page.tx.add_audit(AuditEntry(at=now, actor_id=page.person.id,
+                                       role=page.person.role.value, via=WEB_PLATFORM,
+                                       action="rotate_link", target=code,
+                                       summary=f"{before} -> {after}"))
+    return RedirectResponse(page.url("/people", unit=unit, rotated=code) + "#report-links",
+                            status_code=303)
+
+
 ROUTES = [
     ("/people", people_page, ("GET",), False),
     ("/people/duty", set_duty, ("POST",), True),
     ("/people/card", card, ("POST",), True),
+    ("/people/poster/{microgrid}", poster, ("GET",), True),
+    ("/people/rotate", rotate, ("POST",), False),
 ]

@@ -18,13 +18,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 #: a form's text fields together (the photos are counted apart)
 MAX_FIELDS = 64 * 1024
+#: a form's one-time id, which its message takes (:meth:`Visit.say`)
+ONCE = re.compile(r"[0-9a-f]{32}")
 #: photos one report may carry
 MAX_PHOTOS = 3
 
@@ -118,25 +122,29 @@ class Visit:
     def render(self, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
         return self.residents.views.bare(
             template, locale=self.locale, status=status, visit=self, csrf=self.csrf,
+            once=uuid.uuid4().hex,
             microgrid=self.microgrid, now=self.residents.console.now(), **context)
 
     async def enrol(self, tx: Transaction, **details: Any) -> Resident:
         """The resident as a person (made on the first thing they do), with ``details``."""
-        name = details.pop("name", None)
+        name = details.pop("name", None) or (
+            self.resident.person.name if self.resident.person else "") or str(
+            self.residents.views.words(self.locale)["someone"])
         self.resident = await identity.enrol(
-            tx, self.resident, microgrid=self.microgrid,
-            name=name if name is not None else (
-                self.resident.person.name if self.resident.person else ""),
+            tx, self.resident, microgrid=self.microgrid, name=name,
             now=self.residents.console.now(), locale=self.locale if self.locale != (
                 self.residents.config.locale) else "", **details)
         return self.resident
 
     async def say(self, text: str, attachments: tuple[Attachment, ...] = ()) -> Said:
-        """Say ``text`` to the bot as this resident (enrolled already)."""
+        """Say ``text`` to the bot as this resident (enrolled already). The form's
+        ``once`` (made when it was shown) is the message's id, so a form sent twice (a
+        double tap, a resend after a lost answer) is handled once."""
         assert self.resident.person is not None, "enrol the resident first"
-        return await self.residents.console.say(self.resident.person, text,
-                                                sender_id=self.resident.user_id,
-                                                attachments=attachments)
+        once = self.field("once", 40)
+        return await self.residents.console.say(
+            self.resident.person, text, sender_id=self.resident.user_id,
+            attachments=attachments, message_id=once if ONCE.fullmatch(once) else None)
 
     async def answers(self, tx: Transaction) -> list[Outgoing]:
         """The bot's answers to what the resident just did (``?said=``)."""
@@ -171,7 +179,7 @@ class Residents:
         for locale in LOCALES:  # a case's building as its words say it ("3幢", "A座")
             env = self.views.env(locale)
             words = env.globals["words"]
-            env.globals["place"] = _placer(words)  # type: ignore[arg-type]
+            env.globals["place"] = _placer(words)
         self.reports = Limiter(self.settings.reports_per_hour, 3600)
         self.acks = Limiter(self.settings.acks_per_minute, 60)
         self.photo_limit = self.settings.photo_mb * 1024 * 1024
@@ -254,7 +262,7 @@ class Residents:
                 visit = Visit(request=request, residents=self, link=link, resident=resident,
                               locale=locale, form=form, transaction=None if acts else tx)
                 if not acts:
-                    asked = authorize_url(self, request) \
+                    asked = authorize_url(self, request, device) \
                         if resident.person is None and request.method == "GET" \
                         and "noauth" not in request.query_params else None
                     if asked is not None:
@@ -332,37 +340,38 @@ def secure_headers(response: Response) -> None:
         "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-#: WeChat keeps at most 128 bytes of state
-MAX_STATE = 128
+#: where WeChat sends the phone back to, followed by the page's own path
 RETURN = "/oauth"
+#: the state's length: WeChat carries back at most 128 of a-z A-Z 0-9
+STATE_CHARS = 32
 
 
-def state_for(key: bytes, path: str) -> str:
-    """``path`` (under the residents' base) and its signature: where to come back to."""
-    mac = hmac.new(key, f"oauth\0{path}".encode(), hashlib.sha256).hexdigest()[:16]
-    return f"{mac}{path}"
+def state_for(key: bytes, device: str, path: str) -> str:
+    """The signature of the page to come back to (``path``, under the residents' base,
+    which travels in the return address) for this phone: a return address made for
+    another phone, carrying someone else's code, is refused (it would sign the phone in
+    as them). Hex, as WeChat takes only letters and digits."""
+    mac = hmac.new(key, f"oauth\0{device}\0{path}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:STATE_CHARS]
 
 
-def path_of(key: bytes, state: str) -> str | None:
-    mac, path = state[:16], state[16:]
-    if not path.startswith("/") or path.startswith("//") or not hmac.compare_digest(
-            mac, state_for(key, path)[:16]):
-        return None
-    return path
+def state_ok(key: bytes, device: str, path: str, state: str) -> bool:
+    return path.startswith("/") and not path.startswith("//") and hmac.compare_digest(
+        state, state_for(key, device, path))
 
 
-def authorize_url(residents: Residents, request: Request) -> str | None:
-    """Where to send a new phone in WeChat first, or ``None`` (no authorisation here, not
-    WeChat, or a page whose path cannot travel in the state)."""
+def authorize_url(residents: Residents, request: Request, device: str) -> str | None:
+    """Where to send a new phone in WeChat first, or ``None`` (no authorisation here, or
+    not WeChat)."""
     auth = residents.web_auth
     if auth is None or not auth.wanted(request.headers.get("user-agent", "")):
         return None
     path = request.url.path[len(residents.path):] if request.url.path.startswith(
         residents.path) else ""
-    state = state_for(residents.key, path)
-    if not path or len(state.encode()) > MAX_STATE:
+    if not path.startswith("/"):
         return None
-    return auth.authorize_url(residents.base + RETURN, state)
+    return auth.authorize_url(residents.base + RETURN + quote(path),
+                              state_for(residents.key, device, path))
 
 
 def _address(request: Request) -> str:

@@ -11,10 +11,13 @@ the same rules answer as in chat.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
 from gridbot.domain import OPEN_STATUSES, Attachment, Case, CaseEvent, Outgoing, Role, Status
+from gridbot.linking import add_code
 from gridbot.residents.app import Visit
 from gridbot.store.base import CaseQuery, Transaction
 
@@ -24,6 +27,8 @@ PUBLIC_KINDS = frozenset({
     "extended", "resolved", "confirmed", "reopened", "rated", "cancelled", "merged",
     "incident_joined", "closed_no_feedback", "followed",
 })
+#: how long a code linking a chat account to the phone works
+LINK_CODE_TTL = timedelta(hours=1)
 #: the actions a case page offers, and the command each says
 COMMANDS = {"confirm": "/confirm", "reopen": "/reopen", "rate": "/rate",
             "follow": "/follow", "cancel": "/cancel"}
@@ -156,7 +161,24 @@ async def photo(visit: Visit) -> Response:
 async def mine(visit: Visit) -> Response:
     """我的报事: the phone's cases and those it follows, newest first, each linked under
     its own micro-grid's link."""
-    tx = visit.tx
+    return await _mine(visit, visit.tx)
+
+
+async def link_chat(visit: Visit) -> Response:
+    """A one-time code that makes a chat account (Telegram, the Official Account) the
+    same person as this phone: ``认证 CODE`` there, and the chat's earlier reports join
+    this phone's (the ``link`` command moves them), so nobody loses a case."""
+    residents = visit.residents
+    now = residents.console.now()
+    async with residents.store.transaction() as tx:
+        resident = await visit.enrol(tx)
+        assert resident.person is not None
+        code, expires = await add_code(tx, residents.engine.link_key, resident.person.id, now,
+                                       LINK_CODE_TTL)
+        return await _mine(visit, tx, code=code, expires=expires)
+
+
+async def _mine(visit: Visit, tx: Transaction, **context: Any) -> Response:
     person = visit.resident.person
     reported: list[Case] = []
     followed: list[Case] = []
@@ -169,7 +191,8 @@ async def mine(visit: Visit) -> Response:
     for case in [*reported, *followed]:
         urls[case.number] = await visit.residents.link_url(tx, case.microgrid,
                                                            f"/case/{case.number}")
-    return visit.render("mine.html.j2", reported=reported, followed=followed, urls=urls)
+    return visit.render("mine.html.j2", reported=reported, followed=followed, urls=urls,
+                        **context)
 
 
 ROUTES = [
@@ -177,4 +200,5 @@ ROUTES = [
     ("/case/{number:int}", act, ("POST",), True),
     ("/case/{number:int}/photo/{event:int}/{index:int}", photo, ("GET",), False),
     ("/mine", mine, ("GET",), False),
+    ("/mine", link_chat, ("POST",), True),
 ]

@@ -88,10 +88,21 @@ async def check(tx: Transaction, key: bytes, microgrid: str, token: str,
 def base_url(config: Config, settings: WebSettings) -> str:
     """Where residents open their pages: the public URL's site (without the console's
     path, if it names it), or the [http] server itself, then ``residents_path``."""
-    console = auth.base_url(config, settings)
+    return beside(auth.base_url(config, settings), settings)
+
+
+def site_of(console: str, settings: WebSettings) -> str:
+    """The site the console at ``console`` is on (its address without the console's path):
+    where the webhooks and callbacks are too."""
     site = console[:-len(settings.base_path)] if console.endswith(settings.base_path) \
         else console
-    return site.rstrip("/") + settings.residents_path.rstrip("/")
+    return site.rstrip("/")
+
+
+def beside(console: str, settings: WebSettings) -> str:
+    """The residents' base on the same site as the console at ``console`` (a running
+    console's own address, whose port may have been chosen at start)."""
+    return site_of(console, settings) + settings.residents_path.rstrip("/")
 
 
 def key_for(config: Config, settings: WebSettings, install_key: Callable[[], bytes]) -> bytes:

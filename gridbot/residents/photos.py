@@ -9,6 +9,7 @@ written again as a plain JPEG: nothing of the original file but its pixels survi
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -47,7 +48,11 @@ def clean(raw: bytes, *, limit: int) -> Photo:
     if len(raw) > limit:
         raise PhotoError("too_large")
     try:
-        with Image.open(io.BytesIO(raw)) as image:
+        with warnings.catch_warnings():
+            # Pillow warns of a decompression bomb; the size is checked here instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(raw))
+        with image:
             if image.width * image.height > MAX_PIXELS:
                 raise PhotoError("too_large")
             image.load()
@@ -59,6 +64,7 @@ def clean(raw: bytes, *, limit: int) -> Photo:
             raise
         raise PhotoError("not_image") from None
     picture.thumbnail((LONGEST, LONGEST), Image.Resampling.LANCZOS)
+    picture.info.clear()  # Pillow would write the original's comment and ICC profile again
     out = io.BytesIO()
     # A fresh image: no EXIF, no GPS, no ICC profile, no comment is written.
     picture.save(out, "JPEG", quality=QUALITY, optimize=True, progressive=True)

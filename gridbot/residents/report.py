@@ -135,16 +135,16 @@ async def submit(visit: Visit) -> Response:
     words = typed.text
     if place and read_address(words) is None:
         words = f"{words}（{place}）"
-    asked_at = residents.console.now()
     said = await visit.say(f"/report {'匿名 ' if typed.anonymous else ''}{words}",
                            tuple(attachments))
     person = visit.resident.person
     assert person is not None
     async with residents.store.transaction() as tx:
-        latest = await tx.cases(CaseQuery(reporter_id=person.id, newest_first=True, limit=1))
-        if latest and latest[0].created_at >= asked_at:
-            return RedirectResponse(visit.url(f"/case/{latest[0].number}?said="
-                                              f"{said.message_id}"), status_code=303)
+        for answer in said.answers:
+            case = await tx.case(answer.case_number) if answer.case_number else None
+            if case is not None and case.reporter_id == person.id:
+                return RedirectResponse(visit.url(f"/case/{case.number}?said="
+                                                  f"{said.message_id}"), status_code=303)
         # Not a new case of theirs: the bot's answer (joined an urgent case, looks like an
         # open one, too short…) above the form, with their words kept.
         return await _form(visit, tx, typed=typed, answers=list(said.answers))

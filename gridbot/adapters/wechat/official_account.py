@@ -24,6 +24,11 @@ steward claimed the case, it was resolved), goes through customer-service messag
 (客服消息, ``message/custom/send``), which WeChat allows within 48 hours of the
 resident's last message and only for verified accounts. No wechatpy type leaves
 this module.
+
+**The residents' page.** With ``web_auth`` on, :meth:`OfficialAccountAdapter.web_auth`
+lets the residents' page ask WeChat which follower opened it
+(:mod:`gridbot.adapters.wechat.web_auth`), so the page's reports are that chat's, and
+their news arrives here as customer-service messages too.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from gridbot.adapters.base import Adapter, Intake
+from gridbot.adapters.base import Adapter, Intake, WebAuth
 from gridbot.adapters.wechat.shared import (
     MpClient,
     Parts,
@@ -62,6 +67,7 @@ from gridbot.adapters.wechat.shared import (
     split_text,
     upload_file,
 )
+from gridbot.adapters.wechat.web_auth import MpWebAuth
 from gridbot.config import OfficialAccountSettings
 from gridbot.domain import Attachment, ChatKind, Incoming, Outcome, Outgoing, TextFormat
 from gridbot.errors import ConfigError, PlatformError
@@ -83,6 +89,7 @@ SUCCESS = "success"  # what WeChat wants when there is nothing to reply
 
 class OfficialAccountAdapter(Adapter):
     name = PLATFORM
+    callback_path = CALLBACK_PATH
     fmt = TextFormat.PLAIN
     limits = LIMITS
 
@@ -98,6 +105,8 @@ class OfficialAccountAdapter(Adapter):
         self._parts = Parts()
         #: callbacks waiting for their answer: (openid, message id) -> the answer's text
         self._waiting: dict[tuple[str, str], asyncio.Future[str]] = {}
+        #: the account's web authorisation, for the residents' page, where it is set up
+        self._web_auth = MpWebAuth(settings, PLATFORM) if settings.web_auth else None
 
     @property
     def mode(self) -> str:
@@ -138,6 +147,12 @@ class OfficialAccountAdapter(Adapter):
 
     async def close(self) -> None:
         self.client._http.close()
+        if self._web_auth is not None:
+            self._web_auth.close()
+
+    def web_auth(self) -> WebAuth | None:
+        """The account's web authorisation, where ``[wechat.mp] web_auth`` is on."""
+        return self._web_auth
 
     def health(self) -> dict[str, Any]:
         return {"mode": self.mode, "receiving": self.receiving, "app_id": self.settings.app_id,

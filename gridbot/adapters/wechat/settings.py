@@ -23,6 +23,7 @@ from gridbot.settings.fields import (
 from gridbot.settings.issues import Issue
 
 WECOM_API_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
+OAUTH_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 ROBOT_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 APP_CHAT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 
@@ -91,7 +92,19 @@ class OfficialAccountSettings(PlatformSection):
         SecretStr(""), description="set for 安全模式 / 兼容模式 (plain messages are then "
                                    "refused); leave out for 明文模式")
     api_base_url: NonEmpty = Field("https://api.weixin.qq.com/cgi-bin/",
-                                   description="the Official Account API's address")
+                                   description="the Official Account API's address (web "
+                                               "authorisation's code exchange uses the sns/ "
+                                               "path beside its cgi-bin/)")
+    web_auth: bool = Field(
+        False, strict=True,
+        description="true: a phone opening the residents' page inside WeChat is recognised "
+                    "silently as its Official Account chat (网页授权, snsapi_base), so its "
+                    "cases and their news are the same on the page and in the account. Only "
+                    "for a verified service account (服务号) whose 网页授权域名 is the "
+                    "residents' page's host: otherwise WeChat shows an error page instead of "
+                    "the report page, so it is off until set")
+    oauth_url: NonEmpty = Field(OAUTH_URL, description="WeChat's web authorisation page, "
+                                                        "where web_auth sends the phone")
 
 
 class WeChatSection(PlatformSection):

@@ -82,6 +82,11 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+def timeout_session() -> requests.Session:
+    """A requests session whose every request has a timeout (:data:`TIMEOUT`)."""
+    return _TimeoutSession()
+
+
 class _Pointable:
     """Mixed into wechatpy's clients: one base URL, timeouts, one token refresh."""
 
