@@ -107,9 +107,9 @@ async def test_a_notice_links_taps_count_once_per_phone_and_show_in_notice_n(
         resent = await first.post(link, data={"csrf": csrf_of(shown.text)})
         assert resent.status_code == 303
         assert page_acks(w, number) == [("M01", 2)]
-        # the tap made the phone a person of M01, with no name it did not give
-        assert w.rows("SELECT role, unit, name FROM people WHERE id LIKE '~web:%'") == [
-            ("resident", "M01", ""), ("resident", "M01", "")]
+        # the tap made each phone a person of M01
+        assert w.rows("SELECT role, unit FROM people WHERE id LIKE '~web:%'") == [
+            ("resident", "M01"), ("resident", "M01")]
 
     # a resident in the Telegram group says 收到 too: both kinds, side by side
     await w.said(w.group, LIU, "收到")
