@@ -261,13 +261,14 @@ async def page_links(services: Services, tx: Transaction, notice: Notice, *,
     """The notice's page under each of its micro-grids' links, with their 收到 counts;
     none where the residents' pages are not served or the notice has not gone out (its
     page shows it only from then on)."""
-    if services.resident_link is None or notice.status not in (NoticeStatus.SENDING,
-                                                               NoticeStatus.DONE):
+    if services.resident_links is None or notice.status not in (NoticeStatus.SENDING,
+                                                                NoticeStatus.DONE):
         return []
     counts = await tx.page_ack_counts(notice.id)
-    return [PageLink(microgrid=code, acks=counts.get(code, 0),
-                     url=await services.resident_link(tx, code, page_suffix(notice.id)))
-            for code in notice.microgrids[:limit]]
+    wanted = notice.microgrids[:limit]
+    urls = await services.resident_links(tx, wanted, page_suffix(notice.id))
+    return [PageLink(microgrid=code, acks=counts.get(code, 0), url=urls[code])
+            for code in wanted]
 
 
 def page_suffix(notice_id: int) -> str:
@@ -299,8 +300,9 @@ async def start(services: Services, tx: Transaction, notice: Notice,
             # asked to reply 收到; its copy is what a steward forwards into the ordinary
             # WeChat group, so it ends with the notice's page, where 收到 is counted.
             replies = info.hears(chat.chat_id)
-            if not replies and not link and services.resident_link is not None:
-                link = await services.resident_link(tx, microgrid, page_suffix(notice.id))
+            if not replies and not link and services.resident_links is not None:
+                link = (await services.resident_links(tx, [microgrid],
+                                                      page_suffix(notice.id)))[microgrid]
             kind = (fmt, replies, "" if replies else link)
             if kind not in rendered:  # the same for every group of a platform
                 rendered[kind] = (

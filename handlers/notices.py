@@ -41,7 +41,7 @@ async def notice(ctx: Context) -> None:
         groups = await notices.start(ctx.services, ctx.tx, written, ctx.now) or 0
     ctx.reply("reply_notice", notice=written, groups=groups, microgrids=len(scope.microgrids),
               scheduled=send_at is not None,
-              pages=ctx.services.resident_link is not None and not ctx.in_group)
+              pages=ctx.services.resident_links is not None and not ctx.in_group)
 
 
 async def _status(ctx: Context, number: int) -> None:
@@ -56,7 +56,7 @@ async def _status(ctx: Context, number: int) -> None:
         ctx.services, ctx.tx, found, limit=notices.CHAT_LINKS)
     ctx.reply("notice_status", notice=found, counts=counts, problems=problems, author=author,
               links=links, more=len(found.microgrids) - len(links) if links else 0,
-              pages=None if ctx.in_group else ctx.services.resident_link is not None)
+              pages=None if ctx.in_group else ctx.services.resident_links is not None)
 
 
 async def _visible(ctx: Context, number: int) -> Notice:

@@ -467,6 +467,7 @@ CONTEXTS.update({
         {"scheduled": [SCHEDULED], "recent": []},
         {"scheduled": [SCHEDULED], "recent": [(DONE, COUNTS), (NOTICE, SOME_PENDING)]},
         {"scheduled": [], "recent": [(DONE, ALL_FINE)]},
+        {"scheduled": [], "recent": [(DONE, dataclasses.replace(ALL_FINE, page_acks=12))]},
     ],
     "notice_summary": [
         {"notice": DONE, "counts": ALL_FINE, "problems": []},

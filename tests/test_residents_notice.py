@@ -198,11 +198,23 @@ async def test_a_notice_is_shown_only_under_its_micro_grids_and_forms_are_checke
     finally:
         for client in phones:
             await client.aclose()
+    # M01's link rotated (it leaked): /notice N names the new one, the old one is refused
+    async with w.runtime.store.transaction() as tx:
+        assert await tx.rotate_report_link("M01", w.clock.now(), "zhou") == 2
+    fresh = await notice_link(w, number)
+    assert fresh != link and "/r/M01/2." in fresh
+    [status] = await w.said(zhou, ZHOU, f"/notice {number}")
+    assert fresh in status.plain and link not in status.plain
+    async with phone() as her:
+        assert (await her.get(link)).status_code == 410
+        assert (await her.get(fresh)).status_code == 200
     # a notice still scheduled has no page yet
     await w.said(zhou, ZHOU, "/notice M01 at 明天 9:00 明天的通知")
     [(later,)] = w.rows("SELECT id FROM notices WHERE status = 'scheduled'")
     async with phone() as her:
         assert (await her.get(await notice_link(w, later))).status_code == 404
+    [status] = await w.said(zhou, ZHOU, f"/notice {later}")
+    assert "/r/M01/" not in status.plain
 
 
 async def test_a_robots_copy_ends_with_its_micro_grids_notice_link(
