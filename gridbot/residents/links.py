@@ -14,7 +14,7 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -108,6 +108,15 @@ def beside(console: str, settings: WebSettings) -> str:
 def key_for(config: Config, settings: WebSettings, install_key: Callable[[], bytes]) -> bytes:
     """The residents' key outside a running server (``gridbot qr``), as the server has it."""
     return residents_key(auth.console_key(settings, install_key))
+
+
+async def urls(tx: Transaction, key: bytes, base: str, microgrids: Sequence[str],
+               suffix: str = "") -> dict[str, str]:
+    """Micro-grids' current report links (or a page under each), with one read of the
+    rotated ones (a notice to hundreds of micro-grids lists them all)."""
+    rotated = await tx.report_link_generations()
+    return {code: base + sign(key, code, rotated.get(code, 1)).path(suffix)
+            for code in microgrids}
 
 
 async def url(tx: Transaction, key: bytes, base: str, microgrid: str, suffix: str = "") -> str:
