@@ -49,6 +49,7 @@ from gridbot.policy import privacy
 from gridbot.policy.permissions import check_command, may_use
 from gridbot.policy.workhours import WorkCalendar
 from gridbot.render import Renderer
+from gridbot.residents import links
 from gridbot.store.base import SetAside, Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,9 @@ class Engine:
         self.platforms: dict[str, PlatformInfo] = {}
         #: where the office console is served (set when it is: ``gridbot run``, the demo)
         self.console_base: str | None = None
-        #: pages under micro-grids' residents' links (set where those pages are served)
-        self.resident_links: ResidentLinks | None = None
+        #: pages under micro-grids' residents' links, where [web] serves them (a running
+        #: server sets its own, which knows its port)
+        self.resident_links: ResidentLinks | None = links.maker(config, lambda: self.link_key)
         self.unit_names: dict[str, str] = {}
         self.calendar = WorkCalendar(config.calendar, config.timezone)
         #: the bot itself, as the actor of what the clock does

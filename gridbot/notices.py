@@ -24,6 +24,7 @@ from gridbot.commands import split_word
 from gridbot.context import Runner, Services
 from gridbot.declare import NOTICE_SENDERS
 from gridbot.domain import (
+    WEB_PLATFORM,
     Button,
     Delivery,
     DeliveryStatus,
@@ -31,6 +32,7 @@ from gridbot.domain import (
     NoticeStatus,
     Outgoing,
     Person,
+    Role,
     TextFormat,
     delivery_key,
 )
@@ -153,6 +155,15 @@ async def groups_by_platform(tx: Transaction, microgrids: Iterable[str]) -> dict
         for chat in await tx.group_chats(microgrid):
             counts[chat.platform] = counts.get(chat.platform, 0) + 1
     return counts
+
+
+async def forwarded(services: Services, tx: Transaction,
+                    microgrids: Iterable[str]) -> list[str]:
+    """The micro-grids a notice reaches only through their stewards forwarding it into an
+    ordinary WeChat group (no group the bot is in; the residents' pages served)."""
+    if services.resident_links is None:
+        return []
+    return [m for m in microgrids if not await tx.group_chats(m)]
 
 
 # -- when -----------------------------------------------------------------------------------
@@ -321,7 +332,47 @@ async def start(services: Services, tx: Transaction, notice: Notice,
                     microgrid=microgrid, title=chat.title, status=DeliveryStatus.QUEUED,
                     updated_at=now), key):
                 queued += 1
+        if not link and services.resident_links is not None \
+                and not await tx.group_chats(microgrid):
+            await _forward(services, tx, notice, microgrid, now, author=author, office=office)
     return queued
+
+
+async def stewards_of(tx: Transaction, microgrid: str) -> list[Person]:
+    """Who forwards into a micro-grid's ordinary WeChat group: its roster's first steward
+    (and its stewards by role where it has no roster)."""
+    entries, _ = await tx.roster(microgrid)
+    ids = [e.person_id for e in entries if e.position == 0]
+    found = [p for p in [await tx.person(i) for i in ids] if p is not None and p.active]
+    return found or [p for p in await tx.people_in_role(Role.STEWARD, microgrid) if p.active]
+
+
+async def _forward(services: Services, tx: Transaction, notice: Notice, microgrid: str,
+                   now: datetime, *, author: Person | None, office: str) -> None:
+    """A micro-grid with no group the bot is in (its residents sit in an ordinary WeChat
+    group): its steward gets, in private, the notice as it should be forwarded there,
+    ending with the micro-grid's 收到 link, and a line saying so. Counted by the page."""
+    link = (await services.resident_links(tx, [microgrid], page_suffix(notice.id)))[microgrid] \
+        if services.resident_links is not None else ""
+    for steward in await stewards_of(tx, microgrid):
+        locale = services.locale_for(steward.locale)
+        for account in await tx.accounts_of(steward.id):
+            chat = await tx.chat(account.platform, account.private_chat_id or "")
+            if not account.private_chat_id or account.platform == WEB_PLATFORM or (
+                    chat is not None and chat.unreachable_at is not None):
+                continue
+            fmt = services.platform(account.platform).fmt
+            for n, (template, context) in enumerate((
+                    ("notice_forward", {"microgrid": microgrid}),
+                    ("notice", {"in_group": True, "replies": False, "link": link,
+                                "author": author, "office": office}))):
+                await tx.enqueue(Outgoing(
+                    platform=account.platform, chat_id=account.private_chat_id,
+                    text=services.render(template, locale=locale, fmt=fmt, notice=notice,
+                                         **context),
+                    fmt=fmt, person_id=steward.id,
+                    dedup_key=f"notice:{notice.id}:forward:{microgrid}:{steward.id}:"
+                              f"{account.platform}:{n}"), now)
 
 
 #: what ``/resend N`` may send again: ``failed`` copies, and (said on purpose) ``unknown``

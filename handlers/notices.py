@@ -32,7 +32,10 @@ async def notice(ctx: Context) -> None:
         raise ctx.usage()
     scope = await notices.resolve_scope(ctx.tx, ctx.speaker, scope_words)
     groups = await notices.group_count(ctx.tx, scope.microgrids)
-    if groups == 0:
+    # Micro-grids whose residents sit in ordinary WeChat groups: their stewards forward it,
+    # with its 收到 link (where the residents' pages are served).
+    forward = await notices.forwarded(ctx.services, ctx.tx, scope.microgrids)
+    if groups == 0 and not forward:
         raise notices.ScopeError(reason="empty", item=scope.label)
     written = await notices.write(ctx.tx, author=ctx.speaker, scope=scope, text=text,
                                   now=ctx.now, send_at=send_at,
@@ -40,6 +43,7 @@ async def notice(ctx: Context) -> None:
     if send_at is None:
         groups = await notices.start(ctx.services, ctx.tx, written, ctx.now) or 0
     ctx.reply("reply_notice", notice=written, groups=groups, microgrids=len(scope.microgrids),
+              forward=len(forward),
               scheduled=send_at is not None,
               pages=ctx.services.resident_links is not None and not ctx.in_group)
 

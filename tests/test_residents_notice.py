@@ -21,7 +21,7 @@ from gridbot.residents.app import Limiter
 from gridbot.stats import load_report, month_period
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
-from tests.telegram_harness import LIU, ZHOU, World, bound, start_world
+from tests.telegram_harness import LIU, ZHANG, ZHOU, World, bound, start_world
 from tests.test_console import logged_in
 from tests.wechat_harness import ROBOT_M01
 from tests.wechat_harness import ZHOU as ZHOU_W
@@ -254,3 +254,34 @@ async def test_a_forgotten_phones_tap_still_counts_under_its_new_name(world: Wor
     assert counts["notice_acks"] == 1
     assert w.rows("SELECT COUNT(*) FROM notice_page_acks WHERE person_id = ?", person) == [(0,)]
     assert page_acks(w, number) == [("M01", 1)]
+
+
+async def test_a_micro_grid_in_an_ordinary_wechat_group_gets_it_through_its_steward(
+        database: Path, telegram: FakeTelegram) -> None:
+    """No group the bot is in: the notice still goes; the micro-grid's steward gets it in
+    private, as it should be forwarded, ending with the micro-grid's 收到 link, which then
+    counts the taps."""
+    w = await start_world(database.parent, telegram, "polling", web=True)
+    try:
+        await w.link(ZHOU, "zhou")
+        await w.link(ZHANG, "zhang")
+        before = len(w.bot.sent)
+        replies = await w.said(w.bot.private(ZHOU), ZHOU, "通知 M01 明天上午9点到11点停水")
+        assert any("微网管家" in r.plain and "转发" in r.plain for r in replies), [
+            r.plain for r in replies]
+        sent = await w.settled(before)
+        to_zhang = [s.plain for s in sent if s.chat_id == ZHANG["id"]]
+        assert len(to_zhang) == 2 and "转发" in to_zhang[0], to_zhang
+        found = re.search(r"https?://\S+/r/M01/\S+/notice/1", to_zhang[1])
+        assert found and "停水" in to_zhang[1], to_zhang[1]
+        async with httpx.AsyncClient(timeout=10) as phone:
+            page = await phone.get(found.group(0))
+            assert page.status_code == 200 and "停水" in page.text
+            tapped = await phone.post(found.group(0), data={"csrf": csrf_of(page.text)})
+            assert tapped.status_code == 303
+        status = await w.said(w.bot.private(ZHOU), ZHOU, "通知 1")
+        assert "1" in status[0].plain
+        async with w.runtime.store.transaction() as tx:
+            assert (await tx.page_ack_counts(1)) == {"M01": 1}
+    finally:
+        await w.runtime.stop()

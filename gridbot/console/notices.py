@@ -270,7 +270,8 @@ async def work_out(page: Page, draft: Draft) -> Draft:
                                                      engine.config.timezone)
             if rest:
                 raise notices.WhenError(reason="unreadable", text=draft.at)
-        if not sum(draft.groups.values()):
+        if not sum(draft.groups.values()) and not await notices.forwarded(
+                engine.services, tx, resolved.microgrids):
             raise notices.ScopeError(reason="empty", item=resolved.label)
     except UserError as refusal:
         draft.problem = engine.render(refusal.template, locale=page.locale, fmt=TextFormat.PLAIN,
