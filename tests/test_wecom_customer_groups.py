@@ -224,3 +224,76 @@ def test_config_reads_customer_group_settings(tmp_path: Path) -> None:
                 contextlib.redirect_stderr(io.StringIO()):
             load_config(write_config(tmp_path, fake, extra=extra))
         assert said in str(refused.value)
+
+
+@pytest.fixture
+async def web_world(database: Path, wechat: FakeWeChat) -> AsyncIterator[World]:
+    wechat.members.add(LI)
+    wechat.add_customer_group("wrA1", "幸福里1号楼居民群", ZHANG, members=40)
+    wechat.add_customer_group("wrB1", "和平路居民群", LI, members=31)
+    w = await start_world(database.parent, wechat, "safe", web=True, extra=GROUPS)
+    await w.link(ZHANG, "zhang")
+    await w.link(LI, "li")
+    assert await adapter(w).sync()
+    yield w
+    await w.runtime.stop()
+
+
+async def _logged_in(w: World, person: str) -> httpx.AsyncClient:
+    from gridbot.console.auth import issue_login
+
+    console = w.runtime.console
+    assert console is not None
+    async with w.runtime.store.transaction() as tx:
+        link, _ = await issue_login(tx, w.runtime.config, console.key, person,
+                                    now=w.clock.now(), via="cli", base=console.base)
+    client = httpx.AsyncClient(follow_redirects=False, timeout=10)
+    token = link.rsplit("/", 1)[1]
+    answer = await client.post(link.rsplit("/", 1)[0], data={"token": token})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+async def test_the_people_page_lists_customer_groups_and_staff_bind_them(
+        web_world: World) -> None:
+    import re
+
+    w = web_world
+    console = w.runtime.console
+    assert console is not None
+    steward, staff = await _logged_in(w, "zhang"), await _logged_in(w, "zhou")
+    try:
+        mine = (await steward.get(console.base + "/people")).text
+        assert 'data-customer-group="wrA1" data-microgrid="M01" data-members="41"' in mine
+        assert "幸福里1号楼居民群" in mine and 'data-bind=' not in mine  # staff only
+        page = (await staff.get(console.base + "/people")).text
+        assert 'data-bind="wrA1"' in page and 'data-bind="wrB1"' in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        moved = await staff.post(console.base + "/people/group", data={
+            "csrf": csrf[1], "chat": f"{PLATFORM}:wrA1", "microgrid": "M02"})
+        assert moved.status_code == 303, moved.text
+        after = (await staff.get(console.base + moved.headers["location"]
+                                 .removeprefix(console.path))).text
+        assert 'data-bound="wrA1"' in after
+        assert 'data-customer-group="wrA1" data-microgrid="M02"' in after
+        # M04 is not under her community; a steward may not bind; no CSRF, no change.
+        away = await staff.post(console.base + "/people/group", data={
+            "csrf": csrf[1], "chat": f"{PLATFORM}:wrB1", "microgrid": "M04"})
+        own = re.search(r'name="csrf" value="([^"]+)"', mine)
+        assert own is not None
+        refused = await steward.post(console.base + "/people/group", data={
+            "csrf": own[1], "chat": f"{PLATFORM}:wrB1", "microgrid": ""})
+        forged = await staff.post(console.base + "/people/group", data={
+            "chat": f"{PLATFORM}:wrB1", "microgrid": ""})
+        assert (away.status_code, refused.status_code) == (403, 403)
+        assert forged.status_code in (400, 403)
+    finally:
+        await steward.aclose()
+        await staff.aclose()
+    found = await groups(w)
+    assert (found["wrA1"].microgrid, found["wrA1"].bound_by) == ("M02", "zhou")
+    assert (found["wrB1"].microgrid, found["wrB1"].bound_by) == ("M02", "owner")
+    assert w.rows("SELECT actor_id, via, action, target FROM audit_log "
+                  "WHERE action LIKE '%customer%'") == [
+        ("zhou", "web", "bind_customer_group", "wrA1")]

@@ -26,11 +26,11 @@ from gridbot.store.repos.records import (
 from gridbot.store.repos.residents import ResidentRepository
 from gridbot.store.repos.watchers import WatcherRepository
 
-__all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "CustomerGroupRepository", "ErrandRepository",
-           "FiguresRepository", "ForgetRepository", "HeartbeatRepository", "HouseholdRepository",
-           "IntakeRepository", "NoticeRepository", "OutboxRepository", "PeopleRepository",
-           "ReportOfferRepository", "Repositories", "ResidentRepository", "StoreTransaction",
-           "WatcherRepository"]
+__all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "CustomerGroupRepository",
+           "ErrandRepository", "FiguresRepository", "ForgetRepository", "HeartbeatRepository",
+           "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
+           "PeopleRepository", "ReportOfferRepository", "Repositories", "ResidentRepository",
+           "StoreTransaction", "WatcherRepository"]
 
 
 class Repositories(ResidentRepository, PeopleRepository, CaseRepository, IntakeRepository,
