@@ -104,7 +104,11 @@ class CustomerGroupAdapter(Adapter):
     async def _every(self) -> None:
         while True:
             await asyncio.sleep(self.settings.sync_every.total_seconds())
-            await self.sync()
+            try:
+                await self.sync()
+            except Exception as exc:  # the database was busy, say: the next round retries
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.error("%s: keeping the list failed: %s", WHO, self.error)
 
     async def sync(self) -> bool:
         """List every steward's customer groups and keep them; False (logged, and shown
