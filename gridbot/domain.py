@@ -581,6 +581,10 @@ class DeliveryCounts:
     unknown: int = 0
     #: people who answered "收到", over all groups
     acks: int = 0
+    #: people who tapped 收到 on the notice's page (gridbot.residents.notice)
+    page_acks: int = 0
+    #: people who acknowledged either way: one who did both counts once
+    people: int = 0
 
     @property
     def pending(self) -> int:

@@ -24,7 +24,7 @@ from gridbot import audit, customer_groups, handlers, keys, logs, setaside
 from gridbot.clock import Clock
 from gridbot.commands import Commands, ParsedCommand, UnknownCommand, clean_text
 from gridbot.config import Config
-from gridbot.context import Context, Message, Services
+from gridbot.context import Context, Message, ResidentLinks, Services
 from gridbot.declare import Registry
 from gridbot.domain import (
     Account,
@@ -102,6 +102,8 @@ class Engine:
         self.platforms: dict[str, PlatformInfo] = {}
         #: where the office console is served (set when it is: ``gridbot run``, the demo)
         self.console_base: str | None = None
+        #: pages under micro-grids' residents' links (set where those pages are served)
+        self.resident_links: ResidentLinks | None = None
         self.unit_names: dict[str, str] = {}
         self.calendar = WorkCalendar(config.calendar, config.timezone)
         #: the bot itself, as the actor of what the clock does
@@ -122,7 +124,8 @@ class Engine:
                         unit_names=self.unit_names, platforms=self.platforms,
                         render=self.render, locale_for=self.renderer.locale_for,
                         templates_dir=self.renderer.templates_dir,
-                        link_key=lambda: self.link_key, console_base=self.console_base)
+                        link_key=lambda: self.link_key, console_base=self.console_base,
+                        resident_links=self.resident_links)
 
     def register_platform(self, name: str, info: PlatformInfo) -> None:
         self.platforms[name] = info
@@ -490,6 +493,7 @@ class Engine:
         # Button labels and the like are rendered outside any chat.
         context.setdefault("in_group", False)
         context.setdefault("here", "")
+        context.setdefault("here_platform", "")
         context.setdefault("emergency", self.config.policy.emergency_numbers)
         context.setdefault("notified", {})
         context.setdefault("replies", True)

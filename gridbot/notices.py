@@ -242,6 +242,40 @@ async def write(tx: Transaction, *, author: Person | None, scope: Scope, text: s
         origin_chat_id=origin[1] if origin else None))
 
 
+@dataclass(frozen=True, kw_only=True)
+class PageLink:
+    """One micro-grid's link to a notice's page (to forward into its ordinary WeChat
+    group by hand), and the 收到 tapped through it."""
+
+    microgrid: str
+    url: str
+    acks: int
+
+
+#: how many micro-grids' links ``/notice N`` lists (the console lists them all)
+CHAT_LINKS = 10
+
+
+async def page_links(services: Services, tx: Transaction, notice: Notice, *,
+                     limit: int | None = None) -> list[PageLink]:
+    """The notice's page under each of its micro-grids' links, with their 收到 counts;
+    none where the residents' pages are not served or the notice has not gone out (its
+    page shows it only from then on)."""
+    if services.resident_links is None or notice.status not in (NoticeStatus.SENDING,
+                                                                NoticeStatus.DONE):
+        return []
+    counts = await tx.page_ack_counts(notice.id)
+    wanted = notice.microgrids[:limit]
+    urls = await services.resident_links(tx, wanted, page_suffix(notice.id))
+    return [PageLink(microgrid=code, acks=counts.get(code, 0), url=urls[code])
+            for code in wanted]
+
+
+def page_suffix(notice_id: int) -> str:
+    """The notice's page under a micro-grid's residents' link (its 收到 button)."""
+    return f"/notice/{notice_id}"
+
+
 async def start(services: Services, tx: Transaction, notice: Notice,
                 now: datetime) -> int | None:
     """Move a scheduled notice to ``sending`` and queue one delivery per bound group.
@@ -255,21 +289,26 @@ async def start(services: Services, tx: Transaction, notice: Notice,
     author = await tx.person(notice.author_id)
     office = author.unit if author else services.config.subdistrict.code
     locale = services.config.locale  # a group has no language of its own
-    rendered: dict[tuple[TextFormat, bool], tuple[str, str]] = {}
+    rendered: dict[tuple[TextFormat, bool, str], tuple[str, str]] = {}
     queued = 0
     for microgrid in notice.microgrids:
+        link = ""
         for chat in await tx.group_chats(microgrid):
             info = services.platform(chat.platform)
             fmt = info.fmt
             # Where nobody's answer reaches the bot (a WeCom group robot), nobody is
-            # asked to reply 收到.
+            # asked to reply 收到; its copy is what a steward forwards into the ordinary
+            # WeChat group, so it ends with the notice's page, where 收到 is counted.
             replies = info.hears(chat.chat_id)
-            kind = (fmt, replies)
+            if not replies and not link and services.resident_links is not None:
+                link = (await services.resident_links(tx, [microgrid],
+                                                      page_suffix(notice.id)))[microgrid]
+            kind = (fmt, replies, "" if replies else link)
             if kind not in rendered:  # the same for every group of a platform
                 rendered[kind] = (
                     services.render("notice", locale=locale, fmt=fmt, in_group=True,
                                     notice=notice, author=author, office=office,
-                                    replies=replies),
+                                    replies=replies, link=kind[2]),
                     services.render("button_ack", locale=locale, fmt=fmt, notice=notice))
             text, label = rendered[kind]
             key = delivery_key(notice.id, chat.platform, chat.chat_id)

@@ -14,7 +14,7 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -91,17 +91,32 @@ def base_url(config: Config, settings: WebSettings) -> str:
     return beside(auth.base_url(config, settings), settings)
 
 
+def site_of(console: str, settings: WebSettings) -> str:
+    """The site the console at ``console`` is on (its address without the console's path):
+    where the webhooks and callbacks are too."""
+    site = console[:-len(settings.base_path)] if console.endswith(settings.base_path) \
+        else console
+    return site.rstrip("/")
+
+
 def beside(console: str, settings: WebSettings) -> str:
     """The residents' base on the same site as the console at ``console`` (a running
     console's own address, whose port may have been chosen at start)."""
-    site = console[:-len(settings.base_path)] if console.endswith(settings.base_path) \
-        else console
-    return site.rstrip("/") + settings.residents_path.rstrip("/")
+    return site_of(console, settings) + settings.residents_path.rstrip("/")
 
 
 def key_for(config: Config, settings: WebSettings, install_key: Callable[[], bytes]) -> bytes:
     """The residents' key outside a running server (``gridbot qr``), as the server has it."""
     return residents_key(auth.console_key(settings, install_key))
+
+
+async def urls(tx: Transaction, key: bytes, base: str, microgrids: Sequence[str],
+               suffix: str = "") -> dict[str, str]:
+    """Micro-grids' current report links (or a page under each), with one read of the
+    rotated ones (a notice to hundreds of micro-grids lists them all)."""
+    rotated = await tx.report_link_generations()
+    return {code: base + sign(key, code, rotated.get(code, 1)).path(suffix)
+            for code in microgrids}
 
 
 async def url(tx: Transaction, key: bytes, base: str, microgrid: str, suffix: str = "") -> str:

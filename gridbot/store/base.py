@@ -540,6 +540,27 @@ class Transaction(ABC):
         False if that person had already acknowledged it.
         """
 
+    # -- 收到 on a notice's page (gridbot.residents.notice) ---------------------------------
+    async def acknowledge_on_page(self, notice_id: int, person_id: str, microgrid: str,
+                                  now: datetime) -> bool:
+        """Record that a person tapped 收到 on the notice's page under ``microgrid``'s link.
+
+        False, and nothing changed, if that person had already (through any link)."""
+        raise NotImplementedError
+
+    async def acknowledged_on_page(self, notice_id: int, person_id: str) -> bool:
+        """Whether the person has tapped 收到 on the notice's page."""
+        raise NotImplementedError
+
+    async def page_ack_counts(self, notice_id: int) -> dict[str, int]:
+        """The notice's page acknowledgements per micro-grid of the link they came through."""
+        raise NotImplementedError
+
+    async def notices_sent(self, start: datetime, end: datetime) -> list[Notice]:
+        """The notices that started going out in [start, end) (sending or done), oldest
+        first: those the monthly report counts."""
+        raise NotImplementedError
+
     # -- statistics, reports, exports and the household ledger -------------------------
     @abstractmethod
     async def case_histories(
@@ -888,6 +909,11 @@ class Store(ABC):
     async def upgrade(self) -> None:
         """Apply the schema migrations not yet applied (what :meth:`open` does)."""
         raise NotImplementedError
+
+    async def integrity(self) -> list[str]:
+        """What the database itself finds damaged (``gridbot doctor``), read only: none
+        when it is whole."""
+        return []
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -245,6 +245,17 @@ notice_acks = Table(
     implicit_returning=False,
 )
 
+#: 收到 tapped on a notice's page (gridbot.residents.notice): once per person per notice,
+#: with the micro-grid whose link it came through
+notice_page_acks = Table(
+    "notice_page_acks", metadata,
+    Column("notice_id", BigInteger, primary_key=True),
+    Column("person_id", Text, primary_key=True),
+    Column("microgrid", Text),
+    Column("at", Instant()),
+    implicit_returning=False,
+)
+
 notices = Table(
     "notices", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False,
