@@ -13,8 +13,7 @@ from alembic import op
 from gridbot.store.migrating import record
 
 revision = "0020"
-# The lead rechains this onto "0018" at merge (0018 lives on another branch for now).
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
