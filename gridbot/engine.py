@@ -15,12 +15,12 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gridbot import audit, handlers, keys, logs, setaside
+from gridbot import audit, customer_groups, handlers, keys, logs, setaside
 from gridbot.clock import Clock
 from gridbot.commands import Commands, ParsedCommand, UnknownCommand, clean_text
 from gridbot.config import Config
@@ -29,11 +29,14 @@ from gridbot.declare import Registry
 from gridbot.domain import (
     Account,
     Attachment,
+    BindingRules,
     Button,
     Case,
     CaseEvent,
     Chat,
     ChatKind,
+    GroupCounts,
+    GroupSeen,
     Incoming,
     Outcome,
     Outgoing,
@@ -629,6 +632,25 @@ class EngineIntake:
                 await tx.save_chat(Chat(platform=platform, chat_id=chat_id, kind=ChatKind.GROUP,
                                         title=self.engine.unit_names.get(code, code),
                                         microgrid=code), bound_by=None, now=now)
+
+
+    async def group_owners(self, platform: str, owner_platform: str) -> list[str]:
+        async with self.engine.store.transaction() as tx:
+            return await customer_groups.owners(tx, self.engine.config, platform,
+                                                owner_platform)
+
+    async def groups_seen(self, platform: str, groups: Sequence[GroupSeen],
+                          rules: BindingRules, *,
+                          complete_for: Sequence[str] | None = None) -> GroupCounts:
+        async with self.engine.store.transaction() as tx:
+            await customer_groups.seen(tx, self.engine.config, platform, rules, groups,
+                                       self.engine.clock.now(), complete_for=complete_for)
+            return await customer_groups.counts(tx, platform)
+
+    async def group_dismissed(self, platform: str, chat_id: str) -> GroupCounts:
+        async with self.engine.store.transaction() as tx:
+            await customer_groups.dismissed(tx, platform, chat_id, self.engine.clock.now())
+            return await customer_groups.counts(tx, platform)
 
 
 def _where(msg: Incoming) -> str:

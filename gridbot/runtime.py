@@ -66,7 +66,15 @@ def configured_adapters(config: Config) -> list[Adapter]:
     if config.wecom is not None:
         from gridbot.adapters.wechat.wecom import WeComAdapter
 
-        adapters.append(WeComAdapter(config.wecom))
+        wecom = WeComAdapter(config.wecom)
+        adapters.append(wecom)
+        groups = config.wecom.customer_groups
+        if groups is not None and groups.enabled:
+            from gridbot.adapters.wechat.customer_groups import CustomerGroupAdapter
+
+            customer = CustomerGroupAdapter(config.wecom, groups)
+            wecom.external_chat = customer.on_event
+            adapters.append(customer)
     if config.wecom_robots:
         from gridbot.adapters.wechat.wecom_robot import WeComRobotAdapter
 

@@ -6,7 +6,10 @@
 bodies, ``{"errcode": …, "errmsg": …}`` answers) for what gridbot uses:
 
 - WeCom: ``gettoken``, ``agent/get``, ``message/send`` (to members in the app's visible
-  range), ``appchat/send`` (to app chats that exist);
+  range), ``appchat/send`` (to app chats that exist); customer groups (客户群, set in
+  :attr:`~FakeWeChat.customer_groups`): ``externalcontact/groupchat/list`` (owner filter of
+  at most 100, cursor paging) and ``externalcontact/groupchat/get``, refused with 48002
+  unless :attr:`~FakeWeChat.customer_contact` grants the permission;
 - group robots: ``webhook/send?key=…``, refusing the 21st message in any minute with
   45009 as WeCom does;
 - Official Account: ``token``, ``message/custom/send`` (to followers), and web
@@ -92,6 +95,10 @@ class FakeWeChat:
     #: the WeCom app's visible range, and the app chats that exist
     members: set[str] = field(default_factory=set)
     app_chats: set[str] = field(default_factory=set)
+    #: customer groups: chat id -> {"name", "owner", "members": [user ids]}; and whether the
+    #: app (or the 客户联系 secret) may read them
+    customer_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customer_contact: bool = True
     #: the Official Account's followers (openids)
     followers: set[str] = field(default_factory=set)
     robots: set[str] = field(default_factory=set)
@@ -276,6 +283,49 @@ class FakeWeChat:
             if user in self.members:
                 self._content("message/send", user, body, "work")
         return {"invaliduser": "|".join(invalid), "msgid": f"msg{next(self._ids)}"}
+
+    def add_customer_group(self, chat_id: str, name: str, owner: str,
+                           members: int = 0) -> None:
+        """A customer group owned by ``owner`` with the owner and ``members`` residents."""
+        self.customer_groups[chat_id] = {
+            "name": name, "owner": owner,
+            "members": [owner, *(f"wm{chat_id}-{i:03d}" for i in range(members))]}
+
+    def _customer_contact(self, params: dict[str, Any]) -> None:
+        self._token(params, "work")
+        if not self.customer_contact:
+            raise _Refusal(48002, "api forbidden")
+
+    def api_externalcontact_groupchat_list(self, params: dict[str, Any],
+                                           body: dict[str, Any]) -> dict[str, Any]:
+        self._customer_contact(params)
+        owners = (body.get("owner_filter") or {}).get("userid_list")
+        if owners is not None and len(owners) > 100:
+            raise _Refusal(40058, "userid_list exceeds 100")
+        limit = int(body.get("limit") or 100)
+        if not 1 <= limit <= 1000:
+            raise _Refusal(40058, "invalid limit")
+        chats = [c for c, g in sorted(self.customer_groups.items())
+                 if owners is None or g["owner"] in owners]
+        start = int(body.get("cursor") or 0)
+        page = chats[start:start + limit]
+        more = start + limit < len(chats)
+        return {"group_chat_list": [{"chat_id": c, "status": 0} for c in page],
+                "next_cursor": str(start + limit) if more else ""}
+
+    def api_externalcontact_groupchat_get(self, params: dict[str, Any],
+                                          body: dict[str, Any]) -> dict[str, Any]:
+        self._customer_contact(params)
+        group = self.customer_groups.get(str(body.get("chat_id") or ""))
+        if group is None:
+            raise _Refusal(49008, "chat not exist")
+        return {"group_chat": {
+            "chat_id": body["chat_id"], "name": group["name"], "owner": group["owner"],
+            "create_time": 1_600_000_000, "notice": "",
+            "member_list": [{"userid": m, "type": 1 if m == group["owner"] else 2,
+                             "join_time": 1_600_000_000, "join_scene": 1}
+                            for m in group["members"]],
+            "admin_list": []}}
 
     def api_appchat_send(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         self._token(params, "work")
@@ -482,6 +532,15 @@ class WeComServer:
         if key is not None:
             fields["EventKey"] = key
         return message_xml(self.corp_id, user, int(self.now()), "event", **fields)
+
+    def external_chat(self, chat_id: str, change: str, detail: str = "") -> str:
+        """A 客户群变更事件: ``change`` create / update / dismiss; ``detail`` for an update
+        (add_member, del_member, change_owner, change_name, change_notice)."""
+        fields: dict[str, Any] = {"Event": "change_external_chat", "ChatId": chat_id,
+                                  "ChangeType": change}
+        if detail:
+            fields["UpdateDetail"] = detail
+        return message_xml(self.corp_id, "sys", int(self.now()), "event", **fields)
 
     def request(self, xml: str, *, timestamp: int | None = None, aes_key: str | None = None,
                 token: str | None = None) -> tuple[dict[str, str], bytes]:

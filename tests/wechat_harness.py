@@ -42,9 +42,10 @@ LIU, CHEN = "oLIU-openid-000001", "oCHEN-openid-00002"
 
 
 def write_config(folder: Path, fake: FakeWeChat, *, mp_mode: str = "safe",
-                 secret: str | None = None, web: bool = False, mp_extra: str = "") -> Path:
+                 secret: str | None = None, web: bool = False, mp_extra: str = "",
+                 extra: str = "") -> Path:
     """``web``: serve the console and the residents' pages; ``mp_extra``: more lines for
-    ``[wechat.mp]``."""
+    ``[wechat.mp]``; ``extra``: more tables at the end."""
     text = EXAMPLE.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
     text = text.replace("port = 8080", "port = 0")
     if not web:  # the example serves the console; most of these tests have no use for it
@@ -75,7 +76,7 @@ api_base_url = "{fake.base_url}"
 
 [wechat.robots]
 M01 = "{fake.base_url}webhook/send?key={ROBOT_M01}"
-"""
+{extra}"""
     path = folder / "gridbot.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -166,11 +167,11 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
 
 
 async def start_world(folder: Path, fake: FakeWeChat, mp_mode: str, *, web: bool = False,
-                      mp_extra: str = "") -> World:
+                      mp_extra: str = "", extra: str = "") -> World:
     """The runtime on a database in ``folder`` (a migrated copy if the test's ``database``
     fixture put one there), started; the caller stops it."""
     config = load_config(write_config(folder, fake, mp_mode=mp_mode, web=web,
-                                      mp_extra=mp_extra))
+                                      mp_extra=mp_extra, extra=extra))
     clock = RunningClock(START)
     fake.now = lambda: clock.now().timestamp()
     runtime = Runtime(config, clock=clock, sleep=clock.sleep)

@@ -477,6 +477,11 @@ class Assembler:
                 if microgrid not in codes and self.listed("microgrids"):
                     self.issues.add(("wechat", "work", "chats", microgrid), chat,
                                     "microgrid_keys")
+            groups = section.work.customer_groups
+            for microgrid, pattern in (groups.names.items() if groups is not None else ()):
+                if microgrid not in codes and self.listed("microgrids"):
+                    self.issues.add(("wechat", "work", "customer_groups", "names", microgrid),
+                                    pattern, "microgrid_keys")
         for microgrid, given in section.robots.items():
             if microgrid not in codes and self.listed("microgrids"):
                 self.issues.add(("wechat", "robots", microgrid), secret_value(given),

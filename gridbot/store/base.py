@@ -27,6 +27,7 @@ from gridbot.domain import (
     Case,
     CaseEvent,
     Chat,
+    CustomerGroup,
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
@@ -759,6 +760,31 @@ class Transaction(ABC):
 
     async def end_web_sessions(self, person_id: str, now: datetime) -> int:
         """End every session of a person (removed, or logged out everywhere)."""
+        raise NotImplementedError
+
+    # -- customer groups (see gridbot.customer_groups) ------------------------------------
+    async def customer_group(self, platform: str, chat_id: str) -> CustomerGroup | None:
+        raise NotImplementedError
+
+    async def customer_groups(self, *, microgrid: str | None = None,
+                              dismissed: bool = False) -> list[CustomerGroup]:
+        """Customer groups (of one micro-grid), by micro-grid and name; the dismissed
+        ones only if asked."""
+        raise NotImplementedError
+
+    async def save_customer_group(self, group: CustomerGroup) -> None:
+        """Add or update a customer group (its quota count stays as counted)."""
+        raise NotImplementedError
+
+    async def bind_customer_group(self, platform: str, chat_id: str, microgrid: str | None,
+                                  *, by: str, now: datetime) -> bool:
+        """Bind a customer group to a micro-grid (``None``: unbind), noting how; False if
+        there is no such group."""
+        raise NotImplementedError
+
+    async def count_group_sending(self, platform: str, chat_id: str, month: str) -> int:
+        """Count one group-sending the group received in ``month`` ("2026-12"); how many
+        it has received that month."""
         raise NotImplementedError
 
     # -- the residents' page (see gridbot.residents) ---------------------------------------

@@ -74,6 +74,8 @@ TABLES: Mapping[str, str] = {
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "alembic_version": "", "heartbeats": "",
     "shift_swaps": "", "report_links": "",
+    # a customer group's name, owner (a steward's WeCom userid) and member count
+    "customer_groups": "",
 }
 
 

@@ -454,3 +454,23 @@ report_links = Table(
     Column("rotated_by", Text),
     implicit_returning=False,
 )
+
+#: customer groups (客户群: gridbot.customer_groups): groups a platform lists that the bot
+#: cannot post into, each with its owner, member count and micro-grid; a dismissed one
+#: keeps its row, unbound. ``quota_*``: the group-sendings it received in one month
+customer_groups = Table(
+    "customer_groups", metadata,
+    Column("platform", Text, primary_key=True),
+    Column("chat_id", Text, primary_key=True),
+    Column("name", Text),
+    Column("owner_id", Text),
+    Column("members", Integer),
+    Column("microgrid", Text),
+    Column("bound_by", Text),
+    Column("bound_at", Instant()),
+    Column("seen_at", Instant()),
+    Column("dismissed_at", Instant()),
+    Column("quota_month", Text),
+    Column("quota_used", Integer),
+    implicit_returning=False,
+)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SecretStr, WrapValidator
 
 from gridbot.settings.environment import is_deferred
 from gridbot.settings.fields import (
+    Duration,
     NonEmpty,
+    OptionalSecret,
     PlatformSection,
     Secret,
     Shape,
@@ -50,12 +53,48 @@ def _nonempty(value: Any) -> str:
     return value.strip()
 
 
+def _name_pattern(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise expect("nonempty")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise expect("name_pattern", detail=str(exc)) from None
+    return value
+
+
 AesKey = Annotated[SecretStr, BeforeValidator(_aes_key),
                    Shape("secret: the 43-character EncodingAESKey")]
 AppChatId = Annotated[str, BeforeValidator(_app_chat_id), WrapValidator(keep_deferred),
                       Shape("app chat id: 1-32 of 0-9 a-z A-Z")]
+NamePattern = Annotated[str, BeforeValidator(_name_pattern),
+                        Shape("regular expression, searched in the group's name")]
 RobotKey = Annotated[SecretStr, BeforeValidator(_nonempty), WrapValidator(keep_deferred_secret),
                      Shape("secret text")]
+
+
+class CustomerGroupSettings(PlatformSection):
+    """WeCom customer groups (客户群): the residents' groups the stewards own in WeCom,
+    listed and bound to micro-grids (docs/zh/platforms.md, 客户群)."""
+
+    enabled: bool = Field(True, strict=True,
+                          description="false: leave customer groups alone, keeping the "
+                                      "settings")
+    secret: OptionalSecret = Field(
+        SecretStr(""), description="客户联系 → API → Secret, best given as env:NAME; leave out "
+                                   "to use the app's own secret (then add the app to 客户联系 "
+                                   "→ 可调用接口的应用)")
+    owner_rule: bool = Field(True, strict=True,
+                             description="a group whose owner (群主) is a micro-grid's steward "
+                                         "is bound to that micro-grid")
+    names: dict[str, NamePattern] = Field(
+        default_factory=dict,
+        description="[wechat.work.customer_groups.names]: micro-grid code = a regular "
+                    "expression; a group whose name it finds is bound to that micro-grid "
+                    "(before the owner rule)")
+    sync_every: Duration = Field(timedelta(hours=1),
+                                 description="how often the whole list is read again; "
+                                             "callbacks keep it current in between")
 
 
 class WeComSettings(PlatformSection):
@@ -76,6 +115,9 @@ class WeComSettings(PlatformSection):
         default_factory=dict,
         description="[wechat.work.chats]: micro-grid code = id of a WeCom app chat (群聊会话, "
                     "made with appchat/create); send only, notices go there")
+    customer_groups: CustomerGroupSettings | None = Field(
+        None, description="[wechat.work.customer_groups]: the stewards' customer groups "
+                          "(客户群; see below)")
 
 
 class OfficialAccountSettings(PlatformSection):
