@@ -88,7 +88,8 @@ async def test_later_news_reaches_the_steward_through_the_wecom_app(wechat_world
         sender_name=LIU_W, text="报事 5幢门口的路灯不亮了", message_id="later-1"))
     sent = await w.settled(before)
     news = [s for s in sent if s.to == ZHANG]
-    assert news and all(s.api == "message/send" for s in news) and "#2" in news[0].text  # the WeCom app, privately
+    # the WeCom app, privately
+    assert news and all(s.api == "message/send" for s in news) and "#2" in news[0].text
     assert not [s for s in sent if s.api == "aibot/response"]
     assert not w.rows("SELECT 1 FROM outbox WHERE platform = 'wecom_smartbot' AND status "
                       "!= 'sent'")
