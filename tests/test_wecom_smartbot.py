@@ -197,3 +197,27 @@ async def test_a_response_url_works_once_and_for_an_hour(wechat_world: World) ->
     assert not texts(w.fake.sent, GROUP)
     assert w.rows("SELECT status FROM outbox WHERE platform = 'wecom_smartbot'"
                   ) == [("failed",)]
+
+
+def test_the_mention_of_the_bot_is_taken_off() -> None:
+    from gridbot.adapters.wechat.settings import SmartBotSettings
+    from gridbot.adapters.wechat.wecom_smartbot import SmartBotAdapter
+
+    def said(content: str, *, name: str = "网格助手", chat: str | None = GROUP) -> str | None:
+        adapter = SmartBotAdapter(SmartBotSettings(
+            token="t", encoding_aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            name=name))
+        message = {"msgid": "m1", "chattype": "group" if chat else "single",
+                   "from": {"userid": ZHANG}, "msgtype": "text", "text": {"content": content}}
+        if chat:
+            message["chatid"] = chat
+        incoming = adapter.incoming_message(message)
+        return incoming.text if incoming is not None else None
+
+    assert said("@网格助手 认领 12") == "认领 12"
+    assert said("@网格助手\u2005我的") == "我的"  # WeCom's mention space
+    assert said("超时 @网格助手") == "超时"
+    assert said("@网格助手") is None  # nothing left to say
+    assert said("@网格助手小号 我的") == "@网格助手小号 我的"  # another name: left alone
+    assert said("@Robot 我的", name="") == "我的"  # unnamed: a leading mention
+    assert said("@网格助手 我的", chat=None) == "@网格助手 我的"  # private: said as is
