@@ -183,6 +183,14 @@ async def test_someone_unknown_and_other_messages(wechat_world: World) -> None:
     assert (await w.smartbot.post(other_bot)).status == 200
 
 
+async def test_its_groups_are_not_bound(wechat_world: World) -> None:
+    w = wechat_world
+    await w.link(ZHOU, "zhou")
+    reply = await _said(w, ZHOU, "绑定 M01")
+    assert reply.text is not None and "群机器人" in reply.text
+    assert w.rows("SELECT microgrid FROM chats WHERE platform = 'wecom_smartbot'") == [(None,)]
+
+
 async def test_a_response_url_works_once_and_for_an_hour(wechat_world: World) -> None:
     w = wechat_world
     await w.link(ZHANG, "zhang")

@@ -29,15 +29,16 @@ own HTTP response (被动回复, a finished ``stream`` message, path/101031), or
 that message's ``response_url`` (主动回复, ``markdown``; each works once, for one hour,
 path/101138). So a callback is handled, then waits (up to :data:`PASSIVE_BUDGET`) for the
 outbox to send the answer: :meth:`SmartBotAdapter.send` hands it to the waiting request,
-which returns it encrypted. An answer not ready in time, or a second message for the
-same chat, goes to the response_url while it is valid. News that comes later (a case
+which returns it encrypted. An answer not ready in time, or a second answer to the same
+message, goes to its response_url while it is valid. News that comes later (a case
 handed to someone, a deadline) has neither: the smart bot keeps no private chat for
 anyone (:attr:`SmartBotAdapter.writes_first` is false), so the engine sends it to the
 person's other accounts, the WeCom app's private messages first among them. Response
 URLs are kept in memory: after a restart, answers still queued for them fail.
 
-Its groups are not bound to micro-grids: notices and group news need a channel that can
-write first (a group robot or an app chat in the same group). No wechatpy type leaves
+Its groups are not bound to micro-grids (``绑定`` is refused where the bot cannot write
+first): notices and group news need a channel that can, a group robot or an app chat in
+the same group. No wechatpy type leaves
 this module.
 """
 
@@ -326,16 +327,14 @@ class SmartBotAdapter(Adapter):
         return first
 
     async def _respond(self, chat: str, reply_to: str | None, text: str) -> str:
-        """Post to the response_url of the message answered (else of the chat's latest
-        message), once, while it is valid."""
+        """Post to the response_url of the message answered, once, while it is valid. A
+        message that answers nothing (news, a notice) has nowhere to go: another message's
+        URL is that message's answer's."""
         now = self._intake.now() if self._intake is not None else datetime.now().astimezone()
         kept = self._answerable.get(reply_to or "")
         if kept is None or kept.used or kept.chat_id != chat or kept.expires <= now:
-            kept = next((k for k in reversed(self._answerable.values())
-                         if k.chat_id == chat and not k.used and k.expires > now), None)
-        if kept is None:
             raise PlatformError(f"{WHO}: nothing to answer in {chat} (it only answers a "
-                                f"message, within an hour)", permanent=True)
+                                f"message, once, within an hour)", permanent=True)
         body = {"msgtype": "markdown", "markdown": {"content": text}}
         try:
             answer = await call(self._http.post, kept.url, json=body)
