@@ -19,12 +19,17 @@ import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from gridbot import backup as backups
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock
 from gridbot.config import Config, load_config
+from gridbot.console import auth
 from gridbot.findings import Finding
 from gridbot.reach import unreachable_rostered
+from gridbot.residents import links
+from gridbot.settings.environment import is_deferred
 from gridbot.singleton_duties import alive
 from gridbot.store import Store, store_for_url
 
@@ -57,6 +62,7 @@ async def examine(config: Config, clock: Clock, *, config_path: Path | None = No
         adapters = configured_adapters(config)
     for adapter in adapters or []:
         found += await adapter.diagnose(now)
+    found += await _callbacks(config, adapters or [])
     if adapters is not None and not adapters:
         found.append(Finding(check="no_platform", ok=False))
     found += _backups(config, now)
@@ -81,6 +87,10 @@ async def _database(config: Config, now: datetime) -> list[Finding]:
                          params={"current": status.current or "—", "head": status.head})]
         if database is not None:
             found += _sqlite_file(database)
+        else:
+            problems = await store.integrity()
+            found.append(Finding(check="db_integrity", ok=not problems,
+                                 params={"problems": "; ".join(problems)}))
         if status.behind:
             return found  # the rest reads tables an older schema may not have
         found += await _reach(store, config)
@@ -88,6 +98,31 @@ async def _database(config: Config, now: datetime) -> list[Finding]:
         return found
     finally:
         await store.close()
+
+
+async def _callbacks(config: Config, adapters: list[Adapter]) -> list[Finding]:
+    """Each platform's callback, asked for at the public address (``[web] public_url``'s
+    site) as the platform will: WeChat saves a callback URL only if it answers, and calls
+    from outside. An answer of gridbot's (it refuses an unsigned request) proves the proxy
+    forwards the path; a 404, a 5xx of the proxy or no answer at all does not."""
+    web = config.web
+    callbacks = [a for a in adapters if a.callback_path]
+    if web is None or not web.public_url or is_deferred(web.public_url) or not callbacks:
+        return []
+    site = links.site_of(auth.base_url(config, web), web)
+    found = []
+    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:
+        for adapter in callbacks:
+            url = f"{site}{adapter.callback_path}"
+            try:
+                status = (await client.get(url)).status_code
+                detail, reached = f"HTTP {status}", status < 500 and status != 404
+            except httpx.HTTPError as exc:
+                detail, reached = str(exc) or type(exc).__name__, False
+            found.append(Finding(check="callback_reach", ok=reached,
+                                 params={"platform": adapter.name, "url": url,
+                                         "detail": detail}))
+    return found
 
 
 def _sqlite_file(database: Path) -> list[Finding]:

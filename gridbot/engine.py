@@ -495,6 +495,7 @@ class Engine:
         # Button labels and the like are rendered outside any chat.
         context.setdefault("in_group", False)
         context.setdefault("here", "")
+        context.setdefault("here_platform", "")
         context.setdefault("emergency", self.config.policy.emergency_numbers)
         context.setdefault("notified", {})
         context.setdefault("replies", True)

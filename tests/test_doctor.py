@@ -6,6 +6,7 @@ nobody can reach, a clock five minutes off (the fake's Date header), nobody send
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import os
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from gridbot.reach import rostered
 from gridbot.render import Renderer
 from gridbot.store import SQLiteStore
 from tests.fake_telegram import FakeTelegram
+from tests.fake_wechat import FakeWeChat
 from tests.telegram_harness import (
     PUBLIC_URL,
     TOKEN,
@@ -33,6 +35,7 @@ from tests.telegram_harness import (
     write_config,
 )
 from tests.test_upgrade import PREVIOUS, older_database, revision_of
+from tests.wechat_harness import start_world as start_wechat
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*retry_after:telegram.warnings.PTBDeprecationWarning")
@@ -171,3 +174,29 @@ async def test_a_clock_five_minutes_off(database: Path, telegram: FakeTelegram) 
     telegram.date_offset = 400  # Telegram's clock runs ahead: ours is behind
     [clock] = faults(await examine(config, RunningClock(now())))["clock"]
     assert clock.params["platform"] == "telegram" and -410 <= clock.params["skew"] <= -390
+
+
+async def test_a_callback_the_public_address_does_not_forward(database: Path,
+                                                              wechat: FakeWeChat) -> None:
+    """With a public URL, each WeChat callback is asked for there: gridbot's own refusal
+    of an unsigned request proves the way in; no answer at the public address is named."""
+    w = await start_wechat(database.parent, wechat, "safe", web=True)
+    try:
+        assert w.runtime.config.web is not None and w.runtime.http is not None
+        served = w.runtime.config.web.model_copy(update={"public_url": w.runtime.http.url})
+        config = dataclasses.replace(w.runtime.config, web=served)
+        found = await examine(config, w.clock)
+        reached = [f for f in found if f.check == "callback_reach"]
+        assert {f.params["platform"] for f in reached} == {"wecom", "wechat_mp"}
+        assert all(f.ok for f in reached), reached
+        elsewhere = w.runtime.config.web.model_copy(
+            update={"public_url": "http://127.0.0.1:9"})  # nothing listens there
+        config = dataclasses.replace(w.runtime.config, web=elsewhere)
+        bad = faults(await examine(config, w.clock))["callback_reach"]
+        assert {f.params["url"] for f in bad} == {"http://127.0.0.1:9/wechat/work",
+                                                  "http://127.0.0.1:9/wechat/mp"}
+        text = Renderer(SHANGHAI, "zh-CN").text("doctor_line", check="callback_reach",
+                                                      ok=False, p=bad[0].params)
+        assert "HTTPS 代理" in text
+    finally:
+        await w.runtime.stop()

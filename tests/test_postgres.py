@@ -479,3 +479,19 @@ async def test_audit_forgetting_and_report_times_answer_as_on_sqlite(
         postgres.sql(schema, "UPDATE case_events SET text = 'x'")
     with pytest.raises(Exception, match="append-only"):
         postgres.sql(schema, "DELETE FROM audit_log")
+
+
+async def test_integrity_names_an_invalid_index(store: PostgresStore, schema: str) -> None:
+    """``gridbot doctor``'s integrity check on PostgreSQL: a whole database has nothing to
+    say; an index left invalid (a failed build) is named."""
+    assert await store.integrity() == []
+    import asyncpg
+
+    conn = await asyncpg.connect(postgres.URL)
+    try:
+        await conn.execute(f'CREATE INDEX broken ON "{schema}".cases (text)')
+        await conn.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = "
+                           f"'\"{schema}\".broken'::regclass")
+    finally:
+        await conn.close()
+    assert await store.integrity() == ["invalid index broken"]

@@ -163,6 +163,10 @@ class Adapter(ABC):
         """A small JSON-able status for ``/healthz``."""
         return {}
 
+    #: the path of the callback the platform calls on this server, if it calls one
+    #: (``gridbot doctor`` asks for it at the public address)
+    callback_path: str | None = None
+
     def web_auth(self) -> WebAuth | None:
         """How this platform identifies its users to a web page, if it can (and is set
         up to); ``None`` for most."""

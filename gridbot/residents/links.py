@@ -91,12 +91,18 @@ def base_url(config: Config, settings: WebSettings) -> str:
     return beside(auth.base_url(config, settings), settings)
 
 
+def site_of(console: str, settings: WebSettings) -> str:
+    """The site the console at ``console`` is on (its address without the console's path):
+    where the webhooks and callbacks are too."""
+    site = console[:-len(settings.base_path)] if console.endswith(settings.base_path) \
+        else console
+    return site.rstrip("/")
+
+
 def beside(console: str, settings: WebSettings) -> str:
     """The residents' base on the same site as the console at ``console`` (a running
     console's own address, whose port may have been chosen at start)."""
-    site = console[:-len(settings.base_path)] if console.endswith(settings.base_path) \
-        else console
-    return site.rstrip("/") + settings.residents_path.rstrip("/")
+    return site_of(console, settings) + settings.residents_path.rstrip("/")
 
 
 def key_for(config: Config, settings: WebSettings, install_key: Callable[[], bytes]) -> bytes:

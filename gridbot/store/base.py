@@ -863,6 +863,11 @@ class Store(ABC):
         """Apply the schema migrations not yet applied (what :meth:`open` does)."""
         raise NotImplementedError
 
+    async def integrity(self) -> list[str]:
+        """What the database itself finds damaged (``gridbot doctor``), read only: none
+        when it is whole."""
+        return []
+
     @abstractmethod
     async def close(self) -> None: ...
 

@@ -179,6 +179,25 @@ class PostgresStore(Store):
         except LookupError as exc:
             raise StoreError(str(exc)) from None
 
+    async def integrity(self) -> list[str]:
+        """Indexes left invalid (a failed CREATE INDEX CONCURRENTLY, a crash while
+        building one) in gridbot's schema, and data-page checksum failures PostgreSQL has
+        counted in this database (when checksums are on; PostgreSQL 12 and later)."""
+        problems = []
+        async with self._require().acquire() as conn:
+            invalid = await conn.fetch(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE NOT i.indisvalid AND n.nspname = $1 ORDER BY c.relname",
+                self._current_schema)
+            problems += [f"invalid index {r['relname']}" for r in invalid]
+            failures = await conn.fetchval(
+                "SELECT checksum_failures FROM pg_stat_database "
+                "WHERE datname = current_database()")
+            if failures:
+                problems.append(f"{failures} checksum failures")
+        return problems
+
     async def upgrade(self) -> None:
         await self._migrate()
 

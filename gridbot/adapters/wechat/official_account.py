@@ -89,6 +89,7 @@ SUCCESS = "success"  # what WeChat wants when there is nothing to reply
 
 class OfficialAccountAdapter(Adapter):
     name = PLATFORM
+    callback_path = CALLBACK_PATH
     fmt = TextFormat.PLAIN
     limits = LIMITS
 

@@ -82,6 +82,7 @@ _CONFIG_ERRORS = {40013: "corp_id", 40001: "secret", 40091: "secret", 40056: "ag
 
 class WeComAdapter(Adapter):
     name = PLATFORM
+    callback_path = CALLBACK_PATH
     fmt = TextFormat.PLAIN
     limits = LIMITS
 
