@@ -440,6 +440,12 @@ class PlatformInfo:
     #: whether what people say in a chat (by id) reaches the bot: not in a WeCom group
     #: robot's group or an app chat, which are not asked to reply 收到
     hears: Callable[[str], bool] = lambda chat_id: True
+    #: whether the bot can write there unasked; where it only answers (a WeCom smart bot),
+    #: an account keeps no private chat, so news goes to the person's other accounts
+    writes_first: bool = True
+    #: the platform whose user ids this one's are too (a WeCom smart bot's users are the
+    #: WeCom app's members): someone met here is the person of their account there
+    same_users_as: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -332,9 +332,17 @@ class Engine:
             # Whoever refused the bot (blocked it, removed it) is talking to it again.
             await tx.set_chat_unreachable(msg.platform, msg.chat_id, at=None)
             chat = dataclasses.replace(chat, unreachable_at=None, unreachable_reason="")
-        private = msg.chat_kind is ChatKind.PRIVATE
+        info = self.platforms.get(msg.platform, PlatformInfo())
+        private = msg.chat_kind is ChatKind.PRIVATE and info.writes_first
         account = stored or Account(platform=msg.platform, user_id=msg.sender_id,
                                     display_name=msg.sender_name, person_id=None)
+        if info.same_users_as and (person is None or person.auto):
+            # The same user id on the platform it shares users with: that person.
+            twin = await tx.account(info.same_users_as, msg.sender_id)
+            found = await tx.person(twin.person_id) if twin and twin.person_id else None
+            if found is not None and found.active and not found.auto:
+                person = found
+                account = dataclasses.replace(account, person_id=found.id)
         if person is not None and not person.active:
             # Removed from the configuration: the account keeps no rights.
             account = dataclasses.replace(account, person_id=None)

@@ -153,6 +153,7 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "error_where": [{"command": "bind", "where": "group"}, {"command": "x", "where": "group"},
                     {"command": "x", "where": "private"}],
     "error_bind_scope": [{"code": "M04"}],
+    "error_bind_answers_only": [{}],
     "error_generic": [{}],
     "error_internal": [{}],
     "error_set_aside": [{}],

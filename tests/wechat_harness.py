@@ -25,13 +25,21 @@ from gridbot.config import load_config
 from gridbot.domain import Outgoing
 from gridbot.linking import issue_link_code
 from gridbot.runtime import Runtime
-from tests.fake_wechat import FakeWeChat, MpReply, MpServer, Sent, WeComServer
+from tests.fake_wechat import (
+    FakeWeChat,
+    MpReply,
+    MpServer,
+    Sent,
+    SmartBotServer,
+    WeComServer,
+)
 from tests.telegram_harness import RunningClock
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
 WORK_TOKEN, WORK_AES = "WorkCallbackToken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 MP_TOKEN, MP_AES = "MpCallbackToken", "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+BOT_TOKEN, BOT_AES = "SmartBotToken", "SmartBotAesKey0123456789abcdefghijklmnopqrs"
 OTHER_AES = "0000000000111111111122222222223333333333444"
 ROBOT_M01 = "1b7f0c55-robot-m01"
 APP_CHAT_M02 = "gridM02staff"
@@ -76,6 +84,12 @@ api_base_url = "{fake.base_url}"
 
 [wechat.robots]
 M01 = "{fake.base_url}webhook/send?key={ROBOT_M01}"
+
+[wechat.smartbot]
+token = "{BOT_TOKEN}"
+encoding_aes_key = "{BOT_AES}"
+name = "网格助手"
+api_base_url = "{fake.base_url}"
 {extra}"""
     path = folder / "gridbot.toml"
     path.write_text(text, encoding="utf-8")
@@ -90,6 +104,7 @@ class World:
     wecom: WeComServer
     mp: MpServer
     db: Path
+    smartbot: SmartBotServer
 
     async def said(self, user: str, text: str) -> list[Sent]:
         """A WeCom member writes to the app; what WeChat delivered because of it."""
@@ -183,7 +198,9 @@ async def start_world(folder: Path, fake: FakeWeChat, mp_mode: str, *, web: bool
         wecom=WeComServer(url + "/wechat/work", token=WORK_TOKEN, aes_key=WORK_AES,
                           corp_id=fake.corp_id, agent_id=fake.agent_id, now=fake.now),
         mp=MpServer(url + "/wechat/mp", token=MP_TOKEN, app_id=fake.app_id,
-                    aes_key=MP_AES if mp_mode == "safe" else "", now=fake.now))
+                    aes_key=MP_AES if mp_mode == "safe" else "", now=fake.now),
+        smartbot=SmartBotServer(url + "/wechat/smartbot", token=BOT_TOKEN, aes_key=BOT_AES,
+                                fake=fake, now=fake.now))
 
 
 @pytest.fixture

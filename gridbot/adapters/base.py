@@ -119,6 +119,11 @@ class Adapter(ABC):
     buttons: bool = False
     #: what the platform lets a bot send (rates, parallel requests); the outbox keeps to it
     limits: SendLimits = NO_LIMITS
+    #: whether the bot can write to a person unasked; a platform that only answers (the
+    #: WeCom smart bot) keeps no private chat for anyone, and so never counts as reaching them
+    writes_first: bool = True
+    #: the platform whose user ids this one's are too, so nobody links twice
+    same_users_as: str | None = None
 
     def hears(self, chat_id: str) -> bool:
         """Whether what people say in the chat reaches the bot. Where it does not (a

@@ -160,6 +160,7 @@ class Assembler:
             access_log=logging.access_log,
             telegram=telegram, wecom=wechat.work, official_account=wechat.mp,
             wecom_robots=robots, wecom_robot_api_base_url=wechat.robot_base,
+            wecom_smartbot=wechat.smartbot,
             secret=secret_value(general.secret), deferred_secrets=tuple(self.deferred),
             web=web if web is not None and web.enabled else None,
             errands=Errands(category=errands.category, volunteer_tags=errands.volunteer_tags,

@@ -1,5 +1,6 @@
-"""``[wechat…]``: what the WeChat adapters need (WeCom app, Official Account, group robots),
-as the configuration file holds it. README "Running on WeChat" walks through each value."""
+"""``[wechat…]``: what the WeChat adapters need (WeCom app, Official Account, group robots,
+the WeCom smart bot), as the configuration file holds it. README "Running on WeChat" walks
+through each value."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from gridbot.settings.fields import (
     PlatformSection,
     Secret,
     Shape,
+    Text,
     expect,
     keep_deferred,
     keep_deferred_secret,
@@ -120,6 +122,25 @@ class WeComSettings(PlatformSection):
                           "(客户群; see below)")
 
 
+class SmartBotSettings(PlatformSection):
+    """The WeCom smart bot (智能机器人) in API mode: stewards and staff @-mention it in
+    internal WeCom groups, or talk to it in private. The callback URL to register is
+    https://YOUR-HOST/wechat/smartbot, proxied to [http]."""
+
+    enabled: bool = Field(True, strict=True,
+                          description="false: run without the smart bot, keeping the settings")
+    token: Secret = Field(description="the smart bot's API 模式 → Token")
+    encoding_aes_key: AesKey = Field(description="the smart bot's API 模式 → EncodingAESKey "
+                                                 "(43 characters)")
+    name: Text = Field("", description="its name as people @-mention it (网格助手); empty: "
+                                       "a leading @mention is taken for it")
+    bot_id: Text = Field("", description="its Bot ID (aibotid); set: callbacks for another "
+                                         "bot are ignored")
+    api_base_url: NonEmpty = Field(WECOM_API_BASE_URL,
+                                   description="where WeCom's response_url must point (its "
+                                               "aibot/response), or a private gateway")
+
+
 class OfficialAccountSettings(PlatformSection):
     """An Official Account (公众号): residents. The server URL to register is
     https://YOUR-HOST/wechat/mp."""
@@ -150,7 +171,8 @@ class OfficialAccountSettings(PlatformSection):
 
 
 class WeChatSection(PlatformSection):
-    """The WeChat platforms: ``[wechat.work]``, ``[wechat.mp]``, ``[wechat.robots]``."""
+    """The WeChat platforms: ``[wechat.work]``, ``[wechat.mp]``, ``[wechat.robots]``,
+    ``[wechat.smartbot]``."""
 
     robot_api_base_url: NonEmpty = Field(
         WECOM_API_BASE_URL, description="where the group robots' webhook/send lives; only "
@@ -158,6 +180,8 @@ class WeChatSection(PlatformSection):
     work: WeComSettings | None = Field(None, description="the WeCom app (see below)")
     mp: OfficialAccountSettings | None = Field(None,
                                                description="the Official Account (see below)")
+    smartbot: SmartBotSettings | None = Field(None, description="the WeCom smart bot (see "
+                                                                "below)")
     robots: dict[str, RobotKey] = Field(
         default_factory=dict,
         description="[wechat.robots]: micro-grid code = its WeCom group robot (send only, 20 "
