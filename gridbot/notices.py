@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridbot.commands import split_word
@@ -362,10 +363,11 @@ async def _forward(services: Services, tx: Transaction, notice: Notice, microgri
                     chat is not None and chat.unreachable_at is not None):
                 continue
             fmt = services.platform(account.platform).fmt
-            for n, (template, context) in enumerate((
-                    ("notice_forward", {"microgrid": microgrid}),
-                    ("notice", {"in_group": True, "replies": False, "link": link,
-                                "author": author, "office": office}))):
+            messages: tuple[tuple[str, dict[str, Any]], ...] = (
+                ("notice_forward", {"microgrid": microgrid}),
+                ("notice", {"in_group": True, "replies": False, "link": link,
+                            "author": author, "office": office}))
+            for n, (template, context) in enumerate(messages):
                 await tx.enqueue(Outgoing(
                     platform=account.platform, chat_id=account.private_chat_id,
                     text=services.render(template, locale=locale, fmt=fmt, notice=notice,

@@ -1,4 +1,4 @@
-"""0020 customer groups: the WeCom customer groups (客户群) the stewards own.
+"""0019 customer groups: the WeCom customer groups (客户群) the stewards own.
 
 One row per group the platform listed or told of: its name, owner, member count and the
 micro-grid it is bound to (by a rule or by hand), when it was dismissed, and how many
@@ -12,7 +12,7 @@ from alembic import op
 
 from gridbot.store.migrating import record
 
-revision = "0020"
+revision = "0019"
 down_revision = "0018"
 branch_labels = None
 depends_on = None
@@ -38,4 +38,4 @@ def upgrade() -> None:
         sa.Column("quota_used", sa.Integer(), nullable=False, server_default="0"),
     )
     op.create_index("customer_groups_microgrid", "customer_groups", ["microgrid"])
-    record(bind, 20)
+    record(bind, 19)
