@@ -15,9 +15,9 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
+from gridbot.console.app import Limiter
 from gridbot.notices import page_suffix
 from gridbot.report import words_for, write_report
-from gridbot.residents.app import Limiter
 from gridbot.stats import load_report, month_period
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat

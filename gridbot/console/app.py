@@ -97,23 +97,26 @@ Handler = Callable[[Page], Awaitable[Response]]
 PageRoute = tuple[str, Handler, Sequence[str], bool]
 
 
-class LoginLimiter:
-    """At most ``per_minute`` login attempts per address in any minute."""
+class Limiter:
+    """At most ``limit`` events per key (an address, say) in any ``window`` seconds: login
+    attempts here, reports and 收到 taps on the residents' pages."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
+    def __init__(self, limit: int, window: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
         self.clock = clock
         self._seen: dict[str, deque[float]] = {}
 
-    def allow(self, address: str) -> bool:
+    def allow(self, key: str) -> bool:
         now = self.clock()
-        seen = self._seen.setdefault(address, deque())
-        while seen and now - seen[0] >= 60:
+        seen = self._seen.setdefault(key, deque())
+        while seen and now - seen[0] >= self.window:
             seen.popleft()
-        if len(self._seen) > 10_000:  # a flood of addresses: forget the quiet ones
-            for key in [k for k, v in self._seen.items() if not v and k != address]:
-                del self._seen[key]
-        if len(seen) >= self.per_minute:
+        if len(self._seen) > 20_000:  # a flood of addresses: forget the quiet ones
+            for quiet in [k for k, v in self._seen.items() if not v and k != key]:
+                del self._seen[quiet]
+        if len(seen) >= self.limit:
             return False
         seen.append(now)
         return True
@@ -136,7 +139,7 @@ class Console:
         self.base = base or auth.base_url(self.config, settings)
         self.secure = self.base.startswith("https://")
         engine.console_base = self.base
-        self.limiter = LoginLimiter(settings.logins_per_minute)
+        self.limiter = Limiter(settings.logins_per_minute)
         self.views = Views(engine, self.path)
         self._key: bytes | None = None
         #: the residents' pages served beside the console, if they are

@@ -78,18 +78,28 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
+def signed(key: bytes, purpose: str, value: str) -> str:
+    """``value`` with its signature for ``purpose``, to keep in a cookie."""
+    return f"{value}.{_mac(key, purpose, value)[:32]}"
+
+
+def unsigned(key: bytes, purpose: str, cookie: str | None, *, longest: int = 200) -> str | None:
+    """The value a cookie carries, if its signature for ``purpose`` is ours."""
+    if not cookie or "." not in cookie or len(cookie) > longest:
+        return None
+    value, _, signature = cookie.rpartition(".")
+    if not value or not hmac.compare_digest(signature, _mac(key, purpose, value)[:32]):
+        return None
+    return value
+
+
 def cookie_value(key: bytes, session_id: str) -> str:
-    return f"{session_id}.{_mac(key, 'cookie', session_id)[:32]}"
+    return signed(key, "cookie", session_id)
 
 
 def session_id_of(key: bytes, cookie: str | None) -> str | None:
     """The session id a cookie carries, if its signature is ours."""
-    if not cookie or "." not in cookie or len(cookie) > 200:
-        return None
-    session_id, _, signature = cookie.rpartition(".")
-    if not hmac.compare_digest(signature, _mac(key, "cookie", session_id)[:32]):
-        return None
-    return session_id
+    return unsigned(key, "cookie", cookie)
 
 
 def csrf_token(key: bytes, session_id: str) -> str:

@@ -19,9 +19,7 @@ import hashlib
 import hmac
 import logging
 import re
-import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from gridbot.adapters.base import WebAuth
 from gridbot.config import LOCALES
-from gridbot.console.app import Console, Said
+from gridbot.console.app import Console, Limiter, Said
 from gridbot.console.views import Views
 from gridbot.domain import UNCLAIMED_STATUSES, Attachment, Case, Outgoing
 from gridbot.residents import identity, links
@@ -54,30 +52,6 @@ MAX_FIELDS = 64 * 1024
 ONCE = re.compile(r"[0-9a-f]{32}")
 #: photos one report may carry
 MAX_PHOTOS = 3
-
-
-class Limiter:
-    """At most ``limit`` events per key in any ``window`` seconds."""
-
-    def __init__(self, limit: int, window: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._seen: dict[str, deque[float]] = {}
-
-    def allow(self, key: str) -> bool:
-        now = self.clock()
-        seen = self._seen.setdefault(key, deque())
-        while seen and now - seen[0] >= self.window:
-            seen.popleft()
-        if len(self._seen) > 20_000:  # a flood of addresses: forget the quiet ones
-            for quiet in [k for k, v in self._seen.items() if not v and k != key]:
-                del self._seen[quiet]
-        if len(seen) >= self.limit:
-            return False
-        seen.append(now)
-        return True
 
 
 @dataclass(kw_only=True)

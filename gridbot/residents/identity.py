@@ -21,6 +21,7 @@ from datetime import datetime
 
 from gridbot.adapters.web import chat_id as web_chat_id
 from gridbot.commands import clean_text
+from gridbot.console import auth
 from gridbot.domain import WEB_PLATFORM, Account, Person, Role
 from gridbot.store.base import Transaction
 
@@ -39,17 +40,12 @@ def new_device() -> str:
 
 
 def cookie_value(key: bytes, device: str) -> str:
-    return f"{device}.{_mac(key, 'device', device)[:32]}"
+    return auth.signed(key, "device", device)
 
 
 def device_of(key: bytes, cookie: str | None) -> str | None:
     """The device id a cookie carries, if its signature is ours."""
-    if not cookie or "." not in cookie or len(cookie) > 120:
-        return None
-    device, _, signature = cookie.rpartition(".")
-    if not device or not hmac.compare_digest(signature, _mac(key, "device", device)[:32]):
-        return None
-    return device
+    return auth.unsigned(key, "device", cookie, longest=120)
 
 
 def csrf_token(key: bytes, device: str) -> str:

@@ -40,7 +40,11 @@ from starlette.requests import Request
 from wechatpy.client import WeChatClient as _MpClient
 from wechatpy.client.base import BaseWeChatClient
 from wechatpy.enterprise import WeChatClient as _WorkClient
-from wechatpy.exceptions import APILimitedException, WeChatClientException
+from wechatpy.exceptions import (
+    APILimitedException,
+    InvalidSignatureException,
+    WeChatClientException,
+)
 
 from gridbot.domain import Attachment, Outgoing
 from gridbot.errors import PlatformError
@@ -295,6 +299,24 @@ def check_fresh(timestamp: str, now: datetime) -> None:
     if not timestamp.isdigit() or abs(int(timestamp) - now.timestamp()) > MAX_CLOCK_SKEW:
         raise Refused(403, f"timestamp {timestamp[:20]!r} is not within "
                            f"{MAX_CLOCK_SKEW} s of now")
+
+
+def verify_url(crypto: Any, request: Request, now: datetime, *, section: str,
+               whose: str) -> str:
+    """WeCom's admin console saving a callback URL (the app's, the smart bot's): the
+    decrypted ``echostr`` to answer with. ``section`` and ``whose`` name the settings a
+    refusal points at ("[wechat.work]", "app")."""
+    signature, timestamp, nonce, echo = query(request, "msg_signature", "timestamp", "nonce",
+                                              "echostr")
+    check_fresh(timestamp, now)
+    try:
+        return str(crypto.check_signature(signature, timestamp, nonce, echo))
+    except InvalidSignatureException:
+        raise Refused(403, f"bad signature (is {section} token the {whose}'s Token?)"
+                      ) from None
+    except Exception as exc:
+        raise Refused(403, f"echostr does not decrypt ({type(exc).__name__}: is "
+                           f"encoding_aes_key the {whose}'s EncodingAESKey?)") from None
 
 
 def outer_xml(body: bytes) -> dict[str, Any]:

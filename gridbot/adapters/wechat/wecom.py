@@ -61,6 +61,7 @@ from gridbot.adapters.wechat.shared import (
     read_body,
     split_text,
     upload_file,
+    verify_url,
 )
 from gridbot.config import WeComSettings
 from gridbot.domain import Attachment, ChatKind, Incoming, Outcome, Outgoing, TextFormat
@@ -177,17 +178,8 @@ class WeComAdapter(Adapter):
 
     def _verify(self, request: Request, intake: Intake) -> Response:
         """The admin console saving the URL: answer the decrypted echostr."""
-        signature, timestamp, nonce, echo = query(request, "msg_signature", "timestamp",
-                                                  "nonce", "echostr")
-        check_fresh(timestamp, intake.now())
-        try:
-            plain = self.crypto.check_signature(signature, timestamp, nonce, echo)
-        except InvalidSignatureException:
-            raise Refused(403, "bad signature (is [wechat.work] token the app's Token?)"
-                          ) from None
-        except Exception as exc:
-            raise Refused(403, f"echostr does not decrypt ({type(exc).__name__}: is "
-                               f"encoding_aes_key the app's EncodingAESKey?)") from None
+        plain = verify_url(self.crypto, request, intake.now(), section="[wechat.work]",
+                           whose="app")
         log.info("WeCom verified the callback URL")
         return PlainTextResponse(plain)
 

@@ -77,6 +77,7 @@ from gridbot.adapters.wechat.shared import (
     read_body,
     split_text,
     timeout_session,
+    verify_url,
 )
 from gridbot.adapters.wechat.wecom import PLATFORM as WECOM_APP
 from gridbot.config import SmartBotSettings
@@ -172,17 +173,8 @@ class SmartBotAdapter(Adapter):
 
     def _verify(self, request: Request, intake: Intake) -> Response:
         """The admin console saving the URL: answer the decrypted echostr."""
-        signature, timestamp, nonce, echo = query(request, "msg_signature", "timestamp",
-                                                  "nonce", "echostr")
-        check_fresh(timestamp, intake.now())
-        try:
-            plain = self.crypto.check_signature(signature, timestamp, nonce, echo)
-        except InvalidSignatureException:
-            raise Refused(403, "bad signature (is [wechat.smartbot] token the bot's Token?)"
-                          ) from None
-        except Exception as exc:
-            raise Refused(403, f"echostr does not decrypt ({type(exc).__name__}: is "
-                               f"encoding_aes_key the bot's EncodingAESKey?)") from None
+        plain = verify_url(self.crypto, request, intake.now(), section="[wechat.smartbot]",
+                           whose="bot")
         log.info("WeCom verified the smart bot's callback URL")
         return PlainTextResponse(plain)
 
