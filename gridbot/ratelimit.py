@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -58,6 +59,50 @@ TELEGRAM_LIMITS = SendLimits(overall=Rate(count=30, per=1.0), per_chat=Rate(coun
                              concurrency=16)
 #: A WeCom group robot (one webhook per group): 20 messages a minute.
 WECOM_ROBOT_LIMITS = SendLimits(per_chat=Rate(count=20, per=60.0), concurrency=4)
+
+
+def spacing(limits: SendLimits) -> float:
+    """Seconds between two sends' starts on the platform: the overall window spread evenly."""
+    return limits.overall.per / limits.overall.count if limits.overall else 0.0
+
+
+def send_time(limits: SendLimits, chats: Sequence[str], *, round_trip: float) -> float:
+    """Seconds from the first send's start to the last one's end, for one message to each
+    of ``chats`` in this order (a chat named twice gets two), paced as :class:`Limiter`
+    and the outbox pace them: starts :func:`spacing` apart, a window's next send no
+    sooner than ``per`` after the send ``count`` places before it *ended*, at most
+    ``concurrency`` under way, and one chat's messages one after another. Each request
+    is taken to last ``round_trip`` seconds; on a virtual clock that is 0.
+
+    This is the sender's rule replayed, not a formula beside it: a plan made with it
+    (:mod:`gridbot.plan`) says how long a notice takes because the sender keeps to it."""
+    if not chats:
+        return 0.0
+    gap = spacing(limits)
+    next_start = 0.0
+    under_way: list[float] = []  # the ends of the sends under way (a heap)
+    overall: deque[float] = deque()
+    per_chat: dict[str, deque[float]] = {}
+    chat_free: dict[str, float] = {}
+    last_end = 0.0
+    for chat in chats:
+        ready = next_start
+        if len(under_way) >= limits.concurrency:
+            ready = max(ready, heapq.heappop(under_way))  # a worker comes free
+        next_start = ready + gap  # the spacing is taken before the windows are
+        start = max(ready, chat_free.get(chat, 0.0))
+        window = per_chat.setdefault(chat, deque())
+        for rate, ends in ((limits.per_chat, window), (limits.overall, overall)):
+            if rate is not None and len(ends) >= rate.count:
+                start = max(start, ends.popleft() + rate.per)
+        end = start + round_trip
+        for rate, ends in ((limits.per_chat, window), (limits.overall, overall)):
+            if rate is not None:
+                ends.append(end)
+        heapq.heappush(under_way, end)
+        chat_free[chat] = end
+        last_end = max(last_end, end)
+    return last_end
 
 
 def clock_sleep(clock: Clock) -> Sleep:
@@ -160,7 +205,7 @@ class Limiter:
         self.clock = clock
         self.sleep = sleep or clock_sleep(clock)
         self._overall = _Window(limits.overall) if limits.overall else None
-        self._spacing = limits.overall.per / limits.overall.count if limits.overall else 0.0
+        self._spacing = spacing(limits)
         self._next_start = float("-inf")
         self._paused_until = float("-inf")
         self._chats: dict[str, _Window] = {}
