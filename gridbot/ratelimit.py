@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import heapq
 import math
+import statistics
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -66,19 +67,22 @@ def spacing(limits: SendLimits) -> float:
     return limits.overall.per / limits.overall.count if limits.overall else 0.0
 
 
-def send_time(limits: SendLimits, chats: Sequence[str], *, round_trip: float) -> float:
+def send_time(limits: SendLimits, chats: Sequence[str], *, round_trip: float,
+              gap: float | None = None) -> float:
     """Seconds from the first send's start to the last one's end, for one message to each
     of ``chats`` in this order (a chat named twice gets two), paced as :class:`Limiter`
     and the outbox pace them: starts :func:`spacing` apart, a window's next send no
     sooner than ``per`` after the send ``count`` places before it *ended*, at most
     ``concurrency`` under way, and one chat's messages one after another. Each request
-    is taken to last ``round_trip`` seconds; on a virtual clock that is 0.
+    is taken to last ``round_trip`` seconds (on a virtual clock: 0), and the starts to
+    be ``gap`` apart where the sender has kept a wider spacing than the limits' own
+    (:attr:`Limiter.gap`).
 
     This is the sender's rule replayed, not a formula beside it: a plan made with it
     (:mod:`gridbot.plan`) says how long a notice takes because the sender keeps to it."""
     if not chats:
         return 0.0
-    gap = spacing(limits)
+    gap = max(spacing(limits), gap or 0.0) if limits.overall else 0.0
     next_start = 0.0
     under_way: list[float] = []  # the ends of the sends under way (a heap)
     overall: deque[float] = deque()
@@ -181,10 +185,12 @@ class Permit:
     def __init__(self, limiter: Limiter, taken: list[tuple[_Window, _Slot]]) -> None:
         self._limiter = limiter
         self._taken = taken
+        self._started = limiter.now()
 
     def done(self) -> None:
         """The request has ended (answered or failed): it counted at the platform."""
         now = self._limiter.now()
+        self._limiter.observe(now - self._started)
         for _, slot in self._taken:
             if slot.ended_at is None:
                 slot.end(now)
@@ -199,6 +205,8 @@ class Limiter:
     """One platform's limits, shared by every send to it from this process."""
 
     _PRUNE_EVERY = 512
+    #: how many of the latest sends' durations :attr:`round_trip` is the median of
+    _DURATIONS = 63
 
     def __init__(self, limits: SendLimits, clock: Clock, sleep: Sleep | None = None) -> None:
         self.limits = limits
@@ -210,6 +218,29 @@ class Limiter:
         self._paused_until = float("-inf")
         self._chats: dict[str, _Window] = {}
         self._acquired = 0
+        self._durations: deque[float] = deque(maxlen=self._DURATIONS)
+        #: the latest intervals between two sends held back by the spacing, and when the
+        #: last one passed it
+        self._gaps: deque[float] = deque(maxlen=self._DURATIONS)
+        self._spaced_at: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        """A send took ``seconds`` from its start to its end."""
+        self._durations.append(max(0.0, seconds))
+
+    @property
+    def round_trip(self) -> float | None:
+        """How long a send to the platform lasts, lately: the median of the latest ones
+        (a first one, which opens the connection, or a slow one do not sway it); ``None``
+        before the first. A notice's plan counts with it."""
+        return statistics.median(self._durations) if self._durations else None
+
+    @property
+    def gap(self) -> float | None:
+        """The spacing as kept lately, between sends that waited for it: a little more
+        than :func:`spacing`, as each waiting send wakes a moment late (``None``: no send
+        has waited for it yet). A notice's plan counts with it."""
+        return statistics.fmean(self._gaps) if self._gaps else None
 
     def now(self) -> float:
         return self.clock.now().timestamp()
@@ -246,6 +277,7 @@ class Limiter:
         """
         # Spacing (and a pause) first, the windows last: a place in a window is held
         # from when it is taken, so taking it just before the request keeps the rate up.
+        waited = False
         while True:
             now = self.now()
             start = max(self._paused_until, self._next_start)
@@ -253,7 +285,11 @@ class Limiter:
                 break
             if within is not None and start - now > within:
                 return None
+            waited = True
             await self.sleep(start - now)
+        if waited and self._spaced_at is not None and now - self._spaced_at < 10 * self._spacing:
+            self._gaps.append(now - self._spaced_at)  # back to back: the pace kept
+        self._spaced_at = now
         self._next_start = now + self._spacing
         taken: list[tuple[_Window, _Slot]] = []
         try:

@@ -13,18 +13,23 @@ if the sender goes away while the bar runs, it says so and stops watching.
 
 Messages are the chat's own templates, rendered as plain text, so the command line and
 the chat say the same thing.
+
+``--plan --scope S`` writes nothing: it prints the notice's plan (:mod:`gridbot.plan`),
+channel by channel, with the limits of the adapters ``gridbot run`` would send with.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from datetime import datetime
 from typing import Any
 
-from gridbot import notices, singleton_duties
+from gridbot import notices, plan, singleton_duties
 from gridbot.cli.command import Group
+from gridbot.cli.people import columns
 from gridbot.cli.session import Session
 from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
 from gridbot.engine import Engine
@@ -53,6 +58,7 @@ def _arguments(notice: argparse.ArgumentParser) -> None:
     notice.add_argument("--at", metavar="TIME")
     notice.add_argument("--as", dest="as_person", metavar="PERSON")
     notice.add_argument("--no-wait", action="store_true")
+    notice.add_argument("--plan", action="store_true")
 
 
 @COMMANDS.command("notice", arguments=_arguments)
@@ -74,6 +80,8 @@ async def _command(engine: Engine, args: argparse.Namespace) -> int:
         return await _show(engine, author, args.show)
     if args.cancel is not None:
         return await _cancel(engine, author, args.cancel)
+    if args.plan:
+        return await _plan(engine, author, args.scope)
     return await _send(engine, author, args)
 
 
@@ -126,6 +134,48 @@ async def _send(engine: Engine, author: Person | None, args: argparse.Namespace)
     if send_at is not None or args.no_wait:
         return 0
     return await follow(engine, written.id, sender_seen=True)
+
+
+async def _plan(engine: Engine, author: Person | None, words: str) -> int:
+    """The plan of a notice to ``words``, as a table."""
+    from gridbot.runtime import configured_adapters
+
+    config = engine.config
+    adapters = configured_adapters(config)  # built, not opened: nothing is sent
+    senders = plan.senders_of(adapters)
+    for adapter in adapters:
+        with contextlib.suppress(Exception):
+            await adapter.close()
+    link: plan.LinkOf | None = None
+    if config.web is not None and config.web.residents:
+        from gridbot.residents import links
+
+        key = links.key_for(config, config.web, lambda: engine.link_key)
+        base = links.base_url(config, config.web)
+
+        async def link(tx: Transaction, microgrid: str) -> str:
+            return await links.url(tx, key, base, microgrid)
+    async with engine.store.transaction() as tx:
+        scope = await notices.resolve_scope(tx, author, words)
+        made = await plan.make_plan(tx, scope, senders=senders, now=engine.clock.now(),
+                                    link=link)
+    print(_cli(engine, "plan_title", label=made.label, microgrids=len(made.microgrids)))
+    table = [_cli(engine, "plan_header").split("\t")]
+    table += [_cli(engine, "plan_row", r=row).split("\t") for row in made.rows]
+    for line in columns(table):
+        print(line)
+    print(_cli(engine, "plan_total", groups=sum(r.groups for r in made.rows if r.seconds
+                                                is not None), seconds=made.seconds,
+               round_trip=plan.ROUND_TRIP))
+    forward = made.row(plan.FORWARD)
+    if forward is not None:
+        names = {m.code: m.name for m in config.microgrids}
+        for code, address in forward.links:
+            print(_cli(engine, "plan_forward", code=code, name=names.get(code, ""),
+                       link=address))
+        print(_cli(engine, "plan_forward_kind", kind=made.link_kind) if forward.links
+              else _cli(engine, "plan_no_links"))
+    return 0
 
 
 async def senders(engine: Engine, microgrids: Any) -> tuple[set[str], set[str]]:

@@ -99,7 +99,7 @@ async def people(session: Session, args: argparse.Namespace) -> int:
             accounts=comma.join(text("people_account", platform=p, state=s)
                                 for p, s in r.accounts),
             ok=r.reachable).split("\t"))
-    for line in _columns(rows):
+    for line in columns(rows):
         print(line, file=out)
     unreachable = [r for r in found if not r.reachable]
     print(text("people_summary", total=len(found), reachable=len(found) - len(unreachable),
@@ -113,7 +113,7 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def _columns(rows: list[list[str]]) -> list[str]:
+def columns(rows: list[list[str]]) -> list[str]:
     """Rows as aligned columns, counting a Chinese character as two."""
     widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row))
