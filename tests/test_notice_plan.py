@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,8 +28,6 @@ from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
 from tests.telegram_harness import World, start_world
 from tests.wechat_harness import APP_CHAT_M02, MP_AES, MP_TOKEN, ROBOT_M01, WORK_AES, WORK_TOKEN
-
-OWNER_TAP = plan.CUSTOMER_GROUPS
 
 
 def wechat_sections(fake: FakeWeChat) -> str:
@@ -305,3 +304,40 @@ async def test_the_command_line_prints_the_plan_table(
     assert lines[9].startswith("M04 桂花园东区：http://") and "/r/M04/1." in lines[9]
     assert "报事链接" in lines[10]
     assert w.counts() == before  # a plan writes nothing
+
+
+@pytest.fixture
+async def live(database: Path, telegram: FakeTelegram,
+               wechat_fake: FakeWeChat) -> AsyncIterator[World]:
+    """Every channel, the bot sending by itself (the console is used as people use it)."""
+    w = await start_world(database.parent, telegram, "polling", web=True,
+                          extra=wechat_sections(wechat_fake))
+    wechat_fake.now = lambda: w.clock.now().timestamp()
+    yield w
+    await w.runtime.stop()
+
+
+async def test_the_composer_shows_the_plan_as_it_previews(live: World) -> None:
+    from tests.telegram_harness import ZHOU, bound
+    from tests.test_console import csrf_of, logged_in
+
+    w = await bound(live)  # M01's Telegram group; M01 has a robot, M02 an app chat
+    base = w.runtime.console.base if w.runtime.console else ""
+    client = await logged_in(w, ZHOU)
+    try:
+        composer = await client.get(base + "/notices")
+        assert 'id="plan"' not in composer.text
+        preview = await client.post(base + "/notices/preview", data={
+            "csrf": csrf_of(composer.text), "scope": "C01", "text": "周六停水"})
+    finally:
+        await client.aclose()
+    assert preview.status_code == 200
+    html = preview.text
+    assert 'id="plan"' in html and "发送计划" in html
+    rows = re.findall(r'<tr data-channel="([^"]+)" data-groups="(\d+)"', html)
+    assert rows == [("telegram", "1"), ("wecom", "1"), ("wecom_robot", "1"),
+                    ("wechat_mp", "0"), ("forward", "0")]
+    assert "共每秒 30 条，每群每分钟 20 条" in html  # the sender's own limits
+    assert "赵老师 把通知和「收到」链接转发到居民群" in html
+    assert re.search(r'<li data-forward="M03">M03 <a href="http://[^"]+/r/M03/1\.', html)
+    assert "机器人共发 3 个群" in html

@@ -5,6 +5,9 @@ the notice's own template), then watch it go out group by group and the 收到 c
 Sending, resending and cancelling are the chat's commands (``/notice``, ``/resend``,
 ``/cancel_notice``) said to the engine; the preview and the counts come from the same code
 the notice uses (:mod:`gridbot.notices`), so what the page promises is what the notice does.
+The preview shows the notice's plan too (:mod:`gridbot.plan`): per channel its groups and
+people, how long sending takes at the pace the running sender keeps, who has to act, and
+what a quota or a rule refuses.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
 from gridbot import notices
+from gridbot import plan as planning
 from gridbot.adapters.web import chat_id as web_chat_id
 from gridbot.console.app import Page
 from gridbot.domain import (
@@ -85,6 +89,8 @@ class Draft:
     groups: dict[str, int] = field(default_factory=dict)
     send_at: datetime | None = None
     previews: list[Preview] = field(default_factory=list)
+    #: per channel, what the notice will do (:mod:`gridbot.plan`)
+    plan: planning.Plan | None = None
     #: the bot's refusal of what was typed, in the person's language
     problem: str = ""
 
@@ -264,6 +270,7 @@ async def work_out(page: Page, draft: Draft) -> Draft:
         resolved = await notices.resolve_scope(tx, page.person, draft.scope_words)
         draft.microgrids = resolved.microgrids
         draft.groups = await notices.groups_by_platform(tx, resolved.microgrids)
+        draft.plan = await plan_of(page, resolved)
         if draft.at:
             draft.send_at, rest = notices.parse_when(draft.when_words, page.console.now(),
                                                      engine.config.timezone)
@@ -277,6 +284,17 @@ async def work_out(page: Page, draft: Draft) -> Draft:
     latest = await tx.notices(limit=1)
     draft.previews = previews(page, draft, (latest[0].id if latest else 0) + 1)
     return draft
+
+
+async def plan_of(page: Page, scope: notices.Scope) -> planning.Plan:
+    """The notice's plan with the limits the running sender keeps to (and the pace it has
+    kept), and the residents' links a forwarded text carries, where they are served."""
+    console = page.console
+    residents = console.residents
+    senders = planning.senders_of(console.adapters.values(), console.limiters)
+    return await planning.make_plan(
+        page.tx, scope, senders=senders, now=console.now(),
+        link=residents.link_url if residents is not None else None)
 
 
 # -- pages -----------------------------------------------------------------------------------
