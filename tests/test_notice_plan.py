@@ -341,3 +341,39 @@ async def test_the_composer_shows_the_plan_as_it_previews(live: World) -> None:
     assert "赵老师 把通知和「收到」链接转发到居民群" in html
     assert re.search(r'<li data-forward="M03">M03 <a href="http://[^"]+/r/M03/1\.', html)
     assert "机器人共发 3 个群" in html
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_the_plan_table_reads_in_each_language(locale: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from gridbot.cli.notice import aligned
+    from gridbot.domain import TextFormat
+    from gridbot.render import Renderer
+
+    made = plan.Plan(label="all", microgrids=("M01", "M02", "M03", "M04"), rows=(
+        plan.Row(channel="telegram", groups=120, people=35, seconds=4.97,
+                 limits=TELEGRAM_LIMITS),
+        plan.Row(channel="wecom_robot", groups=1, seconds=0.25, limits=WECOM_ROBOT_LIMITS,
+                 replies=False),
+        plan.Row(channel="telegram_old", groups=2, refused=2, refusal=plan.Refusal.NO_SENDER),
+        plan.Row(channel=plan.CUSTOMER_GROUPS, groups=3, action=plan.Action.OWNER_TAP,
+                 whose=("赵老师",), refused=None, refusal=plan.Refusal.QUOTA),
+        plan.Row(channel="wechat_mp", people=3, reachable=1, refused=2,
+                 refusal=plan.Refusal.WINDOW),
+        plan.Row(channel=plan.FORWARD, people=1, microgrids=("M04",),
+                 action=plan.Action.FORWARD, whose=("钱大姐",),
+                 links=(("M04", "https://x.example/r/M04/1.ab"),))))
+    render = Renderer(ZoneInfo("Asia/Shanghai")).render
+    text = aligned(render("cli/notice_plan", locale=locale, fmt=TextFormat.PLAIN, plan=made,
+                          round_trip=0.25, names={"M04": "桂花园东区"}))
+    lines = text.split("\n")
+    assert len(lines) == 1 + 1 + 6 + 1 + 1 + 1, text
+    assert "\t" not in text and "{{" not in text
+    assert ("约 5 秒" if locale == "zh-CN" else "about 5 s") in lines[2]
+    assert "赵老师" in lines[5] and "钱大姐" in lines[7]
+    assert lines[9].startswith("M04 桂花园东区") and lines[9].endswith("/r/M04/1.ab")
+    empty = render("cli/notice_plan", locale=locale, fmt=TextFormat.PLAIN,
+                   plan=plan.Plan(label="M04", microgrids=("M04",), rows=()),
+                   round_trip=0.25, names={})
+    assert ("没有机器人能发的群" if locale == "zh-CN" else "No group") in empty

@@ -159,22 +159,10 @@ async def _plan(engine: Engine, author: Person | None, words: str) -> int:
         scope = await notices.resolve_scope(tx, author, words)
         made = await plan.make_plan(tx, scope, senders=senders, now=engine.clock.now(),
                                     link=link)
-    print(_cli(engine, "plan_title", label=made.label, microgrids=len(made.microgrids)))
-    table = [_cli(engine, "plan_header").split("\t")]
-    table += [_cli(engine, "plan_row", r=row).split("\t") for row in made.rows]
-    for line in columns(table):
-        print(line)
-    print(_cli(engine, "plan_total", groups=sum(r.groups for r in made.rows if r.seconds
-                                                is not None), seconds=made.seconds,
-               round_trip=plan.ROUND_TRIP))
-    forward = made.row(plan.FORWARD)
-    if forward is not None:
-        names = {m.code: m.name for m in config.microgrids}
-        for code, address in forward.links:
-            print(_cli(engine, "plan_forward", code=code, name=names.get(code, ""),
-                       link=address))
-        print(_cli(engine, "plan_forward_kind", kind=made.link_kind) if forward.links
-              else _cli(engine, "plan_no_links"))
+    text = engine.render("cli/notice_plan", locale=config.locale, fmt=TextFormat.PLAIN,
+                         plan=made, round_trip=plan.ROUND_TRIP,
+                         names={m.code: m.name for m in config.microgrids})
+    print(aligned(text))
     return 0
 
 
@@ -300,6 +288,21 @@ async def _cancel(engine: Engine, author: Person | None, number: int) -> int:
             raise UserError("error_notice_state", notice=found)
     _print(engine, "reply_notice_cancel", notice=found, actor=None)
     return 0
+
+
+def aligned(text: str) -> str:
+    """``text`` with each run of lines holding tabs (a table) lined up in columns."""
+    out: list[str] = []
+    table: list[list[str]] = []
+    for line in [*text.split("\n"), ""]:
+        if "\t" in line:
+            table.append(line.split("\t"))
+            continue
+        if table:
+            out += columns(table)
+            table = []
+        out.append(line)
+    return "\n".join(out[:-1])
 
 
 def _print(engine: Engine, template: str, *, file: Any = None, **context: Any) -> None:
