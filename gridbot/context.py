@@ -11,7 +11,7 @@ handler's other writes. Handlers see :class:`Services`, never the engine.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,8 @@ from gridbot.policy.workhours import WorkCalendar
 from gridbot.store.base import SetAside, Store, Transaction
 
 T = TypeVar("T")
+#: makes the URLs of a page under micro-grids' residents' links: (tx, microgrids, suffix)
+ResidentLinks = Callable[[Transaction, Sequence[str], str], Awaitable[dict[str, str]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +66,9 @@ class Services:
     link_key: Callable[[], bytes]
     #: where the office console is served, once it is (its login links start with it)
     console_base: str | None = None
+    #: a page under micro-grids' residents' links, ``(tx, microgrids, suffix) -> {code:
+    #: URL}``, where the residents' pages are served (:mod:`gridbot.residents`)
+    resident_links: ResidentLinks | None = None
 
     def platform(self, name: str) -> PlatformInfo:
         return self.platforms.get(name, PlatformInfo())

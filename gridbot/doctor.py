@@ -159,6 +159,7 @@ async def _sending(store: Store, config: Config, now: datetime) -> list[Finding]
     platforms = [name for name, on in (
         ("telegram", config.telegram is not None), ("wecom", config.wecom is not None),
         ("wecom_robot", bool(config.wecom_robots)),
+        ("wecom_smartbot", config.wecom_smartbot is not None),
         ("wechat_mp", config.official_account is not None)) if on]
     async with store.transaction() as tx:
         beats = await tx.heartbeats()

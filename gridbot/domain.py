@@ -152,6 +152,70 @@ class Chat:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GroupSeen:
+    """A group a platform listed that the bot cannot post into: only its owner can send
+    there, when they confirm a group-sending (a WeCom customer group, 客户群)."""
+
+    chat_id: str
+    name: str
+    #: the owner's user id on the platform the owner's account is on (a WeCom userid)
+    owner_id: str
+    members: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerGroup:
+    """A customer group as the bot keeps it (:mod:`gridbot.customer_groups`): bound to a
+    micro-grid by a rule, by hand, or not at all; a dismissed one keeps its row, unbound."""
+
+    platform: str
+    chat_id: str
+    name: str
+    owner_id: str
+    members: int
+    microgrid: str | None = None
+    #: how it was bound: "owner" or "name" (the rules), else the person (or "cli") who did
+    bound_by: str = ""
+    bound_at: datetime | None = None
+    seen_at: datetime | None = None
+    dismissed_at: datetime | None = None
+    #: group-sendings received in the month ``quota_month`` ("2026-12"), for the quota
+    quota_month: str = ""
+    quota_used: int = 0
+
+    @property
+    def by_hand(self) -> bool:
+        return bool(self.bound_by) and self.bound_by not in BINDING_RULES
+
+
+@dataclass(frozen=True, kw_only=True)
+class BindingRules:
+    """How customer groups find their micro-grid without anyone binding them by hand."""
+
+    #: a group whose owner is a micro-grid's steward goes to that micro-grid
+    owner_rule: bool = True
+    #: the platform the owners' accounts are on (their user ids are its user ids)
+    owner_platform: str = ""
+    #: micro-grid code -> a regular expression searched in the group's name (tried first)
+    names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupCounts:
+    """What ``/healthz`` says of a platform's customer groups."""
+
+    groups: int = 0
+    bound: int = 0
+    members: int = 0
+    dismissed: int = 0
+
+
+#: how a rule binds a customer group: its name matched a micro-grid's pattern, or its
+#: owner is the micro-grid's steward
+BINDING_RULES = ("name", "owner")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExtensionRequest:
     """A steward's pending request for more time on the running window (延期)."""
 
@@ -376,6 +440,12 @@ class PlatformInfo:
     #: whether what people say in a chat (by id) reaches the bot: not in a WeCom group
     #: robot's group or an app chat, which are not asked to reply 收到
     hears: Callable[[str], bool] = lambda chat_id: True
+    #: whether the bot can write there unasked; where it only answers (a WeCom smart bot),
+    #: an account keeps no private chat, so news goes to the person's other accounts
+    writes_first: bool = True
+    #: the platform whose user ids this one's are too (a WeCom smart bot's users are the
+    #: WeCom app's members): someone met here is the person of their account there
+    same_users_as: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -517,6 +587,10 @@ class DeliveryCounts:
     unknown: int = 0
     #: people who answered "收到", over all groups
     acks: int = 0
+    #: people who tapped 收到 on the notice's page (gridbot.residents.notice)
+    page_acks: int = 0
+    #: people who acknowledged either way: one who did both counts once
+    people: int = 0
 
     @property
     def pending(self) -> int:

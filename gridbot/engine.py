@@ -15,25 +15,28 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gridbot import audit, handlers, keys, logs, setaside
+from gridbot import audit, customer_groups, handlers, keys, logs, setaside
 from gridbot.clock import Clock
 from gridbot.commands import Commands, ParsedCommand, UnknownCommand, clean_text
 from gridbot.config import Config
-from gridbot.context import Context, Message, Services
+from gridbot.context import Context, Message, ResidentLinks, Services
 from gridbot.declare import Registry
 from gridbot.domain import (
     Account,
     Attachment,
+    BindingRules,
     Button,
     Case,
     CaseEvent,
     Chat,
     ChatKind,
+    GroupCounts,
+    GroupSeen,
     Incoming,
     Outcome,
     Outgoing,
@@ -49,6 +52,7 @@ from gridbot.policy import privacy
 from gridbot.policy.permissions import check_command, may_use
 from gridbot.policy.workhours import WorkCalendar
 from gridbot.render import Renderer
+from gridbot.residents import links
 from gridbot.store.base import SetAside, Store, Transaction
 
 log = logging.getLogger(__name__)
@@ -99,6 +103,9 @@ class Engine:
         self.platforms: dict[str, PlatformInfo] = {}
         #: where the office console is served (set when it is: ``gridbot run``, the demo)
         self.console_base: str | None = None
+        #: pages under micro-grids' residents' links, where [web] serves them (a running
+        #: server sets its own, which knows its port)
+        self.resident_links: ResidentLinks | None = links.maker(config, lambda: self.link_key)
         self.unit_names: dict[str, str] = {}
         self.calendar = WorkCalendar(config.calendar, config.timezone)
         #: the bot itself, as the actor of what the clock does
@@ -119,7 +126,8 @@ class Engine:
                         unit_names=self.unit_names, platforms=self.platforms,
                         render=self.render, locale_for=self.renderer.locale_for,
                         templates_dir=self.renderer.templates_dir,
-                        link_key=lambda: self.link_key, console_base=self.console_base)
+                        link_key=lambda: self.link_key, console_base=self.console_base,
+                        resident_links=self.resident_links)
 
     def register_platform(self, name: str, info: PlatformInfo) -> None:
         self.platforms[name] = info
@@ -324,9 +332,17 @@ class Engine:
             # Whoever refused the bot (blocked it, removed it) is talking to it again.
             await tx.set_chat_unreachable(msg.platform, msg.chat_id, at=None)
             chat = dataclasses.replace(chat, unreachable_at=None, unreachable_reason="")
-        private = msg.chat_kind is ChatKind.PRIVATE
+        info = self.platforms.get(msg.platform, PlatformInfo())
+        private = msg.chat_kind is ChatKind.PRIVATE and info.writes_first
         account = stored or Account(platform=msg.platform, user_id=msg.sender_id,
                                     display_name=msg.sender_name, person_id=None)
+        if info.same_users_as and (person is None or person.auto):
+            # The same user id on the platform it shares users with: that person.
+            twin = await tx.account(info.same_users_as, msg.sender_id)
+            found = await tx.person(twin.person_id) if twin and twin.person_id else None
+            if found is not None and found.active and not found.auto:
+                person = found
+                account = dataclasses.replace(account, person_id=found.id)
         if person is not None and not person.active:
             # Removed from the configuration: the account keeps no rights.
             account = dataclasses.replace(account, person_id=None)
@@ -487,6 +503,7 @@ class Engine:
         # Button labels and the like are rendered outside any chat.
         context.setdefault("in_group", False)
         context.setdefault("here", "")
+        context.setdefault("here_platform", "")
         context.setdefault("emergency", self.config.policy.emergency_numbers)
         context.setdefault("notified", {})
         context.setdefault("replies", True)
@@ -623,6 +640,25 @@ class EngineIntake:
                 await tx.save_chat(Chat(platform=platform, chat_id=chat_id, kind=ChatKind.GROUP,
                                         title=self.engine.unit_names.get(code, code),
                                         microgrid=code), bound_by=None, now=now)
+
+
+    async def group_owners(self, platform: str, owner_platform: str) -> list[str]:
+        async with self.engine.store.transaction() as tx:
+            return await customer_groups.owners(tx, self.engine.config, platform,
+                                                owner_platform)
+
+    async def groups_seen(self, platform: str, groups: Sequence[GroupSeen],
+                          rules: BindingRules, *,
+                          complete_for: Sequence[str] | None = None) -> GroupCounts:
+        async with self.engine.store.transaction() as tx:
+            await customer_groups.seen(tx, self.engine.config, platform, rules, groups,
+                                       self.engine.clock.now(), complete_for=complete_for)
+            return await customer_groups.counts(tx, platform)
+
+    async def group_dismissed(self, platform: str, chat_id: str) -> GroupCounts:
+        async with self.engine.store.transaction() as tx:
+            await customer_groups.dismissed(tx, platform, chat_id, self.engine.clock.now())
+            return await customer_groups.counts(tx, platform)
 
 
 def _where(msg: Incoming) -> str:

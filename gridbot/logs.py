@@ -253,6 +253,9 @@ def secrets_of(config: Config) -> list[str]:
     if config.official_account is not None:
         oa = config.official_account
         found += [s.get_secret_value() for s in (oa.secret, oa.token, oa.encoding_aes_key)]
+    if config.wecom_smartbot is not None:
+        bot = config.wecom_smartbot
+        found += [s.get_secret_value() for s in (bot.token, bot.encoding_aes_key)]
     found += list(config.wecom_robots.values())
     password = urlsplit(config.storage_url).password if "://" in config.storage_url else None
     if password:

@@ -18,12 +18,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridbot.commands import split_word
 from gridbot.context import Runner, Services
 from gridbot.declare import NOTICE_SENDERS
 from gridbot.domain import (
+    WEB_PLATFORM,
     Button,
     Delivery,
     DeliveryStatus,
@@ -31,6 +33,7 @@ from gridbot.domain import (
     NoticeStatus,
     Outgoing,
     Person,
+    Role,
     TextFormat,
     delivery_key,
 )
@@ -155,6 +158,15 @@ async def groups_by_platform(tx: Transaction, microgrids: Iterable[str]) -> dict
     return counts
 
 
+async def forwarded(services: Services, tx: Transaction,
+                    microgrids: Iterable[str]) -> list[str]:
+    """The micro-grids a notice reaches only through their stewards forwarding it into an
+    ordinary WeChat group (no group the bot is in; the residents' pages served)."""
+    if services.resident_links is None:
+        return []
+    return [m for m in microgrids if not await tx.group_chats(m)]
+
+
 # -- when -----------------------------------------------------------------------------------
 
 _TIME = re.compile(r"^(\d{1,2})(?:[:：](\d{2})|点(?:(\d{1,2})分?|(半))?)$")
@@ -242,6 +254,40 @@ async def write(tx: Transaction, *, author: Person | None, scope: Scope, text: s
         origin_chat_id=origin[1] if origin else None))
 
 
+@dataclass(frozen=True, kw_only=True)
+class PageLink:
+    """One micro-grid's link to a notice's page (to forward into its ordinary WeChat
+    group by hand), and the 收到 tapped through it."""
+
+    microgrid: str
+    url: str
+    acks: int
+
+
+#: how many micro-grids' links ``/notice N`` lists (the console lists them all)
+CHAT_LINKS = 10
+
+
+async def page_links(services: Services, tx: Transaction, notice: Notice, *,
+                     limit: int | None = None) -> list[PageLink]:
+    """The notice's page under each of its micro-grids' links, with their 收到 counts;
+    none where the residents' pages are not served or the notice has not gone out (its
+    page shows it only from then on)."""
+    if services.resident_links is None or notice.status not in (NoticeStatus.SENDING,
+                                                                NoticeStatus.DONE):
+        return []
+    counts = await tx.page_ack_counts(notice.id)
+    wanted = notice.microgrids[:limit]
+    urls = await services.resident_links(tx, wanted, page_suffix(notice.id))
+    return [PageLink(microgrid=code, acks=counts.get(code, 0), url=urls[code])
+            for code in wanted]
+
+
+def page_suffix(notice_id: int) -> str:
+    """The notice's page under a micro-grid's residents' link (its 收到 button)."""
+    return f"/notice/{notice_id}"
+
+
 async def start(services: Services, tx: Transaction, notice: Notice,
                 now: datetime) -> int | None:
     """Move a scheduled notice to ``sending`` and queue one delivery per bound group.
@@ -255,21 +301,26 @@ async def start(services: Services, tx: Transaction, notice: Notice,
     author = await tx.person(notice.author_id)
     office = author.unit if author else services.config.subdistrict.code
     locale = services.config.locale  # a group has no language of its own
-    rendered: dict[tuple[TextFormat, bool], tuple[str, str]] = {}
+    rendered: dict[tuple[TextFormat, bool, str], tuple[str, str]] = {}
     queued = 0
     for microgrid in notice.microgrids:
+        link = ""
         for chat in await tx.group_chats(microgrid):
             info = services.platform(chat.platform)
             fmt = info.fmt
             # Where nobody's answer reaches the bot (a WeCom group robot), nobody is
-            # asked to reply 收到.
+            # asked to reply 收到; its copy is what a steward forwards into the ordinary
+            # WeChat group, so it ends with the notice's page, where 收到 is counted.
             replies = info.hears(chat.chat_id)
-            kind = (fmt, replies)
+            if not replies and not link and services.resident_links is not None:
+                link = (await services.resident_links(tx, [microgrid],
+                                                      page_suffix(notice.id)))[microgrid]
+            kind = (fmt, replies, "" if replies else link)
             if kind not in rendered:  # the same for every group of a platform
                 rendered[kind] = (
                     services.render("notice", locale=locale, fmt=fmt, in_group=True,
                                     notice=notice, author=author, office=office,
-                                    replies=replies),
+                                    replies=replies, link=kind[2]),
                     services.render("button_ack", locale=locale, fmt=fmt, notice=notice))
             text, label = rendered[kind]
             key = delivery_key(notice.id, chat.platform, chat.chat_id)
@@ -282,7 +333,48 @@ async def start(services: Services, tx: Transaction, notice: Notice,
                     microgrid=microgrid, title=chat.title, status=DeliveryStatus.QUEUED,
                     updated_at=now), key):
                 queued += 1
+        if not link and services.resident_links is not None \
+                and not await tx.group_chats(microgrid):
+            await _forward(services, tx, notice, microgrid, now, author=author, office=office)
     return queued
+
+
+async def stewards_of(tx: Transaction, microgrid: str) -> list[Person]:
+    """Who forwards into a micro-grid's ordinary WeChat group: its roster's first steward
+    (and its stewards by role where it has no roster)."""
+    entries, _ = await tx.roster(microgrid)
+    ids = [e.person_id for e in entries if e.position == 0]
+    found = [p for p in [await tx.person(i) for i in ids] if p is not None and p.active]
+    return found or [p for p in await tx.people_in_role(Role.STEWARD, microgrid) if p.active]
+
+
+async def _forward(services: Services, tx: Transaction, notice: Notice, microgrid: str,
+                   now: datetime, *, author: Person | None, office: str) -> None:
+    """A micro-grid with no group the bot is in (its residents sit in an ordinary WeChat
+    group): its steward gets, in private, the notice as it should be forwarded there,
+    ending with the micro-grid's 收到 link, and a line saying so. Counted by the page."""
+    link = (await services.resident_links(tx, [microgrid], page_suffix(notice.id)))[microgrid] \
+        if services.resident_links is not None else ""
+    for steward in await stewards_of(tx, microgrid):
+        locale = services.locale_for(steward.locale)
+        for account in await tx.accounts_of(steward.id):
+            chat = await tx.chat(account.platform, account.private_chat_id or "")
+            if not account.private_chat_id or account.platform == WEB_PLATFORM or (
+                    chat is not None and chat.unreachable_at is not None):
+                continue
+            fmt = services.platform(account.platform).fmt
+            messages: tuple[tuple[str, dict[str, Any]], ...] = (
+                ("notice_forward", {"microgrid": microgrid}),
+                ("notice", {"in_group": True, "replies": False, "link": link,
+                            "author": author, "office": office}))
+            for n, (template, context) in enumerate(messages):
+                await tx.enqueue(Outgoing(
+                    platform=account.platform, chat_id=account.private_chat_id,
+                    text=services.render(template, locale=locale, fmt=fmt, notice=notice,
+                                         **context),
+                    fmt=fmt, person_id=steward.id,
+                    dedup_key=f"notice:{notice.id}:forward:{microgrid}:{steward.id}:"
+                              f"{account.platform}:{n}"), now)
 
 
 #: what ``/resend N`` may send again: ``failed`` copies, and (said on purpose) ``unknown``

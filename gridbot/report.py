@@ -23,6 +23,7 @@ import jinja2
 from markupsafe import Markup
 
 from gridbot import charts
+from gridbot.notice_figures import NoticeFigures
 from gridbot.paths import template_loader
 from gridbot.render import DEFAULT_TEMPLATES, _span_en, _span_zh
 from gridbot.stats import CaseFacts, Figures, HandlerRow, Period, Report, Row
@@ -79,6 +80,9 @@ def words_for(locale: str, templates_dir: Path = DEFAULT_TEMPLATES) -> Words:
     # errands and visits (gridbot.worklog) have words of their own, prefixed "work_"
     work = env.get_template("work_words.j2").module.work  # type: ignore[attr-defined]
     table = {**table, **{f"work_{key}": value for key, value in work.items()}}
+    # notices and their 收到 (gridbot.notice_figures), prefixed "notices_"
+    sent = env.get_template("notice_words.j2").module.notices  # type: ignore[attr-defined]
+    table = {**table, **{f"notices_{key}": value for key, value in sent.items()}}
     return Words(locale=locale, env=env, table=table)
 
 
@@ -247,6 +251,12 @@ def write_workbook(report: Report, path: Path, words: Words, tz: ZoneInfo) -> No
         elif key == "overdue_now":
             note = w["overdue_now_note"]
         summary.append([w[key], get(total), note], [None, fmt])
+    if report.notices is not None:
+        sent = report.notices
+        for key, value in (("notices_notices_total", sent.notices),
+                           ("notices_chat_acks", sent.chat_acks),
+                           ("notices_page_acks", sent.page_acks)):
+            summary.append([w[key], value], [None, "0"])
 
     def unit_sheet(title: str, rows: Sequence[Row], kind: str) -> None:
         parents = {"microgrid": ("grid", "community"), "grid": ("community",),
@@ -322,10 +332,13 @@ def write_workbook(report: Report, path: Path, words: Words, tz: ZoneInfo) -> No
 
     if report.work is not None:
         _work_sheets(book, report.work, w)
+    if report.notices is not None:
+        _notice_sheet(book, report.notices, w, tz)
 
     definitions = _Sheet(book, w["sheet_definitions"], [w["item"], w["detail"]],
                          widths=[18, 110])
-    for term, text in [*w["definitions"], *w["work_definitions"]]:
+    for term, text in [*w["definitions"], *w["work_definitions"],
+                       *w["notices_definitions"]]:
         definitions.append([term, text])
 
     _atomic_save(path, book.save)
@@ -362,6 +375,20 @@ def _work_sheets(book: Any, work: Work, w: Words) -> None:
             ("work_coverage", work.coverage.value, "0.0%"),
             ("work_cases_from_patrols", work.cases_from_patrols, "0")):
         visits.append([w[key], "", value], [None, None, fmt])
+
+
+def _notice_sheet(book: Any, figures: NoticeFigures, w: Words, tz: ZoneInfo) -> None:
+    """Each notice of the period with its groups and its 收到 in chat and on its page."""
+    sheet = _Sheet(book, w["notices_sheet"], [
+        w["notices_number"], w["notices_sent_at"], w["notices_scope"], w["notices_microgrids"],
+        w["notices_groups"], w["notices_chat_acks"], w["notices_page_acks"], w["notices_text"]],
+        widths=[8, 17, 14, 10, 8, 14, 14, 60])
+    counted = [None, None, None, "0", "0", "0", "0"]
+    for row in figures.rows:
+        sheet.append([row.number, _local(row.sent_at, tz), row.scope, row.microgrids,
+                      row.groups, row.chat_acks, row.page_acks, row.text], counted)
+    sheet.append([w["notices_total"], None, None, None, figures.groups, figures.chat_acks,
+                  figures.page_acks], counted)
 
 
 def _handler_values(h: HandlerRow, w: Words) -> list[Any]:

@@ -66,7 +66,15 @@ def configured_adapters(config: Config) -> list[Adapter]:
     if config.wecom is not None:
         from gridbot.adapters.wechat.wecom import WeComAdapter
 
-        adapters.append(WeComAdapter(config.wecom))
+        wecom = WeComAdapter(config.wecom)
+        adapters.append(wecom)
+        groups = config.wecom.customer_groups
+        if groups is not None and groups.enabled:
+            from gridbot.adapters.wechat.customer_groups import CustomerGroupAdapter
+
+            customer = CustomerGroupAdapter(config.wecom, groups)
+            wecom.external_chat = customer.on_event
+            adapters.append(customer)
     if config.wecom_robots:
         from gridbot.adapters.wechat.wecom_robot import WeComRobotAdapter
 
@@ -76,6 +84,10 @@ def configured_adapters(config: Config) -> list[Adapter]:
         from gridbot.adapters.wechat.official_account import OfficialAccountAdapter
 
         adapters.append(OfficialAccountAdapter(config.official_account))
+    if config.wecom_smartbot is not None:
+        from gridbot.adapters.wechat.wecom_smartbot import SmartBotAdapter
+
+        adapters.append(SmartBotAdapter(config.wecom_smartbot))
     return adapters
 
 
@@ -253,7 +265,8 @@ class Runtime:
                 self._stack.append((f"{adapter.name} client", adapter.close))
                 self.engine.register_platform(adapter.name, PlatformInfo(
                     fmt=adapter.fmt, bot_username=adapter.bot_username,
-                    buttons=adapter.buttons, hears=adapter.hears))
+                    buttons=adapter.buttons, hears=adapter.hears,
+                    writes_first=adapter.writes_first, same_users_as=adapter.same_users_as))
                 await adapter.announce_commands(command_menus(self.renderer))
             # Nothing is sent before the send duties are taken (below): on PostgreSQL
             # another process may be sending, and taking one hands back dead leases.

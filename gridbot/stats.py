@@ -61,6 +61,7 @@ from gridbot.config import Config
 from gridbot.domain import OPEN_STATUSES, UNCLAIMED_STATUSES, Case, CaseEvent, Status
 from gridbot.durations import DateError, add_days, make_day
 from gridbot.errands import KINDS
+from gridbot.notice_figures import NoticeFigures, load_notice_figures
 from gridbot.ratios import Ratio
 from gridbot.store.base import Transaction
 from gridbot.worklog import Work, load_work
@@ -577,6 +578,8 @@ class Report:
     work: Work | None = None
     #: the cases that named a building, by micro-grid and building ("M01:3")
     by_building: tuple[Row, ...] = ()
+    #: the notices that went out in the period, with their 收到 (:mod:`gridbot.notice_figures`)
+    notices: NoticeFigures | None = None
 
     def person_name(self, person_id: str | None) -> str:
         if not person_id:
@@ -789,4 +792,5 @@ async def load_report(tx: Transaction, config: Config, *, scope: str, period: Pe
                      open_cases=await tx.open_cases(microgrids))
     work = await load_work(tx, microgrids, period.start, period.end, as_of,
                            [k for k, _ in KINDS])
-    return dataclasses.replace(report, work=work)
+    return dataclasses.replace(report, work=work, notices=await load_notice_figures(
+        tx, microgrids, period.start, period.end))

@@ -99,6 +99,10 @@ async def bind(ctx: Context) -> None:
     code = ctx.args.strip()
     if not code:
         raise ctx.usage()
+    info = ctx.services.platforms.get(ctx.incoming.platform)
+    if info is not None and not info.writes_first:
+        # Notices and group news would go where nothing can post them (a smart bot).
+        raise UserError("error_bind_answers_only")
     unit = await ctx.tx.unit(code)
     if unit is None or unit.kind != "microgrid":
         raise NotFound("error_no_unit", code=code)

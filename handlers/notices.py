@@ -32,7 +32,10 @@ async def notice(ctx: Context) -> None:
         raise ctx.usage()
     scope = await notices.resolve_scope(ctx.tx, ctx.speaker, scope_words)
     groups = await notices.group_count(ctx.tx, scope.microgrids)
-    if groups == 0:
+    # Micro-grids whose residents sit in ordinary WeChat groups: their stewards forward it,
+    # with its 收到 link (where the residents' pages are served).
+    forward = await notices.forwarded(ctx.services, ctx.tx, scope.microgrids)
+    if groups == 0 and not forward:
         raise notices.ScopeError(reason="empty", item=scope.label)
     written = await notices.write(ctx.tx, author=ctx.speaker, scope=scope, text=text,
                                   now=ctx.now, send_at=send_at,
@@ -40,7 +43,9 @@ async def notice(ctx: Context) -> None:
     if send_at is None:
         groups = await notices.start(ctx.services, ctx.tx, written, ctx.now) or 0
     ctx.reply("reply_notice", notice=written, groups=groups, microgrids=len(scope.microgrids),
-              scheduled=send_at is not None)
+              forward=len(forward),
+              scheduled=send_at is not None,
+              pages=ctx.services.resident_links is not None and not ctx.in_group)
 
 
 async def _status(ctx: Context, number: int) -> None:
@@ -49,7 +54,13 @@ async def _status(ctx: Context, number: int) -> None:
     problems = await ctx.tx.deliveries(found.id, statuses=(DeliveryStatus.FAILED,
                                                            DeliveryStatus.UNKNOWN))
     author = await ctx.person(found.author_id)
-    ctx.reply("notice_status", notice=found, counts=counts, problems=problems, author=author)
+    # In private, the links a steward forwards into an ordinary WeChat group by hand, each
+    # with the 收到 tapped through it.
+    links = [] if ctx.in_group else await notices.page_links(
+        ctx.services, ctx.tx, found, limit=notices.CHAT_LINKS)
+    ctx.reply("notice_status", notice=found, counts=counts, problems=problems, author=author,
+              links=links, more=len(found.microgrids) - len(links) if links else 0,
+              pages=None if ctx.in_group else ctx.services.resident_links is not None)
 
 
 async def _visible(ctx: Context, number: int) -> Notice:

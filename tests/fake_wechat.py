@@ -6,7 +6,10 @@
 bodies, ``{"errcode": …, "errmsg": …}`` answers) for what gridbot uses:
 
 - WeCom: ``gettoken``, ``agent/get``, ``message/send`` (to members in the app's visible
-  range), ``appchat/send`` (to app chats that exist);
+  range), ``appchat/send`` (to app chats that exist); customer groups (客户群, set in
+  :attr:`~FakeWeChat.customer_groups`): ``externalcontact/groupchat/list`` (owner filter of
+  at most 100, cursor paging) and ``externalcontact/groupchat/get``, refused with 48002
+  unless :attr:`~FakeWeChat.customer_contact` grants the permission;
 - group robots: ``webhook/send?key=…``, refusing the 21st message in any minute with
   45009 as WeCom does;
 - Official Account: ``token``, ``message/custom/send`` (to followers), and web
@@ -14,6 +17,8 @@ bodies, ``{"errcode": …, "errmsg": …}`` answers) for what gridbot uses:
   :attr:`~FakeWeChat.web_user`, sent back with a one-time code and the state) and
   ``/sns/oauth2/access_token`` (the code for its openid, once: 40163 after, 40029 for a
   code it never gave or gave over five minutes ago);
+- the WeCom smart bot: ``aibot/response?response_code=…``, the response_url of a message
+  :class:`SmartBotServer` sent (a ``markdown`` message, once per code, for an hour);
 - both: ``media/upload?type=image`` (multipart, a PNG or JPEG of at most 10 MB) and image
   messages by the media id it gave (robots take the picture inline, base64 with its MD5,
   at most 2 MB).
@@ -24,10 +29,10 @@ expired), texts over 2,048 bytes are refused, :meth:`delay` answers a call late,
 status (5xx). Time is the test's
 clock, so a rate window moves when the test moves the clock.
 
-:class:`WeComServer` and :class:`MpServer` are WeChat's servers calling gridbot's
-callbacks: they build messages and events as XML, encrypt and sign them with
-wechatpy's own crypto (as WeChat would), post them and read the answers (decrypting a
-passive reply).
+:class:`WeComServer`, :class:`MpServer` and :class:`SmartBotServer` are WeChat's servers
+calling gridbot's callbacks: they build messages and events (as XML, or the smart bot's
+JSON), encrypt and sign them with wechatpy's own crypto (as WeChat would), post them and
+read the answers (decrypting a passive reply).
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ MAX_ROBOT_IMAGE_BYTES = 2 * 1024 * 1024
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 #: a web authorisation code works for this long, once
 CODE_SECONDS = 300
+#: a smart bot's response_url works for this long, once
+RESPONSE_SECONDS = 3600
 
 
 @dataclass
@@ -92,6 +99,10 @@ class FakeWeChat:
     #: the WeCom app's visible range, and the app chats that exist
     members: set[str] = field(default_factory=set)
     app_chats: set[str] = field(default_factory=set)
+    #: customer groups: chat id -> {"name", "owner", "members": [user ids]}; and whether the
+    #: app (or the 客户联系 secret) may read them
+    customer_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customer_contact: bool = True
     #: the Official Account's followers (openids)
     followers: set[str] = field(default_factory=set)
     robots: set[str] = field(default_factory=set)
@@ -115,6 +126,9 @@ class FakeWeChat:
     spent: set[str] = field(default_factory=set)
     #: uploaded temporary media: id -> (the token kind that uploaded it, file name, bytes)
     media: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
+    #: the smart bot's response codes: code -> (chat id, when given); and those used
+    response_codes: dict[str, tuple[str, float]] = field(default_factory=dict)
+    used_codes: set[str] = field(default_factory=set)
     port: int = 0
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
@@ -277,6 +291,49 @@ class FakeWeChat:
                 self._content("message/send", user, body, "work")
         return {"invaliduser": "|".join(invalid), "msgid": f"msg{next(self._ids)}"}
 
+    def add_customer_group(self, chat_id: str, name: str, owner: str,
+                           members: int = 0) -> None:
+        """A customer group owned by ``owner`` with the owner and ``members`` residents."""
+        self.customer_groups[chat_id] = {
+            "name": name, "owner": owner,
+            "members": [owner, *(f"wm{chat_id}-{i:03d}" for i in range(members))]}
+
+    def _customer_contact(self, params: dict[str, Any]) -> None:
+        self._token(params, "work")
+        if not self.customer_contact:
+            raise _Refusal(48002, "api forbidden")
+
+    def api_externalcontact_groupchat_list(self, params: dict[str, Any],
+                                           body: dict[str, Any]) -> dict[str, Any]:
+        self._customer_contact(params)
+        owners = (body.get("owner_filter") or {}).get("userid_list")
+        if owners is not None and len(owners) > 100:
+            raise _Refusal(40058, "userid_list exceeds 100")
+        limit = int(body.get("limit") or 100)
+        if not 1 <= limit <= 1000:
+            raise _Refusal(40058, "invalid limit")
+        chats = [c for c, g in sorted(self.customer_groups.items())
+                 if owners is None or g["owner"] in owners]
+        start = int(body.get("cursor") or 0)
+        page = chats[start:start + limit]
+        more = start + limit < len(chats)
+        return {"group_chat_list": [{"chat_id": c, "status": 0} for c in page],
+                "next_cursor": str(start + limit) if more else ""}
+
+    def api_externalcontact_groupchat_get(self, params: dict[str, Any],
+                                          body: dict[str, Any]) -> dict[str, Any]:
+        self._customer_contact(params)
+        group = self.customer_groups.get(str(body.get("chat_id") or ""))
+        if group is None:
+            raise _Refusal(49008, "chat not exist")
+        return {"group_chat": {
+            "chat_id": body["chat_id"], "name": group["name"], "owner": group["owner"],
+            "create_time": 1_600_000_000, "notice": "",
+            "member_list": [{"userid": m, "type": 1 if m == group["owner"] else 2,
+                             "join_time": 1_600_000_000, "join_scene": 1}
+                            for m in group["members"]],
+            "admin_list": []}}
+
     def api_appchat_send(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         self._token(params, "work")
         chat = body.get("chatid", "")
@@ -324,6 +381,34 @@ class FakeWeChat:
         times = [s.at for s in self.sent if s.api == "webhook/send" and s.to == key]
         return max((sum(1 for t in times if start <= t < start + 60) for start in times),
                    default=0)
+
+    # -- the WeCom smart bot ---------------------------------------------------------------------
+    def response_url(self, chat: str) -> str:
+        """A new response_url for a message in ``chat``, as WeCom puts in a callback."""
+        code = secrets.token_hex(12)
+        self.response_codes[code] = (chat, self.now())
+        return f"{self.base_url}aibot/response?response_code={code}"
+
+    def api_aibot_response(self, params: dict[str, Any], body: dict[str, Any]
+                           ) -> dict[str, Any]:
+        code = params.get("response_code", "")
+        given = self.response_codes.get(code)
+        if given is None or self.now() - given[1] > RESPONSE_SECONDS:
+            raise _Refusal(40058, "invalid response_code")
+        if code in self.used_codes:
+            raise _Refusal(40058, "response_code used")
+        if body.get("msgtype") != "markdown":
+            raise _Refusal(40008, "invalid message type")
+        markdown = body.get("markdown") if isinstance(body.get("markdown"), dict) else {}
+        content = markdown.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise _Refusal(44004, "empty content")
+        if len(content.encode()) > 20480:
+            raise _Refusal(45002, "content size out of limit")
+        self.used_codes.add(code)
+        self.sent.append(Sent(api="aibot/response", to=given[0], text=content, at=self.now(),
+                              body=body))
+        return {}
 
     # -- Official Account ----------------------------------------------------------------------
     def api_token(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
@@ -483,6 +568,15 @@ class WeComServer:
             fields["EventKey"] = key
         return message_xml(self.corp_id, user, int(self.now()), "event", **fields)
 
+    def external_chat(self, chat_id: str, change: str, detail: str = "") -> str:
+        """A 客户群变更事件: ``change`` create / update / dismiss; ``detail`` for an update
+        (add_member, del_member, change_owner, change_name, change_notice)."""
+        fields: dict[str, Any] = {"Event": "change_external_chat", "ChatId": chat_id,
+                                  "ChangeType": change}
+        if detail:
+            fields["UpdateDetail"] = detail
+        return message_xml(self.corp_id, "sys", int(self.now()), "event", **fields)
+
     def request(self, xml: str, *, timestamp: int | None = None, aes_key: str | None = None,
                 token: str | None = None) -> tuple[dict[str, str], bytes]:
         """The query and body WeCom would post for ``xml``."""
@@ -597,3 +691,96 @@ class MpServer:
             return await client.get(self.url, params={
                 "signature": sign(self.token, stamp, nonce), "timestamp": stamp,
                 "nonce": nonce, "echostr": echo})
+
+
+@dataclass
+class SmartReply:
+    status: int
+    #: the passive reply, decrypted (None for an empty answer)
+    payload: dict[str, Any] | None
+    raw: bytes
+
+    @property
+    def text(self) -> str | None:
+        """The answer's text: a finished stream message's content."""
+        if self.payload is None:
+            return None
+        assert self.payload["msgtype"] == "stream", self.payload
+        assert self.payload["stream"]["finish"] is True, self.payload
+        return str(self.payload["stream"]["content"])
+
+
+@dataclass
+class SmartBotServer:
+    """WeCom calling the smart bot's callback URL: JSON messages, encrypted and signed with
+    wechatpy's WeCom crypto and the receive id ``""``, each with a response_url of the
+    fake WeChat."""
+
+    url: str
+    token: str
+    aes_key: str
+    fake: FakeWeChat
+    bot_id: str = "aibAIBOTID0001"
+    name: str = "网格助手"
+    now: Callable[[], float] = time.time
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def crypto(self, *, aes_key: str | None = None, token: str | None = None) -> WorkCrypto:
+        return WorkCrypto(token or self.token, aes_key or self.aes_key, "")
+
+    def text(self, user: str, content: str, *, chat: str | None = None,
+             msgid: str | None = None, mention: bool = True) -> dict[str, Any]:
+        """A text message: in group ``chat`` (with the bot @-mentioned first, as WeCom
+        writes it), or in private."""
+        message: dict[str, Any] = {
+            "msgid": msgid or f"CAIQ{next(self._ids):08d}smartbot",
+            "aibotid": self.bot_id, "chattype": "group" if chat else "single",
+            "from": {"userid": user}, "response_url": self.fake.response_url(chat or user),
+            "msgtype": "text",
+            "text": {"content": f"@{self.name} {content}" if chat and mention else content}}
+        if chat:
+            message["chatid"] = chat
+        return message
+
+    def request(self, message: dict[str, Any] | str, *, timestamp: int | None = None,
+                aes_key: str | None = None, token: str | None = None,
+                nonce: str | None = None) -> tuple[dict[str, str], bytes]:
+        """The query and body WeCom would post for ``message``."""
+        nonce = nonce or secrets.token_hex(5)
+        stamp = str(timestamp if timestamp is not None else int(self.now()))
+        plain = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
+        sealed = xmltodict.parse(self.crypto(aes_key=aes_key, token=token)
+                                 .encrypt_message(plain, nonce, stamp))["xml"]
+        return ({"msg_signature": sealed["MsgSignature"], "timestamp": stamp, "nonce": nonce},
+                json.dumps({"encrypt": sealed["Encrypt"]}).encode())
+
+    async def post(self, message: dict[str, Any] | str, **kw: Any) -> SmartReply:
+        params, body = self.request(message, **kw)
+        return await self.send(params, body)
+
+    async def send(self, params: dict[str, str], body: bytes) -> SmartReply:
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.post(self.url, params=params, content=body)
+        return SmartReply(status=answer.status_code, payload=self.read(answer.content),
+                          raw=answer.content)
+
+    def read(self, raw: bytes) -> dict[str, Any] | None:
+        """A passive reply, its signature checked and decrypted; None for an empty one."""
+        if not raw:
+            return None
+        sealed = json.loads(raw)
+        plain = self.crypto().decrypt_message({"Encrypt": sealed["encrypt"]},
+                                              sealed["msgsignature"], sealed["timestamp"],
+                                              sealed["nonce"])
+        value: dict[str, Any] = json.loads(plain)
+        return value
+
+    async def verify(self, echo: str = "smartbot-echo", *, aes_key: str | None = None,
+                     token: str | None = None) -> httpx.Response:
+        nonce, stamp = secrets.token_hex(5), str(int(self.now()))
+        sealed = xmltodict.parse(self.crypto(aes_key=aes_key, token=token)
+                                 .encrypt_message(echo, nonce, stamp))["xml"]
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.get(self.url, params={
+                "msg_signature": sealed["MsgSignature"], "timestamp": stamp, "nonce": nonce,
+                "echostr": sealed["Encrypt"]})

@@ -10,6 +10,7 @@ way as a subprocess, as a person would run it, and must exit 0 and print its tab
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests import postgres
+from tests.browser import chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 #: each bench and a line its table prints
@@ -26,6 +28,7 @@ TABLES = {
     "intake.py": "gridbot: engine + outbox + console",
     "memory.py": "| phase                              | resident MB |",
     "notices.py": "| run | groups | write notice s |",
+    "residents_page.py": "| first contentful paint, s |",
     "sweep.py": "stored cases | due | idle sweep µs",
     "telegram.py": "gridbot reports/s",
     "workers.py": "reports/s handled",
@@ -43,6 +46,8 @@ def test_every_bench_has_a_smoke_run_here() -> None:
 def test_bench_runs_to_the_end(name: str) -> None:
     if name == "workers.py":
         postgres.require()
+    if name == "residents_page.py" and chromium() is None and not os.environ.get("CI"):
+        pytest.skip("no Chromium for the residents' page bench (tests/browser.py)")
     done = subprocess.run([sys.executable, str(ROOT / "bench" / name), "--smoke"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]

@@ -96,7 +96,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "收到":                  ("fresh",    "AAAAAAAAA"),
     "统计":                  ("fresh",    "PPAAAAAAA"),
     "后台":                  ("fresh",    "PPAAAAAAA"),
-    "关注 1":                ("assigned", "-SASASASA"),
+    "关注 1":                ("assigned", "-AASASASA"),
     "合并 1 2":              ("two",      "PPASASASA"),
     "拆分 1":                ("merged",   "PPASASASA"),
 }

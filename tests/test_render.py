@@ -38,6 +38,7 @@ from gridbot.domain import (
 )
 from gridbot.handlers import REGISTRY
 from gridbot.handlers.account import help_sections
+from gridbot.notices import PageLink
 from gridbot.render import DEFAULT_TEMPLATES, Renderer
 from gridbot.store.base import ReportOffer
 from gridbot.worklog import ErrandRow, Work
@@ -152,6 +153,7 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "error_where": [{"command": "bind", "where": "group"}, {"command": "x", "where": "group"},
                     {"command": "x", "where": "private"}],
     "error_bind_scope": [{"code": "M04"}],
+    "error_bind_answers_only": [{}],
     "error_generic": [{}],
     "error_internal": [{}],
     "error_set_aside": [{}],
@@ -435,15 +437,29 @@ SOME_PENDING = DeliveryCounts(total=120, queued=30, sending=5, sent=85, acknowle
 ALL_FINE = DeliveryCounts(total=3, sent=3)
 CONTEXTS.update({
     "notice": [{"notice": NOTICE, "author": STAFF, "office": "C01"},
-               {"notice": NOTICE, "author": None, "office": "SD"}],
+               {"notice": NOTICE, "author": None, "office": "SD"},
+               # a robot's copy: nobody replies there; it ends with the notice's page
+               {"notice": NOTICE, "author": STAFF, "office": "C01", "replies": False,
+                "link": "https://gridbot.example.org/r/M01/1.0123456789abcdef0123/notice/7"}],
     "button_ack": [{"notice": NOTICE}],
     "reply_notice": [{"notice": NOTICE, "groups": 120, "microgrids": 100, "scheduled": False},
-                     {"notice": SCHEDULED, "groups": 3, "microgrids": 2, "scheduled": True}],
+                     {"notice": SCHEDULED, "groups": 3, "microgrids": 2, "scheduled": True},
+                     {"notice": NOTICE, "groups": 1, "microgrids": 2, "scheduled": False,
+                      "pages": True}],
     "notice_status": [
         {"notice": NOTICE, "counts": SOME_PENDING, "problems": [], "author": STAFF},
         {"notice": DONE, "counts": COUNTS, "problems": [FAILED, IN_DOUBT], "author": None},
         {"notice": DONE, "counts": COUNTS, "problems": [FAILED] * 25, "author": STAFF},
         {"notice": SCHEDULED, "counts": DeliveryCounts(), "problems": [], "author": STAFF},
+        # in private where the residents' pages are served: each micro-grid's link
+        {"notice": DONE, "counts": dataclasses.replace(COUNTS, page_acks=57, people=280),
+         "problems": [], "author": STAFF, "pages": True, "more": 3,
+         "links": [PageLink(microgrid="M01", acks=50,
+                            url="https://gridbot.example.org/r/M01/1.0123456789abcdef0123/notice/7"),
+                   PageLink(microgrid="M02", acks=7,
+                            url="https://gridbot.example.org/r/M02/2.0123456789abcdef0123/notice/7")]},
+        {"notice": DONE, "counts": COUNTS, "problems": [], "author": STAFF, "pages": False,
+         "links": [], "more": 0},
         {"notice": dataclasses.replace(NOTICE, status=NoticeStatus.CANCELLED),
          "counts": DeliveryCounts(), "problems": [], "author": STAFF},
     ],
@@ -452,6 +468,7 @@ CONTEXTS.update({
         {"scheduled": [SCHEDULED], "recent": []},
         {"scheduled": [SCHEDULED], "recent": [(DONE, COUNTS), (NOTICE, SOME_PENDING)]},
         {"scheduled": [], "recent": [(DONE, ALL_FINE)]},
+        {"scheduled": [], "recent": [(DONE, dataclasses.replace(ALL_FINE, page_acks=12))]},
     ],
     "notice_summary": [
         {"notice": DONE, "counts": ALL_FINE, "problems": []},

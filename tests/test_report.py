@@ -94,7 +94,8 @@ def test_workbook_sheets_and_figures(made: Made) -> None:
     report, paths = made.report, made.paths
     book = load_workbook(paths[0])
     assert book.sheetnames == ["概览", "按社区", "按网格", "按微网格", "按楼栋", "按类别",
-                               "考核评价", "工单明细", "处理过程", "帮办代办", "走访", "口径说明"]
+                               "考核评价", "工单明细", "处理过程", "帮办代办", "走访", "通知",
+                               "口径说明"]
     summary = {row[0]: row[1:] for row in sheet_rows(paths[0], "概览")[1:]}
     assert summary["范围"][0] == "湖西街道（SD）"
     assert summary["时段"][0] == "2026年11月"

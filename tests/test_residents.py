@@ -218,3 +218,15 @@ async def test_a_form_sent_twice_makes_one_case(world: World) -> None:
         assert len([s for s in sent if s.chat_id == ZHANG["id"]]) == 1
         case, _ = await w.case(2)
         assert case is None
+
+
+async def test_a_phone_set_to_english_gets_english_pages(world: World) -> None:
+    w = await bound(world)
+    link = await link_of(w)
+    async with httpx.AsyncClient(timeout=10, headers={"accept-language": "en-GB,en;q=0.9"}) as c:
+        page = await c.get(link)
+        assert page.status_code == 200 and "What happened" in page.text
+        # the org's own names, the bot's, and the urgent words the script looks for
+        shown = re.sub(r'幸福里[^<]*|网格助手|data-urgent="[^"]*"', "", page.text)
+        assert not re.search(r"[\u4e00-\u9fff]", shown), re.findall(r".{20}[\u4e00-\u9fff]+.{5}",
+                                                                  shown)[:5]

@@ -314,7 +314,31 @@ async def test_acknowledge_counts_people_once(store: Store) -> None:
         assert got["g2"].status is DeliveryStatus.ACKNOWLEDGED and got["g2"].acks == 1
         assert got["g3"].status is DeliveryStatus.SENDING
         assert await tx.delivery_counts(notice.id) == DeliveryCounts(
-            total=3, sending=1, sent=2, acknowledged=2, acks=4)
+            total=3, sending=1, sent=2, acknowledged=2, acks=4, people=4)
+
+
+async def test_page_acks_count_once_per_person_beside_chats(store: Store) -> None:
+    notice = await add_notice(store)
+    async with store.transaction() as tx:
+        assert await tx.notices_sent(T0, T0 + timedelta(days=1)) == []  # scheduled only
+        assert await tx.set_notice_status(notice.id, NoticeStatus.SENDING, T0,
+                                          expected=NoticeStatus.SCHEDULED)
+    d1 = await queue_delivery(store, notice, "g1")
+    later = T0 + timedelta(minutes=3)
+    async with store.transaction() as tx:
+        assert await tx.acknowledge(d1.id, "liu_nainai", later)
+        assert await tx.acknowledge_on_page(notice.id, "~web:d:1", "M01", later)
+        assert not await tx.acknowledge_on_page(notice.id, "~web:d:1", "M02", later)
+        assert await tx.acknowledge_on_page(notice.id, "~web:d:2", "M02", later)
+        # one who said 收到 in a group and tapped it on the page is one person
+        assert await tx.acknowledge_on_page(notice.id, "liu_nainai", "M01", later)
+        assert await tx.acknowledged_on_page(notice.id, "~web:d:1")
+        assert not await tx.acknowledged_on_page(notice.id, "~web:d:3")
+        assert await tx.page_ack_counts(notice.id) == {"M01": 2, "M02": 1}
+        counts = await tx.delivery_counts(notice.id)
+        assert (counts.acks, counts.page_acks, counts.people) == (1, 3, 3)
+        assert [n.id for n in await tx.notices_sent(T0, T0 + timedelta(days=1))] == [notice.id]
+        assert await tx.notices_sent(T0 + timedelta(days=1), T0 + timedelta(days=2)) == []
 
 
 async def test_release_outbox_hands_a_message_back_without_an_attempt(store: Store) -> None:

@@ -256,7 +256,8 @@ async def test_a_timed_out_send_is_uncertain_for_a_notice_and_sent_again_otherwi
     await w.link(ZHOU, "zhou")
     await w.link(ZHANG, "zhang")
     for adapter in w.runtime.adapters:  # wechatpy's clients wait this long for an answer
-        adapter.client.timeout = 0.5  # type: ignore[attr-defined]
+        if hasattr(adapter, "client"):  # the smart bot has none: it only answers
+            adapter.client.timeout = 0.5
     # M01's robot takes the notice but answers after the bot stopped waiting: it arrived
     w.fake.delay("webhook/send", 2.0)
     sent = await w.said(ZHOU, "通知 C01 周六上午9点活动室免费量血压")

@@ -25,13 +25,21 @@ from gridbot.config import load_config
 from gridbot.domain import Outgoing
 from gridbot.linking import issue_link_code
 from gridbot.runtime import Runtime
-from tests.fake_wechat import FakeWeChat, MpReply, MpServer, Sent, WeComServer
+from tests.fake_wechat import (
+    FakeWeChat,
+    MpReply,
+    MpServer,
+    Sent,
+    SmartBotServer,
+    WeComServer,
+)
 from tests.telegram_harness import RunningClock
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / "config.example.toml").read_text(encoding="utf-8")
 WORK_TOKEN, WORK_AES = "WorkCallbackToken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 MP_TOKEN, MP_AES = "MpCallbackToken", "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+BOT_TOKEN, BOT_AES = "SmartBotToken", "SmartBotAesKey0123456789abcdefghijklmnopqrs"
 OTHER_AES = "0000000000111111111122222222223333333333444"
 ROBOT_M01 = "1b7f0c55-robot-m01"
 APP_CHAT_M02 = "gridM02staff"
@@ -42,9 +50,10 @@ LIU, CHEN = "oLIU-openid-000001", "oCHEN-openid-00002"
 
 
 def write_config(folder: Path, fake: FakeWeChat, *, mp_mode: str = "safe",
-                 secret: str | None = None, web: bool = False, mp_extra: str = "") -> Path:
+                 secret: str | None = None, web: bool = False, mp_extra: str = "",
+                 extra: str = "") -> Path:
     """``web``: serve the console and the residents' pages; ``mp_extra``: more lines for
-    ``[wechat.mp]``."""
+    ``[wechat.mp]``; ``extra``: more tables at the end."""
     text = EXAMPLE.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
     text = text.replace("port = 8080", "port = 0")
     if not web:  # the example serves the console; most of these tests have no use for it
@@ -75,7 +84,13 @@ api_base_url = "{fake.base_url}"
 
 [wechat.robots]
 M01 = "{fake.base_url}webhook/send?key={ROBOT_M01}"
-"""
+
+[wechat.smartbot]
+token = "{BOT_TOKEN}"
+encoding_aes_key = "{BOT_AES}"
+name = "网格助手"
+api_base_url = "{fake.base_url}"
+{extra}"""
     path = folder / "gridbot.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -89,6 +104,7 @@ class World:
     wecom: WeComServer
     mp: MpServer
     db: Path
+    smartbot: SmartBotServer
 
     async def said(self, user: str, text: str) -> list[Sent]:
         """A WeCom member writes to the app; what WeChat delivered because of it."""
@@ -166,11 +182,11 @@ async def wechat() -> AsyncIterator[FakeWeChat]:
 
 
 async def start_world(folder: Path, fake: FakeWeChat, mp_mode: str, *, web: bool = False,
-                      mp_extra: str = "") -> World:
+                      mp_extra: str = "", extra: str = "") -> World:
     """The runtime on a database in ``folder`` (a migrated copy if the test's ``database``
     fixture put one there), started; the caller stops it."""
     config = load_config(write_config(folder, fake, mp_mode=mp_mode, web=web,
-                                      mp_extra=mp_extra))
+                                      mp_extra=mp_extra, extra=extra))
     clock = RunningClock(START)
     fake.now = lambda: clock.now().timestamp()
     runtime = Runtime(config, clock=clock, sleep=clock.sleep)
@@ -182,7 +198,9 @@ async def start_world(folder: Path, fake: FakeWeChat, mp_mode: str, *, web: bool
         wecom=WeComServer(url + "/wechat/work", token=WORK_TOKEN, aes_key=WORK_AES,
                           corp_id=fake.corp_id, agent_id=fake.agent_id, now=fake.now),
         mp=MpServer(url + "/wechat/mp", token=MP_TOKEN, app_id=fake.app_id,
-                    aes_key=MP_AES if mp_mode == "safe" else "", now=fake.now))
+                    aes_key=MP_AES if mp_mode == "safe" else "", now=fake.now),
+        smartbot=SmartBotServer(url + "/wechat/smartbot", token=BOT_TOKEN, aes_key=BOT_AES,
+                                fake=fake, now=fake.now))
 
 
 @pytest.fixture

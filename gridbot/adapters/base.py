@@ -9,7 +9,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gridbot.domain import Attachment, Incoming, Outcome, Outgoing, TextFormat
+from gridbot.domain import (
+    Attachment,
+    BindingRules,
+    GroupCounts,
+    GroupSeen,
+    Incoming,
+    Outcome,
+    Outgoing,
+    TextFormat,
+)
 from gridbot.errors import ConfigError, PlatformError
 from gridbot.findings import Finding
 from gridbot.ratelimit import NO_LIMITS, SendLimits
@@ -67,6 +76,24 @@ class Intake(Protocol):
         of ``platform`` loses its binding, so notices stop going to a removed one."""
         ...
 
+    async def group_owners(self, platform: str, owner_platform: str) -> list[str]:
+        """Whose customer groups to list (:mod:`gridbot.customer_groups`): the user ids on
+        ``owner_platform`` of every steward who linked an account there, and the owners
+        of the groups of ``platform`` already known."""
+        ...
+
+    async def groups_seen(self, platform: str, groups: Sequence[GroupSeen],
+                          rules: BindingRules, *,
+                          complete_for: Sequence[str] | None = None) -> GroupCounts:
+        """Customer groups the platform listed or told of: kept, and bound by ``rules``
+        unless bound by hand. ``complete_for``: owners whose groups were all listed, so
+        any other group of theirs is gone. What there is now."""
+        ...
+
+    async def group_dismissed(self, platform: str, chat_id: str) -> GroupCounts:
+        """A customer group was dismissed: it loses its binding. What there is now."""
+        ...
+
 
 class Adapter(ABC):
     """One platform.
@@ -92,6 +119,11 @@ class Adapter(ABC):
     buttons: bool = False
     #: what the platform lets a bot send (rates, parallel requests); the outbox keeps to it
     limits: SendLimits = NO_LIMITS
+    #: whether the bot can write to a person unasked; a platform that only answers (the
+    #: WeCom smart bot) keeps no private chat for anyone, and so never counts as reaching them
+    writes_first: bool = True
+    #: the platform whose user ids this one's are too, so nobody links twice
+    same_users_as: str | None = None
 
     def hears(self, chat_id: str) -> bool:
         """Whether what people say in the chat reaches the bot. Where it does not (a

@@ -24,6 +24,7 @@ from gridbot.cli.check import COMMANDS as CHECK
 from gridbot.cli.command import Subcommand
 from gridbot.cli.demo import COMMANDS as DEMO
 from gridbot.cli.doctor import COMMANDS as DOCTOR
+from gridbot.cli.groups import COMMANDS as CUSTOMER_GROUPS
 from gridbot.cli.importing import COMMANDS as IMPORTING
 from gridbot.cli.init import COMMANDS as INIT
 from gridbot.cli.language import localize, peek_locale, speaking
@@ -46,7 +47,7 @@ from gridbot.render import Renderer
 
 #: every group of subcommands, in the order ``gridbot --help`` lists them
 GROUPS = (INIT, DEMO, CHECK, RUN, DOCTOR, NOTICE, MIGRATE, REPORT, IMPORTING, BACKUP, ADMIN,
-          PEOPLE, WEB)
+          PEOPLE, CUSTOMER_GROUPS, WEB)
 
 
 def subcommands() -> dict[str, Subcommand]:

@@ -115,7 +115,8 @@ async def _send(engine: Engine, author: Person | None, args: argparse.Namespace)
     async with engine.store.transaction() as tx:
         scope = await notices.resolve_scope(tx, author, args.scope)
         groups = await notices.group_count(tx, scope.microgrids)
-        if groups == 0:
+        if groups == 0 and not await notices.forwarded(engine.services, tx,
+                                                       scope.microgrids):
             raise notices.ScopeError(reason="empty", item=scope.label)
         written = await notices.write(tx, author=author, scope=scope, text=text, now=now,
                                       send_at=send_at)

@@ -3,7 +3,8 @@
 ``people`` lists every configured person with their role, their unit, where they are
 on a roster, the chat accounts they have linked, and whether a private message can
 reach them now (the engine's own rule: a linked account with a private chat that has
-not refused the bot, :mod:`gridbot.reach`). ``link-code NAME`` prints one person's
+not refused the bot, :mod:`gridbot.reach`); then each micro-grid's WeCom customer
+groups, where there are any (:mod:`gridbot.customer_groups`). ``link-code NAME`` prints one person's
 one-time code; ``link-code --all-unlinked`` gives each person not yet linked a
 one-time code and writes what a steward prints and hands out: a sheet (.xlsx) and one
 card (.png) per person with the code, the Telegram link that opens the bot with it
@@ -106,7 +107,28 @@ async def people(session: Session, args: argparse.Namespace) -> int:
                unreachable=len(unreachable),
                on_duty=sum(1 for r in unreachable if r.duty),
                unlinked=sum(1 for r in unreachable if not r.accounts)), file=out)
+    await _customer_groups(session, scope)
     return 0
+
+
+async def _customer_groups(session: Session, scope: set[str] | None) -> None:
+    """Each micro-grid's customer groups (客户群), after the people, where there are any."""
+    config, text = session.configured, session.renderer.text
+    async with (await session.engine()).store.transaction() as tx:
+        found = await tx.customer_groups()
+    if not found:
+        return
+    print(text("people_groups_heading"), file=session.out)
+    for unit in config.microgrids:
+        if scope is not None and unit.code not in scope:
+            continue
+        mine = [g for g in found if g.microgrid == unit.code]
+        print(text("people_groups_line", code=unit.code, name=unit.name,
+                   groups=[(g.name, g.members, g.owner_id) for g in mine]), file=session.out)
+    unbound = [g for g in found if not g.microgrid]
+    if unbound and scope is None:
+        print(text("people_groups_unbound", groups=[g.name or g.chat_id for g in unbound]),
+              file=session.out)
 
 
 def _width(text: str) -> int:

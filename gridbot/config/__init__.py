@@ -28,6 +28,7 @@ from gridbot.adapters.telegram.settings import TelegramSettings
 from gridbot.adapters.wechat.settings import (
     WECOM_API_BASE_URL,
     OfficialAccountSettings,
+    SmartBotSettings,
     WeComSettings,
 )
 from gridbot.config.loader import load_config, parse_config
@@ -67,6 +68,7 @@ __all__ = [
     "Policy",
     "Roster",
     "Shift",
+    "SmartBotSettings",
     "TelegramSettings",
     "WeComSettings",
     "load_config",

@@ -160,6 +160,7 @@ class Assembler:
             access_log=logging.access_log,
             telegram=telegram, wecom=wechat.work, official_account=wechat.mp,
             wecom_robots=robots, wecom_robot_api_base_url=wechat.robot_base,
+            wecom_smartbot=wechat.smartbot,
             secret=secret_value(general.secret), deferred_secrets=tuple(self.deferred),
             web=web if web is not None and web.enabled else None,
             errands=Errands(category=errands.category, volunteer_tags=errands.volunteer_tags,
@@ -477,6 +478,11 @@ class Assembler:
                 if microgrid not in codes and self.listed("microgrids"):
                     self.issues.add(("wechat", "work", "chats", microgrid), chat,
                                     "microgrid_keys")
+            groups = section.work.customer_groups
+            for microgrid, pattern in (groups.names.items() if groups is not None else ()):
+                if microgrid not in codes and self.listed("microgrids"):
+                    self.issues.add(("wechat", "work", "customer_groups", "names", microgrid),
+                                    pattern, "microgrid_keys")
         for microgrid, given in section.robots.items():
             if microgrid not in codes and self.listed("microgrids"):
                 self.issues.add(("wechat", "robots", microgrid), secret_value(given),

@@ -20,7 +20,7 @@ from gridbot.settings.issues import Issues
 
 DEFAULT_LOCALE = "zh-CN"
 #: tables that ``enabled = false`` turns off whatever else they hold
-SWITCHED = (("telegram",), ("wechat", "work"), ("wechat", "mp"))
+SWITCHED = (("telegram",), ("wechat", "work"), ("wechat", "mp"), ("wechat", "smartbot"))
 
 
 def load_config(path: str | os.PathLike[str], *, secrets: bool = True,

@@ -21,7 +21,11 @@ from gridbot.web_settings import MetricsSettings
 
 if TYPE_CHECKING:
     from gridbot.adapters.telegram.settings import TelegramSettings
-    from gridbot.adapters.wechat.settings import OfficialAccountSettings, WeComSettings
+    from gridbot.adapters.wechat.settings import (
+        OfficialAccountSettings,
+        SmartBotSettings,
+        WeComSettings,
+    )
     from gridbot.console.settings import WebSettings
     from gridbot.web_settings import HttpSettings
 
@@ -211,6 +215,8 @@ class Config:
     secret: str
     #: the office console, when it is served
     web: WebSettings | None = None
+    #: the WeCom smart bot (智能机器人), when it is configured
+    wecom_smartbot: SmartBotSettings | None = None
     #: read with ``secrets=False``: the platform keys written as ``env:NAME`` and left
     #: unread, as (key, NAME); their settings hold the text ``env:NAME`` instead
     deferred_secrets: tuple[tuple[str, str], ...] = ()

@@ -12,6 +12,7 @@ what a quota or a rule refuses.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -276,7 +277,8 @@ async def work_out(page: Page, draft: Draft) -> Draft:
                                                      engine.config.timezone)
             if rest:
                 raise notices.WhenError(reason="unreadable", text=draft.at)
-        if not sum(draft.groups.values()):
+        if not sum(draft.groups.values()) and not await notices.forwarded(
+                engine.services, tx, resolved.microgrids):
             raise notices.ScopeError(reason="empty", item=resolved.label)
     except UserError as refusal:
         draft.problem = engine.render(refusal.template, locale=page.locale, fmt=TextFormat.PLAIN,
@@ -360,6 +362,10 @@ class MicrogridLine:
     unknown: int
     acknowledged: int
     acks: int
+    #: 收到 tapped on the notice's page through this micro-grid's link
+    page_acks: int = 0
+    #: that link, to forward into the micro-grid's ordinary WeChat group ("": none)
+    link: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -397,16 +403,28 @@ async def progress(page: Page, number: int) -> Progress | None:
         return None
     every = await tx.deliveries(notice.id)
     shown = [d for d in every if d.microgrid in seen]
+    links = {link.microgrid: link for link in await notices.page_links(
+        page.console.engine.services, tx, notice)}
     lines = []
     for code in notice.microgrids:
         if code not in seen:
             continue
         c = _counts([d for d in shown if d.microgrid == code])
+        link = links.get(code)
         lines.append(MicrogridLine(code=code, groups=c.total, sent=c.sent, pending=c.pending,
                                    failed=c.failed, unknown=c.unknown,
-                                   acknowledged=c.acknowledged, acks=c.acks))
+                                   acknowledged=c.acknowledged, acks=c.acks,
+                                   page_acks=link.acks if link else 0,
+                                   link=link.url if link else ""))
     partial = len(shown) < len(every) or set(seen) < set(notice.microgrids)
-    counts = await tx.delivery_counts(notice.id) if not partial else _counts(shown)
+    if partial:
+        # Only the person's micro-grids' taps (a person who also said 收到 in chat may
+        # count in both here: the whole notice's figure counts them once).
+        page_acks = sum(line.page_acks for line in lines)
+        counts = dataclasses.replace(_counts(shown), page_acks=page_acks,
+                                     people=_counts(shown).acks + page_acks)
+    else:
+        counts = await tx.delivery_counts(notice.id)
     expected = await notices.groups_by_platform(tx, sorted(seen)) \
         if notice.status is NoticeStatus.SCHEDULED else {}
     return Progress(notice=notice, author=await tx.person(notice.author_id), counts=counts,

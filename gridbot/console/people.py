@@ -1,7 +1,9 @@
 """人员与值班 People and duty: who is on duty now in each micro-grid of the person's part of
 the tree (routing's own answer), the week's roster, who is off duty until when, who has
 linked which platform and whom no message reaches, with a printable link card for them;
-and each micro-grid's report link for residents, with its poster and a button to replace it.
+each micro-grid's report link for residents, with its poster and a button to replace it;
+and the WeCom customer groups (客户群) of those micro-grids, which office staff may bind to
+another micro-grid or unbind (:mod:`gridbot.customer_groups`; audited).
 
 Going on or off duty is the chat's ``/duty`` said to the engine. A link card issues a fresh
 one-time code, so only office staff print one, for someone in their part of the tree, and
@@ -19,9 +21,10 @@ from datetime import datetime, timedelta
 
 from starlette.responses import RedirectResponse, Response
 
+from gridbot import customer_groups
 from gridbot.config import Config, Roster
 from gridbot.console.app import Page
-from gridbot.domain import WEB_PLATFORM, DutyStatus, Person, Role
+from gridbot.domain import WEB_PLATFORM, CustomerGroup, DutyStatus, Person, Role
 from gridbot.linking import add_code
 from gridbot.policy.permissions import STAFF, STEWARDS_AND_UP, scope
 from gridbot.policy.routing import Route, route
@@ -161,7 +164,12 @@ async def people_page(page: Page) -> Response:
     me = next((s for s in people if s.person.id == page.person.id), None)
     report = await report_links(page, [d.code for d in duty])
     rotated = page.request.query_params.get("rotated", "")
+    may_bind = page.person.role in STAFF
+    groups = await groups_shown(page, [d.code for d in duty], unbound=may_bind and not chosen)
+    bound = page.request.query_params.get("group", "")
     return page.render("people.html.j2", duty=duty, people=people, names=names, me=me,
+                       customer_groups=groups, may_bind=may_bind,
+                       bound=next((g for g in groups if g.chat_id == bound), None),
                        may_duty=page.person.role in STEWARDS_AND_UP,
                        may_print=page.person.role in STAFF, parts=offered, chosen=chosen,
                        today=page.console.now().astimezone(config.timezone).weekday(),
@@ -291,10 +299,52 @@ async def rotate(page: Page) -> Response:
                             status_code=303)
 
 
+# -- customer groups -------------------------------------------------------------------------
+
+
+async def groups_shown(page: Page, microgrids: list[str], *,
+                       unbound: bool) -> list[CustomerGroup]:
+    """The customer groups of ``microgrids``; the unbound ones too where asked (staff
+    looking at their whole part of the tree)."""
+    shown = set(microgrids)
+    return [g for g in await page.tx.customer_groups()
+            if g.microgrid in shown or (unbound and not g.microgrid)]
+
+
+async def bind_group(page: Page) -> Response:
+    """Bind a customer group to a micro-grid of the person's scope, or unbind it: office
+    staff only; no rule changes it afterwards; audited."""
+    console = page.console
+    if page.person.role not in STAFF:
+        return console.views.problem("not_staff_groups", status=403, locale=page.locale)
+    chat = str(page.form.get("chat") or "")[:200]
+    code = str(page.form.get("microgrid") or "")
+    unit = str(page.form.get("unit") or "")
+    mine = await scope(page.tx, page.person)
+    group = await page.tx.customer_group(_platform(chat), _chat_id(chat))
+    if group is None or (group.microgrid and group.microgrid not in mine) \
+            or (code and code not in mine):
+        return console.views.problem("not_your_microgrid", status=403, locale=page.locale)
+    await customer_groups.bind(page.tx, console.config, group.chat_id, code or None,
+                               actor=page.person.id, role=page.person.role.value,
+                               via=WEB_PLATFORM, now=console.now())
+    return RedirectResponse(page.url("/people", unit=unit, group=group.chat_id)
+                            + "#customer-groups", status_code=303)
+
+
+def _platform(key: str) -> str:
+    return key.partition(":")[0]
+
+
+def _chat_id(key: str) -> str:
+    return key.partition(":")[2]
+
+
 ROUTES = [
     ("/people", people_page, ("GET",), False),
     ("/people/duty", set_duty, ("POST",), True),
     ("/people/card", card, ("POST",), True),
     ("/people/poster/{microgrid}", poster, ("GET",), True),
     ("/people/rotate", rotate, ("POST",), False),
+    ("/people/group", bind_group, ("POST",), False),
 ]

@@ -189,6 +189,8 @@ class Residents:
         self.web_auth: WebAuth | None = next(
             (auth for auth in (a.web_auth() for a in console.adapters.values()) if auth), None)
         self._key: bytes | None = None
+        # Notices forwarded by hand into ordinary groups end with their page's link.
+        self.engine.resident_links = self.link_urls
 
     @property
     def key(self) -> bytes:
@@ -205,6 +207,11 @@ class Residents:
     def microgrids(self) -> frozenset[str]:
         """The codes of the configured micro-grids (links exist for these only)."""
         return frozenset(m.code for m in self.config.microgrids)
+
+    async def link_urls(self, tx: Transaction, microgrids: Sequence[str],
+                        suffix: str = "") -> dict[str, str]:
+        """Several micro-grids' current links (or a page under each), read at once."""
+        return await links.urls(tx, self.key, self.base, microgrids, suffix)
 
     async def link_url(self, tx: Transaction, microgrid: str, suffix: str = "") -> str:
         """The micro-grid's current link (or a page under it), as residents open it."""

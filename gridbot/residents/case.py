@@ -29,6 +29,8 @@ PUBLIC_KINDS = frozenset({
 })
 #: how long a code linking a chat account to the phone works
 LINK_CODE_TTL = timedelta(hours=1)
+#: steps that hand the case to someone: the page names them, not who handed it
+HANDED_ON = frozenset({"assigned", "transferred", "escalated", "rerouted", "returned"})
 #: the actions a case page offers, and the command each says
 COMMANDS = {"confirm": "/confirm", "reopen": "/reopen", "rate": "/rate",
             "follow": "/follow", "cancel": "/cancel"}
@@ -65,18 +67,24 @@ async def _case(visit: Visit, tx: Transaction) -> tuple[Case, bool, bool] | None
 
 async def _steps(tx: Transaction, case: Case) -> list[Step]:
     names: dict[str, str] = {}
+
+    async def staff(person_id: object) -> str:
+        """A member of staff's name (a group reads it); nobody else's."""
+        if not isinstance(person_id, str) or not person_id or person_id == case.reporter_id:
+            return ""
+        if person_id not in names:
+            person = await tx.person(person_id)
+            names[person_id] = person.name if person is not None \
+                and person.role is not Role.RESIDENT else ""
+        return names[person_id]
+
     steps = []
     for event in await tx.events(case.number):
         if event.kind not in PUBLIC_KINDS:
             continue
-        actor = ""
-        if event.actor_id and event.actor_id != case.reporter_id:
-            if event.actor_id not in names:
-                person = await tx.person(event.actor_id)
-                names[event.actor_id] = person.name if person is not None \
-                    and person.role is not Role.RESIDENT else ""
-            actor = names[event.actor_id]
-        steps.append(Step(event=event, actor=actor))
+        # Handed on (assigned, transferred, escalated…): to whom; else who did it.
+        whom = event.data.get("assignee") if event.kind in HANDED_ON else None
+        steps.append(Step(event=event, actor=await staff(whom or event.actor_id)))
     return steps
 
 

@@ -14,7 +14,7 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -110,6 +110,33 @@ def key_for(config: Config, settings: WebSettings, install_key: Callable[[], byt
     return residents_key(auth.console_key(settings, install_key))
 
 
+async def urls(tx: Transaction, key: bytes, base: str, microgrids: Sequence[str],
+               suffix: str = "") -> dict[str, str]:
+    """Micro-grids' current report links (or a page under each), with one read of the
+    rotated ones (a notice to hundreds of micro-grids lists them all)."""
+    rotated = await tx.report_link_generations()
+    return {code: base + sign(key, code, rotated.get(code, 1)).path(suffix)
+            for code in microgrids}
+
+
 async def url(tx: Transaction, key: bytes, base: str, microgrid: str, suffix: str = "") -> str:
     """The micro-grid's current report link (or a page under it), as residents open it."""
     return base + (await current(tx, key, microgrid)).path(suffix)
+
+
+def maker(config: Config, install_key: Callable[[], bytes]
+          ) -> Callable[[Transaction, Sequence[str], str], Awaitable[dict[str, str]]] | None:
+    """How any process of this install (``gridbot run``, the command line) makes the
+    residents' links, ``None`` where the pages are not served. A running server replaces
+    it with its own (:class:`gridbot.residents.app.Residents`), whose base knows its port."""
+    settings = config.web
+    if settings is None or not settings.enabled or not settings.residents:
+        return None
+    keys: list[bytes] = []
+
+    async def make(tx: Transaction, microgrids: Sequence[str], suffix: str = ""
+                   ) -> dict[str, str]:
+        if not keys:
+            keys.append(key_for(config, settings, install_key))
+        return await urls(tx, keys[0], base_url(config, settings), microgrids, suffix)
+    return make

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gridbot.residents import case, oauth, report
+from gridbot.residents import case, notice, oauth, report
 from gridbot.residents.app import PlainRoute, VisitRoute
 
 #: pages under a micro-grid's link: (path after the link, handler, methods, acts)
-ROUTES: list[VisitRoute] = [*report.ROUTES, *case.ROUTES]
+ROUTES: list[VisitRoute] = [*report.ROUTES, *case.ROUTES, *notice.ROUTES]
 #: routes outside any link
 PLAIN: list[PlainRoute] = [*oauth.ROUTES]

@@ -36,6 +36,7 @@ EXPECTED = frozenset({
     "phone_number", "services", "calendar", "calendar_hours", "calendar_days",
     # platforms
     "webhook_secret", "webhook_url", "microgrid_keys", "app_chat_id", "robot_key", "aes_key",
+    "name_pattern",
     # [web]
     "web_path", "public_url",
     # the environment and the file itself

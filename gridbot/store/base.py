@@ -27,6 +27,7 @@ from gridbot.domain import (
     Case,
     CaseEvent,
     Chat,
+    CustomerGroup,
     Delivery,
     DeliveryCounts,
     DeliveryStatus,
@@ -556,6 +557,27 @@ class Transaction(ABC):
         False if that person had already acknowledged it.
         """
 
+    # -- 收到 on a notice's page (gridbot.residents.notice) ---------------------------------
+    async def acknowledge_on_page(self, notice_id: int, person_id: str, microgrid: str,
+                                  now: datetime) -> bool:
+        """Record that a person tapped 收到 on the notice's page under ``microgrid``'s link.
+
+        False, and nothing changed, if that person had already (through any link)."""
+        raise NotImplementedError
+
+    async def acknowledged_on_page(self, notice_id: int, person_id: str) -> bool:
+        """Whether the person has tapped 收到 on the notice's page."""
+        raise NotImplementedError
+
+    async def page_ack_counts(self, notice_id: int) -> dict[str, int]:
+        """The notice's page acknowledgements per micro-grid of the link they came through."""
+        raise NotImplementedError
+
+    async def notices_sent(self, start: datetime, end: datetime) -> list[Notice]:
+        """The notices that started going out in [start, end) (sending or done), oldest
+        first: those the monthly report counts."""
+        raise NotImplementedError
+
     # -- statistics, reports, exports and the household ledger -------------------------
     @abstractmethod
     async def case_histories(
@@ -755,6 +777,31 @@ class Transaction(ABC):
 
     async def end_web_sessions(self, person_id: str, now: datetime) -> int:
         """End every session of a person (removed, or logged out everywhere)."""
+        raise NotImplementedError
+
+    # -- customer groups (see gridbot.customer_groups) ------------------------------------
+    async def customer_group(self, platform: str, chat_id: str) -> CustomerGroup | None:
+        raise NotImplementedError
+
+    async def customer_groups(self, *, microgrid: str | None = None,
+                              dismissed: bool = False) -> list[CustomerGroup]:
+        """Customer groups (of one micro-grid), by micro-grid and name; the dismissed
+        ones only if asked."""
+        raise NotImplementedError
+
+    async def save_customer_group(self, group: CustomerGroup) -> None:
+        """Add or update a customer group (its quota count stays as counted)."""
+        raise NotImplementedError
+
+    async def bind_customer_group(self, platform: str, chat_id: str, microgrid: str | None,
+                                  *, by: str, now: datetime) -> bool:
+        """Bind a customer group to a micro-grid (``None``: unbind), noting how; False if
+        there is no such group."""
+        raise NotImplementedError
+
+    async def count_group_sending(self, platform: str, chat_id: str, month: str) -> int:
+        """Count one group-sending the group received in ``month`` ("2026-12"); how many
+        it has received that month."""
         raise NotImplementedError
 
     # -- the residents' page (see gridbot.residents) ---------------------------------------

@@ -28,8 +28,8 @@ What she leaves behind:
   replaced by a short notice that it was withdrawn (queued ones still go, saying so);
 * elsewhere (other people's cases, events and notices) her name, phone and address are
   cut out of the text; in the household ledger see :func:`forget_in_household`;
-* **notice acknowledgements** and **audit** rows stay, under her anonymous id, so counts
-  and the record of who did what stay whole.
+* **notice acknowledgements** (in chat and on a notice's page) and **audit** rows stay,
+  under her anonymous id, so counts and the record of who did what stay whole.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ TABLES: Mapping[str, str] = {
                    "her name, phone and address cut from other events",
     "outbox": "messages to her deleted; messages to others about her rewritten",
     "notice_acks": "her acknowledgements renamed (the counts stay)",
+    "notice_page_acks": "her 收到 on notices' pages renamed (the counts stay)",
     "notices": "her name, phone and address cut from the text",
     "households": "her line loses head, phone and note; her name and phone cut from notes",
     "audit_log": "her person id renamed",
@@ -73,6 +74,8 @@ TABLES: Mapping[str, str] = {
     "org_units": "", "rosters": "", "shifts": "", "duty": "", "jobs": "", "deliveries": "",
     "schema_migrations": "", "alembic_version": "", "heartbeats": "",
     "shift_swaps": "", "report_links": "",
+    # a customer group's name, owner (a steward's WeCom userid) and member count
+    "customer_groups": "",
 }
 
 
@@ -107,6 +110,7 @@ RENAME: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("cases", ("reporter_id",)),
     ("case_events", ("actor_id",)),
     ("notice_acks", ("person_id",)),
+    ("notice_page_acks", ("person_id",)),
     ("audit_log", ("actor_id", "target")),
     ("report_offers", ("used_by",)),
     ("errands", ("beneficiary_id", "volunteer_id", "advanced_by")),
@@ -370,6 +374,8 @@ async def forget(dialect: Dialect, person_id: str, words: Words,
                          *[person_id] * len(renamed)])
         if table in ("notice_acks", "audit_log"):  # the others are counted above
             counts[table] += n
+        elif table == "notice_page_acks":  # 收到 either way
+            counts["notice_acks"] += n
     await d.guard(False)
 
     counts["people"] = await d.run(

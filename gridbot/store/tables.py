@@ -245,6 +245,17 @@ notice_acks = Table(
     implicit_returning=False,
 )
 
+#: 收到 tapped on a notice's page (gridbot.residents.notice): once per person per notice,
+#: with the micro-grid whose link it came through
+notice_page_acks = Table(
+    "notice_page_acks", metadata,
+    Column("notice_id", BigInteger, primary_key=True),
+    Column("person_id", Text, primary_key=True),
+    Column("microgrid", Text),
+    Column("at", Instant()),
+    implicit_returning=False,
+)
+
 notices = Table(
     "notices", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False,
@@ -441,5 +452,25 @@ report_links = Table(
     Column("generation", Integer),
     Column("rotated_at", Instant()),
     Column("rotated_by", Text),
+    implicit_returning=False,
+)
+
+#: customer groups (客户群: gridbot.customer_groups): groups a platform lists that the bot
+#: cannot post into, each with its owner, member count and micro-grid; a dismissed one
+#: keeps its row, unbound. ``quota_*``: the group-sendings it received in one month
+customer_groups = Table(
+    "customer_groups", metadata,
+    Column("platform", Text, primary_key=True),
+    Column("chat_id", Text, primary_key=True),
+    Column("name", Text),
+    Column("owner_id", Text),
+    Column("members", Integer),
+    Column("microgrid", Text),
+    Column("bound_by", Text),
+    Column("bound_at", Instant()),
+    Column("seen_at", Instant()),
+    Column("dismissed_at", Instant()),
+    Column("quota_month", Text),
+    Column("quota_used", Integer),
     implicit_returning=False,
 )

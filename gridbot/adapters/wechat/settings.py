@@ -1,20 +1,25 @@
-"""``[wechat…]``: what the WeChat adapters need (WeCom app, Official Account, group robots),
-as the configuration file holds it. README "Running on WeChat" walks through each value."""
+"""``[wechat…]``: what the WeChat adapters need (WeCom app, Official Account, group robots,
+the WeCom smart bot), as the configuration file holds it. README "Running on WeChat" walks
+through each value."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SecretStr, WrapValidator
 
 from gridbot.settings.environment import is_deferred
 from gridbot.settings.fields import (
+    Duration,
     NonEmpty,
+    OptionalSecret,
     PlatformSection,
     Secret,
     Shape,
+    Text,
     expect,
     keep_deferred,
     keep_deferred_secret,
@@ -50,12 +55,48 @@ def _nonempty(value: Any) -> str:
     return value.strip()
 
 
+def _name_pattern(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise expect("nonempty")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise expect("name_pattern", detail=str(exc)) from None
+    return value
+
+
 AesKey = Annotated[SecretStr, BeforeValidator(_aes_key),
                    Shape("secret: the 43-character EncodingAESKey")]
 AppChatId = Annotated[str, BeforeValidator(_app_chat_id), WrapValidator(keep_deferred),
                       Shape("app chat id: 1-32 of 0-9 a-z A-Z")]
+NamePattern = Annotated[str, BeforeValidator(_name_pattern),
+                        Shape("regular expression, searched in the group's name")]
 RobotKey = Annotated[SecretStr, BeforeValidator(_nonempty), WrapValidator(keep_deferred_secret),
                      Shape("secret text")]
+
+
+class CustomerGroupSettings(PlatformSection):
+    """WeCom customer groups (客户群): the residents' groups the stewards own in WeCom,
+    listed and bound to micro-grids (docs/zh/platforms.md, 客户群)."""
+
+    enabled: bool = Field(True, strict=True,
+                          description="false: leave customer groups alone, keeping the "
+                                      "settings")
+    secret: OptionalSecret = Field(
+        SecretStr(""), description="客户联系 → API → Secret, best given as env:NAME; leave out "
+                                   "to use the app's own secret (then add the app to 客户联系 "
+                                   "→ 可调用接口的应用)")
+    owner_rule: bool = Field(True, strict=True,
+                             description="a group whose owner (群主) is a micro-grid's steward "
+                                         "is bound to that micro-grid")
+    names: dict[str, NamePattern] = Field(
+        default_factory=dict,
+        description="[wechat.work.customer_groups.names]: micro-grid code = a regular "
+                    "expression; a group whose name it finds is bound to that micro-grid "
+                    "(before the owner rule)")
+    sync_every: Duration = Field(timedelta(hours=1),
+                                 description="how often the whole list is read again; "
+                                             "callbacks keep it current in between")
 
 
 class WeComSettings(PlatformSection):
@@ -76,6 +117,28 @@ class WeComSettings(PlatformSection):
         default_factory=dict,
         description="[wechat.work.chats]: micro-grid code = id of a WeCom app chat (群聊会话, "
                     "made with appchat/create); send only, notices go there")
+    customer_groups: CustomerGroupSettings | None = Field(
+        None, description="[wechat.work.customer_groups]: the stewards' customer groups "
+                          "(客户群; see below)")
+
+
+class SmartBotSettings(PlatformSection):
+    """The WeCom smart bot (智能机器人) in API mode: stewards and staff @-mention it in
+    internal WeCom groups, or talk to it in private. The callback URL to register is
+    https://YOUR-HOST/wechat/smartbot, proxied to [http]."""
+
+    enabled: bool = Field(True, strict=True,
+                          description="false: run without the smart bot, keeping the settings")
+    token: Secret = Field(description="the smart bot's API 模式 → Token")
+    encoding_aes_key: AesKey = Field(description="the smart bot's API 模式 → EncodingAESKey "
+                                                 "(43 characters)")
+    name: Text = Field("", description="its name as people @-mention it (网格助手); empty: "
+                                       "a leading @mention is taken for it")
+    bot_id: Text = Field("", description="its Bot ID (aibotid); set: callbacks for another "
+                                         "bot are ignored")
+    api_base_url: NonEmpty = Field(WECOM_API_BASE_URL,
+                                   description="where WeCom's response_url must point (its "
+                                               "aibot/response), or a private gateway")
 
 
 class OfficialAccountSettings(PlatformSection):
@@ -108,7 +171,8 @@ class OfficialAccountSettings(PlatformSection):
 
 
 class WeChatSection(PlatformSection):
-    """The WeChat platforms: ``[wechat.work]``, ``[wechat.mp]``, ``[wechat.robots]``."""
+    """The WeChat platforms: ``[wechat.work]``, ``[wechat.mp]``, ``[wechat.robots]``,
+    ``[wechat.smartbot]``."""
 
     robot_api_base_url: NonEmpty = Field(
         WECOM_API_BASE_URL, description="where the group robots' webhook/send lives; only "
@@ -116,6 +180,8 @@ class WeChatSection(PlatformSection):
     work: WeComSettings | None = Field(None, description="the WeCom app (see below)")
     mp: OfficialAccountSettings | None = Field(None,
                                                description="the Official Account (see below)")
+    smartbot: SmartBotSettings | None = Field(None, description="the WeCom smart bot (see "
+                                                                "below)")
     robots: dict[str, RobotKey] = Field(
         default_factory=dict,
         description="[wechat.robots]: micro-grid code = its WeCom group robot (send only, 20 "

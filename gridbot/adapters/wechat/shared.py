@@ -1,8 +1,9 @@
 """What the WeChat adapters share: API clients, error sorting, callback checks, splitting.
 
-Three platforms live on WeChat, each in its own module: the WeCom self-built app
+Four platforms live on WeChat, each in its own module: the WeCom self-built app
 (:mod:`~gridbot.adapters.wechat.wecom`), WeCom group robots
-(:mod:`~gridbot.adapters.wechat.wecom_robot`) and the Official Account
+(:mod:`~gridbot.adapters.wechat.wecom_robot`), the WeCom smart bot
+(:mod:`~gridbot.adapters.wechat.wecom_smartbot`) and the Official Account
 (:mod:`~gridbot.adapters.wechat.official_account`). wechatpy speaks the protocol for all
 of them (signatures, AES, XML, API calls); this module holds:
 

@@ -13,7 +13,10 @@ the rest into :class:`~gridbot.domain.Incoming`:
   that command), once per click;
 - entering the app (``enter_agent``) or being added to it (``subscribe``) says
   ``/start`` once per member ever, so the first visit explains how to link and later
-  visits stay quiet.
+  visits stay quiet;
+- a customer group's change (``change_external_chat``, once the app is in 客户联系 →
+  可调用接口的应用) goes to :mod:`~gridbot.adapters.wechat.customer_groups` when customer
+  groups are configured, and is ignored otherwise.
 
 Each callback is handled before it is answered: a failed transaction answers 500 and
 WeCom delivers again; a redelivery is a no-op. Answers and news go out through the
@@ -28,6 +31,7 @@ in words what to send (``认领请发：认领 12``). No wechatpy type leaves th
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +99,9 @@ class WeComAdapter(Adapter):
         self.app_name = ""
         self.receiving = False
         self._parts = Parts()
+        #: where customer-group change events (change_external_chat) go, when customer
+        #: groups are configured (:mod:`gridbot.adapters.wechat.customer_groups`)
+        self.external_chat: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -197,7 +204,9 @@ class WeComAdapter(Adapter):
             raise Refused(403, "bad signature") from None
         except Exception as exc:  # a wrong key or corp id: garbage, bad padding, wrong id
             raise Refused(403, f"does not decrypt ({type(exc).__name__})") from None
-        inner_xml(text)
+        xml = inner_xml(text)
+        if xml.get("Event") == "change_external_chat":
+            return await self._external_chat(xml)
         try:
             message = parse_message(text)
         except Exception as exc:
@@ -213,6 +222,18 @@ class WeComAdapter(Adapter):
         outcome = await intake.handle(incoming)
         if outcome is Outcome.FAILED:
             return Response(status_code=500)  # WeCom delivers it again
+        return Response()
+
+    async def _external_chat(self, xml: dict[str, Any]) -> Response:
+        """A customer group changed: handed on, or ignored where nobody keeps them."""
+        if self.external_chat is None:
+            return Response()
+        try:
+            await self.external_chat(xml)
+        except PlatformError as exc:
+            log.warning("WeCom customer-group event not kept (WeCom delivers it again): %s",
+                        exc.reason)
+            return Response(status_code=500)
         return Response()
 
     # -- sending --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from gridbot.store.base import Transaction
 from gridbot.store.repos.cases import CaseRepository
 from gridbot.store.repos.console import ConsoleRepository
+from gridbot.store.repos.customer_groups import CustomerGroupRepository
 from gridbot.store.repos.errands import ErrandRepository
 from gridbot.store.repos.figures import FiguresRepository
 from gridbot.store.repos.forgetting import ForgetRepository
@@ -25,17 +26,18 @@ from gridbot.store.repos.records import (
 from gridbot.store.repos.residents import ResidentRepository
 from gridbot.store.repos.watchers import WatcherRepository
 
-__all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "ErrandRepository",
-           "FiguresRepository", "ForgetRepository", "HeartbeatRepository", "HouseholdRepository",
-           "IntakeRepository", "NoticeRepository", "OutboxRepository", "PeopleRepository",
-           "ReportOfferRepository", "Repositories", "ResidentRepository", "StoreTransaction",
-           "WatcherRepository"]
+__all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "CustomerGroupRepository",
+           "ErrandRepository", "FiguresRepository", "ForgetRepository", "HeartbeatRepository",
+           "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
+           "PeopleRepository", "ReportOfferRepository", "Repositories", "ResidentRepository",
+           "StoreTransaction", "WatcherRepository"]
 
 
 class Repositories(ResidentRepository, PeopleRepository, CaseRepository, IntakeRepository,
                    OutboxRepository, NoticeRepository, ReportOfferRepository,
                    HouseholdRepository, AuditRepository, HeartbeatRepository, ForgetRepository,
-                   ConsoleRepository, FiguresRepository, ErrandRepository, WatcherRepository):
+                   ConsoleRepository, FiguresRepository, ErrandRepository, WatcherRepository,
+                   CustomerGroupRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 

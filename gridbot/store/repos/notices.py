@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    union,
     update,
 )
 
@@ -25,7 +26,7 @@ from gridbot.domain import Delivery, DeliveryCounts, DeliveryStatus, Notice, Not
 from gridbot.store.dialect import Dialect, const
 from gridbot.store.repos.base import Repository, binds
 from gridbot.store.repos.cases import MAX_NUMBER, one_of
-from gridbot.store.tables import deliveries, notice_acks, notices, outbox
+from gridbot.store.tables import deliveries, notice_acks, notice_page_acks, notices, outbox
 
 _IN_FLIGHT = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
 #: a delivery that arrived (an answer proves an "unknown" one did)
@@ -70,6 +71,24 @@ _COUNTS = (select(deliveries.c.status, func.count().label("n"))
 _ACK_COUNT = (select(func.count()).select_from(
     notice_acks.join(deliveries, deliveries.c.id == notice_acks.c.delivery_id))
     .where(deliveries.c.notice_id == bindparam("notice_id")))
+_PAGE_ACKED = select(func.count()).where(notice_page_acks.c.notice_id == bindparam("notice_id"),
+                                         notice_page_acks.c.person_id == bindparam("person_id"))
+_PAGE_COUNTS = (select(notice_page_acks.c.microgrid, func.count().label("n"))
+                .where(notice_page_acks.c.notice_id == bindparam("notice_id"))
+                .group_by(notice_page_acks.c.microgrid))
+#: a person who said 收到 in a group and tapped it on the page is one person
+_PEOPLE = select(func.count()).select_from(union(
+    select(notice_acks.c.person_id).select_from(
+        notice_acks.join(deliveries, deliveries.c.id == notice_acks.c.delivery_id))
+    .where(deliveries.c.notice_id == bindparam("notice_id")),
+    select(notice_page_acks.c.person_id)
+    .where(notice_page_acks.c.notice_id == bindparam("notice_id"))).subquery())
+_SENT_BETWEEN = (select(notices)
+                 .where(one_of(notices.c.status, (NoticeStatus.SENDING.value,
+                                                  NoticeStatus.DONE.value)),
+                        notices.c.send_at >= bindparam("start"),
+                        notices.c.send_at < bindparam("end"))
+                 .order_by(notices.c.send_at, notices.c.id))
 _STARTING = (select(deliveries.c.id, deliveries.c.status)
              .where(deliveries.c.outbox_id == bindparam("outbox_id")).with_for_update())
 _START = (update(deliveries).where(deliveries.c.id == bindparam("id"))
@@ -159,6 +178,13 @@ def _acknowledge(d: Dialect) -> Insert:
     ).on_conflict_do_nothing(index_elements=["delivery_id", "person_id"])
 
 
+@cache
+def _acknowledge_on_page(d: Dialect) -> Insert:
+    return d.insert(notice_page_acks).values(
+        binds("notice_id", "person_id", "microgrid", "at"),
+    ).on_conflict_do_nothing(index_elements=["notice_id", "person_id"])
+
+
 class NoticeRepository(Repository):
     async def add_notice(self, notice: Notice) -> Notice:
         row = await self.sql.one(_ADD, {
@@ -218,11 +244,13 @@ class NoticeRepository(Repository):
         by = {r["status"]: r["n"]
               for r in await self.sql.all(_COUNTS, {"notice_id": notice_id})}
         acks = await self.sql.value(_ACK_COUNT, {"notice_id": notice_id})
+        page = sum((await self.page_ack_counts(notice_id)).values())
         return DeliveryCounts(
             total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
             sent=by.get("sent", 0) + by.get("acknowledged", 0),
             acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
-            unknown=by.get("unknown", 0), acks=acks)
+            unknown=by.get("unknown", 0), acks=acks, page_acks=page,
+            people=await self.sql.value(_PEOPLE, {"notice_id": notice_id}))
 
     async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
         row = await self.sql.one(_STARTING, {"outbox_id": outbox_id})
@@ -277,3 +305,22 @@ class NoticeRepository(Repository):
         # An answer is proof of arrival, so an "unknown" delivery counts as received too.
         await self.sql.run(_ACKNOWLEDGED, {"id": delivery_id, "now": self.at(now)})
         return True
+
+    async def acknowledge_on_page(self, notice_id: int, person_id: str, microgrid: str,
+                                  now: datetime) -> bool:
+        return await self.sql.run(_acknowledge_on_page(self.dialect), {
+            "notice_id": notice_id, "person_id": person_id, "microgrid": microgrid,
+            "at": self.at(now)}) == 1
+
+    async def acknowledged_on_page(self, notice_id: int, person_id: str) -> bool:
+        return bool(await self.sql.value(_PAGE_ACKED, {"notice_id": notice_id,
+                                                       "person_id": person_id}))
+
+    async def page_ack_counts(self, notice_id: int) -> dict[str, int]:
+        return {r["microgrid"]: int(r["n"]) for r in await self.sql.all(
+            _PAGE_COUNTS, {"notice_id": notice_id})}
+
+    async def notices_sent(self, start: datetime, end: datetime) -> list[Notice]:
+        rows = await self.sql.all(_SENT_BETWEEN, {"start": self.at(start),
+                                                  "end": self.at(end)})
+        return [self.rows.notice(r) for r in rows]
