@@ -16,11 +16,14 @@ measures both); where nothing was sent yet, or the plan is made away from the se
 command line), a request lasts :data:`ROUND_TRIP` and the spacing is the limits' own.
 What else is queued at the time is not counted.
 
-A channel is a small function making one row (:data:`Channel`): the platforms' groups
-(:func:`group_row`, any platform; :data:`GROUP_CHANNELS` names those that work otherwise,
-such as WeCom customer groups, which wait for their owner's tap), the Official Account's
-48-hour rule (:func:`official_account_row`) and the micro-grids no channel reaches, whose
-steward forwards the text with the micro-grid's link (:func:`forward_row`).
+A channel is a small function making one row: the bound groups of each platform the bot
+posts into (:func:`group_row`), then the other channels, each a :data:`Channel`: WeCom
+customer groups, where nothing goes until each group's owner confirms the group-sending
+and WeCom counts each group's quota (:func:`customer_group_row`); the Official Account's
+48-hour rule (:func:`official_account_row`); and the micro-grids with no group the bot is
+in, whose steward is sent the notice to forward into the residents' ordinary WeChat group,
+ending with the link to its 收到 page (:func:`forward_row`, the rule
+:func:`gridbot.notices.start` follows).
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gridbot.adapters.base import Adapter
-from gridbot.domain import Chat, Role
-from gridbot.notices import Scope
+from gridbot.context import ResidentLinks
+from gridbot.customer_groups import monthly_quota, quota_month
+from gridbot.domain import WEB_PLATFORM, Chat
+from gridbot.notices import Scope, page_suffix, stewards_of
 from gridbot.ratelimit import Limiter, SendLimits, send_time
 from gridbot.store.base import ResidentAccount, Transaction
 
@@ -43,14 +48,16 @@ ROUND_TRIP = 0.25
 #: within 48 hours of the follower's last message to it
 OA_WINDOW = timedelta(hours=48)
 OFFICIAL_ACCOUNT = "wechat_mp"
-#: WeCom customer groups (客户群) as bound chats: sending into them is a group-sending task
-#: (客户群群发) that each group's owner confirms in WeCom
+#: WeCom customer groups (客户群, :mod:`gridbot.customer_groups`): sending into them is a
+#: group-sending task (客户群群发) each group's owner confirms in WeCom; the owners are
+#: WeCom members (as :mod:`gridbot.adapters.wechat.customer_groups` names both)
 CUSTOMER_GROUPS = "wecom_customer"
-#: the row of the micro-grids no channel reaches
+OWNER_PLATFORM = "wecom"
+#: the row of the micro-grids with no group the bot is in
 FORWARD = "forward"
 #: platforms whose groups get a row even with none bound in the scope, in this order;
 #: any other platform with bound groups follows them
-GROUP_PLATFORMS = ("telegram", "wecom", "wecom_robot", CUSTOMER_GROUPS)
+GROUP_PLATFORMS = ("telegram", "wecom", "wecom_robot")
 
 
 class Action(enum.StrEnum):
@@ -75,6 +82,10 @@ class Refusal(enum.StrEnum):
     UNREACHABLE = "unreachable"
     #: no adapter of the platform is configured: its copies would wait in the outbox
     NO_SENDER = "no_sender"
+    #: a micro-grid to forward to whose stewards the bot cannot write to in private
+    NO_STEWARD = "no_steward"
+    #: the residents' pages are not served: nothing to forward, the micro-grid is not reached
+    NO_PAGES = "no_pages"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,9 +139,9 @@ class Row:
     refusal: Refusal = Refusal.NONE
     #: the Official Account: followers within its 48 hours
     reachable: int | None = None
-    #: the micro-grids of the row (for :data:`FORWARD`: those no channel reaches)
+    #: the micro-grids of the row (for :data:`FORWARD`: those with no group the bot is in)
     microgrids: tuple[str, ...] = ()
-    #: :data:`FORWARD`: each micro-grid's link for the forwarded text
+    #: :data:`FORWARD`: each micro-grid's link at the end of the forwarded text
     links: tuple[tuple[str, str], ...] = ()
     #: whether 收到 can come back from the groups (else the link is the way)
     replies: bool = True
@@ -141,9 +152,8 @@ class Plan:
     label: str
     microgrids: tuple[str, ...]
     rows: tuple[Row, ...]
-    #: the page a forwarded text links to: the micro-grid's report link (``report``),
-    #: until each notice has a 收到 page of its own
-    link_kind: str = "report"
+    #: the number the notice's page links carry (the next notice's, for a draft)
+    number: int = 0
 
     @property
     def seconds(self) -> float:
@@ -181,24 +191,22 @@ class Facts:
         return len({r.person_id for r in self.residents if r.microgrid in wanted})
 
 
-#: a row for a platform's bound groups (``None``: none to show)
-GroupChannel = Callable[[Transaction, Facts, str], Awaitable[Row | None]]
-#: a row of its own kind
+#: a row of its own kind (``None``: nothing to show)
 Channel = Callable[[Transaction, Facts], Awaitable[Row | None]]
-#: the micro-grid's link residents open from a forwarded text
-LinkOf = Callable[[Transaction, str], Awaitable[str]]
 
 
-async def stewards(tx: Transaction, microgrids: Iterable[str]) -> tuple[str, ...]:
-    """The stewards' names of ``microgrids``, each once, in order."""
-    names: list[str] = []
-    for microgrid in microgrids:
-        names += [p.name for p in await tx.people_in_role(Role.STEWARD, microgrid)
-                  if p.name not in names]
-    return tuple(names)
+async def names_of(tx: Transaction, people: Iterable[str]) -> tuple[str, ...]:
+    """Each person's name (or the id of someone unknown), once, in order."""
+    found: list[str] = []
+    for person_id in people:
+        person = await tx.person(person_id)
+        name = person.name if person is not None else person_id
+        if name not in found:
+            found.append(name)
+    return tuple(found)
 
 
-async def group_row(tx: Transaction, facts: Facts, platform: str) -> Row | None:
+async def group_row(tx: Transaction, facts: Facts, platform: str) -> Row:
     """Groups the bot sends into itself, at the platform's limits."""
     bound = facts.chats.get(platform, ())
     microgrids = tuple(dict.fromkeys(m for m, _ in bound))
@@ -218,22 +226,28 @@ async def group_row(tx: Transaction, facts: Facts, platform: str) -> Row | None:
         replies=hears)
 
 
-async def customer_group_row(tx: Transaction, facts: Facts, platform: str) -> Row | None:
-    """WeCom customer groups: nothing goes until each group's owner confirms the
-    group-sending task in WeCom, and WeCom counts each group's group-sendings.
-
-    Until the groups' owners and quotas are stored, the owners named are the micro-grids'
-    stewards (the rule customer groups are bound by) and the quota is not known."""
-    bound = facts.chats.get(platform, ())
-    microgrids = tuple(dict.fromkeys(m for m, _ in bound))
-    sender = facts.senders.get(platform)
-    return Row(channel=platform, groups=len(bound), microgrids=microgrids,
+async def customer_group_row(tx: Transaction, facts: Facts) -> Row | None:
+    """WeCom customer groups bound to the micro-grids: nothing goes until each group's owner
+    confirms the group-sending task in WeCom, and a group that has had its month's
+    group-sendings (as many as the month has days, :mod:`gridbot.customer_groups`) is
+    refused by WeCom. Their members are counted: WeCom says how many each has."""
+    groups = [g for m in facts.microgrids for g in await tx.customer_groups(microgrid=m)]
+    if CUSTOMER_GROUPS not in facts.senders and not groups:
+        return None
+    owners: list[str] = []
+    for group in groups:
+        account = await tx.account(OWNER_PLATFORM, group.owner_id)
+        owners.append(account.person_id if account and account.person_id else group.owner_id)
+    day = facts.now.date()
+    over = sum(1 for g in groups
+               if g.quota_month == quota_month(day) and g.quota_used >= monthly_quota(day))
+    sender = facts.senders.get(CUSTOMER_GROUPS)
+    return Row(channel=CUSTOMER_GROUPS, groups=len(groups),
+               people=sum(g.members for g in groups),
+               microgrids=tuple(dict.fromkeys(g.microgrid or "" for g in groups)),
                limits=sender.limits if sender else None, action=Action.OWNER_TAP,
-               whose=await stewards(tx, microgrids), refused=None, refusal=Refusal.QUOTA)
-
-
-#: platforms whose groups are not sent into at the platform's pace by the bot itself
-GROUP_CHANNELS: dict[str, GroupChannel] = {CUSTOMER_GROUPS: customer_group_row}
+               whose=await names_of(tx, owners), refused=over, refusal=Refusal.QUOTA,
+               replies=False)
 
 
 async def official_account_row(tx: Transaction, facts: Facts) -> Row | None:
@@ -251,27 +265,54 @@ async def official_account_row(tx: Transaction, facts: Facts) -> Row | None:
                                               if r.platform == OFFICIAL_ACCOUNT)))
 
 
-def forward_row(link: LinkOf | None) -> Channel:
-    """The micro-grids with no bound group on any channel: their steward forwards the
-    text, with the micro-grid's link for 收到, into the residents' own WeChat group."""
+def forward_row(links: ResidentLinks | None, number: int) -> Channel:
+    """The micro-grids with no group the bot is in: as :func:`gridbot.notices.start` does,
+    their stewards are sent the notice in private, to forward into the residents' ordinary
+    WeChat group, ending with the link to the notice's 收到 page. Not reached: those whose
+    stewards the bot cannot write to, and all of them where no residents' pages are served
+    (there is no link to forward)."""
 
     async def row(tx: Transaction, facts: Facts) -> Row | None:
         reached = {m for bound in facts.chats.values() for m, _ in bound}
         left = tuple(m for m in facts.microgrids if m not in reached)
         if not left:
             return None
-        links = tuple([(m, await link(tx, m)) for m in left]) if link is not None else ()
+        stewards: list[str] = []
+        silent = 0
+        for microgrid in left:
+            found = await stewards_of(tx, microgrid)
+            stewards += [p.id for p in found]
+            silent += not any([await _writable(tx, p.id) for p in found])
+        if links is None:
+            refused, refusal = len(left), Refusal.NO_PAGES
+        else:
+            refused, refusal = silent, Refusal.NO_STEWARD if silent else Refusal.NONE
+        urls = await links(tx, left, page_suffix(number)) if links is not None else {}
         return Row(channel=FORWARD, people=facts.people_in(left), microgrids=left,
-                   action=Action.FORWARD, whose=await stewards(tx, left), links=links,
-                   replies=False)
+                   action=Action.FORWARD, whose=await names_of(tx, stewards),
+                   links=tuple((m, urls[m]) for m in left if m in urls), refused=refused,
+                   refusal=refusal, replies=False)
 
     return row
 
 
+async def _writable(tx: Transaction, person_id: str) -> bool:
+    """Whether the bot can write to the person in private (as the forward is sent)."""
+    for account in await tx.accounts_of(person_id):
+        if not account.private_chat_id or account.platform == WEB_PLATFORM:
+            continue
+        chat = await tx.chat(account.platform, account.private_chat_id)
+        if chat is None or chat.unreachable_at is None:
+            return True
+    return False
+
+
 async def make_plan(tx: Transaction, scope: Scope, *, senders: Mapping[str, Sender],
-                    now: datetime, link: LinkOf | None = None,
+                    now: datetime, links: ResidentLinks | None = None, number: int = 0,
                     round_trip: float = ROUND_TRIP) -> Plan:
-    """The plan of a notice to ``scope`` as the groups are bound now."""
+    """The plan of a notice to ``scope`` as the groups are bound now; ``links``: the
+    residents' links (:attr:`gridbot.context.Services.resident_links`), ``number``: the
+    notice's (for a draft, the one it would get)."""
     chats: dict[str, list[tuple[str, Chat]]] = {}
     for microgrid in scope.microgrids:  # as gridbot.notices.start queues them
         for chat in await tx.group_chats(microgrid):
@@ -282,13 +323,10 @@ async def make_plan(tx: Transaction, scope: Scope, *, senders: Mapping[str, Send
                   senders=senders, now=now, round_trip=round_trip)
     platforms = [p for p in GROUP_PLATFORMS if p in chats or p in senders]
     platforms += sorted(p for p in chats if p not in platforms)
-    rows: list[Row] = []
-    for platform in platforms:
-        made = await GROUP_CHANNELS.get(platform, group_row)(tx, facts, platform)
-        if made is not None:
-            rows.append(made)
-    for channel in (official_account_row, forward_row(link)):
+    rows = [await group_row(tx, facts, platform) for platform in platforms]
+    for channel in (customer_group_row, official_account_row, forward_row(links, number)):
         made = await channel(tx, facts)
         if made is not None:
             rows.append(made)
-    return Plan(label=scope.label, microgrids=scope.microgrids, rows=tuple(rows))
+    return Plan(label=scope.label, microgrids=scope.microgrids, rows=tuple(rows),
+                number=number)

@@ -2,7 +2,7 @@
 
 The plan is made over the example org with every channel configured — Telegram against
 the fake Bot API, the WeCom app (an app chat), a group robot and the Official Account
-against the fake WeChat, and WeCom customer groups as bound chats — and its time is
+against the fake WeChat, and WeCom customer groups bound to micro-grids — and its time is
 checked against the real sender: 120 Telegram groups at 30 messages a second, measured
 on the running clock, and the group robots' 20 a minute replayed on the virtual clock.
 """
@@ -13,14 +13,15 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gridbot import notices, plan
 from gridbot.adapters.base import Adapter
-from gridbot.domain import Account, Chat, ChatKind, DeliveryCounts, Outgoing
+from gridbot.customer_groups import monthly_quota, quota_month
+from gridbot.domain import Account, Chat, ChatKind, CustomerGroup, DeliveryCounts, Outgoing
 from gridbot.outbox import OutboxSender
 from gridbot.ratelimit import TELEGRAM_LIMITS, WECOM_ROBOT_LIMITS, send_time
 from tests.conftest import Bot
@@ -56,6 +57,9 @@ api_base_url = "{fake.base_url}"
 
 [wechat.robots]
 M01 = "{fake.base_url}webhook/send?key={ROBOT_M01}"
+
+[wechat.work.customer_groups]
+owner_rule = true
 """
 
 
@@ -72,7 +76,7 @@ async def wechat_fake() -> AsyncIterator[FakeWeChat]:
 async def everywhere(database: Path, telegram: FakeTelegram,
                      wechat_fake: FakeWeChat) -> AsyncIterator[World]:
     """``gridbot run`` with every channel: Telegram, the WeCom app, a robot, the Official
-    Account, and the residents' pages (whose links the forwarded text carries)."""
+    Account, customer groups, and the residents' pages (a forwarded copy links to them)."""
     w = await start_world(database.parent, telegram, "polling", web=True,
                           extra=wechat_sections(wechat_fake))
     wechat_fake.now = lambda: w.clock.now().timestamp()
@@ -92,21 +96,34 @@ async def make(w: World, words: str, *, fresh: bool = False) -> plan.Plan:
     """The plan the console makes beside the running sender (``fresh``: as the command
     line makes it, with the adapters' limits and no round trip seen)."""
     runtime = w.runtime
-    residents = runtime.console.residents if runtime.console is not None else None
     limiters = None if fresh else runtime.sender.limiters
     async with runtime.store.transaction() as tx:
         scope = await notices.resolve_scope(tx, None, words)
         return await plan.make_plan(
             tx, scope, senders=plan.senders_of(runtime.adapters, limiters), now=w.clock.now(),
-            link=residents.link_url if residents is not None else None)
+            links=runtime.engine.resident_links, number=7)
+
+
+async def customer_groups(w: World, now: datetime | None = None) -> None:
+    """Two customer groups of 赵老师's (M03's steward, WeCom member ``zhaolaoshi``), one of
+    which has had ``now``'s month's group-sendings."""
+    now = now or w.clock.now()
+    month, full = quota_month(now.date()), monthly_quota(now.date())
+    async with w.runtime.store.transaction() as tx:
+        await tx.save_account(Account(platform="wecom", user_id="zhaolaoshi", display_name="赵",
+                                      person_id="zhao"), now)
+        for chat_id, members, used in (("wrC1", 87, 3), ("wrC2", 40, full)):
+            await tx.save_customer_group(CustomerGroup(
+                platform=plan.CUSTOMER_GROUPS, chat_id=chat_id, name=f"幸福里7-9幢 {chat_id}",
+                owner_id="zhaolaoshi", members=members, microgrid="M03", bound_by="owner",
+                bound_at=now, seen_at=now, quota_month=month, quota_used=used))
 
 
 async def test_the_plan_lists_each_channel_with_its_groups_people_time_and_who_acts(
         everywhere: World) -> None:
     w = everywhere
     await bind(w, "telegram", str(w.group.id), "M01", "幸福里1-3幢 邻里群")
-    # A customer group of 赵老师's, bound to M03 (their steward) as customer groups will be.
-    await bind(w, plan.CUSTOMER_GROUPS, "wrOgQhDgAAcwMTB7YmDkbeBsgT_KAAAA", "M03", "幸福里7-9幢")
+    await customer_groups(w)
     now = w.clock.now()
     async with w.runtime.store.transaction() as tx:
         await tx.save_account(Account(platform="telegram", user_id="1003", display_name="刘奶奶",
@@ -134,20 +151,31 @@ async def test_the_plan_lists_each_channel_with_its_groups_people_time_and_who_a
     assert robot.limits is WECOM_ROBOT_LIMITS
     assert robot.seconds == pytest.approx(plan.ROUND_TRIP)  # one message: 20 a minute is room
     customer = made.row(plan.CUSTOMER_GROUPS)
-    assert customer is not None and customer.groups == 1
+    assert customer is not None
+    assert (customer.groups, customer.people, customer.microgrids) == (2, 87 + 40, ("M03",))
     assert customer.action is plan.Action.OWNER_TAP and customer.whose == ("赵老师",)
-    assert customer.refused is None and customer.refusal is plan.Refusal.QUOTA  # not known
+    assert customer.refused == 1 and customer.refusal is plan.Refusal.QUOTA  # its month is full
     assert customer.seconds is None  # it waits for a person
     oa = made.row("wechat_mp")
     assert oa is not None and (oa.people, oa.reachable, oa.refused) == (3, 1, 2)
     assert oa.refusal is plan.Refusal.WINDOW and oa.groups == 0
     forward = made.row(plan.FORWARD)
     assert forward is not None
-    assert forward.microgrids == ("M04",) and forward.whose == ("钱大姐",)
-    assert forward.action is plan.Action.FORWARD and forward.people == 1  # Tom
-    [(code, link)] = forward.links
-    assert code == "M04" and "/r/M04/1." in link
-    assert made.groups == 4
+    # No group the bot is in: M04, and M03, whose customer groups the bot cannot post into
+    # (their stewards are sent the notice to forward, as gridbot.notices.start does).
+    assert forward.microgrids == ("M03", "M04") and forward.whose == ("赵老师", "钱大姐")
+    assert forward.action is plan.Action.FORWARD and forward.people == 2  # 马大爷, Tom
+    assert [code for code, _ in forward.links] == ["M03", "M04"]
+    assert re.search(r"/r/M04/1\.[0-9a-f]+/notice/7$", forward.links[1][1])
+    # Neither steward ever wrote to the bot in private: nobody would forward it yet.
+    assert (forward.refused, forward.refusal) == (2, plan.Refusal.NO_STEWARD)
+    async with w.runtime.store.transaction() as tx:
+        await tx.save_account(Account(platform="telegram", user_id="1009", display_name="钱",
+                                      person_id="qian", private_chat_id="1009"), now)
+    forward = (await make(w, "all")).row(plan.FORWARD)
+    assert forward is not None and (forward.refused, forward.refusal) == (
+        1, plan.Refusal.NO_STEWARD)
+    assert made.groups == 3 + 2
     assert made.seconds == max(telegram.seconds or 0, app.seconds or 0, robot.seconds or 0)
     # A scope whose micro-grids all have a group has no forward row; one with none at all
     # is nothing but it.
@@ -282,7 +310,7 @@ async def test_the_command_line_prints_the_plan_table(
 
     w = everywhere
     await bind(w, "telegram", str(w.group.id), "M01", "幸福里1-3幢 邻里群")
-    await bind(w, plan.CUSTOMER_GROUPS, "wrOgQhDgAAcwMTB7YmDkbeBsgT_KAAAA", "M03", "幸福里7-9幢")
+    await customer_groups(w, datetime.now(UTC))  # the command line's clock is the system's
     config = w.db.parent / "gridbot.toml"
     before = w.counts()
     args = ["--config", str(config), "notice", "--plan", "--scope", "all"]
@@ -297,12 +325,15 @@ async def test_the_command_line_prints_the_plan_table(
     assert "不到 1 秒（共每秒 30 条，每群每分钟 20 条）" in table["Telegram"]
     assert "每群每分钟 20 条" in table["企业微信群机器人"]
     assert "等群主确认" in table["企业微信客户群"] and "赵老师 在企业微信确认群发" in \
-        table["企业微信客户群"] and "配额未知" in table["企业微信客户群"]
+        table["企业微信客户群"] and "1 个群超过配额" in table["企业微信客户群"]
+    assert table["企业微信客户群"].split()[1:3] == ["2", "127"]
     assert "通知不经公众号发" in table["公众号"]
-    assert "钱大姐 把通知和「收到」链接转发到居民群" in table["没接入的群（转发）"]
+    assert "钱大姐 私聊收到通知，转发到居民群" in table["没接入的群（转发）"]
+    assert "2 个微网格的微网管家没私聊过机器人" in table["没接入的群（转发）"]
     assert lines[8].startswith("机器人共发 3 个群")
-    assert lines[9].startswith("M04 桂花园东区：http://") and "/r/M04/1." in lines[9]
-    assert "报事链接" in lines[10]
+    assert lines[9].startswith("M03 幸福里7-9幢：http://") and lines[9].endswith("/notice/1")
+    assert lines[10].startswith("M04 桂花园东区：http://") and lines[10].endswith("/notice/1")
+    assert "「收到」页面（#1 是现在写下时的编号）" in lines[11]
     assert w.counts() == before  # a plan writes nothing
 
 
@@ -336,9 +367,9 @@ async def test_the_composer_shows_the_plan_as_it_previews(live: World) -> None:
     assert 'id="plan"' in html and "发送计划" in html
     rows = re.findall(r'<tr data-channel="([^"]+)" data-groups="(\d+)"', html)
     assert rows == [("telegram", "1"), ("wecom", "1"), ("wecom_robot", "1"),
-                    ("wechat_mp", "0"), ("forward", "0")]
+                    ("wecom_customer", "0"), ("wechat_mp", "0"), ("forward", "0")]
     assert "共每秒 30 条，每群每分钟 20 条" in html  # the sender's own limits
-    assert "赵老师 把通知和「收到」链接转发到居民群" in html
+    assert "赵老师 私聊收到通知，转发到居民群" in html
     assert re.search(r'<li data-forward="M03">M03 <a href="http://[^"]+/r/M03/1\.', html)
     assert "机器人共发 3 个群" in html
 

@@ -147,19 +147,12 @@ async def _plan(engine: Engine, author: Person | None, words: str) -> int:
     for adapter in adapters:
         with contextlib.suppress(Exception):
             await adapter.close()
-    link: plan.LinkOf | None = None
-    if config.web is not None and config.web.residents:
-        from gridbot.residents import links
-
-        key = links.key_for(config, config.web, lambda: engine.link_key)
-        base = links.base_url(config, config.web)
-
-        async def link(tx: Transaction, microgrid: str) -> str:
-            return await links.url(tx, key, base, microgrid)
     async with engine.store.transaction() as tx:
         scope = await notices.resolve_scope(tx, author, words)
+        latest = await tx.notices(limit=1)
         made = await plan.make_plan(tx, scope, senders=senders, now=engine.clock.now(),
-                                    link=link)
+                                    links=engine.resident_links,
+                                    number=(latest[0].id if latest else 0) + 1)
     text = engine.render("cli/notice_plan", locale=config.locale, fmt=TextFormat.PLAIN,
                          plan=made, round_trip=plan.ROUND_TRIP,
                          names={m.code: m.name for m in config.microgrids})

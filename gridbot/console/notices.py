@@ -265,13 +265,15 @@ async def work_out(page: Page, draft: Draft) -> Draft:
     """The micro-grids, groups per platform, send time and previews of a draft, or the
     bot's refusal of it (the notice's own checks, in the person's language)."""
     engine, tx = page.console.engine, page.tx
+    latest = await tx.notices(limit=1)
+    number = (latest[0].id if latest else 0) + 1
     try:
         if not draft.scope:
             raise notices.ScopeError(reason="unknown", item="")
         resolved = await notices.resolve_scope(tx, page.person, draft.scope_words)
         draft.microgrids = resolved.microgrids
         draft.groups = await notices.groups_by_platform(tx, resolved.microgrids)
-        draft.plan = await plan_of(page, resolved)
+        draft.plan = await plan_of(page, resolved, number)
         if draft.at:
             draft.send_at, rest = notices.parse_when(draft.when_words, page.console.now(),
                                                      engine.config.timezone)
@@ -283,20 +285,17 @@ async def work_out(page: Page, draft: Draft) -> Draft:
     except UserError as refusal:
         draft.problem = engine.render(refusal.template, locale=page.locale, fmt=TextFormat.PLAIN,
                                       **refusal.context)
-    latest = await tx.notices(limit=1)
-    draft.previews = previews(page, draft, (latest[0].id if latest else 0) + 1)
+    draft.previews = previews(page, draft, number)
     return draft
 
 
-async def plan_of(page: Page, scope: notices.Scope) -> planning.Plan:
+async def plan_of(page: Page, scope: notices.Scope, number: int) -> planning.Plan:
     """The notice's plan with the limits the running sender keeps to (and the pace it has
-    kept), and the residents' links a forwarded text carries, where they are served."""
+    kept), and the links to its 收到 page a forwarded copy ends with, where served."""
     console = page.console
-    residents = console.residents
     senders = planning.senders_of(console.adapters.values(), console.limiters)
-    return await planning.make_plan(
-        page.tx, scope, senders=senders, now=console.now(),
-        link=residents.link_url if residents is not None else None)
+    return await planning.make_plan(page.tx, scope, senders=senders, now=console.now(),
+                                    links=console.engine.resident_links, number=number)
 
 
 # -- pages -----------------------------------------------------------------------------------
