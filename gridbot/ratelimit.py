@@ -6,6 +6,10 @@ places before it *ended*: then no W-second window at the platform can ever hold 
 arrivals, however the network or the event loop jitters, and no safety margin has to
 be guessed. Overall sends are also spaced W/N apart, so they do not leave in bursts.
 
+:func:`send_time` replays this rule for a list of chats (a notice's plan, :mod:`gridbot.plan`),
+and each :class:`Limiter` keeps how long its sends lasted lately and the spacing it really
+kept, so the replay can count with them.
+
 Time comes from the injected :class:`~gridbot.clock.Clock` and waiting from an
 injected ``sleep``; on a :class:`~gridbot.clock.VirtualClock` the default sleep moves
 the clock, so tests and the demo never wait for real.
