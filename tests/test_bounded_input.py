@@ -334,13 +334,16 @@ ISSUE_INPUTS = [(STAFF, "统计", "9999-12"), (STAFF, "统计", "0001-01-01~0001
 def _silent_by_design(name: str, word: str, speaker: str, private: bool) -> bool:
     """Silences that are meant, all in a group: "收到" (a hundred residents acknowledging a
     notice must not bring a hundred answers); and a Chinese keyword that starts ordinary
-    chat (issue 14 item 6): "通知：…" from someone who may not send notices, "登记…" naming
-    no offer of that group. A slash command is always answered."""
+    chat (issue 14 item 6): "通知：…" from someone who may not send notices, "合并…" and
+    "拆分…" from a resident (issue 20), "登记…" naming no offer of that group. A slash
+    command is always answered."""
     if private:
         return False
     keyword = not word.startswith("/")
+    residents = ("liu_nainai", "li", "stranger")
     return name == "ack" or (keyword and name == "file") or (
-        keyword and name == "notice" and speaker in ("liu_nainai", "zhang", "li", "stranger"))
+        keyword and name == "notice" and speaker in (*residents, "zhang")) or (
+        keyword and name in ("merge", "unmerge") and speaker in residents)
 
 
 @settings(max_examples=200, deadline=None,

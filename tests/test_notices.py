@@ -470,9 +470,16 @@ async def test_a_scope_without_bound_groups_sends_nothing(bot: Bot) -> None:
         await tx.save_chat(Chat(platform=FAKE, chat_id=chat.chat_id, kind=ChatKind.GROUP,
                                 title=chat.title, microgrid=None), bound_by=None,
                            now=bot.clock.now())
+    # Without the residents' pages there is no way in: refused, nothing written.
+    links, bot.engine.resident_links = bot.engine.resident_links, None
     assert "还没有绑定的群" in (await bot.tell("wu", "通知 M04 x"))[0]
     async with bot.store.transaction() as tx:
         assert await tx.notices() == []
+    # With them, its steward forwards it into the ordinary WeChat group, 收到 link and all.
+    bot.engine.resident_links = links
+    assert "转发" in (await bot.tell("wu", "通知 M04 x"))[0]
+    async with bot.store.transaction() as tx:
+        assert [n.microgrids for n in await tx.notices()] == [("M04",)]
 
 
 async def test_a_resident_passing_on_news_in_a_group_is_left_alone(bot: Bot) -> None:

@@ -17,7 +17,6 @@ import pytest
 from gridbot.adapters.wechat.customer_groups import PLATFORM, CustomerGroupAdapter
 from gridbot.cli.dispatch import main
 from gridbot.domain import CustomerGroup
-from gridbot.store import Store
 from tests.fake_wechat import FakeWeChat
 from tests.wechat_harness import ZHANG, World, start_world
 
@@ -298,31 +297,3 @@ async def test_the_people_page_lists_customer_groups_and_staff_bind_them(
     assert w.rows("SELECT actor_id, via, action, target FROM audit_log "
                   "WHERE action LIKE '%customer%'") == [
         ("zhou", "web", "bind_customer_group", "wrA1")]
-
-
-async def test_group_sendings_are_counted_per_month_and_a_sync_keeps_the_count(
-        store: Store) -> None:
-    """On SQLite and PostgreSQL."""
-    from datetime import UTC, date, datetime
-
-    from gridbot.customer_groups import monthly_quota, quota_month
-
-    now = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
-    async with store.transaction() as tx:
-        group = CustomerGroup(platform=PLATFORM, chat_id="wrA1", name="幸福里", owner_id=ZHANG,
-                              members=3, microgrid="M01", bound_by="owner", bound_at=now,
-                              seen_at=now)
-        await tx.save_customer_group(group)
-        assert await tx.count_group_sending(PLATFORM, "wrA1", "2026-12") == 1
-        assert await tx.count_group_sending(PLATFORM, "wrA1", "2026-12") == 2
-        await tx.save_customer_group(group)  # a sync does not touch the count
-        kept = await tx.customer_group(PLATFORM, "wrA1")
-        assert kept is not None and (kept.quota_month, kept.quota_used) == ("2026-12", 2)
-        assert kept.bound_at == now and kept.dismissed_at is None
-        assert await tx.count_group_sending(PLATFORM, "wrA1", "2027-01") == 1
-        assert await tx.count_group_sending(PLATFORM, "nope", "2027-01") == 0
-        assert await tx.bind_customer_group(PLATFORM, "wrA1", None, by="zhou", now=now)
-        assert not await tx.bind_customer_group(PLATFORM, "nope", "M01", by="zhou", now=now)
-        assert [g.chat_id for g in await tx.customer_groups(microgrid="M01")] == []
-    assert quota_month(date(2027, 2, 3)) == "2027-02"
-    assert (monthly_quota(date(2027, 2, 3)), monthly_quota(date(2026, 12, 6))) == (28, 31)
