@@ -6,6 +6,10 @@ places before it *ended*: then no W-second window at the platform can ever hold 
 arrivals, however the network or the event loop jitters, and no safety margin has to
 be guessed. Overall sends are also spaced W/N apart, so they do not leave in bursts.
 
+:func:`send_time` replays this rule for a list of chats (a notice's plan, :mod:`gridbot.plan`),
+and each :class:`Limiter` keeps how long its sends lasted lately and the spacing it really
+kept, so the replay can count with them.
+
 Time comes from the injected :class:`~gridbot.clock.Clock` and waiting from an
 injected ``sleep``; on a :class:`~gridbot.clock.VirtualClock` the default sleep moves
 the clock, so tests and the demo never wait for real.
@@ -15,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import math
+import statistics
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -58,6 +64,53 @@ TELEGRAM_LIMITS = SendLimits(overall=Rate(count=30, per=1.0), per_chat=Rate(coun
                              concurrency=16)
 #: A WeCom group robot (one webhook per group): 20 messages a minute.
 WECOM_ROBOT_LIMITS = SendLimits(per_chat=Rate(count=20, per=60.0), concurrency=4)
+
+
+def spacing(limits: SendLimits) -> float:
+    """Seconds between two sends' starts on the platform: the overall window spread evenly."""
+    return limits.overall.per / limits.overall.count if limits.overall else 0.0
+
+
+def send_time(limits: SendLimits, chats: Sequence[str], *, round_trip: float,
+              gap: float | None = None) -> float:
+    """Seconds from the first send's start to the last one's end, for one message to each
+    of ``chats`` in this order (a chat named twice gets two), paced as :class:`Limiter`
+    and the outbox pace them: starts :func:`spacing` apart, a window's next send no
+    sooner than ``per`` after the send ``count`` places before it *ended*, at most
+    ``concurrency`` under way, and one chat's messages one after another. Each request
+    is taken to last ``round_trip`` seconds (on a virtual clock: 0), and the starts to
+    be ``gap`` apart where the sender has kept a wider spacing than the limits' own
+    (:attr:`Limiter.gap`).
+
+    This is the sender's rule replayed, not a formula beside it: a plan made with it
+    (:mod:`gridbot.plan`) says how long a notice takes because the sender keeps to it."""
+    if not chats:
+        return 0.0
+    gap = max(spacing(limits), gap or 0.0) if limits.overall else 0.0
+    next_start = 0.0
+    under_way: list[float] = []  # the ends of the sends under way (a heap)
+    overall: deque[float] = deque()
+    per_chat: dict[str, deque[float]] = {}
+    chat_free: dict[str, float] = {}
+    last_end = 0.0
+    for chat in chats:
+        ready = next_start
+        if len(under_way) >= limits.concurrency:
+            ready = max(ready, heapq.heappop(under_way))  # a worker comes free
+        next_start = ready + gap  # the spacing is taken before the windows are
+        start = max(ready, chat_free.get(chat, 0.0))
+        window = per_chat.setdefault(chat, deque())
+        for rate, ends in ((limits.per_chat, window), (limits.overall, overall)):
+            if rate is not None and len(ends) >= rate.count:
+                start = max(start, ends.popleft() + rate.per)
+        end = start + round_trip
+        for rate, ends in ((limits.per_chat, window), (limits.overall, overall)):
+            if rate is not None:
+                ends.append(end)
+        heapq.heappush(under_way, end)
+        chat_free[chat] = end
+        last_end = max(last_end, end)
+    return last_end
 
 
 def clock_sleep(clock: Clock) -> Sleep:
@@ -136,10 +189,12 @@ class Permit:
     def __init__(self, limiter: Limiter, taken: list[tuple[_Window, _Slot]]) -> None:
         self._limiter = limiter
         self._taken = taken
+        self._started = limiter.now()
 
     def done(self) -> None:
         """The request has ended (answered or failed): it counted at the platform."""
         now = self._limiter.now()
+        self._limiter.observe(now - self._started)
         for _, slot in self._taken:
             if slot.ended_at is None:
                 slot.end(now)
@@ -154,17 +209,42 @@ class Limiter:
     """One platform's limits, shared by every send to it from this process."""
 
     _PRUNE_EVERY = 512
+    #: how many of the latest sends' durations :attr:`round_trip` is the median of
+    _DURATIONS = 63
 
     def __init__(self, limits: SendLimits, clock: Clock, sleep: Sleep | None = None) -> None:
         self.limits = limits
         self.clock = clock
         self.sleep = sleep or clock_sleep(clock)
         self._overall = _Window(limits.overall) if limits.overall else None
-        self._spacing = limits.overall.per / limits.overall.count if limits.overall else 0.0
+        self._spacing = spacing(limits)
         self._next_start = float("-inf")
         self._paused_until = float("-inf")
         self._chats: dict[str, _Window] = {}
         self._acquired = 0
+        self._durations: deque[float] = deque(maxlen=self._DURATIONS)
+        #: the latest intervals between two sends held back by the spacing, and when the
+        #: last one passed it
+        self._gaps: deque[float] = deque(maxlen=self._DURATIONS)
+        self._spaced_at: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        """A send took ``seconds`` from its start to its end."""
+        self._durations.append(max(0.0, seconds))
+
+    @property
+    def round_trip(self) -> float | None:
+        """How long a send to the platform lasts, lately: the median of the latest ones
+        (a first one, which opens the connection, or a slow one do not sway it); ``None``
+        before the first. A notice's plan counts with it."""
+        return statistics.median(self._durations) if self._durations else None
+
+    @property
+    def gap(self) -> float | None:
+        """The spacing as kept lately, between sends that waited for it: a little more
+        than :func:`spacing`, as each waiting send wakes a moment late (``None``: no send
+        has waited for it yet). A notice's plan counts with it."""
+        return statistics.fmean(self._gaps) if self._gaps else None
 
     def now(self) -> float:
         return self.clock.now().timestamp()
@@ -201,6 +281,7 @@ class Limiter:
         """
         # Spacing (and a pause) first, the windows last: a place in a window is held
         # from when it is taken, so taking it just before the request keeps the rate up.
+        waited = False
         while True:
             now = self.now()
             start = max(self._paused_until, self._next_start)
@@ -208,7 +289,11 @@ class Limiter:
                 break
             if within is not None and start - now > within:
                 return None
+            waited = True
             await self.sleep(start - now)
+        if waited and self._spaced_at is not None and now - self._spaced_at < 10 * self._spacing:
+            self._gaps.append(now - self._spaced_at)  # back to back: the pace kept
+        self._spaced_at = now
         self._next_start = now + self._spacing
         taken: list[tuple[_Window, _Slot]] = []
         try:

@@ -281,6 +281,7 @@ class Runtime:
 
                 self.console, served = console(self.engine, self.intake, self.config.web,
                                                self.adapters)
+                self.console.limiters = self.sender.limiters
                 routes += served
             if self.metrics is not None:
                 routes.append(self.metrics.route(self.config.metrics))

@@ -389,3 +389,33 @@ async def test_notice_deliveries_are_claimed_after_everything_else(store: Store)
                                         platforms=["console"])
     assert [i.message.dedup_key for i in claimed] == [
         "case-alert", delivery_key(notice.id, "console", "g1")]
+
+
+async def test_resident_accounts_say_who_is_on_which_platform_and_last_wrote(
+        store: Store) -> None:
+    """A notice's plan counts people per channel: the residents of its micro-grids, each
+    account, and when they last wrote in private (the Official Account's 48 hours)."""
+    from gridbot.domain import Account
+    from gridbot.store.base import ResidentAccount
+
+    async with store.transaction() as tx:
+        await tx.save_account(Account(platform="wechat_mp", user_id="oLIU", display_name="刘",
+                                      person_id="liu_nainai", private_chat_id="oLIU"), T0)
+        await tx.save_account(Account(platform="telegram", user_id="7", display_name="刘",
+                                      person_id="liu_nainai", private_chat_id="7"), T0)
+        await tx.save_account(Account(platform="telegram", user_id="8", display_name="张",
+                                      person_id="zhang", private_chat_id="8"), T0)  # staff
+        await tx.mark_handled("wechat_mp", "oLIU", "m1", T0)
+        await tx.mark_handled("wechat_mp", "oLIU", "m2", T0 + timedelta(hours=5))
+        await tx.mark_handled("wechat_mp", "oOTHER", "m3", T0 + timedelta(hours=9))
+    async with store.transaction() as tx:
+        found = await tx.resident_accounts(["M01", "M02"])
+        assert await tx.resident_accounts([]) == []
+    assert found == [
+        ResidentAccount(person_id="chen_xs", microgrid="M01", platform=None, last_wrote=None),
+        ResidentAccount(person_id="liu_nainai", microgrid="M01", platform="telegram",
+                        last_wrote=None),
+        ResidentAccount(person_id="liu_nainai", microgrid="M01", platform="wechat_mp",
+                        last_wrote=T0 + timedelta(hours=5)),
+        ResidentAccount(person_id="xu", microgrid="M01", platform=None, last_wrote=None),
+        ResidentAccount(person_id="huang", microgrid="M02", platform=None, last_wrote=None)]

@@ -13,18 +13,23 @@ if the sender goes away while the bar runs, it says so and stops watching.
 
 Messages are the chat's own templates, rendered as plain text, so the command line and
 the chat say the same thing.
+
+``--plan --scope S`` writes nothing: it prints the notice's plan (:mod:`gridbot.plan`),
+channel by channel, with the limits of the adapters ``gridbot run`` would send with.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from datetime import datetime
 from typing import Any
 
-from gridbot import notices, singleton_duties
+from gridbot import notices, plan, singleton_duties
 from gridbot.cli.command import Group
+from gridbot.cli.people import columns
 from gridbot.cli.session import Session
 from gridbot.domain import DeliveryStatus, NoticeStatus, Person, TextFormat
 from gridbot.engine import Engine
@@ -53,6 +58,7 @@ def _arguments(notice: argparse.ArgumentParser) -> None:
     notice.add_argument("--at", metavar="TIME")
     notice.add_argument("--as", dest="as_person", metavar="PERSON")
     notice.add_argument("--no-wait", action="store_true")
+    notice.add_argument("--plan", action="store_true")
 
 
 @COMMANDS.command("notice", arguments=_arguments)
@@ -74,6 +80,8 @@ async def _command(engine: Engine, args: argparse.Namespace) -> int:
         return await _show(engine, author, args.show)
     if args.cancel is not None:
         return await _cancel(engine, author, args.cancel)
+    if args.plan:
+        return await _plan(engine, author, args.scope)
     return await _send(engine, author, args)
 
 
@@ -127,6 +135,29 @@ async def _send(engine: Engine, author: Person | None, args: argparse.Namespace)
     if send_at is not None or args.no_wait:
         return 0
     return await follow(engine, written.id, sender_seen=True)
+
+
+async def _plan(engine: Engine, author: Person | None, words: str) -> int:
+    """The plan of a notice to ``words``, as a table."""
+    from gridbot.runtime import configured_adapters
+
+    config = engine.config
+    adapters = configured_adapters(config)  # built, not opened: nothing is sent
+    senders = plan.senders_of(adapters)
+    for adapter in adapters:
+        with contextlib.suppress(Exception):
+            await adapter.close()
+    async with engine.store.transaction() as tx:
+        scope = await notices.resolve_scope(tx, author, words)
+        latest = await tx.notices(limit=1)
+        made = await plan.make_plan(tx, scope, senders=senders, now=engine.clock.now(),
+                                    links=engine.resident_links,
+                                    number=(latest[0].id if latest else 0) + 1)
+    text = engine.render("cli/notice_plan", locale=config.locale, fmt=TextFormat.PLAIN,
+                         plan=made, round_trip=plan.ROUND_TRIP,
+                         names={m.code: m.name for m in config.microgrids})
+    print(aligned(text))
+    return 0
 
 
 async def senders(engine: Engine, microgrids: Any) -> tuple[set[str], set[str]]:
@@ -251,6 +282,21 @@ async def _cancel(engine: Engine, author: Person | None, number: int) -> int:
             raise UserError("error_notice_state", notice=found)
     _print(engine, "reply_notice_cancel", notice=found, actor=None)
     return 0
+
+
+def aligned(text: str) -> str:
+    """``text`` with each run of lines holding tabs (a table) lined up in columns."""
+    out: list[str] = []
+    table: list[list[str]] = []
+    for line in [*text.split("\n"), ""]:
+        if "\t" in line:
+            table.append(line.split("\t"))
+            continue
+        if table:
+            out += columns(table)
+            table = []
+        out.append(line)
+    return "\n".join(out[:-1])
 
 
 def _print(engine: Engine, template: str, *, file: Any = None, **context: Any) -> None:

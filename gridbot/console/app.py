@@ -39,6 +39,7 @@ from gridbot.domain import (
     Person,
 )
 from gridbot.engine import Engine
+from gridbot.ratelimit import Limiter
 from gridbot.store.base import AuditEntry, Transaction, WebSession
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,9 @@ class Console:
         #: (:class:`gridbot.residents.app.Residents`; typed loosely, since they build on
         #: this module)
         self.residents: Any = None
+        #: the running sender's limiters, by platform (a notice's plan counts with their
+        #: limits and the pace they have kept; without them, the adapters' limits)
+        self.limiters: Mapping[str, Limiter] = {}
 
     @property
     def key(self) -> bytes:

@@ -5,6 +5,9 @@ the notice's own template), then watch it go out group by group and the 收到 c
 Sending, resending and cancelling are the chat's commands (``/notice``, ``/resend``,
 ``/cancel_notice``) said to the engine; the preview and the counts come from the same code
 the notice uses (:mod:`gridbot.notices`), so what the page promises is what the notice does.
+The preview shows the notice's plan too (:mod:`gridbot.plan`): per channel its groups and
+people, how long sending takes at the pace the running sender keeps, who has to act, and
+what a quota or a rule refuses.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
 from gridbot import notices
+from gridbot import plan as planning
 from gridbot.adapters.web import chat_id as web_chat_id
 from gridbot.console.app import Page
 from gridbot.domain import (
@@ -86,6 +90,8 @@ class Draft:
     groups: dict[str, int] = field(default_factory=dict)
     send_at: datetime | None = None
     previews: list[Preview] = field(default_factory=list)
+    #: per channel, what the notice will do (:mod:`gridbot.plan`)
+    plan: planning.Plan | None = None
     #: the bot's refusal of what was typed, in the person's language
     problem: str = ""
 
@@ -259,12 +265,15 @@ async def work_out(page: Page, draft: Draft) -> Draft:
     """The micro-grids, groups per platform, send time and previews of a draft, or the
     bot's refusal of it (the notice's own checks, in the person's language)."""
     engine, tx = page.console.engine, page.tx
+    latest = await tx.notices(limit=1)
+    number = (latest[0].id if latest else 0) + 1
     try:
         if not draft.scope:
             raise notices.ScopeError(reason="unknown", item="")
         resolved = await notices.resolve_scope(tx, page.person, draft.scope_words)
         draft.microgrids = resolved.microgrids
         draft.groups = await notices.groups_by_platform(tx, resolved.microgrids)
+        draft.plan = await plan_of(page, resolved, number)
         if draft.at:
             draft.send_at, rest = notices.parse_when(draft.when_words, page.console.now(),
                                                      engine.config.timezone)
@@ -276,9 +285,17 @@ async def work_out(page: Page, draft: Draft) -> Draft:
     except UserError as refusal:
         draft.problem = engine.render(refusal.template, locale=page.locale, fmt=TextFormat.PLAIN,
                                       **refusal.context)
-    latest = await tx.notices(limit=1)
-    draft.previews = previews(page, draft, (latest[0].id if latest else 0) + 1)
+    draft.previews = previews(page, draft, number)
     return draft
+
+
+async def plan_of(page: Page, scope: notices.Scope, number: int) -> planning.Plan:
+    """The notice's plan with the limits the running sender keeps to (and the pace it has
+    kept), and the links to its 收到 page a forwarded copy ends with, where served."""
+    console = page.console
+    senders = planning.senders_of(console.adapters.values(), console.limiters)
+    return await planning.make_plan(page.tx, scope, senders=senders, now=console.now(),
+                                    links=console.engine.resident_links, number=number)
 
 
 # -- pages -----------------------------------------------------------------------------------

@@ -63,6 +63,18 @@ class RosterEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResidentAccount:
+    """A resident of a micro-grid and one platform account of theirs (``None``: they have
+    none), with when they last wrote to the bot in private there (a notice's plan counts
+    who each channel reaches; the Official Account answers only within 48 hours of it)."""
+
+    person_id: str
+    microgrid: str
+    platform: str | None
+    last_wrote: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class LinkCode:
     person_id: str
     expires_at: datetime
@@ -187,6 +199,11 @@ class Transaction(ABC):
 
     @abstractmethod
     async def add_person(self, person: Person) -> None: ...
+
+    @abstractmethod
+    async def resident_accounts(self, microgrids: Sequence[str]) -> list[ResidentAccount]:
+        """The active residents of ``microgrids``, one row per account (one without any
+        for a resident who has none), by micro-grid and person."""
 
     @abstractmethod
     async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]: ...

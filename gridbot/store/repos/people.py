@@ -4,6 +4,7 @@ accounts, chats and the one-time link codes that tie an account to a person."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -36,13 +37,14 @@ from sqlalchemy.sql.expression import CompoundSelect
 
 from gridbot.config import Config, Shift
 from gridbot.domain import Account, Chat, ChatKind, DutyStatus, Person, Role
-from gridbot.store.base import LinkCode, OrgUnit, RosterEntry
+from gridbot.store.base import LinkCode, OrgUnit, ResidentAccount, RosterEntry
 from gridbot.store.dialect import Dialect, const, quick
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import (
     accounts,
     chats,
     duty,
+    inbox,
     link_codes,
     org_units,
     people,
@@ -158,6 +160,21 @@ def _put_person(d: Dialect) -> Insert:
                                      "position"], auto=false(), active=true()).values(
         auto=false(), active=true(),
         **binds("id", "name", "role", "unit", "phone", "address", "locale", "position"))
+
+
+@cache
+def _resident_accounts(count: int) -> Select[Any]:
+    """Residents of ``count`` micro-grids with each account and its private chat's latest
+    handled message (the inbox's key begins with platform and chat: an index lookup)."""
+    last = (select(func.max(inbox.c.handled_at))
+            .where(inbox.c.platform == accounts.c.platform,
+                   inbox.c.chat_id == accounts.c.private_chat_id)
+            .scalar_subquery())
+    return (select(people.c.id, people.c.unit, accounts.c.platform, last.label("last_wrote"))
+            .select_from(people.outerjoin(accounts, accounts.c.person_id == people.c.id))
+            .where(people.c.active, people.c.role == const(Role.RESIDENT.value),
+                   in_list(people.c.unit, "unit", count))
+            .order_by(people.c.unit, people.c.id, accounts.c.platform))
 
 
 @cache
@@ -308,6 +325,13 @@ class PeopleRepository(Repository):
         rows = await self.sql.all(_people(self.dialect, True),
                                   {"role": role.value, "unit": unit})
         return [self.rows.person(r) for r in rows]
+
+    async def resident_accounts(self, microgrids: Sequence[str]) -> list[ResidentAccount]:
+        rows = await self.sql.all(_resident_accounts(len(microgrids)),
+                                  numbered("unit", microgrids))
+        return [ResidentAccount(person_id=r["id"], microgrid=r["unit"], platform=r["platform"],
+                                last_wrote=self.rows.read(r["last_wrote"]))
+                for r in rows]
 
     async def add_person(self, person: Person) -> None:
         await self.sql.run(_ADD_PERSON, {
