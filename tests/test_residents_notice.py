@@ -15,7 +15,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from gridbot.console.app import Limiter
+from gridbot.console.app import Throttle
 from gridbot.notices import page_suffix
 from gridbot.report import words_for, write_report
 from gridbot.stats import load_report, month_period
@@ -185,7 +185,7 @@ async def test_a_notice_is_shown_only_under_its_micro_grids_and_forms_are_checke
     # a flood of fresh phones from one address: held back politely, nothing counted
     residents = w.runtime.console.residents if w.runtime.console else None
     assert residents is not None
-    residents.acks = Limiter(2, 60)
+    residents.acks = Throttle(2, 60)
     phones = [phone() for _ in range(3)]
     try:
         for client in phones[:2]:

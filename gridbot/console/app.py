@@ -98,7 +98,7 @@ Handler = Callable[[Page], Awaitable[Response]]
 PageRoute = tuple[str, Handler, Sequence[str], bool]
 
 
-class Limiter:
+class Throttle:
     """At most ``limit`` events per key (an address, say) in any ``window`` seconds: login
     attempts here, reports and 收到 taps on the residents' pages."""
 
@@ -140,7 +140,7 @@ class Console:
         self.base = base or auth.base_url(self.config, settings)
         self.secure = self.base.startswith("https://")
         engine.console_base = self.base
-        self.limiter = Limiter(settings.logins_per_minute)
+        self.limiter = Throttle(settings.logins_per_minute)
         self.views = Views(engine, self.path)
         self._key: bytes | None = None
         #: the residents' pages served beside the console, if they are

@@ -35,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from gridbot.adapters.base import WebAuth
 from gridbot.config import LOCALES
-from gridbot.console.app import Console, Limiter, Said
+from gridbot.console.app import Console, Said, Throttle
 from gridbot.console.views import Views
 from gridbot.domain import UNCLAIMED_STATUSES, Attachment, Case, Outgoing
 from gridbot.residents import identity, links
@@ -154,8 +154,8 @@ class Residents:
             env = self.views.env(locale)
             words = env.globals["words"]
             env.globals["place"] = _placer(words)
-        self.reports = Limiter(self.settings.reports_per_hour, 3600)
-        self.acks = Limiter(self.settings.acks_per_minute, 60)
+        self.reports = Throttle(self.settings.reports_per_hour, 3600)
+        self.acks = Throttle(self.settings.acks_per_minute, 60)
         self.photo_limit = self.settings.photo_mb * 1024 * 1024
         self.secure = self.base.startswith("https://")
         #: how a phone in WeChat is recognised silently (the Official Account's web
