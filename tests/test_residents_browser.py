@@ -7,7 +7,8 @@ claims and resolves it in chat; the resident's case page shows both steps with t
 steward's name, she confirms and rates 5 and the case closes. A neighbour on another
 phone follows the case from the micro-grid's list and sees its news there. Urgent words
 show the emergency numbers as they are typed; an edited link and a rotated one are
-refused with their own pages; a 10 MB photo is refused with nothing lost. Every control
+refused with their own pages; a 10 MB photo is refused with nothing lost; a notice's page
+counts one 收到 per phone, which /notice N shows. Every control
 has a name and nothing scrolls sideways. Screenshots as in tests/browser.py; the README's
 picture, docs/img/report-page.png, is ``report-390x844.png``:
 
@@ -304,3 +305,35 @@ async def test_a_10_mb_photo_is_refused_politely_with_nothing_lost(ward: Ward) -
     assert ward.cases() == cases
     await looks_right(page)
     await phone.close()
+
+
+async def test_a_notice_links_taps_count_once_per_phone_and_show_in_notice_n(
+        ward: Ward) -> None:
+    """The office sends a notice to M01; its page under M01's link (what the steward
+    forwards into the ordinary WeChat group) takes one 收到 per phone: two phones count
+    two, the first again counts nothing, and /notice N says so."""
+    office, chat = ward.office, ward.office.chat
+    staff = office.bot.private(ZHOU)
+    replies = await chat.said(staff, ZHOU, "通知 M01 明天上午9点至11点停水，请提前储水")
+    found = re.search(r"#(\d+)", replies[0].plain)
+    assert found, replies[0].plain
+    number = int(found.group(1))
+    link = await ward.link("M01", f"/notice/{number}")
+    phones = [await ward.phone(), await ward.phone()]
+    try:
+        for phone in phones:
+            page = await phone.new_page()
+            await page.goto(link)
+            await expect(page.locator("#notice")).to_contain_text("停水")
+            await page.get_by_role("button", name="收到").click()
+            await expect(page.locator("#acked")).to_be_visible()
+            await office.shoot(page, "notice-acked")
+        again = await phones[0].new_page()
+        await again.goto(link)
+        await expect(again.locator("#acked button")).to_be_disabled()  # tapped already
+        status = await chat.said(staff, ZHOU, f"通知 {number}")
+        assert re.search(r"在通知页面点「收到」的：2 人", status[0].plain), status[0].plain
+        assert office.chat.rows("SELECT COUNT(*) FROM notice_page_acks")[0][0] == 2
+    finally:
+        for phone in phones:
+            await phone.close()
