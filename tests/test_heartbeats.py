@@ -164,7 +164,7 @@ def test_with_no_bot_running_the_notice_is_saved_and_the_command_returns_at_once
 
 def notice_args(**given: object) -> argparse.Namespace:
     args = dict(scope=None, list=False, show=None, cancel=None, text=None, at=None,
-                as_person=None, no_wait=False)
+                as_person=None, no_wait=False, plan=False)
     args.update(given)
     return argparse.Namespace(**args)
 
