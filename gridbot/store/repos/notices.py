@@ -28,7 +28,8 @@ from gridbot.store.repos.base import Repository, binds
 from gridbot.store.repos.cases import MAX_NUMBER, one_of
 from gridbot.store.tables import deliveries, notice_acks, notice_page_acks, notices, outbox
 
-_IN_FLIGHT = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
+_IN_FLIGHT = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value,
+              DeliveryStatus.WAITING.value)
 #: a delivery that arrived (an answer proves an "unknown" one did)
 _ARRIVED = (DeliveryStatus.SENT.value, DeliveryStatus.UNKNOWN.value,
             DeliveryStatus.ACKNOWLEDGED.value)
@@ -249,7 +250,9 @@ class NoticeRepository(Repository):
             total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
             sent=by.get("sent", 0) + by.get("acknowledged", 0),
             acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
-            unknown=by.get("unknown", 0), acks=acks, page_acks=page,
+            unknown=by.get("unknown", 0), waiting=by.get("waiting", 0),
+            not_sent=by.get("not_sent", 0), over_quota=by.get("over_quota", 0),
+            acks=acks, page_acks=page,
             people=await self.sql.value(_PEOPLE, {"notice_id": notice_id}))
 
     async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
