@@ -55,6 +55,7 @@ from gridbot.domain import (
     Notice,
     Outgoing,
     Person,
+    TextFormat,
 )
 from gridbot.errors import PlatformError
 from gridbot.store.base import Transaction
@@ -302,11 +303,13 @@ class GroupTaskSource:
                 if services.resident_links is not None else {}
             author = await tx.person(notice.author_id)
         locale = services.config.locale
-        text = services.render("notice_group_text", locale=locale, notice=notice,
+        plain = TextFormat.PLAIN  # what a group-sending's text and card take
+        text = services.render("notice_group_text", locale=locale, fmt=plain, notice=notice,
                                author=author)
         card = LinkCard(
-            title=services.render("notice_group_card_title", locale=locale, notice=notice),
-            description=services.render("notice_group_card_desc", locale=locale,
+            title=services.render("notice_group_card_title", locale=locale, fmt=plain,
+                                  notice=notice),
+            description=services.render("notice_group_card_desc", locale=locale, fmt=plain,
                                         notice=notice),
             url=links.get(microgrid, ""))
         try:

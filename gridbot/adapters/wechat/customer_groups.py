@@ -194,9 +194,10 @@ class CustomerGroupAdapter(Adapter):
                           card: LinkCard) -> TaskMade:
         body: dict[str, Any] = {
             "chat_type": "group", "sender": owner_id, "chat_id_list": chat_ids,
-            "allow_select": False, "text": {"content": text},
-            "attachments": [{"msgtype": "link", "link": {
-                "title": card.title, "desc": card.description, "url": card.url}}]}
+            "allow_select": False, "text": {"content": text}}
+        if card.url:  # no residents' pages served: the text alone
+            body["attachments"] = [{"msgtype": "link", "link": {
+                "title": card.title, "desc": card.description, "url": card.url}}]
         answer = await self._post("externalcontact/add_msg_template", body)
         return TaskMade(msgid=str(answer.get("msgid") or ""),
                         left_out=tuple(str(c) for c in answer.get("fail_list") or ()))

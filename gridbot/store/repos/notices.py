@@ -145,7 +145,7 @@ def _add_delivery(d: Dialect) -> Insert:
                  .scalar_subquery())
     return d.insert(deliveries).values(
         outbox_id=outbox_id, **binds("notice_id", "platform", "chat_id", "status",
-                                     "microgrid", "title", "updated_at"),
+                                     "microgrid", "title", "updated_at", "error"),
     ).on_conflict_do_nothing(index_elements=["notice_id", "platform", "chat_id"])
 
 
@@ -232,7 +232,8 @@ class NoticeRepository(Repository):
             "notice_id": delivery.notice_id, "platform": delivery.platform,
             "chat_id": delivery.chat_id, "status": delivery.status.value,
             "outbox_key": outbox_key, "microgrid": delivery.microgrid,
-            "title": delivery.title, "updated_at": self.at(delivery.updated_at)}) == 1
+            "title": delivery.title, "updated_at": self.at(delivery.updated_at),
+            "error": delivery.error}) == 1
 
     async def deliveries(
         self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
