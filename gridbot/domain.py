@@ -623,6 +623,39 @@ class GroupTask:
     confirmed_at: datetime | None = None
 
 
+# -- what the platform makes and tells of a group-sending (gridbot.group_tasks) ----
+
+@dataclass(frozen=True, kw_only=True)
+class LinkCard:
+    """The link card after the text: the notice's 收到 page under the micro-grid's link."""
+
+    title: str
+    description: str
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskMade:
+    msgid: str
+    #: groups WeCom left out of the task (fail_list: not the owner's, dismissed)
+    left_out: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupResult:
+    chat_id: str
+    status: int
+    send_time: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskResults:
+    #: the owner tapped 发送 (task status 2)
+    confirmed: bool
+    confirmed_at: int = 0
+    groups: tuple[GroupResult, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeliveryCounts:
     """Where a notice's deliveries stand; ``sent`` includes the acknowledged ones."""

@@ -52,9 +52,12 @@ from gridbot.domain import (
     DeliveryStatus,
     GroupTask,
     GroupTaskStatus,
+    LinkCard,
     Notice,
     Outgoing,
     Person,
+    TaskMade,
+    TaskResults,
     TextFormat,
 )
 from gridbot.errors import PlatformError
@@ -72,37 +75,6 @@ NOT_YET, SENT, NOT_FRIEND, OTHER_SENDING = 0, 1, 2, 3
 #: why a customer group's copy did not go (Delivery.error; the templates say it in words)
 REASONS = {NOT_FRIEND: "not_friend", OTHER_SENDING: "other_sending"}
 LEFT_OUT, DEADLINE, OVER_QUOTA, NOT_OWNERS = "left_out", "deadline", "over_quota", "not_owners"
-
-
-@dataclass(frozen=True, kw_only=True)
-class LinkCard:
-    """The link card after the text: the notice's 收到 page under the micro-grid's link."""
-
-    title: str
-    description: str
-    url: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class TaskMade:
-    msgid: str
-    #: groups WeCom left out of the task (fail_list: not the owner's, dismissed)
-    left_out: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class GroupResult:
-    chat_id: str
-    status: int
-    send_time: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class TaskResults:
-    #: the owner tapped 发送 (task status 2)
-    confirmed: bool
-    confirmed_at: int = 0
-    groups: tuple[GroupResult, ...] = ()
 
 
 class GroupSender(Protocol):

@@ -6,7 +6,7 @@ from gridbot import group_tasks, notices
 from gridbot.commands import split_case_number, split_word
 from gridbot.context import Context
 from gridbot.declare import EVERYONE, NOTICE_SENDERS, Args, Section, command
-from gridbot.domain import DeliveryStatus, Notice, NoticeStatus
+from gridbot.domain import Notice, NoticeStatus
 from gridbot.errors import InvalidTransition, NotFound
 
 #: how many recently sent notices ``/notices`` lists besides the scheduled ones

@@ -47,9 +47,18 @@ from gridbot.adapters.wechat.shared import (
     is_api_error,
     platform_error,
 )
-from gridbot.domain import BindingRules, GroupCounts, GroupSeen, Outgoing, TextFormat
+from gridbot.domain import (
+    BindingRules,
+    GroupCounts,
+    GroupResult,
+    GroupSeen,
+    LinkCard,
+    Outgoing,
+    TaskMade,
+    TaskResults,
+    TextFormat,
+)
 from gridbot.errors import PlatformError
-from gridbot.group_tasks import GroupResult, LinkCard, TaskMade, TaskResults
 
 log = logging.getLogger(__name__)
 
