@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gridbot.adapters.wechat.customer_groups import PLATFORM, CustomerGroupAdapter
@@ -130,6 +131,28 @@ async def test_a_notice_makes_one_task_per_owner_and_follows_each_group(
     assert "李师傅（幸福里4-6幢）：1 个群，还要确认" in status, status
     assert "张阿姨（幸福里1-3幢）：2 个群，已处理，送达 2 个" in status
     assert "等群主确认 1" in status
+    # And the console's live view of the notice.
+    live = await _console(w, "zhou", f"/notices/{n}/live")
+    assert 'data-owner="李师傅" data-microgrid="M02" data-state="to_tap" data-waiting="1"' \
+        in live, live
+    assert 'data-owner="张阿姨" data-microgrid="M01" data-state="done" data-waiting="0" ' \
+        'data-sent="2"' in live
+    assert 'data-count="waiting" data-value="1"' in live and "等群主确认" in live
+
+
+async def _console(w: World, person: str, path: str) -> str:
+    from gridbot.console.auth import issue_login
+
+    console = w.runtime.console
+    assert console is not None
+    async with w.runtime.store.transaction() as tx:
+        link, _ = await issue_login(tx, w.runtime.config, console.key, person,
+                                    now=w.clock.now(), via="cli", base=console.base)
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as client:
+        token = link.rsplit("/", 1)[1]
+        answer = await client.post(link.rsplit("/", 1)[0], data={"token": token})
+        assert answer.status_code == 303, answer.text
+        return (await client.get(console.base + path)).text
 
 
 async def test_the_deadline_stops_the_task_and_the_notice_is_summed_up(

@@ -381,6 +381,8 @@ class Progress:
     may_act: bool
     #: before it goes: the groups it will go to per platform, as they are bound now
     expected: dict[str, int] = field(default_factory=dict)
+    #: customer groups' group-sendings: whose tap each still waits for
+    owners: list[group_tasks.OwnerLine] = field(default_factory=list)
 
 
 def _counts(deliveries: list[Delivery]) -> DeliveryCounts:
@@ -432,7 +434,8 @@ async def progress(page: Page, number: int) -> Progress | None:
     return Progress(notice=notice, author=await tx.person(notice.author_id), counts=counts,
                     deliveries=shown, microgrids=lines, partial=partial,
                     may_act=not partial and page.person.role in NOTICE_SENDERS,
-                    expected=expected)
+                    expected=expected,
+                    owners=await group_tasks.owner_lines(tx, notice.id, seen))
 
 
 async def notice_page(page: Page) -> Response:
