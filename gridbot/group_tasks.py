@@ -109,10 +109,23 @@ def timing(services: Services) -> Timing:
     return Timing(confirm_within=groups.confirm_within, check_every=groups.check_every)
 
 
-def over_quota(group: CustomerGroup, now: datetime) -> bool:
-    """Whether the group has had this month's group-sendings (WeCom's default rule)."""
+def over_quota(group: CustomerGroup, now: datetime, waiting: int = 0) -> bool:
+    """Whether the group has had this month's group-sendings (WeCom's default rule),
+    counting the ``waiting`` ones its owner may still confirm as had."""
     day = now.date()
-    return group.quota_month == quota_month(day) and group.quota_used >= monthly_quota(day)
+    used = group.quota_used if group.quota_month == quota_month(day) else 0
+    return used + waiting >= monthly_quota(day)
+
+
+async def quota_check(tx: Transaction) -> Callable[[CustomerGroup, datetime], bool]:
+    """:func:`over_quota` with each group's group-sendings still waiting for its owner
+    (other notices'), read once: a month's last places are not promised twice."""
+    waiting = await tx.waiting_group_sendings()
+
+    def check(group: CustomerGroup, now: datetime) -> bool:
+        return over_quota(group, now, waiting.get((group.platform, group.chat_id), 0))
+
+    return check
 
 
 async def owner_of(tx: Transaction, owner_id: str) -> Person | None:
@@ -141,9 +154,10 @@ async def customer_groups_of(tx: Transaction, microgrids: Iterable[str], now: da
     those over their month's quota (left out), as :func:`plan` sorts them."""
     within: list[CustomerGroup] = []
     over: list[CustomerGroup] = []
+    full = await quota_check(tx)
     for microgrid in microgrids:
         for group in await tx.customer_groups(microgrid=microgrid):
-            (over if over_quota(group, now) else within).append(group)
+            (over if full(group, now) else within).append(group)
     return within, over
 
 
@@ -172,8 +186,9 @@ async def plan(services: Services, tx: Transaction, notice: Notice, microgrid: s
     when = timing(services)
     by_owner: dict[tuple[str, str], list[str]] = {}
     over: list[CustomerGroup] = []
+    check = await quota_check(tx)  # before this notice's own copies wait
     for group in groups:
-        full = over_quota(group, now)
+        full = check(group, now)
         status = DeliveryStatus.OVER_QUOTA if full else DeliveryStatus.WAITING
         await tx.add_delivery(Delivery(
             id=0, notice_id=notice.id, platform=group.platform, chat_id=group.chat_id,

@@ -238,7 +238,8 @@ async def customer_group_row(tx: Transaction, facts: Facts) -> Row | None:
     for group in groups:
         account = await tx.account(OWNER_PLATFORM, group.owner_id)
         owners.append(account.person_id if account and account.person_id else group.owner_id)
-    over = sum(1 for g in groups if group_tasks.over_quota(g, facts.now))
+    full = await group_tasks.quota_check(tx)
+    over = sum(1 for g in groups if full(g, facts.now))
     sender = facts.senders.get(CUSTOMER_GROUPS)
     return Row(channel=CUSTOMER_GROUPS, groups=len(groups),
                people=sum(g.members for g in groups),

@@ -217,6 +217,20 @@ async def test_a_group_over_its_monthly_quota_is_reported_before_sending(
     assert "本月群发已满 1" in status and "和平路居民群" in status, status
 
 
+async def test_a_sending_still_waiting_for_its_owner_holds_the_months_last_place(
+        world: World) -> None:
+    w = world
+    with __import__("sqlite3").connect(w.db) as db:  # November has 30 days
+        db.execute("UPDATE customer_groups SET quota_month = '2026-11', quota_used = 29 "
+                   "WHERE chat_id = 'wrB1'")
+    await w.said(ZHOU, "通知 C01 第一条")
+    first = number(w)
+    assert states(w, first)["wrB1"] == ("waiting", "")
+    reply = "\n".join(texts(await w.said(ZHOU, "通知 C01 第二条"), ZHOU))
+    assert "和平路居民群" in reply, reply
+    assert states(w, number(w))["wrB1"] == ("over_quota", "over_quota")
+
+
 async def test_a_refused_task_fails_its_groups_with_the_reason(world: World) -> None:
     w = world
     await w.said(ZHOU, "通知 C01 垃圾分类宣传")

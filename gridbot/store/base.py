@@ -826,6 +826,10 @@ class Transaction(ABC):
         """When an open group-sending is next to be made, asked about or reminded of."""
         raise NotImplementedError
 
+    async def waiting_group_sendings(self) -> dict[tuple[str, str], int]:
+        """Per customer group (platform, chat id): its copies waiting for the owner's tap."""
+        raise NotImplementedError
+
     async def settle_group_delivery(self, notice_id: int, platform: str, chat_id: str,
                                     status: DeliveryStatus, now: datetime, *,
                                     error: str = "", sent_at: datetime | None = None) -> bool:

@@ -42,6 +42,11 @@ _SETTLE = (update(deliveries)
                    sent_at=bindparam("sent_at"), updated_at=bindparam("now")))
 
 
+_WAITING = (select(deliveries.c.platform, deliveries.c.chat_id, func.count().label("n"))
+            .where(deliveries.c.status == const(DeliveryStatus.WAITING.value))
+            .group_by(deliveries.c.platform, deliveries.c.chat_id))
+
+
 @cache
 def _add(d: Dialect) -> Insert:
     return d.insert(tasks).values(binds(*_KEY, *_CHANGING, "created_at")
@@ -95,6 +100,10 @@ class GroupTaskRepository(Repository):
             return None
         found = [self.rows.read(v) for v in row]
         return min((at for at in found if at is not None), default=None)
+
+    async def waiting_group_sendings(self) -> dict[tuple[str, str], int]:
+        return {(r["platform"], r["chat_id"]): int(r["n"])
+                for r in await self.sql.all(_WAITING, {})}
 
     async def settle_group_delivery(self, notice_id: int, platform: str, chat_id: str,
                                     status: DeliveryStatus, now: datetime, *,
