@@ -26,19 +26,24 @@ WeCom's limits (:mod:`gridbot.customer_groups`): a task names at most 2,000 grou
 are split), and a customer group receives at most as many group-sendings a month as the
 month has days. A group that has had them is left out before anything is asked of WeCom
 (``over_quota``, said to the notice's author, in ``/notice N`` and on the console) instead
-of WeCom refusing it silently. A group's count goes up when WeCom reports the sending
+of WeCom refusing it silently; a group-sending still waiting for its owner (another
+notice's) holds its place meanwhile. A group's count goes up when WeCom reports the sending
 *sent* to it, not when the task is made: WeCom counts what a group received, and a task
 its owner never confirms reaches nobody.
 
 Making a task and recording it are two steps: the task is claimed (its next try moved
 ``check_every`` on) before WeCom is asked, so a crash in between makes it again once,
-after ``check_every``, rather than never.
+after ``check_every``, rather than never (the owner then sees two). A task WeCom could not
+be asked to make until its deadline, or whose results could not be read at it, is not
+left open: the first fails its groups as not sent, the second is asked again until WeCom
+answers. Customer groups' copies are not sent again by ``/resend`` (a new notice makes a
+new task).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -262,8 +267,10 @@ class GroupTaskSource:
             for task in due:
                 if self.senders(task.platform) is None:
                     continue  # the platform is not running here: its tasks wait
-                later = replace(task, next_at=min(now + when.check_every,
-                                                  max(task.deadline, now)))
+                # The next look: by the deadline at the latest (then each check_every,
+                # should WeCom not answer at the deadline).
+                later = replace(task, next_at=now + when.check_every if now >= task.deadline
+                                else min(now + when.check_every, task.deadline))
                 await tx.save_group_task(later)
                 claimed.append(later)
         handled = 0
@@ -284,6 +291,14 @@ class GroupTaskSource:
             notice = await tx.notice(task.notice_id)
             if notice is None:
                 return 0
+            if now >= task.deadline:  # WeCom could not be asked in all that time
+                for chat_id in task.chat_ids:
+                    await tx.settle_group_delivery(task.notice_id, task.platform, chat_id,
+                                                   DeliveryStatus.NOT_SENT, now, error=DEADLINE)
+                await tx.save_group_task(replace(task, status=GroupTaskStatus.FAILED,
+                                                 error=task.error or DEADLINE, next_at=None,
+                                                 remind_at=None))
+                return 1
             microgrid = microgrid_of(task)
             # gridbot.notices.page_suffix (which imports this module)
             links = await services.resident_links(tx, [microgrid], f"/notice/{notice.id}") \
@@ -355,12 +370,20 @@ class GroupTaskSource:
     async def _follow(self, sender: GroupSender, task: GroupTask, now: datetime,
                       when: Timing) -> int:
         try:
-            results = await sender.task_results(task.msgid, task.owner_id)
+            results: TaskResults | None = await sender.task_results(task.msgid, task.owner_id)
         except PlatformError as exc:  # asked again at the next look (claimed)
             log.warning("group-sending %s: no results (%s)", task.msgid, exc)
             results = None
+        confirmed = results is not None and results.confirmed
+        stop = results is not None and not confirmed and now >= task.deadline
+        remind = not confirmed and not stop and task.remind_at is not None \
+            and now >= task.remind_at
+        # WeCom is asked outside the transaction, which then records it all at once.
+        if stop:
+            await _quietly(sender.cancel(task.msgid), f"stopping {task.msgid}")
+        elif remind:
+            await _quietly(sender.remind(task.msgid), f"WeCom's reminder of {task.msgid}")
         async with self.engine.store.transaction() as tx:
-            notice = await tx.notice(task.notice_id)
             if results is not None:
                 await self._settle(tx, task, results, now)
             if results is not None and results.confirmed:
@@ -368,19 +391,29 @@ class GroupTaskSource:
                 for chat_id in task.chat_ids:
                     await tx.settle_group_delivery(task.notice_id, task.platform, chat_id,
                                                    DeliveryStatus.NOT_SENT, now, error=LEFT_OUT)
-                confirmed = datetime.fromtimestamp(results.confirmed_at, UTC) \
+                at = datetime.fromtimestamp(results.confirmed_at, UTC) \
                     if results.confirmed_at else now
                 await tx.save_group_task(replace(
-                    task, status=GroupTaskStatus.DONE, confirmed_at=confirmed, next_at=None,
+                    task, status=GroupTaskStatus.DONE, confirmed_at=at, next_at=None,
                     remind_at=None))
-                return 1
-            if now >= task.deadline:
-                await self._stop(sender, tx, task, now)
-                return 1
-            if task.remind_at is not None and now >= task.remind_at and notice is not None:
-                await self._remind(sender, tx, task, notice, now)
-                return 1
-        return 1 if results is not None else 0
+            elif stop:
+                # The deadline passed unconfirmed: the task is stopped, its waiting groups
+                # not sent (nothing goes out unseen later).
+                for chat_id in task.chat_ids:
+                    await tx.settle_group_delivery(task.notice_id, task.platform, chat_id,
+                                                   DeliveryStatus.NOT_SENT, now, error=DEADLINE)
+                await tx.save_group_task(replace(task, status=GroupTaskStatus.DONE,
+                                                 next_at=None, remind_at=None))
+            elif remind:
+                notice = await tx.notice(task.notice_id)
+                waiting = [d.chat_id for d in await tx.deliveries(
+                    task.notice_id, statuses=(DeliveryStatus.WAITING,))
+                    if d.chat_id in task.chat_ids]
+                if notice is not None:
+                    await self._tell(tx, task, notice, "notice_group_remind", now,
+                                     groups=waiting)
+                await tx.save_group_task(replace(task, reminded_at=now, remind_at=None))
+        return 1 if results is not None or remind else 0
 
     async def _settle(self, tx: Transaction, task: GroupTask, results: TaskResults,
                       now: datetime) -> None:
@@ -392,37 +425,21 @@ class GroupTaskSource:
                 if await tx.settle_group_delivery(task.notice_id, task.platform, group.chat_id,
                                                   DeliveryStatus.SENT, now, sent_at=at):
                     # Counted once, when WeCom says the group received it.
+                    local = at.astimezone(self.engine.config.timezone)
                     await tx.count_group_sending(task.platform, group.chat_id,
-                                                 quota_month(at.date()))
+                                                 quota_month(local.date()))
             else:
                 await tx.settle_group_delivery(
                     task.notice_id, task.platform, group.chat_id, DeliveryStatus.FAILED, now,
                     error=REASONS.get(group.status, f"status {group.status}"))
 
-    async def _remind(self, sender: GroupSender, tx: Transaction, task: GroupTask,
-                      notice: Notice, now: datetime) -> None:
-        """Once, halfway: WeCom's own reminder and a private message."""
-        try:
-            await sender.remind(task.msgid)
-        except PlatformError as exc:  # the private message still goes
-            log.warning("group-sending %s: WeCom's reminder refused (%s)", task.msgid, exc)
-        waiting = [d.chat_id for d in await tx.deliveries(
-            task.notice_id, statuses=(DeliveryStatus.WAITING,)) if d.chat_id in task.chat_ids]
-        await self._tell(tx, task, notice, "notice_group_remind", now, groups=waiting)
-        await tx.save_group_task(replace(task, reminded_at=now, remind_at=None))
 
-    async def _stop(self, sender: GroupSender, tx: Transaction, task: GroupTask,
-                    now: datetime) -> None:
-        """The deadline passed unconfirmed: stop the task, its waiting groups not sent."""
-        try:
-            await sender.cancel(task.msgid)
-        except PlatformError as exc:
-            log.warning("group-sending %s: could not stop it (%s)", task.msgid, exc)
-        for chat_id in task.chat_ids:
-            await tx.settle_group_delivery(task.notice_id, task.platform, chat_id,
-                                           DeliveryStatus.NOT_SENT, now, error=DEADLINE)
-        await tx.save_group_task(replace(task, status=GroupTaskStatus.DONE, next_at=None,
-                                         remind_at=None))
+async def _quietly(call: Awaitable[None], what: str) -> None:
+    """A call to WeCom whose refusal changes nothing here (logged)."""
+    try:
+        await call
+    except PlatformError as exc:
+        log.warning("group-sending: %s refused (%s)", what, exc)
 
 
 @dataclass(frozen=True, kw_only=True)
