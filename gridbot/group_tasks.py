@@ -306,14 +306,15 @@ class GroupTaskSource:
             author = await tx.person(notice.author_id)
         locale = services.config.locale
         plain = TextFormat.PLAIN  # what a group-sending's text and card take
+        url = links.get(microgrid, "")
         text = services.render("notice_group_text", locale=locale, fmt=plain, notice=notice,
-                               author=author)
+                               author=author, link=bool(url))
         card = LinkCard(
             title=services.render("notice_group_card_title", locale=locale, fmt=plain,
                                   notice=notice),
             description=services.render("notice_group_card_desc", locale=locale, fmt=plain,
                                         notice=notice),
-            url=links.get(microgrid, ""))
+            url=url)
         try:
             made = await sender.create_task(task.owner_id, list(task.chat_ids), text, card)
         except PlatformError as exc:
