@@ -227,13 +227,18 @@ async def follow(engine: Engine, number: int, *, poll: float = POLL,
                 bar.update(counts.settled - bar.n)
                 bar.set_postfix_str(_cli(engine, "notice_bar_counts", sent=counts.sent,
                                          failed=counts.failed + counts.unknown), refresh=True)
-                if counts.pending == 0:
+                if counts.pending == counts.waiting:
                     bar.close()
                     bar = None
                     async with engine.store.transaction() as tx:
                         problems = await tx.deliveries(number, statuses=notices.PROBLEMS)
-                    _print(engine, "notice_summary", notice=notice, counts=counts,
-                           problems=problems)
+                        owners = await group_tasks.owner_lines(tx, number)
+                    if counts.waiting:  # the rest waits for owners' taps (hours): who
+                        _print(engine, "notice_status", notice=notice, counts=counts,
+                               problems=problems, author=None, owners=owners)
+                    else:
+                        _print(engine, "notice_summary", notice=notice, counts=counts,
+                               problems=problems)
                     return 0 if not problems else 1
             await asyncio.sleep(poll)
             waited += 0 if notice.status is NoticeStatus.SCHEDULED else poll
