@@ -51,8 +51,9 @@ class WebSettings(PlatformSection):
     reports_per_hour: int = Field(20, ge=1, le=10_000, strict=True,
                                   description="reports taken per hour from one address on "
                                               "the residents' page (urgent ones always)")
-    acks_per_minute: int = Field(30, ge=1, le=10_000, strict=True,
-                                 description="收到 taps taken per minute from one address")
+    acks_per_minute: int = Field(120, ge=1, le=10_000, strict=True,
+                                 description="收到 taps taken per minute from one address "
+                                             "(a carrier's NAT puts many phones behind one)")
     photo_mb: int = Field(8, ge=1, le=20, strict=True,
                           description="the largest photo a resident may send, in MB (it is "
                                       "resized and stripped of its location before keeping)")
