@@ -15,6 +15,7 @@ import pytest
 
 from gridbot.adapters.wechat.customer_groups import PLATFORM, CustomerGroupAdapter
 from gridbot.domain import (
+    CustomerGroup,
     Delivery,
     DeliveryStatus,
     GroupTask,
@@ -324,3 +325,22 @@ async def test_the_store_keeps_group_tasks_on_every_backend(store: Store) -> Non
                                                      next_at=None, remind_at=None))
     async with store.transaction() as tx:
         assert await tx.next_group_task_due() is None
+
+
+async def test_more_than_2000_groups_of_one_owner_make_more_than_one_task(
+        world: World) -> None:
+    """WeCom takes at most 2,000 groups in a task's chat_id_list (document/path/92135)."""
+    w = world
+    now = w.clock.now()
+    async with w.runtime.store.transaction() as tx:
+        for i in range(2000):
+            chat = f"wrM{i:04d}"
+            w.fake.customer_groups[chat] = {"name": chat, "owner": ZHANG, "members": [ZHANG]}
+            await tx.save_customer_group(CustomerGroup(
+                platform=PLATFORM, chat_id=chat, name=chat, owner_id=ZHANG, members=1,
+                microgrid="M01", bound_by="owner", bound_at=now, seen_at=now))
+    await w.said(ZHOU, "通知 M01 电梯检修")
+    await run(w)
+    made = sorted(len(t["chat_ids"]) for t in w.fake.group_tasks.values())
+    assert made == [2, 2000]  # 2,002 groups of 张阿姨's
+    assert {t["sender"] for t in w.fake.group_tasks.values()} == {ZHANG}
