@@ -511,6 +511,11 @@ class DeliveryStatus(enum.StrEnum):
     ``queued`` → ``sending`` (a send has started) → ``sent`` → ``acknowledged``, or
     ``failed``; ``unknown`` when the process died while the send was in flight, so
     nobody can say whether it arrived (it is not sent again by itself).
+
+    A customer group's copy (:mod:`gridbot.group_tasks`) is ``waiting`` for its owner to
+    confirm the group-sending, then ``sent``, ``failed`` (WeCom said why) or ``not_sent``
+    (the owner left it out, or did not confirm in time); ``over_quota`` when the group
+    had had its month's group-sendings, so none was asked for.
     """
 
     QUEUED = "queued"
@@ -519,10 +524,14 @@ class DeliveryStatus(enum.StrEnum):
     ACKNOWLEDGED = "acknowledged"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    WAITING = "waiting"
+    NOT_SENT = "not_sent"
+    OVER_QUOTA = "over_quota"
 
     @property
     def settled(self) -> bool:
-        return self not in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+        return self not in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING,
+                            DeliveryStatus.WAITING)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -574,6 +583,79 @@ class Delivery:
     acks: int = 0
 
 
+class GroupTaskStatus(enum.StrEnum):
+    """A group-sending task (客户群群发, :mod:`gridbot.group_tasks`): ``new`` until WeCom
+    made it, ``waiting`` for the owner's tap and its per-group results, ``done`` when
+    every group's result is known (or the deadline passed), ``failed`` when WeCom refused
+    to make it."""
+
+    NEW = "new"
+    WAITING = "waiting"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupTask:
+    """One owner's group-sending of a notice, into their customer groups of one
+    micro-grid (whose 收到 link the card carries)."""
+
+    notice_id: int
+    platform: str
+    #: the owner's WeCom userid (the task's ``sender``), and who that is, if linked
+    owner_id: str
+    microgrid: str
+    person_id: str | None
+    chat_ids: tuple[str, ...]
+    status: GroupTaskStatus
+    created_at: datetime
+    #: by when the owner should confirm; the task is stopped then
+    deadline: datetime
+    #: when the task is next made or asked about (``None``: nothing left to do)
+    next_at: datetime | None
+    #: when the owner is reminded if nothing was sent yet (``None``: not any more)
+    remind_at: datetime | None
+    msgid: str = ""
+    error: str = ""
+    #: whether the owner was told in private what to confirm (False: no WeCom app chat)
+    told: bool = False
+    reminded_at: datetime | None = None
+    confirmed_at: datetime | None = None
+
+
+# -- what the platform makes and tells of a group-sending (gridbot.group_tasks) ----
+
+@dataclass(frozen=True, kw_only=True)
+class LinkCard:
+    """The link card after the text: the notice's 收到 page under the micro-grid's link."""
+
+    title: str
+    description: str
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskMade:
+    msgid: str
+    #: groups WeCom left out of the task (fail_list: not the owner's, dismissed)
+    left_out: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupResult:
+    chat_id: str
+    status: int
+    send_time: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskResults:
+    #: the owner tapped 发送 (task status 2)
+    confirmed: bool
+    confirmed_at: int = 0
+    groups: tuple[GroupResult, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeliveryCounts:
     """Where a notice's deliveries stand; ``sent`` includes the acknowledged ones."""
@@ -585,6 +667,11 @@ class DeliveryCounts:
     acknowledged: int = 0
     failed: int = 0
     unknown: int = 0
+    #: customer groups (gridbot.group_tasks): waiting for their owner's tap, left out by
+    #: the owner or the deadline, refused by the monthly quota before anything was sent
+    waiting: int = 0
+    not_sent: int = 0
+    over_quota: int = 0
     #: people who answered "收到", over all groups
     acks: int = 0
     #: people who tapped 收到 on the notice's page (gridbot.residents.notice)
@@ -594,7 +681,7 @@ class DeliveryCounts:
 
     @property
     def pending(self) -> int:
-        return self.queued + self.sending
+        return self.queued + self.sending + self.waiting
 
     @property
     def settled(self) -> int:

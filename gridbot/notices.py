@@ -21,14 +21,17 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gridbot import group_tasks
 from gridbot.commands import split_word
 from gridbot.context import Runner, Services
 from gridbot.declare import NOTICE_SENDERS
 from gridbot.domain import (
     WEB_PLATFORM,
     Button,
+    CustomerGroup,
     Delivery,
     DeliveryStatus,
+    GroupTask,
     Notice,
     NoticeStatus,
     Outgoing,
@@ -158,13 +161,15 @@ async def groups_by_platform(tx: Transaction, microgrids: Iterable[str]) -> dict
     return counts
 
 
-async def forwarded(services: Services, tx: Transaction,
-                    microgrids: Iterable[str]) -> list[str]:
+async def forwarded(services: Services, tx: Transaction, microgrids: Iterable[str], *,
+                    now: datetime) -> list[str]:
     """The micro-grids a notice reaches only through their stewards forwarding it into an
-    ordinary WeChat group (no group the bot is in; the residents' pages served)."""
+    ordinary WeChat group (no group the bot is in, no customer group within its quota to
+    send a group-sending to; the residents' pages served), as :func:`start` decides."""
     if services.resident_links is None:
         return []
-    return [m for m in microgrids if not await tx.group_chats(m)]
+    return [m for m in microgrids if not await tx.group_chats(m)
+            and not await group_tasks.sendable(tx, m, now)]
 
 
 # -- when -----------------------------------------------------------------------------------
@@ -303,6 +308,8 @@ async def start(services: Services, tx: Transaction, notice: Notice,
     locale = services.config.locale  # a group has no language of its own
     rendered: dict[tuple[TextFormat, bool, str], tuple[str, str]] = {}
     queued = 0
+    tasks: list[GroupTask] = []
+    over: list[CustomerGroup] = []
     for microgrid in notice.microgrids:
         link = ""
         for chat in await tx.group_chats(microgrid):
@@ -333,10 +340,35 @@ async def start(services: Services, tx: Transaction, notice: Notice,
                     microgrid=microgrid, title=chat.title, status=DeliveryStatus.QUEUED,
                     updated_at=now), key):
                 queued += 1
-        if not link and services.resident_links is not None \
+        # Its customer groups: one group-sending per owner, each group waiting for the
+        # owner's tap (or over its month's quota: said, not asked of WeCom).
+        planned = await group_tasks.plan(services, tx, notice, microgrid, now)
+        tasks += planned.tasks
+        over += planned.over_quota
+        if not link and services.resident_links is not None and not planned.tasks \
                 and not await tx.group_chats(microgrid):
             await _forward(services, tx, notice, microgrid, now, author=author, office=office)
+    if tasks or over:
+        await _tell_group_tasks(services, tx, notice, now, tasks, over)
     return queued
+
+
+async def _tell_group_tasks(services: Services, tx: Transaction, notice: Notice,
+                            now: datetime, tasks: list[GroupTask],
+                            over: list[CustomerGroup]) -> None:
+    """Tell the author, before any group-sending is made: whose tap each customer group
+    waits for and by when, the groups over their month's quota (left out), and the owners
+    the bot cannot tell in private (no WeCom app chat: WeCom's own 群发助手 still shows
+    them the task)."""
+    owners = []
+    for task in tasks:
+        person = await tx.person(task.person_id) if task.person_id else None
+        owners.append({"name": person.name if person else task.owner_id,
+                       "groups": len(task.chat_ids), "told": task.told})
+    deadline = min((t.deadline for t in tasks), default=now)
+    await tell_author(services, tx, notice, now, "notice_group_start", key="group-tasks",
+                      owners=owners, over=[g.name for g in over],
+                      deadline=deadline)
 
 
 async def stewards_of(tx: Transaction, microgrid: str) -> list[Person]:
@@ -377,6 +409,9 @@ async def _forward(services: Services, tx: Transaction, notice: Notice, microgri
                               f"{account.platform}:{n}"), now)
 
 
+#: the copies a notice's reports list as not delivered, with why
+PROBLEMS = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.NOT_SENT,
+            DeliveryStatus.OVER_QUOTA)
 #: what ``/resend N`` may send again: ``failed`` copies, and (said on purpose) ``unknown``
 #: ones, which may have arrived
 RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN)
@@ -413,8 +448,7 @@ async def finish(services: Services, tx: Transaction, notice: Notice, now: datet
                                       expected=NoticeStatus.SENDING):
         return False
     counts = await tx.delivery_counts(notice.id)
-    problems = await tx.deliveries(notice.id, statuses=(DeliveryStatus.FAILED,
-                                                        DeliveryStatus.UNKNOWN))
+    problems = await tx.deliveries(notice.id, statuses=PROBLEMS)
     # A notice summed up before (then resent) is summed up again.
     key = "summary" if notice.done_at is None else f"summary:{now.isoformat()}"
     await tell_author(services, tx, notice, now, "notice_summary", key=key,

@@ -21,9 +21,9 @@ posts into (:func:`group_row`), then the other channels, each a :data:`Channel`:
 customer groups, where nothing goes until each group's owner confirms the group-sending
 and WeCom counts each group's quota (:func:`customer_group_row`); the Official Account's
 48-hour rule (:func:`official_account_row`); and the micro-grids with no group the bot is
-in, whose steward is sent the notice to forward into the residents' ordinary WeChat group,
-ending with the link to its 收到 page (:func:`forward_row`, the rule
-:func:`gridbot.notices.start` follows).
+in (nor a customer group within its quota), whose steward is sent the notice to forward
+into the residents' ordinary WeChat group, ending with the link to its 收到 page
+(:func:`forward_row`, the rule :func:`gridbot.notices.start` follows).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gridbot import group_tasks
 from gridbot.adapters.base import Adapter
 from gridbot.context import ResidentLinks
-from gridbot.customer_groups import monthly_quota, quota_month
 from gridbot.domain import WEB_PLATFORM, Chat
 from gridbot.notices import Scope, page_suffix, stewards_of
 from gridbot.ratelimit import Limiter, SendLimits, send_time
@@ -238,9 +238,8 @@ async def customer_group_row(tx: Transaction, facts: Facts) -> Row | None:
     for group in groups:
         account = await tx.account(OWNER_PLATFORM, group.owner_id)
         owners.append(account.person_id if account and account.person_id else group.owner_id)
-    day = facts.now.date()
-    over = sum(1 for g in groups
-               if g.quota_month == quota_month(day) and g.quota_used >= monthly_quota(day))
+    full = await group_tasks.quota_check(tx)
+    over = sum(1 for g in groups if full(g, facts.now))
     sender = facts.senders.get(CUSTOMER_GROUPS)
     return Row(channel=CUSTOMER_GROUPS, groups=len(groups),
                people=sum(g.members for g in groups),
@@ -274,7 +273,9 @@ def forward_row(links: ResidentLinks | None, number: int) -> Channel:
 
     async def row(tx: Transaction, facts: Facts) -> Row | None:
         reached = {m for bound in facts.chats.values() for m, _ in bound}
-        left = tuple(m for m in facts.microgrids if m not in reached)
+        # A customer group within its quota gets the group-sending instead of a forward.
+        left = tuple([m for m in facts.microgrids if m not in reached
+                      and not await group_tasks.sendable(tx, m, facts.now)])
         if not left:
             return None
         stewards: list[str] = []

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gridbot import notices
+from gridbot import group_tasks, notices
 from gridbot.commands import split_case_number, split_word
 from gridbot.context import Context
 from gridbot.declare import EVERYONE, NOTICE_SENDERS, Args, Section, command
-from gridbot.domain import DeliveryStatus, Notice, NoticeStatus
+from gridbot.domain import Notice, NoticeStatus
 from gridbot.errors import InvalidTransition, NotFound
 
 #: how many recently sent notices ``/notices`` lists besides the scheduled ones
@@ -34,8 +34,11 @@ async def notice(ctx: Context) -> None:
     groups = await notices.group_count(ctx.tx, scope.microgrids)
     # Micro-grids whose residents sit in ordinary WeChat groups: their stewards forward it,
     # with its 收到 link (where the residents' pages are served).
-    forward = await notices.forwarded(ctx.services, ctx.tx, scope.microgrids)
-    if groups == 0 and not forward:
+    forward = await notices.forwarded(ctx.services, ctx.tx, scope.microgrids, now=ctx.now)
+    # Customer groups: a group-sending each owner confirms; those over their month's
+    # quota are said now, before anything is sent.
+    customer, over = await group_tasks.customer_groups_of(ctx.tx, scope.microgrids, ctx.now)
+    if groups == 0 and not forward and not customer:
         raise notices.ScopeError(reason="empty", item=scope.label)
     written = await notices.write(ctx.tx, author=ctx.speaker, scope=scope, text=text,
                                   now=ctx.now, send_at=send_at,
@@ -43,7 +46,7 @@ async def notice(ctx: Context) -> None:
     if send_at is None:
         groups = await notices.start(ctx.services, ctx.tx, written, ctx.now) or 0
     ctx.reply("reply_notice", notice=written, groups=groups, microgrids=len(scope.microgrids),
-              forward=len(forward),
+              forward=len(forward), customer=len(customer), over=[g.name for g in over],
               scheduled=send_at is not None,
               pages=ctx.services.resident_links is not None and not ctx.in_group)
 
@@ -51,14 +54,16 @@ async def notice(ctx: Context) -> None:
 async def _status(ctx: Context, number: int) -> None:
     found = await _visible(ctx, number)
     counts = await ctx.tx.delivery_counts(found.id)
-    problems = await ctx.tx.deliveries(found.id, statuses=(DeliveryStatus.FAILED,
-                                                           DeliveryStatus.UNKNOWN))
+    problems = await ctx.tx.deliveries(found.id, statuses=notices.PROBLEMS)
+    # Customer groups: whose tap each still waits for (and who could not be told).
+    owners = await group_tasks.owner_lines(ctx.tx, found.id)
     author = await ctx.person(found.author_id)
     # In private, the links a steward forwards into an ordinary WeChat group by hand, each
     # with the 收到 tapped through it.
     links = [] if ctx.in_group else await notices.page_links(
         ctx.services, ctx.tx, found, limit=notices.CHAT_LINKS)
     ctx.reply("notice_status", notice=found, counts=counts, problems=problems, author=author,
+              owners=owners,
               links=links, more=len(found.microgrids) - len(links) if links else 0,
               pages=None if ctx.in_group else ctx.services.resident_links is not None)
 

@@ -9,7 +9,15 @@ bodies, ``{"errcode": …, "errmsg": …}`` answers) for what gridbot uses:
   range), ``appchat/send`` (to app chats that exist); customer groups (客户群, set in
   :attr:`~FakeWeChat.customer_groups`): ``externalcontact/groupchat/list`` (owner filter of
   at most 100, cursor paging) and ``externalcontact/groupchat/get``, refused with 48002
-  unless :attr:`~FakeWeChat.customer_contact` grants the permission;
+  unless :attr:`~FakeWeChat.customer_contact` grants the permission; group-sending tasks
+  (企业群发, :attr:`~FakeWeChat.group_tasks`): ``externalcontact/add_msg_template`` with
+  ``chat_type = "group"`` (document/path/92135: a ``sender``, at most 2,000 ``chat_id_list``
+  groups of the sender's, ``text`` and ``attachments``; answers ``msgid`` and
+  ``fail_list``), ``get_groupmsg_task`` and ``get_groupmsg_send_result`` (…/path/93338:
+  ``task_list`` of {userid, status 0 未发送 / 2 已发送, send_time}; ``send_list`` of
+  {chat_id, userid, status 0 未发送 / 1 已发送 / 2 非好友 / 3 已收到其他群发, send_time}),
+  ``remind_groupmsg_send`` (…/path/97610) and ``cancel_groupmsg_send`` (…/path/97611);
+  :meth:`~FakeWeChat.confirm` is the owner tapping 发送 in 群发助手;
 - group robots: ``webhook/send?key=…``, refusing the 21st message in any minute with
   45009 as WeCom does;
 - Official Account: ``token``, ``message/custom/send`` (to followers), and web
@@ -103,6 +111,9 @@ class FakeWeChat:
     #: app (or the 客户联系 secret) may read them
     customer_groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     customer_contact: bool = True
+    #: group-sending tasks: msgid -> {"sender", "chat_ids", "text", "link", "status" (0 or
+    #: 2), "results": {chat id: (status, send_time)}, "reminded", "cancelled"}
+    group_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the Official Account's followers (openids)
     followers: set[str] = field(default_factory=set)
     robots: set[str] = field(default_factory=set)
@@ -333,6 +344,86 @@ class FakeWeChat:
                              "join_time": 1_600_000_000, "join_scene": 1}
                             for m in group["members"]],
             "admin_list": []}}
+
+    def api_externalcontact_add_msg_template(self, params: dict[str, Any],
+                                             body: dict[str, Any]) -> dict[str, Any]:
+        self._customer_contact(params)
+        sender = str(body.get("sender") or "")
+        chats = list(body.get("chat_id_list") or [])
+        if body.get("chat_type") != "group" or not sender:
+            raise _Refusal(40058, "sender required for group chat_type")
+        if len(chats) > 2000:
+            raise _Refusal(40058, "chat_id_list exceeds 2000")
+        if sender not in self.members:
+            raise _Refusal(60111, "invalid userid")
+        if not (body.get("text") or {}).get("content") and not body.get("attachments"):
+            raise _Refusal(41038, "empty content")
+        mine = [c for c in chats if self.customer_groups.get(c, {}).get("owner") == sender]
+        if chats and not mine:
+            raise _Refusal(41048, "no valid chat in chat_id_list")
+        msgid = f"msgGCAA{next(self._ids):06d}"
+        self.group_tasks[msgid] = {
+            "sender": sender, "chat_ids": mine, "text": (body.get("text") or {}).get("content"),
+            "link": next((a.get("link") for a in body.get("attachments") or []
+                          if a.get("msgtype") == "link"), None),
+            "status": 0, "results": {c: (0, 0) for c in mine}, "reminded": 0,
+            "cancelled": False}
+        return {"msgid": msgid, "fail_list": [c for c in chats if c not in mine]}
+
+    def _group_task(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        self._customer_contact(params)
+        task = self.group_tasks.get(str(body.get("msgid") or ""))
+        if task is None:
+            raise _Refusal(41063, "msgid not exist")
+        return task
+
+    def api_externalcontact_get_groupmsg_task(self, params: dict[str, Any],
+                                              body: dict[str, Any]) -> dict[str, Any]:
+        task = self._group_task(params, body)
+        sent = max((t for _, t in task["results"].values()), default=0)
+        return {"task_list": [{"userid": task["sender"], "status": task["status"],
+                               **({"send_time": sent} if task["status"] == 2 else {})}],
+                "next_cursor": ""}
+
+    def api_externalcontact_get_groupmsg_send_result(self, params: dict[str, Any],
+                                                     body: dict[str, Any]) -> dict[str, Any]:
+        task = self._group_task(params, body)
+        if body.get("userid") != task["sender"]:
+            return {"send_list": [], "next_cursor": ""}
+        return {"send_list": [{"external_userid": "", "chat_id": chat, "userid": task["sender"],
+                               "status": status, **({"send_time": at} if at else {})}
+                              for chat, (status, at) in task["results"].items()],
+                "next_cursor": ""}
+
+    def api_externalcontact_remind_groupmsg_send(self, params: dict[str, Any],
+                                                 body: dict[str, Any]) -> dict[str, Any]:
+        task = self._group_task(params, body)
+        if task["reminded"] >= 3:
+            raise _Refusal(41095, "remind limit exceeded")
+        task["reminded"] += 1
+        return {}
+
+    def api_externalcontact_cancel_groupmsg_send(self, params: dict[str, Any],
+                                                 body: dict[str, Any]) -> dict[str, Any]:
+        self._group_task(params, body)["cancelled"] = True
+        return {}
+
+    def confirm(self, owner: str, *, skip: tuple[str, ...] = (),
+                refused: dict[str, int] | None = None) -> int:
+        """The owner taps 发送 in 客户联系 → 群发助手 for every task of theirs not yet
+        sent or cancelled: each group gets it (status 1), but those in ``skip`` (the owner
+        unticked them: status 0) and ``refused`` (status 2 or 3); how many tasks."""
+        confirmed = 0
+        for task in self.group_tasks.values():
+            if task["sender"] != owner or task["status"] == 2 or task["cancelled"]:
+                continue
+            at = int(self.now())
+            for chat in task["chat_ids"]:
+                status = (refused or {}).get(chat, 0 if chat in skip else 1)
+                task["results"][chat] = (status, at if status == 1 else 0)
+            task["status"] = 2
+            confirmed += 1
+        return confirmed
 
     def api_appchat_send(self, params: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         self._token(params, "work")

@@ -161,20 +161,20 @@ async def test_the_plan_lists_each_channel_with_its_groups_people_time_and_who_a
     assert oa.refusal is plan.Refusal.WINDOW and oa.groups == 0
     forward = made.row(plan.FORWARD)
     assert forward is not None
-    # No group the bot is in: M04, and M03, whose customer groups the bot cannot post into
-    # (their stewards are sent the notice to forward, as gridbot.notices.start does).
-    assert forward.microgrids == ("M03", "M04") and forward.whose == ("赵老师", "钱大姐")
-    assert forward.action is plan.Action.FORWARD and forward.people == 2  # 马大爷, Tom
-    assert [code for code, _ in forward.links] == ["M03", "M04"]
-    assert re.search(r"/r/M04/1\.[0-9a-f]+/notice/7$", forward.links[1][1])
-    # Neither steward ever wrote to the bot in private: nobody would forward it yet.
-    assert (forward.refused, forward.refusal) == (2, plan.Refusal.NO_STEWARD)
+    # No group the bot is in: M04. M03 is not: its customer group within the quota gets
+    # the owner's group-sending instead (as gridbot.notices.start does).
+    assert forward.microgrids == ("M04",) and forward.whose == ("钱大姐",)
+    assert forward.action is plan.Action.FORWARD and forward.people == 1  # Tom
+    assert [code for code, _ in forward.links] == ["M04"]
+    assert re.search(r"/r/M04/1\.[0-9a-f]+/notice/7$", forward.links[0][1])
+    # The steward never wrote to the bot in private: nobody would forward it yet.
+    assert (forward.refused, forward.refusal) == (1, plan.Refusal.NO_STEWARD)
     async with w.runtime.store.transaction() as tx:
         await tx.save_account(Account(platform="telegram", user_id="1009", display_name="钱",
                                       person_id="qian", private_chat_id="1009"), now)
     forward = (await make(w, "all")).row(plan.FORWARD)
     assert forward is not None and (forward.refused, forward.refusal) == (
-        1, plan.Refusal.NO_STEWARD)
+        0, plan.Refusal.NONE)
     assert made.groups == 3 + 2
     assert made.seconds == max(telegram.seconds or 0, app.seconds or 0, robot.seconds or 0)
     # A scope whose micro-grids all have a group has no forward row; one with none at all
@@ -329,11 +329,11 @@ async def test_the_command_line_prints_the_plan_table(
     assert table["企业微信客户群"].split()[1:3] == ["2", "127"]
     assert "通知不经公众号发" in table["公众号"]
     assert "钱大姐 私聊收到通知，转发到居民群" in table["没接入的群（转发）"]
-    assert "2 个微网格的微网管家没私聊过机器人" in table["没接入的群（转发）"]
+    assert "1 个微网格的微网管家没私聊过机器人" in table["没接入的群（转发）"]
     assert lines[8].startswith("机器人共发 3 个群")
-    assert lines[9].startswith("M03 幸福里7-9幢：http://") and lines[9].endswith("/notice/1")
-    assert lines[10].startswith("M04 桂花园东区：http://") and lines[10].endswith("/notice/1")
-    assert "「收到」页面（#1 是现在写下时的编号）" in lines[11]
+    # M03's residents are in a customer group (its owner's group-sending): no forward link
+    assert lines[9].startswith("M04 桂花园东区：http://") and lines[9].endswith("/notice/1")
+    assert "「收到」页面（#1 是现在写下时的编号）" in lines[10]
     assert w.counts() == before  # a plan writes nothing
 
 

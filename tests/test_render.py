@@ -25,6 +25,7 @@ from gridbot.domain import (
     DeliveryCounts,
     DeliveryStatus,
     Errand,
+    GroupTaskStatus,
     Notice,
     NoticeStatus,
     Patrol,
@@ -36,6 +37,7 @@ from gridbot.domain import (
     SwapStatus,
     TextFormat,
 )
+from gridbot.group_tasks import OwnerLine
 from gridbot.handlers import REGISTRY
 from gridbot.handlers.account import help_sections
 from gridbot.notices import PageLink
@@ -435,6 +437,24 @@ IN_DOUBT = Delivery(id=2, notice_id=7, platform="telegram", chat_id="-101", micr
 COUNTS = DeliveryCounts(total=120, sent=117, acknowledged=40, failed=2, unknown=1, acks=230)
 SOME_PENDING = DeliveryCounts(total=120, queued=30, sending=5, sent=85, acknowledged=3, acks=4)
 ALL_FINE = DeliveryCounts(total=3, sent=3)
+#: customer groups (gridbot.group_tasks): one left out by its owner, one over its quota,
+#: and the owners' group-sendings
+NOT_SENT = Delivery(id=3, notice_id=7, platform="wecom_customer", chat_id="wrA2",
+                    microgrid="M01", title="幸福里2号楼居民群", status=DeliveryStatus.NOT_SENT,
+                    updated_at=NOW, error="deadline")
+OVER = dataclasses.replace(NOT_SENT, id=4, chat_id="wrB1", title="和平路居民群",
+                           status=DeliveryStatus.OVER_QUOTA, error="over_quota")
+WITH_GROUPS = dataclasses.replace(COUNTS, total=125, waiting=2, not_sent=1, over_quota=1)
+OWNERS = [
+    OwnerLine(name="张阿姨", microgrid="M01", groups=2, waiting=0, sent=2,
+              status=GroupTaskStatus.DONE, deadline=NOW, told=True, reminded=False, error=""),
+    OwnerLine(name="李师傅", microgrid="M02", groups=2, waiting=2, sent=0,
+              status=GroupTaskStatus.WAITING, deadline=NOW, told=False, reminded=True,
+              error=""),
+    OwnerLine(name="liayi", microgrid="M02", groups=1, waiting=0, sent=0,
+              status=GroupTaskStatus.FAILED, deadline=NOW, told=True, reminded=False,
+              error="WeCom customer groups: errcode 41048 no valid chat"),
+]
 CONTEXTS.update({
     "notice": [{"notice": NOTICE, "author": STAFF, "office": "C01"},
                {"notice": NOTICE, "author": None, "office": "SD"},
@@ -443,10 +463,27 @@ CONTEXTS.update({
                 "link": "https://gridbot.example.org/r/M01/1.0123456789abcdef0123/notice/7"}],
     "button_ack": [{"notice": NOTICE}],
     "notice_forward": [{"notice": NOTICE, "microgrid": "M01"}],
+    "notice_group_text": [{"notice": NOTICE, "author": STAFF, "link": True},
+                          {"notice": NOTICE, "author": None, "link": False}],
+    "notice_group_card_title": [{"notice": NOTICE}],
+    "notice_group_card_desc": [{"notice": NOTICE}],
+    "notice_group_task": [{"notice": NOTICE, "groups": ["幸福里1号楼居民群", "幸福里2号楼居民群"],
+                           "deadline": NOW}],
+    "notice_group_remind": [{"notice": NOTICE, "groups": ["和平路居民群"], "deadline": NOW},
+                            {"notice": NOTICE, "groups": [], "deadline": NOW}],
+    "notice_group_start": [
+        {"notice": NOTICE, "deadline": NOW, "over": [],
+         "owners": [{"name": "张阿姨", "groups": 2, "told": True},
+                    {"name": "liayi", "groups": 1, "told": False}]},
+        {"notice": NOTICE, "deadline": NOW, "owners": [], "over": ["和平路居民群"]}],
     "reply_notice": [{"notice": NOTICE, "groups": 120, "microgrids": 100, "scheduled": False},
                      {"notice": SCHEDULED, "groups": 3, "microgrids": 2, "scheduled": True},
                      {"notice": NOTICE, "groups": 1, "microgrids": 2, "scheduled": False,
-                      "pages": True}],
+                      "pages": True},
+                     {"notice": NOTICE, "groups": 1, "microgrids": 2, "scheduled": False,
+                      "forward": 1, "customer": 3, "over": ["和平路居民群"]},
+                     {"notice": SCHEDULED, "groups": 0, "microgrids": 2, "scheduled": True,
+                      "customer": 2, "over": ["和平路居民群"]}],
     "notice_status": [
         {"notice": NOTICE, "counts": SOME_PENDING, "problems": [], "author": STAFF},
         {"notice": DONE, "counts": COUNTS, "problems": [FAILED, IN_DOUBT], "author": None},
@@ -463,6 +500,9 @@ CONTEXTS.update({
          "links": [], "more": 0},
         {"notice": dataclasses.replace(NOTICE, status=NoticeStatus.CANCELLED),
          "counts": DeliveryCounts(), "problems": [], "author": STAFF},
+        # customer groups: who still has to tap, and the groups not sent
+        {"notice": NOTICE, "counts": WITH_GROUPS, "problems": [NOT_SENT, OVER],
+         "author": STAFF, "owners": OWNERS},
     ],
     "notice_list": [
         {"scheduled": [], "recent": []},
@@ -475,6 +515,7 @@ CONTEXTS.update({
         {"notice": DONE, "counts": ALL_FINE, "problems": []},
         {"notice": DONE, "counts": COUNTS, "problems": [FAILED, IN_DOUBT]},
         {"notice": DONE, "counts": DeliveryCounts(), "problems": []},
+        {"notice": DONE, "counts": WITH_GROUPS, "problems": [NOT_SENT, OVER]},
     ],
     "reply_notice_cancel": [{"notice": SCHEDULED, "actor": None},
                             {"notice": SCHEDULED, "actor": ADMIN}],

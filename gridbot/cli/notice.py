@@ -27,7 +27,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from gridbot import notices, plan, singleton_duties
+from gridbot import group_tasks, notices, plan, singleton_duties
 from gridbot.cli.command import Group
 from gridbot.cli.people import columns
 from gridbot.cli.session import Session
@@ -115,8 +115,9 @@ async def _send(engine: Engine, author: Person | None, args: argparse.Namespace)
     async with engine.store.transaction() as tx:
         scope = await notices.resolve_scope(tx, author, args.scope)
         groups = await notices.group_count(tx, scope.microgrids)
-        if groups == 0 and not await notices.forwarded(engine.services, tx,
-                                                       scope.microgrids):
+        customer, _ = await group_tasks.customer_groups_of(tx, scope.microgrids, now)
+        if groups == 0 and not customer and not await notices.forwarded(
+                engine.services, tx, scope.microgrids, now=now):
             raise notices.ScopeError(reason="empty", item=scope.label)
         written = await notices.write(tx, author=author, scope=scope, text=text, now=now,
                                       send_at=send_at)
@@ -226,14 +227,18 @@ async def follow(engine: Engine, number: int, *, poll: float = POLL,
                 bar.update(counts.settled - bar.n)
                 bar.set_postfix_str(_cli(engine, "notice_bar_counts", sent=counts.sent,
                                          failed=counts.failed + counts.unknown), refresh=True)
-                if counts.pending == 0:
+                if counts.pending == counts.waiting:
                     bar.close()
                     bar = None
                     async with engine.store.transaction() as tx:
-                        problems = await tx.deliveries(number, statuses=(
-                            DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN))
-                    _print(engine, "notice_summary", notice=notice, counts=counts,
-                           problems=problems)
+                        problems = await tx.deliveries(number, statuses=notices.PROBLEMS)
+                        owners = await group_tasks.owner_lines(tx, number)
+                    if counts.waiting:  # the rest waits for owners' taps (hours): who
+                        _print(engine, "notice_status", notice=notice, counts=counts,
+                               problems=problems, author=None, owners=owners)
+                    else:
+                        _print(engine, "notice_summary", notice=notice, counts=counts,
+                               problems=problems)
                     return 0 if not problems else 1
             await asyncio.sleep(poll)
             waited += 0 if notice.status is NoticeStatus.SCHEDULED else poll
@@ -262,8 +267,7 @@ async def _show(engine: Engine, author: Person | None, number: int) -> int:
         if found is None or not await notices.may_see(tx, author, found):
             raise UserError("error_notice_not_found", number=number)
         counts = await tx.delivery_counts(number)
-        problems = await tx.deliveries(number, statuses=(DeliveryStatus.FAILED,
-                                                         DeliveryStatus.UNKNOWN))
+        problems = await tx.deliveries(number, statuses=notices.PROBLEMS)
         writer = await tx.person(found.author_id)
     _print(engine, "notice_status", notice=found, counts=counts, problems=problems,
            author=writer)

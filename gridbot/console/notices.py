@@ -20,7 +20,7 @@ from datetime import datetime
 from markupsafe import Markup, escape
 from starlette.responses import RedirectResponse, Response
 
-from gridbot import notices
+from gridbot import group_tasks, notices
 from gridbot import plan as planning
 from gridbot.adapters.web import chat_id as web_chat_id
 from gridbot.console.app import Page
@@ -279,8 +279,10 @@ async def work_out(page: Page, draft: Draft) -> Draft:
                                                      engine.config.timezone)
             if rest:
                 raise notices.WhenError(reason="unreadable", text=draft.at)
-        if not sum(draft.groups.values()) and not await notices.forwarded(
-                engine.services, tx, resolved.microgrids):
+        customer, _ = await group_tasks.customer_groups_of(tx, resolved.microgrids,
+                                                           page.console.now())
+        if not sum(draft.groups.values()) and not customer and not await notices.forwarded(
+                engine.services, tx, resolved.microgrids, now=page.console.now()):
             raise notices.ScopeError(reason="empty", item=resolved.label)
     except UserError as refusal:
         draft.problem = engine.render(refusal.template, locale=page.locale, fmt=TextFormat.PLAIN,
@@ -379,6 +381,8 @@ class Progress:
     may_act: bool
     #: before it goes: the groups it will go to per platform, as they are bound now
     expected: dict[str, int] = field(default_factory=dict)
+    #: customer groups' group-sendings: whose tap each still waits for
+    owners: list[group_tasks.OwnerLine] = field(default_factory=list)
 
 
 def _counts(deliveries: list[Delivery]) -> DeliveryCounts:
@@ -391,7 +395,8 @@ def _counts(deliveries: list[Delivery]) -> DeliveryCounts:
         sent=by.get(DeliveryStatus.SENT, 0) + by.get(DeliveryStatus.ACKNOWLEDGED, 0),
         acknowledged=by.get(DeliveryStatus.ACKNOWLEDGED, 0),
         failed=by.get(DeliveryStatus.FAILED, 0), unknown=by.get(DeliveryStatus.UNKNOWN, 0),
-        acks=sum(d.acks for d in deliveries))
+        waiting=by.get(DeliveryStatus.WAITING, 0), not_sent=by.get(DeliveryStatus.NOT_SENT, 0),
+        over_quota=by.get(DeliveryStatus.OVER_QUOTA, 0), acks=sum(d.acks for d in deliveries))
 
 
 async def progress(page: Page, number: int) -> Progress | None:
@@ -429,7 +434,8 @@ async def progress(page: Page, number: int) -> Progress | None:
     return Progress(notice=notice, author=await tx.person(notice.author_id), counts=counts,
                     deliveries=shown, microgrids=lines, partial=partial,
                     may_act=not partial and page.person.role in NOTICE_SENDERS,
-                    expected=expected)
+                    expected=expected,
+                    owners=await group_tasks.owner_lines(tx, notice.id, seen))
 
 
 async def notice_page(page: Page) -> Response:

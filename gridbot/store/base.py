@@ -33,6 +33,7 @@ from gridbot.domain import (
     DeliveryStatus,
     DutyStatus,
     Errand,
+    GroupTask,
     Incoming,
     Notice,
     NoticeStatus,
@@ -802,6 +803,37 @@ class Transaction(ABC):
     async def count_group_sending(self, platform: str, chat_id: str, month: str) -> int:
         """Count one group-sending the group received in ``month`` ("2026-12"); how many
         it has received that month."""
+        raise NotImplementedError
+
+    # -- group-sending tasks (see gridbot.group_tasks) ------------------------------------
+    async def add_group_task(self, task: GroupTask) -> bool:
+        """Add a notice's group-sending for one owner and micro-grid; False if it exists."""
+        raise NotImplementedError
+
+    async def save_group_task(self, task: GroupTask) -> None:
+        """Keep where a group-sending stands (its key stays)."""
+        raise NotImplementedError
+
+    async def group_tasks(self, notice_id: int) -> list[GroupTask]:
+        """A notice's group-sendings, by micro-grid and owner."""
+        raise NotImplementedError
+
+    async def due_group_tasks(self, now: datetime, *, limit: int) -> list[GroupTask]:
+        """Open group-sendings to make, ask about or remind of at ``now``, locked."""
+        raise NotImplementedError
+
+    async def next_group_task_due(self) -> datetime | None:
+        """When an open group-sending is next to be made, asked about or reminded of."""
+        raise NotImplementedError
+
+    async def waiting_group_sendings(self) -> dict[tuple[str, str], int]:
+        """Per customer group (platform, chat id): its copies waiting for the owner's tap."""
+        raise NotImplementedError
+
+    async def settle_group_delivery(self, notice_id: int, platform: str, chat_id: str,
+                                    status: DeliveryStatus, now: datetime, *,
+                                    error: str = "", sent_at: datetime | None = None) -> bool:
+        """Move a customer group's copy on from ``waiting``; False if it was not waiting."""
         raise NotImplementedError
 
     # -- the residents' page (see gridbot.residents) ---------------------------------------

@@ -76,6 +76,8 @@ TABLES: Mapping[str, str] = {
     "shift_swaps": "", "report_links": "",
     # a customer group's name, owner (a steward's WeCom userid) and member count
     "customer_groups": "",
+    # a notice's group-sendings: owners (stewards' WeCom userids) and group ids
+    "group_tasks": "",
 }
 
 

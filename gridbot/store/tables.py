@@ -474,3 +474,27 @@ customer_groups = Table(
     Column("quota_used", Integer),
     implicit_returning=False,
 )
+
+#: group-sending tasks (客户群群发: gridbot.group_tasks): one per notice, owner and
+#: micro-grid; ``next_at`` / ``remind_at`` are when the worker next makes, asks about or
+#: reminds of it, so a restart picks them up where they were
+group_tasks = Table(
+    "group_tasks", metadata,
+    Column("notice_id", BigInteger, primary_key=True),
+    Column("platform", Text, primary_key=True),
+    Column("owner_id", Text, primary_key=True),
+    Column("microgrid", Text, primary_key=True),
+    Column("person_id", Text),
+    Column("chat_ids", Text),
+    Column("status", Text),
+    Column("msgid", Text),
+    Column("error", Text),
+    Column("told", Boolean),
+    Column("created_at", Instant()),
+    Column("deadline", Instant()),
+    Column("next_at", Instant()),
+    Column("remind_at", Instant()),
+    Column("reminded_at", Instant()),
+    Column("confirmed_at", Instant()),
+    implicit_returning=False,
+)

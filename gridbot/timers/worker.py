@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar
 from gridbot.engine import Engine
 from gridbot.errors import StoreBusy
 from gridbot.escalation import DeadlineSweep
+from gridbot.group_tasks import GroupTaskSource, senders_of
 from gridbot.notices import NoticeSource
 from gridbot.offers import ExpiredOffers
 from gridbot.outbox import OutboxSender
@@ -114,6 +115,8 @@ def _log_failure(what: str, exc: Exception) -> None:
 
 def build_worker(engine: Engine, sender: OutboxSender) -> Worker:
     """The worker every driver uses: case deadlines, the daily digest, scheduled notices,
-    messages set aside, expired report offers, then sending."""
+    messages set aside, expired report offers, customer groups' group-sendings, then
+    sending."""
     return Worker([DeadlineSweep(engine), DailyDigest(engine), NoticeSource(engine),
-                   SetAsideSource(engine), ExpiredOffers(engine)], sender)
+                   SetAsideSource(engine), ExpiredOffers(engine),
+                   GroupTaskSource(engine, senders_of(sender.adapters))], sender)

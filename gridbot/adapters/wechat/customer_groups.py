@@ -17,6 +17,17 @@ hands them here), keep it current: ``create`` and ``update`` (add_member, del_me
 change_name, change_owner, change_notice) read the group again, ``dismiss`` unbinds it.
 WeCom itself says its change events may come out of order or not at all, so the periodic
 list is the truth; the events make it current sooner.
+
+And it makes and follows a notice's group-sendings (:class:`gridbot.group_tasks.GroupSender`,
+driven by :class:`gridbot.group_tasks.GroupTaskSource`): 创建企业群发 (add_msg_template,
+https://developer.work.weixin.qq.com/document/path/92135, ``chat_type = "group"``, the
+owner as ``sender``, the text and a link card in ``attachments``; answers ``msgid`` and
+the ``fail_list`` of groups it left out), 获取群发成员发送任务列表 and 获取企业群发成员执行结果
+(get_groupmsg_task / get_groupmsg_send_result, …/path/93338: the owner's ``status`` 0 未发送
+/ 2 已发送, each group's 0 未发送 / 1 已发送 / 2 非好友 / 3 已收到其他群发), 提醒成员群发
+(remind_groupmsg_send, …/path/97610) and 停止企业群发 (cancel_groupmsg_send, …/path/97611).
+wechatpy has only add_msg_template and the older get_group_msg_result, so the others are
+posted through the same client.
 """
 
 from __future__ import annotations
@@ -29,8 +40,24 @@ from typing import Any
 
 from gridbot.adapters.base import Adapter, Intake
 from gridbot.adapters.wechat.settings import CustomerGroupSettings, WeComSettings
-from gridbot.adapters.wechat.shared import WorkClient, call, describe, is_api_error
-from gridbot.domain import BindingRules, GroupCounts, GroupSeen, Outgoing, TextFormat
+from gridbot.adapters.wechat.shared import (
+    WorkClient,
+    call,
+    describe,
+    is_api_error,
+    platform_error,
+)
+from gridbot.domain import (
+    BindingRules,
+    GroupCounts,
+    GroupResult,
+    GroupSeen,
+    LinkCard,
+    Outgoing,
+    TaskMade,
+    TaskResults,
+    TextFormat,
+)
 from gridbot.errors import PlatformError
 
 log = logging.getLogger(__name__)
@@ -169,6 +196,60 @@ class CustomerGroupAdapter(Adapter):
         else:
             return
         log.info("%s: %s %s (%s)", WHO, change, chat_id, event.get("UpdateDetail") or "-")
+
+
+    # -- group-sendings (gridbot.group_tasks.GroupSender) -----------------------------------
+    async def create_task(self, owner_id: str, chat_ids: list[str], text: str,
+                          card: LinkCard) -> TaskMade:
+        body: dict[str, Any] = {
+            "chat_type": "group", "sender": owner_id, "chat_id_list": chat_ids,
+            "allow_select": False, "text": {"content": text}}
+        if card.url:  # no residents' pages served: the text alone
+            body["attachments"] = [{"msgtype": "link", "link": {
+                "title": card.title, "desc": card.description, "url": card.url}}]
+        answer = await self._post("externalcontact/add_msg_template", body)
+        return TaskMade(msgid=str(answer.get("msgid") or ""),
+                        left_out=tuple(str(c) for c in answer.get("fail_list") or ()))
+
+    async def task_results(self, msgid: str, owner_id: str) -> TaskResults:
+        tasks = await self._pages("externalcontact/get_groupmsg_task", "task_list",
+                                  {"msgid": msgid})
+        mine = next((t for t in tasks if t.get("userid") == owner_id), {})
+        sent = await self._pages("externalcontact/get_groupmsg_send_result", "send_list",
+                                 {"msgid": msgid, "userid": owner_id})
+        return TaskResults(
+            confirmed=mine.get("status") == 2,
+            confirmed_at=int(mine.get("send_time") or 0),
+            groups=tuple(GroupResult(chat_id=str(g.get("chat_id") or ""),
+                                     status=int(g.get("status") or 0),
+                                     send_time=int(g.get("send_time") or 0))
+                         for g in sent if g.get("chat_id")))
+
+    async def remind(self, msgid: str) -> None:
+        await self._post("externalcontact/remind_groupmsg_send", {"msgid": msgid})
+
+    async def cancel(self, msgid: str) -> None:
+        await self._post("externalcontact/cancel_groupmsg_send", {"msgid": msgid})
+
+    async def _pages(self, api: str, key: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(100):  # 1,000 pages of results is more than any task has
+            answer = await self._post(api, {**body, "limit": 1000, "cursor": cursor})
+            found += list(answer.get(key) or [])
+            cursor = str(answer.get("next_cursor") or "")
+            if not cursor:
+                break
+        return found
+
+    async def _post(self, api: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            answer: dict[str, Any] = await call(self.client.post, api, data=body)
+        except Exception as exc:
+            if not is_api_error(exc):
+                raise
+            raise platform_error(exc, WHO) from None
+        return answer
 
 
 def seen_group(detail: dict[str, Any], chat_id: str) -> GroupSeen:

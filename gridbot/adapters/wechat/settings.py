@@ -97,6 +97,13 @@ class CustomerGroupSettings(PlatformSection):
     sync_every: Duration = Field(timedelta(hours=1),
                                  description="how often the whole list is read again; "
                                              "callbacks keep it current in between")
+    confirm_within: Duration = Field(
+        timedelta(hours=4),
+        description="how long each owner has to confirm a notice's group-sending (客户联系 → "
+                    "群发助手); reminded once at half of it, the task stopped at its end")
+    check_every: Duration = Field(
+        timedelta(minutes=5),
+        description="how often a waiting group-sending's result is asked of WeCom")
 
 
 class WeComSettings(PlatformSection):

@@ -13,6 +13,7 @@ from gridbot.store.repos.customer_groups import CustomerGroupRepository
 from gridbot.store.repos.errands import ErrandRepository
 from gridbot.store.repos.figures import FiguresRepository
 from gridbot.store.repos.forgetting import ForgetRepository
+from gridbot.store.repos.group_tasks import GroupTaskRepository
 from gridbot.store.repos.intake import IntakeRepository
 from gridbot.store.repos.notices import NoticeRepository
 from gridbot.store.repos.offers import ReportOfferRepository
@@ -27,7 +28,8 @@ from gridbot.store.repos.residents import ResidentRepository
 from gridbot.store.repos.watchers import WatcherRepository
 
 __all__ = ["AuditRepository", "CaseRepository", "ConsoleRepository", "CustomerGroupRepository",
-           "ErrandRepository", "FiguresRepository", "ForgetRepository", "HeartbeatRepository",
+           "ErrandRepository", "FiguresRepository", "ForgetRepository", "GroupTaskRepository",
+           "HeartbeatRepository",
            "HouseholdRepository", "IntakeRepository", "NoticeRepository", "OutboxRepository",
            "PeopleRepository", "ReportOfferRepository", "Repositories", "ResidentRepository",
            "StoreTransaction", "WatcherRepository"]
@@ -37,7 +39,7 @@ class Repositories(ResidentRepository, PeopleRepository, CaseRepository, IntakeR
                    OutboxRepository, NoticeRepository, ReportOfferRepository,
                    HouseholdRepository, AuditRepository, HeartbeatRepository, ForgetRepository,
                    ConsoleRepository, FiguresRepository, ErrandRepository, WatcherRepository,
-                   CustomerGroupRepository):
+                   CustomerGroupRepository, GroupTaskRepository):
     """Every repository, as one object: what a transaction is made of."""
 
 

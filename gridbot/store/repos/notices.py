@@ -28,7 +28,8 @@ from gridbot.store.repos.base import Repository, binds
 from gridbot.store.repos.cases import MAX_NUMBER, one_of
 from gridbot.store.tables import deliveries, notice_acks, notice_page_acks, notices, outbox
 
-_IN_FLIGHT = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
+_IN_FLIGHT = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value,
+              DeliveryStatus.WAITING.value)
 #: a delivery that arrived (an answer proves an "unknown" one did)
 _ARRIVED = (DeliveryStatus.SENT.value, DeliveryStatus.UNKNOWN.value,
             DeliveryStatus.ACKNOWLEDGED.value)
@@ -144,7 +145,7 @@ def _add_delivery(d: Dialect) -> Insert:
                  .scalar_subquery())
     return d.insert(deliveries).values(
         outbox_id=outbox_id, **binds("notice_id", "platform", "chat_id", "status",
-                                     "microgrid", "title", "updated_at"),
+                                     "microgrid", "title", "updated_at", "error"),
     ).on_conflict_do_nothing(index_elements=["notice_id", "platform", "chat_id"])
 
 
@@ -231,7 +232,8 @@ class NoticeRepository(Repository):
             "notice_id": delivery.notice_id, "platform": delivery.platform,
             "chat_id": delivery.chat_id, "status": delivery.status.value,
             "outbox_key": outbox_key, "microgrid": delivery.microgrid,
-            "title": delivery.title, "updated_at": self.at(delivery.updated_at)}) == 1
+            "title": delivery.title, "updated_at": self.at(delivery.updated_at),
+            "error": delivery.error}) == 1
 
     async def deliveries(
         self, notice_id: int, *, statuses: Iterable[DeliveryStatus] | None = None
@@ -249,7 +251,9 @@ class NoticeRepository(Repository):
             total=sum(by.values()), queued=by.get("queued", 0), sending=by.get("sending", 0),
             sent=by.get("sent", 0) + by.get("acknowledged", 0),
             acknowledged=by.get("acknowledged", 0), failed=by.get("failed", 0),
-            unknown=by.get("unknown", 0), acks=acks, page_acks=page,
+            unknown=by.get("unknown", 0), waiting=by.get("waiting", 0),
+            not_sent=by.get("not_sent", 0), over_quota=by.get("over_quota", 0),
+            acks=acks, page_acks=page,
             people=await self.sql.value(_PEOPLE, {"notice_id": notice_id}))
 
     async def start_delivery(self, outbox_id: int, now: datetime) -> DeliveryStatus | None:
