@@ -26,7 +26,8 @@ REPOSITORIES = [getattr(repos, name) for name in repos.__all__
 CONTRACT_FILES = ("test_store.py", "test_store_notices.py", "test_store_offers.py",
                   "test_store_console.py", "test_forget.py", "test_set_aside.py",
                   "test_heartbeats.py", "test_store_figures.py", "test_store_errands.py",
-                  "test_store_watchers.py", "test_store_residents.py")
+                  "test_store_watchers.py", "test_store_residents.py",
+                  "test_store_group_tasks.py")
 
 
 def _own_methods(cls: type) -> set[str]:
