@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from gridbot import tasks
 from gridbot.adapters.base import Adapter
 from gridbot.clock import Clock, SystemClock
 from gridbot.config import Config
@@ -139,9 +140,7 @@ class SendLoop:
         except TimeoutError:
             log.warning("the outbox did not empty within %g s; the rest is sent at the next "
                         "start", timeout)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.cancel(self._task)
         self._task = None
 
     async def _run(self) -> None:
@@ -183,11 +182,8 @@ class Housekeeping:
         self._task = asyncio.create_task(self._run(), name="housekeeping")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

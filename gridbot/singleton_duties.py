@@ -35,7 +35,6 @@ row marks in doubt instead).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -43,6 +42,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from gridbot import tasks
 from gridbot.clock import Clock, SystemClock
 from gridbot.errors import StoreError
 from gridbot.store.base import Heartbeat, Store
@@ -156,11 +156,8 @@ class Duties:
 
     async def stop(self) -> None:
         """Stop checking and stop the duties, except those held until the store closes."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.cancel(self._task)
+        self._task = None
         released = []
         for duty in reversed(self.duties):
             if duty.name in self.held and not duty.until_close:

@@ -33,11 +33,11 @@ posted through the same client.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
 
+from gridbot import tasks
 from gridbot.adapters.base import Adapter, Intake
 from gridbot.adapters.wechat.settings import CustomerGroupSettings, WeComSettings
 from gridbot.adapters.wechat.shared import (
@@ -105,11 +105,8 @@ class CustomerGroupAdapter(Adapter):
         self._task = asyncio.create_task(self._every(), name="customer-groups")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await tasks.cancel(self._task)
+        self._task = None
 
     async def close(self) -> None:
         self.client._http.close()

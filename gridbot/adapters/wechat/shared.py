@@ -37,6 +37,8 @@ import requests
 import urllib3
 import xmltodict
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from wechatpy.client import WeChatClient as _MpClient
 from wechatpy.client.base import BaseWeChatClient
 from wechatpy.enterprise import WeChatClient as _WorkClient
@@ -299,6 +301,23 @@ def check_fresh(timestamp: str, now: datetime) -> None:
     if not timestamp.isdigit() or abs(int(timestamp) - now.timestamp()) > MAX_CLOCK_SKEW:
         raise Refused(403, f"timestamp {timestamp[:20]!r} is not within "
                            f"{MAX_CLOCK_SKEW} s of now")
+
+
+def callback_route(path: str, verify: Callable[[Request], Response],
+                   receive: Callable[[Request], Awaitable[Response]], who: str) -> Route:
+    """A WeCom callback (the app's, the smart bot's): GET verifies the URL, POST delivers;
+    a refusal is logged (``who``: whose callback) and answered with its status alone."""
+    async def callback(request: Request) -> Response:
+        try:
+            if request.method == "GET":
+                return verify(request)
+            return await receive(request)
+        except Refused as refused:
+            log.warning("%s callback from %s refused (%d): %s", who, client_host(request),
+                        refused.status, refused.why)
+            return Response(status_code=refused.status)
+
+    return Route(path, callback, methods=["GET", "POST"])
 
 
 def verify_url(crypto: Any, request: Request, now: datetime, *, section: str,

@@ -38,7 +38,7 @@ from typing import Any
 import requests
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 from wechatpy.enterprise import parse_message
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
@@ -49,8 +49,8 @@ from gridbot.adapters.wechat.shared import (
     Refused,
     WorkClient,
     call,
+    callback_route,
     check_fresh,
-    client_host,
     describe,
     inner_xml,
     is_api_error,
@@ -164,17 +164,9 @@ class WeComAdapter(Adapter):
 
     # -- the callback ---------------------------------------------------------------------------
     def routes(self, intake: Intake) -> list[BaseRoute]:
-        async def callback(request: Request) -> Response:
-            try:
-                if request.method == "GET":
-                    return self._verify(request, intake)
-                return await self._receive(request, intake)
-            except Refused as refused:
-                log.warning("WeCom callback from %s refused (%d): %s", client_host(request),
-                            refused.status, refused.why)
-                return Response(status_code=refused.status)
-
-        return [Route(CALLBACK_PATH, callback, methods=["GET", "POST"])]
+        return [callback_route(CALLBACK_PATH, lambda request: self._verify(request, intake),
+                               lambda request: self._receive(request, intake),
+                               "WeCom")]
 
     def _verify(self, request: Request, intake: Intake) -> Response:
         """The admin console saving the URL: answer the decrypted echostr."""

@@ -59,7 +59,7 @@ import requests
 import xmltodict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
@@ -70,8 +70,8 @@ from gridbot.adapters.wechat.shared import (
     RATE_LIMIT_WAIT,
     Refused,
     call,
+    callback_route,
     check_fresh,
-    client_host,
     platform_error,
     query,
     read_body,
@@ -159,17 +159,9 @@ class SmartBotAdapter(Adapter):
 
     # -- the callback ---------------------------------------------------------------------------
     def routes(self, intake: Intake) -> list[BaseRoute]:
-        async def callback(request: Request) -> Response:
-            try:
-                if request.method == "GET":
-                    return self._verify(request, intake)
-                return await self._receive(request, intake)
-            except Refused as refused:
-                log.warning("WeCom smart bot callback from %s refused (%d): %s",
-                            client_host(request), refused.status, refused.why)
-                return Response(status_code=refused.status)
-
-        return [Route(CALLBACK_PATH, callback, methods=["GET", "POST"])]
+        return [callback_route(CALLBACK_PATH, lambda request: self._verify(request, intake),
+                               lambda request: self._receive(request, intake),
+                               "WeCom smart bot")]
 
     def _verify(self, request: Request, intake: Intake) -> Response:
         """The admin console saving the URL: answer the decrypted echostr."""
