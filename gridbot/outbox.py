@@ -508,7 +508,7 @@ class _Drain:
                     # A send started before and never finished (or the delivery was
                     # settled already): sending again could make a duplicate.
                     now = self.clock.now()
-                    await tx.mark_failed(item.id, now, IN_DOUBT)
+                    await tx.mark_failed(item.id, now, IN_DOUBT, lease=item.lease_until)
                     if before is DeliveryStatus.SENDING:
                         await tx.finish_delivery(item.id, DeliveryStatus.UNKNOWN, now,
                                                  error=IN_DOUBT)
@@ -545,7 +545,9 @@ class _Drain:
         for attempt in range(1, MARK_TRIES + 1):
             try:
                 async with store.transaction() as tx:
-                    await tx.mark_sent(item.id, now, platform_id)
+                    # Fenced: had the lease run out, the sender holding it now marks it
+                    # (this copy arrived all the same: its delivery is recorded sent).
+                    await tx.mark_sent(item.id, now, platform_id, lease=item.lease_until)
                     await tx.finish_delivery(item.id, DeliveryStatus.SENT, now,
                                              platform_message_id=platform_id)
                 break
@@ -576,7 +578,8 @@ class _Drain:
             now = self.clock.now()
             error = f"{NO_ANSWER}: {exc.reason}"
             async with self.store.transaction() as tx:
-                await tx.mark_failed(item.id, now, error)
+                if not await tx.mark_failed(item.id, now, error, lease=item.lease_until):
+                    return  # its lease ran out: another sender has it and says how it went
                 await tx.finish_delivery(item.id, DeliveryStatus.UNKNOWN, now, error=error)
             self.failed += 1
             self.sender.meter.sent(message.platform, "uncertain")
@@ -597,7 +600,8 @@ class _Drain:
         """Back to the queue until ``until``; the attempt it was claimed for does not count."""
         now = self.clock.now()
         async with self.store.transaction() as tx:
-            await tx.mark_retry(item.id, until, reason)
+            if not await tx.mark_retry(item.id, until, reason, lease=item.lease_until):
+                return  # its lease ran out: another sender has it now
             await tx.release_outbox(item.id, until)
             if is_delivery:
                 await tx.finish_delivery(item.id, DeliveryStatus.QUEUED, now, error=reason)
@@ -614,13 +618,17 @@ class _Drain:
                 await tx.set_chat_unreachable(item.message.platform, item.message.chat_id,
                                               at=now, reason=reason)
             if permanent or item.attempts >= MAX_ATTEMPTS:
-                await tx.mark_failed(item.id, now, reason)
+                held = await tx.mark_failed(item.id, now, reason, lease=item.lease_until)
                 status = DeliveryStatus.FAILED
-                self.failed += 1
             else:
                 retry_at = now + backoff(item.attempts)
-                await tx.mark_retry(item.id, retry_at, reason)
+                held = await tx.mark_retry(item.id, retry_at, reason, lease=item.lease_until)
                 status = DeliveryStatus.QUEUED
+            if not held:
+                return  # its lease ran out: another sender has it and says how it went
+            if status is DeliveryStatus.FAILED:
+                self.failed += 1
+            else:
                 self.retried += 1
             if is_delivery:
                 await tx.finish_delivery(item.id, status, now, error=reason)

@@ -1398,3 +1398,23 @@ async def test_audit_entries(store: Store) -> None:
         assert [e.summary for e in await tx.audit_entries(since=T0 + m, person_id="zhang",
                                                           limit=1)] == ["s1"]
         assert await tx.audit_entries(since=T0 + 10 * m) == []
+
+
+async def test_marking_one_message_is_fenced_by_its_lease(store: Store) -> None:
+    """A sender whose lease ran out (the message went to another sender) marks nothing:
+    not sent, not failed, not queued again; the sender holding it now does."""
+    async with store.transaction() as tx:
+        await tx.enqueue_all([(message(k), None) for k in "abc"], T0)
+    a, b, c = await claim(store, T0)
+    a2, b2, c2 = await claim(store, T0 + LEASE)  # all three ran out and were claimed again
+    async with store.transaction() as tx:
+        assert not await tx.mark_sent(a.id, T0 + LEASE, "p-a", lease=a.lease_until)
+        assert not await tx.mark_failed(b.id, T0 + LEASE, "gone", lease=b.lease_until)
+        assert not await tx.mark_retry(c.id, T0 + 2 * LEASE, "500", lease=c.lease_until)
+        assert await tx.outbox_counts() == {"sending": 3}
+        assert await tx.mark_sent(a2.id, T0 + LEASE, "p-a2", lease=a2.lease_until)
+        assert await tx.mark_failed(b2.id, T0 + LEASE, "gone", lease=b2.lease_until)
+        assert await tx.mark_retry(c2.id, T0 + 2 * LEASE, "500", lease=c2.lease_until)
+        assert await tx.outbox_counts() == {"sent": 1, "failed": 1, "queued": 1}
+        # marked twice: the lease is gone once marked, so the second finds nothing
+        assert not await tx.mark_sent(a2.id, T0 + LEASE, "p-a3", lease=a2.lease_until)

@@ -406,7 +406,11 @@ class Transaction(ABC):
         """
 
     @abstractmethod
-    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None: ...
+    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str, *,
+                        lease: datetime | None = None) -> bool:
+        """Mark a leased message sent; with ``lease`` (its :attr:`OutboxItem.lease_until`)
+        only while it is still leased so (else another sender has it now: False, nothing
+        changed). :meth:`mark_retry` and :meth:`mark_failed` are fenced the same way."""
 
     async def mark_all_sent(self, sent: Sequence[tuple[OutboxItem, str]],
                             now: datetime) -> list[int]:
@@ -419,10 +423,12 @@ class Transaction(ABC):
         return [item.id for item, _ in sent]
 
     @abstractmethod
-    async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None: ...
+    async def mark_retry(self, item_id: int, not_before: datetime, error: str, *,
+                         lease: datetime | None = None) -> bool: ...
 
     @abstractmethod
-    async def mark_failed(self, item_id: int, now: datetime, error: str) -> None: ...
+    async def mark_failed(self, item_id: int, now: datetime, error: str, *,
+                          lease: datetime | None = None) -> bool: ...
 
     @abstractmethod
     async def outbox_counts(self) -> dict[str, int]:

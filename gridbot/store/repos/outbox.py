@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     Insert,
     Select,
     Update,
@@ -61,9 +62,18 @@ def _claim(count: int) -> Update:
                  .returning(*outbox.c))
 
 
-_MARK_SENT = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
-              .values(status=const(SENT), lease_until=None, error=const(""),
-                      **binds("sent_at", "platform_message_id")))
+def _held() -> ColumnElement[bool]:
+    """The row is still leased as its sender claimed it (``lease`` NULL: not known, so the
+    id alone decides): a lease that ran out and went to another sender is that sender's
+    to mark (fencing)."""
+    lease: BindParameter[Any] = bindparam("lease")
+    return and_(outbox.c.id == bindparam("item_id"),
+                or_(outbox.c.lease_until == lease, lease.is_(None)))
+
+
+_MARK_SENT = quick(update(outbox).where(_held())
+                   .values(status=const(SENT), lease_until=None, error=const(""),
+                           **binds("sent_at", "platform_message_id")))
 #: messages marked sent per statement
 MARK_CHUNK = 50
 
@@ -86,11 +96,12 @@ def _mark_all_sent(count: int) -> Update:
                  .returning(outbox.c.id))
 
 
-_MARK_RETRY = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
-               .values(status=const(QUEUED), lease_until=None, **binds("not_before", "error")))
-_MARK_FAILED = quick(update(outbox).where(outbox.c.id == bindparam("item_id"))
-                .values(status=const(FAILED), lease_until=None, sent_at=None,
-                        **binds("error")))
+_MARK_RETRY = quick(update(outbox).where(_held())
+                    .values(status=const(QUEUED), lease_until=None,
+                            **binds("not_before", "error")))
+_MARK_FAILED = quick(update(outbox).where(_held())
+                     .values(status=const(FAILED), lease_until=None, sent_at=None,
+                             **binds("error")))
 _COUNTS = select(outbox.c.status, func.count().label("n")).group_by(outbox.c.status)
 _RELEASE_LEASES = (update(outbox)
                    .where(outbox.c.platform == bindparam("platform"),
@@ -161,9 +172,11 @@ class OutboxRepository(Repository):
                            status=SENDING, error=r["error"],
                            lease_until=self.rows.read(r["lease_until"])) for r in rows]
 
-    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str) -> None:
-        await self.sql.run(_MARK_SENT, {"item_id": item_id, "sent_at": self.at(now),
-                                        "platform_message_id": platform_message_id})
+    async def mark_sent(self, item_id: int, now: datetime, platform_message_id: str, *,
+                        lease: datetime | None = None) -> bool:
+        return await self.sql.run(_MARK_SENT, {
+            "item_id": item_id, "sent_at": self.at(now), "lease": self.at(lease),
+            "platform_message_id": platform_message_id}) == 1
 
     async def mark_all_sent(self, sent: Sequence[tuple[OutboxItem, str]],
                             now: datetime) -> list[int]:
@@ -178,12 +191,16 @@ class OutboxRepository(Repository):
             ids += [r["id"] for r in rows]
         return ids
 
-    async def mark_retry(self, item_id: int, not_before: datetime, error: str) -> None:
-        await self.sql.run(_MARK_RETRY, {"item_id": item_id,
-                                         "not_before": self.at(not_before), "error": error})
+    async def mark_retry(self, item_id: int, not_before: datetime, error: str, *,
+                         lease: datetime | None = None) -> bool:
+        return await self.sql.run(_MARK_RETRY, {
+            "item_id": item_id, "not_before": self.at(not_before), "error": error,
+            "lease": self.at(lease)}) == 1
 
-    async def mark_failed(self, item_id: int, now: datetime, error: str) -> None:
-        await self.sql.run(_MARK_FAILED, {"item_id": item_id, "error": error})
+    async def mark_failed(self, item_id: int, now: datetime, error: str, *,
+                          lease: datetime | None = None) -> bool:
+        return await self.sql.run(_MARK_FAILED, {"item_id": item_id, "error": error,
+                                                 "lease": self.at(lease)}) == 1
 
     async def outbox_counts(self) -> dict[str, int]:
         return {r["status"]: r["n"] for r in await self.sql.all(_COUNTS)}
