@@ -29,6 +29,8 @@ BUILDING_STATEMENTS = 1
 #: transaction control, counted as transactions (BEGIN) or not at all; and the busy
 #: timeout set off and on around a BEGIN tried without waiting (no trip, no row)
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
+#: the statements case_tally's triggers run under (see cost)
+CASE_WRITES = ("INSERT INTO cases ", "UPDATE cases ", "DELETE FROM cases ")
 
 
 @pytest.fixture
@@ -66,7 +68,12 @@ async def report(bot: Bot, person: Person, n: int, text: str | None = None) -> N
 
 
 def cost(statements: list[str]) -> tuple[int, int]:
-    """(statements, transactions) in a trace."""
+    """(statements, transactions) in a trace. SQLite traces the start of each trigger
+    subprogram a statement runs (case_tally's, on every write to cases) with that
+    statement's own text again: a write to cases repeating the line before it is no new
+    trip."""
+    statements = [s for i, s in enumerate(statements)
+                  if not (i and s == statements[i - 1] and s.startswith(CASE_WRITES))]
     words = [s.lstrip().split(None, 1)[0].upper() for s in statements]
     return (sum(w not in CONTROL for w in words), words.count("BEGIN"))
 

@@ -5,12 +5,16 @@ bot's answers to one message of a console chat."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gridbot.domain import Priority, Status
 from gridbot.store import Store
 from gridbot.store.base import BoardQuery, WebSession
-from tests.test_store import T0, message, new_case
+from tests.test_store import T0, Backend, make_case, message, new_case
 
 
 async def test_a_login_link_is_spent_once_and_only_before_it_expires(store: Store) -> None:
@@ -146,3 +150,116 @@ async def test_the_audit_log_reads_newest_first_filtered_and_in_pages(store: Sto
         assert [e.target for e in logins] == ["#3"]
         page = await tx.audit_page(AuditQuery(limit=3, offset=3))
         assert [e.target for e in page] == ["#3", "#2", "#1"]
+
+
+# -- the counts the database keeps -------------------------------------------------------
+MICROGRIDS = ("M01", "M02", "M03")
+#: a case's next write: its micro-grid and state (None: a new case), or a rolled-back one
+STEP = st.tuples(st.sampled_from(MICROGRIDS), st.sampled_from(list(Status)),
+                 st.integers(0, 2), st.booleans())
+
+
+async def _counted(store: Store, query: BoardQuery) -> tuple[dict[Status, int], int]:
+    """The counts as a scan of the cases gives them: every level asked for is a filter,
+    and a filter makes the store count the cases rather than read case_tally."""
+    async with store.transaction() as tx:
+        return await tx.board_tally(replace(query, levels=(0, 1, 2, 3)), T0)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(history=st.lists(st.lists(STEP, min_size=1, max_size=4), min_size=1, max_size=6))
+async def test_the_kept_counts_are_the_cases_counted(
+        backend: Backend, history: list[list[tuple[str, Status, int, bool]]]) -> None:
+    """Whatever writes the cases go through (new cases, moves between micro-grids and
+    states, transactions rolled back), case_tally holds what counting them gives. (Each
+    example opens the store in its own event loop; the cases pile up from one example to
+    the next, which the comparison does not mind.)"""
+    store = backend.new_store()
+    await store.open()
+    try:
+        await _write_and_compare(backend, store, history)
+    finally:
+        await store.close()
+
+
+async def _write_and_compare(backend: Backend, store: Store,
+                             history: list[list[tuple[str, Status, int, bool]]]) -> None:
+    async with store.transaction() as tx:
+        numbers = [c.number for c in await tx.board(BoardQuery(
+            microgrids=MICROGRIDS, open_only=False, limit=1000))]
+    for writes in history:
+        made: list[int] = []
+        try:
+            async with store.transaction() as tx:
+                for microgrid, status, pick, undo in writes:
+                    if pick == 0 or not numbers + made:
+                        case = await tx.new_case(make_case(microgrid=microgrid, status=status))
+                        made.append(case.number)
+                    else:
+                        known = numbers + made
+                        found = await tx.case(known[pick * 7 % len(known)])
+                        assert found is not None
+                        await tx.update_case(replace(found, microgrid=microgrid,
+                                                     status=status))
+                    if undo:
+                        raise _RolledBack
+            numbers.extend(made)
+        except _RolledBack:
+            pass
+    kept = sorted(backend.raw("SELECT microgrid, status, n FROM case_tally WHERE n <> 0"))
+    counted = sorted(backend.raw(
+        "SELECT microgrid, status, COUNT(*) FROM cases GROUP BY microgrid, status"))
+    assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
+    for scope in (MICROGRIDS, ("M02",), ("M01", "M03")):
+        query = BoardQuery(microgrids=scope)
+        counted_too = await _counted(store, query)
+        async with store.transaction() as tx:
+            assert await tx.board_tally(query, T0) == counted_too
+            view = await tx.board_view(query, T0)
+        assert (view.counts, view.late) == counted_too
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def test_a_deleted_case_leaves_the_counts(backend: Backend, store: Store) -> None:
+    await new_case(store, microgrid="M02")
+    gone = await new_case(store, microgrid="M02", status=Status.CLAIMED)
+    backend.raw(f"DELETE FROM cases WHERE number = {gone.number}")
+    async with store.transaction() as tx:
+        assert await tx.board_counts(BoardQuery(microgrids=("M02",))) == {Status.ASSIGNED: 1}
+
+
+async def test_a_page_of_the_board_is_its_cases_and_counts_in_one(store: Store) -> None:
+    """board_view gives what board and board_tally give apart, filtered or not, with the
+    holder's cases elsewhere or not, overdue or not, on any page."""
+    for i in range(12):
+        await new_case(store, microgrid=("M01", "M02", "M03")[i % 3],
+                       status=(Status.ASSIGNED, Status.CLAIMED, Status.NEW, Status.CLOSED)[i % 4],
+                       claim_by=T0 + timedelta(hours=i - 6), resolve_by=T0 + timedelta(hours=6 - i),
+                       priority=(Priority.URGENT, Priority.NORMAL)[i % 2],
+                       assignee_id=("zhang", "zhao", None)[i % 3],
+                       text=("电梯坏了", "楼道灯", "noise")[i % 3],
+                       updated_at=T0 + timedelta(minutes=i % 5))
+    for status in (Status.NEW, Status.CLAIMED):  # open, with no running deadline
+        await new_case(store, microgrid="M02", status=status, claim_by=None, resolve_by=None)
+    now = T0 + timedelta(minutes=30)
+    for holder in (None, "zhao"):
+        for extra in ({}, {"priorities": ("urgent",)}, {"text": "灯"}, {"assignee": ""},
+                      {"assignee": "zhao"}, {"levels": (0,)}):
+            for narrow in ({}, {"overdue_at": now}, {"statuses": frozenset({Status.CLOSED})},
+                           {"open_only": False, "limit": 3, "offset": 2}):
+                query = BoardQuery(microgrids=("M01", "M02"), holder=holder, **extra, **narrow)
+                counting = replace(query, statuses=frozenset(), open_only=True,
+                                   overdue_at=None)
+                async with store.transaction() as tx:
+                    view = await tx.board_view(query, now)
+                    assert [c.number for c in view.cases] == [
+                        c.number for c in await tx.board(query)], query
+                    assert (view.counts, view.late) == await tx.board_tally(counting, now)
+                    # every level is a filter: the cases sorted whole, not merged by state
+                    assert [c.number for c in await tx.board(query)] == [
+                        c.number for c in await tx.board(replace(
+                            query, levels=query.levels or (0, 1, 2, 3)))], query

@@ -93,8 +93,8 @@ async def load(tx: Transaction, person: Person, filters: Filters, *, now: Any,
                           "overdue_at": now if filters.overdue else None,
                           "limit": PAGE_SIZE + 1,
                           "offset": (filters.page - 1) * PAGE_SIZE})
-    found = await tx.board(query)
-    counts, overdue = await tx.board_tally(base, now)
+    view = await tx.board_view(query, now)
+    found, counts, overdue = view.cases, view.counts, view.late
     names: dict[str, str] = {}
     for case in found[:PAGE_SIZE]:
         if case.assignee_id and case.assignee_id not in names:

@@ -876,6 +876,12 @@ class Transaction(ABC):
         deadline at ``late_at`` (none when it is None), in one pass."""
         raise NotImplementedError
 
+    async def board_view(self, query: BoardQuery, late_at: datetime | None) -> BoardView:
+        """:meth:`board` for ``query``, with :meth:`board_tally` of its scope and filters
+        (the statuses, ``open_only`` and ``overdue_at`` narrow only the cases), in as few
+        passes over the cases as the filters allow: the page a console shows."""
+        raise NotImplementedError
+
     async def board_counts(self, query: BoardQuery) -> dict[Status, int]:
         """How many cases of each status the query's scope holds (its other filters but
         the statuses and ``open_only`` apply)."""
@@ -1201,3 +1207,13 @@ class BoardQuery:
     text: str = ""
     limit: int = 50
     offset: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class BoardView:
+    """A page of the board: its cases, and how many cases of each status (and past their
+    running deadline) its scope and filters hold."""
+
+    cases: list[Case]
+    counts: dict[Status, int]
+    late: int

@@ -78,6 +78,8 @@ TABLES: Mapping[str, str] = {
     "customer_groups": "",
     # a notice's group-sendings: owners (stewards' WeCom userids) and group ids
     "group_tasks": "",
+    # how many cases each micro-grid holds in each state (kept by triggers on cases)
+    "case_tally": "",
 }
 
 

@@ -498,3 +498,13 @@ group_tasks = Table(
     Column("confirmed_at", Instant()),
     implicit_returning=False,
 )
+
+#: how many cases each (micro-grid, status) holds, kept by the database's own triggers on
+#: ``cases`` (revision 0021): the board's counts read these few rows, not the cases
+case_tally = Table(
+    "case_tally", metadata,
+    Column("microgrid", Text, primary_key=True),
+    Column("status", Text, primary_key=True),
+    Column("n", BigInteger),
+    implicit_returning=False,
+)
