@@ -233,3 +233,39 @@ async def test_a_phone_set_to_english_gets_english_pages(world: World) -> None:
         shown = re.sub(r'幸福里[^<]*|网格助手|data-urgent="[^"]*"', "", page.text)
         assert not re.search(r"[\u4e00-\u9fff]", shown), re.findall(r".{20}[\u4e00-\u9fff]+.{5}",
                                                                   shown)[:5]
+
+
+async def test_forgetting_a_page_resident_leaves_nothing_of_hers(world: World) -> None:
+    """`gridbot forget` on someone the page made: her phone, words and photo go, and her
+    phone's cookie leads to nobody (a new report would be a stranger's)."""
+    from gridbot.residents import identity
+    from gridbot.store import forget as forgetting
+
+    w = await bound(world)
+    link = await link_of(w)
+    async with phone() as her:
+        form = await her.get(link)
+        sent = await her.post(link, data={
+            "csrf": csrf_of(form.text), "text": "我家楼道灯坏了，晚上看不见",
+            "name": "钱秀兰", "phone": "13911112222", "place": "3幢2单元"},
+            files={"photo": ("a.jpg", photo((400, 300)), "image/jpeg")})
+        assert sent.status_code == 303
+        case, _ = await w.case(1)
+        person_id = case.reporter_id
+        assert person_id.startswith("~web:")
+        async with w.runtime.store.transaction() as tx:
+            await tx.forget_person(person_id, new_id=forgetting.anonymous_id(),
+                                   name="（已注销）", text="（已注销）", message="（已注销）")
+        dump = "\n".join(str(r) for table in ("people", "accounts", "cases", "case_events",
+                                              "outbox")
+                         for r in w.rows(f"SELECT * FROM {table}"))
+        for secret in ("钱秀兰", "13911112222", "晚上看不见", "data:image/jpeg"):
+            assert secret not in dump, secret
+        residents = w.runtime.console.residents if w.runtime.console else None
+        assert residents is not None
+        device = identity.device_of(residents.key, her.cookies.get(identity.COOKIE))
+        assert device is not None
+        async with w.runtime.store.transaction() as tx:
+            assert (await identity.find(tx, residents.key, device)).person is None
+        mine = await her.get(link + "/mine")
+        assert "#1" not in mine.text
