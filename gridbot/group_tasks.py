@@ -51,7 +51,6 @@ from typing import Protocol
 from gridbot.context import Runner, Services
 from gridbot.customer_groups import GROUPS_PER_TASK, monthly_quota, quota_month
 from gridbot.domain import (
-    WEB_PLATFORM,
     CustomerGroup,
     Delivery,
     DeliveryStatus,
@@ -66,6 +65,7 @@ from gridbot.domain import (
     TextFormat,
 )
 from gridbot.errors import PlatformError
+from gridbot.policy import routing
 from gridbot.store.base import Transaction
 
 log = logging.getLogger(__name__)
@@ -142,13 +142,7 @@ async def private_chat(tx: Transaction, person: Person | None) -> tuple[str, str
     """Where the owner is told: their WeCom app chat, else any private chat of theirs."""
     if person is None:
         return None
-    found: list[tuple[str, str]] = []
-    for account in await tx.accounts_of(person.id):
-        if not account.private_chat_id or account.platform == WEB_PLATFORM:
-            continue
-        chat = await tx.chat(account.platform, account.private_chat_id)
-        if chat is None or chat.unreachable_at is None:
-            found.append((account.platform, account.private_chat_id))
+    found = await routing.private_chats(tx, person.id)
     found.sort(key=lambda f: f[0] != OWNER_PLATFORM)
     return found[0] if found else None
 

@@ -26,7 +26,6 @@ from gridbot.commands import split_word
 from gridbot.context import Runner, Services
 from gridbot.declare import NOTICE_SENDERS
 from gridbot.domain import (
-    WEB_PLATFORM,
     Button,
     CustomerGroup,
     Delivery,
@@ -42,6 +41,7 @@ from gridbot.domain import (
 )
 from gridbot.durations import DateError, DurationError, make_day, read_duration
 from gridbot.errors import PermissionDenied, UserError
+from gridbot.policy import routing
 from gridbot.store.base import Transaction
 
 #: the author of notices written on the command line, which may address everything
@@ -389,24 +389,20 @@ async def _forward(services: Services, tx: Transaction, notice: Notice, microgri
         if services.resident_links is not None else ""
     for steward in await stewards_of(tx, microgrid):
         locale = services.locale_for(steward.locale)
-        for account in await tx.accounts_of(steward.id):
-            chat = await tx.chat(account.platform, account.private_chat_id or "")
-            if not account.private_chat_id or account.platform == WEB_PLATFORM or (
-                    chat is not None and chat.unreachable_at is not None):
-                continue
-            fmt = services.platform(account.platform).fmt
+        for platform, chat_id in await routing.private_chats(tx, steward.id):
+            fmt = services.platform(platform).fmt
             messages: tuple[tuple[str, dict[str, Any]], ...] = (
                 ("notice_forward", {"microgrid": microgrid}),
                 ("notice", {"in_group": True, "replies": False, "link": link,
                             "author": author, "office": office}))
             for n, (template, context) in enumerate(messages):
                 await tx.enqueue(Outgoing(
-                    platform=account.platform, chat_id=account.private_chat_id,
+                    platform=platform, chat_id=chat_id,
                     text=services.render(template, locale=locale, fmt=fmt, notice=notice,
                                          **context),
                     fmt=fmt, person_id=steward.id,
                     dedup_key=f"notice:{notice.id}:forward:{microgrid}:{steward.id}:"
-                              f"{account.platform}:{n}"), now)
+                              f"{platform}:{n}"), now)
 
 
 #: the copies a notice's reports list as not delivered, with why

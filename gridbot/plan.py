@@ -36,8 +36,9 @@ from datetime import datetime, timedelta
 from gridbot import group_tasks
 from gridbot.adapters.base import Adapter
 from gridbot.context import ResidentLinks
-from gridbot.domain import WEB_PLATFORM, Chat
+from gridbot.domain import Chat
 from gridbot.notices import Scope, page_suffix, stewards_of
+from gridbot.policy import routing
 from gridbot.ratelimit import Limiter, SendLimits, send_time
 from gridbot.store.base import ResidentAccount, Transaction
 
@@ -299,13 +300,7 @@ def forward_row(links: ResidentLinks | None, number: int) -> Channel:
 
 async def _writable(tx: Transaction, person_id: str) -> bool:
     """Whether the bot can write to the person in private (as the forward is sent)."""
-    for account in await tx.accounts_of(person_id):
-        if not account.private_chat_id or account.platform == WEB_PLATFORM:
-            continue
-        chat = await tx.chat(account.platform, account.private_chat_id)
-        if chat is None or chat.unreachable_at is None:
-            return True
-    return False
+    return bool(await routing.private_chats(tx, person_id))
 
 
 async def make_plan(tx: Transaction, scope: Scope, *, senders: Mapping[str, Sender],

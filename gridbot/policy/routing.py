@@ -56,6 +56,20 @@ async def account_states(tx: Transaction, person_id: str) -> tuple[AccountState,
     return tuple(states)
 
 
+async def private_chats(tx: Transaction, person_id: str) -> list[tuple[str, str]]:
+    """(platform, chat id) of each private chat of the person a message reaches now, by
+    the same rule: a chat account's private chat that has not refused the bot (not the
+    console's, which shows what it is sent only while someone looks)."""
+    found = []
+    for account in await tx.accounts_of(person_id):
+        if account.platform == WEB_PLATFORM or not account.private_chat_id:
+            continue
+        chat = await tx.chat(account.platform, account.private_chat_id)
+        if chat is None or chat.unreachable_at is None:
+            found.append((account.platform, account.private_chat_id))
+    return found
+
+
 def why_unreachable(states: tuple[AccountState, ...]) -> str:
     """``""`` if a message reaches the person; else "unlinked" (no chat account),
     "no_private" (linked, never wrote to the bot in private) or "blocked"."""
