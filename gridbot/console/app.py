@@ -213,7 +213,7 @@ class Console:
                 if not auth.csrf_ok(self.key, session_id, form.get(auth.CSRF_FIELD)
                                     or request.headers.get("x-csrf-token")):
                     log.warning("console: a POST to %s without a valid CSRF token from %s",
-                                request.url.path, _address(request))
+                                request.url.path, client_address(request))
                     return self.views.problem("csrf", status=403)
             async with self.store.transaction() as tx:
                 found = await self._person(tx, session_id, now)
@@ -229,7 +229,7 @@ class Console:
                     response = await handler(page)
             if acts:
                 response = await handler(page)
-            _no_store(response)
+            no_store(response)
             return response
         return endpoint
 
@@ -249,23 +249,23 @@ class Console:
     def _logged_out(self, request: Request, *, ended: bool = False) -> Response:
         response = self.views.problem("ended" if ended else "login_needed", status=401)
         response.delete_cookie(auth.COOKIE, path=self.path or "/")
-        _no_store(response)
+        no_store(response)
         return response
 
     # -- logging in and out -------------------------------------------------------------------
     async def _login_form(self, request: Request) -> Response:
         """The link opens a page with one button: a link preview (a chat app fetching the
         URL to show a card) must not spend it."""
-        if not self.limiter.allow(_address(request)):
+        if not self.limiter.allow(client_address(request)):
             return self.views.problem("too_many_logins", status=429)
         token = request.path_params["token"]
         response = self.views.bare("login.html.j2", token=token,
                                    action=self.path + "/login")
-        _no_store(response)
+        no_store(response)
         return response
 
     async def _login(self, request: Request) -> Response:
-        address = _address(request)
+        address = client_address(request)
         if not self.limiter.allow(address):
             log.warning("console: too many login attempts from %s", address)
             return self.views.problem("too_many_logins", status=429)
@@ -296,7 +296,7 @@ class Console:
         response.set_cookie(auth.COOKIE, auth.cookie_value(self.key, session_id),
                             max_age=self.settings.session_hours * 3600, path=self.path or "/",
                             httponly=True, samesite="lax", secure=self.secure)
-        _no_store(response)
+        no_store(response)
         return response
 
     async def _link_account(self, tx: Transaction, person: Person, now: datetime) -> None:
@@ -330,7 +330,7 @@ class Console:
             sender_id=sender_id or person.id, sender_name=person.name, text=text,
             message_id=message_id, attachments=attachments))
         async with self.store.transaction() as tx:
-            answers = await tx.answers(WEB_PLATFORM, chat, f"{WEB_PLATFORM}:{chat}:{message_id}")
+            answers = await answers_to(tx, chat, message_id)
         return Said(message_id=message_id, outcome=outcome, answers=tuple(answers))
 
     async def _say(self, page: Page) -> Response:
@@ -347,11 +347,16 @@ class Console:
     @staticmethod
     async def answers(page: Page) -> list[Outgoing]:
         """The bot's answers to what the person just did (``?said=``), for the page after it."""
-        message_id = page.request.query_params.get("said", "")
-        if not message_id.isalnum() or len(message_id) > 64:
-            return []
-        chat = web_chat_id(page.person.id)
-        return await page.tx.answers(WEB_PLATFORM, chat, f"{WEB_PLATFORM}:{chat}:{message_id}")
+        return await answers_to(page.tx, web_chat_id(page.person.id),
+                                page.request.query_params.get("said", ""))
+
+
+async def answers_to(tx: Transaction, chat: str, message_id: str) -> list[Outgoing]:
+    """The bot's answers, in a web chat, to the message ``message_id`` said there (the
+    engine keys what it queues by the message it answers); none for an id no page makes."""
+    if not message_id.isalnum() or len(message_id) > 64:
+        return []
+    return await tx.answers(WEB_PLATFORM, chat, f"{WEB_PLATFORM}:{chat}:{message_id}")
 
 
 def _same_console(path: str, back: str) -> str:
@@ -361,16 +366,22 @@ def _same_console(path: str, back: str) -> str:
     return path + "/"
 
 
-def _address(request: Request) -> str:
+def client_address(request: Request) -> str:
+    """Where a request came from (what the limits count by, what the logs say)."""
     return request.client.host if request.client else "?"
 
 
-def _no_store(response: Response) -> None:
+#: what the console's pages may load: their own stylesheet, script, pictures and sounds
+CONSOLE_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                  "script-src 'self'; media-src 'self'; form-action 'self'; "
+                  "frame-ancestors 'none'; base-uri 'none'")
+
+
+def no_store(response: Response, policy: str = CONSOLE_POLICY) -> None:
+    """Headers every page of the console and the residents' pages carries: never cached
+    or framed, no referrer, and nothing loaded from elsewhere (``policy``)."""
     response.headers.setdefault("cache-control", "no-store")
     response.headers.setdefault("x-frame-options", "DENY")
     response.headers.setdefault("x-content-type-options", "nosniff")
     response.headers.setdefault("referrer-policy", "no-referrer")
-    response.headers.setdefault(
-        "content-security-policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    response.headers.setdefault("content-security-policy", policy)

@@ -35,7 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from gridbot.adapters.base import WebAuth
 from gridbot.config import LOCALES
-from gridbot.console.app import Console, Said, Throttle
+from gridbot.console.app import Console, Said, Throttle, answers_to, client_address, no_store
 from gridbot.console.views import Views
 from gridbot.domain import UNCLAIMED_STATUSES, Attachment, Case, Outgoing
 from gridbot.residents import identity, links
@@ -83,7 +83,7 @@ class Visit:
 
     @property
     def address(self) -> str:
-        return self.request.client.host if self.request.client else "?"
+        return client_address(self.request)
 
     def url(self, suffix: str = "") -> str:
         """A page under this link ("/case/12"), as a path of this server."""
@@ -122,11 +122,10 @@ class Visit:
 
     async def answers(self, tx: Transaction) -> list[Outgoing]:
         """The bot's answers to what the resident just did (``?said=``)."""
-        said = self.request.query_params.get("said", "")
-        if not said.isalnum() or len(said) > 64 or self.resident.person is None:
+        if self.resident.person is None:
             return []
-        chat = self.resident.chat_id
-        return await tx.answers("web", chat, f"web:{chat}:{said}")
+        return await answers_to(tx, self.resident.chat_id,
+                                self.request.query_params.get("said", ""))
 
 
 Handler = Callable[[Visit], Awaitable[Response]]
@@ -228,9 +227,9 @@ class Residents:
                 form = refused
             async with self.store.transaction() as tx:
                 verdict = await links.check(tx, self.key, microgrid, token, self.microgrids)
-                if verdict is not Verdict.GOOD or microgrid not in self.microgrids:
+                if verdict is not Verdict.GOOD:  # an unknown micro-grid is FORGED too
                     log.info("residents: a %s link for %r from %s", verdict.value, microgrid,
-                             _address(request))
+                             client_address(request))
                     return self.problem("replaced" if verdict is Verdict.REPLACED
                                         else "forged", locale=locale,
                                         status=410 if verdict is Verdict.REPLACED else 404)
@@ -275,7 +274,7 @@ class Residents:
             return self.problem("bad_form", locale=locale, status=400)
         if not identity.csrf_ok(self.key, device, form.get("csrf")):
             log.warning("residents: a POST to %s without a valid CSRF token from %s",
-                        request.url.path, _address(request))
+                        request.url.path, client_address(request))
             await form.close()
             return self.problem("csrf", locale=locale, status=403)
         return form
@@ -308,15 +307,14 @@ def state_of(case: Case) -> str:
     return case.status.value
 
 
+#: what the residents' pages may load (and a photo chosen, shown before it is sent)
+RESIDENTS_POLICY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+                    "script-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                    "base-uri 'none'")
+
+
 def secure_headers(response: Response) -> None:
-    response.headers.setdefault("cache-control", "no-store")
-    response.headers.setdefault("x-frame-options", "DENY")
-    response.headers.setdefault("x-content-type-options", "nosniff")
-    response.headers.setdefault("referrer-policy", "no-referrer")
-    response.headers.setdefault(
-        "content-security-policy",
-        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
-        "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    no_store(response, RESIDENTS_POLICY)
 
 
 #: where WeChat sends the phone back to, followed by the page's own path
@@ -353,7 +351,5 @@ def authorize_url(residents: Residents, request: Request, device: str) -> str | 
                               state_for(residents.key, device, path))
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "?"
 
 
