@@ -18,7 +18,6 @@ picture, docs/img/report-page.png, is ``report-390x844.png``:
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from PIL import Image
 from playwright.async_api import BrowserContext, FilePayload, Page, expect
 
 from gridbot.config import load_config
@@ -37,14 +35,12 @@ from gridbot.store import store_for_url
 from gridbot.store.base import Household
 from tests.browser import PHONE, Office, every_control_named, no_sideways_scroll, reads_clean
 from tests.telegram_harness import LIU, ZHANG, ZHOU
+from tests.test_residents import WECHAT_UA, photo
 
 pytestmark = [pytest.mark.slow(90), pytest.mark.asyncio(loop_scope="module")]
 #: the pages come from another process, on a machine that may be busy
 expect.set_options(timeout=15_000)
 
-WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
-             "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) "
-             "NetType/WIFI Language/zh_CN")
 #: M01's household ledger: three buildings of two entrances (幸福里1-3幢)
 LEDGER = [Household(microgrid="M01", building=f"{b}幢", entrance=f"{u}单元",
                     room=f"{floor}0{u}", head="住户")
@@ -107,17 +103,6 @@ async def ward(office: Office) -> AsyncIterator[Ward]:
     # A case reported in the group before: the page lists it among the micro-grid's.
     await office.report(office.chat.group, LIU, "1幢电梯按钮失灵，按了没反应")
     yield Ward(office=office)
-
-
-def photo(size: tuple[int, int] = (2400, 1800)) -> bytes:
-    """A JPEG as a phone makes it: large, with EXIF naming the phone and where it was."""
-    image = Image.new("RGB", size, (200, 120, 40))
-    exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"  # Make
-    exif[0x8825] = {1: "N", 2: (31.0, 14.0, 0.0), 3: "E", 4: (121.0, 28.0, 0.0)}  # GPS
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif, quality=95)
-    return out.getvalue()
 
 
 async def looks_right(page: Page, controls: int = 2) -> None:
