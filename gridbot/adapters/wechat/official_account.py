@@ -33,8 +33,6 @@ their news arrives here as customer-service messages too.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -52,6 +50,7 @@ from gridbot.adapters.base import Adapter, Intake, WebAuth
 from gridbot.adapters.wechat.shared import (
     MpClient,
     Parts,
+    PassiveAnswers,
     Refused,
     call,
     check_fresh,
@@ -104,7 +103,7 @@ class OfficialAccountAdapter(Adapter):
         self.passive = 0
         self._parts = Parts()
         #: callbacks waiting for their answer: (openid, message id) -> the answer's text
-        self._waiting: dict[tuple[str, str], asyncio.Future[str]] = {}
+        self.answers = PassiveAnswers()
         #: the account's web authorisation, for the residents' page, where it is set up
         self._web_auth = MpWebAuth(settings, PLATFORM) if settings.web_auth else None
 
@@ -219,28 +218,14 @@ class OfficialAccountAdapter(Adapter):
         incoming = incoming_message(message)
         if incoming is None:
             return PlainTextResponse(SUCCESS)
-        key = (incoming.chat_id, incoming.message_id)
-        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        # WeChat's retry of a message still being answered is a duplicate: it waits for nothing
-        mine = self._waiting.setdefault(key, answer) is answer
-        try:
-            outcome = await intake.handle(incoming)
-            if outcome is Outcome.FAILED:
-                return Response(status_code=500)  # WeChat delivers it again
-            if outcome in (Outcome.DUPLICATE, Outcome.IGNORED) or not mine:
-                return PlainTextResponse(SUCCESS)
-            left = PASSIVE_BUDGET - (time.monotonic() - started)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(answer), max(left, 0.0))
-        finally:
-            if mine:
-                del self._waiting[key]
-        if not answer.done():
-            log.info("the answer to %s was not ready in time; it goes as a customer-service "
-                     "message", incoming.message_id)
+        outcome, answer = await self.answers.handle(
+            intake, incoming, started, budget=PASSIVE_BUDGET, later="as a customer-service message")
+        if outcome is Outcome.FAILED:
+            return Response(status_code=500)  # WeChat delivers it again
+        if answer is None:
             return PlainTextResponse(SUCCESS)
         reply = TextReply(source=message.target, target=message.source,
-                          content=_cdata_safe(answer.result())).render()
+                          content=_cdata_safe(answer)).render()
         if self.crypto is not None:
             reply = self.crypto.encrypt_message(reply, nonce, timestamp)
         return Response(reply, media_type="application/xml")
@@ -248,12 +233,10 @@ class OfficialAccountAdapter(Adapter):
     # -- sending --------------------------------------------------------------------------------
     async def send(self, message: Outgoing) -> str:
         openid = message.chat_id
-        waiting = self._waiting.get((openid, message.reply_to or ""))
 
         async def one(part: str | Attachment) -> str:
-            if isinstance(part, str) and waiting is not None and not waiting.done():
-                waiting.set_result(part)  # the callback answers with it, in time
-                self.passive += 1
+            if isinstance(part, str) and self.answers.offer(openid, message.reply_to, part):
+                self.passive += 1  # the callback answers with it, in time
                 return f"passive:{message.reply_to}"
             try:
                 if isinstance(part, str):

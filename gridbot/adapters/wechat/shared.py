@@ -24,10 +24,12 @@ of them (signatures, AES, XML, API calls); this module holds:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -48,7 +50,8 @@ from wechatpy.exceptions import (
     WeChatClientException,
 )
 
-from gridbot.domain import Attachment, Outgoing
+from gridbot.adapters.base import Intake
+from gridbot.domain import Attachment, Incoming, Outcome, Outgoing
 from gridbot.errors import PlatformError
 
 log = logging.getLogger(__name__)
@@ -301,6 +304,50 @@ def check_fresh(timestamp: str, now: datetime) -> None:
     if not timestamp.isdigit() or abs(int(timestamp) - now.timestamp()) > MAX_CLOCK_SKEW:
         raise Refused(403, f"timestamp {timestamp[:20]!r} is not within "
                            f"{MAX_CLOCK_SKEW} s of now")
+
+
+class PassiveAnswers:
+    """Answers a callback carries back in its own HTTP response (WeChat's 被动回复, the
+    smart bot's stream): the callback hands the message to the engine and waits, up to a
+    budget of seconds from its arrival, for the adapter's send of the answer to
+    :meth:`offer` it; an answer not ready by then is sent the platform's other way."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+    async def handle(self, intake: Intake, incoming: Incoming, started: float, *,
+                     budget: float, later: str) -> tuple[Outcome, str | None]:
+        """Handle ``incoming`` (arrived at ``time.monotonic()`` ``started``): the outcome,
+        and the answer to put in the response if one came within ``budget`` seconds
+        (``later``: where it goes instead, for the log)."""
+        key = (incoming.chat_id, incoming.message_id)
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        # The platform's retry of a message still being answered is a duplicate: it waits
+        # for nothing.
+        mine = self._waiting.setdefault(key, answer) is answer
+        try:
+            outcome = await intake.handle(incoming)
+            if outcome in (Outcome.FAILED, Outcome.DUPLICATE, Outcome.IGNORED) or not mine:
+                return outcome, None
+            left = budget - (time.monotonic() - started)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(answer), max(left, 0.0))
+        finally:
+            if mine:
+                del self._waiting[key]
+        if not answer.done():
+            log.info("the answer to %s was not ready in time; it goes %s",
+                     incoming.message_id, later)
+            return outcome, None
+        return outcome, answer.result()
+
+    def offer(self, chat_id: str, reply_to: str | None, text: str) -> bool:
+        """The answer to a message whose callback is still waiting: True if it takes it."""
+        waiting = self._waiting.get((chat_id, reply_to or ""))
+        if waiting is None or waiting.done():
+            return False
+        waiting.set_result(text)
+        return True
 
 
 def callback_route(path: str, verify: Callable[[Request], Response],

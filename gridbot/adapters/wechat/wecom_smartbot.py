@@ -44,8 +44,6 @@ this module.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -68,6 +66,7 @@ from gridbot.adapters.wechat.shared import (
     MAX_CLOCK_SKEW,
     RATE_ERRORS,
     RATE_LIMIT_WAIT,
+    PassiveAnswers,
     Refused,
     call,
     callback_route,
@@ -132,7 +131,7 @@ class SmartBotAdapter(Adapter):
         self._http = timeout_session()
         self._intake: Intake | None = None
         #: callbacks waiting for their answer: (chat id, msgid) -> the answer's text
-        self._waiting: dict[tuple[str, str], asyncio.Future[str]] = {}
+        self.answers = PassiveAnswers()
         #: response URLs by msgid, in the order they came
         self._answerable: dict[str, _Answerable] = {}
         #: nonces of callbacks taken, until they are too old to be let in anyway
@@ -206,27 +205,14 @@ class SmartBotAdapter(Adapter):
         if incoming is None:
             return Response()  # events, pictures, stream refreshes: nothing to act on
         self._keep_response_url(incoming, message.get("response_url"), now)
-        key = (incoming.chat_id, incoming.message_id)
-        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        mine = self._waiting.setdefault(key, answer) is answer
-        try:
-            outcome = await intake.handle(incoming)
-            if outcome is Outcome.FAILED:
-                self._nonces.pop(nonce, None)  # WeCom delivers it again, with this nonce
-                return Response(status_code=500)
-            if outcome in (Outcome.DUPLICATE, Outcome.IGNORED) or not mine:
-                return Response()
-            left = PASSIVE_BUDGET - (time.monotonic() - started)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(answer), max(left, 0.0))
-        finally:
-            if mine:
-                del self._waiting[key]
-        if not answer.done():
-            log.info("the answer to %s was not ready in time; it goes to its response_url",
-                     incoming.message_id)
+        outcome, answer = await self.answers.handle(
+            intake, incoming, started, budget=PASSIVE_BUDGET, later="to its response_url")
+        if outcome is Outcome.FAILED:
+            self._nonces.pop(nonce, None)  # WeCom delivers it again, with this nonce
+            return Response(status_code=500)
+        if answer is None:
             return Response()
-        return JSONResponse(self._sealed(_stream(answer.result()), nonce, timestamp))
+        return JSONResponse(self._sealed(_stream(answer), nonce, timestamp))
 
     def _take_nonce(self, nonce: str, now: datetime) -> None:
         """Remember a signed callback's nonce; a second one with it is a replay."""
@@ -292,7 +278,6 @@ class SmartBotAdapter(Adapter):
     # -- sending --------------------------------------------------------------------------------
     async def send(self, message: Outgoing) -> str:
         chat = message.chat_id
-        waiting = self._waiting.get((chat, message.reply_to or ""))
         if any(a.is_own for a in message.attachments):
             log.warning("%s: outbox %s: pictures left out (answers are text)", WHO,
                         message.dedup_key)
@@ -301,9 +286,8 @@ class SmartBotAdapter(Adapter):
             raise PlatformError("empty message", permanent=True)
         first = ""
         for part in parts:
-            if waiting is not None and not waiting.done():
-                waiting.set_result(part)  # the callback answers with it, in time
-                self.passive += 1
+            if self.answers.offer(chat, message.reply_to, part):
+                self.passive += 1  # the callback answers with it, in time
                 sent = f"passive:{message.reply_to}"
             else:
                 sent = await self._respond(chat, message.reply_to, part)
