@@ -295,9 +295,11 @@ class Demo:
         if console.residents is not None:
             self.print(self.text("web_residents"))
             async with self.store.transaction() as tx:
-                for microgrid in self.config.microgrids:
-                    link = await console.residents.link_url(tx, microgrid.code)
-                    self.print(self.text("web_microgrid", name=microgrid.name, link=link))
+                links = await console.residents.link_urls(
+                    tx, [m.code for m in self.config.microgrids])
+            for microgrid in self.config.microgrids:
+                self.print(self.text("web_microgrid", name=microgrid.name,
+                                     link=links[microgrid.code]))
         return http
 
     def _send_soon(self) -> None:

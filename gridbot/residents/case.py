@@ -16,7 +16,16 @@ from typing import Any
 
 from starlette.responses import RedirectResponse, Response
 
-from gridbot.domain import OPEN_STATUSES, Attachment, Case, CaseEvent, Outgoing, Role, Status
+from gridbot.domain import (
+    OPEN_STATUSES,
+    WEB_PLATFORM,
+    Attachment,
+    Case,
+    CaseEvent,
+    Outgoing,
+    Role,
+    Status,
+)
 from gridbot.linking import add_code
 from gridbot.residents.app import Visit
 from gridbot.store.base import CaseQuery, Transaction
@@ -92,7 +101,7 @@ async def _news(visit: Visit, tx: Transaction, case: Case) -> list[Outgoing]:
     """What the bot told this phone's person about the case (its news, kept for the page)."""
     if visit.resident.person is None:
         return []
-    return [m for m in await tx.answers("web", visit.resident.chat_id, "")
+    return [m for m in await tx.answers(WEB_PLATFORM, visit.resident.chat_id, "")
             if m.case_number == case.number][-20:]
 
 
@@ -195,10 +204,10 @@ async def _mine(visit: Visit, tx: Transaction, **context: Any) -> Response:
                                             limit=50))
         followed = [c for c in [await tx.case(n) for n in await tx.watched_cases(person.id)]
                     if c is not None]
-    urls = {}
-    for case in [*reported, *followed]:
-        urls[case.number] = await visit.residents.link_url(tx, case.microgrid,
-                                                           f"/case/{case.number}")
+    shown = [*reported, *followed]
+    # Each case under its own micro-grid's current link, the links read at once.
+    links = await visit.residents.link_urls(tx, sorted({c.microgrid for c in shown}))
+    urls = {case.number: f"{links[case.microgrid]}/case/{case.number}" for case in shown}
     return visit.render("mine.html.j2", reported=reported, followed=followed, urls=urls,
                         **context)
 
