@@ -312,7 +312,8 @@ async def start(services: Services, tx: Transaction, notice: Notice,
     over: list[CustomerGroup] = []
     for microgrid in notice.microgrids:
         link = ""
-        for chat in await tx.group_chats(microgrid):
+        chats = await tx.group_chats(microgrid)
+        for chat in chats:
             info = services.platform(chat.platform)
             fmt = info.fmt
             # Where nobody's answer reaches the bot (a WeCom group robot), nobody is
@@ -345,8 +346,7 @@ async def start(services: Services, tx: Transaction, notice: Notice,
         planned = await group_tasks.plan(services, tx, notice, microgrid, now)
         tasks += planned.tasks
         over += planned.over_quota
-        if not link and services.resident_links is not None and not planned.tasks \
-                and not await tx.group_chats(microgrid):
+        if not chats and not planned.tasks and services.resident_links is not None:
             await _forward(services, tx, notice, microgrid, now, author=author, office=office)
     if tasks or over:
         await _tell_group_tasks(services, tx, notice, now, tasks, over)
