@@ -24,43 +24,18 @@ from gridbot.customer_groups import monthly_quota, quota_month
 from gridbot.domain import Account, Chat, ChatKind, CustomerGroup, DeliveryCounts, Outgoing
 from gridbot.outbox import OutboxSender
 from gridbot.ratelimit import TELEGRAM_LIMITS, WECOM_ROBOT_LIMITS, send_time
+from tests import wechat_harness as harness
 from tests.conftest import Bot
 from tests.fake_telegram import FakeTelegram
 from tests.fake_wechat import FakeWeChat
 from tests.telegram_harness import World, start_world
-from tests.wechat_harness import APP_CHAT_M02, MP_AES, MP_TOKEN, ROBOT_M01, WORK_AES, WORK_TOKEN
+from tests.wechat_harness import APP_CHAT_M02, ROBOT_M01
 
 
 def wechat_sections(fake: FakeWeChat) -> str:
-    """The WeCom app with an app chat for M02, the Official Account and M01's robot."""
-    return f"""
-[wechat]
-robot_api_base_url = "{fake.base_url}"
-
-[wechat.work]
-corp_id = "{fake.corp_id}"
-agent_id = {fake.agent_id}
-secret = "{fake.corp_secret}"
-token = "{WORK_TOKEN}"
-encoding_aes_key = "{WORK_AES}"
-api_base_url = "{fake.base_url}"
-
-[wechat.work.chats]
-M02 = "{APP_CHAT_M02}"
-
-[wechat.mp]
-app_id = "{fake.app_id}"
-secret = "{fake.mp_secret}"
-token = "{MP_TOKEN}"
-encoding_aes_key = "{MP_AES}"
-api_base_url = "{fake.base_url}"
-
-[wechat.robots]
-M01 = "{fake.base_url}webhook/send?key={ROBOT_M01}"
-
-[wechat.work.customer_groups]
-owner_rule = true
-"""
+    """The WeCom app with an app chat for M02, the Official Account and M01's robot, and
+    customer groups bound by their owner."""
+    return harness.wechat_sections(fake) + "\n[wechat.work.customer_groups]\nowner_rule = true\n"
 
 
 @pytest.fixture

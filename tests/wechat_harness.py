@@ -49,17 +49,11 @@ ZHOU, ZHANG, LIU_W = "zhoushegong", "zhangayi", "liunainai"
 LIU, CHEN = "oLIU-openid-000001", "oCHEN-openid-00002"
 
 
-def write_config(folder: Path, fake: FakeWeChat, *, mp_mode: str = "safe",
-                 secret: str | None = None, web: bool = False, mp_extra: str = "",
-                 extra: str = "") -> Path:
-    """``web``: serve the console and the residents' pages; ``mp_extra``: more lines for
-    ``[wechat.mp]``; ``extra``: more tables at the end."""
-    text = EXAMPLE.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
-    text = text.replace("port = 8080", "port = 0")
-    if not web:  # the example serves the console; most of these tests have no use for it
-        text = text.replace('\nenabled = true\npath = "/console"',
-                            '\nenabled = false\npath = "/console"', 1)
-    text += f"""
+def wechat_sections(fake: FakeWeChat, *, mp_mode: str = "safe", secret: str | None = None,
+                    mp_extra: str = "") -> str:
+    """The WeCom app (with an app chat for M02), the Official Account (``mp_mode`` safe or
+    plain) and M01's group robot, on the fake."""
+    return f"""
 [wechat]
 robot_api_base_url = "{fake.base_url}"
 
@@ -85,6 +79,21 @@ api_base_url = "{fake.base_url}"
 [wechat.robots]
 M01 = "{fake.base_url}webhook/send?key={ROBOT_M01}"
 
+"""
+
+
+def write_config(folder: Path, fake: FakeWeChat, *, mp_mode: str = "safe",
+                 secret: str | None = None, web: bool = False, mp_extra: str = "",
+                 extra: str = "") -> Path:
+    """``web``: serve the console and the residents' pages; ``mp_extra``: more lines for
+    ``[wechat.mp]``; ``extra``: more tables at the end."""
+    text = EXAMPLE.replace('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/gridbot.db"')
+    text = text.replace("port = 8080", "port = 0")
+    if not web:  # the example serves the console; most of these tests have no use for it
+        text = text.replace('\nenabled = true\npath = "/console"',
+                            '\nenabled = false\npath = "/console"', 1)
+    text += wechat_sections(fake, mp_mode=mp_mode, secret=secret, mp_extra=mp_extra)
+    text += f"""
 [wechat.smartbot]
 token = "{BOT_TOKEN}"
 encoding_aes_key = "{BOT_AES}"
