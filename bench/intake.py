@@ -37,7 +37,7 @@ TEXTS = ["3幢楼道灯坏了", "消防通道被车挡住了", "垃圾桶满了�
          "请问居住证怎么办理", "帮忙给独居老人买药"]
 
 
-async def gridbot_run(folder: Path, reports: int) -> tuple[float, float]:
+async def gridbot_run(folder: Path, reports: int, batch: int) -> tuple[float, float]:
     config = load_config(ROOT / "config.example.toml")
     config = dataclasses.replace(config, limits=dataclasses.replace(
         config.limits, reports_per_person=0, reports_per_chat=0),
@@ -48,12 +48,15 @@ async def gridbot_run(folder: Path, reports: int) -> tuple[float, float]:
                     out=io.StringIO()) as demo:
         demo.console.out = None
         start, cpu = time.perf_counter(), time.process_time()
-        for i in range(reports):
-            person = people[i % len(people)]
-            await demo.engine.handle(Incoming(
-                platform="console", chat_id=f"group:{person.unit}", chat_kind=ChatKind.GROUP,
-                sender_id=person.id, sender_name=person.name,
-                text=f"报事 {TEXTS[i % len(TEXTS)]} ({i})", message_id=f"b{i}"))
+        for first in range(0, reports, batch):
+            burst = []
+            for i in range(first, min(first + batch, reports)):
+                person = people[i % len(people)]
+                burst.append(Incoming(
+                    platform="console", chat_id=f"group:{person.unit}",
+                    chat_kind=ChatKind.GROUP, sender_id=person.id, sender_name=person.name,
+                    text=f"报事 {TEXTS[i % len(TEXTS)]} ({i})", message_id=f"b{i}"))
+            await demo.engine.handle_many(burst)
             await demo.sender.drain()
             demo.console.delivered.clear()  # the console keeps a transcript for tests
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -79,6 +82,7 @@ async def floor_run(folder: Path, reports: int) -> tuple[float, float]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--smoke", action="store_true",
                         help="a quick run that only shows the bench works (50 reports)")
     args = parser.parse_args()
@@ -86,7 +90,7 @@ async def main() -> None:
         args.reports = 50
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        ours, our_cpu = await gridbot_run(folder, args.reports)
+        ours, our_cpu = await gridbot_run(folder, args.reports, args.batch)
         floor, floor_cpu = await floor_run(folder, args.reports)
     rate, floor_rate = args.reports / ours, args.reports / floor
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, "

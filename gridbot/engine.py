@@ -65,6 +65,8 @@ CONFLICT_TRIES = 5
 #: (doubling after); then the platform is told it failed, and delivers it again later
 BUSY_TRIES = 3
 BUSY_PAUSE = 0.2
+#: the savepoint each message of a group commit runs in (:meth:`Engine.handle_many`)
+SAVEPOINT = "message"
 
 #: Where the bot's own work (deadlines, digests) "happens": never a real chat.
 SYSTEM_PLATFORM = "gridbot"
@@ -213,20 +215,84 @@ class Engine:
     async def _handle_once(self, msg: Incoming, now: datetime) -> Outcome:
         try:
             async with self.store.transaction() as tx:
-                if not await tx.mark_handled(msg.platform, msg.chat_id, msg.message_id, now):
-                    return Outcome.DUPLICATE
-                ctx = await self._context(tx, msg)
-                outcome = await self._dispatch(ctx)
-                await self._flush(ctx)
-                return outcome
+                return await self._work(tx, msg, now)
         except UserError as refusal:
             async with self.store.transaction() as tx:
-                if not await tx.mark_handled(msg.platform, msg.chat_id, msg.message_id, now):
-                    return Outcome.DUPLICATE
-                ctx = await self._context(tx, msg)
-                ctx.reply(refusal.template, **refusal.context)
-                await self._flush(ctx)
-            return Outcome.REFUSED
+                return await self._refuse(tx, msg, now, refusal)
+
+    async def _work(self, tx: Transaction, msg: Incoming, now: datetime) -> Outcome:
+        if not await tx.mark_handled(msg.platform, msg.chat_id, msg.message_id, now):
+            return Outcome.DUPLICATE
+        ctx = await self._context(tx, msg)
+        outcome = await self._dispatch(ctx)
+        await self._flush(ctx)
+        return outcome
+
+    async def _refuse(self, tx: Transaction, msg: Incoming, now: datetime,
+                      refusal: UserError) -> Outcome:
+        """A refused message: nothing it did is kept but the answer saying why."""
+        if not await tx.mark_handled(msg.platform, msg.chat_id, msg.message_id, now):
+            return Outcome.DUPLICATE
+        ctx = await self._context(tx, msg)
+        ctx.reply(refusal.template, **refusal.context)
+        await self._flush(ctx)
+        return Outcome.REFUSED
+
+    # -- group commit -----------------------------------------------------------------------
+    async def handle_many(self, msgs: Sequence[Incoming]) -> list[Outcome]:
+        """Handle messages that arrived together (one ``getUpdates`` batch, a burst of
+        webhook requests) in one transaction, each in a savepoint of its own.
+
+        One commit for all of them instead of one each is most of what a storm costs the
+        disk. A message whose handling raised is rolled back alone (to its savepoint)
+        and, once the others have committed, handled again on its own by :meth:`handle`,
+        which sets it aside if it raises again. If the transaction itself fails (the
+        database locked, another worker's conflict), nothing of it was kept and each
+        message is handled on its own. Outcomes come back in the messages' order; a
+        message's answer is queued only when its outcome is known, so an adapter that
+        confirms a message after its outcome confirms only what is committed.
+        """
+        if len(msgs) < 2:
+            return [await self.handle(msg) for msg in msgs]
+        done: dict[int, tuple[Outcome, str, float]] = {}
+        try:
+            async with self.store.transaction() as tx:
+                for i, msg in enumerate(msgs):
+                    started = time.perf_counter()
+                    with logs.about(platform=msg.platform, chat=msg.chat_id,
+                                    message_id=msg.message_id) as about:
+                        try:
+                            outcome = await self._handle_in(tx, msg, self.clock.now())
+                        except (StoreConflict, StoreBusy):
+                            raise  # the whole transaction is rolled back
+                        except Exception:  # rolled back to its savepoint; alone, below
+                            continue
+                    done[i] = (outcome, about.get("command", "chat"),
+                               time.perf_counter() - started)
+        except Exception as exc:
+            log.info("%d messages handled together were rolled back (%s); handling each "
+                     "on its own", len(msgs), exc)
+            done.clear()
+        for _outcome, command, took in done.values():
+            self.meter.handled(command, took)
+        return [done[i][0] if i in done else await self.handle(msg)
+                for i, msg in enumerate(msgs)]
+
+    async def _handle_in(self, tx: Transaction, msg: Incoming, now: datetime) -> Outcome:
+        """What :meth:`_handle_once` does, inside a savepoint of a shared transaction."""
+        await tx.savepoint(SAVEPOINT)
+        try:
+            try:
+                outcome = await self._work(tx, msg, now)
+            except UserError as refusal:
+                await tx.rollback_to(SAVEPOINT)
+                await tx.savepoint(SAVEPOINT)
+                outcome = await self._refuse(tx, msg, now, refusal)
+        except Exception:
+            await tx.rollback_to(SAVEPOINT)
+            raise
+        await tx.release(SAVEPOINT)
+        return outcome
 
     async def _set_aside(self, msg: Incoming, exc: Exception, kept: SetAside | None,
                          now: datetime) -> Outcome:
@@ -612,6 +678,12 @@ class EngineIntake:
         if outcome not in (Outcome.DUPLICATE, Outcome.IGNORED):
             self.kick()
         return outcome
+
+    async def handle_many(self, incoming: Sequence[Incoming]) -> list[Outcome]:
+        outcomes = await self.engine.handle_many(incoming)
+        if any(o not in (Outcome.DUPLICATE, Outcome.IGNORED) for o in outcomes):
+            self.kick()
+        return outcomes
 
     def now(self) -> datetime:
         return self.engine.clock.now()

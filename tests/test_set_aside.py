@@ -32,7 +32,7 @@ from gridbot.store import Store
 from gridbot.store.base import SetAside
 from gridbot.web import build_app
 from tests.conftest import Bot, incoming, to
-from tests.test_store import T0
+from tests.test_store import T0, message
 
 MESSAGE = Incoming(platform="telegram", chat_id="-100123", chat_kind=ChatKind.GROUP,
                    sender_id="501", sender_name="刘奶奶", text="进度 1 <b>&", message_id="77",
@@ -116,6 +116,31 @@ async def test_forget_drops_a_residents_kept_messages(store: Store) -> None:
                                         text="（应居民要求已删除）")
         assert counts["set_aside"] == 1
         assert [m.incoming.sender_id for m in await tx.set_aside_messages()] == ["502"]
+
+
+async def test_a_savepoint_undoes_only_what_came_after_it(store: Store) -> None:
+    """Several messages in one transaction (group commit): one rolled back to its
+    savepoint leaves nothing behind, not even the rows it deferred; the others stay."""
+    async with store.transaction() as tx:
+        await tx.savepoint("message")
+        assert await tx.mark_handled("telegram", "-100", "1", T0)
+        await tx.enqueue_all([(message("k1"), None)], T0)
+        await tx.release("message")
+        await tx.savepoint("message")
+        assert await tx.mark_handled("telegram", "-100", "2", T0)
+        await tx.enqueue_all([(message("k2"), None)], T0)
+        assert await tx.set_aside(MESSAGE, error="x", now=T0, next_try=T0)
+        await tx.rollback_to("message")
+        assert not await tx.mark_handled("telegram", "-100", "1", T0)  # kept
+        await tx.savepoint("message")
+        assert await tx.mark_handled("telegram", "-100", "3", T0)
+        await tx.release("message")
+    async with store.transaction() as tx:
+        assert await tx.mark_handled("telegram", "-100", "2", T0)  # undone
+        assert not await tx.mark_handled("telegram", "-100", "3", T0)
+        assert await tx.set_aside_messages() == []
+        due = await tx.claim_outbox(T0, limit=10, lease=LEASE, platforms=["console"])
+    assert [item.message.dedup_key for item in due] == ["k1"]
 
 
 def test_the_pause_grows_and_ends() -> None:

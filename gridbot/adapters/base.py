@@ -61,6 +61,12 @@ class Intake(Protocol):
         anything else is done for the platform, a message set aside included."""
         ...
 
+    async def handle_many(self, incoming: Sequence[Incoming]) -> list[Outcome]:
+        """Handle messages that arrived together in one commit (each one as
+        :meth:`handle` would, and just as safe to confirm after): the outcomes, in
+        order."""
+        ...
+
     def now(self) -> datetime:
         """The engine's clock (to judge a signed callback's freshness, say)."""
         ...

@@ -334,6 +334,19 @@ class Transaction(ABC):
     ) -> bool:
         """Record a platform message as handled; False if it already was."""
 
+    # -- several messages in one transaction (group commit) -----------------------------
+    @abstractmethod
+    async def savepoint(self, name: str) -> None:
+        """Mark a point inside the transaction that :meth:`rollback_to` can return to."""
+
+    @abstractmethod
+    async def release(self, name: str) -> None:
+        """Keep what was done since the savepoint (it commits with the transaction)."""
+
+    @abstractmethod
+    async def rollback_to(self, name: str) -> None:
+        """Undo what was done since the savepoint; the transaction goes on."""
+
     # -- messages set aside (a handler raised: kept, tried again later on their own) ----
     @abstractmethod
     async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,

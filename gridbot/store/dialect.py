@@ -448,19 +448,23 @@ class Sql(ABC):
 
     # -- savepoints (several messages in one transaction) -----------------------------------
     async def savepoint(self, name: str) -> None:
-        await self._before_text()
-        await self._execute(f"SAVEPOINT {name}", ())
+        """Mark a point to roll back to. The rows deferred so far are written first, so
+        that a rollback to it drops exactly the rows deferred after it; remembered reads
+        stay (they are still true)."""
+        await self.flush()
+        await self._execute(f"SAVEPOINT {name}", (), True)
 
     async def release(self, name: str) -> None:
         await self.flush()
-        await self._execute(f"RELEASE SAVEPOINT {name}", ())
+        await self._execute(f"RELEASE SAVEPOINT {name}", (), True)
 
     async def rollback_to(self, name: str) -> None:
-        """Undo what was done since the savepoint (the rows deferred since, too)."""
+        """Undo what was done since the savepoint (the rows deferred since, too), and
+        forget every remembered read (one may have seen what is undone)."""
         self.deferred.clear()
         self.memo.clear()
-        await self._execute(f"ROLLBACK TO SAVEPOINT {name}", ())
-        await self._execute(f"RELEASE SAVEPOINT {name}", ())
+        await self._execute(f"ROLLBACK TO SAVEPOINT {name}", (), True)
+        await self._execute(f"RELEASE SAVEPOINT {name}", (), True)
 
     # -- statements ---------------------------------------------------------------------
     async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:

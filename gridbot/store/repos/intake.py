@@ -61,6 +61,15 @@ class IntakeRepository(Repository):
             "handled_at": self.at(now)}) == 1
 
     # -- messages set aside ---------------------------------------------------------------
+    async def savepoint(self, name: str) -> None:
+        await self.sql.savepoint(name)
+
+    async def release(self, name: str) -> None:
+        await self.sql.release(name)
+
+    async def rollback_to(self, name: str) -> None:
+        await self.sql.rollback_to(name)
+
     async def set_aside(self, incoming: Incoming, *, error: str, now: datetime,
                         next_try: datetime) -> bool:
         return await self.sql.run(_set_aside(self.dialect), {
