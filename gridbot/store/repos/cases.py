@@ -10,11 +10,11 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    Update,
     BindParameter,
     ColumnElement,
     Insert,
     Select,
+    Update,
     and_,
     bindparam,
     false,
