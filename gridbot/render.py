@@ -48,6 +48,27 @@ class _CompiledTemplates(jinja2.BytecodeCache):
 _COMPILED = {True: _CompiledTemplates(), False: _CompiledTemplates()}
 
 
+#: macro files a template reaches by a global name, as ``{% import "_names.j2" as n %}``
+#: would bring them in (templates of one's own may still import them)
+_MACROS = {"n": "_names.j2", "d": "_days.j2", "e": "_errand.j2"}
+
+
+class _Macros:
+    """A macro file's module, made at the first use of one of its macros."""
+
+    def __init__(self, env: jinja2.Environment, source: str) -> None:
+        self._env = env
+        self._source = source
+        self._module: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._module is None:
+            self._module = self._env.get_template(self._source).module
+        return getattr(self._module, name)
+
+
 class Renderer:
     def __init__(
         self,
@@ -85,6 +106,11 @@ class Renderer:
             env.filters["short"] = _short
             env.filters["hours"] = _span_zh if locale == "zh-CN" else _span_en
             env.globals["html"] = fmt is TextFormat.HTML
+            # The macro files every message uses, as globals: an ``{% import %}`` in each
+            # template cost a tenth of a message's rendering (Jinja works out at every
+            # import whether the cached module will do). Loaded at their first use.
+            for name, source in _MACROS.items():
+                env.globals[name] = _Macros(env, source)
             env.globals["shown_here"] = _shown_here
             env.globals["said_here"] = _said_here
             # What the engine passes per message; these defaults serve renders outside it.

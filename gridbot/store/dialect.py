@@ -366,7 +366,7 @@ class Sql(ABC):
       table the read depends on forgets it, so reads still see the transaction's writes;
     - **deferred inserts** (:meth:`defer`): rows nobody reads back at once (case events,
       outgoing messages) wait and go as one multi-row INSERT per table, before the first
-      statement that touches their table, before a savepoint, and at commit
+      statement that touches their table and at commit
       (:meth:`flush`). A failing deferred insert fails the transaction all the same.
     """
 
@@ -379,6 +379,8 @@ class Sql(ABC):
         #: reads are remembered in a group commit)
         self.memo_by_table: dict[str, set[Any]] = {}
         self.deferred: dict[Table, _Deferred] = {}
+        #: by savepoint: the rows that were deferred when it was made
+        self.saved: dict[str, dict[Table, _Deferred]] = {}
 
     # -- remembered reads -------------------------------------------------------------------
     def recall(self, key: Any) -> tuple[bool, Any]:
@@ -457,20 +459,22 @@ class Sql(ABC):
 
     # -- savepoints (several messages in one transaction) -----------------------------------
     async def savepoint(self, name: str) -> None:
-        """Mark a point to roll back to. The rows deferred so far are written first, so
-        that a rollback to it drops exactly the rows deferred after it; remembered reads
-        stay (they are still true)."""
-        await self.flush()
+        """Mark a point to roll back to. The rows deferred so far stay deferred (several
+        messages' rows go in one INSERT); what they were is kept, for a rollback to it
+        to defer them again: a flush after the savepoint wrote them, and is undone with
+        everything else after it. Remembered reads stay (they are still true)."""
+        self.saved[name] = {table: (columns, ignore, list(rows))
+                            for table, (columns, ignore, rows) in self.deferred.items()}
         await self._execute(f"SAVEPOINT {name}", (), True)
 
     async def release(self, name: str) -> None:
-        await self.flush()
+        self.saved.pop(name, None)
         await self._execute(f"RELEASE SAVEPOINT {name}", (), True)
 
     async def rollback_to(self, name: str) -> None:
         """Undo what was done since the savepoint (the rows deferred since, too), and
         forget every remembered read (one may have seen what is undone)."""
-        self.deferred.clear()
+        self.deferred = self.saved.pop(name, {})
         self.forget_all()
         await self._execute(f"ROLLBACK TO SAVEPOINT {name}", (), True)
         await self._execute(f"RELEASE SAVEPOINT {name}", (), True)

@@ -74,7 +74,12 @@ def _labelled(table: Any, prefix: str) -> list[Any]:
 
 def _part(row: Any, prefix: str, table: Any) -> dict[str, Any]:
     """The columns of ``table`` in a joined row, by their own names."""
-    return {c.name: row[f"{prefix}{c.name}"] for c in table.c}
+    return {name: row[label] for name, label in _labels(prefix, table)}
+
+
+@cache
+def _labels(prefix: str, table: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((c.name, f"{prefix}{c.name}") for c in table.c)
 
 
 #: a micro-grid's roster (kind 0, by position) and shifts (kind 1, by id), each with the
