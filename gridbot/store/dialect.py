@@ -381,6 +381,8 @@ class Sql(ABC):
         self.deferred: dict[Table, _Deferred] = {}
         #: by savepoint: the rows that were deferred when it was made
         self.saved: dict[str, dict[Table, _Deferred]] = {}
+        #: a savepoint released but not yet said so (see release)
+        self.unreleased: str | None = None
 
     # -- remembered reads -------------------------------------------------------------------
     def recall(self, key: Any) -> tuple[bool, Any]:
@@ -465,19 +467,29 @@ class Sql(ABC):
         everything else after it. Remembered reads stay (they are still true)."""
         self.saved[name] = {table: (columns, ignore, list(rows))
                             for table, (columns, ignore, rows) in self.deferred.items()}
-        await self._execute(f"SAVEPOINT {name}", (), True)
+        statements = [f"SAVEPOINT {name}"]
+        if self.unreleased is not None:
+            statements.insert(0, f"RELEASE SAVEPOINT {self.unreleased}")
+            self.unreleased = None
+        await self._control(statements)
 
     async def release(self, name: str) -> None:
+        """Keep what was done since the savepoint. Said with the next savepoint (one
+        round trip to a server for both), or not at all: COMMIT releases it."""
         self.saved.pop(name, None)
-        await self._execute(f"RELEASE SAVEPOINT {name}", (), True)
+        self.unreleased = name
 
     async def rollback_to(self, name: str) -> None:
         """Undo what was done since the savepoint (the rows deferred since, too), and
         forget every remembered read (one may have seen what is undone)."""
         self.deferred = self.saved.pop(name, {})
         self.forget_all()
-        await self._execute(f"ROLLBACK TO SAVEPOINT {name}", (), True)
-        await self._execute(f"RELEASE SAVEPOINT {name}", (), True)
+        await self._control([f"ROLLBACK TO SAVEPOINT {name}", f"RELEASE SAVEPOINT {name}"])
+
+    async def _control(self, statements: list[str]) -> None:
+        """Transaction control statements, in order (a server takes them in one trip)."""
+        for statement in statements:
+            await self._execute(statement, (), True)
 
     # -- statements ---------------------------------------------------------------------
     async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
@@ -677,6 +689,10 @@ class PostgresSql(Sql):
             if translated is None:
                 raise
             raise translated from exc
+
+    async def _control(self, statements: list[str]) -> None:
+        # No parameters: asyncpg sends them as one simple query, one round trip.
+        await self._execute("; ".join(statements), ())
 
     async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
         try:
