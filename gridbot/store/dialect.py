@@ -353,7 +353,19 @@ Memo = tuple[frozenset[str], Any]
 #: a table's deferred rows: their columns, whether a taken key skips a row, the rows
 _Deferred = tuple[tuple[str, ...], bool, list[Mapping[str, Any]]]
 #: rows per multi-row INSERT (well within both databases' limits on parameters)
-DEFER_CHUNK = 100
+DEFER_CHUNK = 64
+
+
+def chunks(count: int, largest: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of slices covering ``count`` items, each a power of two in size
+    and at most ``largest`` (a power of two): a statement compiled per size stays one of a
+    handful (compiling a statement of a hundred rows costs more than running it)."""
+    found, start = [], 0
+    while start < count:
+        size = min(largest, 1 << ((count - start).bit_length() - 1))
+        found.append((start, start + size))
+        start += size
+    return found
 
 
 class Sql(ABC):
@@ -435,8 +447,8 @@ class Sql(ABC):
             if tables is not None and table.name not in tables:
                 continue
             columns, ignore, rows = self.deferred.pop(table)
-            for start in range(0, len(rows), DEFER_CHUNK):
-                chunk = rows[start:start + DEFER_CHUNK]
+            for start, end in chunks(len(rows), DEFER_CHUNK):
+                chunk = rows[start:end]
                 statement = multi_insert(self.dialect, table, columns, len(chunk), ignore)
                 params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in columns}
                 prepared = self.dialect.prepare(statement)
