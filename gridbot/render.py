@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2.runtime import new_context
 
 from gridbot.commands import CONTROL
 from gridbot.config import DEFAULT_EMERGENCY_NUMBERS, LOCALES
@@ -82,6 +83,8 @@ class Renderer:
         if not (self.templates_dir / "zh-CN").is_dir():
             raise FileNotFoundError(f"message templates not found in {self.templates_dir}")
         self._envs: dict[tuple[str, TextFormat], jinja2.Environment] = {}
+        self._templates: dict[tuple[str, str, TextFormat],
+                              tuple[jinja2.Template, dict[str, Any]]] = {}
 
     def _env(self, locale: str, fmt: TextFormat) -> jinja2.Environment:
         key = (locale, fmt)
@@ -130,11 +133,30 @@ class Renderer:
                 return pref
         return self.default_locale
 
+    def _template(self, name: str, locale: str,
+                  fmt: TextFormat) -> tuple[jinja2.Template, dict[str, Any]]:
+        """A template (compiled once, never reloaded) and its globals as one plain dict."""
+        key = (name, locale, fmt)
+        found = self._templates.get(key)
+        if found is None:
+            template = self._env(locale, fmt).get_template(f"{name}.j2")
+            found = self._templates[key] = (template, dict(template.globals))
+        return found
+
     def render(self, name: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:
-        template = self._env(self.locale_for(locale), fmt).get_template(f"{name}.j2")
+        template, globals_ = self._template(name, self.locale_for(locale), fmt)
+        # What Template.render does, with the globals merged once per template instead of
+        # at every message (Jinja copies them out of a ChainMap each time, twice).
+        ctx = new_context(template.environment, template.name, template.blocks,
+                          {**globals_, **context}, True)
+        try:
+            rendered = template.environment.concat(
+                template.root_render_func(ctx))
+        except Exception:
+            template.environment.handle_exception()
         # Whatever reached the context (a chat title as the platform sent it, a name from
         # a sheet), no control or bidi-override character leaves in a message.
-        text = CONTROL.sub("", template.render(**context).replace("\r", ""))
+        text = CONTROL.sub("", rendered.replace("\r", ""))
         # Split on "\n" only: str.splitlines() would also break a resident's text at
         # U+2028, U+0085, form feeds and the like, rewriting what they typed.
         lines = [line.rstrip() for line in text.strip().split("\n")]
