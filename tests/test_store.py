@@ -166,6 +166,50 @@ async def test_wal_journal_mode(backend: Backend, store: Store) -> None:
     assert backend.raw("PRAGMA journal_mode") == [("wal",)]
 
 
+async def test_a_cancelled_transaction_lets_the_connection_go_when_it_is_done(
+        tmp_path: Path) -> None:
+    """A transaction cancelled while its first statement waits in aiosqlite's thread
+    (behind other work there) hands the connection on only once that statement has run
+    and been rolled back: the next transaction, whose statements run on the event loop's
+    thread, never uses the connection at the same time as aiosqlite's thread, and never
+    finds the cancelled one's BEGIN open under it."""
+    import threading
+
+    store = SQLiteStore(str(tmp_path / "x.db"))
+    await store.open()
+    db = store._require()
+    held = threading.Event()
+    blocker = asyncio.ensure_future(db._execute(held.wait))  # the thread is busy
+    first_started = asyncio.Event()
+
+    async def first() -> None:
+        async with store.transaction() as tx:
+            first_started.set()
+            await tx.outbox_counts()  # not quick: queued behind the blocker, with BEGIN
+
+    async def second() -> None:
+        async with store.transaction() as tx:
+            assert await tx.mark_handled("telegram", "1", "2", T0)  # quick: on this thread
+
+    cancelled = asyncio.ensure_future(first())
+    await first_started.wait()
+    await asyncio.sleep(0)  # its statement is queued now
+    cancelled.cancel()
+    after = asyncio.ensure_future(second())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not after.done()  # waits for the cancelled one's statement to end
+    held.set()
+    await blocker
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    await after
+    assert not db.in_transaction
+    async with store.transaction() as tx:
+        assert not await tx.mark_handled("telegram", "1", "2", T0)  # the second committed
+    await store.close()
+
+
 async def test_store_must_be_open(backend: Backend) -> None:
     store = backend.new_store()
     with pytest.raises(StoreError):

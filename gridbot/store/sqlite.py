@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -178,8 +178,9 @@ class SQLiteStore(Store):
                 await sql.commit()
             except BaseException as exc:
                 # Also when cancelled mid-statement: the connection is shared, so it must
-                # never be handed on with a transaction still open.
-                await asyncio.shield(self._rollback(db))
+                # never be handed on with a transaction still open, nor while aiosqlite's
+                # thread still runs (or has yet to run) a statement of this one.
+                await _to_the_end(self._rollback(db))
                 # Another connection held the write lock past busy_timeout (at BEGIN, a
                 # statement or COMMIT): nothing was written, and trying later is safe.
                 _raise_if_busy(exc)
@@ -201,8 +202,35 @@ class SQLiteStore(Store):
 
     @staticmethod
     async def _rollback(db: aiosqlite.Connection) -> None:
+        # A statement whose await was cancelled still runs in aiosqlite's thread, even if
+        # it had not started yet (its BEGIN too): once everything queued there is done,
+        # the connection is this task's alone again, and its state is what it seems.
+        await db._execute(_nothing)  # type: ignore[no-untyped-call]
         if db.in_transaction:
             await db.execute("ROLLBACK")
+
+
+def _nothing() -> None:
+    """A no-op run in aiosqlite's thread: when it is done, so is all queued before it."""
+
+
+async def _to_the_end(work: Awaitable[None]) -> None:
+    """Await ``work`` to its end even if this task is cancelled meanwhile (the store's
+    lock must not be let go while the connection is still in use); a cancellation that
+    came meanwhile is raised after."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 def private_files(path: Path) -> None:
