@@ -254,6 +254,32 @@ async def test_a_burst_of_n_reports_is_one_transaction(bot: Bot, traced: list[st
         assert answers(out, report.chat_id).count(report.message_id) == 1
 
 
+async def test_a_cancelled_caller_loses_nothing_and_doubles_nothing(bot: Bot) -> None:
+    """A webhook request that gives up (its client went away) while its message waits
+    leaves it untouched; one that gives up while its batch runs leaves it committed.
+    Either way the platform delivers it again (it was never confirmed), and it is
+    handled once."""
+    intake = EngineIntake(bot.demo.engine)
+    running = asyncio.create_task(intake.handle(said("报事 5幢门禁坏了", "c1")))
+    await asyncio.sleep(0)  # queued; the batch starts on the next turn
+    await asyncio.sleep(0)  # under way, waiting on the database
+    queued = asyncio.create_task(intake.handle(said("报事 车棚漏雨", "c2")))
+    await asyncio.sleep(0)
+    assert intake.commits.batches == 1 and not running.done()
+    running.cancel()
+    queued.cancel()
+    await intake.drain()
+    assert running.cancelled() and queued.cancelled()
+    assert (intake.commits.batches, intake.commits.items) == (1, 1)  # c2 was dropped
+    again = await asyncio.gather(intake.handle(said("报事 5幢门禁坏了", "c1")),
+                                 intake.handle(said("报事 车棚漏雨", "c2")))
+    assert again == [Outcome.DUPLICATE, Outcome.HANDLED]
+    await bot.demo.sender.drain()
+    assert answers(bot._new(), "group:M01") == ["c1", "c2"]  # each answered once
+    assert [c.text for c in [await bot.case(n) for n in (1, 2, 3)] if c] == [
+        "5幢门禁坏了", "车棚漏雨"]
+
+
 # -- Telegram: one getUpdates batch ------------------------------------------------------------
 async def traced_runtime(w: World) -> list[str]:
     """Every statement the runtime's store runs from now on, as SQLite traces it."""
