@@ -21,7 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
+from telegram import Update
 
+from gridbot.adapters.telegram.adapter import _runs
 from gridbot.burst import GroupCommit
 from gridbot.config import Config, load_config
 from gridbot.domain import ChatKind, Incoming, Outcome, Outgoing
@@ -304,6 +306,22 @@ async def polled(database: Path, telegram: FakeTelegram) -> AsyncIterator[World]
 
 def offsets(w: World) -> list[int]:
     return [int(p.get("offset") or 0) for m, p in w.bot.calls if m == "getUpdates"]
+
+
+def test_plain_messages_go_together_and_presses_and_migrations_alone() -> None:
+    chat = {"id": GROUP_ID, "type": "supergroup", "title": "群"}
+
+    def message(n: int, **more: Any) -> dict[str, Any]:
+        return {"update_id": n, "message": {"message_id": n, "date": 1, "chat": chat,
+                                            "from": LIU, "text": "报事", **more}}
+
+    press = {"update_id": 3, "callback_query": {"id": "q", "from": LIU, "chat_instance": "1",
+                                                "data": "/claim 1"}}
+    updates = [Update.de_json(u, None) for u in (
+        message(1), message(2), press, message(4),
+        message(5, migrate_to_chat_id=-1009), message(6), message(7))]
+    assert [[u.update_id for u in run] for run in _runs(updates)] == [
+        [1, 2], [3], [4], [5], [6, 7]]
 
 
 async def test_one_getupdates_batch_is_one_transaction(polled: World) -> None:
