@@ -240,7 +240,8 @@ async def test_a_burst_of_n_reports_is_one_transaction(bot: Bot, traced: list[st
                         text=f"报事 第{n}号楼道灯坏了", message_id=f"burst-{n}")
                for n, p in enumerate(people * 3)]
     assert len(reports) >= 6
-    intake = EngineIntake(bot.demo.engine)
+    kicks: list[None] = []
+    intake = EngineIntake(bot.demo.engine, kick=lambda: kicks.append(None))
     traced.clear()
     # Each as its own caller (a webhook request each), all at once.
     outcomes = await asyncio.gather(*(intake.handle(r) for r in reports))
@@ -250,6 +251,7 @@ async def test_a_burst_of_n_reports_is_one_transaction(bot: Bot, traced: list[st
     [together] = handling(traced)
     assert sum("INTO inbox" in s for s in together) == len(reports)
     assert (intake.commits.batches, intake.commits.items) == (1, len(reports))
+    assert len(kicks) == 1  # the sender woken once, after the commit
     await bot.demo.sender.drain()
     out = bot._new()
     for report in reports:  # every one answered, once
