@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from gridbot import audit, customer_groups, handlers, keys, logs, setaside
+from gridbot import audit, burst, customer_groups, handlers, keys, logs, setaside
 from gridbot.clock import Clock
 from gridbot.commands import Commands, ParsedCommand, UnknownCommand, clean_text
 from gridbot.config import Config
@@ -665,22 +665,43 @@ class Engine:
 class EngineIntake:
     """The engine as adapters see it (:class:`gridbot.adapters.base.Intake`).
 
-    ``kick`` wakes the outbox sender, so an answer leaves as soon as its transaction
-    has committed instead of at the next sweep.
+    Messages handed in together (a burst of webhook requests, one ``getUpdates`` batch,
+    a notice's 收到 wave) are committed together: every caller joins one queue and a
+    single task hands whatever queued to :meth:`Engine.handle_many`, one transaction
+    per batch (:class:`gridbot.burst.GroupCommit`: no timers, a lone message goes at
+    once). ``kick`` wakes the outbox sender, so an answer leaves as soon as its
+    transaction has committed instead of at the next sweep.
     """
 
-    def __init__(self, engine: Engine, kick: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, engine: Engine, kick: Callable[[], None] = lambda: None, *,
+                 batch_limit: int = burst.LIMIT) -> None:
         self.engine = engine
         self.kick = kick
+        #: the queue every message joins; its counters say how much was coalesced
+        self.commits = burst.GroupCommit[Incoming, Outcome](self._handle_batch,
+                                                            limit=batch_limit, name="intake")
 
     async def handle(self, incoming: Incoming) -> Outcome:
-        outcome = await self.engine.handle(incoming)
-        if outcome not in (Outcome.DUPLICATE, Outcome.IGNORED):
-            self.kick()
-        return outcome
+        """:meth:`gridbot.adapters.base.Intake.handle`, and its contract holds: the outcome
+        comes only once the batch the message joined has committed (or was rolled back,
+        and the message handled on its own), so ``FAILED`` still means nothing was kept
+        and anything else is safe to confirm. Cancelled while still queued, the message
+        is dropped untouched; cancelled later, it is handled and its outcome dropped
+        (the platform's redelivery is then a duplicate). An exception from the batch is
+        raised here, as it would be from :meth:`Engine.handle`."""
+        return await self.commits.one(incoming)
 
     async def handle_many(self, incoming: Sequence[Incoming]) -> list[Outcome]:
-        outcomes = await self.engine.handle_many(incoming)
+        """:meth:`handle` for each, in order, queued together (and with whatever else
+        is queued meanwhile)."""
+        return await self.commits.many(incoming)
+
+    async def drain(self) -> None:
+        """Wait until every message handed in is done (before the store closes)."""
+        await self.commits.drain()
+
+    async def _handle_batch(self, msgs: Sequence[Incoming]) -> list[Outcome]:
+        outcomes = await self.engine.handle_many(msgs)
         if any(o not in (Outcome.DUPLICATE, Outcome.IGNORED) for o in outcomes):
             self.kick()
         return outcomes

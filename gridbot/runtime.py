@@ -269,6 +269,8 @@ class Runtime:
             self.sender.sending.clear()
             await self.sending.start()
             self._stack.append(("outbox", self.sending.stop))
+            # Undone after receiving stops: a batch still in hand commits, and is sent.
+            self._stack.append(("intake", self.intake.drain))
             await self.scheduler.start()
             self._stack.append(("timers", self.scheduler.stop))
             routes = [route for a in self.adapters for route in a.routes(self.intake)]

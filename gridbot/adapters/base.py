@@ -58,7 +58,9 @@ class Intake(Protocol):
     async def handle(self, incoming: Incoming) -> Outcome:
         """Handle one message exactly once, and say what became of it: ``FAILED`` means
         nothing was kept and the platform must deliver it again (do not confirm it);
-        anything else is done for the platform, a message set aside included."""
+        anything else is done for the platform, a message set aside included. Messages
+        handed in at the same time may be committed together; each outcome still comes
+        only after its commit."""
         ...
 
     async def handle_many(self, incoming: Sequence[Incoming]) -> list[Outcome]:

@@ -324,7 +324,7 @@ class TelegramAdapter(Adapter):
 
     # -- polling ------------------------------------------------------------------------------
     async def _poll(self, intake: Intake) -> None:
-        """Fetch, handle each update in order, move the offset past it once handled."""
+        """Fetch, handle the updates in order, move the offset past each once handled."""
         fetch_failures = attempts = 0
         while not self._stopping.is_set():
             try:
@@ -351,10 +351,22 @@ class TelegramAdapter(Adapter):
                             fetch_failures)
             fetch_failures, self.polling_error = 0, None
             self._confirmed = self.offset  # Telegram now forgets everything before it
-            for update in updates:
-                if self._stopping.is_set():
-                    break  # the rest are not confirmed: they come again next time
-                if await self._handled(update, intake):
+            attempts = await self._handle_batch(updates, intake, attempts)
+
+    async def _handle_batch(self, updates: Sequence[Update], intake: Intake,
+                            attempts: int) -> int:
+        """Handle one fetched batch in order and move the offset past each update done
+        with, up to the first that failed (then pause: the next fetch brings it and those
+        after it again). Runs of plain messages are committed together
+        (:meth:`Intake.handle_many`); button presses and chat migrations go one by one.
+        ``attempts``: how often the first update has failed already; returned for the next
+        batch."""
+        for run in _runs(updates):
+            if self._stopping.is_set():
+                return attempts  # the rest are not confirmed: they come again next time
+            for update, handled in zip(run, await self._handled_all(run, intake),
+                                       strict=True):
+                if handled:
                     self.offset, attempts = update.update_id + 1, 0
                     continue
                 attempts += 1
@@ -364,10 +376,12 @@ class TelegramAdapter(Adapter):
                               update.update_id, chat.id if chat else "?", attempts)
                     self.offset, attempts = update.update_id + 1, 0
                     continue
-                # Not past it: the next fetch delivers it (and those after it) again.
+                # Not past it: the next fetch delivers it (and those after it) again; any
+                # after it committed meanwhile are duplicates then.
                 await self._pause(min(UPDATE_RETRY_MAX,
                                       self.update_retry * 2 ** (attempts - 1)))
-                break
+                return attempts
+        return attempts
 
     async def _fetch(self) -> tuple[Update, ...] | None:
         """One long poll from the current offset; ``None`` if stopping cut it short."""
@@ -385,6 +399,21 @@ class TelegramAdapter(Adapter):
         if fetch.cancelled():
             return None
         return tuple(fetch.result())
+
+    async def _handled_all(self, run: Sequence[Update], intake: Intake) -> list[bool]:
+        """Whether each update is done with: committed, refused, ignored or a duplicate.
+        A run of plain messages (see :func:`_runs`) is handed in together."""
+        if len(run) == 1:
+            return [await self._handled(run[0], intake)]
+        try:
+            found = [incoming_message(u.message) if u.message is not None else None
+                     for u in run]
+            outcomes = iter(await intake.handle_many([m for m in found if m is not None]))
+        except Exception:
+            log.exception("handling Telegram updates %s to %s failed", run[0].update_id,
+                          run[-1].update_id)
+            return [False] * len(run)
+        return [m is None or next(outcomes) is not Outcome.FAILED for m in found]
 
     async def _handled(self, update: Update, intake: Intake) -> bool:
         """Whether the update is done with: committed, refused, ignored or a duplicate."""
@@ -646,6 +675,25 @@ def _replying(reply_to: str | None) -> ReplyParameters | None:
 
 
 # -- translation ---------------------------------------------------------------------------
+def _runs(updates: Sequence[Update]) -> list[list[Update]]:
+    """The updates in order, cut into runs that can be committed together: consecutive
+    plain messages share a run; a button press (answered, its keyboard edited, after
+    its outcome) or a chat migration is a run of its own."""
+    runs: list[list[Update]] = []
+    for update in updates:
+        if _plain(update) and runs and _plain(runs[-1][-1]):
+            runs[-1].append(update)
+        else:
+            runs.append([update])
+    return runs
+
+
+def _plain(update: Update) -> bool:
+    message = update.message
+    return update.callback_query is None and (
+        message is None or not (message.migrate_to_chat_id or message.migrate_from_chat_id))
+
+
 def incoming_message(message: Message) -> Incoming | None:
     """A group or private message as the engine sees it; None for what it ignores."""
     kind = _GROUP_TYPES.get(message.chat.type)
