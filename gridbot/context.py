@@ -89,6 +89,15 @@ class Runner(Protocol):
         """Run ``work`` as the bot itself, in one transaction, queuing what it says."""
         ...
 
+    async def run_system_each(self, key: str, work: Callable[[Context], Awaitable[bool]], *,
+                              most: int,
+                              failed: Callable[[Transaction, Exception], Awaitable[None]]
+                              ) -> int:
+        """Run ``work`` up to ``most`` times, until it returns False, in one transaction,
+        each run in a savepoint of its own (a failing one rolled back alone and passed to
+        ``failed``); how many runs did something."""
+        ...
+
     async def retry(self, kept: SetAside) -> Outcome:
         """Try a message that was set aside again, on its own."""
         ...

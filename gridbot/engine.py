@@ -67,6 +67,8 @@ BUSY_TRIES = 3
 BUSY_PAUSE = 0.2
 #: the savepoint each message of a group commit runs in (:meth:`Engine.handle_many`)
 SAVEPOINT = "message"
+#: the savepoint each piece of the bot's own work runs in (:meth:`Engine.run_system_each`)
+SYSTEM_SAVEPOINT = "system"
 
 #: Where the bot's own work (deadlines, digests) "happens": never a real chat.
 SYSTEM_PLATFORM = "gridbot"
@@ -457,19 +459,85 @@ class Engine:
 
     async def _run_system_once(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
         async with self.store.transaction() as tx:
-            now = self.clock.now()
-            incoming = Incoming(platform=SYSTEM_PLATFORM, chat_id="clock",
-                                chat_kind=ChatKind.PRIVATE, sender_id="",
-                                sender_name=self.config.bot_name, text="", message_id=key)
-            ctx = Context(
-                services=self.services, tx=tx, incoming=incoming, speaker=self.system_person,
-                account=Account(platform=SYSTEM_PLATFORM, user_id="", display_name="",
-                                person_id=None),
-                chat=Chat(platform=SYSTEM_PLATFORM, chat_id="clock", kind=ChatKind.PRIVATE),
-                now=now)
+            ctx = self._system_context(tx, key)
             result = await work(ctx)
             await self._flush(ctx)
             return result
+
+    def _system_context(self, tx: Transaction, key: str) -> Context:
+        """The bot itself speaking, in the clock's chat, with ``key`` as its message id."""
+        incoming = Incoming(platform=SYSTEM_PLATFORM, chat_id="clock",
+                            chat_kind=ChatKind.PRIVATE, sender_id="",
+                            sender_name=self.config.bot_name, text="", message_id=key)
+        return Context(
+            services=self.services, tx=tx, incoming=incoming, speaker=self.system_person,
+            account=Account(platform=SYSTEM_PLATFORM, user_id="", display_name="",
+                            person_id=None),
+            chat=Chat(platform=SYSTEM_PLATFORM, chat_id="clock", kind=ChatKind.PRIVATE),
+            now=self.clock.now())
+
+    async def run_system_each(self, key: str, work: Callable[[Context], Awaitable[bool]], *,
+                              most: int,
+                              failed: Callable[[Transaction, Exception], Awaitable[None]]
+                              ) -> int:
+        """Run ``work`` up to ``most`` times, until it returns False, in one transaction:
+        what :meth:`run_system` does for each, with one commit for all of them.
+
+        Each run has a savepoint and a :class:`Context` of its own (its own ``ctx.key``,
+        so its own outbox keys) and queues what it says before the next starts. A run that
+        raises is rolled back alone, then ``failed`` is called in the same transaction
+        (to put its item off, say) and the next run goes on; should ``failed`` raise too,
+        the runs before it commit and its error is raised after. A collision with another
+        worker rolls back all of them and runs them again, as :meth:`run_system` does;
+        the database locked is raised. Returns how many runs did something (failed ones
+        included).
+        """
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            try:
+                return await self._run_system_each(key, work, most, failed)
+            except StoreConflict:
+                if attempt == CONFLICT_TRIES:
+                    raise
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _run_system_each(self, key: str, work: Callable[[Context], Awaitable[bool]],
+                               most: int,
+                               failed: Callable[[Transaction, Exception], Awaitable[None]]
+                               ) -> int:
+        done = 0
+        error: Exception | None = None
+        async with self.store.transaction() as tx:
+            while done < most:
+                await tx.savepoint(SYSTEM_SAVEPOINT)
+                try:
+                    with logs.about():  # the cases it touches name themselves
+                        ctx = self._system_context(tx, key)
+                        more = await work(ctx)
+                        await self._flush(ctx)
+                except (StoreConflict, StoreBusy):
+                    raise  # the whole transaction is rolled back
+                except Exception as exc:
+                    await tx.rollback_to(SYSTEM_SAVEPOINT)
+                    done += 1
+                    await tx.savepoint(SYSTEM_SAVEPOINT)
+                    try:
+                        await failed(tx, exc)
+                    except (StoreConflict, StoreBusy):
+                        raise
+                    except Exception as worse:
+                        await tx.rollback_to(SYSTEM_SAVEPOINT)
+                        error = worse
+                        break
+                    await tx.release(SYSTEM_SAVEPOINT)
+                    continue
+                await tx.release(SYSTEM_SAVEPOINT)
+                if not more:
+                    break
+                done += 1
+        if error is not None:
+            raise error
+        return done
 
     # -- output ---------------------------------------------------------------------------
     async def _flush(self, ctx: Context, key_suffix: str = "") -> None:
