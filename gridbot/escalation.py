@@ -6,8 +6,9 @@ selects the earliest due case and moves that case's ``wake_at`` on. Up to
 what a step costs the disk), each in a savepoint of its own: a step that raises is
 rolled back alone and its case put off, the others commit. In SQLite the transaction
 holds the write lock, and PostgreSQL locks each selected case (``FOR UPDATE SKIP
-LOCKED``), so two sweeps (two processes, or a timer firing twice) cannot both act on
-a case. Steps are taken one at a time in deadline order across all cases, so after an
+LOCKED``) outside the step's savepoint, so the lock holds until the commit even for a
+step rolled back: two sweeps (two processes, or a timer firing twice) cannot both act
+on a case. Steps are taken one at a time in deadline order across all cases, so after an
 outage the ladder is replayed as it would have happened, one message per step; each
 step's messages are keyed by its case, kind and instant, so none is queued twice, and
 as every step commits with the case it moved, a restart mid-way loses nothing.
@@ -73,8 +74,6 @@ class DeadlineSweep:
         self.engine = engine
         self.max_steps = max_steps
         self.batch = batch
-        #: the case the running step acts on (``None`` until it has found one)
-        self._current: int | None = None
 
     async def next_due(self) -> datetime | None:
         async with self.engine.store.transaction() as tx:
@@ -84,44 +83,41 @@ class DeadlineSweep:
         steps = 0
         while steps < self.max_steps:
             most = min(self.batch, self.max_steps - steps)
-            # The database locked or another worker in the way for good is raised: nothing
+            # The database locked, or another worker in the way for good, is raised: nothing
             # of that transaction was written; the next round goes on.
-            done = await self.engine.run_system_each("clock", self.step, most=most,
-                                                     failed=self._failed)
+            done = await self.engine.run_system_each("clock", self._earliest, self.step,
+                                                     most=most, failed=self._failed)
             steps += done
             if done < most:
                 break
         return steps
 
-    async def _failed(self, tx: Transaction, exc: Exception) -> None:
+    async def _earliest(self, tx: Transaction) -> Case | None:
+        """The case due first, claimed for this transaction (see ``Transaction.due_cases``)."""
+        found = await tx.due_cases(self.engine.clock.now(), limit=1)
+        return found[0] if found else None
+
+    async def _failed(self, tx: Transaction, case: Case, exc: Exception) -> None:
         """A step raised (and was rolled back): one broken case must not hold up every
         case due after it, so it is tried again in 5 minutes."""
-        number = self._current
-        if number is None:
-            raise exc  # not a case's step: the sweep itself fails
-        log.error("deadline step of #%s failed; retrying in 5 minutes", number, exc_info=exc)
-        case = await tx.case(number)
-        if case is not None:
+        log.error("deadline step of #%s failed; retrying in 5 minutes", case.number,
+                  exc_info=exc)
+        current = await tx.case(case.number)
+        if current is not None:
             await tx.update_case(dataclasses.replace(
-                case, wake_at=self.engine.clock.now() + timedelta(minutes=5)))
+                current, wake_at=self.engine.clock.now() + timedelta(minutes=5)))
 
-    async def step(self, ctx: Context) -> bool:
-        """Take the earliest due step of the earliest due case; False if nothing is due."""
-        self._current = None
-        found = await ctx.tx.due_cases(ctx.now, limit=1)
-        if not found:
-            return False
-        case = found[0]
+    async def step(self, ctx: Context, case: Case) -> None:
+        """Take the earliest due step of a due case."""
         due = [s for s in plan(case, ctx.config.escalation, ctx.calendar)
                if s.at <= ctx.now]
         if not due:
             # The configuration changed under a stored wake-up: recompute and move on.
             await ctx.tx.update_case(dataclasses.replace(
                 case, wake_at=wake_at(case, ctx.config.escalation, ctx.calendar)))
-            return True
+            return
         step = due[0]
         ctx.key = f"clock:{case.number}:{step.kind}:{step.at.isoformat()}"
-        self._current = case.number
         await _ACTIONS[step.kind](ctx, case, step)
         after = await ctx.tx.case(case.number)
         if after is not None and after.wake_at is not None and after.wake_at <= step.at:
@@ -130,7 +126,6 @@ class DeadlineSweep:
                       step.kind, case.number)
             await ctx.tx.update_case(dataclasses.replace(
                 after, wake_at=ctx.now + timedelta(minutes=5)))
-        return True
 
 
 def _within(ctx: Context, case: Case, window: str) -> str:

@@ -5,7 +5,8 @@ Sixty cases are reported a minute apart (09:00-09:59 Monday) and the bot is down
 order across all cases, with far fewer transactions than steps (counted with SQLite's
 own trace: every ``BEGIN`` is one), queue each step's messages once, let a case whose
 step raises (a row damaged for real) not hold up the others, and send nothing twice
-when it is run twice, by two workers at once or after a restart mid-way.
+when it is run twice, by two workers at once or after a restart mid-way. The last test
+has two workers share a backlog on PostgreSQL, where each locks the cases it takes.
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ import dataclasses
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
+from gridbot.clock import VirtualClock
 from gridbot.config import Config, load_config
-from gridbot.domain import ChatKind, Incoming, Outcome
+from gridbot.domain import Account, ChatKind, Incoming, Outcome
 from gridbot.engine import Engine
 from gridbot.escalation import STEPS_PER_TRANSACTION, DeadlineSweep
 from gridbot.store import SQLiteStore
+from gridbot.store.postgresql import PostgresStore
+from tests import postgres
 from tests.conftest import EXAMPLE_CONFIG, Bot
+from tests.test_store import T0, make_case
 
 CASES = 60
 #: the steps due at the restart: at levels 0 and 1 the reminder (noted, not sent: its
@@ -185,3 +190,76 @@ async def test_a_restart_mid_way_and_two_workers_at_once_send_nothing_twice(
                                for d in bot.demo.console.delivered)
     assert [key for key, n in sent.items() if n > 1] == []
     assert rows(bot, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+
+
+# -- PostgreSQL: two workers' batches side by side ---------------------------------------------
+
+PG_CASES = 120
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    postgres.require()
+    schema = postgres.new_schema()
+    yield postgres.url_for(schema)
+    postgres.drop_schema(schema)
+
+
+async def pg_backlog(store: PostgresStore) -> tuple[list[int], list[int]]:
+    """``PG_CASES`` cases whose claim windows ran out a second apart, reminded already:
+    (M01's, M02's)."""
+    m01, m02 = [], []
+    async with store.transaction() as tx:
+        for person_id in ("zhang", "li", "wang"):
+            await tx.save_account(Account(platform="console", user_id=person_id,
+                                          display_name=person_id, person_id=person_id,
+                                          private_chat_id=f"dm:{person_id}"), T0)
+        for n in range(PG_CASES):
+            microgrid, steward = ("M02", "li") if n % 10 == 3 else ("M01", "zhang")
+            claim_by = T0 + timedelta(hours=2, seconds=n)
+            case = await tx.new_case(make_case(
+                microgrid=microgrid, assignee_id=steward, origin_chat_id=f"group:{microgrid}",
+                window_start=T0, reminded_at=claim_by - timedelta(minutes=1), claim_by=claim_by,
+                wake_at=claim_by))
+            (m02 if microgrid == "M02" else m01).append(case.number)
+    return m01, m02
+
+
+@pytest.mark.postgresql
+async def test_on_postgresql_two_workers_share_a_backlog_and_a_broken_case_waits(
+        pg_url: str, config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    clock = VirtualClock(T0 + timedelta(hours=2, minutes=5))
+    stores = [PostgresStore(pg_url, pool_size=2) for _ in range(2)]
+    for store in stores:
+        await store.open()
+    try:
+        engines = [Engine(config, store, clock) for store in stores]
+        for engine in engines:
+            await engine.start()
+        m01, m02 = await pg_backlog(stores[0])
+        schema = pg_url.rsplit("schema=", 1)[1]
+        postgres.sql(schema, "UPDATE people SET role = 'bogus' WHERE id = 'li'")
+        # Two workers at once: each locks the cases it takes (FOR UPDATE SKIP LOCKED), so
+        # they share the backlog; a broken case is rolled back to its savepoint alone.
+        with caplog.at_level(logging.ERROR, logger="gridbot.escalation"):
+            done = await asyncio.gather(*(DeadlineSweep(e).run_due(clock.now())
+                                          for e in engines))
+        assert sum(done) == PG_CASES
+        climbed = dict(postgres.sql(schema, "SELECT case_number, COUNT(*) FROM case_events"
+                                            " WHERE kind = 'escalated' GROUP BY 1"))
+        assert climbed == {n: 1 for n in m01}
+        failed = {int(n) for n in re.findall(r"deadline step of #(\d+) failed", caplog.text)}
+        assert failed == set(m02)
+        wakes = postgres.sql(schema, "SELECT DISTINCT wake_at FROM cases WHERE"
+                                     " microgrid = 'M02'")
+        assert wakes == [(clock.now() + timedelta(minutes=5),)]
+        # Each escalation told the grid leader, the steward and the reporter's group once.
+        queued = postgres.sql(schema, "SELECT case_number, chat_id FROM outbox")
+        assert len(queued) == len(set(queued)) == 3 * len(m01)
+        assert {c for c, _ in queued} == set(m01)
+        # Run again (both): nothing is due, nothing is queued twice.
+        assert [await DeadlineSweep(e).run_due(clock.now()) for e in engines] == [0, 0]
+        assert len(postgres.sql(schema, "SELECT id FROM outbox")) == 3 * len(m01)
+    finally:
+        for store in stores:
+            await store.close()
