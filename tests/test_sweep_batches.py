@@ -163,7 +163,25 @@ async def test_a_step_that_raises_is_put_off_alone_and_the_others_commit(
 async def test_a_restart_mid_way_and_two_workers_at_once_send_nothing_twice(
         bot: Bot, config: Config) -> None:
     await report_many(bot)
-    # A worker stops mid-way through its second transaction (a restart)...
+    # A worker is stopped in the middle of its second transaction (cancelled, as at a
+    # shutdown): that transaction is rolled back whole, the first one stays.
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.create_task(DeadlineSweep(bot.demo.engine).run_due(bot.now))
+    savepoints = 0
+
+    def stop_in_the_second(statement: str) -> None:
+        nonlocal savepoints
+        savepoints += statement.startswith("SAVEPOINT")
+        if savepoints == STEPS_PER_TRANSACTION + 20:
+            loop.call_soon_threadsafe(stopped.cancel)
+
+    db = bot.demo.store._require()
+    await db.set_trace_callback(stop_in_the_second)
+    with pytest.raises(asyncio.CancelledError):
+        await stopped
+    await db.set_trace_callback(None)
+    assert 0 < sum(map(len, climbs(bot).values())) < 2 * CASES  # the first 50 steps
+    # Restarted, a worker stops after 25 steps of its second transaction...
     first = await DeadlineSweep(bot.demo.engine, max_steps=STEPS_PER_TRANSACTION + 25) \
         .run_due(bot.now)
     assert first == STEPS_PER_TRANSACTION + 25
@@ -176,7 +194,7 @@ async def test_a_restart_mid_way_and_two_workers_at_once_send_nothing_twice(
         sweeps = [DeadlineSweep(bot.demo.engine), DeadlineSweep(other)]
         done = await asyncio.gather(*(s.run_due(bot.now) for s in sweeps))
         # together, the steps one sweep takes alone (the first test), none twice
-        assert sum(done) + first == STEPS
+        assert sum(done) + first + STEPS_PER_TRANSACTION == STEPS
         assert await sweeps[1].run_due(bot.now) == 0
     finally:
         await other_store.close()
