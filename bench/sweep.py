@@ -11,7 +11,8 @@ cases whose next step is in the future and the rest closed. Measured per size:
   its cost per step must not grow with the table. Run twice on copies of the same
   database: one step per transaction (as the sweep was before issue 22) and
   ``STEPS_PER_TRANSACTION`` steps per transaction, each in a savepoint (as it is now),
-  each ``--reps`` times in turn on a fresh copy; the median.
+  each ``--reps`` times in turn on a fresh copy; the median time, and the transactions
+  and statements (transaction control included) SQLite's trace saw.
 
 The cases are written straight into the table, so no limit on reports applies.
 
@@ -28,6 +29,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -118,46 +120,60 @@ async def measure(folder: Path, size: int, reps: int) -> dict[str, float]:
     # The real sweep of the due 1 %, each time on a fresh copy of the same database: one
     # step per transaction and several, in turn (the machine's other load hits both).
     renderer = Renderer(config.timezone, config.locale)  # templates compiled once for all
-    times: dict[int, list[float]] = {1: [], STEPS_PER_TRANSACTION: []}
+    runs: dict[int, list[Run]] = {1: [], STEPS_PER_TRANSACTION: []}
     for rep in range(reps):
-        for batch, took in times.items():
+        for batch, done in runs.items():
             copy = folder / f"sweep-{size}-{batch}-{rep}.db"
             shutil.copy(path, copy)
-            took.append(await sweep_all(config, copy, clock, renderer, batch=batch, due=due))
+            done.append(await sweep_all(config, copy, clock, renderer, batch=batch, due=due))
             copy.unlink()
-    single, batched = (statistics.median(times[1]),
-                       statistics.median(times[STEPS_PER_TRANSACTION]))
-    return {"size": size, "due": due, "idle_us": statistics.median(idle) * 1e6,
-            "scan_us": statistics.median(unindexed) * 1e6,
-            "single_s": single, "batched_s": batched,
-            "single_ms": single / due * 1000, "batched_ms": batched / due * 1000,
-            "single_per_s": due / single, "batched_per_s": due / batched}
+    result: dict[str, float] = {"size": size, "due": due,
+                                "idle_us": statistics.median(idle) * 1e6,
+                                "scan_us": statistics.median(unindexed) * 1e6}
+    for name, batch in (("single", 1), ("batched", STEPS_PER_TRANSACTION)):
+        took = statistics.median(r.seconds for r in runs[batch])
+        result |= {f"{name}_s": took, f"{name}_ms": took / due * 1000,
+                   f"{name}_per_s": due / took,
+                   f"{name}_statements": runs[batch][0].statements / due,
+                   f"{name}_transactions": runs[batch][0].transactions}
+    return result
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    #: what SQLite's trace saw: statements (transaction control included) and BEGINs
+    statements: int
+    transactions: int
 
 
 async def sweep_all(config: Config, path: Path, clock: VirtualClock, renderer: Renderer, *,
-                    batch: int, due: int) -> float:
-    """Seconds the sweep takes to step every due case, ``batch`` steps per transaction."""
+                    batch: int, due: int) -> Run:
+    """The sweep stepping every due case, ``batch`` steps per transaction."""
     store = SQLiteStore(str(path))
     await store.open()
+    traced: list[str] = []
     try:
         engine = Engine(config, store, clock, renderer)
         await engine.start()
+        await store._require().set_trace_callback(traced.append)
         t0 = time.perf_counter()
         steps = await DeadlineSweep(engine, batch=batch).run_due(clock.now())
         took = time.perf_counter() - t0
     finally:
         await store.close()
     assert steps == due, (steps, due)
-    return took
+    return Run(seconds=took, statements=len(traced),
+               transactions=sum(s.startswith("BEGIN") for s in traced))
 
 
 async def main(sizes: list[int], reps: int) -> None:
     print(f"deadline sweep · {platform.machine()} · Python {platform.python_version()}"
           f" · SQLite {sqlite3.sqlite_version}")
     header = ("stored cases", "due", "idle sweep µs", "unindexed scan µs", "scan / idle",
-              "1 step/tx: sweep s", "ms per step", "steps/s",
-              f"{STEPS_PER_TRANSACTION} steps/tx: sweep s", "ms per step", "steps/s",
-              "speed-up")
+              "1 step/tx: transactions", "statements per step", "sweep s", "ms per step",
+              "steps/s", f"{STEPS_PER_TRANSACTION} steps/tx: transactions",
+              "statements per step", "sweep s", "ms per step", "steps/s", "speed-up")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     results = []
@@ -165,11 +181,14 @@ async def main(sizes: list[int], reps: int) -> None:
         for size in sizes:
             r = await measure(Path(folder), size, reps)
             results.append(r)
-            print(f"{r['size']:,} | {r['due']:,} | {r['idle_us']:.0f} | {r['scan_us']:,.0f} | "
-                  f"{r['scan_us'] / r['idle_us']:,.0f} | {r['single_s']:.2f} | "
-                  f"{r['single_ms']:.2f} | {r['single_per_s']:.0f} | {r['batched_s']:.2f} | "
-                  f"{r['batched_ms']:.2f} | {r['batched_per_s']:.0f} | "
-                  f"{r['single_s'] / r['batched_s']:.1f}×", flush=True)
+            cells = [f"{r['size']:,}", f"{r['due']:,}", f"{r['idle_us']:.0f}",
+                     f"{r['scan_us']:,.0f}", f"{r['scan_us'] / r['idle_us']:,.0f}"]
+            for name in ("single", "batched"):
+                cells += [f"{r[name + '_transactions']:,.0f}", f"{r[name + '_statements']:.1f}",
+                          f"{r[name + '_s']:.2f}", f"{r[name + '_ms']:.2f}",
+                          f"{r[name + '_per_s']:.0f}"]
+            cells.append(f"{r['single_s'] / r['batched_s']:.1f}×")
+            print(" | ".join(cells), flush=True)
     first, last = results[0], results[-1]
     print(f"\nper-step cost, largest / smallest table: "
           f"{last['batched_ms'] / first['batched_ms']:.2f} ({STEPS_PER_TRANSACTION} steps/tx), "
