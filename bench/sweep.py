@@ -14,7 +14,8 @@ cases whose next step is in the future and the rest closed. Measured per size:
   each ``--reps`` times in turn on a fresh copy; the median time, and the transactions
   and statements (transaction control included) SQLite's trace saw.
 
-The cases are written straight into the table, so no limit on reports applies.
+The cases are written straight into the table, so no limit on reports applies; every
+person has a private chat on the console, so each step's messages are queued.
 
     python bench/sweep.py [--sizes 10000 100000 1000000] [--reps 3] [--smoke]
 """
@@ -73,6 +74,9 @@ def seed(path: Path, size: int, now_ts: str, future_ts: str, past: dict[str, str
 
     with db:
         db.executemany(f"INSERT INTO cases ({columns}) VALUES ({', '.join('?' * 18)})", rows())
+        # Everyone has a private chat on the console, so each step queues its messages.
+        db.execute("INSERT INTO accounts (platform, user_id, display_name, person_id,"
+                   " private_chat_id) SELECT 'console', id, name, id, 'dm:' || id FROM people")
     db.execute("ANALYZE")
     db.close()
     return due
