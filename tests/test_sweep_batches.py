@@ -1,7 +1,7 @@
 """The deadline sweep after an outage: many due steps, several per transaction.
 
 Sixty cases are reported a minute apart (09:00-09:59 Monday) and the bot is down until
-14:40; then every case has missed windows. The sweep must take the steps in deadline
+14:41; then every case has missed windows. The sweep must take the steps in deadline
 order across all cases, with far fewer transactions than steps (counted with SQLite's
 own trace: every ``BEGIN`` is one), queue each step's messages once, let a case whose
 step raises (a row damaged for real) not hold up the others, and send nothing twice
