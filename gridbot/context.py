@@ -40,6 +40,7 @@ from gridbot.policy.workhours import WorkCalendar
 from gridbot.store.base import SetAside, Store, Transaction
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 #: makes the URLs of a page under micro-grids' residents' links: (tx, microgrids, suffix)
 ResidentLinks = Callable[[Transaction, Sequence[str], str], Awaitable[dict[str, str]]]
 
@@ -87,6 +88,15 @@ class Runner(Protocol):
 
     async def run_system(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
         """Run ``work`` as the bot itself, in one transaction, queuing what it says."""
+        ...
+
+    async def run_system_each(
+            self, key: str, pick: Callable[[Transaction], Awaitable[Item | None]],
+            work: Callable[[Context, Item], Awaitable[None]], *, most: int,
+            failed: Callable[[Transaction, Item, Exception], Awaitable[None]]) -> int:
+        """Pick an item and work on it, up to ``most`` times or until there is none, in one
+        transaction, each piece of work in a savepoint of its own (one that raises rolled
+        back alone and handed to ``failed``); how many items were picked."""
         ...
 
     async def retry(self, kept: SetAside) -> Outcome:

@@ -57,6 +57,7 @@ from gridbot.store.base import SetAside, Store, Transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Item = TypeVar("Item")
 #: how often work that collided with another transaction is run again (PostgreSQL only:
 #: SQLite runs one transaction at a time, so it never collides)
 CONFLICT_TRIES = 5
@@ -67,6 +68,8 @@ BUSY_TRIES = 3
 BUSY_PAUSE = 0.2
 #: the savepoint each message of a group commit runs in (:meth:`Engine.handle_many`)
 SAVEPOINT = "message"
+#: the savepoint each piece of the bot's own work runs in (:meth:`Engine.run_system_each`)
+SYSTEM_SAVEPOINT = "system"
 
 #: Where the bot's own work (deadlines, digests) "happens": never a real chat.
 SYSTEM_PLATFORM = "gridbot"
@@ -457,19 +460,101 @@ class Engine:
 
     async def _run_system_once(self, key: str, work: Callable[[Context], Awaitable[T]]) -> T:
         async with self.store.transaction() as tx:
-            now = self.clock.now()
-            incoming = Incoming(platform=SYSTEM_PLATFORM, chat_id="clock",
-                                chat_kind=ChatKind.PRIVATE, sender_id="",
-                                sender_name=self.config.bot_name, text="", message_id=key)
-            ctx = Context(
-                services=self.services, tx=tx, incoming=incoming, speaker=self.system_person,
-                account=Account(platform=SYSTEM_PLATFORM, user_id="", display_name="",
-                                person_id=None),
-                chat=Chat(platform=SYSTEM_PLATFORM, chat_id="clock", kind=ChatKind.PRIVATE),
-                now=now)
+            ctx = self._system_context(tx, key)
             result = await work(ctx)
             await self._flush(ctx)
             return result
+
+    def _system_context(self, tx: Transaction, key: str) -> Context:
+        """The bot itself speaking, in the clock's chat, with ``key`` as its message id."""
+        incoming = Incoming(platform=SYSTEM_PLATFORM, chat_id="clock",
+                            chat_kind=ChatKind.PRIVATE, sender_id="",
+                            sender_name=self.config.bot_name, text="", message_id=key)
+        return Context(
+            services=self.services, tx=tx, incoming=incoming, speaker=self.system_person,
+            account=Account(platform=SYSTEM_PLATFORM, user_id="", display_name="",
+                            person_id=None),
+            chat=Chat(platform=SYSTEM_PLATFORM, chat_id="clock", kind=ChatKind.PRIVATE),
+            now=self.clock.now())
+
+    async def run_system_each(
+            self, key: str, pick: Callable[[Transaction], Awaitable[Item | None]],
+            work: Callable[[Context, Item], Awaitable[None]], *, most: int,
+            failed: Callable[[Transaction, Item, Exception], Awaitable[None]]) -> int:
+        """Pick an item and work on it, up to ``most`` times or until ``pick`` finds none,
+        in one transaction: what :meth:`run_system` does for each, one commit for all.
+
+        ``pick`` claims the item in the transaction itself (PostgreSQL keeps its row lock
+        whatever happens to the work), then ``work`` runs in a savepoint with a
+        :class:`Context` of its own (its own ``ctx.key``, so its own outbox keys) and
+        queues what it says. Work that raises is rolled back alone and handed to
+        ``failed`` (to put the item off, say), and the next item goes on; should ``pick``
+        or ``failed`` raise, what came before commits and the error is raised after. A
+        collision with another worker rolls all of it back and runs it again, as
+        :meth:`run_system` does; the database locked is raised. Returns how many items
+        were picked.
+        """
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            try:
+                return await self._run_system_each(key, pick, work, most, failed)
+            except StoreConflict:
+                if attempt == CONFLICT_TRIES:
+                    raise
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    async def _run_system_each(
+            self, key: str, pick: Callable[[Transaction], Awaitable[Item | None]],
+            work: Callable[[Context, Item], Awaitable[None]], most: int,
+            failed: Callable[[Transaction, Item, Exception], Awaitable[None]]) -> int:
+        done = 0
+        error: Exception | None = None
+        async with self.store.transaction() as tx:
+            while done < most:
+                try:
+                    item = await pick(tx)
+                except (StoreConflict, StoreBusy):
+                    raise  # the whole transaction is rolled back
+                except Exception as exc:
+                    error = exc
+                    break
+                if item is None:
+                    break
+                done += 1
+                await tx.savepoint(SYSTEM_SAVEPOINT)
+                try:
+                    with logs.about():  # the cases it touches name themselves
+                        ctx = self._system_context(tx, key)
+                        await work(ctx, item)
+                        await self._flush(ctx)
+                except (StoreConflict, StoreBusy):
+                    raise
+                except Exception as exc:
+                    await tx.rollback_to(SYSTEM_SAVEPOINT)
+                    error = await self._failed(tx, item, exc, failed)
+                    if error is not None:
+                        break
+                    continue
+                await tx.release(SYSTEM_SAVEPOINT)
+        if error is not None:
+            raise error
+        return done
+
+    @staticmethod
+    async def _failed(tx: Transaction, item: Item, exc: Exception,
+                      failed: Callable[[Transaction, Item, Exception], Awaitable[None]]
+                      ) -> Exception | None:
+        """Hand work that raised to ``failed``, in a savepoint; what it raised, if it did."""
+        await tx.savepoint(SYSTEM_SAVEPOINT)
+        try:
+            await failed(tx, item, exc)
+        except (StoreConflict, StoreBusy):
+            raise
+        except Exception as worse:
+            await tx.rollback_to(SYSTEM_SAVEPOINT)
+            return worse
+        await tx.release(SYSTEM_SAVEPOINT)
+        return None
 
     # -- output ---------------------------------------------------------------------------
     async def _flush(self, ctx: Context, key_suffix: str = "") -> None:

@@ -1,11 +1,17 @@
 """The ladder climbing by itself: reminders, missed windows, idle claims, 回访.
 
-:class:`DeadlineSweep` is the worker's source for case deadlines. Each step runs in
-its own transaction that first selects the earliest due case — in SQLite that
-transaction holds the write lock, so two sweeps (two processes, or a timer firing
-twice) cannot both act on it, and the step it takes moves the case's ``wake_at`` on.
-Steps are taken one at a time in deadline order across all cases, so after an
-outage the ladder is replayed as it would have happened, one message per step.
+:class:`DeadlineSweep` is the worker's source for case deadlines. Each step first
+selects the earliest due case and moves that case's ``wake_at`` on. Up to
+:data:`STEPS_PER_TRANSACTION` steps share one transaction (one commit, which is most of
+what a step costs the disk), each in a savepoint of its own: a step that raises is
+rolled back alone and its case put off, the others commit. In SQLite the transaction
+holds the write lock, and PostgreSQL locks each selected case (``FOR UPDATE SKIP
+LOCKED``) outside the step's savepoint, so the lock holds until the commit even for a
+step rolled back: two sweeps (two processes, or a timer firing twice) cannot both act
+on a case. Steps are taken one at a time in deadline order across all cases, so after an
+outage the ladder is replayed as it would have happened, one message per step; each
+step's messages are keyed by its case, kind and instant, so none is queued twice, and
+as every step commits with the case it moved, a restart mid-way loses nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ from gridbot.cases import assign, assign_waiting
 from gridbot.context import Context, Runner
 from gridbot.domain import TOP_LEVEL, Case, Status
 from gridbot.durations import format_duration
-from gridbot.errors import StoreBusy
 from gridbot.policy import routing
 from gridbot.policy.deadlines import Step, idle_revert_at, plan, running_window, wake_at
+from gridbot.store.base import Transaction
 
 log = logging.getLogger(__name__)
+
+#: how many due steps share one transaction (each in a savepoint of its own): enough to
+#: make a backlog cheap, few enough that the write lock is not held for long
+STEPS_PER_TRANSACTION = 50
 
 
 async def climb(ctx: Context, case: Case, *, at: datetime, reason: str = "", why: str = "",
@@ -59,9 +69,11 @@ class DeadlineSweep:
 
     name = "deadlines"
 
-    def __init__(self, engine: Runner, *, max_steps: int = 1_000_000) -> None:
+    def __init__(self, engine: Runner, *, max_steps: int = 1_000_000,
+                 batch: int = STEPS_PER_TRANSACTION) -> None:
         self.engine = engine
         self.max_steps = max_steps
+        self.batch = batch
 
     async def next_due(self) -> datetime | None:
         async with self.engine.store.transaction() as tx:
@@ -70,46 +82,42 @@ class DeadlineSweep:
     async def run_due(self, now: datetime) -> int:
         steps = 0
         while steps < self.max_steps:
-            self._current: int | None = None
-            try:
-                if not await self.engine.run_system("clock", self.step):
-                    break
-            except StoreBusy:
-                # The database, not the case: nothing was written; the next round goes on.
-                raise
-            except Exception:
-                if self._current is None:
-                    raise
-                # One broken case must not hold up every case due after it.
-                log.exception("deadline step of #%s failed; retrying in 5 minutes",
-                              self._current)
-                await self._postpone(self._current, timedelta(minutes=5))
-            steps += 1
+            most = min(self.batch, self.max_steps - steps)
+            # The database locked, or another worker in the way for good, is raised: nothing
+            # of that transaction was written; the next round goes on.
+            done = await self.engine.run_system_each("clock", self._earliest, self.step,
+                                                     most=most, failed=self._failed)
+            steps += done
+            if done < most:
+                break
         return steps
 
-    async def _postpone(self, number: int, delay: timedelta) -> None:
-        async with self.engine.store.transaction() as tx:
-            case = await tx.case(number)
-            if case is not None:
-                await tx.update_case(dataclasses.replace(
-                    case, wake_at=self.engine.clock.now() + delay))
+    async def _earliest(self, tx: Transaction) -> Case | None:
+        """The case due first, claimed for this transaction (see ``Transaction.due_cases``)."""
+        found = await tx.due_cases(self.engine.clock.now(), limit=1)
+        return found[0] if found else None
 
-    async def step(self, ctx: Context) -> bool:
-        """Take the earliest due step of the earliest due case; False if nothing is due."""
-        found = await ctx.tx.due_cases(ctx.now, limit=1)
-        if not found:
-            return False
-        case = found[0]
+    async def _failed(self, tx: Transaction, case: Case, exc: Exception) -> None:
+        """A step raised (and was rolled back): one broken case must not hold up every
+        case due after it, so it is tried again in 5 minutes."""
+        log.error("deadline step of #%s failed; retrying in 5 minutes", case.number,
+                  exc_info=exc)
+        current = await tx.case(case.number)
+        if current is not None:
+            await tx.update_case(dataclasses.replace(
+                current, wake_at=self.engine.clock.now() + timedelta(minutes=5)))
+
+    async def step(self, ctx: Context, case: Case) -> None:
+        """Take the earliest due step of a due case."""
         due = [s for s in plan(case, ctx.config.escalation, ctx.calendar)
                if s.at <= ctx.now]
         if not due:
             # The configuration changed under a stored wake-up: recompute and move on.
             await ctx.tx.update_case(dataclasses.replace(
                 case, wake_at=wake_at(case, ctx.config.escalation, ctx.calendar)))
-            return True
+            return
         step = due[0]
         ctx.key = f"clock:{case.number}:{step.kind}:{step.at.isoformat()}"
-        self._current = case.number
         await _ACTIONS[step.kind](ctx, case, step)
         after = await ctx.tx.case(case.number)
         if after is not None and after.wake_at is not None and after.wake_at <= step.at:
@@ -118,7 +126,6 @@ class DeadlineSweep:
                       step.kind, case.number)
             await ctx.tx.update_case(dataclasses.replace(
                 after, wake_at=ctx.now + timedelta(minutes=5)))
-        return True
 
 
 def _within(ctx: Context, case: Case, window: str) -> str:
