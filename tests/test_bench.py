@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "console.py": "| board, first page (subdistrict admin) |",
     "idle.py": "% of one core",
-    "intake.py": "gridbot: engine + outbox + console",
+    "intake.py": "reports per commit",
     "memory.py": "| phase                              | resident MB |",
     "notices.py": "| run | groups | write notice s |",
     "residents_page.py": "| first contentful paint, s |",

@@ -374,6 +374,10 @@ class Sql(ABC):
 
     def __init__(self) -> None:
         self.memo: dict[Any, Memo] = {}
+        #: the keys of ``memo`` by the tables their reads depend on (a write to a table
+        #: forgets its reads without looking at the others: several messages' worth of
+        #: reads are remembered in a group commit)
+        self.memo_by_table: dict[str, set[Any]] = {}
         self.deferred: dict[Table, _Deferred] = {}
 
     # -- remembered reads -------------------------------------------------------------------
@@ -384,17 +388,22 @@ class Sql(ABC):
 
     def remember(self, key: Any, tables: frozenset[str], value: Any) -> Any:
         self.memo[key] = (tables, value)
+        for table in tables:
+            self.memo_by_table.setdefault(table, set()).add(key)
         return value
 
     def _forget(self, table: str | None) -> None:
         if table is None:
             return
         if table == "?":
-            self.memo.clear()
+            self.forget_all()
             return
-        stale = [k for k, (tables, _) in self.memo.items() if table in tables]
-        for key in stale:
-            del self.memo[key]
+        for key in self.memo_by_table.pop(table, ()):
+            self.memo.pop(key, None)
+
+    def forget_all(self) -> None:
+        self.memo.clear()
+        self.memo_by_table.clear()
 
     # -- deferred inserts ---------------------------------------------------------------
     def defer(self, table: Table, row: Mapping[str, Any], *, ignore: bool = False) -> None:
@@ -444,7 +453,7 @@ class Sql(ABC):
     async def _before_text(self) -> None:
         """SQL text (forget's plan) may touch anything."""
         await self.flush()
-        self.memo.clear()
+        self.forget_all()
 
     # -- savepoints (several messages in one transaction) -----------------------------------
     async def savepoint(self, name: str) -> None:
@@ -462,7 +471,7 @@ class Sql(ABC):
         """Undo what was done since the savepoint (the rows deferred since, too), and
         forget every remembered read (one may have seen what is undone)."""
         self.deferred.clear()
-        self.memo.clear()
+        self.forget_all()
         await self._execute(f"ROLLBACK TO SAVEPOINT {name}", (), True)
         await self._execute(f"RELEASE SAVEPOINT {name}", (), True)
 

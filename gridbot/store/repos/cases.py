@@ -14,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Insert,
     Select,
+    Update,
     and_,
     bindparam,
     false,
@@ -51,6 +52,16 @@ _INSERT = quick(insert(cases).values(binds(*FIELDS[1:])).returning(*cases.c))
 _CASE = quick(select(cases).where(cases.c.number == bindparam("number")).with_for_update())
 _UPDATE = quick(update(cases).where(cases.c.number == bindparam("number_"))
                 .values(binds(*FIELDS[1:])))
+#: what a case's row is known to hold in this transaction depends on ``cases`` alone
+_ROW_TABLES = frozenset({"cases"})
+
+
+@cache
+def _update(columns: tuple[str, ...]) -> Update:
+    """An UPDATE of these columns only: the indexes and triggers of the others are left
+    alone (a case row is in thirteen indexes, and writing every column rewrote them all)."""
+    return quick(update(cases).where(cases.c.number == bindparam("number_"))
+                 .values(binds(*columns)))
 _DUE = quick(select(cases)  # by the partial index cases_wake
              .where(cases.c.wake_at.is_not(None), cases.c.wake_at <= bindparam("now"))
              .order_by(cases.c.wake_at, cases.c.number)
@@ -149,12 +160,19 @@ class CaseRepository(Repository):
     def _values(self, case: Case) -> dict[str, Any]:
         return dict(zip(FIELDS, self.rows.case_values(case), strict=True))
 
+    def _row_known(self, row: Any) -> None:
+        """Remember what the case's row holds now, so that a change to it in this
+        transaction writes only the columns that differ (see update_case)."""
+        values = {name: row[name] for name in FIELDS}
+        self.sql.remember(("case_row", values["number"]), _ROW_TABLES, values)
+
     async def new_case(self, case: Case) -> Case:
         row = await self.sql.one(_INSERT, self._values(case))
         created = self.rows.case(row)
         # A case made in this transaction has no events but the ones it adds: they are
         # known without reading them back (see add_event).
         self.sql.remember(("events", created.number), _EVENT_TABLES, [])
+        self._row_known(row)
         return created
 
     async def case(self, number: int) -> Case | None:
@@ -162,12 +180,27 @@ class CaseRepository(Repository):
             return None
         # Read to be changed: the row is this transaction's until it ends (PostgreSQL).
         row = await self.sql.one(_CASE, {"number": number})
-        return self.rows.case(row) if row else None
+        if row is None:
+            return None
+        self._row_known(row)
+        return self.rows.case(row)
 
     async def update_case(self, case: Case) -> None:
         values = self._values(case)
-        values["number_"] = values.pop("number")
-        await self.sql.run(_UPDATE, values)
+        number = values.pop("number")
+        known, before = self.sql.recall(("case_row", number))
+        if not known:
+            await self.sql.run(_UPDATE, {**values, "number_": number})
+        else:
+            # The row was read or written in this transaction (and nothing has written
+            # to cases since, or it would be forgotten): only what differs is written.
+            changed = tuple(name for name, value in values.items() if before[name] != value)
+            if changed:
+                await self.sql.run(_update(changed),
+                                   {**{name: values[name] for name in changed},
+                                    "number_": number})
+        values["number"] = number
+        self.sql.remember(("case_row", number), _ROW_TABLES, values)
 
     async def cases(self, query: CaseQuery) -> list[Case]:
         statement = _query(

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from gridbot.domain import Errand, Patrol, ShiftSwap, SwapStatus
-from gridbot.store.dialect import const
+from gridbot.store.dialect import const, quick
 from gridbot.store.repos.base import Repository, binds
 from gridbot.store.repos.cases import MAX_NUMBER
 from gridbot.store.rows import attachments, attachments_json
@@ -53,11 +53,13 @@ _CANCEL_SWAP = (update(shift_swaps).where(shift_swaps.c.id == bindparam("id"),
                                                const(SwapStatus.ACCEPTED.value)]))
                 .values(status=const(SwapStatus.CANCELLED.value),
                         answered_at=bindparam("answered_at")))
-_SWAPS_ON = (select(shift_swaps.c.from_person, shift_swaps.c.to_person)
-             .where(shift_swaps.c.status == const(SwapStatus.ACCEPTED.value),
-                    shift_swaps.c.day_from <= bindparam("day"),
-                    shift_swaps.c.day_to >= bindparam("day"))
-             .order_by(shift_swaps.c.id))
+#: by shift_swaps_days: the accepted swaps that end today or later (a handful)
+_SWAPS_ON = quick(select(shift_swaps.c.from_person, shift_swaps.c.to_person)
+                  .where(shift_swaps.c.status == const(SwapStatus.ACCEPTED.value),
+                         shift_swaps.c.day_from <= bindparam("day"),
+                         shift_swaps.c.day_to >= bindparam("day"))
+                  .order_by(shift_swaps.c.id))
+_SWAP_TABLES = frozenset({"shift_swaps"})
 _LIVE = (SwapStatus.PENDING.value, SwapStatus.ACCEPTED.value)
 _SWAPS_OF = (select(shift_swaps)
              .where(or_(shift_swaps.c.from_person == bindparam("person"),
@@ -184,11 +186,16 @@ class ErrandRepository(Repository):
                                                  "answered_at": self.at(at)}) == 1
 
     async def swaps_on(self, day: str) -> dict[str, str]:
+        # Routing asks at every report (and every level): remembered for the transaction.
+        known, found = self.sql.recall(("swaps_on", day))
+        if known:
+            return dict(found)
         rows = await self.sql.all(_SWAPS_ON, {"day": day})
-        found: dict[str, str] = {}
+        found = {}
         for row in rows:
             found.setdefault(row["from_person"], row["to_person"])
-        return found
+        self.sql.remember(("swaps_on", day), _SWAP_TABLES, found)
+        return dict(found)
 
     async def swaps_of(self, person_id: str, since: str) -> list[ShiftSwap]:
         rows = await self.sql.all(_SWAPS_OF, {"person": person_id, "since": since})
