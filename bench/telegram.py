@@ -44,9 +44,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +118,7 @@ class BenchFake(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def reset(self) -> None: ...
+    async def cpu(self) -> float | None: ...
     async def bot(self, token: str, username: str) -> BenchBot: ...
 
 
@@ -182,12 +184,37 @@ class InProcess:
         self.fake = FakeTelegram()
         await self.fake.start()
 
+    async def cpu(self) -> float | None:
+        """Not apart from the bots': it is in their CPU time."""
+        return None
+
     async def bot(self, token: str, username: str) -> BenchBot:
         return LocalBot(self.fake.bot(token, username))
 
 
-async def gridbot_round(fake: BenchFake, folder: Path, reports: int, timeout: float) -> float:
-    """Seconds from the backlog queued to the last of its ``2 * reports`` messages sent."""
+class Timed(NamedTuple):
+    """A bot's round: seconds from the backlog queued to the last message it owed, and
+    the CPU seconds spent meanwhile by this process (the fake's too when it runs here)
+    and by the fake's own process (None when it runs here)."""
+
+    seconds: float
+    cpu: float
+    fake_cpu: float | None
+
+
+async def cpu_meter(fake: BenchFake) -> Callable[[], Awaitable[tuple[float, float | None]]]:
+    """Starts counting the CPU time of this process and of the fake's; call to read."""
+    ours, theirs = time.process_time(), await fake.cpu()
+
+    async def read() -> tuple[float, float | None]:
+        now = await fake.cpu()
+        return (time.process_time() - ours,
+                None if now is None or theirs is None else now - theirs)
+    return read
+
+
+async def gridbot_round(fake: BenchFake, folder: Path, reports: int, timeout: float) -> Timed:
+    """gridbot handles ``reports`` queued reports: ``2 * reports`` messages sent."""
     bot = await fake.bot(GRIDBOT_TOKEN, "BenchGridBot")
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for old, new in [('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/bench.db"'),
@@ -217,8 +244,10 @@ async def gridbot_round(fake: BenchFake, folder: Path, reports: int, timeout: fl
                      for n in range(40)]
         messages = [(groups[i % len(groups)], residents[i % len(residents)],
                      f"报事 {TEXTS[i % len(TEXTS)]}（{i}）") for i in range(reports)]
+        meter = await cpu_meter(fake)
         queued_at, ids = await bot.say(messages)
         count = await bot.wait_sent(2 * reports, timeout)
+        cpu = await meter()
         if count < 2 * reports:
             raise TimeoutError(f"the benchmark stalled: {count} of {2 * reports} messages")
     finally:
@@ -226,7 +255,7 @@ async def gridbot_round(fake: BenchFake, folder: Path, reports: int, timeout: fl
     sent = await bot.sent()
     check_gridbot([(chat.id, mid) for (chat, _, _), mid in zip(messages, ids, strict=True)],
                   sent)
-    return max(s.at for s in sent) - queued_at
+    return Timed(max(s.at for s in sent) - queued_at, *cpu)
 
 
 async def _seed(runtime: Runtime, bot: BenchBot, config: Any) -> list[Chat]:
@@ -274,8 +303,8 @@ def check_gridbot(reports: list[tuple[int, int]], sent: list[Sent]) -> None:
         assert f"（{i}）" in notice.plain, f"case #{case[1]}'s notice is not report {i}'s"
 
 
-async def echo_round(fake: BenchFake, updates: int, timeout: float) -> float:
-    """Seconds from the backlog queued to the last of its ``updates`` echoes sent."""
+async def echo_round(fake: BenchFake, updates: int, timeout: float) -> Timed:
+    """The echo bot answers ``updates`` queued updates, one message each."""
     bot = await fake.bot(ECHO_TOKEN, "BenchEchoBot")
     app = (Application.builder().token(ECHO_TOKEN).base_url(fake.base_url)
            .base_file_url(fake.base_file_url).build())
@@ -294,8 +323,10 @@ async def echo_round(fake: BenchFake, updates: int, timeout: float) -> float:
         users = [{"id": 60_000 + n, "is_bot": False, "first_name": f"u{n}"} for n in range(40)]
         messages = [(chats[i % 4], users[i % 40], f"报事 {TEXTS[i % len(TEXTS)]}（{i}）")
                     for i in range(updates)]
+        meter = await cpu_meter(fake)
         queued_at, _ = await bot.say(messages)
         count = await bot.wait_sent(updates, timeout)
+        cpu = await meter()
         if count < updates:
             raise TimeoutError(f"the benchmark stalled: {count} of {updates} echoes")
     finally:
@@ -305,16 +336,15 @@ async def echo_round(fake: BenchFake, updates: int, timeout: float) -> float:
     sent = await bot.sent()
     expected = Counter((chat.id, text) for chat, _, text in messages)
     assert Counter((s.chat_id, s.plain) for s in sent) == expected, "echoes differ"
-    return max(s.at for s in sent) - queued_at
+    return Timed(max(s.at for s in sent) - queued_at, *cpu)
 
 
-async def measure(fake: BenchFake, reports: int, timeout: float) -> tuple[float, float]:
-    """One round on a fake emptied first: gridbot's reports/s, then the echo bot's."""
+async def measure(fake: BenchFake, reports: int, timeout: float) -> tuple[Timed, Timed]:
+    """One round on a fake emptied first: gridbot, then the echo bot."""
     await fake.reset()
     with tempfile.TemporaryDirectory() as tmp:
         ours = await gridbot_round(fake, Path(tmp), reports, timeout)
-    echo = await echo_round(fake, reports, timeout)
-    return reports / ours, reports / echo
+    return ours, await echo_round(fake, reports, timeout)
 
 
 async def main() -> None:
@@ -342,8 +372,7 @@ async def main() -> None:
             started.append(fake)
         for n in range(1, args.rounds + 1):
             for fake in fakes:
-                ours, echo = await measure(fake, args.reports, timeout)
-                rows.append((fake.label, n, ours, echo))
+                rows.append((fake.label, n, *await measure(fake, args.reports, timeout)))
     finally:
         for fake in started:
             await fake.stop()
@@ -354,9 +383,19 @@ async def main() -> None:
           f"python-telegram-bot {telegram.__version__}, SQLite {aiosqlite.sqlite_version}")
     print(f"{args.reports} updates per bot per round, all queued at the fake server first")
     print(f"{'fake Bot API':<14}{'round':>5}{'gridbot reports/s':>20}{'PTB echo updates/s':>21}"
-          f"{'ratio gridbot / echo':>23}")
+          f"{'ratio gridbot / echo':>23}{'CPU ms/report':>17}{'CPU ms/echo':>15}")
     for label, n, ours, echo in rows:
-        print(f"{label:<14}{n:>5}{ours:>20.0f}{echo:>21.0f}{ours / echo:>23.3f}")
+        print(f"{label:<14}{n:>5}{args.reports / ours.seconds:>20.0f}"
+              f"{args.reports / echo.seconds:>21.0f}{echo.seconds / ours.seconds:>23.3f}"
+              f"{cpu_cell(ours, args.reports):>17}{cpu_cell(echo, args.reports):>15}")
+    print("CPU ms: the bots' process (the fake's included when it runs in-process) + the "
+          "fake's own process, from the backlog queued to the last message")
+
+
+def cpu_cell(timed: Timed, count: int) -> str:
+    """CPU milliseconds an update: the bots' process's, + the fake's process's if apart."""
+    ours = f"{1000 * timed.cpu / count:.2f}"
+    return ours if timed.fake_cpu is None else f"{ours} + {1000 * timed.fake_cpu / count:.2f}"
 
 
 if __name__ == "__main__":

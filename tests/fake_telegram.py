@@ -22,8 +22,9 @@ Real Telegram is not in the bot's process. :class:`FakeTelegramProcess` runs the
 server in a process of its own (``python -m tests.fake_telegram``) and drives it over a
 small control interface under ``/_control`` (no Bot API path starts there): bots and
 chats made, a backlog of messages queued in one request, the messages sent counted,
-waited for and collected, everything forgotten between rounds. bench/telegram.py
-measures the bots that way, so neither is charged the fake's CPU nor shares its loop.
+waited for and collected, its own CPU time read, everything forgotten between rounds.
+bench/telegram.py measures the bots that way, so neither is charged the fake's CPU nor
+shares its loop.
 """
 
 from __future__ import annotations
@@ -738,7 +739,8 @@ class ControlledFakeTelegram(FakeTelegram):
                 Route(f"{CONTROL}/bots/{{token}}/chats", self._chats, methods=["POST"]),
                 Route(f"{CONTROL}/bots/{{token}}/say", self._say, methods=["POST"]),
                 Route(f"{CONTROL}/bots/{{token}}/wait", self._wait, methods=["GET"]),
-                Route(f"{CONTROL}/bots/{{token}}/sent", self._sent, methods=["GET"])]
+                Route(f"{CONTROL}/bots/{{token}}/sent", self._sent, methods=["GET"]),
+                Route(f"{CONTROL}/cpu", self._cpu, methods=["GET"])]
 
     async def _api(self, request: Request) -> Response:
         try:
@@ -787,6 +789,10 @@ class ControlledFakeTelegram(FakeTelegram):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
         return JSONResponse({"count": len(bot.sent)})
+
+    async def _cpu(self, request: Request) -> Response:
+        """CPU seconds this process used so far: what the fake cost, apart from the bots."""
+        return JSONResponse({"cpu_s": time.process_time()})
 
     async def _sent(self, request: Request) -> Response:
         bot = self.bots[request.path_params["token"]]
@@ -871,6 +877,10 @@ class FakeTelegramProcess:
     async def reset(self) -> None:
         """Forget every bot (a fresh server for the next round, without a new process)."""
         await self.control("POST", "/reset")
+
+    async def cpu(self) -> float:
+        """CPU seconds the server's process used so far."""
+        return float((await self.control("GET", "/cpu"))["cpu_s"])
 
 
 @dataclass

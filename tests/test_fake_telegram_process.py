@@ -2,8 +2,8 @@
 
 Real python-telegram-bot calls reach the child process over HTTP; the control interface
 queues a backlog, waits for the messages sent (on the server, no polling), collects
-them as :class:`Sent`, forgets everything between rounds, and the child ends when its
-parent closes its stdin.
+them as :class:`Sent`, reads the child's CPU time, forgets everything between rounds,
+and the child ends when its parent closes its stdin.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ async def test_a_bot_polls_and_sends_through_the_child_process() -> None:
         assert all(s.at >= queued_at for s in sent)  # one clock: the child's
         assert [s.plain for s in await remote.sent(offset=1)] == ["新工单 #1"]
         assert await remote.wait_sent(3, timeout=0.05) == 2  # a timeout answers the count
+        assert 0 < await fake.cpu() < 60  # the child's CPU time so far, in seconds
 
         await fake.reset()
         async with httpx.AsyncClient() as client:
