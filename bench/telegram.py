@@ -19,8 +19,10 @@ Where the fake runs (``--fake``): by default in a process of its own
 (``FakeTelegramProcess``), as Telegram's servers are not in the bot's process; with
 ``in-process`` on the bots' own event loop, as the tests run it, where each bot is
 also charged the fake's CPU for every call it makes and shares its loop with it;
-``both`` prints the two in one table, round by round in turn. Times are taken by the
-fake's clock: from the moment the backlog is queued to the last expected message.
+``both`` prints the two in one table, measured round by round in turn (each mode
+first in every other round). Times are taken by the fake's clock, from the moment the
+backlog is queued to the last expected message; CPU time in the same span, per update,
+of the bots' process and (when apart) of the fake's.
 
 Telegram's flood limits (30 messages a second, 20 a minute into one group) are
 lifted for both, or they, not the code, would be measured: gridbot's outbox limits
@@ -371,8 +373,10 @@ async def main() -> None:
             await fake.start()
             started.append(fake)
         for n in range(1, args.rounds + 1):
-            for fake in fakes:
+            # each mode first in turn: neither always meets a cold process or a warm one
+            for fake in fakes if n % 2 else fakes[::-1]:
                 rows.append((fake.label, n, *await measure(fake, args.reports, timeout)))
+        rows.sort(key=lambda row: (row[1], [f.label for f in fakes].index(row[0])))
     finally:
         for fake in started:
             await fake.stop()
