@@ -363,9 +363,9 @@ async def main() -> None:
         args.reports, args.rounds = 30, 1
     timeout = 60.0 if args.smoke else 600.0
     logging.basicConfig(level=logging.ERROR)
-    fakes: list[BenchFake] = [fake for name, fake in [("process", OwnProcess()),
-                                                      ("in-process", InProcess())]
-                              if args.fake in (name, "both")]
+    modes: list[tuple[str, BenchFake]] = [("process", OwnProcess()),
+                                          ("in-process", InProcess())]
+    fakes = [fake for name, fake in modes if args.fake in (name, "both")]
     rows = []
     started: list[BenchFake] = []
     try:
