@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +94,40 @@ async def assign(
     approved date a missed window had reached) and ``since`` (the last sign of work on an
     idle claim) are for the new holder's message.
     """
+    event, data, changes = _assignment(ctx, case, route, kind=kind, start=start,
+                                       keep_resolve=keep_resolve)
+    if route.person is None:
+        return await ctx.save(case, event, reason, data=data, **changes)
+    attachments = await _evidence_for(ctx, case, route.person)
+    updated = await ctx.save(case, event, reason, data=data, **changes)
+    await _tell_assignee(ctx, updated, route.person, kind=kind, reason=reason, route=route,
+                         previous=previous, why=why, within=within, extended=extended,
+                         since=since, attachments=attachments)
+    return updated
+
+
+async def file_assigned(ctx: Context, draft: Case, route: Route,
+                        reported: Callable[[Case], Awaitable[None]]) -> Case:
+    """A new report's case, written once already handed to ``route.person`` (what
+    :func:`assign` would make of it): a case row is in a dozen indexes, and writing it
+    twice, new and then assigned, was most of what a report cost the database.
+    ``reported`` adds the report's own event, which comes before the assignment's."""
+    event, data, changes = _assignment(ctx, draft, route, kind="reported")
+    case = await ctx.tx.new_case(ctx.changed(draft, **changes))
+    await reported(case)
+    attachments = await _evidence_for(ctx, case, route.person) if route.person else ()
+    await ctx.event(case, event, "", **data)
+    if route.person is not None:
+        await _tell_assignee(ctx, case, route.person, kind="reported", reason="",
+                             route=route, previous=None, why="", within="", extended=None,
+                             since=None, attachments=attachments)
+    return case
+
+
+def _assignment(ctx: Context, case: Case, route: Route, *, kind: str,
+                start: datetime | None = None, keep_resolve: bool = False,
+                ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The event, its data and the changes to the case that hand it over."""
     windows = window_changes(ctx.config.policy, ctx.calendar, case, start or ctx.now,
                              route.level, keep_resolve=keep_resolve)
     skipped = skipped_data(route)
@@ -101,30 +135,36 @@ async def assign(
         # Nobody on the whole ladder can be told: the case waits with nobody holding it
         # (a name no message reaches would only hide it), and the clock looks for
         # someone again every UNASSIGNED_RETRY (gridbot.policy.deadlines) until someone can.
-        return await ctx.save(
-            case, "unassigned", reason,
-            data={"level": route.level, "why": kind, "route": route.reason, **skipped},
+        return "unassigned", {"level": route.level, "why": kind, "route": route.reason,
+                              **skipped}, dict(
             status=Status.ASSIGNED if case.status is Status.CLAIMED else case.status,
             assignee_id=None, level=route.level, claimed_at=None, active_at=None,
             idle_warned_at=None, **windows)
-    # The report's photos and voice notes go to each new holder, once.
-    events = await ctx.tx.events(case.number)
-    held_before = any(e.kind == "assigned" and e.data.get("assignee") == route.person.id
-                      for e in events)
-    attachments = () if held_before else evidence(events, "reported", case.origin_platform)
-    updated = await ctx.save(
-        case, "assigned", reason, data={"assignee": route.person.id, "level": route.level,
-                                         "why": kind, **skipped},
+    return "assigned", {"assignee": route.person.id, "level": route.level, "why": kind,
+                        **skipped}, dict(
         status=Status.ASSIGNED, assignee_id=route.person.id, level=route.level,
-        claimed_at=None, active_at=None, idle_warned_at=None, **windows,
-    )
-    ctx.tell(route.person.id, "notify_assignee", case=updated, event=kind, reason=reason,
+        claimed_at=None, active_at=None, idle_warned_at=None, **windows)
+
+
+async def _evidence_for(ctx: Context, case: Case, person: Person) -> tuple[Attachment, ...]:
+    """The report's photos and voice notes, for a new holder (once: none for someone who
+    held the case before)."""
+    events = await ctx.tx.events(case.number)
+    held_before = any(e.kind == "assigned" and e.data.get("assignee") == person.id
+                      for e in events)
+    return () if held_before else evidence(events, "reported", case.origin_platform)
+
+
+async def _tell_assignee(ctx: Context, case: Case, person: Person, *, kind: str, reason: str,
+                         route: Route, previous: Person | None, why: str, within: str,
+                         extended: datetime | None, since: datetime | None,
+                         attachments: tuple[Attachment, ...]) -> None:
+    ctx.tell(person.id, "notify_assignee", case=case, event=kind, reason=reason,
              route=route.reason, reporter=await ctx.person(case.reporter_id),
              actor=ctx.speaker, previous=previous, why=why, within=within,
              extended=extended, since=since, skipped=list(route.skipped),
-             buttons=claim_button(updated),
+             buttons=claim_button(case),
              attachments=attachments)
-    return updated
 
 
 def skipped_data(route: Route) -> dict[str, Any]:

@@ -220,12 +220,16 @@ class Context:
         The case's next wake-up is derived from its new state here, so no change can
         leave a stale deadline behind.
         """
-        case = dataclasses.replace(case, updated_at=self.now, **changes)
-        case = dataclasses.replace(case, wake_at=wake_at(case, self.config.escalation,
-                                                         self.calendar))
+        case = self.changed(case, **changes)
         await self.tx.update_case(case)
         await self.event(case, kind, text, **(data or {}))
         return case
+
+    def changed(self, case: Case, **changes: Any) -> Case:
+        """The case as changed now, its next wake-up derived from its new state."""
+        case = dataclasses.replace(case, updated_at=self.now, **changes)
+        return dataclasses.replace(case, wake_at=wake_at(case, self.config.escalation,
+                                                         self.calendar))
 
     async def event(self, case: Case, kind: str, text: str = "", **data: Any) -> None:
         """Append to the case's history. Words said in a group record that group, so its

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Literal, overload
 
 from gridbot import places
-from gridbot.cases import alert_urgent, assign, evidence_data
+from gridbot.cases import alert_urgent, assign, evidence_data, file_assigned
 from gridbot.commands import clean_text, split_case_number
 from gridbot.context import Context
 from gridbot.declare import EVERYONE, Args, Section, chat, command
@@ -96,7 +96,6 @@ async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ..
     )
     draft = dataclasses.replace(draft, **window_changes(ctx.config.policy, ctx.calendar,
                                                         draft, ctx.now, 0))
-    case = await ctx.tx.new_case(draft)
     # Photos and voice notes sent with the report stay on the case (as the platform's
     # references) and go to whoever is assigned it.
     where: dict[str, object] = {"building": address.building} if address.building else {}
@@ -104,17 +103,24 @@ async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ..
         where["from_microgrid"] = home
     if place.household is not None:
         where["household"] = True
-    await ctx.event(case, "reported", text, category=category, priority=priority.value,
-                    **where, **evidence_data(attachments))
-    lead = await places.open_incident(ctx, case)
+
+    async def reported(case: Case) -> None:
+        await ctx.event(case, "reported", text, category=category, priority=priority.value,
+                        **where, **evidence_data(attachments))
+
+    lead = await places.open_incident(ctx, draft)
     if lead is not None:
         # An incident under way (停电 across the estate): this report waits on it.
+        case = await ctx.tx.new_case(draft)
+        await reported(case)
         case = await places.join_incident(ctx, case, lead)
         ctx.reply("reply_report", case=case, assignee=None, alerted=[], incident=lead,
                   moved=place.moved, anonymous=bool(hidden))
         return case
     route = await routing.route(ctx.tx, microgrid, ctx.now, ctx.config.timezone)
-    case = await assign(ctx, case, route, kind="reported")
+    # Written once, already handed over: the same case, events and message as a new
+    # case assigned at once.
+    case = await file_assigned(ctx, draft, route, reported)
     alerted = await alert_urgent(ctx, case) if case.priority is Priority.URGENT else []
     lead = await places.group_incident(ctx, case)
     if lead is not None:

@@ -130,6 +130,9 @@ async def test_a_savepoint_undoes_only_what_came_after_it(store: Store) -> None:
         assert await tx.mark_handled("telegram", "-100", "2", T0)
         await tx.enqueue_all([(message("k2"), None)], T0)
         assert await tx.set_aside(MESSAGE, error="x", now=T0, next_try=T0)
+        # a read of the outbox writes the rows deferred so far, k1's too, after the
+        # savepoint: the rollback undoes that write, and k1 is written again later
+        assert await tx.outbox_counts() == {"queued": 2}
         await tx.rollback_to("message")
         assert not await tx.mark_handled("telegram", "-100", "1", T0)  # kept
         await tx.savepoint("message")

@@ -353,7 +353,19 @@ Memo = tuple[frozenset[str], Any]
 #: a table's deferred rows: their columns, whether a taken key skips a row, the rows
 _Deferred = tuple[tuple[str, ...], bool, list[Mapping[str, Any]]]
 #: rows per multi-row INSERT (well within both databases' limits on parameters)
-DEFER_CHUNK = 100
+DEFER_CHUNK = 64
+
+
+def chunks(count: int, largest: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of slices covering ``count`` items, each a power of two in size
+    and at most ``largest`` (a power of two): a statement compiled per size stays one of a
+    handful (compiling a statement of a hundred rows costs more than running it)."""
+    found, start = [], 0
+    while start < count:
+        size = min(largest, 1 << ((count - start).bit_length() - 1))
+        found.append((start, start + size))
+        start += size
+    return found
 
 
 class Sql(ABC):
@@ -366,7 +378,7 @@ class Sql(ABC):
       table the read depends on forgets it, so reads still see the transaction's writes;
     - **deferred inserts** (:meth:`defer`): rows nobody reads back at once (case events,
       outgoing messages) wait and go as one multi-row INSERT per table, before the first
-      statement that touches their table, before a savepoint, and at commit
+      statement that touches their table and at commit
       (:meth:`flush`). A failing deferred insert fails the transaction all the same.
     """
 
@@ -379,6 +391,10 @@ class Sql(ABC):
         #: reads are remembered in a group commit)
         self.memo_by_table: dict[str, set[Any]] = {}
         self.deferred: dict[Table, _Deferred] = {}
+        #: by savepoint: the rows that were deferred when it was made
+        self.saved: dict[str, dict[Table, _Deferred]] = {}
+        #: a savepoint released but not yet said so (see release)
+        self.unreleased: str | None = None
 
     # -- remembered reads -------------------------------------------------------------------
     def recall(self, key: Any) -> tuple[bool, Any]:
@@ -431,8 +447,8 @@ class Sql(ABC):
             if tables is not None and table.name not in tables:
                 continue
             columns, ignore, rows = self.deferred.pop(table)
-            for start in range(0, len(rows), DEFER_CHUNK):
-                chunk = rows[start:start + DEFER_CHUNK]
+            for start, end in chunks(len(rows), DEFER_CHUNK):
+                chunk = rows[start:end]
                 statement = multi_insert(self.dialect, table, columns, len(chunk), ignore)
                 params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in columns}
                 prepared = self.dialect.prepare(statement)
@@ -457,23 +473,35 @@ class Sql(ABC):
 
     # -- savepoints (several messages in one transaction) -----------------------------------
     async def savepoint(self, name: str) -> None:
-        """Mark a point to roll back to. The rows deferred so far are written first, so
-        that a rollback to it drops exactly the rows deferred after it; remembered reads
-        stay (they are still true)."""
-        await self.flush()
-        await self._execute(f"SAVEPOINT {name}", (), True)
+        """Mark a point to roll back to. The rows deferred so far stay deferred (several
+        messages' rows go in one INSERT); what they were is kept, for a rollback to it
+        to defer them again: a flush after the savepoint wrote them, and is undone with
+        everything else after it. Remembered reads stay (they are still true)."""
+        self.saved[name] = {table: (columns, ignore, list(rows))
+                            for table, (columns, ignore, rows) in self.deferred.items()}
+        statements = [f"SAVEPOINT {name}"]
+        if self.unreleased is not None:
+            statements.insert(0, f"RELEASE SAVEPOINT {self.unreleased}")
+            self.unreleased = None
+        await self._control(statements)
 
     async def release(self, name: str) -> None:
-        await self.flush()
-        await self._execute(f"RELEASE SAVEPOINT {name}", (), True)
+        """Keep what was done since the savepoint. Said with the next savepoint (one
+        round trip to a server for both), or not at all: COMMIT releases it."""
+        self.saved.pop(name, None)
+        self.unreleased = name
 
     async def rollback_to(self, name: str) -> None:
         """Undo what was done since the savepoint (the rows deferred since, too), and
         forget every remembered read (one may have seen what is undone)."""
-        self.deferred.clear()
+        self.deferred = self.saved.pop(name, {})
         self.forget_all()
-        await self._execute(f"ROLLBACK TO SAVEPOINT {name}", (), True)
-        await self._execute(f"RELEASE SAVEPOINT {name}", (), True)
+        await self._control([f"ROLLBACK TO SAVEPOINT {name}", f"RELEASE SAVEPOINT {name}"])
+
+    async def _control(self, statements: list[str]) -> None:
+        """Transaction control statements, in order (a server takes them in one trip)."""
+        for statement in statements:
+            await self._execute(statement, (), True)
 
     # -- statements ---------------------------------------------------------------------
     async def all(self, statement: ClauseElement, params: Mapping[str, Any] = {}) -> list[Any]:
@@ -673,6 +701,10 @@ class PostgresSql(Sql):
             if translated is None:
                 raise
             raise translated from exc
+
+    async def _control(self, statements: list[str]) -> None:
+        # No parameters: asyncpg sends them as one simple query, one round trip.
+        await self._execute("; ".join(statements), ())
 
     async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from gridbot.domain import (
@@ -44,6 +45,12 @@ def ts(instant: datetime | None) -> str | None:
     """Instants as fixed-width UTC text, so that text order is time order."""
     if instant is None:
         return None
+    # A message's work writes the same few instants many times (now, its deadlines).
+    return _ts(instant)
+
+
+@lru_cache(maxsize=1024)
+def _ts(instant: datetime) -> str:
     if instant.tzinfo is None:
         raise ValueError("naive datetime reached the store")
     utc = instant.astimezone(UTC)

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from gridbot.domain import OutboxItem, Outgoing
-from gridbot.store.dialect import Dialect, const, quick
+from gridbot.store.dialect import Dialect, chunks, const, quick
 from gridbot.store.repos.base import Repository, binds, in_list, numbered
 from gridbot.store.tables import outbox
 
@@ -75,7 +75,7 @@ _MARK_SENT = quick(update(outbox).where(_held())
                    .values(status=const(SENT), lease_until=None, error=const(""),
                            **binds("sent_at", "platform_message_id")))
 #: messages marked sent per statement
-MARK_CHUNK = 50
+MARK_CHUNK = 32
 
 
 @cache
@@ -181,8 +181,8 @@ class OutboxRepository(Repository):
     async def mark_all_sent(self, sent: Sequence[tuple[OutboxItem, str]],
                             now: datetime) -> list[int]:
         ids: list[int] = []
-        for start in range(0, len(sent), MARK_CHUNK):
-            chunk = sent[start:start + MARK_CHUNK]
+        for start, end in chunks(len(sent), MARK_CHUNK):
+            chunk = sent[start:end]
             params: dict[str, Any] = {"sent_at": self.at(now)}
             for i, (item, platform_message_id) in enumerate(chunk):
                 params.update({f"id_{i}": item.id, f"lease_{i}": self.at(item.lease_until),

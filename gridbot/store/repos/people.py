@@ -74,7 +74,12 @@ def _labelled(table: Any, prefix: str) -> list[Any]:
 
 def _part(row: Any, prefix: str, table: Any) -> dict[str, Any]:
     """The columns of ``table`` in a joined row, by their own names."""
-    return {c.name: row[f"{prefix}{c.name}"] for c in table.c}
+    return {name: row[label] for name, label in _labels(prefix, table)}
+
+
+@cache
+def _labels(prefix: str, table: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((c.name, f"{prefix}{c.name}") for c in table.c)
 
 
 #: a micro-grid's roster (kind 0, by position) and shifts (kind 1, by id), each with the
@@ -111,6 +116,8 @@ _DUTY_TABLES = frozenset({"duty"})
 _CHAT_TABLES = frozenset({"chats"})
 _ACCOUNT_TABLES = frozenset({"accounts"})
 _ACCOUNTS_OF_TABLES = frozenset({"accounts", "chats"})
+_SPEAKER_TABLES = frozenset({"chats", "accounts", "people"})
+_ROSTER_TABLES = frozenset({"rosters", "shifts", "people", "duty"})
 _ROSTERS_OF: CompoundSelect[Any] = union(
     select(rosters.c.microgrid).where(rosters.c.person_id == bindparam("person_id")),
     select(shifts.c.microgrid).where(shifts.c.person_id == bindparam("person_id")),
@@ -302,6 +309,17 @@ class PeopleRepository(Repository):
 
     async def speaker(self, platform: str, chat_id: str,
                       user_id: str) -> tuple[Chat | None, Account | None, Person | None]:
+        # The same speaker in the same chat again in this transaction (messages handled
+        # together): what was found, unless chats, accounts or people were written since.
+        key = ("speaker", platform, chat_id, user_id)
+        known, found = self.sql.recall(key)
+        if known:
+            return cast(tuple[Chat | None, Account | None, Person | None], found)
+        return cast(tuple[Chat | None, Account | None, Person | None], self.sql.remember(
+            key, _SPEAKER_TABLES, await self._speaker(platform, chat_id, user_id)))
+
+    async def _speaker(self, platform: str, chat_id: str,
+                       user_id: str) -> tuple[Chat | None, Account | None, Person | None]:
         row = await self.sql.one(_SPEAKER, {"platform": platform, "chat_id": chat_id,
                                             "user_id": user_id})
         chat = self.rows.chat(_part(row, "c_", chats)) if row["c_platform"] is not None \
@@ -342,6 +360,10 @@ class PeopleRepository(Repository):
     async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]:
         # One statement: the people named and their duty come along (and are remembered),
         # since routing asks for them next.
+        known, remembered = self.sql.recall(("roster", microgrid))
+        if known:
+            entries, found = remembered
+            return list(entries), list(found)
         clock = self.dialect.clock_back
         entries, found = [], []
         for r in await self.sql.all(_ROSTER, {"microgrid": microgrid}):
@@ -355,7 +377,8 @@ class PeopleRepository(Repository):
                                   if r["p_id"] is not None else None)
             self.sql.remember(("duty", person_id), _DUTY_TABLES, self._duty(
                 person_id, r["d_off"], r["d_until"]) if r["d_person_id"] is not None else None)
-        return entries, found
+        self.sql.remember(("roster", microgrid), _ROSTER_TABLES, (entries, found))
+        return list(entries), list(found)
 
     async def rosters_of(self, person_id: str) -> list[str]:
         rows = await self.sql.all(_ROSTERS_OF, {"person_id": person_id})
