@@ -17,6 +17,14 @@ Tests play the people: :meth:`FakeBot.say` puts a message from a user into a cha
 :meth:`FakeBot.press` presses an inline button. With a webhook set, updates are
 POSTed to it with the secret token header, and retried until answered 2xx, as
 Telegram does.
+
+Real Telegram is not in the bot's process. :class:`FakeTelegramProcess` runs the same
+server in a process of its own (``python -m tests.fake_telegram``) and drives it over a
+small control interface under ``/_control`` (no Bot API path starts there): bots and
+chats made, a backlog of messages queued in one request, the messages sent counted,
+waited for and collected, its own CPU time read, everything forgotten between rounds.
+bench/telegram.py measures the bots that way, so neither is charged the fake's CPU nor
+shares its loop.
 """
 
 from __future__ import annotations
@@ -27,10 +35,13 @@ import itertools
 import json
 import re
 import socket
+import sys
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -603,10 +614,7 @@ class FakeTelegram:
         """Listen on a free port, or on the same port again after :meth:`stop` (Telegram
         back after an outage: the bots keep what they had)."""
         self.closing = False
-        app = Starlette(routes=[
-            Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
-            Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
-        ])
+        app = Starlette(routes=self.routes())
         sock = socket.create_server(("127.0.0.1", self.port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms an answer
         self.port = sock.getsockname()[1]
@@ -617,6 +625,11 @@ class FakeTelegram:
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             await asyncio.sleep(0.005)
+
+    def routes(self) -> list[Route]:
+        """The Bot API's paths (a subclass adds its own beside them)."""
+        return [Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self._download, methods=["GET"])]
 
     def _dated(self, app: Starlette) -> Any:
         """Every answer carries a Date header from this server's clock (``date_offset``)."""
@@ -704,3 +717,209 @@ async def _params(request: Request) -> dict[str, Any]:
             value = value == "true"
         params[key] = value
     return params
+
+
+# -- in a process of its own ---------------------------------------------------------------------
+#: where the control interface lives: every Bot API path starts with /bot or /file
+CONTROL = "/_control"
+
+
+class ControlledFakeTelegram(FakeTelegram):
+    """The server with its control interface, for a process that drives it from outside."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: set after every Bot API call, so a waiter looks again only when something changed
+        self._changed = asyncio.Event()
+
+    def routes(self) -> list[Route]:
+        return [*super().routes(),
+                Route(f"{CONTROL}/reset", self._reset, methods=["POST"]),
+                Route(f"{CONTROL}/bots", self._new_bot, methods=["POST"]),
+                Route(f"{CONTROL}/bots/{{token}}/chats", self._chats, methods=["POST"]),
+                Route(f"{CONTROL}/bots/{{token}}/say", self._say, methods=["POST"]),
+                Route(f"{CONTROL}/bots/{{token}}/wait", self._wait, methods=["GET"]),
+                Route(f"{CONTROL}/bots/{{token}}/sent", self._sent, methods=["GET"]),
+                Route(f"{CONTROL}/cpu", self._cpu, methods=["GET"])]
+
+    async def _api(self, request: Request) -> Response:
+        try:
+            return await super()._api(request)
+        finally:
+            self._changed.set()
+
+    async def _reset(self, request: Request) -> Response:
+        """Forget every bot (between rounds: a fresh server without a new process)."""
+        for bot in self.bots.values():
+            bot._arrived.set()
+        self.bots.clear()
+        return JSONResponse({})
+
+    async def _new_bot(self, request: Request) -> Response:
+        body = await request.json()
+        bot = self.bot(body["token"], body["username"])
+        return JSONResponse({"id": bot.id})
+
+    async def _chats(self, request: Request) -> Response:
+        bot = self.bots[request.path_params["token"]]
+        body = await request.json()
+        for group in body.get("groups", []):
+            bot.group(group["id"], group["title"])
+        for user in body.get("users", []):
+            bot.private(user)
+        return JSONResponse({})
+
+    async def _say(self, request: Request) -> Response:
+        """Queue every message of the body; answer when they were queued (this process's
+        monotonic clock, as ``Sent.at``) and each one's message id."""
+        bot = self.bots[request.path_params["token"]]
+        body = await request.json()
+        queued_at = time.monotonic()
+        ids = [bot.say(bot.chats[m["chat_id"]], m["user"], m["text"])["message_id"]
+               for m in body["messages"]]
+        return JSONResponse({"queued_at": queued_at, "message_ids": ids})
+
+    async def _wait(self, request: Request) -> Response:
+        """Answer once the bot sent ``count`` messages or after ``timeout`` seconds."""
+        bot = self.bots[request.path_params["token"]]
+        count = int(request.query_params["count"])
+        deadline = time.monotonic() + float(request.query_params.get("timeout", 30))
+        while len(bot.sent) < count and time.monotonic() < deadline:
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), deadline - time.monotonic())
+        return JSONResponse({"count": len(bot.sent)})
+
+    async def _cpu(self, request: Request) -> Response:
+        """CPU seconds this process used so far: what the fake cost, apart from the bots."""
+        return JSONResponse({"cpu_s": time.process_time()})
+
+    async def _sent(self, request: Request) -> Response:
+        bot = self.bots[request.path_params["token"]]
+        offset = int(request.query_params.get("offset", 0))
+        return JSONResponse({"sent": [asdict(s) for s in bot.sent[offset:]]})
+
+
+async def serve() -> None:
+    """Serve until stdin closes (the parent is gone) or SIGTERM; print the port first."""
+    import signal
+
+    fake = ControlledFakeTelegram()
+    await fake.start()
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, done.set)
+
+    def watch_stdin() -> None:
+        sys.stdin.buffer.read()
+        loop.call_soon_threadsafe(done.set)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    print(json.dumps({"port": fake.port}), flush=True)
+    await done.wait()
+    await fake.stop()
+
+
+class FakeTelegramProcess:
+    """The fake Bot API in a child process, on a free port of 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._process: asyncio.subprocess.Process | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    async def start(self) -> None:
+        root = Path(__file__).resolve().parent.parent
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.fake_telegram", cwd=root,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert self._process.stdout is not None
+        line = await asyncio.wait_for(self._process.stdout.readline(), 30)
+        if not line:
+            raise RuntimeError("the fake Bot API's process exited before it listened")
+        self.port = json.loads(line)["port"]
+        self._client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}{CONTROL}",
+                                         timeout=None)
+
+    async def stop(self) -> None:
+        """Close its stdin (it stops itself), and end it if it does not within 5 s."""
+        if self._client is not None:
+            await self._client.aclose()
+        process = self._process
+        if process is None:
+            return
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+    async def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        assert self._client is not None, "start() first"
+        answer = await self._client.request(method, path, **kwargs)
+        answer.raise_for_status()
+        return answer.json()
+
+    async def bot(self, token: str, username: str = "GridTestBot") -> RemoteBot:
+        await self.control("POST", "/bots", json={"token": token, "username": username})
+        return RemoteBot(self, token)
+
+    async def reset(self) -> None:
+        """Forget every bot (a fresh server for the next round, without a new process)."""
+        await self.control("POST", "/reset")
+
+    async def cpu(self) -> float:
+        """CPU seconds the server's process used so far."""
+        return float((await self.control("GET", "/cpu"))["cpu_s"])
+
+
+@dataclass
+class RemoteBot:
+    """One bot's account on a :class:`FakeTelegramProcess`, as the control interface sees it."""
+
+    server: FakeTelegramProcess
+    token: str
+
+    async def groups(self, groups: list[tuple[int, str]]) -> list[Chat]:
+        """Supergroups the bot is in: (chat id, title) each."""
+        await self.server.control("POST", f"/bots/{self.token}/chats", json={
+            "groups": [{"id": chat_id, "title": title} for chat_id, title in groups]})
+        return [Chat(id=chat_id, type="supergroup", title=title) for chat_id, title in groups]
+
+    async def privates(self, users: list[dict[str, Any]]) -> None:
+        await self.server.control("POST", f"/bots/{self.token}/chats", json={"users": users})
+
+    async def say(self, messages: list[tuple[Chat, dict[str, Any], str]]
+                  ) -> tuple[float, list[int]]:
+        """Queue (chat, user, text) messages at once; returns when they were queued (the
+        server's monotonic clock, as ``Sent.at``) and their message ids."""
+        body = await self.server.control("POST", f"/bots/{self.token}/say", json={
+            "messages": [{"chat_id": chat.id, "user": user, "text": text}
+                         for chat, user, text in messages]})
+        return float(body["queued_at"]), [int(i) for i in body["message_ids"]]
+
+    async def wait_sent(self, count: int, timeout: float) -> int:
+        """Wait (on the server, no polling) until the bot sent ``count`` messages."""
+        body = await self.server.control("GET", f"/bots/{self.token}/wait",
+                                         params={"count": count, "timeout": timeout})
+        return int(body["count"])
+
+    async def sent(self, offset: int = 0) -> list[Sent]:
+        body = await self.server.control("GET", f"/bots/{self.token}/sent",
+                                         params={"offset": offset})
+        return [Sent(**{**s, "media": tuple(s["media"]) if s["media"] else None})
+                for s in body["sent"]]
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())
