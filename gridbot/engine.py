@@ -251,7 +251,9 @@ class Engine:
         and, once the others have committed, handled again on its own by :meth:`handle`,
         which sets it aside if it raises again. If the transaction itself fails (the
         database locked, another worker's conflict), nothing of it was kept and each
-        message is handled on its own. Outcomes come back in the messages' order; a
+        message is handled on its own, in order, until one of them fails too: those after
+        it are not tried (``FAILED``: kept nowhere, for the platform to deliver again), so
+        none is handled before one sent earlier. Outcomes come back in the messages' order; a
         message's answer is queued only when its outcome is known, so an adapter that
         confirms a message after its outcome confirms only what is committed.
         """
@@ -278,8 +280,20 @@ class Engine:
             done.clear()
         for _outcome, command, took in done.values():
             self.meter.handled(command, took)
-        return [done[i][0] if i in done else await self.handle(msg)
-                for i, msg in enumerate(msgs)]
+        outcomes: list[Outcome] = []
+        failed = False
+        for i, msg in enumerate(msgs):
+            if i in done:
+                outcomes.append(done[i][0])
+            elif failed:
+                # One before it could not be kept (the database stays locked): this one
+                # is not tried either, so that none is handled before one sent earlier;
+                # the platform delivers both again.
+                outcomes.append(Outcome.FAILED)
+            else:
+                outcomes.append(await self.handle(msg))
+                failed = outcomes[-1] is Outcome.FAILED
+        return outcomes
 
     async def _handle_in(self, tx: Transaction, msg: Incoming, now: datetime) -> Outcome:
         """What :meth:`_handle_once` does, inside a savepoint of a shared transaction."""
