@@ -6,6 +6,7 @@ store, outbox sender, console adapter) with its output captured.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from collections.abc import AsyncIterator
@@ -115,6 +116,25 @@ async def bot(database: Path, config: Config) -> AsyncIterator[Bot]:
     path = database
     async with Demo(config, path, parse_start(DEFAULT_START, config), out=io.StringIO()) as demo:
         yield Bot(demo=demo, path=path)
+
+
+def every_report_a_case() -> Config:
+    """The example with every report a case of its own: no report limits, and alike
+    texts never held back as duplicates of the first (an offer, not a case)."""
+    config = load_config(EXAMPLE_CONFIG)
+    return dataclasses.replace(config, limits=dataclasses.replace(
+        config.limits, reports_per_person=0, reports_per_chat=0),
+        policy=dataclasses.replace(config.policy, duplicate_window=timedelta(0)))
+
+
+@pytest.fixture
+async def traced(bot: Bot) -> AsyncIterator[list[str]]:
+    """Every statement the demo's store runs, as SQLite traces it."""
+    statements: list[str] = []
+    db = bot.demo.store._require()
+    await db.set_trace_callback(statements.append)
+    yield statements
+    await db.set_trace_callback(None)  # type: ignore[arg-type]
 
 
 # -- PostgreSQL: which server the store tests use, and CI's rule that they must run ------

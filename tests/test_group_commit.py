@@ -12,10 +12,8 @@ batch committed together, and a burst of webhook requests on SQLite and PostgreS
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +23,11 @@ from telegram import Update
 
 from gridbot.adapters.telegram.adapter import _runs
 from gridbot.burst import GroupCommit
-from gridbot.config import Config, load_config
+from gridbot.config import Config
 from gridbot.domain import ChatKind, Incoming, Outcome, Outgoing
 from gridbot.engine import EngineIntake
 from tests import postgres
-from tests.conftest import EXAMPLE_CONFIG, Bot, incoming
+from tests.conftest import Bot, every_report_a_case, incoming
 from tests.fake_telegram import FakeTelegram
 from tests.telegram_harness import CHEN, GROUP_ID, LIU, SECRET, World, bound, start_world
 from tests.test_set_aside import damage, kept
@@ -140,21 +138,7 @@ async def test_draining_waits_for_the_batch_in_hand() -> None:
 # -- the engine behind the intake -------------------------------------------------------------
 @pytest.fixture
 def config() -> Config:
-    """The example, every report a case of its own (no limits, no duplicates offered)."""
-    config = load_config(EXAMPLE_CONFIG)
-    return dataclasses.replace(config, limits=dataclasses.replace(
-        config.limits, reports_per_person=0, reports_per_chat=0),
-        policy=dataclasses.replace(config.policy, duplicate_window=timedelta(0)))
-
-
-@pytest.fixture
-async def traced(bot: Bot) -> AsyncIterator[list[str]]:
-    """Every statement the demo's store runs, as SQLite traces it."""
-    statements: list[str] = []
-    db = bot.demo.store._require()
-    await db.set_trace_callback(statements.append)
-    yield statements
-    await db.set_trace_callback(None)  # type: ignore[arg-type]
+    return every_report_a_case()
 
 
 def transactions(statements: list[str]) -> list[list[str]]:

@@ -10,15 +10,11 @@ trip to aiosqlite's thread, which is most of what a report costs.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator
-from datetime import timedelta
-
 import pytest
 
-from gridbot.config import Config, load_config
+from gridbot.config import Config
 from gridbot.domain import ChatKind, Incoming, Outcome, Person
-from tests.conftest import EXAMPLE_CONFIG, Bot
+from tests.conftest import Bot, every_report_a_case
 
 STATEMENTS_PER_REPORT = 12
 TRANSACTIONS_PER_REPORT = 3
@@ -35,21 +31,8 @@ CASE_WRITES = ("INSERT INTO cases ", "UPDATE cases ", "DELETE FROM cases ")
 
 @pytest.fixture
 def config() -> Config:
-    config = load_config(EXAMPLE_CONFIG)
-    # Each report here is a matter of its own: the four texts repeat, and would otherwise
-    # be held back as duplicates of the first (an offer, not a case).
-    return dataclasses.replace(config, limits=dataclasses.replace(
-        config.limits, reports_per_person=0, reports_per_chat=0),
-        policy=dataclasses.replace(config.policy, duplicate_window=timedelta(0)))
-
-
-@pytest.fixture
-async def traced(bot: Bot) -> AsyncIterator[list[str]]:
-    statements: list[str] = []
-    db = bot.demo.store._require()
-    await db.set_trace_callback(statements.append)
-    yield statements
-    await db.set_trace_callback(None)
+    # Each report here is a matter of its own: the four texts repeat.
+    return every_report_a_case()
 
 
 def residents(config: Config) -> list[Person]:

@@ -13,24 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
 from gridbot.clock import VirtualClock
-from gridbot.config import Config, load_config
+from gridbot.config import Config
 from gridbot.domain import Account, ChatKind, Incoming, Outcome
 from gridbot.engine import Engine
 from gridbot.escalation import STEPS_PER_TRANSACTION, DeadlineSweep
 from gridbot.store import SQLiteStore
 from gridbot.store.postgresql import PostgresStore
 from tests import postgres
-from tests.conftest import EXAMPLE_CONFIG, Bot
+from tests.conftest import Bot, every_report_a_case
 from tests.test_store import T0, make_case
 
 CASES = 60
@@ -48,11 +47,8 @@ KEY = re.compile(r"^gridbot:clock:clock:(\d+):(\w+):(.+):\d+\.\d+$")
 
 @pytest.fixture
 def config() -> Config:
-    config = load_config(EXAMPLE_CONFIG)
     # Sixty reports in an hour from four people, the texts alike: each its own case.
-    return dataclasses.replace(config, limits=dataclasses.replace(
-        config.limits, reports_per_person=0, reports_per_chat=0),
-        policy=dataclasses.replace(config.policy, duplicate_window=timedelta(0)))
+    return every_report_a_case()
 
 
 async def report_many(bot: Bot) -> None:
@@ -66,15 +62,6 @@ async def report_many(bot: Bot) -> None:
         bot.demo.clock.advance(timedelta(minutes=1))
     await bot.demo.sender.drain()
     bot.demo.clock.advance(OUTAGE)
-
-
-@pytest.fixture
-async def traced(bot: Bot) -> AsyncIterator[list[str]]:
-    statements: list[str] = []
-    db = bot.demo.store._require()
-    await db.set_trace_callback(statements.append)
-    yield statements
-    await db.set_trace_callback(None)
 
 
 def rows(bot: Bot, statement: str) -> list[tuple]:
