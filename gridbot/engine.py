@@ -768,14 +768,20 @@ class EngineIntake:
     a notice's 收到 wave) are committed together: every caller joins one queue and a
     single task hands whatever queued to :meth:`Engine.handle_many`, one transaction
     per batch (:class:`gridbot.burst.GroupCommit`: no timers, a lone message goes at
-    once). ``kick`` wakes the outbox sender, so an answer leaves as soon as its
-    transaction has committed instead of at the next sweep.
+    once). That is for a store with one writer (SQLite, see
+    :attr:`gridbot.store.base.Store.one_writer`); on PostgreSQL each caller's message
+    has a transaction of its own, side by side with the others', and only what an
+    adapter hands in at once (:meth:`handle_many`) shares one. ``kick`` wakes the
+    outbox sender, so an answer leaves as soon as its transaction has committed instead
+    of at the next sweep.
     """
 
     def __init__(self, engine: Engine, kick: Callable[[], None] = lambda: None, *,
-                 batch_limit: int = burst.LIMIT) -> None:
+                 batch_limit: int = burst.LIMIT, coalesce: bool | None = None) -> None:
         self.engine = engine
         self.kick = kick
+        #: whether callers' messages are queued and committed together
+        self.coalesce = engine.store.one_writer if coalesce is None else coalesce
         #: the queue every message joins; its counters say how much was coalesced
         self.commits = burst.GroupCommit[Incoming, Outcome](self._handle_batch,
                                                             limit=batch_limit, name="intake")
@@ -788,11 +794,16 @@ class EngineIntake:
         is dropped untouched; cancelled later, it is handled and its outcome dropped
         (the platform's redelivery is then a duplicate). An exception from the batch is
         raised here, as it would be from :meth:`Engine.handle`."""
+        if not self.coalesce:
+            [outcome] = await self._handle_batch((incoming,))
+            return outcome
         return await self.commits.one(incoming)
 
     async def handle_many(self, incoming: Sequence[Incoming]) -> list[Outcome]:
         """:meth:`handle` for each, in order, queued together (and with whatever else
         is queued meanwhile)."""
+        if not self.coalesce:
+            return await self._handle_batch(incoming) if incoming else []
         return await self.commits.many(incoming)
 
     async def drain(self) -> None:

@@ -427,8 +427,11 @@ async def test_a_webhook_burst_is_answered_each_once_committed(
         codes = await asyncio.gather(*(post(client, n) for n in range(BURST)))
         assert codes == [200] * BURST
         assert found == {n: 1 for n in range(BURST)}
-        assert intake.commits.items == BURST
-        assert intake.commits.batches < BURST  # coalesced
+        if intake.coalesce:  # SQLite: coalesced
+            assert intake.commits.items == BURST
+            assert intake.commits.batches < BURST
+        else:  # PostgreSQL: each its own transaction, side by side
+            assert intake.commits.items == 0
         # Telegram delivers some of them again: nothing is doubled
         again = await asyncio.gather(*(post(client, n) for n in range(0, BURST, 5)))
         assert again == [200] * len(again)

@@ -970,6 +970,13 @@ class Transaction(ABC):
 class Store(ABC):
     """A database holding everything; open once, then work in transactions."""
 
+    #: its transactions run one at a time (SQLite's one writer): messages arriving
+    #: together are worth committing together. A server that runs them side by side
+    #: (PostgreSQL) already shares one log flush among commits that come together, and
+    #: one long transaction for many messages would only hold row locks (the board's
+    #: tallies) longer against the others.
+    one_writer: bool = True
+
     @abstractmethod
     async def open(self, *, migrate: bool = True) -> None:
         """Connect and apply any schema migration not yet applied (``migrate=False``:

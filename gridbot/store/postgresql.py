@@ -114,6 +114,8 @@ def _translate(exc: BaseException) -> BaseException:
 
 
 class PostgresStore(Store):
+    one_writer = False
+
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.dsn, self.schema = split_url(url)
