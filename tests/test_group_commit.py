@@ -217,6 +217,27 @@ async def test_a_batch_commits_the_others_and_sets_aside_the_one_that_raises(
     assert bot._new() == []
 
 
+async def test_what_a_batch_changes_is_seen_by_the_messages_after_it(bot: Bot) -> None:
+    """Who is on duty, read once for a batch (one transaction), is read again once a
+    message in it changes: reports before the steward goes off duty are hers, those
+    after it go to her backup, and to her again once she is back, all in one batch."""
+    def steward(text: str, n: str) -> Incoming:
+        return incoming(text, sender="zhang", chat="dm:zhang", kind=ChatKind.PRIVATE,
+                        name="张阿姨", message_id=n)
+
+    outcomes = await bot.demo.engine.handle_many([
+        incoming("报事 楼道灯坏了", message_id="a"),
+        steward("下班", "b"),
+        incoming("报事 垃圾没人收", message_id="c"),
+        incoming("报事 消防通道被车挡住了", message_id="d"),
+        steward("值班", "e"),
+        incoming("报事 楼上噪音太大", message_id="f"),
+    ])
+    assert outcomes == [Outcome.HANDLED] * 6
+    assert [(await bot.case(n)).assignee_id for n in (1, 2, 3, 4)] == [
+        "zhang", "li", "li", "zhang"]
+
+
 async def test_a_burst_of_n_reports_is_one_transaction(bot: Bot, traced: list[str]) -> None:
     people = [p for p in bot.demo.config.people if p.role.value == "resident"]
     reports = [Incoming(platform="console", chat_id=f"group:{p.unit}",
