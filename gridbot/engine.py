@@ -118,6 +118,8 @@ class Engine:
                                     unit=config.subdistrict.code, auto=True)
         #: how long each message took to handle, by command (``/metrics``)
         self.meter: Meter = NULL_METER
+        #: per language: the configuration they were made from, and the defaults
+        self._defaults: dict[str, tuple[Config, dict[str, Any]]] = {}
 
     @functools.cached_property
     def link_key(self) -> bytes:
@@ -659,21 +661,29 @@ class Engine:
         return Button(label=label, command=command)
 
     def render(self, template: str, /, *, locale: str, fmt: TextFormat, **context: Any) -> str:
+        # Button labels and the like are rendered outside any chat: these defaults.
+        return self.renderer.render(template, locale=locale, fmt=fmt,
+                                    **{**self._render_defaults(locale), **context})
+
+    def _render_defaults(self, locale: str) -> dict[str, Any]:
+        """What every message's template may use, per language (made once: a message
+        renders several templates)."""
+        config = self.config
+        made = self._defaults.get(locale)
+        if made is not None and made[0] is config:
+            return made[1]
+
         def cat(code: str) -> str:
-            return self.config.policy.category(code).name(locale)
+            return config.policy.category(code).name(locale)
 
         def unit(code: str | None) -> str:
             return self.unit_names.get(code or "", code or "")
 
-        # Button labels and the like are rendered outside any chat.
-        context.setdefault("in_group", False)
-        context.setdefault("here", "")
-        context.setdefault("here_platform", "")
-        context.setdefault("emergency", self.config.policy.emergency_numbers)
-        context.setdefault("notified", {})
-        context.setdefault("replies", True)
-        return self.renderer.render(template, locale=locale, fmt=fmt, bot=self.config.bot_name,
-                                    cat=cat, unit=unit, **context)
+        defaults = {"in_group": False, "here": "", "here_platform": "",
+                    "emergency": config.policy.emergency_numbers, "notified": {},
+                    "replies": True, "bot": config.bot_name, "cat": cat, "unit": unit}
+        self._defaults[locale] = (config, defaults)
+        return defaults
 
     @staticmethod
     async def _with_watchers(ctx: Context, messages: list[Message]) -> list[Message]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from gridbot.config import Policy
 from gridbot.domain import Priority
 
@@ -12,15 +14,21 @@ def classify(policy: Policy, text: str) -> tuple[str, Priority]:
     lowered = text.lower()
     best, best_hits = None, 0
     for category in policy.categories:
-        hits = sum(1 for kw in category.keywords if kw.lower() in lowered)
+        hits = sum(kw in lowered for kw in _lower(category.keywords))
         if hits > best_hits:
             best, best_hits = category, hits
-    if any(kw.lower() in lowered for kw in policy.urgent_keywords):
+    if any(kw in lowered for kw in _lower(policy.urgent_keywords)):
         priority = Priority.URGENT
     elif best is not None:
         priority = best.priority
-    elif any(kw.lower() in lowered for kw in policy.low_keywords):
+    elif any(kw in lowered for kw in _lower(policy.low_keywords)):
         priority = Priority.LOW
     else:
         priority = Priority.NORMAL
     return (best.code if best else policy.default_category), priority
+
+
+@lru_cache(maxsize=256)
+def _lower(keywords: tuple[str, ...]) -> tuple[str, ...]:
+    """A configuration's keywords in lower case, worked out once (every report asks)."""
+    return tuple(kw.lower() for kw in keywords)

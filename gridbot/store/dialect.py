@@ -297,6 +297,19 @@ def multi_insert(dialect: Dialect, table: Table, columns: tuple[str, ...], count
     return quick(insert(table).values(rows))
 
 
+@cache
+def _multi_insert_plan(dialect: Dialect, table: Table, columns: tuple[str, ...], count: int,
+                       ignore: bool) -> tuple[str, tuple[tuple[int, str], ...]]:
+    """:func:`multi_insert`'s SQL and, for each of its parameters in order, the row and
+    column it takes: the arguments are then read straight from the rows."""
+    prepared = dialect.prepare(multi_insert(dialect, table, columns, count, ignore))
+    places = []
+    for name in prepared.names:
+        column, _, index = name.rpartition("_")
+        places.append((int(index), column))
+    return prepared.sql, tuple(places)
+
+
 # -- PostgreSQL's advisory locks: migrations, a new schema, singleton duties --------------
 #: held to the end of the transaction (migrating, creating the schema)
 ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock($1)"
@@ -449,10 +462,9 @@ class Sql(ABC):
             columns, ignore, rows = self.deferred.pop(table)
             for start, end in chunks(len(rows), DEFER_CHUNK):
                 chunk = rows[start:end]
-                statement = multi_insert(self.dialect, table, columns, len(chunk), ignore)
-                params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in columns}
-                prepared = self.dialect.prepare(statement)
-                statements.append((prepared.sql, prepared.args(params)))
+                sql, places = _multi_insert_plan(self.dialect, table, columns, len(chunk),
+                                                 ignore)
+                statements.append((sql, tuple(chunk[i][c] for i, c in places)))
         return statements
 
     async def _batch(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
