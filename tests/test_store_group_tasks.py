@@ -18,19 +18,7 @@ from gridbot.domain import (
 from gridbot.store import Store
 from tests.wechat_harness import ZHANG
 
-LI = "liayi"
-GROUPS = """
-[wechat.work.customer_groups]
-owner_rule = true
-"""
-#: 李's group bound by its name, for the world where 李 never linked WeCom
-BY_NAME = GROUPS + """
-[wechat.work.customer_groups.names]
-M02 = "^和平路"
-"""
 HALF = timedelta(hours=2)  # confirm_within is 4 hours by default
-
-HALF = timedelta(hours=2)
 
 
 async def test_the_store_keeps_group_tasks_on_every_backend(store: Store) -> None:
