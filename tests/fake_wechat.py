@@ -634,6 +634,17 @@ def sign(*parts: str) -> str:
     return signer.signature
 
 
+async def verify_url(url: str, crypto: WorkCrypto, echo: str, now: float) -> httpx.Response:
+    """WeCom checking a callback URL as it is saved (the app's, the smart bot's): an
+    encrypted echostr, to be answered decrypted."""
+    nonce, stamp = secrets.token_hex(5), str(int(now))
+    sealed = xmltodict.parse(crypto.encrypt_message(echo, nonce, stamp))["xml"]
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.get(url, params={
+            "msg_signature": sealed["MsgSignature"], "timestamp": stamp, "nonce": nonce,
+            "echostr": sealed["Encrypt"]})
+
+
 @dataclass
 class WeComServer:
     """WeCom calling the self-built app's callback URL."""
@@ -692,13 +703,8 @@ class WeComServer:
     async def verify(self, echo: str = "hello-gridbot", *, aes_key: str | None = None,
                      token: str | None = None) -> httpx.Response:
         """Saving the URL in the admin console: an encrypted echostr to answer decrypted."""
-        nonce, stamp = secrets.token_hex(5), str(int(self.now()))
-        sealed = xmltodict.parse(self.crypto(aes_key=aes_key, token=token)
-                                 .encrypt_message(echo, nonce, stamp))["xml"]
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await client.get(self.url, params={
-                "msg_signature": sealed["MsgSignature"], "timestamp": stamp, "nonce": nonce,
-                "echostr": sealed["Encrypt"]})
+        return await verify_url(self.url, self.crypto(aes_key=aes_key, token=token), echo,
+                                self.now())
 
 
 @dataclass
@@ -868,10 +874,5 @@ class SmartBotServer:
 
     async def verify(self, echo: str = "smartbot-echo", *, aes_key: str | None = None,
                      token: str | None = None) -> httpx.Response:
-        nonce, stamp = secrets.token_hex(5), str(int(self.now()))
-        sealed = xmltodict.parse(self.crypto(aes_key=aes_key, token=token)
-                                 .encrypt_message(echo, nonce, stamp))["xml"]
-        async with httpx.AsyncClient(timeout=10) as client:
-            return await client.get(self.url, params={
-                "msg_signature": sealed["MsgSignature"], "timestamp": stamp, "nonce": nonce,
-                "echostr": sealed["Encrypt"]})
+        return await verify_url(self.url, self.crypto(aes_key=aes_key, token=token), echo,
+                                self.now())
