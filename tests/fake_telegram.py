@@ -582,7 +582,21 @@ class FakeBot:
         return chat
 
 
-class FakeTelegram:
+class _Served:
+    """Where a fake Bot API listens (on 127.0.0.1, its ``port``), as PTB is told."""
+
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+
+class FakeTelegram(_Served):
     """The server: one or more bots by token, on a free port of 127.0.0.1."""
 
     def __init__(self, *, retry_delay: float = 0.05) -> None:
@@ -595,14 +609,6 @@ class FakeTelegram:
         self._ids = itertools.count(1000)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
-
-    @property
-    def base_file_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/file/bot"
 
     def bot(self, token: str, username: str = "GridTestBot") -> FakeBot:
         bot = FakeBot(server=self, token=token, username=username,
@@ -820,21 +826,13 @@ async def serve() -> None:
     await fake.stop()
 
 
-class FakeTelegramProcess:
+class FakeTelegramProcess(_Served):
     """The fake Bot API in a child process, on a free port of 127.0.0.1."""
 
     def __init__(self) -> None:
         self.port = 0
         self._process: asyncio.subprocess.Process | None = None
         self._client: httpx.AsyncClient | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
-
-    @property
-    def base_file_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/file/bot"
 
     async def start(self) -> None:
         root = Path(__file__).resolve().parent.parent
