@@ -70,9 +70,10 @@ NO_ANSWER = "no answer in time"
 #: itself waits its busy timeout each time, 5 s by default)
 MARK_TRIES = 5
 #: event-loop turns the feeder lets pass before it marks a send that ended, for the sends
-#: ending with it to be marked in the same transaction. Not longer: a message sent and not
-#: yet marked is sent again after a crash, and the README's bound on that counts only the
-#: requests under way (waiting while sends kept ending doubled the soak's duplicates)
+#: ending with it to be marked in the same transaction. No more than that: a message sent
+#: and not yet marked is sent again after a crash, and the README's bound on that counts
+#: only the requests under way (waiting while sends kept ending doubled the soak's
+#: duplicates)
 MARK_GATHER = 3
 #: a platform that cannot be reached is tried again after this many seconds, doubling
 #: after each failed try up to the maximum

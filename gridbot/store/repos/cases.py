@@ -50,18 +50,8 @@ def one_of(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[b
 
 _INSERT = quick(insert(cases).values(binds(*FIELDS[1:])).returning(*cases.c))
 _CASE = quick(select(cases).where(cases.c.number == bindparam("number")).with_for_update())
-_UPDATE = quick(update(cases).where(cases.c.number == bindparam("number_"))
-                .values(binds(*FIELDS[1:])))
 #: what a case's row is known to hold in this transaction depends on ``cases`` alone
 _ROW_TABLES = frozenset({"cases"})
-
-
-@cache
-def _update(columns: tuple[str, ...]) -> Update:
-    """An UPDATE of these columns only: the indexes and triggers of the others are left
-    alone (a case row is in thirteen indexes, and writing every column rewrote them all)."""
-    return quick(update(cases).where(cases.c.number == bindparam("number_"))
-                 .values(binds(*columns)))
 _DUE = quick(select(cases)  # by the partial index cases_wake
              .where(cases.c.wake_at.is_not(None), cases.c.wake_at <= bindparam("now"))
              .order_by(cases.c.wake_at, cases.c.number)
@@ -117,6 +107,15 @@ def _query(assignee: bool, reporter: bool, microgrids: int | None,
             and_(cases.c.status == const(Status.CLAIMED.value), cases.c.resolve_by < now)))
     order = cases.c.number.desc() if newest_first else cases.c.number.asc()
     return query.order_by(order).limit(bindparam("limit"))
+
+
+@cache
+def _update(columns: tuple[str, ...]) -> Update:
+    """An UPDATE of these columns (every one but the number when the row's content is not
+    known): the indexes and triggers of the others are left alone (a case row is in
+    thirteen indexes, and writing every column rewrote them all)."""
+    return quick(update(cases).where(cases.c.number == bindparam("number_"))
+                 .values(binds(*columns)))
 
 
 @cache
@@ -190,7 +189,7 @@ class CaseRepository(Repository):
         number = values.pop("number")
         known, before = self.sql.recall(("case_row", number))
         if not known:
-            await self.sql.run(_UPDATE, {**values, "number_": number})
+            await self.sql.run(_update(FIELDS[1:]), {**values, "number_": number})
         else:
             # The row was read or written in this transaction (and nothing has written
             # to cases since, or it would be forgotten): only what differs is written.
