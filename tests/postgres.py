@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import pytest
@@ -106,6 +107,18 @@ def sql(schema: str, statement: str, *args: Any, before: tuple[str, ...] = ()
 
 def drop_schema(schema: str) -> None:
     sql("public", f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A schema name nobody has used, for one test (skipped without a server), dropped
+    when the test is done."""
+    require()
+    name = new_schema()
+    try:
+        yield name
+    finally:
+        drop_schema(name)
 
 
 #: what the migrations record about themselves, kept when a schema is emptied

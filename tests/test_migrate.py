@@ -41,10 +41,8 @@ pytestmark = pytest.mark.postgresql
 
 @pytest.fixture
 def target() -> Iterator[str]:
-    postgres.require()
-    schema = postgres.new_schema()
-    yield postgres.url_for(schema)
-    postgres.drop_schema(schema)
+    with postgres.fresh_schema() as schema:
+        yield postgres.url_for(schema)
 
 
 @pytest.fixture

@@ -32,10 +32,8 @@ pytestmark = pytest.mark.postgresql
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    postgres.require()
-    name = postgres.new_schema()
-    yield name
-    postgres.drop_schema(name)
+    with postgres.fresh_schema() as name:
+        yield name
 
 
 @pytest.fixture

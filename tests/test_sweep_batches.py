@@ -204,10 +204,8 @@ PG_CASES = 120
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    postgres.require()
-    schema = postgres.new_schema()
-    yield postgres.url_for(schema)
-    postgres.drop_schema(schema)
+    with postgres.fresh_schema() as schema:
+        yield postgres.url_for(schema)
 
 
 async def pg_backlog(store: PostgresStore) -> tuple[list[int], list[int]]:
