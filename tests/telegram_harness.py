@@ -224,6 +224,14 @@ async def webhook(database: Path, telegram: FakeTelegram) -> AsyncIterator[World
     await w.runtime.stop()
 
 
+@pytest.fixture
+async def web_world(database: Path, telegram: FakeTelegram) -> AsyncIterator[World]:
+    """Polling Telegram, with the web server up (the residents' pages, the console)."""
+    w = await start_world(database.parent, telegram, "polling", web=True)
+    yield w
+    await w.runtime.stop()
+
+
 async def bound(w: World) -> World:
     """Community staff and the steward linked, the group bound to M01."""
     await w.link(ZHOU, "zhou")

@@ -8,28 +8,17 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
-import pytest
 from PIL import Image
 
 from gridbot.residents import links
-from tests.fake_telegram import FakeTelegram
-from tests.telegram_harness import LIU, ZHANG, World, bound, start_world
+from tests.telegram_harness import LIU, ZHANG, World, bound
 
 WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
              "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) "
              "NetType/WIFI Language/zh_CN")
-
-
-@pytest.fixture
-async def world(database: Path, telegram: FakeTelegram) -> AsyncIterator[World]:
-    w = await start_world(database.parent, telegram, "polling", web=True)
-    yield w
-    await w.runtime.stop()
 
 
 async def link_of(w: World, microgrid: str = "M01") -> str:
@@ -61,8 +50,8 @@ def phone() -> httpx.AsyncClient:
                              headers={"user-agent": WECHAT_UA})
 
 
-async def test_a_resident_reports_from_the_link_and_the_steward_gets_it(world: World) -> None:
-    w = await bound(world)
+async def test_a_resident_reports_from_the_link_and_the_steward_gets_it(web_world: World) -> None:
+    w = await bound(web_world)
     link = await link_of(w)
     async with phone() as her:
         form = await her.get(link)
@@ -101,8 +90,8 @@ async def test_a_resident_reports_from_the_link_and_the_steward_gets_it(world: W
         assert case.rating == 5 and case.status.value == "closed"
 
 
-async def test_a_neighbour_follows_and_sees_its_news(world: World) -> None:
-    w = await bound(world)
+async def test_a_neighbour_follows_and_sees_its_news(web_world: World) -> None:
+    w = await bound(web_world)
     await w.said(w.group, LIU, "报事 3幢楼道灯坏了")
     link = await link_of(w)
     async with phone() as him:
@@ -119,8 +108,8 @@ async def test_a_neighbour_follows_and_sees_its_news(world: World) -> None:
         assert "data-following" in shown.text and "data-news" in shown.text, shown.text
 
 
-async def test_edited_and_rotated_links_are_refused(world: World) -> None:
-    w = await bound(world)
+async def test_edited_and_rotated_links_are_refused(web_world: World) -> None:
+    w = await bound(web_world)
     link = await link_of(w)
     residents = w.runtime.console.residents if w.runtime.console else None
     assert residents is not None
@@ -136,8 +125,8 @@ async def test_edited_and_rotated_links_are_refused(world: World) -> None:
         assert links.sign(residents.key, "M01", 2).token in new
 
 
-async def test_a_form_without_its_token_and_a_huge_photo_are_refused(world: World) -> None:
-    w = await bound(world)
+async def test_a_form_without_its_token_and_a_huge_photo_are_refused(web_world: World) -> None:
+    w = await bound(web_world)
     link = await link_of(w)
     async with phone() as her:
         form = await her.get(link)
@@ -152,8 +141,8 @@ async def test_a_form_without_its_token_and_a_huge_photo_are_refused(world: Worl
         assert case is None
 
 
-async def test_a_chat_account_linked_to_the_phone_keeps_every_case(world: World) -> None:
-    w = await bound(world)
+async def test_a_chat_account_linked_to_the_phone_keeps_every_case(web_world: World) -> None:
+    w = await bound(web_world)
     await w.said(w.group, LIU, "报事 3幢门口的垃圾三天没人收")  # her chat's own report
     link = await link_of(w)
     async with phone() as her:
@@ -174,10 +163,10 @@ async def test_a_chat_account_linked_to_the_phone_keeps_every_case(world: World)
         assert first.reporter_id == second.reporter_id
 
 
-async def test_a_neighbour_sees_nothing_private_of_a_case(world: World) -> None:
+async def test_a_neighbour_sees_nothing_private_of_a_case(web_world: World) -> None:
     """The page a whole group holds shows a case as the group sees it: no words, name,
     phone, room or photo of its reporter, no private note of its steward."""
-    w = await bound(world)
+    w = await bound(web_world)
     link = await link_of(w)
     async with phone() as her, phone() as him:
         form = await her.get(link)
@@ -201,10 +190,10 @@ async def test_a_neighbour_sees_nothing_private_of_a_case(world: World) -> None:
         assert (await him.get(link + "/case/1/photo/0/0")).status_code == 404
 
 
-async def test_a_form_sent_twice_makes_one_case(world: World) -> None:
+async def test_a_form_sent_twice_makes_one_case(web_world: World) -> None:
     """A double tap, or the phone sending again after a lost answer: one case, and both
     answers lead to it."""
-    w = await bound(world)
+    w = await bound(web_world)
     link = await link_of(w)
     async with phone() as her:
         form = await her.get(link)
@@ -223,8 +212,8 @@ async def test_a_form_sent_twice_makes_one_case(world: World) -> None:
         assert case is None
 
 
-async def test_a_phone_set_to_english_gets_english_pages(world: World) -> None:
-    w = await bound(world)
+async def test_a_phone_set_to_english_gets_english_pages(web_world: World) -> None:
+    w = await bound(web_world)
     link = await link_of(w)
     async with httpx.AsyncClient(timeout=10, headers={"accept-language": "en-GB,en;q=0.9"}) as c:
         page = await c.get(link)
@@ -235,13 +224,13 @@ async def test_a_phone_set_to_english_gets_english_pages(world: World) -> None:
                                                                   shown)[:5]
 
 
-async def test_forgetting_a_page_resident_leaves_nothing_of_hers(world: World) -> None:
+async def test_forgetting_a_page_resident_leaves_nothing_of_hers(web_world: World) -> None:
     """`gridbot forget` on someone the page made: her phone, words and photo go, and her
     phone's cookie leads to nobody (a new report would be a stranger's)."""
     from gridbot.residents import identity
     from gridbot.store import forget as forgetting
 
-    w = await bound(world)
+    w = await bound(web_world)
     link = await link_of(w)
     async with phone() as her:
         form = await her.get(link)

@@ -8,11 +8,9 @@ robot's copy (what a steward forwards into the ordinary WeChat group) ends with 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 from openpyxl import load_workbook
 
 from gridbot.console.app import Throttle
@@ -29,13 +27,6 @@ from tests.wechat_harness import start_world as start_wechat_world
 
 PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
             "(KHTML, like Gecko) Mobile/15E148 Safari/604.1")
-
-
-@pytest.fixture
-async def world(database: Path, telegram: FakeTelegram) -> AsyncIterator[World]:
-    w = await start_world(database.parent, telegram, "polling", web=True)
-    yield w
-    await w.runtime.stop()
 
 
 def phone() -> httpx.AsyncClient:
@@ -76,8 +67,8 @@ def page_acks(w: World, number: int) -> list[tuple[str, int]]:
 
 
 async def test_a_notice_links_taps_count_once_per_phone_and_show_in_notice_n(
-        world: World, tmp_path: Path) -> None:
-    w = await bound(world)
+        web_world: World, tmp_path: Path) -> None:
+    w = await bound(web_world)
     zhou = w.bot.private(ZHOU)
     sent = await w.said(zhou, ZHOU, "/notice M01 周六上午9点活动室免费量血压 <带上医保卡>")
     [(number,)] = w.rows("SELECT id FROM notices")
@@ -153,8 +144,8 @@ async def test_a_notice_links_taps_count_once_per_phone_and_show_in_notice_n(
 
 
 async def test_a_notice_is_shown_only_under_its_micro_grids_and_forms_are_checked(
-        world: World) -> None:
-    w = await bound(world)
+        web_world: World) -> None:
+    w = await bound(web_world)
     zhou = w.bot.private(ZHOU)
     await w.said(zhou, ZHOU, "/notice M01 下周一上午停水")
     [(number,)] = w.rows("SELECT id FROM notices")
@@ -241,8 +232,8 @@ async def test_a_robots_copy_ends_with_its_micro_grids_notice_link(
         await w.runtime.stop()
 
 
-async def test_a_forgotten_phones_tap_still_counts_under_its_new_name(world: World) -> None:
-    w = await bound(world)
+async def test_a_forgotten_phones_tap_still_counts_under_its_new_name(web_world: World) -> None:
+    w = await bound(web_world)
     await w.said(w.bot.private(ZHOU), ZHOU, "/notice M01 下周一上午停水")
     [(number,)] = w.rows("SELECT id FROM notices")
     link = await notice_link(w, number)

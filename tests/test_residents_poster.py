@@ -10,10 +10,8 @@ import argparse
 import dataclasses
 import io
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import zxingcpp
 from PIL import Image
 
@@ -23,20 +21,12 @@ from gridbot.config import Config
 from gridbot.render import Renderer
 from gridbot.residents import links
 from gridbot.residents.poster import HEIGHT, WIDTH, draw_poster, poster_for
-from tests.fake_telegram import FakeTelegram
-from tests.telegram_harness import ZHANG, ZHOU, World, bound, start_world
+from tests.telegram_harness import ZHANG, ZHOU, World, bound
 from tests.test_console import csrf_of, logged_in
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "docs" / "img" / "report-poster.png"
 SAMPLE_LINK = "https://grid.example.org/r/M01/1.5e2c0d9a41b7f3068c1d"
-
-
-@pytest.fixture
-async def world(database: Path, telegram: FakeTelegram) -> AsyncIterator[World]:
-    w = await start_world(database.parent, telegram, "polling", web=True)
-    yield w
-    await w.runtime.stop()
 
 
 def qr_args(out: Path, *codes: str, **given: object) -> argparse.Namespace:
@@ -77,9 +67,9 @@ async def verdict(w: World, microgrid: str, token: str) -> links.Verdict:
                                  {m.code for m in config.microgrids})
 
 
-async def test_qr_prints_the_link_and_writes_a_poster_that_scans_to_it(world: World,
+async def test_qr_prints_the_link_and_writes_a_poster_that_scans_to_it(web_world: World,
                                                                       tmp_path: Path) -> None:
-    w = world
+    w = web_world
     config = w.runtime.config
     code, printed, _ = await qr(config, qr_args(tmp_path / "posters", "M01", "m02"))
     assert code == 0
@@ -100,9 +90,9 @@ async def test_qr_prints_the_link_and_writes_a_poster_that_scans_to_it(world: Wo
     assert "1-3幢" in m01.name  # the name on the poster is the group's
 
 
-async def test_rotating_refuses_the_old_posters_as_replaced(world: World,
+async def test_rotating_refuses_the_old_posters_as_replaced(web_world: World,
                                                             tmp_path: Path) -> None:
-    w = world
+    w = web_world
     config = w.runtime.config
     old, old_token = await current_link(w, "M01")
     assert await verdict(w, "M01", old_token) is links.Verdict.GOOD
@@ -122,8 +112,8 @@ async def test_rotating_refuses_the_old_posters_as_replaced(world: World,
 
 
 async def test_qr_answers_an_unknown_code_and_a_missing_residents_page(
-        world: World, tmp_path: Path) -> None:
-    config = world.runtime.config
+        web_world: World, tmp_path: Path) -> None:
+    config = web_world.runtime.config
     code, printed, said = await qr(config, qr_args(tmp_path / "out", "M01", "M99"))
     assert code == 1 and printed == ""
     assert "没有编码为「M99」的微网格" in said and "M01 M02 M03 M04" in said
@@ -137,8 +127,8 @@ async def test_qr_answers_an_unknown_code_and_a_missing_residents_page(
 
 
 async def test_the_people_page_shows_the_links_and_serves_posters_in_scope(
-        world: World) -> None:
-    w = await bound(world)
+        web_world: World) -> None:
+    w = await bound(web_world)
     base = w.runtime.console.base if w.runtime.console else ""
     steward = await logged_in(w, ZHANG)
     staff = await logged_in(w, ZHOU)
