@@ -404,8 +404,10 @@ class Sql(ABC):
         #: reads are remembered in a group commit)
         self.memo_by_table: dict[str, set[Any]] = {}
         self.deferred: dict[Table, _Deferred] = {}
-        #: by savepoint: the rows that were deferred when it was made
-        self.saved: dict[str, dict[Table, _Deferred]] = {}
+        #: by savepoint: each table's queue of deferred rows when it was made, and how
+        #: many rows it held
+        self.saved: dict[str, dict[Table, tuple[tuple[str, ...], bool,
+                                                list[Mapping[str, Any]], int]]] = {}
         #: a savepoint released but not yet said so (see release)
         self.unreleased: str | None = None
 
@@ -489,7 +491,9 @@ class Sql(ABC):
         messages' rows go in one INSERT); what they were is kept, for a rollback to it
         to defer them again: a flush after the savepoint wrote them, and is undone with
         everything else after it. Remembered reads stay (they are still true)."""
-        self.saved[name] = {table: (columns, ignore, list(rows))
+        # A table's queue is only appended to until a flush takes it whole (a new one
+        # starts after), so its list and length then say which rows came before.
+        self.saved[name] = {table: (columns, ignore, rows, len(rows))
                             for table, (columns, ignore, rows) in self.deferred.items()}
         statements = [f"SAVEPOINT {name}"]
         if self.unreleased is not None:
@@ -506,7 +510,8 @@ class Sql(ABC):
     async def rollback_to(self, name: str) -> None:
         """Undo what was done since the savepoint (the rows deferred since, too), and
         forget every remembered read (one may have seen what is undone)."""
-        self.deferred = self.saved.pop(name, {})
+        self.deferred = {table: (columns, ignore, rows[:count]) for table, (
+            columns, ignore, rows, count) in self.saved.pop(name, {}).items()}
         self.forget_all()
         await self._control([f"ROLLBACK TO SAVEPOINT {name}", f"RELEASE SAVEPOINT {name}"])
 
