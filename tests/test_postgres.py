@@ -115,6 +115,9 @@ async def test_partial_indexes_serve_the_due_queries(store: PostgresStore, schem
     assert "notices_due" in plan(
         "SELECT id FROM notices WHERE status = 'scheduled' AND send_at <= now()"
         " ORDER BY send_at LIMIT 1 FOR UPDATE SKIP LOCKED")
+    # revision 0022: only cases that have one are in these; a lookup by value uses them
+    assert "cases_incident" in plan("SELECT number FROM cases WHERE incident = 7")
+    assert "cases_merged_into" in plan("SELECT number FROM cases WHERE merged_into = 7")
 
 
 async def test_workers_opening_together_migrate_once(url: str, schema: str) -> None:
@@ -404,6 +407,35 @@ async def test_the_sender_hears_of_messages_other_processes_queue(store: Postgre
         await asyncio.wait_for(woken.wait(), 5)
     finally:
         await sender.close()
+
+
+async def test_a_connection_given_back_to_the_pool_keeps_no_session_state(
+        store: PostgresStore, url: str) -> None:
+    """The pool gives connections back without resetting them (no round trip after each
+    transaction): nothing the store does may leave a setting, an advisory lock or a
+    LISTEN on a pooled connection for the next transaction to inherit."""
+    await store.try_singleton("send:console")  # a session lock and LISTEN, elsewhere
+    store.on_outbox(lambda: None)
+    async with store.transaction() as tx:
+        await tx.forget_person("liu_nainai", name="刘奶奶", text="(已删除)")  # SET LOCAL
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.enqueue(message("k1"), T0)
+            raise RuntimeError("rolled back")
+    pool = store._require()
+    held = [await pool.acquire() for _ in range(store.pool_size)]  # every pooled one
+    try:
+        for conn in held:
+            assert await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
+                " AND locktype = 'advisory'") == 0
+            assert await conn.fetchval("SELECT count(*) FROM pg_listening_channels()") == 0
+            assert await conn.fetchval(
+                "SELECT current_setting('gridbot.forgetting', true)") in (None, "")
+            assert not conn.is_in_transaction()
+    finally:
+        for conn in held:
+            await pool.release(conn)
 
 
 # -- the same answers as SQLite ------------------------------------------------------------

@@ -128,3 +128,25 @@ async def test_a_postgresql_database_from_before_alembic_migrates_forward() -> N
     finally:
         postgres.drop_schema(old)
         postgres.drop_schema(new)
+
+
+async def test_lookups_by_value_use_the_lean_case_indexes(tmp_path: Path) -> None:
+    """Revision 0022: one index fewer, two that hold only the cases that have a value;
+    every lookup they served is still an index search, not a scan of the cases."""
+    store = SQLiteStore(str(tmp_path / "lean.db"))
+    await store.open()
+    await store.close()
+    db = sqlite3.connect(tmp_path / "lean.db")
+    try:
+        def plan(query: str) -> str:
+            return " ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + query))
+
+        assert "cases_microgrid" not in {n for (n,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "INDEX cases_incident" in plan("SELECT number FROM cases WHERE incident = 7")
+        assert "INDEX cases_merged_into" in plan(
+            "SELECT number FROM cases WHERE merged_into = 7")
+        assert "INDEX cases_board" in plan(
+            "SELECT status, count(*) FROM cases WHERE microgrid = 'M01' GROUP BY status")
+    finally:
+        db.close()

@@ -113,6 +113,16 @@ def _translate(exc: BaseException) -> BaseException:
     return pg_error(exc) or exc
 
 
+async def _nothing_to_reset(conn: Any) -> None:
+    """What the pool runs on a connection given back, after asyncpg has rolled back a
+    transaction left open: nothing. Its default (``RESET ALL``, ``UNLISTEN *``, ``CLOSE
+    ALL``, unlocking every advisory lock) was one more round trip at the end of every
+    transaction, before the webhook's answer. A pooled connection keeps no session state
+    to undo: settings are ``SET LOCAL``, its advisory locks are the transaction's own, and
+    ``LISTEN`` and the session locks of singleton duties live on connections of their own
+    (:meth:`PostgresStore.try_singleton`)."""
+
+
 class PostgresStore(Store):
     one_writer = False
 
@@ -140,7 +150,7 @@ class PostgresStore(Store):
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=1, max_size=self.pool_size, server_settings=settings,
-                timeout=CONNECT_TIMEOUT, command_timeout=60)
+                timeout=CONNECT_TIMEOUT, command_timeout=60, reset=_nothing_to_reset)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
                 ValueError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {safe_url(self.url)}: "
