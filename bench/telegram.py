@@ -15,6 +15,12 @@ Both are checked, not only counted: each report's acknowledgement answers it in 
 group and names its case, each steward's claim notice carries the report's text and
 the claim button of that case; each echo repeats its update in its chat.
 
+The ceiling, in the same round: the very messages gridbot sent (its acknowledgements and
+claim notices, HTML, answering each report, with the claim button) sent again by a bare
+PTB bot, up to 16 under way and one chat's after another as gridbot's outbox sends them,
+with no update fetched, no engine and no database. No bot that sends these two messages
+per report through PTB can go faster; "sends alone / echo" is the ratio it would reach.
+
 Where the fake runs (``--fake``): by default in a process of its own
 (``FakeTelegramProcess``), as Telegram's servers are not in the bot's process; with
 ``in-process`` on the bots' own event loop, as the tests run it, where each bot is
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import platform
 import re
@@ -57,7 +64,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-from telegram import Update  # noqa: E402
+from telegram import (  # noqa: E402
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    ReplyParameters,
+    Update,
+)
 from telegram.ext import (  # noqa: E402
     AIORateLimiter,
     Application,
@@ -215,8 +227,10 @@ async def cpu_meter(fake: BenchFake) -> Callable[[], Awaitable[tuple[float, floa
     return read
 
 
-async def gridbot_round(fake: BenchFake, folder: Path, reports: int, timeout: float) -> Timed:
-    """gridbot handles ``reports`` queued reports: ``2 * reports`` messages sent."""
+async def gridbot_round(fake: BenchFake, folder: Path, reports: int, timeout: float
+                        ) -> tuple[Timed, BenchBot]:
+    """gridbot handles ``reports`` queued reports: ``2 * reports`` messages sent (its
+    account on the fake is returned, for :func:`sends_round`)."""
     bot = await fake.bot(GRIDBOT_TOKEN, "BenchGridBot")
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
     for old, new in [('url = "sqlite:///gridbot.db"', f'url = "sqlite:///{folder}/bench.db"'),
@@ -240,6 +254,8 @@ async def gridbot_round(fake: BenchFake, folder: Path, reports: int, timeout: fl
     adapter.limits = SendLimits(concurrency=16)
     runtime = Runtime(config, clock=MondayClock(), adapters=[adapter])
     await runtime.start()
+    gc.collect()  # as `gridbot run` does once started (gridbot/runtime.py)
+    gc.freeze()
     try:
         groups = await _seed(runtime, bot, config)
         residents = [{"id": 50_000 + n, "is_bot": False, "first_name": f"居民{n}"}
@@ -257,7 +273,7 @@ async def gridbot_round(fake: BenchFake, folder: Path, reports: int, timeout: fl
     sent = await bot.sent()
     check_gridbot([(chat.id, mid) for (chat, _, _), mid in zip(messages, ids, strict=True)],
                   sent)
-    return Timed(max(s.at for s in sent) - queued_at, *cpu)
+    return Timed(max(s.at for s in sent) - queued_at, *cpu), bot
 
 
 async def _seed(runtime: Runtime, bot: BenchBot, config: Any) -> list[Chat]:
@@ -305,6 +321,51 @@ def check_gridbot(reports: list[tuple[int, int]], sent: list[Sent]) -> None:
         assert f"（{i}）" in notice.plain, f"case #{case[1]}'s notice is not report {i}'s"
 
 
+async def sends_round(fake: BenchFake, bot: BenchBot, timeout: float) -> Timed:
+    """The ceiling: the messages gridbot sent, sent again by a bare PTB bot of the same
+    token (the same chats, the same reports answered), as gridbot's outbox sends them:
+    HTML, no link preview, answering the report, the claim button; up to 16 under way, one
+    chat's after another. No update fetched, no engine, no database."""
+    messages = await bot.sent()
+    before = len(messages)
+    app = (Application.builder().token(GRIDBOT_TOKEN).base_url(fake.base_url)
+           .base_file_url(fake.base_file_url)
+           .rate_limiter(AIORateLimiter(overall_max_rate=0, group_max_rate=0))
+           .updater(None).build())
+    await app.initialize()
+    lanes: dict[int, list[Sent]] = {}
+    for message in messages:
+        lanes.setdefault(message.chat_id, []).append(message)
+    under_way = asyncio.Semaphore(16)
+
+    async def lane(queue: list[Sent]) -> None:
+        for m in queue:
+            async with under_way:
+                await app.bot.send_message(
+                    chat_id=m.chat_id, text=m.text, parse_mode=m.parse_mode,
+                    reply_markup=InlineKeyboardMarkup.de_json(m.reply_markup, app.bot)
+                    if m.reply_markup else None,
+                    message_thread_id=m.thread_id,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    reply_parameters=ReplyParameters(message_id=m.reply_to,
+                                                     allow_sending_without_reply=True)
+                    if m.reply_to else None)
+
+    try:
+        meter = await cpu_meter(fake)
+        start = time.perf_counter()
+        await asyncio.wait_for(asyncio.gather(*(lane(q) for q in lanes.values())), timeout)
+        seconds = time.perf_counter() - start
+        cpu = await meter()
+    finally:
+        await app.shutdown()
+    again = await bot.sent(before)
+    assert Counter((s.chat_id, s.text, s.reply_to, str(s.reply_markup)) for s in again) == \
+        Counter((m.chat_id, m.text, m.reply_to, str(m.reply_markup)) for m in messages), \
+        "the messages sent again differ from gridbot's"
+    return Timed(seconds, *cpu)
+
+
 async def echo_round(fake: BenchFake, updates: int, timeout: float) -> Timed:
     """The echo bot answers ``updates`` queued updates, one message each."""
     bot = await fake.bot(ECHO_TOKEN, "BenchEchoBot")
@@ -341,12 +402,15 @@ async def echo_round(fake: BenchFake, updates: int, timeout: float) -> Timed:
     return Timed(max(s.at for s in sent) - queued_at, *cpu)
 
 
-async def measure(fake: BenchFake, reports: int, timeout: float) -> tuple[Timed, Timed]:
-    """One round on a fake emptied first: gridbot, then the echo bot."""
+async def measure(fake: BenchFake, reports: int, timeout: float
+                  ) -> tuple[Timed, Timed, Timed]:
+    """One round on a fake emptied first: gridbot, its messages sent again alone, then
+    the echo bot."""
     await fake.reset()
     with tempfile.TemporaryDirectory() as tmp:
-        ours = await gridbot_round(fake, Path(tmp), reports, timeout)
-    return ours, await echo_round(fake, reports, timeout)
+        ours, bot = await gridbot_round(fake, Path(tmp), reports, timeout)
+    sends = await sends_round(fake, bot, timeout)
+    return ours, await echo_round(fake, reports, timeout), sends
 
 
 async def main() -> None:
@@ -387,13 +451,19 @@ async def main() -> None:
           f"python-telegram-bot {telegram.__version__}, SQLite {aiosqlite.sqlite_version}")
     print(f"{args.reports} updates per bot per round, all queued at the fake server first")
     print(f"{'fake Bot API':<14}{'round':>5}{'gridbot reports/s':>20}{'PTB echo updates/s':>21}"
-          f"{'ratio gridbot / echo':>23}{'CPU ms/report':>17}{'CPU ms/echo':>15}")
-    for label, n, ours, echo in rows:
+          f"{'ratio gridbot / echo':>23}{'CPU ms/report':>17}{'CPU ms/echo':>15}"
+          f"{'sends alone reports/s':>24}{'ratio sends alone / echo':>27}"
+          f"{'CPU ms/2 sends':>17}")
+    for label, n, ours, echo, sends in rows:
         print(f"{label:<14}{n:>5}{args.reports / ours.seconds:>20.0f}"
               f"{args.reports / echo.seconds:>21.0f}{echo.seconds / ours.seconds:>23.3f}"
-              f"{cpu_cell(ours, args.reports):>17}{cpu_cell(echo, args.reports):>15}")
+              f"{cpu_cell(ours, args.reports):>17}{cpu_cell(echo, args.reports):>15}"
+              f"{args.reports / sends.seconds:>24.0f}{echo.seconds / sends.seconds:>27.3f}"
+              f"{cpu_cell(sends, args.reports):>17}")
     print("CPU ms: the bots' process (the fake's included when it runs in-process) + the "
           "fake's own process, from the backlog queued to the last message")
+    print("sends alone: gridbot's two messages of each report sent again by a bare PTB bot "
+          "(no updates, engine or database): the ceiling of any bot that sends them with PTB")
 
 
 def cpu_cell(timed: Timed, count: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import os
 import signal
@@ -408,6 +409,11 @@ async def run(config: Config, renderer: Renderer) -> int:
     async with runtime.store.transaction() as tx:
         unreachable = await unreachable_rostered(tx, config)
     warn_unreachable(unreachable, renderer, sys.stderr)
+    # What is alive now (modules, templates, the configuration, compiled statements) lives
+    # as long as the process: frozen out of the collector's sight, no full collection walks
+    # it again (they were a tenth of a millisecond a report under load).
+    gc.collect()
+    gc.freeze()
     platforms = " · ".join(
         renderer.text("run_platform", name=a.name, bot=a.bot_username or "",
                       mode=a.health().get("mode", "")) for a in runtime.adapters)
