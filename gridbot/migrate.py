@@ -38,8 +38,9 @@ from gridbot.store.postgresql import migrations as pg_migrations
 BATCH = 5000
 #: parents before children (foreign keys); the other tables follow in name order
 FIRST = ("org_units", "people", "cases", "notices", "deliveries")
-#: what the target has from its own migrations already: which schema, not data
-SCHEMA_TABLES = ("schema_migrations", "alembic_version")
+#: what the target has from its own migrations already: which schema, not data (the org
+#: version is a number of changes its own triggers count; any value will do)
+SCHEMA_TABLES = ("schema_migrations", "alembic_version", "org_version")
 #: kept by the target's triggers as the cases are copied (case_tally): those rows give way
 #: to the source's own, zero counts included, so both read the same (and are checked alike)
 DERIVED = ("case_tally",)

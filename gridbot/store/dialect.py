@@ -381,6 +381,24 @@ def chunks(count: int, largest: int) -> list[tuple[int, int]]:
     return found
 
 
+#: the tables revision 0023's triggers watch: a transaction writing one of them stops
+#: sharing remembered rosters and swaps (its own writes are not yet anyone else's)
+ORG_TABLES = frozenset({"rosters", "shifts", "people", "duty", "shift_swaps"})
+
+
+class OrgReads:
+    """A process's rosters and swaps as read at one org version (``org_version``, raised
+    by the database's triggers on every change to them). A transaction that read the same
+    version answers from here instead of asking the database; one that read another
+    empties it first. Written only by transactions that changed none of those tables, so
+    nothing uncommitted gets in; under PostgreSQL's READ COMMITTED a read made after the
+    version may be newer than it, never older."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.reads: dict[Any, Any] = {}
+
+
 class Sql(ABC):
     """A transaction's connection, running prepared statements in one round trip each.
 
@@ -410,6 +428,12 @@ class Sql(ABC):
                                                 list[Mapping[str, Any]], int]]] = {}
         #: a savepoint released but not yet said so (see release)
         self.unreleased: str | None = None
+        #: the process's rosters and swaps from earlier transactions (the store sets it),
+        #: the database's org version as this transaction read it, and whether it wrote
+        #: to a table that version covers (from then on it reads for itself)
+        self.org: OrgReads | None = None
+        self.org_version: int | None = None
+        self.org_dirty = False
 
     # -- remembered reads -------------------------------------------------------------------
     def recall(self, key: Any) -> tuple[bool, Any]:
@@ -423,9 +447,43 @@ class Sql(ABC):
             self.memo_by_table.setdefault(table, set()).add(key)
         return value
 
+    # -- remembered across transactions: rosters and swaps -----------------------------
+    def org_seen(self, version: int) -> None:
+        """The database's org version, read by this transaction (with the speaker)."""
+        if self.org_version is None:
+            self.org_version = version
+
+    def _org_reads(self) -> OrgReads | None:
+        org, version = self.org, self.org_version
+        if org is None or version is None or self.org_dirty:
+            return None
+        if org.version != version:  # changed since (or a restore): all of it may be old
+            org.version, org.reads = version, {}
+        return org
+
+    def recall_org(self, key: Any) -> tuple[bool, Any]:
+        """:meth:`recall`, or what an earlier transaction read for ``key`` while the org
+        version was the one this transaction read."""
+        known = self.recall(key)
+        if known[0]:
+            return known
+        org = self._org_reads()
+        if org is None or key not in org.reads:
+            return False, None
+        return True, org.reads[key]
+
+    def remember_org(self, key: Any, tables: frozenset[str], value: Any) -> Any:
+        """:meth:`remember`, and for later transactions as of this org version."""
+        org = self._org_reads()
+        if org is not None:
+            org.reads[key] = value
+        return self.remember(key, tables, value)
+
     def _forget(self, table: str | None) -> None:
         if table is None:
             return
+        if table in ORG_TABLES or table == "?":
+            self.org_dirty = True
         if table == "?":
             self.forget_all()
             return
@@ -484,6 +542,7 @@ class Sql(ABC):
         """SQL text (forget's plan) may touch anything."""
         await self.flush()
         self.forget_all()
+        self.org_dirty = True
 
     # -- savepoints (several messages in one transaction) -----------------------------------
     async def savepoint(self, name: str) -> None:

@@ -80,6 +80,8 @@ TABLES: Mapping[str, str] = {
     "group_tasks": "",
     # how many cases each micro-grid holds in each state (kept by triggers on cases)
     "case_tally": "",
+    # a number raised by triggers when rosters, shifts, duty, swaps or staff change
+    "org_version": "",
 }
 
 

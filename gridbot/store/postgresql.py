@@ -52,6 +52,7 @@ from gridbot.store.dialect import (
     ADVISORY_TRY_LOCK,
     ADVISORY_UNLOCK,
     ADVISORY_XACT_LOCK,
+    OrgReads,
     PostgresSql,
     lock_key,
     pg_error,
@@ -137,6 +138,8 @@ class PostgresStore(Store):
         self._held: set[str] = set()
         self._singleton_lock = asyncio.Lock()
         self._outbox_wakes: list[Callable[[], None]] = []
+        #: rosters and swaps remembered across transactions (see OrgReads)
+        self.org_reads = OrgReads()
         self._current_schema = ""
 
     # -- opening and closing ---------------------------------------------------------------
@@ -287,6 +290,7 @@ class PostgresStore(Store):
                 raise _translate(exc) from exc
             try:
                 sql = PostgresSql(conn)
+                sql.org = self.org_reads
                 yield StoreTransaction(sql)
                 await sql.commit()  # the rows it deferred (see Sql.defer)
             except BaseException:

@@ -23,7 +23,7 @@ from gridbot.store.base import (
     Store,
     Transaction,
 )
-from gridbot.store.dialect import SQLiteSql, busy_error
+from gridbot.store.dialect import OrgReads, SQLiteSql, busy_error
 from gridbot.store.repos import StoreTransaction
 from gridbot.store.rows import ts as ts  # instants as this store writes them (tests, tools)
 
@@ -53,6 +53,8 @@ class SQLiteStore(Store):
         self.busy_timeout_ms = int(busy_timeout_ms)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        #: rosters and swaps remembered across transactions (see OrgReads)
+        self.org_reads = OrgReads()
 
     @property
     def database_file(self) -> Path | None:
@@ -172,6 +174,7 @@ class SQLiteStore(Store):
                 # Sql.defer) with COMMIT; quick statements take no trip to aiosqlite's
                 # thread at all once the transaction holds the write lock (SQLiteSql).
                 sql = SQLiteSql(db, begin="BEGIN IMMEDIATE")
+                sql.org = self.org_reads
                 yield StoreTransaction(sql)
                 # A COMMIT that fails (busy) leaves the transaction open: it is rolled
                 # back below like any other failure.

@@ -508,3 +508,14 @@ case_tally = Table(
     Column("n", BigInteger),
     implicit_returning=False,
 )
+
+#: one row, its number raised by the database's own triggers (revision 0023) whenever a
+#: micro-grid's duty arrangements change: a roster, a shift, a configured person, someone's
+#: duty, a swap. Read with the speaker of every message, it says whether the rosters and
+#: swaps a process remembers from earlier transactions still hold (see OrgReads).
+org_version = Table(
+    "org_version", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    implicit_returning=False,
+)

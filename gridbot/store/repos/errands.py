@@ -187,14 +187,15 @@ class ErrandRepository(Repository):
 
     async def swaps_on(self, day: str) -> dict[str, str]:
         # Routing asks at every report (and every level): remembered for the transaction.
-        known, found = self.sql.recall(("swaps_on", day))
+        # Remembered across transactions too, while no swap changes (see OrgReads).
+        known, found = self.sql.recall_org(("swaps_on", day))
         if known:
             return dict(found)
         rows = await self.sql.all(_SWAPS_ON, {"day": day})
         found = {}
         for row in rows:
             found.setdefault(row["from_person"], row["to_person"])
-        self.sql.remember(("swaps_on", day), _SWAP_TABLES, found)
+        self.sql.remember_org(("swaps_on", day), _SWAP_TABLES, found)
         return dict(found)
 
     async def swaps_of(self, person_id: str, since: str) -> list[ShiftSwap]:

@@ -47,6 +47,7 @@ from gridbot.store.tables import (
     inbox,
     link_codes,
     org_units,
+    org_version,
     people,
     rosters,
     shifts,
@@ -104,8 +105,10 @@ _ROSTER = quick(select(_ROSTER_UNION, *_labelled(people, "p_"),
 #: who is speaking where: the chat, the sender's account and its person, in one statement
 _ONE = select(literal_column("1").label("one")).subquery("one")
 _SPEAKER = quick(select(*_labelled(chats, "c_"), *_labelled(accounts, "a_"),
-                   *_labelled(people, "p_"))
+                   *_labelled(people, "p_"), org_version.c.n.label("org_n"))
             .select_from(_ONE
+                         # the org version comes along: see OrgReads
+                         .outerjoin(org_version, org_version.c.id == 1)
                          .outerjoin(chats, and_(chats.c.platform == bindparam("platform"),
                                                 chats.c.chat_id == bindparam("chat_id")))
                          .outerjoin(accounts, and_(accounts.c.platform == bindparam("platform"),
@@ -322,6 +325,8 @@ class PeopleRepository(Repository):
                        user_id: str) -> tuple[Chat | None, Account | None, Person | None]:
         row = await self.sql.one(_SPEAKER, {"platform": platform, "chat_id": chat_id,
                                             "user_id": user_id})
+        if row["org_n"] is not None:
+            self.sql.org_seen(int(row["org_n"]))
         chat = self.rows.chat(_part(row, "c_", chats)) if row["c_platform"] is not None \
             else None
         account = self.rows.account(_part(row, "a_", accounts)) \
@@ -352,20 +357,31 @@ class PeopleRepository(Repository):
                 for r in rows]
 
     async def add_person(self, person: Person) -> None:
+        shared = not self.sql.org_dirty
         await self.sql.run(_ADD_PERSON, {
             "id": person.id, "name": person.name, "role": person.role.value,
             "unit": person.unit, "phone": person.phone, "address": person.address,
             "locale": person.locale, "auto": person.auto})
+        if person.auto and shared:
+            # A resident the bot has just met is on no roster (and raises no org version):
+            # the rosters and swaps remembered still hold for this transaction.
+            self.sql.org_dirty = False
 
     async def roster(self, microgrid: str) -> tuple[list[RosterEntry], list[Shift]]:
         # One statement: the people named and their duty come along (and are remembered),
         # since routing asks for them next.
-        known, remembered = self.sql.recall(("roster", microgrid))
+        known, remembered = self.sql.recall_org(("roster", microgrid))
         if known:
-            entries, found = remembered
-            return list(entries), list(found)
+            if ("roster", microgrid) not in self.sql.memo:  # from an earlier transaction
+                self.sql.remember(("roster", microgrid), _ROSTER_TABLES, remembered)
+                for person_id, (person, status) in remembered[2].items():
+                    self.sql.remember(("person", person_id), _PEOPLE_TABLES, person)
+                    self.sql.remember(("duty", person_id), _DUTY_TABLES, status)
+            return list(remembered[0]), list(remembered[1])
         clock = self.dialect.clock_back
-        entries, found = [], []
+        entries: list[RosterEntry] = []
+        found: list[Shift] = []
+        named: dict[str, tuple[Person | None, DutyStatus | None]] = {}
         for r in await self.sql.all(_ROSTER, {"microgrid": microgrid}):
             person_id = r["person_id"]
             if r["kind"] == 0:
@@ -373,12 +389,16 @@ class PeopleRepository(Repository):
             else:
                 found.append(Shift(person=person_id, days=tuple(json.loads(r["days"])),
                                    start=clock(r["start_time"]), end=clock(r["end_time"])))
-            self._remember_person(person_id, _part(r, "p_", people)
-                                  if r["p_id"] is not None else None)
-            self.sql.remember(("duty", person_id), _DUTY_TABLES, self._duty(
-                person_id, r["d_off"], r["d_until"]) if r["d_person_id"] is not None else None)
-        self.sql.remember(("roster", microgrid), _ROSTER_TABLES, (entries, found))
-        return list(entries), list(found)
+            person = self._remember_person(person_id, _part(r, "p_", people)
+                                           if r["p_id"] is not None else None)
+            status = self._duty(person_id, r["d_off"], r["d_until"]) \
+                if r["d_person_id"] is not None else None
+            self.sql.remember(("duty", person_id), _DUTY_TABLES, status)
+            named[person_id] = (person, status)
+        # The people named and their duty go along: routing asks for them next.
+        self.sql.remember_org(("roster", microgrid), _ROSTER_TABLES,
+                              (tuple(entries), tuple(found), named))
+        return entries, found
 
     async def rosters_of(self, person_id: str) -> list[str]:
         rows = await self.sql.all(_ROSTERS_OF, {"person_id": person_id})
