@@ -15,17 +15,19 @@ from datetime import timedelta
 
 import pytest
 
+from gridbot.config import Config, load_config
 from gridbot.domain import Case, DutyStatus, ShiftSwap, SwapStatus
 from gridbot.store import CaseQuery, SQLiteStore
 from gridbot.store.postgresql import PostgresStore
 from tests import postgres
 from tests.conftest import Bot, every_report_a_case
+from tests.test_store import EXAMPLE, T0
 
 SPEAKER = ("console", "group:M01", "liu_nainai")
 
 
 @pytest.fixture
-def config():  # type: ignore[no-untyped-def]
+def config() -> Config:
     return every_report_a_case()
 
 
@@ -149,8 +151,6 @@ async def test_on_postgresql_a_worker_sees_another_worker_s_change() -> None:
         await one.open()
         await two.open()
         try:
-            from gridbot.config import load_config
-            from tests.test_store import EXAMPLE, T0
             async with one.transaction() as tx:
                 await tx.sync_org(load_config(EXAMPLE))
             for _ in range(2):  # the second time from what the first remembered
