@@ -438,6 +438,32 @@ async def test_a_connection_given_back_to_the_pool_keeps_no_session_state(
             await pool.release(conn)
 
 
+async def test_rows_deferred_for_several_tables_go_in_one_statement(
+        store: PostgresStore) -> None:
+    """A report's events and outgoing messages: one round trip at the commit, not one per
+    table; chunks of one table stay apart, so the rows keep the order they came in."""
+    from gridbot.domain import CaseEvent
+
+    sent: list[str] = []
+    async with store.transaction() as tx:
+        case = await tx.new_case(make_case(text="x"))
+        tx.sql.conn.add_query_logger(lambda record: sent.append(record.query))  # type: ignore[attr-defined]
+        for i in range(70):  # chunks of 64, 4 and 2
+            await tx.add_event(CaseEvent(case_number=case.number, at=T0, actor_id="zhang",
+                                         kind="note", text=f"n{i}"))
+        await tx.enqueue_all([(message(key, case_number=case.number), None)
+                              for key in ("k1", "k2", "k3", "k4")], T0)
+    inserts = [q for q in sent if "INSERT INTO" in q]
+    assert len(inserts) == 3  # events' three chunks; the outbox's rows ride on one
+    assert sum("INSERT INTO outbox" in q for q in inserts) == 1
+    assert all(q.count("INSERT INTO case_events") == 1 for q in inserts)
+    async with store.transaction() as tx:
+        events = await tx.events(case.number)
+        queued = await tx.claim_outbox(T0, lease=LEASE, limit=10, platforms=["console"])
+    assert [e.text for e in events if e.kind == "note"] == [f"n{i}" for i in range(70)]
+    assert sorted(m.message.dedup_key for m in queued) == ["k1", "k2", "k3", "k4"]
+
+
 # -- the same answers as SQLite ------------------------------------------------------------
 
 
