@@ -80,8 +80,7 @@ async def test_a_message_during_a_short_write_lock_waits_and_lands_once(bot: Bot
 async def test_a_message_during_a_long_write_lock_fails_then_its_redelivery_lands_once(
     bot: Bot,
 ) -> None:
-    db = bot.demo.store._require()  # the store's own connection: give up after 50 ms
-    await db.execute("PRAGMA busy_timeout=50")
+    await bot.demo.store.set_busy_timeout(50)  # the store gives up after 50 ms
     msg = incoming(REPORT, message_id="busy-2")
     with WriteLock(bot, hold=10):
         # (the engine alone: the outbox cannot be drained while the lock is held either)
@@ -169,9 +168,7 @@ async def test_a_permanent_failure_is_not_retried(
 
 async def _impatient(bot: Bot, ms: int = 50) -> None:
     """The store gives up on a held lock after ``ms`` (production waits 5 s)."""
-    store = bot.demo.store
-    store.busy_timeout_ms = ms
-    await store._require().execute(f"PRAGMA busy_timeout={ms}")
+    await bot.demo.store.set_busy_timeout(ms)
 
 
 async def _outbox(bot: Bot) -> dict[str, int]:

@@ -159,9 +159,11 @@ async def locked(db: Path) -> AsyncIterator[None]:
 
 async def impatient(w: World, ms: int = 50) -> None:
     """The bot's store gives up on another connection's write lock after ``ms`` (5 s in
-    production), so a lock held longer fails its transactions (the store's StoreBusy)."""
-    w.runtime.store.busy_timeout_ms = ms  # type: ignore[attr-defined]
-    await w.runtime.store._require().execute(f"PRAGMA busy_timeout={ms}")  # type: ignore[attr-defined]
+    production), so a lock held longer fails its transactions (the store's StoreBusy).
+
+    Set between two of the store's transactions: set beside one beginning on the loop's
+    thread, it was undone (5 s waits then, and a test here timed out one run in two)."""
+    await w.runtime.store.set_busy_timeout(ms)  # type: ignore[attr-defined]
 
 
 @pytest.mark.slow(39)

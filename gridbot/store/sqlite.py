@@ -189,6 +189,14 @@ class SQLiteStore(Store):
                 _raise_if_busy(exc)
                 raise
 
+    async def set_busy_timeout(self, ms: int) -> None:
+        """Wait ``ms`` for another connection's write lock from the next transaction on.
+        Set between transactions: one beginning on the loop's thread turns the timeout off
+        for its BEGIN and puts back the value it read, undoing a change made meanwhile."""
+        async with self._lock:
+            self.busy_timeout_ms = int(ms)
+            await self._require().execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+
     async def checkpoint(self) -> None:
         db = self._require()
         async with self._lock:
