@@ -11,6 +11,7 @@ are committed together, or none are.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import unicodedata
 from abc import ABC, abstractmethod
@@ -19,6 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from gridbot.config import Config, Shift
 from gridbot.domain import (
@@ -967,6 +969,19 @@ class Transaction(ABC):
         """Pending and accepted swaps the person gave of any day in [first, last]."""
 
 
+class OrgReads:
+    """A process's rosters and swaps as read at one org version (``org_version``, raised
+    by the database's triggers on every change to them). A transaction that read the same
+    version answers from here instead of asking the database; one that read another
+    empties it first. Written only by transactions that changed none of those tables, so
+    nothing uncommitted gets in; under PostgreSQL's READ COMMITTED a read made after the
+    version may be newer than it, never older."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.reads: dict[Any, Any] = {}
+
+
 class Store(ABC):
     """A database holding everything; open once, then work in transactions."""
 
@@ -976,6 +991,11 @@ class Store(ABC):
     #: one long transaction for many messages would only hold row locks (the board's
     #: tallies) longer against the others.
     one_writer: bool = True
+
+    @functools.cached_property
+    def org_reads(self) -> OrgReads:
+        """Rosters and swaps this process remembers across transactions (see OrgReads)."""
+        return OrgReads()
 
     @abstractmethod
     async def open(self, *, migrate: bool = True) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy.sql.dml import Insert, UpdateBase
 from sqlalchemy.sql.util import find_tables
 
 from gridbot.errors import StoreBusy, StoreConflict, StoreError
+from gridbot.store.base import OrgReads
 from gridbot.store.rows import Rows, from_ts, ts
 
 T = TypeVar("T")
@@ -384,19 +385,6 @@ def chunks(count: int, largest: int) -> list[tuple[int, int]]:
 #: the tables revision 0023's triggers watch: a transaction writing one of them stops
 #: sharing remembered rosters and swaps (its own writes are not yet anyone else's)
 ORG_TABLES = frozenset({"rosters", "shifts", "people", "duty", "shift_swaps"})
-
-
-class OrgReads:
-    """A process's rosters and swaps as read at one org version (``org_version``, raised
-    by the database's triggers on every change to them). A transaction that read the same
-    version answers from here instead of asking the database; one that read another
-    empties it first. Written only by transactions that changed none of those tables, so
-    nothing uncommitted gets in; under PostgreSQL's READ COMMITTED a read made after the
-    version may be newer than it, never older."""
-
-    def __init__(self) -> None:
-        self.version: int | None = None
-        self.reads: dict[Any, Any] = {}
 
 
 class Sql(ABC):

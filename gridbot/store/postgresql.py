@@ -52,7 +52,6 @@ from gridbot.store.dialect import (
     ADVISORY_TRY_LOCK,
     ADVISORY_UNLOCK,
     ADVISORY_XACT_LOCK,
-    OrgReads,
     PostgresSql,
     lock_key,
     pg_error,
@@ -138,8 +137,6 @@ class PostgresStore(Store):
         self._held: set[str] = set()
         self._singleton_lock = asyncio.Lock()
         self._outbox_wakes: list[Callable[[], None]] = []
-        #: rosters and swaps remembered across transactions (see OrgReads)
-        self.org_reads = OrgReads()
         self._current_schema = ""
 
     # -- opening and closing ---------------------------------------------------------------

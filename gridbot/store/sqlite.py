@@ -23,7 +23,7 @@ from gridbot.store.base import (
     Store,
     Transaction,
 )
-from gridbot.store.dialect import OrgReads, SQLiteSql, busy_error
+from gridbot.store.dialect import SQLiteSql, busy_error
 from gridbot.store.repos import StoreTransaction
 from gridbot.store.rows import ts as ts  # instants as this store writes them (tests, tools)
 
@@ -53,8 +53,6 @@ class SQLiteStore(Store):
         self.busy_timeout_ms = int(busy_timeout_ms)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        #: rosters and swaps remembered across transactions (see OrgReads)
-        self.org_reads = OrgReads()
 
     @property
     def database_file(self) -> Path | None:

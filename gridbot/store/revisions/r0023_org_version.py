@@ -8,7 +8,7 @@ the database's own triggers raise in the transaction of every change to ``roster
 ``shifts``, ``duty``, ``shift_swaps`` and configured ``people``, whatever code writes
 (another worker, ``gridbot import``, a hand-written fix). The speaker's read carries the
 number; while it stays the same, a process answers rosters and swaps from what it read
-before (:class:`gridbot.store.dialect.OrgReads`).
+before (:class:`gridbot.store.base.OrgReads`).
 
 Residents the bot meets in a bound group are ``people`` rows too (``auto``): they change
 no roster, and raise nothing, so that a storm of newcomers neither clears what is
