@@ -9,17 +9,21 @@ claim notice back with ``sendMessage``.
 A report counts as handled when both messages reached the fake server.
 
 The peer, in the same run on the same fake server: a plain python-telegram-bot echo
-bot (``MessageHandler`` answering with ``reply_text``), one message per update. The
-ratio says what gridbot's durable, exactly-once handling costs over the library alone.
+bot (``MessageHandler`` answering with ``reply_text``), one message per update, as PTB
+ships it (its HTTP is httpx). gridbot makes PTB's calls with aiohttp
+(``gridbot/adapters/telegram/transport.py``), which costs a third of httpx's CPU a call;
+so the same echo bot runs again on that transport ("echo, aiohttp"), and the ratio to it
+says what gridbot's durable, exactly-once handling costs over the library alone.
 Both are checked, not only counted: each report's acknowledgement answers it in its
 group and names its case, each steward's claim notice carries the report's text and
 the claim button of that case; each echo repeats its update in its chat.
 
 The ceiling, in the same round: the very messages gridbot sent (its acknowledgements and
 claim notices, HTML, answering each report, with the claim button) sent again by a bare
-PTB bot, up to 16 under way and one chat's after another as gridbot's outbox sends them,
-with no update fetched, no engine and no database. No bot that sends these two messages
-per report through PTB can go faster; "sends alone / echo" is the ratio it would reach.
+PTB bot on gridbot's transport, up to 16 under way and one chat's after another as
+gridbot's outbox sends them, with no update fetched, no engine and no database. No bot
+that sends these two messages per report that way can go faster; "sends alone / echo,
+aiohttp" is the ratio it would reach against the echo bot on the same transport.
 
 Where the fake runs (``--fake``): by default in a process of its own
 (``FakeTelegramProcess``), as Telegram's servers are not in the bot's process; with
@@ -79,6 +83,7 @@ from telegram.ext import (  # noqa: E402
 )
 
 from gridbot.adapters.telegram.adapter import TelegramAdapter  # noqa: E402
+from gridbot.adapters.telegram.transport import AiohttpRequest  # noqa: E402
 from gridbot.config import load_config  # noqa: E402
 from gridbot.domain import Account, ChatKind  # noqa: E402
 from gridbot.domain import Chat as BoundChat  # noqa: E402
@@ -96,6 +101,7 @@ TEXTS = ["3幢楼道灯坏了", "消防通道被车挡住了", "垃圾桶满了�
          "请问居住证怎么办理", "帮忙给独居老人买药"]
 GRIDBOT_TOKEN = "8001:bench-gridbot"
 ECHO_TOKEN = "8002:bench-echo"
+FAST_ECHO_TOKEN = "8003:bench-echo-aiohttp"
 
 
 class MondayClock:
@@ -331,6 +337,7 @@ async def sends_round(fake: BenchFake, bot: BenchBot, timeout: float) -> Timed:
     app = (Application.builder().token(GRIDBOT_TOKEN).base_url(fake.base_url)
            .base_file_url(fake.base_file_url)
            .rate_limiter(AIORateLimiter(overall_max_rate=0, group_max_rate=0))
+           .request(AiohttpRequest()).get_updates_request(AiohttpRequest(pool_size=1))
            .updater(None).build())
     await app.initialize()
     lanes: dict[int, list[Sent]] = {}
@@ -366,11 +373,18 @@ async def sends_round(fake: BenchFake, bot: BenchBot, timeout: float) -> Timed:
     return Timed(seconds, *cpu)
 
 
-async def echo_round(fake: BenchFake, updates: int, timeout: float) -> Timed:
-    """The echo bot answers ``updates`` queued updates, one message each."""
-    bot = await fake.bot(ECHO_TOKEN, "BenchEchoBot")
-    app = (Application.builder().token(ECHO_TOKEN).base_url(fake.base_url)
-           .base_file_url(fake.base_file_url).build())
+async def echo_round(fake: BenchFake, updates: int, timeout: float, *,
+                     aiohttp: bool = False) -> Timed:
+    """The echo bot answers ``updates`` queued updates, one message each: as PTB ships
+    it, or (``aiohttp``) with its calls made by gridbot's transport."""
+    token = FAST_ECHO_TOKEN if aiohttp else ECHO_TOKEN
+    bot = await fake.bot(token, "BenchEchoBot")
+    builder = (Application.builder().token(token).base_url(fake.base_url)
+               .base_file_url(fake.base_file_url))
+    if aiohttp:  # with PTB's own pool sizes and timeouts
+        builder = builder.request(AiohttpRequest()).get_updates_request(
+            AiohttpRequest(pool_size=1))
+    app = builder.build()
 
     async def echo(update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None and update.message.text is not None
@@ -403,14 +417,15 @@ async def echo_round(fake: BenchFake, updates: int, timeout: float) -> Timed:
 
 
 async def measure(fake: BenchFake, reports: int, timeout: float
-                  ) -> tuple[Timed, Timed, Timed]:
+                  ) -> tuple[Timed, Timed, Timed, Timed]:
     """One round on a fake emptied first: gridbot, its messages sent again alone, then
-    the echo bot."""
+    the echo bot as PTB ships it and on gridbot's transport."""
     await fake.reset()
     with tempfile.TemporaryDirectory() as tmp:
         ours, bot = await gridbot_round(fake, Path(tmp), reports, timeout)
     sends = await sends_round(fake, bot, timeout)
-    return ours, await echo_round(fake, reports, timeout), sends
+    echo = await echo_round(fake, reports, timeout)
+    return ours, echo, await echo_round(fake, reports, timeout, aiohttp=True), sends
 
 
 async def main() -> None:
@@ -451,19 +466,25 @@ async def main() -> None:
           f"python-telegram-bot {telegram.__version__}, SQLite {aiosqlite.sqlite_version}")
     print(f"{args.reports} updates per bot per round, all queued at the fake server first")
     print(f"{'fake Bot API':<14}{'round':>5}{'gridbot reports/s':>20}{'PTB echo updates/s':>21}"
-          f"{'ratio gridbot / echo':>23}{'CPU ms/report':>17}{'CPU ms/echo':>15}"
-          f"{'sends alone reports/s':>24}{'ratio sends alone / echo':>27}"
+          f"{'ratio gridbot / echo':>23}{'echo, aiohttp /s':>19}{'ratio to it':>14}"
+          f"{'CPU ms/report':>17}{'CPU ms/echo':>15}{'CPU ms/echo, aiohttp':>23}"
+          f"{'sends alone reports/s':>24}{'ratio sends alone / echo, aiohttp':>36}"
           f"{'CPU ms/2 sends':>17}")
-    for label, n, ours, echo, sends in rows:
+    for label, n, ours, echo, fast, sends in rows:
         print(f"{label:<14}{n:>5}{args.reports / ours.seconds:>20.0f}"
               f"{args.reports / echo.seconds:>21.0f}{echo.seconds / ours.seconds:>23.3f}"
+              f"{args.reports / fast.seconds:>19.0f}{fast.seconds / ours.seconds:>14.3f}"
               f"{cpu_cell(ours, args.reports):>17}{cpu_cell(echo, args.reports):>15}"
-              f"{args.reports / sends.seconds:>24.0f}{echo.seconds / sends.seconds:>27.3f}"
+              f"{cpu_cell(fast, args.reports):>23}"
+              f"{args.reports / sends.seconds:>24.0f}{fast.seconds / sends.seconds:>36.3f}"
               f"{cpu_cell(sends, args.reports):>17}")
     print("CPU ms: the bots' process (the fake's included when it runs in-process) + the "
           "fake's own process, from the backlog queued to the last message")
+    print("echo, aiohttp: the same PTB echo bot with its calls made by gridbot's transport "
+          "(gridbot/adapters/telegram/transport.py) instead of PTB's httpx")
     print("sends alone: gridbot's two messages of each report sent again by a bare PTB bot "
-          "(no updates, engine or database): the ceiling of any bot that sends them with PTB")
+          "on gridbot's transport (no updates, engine or database): the ceiling of any bot "
+          "that sends them that way")
 
 
 def cpu_cell(timed: Timed, count: int) -> str:

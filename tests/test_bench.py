@@ -31,6 +31,7 @@ TABLES = {
     "residents_page.py": "| first contentful paint, s |",
     "sweep.py": "stored cases | due | idle sweep µs",
     "telegram.py": "gridbot reports/s",
+    "transport.py": "CPU ratio aiohttp / httpx",
     "workers.py": "reports/s handled",
 }
 #: more than --smoke, where a bench has modes that must all keep working

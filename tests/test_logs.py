@@ -3,7 +3,7 @@
 At DEBUG the HTTP libraries log every request URL: Telegram's token is part of each Bot
 API URL, WeChat puts ``corpsecret`` and ``access_token`` in query strings, a group robot's
 key is in its webhook URL. The real command runs here at DEBUG against the local fake
-Bot API and the fake WeChat, through python-telegram-bot/httpx and wechatpy/requests/
+Bot API and the fake WeChat, through python-telegram-bot/aiohttp and wechatpy/requests/
 urllib3 as in production, and its whole log is searched for every secret.
 """
 
@@ -155,7 +155,8 @@ async def test_debug_log_of_gridbot_run_on_telegram_holds_no_secret(
         if process.poll() is None:
             process.kill()
     # The libraries did log at DEBUG, URLs included, and every secret is masked.
-    assert "DEBUG telegram" in err and "DEBUG httpcore" in err, err[-3000:]
+    assert "DEBUG telegram" in err and "DEBUG gridbot.adapters.telegram.transport" in err, \
+        err[-3000:]
     assert "HTTP Request: POST" in err and "/bot***/sendMessage" in err
     for secret in (TOKEN, TOKEN.split(":", 1)[1], SECRET):
         assert secret not in out + err, secret

@@ -28,7 +28,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx  # python-telegram-bot's HTTP client: its errors say whether a request left
+import aiohttp  # the HTTP under PTB (transport.py): its errors say whether a request left
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -62,6 +63,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from gridbot.adapters.base import Adapter, Intake
 from gridbot.adapters.telegram.html import MAX_TEXT, split_message
+from gridbot.adapters.telegram.transport import AiohttpRequest, PoolTimeout
 from gridbot.config import TelegramSettings
 from gridbot.domain import (
     Attachment,
@@ -150,17 +152,21 @@ def build_application(settings: TelegramSettings, *,
     and, with no retries of its own, passes a 429 on as RetryAfter, so the outbox
     pauses and reschedules rather than a request sleeping inside the library. There is
     no Updater: the adapter polls by itself (see the module's docstring). ``read_timeout``
-    (seconds; PTB's default is 5) is how long a call waits for Telegram's answer.
+    (seconds; PTB's default is 5) is how long a call waits for Telegram's answer. The
+    HTTP under PTB is aiohttp (``transport.py`` says why).
     """
-    builder = (ApplicationBuilder().token(settings.token.get_secret_value())
-               .base_url(settings.base_url)
-               .base_file_url(settings.base_file_url)
-               .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
-               .get_updates_read_timeout(POLL_TIMEOUT.total_seconds() + 10)
-               .updater(None))
-    if read_timeout is not None:
-        builder = builder.read_timeout(read_timeout)
-    return builder.build()
+    calls = (AiohttpRequest(read_timeout=read_timeout) if read_timeout is not None
+             else AiohttpRequest())
+    return (ApplicationBuilder().token(settings.token.get_secret_value())
+            .base_url(settings.base_url)
+            .base_file_url(settings.base_file_url)
+            .rate_limiter(rate_limiter or AIORateLimiter(max_retries=0))
+            .request(calls)
+            # one long poll at a time (PTB's own pool size for it)
+            .get_updates_request(AiohttpRequest(
+                pool_size=1, read_timeout=POLL_TIMEOUT.total_seconds() + 10))
+            .updater(None)
+            .build())
 
 
 class TelegramAdapter(Adapter):
@@ -200,7 +206,13 @@ class TelegramAdapter(Adapter):
     # -- lifecycle ----------------------------------------------------------------------------
     async def open(self) -> None:
         try:
-            await self.application.initialize()  # getMe
+            try:
+                await self.application.initialize()  # getMe
+            except TelegramError:
+                # the Application counts as never opened and would leave the bot's
+                # connections open: close them here
+                await self._bot.shutdown()
+                raise
         except InvalidToken:  # its message quotes the token: not repeated here
             token = self.settings.token.get_secret_value()
             raise ConfigError("telegram.token", f"…{token[-4:]}" if len(token) > 8 else "…",
@@ -290,7 +302,8 @@ class TelegramAdapter(Adapter):
         found = [Finding(check="telegram_token", ok=True, params={"bot": self.bot_username})]
         settings = self.settings
         bot = Bot(settings.token.get_secret_value(), base_url=settings.base_url,
-                  base_file_url=settings.base_file_url)
+                  base_file_url=settings.base_file_url, request=AiohttpRequest(pool_size=1),
+                  get_updates_request=AiohttpRequest(pool_size=1))
         try:
             async with bot:
                 info = await bot.get_webhook_info()
@@ -812,14 +825,14 @@ def _platform_error(exc: TelegramError) -> PlatformError:
                              unreachable=gone)
     if isinstance(exc, TimedOut):
         cause = exc.__cause__
-        if isinstance(cause, httpx.ConnectTimeout):  # no connection: nothing left
+        if isinstance(cause, aiohttp.ConnectionTimeoutError):  # no connection: nothing left
             return PlatformError("Telegram unreachable: the connection timed out", outage=True)
-        if isinstance(cause, httpx.PoolTimeout):  # never left this process
+        if isinstance(cause, PoolTimeout):  # never left this process
             return PlatformError(f"Telegram request not sent: {exc.message}")
         # The request left and no answer came in time: it may well have arrived.
         return PlatformError(f"Telegram did not answer in time: {exc.message}", uncertain=True)
     if isinstance(exc, NetworkError):
-        if isinstance(exc.__cause__, httpx.ConnectError):  # refused, no route, no DNS
+        if isinstance(exc.__cause__, aiohttp.ClientConnectorError):  # refused, no route, no DNS
             return PlatformError(f"Telegram unreachable: {exc.message}", outage=True)
         return PlatformError(f"Telegram unreachable: {exc.message}")  # 5xx, a proxy's page
     return PlatformError(f"Telegram error: {exc.message}")

@@ -1,0 +1,224 @@
+"""The HTTP under python-telegram-bot (``gridbot/adapters/telegram/transport.py``).
+
+PTB's real ``Bot`` runs on :class:`AiohttpRequest` against the local fake Bot API (and a
+one-line HTTP proxy on 127.0.0.1): the pool and its timeout, an answer that comes too
+late, a refused connection, uploads with Chinese file names, the proxy the environment
+names, and how the adapter sorts each failure (sent or not, outage or not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from telegram import Bot
+from telegram.error import NetworkError, TimedOut
+
+from gridbot.adapters.telegram.adapter import _platform_error
+from gridbot.adapters.telegram.transport import AiohttpRequest, PoolTimeout
+from tests.fake_telegram import FakeBot, FakeTelegram
+
+TOKEN = "7001234567:AAFakeTokenForTransportTests-123456789"
+CHAT = -1001234500001
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def account(telegram: FakeTelegram) -> FakeBot:
+    bot = telegram.bot(TOKEN, "TransportBot")
+    bot.group(CHAT, "幸福里1-3幢 邻里群")
+    return bot
+
+
+async def _bot(base_url: str, request: AiohttpRequest) -> Bot:
+    bot = Bot(TOKEN, base_url=base_url, request=request,
+              get_updates_request=AiohttpRequest(pool_size=1))
+    await bot.initialize()
+    return bot
+
+
+async def test_a_message_goes_out_and_its_answer_comes_back(
+        telegram: FakeTelegram, account: FakeBot) -> None:
+    bot = await _bot(telegram.base_url, AiohttpRequest())
+    try:
+        sent = await bot.send_message(CHAT, "<b>工单 #12</b> 3幢楼道灯坏了 &amp; 🙂",
+                                      parse_mode="HTML")
+        assert bot.username == "TransportBot"
+    finally:
+        await bot.shutdown()
+    [message] = account.sent_to(CHAT)
+    assert message.plain == "工单 #12 3幢楼道灯坏了 & 🙂"
+    assert sent.message_id == message.message_id
+
+
+async def test_a_full_pool_fails_the_call_before_it_leaves(
+        telegram: FakeTelegram, account: FakeBot) -> None:
+    bot = await _bot(telegram.base_url, AiohttpRequest(pool_size=1, pool_timeout=0.2))
+    try:
+        account.delay("sendMessage", 1.0)
+        first = asyncio.create_task(bot.send_message(CHAT, "第一条"))
+        await telegram.until(lambda: account.late)  # under way, holding the one place
+        with pytest.raises(TimedOut) as raised:
+            await bot.send_message(CHAT, "第二条")
+        assert isinstance(raised.value.__cause__, PoolTimeout)
+        error = _platform_error(raised.value)
+        assert not error.uncertain and not error.outage  # never left: safe to send again
+        await first
+    finally:
+        await bot.shutdown()
+    assert [s.plain for s in account.sent_to(CHAT)] == ["第一条"]
+
+
+async def test_an_answer_too_late_is_a_timeout_that_may_have_arrived(
+        telegram: FakeTelegram, account: FakeBot) -> None:
+    bot = await _bot(telegram.base_url, AiohttpRequest(read_timeout=0.3))
+    try:
+        account.delay("sendMessage", 1.5)
+        with pytest.raises(TimedOut) as raised:
+            await bot.send_message(CHAT, "迟到的回答")
+        assert _platform_error(raised.value).uncertain
+        await telegram.until(lambda: not account.late)
+    finally:
+        await bot.shutdown()
+    assert [s.plain for s in account.sent_to(CHAT)] == ["迟到的回答"]  # it had arrived
+
+
+async def test_a_refused_connection_is_an_outage(unused_tcp_port: int) -> None:
+    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{unused_tcp_port}/bot",
+              request=AiohttpRequest(), get_updates_request=AiohttpRequest(pool_size=1))
+    with pytest.raises(NetworkError) as raised:
+        await bot.initialize()
+    await bot.shutdown()
+    assert isinstance(raised.value.__cause__, aiohttp.ClientConnectorError)
+    error = _platform_error(raised.value)
+    assert error.outage and not error.uncertain
+
+
+def test_a_connection_that_timed_out_is_an_outage() -> None:
+    """What the transport raises when aiohttp's connect timeout passes."""
+    try:
+        try:
+            raise aiohttp.ConnectionTimeoutError("Connection timeout to host")
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TimedOut("Connection timed out") from exc
+    except TimedOut as timed_out:
+        error = _platform_error(timed_out)
+    assert error.outage and not error.uncertain
+
+
+async def test_an_upload_keeps_its_chinese_file_name(
+        telegram: FakeTelegram, account: FakeBot) -> None:
+    bot = await _bot(telegram.base_url, AiohttpRequest())
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    try:
+        await bot.send_document(CHAT, png, filename="11月 报事统计\"图\".png",
+                                caption="月报")
+    finally:
+        await bot.shutdown()
+    [sent] = account.sent_to(CHAT)
+    assert sent.media is not None and sent.media[0] == "document"
+    upload = account.uploads[sent.media[1]]
+    assert upload.data == png
+    assert upload.filename == "11月 报事统计\"图\".png"
+
+
+class _Proxy:
+    """An HTTP proxy that answers every call itself (getMe as a bot), and notes each
+    request line it was asked: enough to see which calls went through it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            self.lines.append(line.decode().strip())
+            length = 0
+            while (header := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = header.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            body = json.dumps({"ok": True, "result": {
+                "id": 7001, "is_bot": True, "first_name": "Proxied",
+                "username": "ProxiedBot"}}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[_Proxy]:
+    server = _Proxy()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_the_proxy_the_environment_names_carries_the_calls(
+        proxy: _Proxy, unused_tcp_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    base = f"http://127.0.0.1:{unused_tcp_port}/bot"  # nothing listens there
+    bot = await _bot(base, AiohttpRequest())
+    await bot.shutdown()
+    assert bot.username == "ProxiedBot"
+    assert proxy.lines == [f"POST {base}{TOKEN}/getMe HTTP/1.1"]
+    # NO_PROXY names the host: the call goes straight there (and finds nobody)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with pytest.raises(NetworkError):
+        await _bot(base, AiohttpRequest())
+    assert len(proxy.lines) == 1
+
+
+async def test_a_socks_proxy_is_refused_in_words(monkeypatch: pytest.MonkeyPatch,
+                                                  unused_tcp_port: int) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{unused_tcp_port}/bot",
+              request=AiohttpRequest(), get_updates_request=AiohttpRequest(pool_size=1))
+    with pytest.raises(NetworkError, match=r"socks5:// is not supported; use an http:// proxy"):
+        await bot.initialize()
+    await bot.shutdown()
+
+
+async def test_calls_before_initialize_and_after_shutdown_are_refused(
+        telegram: FakeTelegram, account: FakeBot) -> None:
+    request = AiohttpRequest()
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await request.do_request(f"{telegram.base_url}{TOKEN}/getMe", "POST")
+    await request.initialize()
+    status, body = await request.do_request(f"{telegram.base_url}{TOKEN}/getMe", "POST")
+    assert status == 200 and json.loads(body)["result"]["username"] == "TransportBot"
+    await request.shutdown()
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await request.do_request(f"{telegram.base_url}{TOKEN}/getMe", "POST")
+    await request.initialize()  # opened again, as PTB may
+    status, _ = await request.do_request(f"{telegram.base_url}{TOKEN}/getMe", "POST")
+    await request.shutdown()
+    assert status == 200
