@@ -9,11 +9,19 @@ names, and how the adapter sorts each failure (sent or not, outage or not).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import ipaddress
 import json
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
@@ -43,7 +51,11 @@ def account(telegram: FakeTelegram) -> FakeBot:
 async def _bot(base_url: str, request: AiohttpRequest) -> Bot:
     bot = Bot(TOKEN, base_url=base_url, request=request,
               get_updates_request=AiohttpRequest(pool_size=1))
-    await bot.initialize()
+    try:
+        await bot.initialize()
+    except Exception:
+        await bot.shutdown()
+        raise
     return bot
 
 
@@ -132,17 +144,18 @@ async def test_an_upload_keeps_its_chinese_file_name(
     assert upload.filename == "11月 报事统计\"图\".png"
 
 
-class _Proxy:
-    """An HTTP proxy that answers every call itself (getMe as a bot), and notes each
-    request line it was asked: enough to see which calls went through it."""
+class _Answering:
+    """A server that answers every call itself (getMe as a bot), and notes each request
+    line it was asked; over TLS when given a context."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.lines: list[str] = []
         self.port = 0
+        self._tls = tls
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -151,33 +164,85 @@ class _Proxy:
         await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while line := await reader.readline():
-            self.lines.append(line.decode().strip())
-            length = 0
-            while (header := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = header.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            body = json.dumps({"ok": True, "result": {
-                "id": 7001, "is_bot": True, "first_name": "Proxied",
-                "username": "ProxiedBot"}}).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            await writer.drain()
+        try:
+            while line := await reader.readline():
+                self.lines.append(line.decode().strip())
+                length = 0
+                while (header := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = header.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                body = json.dumps({"ok": True, "result": {
+                    "id": 7001, "is_bot": True, "first_name": "Answered",
+                    "username": "AnsweredBot"}}).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (ssl.SSLError, ConnectionError):
+            pass  # a client that refused our certificate
         writer.close()
 
 
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gridbot test CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def test_tls_is_verified_against_certifi_or_the_ca_the_environment_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert_file, key_file = _certificate(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_file, key_file)
+    server = _Answering(tls)
+    await server.start()
+    try:
+        for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "https_proxy",
+                     "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        base = f"https://127.0.0.1:{server.port}/bot"
+        # A certificate no known authority signed: refused, nothing asked of the server.
+        with pytest.raises(NetworkError) as refused:
+            await _bot(base, AiohttpRequest())
+        assert isinstance(refused.value.__cause__, aiohttp.ClientConnectorCertificateError)
+        assert server.lines == []
+        # The office's own authority, named as httpx read it: trusted.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+        bot = await _bot(base, AiohttpRequest())
+        await bot.shutdown()
+        assert bot.username == "AnsweredBot"
+        assert server.lines == [f"POST /bot{TOKEN}/getMe HTTP/1.1"]
+    finally:
+        await server.stop()
+
+
 @pytest.fixture
-async def proxy() -> AsyncIterator[_Proxy]:
-    server = _Proxy()
+async def proxy() -> AsyncIterator[_Answering]:
+    """An HTTP proxy that answers every call itself: enough to see which went through it."""
+    server = _Answering()
     await server.start()
     yield server
     await server.stop()
 
 
 async def test_the_proxy_the_environment_names_carries_the_calls(
-        proxy: _Proxy, unused_tcp_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        proxy: _Answering, unused_tcp_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
@@ -185,7 +250,7 @@ async def test_the_proxy_the_environment_names_carries_the_calls(
     base = f"http://127.0.0.1:{unused_tcp_port}/bot"  # nothing listens there
     bot = await _bot(base, AiohttpRequest())
     await bot.shutdown()
-    assert bot.username == "ProxiedBot"
+    assert bot.username == "AnsweredBot"
     assert proxy.lines == [f"POST {base}{TOKEN}/getMe HTTP/1.1"]
     # NO_PROXY names the host: the call goes straight there (and finds nobody)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")

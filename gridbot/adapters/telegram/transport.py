@@ -17,7 +17,7 @@ What httpx gave the adapter, this keeps:
 * the proxy in ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, read once per host (an
   ``http://`` proxy; aiohttp has no SOCKS);
 * certifi's CA bundle, as httpx used, so a slim container without system CAs still
-  reaches api.telegram.org;
+  reaches api.telegram.org (or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, as httpx read them);
 * uploads (charts, evidence) as multipart with UTF-8 file names;
 * a line per call at DEBUG, as httpx wrote (the URL's token masked by ``gridbot.logs``).
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import urllib.request
 from collections.abc import Callable
@@ -176,4 +177,10 @@ def _multipart(request_data: RequestData) -> aiohttp.FormData:
 
 
 def _ssl_context() -> ssl.SSLContext:
+    """As httpx made it: ``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` if set (an office's own CA
+    in front of the internet), else certifi's bundle."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
     return ssl.create_default_context(cafile=certifi.where())
