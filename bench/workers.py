@@ -19,7 +19,13 @@ Each worker's configuration (tests/workers.py) turns the report limits off (fort
 residents send 25 reports each), quiet hours off and the sweep to every second, so that
 every report becomes a case and both its messages leave at once.
 
-    python bench/workers.py [--reports 1000] [--in-flight 8] [--smoke]
+The ratio of one PostgreSQL worker to one SQLite worker is taken in pairs of rounds run
+back to back (``--pairs``, 3 by default), each pair in the other order from the one before:
+the machine's speed drifts within minutes, and a later round of a run tends to be slower,
+so one round of each, always in the same order, said as much about the order as about the
+stores. Each pair's ratio is printed, and their median.
+
+    python bench/workers.py [--reports 1000] [--in-flight 8] [--pairs 3] [--smoke]
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import asyncio
 import logging
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -68,13 +75,19 @@ async def main() -> None:
     parser.add_argument("--reports", type=int, default=1000)
     parser.add_argument("--in-flight", type=int, default=8,
                         help="webhook requests in flight per worker (default 8)")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="pairs of one-worker rounds, PostgreSQL and SQLite back to back "
+                             "in alternating order, for their ratio (default 3)")
     parser.add_argument("--smoke", action="store_true",
                         help="a quick run that only shows the bench works (40 reports, one "
-                             "worker on PostgreSQL)")
+                             "worker on PostgreSQL, one on SQLite)")
     args = parser.parse_args()
-    rounds = [("PostgreSQL", 1), ("PostgreSQL", 2), ("PostgreSQL", 3), ("SQLite", 1)]
     if args.smoke:
-        args.reports, rounds = 40, [("PostgreSQL", 1)]
+        args.reports, args.pairs = 40, 1
+    pair = [("PostgreSQL", 1), ("SQLite", 1)]
+    rounds = [] if args.smoke else [("PostgreSQL", 2), ("PostgreSQL", 3)]
+    for n in range(args.pairs):
+        rounds += pair if n % 2 == 0 else pair[::-1]
     logging.basicConfig(level=logging.ERROR)
     reason = postgres.unavailable()
     if reason is not None:
@@ -104,14 +117,35 @@ async def main() -> None:
           f"asyncpg {asyncpg.__version__}, PostgreSQL at {postgres.URL}")
     print(f"{args.reports} group reports per round (20 of them warm-up), "
           f"{args.in_flight} webhook requests in flight per worker")
-    peer = next(((h, s) for b, w, h, s in rows if (b, w) == ("SQLite", 1)), None)
-    print(f"{'store':<12}{'workers':>8}{'reports/s handled':>20}{'reports/s all sent':>20}"
-          + (f"{'ratio handled':>15}{'ratio all sent':>16}" if peer else ""))
-    for backend, workers, handled, sent in rows:
-        ratios = f"{handled / peer[0]:>15.2f}{sent / peer[1]:>16.2f}" if peer else ""
-        print(f"{backend:<12}{workers:>8}{handled:>20.0f}{sent:>20.0f}{ratios}")
-    if peer:
-        print("ratio: to one SQLite worker in this run. 'handled' is when each webhook was "
+    # Each one-worker round's partner is the other store's round next to it in its pair.
+    singles = [row for row in rows if row[1] == 1]
+    partner: dict[int, tuple[float, float]] = {}
+    pair_of: dict[int, int] = {}
+    ratios: list[tuple[float, float]] = []
+    for k in range(0, len(singles) - 1, 2):
+        first, second = singles[k], singles[k + 1]
+        pg, lite = (first, second) if first[0] == "PostgreSQL" else (second, first)
+        partner[id(pg)] = partner[id(lite)] = (lite[2], lite[3])
+        pair_of[id(pg)] = pair_of[id(lite)] = k // 2 + 1
+        ratios.append((pg[2] / lite[2], pg[3] / lite[3]))
+    middle = ((statistics.median(r[0] for r in ratios), statistics.median(r[1] for r in ratios))
+              if ratios else None)
+    print(f"{'pair':<6}{'store':<12}{'workers':>8}{'reports/s handled':>20}"
+          f"{'reports/s all sent':>20}{'ratio handled':>15}{'ratio all sent':>16}")
+    for row in rows:
+        backend, workers, handled, sent = row
+        peer = partner.get(id(row))
+        if peer is None and middle is not None:  # two or three workers: the pairs' median
+            lite = [r for r in singles if r[0] == "SQLite"]
+            peer = (statistics.median(r[2] for r in lite), statistics.median(r[3] for r in lite))
+        cells = f"{handled / peer[0]:>15.2f}{sent / peer[1]:>16.2f}" if peer else ""
+        print(f"{pair_of.get(id(row), '-')!s:<6}{backend:<12}{workers:>8}{handled:>20.0f}"
+              f"{sent:>20.0f}{cells}")
+    if middle is not None:
+        print(f"one PostgreSQL worker / one SQLite worker, median of {len(ratios)} pairs: "
+              f"{middle[0]:.2f} handled, {middle[1]:.2f} all sent")
+        print("ratio: a one-worker round to the other store's round of its pair; two and three "
+              "workers to the median SQLite worker. 'handled' is when each webhook was "
               "answered (after its commit); 'all sent' also waits for both messages of every "
               "report to reach the fake Bot API")
 

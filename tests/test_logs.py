@@ -158,6 +158,7 @@ async def test_debug_log_of_gridbot_run_on_telegram_holds_no_secret(
     assert "DEBUG telegram" in err and "DEBUG gridbot.adapters.telegram.transport" in err, \
         err[-3000:]
     assert "HTTP Request: POST" in err and "/bot***/sendMessage" in err
+    assert "Unclosed" not in err  # the HTTP client's sessions and connections were closed
     for secret in (TOKEN, TOKEN.split(":", 1)[1], SECRET):
         assert secret not in out + err, secret
 
