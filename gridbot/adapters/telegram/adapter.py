@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp  # the HTTP under PTB (transport.py): its errors say whether a request left
-import httpx
+import httpx  # the doctor's look at the Bot API server's clock
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -206,19 +206,17 @@ class TelegramAdapter(Adapter):
     # -- lifecycle ----------------------------------------------------------------------------
     async def open(self) -> None:
         try:
-            try:
-                await self.application.initialize()  # getMe
-            except TelegramError:
-                # the Application counts as never opened and would leave the bot's
-                # connections open: close them here
-                await self._bot.shutdown()
-                raise
-        except InvalidToken:  # its message quotes the token: not repeated here
-            token = self.settings.token.get_secret_value()
-            raise ConfigError("telegram.token", f"…{token[-4:]}" if len(token) > 8 else "…",
-                              "a bot token that Telegram accepts (getMe was refused; "
-                              "@BotFather shows the token)") from None
+            await self.application.initialize()  # getMe
         except TelegramError as exc:
+            # The Application counts as never opened, and would leave the bot's
+            # connections open: they are closed here.
+            await self._bot.shutdown()
+            if isinstance(exc, InvalidToken):  # its message quotes the token: not repeated
+                token = self.settings.token.get_secret_value()
+                raise ConfigError("telegram.token",
+                                  f"…{token[-4:]}" if len(token) > 8 else "…",
+                                  "a bot token that Telegram accepts (getMe was refused; "
+                                  "@BotFather shows the token)") from None
             raise PlatformError(f"cannot reach the Telegram Bot API at "
                                 f"{self.settings.base_url}: {exc.message}") from None
         self.bot_username = self._bot.username
