@@ -1,9 +1,10 @@
 """The HTTP under python-telegram-bot (``gridbot/adapters/telegram/transport.py``).
 
-PTB's real ``Bot`` runs on :class:`AiohttpRequest` against the local fake Bot API (and a
-one-line HTTP proxy on 127.0.0.1): the pool and its timeout, an answer that comes too
-late, a refused connection, uploads with Chinese file names, the proxy the environment
-names, and how the adapter sorts each failure (sent or not, outage or not).
+PTB's real ``Bot`` runs on :class:`AiohttpRequest` against the local fake Bot API (the
+``telegram`` fixture of tests/telegram_harness.py) and a small server of its own on
+127.0.0.1 (a proxy, a TLS server): the pool and its timeout, an answer that comes too late,
+a refused connection, uploads with Chinese file names, the proxy the environment names,
+TLS verified, and how the adapter sorts each failure (sent or not, outage or not).
 """
 
 from __future__ import annotations
@@ -31,14 +32,6 @@ from tests.fake_telegram import FakeBot, FakeTelegram
 
 TOKEN = "7001234567:AAFakeTokenForTransportTests-123456789"
 CHAT = -1001234500001
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
