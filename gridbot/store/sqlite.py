@@ -139,16 +139,20 @@ class SQLiteStore(Store):
         return int(rows[0][0])
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        # Once the transaction under way (if any) has ended: closing the connection in
+        # aiosqlite's thread while that transaction runs a quick statement on the loop's
+        # thread put two threads on one SQLite connection (a crash, seen in a test that
+        # closes a store whose abandoned drain was still marking).
+        async with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                await db.close()
 
     async def scrub(self) -> str:
         # VACUUM writes every page afresh (no deleted row left in free space or in a
         # page's unused bytes), then the checkpoint copies it home and empties the WAL,
         # which held the pages as they were before.
-        db = self._require()
-        async with self._lock:
+        async with self._turn() as db:
             try:
                 await db.execute("VACUUM")
                 checkpoint = await db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -164,9 +168,16 @@ class SQLiteStore(Store):
         return self._db
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        db = self._require()
+    async def _turn(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, to this task alone until the block ends; a store closed while
+        the task waited for its turn is said to be closed."""
         async with self._lock:
+            yield self._require()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        self._require()  # said at once, not after waiting for the lock
+        async with self._turn() as db:
             try:
                 # BEGIN goes with the first statement, the rows it deferred (see
                 # Sql.defer) with COMMIT; quick statements take no trip to aiosqlite's
@@ -191,13 +202,12 @@ class SQLiteStore(Store):
         """Wait ``ms`` for another connection's write lock from the next transaction on.
         Set between transactions: one beginning on the loop's thread turns the timeout off
         for its BEGIN and puts back the value it read, undoing a change made meanwhile."""
-        async with self._lock:
+        async with self._turn() as db:
             self.busy_timeout_ms = int(ms)
-            await self._require().execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            await db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
 
     async def checkpoint(self) -> None:
-        db = self._require()
-        async with self._lock:
+        async with self._turn() as db:
             # Never wait for a reader (a backup, `gridbot notice` following a notice):
             # the next checkpoint will do.
             await db.execute("PRAGMA busy_timeout=0")
