@@ -139,12 +139,14 @@ async def test_an_upload_keeps_its_chinese_file_name(
 
 class _Answering:
     """A server that answers every call itself (getMe as a bot), and notes each request
-    line it was asked; over TLS when given a context."""
+    line it was asked; over TLS when given a context; with a redirect to ``redirect``
+    instead, when given one."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, redirect: str = "") -> None:
         self.lines: list[str] = []
         self.port = 0
         self._tls = tls
+        self._redirect = redirect
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -166,6 +168,11 @@ class _Answering:
                     if name.lower() == "content-length":
                         length = int(value)
                 await reader.readexactly(length)
+                if self._redirect:
+                    writer.write(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: %s\r\n"
+                                 b"Content-Length: 0\r\n\r\n" % self._redirect.encode())
+                    await writer.drain()
+                    continue
                 body = json.dumps({"ok": True, "result": {
                     "id": 7001, "is_bot": True, "first_name": "Answered",
                     "username": "AnsweredBot"}}).encode()
@@ -223,6 +230,24 @@ async def test_tls_is_verified_against_certifi_or_the_ca_the_environment_names(
         assert server.lines == [f"POST /bot{TOKEN}/getMe HTTP/1.1"]
     finally:
         await server.stop()
+
+
+async def test_a_redirect_is_not_followed(unused_tcp_port: int) -> None:
+    """Where the Bot API's address sends a call elsewhere (a misconfigured proxy, a login
+    page), the call fails there: followed, it would carry the token to the other host."""
+    elsewhere = _Answering()
+    await elsewhere.start()
+    redirecting = _Answering(redirect=f"http://127.0.0.1:{elsewhere.port}/bot{TOKEN}/getMe")
+    await redirecting.start()
+    try:
+        with pytest.raises(NetworkError) as raised:
+            await _bot(f"http://127.0.0.1:{redirecting.port}/bot", AiohttpRequest())
+        assert "307" in raised.value.message
+        assert redirecting.lines == [f"POST /bot{TOKEN}/getMe HTTP/1.1"]
+        assert elsewhere.lines == []
+    finally:
+        await redirecting.stop()
+        await elsewhere.stop()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ What httpx gave the adapter, this keeps:
 * certifi's CA bundle, as httpx used, so a slim container without system CAs still
   reaches api.telegram.org (or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, as httpx read them);
 * uploads (charts, evidence) as multipart with UTF-8 file names;
+* no redirect followed (the token is in the URL);
 * a line per call at DEBUG, as httpx wrote (the URL's token masked by ``gridbot.logs``).
 """
 
@@ -127,8 +128,11 @@ class AiohttpRequest(BaseRequest):
                 "Pool timeout: All connections in the connection pool are occupied. Request "
                 "was *not* sent to Telegram.") from PoolTimeout()
         try:
+            # A redirect is not followed (httpx did not either): it would carry the token
+            # in the URL to whatever host it names.
             async with session.request(method, url, data=data, headers=headers,
-                                       timeout=timeout, proxy=self._proxy(url)) as answer:
+                                       timeout=timeout, proxy=self._proxy(url),
+                                       allow_redirects=False) as answer:
                 body = await answer.read()
             # as httpx logged each call (at DEBUG here); the token in the URL is masked
             # by gridbot's log filter
