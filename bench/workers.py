@@ -130,14 +130,15 @@ async def main() -> None:
         ratios.append((pg[2] / lite[2], pg[3] / lite[3]))
     middle = ((statistics.median(r[0] for r in ratios), statistics.median(r[1] for r in ratios))
               if ratios else None)
+    # two and three workers: against the median SQLite round
+    sqlite = [r for r in singles if r[0] == "SQLite"]
+    typical = ((statistics.median(r[2] for r in sqlite), statistics.median(r[3] for r in sqlite))
+               if sqlite else None)
     print(f"{'pair':<6}{'store':<12}{'workers':>8}{'reports/s handled':>20}"
           f"{'reports/s all sent':>20}{'ratio handled':>15}{'ratio all sent':>16}")
     for row in rows:
         backend, workers, handled, sent = row
-        peer = partner.get(id(row))
-        if peer is None and middle is not None:  # two or three workers: the pairs' median
-            lite = [r for r in singles if r[0] == "SQLite"]
-            peer = (statistics.median(r[2] for r in lite), statistics.median(r[3] for r in lite))
+        peer = partner.get(id(row), typical)
         cells = f"{handled / peer[0]:>15.2f}{sent / peer[1]:>16.2f}" if peer else ""
         print(f"{pair_of.get(id(row), '-')!s:<6}{backend:<12}{workers:>8}{handled:>20.0f}"
               f"{sent:>20.0f}{cells}")

@@ -134,10 +134,12 @@ class AiohttpRequest(BaseRequest):
                                        timeout=timeout, proxy=self._proxy(url),
                                        allow_redirects=False) as answer:
                 body = await answer.read()
-            # as httpx logged each call (at DEBUG here); the token in the URL is masked
-            # by gridbot's log filter
-            log.debug('HTTP Request: %s %s "HTTP/%s %d %s"', method, url,
-                      ".".join(map(str, answer.version or ())), answer.status, answer.reason)
+            if log.isEnabledFor(logging.DEBUG):  # the version's text is not made otherwise
+                # as httpx logged each call; the token in the URL is masked by gridbot's
+                # log filter
+                log.debug('HTTP Request: %s %s "HTTP/%s %d %s"', method, url,
+                          ".".join(map(str, answer.version or ())), answer.status,
+                          answer.reason)
             return answer.status, body
         except aiohttp.ConnectionTimeoutError as exc:
             raise TimedOut("Connection timed out") from exc
