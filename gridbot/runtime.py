@@ -171,8 +171,9 @@ class SendLoop:
 
 
 class Housekeeping:
-    """Now and then while the bot runs, the database's write-ahead log is folded back into
-    the file and cut short (SQLite's WAL otherwise keeps the size of its busiest moment)."""
+    """Now and then while the bot runs, what the store keeps to be folded is folded back
+    (:meth:`gridbot.store.base.Store.checkpoint`): SQLite's WAL otherwise keeps the size
+    of its busiest moment, PostgreSQL's case tally a row for every change of a case."""
 
     def __init__(self, store: Store, *, every: timedelta = CHECKPOINT_EVERY) -> None:
         self.store = store

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from gridbot.errors import StoreConflict
 from gridbot.singleton_duties import Duties, Duty
 from gridbot.store import CaseQuery, SQLiteStore, migrating, store_for_url
 from gridbot.store import sqlite as sqlite_store
+from gridbot.store.base import BoardQuery
 from gridbot.store.postgresql import PostgresStore, migrations, safe_url, split_url
 from tests import postgres
 from tests.test_store import EXAMPLE, LEASE, T0, make_case, message
@@ -314,6 +316,31 @@ async def test_a_newcomer_added_twice_at_once_is_a_conflict(store: PostgresStore
         assert await tx.person(person.id) == person
 
 
+async def test_new_cases_of_two_micro_grids_in_opposite_orders_wait_for_nobody(
+        store: PostgresStore, url: str) -> None:
+    """Two transactions (two workers' getUpdates batches, say) each logging a case in
+    M01 and one in M02, in opposite orders: the case tally's rows (revision 0024) lock
+    nothing, so neither waits for the other, let alone deadlocks (0021's one row per
+    micro-grid and state did: the server broke the tie with a conflict)."""
+    second = await other(url)
+    both = asyncio.Barrier(2)
+    try:
+        async def batch(on: PostgresStore, first: str, then: str) -> None:
+            async with on.transaction() as tx:
+                await tx.new_case(make_case(microgrid=first))
+                await both.wait()
+                await tx.new_case(make_case(microgrid=then))
+                await both.wait()  # both hold their first case's tally row, if it locks
+
+        await asyncio.wait_for(asyncio.gather(batch(store, "M01", "M02"),
+                                              batch(second, "M02", "M01")), 5)
+    finally:
+        await second.close()
+    async with store.transaction() as tx:
+        tally = await tx.board_tally(BoardQuery(microgrids=("M01", "M02")), T0)
+    assert tally[0][Status.ASSIGNED] == 4
+
+
 async def test_a_deadlock_is_a_conflict_and_the_store_goes_on(store: PostgresStore) -> None:
     async with store.transaction() as tx:
         a = await tx.new_case(make_case())
@@ -462,6 +489,46 @@ async def test_rows_deferred_for_several_tables_go_in_one_statement(
         queued = await tx.claim_outbox(T0, lease=LEASE, limit=10, platforms=["console"])
     assert [e.text for e in events if e.kind == "note"] == [f"n{i}" for i in range(70)]
     assert sorted(m.message.dedup_key for m in queued) == ["k1", "k2", "k3", "k4"]
+
+
+async def test_a_transaction_begins_at_its_first_write_or_lock(store: PostgresStore) -> None:
+    """Plain reads before it go without BEGIN (READ COMMITTED: each statement takes its
+    own snapshot anyway); a transaction that only reads sends neither BEGIN nor COMMIT;
+    the savepoints made before the first write go with BEGIN in one round trip."""
+    async with store.transaction() as tx:
+        case = await tx.new_case(make_case(text="x"))
+
+    def log(tx: Any) -> list[str]:
+        sent: list[str] = []
+        tx.sql.conn.add_query_logger(lambda record: sent.append(record.query))
+        return sent
+
+    async with store.transaction() as tx:
+        reads = log(tx)
+        assert await tx.events(case.number) == []
+        assert await tx.next_outbox_due() is None
+        assert not tx.sql.conn.is_in_transaction()  # type: ignore[attr-defined]
+    assert len(reads) == 2
+    assert not any(q.split()[0].upper() in ("BEGIN", "COMMIT") for q in reads)
+
+    async with store.transaction() as tx:
+        locked = log(tx)
+        await tx.case(case.number)  # FOR UPDATE: held to the commit
+        assert tx.sql.conn.is_in_transaction()  # type: ignore[attr-defined]
+    assert [q.split(";")[0] for q in (locked[0], locked[-1])] == ["BEGIN", "COMMIT"]
+
+    made: list[int] = []
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            written = log(tx)
+            await tx.savepoint("one")
+            await tx.events(case.number)
+            made.append((await tx.new_case(make_case(text="y"))).number)
+            raise RuntimeError("rolled back")
+    assert written[1] == "BEGIN; SAVEPOINT one"
+    assert written[-1] == "ROLLBACK"
+    async with store.transaction() as tx:
+        assert await tx.case(made[0]) is None
 
 
 # -- the same answers as SQLite ------------------------------------------------------------

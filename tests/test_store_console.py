@@ -207,17 +207,24 @@ async def _write_and_compare(backend: Backend, store: Store,
             numbers.extend(made)
         except _RolledBack:
             pass
-    kept = sorted(backend.raw("SELECT microgrid, status, n FROM case_tally WHERE n <> 0"))
     counted = sorted(backend.raw(
         "SELECT microgrid, status, COUNT(*) FROM cases GROUP BY microgrid, status"))
-    assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
-    for scope in (MICROGRIDS, ("M02",), ("M01", "M03")):
-        query = BoardQuery(microgrids=scope)
-        counted_too = await _counted(store, query)
-        async with store.transaction() as tx:
-            assert await tx.board_tally(query, T0) == counted_too
-            view = await tx.board_view(query, T0)
-        assert (view.counts, view.late) == counted_too
+    # the housekeeping's fold (PostgreSQL keeps a row per change until then) changes no sum
+    for _fold in range(2):
+        kept = sorted(backend.raw("SELECT microgrid, status, SUM(n) FROM case_tally"
+                                  " GROUP BY microgrid, status HAVING SUM(n) <> 0"))
+        assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
+        for scope in (MICROGRIDS, ("M02",), ("M01", "M03")):
+            query = BoardQuery(microgrids=scope)
+            counted_too = await _counted(store, query)
+            async with store.transaction() as tx:
+                assert await tx.board_tally(query, T0) == counted_too
+                view = await tx.board_view(query, T0)
+            assert (view.counts, view.late) == counted_too
+        await store.checkpoint()
+    # folded: one row per micro-grid and state
+    keys = backend.raw("SELECT microgrid, status FROM case_tally")
+    assert len(keys) == len(set(map(tuple, keys)))
 
 
 class _RolledBack(Exception):

@@ -987,9 +987,10 @@ class Store(ABC):
 
     #: its transactions run one at a time (SQLite's one writer): messages arriving
     #: together are worth committing together. A server that runs them side by side
-    #: (PostgreSQL) already shares one log flush among commits that come together, and
-    #: one long transaction for many messages would only hold row locks (the board's
-    #: tallies) longer against the others.
+    #: (PostgreSQL) already shares one log flush among commits that come together; batches
+    #: there (one at a time, or three side by side) handled no more reports a second than
+    #: a transaction per message (bench/workers.py, 2026-12-06): a process waiting on one
+    #: batch's round trips leaves the machine idle.
     one_writer: bool = True
 
     @functools.cached_property
@@ -1064,9 +1065,10 @@ class Store(ABC):
         process that sends them does not wait for its next sweep."""
 
     async def checkpoint(self) -> None:  # noqa: B027 (optional hook)
-        """Fold the write-ahead log back into the database file and cut it short, if the
-        database keeps one (SQLite's WAL) and nobody is reading an older snapshot; the
-        running bot calls it now and then. A store without one does nothing."""
+        """Fold back what the database keeps to be folded; the running bot calls it now
+        and then. SQLite: the write-ahead log into the database file, cut short (unless
+        somebody reads an older snapshot). PostgreSQL: the case tally's rows, one per
+        change, into one per micro-grid and status."""
 
 
 @dataclass(frozen=True, kw_only=True)

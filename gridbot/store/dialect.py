@@ -316,6 +316,8 @@ def _multi_insert_plan(dialect: Dialect, table: Table, columns: tuple[str, ...],
 ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock($1)"
 #: held by the session until released or the connection ends (a singleton duty)
 ADVISORY_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+#: held to the end of the transaction if free at once (folding the case tally)
+ADVISORY_TRY_XACT_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
 ADVISORY_UNLOCK = "SELECT pg_advisory_unlock($1)"
 
 
@@ -751,17 +753,47 @@ def _count(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def _plain_read(sql: str) -> bool:
+    """A ``SELECT`` that locks nothing and calls no server function with an effect (a
+    lock, a sequence, a notification): run outside a transaction it reads what it would
+    have read as the transaction's first statement (each statement of a READ COMMITTED
+    transaction takes a snapshot of its own). Unsure means no."""
+    head = sql.lstrip()[:6].upper()
+    if head != "SELECT":
+        return False
+    upper = sql.upper()
+    return " FOR " not in upper and "PG_" not in upper and "NEXTVAL" not in upper
+
+
 class PostgresSql(Sql):
     """asyncpg's prepared statements (cached per connection by asyncpg); conflicts and a
-    lost connection come back as the store's errors."""
+    lost connection come back as the store's errors.
+
+    The transaction begins late (``begun`` False): its ``BEGIN`` waits, with any
+    savepoint made meanwhile, for the first statement that is not a plain read, and goes
+    in one round trip with them; the reads before it run on their own. A transaction that
+    only read begins and commits nothing: two round trips fewer (the outbox sender asks
+    what is due next after every send). On a machine shared with the server each trip
+    costs about as much as a statement's work."""
 
     dialect = POSTGRESQL
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, *, begun: bool = True) -> None:
         super().__init__()
         self.conn = conn
+        #: whether BEGIN was sent (or the caller's transaction is under way)
+        self.begun = begun
+        #: what waits for BEGIN: the savepoints made before it
+        self._waiting: list[str] = []
+
+    async def _begin(self) -> None:
+        statements, self._waiting = ["BEGIN", *self._waiting], []
+        self.begun = True  # whatever comes of it, a ROLLBACK is the way out
+        await self._run_control(statements)
 
     async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
+        if not self.begun:
+            await self._begin()
         try:
             await self.conn.executemany(sql, args)
         except Exception as exc:
@@ -771,6 +803,8 @@ class PostgresSql(Sql):
             raise translated from exc
 
     async def _fetch(self, sql: str, args: Sequence[Any], quick: bool = False) -> list[Any]:
+        if not self.begun and not _plain_read(sql):
+            await self._begin()
         try:
             return list(await self.conn.fetch(sql, *args))
         except Exception as exc:
@@ -780,8 +814,37 @@ class PostgresSql(Sql):
             raise translated from exc
 
     async def _control(self, statements: list[str]) -> None:
+        if self.begun:
+            await self._run_control(statements)
+            return
+        # Nothing was written since BEGIN would have been sent: a savepoint waits with
+        # it, and one rolled back to or released before is simply forgotten.
+        for statement in statements:
+            if statement.startswith("SAVEPOINT "):
+                self._waiting.append(statement)
+            elif statement.startswith("RELEASE SAVEPOINT "):
+                name = statement.removeprefix("RELEASE ")
+                self._waiting = [w for w in self._waiting if w != name]
+
+    async def _run_control(self, statements: list[str]) -> None:
         # No parameters: asyncpg sends them as one simple query, one round trip.
-        await self._execute("; ".join(statements), ())
+        try:
+            await self.conn.execute("; ".join(statements))
+        except Exception as exc:
+            translated = pg_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    async def finish(self) -> None:
+        """COMMIT, if anything began."""
+        if self.begun:
+            await self._run_control(["COMMIT"])
+
+    async def abandon(self) -> None:
+        """ROLLBACK, if anything began."""
+        if self.begun:
+            await self._run_control(["ROLLBACK"])
 
     async def _batch(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         """The deferred INSERTs (a report's events and outgoing messages) as one statement,
@@ -817,6 +880,8 @@ class PostgresSql(Sql):
         await self._execute(f"WITH {', '.join(parts)} SELECT 1", args)
 
     async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
+        if not self.begun and not _plain_read(sql):
+            await self._begin()
         try:
             return _count(await self.conn.execute(sql, *args))
         except Exception as exc:

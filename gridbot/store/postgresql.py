@@ -50,6 +50,7 @@ from gridbot.store.base import (
 )
 from gridbot.store.dialect import (
     ADVISORY_TRY_LOCK,
+    ADVISORY_TRY_XACT_LOCK,
     ADVISORY_UNLOCK,
     ADVISORY_XACT_LOCK,
     PostgresSql,
@@ -69,6 +70,16 @@ _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 CONNECT_TIMEOUT = 10.0
 #: the channel the outbox's insert trigger notifies, with the schema as payload
 OUTBOX_CHANNEL = "gridbot_outbox"
+#: each (micro-grid, status) of case_tally with several rows (revision 0024: one per
+#: change) as one row of their sum, zero sums dropped. Rows a transaction still under way
+#: inserts are not seen by this one's snapshot, and stay for the next fold.
+FOLD_TALLY = """WITH folded AS (
+    DELETE FROM case_tally WHERE (microgrid, status) IN (
+        SELECT microgrid, status FROM case_tally GROUP BY microgrid, status
+        HAVING COUNT(*) > 1)
+    RETURNING microgrid, status, n)
+INSERT INTO case_tally (microgrid, status, n)
+SELECT microgrid, status, SUM(n) FROM folded GROUP BY microgrid, status HAVING SUM(n) <> 0"""
 
 
 def is_postgres_url(url: str) -> bool:
@@ -125,7 +136,6 @@ async def _nothing_to_reset(conn: Any) -> None:
 
 class PostgresStore(Store):
     one_writer = False
-
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.dsn, self.schema = split_url(url)
@@ -256,6 +266,18 @@ class PostgresStore(Store):
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pool.terminate()
 
+    async def checkpoint(self) -> None:
+        """Fold the case tally's rows (see :data:`FOLD_TALLY`): one process at a time,
+        the others skip their turn."""
+        async with self._require().acquire() as conn:
+            try:
+                async with conn.transaction():
+                    if await conn.fetchval(ADVISORY_TRY_XACT_LOCK,
+                                           lock_key(self.namespace, "fold:case_tally")):
+                        await conn.execute(FOLD_TALLY)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise _translate(exc) from exc
+
     def _require(self) -> Any:
         if self._pool is None:
             raise StoreError("store is not open")
@@ -280,13 +302,9 @@ class PostgresStore(Store):
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
         try:
-            tx = conn.transaction()
+            # BEGIN waits for the first statement that needs it (see PostgresSql)
+            sql = PostgresSql(conn, begun=False)
             try:
-                await tx.start()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise _translate(exc) from exc
-            try:
-                sql = PostgresSql(conn)
                 sql.org = self.org_reads
                 yield StoreTransaction(sql)
                 await sql.commit()  # the rows it deferred (see Sql.defer)
@@ -294,10 +312,10 @@ class PostgresStore(Store):
                 # Also when cancelled mid-statement; if the rollback cannot happen the
                 # pool closes the connection, which rolls back just the same.
                 with contextlib.suppress(Exception):  # the original error is what matters
-                    await asyncio.shield(tx.rollback())
+                    await asyncio.shield(sql.abandon())
                 raise
             try:
-                await tx.commit()
+                await sql.finish()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 raise _translate(exc) from exc
         finally:

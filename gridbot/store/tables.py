@@ -500,7 +500,9 @@ group_tasks = Table(
 )
 
 #: how many cases each (micro-grid, status) holds, kept by the database's own triggers on
-#: ``cases`` (revision 0021): the board's counts read these few rows, not the cases
+#: ``cases`` (revision 0021): the board's counts read these few rows, not the cases. On
+#: PostgreSQL a change adds a row of its own (revision 0024: no key, no lock), folded now
+#: and then (``Store.checkpoint``): read the sum per key, never one row.
 case_tally = Table(
     "case_tally", metadata,
     Column("microgrid", Text, primary_key=True),
