@@ -180,8 +180,12 @@ async def test_a_restart_mid_way_and_two_workers_at_once_send_nothing_twice(
         await other.start()
         sweeps = [DeadlineSweep(bot.demo.engine), DeadlineSweep(other)]
         done = await asyncio.gather(*(s.run_due(bot.now) for s in sweeps))
-        # together, the steps one sweep takes alone (the first test), none twice
-        assert sum(done) + first + STEPS_PER_TRANSACTION == STEPS
+        # together, the steps one sweep takes alone (the first test), none twice. The
+        # stopped sweep kept whole transactions only: its first, and its second too when
+        # the stop reached it only at its COMMIT (a loaded machine: the SAVEPOINTs run on
+        # the loop's thread without yielding to it, so the cancel may land that late)
+        stopped_took = STEPS - first - sum(done)
+        assert stopped_took in (STEPS_PER_TRANSACTION, 2 * STEPS_PER_TRANSACTION)
         assert await sweeps[1].run_due(bot.now) == 0
     finally:
         await other_store.close()
