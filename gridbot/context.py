@@ -10,7 +10,6 @@ handler's other writes. Handlers see :class:`Services`, never the engine.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +32,7 @@ from gridbot.domain import (
     Outcome,
     Person,
     PlatformInfo,
+    evolve,
 )
 from gridbot.errors import BadArguments, NotFound
 from gridbot.policy.deadlines import wake_at
@@ -237,9 +237,8 @@ class Context:
 
     def changed(self, case: Case, **changes: Any) -> Case:
         """The case as changed now, its next wake-up derived from its new state."""
-        case = dataclasses.replace(case, updated_at=self.now, **changes)
-        return dataclasses.replace(case, wake_at=wake_at(case, self.config.escalation,
-                                                         self.calendar))
+        case = evolve(case, updated_at=self.now, **changes)
+        return evolve(case, wake_at=wake_at(case, self.config.escalation, self.calendar))
 
     async def event(self, case: Case, kind: str, text: str = "", **data: Any) -> None:
         """Append to the case's history. Words said in a group record that group, so its

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 
 class Role(enum.StrEnum):
@@ -773,3 +774,57 @@ class ShiftSwap:
     status: SwapStatus
     asked_at: datetime
     answered_at: datetime | None = None
+
+
+_D = TypeVar("_D")
+
+
+#: by dataclass: the fields :func:`evolve` and :func:`build` may copy by dictionary
+_PLAIN: dict[type, frozenset[str] | None] = {}
+
+
+def _plain_fields(cls: type) -> frozenset[str] | None:
+    """The fields of a dataclass that :func:`evolve` may copy by dictionary, or ``None``
+    when it may not (slots, ``__post_init__``, a field ``__init__`` does not take)."""
+    try:
+        return _PLAIN[cls]
+    except KeyError:
+        pass
+    fields = dataclasses.fields(cls)
+    plain = None if hasattr(cls, "__slots__") or hasattr(cls, "__post_init__") or \
+        not all(f.init for f in fields) else frozenset(f.name for f in fields)
+    _PLAIN[cls] = plain
+    return plain
+
+
+def evolve(value: _D, /, **changes: Any) -> _D:
+    """``dataclasses.replace`` for the domain's frozen dataclasses, many times faster.
+
+    ``replace`` looks at every field, then runs ``__init__``, which on a frozen
+    dataclass sets each field through ``object.__setattr__``: 15 µs for a case's 36
+    fields, several times in every report. A dataclass without slots or
+    ``__post_init__`` is the same value as a copy of its dictionary with the changes;
+    a change naming no field is refused as ``replace`` would."""
+    names = _plain_fields(type(value))
+    if names is None:
+        return dataclasses.replace(value, **changes)  # type: ignore[type-var]
+    if not changes.keys() <= names:
+        raise TypeError(f"{type(value).__name__} has no field "
+                        f"{', '.join(sorted(changes.keys() - names))}")
+    new = object.__new__(type(value))
+    state = new.__dict__
+    state.update(value.__dict__)
+    state.update(changes)
+    return new
+
+
+def build(cls: type[_D], /, **values: Any) -> _D:
+    """``cls(**values)`` for a domain dataclass, given every field: without
+    ``__init__``'s ``object.__setattr__`` per field (see :func:`evolve`); a row read back
+    from the database becomes a case this way."""
+    names = _plain_fields(cls)
+    if names is None or values.keys() != names:
+        return cls(**values)
+    new = object.__new__(cls)
+    new.__dict__.update(values)
+    return new

@@ -3,7 +3,6 @@ confirm, reopen and rate their cases."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 import unicodedata
@@ -24,6 +23,7 @@ from gridbot.domain import (
     Priority,
     Role,
     Status,
+    evolve,
 )
 from gridbot.errors import BadArguments, InvalidTransition, NotFound, PermissionDenied, UserError
 from gridbot.offers import OFFER_TTL
@@ -94,8 +94,7 @@ async def file_report(ctx: Context, text: str, attachments: tuple[Attachment, ..
         updated_at=ctx.now, building=address.building, unit=address.unit,
         room=address.room, anonymous=hidden,
     )
-    draft = dataclasses.replace(draft, **window_changes(ctx.config.policy, ctx.calendar,
-                                                        draft, ctx.now, 0))
+    draft = evolve(draft, **window_changes(ctx.config.policy, ctx.calendar, draft, ctx.now, 0))
     # Photos and voice notes sent with the report stay on the case (as the platform's
     # references) and go to whoever is assigned it.
     where: dict[str, object] = {"building": address.building} if address.building else {}

@@ -35,6 +35,7 @@ from gridbot.domain import (
     Role,
     Status,
     TextFormat,
+    build,
 )
 from gridbot.store.base import Heartbeat, Household, OrgUnit, ReportOffer, SetAside
 
@@ -133,8 +134,8 @@ class Rows:
 
     def case(self, row: Any) -> Case:
         at = self.read
-        return Case(
-            number=row["number"], microgrid=row["microgrid"], reporter_id=row["reporter_id"],
+        return build(
+            Case, number=row["number"], microgrid=row["microgrid"], reporter_id=row["reporter_id"],
             origin_platform=row["origin_platform"], origin_chat_id=row["origin_chat_id"],
             text=row["text"], category=row["category"], priority=Priority(row["priority"]),
             status=Status(row["status"]), level=row["level"], assignee_id=row["assignee_id"],
