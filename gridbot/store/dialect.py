@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypeVar, cast
 
 import aiosqlite
@@ -753,16 +753,18 @@ def _count(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+#: what may make a SELECT more than a read: a row lock (``FOR UPDATE``, ``FOR SHARE`` …),
+#: a server function with an effect (advisory locks, notifications: ``pg_…``; sequences)
+_NOT_ONLY_READ = re.compile(r"\bFOR\b|PG_|NEXTVAL|SETVAL", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
 def _plain_read(sql: str) -> bool:
-    """A ``SELECT`` that locks nothing and calls no server function with an effect (a
-    lock, a sequence, a notification): run outside a transaction it reads what it would
-    have read as the transaction's first statement (each statement of a READ COMMITTED
-    transaction takes a snapshot of its own). Unsure means no."""
-    head = sql.lstrip()[:6].upper()
-    if head != "SELECT":
-        return False
-    upper = sql.upper()
-    return " FOR " not in upper and "PG_" not in upper and "NEXTVAL" not in upper
+    """A ``SELECT`` that locks nothing and calls no server function with an effect: run
+    outside a transaction it reads what it would have read as the transaction's first
+    statement (each statement of a READ COMMITTED transaction takes a snapshot of its
+    own). Unsure means no."""
+    return sql.lstrip()[:6].upper() == "SELECT" and _NOT_ONLY_READ.search(sql) is None
 
 
 class PostgresSql(Sql):

@@ -136,6 +136,7 @@ async def _nothing_to_reset(conn: Any) -> None:
 
 class PostgresStore(Store):
     one_writer = False
+
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.dsn, self.schema = split_url(url)
