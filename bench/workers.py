@@ -25,6 +25,12 @@ the machine's speed drifts within minutes, and a later round of a run tends to b
 so one round of each, always in the same order, said as much about the order as about the
 stores. Each pair's ratio is printed, and their median.
 
+Each round also prints the CPU a report cost, from Linux's /proc: the workers, every
+PostgreSQL process on the machine, and the bench's own process (the feeder and the fake
+Bot API). The bench keeps two cores busy, so reports a second follow the total; the columns
+say where a store's extra cost lies (on PostgreSQL: the round trips, each waking another
+process, on both sides).
+
     python bench/workers.py [--reports 1000] [--in-flight 8] [--pairs 3] [--smoke]
 """
 
@@ -39,6 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,15 +57,51 @@ from tests import postgres  # noqa: E402
 from tests.workers import Cluster  # noqa: E402
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user and system), from Linux's /proc; 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds() -> float:
+    """The CPU time of every PostgreSQL process on this machine (its server, when local;
+    nothing is counted for a server elsewhere)."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                total += cpu_seconds(int(comm.parent.name))
+        except OSError:
+            continue
+    return total
+
+
+@dataclass(frozen=True)
+class Round:
+    handled: float  # reports a second, answered
+    sent: float  # reports a second, both messages at the fake Bot API
+    #: CPU milliseconds a report, while handling: the workers, the PostgreSQL server's
+    #: processes, and this process (the feeder and the fake Bot API)
+    workers_cpu: float
+    server_cpu: float
+    bench_cpu: float
+
+
 async def one_round(storage_url: str, workers: int, reports: int, in_flight: int,
-                    folder: Path) -> tuple[float, float]:
+                    folder: Path) -> Round:
     async with Cluster(folder=folder, storage_url=storage_url, count=workers) as cluster:
         assert cluster.bot is not None
         updates = [cluster.report(i) for i in range(reports)]
         await cluster.feed_all(updates[:20], in_flight=4)  # warm up: connections, caches
+        pids = [w.proc.pid for w in cluster.workers if w.proc is not None]
+        before = (sum(map(cpu_seconds, pids)), server_cpu_seconds(), time.process_time())
         start = time.perf_counter()
         await cluster.feed_all(updates[20:], in_flight=in_flight * workers)
         handled = time.perf_counter() - start
+        after = (sum(map(cpu_seconds, pids)), server_cpu_seconds(), time.process_time())
         expected = 2 * reports  # the group's acknowledgement and the steward's notice
         deadline = time.monotonic() + 600
         while len(cluster.bot.sent) < expected:
@@ -67,7 +110,9 @@ async def one_round(storage_url: str, workers: int, reports: int, in_flight: int
                                    f"{expected} messages sent")
             await asyncio.sleep(0.02)
         all_sent = time.perf_counter() - start
-        return (reports - 20) / handled, (reports - 20) / all_sent
+        n = reports - 20
+        cpu = [1000 * (b - a) / n for a, b in zip(before, after, strict=True)]
+        return Round(n / handled, n / all_sent, *cpu)
 
 
 async def main() -> None:
@@ -92,7 +137,8 @@ async def main() -> None:
     reason = postgres.unavailable()
     if reason is not None:
         sys.exit(f"bench/workers.py needs PostgreSQL: {reason}")
-    rows = []
+    rows: list[tuple[str, int, float, float]] = []
+    cpus: dict[int, Round] = {}
     for backend, workers in rounds:
         with tempfile.TemporaryDirectory() as tmp:
             if backend == "SQLite":
@@ -101,13 +147,14 @@ async def main() -> None:
                 schema = postgres.new_schema()
                 url = postgres.url_for(schema)
             try:
-                handled, sent = await one_round(url, workers, args.reports, args.in_flight,
-                                                Path(tmp))
+                measured = await one_round(url, workers, args.reports, args.in_flight,
+                                           Path(tmp))
             finally:
                 if schema is not None:
                     postgres.drop_schema(schema)
-        rows.append((backend, workers, handled, sent))
-        print(f"  {backend} × {workers}: {handled:.0f} reports/s handled", flush=True)
+        rows.append((backend, workers, measured.handled, measured.sent))
+        cpus[id(rows[-1])] = measured
+        print(f"  {backend} × {workers}: {measured.handled:.0f} reports/s handled", flush=True)
 
     import asyncpg
     import telegram
@@ -135,13 +182,17 @@ async def main() -> None:
     typical = ((statistics.median(r[2] for r in sqlite), statistics.median(r[3] for r in sqlite))
                if sqlite else None)
     print(f"{'pair':<6}{'store':<12}{'workers':>8}{'reports/s handled':>20}"
-          f"{'reports/s all sent':>20}{'ratio handled':>15}{'ratio all sent':>16}")
+          f"{'reports/s all sent':>20}{'ratio handled':>15}{'ratio all sent':>16}"
+          f"{'CPU ms: workers':>17}{'server':>8}{'bench':>7}{'total':>7}")
     for row in rows:
         backend, workers, handled, sent = row
         peer = partner.get(id(row), typical)
-        cells = f"{handled / peer[0]:>15.2f}{sent / peer[1]:>16.2f}" if peer else ""
+        cells = f"{handled / peer[0]:>15.2f}{sent / peer[1]:>16.2f}" if peer else " " * 31
+        cpu = cpus[id(row)]
+        total = cpu.workers_cpu + cpu.server_cpu + cpu.bench_cpu
         print(f"{pair_of.get(id(row), '-')!s:<6}{backend:<12}{workers:>8}{handled:>20.0f}"
-              f"{sent:>20.0f}{cells}")
+              f"{sent:>20.0f}{cells}{cpu.workers_cpu:>17.2f}{cpu.server_cpu:>8.2f}"
+              f"{cpu.bench_cpu:>7.2f}{total:>7.2f}")
     if middle is not None:
         print(f"one PostgreSQL worker / one SQLite worker, median of {len(ratios)} pairs: "
               f"{middle[0]:.2f} handled, {middle[1]:.2f} all sent")
@@ -149,6 +200,10 @@ async def main() -> None:
               "workers to the median SQLite worker. 'handled' is when each webhook was "
               "answered (after its commit); 'all sent' also waits for both messages of every "
               "report to reach the fake Bot API")
+    print("CPU ms: per report handled, from /proc, while the reports were fed: the worker "
+          "processes, every PostgreSQL process on this machine (the server, if local; also "
+          "counted in SQLite's rounds, where it idles), and this process (the feeder and the "
+          "fake Bot API). On a machine the bench keeps busy, reports a second follow the total")
 
 
 if __name__ == "__main__":
