@@ -43,9 +43,9 @@ from gridbot.config import Config, load_config  # noqa: E402
 from gridbot.domain import Account, Chat, ChatKind  # noqa: E402
 from gridbot.store import store_for_url  # noqa: E402
 from tests.fake_telegram import FakeBot, FakeTelegram  # noqa: E402
+from tests.proc import cpu_seconds  # noqa: E402
 
 TOKEN = "7400:bench-idle"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def write_config(folder: Path, fake: FakeTelegram) -> Path:
@@ -91,11 +91,6 @@ async def seed(config: Config, bot: FakeBot) -> list[int]:
     finally:
         await store.close()
     return groups
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def wal_bytes(db: Path) -> int:

@@ -54,16 +54,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from tests import postgres  # noqa: E402
+from tests.proc import cpu_seconds  # noqa: E402
 from tests.workers import Cluster  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user and system), from Linux's /proc; 0 elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_cpu_seconds() -> float:

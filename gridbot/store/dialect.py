@@ -21,7 +21,7 @@ import hashlib
 import re
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from functools import cache, lru_cache
@@ -767,6 +767,17 @@ def _plain_read(sql: str) -> bool:
     return sql.lstrip()[:6].upper() == "SELECT" and _NOT_ONLY_READ.search(sql) is None
 
 
+async def _translated(call: Awaitable[T]) -> T:
+    """asyncpg's answer, its errors as the store's (:func:`pg_error`)."""
+    try:
+        return await call
+    except Exception as exc:
+        translated = pg_error(exc)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
 class PostgresSql(Sql):
     """asyncpg's prepared statements (cached per connection by asyncpg); conflicts and a
     lost connection come back as the store's errors.
@@ -788,32 +799,23 @@ class PostgresSql(Sql):
         #: what waits for BEGIN: the savepoints made before it
         self._waiting: list[str] = []
 
+    async def _statement(self, sql: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call``'s answer (asyncpg running ``sql``), BEGIN sent first if this is the
+        first statement that needs one."""
+        if not self.begun and not _plain_read(sql):
+            await self._begin()
+        return await _translated(call())
+
     async def _begin(self) -> None:
         statements, self._waiting = ["BEGIN", *self._waiting], []
         self.begun = True  # whatever comes of it, a ROLLBACK is the way out
         await self._run_control(statements)
 
     async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
-        if not self.begun:
-            await self._begin()
-        try:
-            await self.conn.executemany(sql, args)
-        except Exception as exc:
-            translated = pg_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+        await self._statement(sql, lambda: self.conn.executemany(sql, args))
 
     async def _fetch(self, sql: str, args: Sequence[Any], quick: bool = False) -> list[Any]:
-        if not self.begun and not _plain_read(sql):
-            await self._begin()
-        try:
-            return list(await self.conn.fetch(sql, *args))
-        except Exception as exc:
-            translated = pg_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+        return list(await self._statement(sql, lambda: self.conn.fetch(sql, *args)))
 
     async def _control(self, statements: list[str]) -> None:
         if self.begun:
@@ -830,13 +832,7 @@ class PostgresSql(Sql):
 
     async def _run_control(self, statements: list[str]) -> None:
         # No parameters: asyncpg sends them as one simple query, one round trip.
-        try:
-            await self.conn.execute("; ".join(statements))
-        except Exception as exc:
-            translated = pg_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+        await _translated(self.conn.execute("; ".join(statements)))
 
     async def finish(self) -> None:
         """COMMIT, if anything began."""
@@ -882,12 +878,4 @@ class PostgresSql(Sql):
         await self._execute(f"WITH {', '.join(parts)} SELECT 1", args)
 
     async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
-        if not self.begun and not _plain_read(sql):
-            await self._begin()
-        try:
-            return _count(await self.conn.execute(sql, *args))
-        except Exception as exc:
-            translated = pg_error(exc)
-            if translated is None:
-                raise
-            raise translated from exc
+        return _count(await self._statement(sql, lambda: self.conn.execute(sql, *args)))
