@@ -12,11 +12,13 @@ import asyncio
 import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gridbot.config import load_config
 from gridbot.domain import Person, Role, Status
@@ -529,6 +531,131 @@ async def test_a_transaction_begins_at_its_first_write_or_lock(store: PostgresSt
     assert written[-1] == "ROLLBACK"
     async with store.transaction() as tx:
         assert await tx.case(made[0]) is None
+
+
+async def test_a_transaction_that_is_not_atomic_commits_each_statement_alone(
+        store: PostgresStore) -> None:
+    """The outbox's marks and claims: no BEGIN, no COMMIT; each write is seen by others at
+    once; a savepoint, which only an atomic transaction has, is refused."""
+    async with store.transaction() as tx:
+        await tx.enqueue_all([(message(key), None) for key in ("k1", "k2")], T0)
+    sent: list[str] = []
+    async with store.transaction(atomic=False) as tx:
+        tx.sql.conn.add_query_logger(lambda record: sent.append(record.query))  # type: ignore[attr-defined]
+        first = await tx.claim_outbox(T0, lease=LEASE, limit=1, platforms=["console"])
+        assert not tx.sql.conn.is_in_transaction()  # type: ignore[attr-defined]
+        async with store.transaction() as other:  # committed already
+            assert await other.outbox_counts() == {"queued": 1, "sending": 1}
+        assert await tx.mark_all_sent([(first[0], "p1")], T0) == [first[0].id]
+        with pytest.raises(TypeError):
+            await tx.savepoint("one")
+    assert len(sent) == 2  # the claim and the mark, nothing around them
+    assert not any(q.split()[0].upper() in ("BEGIN", "COMMIT") for q in sent)
+    async with store.transaction() as tx:
+        assert await tx.outbox_counts() == {"queued": 1, "sent": 1}
+
+
+async def test_the_first_write_goes_with_begin_and_the_last_rows_with_commit(
+        store: PostgresStore) -> None:
+    """A report's transaction in five round trips, not seven: BEGIN rides with the
+    inbox's mark, COMMIT with the deferred rows, their values written in as literals;
+    what users type (quotes, backslashes, emoji, HTML) arrives as typed."""
+    from gridbot.domain import CaseEvent
+
+    typed = "它's 3幢\\n 'x'); DROP TABLE cases; -- <b>&amp;</b> 🙂 $1 $$ \\'"
+    sent: list[str] = []
+    async with store.transaction() as tx:
+        tx.sql.conn.add_query_logger(lambda record: sent.append(record.query))  # type: ignore[attr-defined]
+        assert await tx.mark_handled("telegram", typed, "m'1", T0)
+        case = await tx.new_case(make_case(text=typed))
+        await tx.add_event(CaseEvent(case_number=case.number, at=T0, actor_id=typed,
+                                     kind="note", text=typed))
+        await tx.enqueue_all([(message("k'1", case_number=case.number), None)], T0)
+    assert len(sent) == 3
+    assert sent[0].startswith("BEGIN; INSERT INTO inbox")
+    assert sent[1].startswith("INSERT INTO cases")  # its number comes back: a trip alone
+    assert sent[2].startswith("WITH w0 AS (INSERT INTO") and sent[2].endswith("; COMMIT")
+    async with store.transaction() as tx:
+        assert not await tx.mark_handled("telegram", typed, "m'1", T0)  # a duplicate
+        notes = [e for e in await tx.events(case.number) if e.kind == "note"]
+        queued = await tx.claim_outbox(T0, lease=LEASE, limit=10, platforms=["console"])
+    assert [(e.actor_id, e.text) for e in notes] == [(typed, typed)]
+    assert [m.message.dedup_key for m in queued] == ["k'1"]
+    async with store.transaction() as tx:
+        assert (await tx.case(case.number)).text == typed  # type: ignore[union-attr]
+
+
+async def test_a_transaction_that_only_defers_rows_writes_them_alone(
+        store: PostgresStore) -> None:
+    """One statement is atomic by itself: no BEGIN, no COMMIT, one round trip."""
+    from gridbot.domain import CaseEvent
+
+    async with store.transaction() as tx:
+        case = await tx.new_case(make_case(text="x"))
+    sent: list[str] = []
+    async with store.transaction() as tx:
+        tx.sql.conn.add_query_logger(lambda record: sent.append(record.query))  # type: ignore[attr-defined]
+        for text in ("a", "b"):
+            await tx.add_event(CaseEvent(case_number=case.number, at=T0, actor_id="zhang",
+                                         kind="note", text=text))
+        await tx.enqueue_all([(message("k1", case_number=case.number), None)], T0)
+    assert len(sent) == 1 and sent[0].startswith("WITH w0 AS (INSERT INTO case_events")
+    async with store.transaction() as tx:
+        assert [e.text for e in await tx.events(case.number) if e.kind == "note"] == ["a", "b"]
+        assert await tx.outbox_counts() == {"queued": 1}
+
+
+async def test_rows_that_fail_with_commit_undo_the_whole_transaction(
+        store: PostgresStore) -> None:
+    """The deferred rows fail at the end (an event of no case): nothing of the
+    transaction stays, and its connection goes back to the pool clean."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    from gridbot.domain import CaseEvent
+
+    for _ in range(6):  # more than the pool's connections: each is used again after
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            async with store.transaction() as tx:
+                assert await tx.mark_handled("telegram", "g", "m1", T0)
+                await tx.new_case(make_case(text="kept?"))
+                await tx.add_event(CaseEvent(case_number=10**9, at=T0, actor_id="zhang",
+                                             kind="note", text="no such case"))
+    async with store.transaction() as tx:
+        assert await tx.mark_handled("telegram", "g", "m1", T0)  # not marked before
+        assert await tx.cases(CaseQuery()) == []
+
+
+@given(text=st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00")),
+       number=st.integers(-2**63, 2**63 - 1),
+       at=st.datetimes(datetime(1900, 1, 1), datetime(2200, 1, 1), timezones=st.timezones()))
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+async def test_values_written_in_as_literals_read_back_as_they_were(
+        store: PostgresStore, text: str, number: int, at: Any) -> None:
+    """What makes the one-trip statements safe: any text a user types, any 64-bit number,
+    any instant in any time zone, written in as a literal, is read back unchanged."""
+    from gridbot.store.dialect import _inlined
+
+    sql = "SELECT $1::VARCHAR AS t, $2::BIGINT AS n, $3::TIMESTAMP WITH TIME ZONE AS at, " \
+          "$4::VARCHAR AS none, $5::BOOLEAN AS yes, $1::VARCHAR AS again"
+    inline = _inlined(sql, [text, number, at, None, True])
+    assert inline is not None
+    async with store.transaction() as tx:
+        row = (await tx.sql.conn.fetch(inline))[0]  # type: ignore[attr-defined]
+    assert dict(row) == {"t": text, "n": number, "at": at, "none": None, "yes": True,
+                         "again": text}
+
+
+def test_only_plain_values_and_plain_statements_are_written_in() -> None:
+    from gridbot.store.dialect import _inlined
+
+    assert _inlined("INSERT INTO t VALUES ($1, $2)", ["a", 1]) == "INSERT INTO t VALUES ('a', 1)"
+    for sql in ("UPDATE t SET s = 'sent' WHERE id = $1", "SELECT $1 -- x", "SELECT $1 /* */",
+                "SELECT $$x$$, $1", "SELECT E'\\n', $1"):
+        assert _inlined(sql, [1]) is None, sql
+    for value in (1.5, b"x", "a\x00b", datetime(2026, 1, 1), [1], {"a": 1}):
+        assert _inlined("SELECT $1", [value]) is None, value
+    assert _inlined("SELECT $2", [1]) is None  # a parameter it was not given
 
 
 # -- the same answers as SQLite ------------------------------------------------------------

@@ -1021,8 +1021,13 @@ class Store(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
-        """Begin a transaction; commit on normal exit, roll back on an exception."""
+    def transaction(self, *, atomic: bool = True) -> AbstractAsyncContextManager[Transaction]:
+        """Begin a transaction; commit on normal exit, roll back on an exception.
+
+        ``atomic=False`` is for work that needs each statement whole but not all of them
+        together (the outbox's marks of what was sent and its next claim): a server store
+        then commits each statement on its own, without the round trips of BEGIN and
+        COMMIT. SQLite commits them together all the same (one commit is what costs it)."""
 
     @abstractmethod
     async def schema_version(self) -> int: ...

@@ -499,7 +499,8 @@ class Sql(ABC):
 
     async def commit(self) -> None:
         """The end of the transaction's work: what it deferred is written (the store
-        commits after; SQLite's does both in one trip)."""
+        commits after; SQLite's does both in one trip, PostgreSQL's keeps the last
+        statement of them for COMMIT's trip)."""
         await self.flush()
 
     def _deferred_statements(
@@ -767,6 +768,59 @@ def _plain_read(sql: str) -> bool:
     return sql.lstrip()[:6].upper() == "SELECT" and _NOT_ONLY_READ.search(sql) is None
 
 
+@lru_cache(maxsize=1024)
+def _inline_plan(sql: str) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
+    """``sql`` cut at its parameters (the text between them, each parameter's index), or
+    None if its text might hold a parameter-like ``$n`` that is not one: a quoted string,
+    a comment, a dollar quote. Our statements quote nothing; unsure means no."""
+    if any(mark in sql for mark in ("'", "--", "/*", "\\", "$$")):
+        return None
+    parts = _PLACE.split(sql)
+    texts, numbers = tuple(parts[0::2]), tuple(int(n) - 1 for n in parts[1::2])
+    if any("$" in text for text in texts):
+        return None
+    return texts, numbers
+
+
+def _literal(value: Any) -> str | None:
+    """``value`` as an SQL literal, or None if it is not one of the few kinds written so.
+    Strings are quoted the standard way (the connection sets standard_conforming_strings:
+    a backslash is just a backslash, a quote is doubled); instants must carry their
+    offset, so that the server's time zone cannot shift them."""
+    kind = type(value)
+    if value is None:
+        return "NULL"
+    if kind is str:
+        return None if "\x00" in value else "'" + value.replace("'", "''") + "'"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is datetime:
+        return None if value.utcoffset() is None else f"'{value.isoformat()}'"
+    return None
+
+
+def _inlined(sql: str, args: Sequence[Any]) -> str | None:
+    """``sql`` with its parameters written in as literals, for a simple query that can go
+    in one round trip with others (BEGIN before it, COMMIT after it), or None if it
+    cannot be written so (then it goes as a prepared statement, on a trip of its own)."""
+    plan = _inline_plan(sql)
+    if plan is None:
+        return None
+    texts, numbers = plan
+    if numbers and max(numbers) >= len(args):
+        return None
+    literals = [_literal(value) for value in args]
+    if None in literals:
+        return None
+    out = [texts[0]]
+    for number, text in zip(numbers, texts[1:], strict=True):
+        out.append(cast(str, literals[number]))
+        out.append(text)
+    return "".join(out)
+
+
 async def _translated(call: Awaitable[T]) -> T:
     """asyncpg's answer, its errors as the store's (:func:`pg_error`)."""
     try:
@@ -778,6 +832,38 @@ async def _translated(call: Awaitable[T]) -> T:
         raise translated from exc
 
 
+def _joined(statements: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[str, Sequence[Any]]]:
+    """Deferred INSERTs joined as data-modifying ``WITH`` queries of as few statements as
+    can be (see :meth:`PostgresSql._batch`)."""
+    joined: list[tuple[str, Sequence[Any]]] = []
+    group: list[tuple[str, tuple[Any, ...]]] = []
+    tables: set[str] = set()
+    size = 0
+    for sql, args in statements:
+        table = _INTO.match(sql)
+        name = table[1] if table else sql
+        if group and (name in tables or size + len(args) > _MOST_PARAMETERS):
+            joined.append(_together(group))
+            group, tables, size = [], set(), 0
+        group.append((sql, args))
+        tables.add(name)
+        size += len(args)
+    if group:
+        joined.append(_together(group))
+    return joined
+
+
+def _together(statements: list[tuple[str, tuple[Any, ...]]]) -> tuple[str, Sequence[Any]]:
+    if len(statements) == 1:
+        return statements[0]
+    parts: list[str] = []
+    args: list[Any] = []
+    for n, (sql, given) in enumerate(statements):
+        parts.append(f"w{n} AS ({_renumbered(sql, len(args))})")
+        args.extend(given)
+    return f"WITH {', '.join(parts)} SELECT 1", args
+
+
 class PostgresSql(Sql):
     """asyncpg's prepared statements (cached per connection by asyncpg); conflicts and a
     lost connection come back as the store's errors.
@@ -787,22 +873,32 @@ class PostgresSql(Sql):
     in one round trip with them; the reads before it run on their own. A transaction that
     only read begins and commits nothing: two round trips fewer (the outbox sender asks
     what is due next after every send). On a machine shared with the server each trip
-    costs about as much as a statement's work."""
+    costs about as much as a statement's work.
+
+    BEGIN goes with the first write itself, and COMMIT with the last statement of the
+    deferred rows, when their values can be written in as literals (:func:`_inlined`):
+    asyncpg sends a query without parameters as one simple query, however many
+    statements it holds. A transaction that is not atomic (``alone``) never begins:
+    each statement commits on its own."""
 
     dialect = POSTGRESQL
 
-    def __init__(self, conn: Any, *, begun: bool = True) -> None:
+    def __init__(self, conn: Any, *, begun: bool = True, alone: bool = False) -> None:
         super().__init__()
         self.conn = conn
         #: whether BEGIN was sent (or the caller's transaction is under way)
         self.begun = begun
+        #: each statement commits on its own: BEGIN is never sent (see Store.transaction)
+        self.alone = alone and not begun
         #: what waits for BEGIN: the savepoints made before it
         self._waiting: list[str] = []
+        #: the last statement of the deferred rows, kept by commit() for finish()
+        self._last: tuple[str, Sequence[Any]] | None = None
 
     async def _statement(self, sql: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call``'s answer (asyncpg running ``sql``), BEGIN sent first if this is the
         first statement that needs one."""
-        if not self.begun and not _plain_read(sql):
+        if not self.begun and not self.alone and not _plain_read(sql):
             await self._begin()
         return await _translated(call())
 
@@ -818,6 +914,8 @@ class PostgresSql(Sql):
         return list(await self._statement(sql, lambda: self.conn.fetch(sql, *args)))
 
     async def _control(self, statements: list[str]) -> None:
+        if self.alone:
+            raise TypeError("savepoints need an atomic transaction")
         if self.begun:
             await self._run_control(statements)
             return
@@ -834,11 +932,6 @@ class PostgresSql(Sql):
         # No parameters: asyncpg sends them as one simple query, one round trip.
         await _translated(self.conn.execute("; ".join(statements)))
 
-    async def finish(self) -> None:
-        """COMMIT, if anything began."""
-        if self.begun:
-            await self._run_control(["COMMIT"])
-
     async def abandon(self) -> None:
         """ROLLBACK, if anything began."""
         if self.begun:
@@ -851,31 +944,46 @@ class PostgresSql(Sql):
         tables' triggers fire as for the statements alone. It runs them in no set order,
         so two chunks of one table never share a statement (the rows' ids keep the order
         they were deferred in)."""
-        group: list[tuple[str, tuple[Any, ...]]] = []
-        tables: set[str] = set()
-        size = 0
-        for sql, args in statements:
-            table = _INTO.match(sql)
-            name = table[1] if table else sql
-            if group and (name in tables or size + len(args) > _MOST_PARAMETERS):
-                await self._together(group)
-                group, tables, size = [], set(), 0
-            group.append((sql, args))
-            tables.add(name)
-            size += len(args)
-        if group:
-            await self._together(group)
+        for sql, args in _joined(statements):
+            await self._execute(sql, args)
 
-    async def _together(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-        if len(statements) == 1:
-            await self._execute(*statements[0])
-            return
-        parts: list[str] = []
-        args: list[Any] = []
-        for n, (sql, given) in enumerate(statements):
-            parts.append(f"w{n} AS ({_renumbered(sql, len(args))})")
-            args.extend(given)
-        await self._execute(f"WITH {', '.join(parts)} SELECT 1", args)
+    async def commit(self) -> None:
+        """The deferred rows, but the last statement of them waits for :meth:`finish`:
+        it goes with COMMIT in one round trip, or, if it is the transaction's only
+        write, alone (one statement is atomic by itself: no BEGIN, no COMMIT)."""
+        joined = _joined(self._deferred_statements())
+        for sql, args in joined[:-1]:
+            await self._execute(sql, args)
+        self._last = joined[-1] if joined else None
+
+    async def finish(self) -> None:
+        """The last deferred statement and COMMIT, as few trips as they can go in."""
+        last, self._last = self._last, None
+        if last is not None:
+            sql, args = last
+            if not self.begun or self.alone:
+                # nothing else was written (the savepoints waiting have nothing to undo)
+                await self._translated_execute(sql, args)
+                return
+            inline = _inlined(sql, args)
+            if inline is not None:
+                await self._run_control([inline, "COMMIT"])
+                return
+            await self._translated_execute(sql, args)
+        if self.begun:
+            await self._run_control(["COMMIT"])
+
+    async def _translated_execute(self, sql: str, args: Sequence[Any]) -> None:
+        await _translated(self.conn.execute(sql, *args))
 
     async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
+        if not self.begun and not self.alone and not _plain_read(sql):
+            # The first write (the inbox's mark, as a rule): BEGIN, the savepoints waiting
+            # for it and the statement in one simple query, if its values can be written
+            # into it; its command status says how many rows it touched.
+            inline = _inlined(sql, args)
+            if inline is not None:
+                statements, self._waiting = ["BEGIN", *self._waiting, inline], []
+                self.begun = True  # whatever comes of it, a ROLLBACK is the way out
+                return _count(await _translated(self.conn.execute("; ".join(statements))))
         return _count(await self._statement(sql, lambda: self.conn.execute(sql, *args)))

@@ -155,7 +155,9 @@ class PostgresStore(Store):
         if asyncpg is None:
             raise StoreError("a postgresql:// storage URL needs the asyncpg driver: "
                              "pip install -e '.[postgresql]' in gridbot's folder")
-        settings = {"application_name": "gridbot"}
+        # standard_conforming_strings: the default since PostgreSQL 9.1, and what the
+        # literals of PostgresSql's one-trip statements are written for
+        settings = {"application_name": "gridbot", "standard_conforming_strings": "on"}
         if self.schema:
             settings["search_path"] = self.schema
         try:
@@ -296,29 +298,32 @@ class PostgresStore(Store):
         return "vacuumed"
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, atomic: bool = True) -> AsyncIterator[Transaction]:
         pool = self._require()
         try:
             conn = await pool.acquire()
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot reach PostgreSQL: {exc}") from exc
         try:
-            # BEGIN waits for the first statement that needs it (see PostgresSql)
-            sql = PostgresSql(conn, begun=False)
+            # BEGIN waits for the first statement that needs it (see PostgresSql); when
+            # not atomic, none does: each statement commits on its own.
+            sql = PostgresSql(conn, begun=False, alone=not atomic)
             try:
                 sql.org = self.org_reads
                 yield StoreTransaction(sql)
                 await sql.commit()  # the rows it deferred (see Sql.defer)
+                try:
+                    # COMMIT, with the last of those rows: a failure of theirs leaves the
+                    # transaction open, to be rolled back below
+                    await sql.finish()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    raise _translate(exc) from exc
             except BaseException:
                 # Also when cancelled mid-statement; if the rollback cannot happen the
                 # pool closes the connection, which rolls back just the same.
                 with contextlib.suppress(Exception):  # the original error is what matters
                     await asyncio.shield(sql.abandon())
                 raise
-            try:
-                await sql.finish()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise _translate(exc) from exc
         finally:
             await asyncio.shield(pool.release(conn))
 

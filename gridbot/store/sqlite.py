@@ -175,7 +175,7 @@ class SQLiteStore(Store):
             yield self._require()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, atomic: bool = True) -> AsyncIterator[Transaction]:
         self._require()  # said at once, not after waiting for the lock
         async with self._turn() as db:
             try:
