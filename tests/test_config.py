@@ -647,8 +647,10 @@ def test_bad_locale(locale: str) -> None:
 
 @pytest.mark.parametrize(("url", "expected"), [
     ("mysql://gridbot@localhost/gridbot", "'sqlite:///PATH' or 'postgresql://"),
-    ("postgresql://gridbot@localhost", "a host and a database name"),
-    ("postgresql:///gridbot", "a host and a database name"),
+    ("postgresql://gridbot@localhost", "a database name"),
+    ("postgresql:///gridbot", "a database name"),
+    ("postgresql:///gridbot?host=run/postgresql", "a database name"),  # a folder is a path
+    ("postgresql://gridbot@/?host=/var/run/postgresql", "a database name"),
     ("postgresql://gridbot@localhost:port/gridbot", "a numeric port"),
     ("postgresql://localhost/gridbot?schema=a-b", "'?schema=NAME'"),
     ("sqlite://gridbot.db", "'sqlite:///PATH'"),
@@ -663,6 +665,7 @@ def test_bad_storage_url(url: str, expected: str) -> None:
 @pytest.mark.parametrize("url", [
     "postgresql://gridbot@db.example.org/gridbot",
     "postgres://gridbot:secret@127.0.0.1:5432/city?schema=suzhou&sslmode=require",
+    "postgresql://gridbot@/city?host=/var/run/postgresql",  # the server's Unix socket
 ])
 def test_postgresql_storage_url(url: str) -> None:
     config = parse_config(edit('url = "sqlite:///gridbot.db"', f'url = "{url}"'), base_dir=ROOT)

@@ -658,6 +658,25 @@ def test_only_plain_values_and_plain_statements_are_written_in() -> None:
     assert _inlined("SELECT $2", [1]) is None  # a parameter it was not given
 
 
+async def test_a_url_may_name_the_servers_socket_folder_instead_of_a_host(
+        schema: str) -> None:
+    """Same-host deployments: ``postgresql://USER@/DB?host=/var/run/postgresql``."""
+    folder = Path("/var/run/postgresql")
+    if postgres.URL != "postgresql://postgres@127.0.0.1:5432/test" \
+            or not (folder / ".s.PGSQL.5432").exists():
+        pytest.skip("the default local server's Unix socket is not here")
+    url = f"postgresql://postgres@/test?host={folder}&schema={schema}"
+    store = store_for_url(url)  # the configuration takes it too: tests/test_config.py
+    await store.open()
+    try:
+        async with store.transaction() as tx:
+            case = await tx.new_case(make_case(text="经由套接字"))
+        async with store.transaction() as tx:
+            assert (await tx.case(case.number)).text == "经由套接字"  # type: ignore[union-attr]
+    finally:
+        await store.close()
+
+
 # -- the same answers as SQLite ------------------------------------------------------------
 
 

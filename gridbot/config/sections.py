@@ -87,9 +87,12 @@ def _storage_url(value: Any) -> str:
             parts.port  # noqa: B018 - parsing the port is the check
         except ValueError:
             raise expect("pg_port", shown=shown) from None
-        if not parts.hostname or not parts.path.strip("/"):
+        query = dict(parse_qsl(parts.query))
+        # the host may instead be the server's socket folder: ?host=/var/run/postgresql
+        socket = query.get("host", "").startswith("/")
+        if not (parts.hostname or socket) or not parts.path.strip("/"):
             raise expect("pg_parts", shown=shown)
-        schema = dict(parse_qsl(parts.query)).get("schema")
+        schema = query.get("schema")
         if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
             raise expect("pg_schema", shown=shown)
         return url
@@ -122,7 +125,8 @@ class StorageSection(Section):
     """Where the cases, people's accounts and the outbox are kept."""
 
     url: Annotated[str, BeforeValidator(_storage_url),
-                   Shape("sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE")] = Field(
+                   Shape("sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE "
+                         "(or USER@/DATABASE?host=/SOCKET/FOLDER)")] = Field(
         "sqlite:///gridbot.db",
         description="a SQLite file (a relative path is relative to the configuration's "
                     "folder), or PostgreSQL for several `gridbot run` workers on one database "
