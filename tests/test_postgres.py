@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -585,6 +585,33 @@ async def test_the_first_write_goes_with_begin_and_the_last_rows_with_commit(
         assert (await tx.case(case.number)).text == typed  # type: ignore[union-attr]
 
 
+async def test_no_literals_where_the_connection_reads_backslashes_otherwise(
+        store: PostgresStore) -> None:
+    """standard_conforming_strings off (an old server's default, or a SET): a backslash
+    in a literal would escape what follows, so values go as parameters again."""
+    typed = "C:\\new\\' OR '1'='1"
+    sent: list[str] = []
+
+    def logged(record: Any) -> None:
+        sent.append(record.query)
+
+    async with store.transaction() as tx:
+        conn = tx.sql.conn  # type: ignore[attr-defined]
+        await conn.execute("SET standard_conforming_strings = off")
+        conn.add_query_logger(logged)
+        try:
+            assert await tx.mark_handled("telegram", typed, "m1", T0)
+            case = await tx.new_case(make_case(text=typed))
+        finally:
+            conn.remove_query_logger(logged)
+    async with store.transaction() as tx:
+        await tx.sql.conn.execute("RESET standard_conforming_strings")  # type: ignore[attr-defined]
+        assert (await tx.case(case.number)).text == typed  # type: ignore[union-attr]
+        assert not await tx.mark_handled("telegram", typed, "m1", T0)
+    assert sent[0] == "BEGIN"
+    assert all(typed not in q for q in sent)
+
+
 async def test_a_transaction_that_only_defers_rows_writes_them_alone(
         store: PostgresStore) -> None:
     """One statement is atomic by itself: no BEGIN, no COMMIT, one round trip."""
@@ -642,8 +669,10 @@ async def test_values_written_in_as_literals_read_back_as_they_were(
     assert inline is not None
     async with store.transaction() as tx:
         row = (await tx.sql.conn.fetch(inline))[0]  # type: ignore[attr-defined]
-    assert dict(row) == {"t": text, "n": number, "at": at, "none": None, "yes": True,
-                         "again": text}
+    # compared in UTC: an instant in a zone's DST gap is unequal to every instant of
+    # another zone (PEP 495), though its offset and so the literal say which one it is
+    assert dict(row) == {"t": text, "n": number, "at": at.astimezone(UTC), "none": None,
+                         "yes": True, "again": text}
 
 
 def test_only_plain_values_and_plain_statements_are_written_in() -> None:
@@ -653,9 +682,11 @@ def test_only_plain_values_and_plain_statements_are_written_in() -> None:
     for sql in ("UPDATE t SET s = 'sent' WHERE id = $1", "SELECT $1 -- x", "SELECT $1 /* */",
                 "SELECT $$x$$, $1", "SELECT E'\\n', $1"):
         assert _inlined(sql, [1]) is None, sql
-    for value in (1.5, b"x", "a\x00b", datetime(2026, 1, 1), [1], {"a": 1}):
+    for value in (1.5, b"x", "a\x00b", "\ud83d", datetime(2026, 1, 1), [1], {"a": 1}):
         assert _inlined("SELECT $1", [value]) is None, value
     assert _inlined("SELECT $2", [1]) is None  # a parameter it was not given
+    assert _inlined("SELECT $1::BIGINT", [-3]) == "SELECT (-3)::BIGINT"
+    assert _inlined("SELECT $1", [2**63]) is None  # no BIGINT: as a parameter, refused
 
 
 async def test_a_url_may_name_the_servers_socket_folder_instead_of_a_host(

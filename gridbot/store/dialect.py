@@ -782,6 +782,18 @@ def _inline_plan(sql: str) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
     return texts, numbers
 
 
+_LEAST_BIGINT = -2**63
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be sent at all (a lone surrogate, from JSON's escapes, cannot)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _literal(value: Any) -> str | None:
     """``value`` as an SQL literal, or None if it is not one of the few kinds written so.
     Strings are quoted the standard way (the connection sets standard_conforming_strings:
@@ -791,11 +803,18 @@ def _literal(value: Any) -> str | None:
     if value is None:
         return "NULL"
     if kind is str:
-        return None if "\x00" in value else "'" + value.replace("'", "''") + "'"
+        if "\x00" in value or not (value.isascii() or _utf8(value)):
+            return None  # as a parameter it fails as it always did
+        text: str = value
+        return "'" + text.replace("'", "''") + "'"
     if kind is bool:
         return "true" if value else "false"
     if kind is int:
-        return str(value)
+        # parenthesised: "-5::BIGINT" would cast 5 and then negate (the least BIGINT
+        # would not fit); one out of range goes as a parameter, and fails as it did
+        if not _LEAST_BIGINT <= value <= -_LEAST_BIGINT - 1:
+            return None
+        return str(value) if value >= 0 else f"({value})"
     if kind is datetime:
         return None if value.utcoffset() is None else f"'{value.isoformat()}'"
     return None
@@ -965,13 +984,21 @@ class PostgresSql(Sql):
                 # nothing else was written (the savepoints waiting have nothing to undo)
                 await self._translated_execute(sql, args)
                 return
-            inline = _inlined(sql, args)
+            inline = self._inlined(sql, args)
             if inline is not None:
                 await self._run_control([inline, "COMMIT"])
                 return
             await self._translated_execute(sql, args)
         if self.begun:
             await self._run_control(["COMMIT"])
+
+    def _inlined(self, sql: str, args: Sequence[Any]) -> str | None:
+        """:func:`_inlined`, on a connection whose strings are what its literals assume
+        (the server reports both settings; a pooler or a SET could change them)."""
+        settings = self.conn.get_settings()
+        if settings.standard_conforming_strings != "on" or settings.client_encoding != "UTF8":
+            return None
+        return _inlined(sql, args)
 
     async def _translated_execute(self, sql: str, args: Sequence[Any]) -> None:
         await _translated(self.conn.execute(sql, *args))
@@ -981,7 +1008,7 @@ class PostgresSql(Sql):
             # The first write (the inbox's mark, as a rule): BEGIN, the savepoints waiting
             # for it and the statement in one simple query, if its values can be written
             # into it; its command status says how many rows it touched.
-            inline = _inlined(sql, args)
+            inline = self._inlined(sql, args)
             if inline is not None:
                 statements, self._waiting = ["BEGIN", *self._waiting, inline], []
                 self.begun = True  # whatever comes of it, a ROLLBACK is the way out
