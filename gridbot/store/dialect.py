@@ -96,8 +96,9 @@ class Dialect(ABC):
         if found is None:
             compiled = cast(SQLCompiler, statement.compile(dialect=self.compiler))
             names = tuple(compiled.positiontup or ())
+            params = compiled.params  # built anew at each use of the property
             found = Prepared(sql=compiled.string, names=names,
-                             defaults={n: compiled.params.get(n) for n in names},
+                             defaults={n: params.get(n) for n in names},
                              tables=_tables(statement), writes=_written(statement),
                              quick=statement in _QUICK)
             self._prepared[statement] = found
