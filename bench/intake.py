@@ -12,11 +12,16 @@ requests) handled by ``Engine.handle_many`` in one transaction with a savepoint 
 (group commit), each burst then sent by one drain. Before the clock starts, a few
 reports compile the templates they use: the steady state is measured.
 
+The three paths take turns, ``--rounds`` times (3 by default), and each figure printed
+is the median of its rounds. The machine's speed drifts within minutes, by half on a
+shared virtual machine, so a path timed alone at one moment says as much about the
+moment as about the path.
+
 The configured residents send every report, far more than ``[limits]
 reports_per_person`` allows in an hour: the bench turns the report limits off, so that
 every report is logged and what it measures is the whole loop, not a refusal.
 
-    python bench/intake.py [--reports 2000] [--batch 100] [--smoke]
+    python bench/intake.py [--reports 2000] [--batch 100] [--rounds 3] [--smoke]
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import dataclasses
 import io
 import platform
+import statistics
 import tempfile
 import time
 from datetime import timedelta
@@ -108,16 +114,27 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=100,
                         help="reports that arrive together and are committed together "
                              "(Telegram's getUpdates brings up to 100)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times the three paths take turns; medians are printed")
     parser.add_argument("--smoke", action="store_true",
-                        help="a quick run that only shows the bench works (50 reports)")
+                        help="a quick run that only shows the bench works (50 reports, "
+                             "one round)")
     args = parser.parse_args()
     if args.smoke:
-        args.reports = 50
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        alone, alone_cpu = await gridbot_run(folder, args.reports, 1)
-        together, together_cpu = await gridbot_run(folder, args.reports, args.batch)
-        floor, floor_cpu = await floor_run(folder, args.reports)
+        args.reports, args.rounds = 50, 1
+    timed: dict[str, list[tuple[float, float]]] = {"alone": [], "together": [], "floor": []}
+    for n in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            timed["alone"].append(await gridbot_run(folder, args.reports, 1))
+            timed["together"].append(await gridbot_run(folder, args.reports, args.batch))
+            timed["floor"].append(await floor_run(folder, args.reports))
+        print(f"  round {n + 1}: " + ", ".join(
+            f"{path} {args.reports / found[-1][0]:.0f}/s" for path, found in timed.items()),
+            flush=True)
+    (alone, alone_cpu), (together, together_cpu), (floor, floor_cpu) = (
+        (statistics.median(t for t, _ in found), statistics.median(c for _, c in found))
+        for found in timed.values())
     floor_rate = args.reports / floor
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, "
           f"SQLite {aiosqlite.sqlite_version}")
@@ -136,6 +153,7 @@ async def main() -> None:
     print(f"ratio gridbot / floor: {floor / alone:.3f} one by one, {floor / together:.3f} "
           f"with group commit (per second); CPU: {floor_cpu / alone_cpu:.3f}, "
           f"{floor_cpu / together_cpu:.3f}")
+    print(f"each figure: the median of {args.rounds} round(s), the paths taking turns")
 
 
 if __name__ == "__main__":
