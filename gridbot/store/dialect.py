@@ -915,17 +915,23 @@ class PostgresSql(Sql):
         #: the last statement of the deferred rows, kept by commit() for finish()
         self._last: tuple[str, Sequence[Any]] | None = None
 
+    def _needs_begin(self, sql: str) -> bool:
+        """Whether ``sql`` is the first statement that needs BEGIN sent before it."""
+        return not self.begun and not self.alone and not _plain_read(sql)
+
     async def _statement(self, sql: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call``'s answer (asyncpg running ``sql``), BEGIN sent first if this is the
         first statement that needs one."""
-        if not self.begun and not self.alone and not _plain_read(sql):
+        if self._needs_begin(sql):
             await self._begin()
         return await _translated(call())
 
-    async def _begin(self) -> None:
-        statements, self._waiting = ["BEGIN", *self._waiting], []
+    async def _begin(self, *then: str) -> str:
+        """BEGIN, the savepoints waiting for it and ``then`` in one round trip; the
+        command status of the last."""
+        statements, self._waiting = ["BEGIN", *self._waiting, *then], []
         self.begun = True  # whatever comes of it, a ROLLBACK is the way out
-        await self._run_control(statements)
+        return await self._run_control(statements)
 
     async def _executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
         await self._statement(sql, lambda: self.conn.executemany(sql, args))
@@ -948,9 +954,10 @@ class PostgresSql(Sql):
                 name = statement.removeprefix("RELEASE ")
                 self._waiting = [w for w in self._waiting if w != name]
 
-    async def _run_control(self, statements: list[str]) -> None:
-        # No parameters: asyncpg sends them as one simple query, one round trip.
-        await _translated(self.conn.execute("; ".join(statements)))
+    async def _run_control(self, statements: list[str]) -> str:
+        # No parameters: asyncpg sends them as one simple query, one round trip; the
+        # status is the last statement's.
+        return cast(str, await _translated(self.conn.execute("; ".join(statements))))
 
     async def abandon(self) -> None:
         """ROLLBACK, if anything began."""
@@ -981,15 +988,13 @@ class PostgresSql(Sql):
         last, self._last = self._last, None
         if last is not None:
             sql, args = last
-            if not self.begun or self.alone:
-                # nothing else was written (the savepoints waiting have nothing to undo)
-                await self._translated_execute(sql, args)
-                return
-            inline = self._inlined(sql, args)
+            # Not begun (never, when not atomic): nothing else was written, and the
+            # savepoints waiting have nothing to undo; the statement goes alone.
+            inline = self._inlined(sql, args) if self.begun else None
             if inline is not None:
                 await self._run_control([inline, "COMMIT"])
                 return
-            await self._translated_execute(sql, args)
+            await _translated(self.conn.execute(sql, *args))
         if self.begun:
             await self._run_control(["COMMIT"])
 
@@ -1001,17 +1006,9 @@ class PostgresSql(Sql):
             return None
         return _inlined(sql, args)
 
-    async def _translated_execute(self, sql: str, args: Sequence[Any]) -> None:
-        await _translated(self.conn.execute(sql, *args))
-
     async def _execute(self, sql: str, args: Sequence[Any], quick: bool = False) -> int:
-        if not self.begun and not self.alone and not _plain_read(sql):
-            # The first write (the inbox's mark, as a rule): BEGIN, the savepoints waiting
-            # for it and the statement in one simple query, if its values can be written
-            # into it; its command status says how many rows it touched.
-            inline = self._inlined(sql, args)
-            if inline is not None:
-                statements, self._waiting = ["BEGIN", *self._waiting, inline], []
-                self.begun = True  # whatever comes of it, a ROLLBACK is the way out
-                return _count(await _translated(self.conn.execute("; ".join(statements))))
+        # The first write (the inbox's mark, as a rule) goes with BEGIN in one simple
+        # query if its values can be written into it; its status says how many rows.
+        if self._needs_begin(sql) and (inline := self._inlined(sql, args)) is not None:
+            return _count(await self._begin(inline))
         return _count(await self._statement(sql, lambda: self.conn.execute(sql, *args)))
