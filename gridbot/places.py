@@ -91,8 +91,10 @@ async def locate(ctx: Context, address: Address | None, home: str) -> Place:
     owners = [(m.code, b) for m in ctx.config.microgrids if m.code in microgrids
               for b in m.buildings]
     target = microgrid_of_building(address.building, owners)
-    ledger = await ctx.tx.households([target] if target else microgrids)
-    household = match_household(address, ledger)
+    # Only an address with a room can name a household: without one the ledger is not
+    # read (a report of the building's stairs or lift, most of them).
+    household = match_household(address, await ctx.tx.households(
+        [target] if target else microgrids)) if address.room else None
     if target is None:
         target = household.microgrid if household is not None else home
     return Place(address=address, microgrid=target, household=household,

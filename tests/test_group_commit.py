@@ -269,6 +269,10 @@ async def test_a_cancelled_caller_loses_nothing_and_doubles_nothing(bot: Bot) ->
     Either way the platform delivers it again (it was never confirmed), and it is
     handled once."""
     intake = EngineIntake(bot.demo.engine)
+    # Another connection holds the write lock: the batch waits on the database (its
+    # BEGIN, in aiosqlite's thread) however few statements the report takes.
+    other = sqlite3.connect(bot.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
     running = asyncio.create_task(intake.handle(said("报事 5幢门禁坏了", "c1")))
     await asyncio.sleep(0)  # queued; the batch starts on the next turn
     await asyncio.sleep(0)  # under way, waiting on the database
@@ -277,6 +281,8 @@ async def test_a_cancelled_caller_loses_nothing_and_doubles_nothing(bot: Bot) ->
     assert intake.commits.batches == 1 and not running.done()
     running.cancel()
     queued.cancel()
+    other.execute("COMMIT")
+    other.close()
     await intake.drain()
     assert running.cancelled() and queued.cancelled()
     assert (intake.commits.batches, intake.commits.items) == (1, 1)  # c2 was dropped

@@ -48,7 +48,8 @@ def one_of(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[b
     return column.in_([const(v) for v in values])
 
 
-_INSERT = quick(insert(cases).values(binds(*FIELDS[1:])).returning(*cases.c))
+# Only the number comes back: every other column holds what was bound (see new_case).
+_INSERT = quick(insert(cases).values(binds(*FIELDS[1:])).returning(cases.c.number))
 _CASE = quick(select(cases).where(cases.c.number == bindparam("number")).with_for_update())
 #: what a case's row is known to hold in this transaction depends on ``cases`` alone
 _ROW_TABLES = frozenset({"cases"})
@@ -166,12 +167,16 @@ class CaseRepository(Repository):
         self.sql.remember(("case_row", values["number"]), _ROW_TABLES, values)
 
     async def new_case(self, case: Case) -> Case:
-        row = await self.sql.one(_INSERT, self._values(case))
-        created = self.rows.case(row)
+        values = self._values(case)
+        row = await self.sql.one(_INSERT, values)
+        # The row is what was bound and its number: read back from the values, it is the
+        # case a read of the row would give, without the store sending every column back.
+        values["number"] = row["number"]
+        created = self.rows.case(values)
         # A case made in this transaction has no events but the ones it adds: they are
         # known without reading them back (see add_event).
         self.sql.remember(("events", created.number), _EVENT_TABLES, [])
-        self._row_known(row)
+        self._row_known(values)
         return created
 
     async def case(self, number: int) -> Case | None:
