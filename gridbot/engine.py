@@ -120,6 +120,9 @@ class Engine:
         self.meter: Meter = NULL_METER
         #: per language: the configuration they were made from, and the defaults
         self._defaults: dict[str, tuple[Config, dict[str, Any]]] = {}
+        #: per language and format: the renderer and configuration it was made with, and
+        #: what stands for an address masked in a group (the same words every time)
+        self._masks: dict[tuple[str, TextFormat], tuple[Renderer, Config, str]] = {}
 
     @functools.cached_property
     def link_key(self) -> bytes:
@@ -633,8 +636,7 @@ class Engine:
                         involved = await self._involved(ctx, message)
                     text = privacy.for_group(
                         text, involved, escaped=info.fmt is TextFormat.HTML,
-                        address_mask=self.render("mask_address", locale=target.locale,
-                                                 fmt=info.fmt))
+                        address_mask=self._address_mask(target.locale, info.fmt))
                 queued.append((Outgoing(
                     platform=target.platform, chat_id=target.chat_id, text=text, fmt=info.fmt,
                     buttons=buttons,
@@ -664,6 +666,16 @@ class Engine:
         # Button labels and the like are rendered outside any chat: these defaults.
         return self.renderer.render(template, locale=locale, fmt=fmt,
                                     **{**self._render_defaults(locale), **context})
+
+    def _address_mask(self, locale: str, fmt: TextFormat) -> str:
+        """What stands for an address in a group, rendered once per language and format
+        (every message to a group needs it)."""
+        made = self._masks.get((locale, fmt))
+        if made is not None and made[0] is self.renderer and made[1] is self.config:
+            return made[2]
+        mask = self.render("mask_address", locale=locale, fmt=fmt)
+        self._masks[(locale, fmt)] = (self.renderer, self.config, mask)
+        return mask
 
     def _render_defaults(self, locale: str) -> dict[str, Any]:
         """What every message's template may use, per language (made once: a message

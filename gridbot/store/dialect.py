@@ -639,12 +639,15 @@ class SQLiteSql(Sql):
 
     dialect = SQLITE
 
-    def __init__(self, db: aiosqlite.Connection, begin: str | None = None) -> None:
+    def __init__(self, db: aiosqlite.Connection, begin: str | None = None,
+                 busy_timeout_ms: int | None = None) -> None:
         """``begin``: the statement that begins the transaction, sent with the first one
-        (``None``: none is wanted)."""
+        (``None``: none is wanted). ``busy_timeout_ms``: the connection's busy timeout, if
+        its owner knows it (else it is read when needed)."""
         super().__init__()
         self.db = db
         self.begin = begin
+        self.busy_timeout_ms = busy_timeout_ms
         #: the transaction has begun (it holds the write lock)
         self.locked = False
 
@@ -657,7 +660,9 @@ class SQLiteSql(Sql):
             # the rollback of a transaction cancelled just before is still queued in
             # aiosqlite's thread: BEGIN goes after it, there
             return False
-        waits = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        waits = self.busy_timeout_ms
+        if waits is None:
+            waits = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
         conn.execute("PRAGMA busy_timeout=0")
         try:
             conn.execute(begin)

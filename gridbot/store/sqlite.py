@@ -182,7 +182,10 @@ class SQLiteStore(Store):
                 # BEGIN goes with the first statement, the rows it deferred (see
                 # Sql.defer) with COMMIT; quick statements take no trip to aiosqlite's
                 # thread at all once the transaction holds the write lock (SQLiteSql).
-                sql = SQLiteSql(db, begin="BEGIN IMMEDIATE")
+                # The busy timeout is changed only between transactions (under the
+                # same lock), so the store's own value is the connection's.
+                sql = SQLiteSql(db, begin="BEGIN IMMEDIATE",
+                                busy_timeout_ms=self.busy_timeout_ms)
                 sql.org = self.org_reads
                 yield StoreTransaction(sql)
                 # A COMMIT that fails (busy) leaves the transaction open: it is rolled
@@ -201,7 +204,7 @@ class SQLiteStore(Store):
     async def set_busy_timeout(self, ms: int) -> None:
         """Wait ``ms`` for another connection's write lock from the next transaction on.
         Set between transactions: one beginning on the loop's thread turns the timeout off
-        for its BEGIN and puts back the value it read, undoing a change made meanwhile."""
+        for its BEGIN and puts back the value the store held when it began."""
         async with self._turn() as db:
             self.busy_timeout_ms = int(ms)
             await db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
