@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -362,6 +363,24 @@ def changed_every_field(case: Case) -> Case:
     )
 
 
+async def test_a_new_case_is_what_a_read_of_its_row_gives(store: Store) -> None:
+    """The INSERT sends back only the number; the case it gives is made from the values
+    bound. With every field set, instants in Shanghai's zone and to the microsecond, it is
+    what reading the row gives, down to each instant's zone (UTC, as the store reads it)."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    every = changed_every_field(make_case())
+    local = dataclasses.replace(every, **{
+        f.name: getattr(every, f.name).astimezone(shanghai) + timedelta(microseconds=7)
+        for f in dataclasses.fields(Case) if isinstance(getattr(every, f.name), datetime)})
+    for draft in (make_case(), local):
+        async with store.transaction() as tx:
+            created = await tx.new_case(draft)
+            assert repr(created) == repr(await tx.case(created.number))
+        async with store.transaction() as tx:
+            assert repr(await tx.case(created.number)) == repr(created)
+        assert created == dataclasses.replace(draft, number=created.number)
+
+
 async def test_update_case_round_trips_every_field(store: Store) -> None:
     case = await new_case(store)
     changed = changed_every_field(case)
@@ -388,7 +407,6 @@ async def test_update_case_touches_only_that_case(store: Store) -> None:
 
 
 async def test_instants_come_back_in_utc(store: Store) -> None:
-    from zoneinfo import ZoneInfo
 
     local = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     case = await new_case(store, created_at=local)
