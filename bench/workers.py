@@ -27,9 +27,11 @@ stores. Each pair's ratio is printed, and their median.
 
 Each round also prints the CPU a report cost, from Linux's /proc: the workers, every
 PostgreSQL process on the machine, and the bench's own process (the feeder and the fake
-Bot API). The bench keeps two cores busy, so reports a second follow the total; the columns
-say where a store's extra cost lies (on PostgreSQL: the round trips, each waking another
-process, on both sides).
+Bot API). Where the bench keeps two cores busy, reports a second follow the total; where
+it does not (a fast SQLite worker), one worker's own thread is the limit, and the ratio
+follows the two workers' own CPU a report. Both limits are printed. The columns say where
+a store's extra cost lies (on PostgreSQL: the round trips, each waking another process,
+on both sides).
 
     python bench/workers.py [--reports 1000] [--in-flight 8] [--pairs 5] [--smoke]
 """
@@ -203,6 +205,13 @@ async def main() -> None:
         print(f"the PostgreSQL server's CPU alone allows at most {lite / (lite + server):.2f} "
               f"here (a SQLite report's {lite:.2f} CPU ms, workers and bench, against the "
               f"same plus the server's {server:.2f}; medians)")
+        # Where the cores are not full, the one worker's own thread is the limit: then the
+        # ratio follows what a report costs each worker.
+        lite_worker = statistics.median(c.workers_cpu for c in lite_cpu)
+        pg_worker = statistics.median(c.workers_cpu for c in pg_cpu)
+        print(f"one worker's own CPU a report: SQLite {lite_worker:.2f} ms, PostgreSQL "
+              f"{pg_worker:.2f} ms, a ratio of {lite_worker / pg_worker:.2f} (medians): the "
+              f"limit where the worker's thread, not the two cores, is full")
     print("CPU ms: per report handled, from /proc, while the reports were fed: the worker "
           "processes, every PostgreSQL process on this machine (the server, if local; also "
           "counted in SQLite's rounds, where it idles), and this process (the feeder and the "
