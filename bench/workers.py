@@ -131,8 +131,7 @@ async def main() -> None:
     reason = postgres.unavailable()
     if reason is not None:
         sys.exit(f"bench/workers.py needs PostgreSQL: {reason}")
-    rows: list[tuple[str, int, float, float]] = []
-    cpus: dict[int, Round] = {}
+    rows: list[tuple[str, int, Round]] = []
     for backend, workers in rounds:
         with tempfile.TemporaryDirectory() as tmp:
             if backend == "SQLite":
@@ -146,8 +145,7 @@ async def main() -> None:
             finally:
                 if schema is not None:
                     postgres.drop_schema(schema)
-        rows.append((backend, workers, measured.handled, measured.sent))
-        cpus[id(rows[-1])] = measured
+        rows.append((backend, workers, measured))
         print(f"  {backend} × {workers}: {measured.handled:.0f} reports/s handled", flush=True)
 
     import asyncpg
@@ -166,23 +164,23 @@ async def main() -> None:
     for k in range(0, len(singles) - 1, 2):
         first, second = singles[k], singles[k + 1]
         pg, lite = (first, second) if first[0] == "PostgreSQL" else (second, first)
-        partner[id(pg)] = partner[id(lite)] = (lite[2], lite[3])
+        partner[id(pg)] = partner[id(lite)] = (lite[2].handled, lite[2].sent)
         pair_of[id(pg)] = pair_of[id(lite)] = k // 2 + 1
-        ratios.append((pg[2] / lite[2], pg[3] / lite[3]))
+        ratios.append((pg[2].handled / lite[2].handled, pg[2].sent / lite[2].sent))
     middle = ((statistics.median(r[0] for r in ratios), statistics.median(r[1] for r in ratios))
               if ratios else None)
     # two and three workers: against the median SQLite round
     sqlite = [r for r in singles if r[0] == "SQLite"]
-    typical = ((statistics.median(r[2] for r in sqlite), statistics.median(r[3] for r in sqlite))
-               if sqlite else None)
+    typical = ((statistics.median(r[2].handled for r in sqlite),
+                statistics.median(r[2].sent for r in sqlite)) if sqlite else None)
     print(f"{'pair':<6}{'store':<12}{'workers':>8}{'reports/s handled':>20}"
           f"{'reports/s all sent':>20}{'ratio handled':>15}{'ratio all sent':>16}"
           f"{'CPU ms: workers':>17}{'server':>8}{'bench':>7}{'total':>7}")
     for row in rows:
-        backend, workers, handled, sent = row
+        backend, workers, cpu = row
+        handled, sent = cpu.handled, cpu.sent
         peer = partner.get(id(row), typical)
         cells = f"{handled / peer[0]:>15.2f}{sent / peer[1]:>16.2f}" if peer else " " * 31
-        cpu = cpus[id(row)]
         total = cpu.workers_cpu + cpu.server_cpu + cpu.bench_cpu
         print(f"{pair_of.get(id(row), '-')!s:<6}{backend:<12}{workers:>8}{handled:>20.0f}"
               f"{sent:>20.0f}{cells}{cpu.workers_cpu:>17.2f}{cpu.server_cpu:>8.2f}"
@@ -194,8 +192,8 @@ async def main() -> None:
               "workers to the median SQLite worker. 'handled' is when each webhook was "
               "answered (after its commit); 'all sent' also waits for both messages of every "
               "report to reach the fake Bot API")
-    lite_cpu = [cpus[id(r)] for r in singles if r[0] == "SQLite"]
-    pg_cpu = [cpus[id(r)] for r in singles if r[0] == "PostgreSQL"]
+    lite_cpu = [r[2] for r in sqlite]
+    pg_cpu = [r[2] for r in singles if r[0] == "PostgreSQL"]
     if lite_cpu and pg_cpu:
         # Reports a second follow the total CPU on a machine the bench keeps busy: were the
         # PostgreSQL worker and the bench as cheap as SQLite's, the server's own CPU would

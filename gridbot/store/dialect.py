@@ -639,11 +639,11 @@ class SQLiteSql(Sql):
 
     dialect = SQLITE
 
-    def __init__(self, db: aiosqlite.Connection, begin: str | None = None,
-                 busy_timeout_ms: int | None = None) -> None:
+    def __init__(self, db: aiosqlite.Connection, begin: str | None, *,
+                 busy_timeout_ms: int) -> None:
         """``begin``: the statement that begins the transaction, sent with the first one
-        (``None``: none is wanted). ``busy_timeout_ms``: the connection's busy timeout, if
-        its owner knows it (else it is read when needed)."""
+        (``None``: none is wanted). ``busy_timeout_ms``: the connection's busy timeout,
+        put back after a BEGIN tried without waiting."""
         super().__init__()
         self.db = db
         self.begin = begin
@@ -660,9 +660,6 @@ class SQLiteSql(Sql):
             # the rollback of a transaction cancelled just before is still queued in
             # aiosqlite's thread: BEGIN goes after it, there
             return False
-        waits = self.busy_timeout_ms
-        if waits is None:
-            waits = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
         conn.execute("PRAGMA busy_timeout=0")
         try:
             conn.execute(begin)
@@ -671,7 +668,7 @@ class SQLiteSql(Sql):
                 raise
             return False
         finally:
-            conn.execute(f"PRAGMA busy_timeout={waits}")
+            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
         self.begin, self.locked = None, True
         return True
 
